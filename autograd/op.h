@@ -1,0 +1,58 @@
+/* autograd/op.h — the interface for writing an op (built-in or your own).
+ *
+ * An op is a tg_op_def: a name, a forward and a backward function.  The forward reads
+ * n->in[i]->value and writes n->value (already allocated with the shape given to
+ * tg_tape_record).  The backward reads n->grad (d loss / d output) and ACCUMULATES (+=) into
+ * n->in[i]->grad for every input with tg_wants_grad(n->in[i]).
+ *
+ * A constructor checks shapes, records the node, and runs it:
+ *
+ *   tg_node *my_swish(tg_tape *t, tg_node *x)
+ *   {
+ *       if (!tg_tape_check_inputs(t, "swish", 1, x))
+ *           return NULL;
+ *       tg_node *n = tg_tape_record(t, &swish_def, 1, &x, x->value.ndim, x->value.shape);
+ *       return tg_tape_forward(t, n);
+ *   }
+ *
+ * Built-in ops are listed once in autograd/ops.def (the registry); see docs/autograd.md. */
+#ifndef TG_OP_H
+#define TG_OP_H
+
+#include <stdarg.h>
+
+#include "tape.h"
+
+typedef void (*tg_forward_fn)(tg_node *n);
+typedef void (*tg_backward_fn)(tg_node *n);
+
+struct tg_op_def {
+    const char *name;
+    tg_forward_fn forward;   /* NULL for leaves */
+    tg_backward_fn backward; /* NULL for leaves and ops without a gradient */
+};
+
+/* True when the tape is healthy and every input is non-NULL; otherwise sets the sticky error
+ * ("NAME: input 1 is NULL") if there was none yet, and returns false. */
+bool tg_tape_check_inputs(tg_tape *tape, const char *name, int n_in, ...);
+
+/* Appends a node for `op` with the given inputs and an arena-allocated value of `shape`.
+ * requires_grad is derived from the inputs (and the tape's grad mode).  NULL on error (sticky). */
+tg_node *tg_tape_record(tg_tape *tape, const tg_op_def *op, int n_in, tg_node *const *in,
+                        int ndim, const size_t *shape);
+/* Runs n's forward (timed when profiling) and returns n; NULL in, NULL out. */
+tg_node *tg_tape_forward(tg_tape *tape, tg_node *n);
+/* Sets the sticky error (only the first error is kept) and returns NULL for convenience. */
+tg_node *tg_tape_fail(tg_tape *tape, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* `count` floats of arena scratch, 64-byte aligned, uninitialized; NULL (and sticky error) if
+ * out of memory.  Valid until the next reset: use it for values the backward needs. */
+float *tg_tape_scratch(tg_tape *tape, size_t count);
+
+/* Whether the backward should accumulate into this input. */
+static inline bool tg_wants_grad(const tg_node *n) { return n->grad.data != NULL; }
+
+/* The 2-D reading of a node's value: rows = shape[0], cols = the rest (1-D: one row). */
+static inline size_t tg_rows(const tg_node *n) { return tg_tensor_nrows(&n->value); }
+static inline size_t tg_cols(const tg_node *n) { return tg_tensor_ncols(&n->value); }
+
+#endif

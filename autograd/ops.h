@@ -1,0 +1,69 @@
+/* autograd/ops.h — the built-in ops, one line each (a reference card).
+ *
+ * Every constructor checks shapes when the node is created, computes the value at once, and
+ * returns the new node, or NULL with the tape's sticky error set (see tape.h).  Shapes use the
+ * 2-D reading of tensor.h: [M,N] = M rows of N columns; a "row" is [1,N] or [N].
+ * Formulas and backward derivations are next to each op's code in autograd/ops_*.c. */
+#ifndef TG_OPS_H
+#define TG_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "op.h"
+#include "tape.h"
+
+/* The registry: tg_op_matmul_nn, tg_op_add, ... (one tg_op_def per line of ops.def). */
+#define TG_OP(name, formula) extern const tg_op_def tg_op_##name;
+#include "ops.def"
+#undef TG_OP
+/* All built-in ops, in registry order, and their count. */
+extern const tg_op_def *const tg_builtin_ops[];
+extern const int tg_builtin_op_count;
+
+typedef enum tg_activation {
+    TG_ACT_SIGMOID = 0,
+    TG_ACT_TANH,
+    TG_ACT_RELU,
+    TG_ACT_SOFTPLUS,
+    TG_ACT_COUNT
+} tg_activation;
+
+typedef enum tg_reduction {
+    TG_REDUCE_MEAN = 0, /* mean over all elements (= per-row mean, then mean over rows) */
+    TG_REDUCE_ROW_SUM,  /* sum over each row's elements, then mean over rows */
+} tg_reduction;
+
+const char *tg_activation_name(tg_activation act);
+/* Parses "sigmoid", "tanh", "relu", "softplus"; -1 otherwise. */
+int tg_activation_parse(const char *name);
+
+tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_b); /* op(a)·op(b) */
+tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);          /* a + b (b may be a row) */
+tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);          /* a - b (b may be a row) */
+tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);          /* a ⊙ b (b may be a row) */
+tg_node *tg_scale(tg_tape *t, tg_node *x, float c);           /* c·x */
+tg_node *tg_sum(tg_tape *t, tg_node *x);                      /* Σ x -> [1] */
+tg_node *tg_mean(tg_tape *t, tg_node *x);                     /* mean x -> [1] */
+tg_node *tg_sum_over_rows(tg_tape *t, tg_node *x);            /* [M,N] -> [1,N] */
+tg_node *tg_sum_over_cols(tg_tape *t, tg_node *x);            /* [M,N] -> [M,1] */
+tg_node *tg_square(tg_tape *t, tg_node *x);                   /* x² */
+tg_node *tg_exp(tg_tape *t, tg_node *x);                      /* eˣ */
+tg_node *tg_log(tg_tape *t, tg_node *x);                      /* ln x */
+tg_node *tg_sigmoid(tg_tape *t, tg_node *x);                  /* 1/(1+e⁻ˣ) */
+tg_node *tg_tanh(tg_tape *t, tg_node *x);                     /* tanh x */
+tg_node *tg_relu(tg_tape *t, tg_node *x);                     /* max(x,0) */
+tg_node *tg_softplus(tg_tape *t, tg_node *x);                 /* ln(1+eˣ) */
+tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* one of the four above */
+/* Losses -> [1]. `target` has pred's shape and needs no gradient (it may have one). */
+tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red);
+tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red);
+/* logits [M,C]; labels[M] in 0..C-1 (checked here); mean over rows. `labels` must stay valid
+ * until the next reset. */
+tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels);
+/* The CAE's contractive penalty, fused: h = f(x·W + b) [B,H] (activations), W [D,H].
+ * P = (1/B) Σ_b Σ_j f'(z_bj)² Σ_i W_ij², with f' computed from h. Gradient flows to h (hence
+ * on to z, W, b, x through the ordinary ops) and directly to W through Σ_i W_ij². */
+tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation act);
+
+#endif

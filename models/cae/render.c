@@ -1,0 +1,1 @@
+typedef int tg_placeholder_render;

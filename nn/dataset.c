@@ -1,0 +1,2 @@
+/* placeholder: to be written */
+typedef int tg_placeholder_dataset;

@@ -1,0 +1,67 @@
+/* tensor/matmul.h — C = alpha·op(A)·op(B) + beta·C, float32, row-major.
+ *
+ *   op(A) is M×K: A itself (ta = TG_NOTRANS, A stored M×K, lda >= K)
+ *                 or Aᵀ    (ta = TG_TRANS,   A stored K×M, lda >= M)
+ *   op(B) is K×N: B itself (tb = TG_NOTRANS, B stored K×N, ldb >= N)
+ *                 or Bᵀ    (tb = TG_TRANS,   B stored N×K, ldb >= K)
+ *   C is M×N, ldc >= N.
+ *
+ * BLAS conventions: beta == 0 overwrites C without reading it (NaNs in C do not propagate);
+ * K == 0 or alpha == 0 scales C by beta only.  Transposes are never materialized for the
+ * four combinations.
+ *
+ * Paths: a plain scalar reference kernel (kept forever, the tests' yardstick), AVX2+FMA and
+ * AVX-512 on x86-64.  The path is chosen once from what the processor supports and can be
+ * forced with the environment variable TG_SIMD=scalar|avx2|avx512 (read once, at first use).
+ * Work is split across tg_get_threads() OpenMP threads by output rows/columns on fixed
+ * boundaries, so the result is bitwise identical for any thread count; small products run on
+ * one thread. */
+#ifndef TG_MATMUL_H
+#define TG_MATMUL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+#include "tensor.h"
+
+typedef enum tg_trans { TG_NOTRANS = 0, TG_TRANS = 1 } tg_trans;
+
+typedef enum tg_simd_path {
+    TG_PATH_AUTO = 0, /* whatever tg_simd_active() says */
+    TG_PATH_SCALAR,
+    TG_PATH_AVX2,
+    TG_PATH_AVX512,
+} tg_simd_path;
+
+/* The path tg_gemm uses: TG_SIMD if set and supported, else the best supported path. */
+tg_simd_path tg_simd_active(void);
+/* Whether this build and this processor can run `path`. */
+bool tg_simd_supported(tg_simd_path path);
+const char *tg_simd_name(tg_simd_path path);
+/* Parses "auto", "scalar", "avx2", "avx512"; returns -1 for anything else. */
+int tg_simd_parse(const char *name);
+
+/* The dispatched product (preconditions above; no checks, no errors). */
+void tg_gemm(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
+             float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+             float beta, float *C, size_t ldc);
+
+/* The same product on an explicit path (TG_PATH_AUTO = tg_simd_active()); an unsupported path
+ * falls back to the scalar reference. Used by tests and benchmarks. */
+void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
+                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                  float beta, float *C, size_t ldc);
+
+/* The plain reference kernel: three loops, single thread, no SIMD. */
+void tg_gemm_ref(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
+                 float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                 float beta, float *C, size_t ldc);
+
+/* Checked tensor form: C[M,N] = alpha·op(A)·op(B) + beta·C on 2-D readings of the tensors
+ * (see tensor.h).  Reports shape mismatches, e.g.
+ * "matmul: [32,784] x [64,784]: inner dimensions differ". */
+int tg_tensor_matmul(tg_tensor *C, const tg_tensor *A, tg_trans ta, const tg_tensor *B, tg_trans tb,
+              float alpha, float beta, tg_error *err);
+
+#endif
