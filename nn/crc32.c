@@ -1,2 +1,27 @@
-/* placeholder: to be written */
-typedef int tg_placeholder_crc32;
+#include "crc32.h"
+
+/* Table-driven, one byte at a time; the table is built on first use (256 entries). */
+static uint32_t crc_table[256];
+static int crc_table_ready;
+
+static void build_table(void)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[n] = c;
+    }
+    crc_table_ready = 1;
+}
+
+uint32_t tg_crc32(uint32_t crc, const void *buf, size_t len)
+{
+    if (!crc_table_ready)
+        build_table(); /* idempotent: a race writes the same values */
+    const unsigned char *p = buf;
+    crc = ~crc; /* init 0xFFFFFFFF on the first call, and undo the final xor on later ones */
+    for (size_t i = 0; i < len; i++)
+        crc = crc_table[(crc ^ p[i]) & 0xFFu] ^ (crc >> 8);
+    return ~crc;
+}
