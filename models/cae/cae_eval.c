@@ -1,1 +1,407 @@
-typedef int tg_placeholder_cae_eval;
+/* Evaluation of a trained CAE: reconstruction, Jacobian norm, contraction, saturation, and a
+ * linear probe — all computed with the framework's own ops on a no-grad tape. */
+#include "cae_eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/dense.h"
+#include "nn/optim.h"
+#include "tensor/linalg.h"
+
+#define EVAL_CHUNK 500 /* test images per tape step: bounded memory for any test-set size */
+
+cae_eval_options cae_eval_options_default(void)
+{
+    return (cae_eval_options){.radii = {0.1, 1.0, 3.0}, .n_radii = 3, .seed = 1, .max_images = 0};
+}
+
+/* f'(z) from the activation value h = f(z) (the same identities as the penalty op). */
+static double slope_from_activation(tg_activation act, double h)
+{
+    switch (act) {
+    case TG_ACT_SIGMOID: return h * (1.0 - h);
+    case TG_ACT_TANH: return 1.0 - h * h;
+    case TG_ACT_RELU: return h > 0.0 ? 1.0 : 0.0;
+    case TG_ACT_SOFTPLUS: return -expm1(-h);
+    default: return 0.0;
+    }
+}
+
+/* A unit is saturated when its activation sits on a flat part of f: sigmoid h < 0.05 or > 0.95;
+ * tanh |h| > 0.9; relu h == 0 (inactive); softplus h < 0.05 (the flat left tail). */
+static bool is_saturated(tg_activation act, float h)
+{
+    switch (act) {
+    case TG_ACT_SIGMOID: return h < 0.05f || h > 0.95f;
+    case TG_ACT_TANH: return fabsf(h) > 0.9f;
+    case TG_ACT_RELU: return h <= 0.0f;
+    case TG_ACT_SOFTPLUS: return h < 0.05f;
+    default: return false;
+    }
+}
+
+static size_t eval_count(const tg_dataset *test, const cae_eval_options *o)
+{
+    return o->max_images > 0 && o->max_images < test->n ? o->max_images : test->n;
+}
+
+static uint32_t *iota_indices(size_t n)
+{
+    uint32_t *idx = malloc(n * sizeof *idx);
+    if (idx)
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (uint32_t)i;
+    return idx;
+}
+
+/* Encodes images [first, first+count) of `ds` into h [count,H] (copied out of the tape). */
+static int encode_images(tg_tape *tape, cae_model *m, const tg_dataset *ds, const uint32_t *idx, size_t count,
+                         float *h_out, tg_error *err)
+{
+    tg_tape_reset(tape);
+    tg_node *x = tg_input_new(tape, 2, (size_t[]){count, m->cfg.input});
+    if (x)
+        tg_dataset_images_to_float(ds, idx, count, x->value.data);
+    tg_node *h = cae_encode(tape, m, x);
+    if (!h)
+        return tg_tape_get_error(tape, err);
+    memcpy(h_out, h->value.data, h->value.size * sizeof(float));
+    return TG_OK;
+}
+
+/* Reconstruction error, Jacobian norm, saturation and contraction on one chunk of images. */
+static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const uint32_t *idx, size_t count,
+                      const cae_eval_options *o, tg_rng *rng, cae_eval_result *sums, tg_error *err)
+{
+    const size_t D = m->cfg.input, H = m->cfg.hidden;
+    tg_tape_reset(tape);
+    tg_node *x = tg_input_new(tape, 2, (size_t[]){count, D});
+    if (x)
+        tg_dataset_images_to_float(test, idx, count, x->value.data);
+    cae_graph g;
+    if (cae_build(tape, m, x, CAE_TERMS_ALL, &g))
+        return tg_tape_get_error(tape, err);
+    for (size_t b = 0; b < count; b++) {
+        double se = 0.0;
+        for (size_t i = 0; i < D; i++) {
+            double d = (double)x->value.data[b * D + i] - (double)g.y->value.data[b * D + i];
+            se += d * d;
+        }
+        sums->test_mse += se / (double)D;
+        size_t sat = 0;
+        for (size_t j = 0; j < H; j++)
+            sat += is_saturated(m->cfg.act, g.h->value.data[b * H + j]);
+        sums->saturated += (double)sat / (double)H;
+    }
+    sums->jac_fro2 += (double)g.penalty->value.data[0] * (double)count; /* penalty = mean over the batch */
+
+    /* Contraction: encode x + ε for each radius and compare with h(x). */
+    float *h0 = malloc(count * H * sizeof(float)), *dir = malloc(D * sizeof(float));
+    if (!h0 || !dir) {
+        free(h0);
+        free(dir);
+        return tg_error_set(err, TG_ERR_NOMEM, "eval: out of memory");
+    }
+    memcpy(h0, g.h->value.data, count * H * sizeof(float));
+    int rc = TG_OK;
+    for (int r = 0; r < o->n_radii && rc == TG_OK; r++) {
+        tg_tape_reset(tape);
+        tg_node *xp = tg_input_new(tape, 2, (size_t[]){count, D});
+        if (!xp) {
+            rc = tg_tape_get_error(tape, err);
+            break;
+        }
+        tg_dataset_images_to_float(test, idx, count, xp->value.data);
+        for (size_t b = 0; b < count; b++) {
+            /* ε = r·u/‖u‖ with u ~ N(0, I): uniform on the sphere of radius r. */
+            tg_rng_fill_normal(rng, dir, D, 0.0f, 1.0f);
+            double norm2 = 0.0;
+            for (size_t i = 0; i < D; i++)
+                norm2 += (double)dir[i] * dir[i];
+            double scale = o->radii[r] / sqrt(norm2);
+            for (size_t i = 0; i < D; i++)
+                xp->value.data[b * D + i] += (float)(scale * dir[i]);
+        }
+        tg_node *hp = cae_encode(tape, m, xp);
+        if (!hp) {
+            rc = tg_tape_get_error(tape, err);
+            break;
+        }
+        for (size_t b = 0; b < count; b++) {
+            double d2 = 0.0;
+            for (size_t j = 0; j < H; j++) {
+                double d = (double)hp->value.data[b * H + j] - (double)h0[b * H + j];
+                d2 += d * d;
+            }
+            sums->contraction[r] += sqrt(d2) / o->radii[r];
+        }
+    }
+    free(h0);
+    free(dir);
+    return rc;
+}
+
+/* ---- linear probe ------------------------------------------------------------------------- */
+
+typedef struct features {
+    float *h;      /* [n,H] standardized hidden features */
+    size_t n, H;
+} features;
+
+static int encode_all(tg_tape *tape, cae_model *m, const tg_dataset *ds, size_t n, features *f, tg_error *err)
+{
+    f->n = n;
+    f->H = m->cfg.hidden;
+    f->h = malloc(n * f->H * sizeof(float));
+    uint32_t *idx = iota_indices(n);
+    int rc = (!f->h || !idx) ? tg_error_set(err, TG_ERR_NOMEM, "probe: out of memory for %zu features", n) : TG_OK;
+    for (size_t first = 0; first < n && rc == TG_OK; first += EVAL_CHUNK) {
+        size_t count = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
+        rc = encode_images(tape, m, ds, idx + first, count, f->h + first * f->H, err);
+    }
+    free(idx);
+    return rc;
+}
+
+/* Standardizes both sets with the training set's per-feature mean and standard deviation. */
+static void standardize(features *train, features *test)
+{
+    const size_t H = train->H;
+    for (size_t j = 0; j < H; j++) {
+        double mean = 0.0, var = 0.0;
+        for (size_t i = 0; i < train->n; i++)
+            mean += train->h[i * H + j];
+        mean /= (double)train->n;
+        for (size_t i = 0; i < train->n; i++) {
+            double d = train->h[i * H + j] - mean;
+            var += d * d;
+        }
+        double inv_std = 1.0 / sqrt(var / (double)train->n + 1e-8);
+        for (size_t i = 0; i < train->n; i++)
+            train->h[i * H + j] = (float)((train->h[i * H + j] - mean) * inv_std);
+        for (size_t i = 0; i < test->n; i++)
+            test->h[i * H + j] = (float)((test->h[i * H + j] - mean) * inv_std);
+    }
+}
+
+/* Softmax regression on the frozen features, trained with the framework (Dense + softmax
+ * cross-entropy + Adam); returns the test accuracy. */
+static int train_probe(const features *train, const uint8_t *train_labels, const features *test,
+                       const uint8_t *test_labels, int n_classes, uint64_t seed, double *accuracy, tg_error *err)
+{
+    enum { PROBE_EPOCHS = 10, PROBE_BATCH = 256 };
+    const size_t H = train->H;
+    tg_rng rng;
+    tg_rng_seed(&rng, seed, 0x9b0be);
+    tg_dense layer;
+    int rc = tg_dense_init(&layer, "probe", H, (size_t)n_classes, TG_INIT_GLOROT_UNIFORM, &rng, err);
+    if (rc)
+        return rc;
+    tg_param *params[2] = {&layer.weight, &layer.bias};
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
+    cfg.lr = 1e-2f;
+    tg_optimizer opt;
+    tg_tape *tape = NULL;
+    uint32_t *order = iota_indices(train->n);
+    int32_t labels[PROBE_BATCH];
+    if ((rc = tg_optim_init(&opt, &cfg, params, 2, err))) {
+        free(order);
+        tg_dense_free(&layer);
+        return rc;
+    }
+    if (!order || !(tape = tg_tape_new(err)))
+        rc = tg_error_set(err, TG_ERR_NOMEM, "probe: out of memory");
+    for (int epoch = 0; epoch < PROBE_EPOCHS && rc == TG_OK; epoch++) {
+        tg_rng_shuffle_u32(&rng, order, train->n);
+        for (size_t first = 0; first < train->n && rc == TG_OK; first += PROBE_BATCH) {
+            size_t count = train->n - first < PROBE_BATCH ? train->n - first : PROBE_BATCH;
+            tg_tape_reset(tape);
+            tg_node *x = tg_input_new(tape, 2, (size_t[]){count, H});
+            if (!x)
+                break;
+            for (size_t b = 0; b < count; b++) {
+                memcpy(x->value.data + b * H, train->h + (size_t)order[first + b] * H, H * sizeof(float));
+                labels[b] = train_labels[order[first + b]];
+            }
+            tg_node *loss = tg_softmax_xent(tape, tg_dense_forward(tape, &layer, x), labels);
+            tg_params_zero_grad(params, 2);
+            if ((rc = tg_backward(tape, loss, err)) == TG_OK)
+                rc = tg_optim_step(&opt, err);
+        }
+        if (rc == TG_OK)
+            rc = tg_tape_get_error(tape, err);
+    }
+    /* Accuracy: argmax of the logits, test set in chunks. */
+    size_t correct = 0;
+    if (tape)
+        tg_tape_set_grad_enabled(tape, false);
+    for (size_t first = 0; first < test->n && rc == TG_OK; first += EVAL_CHUNK) {
+        size_t count = test->n - first < EVAL_CHUNK ? test->n - first : EVAL_CHUNK;
+        tg_tape_reset(tape);
+        tg_tensor xt;
+        tg_tensor_wrap(&xt, test->h + first * H, 2, (size_t[]){count, H}, NULL);
+        tg_node *logits = tg_dense_forward(tape, &layer, tg_input(tape, &xt));
+        if (!logits) {
+            rc = tg_tape_get_error(tape, err);
+            break;
+        }
+        for (size_t b = 0; b < count; b++) {
+            const float *row = logits->value.data + b * (size_t)n_classes;
+            int best = 0;
+            for (int c = 1; c < n_classes; c++)
+                if (row[c] > row[best])
+                    best = c;
+            correct += best == test_labels[first + b];
+        }
+    }
+    *accuracy = (double)correct / (double)test->n;
+    tg_tape_free(tape);
+    free(order);
+    tg_optim_free(&opt);
+    tg_dense_free(&layer);
+    return rc;
+}
+
+static int linear_probe(cae_model *m, const tg_dataset *train, const tg_dataset *test, size_t n_test, uint64_t seed,
+                        double *accuracy, tg_error *err)
+{
+    tg_tape *tape = tg_tape_new(err);
+    if (!tape)
+        return err ? err->code : TG_ERR_NOMEM;
+    tg_tape_set_grad_enabled(tape, false);
+    features ftrain = {0}, ftest = {0};
+    int n_classes = train->n_classes > test->n_classes ? train->n_classes : test->n_classes;
+    int rc = encode_all(tape, m, train, train->n, &ftrain, err);
+    if (rc == TG_OK)
+        rc = encode_all(tape, m, test, n_test, &ftest, err);
+    tg_tape_free(tape);
+    if (rc == TG_OK) {
+        standardize(&ftrain, &ftest);
+        rc = train_probe(&ftrain, train->labels, &ftest, test->labels, n_classes, seed, accuracy, err);
+    }
+    free(ftrain.h);
+    free(ftest.h);
+    return rc;
+}
+
+/* ---- the whole evaluation ---------------------------------------------------------------- */
+
+int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, const cae_eval_options *o,
+                 cae_eval_result *r, tg_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->probe_acc = NAN;
+    if (test->rows * test->cols != m->cfg.input)
+        return tg_error_set(err, TG_ERR_ARG, "the test images have %zu pixels (%zux%zu) but the model expects %zu",
+                            test->rows * test->cols, test->rows, test->cols, m->cfg.input);
+    size_t n = eval_count(test, o);
+    tg_tape *tape = tg_tape_new(err);
+    uint32_t *idx = iota_indices(n);
+    if (!tape || !idx) {
+        tg_tape_free(tape);
+        free(idx);
+        return tg_error_set(err, TG_ERR_NOMEM, "eval: out of memory");
+    }
+    tg_tape_set_grad_enabled(tape, false);
+    tg_rng rng;
+    tg_rng_seed(&rng, o->seed, 0xe7a1);
+    int rc = TG_OK;
+    for (size_t first = 0; first < n && rc == TG_OK; first += EVAL_CHUNK) {
+        size_t count = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
+        rc = eval_chunk(tape, m, test, idx + first, count, o, &rng, r, err);
+    }
+    tg_tape_free(tape);
+    free(idx);
+    if (rc)
+        return rc;
+    r->images = n;
+    r->test_mse /= (double)n;
+    r->jac_fro2 /= (double)n;
+    r->saturated /= (double)n;
+    for (int k = 0; k < o->n_radii; k++)
+        r->contraction[k] /= (double)n;
+    if (train && train->labels && test->labels && train->n > 0)
+        rc = linear_probe(m, train, test, n, o->seed, &r->probe_acc, err);
+    return rc;
+}
+
+/* ---- Jacobian and its spectrum ---------------------------------------------------------- */
+
+int cae_jacobian_at(cae_model *m, const float *x, float *J, tg_error *err)
+{
+    const size_t D = m->cfg.input, H = m->cfg.hidden;
+    tg_tape *tape = tg_tape_new(err);
+    if (!tape)
+        return err ? err->code : TG_ERR_NOMEM;
+    tg_tape_set_grad_enabled(tape, false);
+    tg_tensor xt;
+    tg_tensor_wrap(&xt, (float *)x, 2, (size_t[]){1, D}, NULL);
+    tg_node *h = cae_encode(tape, m, tg_input(tape, &xt));
+    int rc = h ? TG_OK : tg_tape_get_error(tape, err);
+    if (rc == TG_OK) {
+        const float *W = m->enc_w.value.data; /* [D,H] */
+        for (size_t j = 0; j < H; j++) {
+            float slope = (float)slope_from_activation(m->cfg.act, h->value.data[j]);
+            for (size_t i = 0; i < D; i++)
+                J[j * D + i] = slope * W[i * H + j]; /* J [H,D] */
+        }
+    }
+    tg_tape_free(tape);
+    return rc;
+}
+
+/* Leading right singular vectors of J [H,D] (the input directions the features respond to most)
+ * and all min(H,D) singular values. */
+int cae_jacobian_svd(const float *J, size_t H, size_t D, float *sigma, float *vectors, size_t k, tg_error *err)
+{
+    if (H <= D)
+        return tg_svd_wide(J, H, D, sigma, vectors, k, err);
+    /* Tall J (more hidden units than pixels): Jᵀ is wide with the same singular values, and J's
+     * right singular vectors are the eigenvectors of JᵀJ [D,D]. */
+    double *gram = calloc(D * D, sizeof *gram), *eval = malloc(D * sizeof *eval), *evec = malloc(D * D * sizeof *evec);
+    int rc = (!gram || !eval || !evec) ? tg_error_set(err, TG_ERR_NOMEM, "svd: out of memory") : TG_OK;
+    for (size_t a = 0; a < D && rc == TG_OK; a++)
+        for (size_t b = a; b < D; b++) {
+            double s = 0.0;
+            for (size_t j = 0; j < H; j++)
+                s += (double)J[j * D + a] * J[j * D + b];
+            gram[a * D + b] = gram[b * D + a] = s;
+        }
+    if (rc == TG_OK)
+        rc = tg_sym_eigen(gram, D, eval, evec, err);
+    for (size_t q = 0; q < D && rc == TG_OK; q++)
+        sigma[q] = (float)sqrt(eval[q] > 0 ? eval[q] : 0);
+    for (size_t q = 0; q < k && rc == TG_OK; q++)
+        for (size_t i = 0; i < D; i++)
+            vectors[q * D + i] = (float)evec[i * D + q]; /* eigenvectors are columns */
+    free(gram);
+    free(eval);
+    free(evec);
+    return rc;
+}
+
+int cae_mean_spectrum(cae_model *m, const tg_dataset *test, size_t n, double *sigma, tg_error *err)
+{
+    const size_t D = m->cfg.input, H = m->cfg.hidden;
+    size_t k = H < D ? H : D;
+    if (n > test->n)
+        n = test->n;
+    float *x = malloc(D * sizeof *x), *J = malloc(H * D * sizeof *J), *s = malloc((H > D ? H : D) * sizeof *s);
+    int rc = (!x || !J || !s) ? tg_error_set(err, TG_ERR_NOMEM, "spectrum: out of memory") : TG_OK;
+    for (size_t j = 0; j < k; j++)
+        sigma[j] = 0.0;
+    for (size_t i = 0; i < n && rc == TG_OK; i++) {
+        uint32_t one = (uint32_t)i;
+        tg_dataset_images_to_float(test, &one, 1, x);
+        if ((rc = cae_jacobian_at(m, x, J, err)) == TG_OK)
+            rc = cae_jacobian_svd(J, H, D, s, NULL, 0, err);
+        for (size_t j = 0; j < k && rc == TG_OK; j++)
+            sigma[j] += s[j] / (double)n;
+    }
+    free(x);
+    free(J);
+    free(s);
+    return rc;
+}

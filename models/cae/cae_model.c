@@ -1,1 +1,213 @@
-typedef int tg_placeholder_cae_model;
+/* The CAE's parameters, its loss on the tape, and its checkpoints. */
+#include "cae_model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/init.h"
+
+cae_config cae_config_default(void)
+{
+    return (cae_config){
+        .input = 784, .hidden = 64, .lambda = 1e-4, .act = TG_ACT_SIGMOID,
+        .sigmoid_decoder = false, .loss = CAE_LOSS_MSE, .tied = false,
+    };
+}
+
+int cae_config_check(const cae_config *cfg, tg_error *err)
+{
+    if (cfg->input < 1)
+        return tg_error_set(err, TG_ERR_ARG, "input size must be >= 1");
+    if (cfg->hidden < 1 || cfg->hidden > 65536)
+        return tg_error_set(err, TG_ERR_ARG, "--hidden: %zu outside 1..65536", cfg->hidden);
+    if (!isfinite(cfg->lambda) || cfg->lambda < 0)
+        return tg_error_set(err, TG_ERR_ARG, "--lambda: %g must be finite and >= 0", cfg->lambda);
+    if ((unsigned)cfg->act >= TG_ACT_COUNT)
+        return tg_error_set(err, TG_ERR_ARG, "--activation: unknown kind %d", (int)cfg->act);
+    if (cfg->loss == CAE_LOSS_BCE && !cfg->sigmoid_decoder)
+        return tg_error_set(err, TG_ERR_ARG, "--loss bce needs --decoder sigmoid (it is computed from the decoder's logits)");
+    return TG_OK;
+}
+
+int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *err)
+{
+    memset(m, 0, sizeof *m);
+    int rc = cae_config_check(cfg, err);
+    if (rc)
+        return rc;
+    m->cfg = *cfg;
+    size_t D = cfg->input, H = cfg->hidden;
+    if ((rc = tg_param_init(&m->enc_w, "enc.weight", 2, (size_t[]){D, H}, err)) ||
+        (rc = tg_param_init(&m->enc_b, "enc.bias", 1, (size_t[]){H}, err)) ||
+        (!cfg->tied && (rc = tg_param_init(&m->dec_w, "dec.weight", 2, (size_t[]){H, D}, err))) ||
+        (rc = tg_param_init(&m->dec_b, "dec.bias", 1, (size_t[]){D}, err))) {
+        cae_model_free(m);
+        return rc;
+    }
+    tg_init_glorot_uniform(&m->enc_w.value, D, H, rng);
+    if (!cfg->tied)
+        tg_init_glorot_uniform(&m->dec_w.value, H, D, rng);
+    m->params[m->n_params++] = &m->enc_w;
+    m->params[m->n_params++] = &m->enc_b;
+    if (!cfg->tied)
+        m->params[m->n_params++] = &m->dec_w;
+    m->params[m->n_params++] = &m->dec_b;
+    return TG_OK;
+}
+
+void cae_model_free(cae_model *m)
+{
+    tg_param_free(&m->enc_w);
+    tg_param_free(&m->enc_b);
+    tg_param_free(&m->dec_w);
+    tg_param_free(&m->dec_b);
+    m->n_params = 0;
+}
+
+tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
+{
+    tg_node *W = tg_param_leaf(tape, &m->enc_w);
+    tg_node *z = tg_add(tape, tg_matmul(tape, x, W, false, false), tg_param_leaf(tape, &m->enc_b)); /* [B,H] */
+    return tg_activate(tape, z, m->cfg.act);
+}
+
+int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g)
+{
+    memset(g, 0, sizeof *g);
+    tg_node *W = tg_param_leaf(tape, &m->enc_w);                                   /* [D,H] */
+    tg_node *z = tg_add(tape, tg_matmul(tape, x, W, false, false), tg_param_leaf(tape, &m->enc_b));
+    g->h = tg_activate(tape, z, m->cfg.act);                                        /* [B,H] */
+
+    /* Decoder logits: h·V + c, or h·Wᵀ + c with tied weights (W then gets both gradients). */
+    tg_node *logits = m->cfg.tied ? tg_matmul(tape, g->h, W, false, true)
+                                  : tg_matmul(tape, g->h, tg_param_leaf(tape, &m->dec_w), false, false);
+    logits = tg_add(tape, logits, tg_param_leaf(tape, &m->dec_b));                  /* [B,D] */
+    g->y = m->cfg.sigmoid_decoder ? tg_sigmoid(tape, logits) : logits;
+
+    if (m->cfg.loss == CAE_LOSS_BCE)
+        g->recon = tg_bce_logits(tape, logits, x, TG_REDUCE_ROW_SUM); /* sum over pixels, mean over batch */
+    else
+        g->recon = tg_mse(tape, g->y, x, TG_REDUCE_MEAN);            /* (1/B) Σ_b (1/D) Σ_i (x-y)² */
+    g->penalty = tg_jacobian_penalty(tape, g->h, W, m->cfg.act);
+
+    switch (terms) {
+    case CAE_TERMS_RECON: g->loss = g->recon; break;
+    case CAE_TERMS_PENALTY: g->loss = g->penalty; break;
+    default: g->loss = tg_add(tape, g->recon, tg_scale(tape, g->penalty, (float)m->cfg.lambda)); break;
+    }
+    return tg_tape_status(tape);
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err)
+{
+    const cae_config *c = &m->cfg;
+    int rc;
+    if ((rc = tg_ckpt_set_meta(ck, "model", "cae", err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "input", err, "%zu", c->input)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "hidden", err, "%zu", c->hidden)) ||
+        (rc = tg_ckpt_set_meta(ck, "activation", tg_activation_name(c->act), err)) ||
+        (rc = tg_ckpt_set_meta(ck, "decoder", c->sigmoid_decoder ? "sigmoid" : "linear", err)) ||
+        (rc = tg_ckpt_set_meta(ck, "loss", c->loss == CAE_LOSS_BCE ? "bce" : "mse", err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "lambda", err, "%.9g", c->lambda)) ||
+        (rc = tg_ckpt_set_meta(ck, "tied", c->tied ? "1" : "0", err)))
+        return rc;
+    return tg_ckpt_add_params(ck, m->params, m->n_params, err);
+}
+
+static int meta_size(const tg_checkpoint *ck, const char *path, const char *key, size_t *out, tg_error *err)
+{
+    const char *v = tg_ckpt_get_meta(ck, key);
+    if (!v)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata key '%s' is missing", path, key);
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > (1ull << 24) || v[0] == '-')
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a valid size", path, key, v);
+    *out = (size_t)n;
+    return TG_OK;
+}
+
+/* Looks up an optional key whose value must be one of `choices` (index returned in *out). */
+static int meta_choice(const tg_checkpoint *ck, const char *path, const char *key, const char *const *choices,
+                       int n_choices, int *out, tg_error *err)
+{
+    const char *v = tg_ckpt_get_meta(ck, key);
+    if (!v)
+        return TG_OK; /* keep the default */
+    for (int i = 0; i < n_choices; i++)
+        if (strcmp(v, choices[i]) == 0) {
+            *out = i;
+            return TG_OK;
+        }
+    return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a known value", path, key, v);
+}
+
+int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_config *cfg, tg_error *err)
+{
+    static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
+    static const char *const decoders[] = {"linear", "sigmoid"};
+    static const char *const losses[] = {"mse", "bce"};
+    static const char *const flags[] = {"0", "1"};
+    const char *model = tg_ckpt_get_meta(ck, "model");
+    if (model && strcmp(model, "cae") != 0)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: model=%s is not a cae checkpoint", path, model);
+    cae_config c = cae_config_default();
+    int act = c.act, dec = 0, loss = 0, tied = 0, rc;
+    if ((rc = meta_size(ck, path, "input", &c.input, err)) || (rc = meta_size(ck, path, "hidden", &c.hidden, err)) ||
+        (rc = meta_choice(ck, path, "activation", activations, 4, &act, err)) ||
+        (rc = meta_choice(ck, path, "decoder", decoders, 2, &dec, err)) ||
+        (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
+        (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
+        return rc;
+    const char *lambda = tg_ckpt_get_meta(ck, "lambda");
+    if (lambda) {
+        char *end;
+        c.lambda = strtod(lambda, &end);
+        if (end == lambda || *end || !isfinite(c.lambda) || c.lambda < 0)
+            return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata lambda=%s is not a valid number", path, lambda);
+    }
+    c.act = (tg_activation)act;
+    c.sigmoid_decoder = dec == 1;
+    c.loss = (cae_loss_kind)loss;
+    c.tied = tied == 1;
+    tg_error why;
+    if (cae_config_check(&c, &why))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: %s", path, why.msg);
+    *cfg = c;
+    return TG_OK;
+}
+
+int cae_model_load_weights(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
+{
+    return tg_ckpt_load_params(ck, path, m->params, m->n_params, err);
+}
+
+int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
+{
+    cae_config cfg;
+    int rc = cae_config_from_checkpoint(ck, path, &cfg, err);
+    if (rc)
+        return rc;
+    tg_rng unused;
+    tg_rng_seed(&unused, 0, 0); /* the weights are overwritten by the checkpoint's */
+    if ((rc = cae_model_init(m, &cfg, &unused, err)))
+        return rc;
+    if ((rc = cae_model_load_weights(m, ck, path, err)))
+        cae_model_free(m);
+    return rc;
+}
+
+int cae_model_load_file(cae_model *m, const char *path, tg_error *err)
+{
+    tg_checkpoint *ck = tg_ckpt_read(path, err);
+    if (!ck)
+        return err ? err->code : TG_ERR_IO;
+    int rc = cae_model_from_checkpoint(m, ck, path, err);
+    tg_ckpt_free(ck);
+    return rc;
+}

@@ -1,1 +1,270 @@
-typedef int tg_placeholder_render;
+/* Pictures of a trained CAE: filters, reconstructions, tangent directions, spectra, loss curve. */
+#include "render.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "png.h"
+#include "svg.h"
+
+#define MAX_FILTER_TILES 256 /* filters.png shows at most this many hidden units */
+#define RECON_IMAGES 16
+#define TANGENT_IMAGES 4
+#define TANGENT_VECTORS 7
+#define SPECTRUM_IMAGES 200
+#define TILE_SCALE 2 /* each pixel drawn as 2x2 */
+
+int cae_ensure_dir(const char *dir, tg_error *err)
+{
+    struct stat st;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return tg_error_set(err, TG_ERR_IO, "%s: cannot create the directory: %s", dir, strerror(errno));
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return tg_error_set(err, TG_ERR_IO, "%s: not a directory", dir);
+    return TG_OK;
+}
+
+static void join_path(char *out, size_t n, const char *dir, const char *file)
+{
+    snprintf(out, n, "%s/%s", dir, file);
+}
+
+static size_t grid_columns(size_t count)
+{
+    size_t c = (size_t)ceil(sqrt((double)count));
+    return c ? c : 1;
+}
+
+/* filters.png: each hidden unit's incoming weights W[:,j] as one image-shaped tile. */
+static int render_filters(const cae_model *m, size_t rows, size_t cols, const char *path, tg_error *err)
+{
+    const size_t D = m->cfg.input, H = m->cfg.hidden;
+    size_t count = H < MAX_FILTER_TILES ? H : MAX_FILTER_TILES;
+    float *tiles = malloc(count * D * sizeof *tiles);
+    if (!tiles)
+        return tg_error_set(err, TG_ERR_NOMEM, "render: out of memory");
+    const float *W = m->enc_w.value.data; /* [D,H] */
+    for (size_t j = 0; j < count; j++)
+        for (size_t i = 0; i < D; i++)
+            tiles[j * D + i] = W[i * H + j];
+    int rc = tg_png_write_grid(path, tiles, count, rows, cols, grid_columns(count), TG_PNG_SYMMETRIC, TILE_SCALE, err);
+    free(tiles);
+    return rc;
+}
+
+/* recon.png: the first test images (top row) above their reconstructions (bottom row). */
+static int render_reconstructions(cae_model *m, const tg_dataset *test, const char *path, tg_error *err)
+{
+    const size_t D = m->cfg.input;
+    size_t n = test->n < RECON_IMAGES ? test->n : RECON_IMAGES;
+    tg_tape *tape = tg_tape_new(err);
+    float *tiles = malloc(2 * n * D * sizeof *tiles);
+    int rc = (!tape || !tiles) ? tg_error_set(err, TG_ERR_NOMEM, "render: out of memory") : TG_OK;
+    if (rc == TG_OK) {
+        tg_tape_set_grad_enabled(tape, false);
+        uint32_t idx[RECON_IMAGES];
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (uint32_t)i;
+        tg_node *x = tg_input_new(tape, 2, (size_t[]){n, D});
+        if (x)
+            tg_dataset_images_to_float(test, idx, n, x->value.data);
+        cae_graph g;
+        if (cae_build(tape, m, x, CAE_TERMS_ALL, &g))
+            rc = tg_tape_get_error(tape, err);
+        else {
+            memcpy(tiles, x->value.data, n * D * sizeof *tiles);
+            memcpy(tiles + n * D, g.y->value.data, n * D * sizeof *tiles);
+            rc = tg_png_write_grid(path, tiles, 2 * n, test->rows, test->cols, n, TG_PNG_UNIT, TILE_SCALE, err);
+        }
+    }
+    free(tiles);
+    tg_tape_free(tape);
+    return rc;
+}
+
+/* tangents.png: one row per test image: the image, then the leading right singular vectors of J
+ * there. The image is mapped to [-1,1] so one symmetric gray scale serves the whole row. */
+static int render_tangents(cae_model *m, const tg_dataset *test, const char *path, tg_error *err)
+{
+    const size_t D = m->cfg.input, H = m->cfg.hidden;
+    size_t n = test->n < TANGENT_IMAGES ? test->n : TANGENT_IMAGES;
+    size_t k = TANGENT_VECTORS < (H < D ? H : D) ? TANGENT_VECTORS : (H < D ? H : D);
+    size_t per_row = 1 + k;
+    float *tiles = malloc(n * per_row * D * sizeof *tiles), *J = malloc(H * D * sizeof *J);
+    float *sigma = malloc((H > D ? H : D) * sizeof *sigma);
+    int rc = (!tiles || !J || !sigma) ? tg_error_set(err, TG_ERR_NOMEM, "render: out of memory") : TG_OK;
+    for (size_t r = 0; r < n && rc == TG_OK; r++) {
+        float *row = tiles + r * per_row * D;
+        uint32_t one = (uint32_t)r;
+        tg_dataset_images_to_float(test, &one, 1, row);
+        if ((rc = cae_jacobian_at(m, row, J, err)) == TG_OK)
+            rc = cae_jacobian_svd(J, H, D, sigma, row + D, k, err);
+        for (size_t i = 0; i < D; i++)
+            row[i] = 2.0f * row[i] - 1.0f;
+    }
+    if (rc == TG_OK)
+        rc = tg_png_write_grid(path, tiles, n * per_row, test->rows, test->cols, per_row, TG_PNG_SYMMETRIC,
+                               TILE_SCALE, err);
+    free(tiles);
+    free(J);
+    free(sigma);
+    return rc;
+}
+
+/* spectrum.svg / compare: mean singular values σ_k against k, log scale. */
+static int write_spectrum_chart(const char *path, const tg_chart_series *series, size_t n, tg_error *err)
+{
+    tg_chart chart = {.title = "Mean singular values of the encoder's Jacobian", .x_label = "k",
+                      .y_label = "mean sigma_k", .log_y = 1, .markers = 1, .series = series, .nseries = n};
+    return tg_svg_write_chart(path, &chart, err);
+}
+
+static size_t spectrum_length(const cae_model *m)
+{
+    return m->cfg.hidden < m->cfg.input ? m->cfg.hidden : m->cfg.input;
+}
+
+/* loss.svg from the training CSV (step,epoch,loss,mse,penalty). */
+static int render_loss(const char *csv, const char *path, tg_error *err)
+{
+    FILE *f = fopen(csv, "r");
+    if (!f)
+        return tg_error_set(err, TG_ERR_IO, "%s: cannot open the log: %s", csv, strerror(errno));
+    size_t cap = 1024, n = 0;
+    double *step = malloc(cap * sizeof *step), *loss = malloc(cap * sizeof *loss), *mse = malloc(cap * sizeof *mse);
+    int rc = (!step || !loss || !mse) ? tg_error_set(err, TG_ERR_NOMEM, "render: out of memory") : TG_OK;
+    char line[512];
+    long line_no = 0;
+    while (rc == TG_OK && fgets(line, sizeof line, f)) {
+        line_no++;
+        if (line_no == 1 && strncmp(line, "step,", 5) == 0)
+            continue; /* the header */
+        double s, e, l, q, p;
+        if (sscanf(line, "%lf,%lf,%lf,%lf,%lf", &s, &e, &l, &q, &p) != 5) {
+            rc = tg_error_set(err, TG_ERR_FORMAT, "%s:%ld: not a row of step,epoch,loss,mse,penalty", csv, line_no);
+            break;
+        }
+        if (n == cap) {
+            cap *= 2;
+            double *a = realloc(step, cap * sizeof *a);
+            step = a ? a : step;
+            double *b = realloc(loss, cap * sizeof *b);
+            loss = b ? b : loss;
+            double *c = realloc(mse, cap * sizeof *c);
+            mse = c ? c : mse;
+            if (!a || !b || !c) {
+                rc = tg_error_set(err, TG_ERR_NOMEM, "render: out of memory");
+                break;
+            }
+        }
+        step[n] = s;
+        loss[n] = l;
+        mse[n] = q;
+        n++;
+    }
+    fclose(f);
+    if (rc == TG_OK && n == 0)
+        rc = tg_error_set(err, TG_ERR_FORMAT, "%s: no rows", csv);
+    if (rc == TG_OK) {
+        tg_chart_series series[2] = {{.name = "loss", .x = step, .y = loss, .n = n},
+                                     {.name = "mse", .x = step, .y = mse, .n = n}};
+        tg_chart chart = {.title = "Training loss", .x_label = "step", .y_label = "loss (per batch)",
+                          .log_y = 1, .series = series, .nseries = 2};
+        rc = tg_svg_write_chart(path, &chart, err);
+    }
+    free(step);
+    free(loss);
+    free(mse);
+    return rc;
+}
+
+int cae_render(cae_model *m, const tg_dataset *test, const char *out_dir, const char *log_csv, tg_error *err)
+{
+    if (test->rows * test->cols != m->cfg.input)
+        return tg_error_set(err, TG_ERR_ARG, "the test images have %zu pixels (%zux%zu) but the model expects %zu",
+                            test->rows * test->cols, test->rows, test->cols, m->cfg.input);
+    char path[4096];
+    int rc = cae_ensure_dir(out_dir, err);
+    if (rc)
+        return rc;
+    join_path(path, sizeof path, out_dir, "filters.png");
+    if ((rc = render_filters(m, test->rows, test->cols, path, err)))
+        return rc;
+    join_path(path, sizeof path, out_dir, "recon.png");
+    if ((rc = render_reconstructions(m, test, path, err)))
+        return rc;
+    join_path(path, sizeof path, out_dir, "tangents.png");
+    if ((rc = render_tangents(m, test, path, err)))
+        return rc;
+    size_t k = spectrum_length(m);
+    double *sigma = malloc(k * sizeof *sigma);
+    if (!sigma)
+        return tg_error_set(err, TG_ERR_NOMEM, "render: out of memory");
+    rc = cae_mean_spectrum(m, test, SPECTRUM_IMAGES, sigma, err);
+    if (rc == TG_OK) {
+        join_path(path, sizeof path, out_dir, "spectrum.svg");
+        tg_chart_series one = {.name = "model", .y = sigma, .n = k};
+        rc = write_spectrum_chart(path, &one, 1, err);
+    }
+    free(sigma);
+    if (rc == TG_OK && log_csv) {
+        join_path(path, sizeof path, out_dir, "loss.svg");
+        rc = render_loss(log_csv, path, err);
+    }
+    return rc;
+}
+
+int cae_compare_charts(cae_model *models, const char *const *names, int n, const tg_dataset *test,
+                       const char *out_dir, tg_error *err)
+{
+    enum { N_RADII = 12 };
+    char path[4096];
+    int rc = cae_ensure_dir(out_dir, err);
+    if (rc)
+        return rc;
+    cae_eval_options opts = cae_eval_options_default();
+    opts.n_radii = N_RADII;
+    opts.max_images = 1000;
+    for (int r = 0; r < N_RADII; r++)
+        opts.radii[r] = 0.01 * pow(10.0, 3.0 * r / (N_RADII - 1)); /* 0.01 .. 10, log-spaced */
+    double (*ratios)[N_RADII] = calloc((size_t)n, sizeof *ratios);
+    double **spectra = calloc((size_t)n, sizeof *spectra);
+    tg_chart_series *series = calloc((size_t)n, sizeof *series);
+    if (!ratios || !spectra || !series)
+        rc = tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory");
+    for (int i = 0; i < n && rc == TG_OK; i++) {
+        cae_eval_result res;
+        if ((rc = cae_evaluate(&models[i], test, NULL, &opts, &res, err)))
+            break;
+        memcpy(ratios[i], res.contraction, sizeof ratios[i]);
+        if (!(spectra[i] = malloc(spectrum_length(&models[i]) * sizeof(double))))
+            rc = tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory");
+        else
+            rc = cae_mean_spectrum(&models[i], test, SPECTRUM_IMAGES, spectra[i], err);
+    }
+    if (rc == TG_OK) {
+        for (int i = 0; i < n; i++)
+            series[i] = (tg_chart_series){.name = names[i], .x = opts.radii, .y = ratios[i], .n = N_RADII};
+        tg_chart chart = {.title = "Contraction ratio ||h(x+e) - h(x)|| / ||e||", .x_label = "radius ||e||",
+                          .y_label = "mean contraction ratio", .log_x = 1, .log_y = 1, .markers = 1,
+                          .series = series, .nseries = (size_t)n};
+        join_path(path, sizeof path, out_dir, "contraction.svg");
+        rc = tg_svg_write_chart(path, &chart, err);
+    }
+    if (rc == TG_OK) {
+        for (int i = 0; i < n; i++)
+            series[i] = (tg_chart_series){.name = names[i], .y = spectra[i], .n = spectrum_length(&models[i])};
+        join_path(path, sizeof path, out_dir, "spectrum.svg");
+        rc = write_spectrum_chart(path, series, (size_t)n, err);
+    }
+    for (int i = 0; spectra && i < n; i++)
+        free(spectra[i]);
+    free(spectra);
+    free(ratios);
+    free(series);
+    return rc;
+}

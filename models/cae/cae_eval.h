@@ -1,0 +1,47 @@
+/* models/cae/cae_eval.h — measuring a trained CAE: the numbers of `cae eval` / `cae compare`. */
+#ifndef CAE_EVAL_H
+#define CAE_EVAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cae_model.h"
+#include "nn/data.h"
+
+#define CAE_MAX_RADII 16
+
+typedef struct cae_eval_options {
+    double radii[CAE_MAX_RADII]; /* contraction radii */
+    int n_radii;
+    uint64_t seed;               /* for the random directions and the probe */
+    size_t max_images;           /* test images used (0: all) */
+} cae_eval_options;
+
+typedef struct cae_eval_result {
+    size_t images;
+    double test_mse;      /* mean over images of the per-pixel MSE of the reconstruction */
+    double jac_fro2;      /* mean over images of ‖J_h(x)‖_F² */
+    double contraction[CAE_MAX_RADII]; /* mean ‖h(x+ε) − h(x)‖ / ‖ε‖, ε uniform on the sphere of radius r */
+    double saturated;     /* mean fraction of saturated hidden units (see cae_eval.c) */
+    double probe_acc;     /* linear-probe test accuracy; NaN when no labels */
+} cae_eval_result;
+
+/* The spec's radii 0.1, 1, 3 and seed 1. */
+cae_eval_options cae_eval_options_default(void);
+
+/* All metrics on `test`; the probe is trained on `train` features (skipped when either set has no
+ * labels or train is NULL). */
+int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, const cae_eval_options *opts,
+                 cae_eval_result *r, tg_error *err);
+
+/* The encoder's Jacobian at one image: J [H,D], J_ji = f'(z_j)·W_ij. */
+int cae_jacobian_at(cae_model *m, const float *x, float *J, tg_error *err);
+
+/* Singular values (all min(H,D), descending) of J [H,D] and its leading k right singular vectors
+ * (k×D, may be NULL with k = 0): the input directions the features respond to most. */
+int cae_jacobian_svd(const float *J, size_t H, size_t D, float *sigma, float *vectors, size_t k, tg_error *err);
+
+/* Mean singular values (descending, min(H,D) of them) of J over the first n test images. */
+int cae_mean_spectrum(cae_model *m, const tg_dataset *test, size_t n, double *sigma, tg_error *err);
+
+#endif

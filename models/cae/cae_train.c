@@ -1,0 +1,386 @@
+/* The CAE training loop: batches -> tape -> backward -> optimizer, with exact resume. */
+#include "cae_train.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop_requested = 1;
+}
+
+void cae_train_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+cae_train_settings cae_train_settings_default(void)
+{
+    return (cae_train_settings){
+        .model = cae_config_default(),
+        .opt = tg_opt_config_default(TG_OPT_ADAM),
+        .epochs = 5, .steps = 0, .batch = 32, .limit = 0, .shuffle = true, .seed = 1,
+    };
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the run's state in a checkpoint ------------------------------------------------------ */
+
+/* Where the run stands: what an exact resume needs besides weights and optimizer moments. */
+typedef struct run_position {
+    long step;       /* optimizer steps taken */
+    uint64_t epoch;  /* current epoch, 0-based */
+    size_t position; /* images of that epoch already used */
+} run_position;
+
+static int save_run(const char *path, const cae_model *m, const tg_optimizer *opt,
+                    const cae_train_settings *s, const run_position *pos, tg_error *err)
+{
+    tg_checkpoint *ck = tg_ckpt_new(err);
+    if (!ck)
+        return err ? err->code : TG_ERR_NOMEM;
+    int rc;
+    if ((rc = cae_model_to_checkpoint(m, ck, err)) ||
+        (rc = tg_ckpt_set_meta(ck, "optimizer", tg_opt_kind_name(opt->cfg.kind), err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "lr", err, "%.9g", (double)opt->cfg.lr)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "momentum", err, "%.9g", (double)opt->cfg.momentum)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "adam_eps", err, "%.9g", (double)opt->cfg.eps)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "batch", err, "%zu", s->batch)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", s->limit)) ||
+        (rc = tg_ckpt_set_meta(ck, "shuffle", s->shuffle ? "1" : "0", err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)s->seed)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "epochs", err, "%ld", s->epochs)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "train_step", err, "%ld", pos->step)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "train_epoch", err, "%llu", (unsigned long long)pos->epoch)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "train_position", err, "%zu", pos->position)))
+        goto done;
+    /* Optimizer state: moments or momentum buffers under their own names, and the step count. */
+    char name[TG_OPT_STATE_NAME_MAX];
+    for (int k = 0; k < tg_optim_state_count(opt) && !rc; k++) {
+        tg_tensor *t = tg_optim_state_tensor((tg_optimizer *)opt, k, name);
+        rc = tg_ckpt_add(ck, name, t, err);
+    }
+    if (!rc) {
+        float step = (float)opt->step; /* exact up to 2^24 steps */
+        tg_tensor t;
+        tg_tensor_wrap(&t, &step, 1, (size_t[]){1}, NULL);
+        rc = tg_ckpt_add(ck, tg_optim_step_name(opt), &t, err);
+    }
+    if (!rc)
+        rc = tg_ckpt_write(ck, path, err);
+done:
+    tg_ckpt_free(ck);
+    return rc;
+}
+
+static int meta_number(const tg_checkpoint *ck, const char *path, const char *key, double lo, double hi,
+                       double *out, tg_error *err)
+{
+    const char *v = tg_ckpt_get_meta(ck, key);
+    if (!v)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: metadata key '%s' is missing", path, key);
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is out of range", path, key, v);
+    *out = x;
+    return TG_OK;
+}
+
+/* Reads settings and position from a resumable checkpoint; epochs < 0 in `s` means "as stored",
+ * steps < 0 means no limit. */
+static int load_run_settings(const tg_checkpoint *ck, const char *path, cae_train_settings *s, run_position *pos,
+                             tg_error *err)
+{
+    cae_train_settings r = *s;
+    int rc = cae_config_from_checkpoint(ck, path, &r.model, err);
+    if (rc)
+        return rc;
+    const char *opt = tg_ckpt_get_meta(ck, "optimizer");
+    if (!opt || (strcmp(opt, "adam") && strcmp(opt, "sgd")))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: no optimizer state (optimizer=%s)", path,
+                            opt ? opt : "missing");
+    r.opt = tg_opt_config_default(strcmp(opt, "sgd") == 0 ? TG_OPT_SGD : TG_OPT_ADAM);
+    double lr = 0, mom = 0, eps = 0, batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0,
+           position = 0;
+    if ((rc = meta_number(ck, path, "lr", 0, INFINITY, &lr, err)) ||
+        (rc = meta_number(ck, path, "momentum", 0, 1, &mom, err)) ||
+        (rc = meta_number(ck, path, "adam_eps", 0, INFINITY, &eps, err)) ||
+        (rc = meta_number(ck, path, "batch", 1, 1e9, &batch, err)) ||
+        (rc = meta_number(ck, path, "limit", 0, 1e12, &limit, err)) ||
+        (rc = meta_number(ck, path, "shuffle", 0, 1, &shuffle, err)) ||
+        (rc = meta_number(ck, path, "seed", 0, 1.8e19, &seed, err)) ||
+        (rc = meta_number(ck, path, "epochs", 0, 1e9, &epochs, err)) ||
+        (rc = meta_number(ck, path, "train_step", 0, 1e15, &step, err)) ||
+        (rc = meta_number(ck, path, "train_epoch", 0, 1e9, &epoch, err)) ||
+        (rc = meta_number(ck, path, "train_position", 0, 1e12, &position, err)))
+        return rc;
+    r.opt.lr = (float)lr;
+    r.opt.momentum = (float)mom;
+    r.opt.eps = (float)eps;
+    r.batch = (size_t)batch;
+    r.limit = (size_t)limit;
+    r.shuffle = shuffle != 0;
+    r.seed = strtoull(tg_ckpt_get_meta(ck, "seed"), NULL, 10); /* exact, not via double */
+    r.epochs = s->epochs >= 0 ? s->epochs : (long)epochs;
+    r.steps = s->steps >= 0 ? s->steps : 0; /* a step limit belongs to one invocation, not to the run */
+    pos->step = (long)step;
+    pos->epoch = (uint64_t)epoch;
+    pos->position = (size_t)position;
+    *s = r;
+    return TG_OK;
+}
+
+/* Restores optimizer moments and step count (all or nothing: checked before copying). */
+static int load_optimizer_state(const tg_checkpoint *ck, const char *path, tg_optimizer *opt, tg_error *err)
+{
+    char name[TG_OPT_STATE_NAME_MAX];
+    int n = tg_optim_state_count(opt);
+    for (int k = 0; k < n; k++) {
+        const tg_tensor *mine = tg_optim_state_tensor(opt, k, name);
+        const tg_tensor *saved = tg_ckpt_find(ck, name);
+        if (!saved || !tg_tensor_same_shape(saved, mine))
+            return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: optimizer state %s is missing or has the wrong shape",
+                                path, name);
+    }
+    const tg_tensor *step = tg_ckpt_find(ck, tg_optim_step_name(opt));
+    if (!step || step->size != 1 || !(step->data[0] >= 0))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: %s is missing or invalid", path,
+                            tg_optim_step_name(opt));
+    for (int k = 0; k < n; k++) {
+        tg_tensor *mine = tg_optim_state_tensor(opt, k, name);
+        tg_tensor_copy(mine, tg_ckpt_find(ck, name), NULL);
+    }
+    opt->step = (long)step->data[0];
+    return TG_OK;
+}
+
+/* ---- progress ------------------------------------------------------------------------------ */
+
+static void draw_progress(uint64_t epoch, size_t done, size_t total, double elapsed, double loss)
+{
+    double frac = total ? (double)done / (double)total : 1.0;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0.0;
+    double eta = rate > 0 ? (double)(total - done) / rate : 0.0;
+    char bar[31];
+    int filled = (int)(frac * 30.0);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\repoch %llu [%s] %5.1f%% %8.0f samples/s ETA %5.1fs loss %.5f ",
+            (unsigned long long)epoch + 1, bar, 100.0 * frac, rate, eta, loss);
+    fflush(stderr);
+}
+
+/* ---- the loop ----------------------------------------------------------------------------- */
+
+typedef struct epoch_sums {
+    double loss, mse, penalty; /* weighted by batch size */
+    size_t samples;
+    double seconds;
+} epoch_sums;
+
+/* Mean squared error of the reconstruction, for the epoch line when the loss is BCE. */
+static double batch_mse(const tg_node *x, const tg_node *y)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < x->value.size; i++) {
+        double d = (double)x->value.data[i] - (double)y->value.data[i];
+        sum += d * d;
+    }
+    return sum / (double)x->value.size;
+}
+
+/* One optimizer step on the images `idx[0..count)`. */
+static int train_step(tg_tape *tape, cae_model *m, tg_optimizer *opt, const tg_dataset *data, const uint32_t *idx,
+                      size_t count, long step_number, epoch_sums *sums, FILE *log, uint64_t epoch, tg_error *err)
+{
+    tg_tape_reset(tape);
+    tg_node *x = tg_input_new(tape, 2, (size_t[]){count, m->cfg.input}); /* [B,D] */
+    if (x)
+        tg_dataset_images_to_float(data, idx, count, x->value.data);
+    cae_graph g;
+    int rc = cae_build(tape, m, x, CAE_TERMS_ALL, &g);
+    if (rc)
+        return tg_tape_get_error(tape, err);
+    tg_params_zero_grad(m->params, m->n_params);
+    if ((rc = tg_backward(tape, g.loss, err)))
+        return rc;
+    double loss = g.loss->value.data[0], recon = g.recon->value.data[0], penalty = g.penalty->value.data[0];
+    if (!isfinite(loss))
+        return tg_error_set(err, TG_ERR_NUMERIC,
+                            "step %ld: the loss became %g (reconstruction term %g, penalty term %g); stopping, no checkpoint written",
+                            step_number, loss, recon, penalty);
+    if ((rc = tg_optim_step(opt, err))) {
+        char why[TG_ERROR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err ? err->msg : "");
+        return tg_error_set(err, rc, "step %ld: %s; stopping, no checkpoint written", step_number, why);
+    }
+    double mse = m->cfg.loss == CAE_LOSS_MSE ? recon : batch_mse(x, g.y);
+    sums->loss += loss * (double)count;
+    sums->mse += mse * (double)count;
+    sums->penalty += penalty * (double)count;
+    sums->samples += count;
+    if (log)
+        fprintf(log, "%ld,%llu,%.9g,%.9g,%.9g\n", step_number, (unsigned long long)epoch + 1, loss, mse, penalty);
+    return TG_OK;
+}
+
+int cae_train(const cae_train_settings *settings, const tg_dataset *data, const cae_train_io *io,
+              cae_train_result *result, tg_error *err)
+{
+    memset(result, 0, sizeof *result);
+    cae_train_settings s = *settings;
+    run_position pos = {0, 0, 0};
+    tg_checkpoint *resume = NULL;
+    cae_model model;
+    tg_optimizer opt;
+    tg_batcher batcher;
+    tg_tape *tape = NULL;
+    FILE *log = NULL;
+    bool have_model = false, have_opt = false, have_batcher = false;
+    int rc = TG_OK;
+
+    if (io->resume_path) {
+        if (!(resume = tg_ckpt_read(io->resume_path, err)))
+            return err ? err->code : TG_ERR_IO;
+        if ((rc = load_run_settings(resume, io->resume_path, &s, &pos, err)))
+            goto done;
+    }
+    if (s.epochs < 0)
+        s.epochs = 5;
+    if (s.steps < 0)
+        s.steps = 0;
+    if (data->rows * data->cols != s.model.input) {
+        rc = tg_error_set(err, TG_ERR_ARG, "the data's images have %zu pixels (%zux%zu) but the model expects %zu",
+                          data->rows * data->cols, data->rows, data->cols, s.model.input);
+        goto done;
+    }
+    tg_rng init_rng;
+    tg_rng_seed(&init_rng, s.seed, 0x1417); /* initialization stream; shuffles use streams 0.. (epochs) */
+    if ((rc = cae_model_init(&model, &s.model, &init_rng, err)))
+        goto done;
+    have_model = true;
+    if (resume)
+        rc = cae_model_load_weights(&model, resume, io->resume_path, err);
+    else if (io->init_path) {
+        tg_checkpoint *init = tg_ckpt_read(io->init_path, err);
+        rc = init ? cae_model_load_weights(&model, init, io->init_path, err) : (err ? err->code : TG_ERR_IO);
+        tg_ckpt_free(init);
+    }
+    if (rc)
+        goto done;
+    if ((rc = tg_optim_init(&opt, &s.opt, model.params, model.n_params, err)))
+        goto done;
+    have_opt = true;
+    if (resume && (rc = load_optimizer_state(resume, io->resume_path, &opt, err)))
+        goto done;
+    if ((rc = tg_batcher_init(&batcher, data, s.batch, s.limit, s.shuffle, s.seed, err)))
+        goto done;
+    have_batcher = true;
+    size_t epoch_size = s.limit > 0 && s.limit < data->n ? s.limit : data->n;
+    if (pos.position > epoch_size) {
+        rc = tg_error_set(err, TG_ERR_FORMAT, "%s: train_position %zu is past the epoch's %zu images",
+                          io->resume_path, pos.position, epoch_size);
+        goto done;
+    }
+    if (!(tape = tg_tape_new(err))) {
+        rc = err ? err->code : TG_ERR_NOMEM;
+        goto done;
+    }
+    tg_tape_set_profile(tape, io->profile);
+    if (io->log_path) {
+        bool append = resume != NULL;
+        if (!(log = fopen(io->log_path, append ? "a" : "w"))) {
+            rc = tg_error_set(err, TG_ERR_IO, "%s: cannot open the log: %s", io->log_path, strerror(errno));
+            goto done;
+        }
+        fseek(log, 0, SEEK_END);
+        if (ftell(log) == 0)
+            fprintf(log, "step,epoch,loss,mse,penalty\n");
+    }
+
+    g_stop_requested = 0;
+    tg_batcher_seek(&batcher, pos.epoch, pos.position);
+    while ((long)pos.epoch < s.epochs && !(s.steps > 0 && pos.step >= s.steps)) {
+        epoch_sums sums = {0};
+        double start = now_seconds();
+        bool started_fresh = pos.position == 0;
+        const uint32_t *idx;
+        size_t count;
+        while (!(s.steps > 0 && pos.step >= s.steps) && (count = tg_batcher_next(&batcher, &idx)) > 0) {
+            if ((rc = train_step(tape, &model, &opt, data, idx, count, pos.step + 1, &sums, log, pos.epoch, err)))
+                goto done;
+            pos.step++;
+            pos.position += count;
+            result->steps_done++;
+            result->last_loss = sums.loss / (double)sums.samples;
+            if (io->progress && (pos.step % 16 == 0 || pos.position == epoch_size))
+                draw_progress(pos.epoch, pos.position, epoch_size, now_seconds() - start, result->last_loss);
+            if (g_stop_requested)
+                break;
+        }
+        sums.seconds = now_seconds() - start;
+        if (io->progress)
+            fprintf(stderr, "\n");
+        bool epoch_complete = pos.position == epoch_size;
+        if (io->records && sums.samples > 0)
+            fprintf(io->records, "epoch=%llu loss=%.6g mse=%.6g penalty=%.6g seconds=%.3f samples_per_s=%.0f step=%ld%s\n",
+                    (unsigned long long)pos.epoch + 1, sums.loss / (double)sums.samples,
+                    sums.mse / (double)sums.samples, sums.penalty / (double)sums.samples, sums.seconds,
+                    (double)sums.samples / sums.seconds, pos.step, epoch_complete ? "" : " partial=1");
+        if (io->records)
+            fflush(io->records);
+        if (epoch_complete) {
+            if (started_fresh && (result->best_epoch_s == 0 || sums.seconds < result->best_epoch_s))
+                result->best_epoch_s = sums.seconds;
+            result->epochs_done++;
+            pos.epoch++;
+            pos.position = 0;
+            tg_batcher_seek(&batcher, pos.epoch, 0);
+        }
+        if (g_stop_requested) {
+            result->interrupted = true;
+            break;
+        }
+    }
+    if (io->profile)
+        tg_tape_profile_print(tape, stderr);
+    if (io->out_path && (rc = save_run(io->out_path, &model, &opt, &s, &pos, err)))
+        goto done;
+    if (result->interrupted)
+        fprintf(stderr, "cae: interrupted at step %ld (epoch %llu, image %zu of %zu); state saved to %s; continue with --resume %s\n",
+                pos.step, (unsigned long long)pos.epoch + 1, pos.position, epoch_size,
+                io->out_path ? io->out_path : "(nowhere)", io->out_path ? io->out_path : "FILE");
+done:
+    if (log && fclose(log) != 0 && rc == TG_OK)
+        rc = tg_error_set(err, TG_ERR_IO, "%s: cannot write the log", io->log_path);
+    tg_tape_free(tape);
+    if (have_batcher)
+        tg_batcher_free(&batcher);
+    if (have_opt)
+        tg_optim_free(&opt);
+    if (have_model)
+        cae_model_free(&model);
+    tg_ckpt_free(resume);
+    return rc;
+}

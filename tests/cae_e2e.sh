@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `cae` program (run by `meson test`): usage: cae_e2e.sh PATH/TO/cae
+set -u
+CAE=$1
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+pass=0 failed=0
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else bad "$name"; fi; }
+
+# Runs cae with the given args; expects exit status $1 and (for status 2) exactly one stderr line.
+expect_exit() {
+    local want=$1 name=$2; shift 2
+    "$CAE" "$@" >"$WORK/out.txt" 2>"$WORK/err.txt"
+    local got=$?
+    local lines; lines=$(wc -l <"$WORK/err.txt")
+    if [ "$got" -ne "$want" ]; then bad "$name (exit $got, want $want: $(head -c 300 "$WORK/err.txt"))"; return; fi
+    if [ "$want" -eq 2 ] && [ "$lines" -ne 1 ]; then bad "$name ($lines stderr lines, want 1)"; return; fi
+    ok "$name"
+}
+
+# --- training on the built-in synthetic data --------------------------------------------------
+"$CAE" train --data synthetic --epochs 3 --seed 7 --out "$WORK/a.ckpt" --log "$WORK/a.csv" >"$WORK/a.txt" 2>"$WORK/a.err"
+check "train synthetic exits 0" test $? -eq 0
+check "train prints one line per epoch" test "$(grep -c '^epoch=' "$WORK/a.txt")" -eq 3
+first=$(awk -F'[ =]' '/^epoch=1 /{print $4}' "$WORK/a.txt")
+last=$(awk -F'[ =]' '/^epoch=3 /{print $4}' "$WORK/a.txt")
+check "loss falls over training ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN{exit !(b < 0.8 * a)}'
+check "checkpoint written" test -s "$WORK/a.ckpt"
+check "log has a header and one row per step" test "$(head -1 "$WORK/a.csv")" = "step,epoch,loss,mse,penalty"
+check "log rows = 3 epochs of 64 steps" test "$(($(wc -l <"$WORK/a.csv") - 1))" -eq 192
+
+# same seed, same bits; any thread count, same bits
+"$CAE" train --data synthetic --epochs 3 --seed 7 --threads 1 --out "$WORK/b.ckpt" >/dev/null 2>&1
+"$CAE" train --data synthetic --epochs 3 --seed 7 --threads 2 --out "$WORK/c.ckpt" >/dev/null 2>&1
+check "same seed: byte-identical checkpoints" cmp -s "$WORK/a.ckpt" "$WORK/b.ckpt"
+check "threads 1 and 2: byte-identical checkpoints" cmp -s "$WORK/b.ckpt" "$WORK/c.ckpt"
+"$CAE" train --data synthetic --epochs 3 --seed 8 --out "$WORK/d.ckpt" >/dev/null 2>&1
+check "another seed: another checkpoint" bash -c "! cmp -s '$WORK/a.ckpt' '$WORK/d.ckpt'"
+
+# an exact resume: stop after 70 steps (mid-epoch 2), continue, compare with the uninterrupted run
+"$CAE" train --data synthetic --epochs 3 --seed 7 --steps 70 --out "$WORK/r.ckpt" >/dev/null 2>&1
+"$CAE" train --data synthetic --resume "$WORK/r.ckpt" --out "$WORK/r.ckpt" >/dev/null 2>&1
+check "stop at step 70 + resume == uninterrupted run" cmp -s "$WORK/a.ckpt" "$WORK/r.ckpt"
+
+# init from a checkpoint
+expect_exit 0 "train --init from a checkpoint" train --data synthetic --epochs 1 --init "$WORK/a.ckpt" --out "$WORK/i.ckpt"
+expect_exit 2 "train --init with another hidden size" train --data synthetic --epochs 1 --hidden 32 --init "$WORK/a.ckpt" --out "$WORK/i2.ckpt"
+
+# --- eval, render, compare ----------------------------------------------------------------------
+"$CAE" eval --model "$WORK/a.ckpt" --data synthetic >"$WORK/eval.txt" 2>"$WORK/eval.err"
+check "eval exits 0" test $? -eq 0
+for key in test_mse jac_fro2 contraction_0.1 contraction_1 contraction_3 saturated probe_acc; do
+    check "eval prints $key" grep -q " \?$key=[0-9.e+-]*" "$WORK/eval.txt"
+done
+expect_exit 0 "render" render --model "$WORK/a.ckpt" --data synthetic --log "$WORK/a.csv" --out "$WORK/pics"
+for f in filters.png recon.png tangents.png spectrum.svg loss.svg; do
+    check "render wrote $f" test -s "$WORK/pics/$f"
+done
+"$CAE" compare --model "$WORK/a.ckpt" --model "$WORK/d.ckpt" --data synthetic --out "$WORK/cmp" >"$WORK/cmp.txt" 2>/dev/null
+check "compare prints one line per model" test "$(grep -c '^model=' "$WORK/cmp.txt")" -eq 2
+check "compare wrote charts" test -s "$WORK/cmp/contraction.svg" -a -s "$WORK/cmp/spectrum.svg"
+
+# --- gradient check: every activation x decoder/loss x tying -----------------------------------
+for act in sigmoid tanh relu softplus; do
+    for dl in "linear mse" "sigmoid mse" "sigmoid bce"; do
+        set -- $dl
+        for tied in "" "--tied"; do
+            expect_exit 0 "gradcheck $act decoder=$1 loss=$2 $tied" gradcheck --activation "$act" --decoder "$1" --loss "$2" $tied
+        done
+    done
+done
+expect_exit 0 "gradcheck of a trained checkpoint" gradcheck --model "$WORK/a.ckpt"
+
+# --- bad usage and bad input: exit 2 with one line ----------------------------------------------
+expect_exit 2 "no command" 
+expect_exit 2 "unknown command" frobnicate
+expect_exit 2 "unknown option" train --data synthetic --bogus
+expect_exit 2 "missing value" train --data synthetic --batch
+expect_exit 2 "--batch 0" train --data synthetic --batch 0
+expect_exit 2 "--hidden -1" train --data synthetic --hidden -1
+expect_exit 2 "--lr nan" train --data synthetic --lr nan
+expect_exit 2 "--threads 100000" train --data synthetic --threads 100000
+expect_exit 2 "--epochs abc" train --data synthetic --epochs abc
+expect_exit 2 "--loss bce with a linear decoder" train --data synthetic --loss bce
+expect_exit 2 "missing data directory" train --data "$WORK/nowhere"
+expect_exit 2 "eval without --model" eval --data synthetic
+expect_exit 2 "eval of a missing checkpoint" eval --model "$WORK/none.ckpt" --data synthetic
+printf 'TGCK junk' >"$WORK/junk.ckpt"
+expect_exit 2 "eval of a damaged checkpoint" eval --model "$WORK/junk.ckpt" --data synthetic
+expect_exit 2 "resume combined with --hidden" train --data synthetic --resume "$WORK/a.ckpt" --hidden 8
+expect_exit 0 "help" help
+expect_exit 0 "train --help" train --help
+
+# --- numerical faults: a diverging run stops and keeps the last good checkpoint -----------------
+cp "$WORK/a.ckpt" "$WORK/keep.ckpt"
+expect_exit 1 "--lr 1e6 stops with a numeric error" train --data synthetic --epochs 2 --lr 1e6 --optimizer sgd --out "$WORK/keep.ckpt"
+check "the diverged run left the previous checkpoint intact" cmp -s "$WORK/a.ckpt" "$WORK/keep.ckpt"
+
+# --- real data, when the Debian package is installed ---------------------------------------------
+FM=/usr/share/datasets/fashion-mnist
+if [ -e "$FM/train-images-idx3-ubyte.gz" ]; then
+    "$CAE" train --data "$FM" --steps 300 --out "$WORK/fm.ckpt" >"$WORK/fm.txt" 2>&1
+    check "train 300 steps on Fashion-MNIST" test $? -eq 0
+    "$CAE" eval --model "$WORK/fm.ckpt" --data "$FM" >"$WORK/fm_eval.txt" 2>&1
+    mse=$(sed -n 's/.*test_mse=\([0-9.e+-]*\).*/\1/p' "$WORK/fm_eval.txt")
+    check "Fashion-MNIST after 300 steps: test_mse $mse < 0.05" awk -v m="$mse" 'BEGIN{exit !(m > 0 && m < 0.05)}'
+else
+    echo "skip - Fashion-MNIST not installed ($FM)"
+fi
+
+echo "$pass passed, $failed failed"
+[ "$failed" -eq 0 ]
