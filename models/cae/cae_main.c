@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "autograd/gradcheck.h"
+#include "cli.h"
 #include "cae_eval.h"
 #include "cae_model.h"
 #include "cae_train.h"
@@ -20,12 +21,7 @@
 #include "render.h"
 #include "tensor/parallel.h"
 
-enum { EXIT_OK = 0, EXIT_INTERNAL = 1, EXIT_USAGE = 2, EXIT_INTERRUPTED = 130 };
-
-#define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
-#define SYNTHETIC_TRAIN 2048 /* images in the built-in data set */
-#define SYNTHETIC_TEST 512
-#define MAX_MODELS 16
+#define MAX_MODELS TG_CLI_MAX_REPEATS
 
 /* ---- command-line options --------------------------------------------------------------- */
 
@@ -33,14 +29,7 @@ enum command { CMD_TRAIN = 1 << 0, CMD_EVAL = 1 << 1, CMD_RENDER = 1 << 2, CMD_G
                CMD_COMPARE = 1 << 4, CMD_BENCH = 1 << 5 };
 #define MODEL_OPTS (CMD_TRAIN | CMD_GRADCHECK)
 
-typedef struct option_spec {
-    const char *name;
-    bool takes_value;
-    unsigned commands; /* which subcommands accept it */
-    const char *help;
-} option_spec;
-
-static const option_spec OPTIONS[] = {
+static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH, "PATH  IDX directory or 'synthetic'"},
     {"--hidden", true, MODEL_OPTS | CMD_BENCH, "N  hidden units (64)"},
     {"--lambda", true, MODEL_OPTS, "X  contractive penalty weight (1e-4)"},
@@ -68,175 +57,22 @@ static const option_spec OPTIONS[] = {
 };
 #define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
 
-typedef struct cli {
-    unsigned command;
-    const char *command_name;
-    const char *values[N_OPTIONS]; /* last value given, or NULL */
-    bool given[N_OPTIONS];
-    const char *models[MAX_MODELS];
-    int n_models;
-} cli;
-
-static int option_index(const char *name)
-{
-    for (int i = 0; i < N_OPTIONS; i++)
-        if (strcmp(OPTIONS[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-static const char *opt_value(const cli *c, const char *name) { return c->values[option_index(name)]; }
-static bool opt_given(const cli *c, const char *name) { return c->given[option_index(name)]; }
-
-static void usage(FILE *f, unsigned command)
-{
-    if (!command) {
-        fprintf(f, "usage: cae COMMAND [options]\n\n"
-                   "commands:\n"
-                   "  train      train a contractive autoencoder and write a checkpoint\n"
-                   "  eval       test-set metrics of a checkpoint (one key=value line)\n"
-                   "  render     PNG pictures and SVG plots of a checkpoint\n"
-                   "  gradcheck  compare the model's analytic gradient with finite differences\n"
-                   "  compare    evaluate several checkpoints side by side, with charts\n"
-                   "  bench      time training epochs\n"
-                   "  help       this text; `cae COMMAND --help` lists a command's options\n");
-        return;
-    }
-    fprintf(f, "options:\n");
-    for (int i = 0; i < N_OPTIONS; i++)
-        if (OPTIONS[i].commands & command)
-            fprintf(f, "  %-13s %s\n", OPTIONS[i].name, OPTIONS[i].help);
-}
-
-/* Returns EXIT_OK, EXIT_USAGE (message printed), or -1 for --help (usage printed). */
-static int parse_cli(int argc, char **argv, cli *c)
-{
-    static const struct { const char *name; unsigned bit; } commands[] = {
-        {"train", CMD_TRAIN}, {"eval", CMD_EVAL}, {"render", CMD_RENDER},
-        {"gradcheck", CMD_GRADCHECK}, {"compare", CMD_COMPARE}, {"bench", CMD_BENCH},
-    };
-    memset(c, 0, sizeof *c);
-    if (argc < 2) {
-        usage(stderr, 0);
-        return EXIT_USAGE;
-    }
-    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(stdout, 0);
-        return -1;
-    }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) {
-            c->command = commands[i].bit;
-            c->command_name = commands[i].name;
-        }
-    if (!c->command) {
-        fprintf(stderr, "cae: unknown command '%s' (try: cae help)\n", argv[1]);
-        return EXIT_USAGE;
-    }
-    for (int a = 2; a < argc; a++) {
-        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
-            printf("usage: cae %s [options]\n", c->command_name);
-            usage(stdout, c->command);
-            return -1;
-        }
-        int i = option_index(argv[a]);
-        if (i < 0 || !(OPTIONS[i].commands & c->command)) {
-            fprintf(stderr, "cae %s: unknown option '%s' (try: cae %s --help)\n", c->command_name, argv[a], c->command_name);
-            return EXIT_USAGE;
-        }
-        c->given[i] = true;
-        if (!OPTIONS[i].takes_value)
-            continue;
-        if (a + 1 >= argc) {
-            fprintf(stderr, "cae %s: option %s needs a value\n", c->command_name, argv[a]);
-            return EXIT_USAGE;
-        }
-        c->values[i] = argv[++a];
-        if (!strcmp(OPTIONS[i].name, "--model")) {
-            if (c->n_models == MAX_MODELS) {
-                fprintf(stderr, "cae %s: at most %d --model options\n", c->command_name, MAX_MODELS);
-                return EXIT_USAGE;
-            }
-            c->models[c->n_models++] = argv[a];
-        }
-    }
-    return EXIT_OK;
-}
-
-/* Strict numeric parsing: the whole string, in range, finite. Messages name the option. */
-static bool parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "cae: %s: '%s' is not a whole number in %ld..%ld\n", opt, s, lo, hi);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-static bool parse_double(const char *opt, const char *s, double lo, double hi, bool lo_open, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno == ERANGE || end == s || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
-        fprintf(stderr, "cae: %s: '%s' is not a number in %s%g, %g]\n", opt, s, lo_open ? "(" : "[", lo, hi);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-/* Reads an optional integer option into *out (left unchanged when absent). */
-static bool opt_long(const cli *c, const char *name, long lo, long hi, long *out)
-{
-    const char *v = opt_value(c, name);
-    return !v || parse_long(name, v, lo, hi, out);
-}
-
-static bool opt_double(const cli *c, const char *name, double lo, double hi, bool lo_open, double *out)
-{
-    const char *v = opt_value(c, name);
-    return !v || parse_double(name, v, lo, hi, lo_open, out);
-}
-
-/* Reads an optional choice option: *out = index into choices. */
-static bool opt_choice(const cli *c, const char *name, const char *const *choices, int n, int *out)
-{
-    const char *v = opt_value(c, name);
-    if (!v)
-        return true;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(v, choices[i])) {
-            *out = i;
-            return true;
-        }
-    fprintf(stderr, "cae: %s: unknown value '%s' (one of:", name, v);
-    for (int i = 0; i < n; i++)
-        fprintf(stderr, " %s", choices[i]);
-    fprintf(stderr, ")\n");
-    return false;
-}
-
-static bool parse_model_options(const cli *c, cae_config *cfg)
+static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 {
     static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
     static const char *const decoders[] = {"linear", "sigmoid"};
     static const char *const losses[] = {"mse", "bce"};
     long hidden = (long)cfg->hidden;
     int act = cfg->act, dec = cfg->sigmoid_decoder, loss = cfg->loss;
-    if (!opt_long(c, "--hidden", 1, 65536, &hidden) || !opt_double(c, "--lambda", 0, 1e6, false, &cfg->lambda) ||
-        !opt_choice(c, "--activation", activations, 4, &act) || !opt_choice(c, "--decoder", decoders, 2, &dec) ||
-        !opt_choice(c, "--loss", losses, 2, &loss))
+    if (!tg_cli_long(c, "--hidden", 1, 65536, &hidden) || !tg_cli_double(c, "--lambda", 0, 1e6, false, &cfg->lambda) ||
+        !tg_cli_choice(c, "--activation", activations, 4, &act) || !tg_cli_choice(c, "--decoder", decoders, 2, &dec) ||
+        !tg_cli_choice(c, "--loss", losses, 2, &loss))
         return false;
     cfg->hidden = (size_t)hidden;
     cfg->act = (tg_activation)act;
     cfg->sigmoid_decoder = dec == 1;
     cfg->loss = (cae_loss_kind)loss;
-    cfg->tied = cfg->tied || opt_given(c, "--tied");
+    cfg->tied = cfg->tied || tg_cli_given(c, "--tied");
     tg_error err;
     if (cae_config_check(cfg, &err)) {
         fprintf(stderr, "cae: %s\n", err.msg);
@@ -245,90 +81,21 @@ static bool parse_model_options(const cli *c, cae_config *cfg)
     return true;
 }
 
-static bool apply_threads(const cli *c)
-{
-    long threads = tg_available_cores();
-    if (!opt_long(c, "--threads", 1, 1024, &threads))
-        return false;
-    tg_set_threads((int)threads);
-    return true;
-}
-
-/* ---- data ---------------------------------------------------------------------------------- */
-
-/* --data, else $CAE_DATA, else the Debian package's directory; NULL (message printed) if none. */
-static const char *resolve_data(const cli *c)
-{
-    const char *path = opt_value(c, "--data");
-    if (path)
-        return path;
-    path = getenv("CAE_DATA");
-    if (path && *path)
-        return path;
-    struct stat st;
-    if (stat(DEFAULT_DATA_DIR, &st) == 0 && S_ISDIR(st.st_mode))
-        return DEFAULT_DATA_DIR;
-    fprintf(stderr, "cae: no data: pass --data DIR (IDX files) or --data synthetic, set CAE_DATA, or install "
-                    "Fashion-MNIST with: apt-get install dataset-fashion-mnist\n");
-    return NULL;
-}
-
-/* Loads split "train" or "t10k"; labels when available (with `need_labels`, required). */
-static int load_split(const char *path, const char *split, bool need_labels, size_t limit, uint64_t seed,
-                      tg_dataset *ds)
-{
-    tg_error err;
-    int rc;
-    if (!strcmp(path, "synthetic")) {
-        size_t n = !strcmp(split, "train") ? SYNTHETIC_TRAIN : SYNTHETIC_TEST;
-        if (limit && limit < n)
-            n = limit;
-        rc = tg_dataset_synthetic(ds, split, n, 28, 28, seed, &err);
-    } else {
-        rc = tg_dataset_load(ds, path, split, true, limit, &err);
-        if (rc && !need_labels) {
-            tg_error without;
-            if (tg_dataset_load(ds, path, split, false, limit, &without) == TG_OK) {
-                fprintf(stderr, "cae: note: %s; continuing without labels\n", err.msg);
-                rc = TG_OK;
-            }
-        }
-    }
-    if (rc)
-        fprintf(stderr, "cae: %s\n", err.msg);
-    return rc;
-}
-
-static int exit_for(int rc)
-{
-    switch (rc) {
-    case TG_OK: return EXIT_OK;
-    case TG_ERR_ARG: case TG_ERR_SHAPE: case TG_ERR_IO: case TG_ERR_FORMAT: return EXIT_USAGE;
-    default: return EXIT_INTERNAL;
-    }
-}
-
-static int fail(int rc, const tg_error *err)
-{
-    fprintf(stderr, "cae: %s\n", err->msg);
-    return exit_for(rc);
-}
-
 /* ---- train and bench ----------------------------------------------------------------------- */
 
-static bool parse_train_settings(const cli *c, cae_train_settings *s)
+static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
 {
     static const char *const optimizers[] = {"adam", "sgd"};
     int kind = 0;
-    if (!parse_model_options(c, &s->model) || !opt_choice(c, "--optimizer", optimizers, 2, &kind))
+    if (!parse_model_options(c, &s->model) || !tg_cli_choice(c, "--optimizer", optimizers, 2, &kind))
         return false;
     s->opt = tg_opt_config_default(kind == 1 ? TG_OPT_SGD : TG_OPT_ADAM);
     double lr = s->opt.lr, momentum = s->opt.momentum, eps = s->opt.eps;
     long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
-    if (!opt_double(c, "--lr", 0, 1e9, true, &lr) || !opt_double(c, "--momentum", 0, 0.999999, false, &momentum) ||
-        !opt_double(c, "--adam-eps", 0, 1, true, &eps) || !opt_long(c, "--epochs", 1, 1000000, &epochs) ||
-        !opt_long(c, "--batch", 1, 1 << 20, &batch) || !opt_long(c, "--steps", 1, LONG_MAX, &steps) ||
-        !opt_long(c, "--limit", 1, LONG_MAX, &limit) || !opt_long(c, "--seed", 0, LONG_MAX, &seed))
+    if (!tg_cli_double(c, "--lr", 0, 1e9, true, &lr) || !tg_cli_double(c, "--momentum", 0, 0.999999, false, &momentum) ||
+        !tg_cli_double(c, "--adam-eps", 0, 1, true, &eps) || !tg_cli_long(c, "--epochs", 1, 1000000, &epochs) ||
+        !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) || !tg_cli_long(c, "--steps", 1, LONG_MAX, &steps) ||
+        !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
         return false;
     s->opt.lr = (float)lr;
     s->opt.momentum = (float)momentum;
@@ -338,13 +105,13 @@ static bool parse_train_settings(const cli *c, cae_train_settings *s)
     s->steps = steps;
     s->limit = (size_t)limit;
     s->seed = (uint64_t)seed;
-    s->shuffle = !opt_given(c, "--no-shuffle");
+    s->shuffle = !tg_cli_given(c, "--no-shuffle");
     return true;
 }
 
 /* With --resume, the run's settings come from the checkpoint; only where to read and write,
  * threads, and new epoch/step targets may be given. */
-static bool check_resume_options(const cli *c)
+static bool check_resume_options(const tg_cli *c)
 {
     static const char *const allowed[] = {"--resume", "--data", "--threads", "--out", "--log", "--epochs",
                                           "--steps", "--profile"};
@@ -353,44 +120,44 @@ static bool check_resume_options(const cli *c)
             continue;
         bool ok = false;
         for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++)
-            ok = ok || !strcmp(OPTIONS[i].name, allowed[k]);
+            ok = ok || !strcmp(c->options[i].name, allowed[k]);
         if (!ok) {
             fprintf(stderr, "cae train: %s cannot be combined with --resume (the run's settings come from the checkpoint)\n",
-                    OPTIONS[i].name);
+                    c->options[i].name);
             return false;
         }
     }
     return true;
 }
 
-static int cmd_train(const cli *c)
+static int cmd_train(const tg_cli *c)
 {
     cae_train_settings s = cae_train_settings_default();
-    bool resume = opt_given(c, "--resume");
+    bool resume = tg_cli_given(c, "--resume");
     if (resume && !check_resume_options(c))
-        return EXIT_USAGE;
-    if (!parse_train_settings(c, &s) || !apply_threads(c))
-        return EXIT_USAGE;
-    if (opt_given(c, "--init") && resume) {
+        return TG_EXIT_USAGE;
+    if (!parse_train_settings(c, &s) || !tg_cli_apply_threads(c))
+        return TG_EXIT_USAGE;
+    if (tg_cli_given(c, "--init") && resume) {
         fprintf(stderr, "cae train: --init and --resume exclude each other\n");
-        return EXIT_USAGE;
+        return TG_EXIT_USAGE;
     }
     if (resume) { /* targets not given on the command line come from the checkpoint */
-        s.epochs = opt_given(c, "--epochs") ? s.epochs : -1;
-        s.steps = opt_given(c, "--steps") ? s.steps : -1;
+        s.epochs = tg_cli_given(c, "--epochs") ? s.epochs : -1;
+        s.steps = tg_cli_given(c, "--steps") ? s.steps : -1;
     }
-    const char *data_path = resolve_data(c);
+    const char *data_path = tg_cli_data_dir(c);
     if (!data_path)
-        return EXIT_USAGE;
+        return TG_EXIT_USAGE;
     tg_dataset data;
-    if (load_split(data_path, "train", false, resume ? 0 : s.limit, s.seed, &data))
-        return EXIT_USAGE;
+    if (tg_cli_load_split(c, data_path, "train", false, resume ? 0 : s.limit, s.seed, &data))
+        return TG_EXIT_USAGE;
     if (data.rows * data.cols != s.model.input && !resume)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
-        .init_path = opt_value(c, "--init"), .resume_path = opt_value(c, "--resume"),
-        .out_path = opt_value(c, "--out") ? opt_value(c, "--out") : "cae.ckpt", .log_path = opt_value(c, "--log"),
-        .records = stdout, .progress = isatty(STDERR_FILENO), .profile = opt_given(c, "--profile"),
+        .init_path = tg_cli_value(c, "--init"), .resume_path = tg_cli_value(c, "--resume"),
+        .out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt", .log_path = tg_cli_value(c, "--log"),
+        .records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
     };
     cae_train_catch_signals();
     cae_train_result result;
@@ -398,35 +165,35 @@ static int cmd_train(const cli *c)
     int rc = cae_train(&s, &data, &io, &result, &err);
     tg_dataset_free(&data);
     if (rc)
-        return rc == TG_ERR_NUMERIC ? (fprintf(stderr, "cae: %s\n", err.msg), EXIT_INTERNAL) : fail(rc, &err);
+        return rc == TG_ERR_NUMERIC ? (fprintf(stderr, "cae: %s\n", err.msg), TG_EXIT_INTERNAL) : tg_cli_fail(c, rc, &err);
     if (result.interrupted)
-        return EXIT_INTERRUPTED;
+        return TG_EXIT_INTERRUPTED;
     fprintf(stderr, "cae: wrote %s\n", io.out_path);
-    return EXIT_OK;
+    return TG_EXIT_OK;
 }
 
-static int cmd_bench(const cli *c)
+static int cmd_bench(const tg_cli *c)
 {
     cae_train_settings s = cae_train_settings_default();
     s.epochs = 3;
-    if (!parse_train_settings(c, &s) || !apply_threads(c))
-        return EXIT_USAGE;
-    const char *data_path = resolve_data(c);
+    if (!parse_train_settings(c, &s) || !tg_cli_apply_threads(c))
+        return TG_EXIT_USAGE;
+    const char *data_path = tg_cli_data_dir(c);
     tg_dataset data;
-    if (!data_path || load_split(data_path, "train", false, s.limit, s.seed, &data))
-        return EXIT_USAGE;
+    if (!data_path || tg_cli_load_split(c, data_path, "train", false, s.limit, s.seed, &data))
+        return TG_EXIT_USAGE;
     s.model.input = data.rows * data.cols;
-    cae_train_io io = {.records = stderr, .profile = opt_given(c, "--profile")};
+    cae_train_io io = {.records = stderr, .profile = tg_cli_given(c, "--profile")};
     cae_train_result result;
     tg_error err;
     int rc = cae_train(&s, &data, &io, &result, &err);
     size_t n = s.limit && s.limit < data.n ? s.limit : data.n;
     tg_dataset_free(&data);
     if (rc)
-        return fail(rc, &err);
+        return tg_cli_fail(c, rc, &err);
     printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.4f samples_per_s=%.0f\n", s.batch, tg_get_threads(),
            s.model.hidden, result.best_epoch_s, result.best_epoch_s > 0 ? (double)n / result.best_epoch_s : 0.0);
-    return EXIT_OK;
+    return TG_EXIT_OK;
 }
 
 /* ---- eval, render, compare --------------------------------------------------------------- */
@@ -451,34 +218,34 @@ static void print_eval(const char *model_name, const cae_eval_options *o, const 
 }
 
 /* Loads the model(s) and the test split; the train split too when `with_train` (the probe). */
-static int eval_models(const cli *c, bool compare)
+static int eval_models(const tg_cli *c, bool compare)
 {
-    if (c->n_models == 0 || (!compare && c->n_models > 1)) {
-        fprintf(stderr, "cae %s: %s\n", c->command_name, c->n_models ? "give one --model" : "--model FILE is required");
-        return EXIT_USAGE;
+    if (c->n_repeats == 0 || (!compare && c->n_repeats > 1)) {
+        fprintf(stderr, "cae %s: %s\n", c->command_name, c->n_repeats ? "give one --model" : "--model FILE is required");
+        return TG_EXIT_USAGE;
     }
     long seed = 1;
-    if (!apply_threads(c) || !opt_long(c, "--seed", 0, LONG_MAX, &seed))
-        return EXIT_USAGE;
-    const char *out_dir = opt_value(c, "--out");
+    if (!tg_cli_apply_threads(c) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
+        return TG_EXIT_USAGE;
+    const char *out_dir = tg_cli_value(c, "--out");
     if (compare && !out_dir) {
         fprintf(stderr, "cae compare: --out DIR is required\n");
-        return EXIT_USAGE;
+        return TG_EXIT_USAGE;
     }
     cae_model models[MAX_MODELS];
-    int loaded = 0, status = EXIT_OK;
-    for (; loaded < c->n_models; loaded++)
-        if (load_model(c->models[loaded], &models[loaded])) {
-            status = EXIT_USAGE;
+    int loaded = 0, status = TG_EXIT_OK;
+    for (; loaded < c->n_repeats; loaded++)
+        if (load_model(c->repeats[loaded], &models[loaded])) {
+            status = TG_EXIT_USAGE;
             break;
         }
-    const char *data_path = status ? NULL : resolve_data(c);
+    const char *data_path = status ? NULL : tg_cli_data_dir(c);
     tg_dataset test = {0}, train = {0};
     bool have_test = false, have_train = false;
-    if (!status && (!data_path || load_split(data_path, "t10k", false, 0, (uint64_t)seed, &test)))
-        status = EXIT_USAGE;
+    if (!status && (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, (uint64_t)seed, &test)))
+        status = TG_EXIT_USAGE;
     have_test = !status;
-    if (!status && test.labels && load_split(data_path, "train", false, 0, (uint64_t)seed, &train) == TG_OK)
+    if (!status && test.labels && tg_cli_load_split(c, data_path, "train", false, 0, (uint64_t)seed, &train) == TG_OK)
         have_train = true;
     cae_eval_options opts = cae_eval_options_default();
     opts.seed = (uint64_t)seed;
@@ -487,14 +254,14 @@ static int eval_models(const cli *c, bool compare)
         cae_eval_result r;
         int rc = cae_evaluate(&models[i], &test, have_train ? &train : NULL, &opts, &r, &err);
         if (rc)
-            status = fail(rc, &err);
+            status = tg_cli_fail(c, rc, &err);
         else
-            print_eval(compare ? c->models[i] : NULL, &opts, &r);
+            print_eval(compare ? c->repeats[i] : NULL, &opts, &r);
     }
     if (!status && compare) {
-        int rc = cae_compare_charts(models, c->models, loaded, &test, out_dir, &err);
+        int rc = cae_compare_charts(models, c->repeats, loaded, &test, out_dir, &err);
         if (rc)
-            status = fail(rc, &err);
+            status = tg_cli_fail(c, rc, &err);
         else
             fprintf(stderr, "cae: wrote %s/contraction.svg and %s/spectrum.svg\n", out_dir, out_dir);
     }
@@ -507,33 +274,33 @@ static int eval_models(const cli *c, bool compare)
     return status;
 }
 
-static int cmd_render(const cli *c)
+static int cmd_render(const tg_cli *c)
 {
-    const char *out_dir = opt_value(c, "--out");
-    if (c->n_models != 1 || !out_dir) {
+    const char *out_dir = tg_cli_value(c, "--out");
+    if (c->n_repeats != 1 || !out_dir) {
         fprintf(stderr, "cae render: --model FILE and --out DIR are required (one model)\n");
-        return EXIT_USAGE;
+        return TG_EXIT_USAGE;
     }
-    if (!apply_threads(c))
-        return EXIT_USAGE;
+    if (!tg_cli_apply_threads(c))
+        return TG_EXIT_USAGE;
     cae_model m;
-    if (load_model(c->models[0], &m))
-        return EXIT_USAGE;
-    const char *data_path = resolve_data(c);
+    if (load_model(c->repeats[0], &m))
+        return TG_EXIT_USAGE;
+    const char *data_path = tg_cli_data_dir(c);
     tg_dataset test;
-    if (!data_path || load_split(data_path, "t10k", false, 0, 1, &test)) {
+    if (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, 1, &test)) {
         cae_model_free(&m);
-        return EXIT_USAGE;
+        return TG_EXIT_USAGE;
     }
     tg_error err;
-    int rc = cae_render(&m, &test, out_dir, opt_value(c, "--log"), &err);
+    int rc = cae_render(&m, &test, out_dir, tg_cli_value(c, "--log"), &err);
     tg_dataset_free(&test);
     cae_model_free(&m);
     if (rc)
-        return fail(rc, &err);
+        return tg_cli_fail(c, rc, &err);
     fprintf(stderr, "cae: wrote filters.png recon.png tangents.png spectrum.svg%s into %s\n",
-            opt_value(c, "--log") ? " loss.svg" : "", out_dir);
-    return EXIT_OK;
+            tg_cli_value(c, "--log") ? " loss.svg" : "", out_dir);
+    return TG_EXIT_OK;
 }
 
 /* ---- gradcheck ----------------------------------------------------------------------------- */
@@ -586,7 +353,7 @@ static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin,
 
 /* Checks every loss term separately (so a small λ cannot hide a wrong penalty gradient), then
  * the whole loss; prints the largest error over all of them. */
-static int cmd_gradcheck(const cli *c)
+static int cmd_gradcheck(const tg_cli *c)
 {
     enum { SMALL_D = 16, SMALL_H = 6, BATCH = 4 };
     long seed = 1;
@@ -594,21 +361,21 @@ static int cmd_gradcheck(const cli *c)
     cfg.input = SMALL_D;
     cfg.hidden = SMALL_H;
     cfg.lambda = 0.1;
-    if (!parse_model_options(c, &cfg) || !opt_long(c, "--seed", 0, LONG_MAX, &seed) || !apply_threads(c))
-        return EXIT_USAGE;
+    if (!parse_model_options(c, &cfg) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed) || !tg_cli_apply_threads(c))
+        return TG_EXIT_USAGE;
     tg_rng rng;
     tg_rng_seed(&rng, (uint64_t)seed, 0x6c);
     cae_model m;
     tg_error err;
     int rc;
-    bool from_file = c->n_models == 1;
+    bool from_file = c->n_repeats == 1;
     if (from_file) {
-        if (load_model(c->models[0], &m))
-            return EXIT_USAGE;
+        if (load_model(c->repeats[0], &m))
+            return TG_EXIT_USAGE;
     } else {
-        if (c->n_models > 1 || (rc = cae_model_init(&m, &cfg, &rng, &err))) {
-            fprintf(stderr, "cae gradcheck: %s\n", c->n_models > 1 ? "give at most one --model" : err.msg);
-            return EXIT_USAGE;
+        if (c->n_repeats > 1 || (rc = cae_model_init(&m, &cfg, &rng, &err))) {
+            fprintf(stderr, "cae gradcheck: %s\n", c->n_repeats > 1 ? "give at most one --model" : err.msg);
+            return TG_EXIT_USAGE;
         }
         /* Non-zero biases, so the check does not sit at a special point. */
         tg_rng_fill_uniform(&rng, m.enc_b.value.data, m.enc_b.value.size, -0.5f, 0.5f);
@@ -620,7 +387,7 @@ static int cmd_gradcheck(const cli *c)
     if (!tape) {
         tg_tensor_free(&ctx.x);
         cae_model_free(&m);
-        return fail(TG_ERR_NOMEM, &err);
+        return tg_cli_fail(c, TG_ERR_NOMEM, &err);
     }
     tg_rng_fill_uniform(&rng, ctx.x.data, ctx.x.size, 0.05f, 0.95f);
     /* float32 losses: eps 1e-2 keeps rounding noise (~6e-8·|L|/eps) well under the tolerance,
@@ -631,14 +398,14 @@ static int cmd_gradcheck(const cli *c)
         tg_tape_free(tape);
         tg_tensor_free(&ctx.x);
         cae_model_free(&m);
-        return EXIT_INTERNAL;
+        return TG_EXIT_INTERNAL;
     }
     static const char *const term_names[] = {"all", "reconstruction", "penalty"};
     double worst = 0.0;
     size_t checked = 0;
-    int status = EXIT_OK;
+    int status = TG_EXIT_OK;
     static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_ALL};
-    for (int t = 0; t < 3 && status == EXIT_OK; t++) {
+    for (int t = 0; t < 3 && status == TG_EXIT_OK; t++) {
         ctx.terms = order[t];
         tg_gradcheck_result res;
         rc = tg_gradcheck(tape, gradcheck_loss, &ctx, m.params, m.n_params, &opts, &res, &err);
@@ -649,7 +416,7 @@ static int cmd_gradcheck(const cli *c)
                 res.max_rel_err, res.checked);
         if (rc) {
             fprintf(stderr, "cae gradcheck: term=%s: %s\n", term_names[ctx.terms], err.msg);
-            status = EXIT_INTERNAL;
+            status = TG_EXIT_INTERNAL;
         }
     }
     printf("max_rel_err=%.3g checked=%zu\n", worst, checked);
@@ -661,10 +428,19 @@ static int cmd_gradcheck(const cli *c)
 
 int main(int argc, char **argv)
 {
-    cli c;
-    int rc = parse_cli(argc, argv, &c);
+    static const tg_cli_command commands[] = {
+        {"train", CMD_TRAIN, "train a contractive autoencoder and write a checkpoint"},
+        {"eval", CMD_EVAL, "test-set metrics of a checkpoint (one key=value line)"},
+        {"render", CMD_RENDER, "PNG pictures and SVG plots of a checkpoint"},
+        {"gradcheck", CMD_GRADCHECK, "compare the model's analytic gradient with finite differences"},
+        {"compare", CMD_COMPARE, "evaluate several checkpoints side by side, with charts"},
+        {"bench", CMD_BENCH, "time training epochs"},
+    };
+    tg_cli c = {.program = "cae", .commands = commands, .n_commands = 6, .options = OPTIONS,
+                .n_options = N_OPTIONS, .repeatable = "--model"};
+    int rc = tg_cli_parse(&c, argc, argv);
     if (rc)
-        return rc < 0 ? EXIT_OK : rc;
+        return rc < 0 ? TG_EXIT_OK : rc;
     switch (c.command) {
     case CMD_TRAIN: return cmd_train(&c);
     case CMD_BENCH: return cmd_bench(&c);
@@ -672,6 +448,6 @@ int main(int argc, char **argv)
     case CMD_COMPARE: return eval_models(&c, true);
     case CMD_RENDER: return cmd_render(&c);
     case CMD_GRADCHECK: return cmd_gradcheck(&c);
-    default: return EXIT_USAGE;
+    default: return TG_EXIT_USAGE;
     }
 }

@@ -1,0 +1,223 @@
+/* The command-line conventions shared by the programs: see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tensor/parallel.h"
+
+#define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
+#define SYNTHETIC_TRAIN 2048 /* images in the built-in data set */
+#define SYNTHETIC_TEST 512
+
+static int option_index(const tg_cli *c, const char *name)
+{
+    for (int i = 0; i < c->n_options; i++)
+        if (strcmp(c->options[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+const char *tg_cli_value(const tg_cli *c, const char *name)
+{
+    int i = option_index(c, name);
+    return i < 0 ? NULL : c->values[i];
+}
+
+bool tg_cli_given(const tg_cli *c, const char *name)
+{
+    int i = option_index(c, name);
+    return i >= 0 && c->given[i];
+}
+
+static void print_usage(const tg_cli *c, FILE *f)
+{
+    if (!c->command) {
+        fprintf(f, "usage: %s COMMAND [options]\n\ncommands:\n", c->program);
+        for (int i = 0; i < c->n_commands; i++)
+            fprintf(f, "  %-10s %s\n", c->commands[i].name, c->commands[i].summary);
+        fprintf(f, "  %-10s %s\n", "help", "this text; `COMMAND --help` lists a command's options");
+        return;
+    }
+    fprintf(f, "usage: %s %s [options]\noptions:\n", c->program, c->command_name);
+    for (int i = 0; i < c->n_options; i++)
+        if (c->options[i].commands & c->command)
+            fprintf(f, "  %-13s %s\n", c->options[i].name, c->options[i].help);
+}
+
+int tg_cli_parse(tg_cli *c, int argc, char **argv)
+{
+    c->command = 0;
+    c->command_name = NULL;
+    c->n_repeats = 0;
+    memset(c->values, 0, sizeof c->values);
+    memset(c->given, 0, sizeof c->given);
+    if (argc < 2) {
+        fprintf(stderr, "%s: no command given (try: %s help)\n", c->program, c->program);
+        return TG_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        print_usage(c, stdout);
+        return -1;
+    }
+    for (int i = 0; i < c->n_commands; i++)
+        if (!strcmp(argv[1], c->commands[i].name)) {
+            c->command = c->commands[i].bit;
+            c->command_name = c->commands[i].name;
+        }
+    if (!c->command) {
+        fprintf(stderr, "%s: unknown command '%s' (try: %s help)\n", c->program, argv[1], c->program);
+        return TG_EXIT_USAGE;
+    }
+    for (int a = 2; a < argc; a++) {
+        if (!strcmp(argv[a], "--help") || !strcmp(argv[a], "-h")) {
+            print_usage(c, stdout);
+            return -1;
+        }
+        int i = option_index(c, argv[a]);
+        if (i < 0 || !(c->options[i].commands & c->command)) {
+            fprintf(stderr, "%s %s: unknown option '%s' (try: %s %s --help)\n", c->program, c->command_name, argv[a],
+                    c->program, c->command_name);
+            return TG_EXIT_USAGE;
+        }
+        c->given[i] = true;
+        if (!c->options[i].takes_value)
+            continue;
+        if (a + 1 >= argc) {
+            fprintf(stderr, "%s %s: option %s needs a value\n", c->program, c->command_name, argv[a]);
+            return TG_EXIT_USAGE;
+        }
+        c->values[i] = argv[++a];
+        if (c->repeatable && !strcmp(c->options[i].name, c->repeatable)) {
+            if (c->n_repeats == TG_CLI_MAX_REPEATS) {
+                fprintf(stderr, "%s %s: at most %d %s options\n", c->program, c->command_name, TG_CLI_MAX_REPEATS,
+                        c->repeatable);
+                return TG_EXIT_USAGE;
+            }
+            c->repeats[c->n_repeats++] = argv[a];
+        }
+    }
+    return TG_EXIT_OK;
+}
+
+/* ---- typed values ------------------------------------------------------------------------- */
+
+bool tg_cli_long(const tg_cli *c, const char *name, long lo, long hi, long *out)
+{
+    const char *s = tg_cli_value(c, name);
+    if (!s)
+        return true;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s: '%s' is not a whole number in %ld..%ld\n", c->program, name, s, lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, double *out)
+{
+    const char *s = tg_cli_value(c, name);
+    if (!s)
+        return true;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno == ERANGE || end == s || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
+        fprintf(stderr, "%s: %s: '%s' is not a number in %s%g, %g]\n", c->program, name, s, lo_open ? "(" : "[", lo, hi);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out)
+{
+    const char *s = tg_cli_value(c, name);
+    if (!s)
+        return true;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, choices[i])) {
+            *out = i;
+            return true;
+        }
+    fprintf(stderr, "%s: %s: unknown value '%s' (one of:", c->program, name, s);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, " %s", choices[i]);
+    fprintf(stderr, ")\n");
+    return false;
+}
+
+bool tg_cli_apply_threads(const tg_cli *c)
+{
+    long threads = tg_available_cores();
+    if (!tg_cli_long(c, "--threads", 1, 1024, &threads))
+        return false;
+    tg_set_threads((int)threads);
+    return true;
+}
+
+/* ---- data ---------------------------------------------------------------------------------- */
+
+const char *tg_cli_data_dir(const tg_cli *c)
+{
+    const char *path = tg_cli_value(c, "--data");
+    if (path)
+        return path;
+    path = getenv("CAE_DATA");
+    if (path && *path)
+        return path;
+    struct stat st;
+    if (stat(DEFAULT_DATA_DIR, &st) == 0 && S_ISDIR(st.st_mode))
+        return DEFAULT_DATA_DIR;
+    fprintf(stderr, "%s: no data: pass --data DIR (IDX files) or --data synthetic, set CAE_DATA, or install "
+                    "Fashion-MNIST with: apt-get install dataset-fashion-mnist\n", c->program);
+    return NULL;
+}
+
+int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool need_labels, size_t limit,
+                      uint64_t seed, tg_dataset *ds)
+{
+    tg_error err;
+    int rc;
+    if (!strcmp(path, "synthetic")) {
+        size_t n = !strcmp(split, "train") ? SYNTHETIC_TRAIN : SYNTHETIC_TEST;
+        if (limit && limit < n)
+            n = limit;
+        rc = tg_dataset_synthetic(ds, split, n, 28, 28, seed, &err);
+    } else {
+        rc = tg_dataset_load(ds, path, split, true, limit, &err);
+        if (rc && !need_labels) {
+            tg_error without;
+            if (tg_dataset_load(ds, path, split, false, limit, &without) == TG_OK) {
+                fprintf(stderr, "%s: note: %s; continuing without labels\n", c->program, err.msg);
+                rc = TG_OK;
+            }
+        }
+    }
+    if (rc)
+        fprintf(stderr, "%s: %s\n", c->program, err.msg);
+    return rc;
+}
+
+int tg_cli_exit_status(int rc)
+{
+    switch (rc) {
+    case TG_OK: return TG_EXIT_OK;
+    case TG_ERR_ARG: case TG_ERR_SHAPE: case TG_ERR_IO: case TG_ERR_FORMAT: return TG_EXIT_USAGE;
+    default: return TG_EXIT_INTERNAL;
+    }
+}
+
+int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err)
+{
+    fprintf(stderr, "%s: %s\n", c->program, err->msg);
+    return tg_cli_exit_status(rc);
+}

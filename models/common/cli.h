@@ -1,0 +1,83 @@
+/* models/common/cli.h — the command-line conventions shared by the programs (cae, mlp):
+ * `PROGRAM COMMAND [options]`, strict option values, one stderr line per usage error, and the
+ * data-directory rules of shared/spec/cli.md.
+ *
+ * Exit status: TG_EXIT_OK 0, TG_EXIT_INTERNAL 1, TG_EXIT_USAGE 2 (bad usage or bad input),
+ * TG_EXIT_INTERRUPTED 130. */
+#ifndef TG_CLI_H
+#define TG_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nn/data.h"
+
+enum { TG_EXIT_OK = 0, TG_EXIT_INTERNAL = 1, TG_EXIT_USAGE = 2, TG_EXIT_INTERRUPTED = 130 };
+
+#define TG_CLI_MAX_OPTIONS 64
+#define TG_CLI_MAX_REPEATS 16
+
+typedef struct tg_cli_command {
+    const char *name;
+    unsigned bit;        /* distinct bit per command */
+    const char *summary; /* one line for `PROGRAM help` */
+} tg_cli_command;
+
+typedef struct tg_cli_option {
+    const char *name;    /* "--batch" */
+    bool takes_value;
+    unsigned commands;   /* bitwise OR of the commands that accept it */
+    const char *help;    /* "N  mini-batch size (32)" */
+} tg_cli_option;
+
+typedef struct tg_cli {
+    /* set by the caller before tg_cli_parse */
+    const char *program;
+    const tg_cli_command *commands;
+    int n_commands;
+    const tg_cli_option *options;
+    int n_options;
+    const char *repeatable; /* the one option that may be given several times (e.g. "--model"), or NULL */
+    /* filled by tg_cli_parse */
+    unsigned command;
+    const char *command_name;
+    const char *values[TG_CLI_MAX_OPTIONS]; /* last value given, or NULL */
+    bool given[TG_CLI_MAX_OPTIONS];
+    const char *repeats[TG_CLI_MAX_REPEATS]; /* every value of the repeatable option */
+    int n_repeats;
+} tg_cli;
+
+/* Parses argv. Returns TG_EXIT_OK, TG_EXIT_USAGE (one line printed on stderr), or -1 when help
+ * was asked for and printed on stdout. */
+int tg_cli_parse(tg_cli *c, int argc, char **argv);
+
+const char *tg_cli_value(const tg_cli *c, const char *name);
+bool tg_cli_given(const tg_cli *c, const char *name);
+
+/* Optional typed values: leave *out unchanged when the option is absent; on a bad value print
+ * "PROGRAM: --batch: '0' is not a whole number in 1..1048576" and return false. */
+bool tg_cli_long(const tg_cli *c, const char *name, long lo, long hi, long *out);
+/* Finite, in [lo, hi] (lo excluded when lo_open). */
+bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, double *out);
+/* One of `choices`; *out receives its index. */
+bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out);
+
+/* --threads N (1..1024; default: all cores) applied with tg_set_threads. */
+bool tg_cli_apply_threads(const tg_cli *c);
+
+/* The data directory: --data, else $CAE_DATA, else /usr/share/datasets/fashion-mnist when
+ * present; NULL (with a message saying how to get the data) otherwise. */
+const char *tg_cli_data_dir(const tg_cli *c);
+
+/* Loads split "train" or "t10k" from `path` (or the built-in data set when path is
+ * "synthetic"). Labels are loaded when present; with need_labels they are required. Prints one
+ * line and returns nonzero on failure. */
+int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool need_labels, size_t limit,
+                      uint64_t seed, tg_dataset *ds);
+
+/* Maps a library error code to an exit status (file and argument errors are usage errors). */
+int tg_cli_exit_status(int error_code);
+/* Prints "PROGRAM: MESSAGE" and returns tg_cli_exit_status(rc). */
+int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err);
+
+#endif
