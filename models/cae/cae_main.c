@@ -90,6 +90,7 @@ static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
     if (!parse_model_options(c, &s->model) || !tg_cli_choice(c, "--optimizer", optimizers, 2, &kind))
         return false;
     s->opt = tg_opt_config_default(kind == 1 ? TG_OPT_SGD : TG_OPT_ADAM);
+    s->opt.lr = 1e-3f; /* the spec's default for both optimizers */
     double lr = s->opt.lr, momentum = s->opt.momentum, eps = s->opt.eps;
     long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
     if (!tg_cli_double(c, "--lr", 0, 1e9, true, &lr) || !tg_cli_double(c, "--momentum", 0, 0.999999, false, &momentum) ||
