@@ -375,7 +375,7 @@ int cae_jacobian_svd(const float *J, size_t H, size_t D, float *sigma, float *ve
         sigma[q] = (float)sqrt(eval[q] > 0 ? eval[q] : 0);
     for (size_t q = 0; q < k && rc == TG_OK; q++)
         for (size_t i = 0; i < D; i++)
-            vectors[q * D + i] = (float)evec[i * D + q]; /* eigenvectors are columns */
+            vectors[q * D + i] = (float)evec[q * D + i]; /* eigenvectors are rows */
     free(gram);
     free(eval);
     free(evec);

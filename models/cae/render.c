@@ -169,6 +169,14 @@ static int render_loss(const char *csv, const char *path, tg_error *err)
     fclose(f);
     if (rc == TG_OK && n == 0)
         rc = tg_error_set(err, TG_ERR_FORMAT, "%s: no rows", csv);
+    /* Thin long logs to at most ~2000 points per series: the chart cannot show more. */
+    size_t stride = n > 2000 ? (n + 1999) / 2000 : 1, kept = 0;
+    for (size_t i = 0; i < n; i += stride, kept++) {
+        step[kept] = step[i];
+        loss[kept] = loss[i];
+        mse[kept] = mse[i];
+    }
+    n = kept;
     if (rc == TG_OK) {
         tg_chart_series series[2] = {{.name = "loss", .x = step, .y = loss, .n = n},
                                      {.name = "mse", .x = step, .y = mse, .n = n}};
