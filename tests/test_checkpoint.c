@@ -1,1 +1,1140 @@
+/* tests/test_checkpoint.c — the TGCK checkpoint format (spec/checkpoint.md, nn/checkpoint.h).
+ *
+ * Files here are assembled byte by byte from the spec by the helpers below, never by the writer,
+ * so the tests prove the format and not just that the writer and reader agree with each other.
+ * The CRC of those files comes from tg_crc32, which the known-vector tests pin to zlib's crc32. */
 #include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "autograd/param.h"
+#include "nn/checkpoint.h"
+#include "nn/crc32.h"
+#include "tensor/tensor.h"
+
+/* ---- a scratch directory per test (each Criterion test runs in its own process) ---- */
+
+static char scratch[PATH_MAX];
+
+static void make_scratch(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(scratch, sizeof scratch, "%s/tg_ckpt_test.XXXXXX", base && *base ? base : "/tmp");
+    cr_assert_not_null(mkdtemp(scratch), "mkdtemp: %s", strerror(errno));
+}
+
+/* Removes the scratch directory and what the tests put in it (at most one level of subdirs). */
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[PATH_MAX + 256];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        struct stat st;
+        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            remove_tree(p);
+        else
+            unlink(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void drop_scratch(void)
+{
+    if (scratch[0])
+        remove_tree(scratch);
+}
+
+TestSuite(checkpoint, .init = make_scratch, .fini = drop_scratch);
+
+/* "<scratch>/name" in a static rotating buffer (a few live at once are enough for any test). */
+static const char *in_scratch(const char *name)
+{
+    static char paths[4][PATH_MAX + 64];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, PATH_MAX + 64, "%s/%s", scratch, name);
+    return p;
+}
+
+static void write_bytes(const char *path, const void *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(bytes, 1, len, f), len);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* The whole file into *len bytes (malloc'ed). */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    unsigned char *buf = malloc(cap);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Number of entries in dir whose name contains `part`. */
+static int count_entries_containing(const char *dir, const char *part)
+{
+    DIR *d = opendir(dir);
+    cr_assert_not_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, part))
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* ---- files assembled by hand from the spec ---- */
+
+typedef struct bytes {
+    unsigned char p[16384];
+    size_t len;
+} bytes;
+
+static void put(bytes *b, const void *p, size_t n)
+{
+    cr_assert_leq(b->len + n, sizeof b->p, "test buffer too small");
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void put_u16(bytes *b, unsigned v) { put(b, (unsigned char[]){v & 0xFF, (v >> 8) & 0xFF}, 2); }
+
+static void put_u32(bytes *b, uint32_t v)
+{
+    put(b, (unsigned char[]){v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF, v >> 24}, 4);
+}
+
+static void put_bits(bytes *b, uint32_t bits) { put_u32(b, bits); }
+
+static uint32_t bits_of(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* "TGCK", version, meta_len = strlen(meta), meta. */
+static void put_header(bytes *b, uint32_t version, const char *meta)
+{
+    put(b, "TGCK", 4);
+    put_u32(b, version);
+    put_u32(b, (uint32_t)strlen(meta));
+    put(b, meta, strlen(meta));
+}
+
+/* One tensor record whose data are the floats 0, 1, 2, ... (product of dims of them). */
+static void put_tensor(bytes *b, const char *name, uint32_t ndim, const uint32_t *dims)
+{
+    put_u16(b, (unsigned)strlen(name));
+    put(b, name, strlen(name));
+    put_u32(b, ndim);
+    size_t numel = 1;
+    for (uint32_t d = 0; d < ndim; d++) {
+        put_u32(b, dims[d]);
+        numel *= dims[d];
+    }
+    for (size_t i = 0; i < numel; i++)
+        put_bits(b, bits_of((float)i));
+}
+
+/* Appends the CRC of everything so far: defect files get a correct CRC, so the reader has to
+ * find the defect itself rather than stop at the CRC. */
+static void put_crc(bytes *b) { put_u32(b, tg_crc32(0, b->p, b->len)); }
+
+/* The smallest interesting file, every byte written out from the spec: metadata "a=1\n", one
+ * tensor "x" of shape [1,2] holding 1.0f and -2.0f.  Its CRC, 0xE45043FA, was computed with
+ * Python's zlib.crc32 over these 43 bytes, independently of this code base. */
+static const unsigned char tiny_file[47] = {
+    'T', 'G', 'C', 'K',     /* magic */
+    1, 0, 0, 0,             /* version 1 */
+    4, 0, 0, 0,             /* meta_len 4 */
+    'a', '=', '1', '\n',    /* meta */
+    1, 0, 0, 0,             /* count 1 */
+    1, 0,                   /* name_len 1 */
+    'x',                    /* name */
+    2, 0, 0, 0,             /* ndim 2 */
+    1, 0, 0, 0, 2, 0, 0, 0, /* dims [1,2] */
+    0x00, 0x00, 0x80, 0x3F, /* 1.0f  = 0x3F800000 */
+    0x00, 0x00, 0x00, 0xC0, /* -2.0f = 0xC0000000 */
+    0xFA, 0x43, 0x50, 0xE4, /* CRC-32 0xE45043FA */
+};
+
+static const char *write_tiny(const char *name)
+{
+    const char *path = in_scratch(name);
+    write_bytes(path, tiny_file, sizeof tiny_file);
+    return path;
+}
+
+/* Reads path and expects a rejection whose message names the file and contains fragment. */
+static void expect_rejected(const char *path, int code, const char *fragment)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_read(path, &err);
+    cr_assert_null(ck, "%s was accepted (expected: %s)", path, fragment);
+    cr_assert_eq(err.code, code, "code %s, expected %s: %s", tg_error_code_name(err.code), tg_error_code_name(code),
+                 err.msg);
+    cr_assert_eq(strncmp(err.msg, path, strlen(path)), 0, "message does not start with the file name: %s", err.msg);
+    cr_assert_not_null(strstr(err.msg, fragment), "message \"%s\" lacks \"%s\"", err.msg, fragment);
+}
+
+static void expect_bytes_rejected(const bytes *b, const char *fragment)
+{
+    const char *path = in_scratch("defect.tgck");
+    write_bytes(path, b->p, b->len);
+    expect_rejected(path, TG_ERR_FORMAT, fragment);
+}
+
+/* ---- CRC-32 ---- */
+
+Test(checkpoint, crc32_known_vectors)
+{
+    cr_assert_eq(tg_crc32(0, "123456789", 9), 0xCBF43926u);
+    cr_assert_eq(tg_crc32(0, "", 0), 0u);
+    cr_assert_eq(tg_crc32(0, tiny_file, 43), 0xE45043FAu, "got 0x%08x", tg_crc32(0, tiny_file, 43));
+    /* running form: the CRC of a||b from two calls */
+    cr_assert_eq(tg_crc32(tg_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+}
+
+/* ---- the format itself ---- */
+
+Test(checkpoint, reads_hand_built_file)
+{
+    const char *path = write_tiny("tiny.tgck");
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_read(path, &err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    cr_assert_eq(tg_ckpt_meta_count(ck), 1);
+    cr_assert_str_eq(tg_ckpt_get_meta(ck, "a"), "1");
+    cr_assert_null(tg_ckpt_get_meta(ck, "b"));
+    cr_assert_eq(tg_ckpt_count(ck), 1);
+    cr_assert_str_eq(tg_ckpt_name(ck, 0), "x");
+    const tg_tensor *x = tg_ckpt_find(ck, "x");
+    cr_assert_eq(x, tg_ckpt_tensor(ck, 0));
+    cr_assert_eq(x->ndim, 2);
+    cr_assert_eq(x->shape[0], 1);
+    cr_assert_eq(x->shape[1], 2);
+    cr_assert_eq(x->size, 2);
+    cr_assert_eq(bits_of(x->data[0]), 0x3F800000u);
+    cr_assert_eq(bits_of(x->data[1]), 0xC0000000u);
+    cr_assert_null(tg_ckpt_find(ck, "y"));
+    cr_assert_null(tg_ckpt_name(ck, 1));
+    cr_assert_null(tg_ckpt_tensor(ck, -1));
+    tg_ckpt_free(ck);
+}
+
+Test(checkpoint, reads_hand_built_file_with_several_tensors)
+{
+    bytes b = {0};
+    put_header(&b, 1, "model=cae\nlambda=0.0001\nnote=x=y\nempty=\n");
+    put_u32(&b, 3);
+    put_tensor(&b, "enc.weight", 2, (uint32_t[]){3, 2});
+    put_tensor(&b, "enc.bias", 1, (uint32_t[]){2});
+    put_tensor(&b, "t4", 4, (uint32_t[]){1, 2, 1, 3});
+    put_crc(&b);
+    const char *path = in_scratch("several.tgck");
+    write_bytes(path, b.p, b.len);
+
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_read(path, &err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    const char *keys[] = {"model", "lambda", "note", "empty"}, *values[] = {"cae", "0.0001", "x=y", ""};
+    cr_assert_eq(tg_ckpt_meta_count(ck), 4);
+    for (int i = 0; i < 4; i++) {
+        cr_assert_str_eq(tg_ckpt_meta_key(ck, i), keys[i]);
+        cr_assert_str_eq(tg_ckpt_meta_value(ck, i), values[i]);
+    }
+    cr_assert_eq(tg_ckpt_count(ck), 3);
+    const char *names[] = {"enc.weight", "enc.bias", "t4"};
+    const size_t sizes[] = {6, 2, 6};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(tg_ckpt_name(ck, i), names[i]);
+        const tg_tensor *t = tg_ckpt_tensor(ck, i);
+        cr_assert_eq(t->size, sizes[i]);
+        for (size_t k = 0; k < t->size; k++)
+            cr_assert_eq(t->data[k], (float)k);
+    }
+    const tg_tensor *t4 = tg_ckpt_find(ck, "t4");
+    cr_assert_eq(t4->ndim, 4);
+    cr_assert(t4->shape[0] == 1 && t4->shape[1] == 2 && t4->shape[2] == 1 && t4->shape[3] == 3);
+    tg_ckpt_free(ck);
+}
+
+Test(checkpoint, empty_checkpoint_is_twenty_bytes)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 0);
+    put_crc(&b);
+    cr_assert_eq(b.len, 20);
+    const char *path = in_scratch("empty.tgck");
+    write_bytes(path, b.p, b.len);
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_read(path, &err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    cr_assert_eq(tg_ckpt_count(ck), 0);
+    cr_assert_eq(tg_ckpt_meta_count(ck), 0);
+    tg_ckpt_free(ck);
+
+    /* and the writer writes exactly those bytes for an empty checkpoint */
+    ck = tg_ckpt_new(&err);
+    const char *out = in_scratch("written_empty.tgck");
+    cr_assert_eq(tg_ckpt_write(ck, out, &err), TG_OK, "%s", err.msg);
+    tg_ckpt_free(ck);
+    size_t len;
+    unsigned char *got = slurp(out, &len);
+    cr_assert_eq(len, b.len);
+    cr_assert_eq(memcmp(got, b.p, len), 0);
+    free(got);
+}
+
+Test(checkpoint, writer_output_equals_hand_built_bytes)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "1", &err), TG_OK, "%s", err.msg);
+    tg_tensor x;
+    cr_assert_eq(tg_tensor_zeros2(&x, 1, 2, &err), TG_OK);
+    x.data[0] = 1.0f;
+    x.data[1] = -2.0f;
+    cr_assert_eq(tg_ckpt_add(ck, "x", &x, &err), TG_OK, "%s", err.msg);
+    tg_tensor_free(&x);
+    const char *path = in_scratch("written.tgck");
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
+    tg_ckpt_free(ck);
+
+    size_t len;
+    unsigned char *got = slurp(path, &len);
+    cr_assert_eq(len, sizeof tiny_file, "wrote %zu bytes, expected %zu", len, sizeof tiny_file);
+    for (size_t i = 0; i < len; i++)
+        cr_assert_eq(got[i], tiny_file[i], "byte %zu: wrote 0x%02x, expected 0x%02x", i, got[i], tiny_file[i]);
+    free(got);
+}
+
+Test(checkpoint, writer_output_equals_hand_built_bytes_for_several_tensors)
+{
+    bytes b = {0};
+    put_header(&b, 1, "model=cae\nhidden=2\n");
+    put_u32(&b, 2);
+    put_tensor(&b, "enc.weight", 3, (uint32_t[]){2, 1, 3});
+    put_tensor(&b, "enc.bias", 1, (uint32_t[]){2});
+    put_crc(&b);
+
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "model", "cae", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_set_meta_fmt(ck, "hidden", &err, "%d", 2), TG_OK);
+    tg_tensor w, bias;
+    cr_assert_eq(tg_tensor_zeros(&w, 3, (size_t[]){2, 1, 3}, &err), TG_OK);
+    cr_assert_eq(tg_tensor_zeros1(&bias, 2, &err), TG_OK);
+    for (size_t i = 0; i < w.size; i++)
+        w.data[i] = (float)i;
+    for (size_t i = 0; i < bias.size; i++)
+        bias.data[i] = (float)i;
+    cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &w, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_add(ck, "enc.bias", &bias, &err), TG_OK);
+    const char *path = in_scratch("several_written.tgck");
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
+    tg_ckpt_free(ck);
+    tg_tensor_free(&w);
+    tg_tensor_free(&bias);
+
+    size_t len;
+    unsigned char *got = slurp(path, &len);
+    cr_assert_eq(len, b.len);
+    for (size_t i = 0; i < len; i++)
+        cr_assert_eq(got[i], b.p[i], "byte %zu: wrote 0x%02x, expected 0x%02x", i, got[i], b.p[i]);
+    free(got);
+}
+
+/* ---- round trip ---- */
+
+/* Bit patterns a float conversion could disturb: NaN payloads (quiet, signalling, negative),
+ * signed zeros, denormals, infinities, extremes. */
+static const uint32_t special_bits[] = {
+    0x7FC12345u, 0x7F800001u, 0xFFC00001u, 0x7FFFFFFFu, 0x80000000u, 0x00000000u, 0x00000001u, 0x807FFFFFu,
+    0x7F800000u, 0xFF800000u, 0x7F7FFFFFu, 0x00800000u, 0x3F800000u, 0xBEAAAAABu, 0x12345678u, 0xDEADBEEFu,
+};
+
+Test(checkpoint, round_trip_is_bit_exact)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "z", "first", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "placeholder", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "m", "x=y=z", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "empty", "", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "utf8", "λ=0.1 \xE2\x9C\x93", &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "replaced", &err), TG_OK); /* keeps its place */
+    cr_assert_eq(tg_ckpt_set_meta_fmt(ck, "lambda", &err, "%.9g", 1e-4), TG_OK);
+
+    const int nshapes = 4;
+    const size_t shapes[4][4] = {{16}, {4, 4}, {2, 4, 2}, {2, 2, 2, 2}};
+    const char *names[4] = {"v", "enc.weight", "t3", "adam.m/enc.weight"};
+    tg_tensor src[4];
+    for (int s = 0; s < nshapes; s++) {
+        cr_assert_eq(tg_tensor_create(&src[s], s + 1, shapes[s], &err), TG_OK);
+        for (size_t i = 0; i < 16; i++) /* each tensor holds the specials in a different order */
+            memcpy(&src[s].data[i], &special_bits[(i * (size_t)(2 * s + 1) + (size_t)s) % 16], 4);
+        cr_assert_eq(tg_ckpt_add(ck, names[s], &src[s], &err), TG_OK, "%s", err.msg);
+    }
+    const char *path = in_scratch("round.tgck");
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
+    tg_ckpt_free(ck);
+
+    tg_checkpoint *back = tg_ckpt_read(path, &err);
+    cr_assert_not_null(back, "%s", err.msg);
+    const char *keys[] = {"z", "a", "m", "empty", "utf8", "lambda"};
+    const char *values[] = {"first", "replaced", "x=y=z", "", "λ=0.1 \xE2\x9C\x93", "0.0001"};
+    cr_assert_eq(tg_ckpt_meta_count(back), 6);
+    for (int i = 0; i < 6; i++) {
+        cr_assert_str_eq(tg_ckpt_meta_key(back, i), keys[i]);
+        cr_assert_str_eq(tg_ckpt_meta_value(back, i), values[i]);
+    }
+    cr_assert_eq(tg_ckpt_count(back), nshapes);
+    for (int s = 0; s < nshapes; s++) {
+        cr_assert_str_eq(tg_ckpt_name(back, s), names[s]);
+        const tg_tensor *t = tg_ckpt_tensor(back, s);
+        cr_assert(tg_tensor_same_shape(t, &src[s]), "tensor %s: shape differs", names[s]);
+        cr_assert_eq(memcmp(t->data, src[s].data, 16 * sizeof(float)), 0, "tensor %s: bits differ", names[s]);
+        tg_tensor_free(&src[s]);
+    }
+    tg_ckpt_free(back);
+}
+
+Test(checkpoint, add_copies_and_rejects_bad_tensors)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    tg_tensor t;
+    cr_assert_eq(tg_tensor_zeros1(&t, 3, &err), TG_OK);
+    t.data[0] = 5.0f;
+    cr_assert_eq(tg_ckpt_add(ck, "t", &t, &err), TG_OK);
+    t.data[0] = 6.0f; /* the checkpoint holds a copy */
+    cr_assert_eq(tg_ckpt_find(ck, "t")->data[0], 5.0f);
+
+    cr_assert_eq(tg_ckpt_add(ck, "t", &t, &err), TG_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "duplicate"), "%s", err.msg);
+    cr_assert_eq(tg_ckpt_add(ck, "", &t, &err), TG_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "empty"), "%s", err.msg);
+
+    char name[300];
+    memset(name, 'n', 256);
+    name[256] = '\0';
+    cr_assert_eq(tg_ckpt_add(ck, name, &t, &err), TG_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "255"), "%s", err.msg);
+    name[255] = '\0'; /* exactly 255 bytes is allowed */
+    cr_assert_eq(tg_ckpt_add(ck, name, &t, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_ckpt_add(ck, "\xC3\x28", &t, &err), TG_ERR_ARG); /* broken UTF-8 */
+
+    tg_tensor bad = t;
+    bad.ndim = 0;
+    cr_assert_eq(tg_ckpt_add(ck, "ndim0", &bad, &err), TG_ERR_SHAPE);
+    bad.ndim = 5;
+    cr_assert_eq(tg_ckpt_add(ck, "ndim5", &bad, &err), TG_ERR_SHAPE);
+    cr_assert_not_null(strstr(err.msg, "5 dimensions"), "%s", err.msg);
+    cr_assert_eq(tg_ckpt_count(ck), 2);
+
+    /* a 255-byte name survives the file */
+    const char *path = in_scratch("longname.tgck");
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
+    tg_checkpoint *back = tg_ckpt_read(path, &err);
+    cr_assert_not_null(back, "%s", err.msg);
+    cr_assert_not_null(tg_ckpt_find(back, name));
+    tg_ckpt_free(back);
+    tg_ckpt_free(ck);
+    tg_tensor_free(&t);
+}
+
+Test(checkpoint, set_meta_rejects_bad_text)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a=b", "1", &err), TG_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "'='"), "%s", err.msg);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a\nb", "1", &err), TG_ERR_ARG);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "", "1", &err), TG_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "empty"), "%s", err.msg);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "1\n2", &err), TG_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "newline"), "%s", err.msg);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "\xFF", &err), TG_ERR_ARG);
+    cr_assert_not_null(strstr(err.msg, "UTF-8"), "%s", err.msg);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "\xED\xA0\x80", "1", &err), TG_ERR_ARG); /* a UTF-16 surrogate */
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "\xC0\xAF", &err), TG_ERR_ARG);     /* overlong '/' */
+    cr_assert_eq(tg_ckpt_meta_count(ck), 0);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "1", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "2\n", &err), TG_ERR_ARG);
+    cr_assert_str_eq(tg_ckpt_get_meta(ck, "a"), "1"); /* a rejected value changes nothing */
+    tg_ckpt_free(ck);
+}
+
+/* ---- every defect of the spec, each with its own message ---- */
+
+Test(checkpoint, rejects_bad_magic)
+{
+    bytes b = {0};
+    put(&b, "TGCX", 4);
+    put_u32(&b, 1);
+    put_u32(&b, 0);
+    put_u32(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "bad magic");
+}
+
+Test(checkpoint, rejects_version_2)
+{
+    bytes b = {0};
+    put_header(&b, 2, "");
+    put_u32(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "unsupported version 2");
+}
+
+Test(checkpoint, rejects_meta_len_past_the_end)
+{
+    bytes b = {0};
+    put(&b, "TGCK", 4);
+    put_u32(&b, 1);
+    put_u32(&b, 1000);
+    put(&b, "a=1\n", 4);
+    put_u32(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "metadata length 1000");
+}
+
+Test(checkpoint, rejects_malformed_metadata)
+{
+    static const struct {
+        const char *meta;
+        const char *fragment;
+    } cases[] = {
+        {"novalue\n", "line 1 (\"novalue\") is not key=value"},
+        {"a=1\nnovalue\n", "line 2"},
+        {"=v\n", "key is empty"},
+        {"a=1", "does not end with a newline"},
+        {"a=1\n\n", "line 2 (\"\") is not key=value"},
+        {"a=1\na=2\n", "duplicate key \"a\""},
+        {"\xFF=1\n", "not valid UTF-8"},
+        {"k=\xC3\n", "value is not valid UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bytes b = {0};
+        put_header(&b, 1, cases[i].meta);
+        put_u32(&b, 0);
+        put_crc(&b);
+        expect_bytes_rejected(&b, cases[i].fragment);
+    }
+    /* a NUL inside a line (strlen cannot build this one) */
+    bytes b = {0};
+    put(&b, "TGCK", 4);
+    put_u32(&b, 1);
+    put_u32(&b, 4);
+    put(&b, "a=\0\n", 4);
+    put_u32(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "NUL");
+}
+
+Test(checkpoint, rejects_impossible_tensor_count)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 1000);
+    put_tensor(&b, "x", 1, (uint32_t[]){1});
+    put_crc(&b);
+    expect_bytes_rejected(&b, "tensor count 1000");
+}
+
+Test(checkpoint, rejects_name_len_zero_and_past_the_end)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 0);
+    put_u32(&b, 1);
+    put_u32(&b, 1);
+    put_bits(&b, 0);
+    put_bits(&b, 0); /* as long as the smallest valid record, so only name_len is wrong */
+    put_crc(&b);
+    expect_bytes_rejected(&b, "name length 0");
+
+    b.len = 0;
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 200); /* 200 name bytes announced, 20 present */
+    put(&b, "abcdefghijklmnopqrst", 20);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "the name of tensor 0");
+
+    b.len = 0; /* name_len 256 cannot be valid, whatever follows */
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 256);
+    for (int i = 0; i < 300; i++)
+        put(&b, "n", 1);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "name length 256");
+}
+
+Test(checkpoint, rejects_bad_names)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 3);
+    put(&b, "a\0b", 3);
+    put_u32(&b, 1);
+    put_u32(&b, 1);
+    put_bits(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "NUL");
+
+    b.len = 0;
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_tensor(&b, "\xC3\x28", 1, (uint32_t[]){1});
+    put_crc(&b);
+    expect_bytes_rejected(&b, "not valid UTF-8");
+}
+
+Test(checkpoint, rejects_ndim_0_and_5)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 1);
+    put(&b, "x", 1);
+    put_u32(&b, 0);
+    put_bits(&b, 0); /* enough bytes for a tensor, so only ndim is wrong */
+    put_bits(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "ndim 0");
+
+    b.len = 0;
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_tensor(&b, "x", 5, (uint32_t[]){1, 1, 1, 1, 1});
+    put_crc(&b);
+    expect_bytes_rejected(&b, "ndim 5");
+}
+
+Test(checkpoint, rejects_a_zero_dim)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_tensor(&b, "x", 3, (uint32_t[]){2, 0, 3}); /* no data: 0 elements */
+    put_bits(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "dimension 1 is 0");
+}
+
+Test(checkpoint, rejects_dims_whose_product_overflows)
+{
+    /* 2^32-1 four times: ~2^128 elements, overflows any integer type. */
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 1);
+    put(&b, "x", 1);
+    put_u32(&b, 4);
+    for (int d = 0; d < 4; d++)
+        put_u32(&b, 0xFFFFFFFFu);
+    put_bits(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "overflows");
+
+    /* 2^31 x 2^31 = 2^62 elements: fits in 64 bits, but not as a byte count (x4). */
+    b.len = 0;
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 1);
+    put(&b, "x", 1);
+    put_u32(&b, 2);
+    put_u32(&b, 0x80000000u);
+    put_u32(&b, 0x80000000u);
+    put_bits(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "overflows");
+}
+
+Test(checkpoint, rejects_truncated_data)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_u16(&b, 1);
+    put(&b, "x", 1);
+    put_u32(&b, 1);
+    put_u32(&b, 1000); /* 1000 floats announced, 3 present */
+    for (int i = 0; i < 3; i++)
+        put_bits(&b, 0);
+    put_crc(&b);
+    expect_bytes_rejected(&b, "the data of tensor 0 (shape [1000])");
+
+    /* the data exactly fills the file: the CRC is missing */
+    b.len = 0;
+    put_header(&b, 1, "");
+    put_u32(&b, 1);
+    put_tensor(&b, "x", 1, (uint32_t[]){4});
+    expect_bytes_rejected(&b, "the CRC");
+}
+
+Test(checkpoint, rejects_wrong_crc)
+{
+    const char *path = write_tiny("tiny.tgck");
+    tg_error err = {0};
+    tg_checkpoint *ok = tg_ckpt_read(path, &err); /* the base file is valid ... */
+    cr_assert_not_null(ok, "%s", err.msg);
+    tg_ckpt_free(ok);
+    bytes b = {0};
+    put(&b, tiny_file, sizeof tiny_file);
+    b.p[b.len - 4] ^= 0x01; /* ... and only its CRC is changed */
+    expect_bytes_rejected(&b, "CRC mismatch");
+}
+
+Test(checkpoint, rejects_trailing_bytes)
+{
+    bytes b = {0};
+    put(&b, tiny_file, sizeof tiny_file);
+    put(&b, "xyz", 3);
+    expect_bytes_rejected(&b, "3 trailing bytes after the CRC");
+}
+
+Test(checkpoint, rejects_duplicate_names)
+{
+    bytes b = {0};
+    put_header(&b, 1, "");
+    put_u32(&b, 3);
+    put_tensor(&b, "w", 1, (uint32_t[]){2});
+    put_tensor(&b, "b", 1, (uint32_t[]){1});
+    put_tensor(&b, "w", 2, (uint32_t[]){1, 1});
+    put_crc(&b);
+    expect_bytes_rejected(&b, "duplicate tensor name \"w\"");
+}
+
+/* Every single-byte change of a valid file is caught (the CRC catches any error burst up to 32
+ * bits; structure checks catch the rest), and none of them crashes the reader. */
+Test(checkpoint, any_single_byte_flip_is_rejected)
+{
+    bytes b = {0};
+    put_header(&b, 1, "a=1\nmodel=cae\n");
+    put_u32(&b, 2);
+    put_tensor(&b, "w", 2, (uint32_t[]){2, 2});
+    put_tensor(&b, "b", 1, (uint32_t[]){2});
+    put_crc(&b);
+    const char *path = in_scratch("flip.tgck");
+    write_bytes(path, b.p, b.len);
+    tg_error err = {0};
+    tg_checkpoint *ok = tg_ckpt_read(path, &err);
+    cr_assert_not_null(ok, "base file: %s", err.msg);
+    tg_ckpt_free(ok);
+
+    const unsigned masks[] = {0xFF, 0x01, 0x80, 0x10};
+    for (size_t pos = 0; pos < b.len; pos++) {
+        for (size_t m = 0; m < sizeof masks / sizeof masks[0]; m++) {
+            bytes flipped = b;
+            flipped.p[pos] ^= (unsigned char)masks[m];
+            write_bytes(path, flipped.p, flipped.len);
+            tg_error e = {0};
+            tg_checkpoint *ck = tg_ckpt_read(path, &e);
+            cr_assert_null(ck, "byte %zu ^ 0x%02x was accepted", pos, masks[m]);
+            cr_assert_neq(e.code, TG_OK);
+            cr_assert_eq(strncmp(e.msg, path, strlen(path)), 0, "byte %zu: %s", pos, e.msg);
+        }
+    }
+}
+
+Test(checkpoint, truncation_at_every_length_is_rejected)
+{
+    bytes b = {0};
+    put_header(&b, 1, "a=1\n");
+    put_u32(&b, 2);
+    put_tensor(&b, "w", 2, (uint32_t[]){2, 2});
+    put_tensor(&b, "b", 1, (uint32_t[]){2});
+    put_crc(&b);
+    const char *path = in_scratch("cut.tgck");
+    for (size_t len = 0; len < b.len; len++) {
+        write_bytes(path, b.p, len);
+        tg_error e = {0};
+        tg_checkpoint *ck = tg_ckpt_read(path, &e);
+        cr_assert_null(ck, "a file cut to %zu of %zu bytes was accepted", len, b.len);
+        cr_assert_neq(e.code, TG_OK);
+        /* in memory too, with the buffer cut exactly (ASan flags any read past it) */
+        unsigned char *exact = malloc(len ? len : 1);
+        memcpy(exact, b.p, len);
+        cr_assert_null(tg_ckpt_parse(exact, len, "mem", NULL));
+        free(exact);
+    }
+    write_bytes(path, b.p, b.len);
+    tg_checkpoint *ck = tg_ckpt_read(path, NULL);
+    cr_assert_not_null(ck);
+    tg_ckpt_free(ck);
+}
+
+/* ---- files that are not checkpoints ---- */
+
+Test(checkpoint, rejects_empty_file_directory_and_missing_file)
+{
+    const char *empty = in_scratch("empty");
+    write_bytes(empty, "", 0);
+    expect_rejected(empty, TG_ERR_FORMAT, "empty file");
+    expect_rejected(scratch, TG_ERR_IO, "is a directory");
+    expect_rejected(in_scratch("missing.tgck"), TG_ERR_IO, "No such file");
+}
+
+Test(checkpoint, rejects_a_fifo_without_hanging, .timeout = 10)
+{
+    const char *fifo = in_scratch("fifo");
+    cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
+    expect_rejected(fifo, TG_ERR_IO, "not a regular file");
+}
+
+Test(checkpoint, rejects_an_unreadable_file)
+{
+    if (geteuid() == 0) {
+        drop_scratch(); /* a skipped test does not run .fini */
+        cr_skip_test("root can read a file with mode 000");
+    }
+    const char *path = write_tiny("locked.tgck");
+    cr_assert_eq(chmod(path, 0), 0);
+    expect_rejected(path, TG_ERR_IO, "Permission denied");
+}
+
+Test(checkpoint, rejects_a_file_over_the_size_limit)
+{
+    const char *path = write_tiny("tiny.tgck");
+    tg_error err = {0};
+    cr_assert_null(tg_ckpt_read_limited(path, sizeof tiny_file - 1, &err));
+    cr_assert_not_null(strstr(err.msg, "limit"), "%s", err.msg);
+    tg_checkpoint *ck = tg_ckpt_read_limited(path, sizeof tiny_file, &err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    tg_ckpt_free(ck);
+}
+
+/* ---- parameters ---- */
+
+static void init_params(tg_param *w, tg_param *bias)
+{
+    tg_error err = {0};
+    cr_assert_eq(tg_param_init(w, "enc.weight", 2, (size_t[]){3, 2}, &err), TG_OK);
+    cr_assert_eq(tg_param_init(bias, "enc.bias", 1, (size_t[]){2}, &err), TG_OK);
+    for (size_t i = 0; i < 6; i++)
+        w->value.data[i] = 100.0f + (float)i;
+    bias->value.data[0] = 7.0f;
+    bias->value.data[1] = 8.0f;
+}
+
+static void expect_params_untouched(const tg_param *w, const tg_param *bias)
+{
+    for (size_t i = 0; i < 6; i++)
+        cr_assert_eq(w->value.data[i], 100.0f + (float)i, "enc.weight[%zu] changed", i);
+    cr_assert_eq(bias->value.data[0], 7.0f);
+    cr_assert_eq(bias->value.data[1], 8.0f);
+}
+
+Test(checkpoint, params_round_trip_through_a_file)
+{
+    tg_param w, bias;
+    init_params(&w, &bias);
+    tg_param *params[] = {&w, &bias};
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_add_params(ck, params, 2, &err), TG_OK, "%s", err.msg);
+    const char *path = in_scratch("params.tgck");
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
+    tg_ckpt_free(ck);
+
+    tg_param_free(&w);
+    tg_param_free(&bias);
+    cr_assert_eq(tg_param_init(&w, "enc.weight", 2, (size_t[]){3, 2}, &err), TG_OK); /* zeros */
+    cr_assert_eq(tg_param_init(&bias, "enc.bias", 1, (size_t[]){2}, &err), TG_OK);
+    ck = tg_ckpt_read(path, &err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    cr_assert_eq(tg_ckpt_load_params(ck, path, params, 2, &err), TG_OK, "%s", err.msg);
+    expect_params_untouched(&w, &bias); /* i.e. the values saved */
+    tg_ckpt_free(ck);
+    tg_param_free(&w);
+    tg_param_free(&bias);
+}
+
+Test(checkpoint, load_params_shape_mismatch_changes_nothing)
+{
+    tg_param w, bias;
+    init_params(&w, &bias);
+    tg_param *params[] = {&w, &bias};
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    tg_tensor good_w, wrong_b;
+    cr_assert_eq(tg_tensor_zeros2(&good_w, 3, 2, &err), TG_OK); /* matches: would be copied first */
+    cr_assert_eq(tg_tensor_zeros1(&wrong_b, 3, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &good_w, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_add(ck, "enc.bias", &wrong_b, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_load_params(ck, "model.tgck", params, 2, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "model.tgck: tensor enc.bias has shape [3], expected [2]");
+    expect_params_untouched(&w, &bias);
+
+    /* the same number of elements in another shape is a mismatch too */
+    tg_ckpt_free(ck);
+    ck = tg_ckpt_new(&err);
+    tg_tensor transposed;
+    cr_assert_eq(tg_tensor_zeros2(&transposed, 2, 3, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &transposed, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_load_params(ck, "model.tgck", params, 1, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "model.tgck: tensor enc.weight has shape [2,3], expected [3,2]");
+    expect_params_untouched(&w, &bias);
+
+    tg_ckpt_free(ck);
+    tg_tensor_free(&good_w);
+    tg_tensor_free(&wrong_b);
+    tg_tensor_free(&transposed);
+    tg_param_free(&w);
+    tg_param_free(&bias);
+}
+
+Test(checkpoint, load_params_missing_tensor_changes_nothing)
+{
+    tg_param w, bias;
+    init_params(&w, &bias);
+    tg_param *params[] = {&w, &bias};
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    tg_tensor good_w;
+    cr_assert_eq(tg_tensor_zeros2(&good_w, 3, 2, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &good_w, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_load_params(ck, "m.tgck", params, 2, &err), TG_ERR_FORMAT);
+    cr_assert_str_eq(err.msg, "m.tgck: missing tensor enc.bias");
+    expect_params_untouched(&w, &bias);
+    tg_ckpt_free(ck);
+    tg_tensor_free(&good_w);
+    tg_param_free(&w);
+    tg_param_free(&bias);
+}
+
+Test(checkpoint, add_params_is_all_or_nothing)
+{
+    tg_param w, bias;
+    init_params(&w, &bias);
+    tg_param *params[] = {&w, &bias};
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_add(ck, "enc.bias", &bias.value, &err), TG_OK);
+    cr_assert_eq(tg_ckpt_add_params(ck, params, 2, &err), TG_ERR_ARG); /* enc.bias is taken */
+    cr_assert_eq(tg_ckpt_count(ck), 1);
+    cr_assert_null(tg_ckpt_find(ck, "enc.weight"), "enc.weight was left behind");
+    cr_assert_not_null(tg_ckpt_find(ck, "enc.bias"));
+    cr_assert_eq(tg_ckpt_add_params(ck, params, 1, &err), TG_OK, "%s", err.msg); /* the rollback was clean */
+    cr_assert_str_eq(tg_ckpt_name(ck, 1), "enc.weight");
+    cr_assert_eq(tg_ckpt_find(ck, "enc.weight"), tg_ckpt_tensor(ck, 1));
+    tg_ckpt_free(ck);
+    tg_param_free(&w);
+    tg_param_free(&bias);
+}
+
+/* ---- atomic writes ---- */
+
+static tg_checkpoint *versioned_checkpoint(const char *version, float fill)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "version", version, &err), TG_OK);
+    tg_tensor t;
+    cr_assert_eq(tg_tensor_zeros2(&t, 8, 8, &err), TG_OK);
+    tg_tensor_fill(&t, fill);
+    cr_assert_eq(tg_ckpt_add(ck, "w", &t, &err), TG_OK);
+    tg_tensor_free(&t);
+    return ck;
+}
+
+static void expect_version(const char *path, const char *version, float fill)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_read(path, &err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    cr_assert_str_eq(tg_ckpt_get_meta(ck, "version"), version);
+    cr_assert_eq(tg_ckpt_find(ck, "w")->data[63], fill);
+    tg_ckpt_free(ck);
+}
+
+Test(checkpoint, crash_before_rename_leaves_the_old_file)
+{
+    const char *path = in_scratch("model.tgck");
+    tg_error err = {0};
+    tg_checkpoint *v1 = versioned_checkpoint("1", 1.0f), *v2 = versioned_checkpoint("2", 2.0f),
+                  *v3 = versioned_checkpoint("3", 3.0f);
+    cr_assert_eq(tg_ckpt_write(v1, path, &err), TG_OK, "%s", err.msg);
+
+    char tmp_a[PATH_MAX + 64], tmp_b[PATH_MAX + 64];
+    cr_assert_eq(tg_ckpt_write_stage(v2, path, 1, tmp_a, sizeof tmp_a, &err), TG_OK, "%s", err.msg);
+    expect_version(path, "1", 1.0f); /* the target is the old file, intact */
+    cr_assert_str_neq(tmp_a, path);
+    cr_assert(file_exists(tmp_a), "the crash left no temp file");
+    expect_version(tmp_a, "2", 2.0f); /* the temp file was complete */
+
+    /* a second crash in the same process picks a fresh temp name, clobbering nothing */
+    cr_assert_eq(tg_ckpt_write_stage(v3, path, 1, tmp_b, sizeof tmp_b, &err), TG_OK, "%s", err.msg);
+    cr_assert_str_neq(tmp_b, tmp_a);
+    expect_version(tmp_a, "2", 2.0f);
+    expect_version(path, "1", 1.0f);
+
+    /* a later real write replaces the target and leaves the stale temp files alone */
+    cr_assert_eq(tg_ckpt_write(v3, path, &err), TG_OK, "%s", err.msg);
+    expect_version(path, "3", 3.0f);
+    expect_version(tmp_a, "2", 2.0f);
+    cr_assert_eq(count_entries_containing(scratch, ".tmp-"), 2);
+    tg_ckpt_free(v1);
+    tg_ckpt_free(v2);
+    tg_ckpt_free(v3);
+}
+
+Test(checkpoint, write_to_missing_directory_fails_cleanly)
+{
+    tg_checkpoint *ck = versioned_checkpoint("1", 1.0f);
+    const char *path = in_scratch("no/such/dir/model.tgck");
+    tg_error err = {0};
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "No such file or directory"), "%s", err.msg);
+    cr_assert_eq(count_entries_containing(scratch, "model"), 0);
+    tg_ckpt_free(ck);
+}
+
+Test(checkpoint, failed_rename_removes_the_temp_file)
+{
+    /* the target is a non-empty directory: rename(file, dir) fails after the file was written */
+    const char *path = in_scratch("model.tgck");
+    cr_assert_eq(mkdir(path, 0700), 0);
+    write_bytes(in_scratch("model.tgck/keep"), "x", 1);
+    tg_checkpoint *ck = versioned_checkpoint("1", 1.0f);
+    tg_error err = {0};
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, "rename"), "%s", err.msg);
+    cr_assert_eq(count_entries_containing(scratch, ".tmp-"), 0, "a temp file was left behind");
+    cr_assert(file_exists(in_scratch("model.tgck/keep")));
+    tg_ckpt_free(ck);
+}
+
+Test(checkpoint, failed_write_keeps_the_old_file_and_removes_the_temp_file)
+{
+    const char *path = in_scratch("model.tgck");
+    tg_error err = {0};
+    tg_checkpoint *small = versioned_checkpoint("1", 1.0f);
+    cr_assert_eq(tg_ckpt_write(small, path, &err), TG_OK, "%s", err.msg);
+    size_t old_len;
+    unsigned char *old = slurp(path, &old_len);
+
+    tg_checkpoint *big = tg_ckpt_new(&err);
+    tg_tensor t;
+    cr_assert_eq(tg_tensor_zeros2(&t, 256, 256, &err), TG_OK); /* 256 KiB: more than the limit below */
+    cr_assert_eq(tg_ckpt_add(big, "w", &t, &err), TG_OK);
+    tg_tensor_free(&t);
+
+    /* Files in this process may not grow past 64 KiB: write() fails with EFBIG mid-file.  (This
+     * test runs in its own process, so the limit ends with it.) */
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = {64 * 1024, 64 * 1024};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    cr_assert_eq(tg_ckpt_write(big, path, &err), TG_ERR_IO);
+    cr_assert_not_null(strstr(err.msg, "cannot write"), "%s", err.msg);
+
+    size_t now_len;
+    unsigned char *now = slurp(path, &now_len);
+    cr_assert_eq(now_len, old_len);
+    cr_assert_eq(memcmp(now, old, old_len), 0, "the target changed");
+    cr_assert_eq(count_entries_containing(scratch, ".tmp-"), 0, "a temp file was left behind");
+    free(old);
+    free(now);
+    tg_ckpt_free(small);
+    tg_ckpt_free(big);
+}
+
+/* Many names (the name tables grow several times) and a tensor larger than the writer's
+ * buffer, through a file and back. */
+Test(checkpoint, many_entries_and_a_large_tensor_round_trip)
+{
+    tg_error err = {0};
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    char name[32];
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "k%d", i);
+        cr_assert_eq(tg_ckpt_set_meta_fmt(ck, name, &err, "%d", i * 7), TG_OK, "%s", err.msg);
+    }
+    tg_tensor one;
+    cr_assert_eq(tg_tensor_zeros1(&one, 1, &err), TG_OK);
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "t/%d", i);
+        one.data[0] = (float)i;
+        cr_assert_eq(tg_ckpt_add(ck, name, &one, &err), TG_OK, "%s", err.msg);
+    }
+    tg_tensor big;
+    cr_assert_eq(tg_tensor_create(&big, 2, (size_t[]){301, 299}, &err), TG_OK); /* ~352 KiB */
+    for (size_t i = 0; i < big.size; i++) {
+        uint32_t bits = (uint32_t)(i * 2654435761u); /* every kind of bit pattern, NaNs included */
+        memcpy(&big.data[i], &bits, 4);
+    }
+    cr_assert_eq(tg_ckpt_add(ck, "big", &big, &err), TG_OK, "%s", err.msg);
+    const char *path = in_scratch("many.tgck");
+    cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
+    tg_ckpt_free(ck);
+
+    ck = tg_ckpt_read(path, &err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    cr_assert_eq(tg_ckpt_meta_count(ck), 600);
+    cr_assert_eq(tg_ckpt_count(ck), 601);
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "k%d", i);
+        char want[16];
+        snprintf(want, sizeof want, "%d", i * 7);
+        cr_assert_str_eq(tg_ckpt_get_meta(ck, name), want);
+        cr_assert_str_eq(tg_ckpt_meta_key(ck, i), name);
+        snprintf(name, sizeof name, "t/%d", i);
+        cr_assert_eq(tg_ckpt_find(ck, name)->data[0], (float)i);
+        cr_assert_str_eq(tg_ckpt_name(ck, i), name);
+    }
+    const tg_tensor *back = tg_ckpt_find(ck, "big");
+    cr_assert_not_null(back);
+    cr_assert(tg_tensor_same_shape(back, &big));
+    cr_assert_eq(memcmp(back->data, big.data, big.size * sizeof(float)), 0);
+    cr_assert_null(tg_ckpt_find(ck, "t/600"));
+    tg_ckpt_free(ck);
+    tg_tensor_free(&one);
+    tg_tensor_free(&big);
+}
