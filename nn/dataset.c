@@ -1,2 +1,249 @@
-/* placeholder: to be written */
-typedef int tg_placeholder_dataset;
+/* nn/dataset.c — the synthetic data set, byte -> float conversion, and the mini-batch iterator.
+ * (IDX file loading lives in nn/idx.c.) */
+#include "data.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+
+#include "tensor/rng.h"
+
+void tg_dataset_free(tg_dataset *ds)
+{
+    if (!ds)
+        return;
+    void **blocks = ds->storage_;
+    if (blocks) {
+        free(blocks[0]);
+        free(blocks[1]);
+        free(blocks);
+    }
+    memset(ds, 0, sizeof *ds);
+}
+
+void tg_dataset_images_to_float(const tg_dataset *ds, const uint32_t *indices, size_t count, float *out)
+{
+    size_t dim = ds->rows * ds->cols;
+    for (size_t k = 0; k < count; k++) {
+        size_t image = indices ? indices[k] : k;
+        const uint8_t *src = ds->images + image * dim;
+        float *dst = out + k * dim; // out [count, dim]
+        for (size_t j = 0; j < dim; j++)
+            dst[j] = (float)src[j] / 255.0f;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Synthetic images.
+ *
+ * Shapes live in a unit frame (x right, y down, the image spanning -1..1 before jitter); each
+ * class is a union of strokes (segments, a ring, a disc).  A pixel's ink is a soft function of
+ * its distance d to the nearest stroke, 1 / (1 + (d/w)^4), which is flat near the stroke and falls
+ * off smoothly: a blurred pen.  Only +, -, *, / and sqrt (all correctly rounded in IEEE 754) are
+ * used, so the bytes do not depend on the machine's libm. */
+
+#define SYNTHETIC_CLASSES 10
+#define MAX_STROKES 4
+
+typedef struct stroke {
+    enum { SEGMENT, RING, DISC } kind;
+    float x0, y0, x1, y1; /* segment end points; for RING/DISC (x0, y0) is the centre, x1 the radius */
+} stroke;
+
+typedef struct shape {
+    int n;
+    stroke strokes[MAX_STROKES];
+} shape;
+
+#define SEG(a, b, c, d) { SEGMENT, a, b, c, d }
+
+static const shape class_shapes[SYNTHETIC_CLASSES] = {
+    { 1, { { RING, 0, 0, 0.55f, 0 } } },                                    /* 0: ring */
+    { 1, { SEG(0, -0.6f, 0, 0.6f) } },                                      /* 1: vertical bar */
+    { 1, { SEG(-0.6f, 0, 0.6f, 0) } },                                      /* 2: horizontal bar */
+    { 1, { SEG(-0.5f, 0.5f, 0.5f, -0.5f) } },                               /* 3: "/" */
+    { 1, { SEG(-0.5f, -0.5f, 0.5f, 0.5f) } },                               /* 4: "\" */
+    { 2, { SEG(0, -0.5f, 0, 0.5f), SEG(-0.5f, 0, 0.5f, 0) } },              /* 5: plus */
+    { 1, { { DISC, 0, 0, 0.3f, 0 } } },                                     /* 6: blob */
+    { 4, { SEG(-0.45f, -0.45f, 0.45f, -0.45f), SEG(0.45f, -0.45f, 0.45f, 0.45f),
+           SEG(0.45f, 0.45f, -0.45f, 0.45f), SEG(-0.45f, 0.45f, -0.45f, -0.45f) } }, /* 7: square */
+    { 2, { SEG(-0.5f, -0.5f, 0.5f, 0.5f), SEG(-0.5f, 0.5f, 0.5f, -0.5f) } }, /* 8: X */
+    { 2, { SEG(-0.5f, -0.5f, 0.5f, -0.5f), SEG(0, -0.5f, 0, 0.6f) } },      /* 9: T */
+};
+
+/* Squared distance from (x, y) to one stroke. */
+static float stroke_distance2(const stroke *s, float x, float y)
+{
+    if (s->kind == SEGMENT) {
+        float dx = s->x1 - s->x0, dy = s->y1 - s->y0;
+        float px = x - s->x0, py = y - s->y0;
+        float t = (px * dx + py * dy) / (dx * dx + dy * dy); /* projection onto the segment */
+        t = t < 0 ? 0 : t > 1 ? 1 : t;
+        float ex = px - t * dx, ey = py - t * dy;
+        return ex * ex + ey * ey;
+    }
+    float px = x - s->x0, py = y - s->y0;
+    float r = sqrtf(px * px + py * py);
+    float d = s->kind == RING ? fabsf(r - s->x1) : (r > s->x1 ? r - s->x1 : 0);
+    return d * d;
+}
+
+/* The per-image random draws: they make every image of a class a little different. */
+typedef struct pose {
+    float cx, cy;   /* centre offset */
+    float scale;    /* shape size */
+    float shear;    /* slant: x shifts in proportion to y */
+    float width;    /* pen width */
+    float peak;     /* ink brightness */
+} pose;
+
+static float uniform_in(tg_rng *rng, float lo, float hi)
+{
+    return lo + (hi - lo) * tg_rng_uniform(rng);
+}
+
+static void draw_image(uint8_t *img, size_t rows, size_t cols, const shape *sh, const pose *p, tg_rng *rng)
+{
+    const float noise = 0.06f;
+    for (size_t r = 0; r < rows; r++) {
+        float v = ((float)r + 0.5f) / (float)rows * 2.0f - 1.0f;
+        for (size_t c = 0; c < cols; c++) {
+            float u = ((float)c + 0.5f) / (float)cols * 2.0f - 1.0f;
+            /* Image coordinates -> the shape's frame. */
+            float y = (v - p->cy) / p->scale;
+            float x = (u - p->cx) / p->scale - p->shear * y;
+            float d2 = 1e30f;
+            for (int k = 0; k < sh->n; k++) {
+                float dk = stroke_distance2(&sh->strokes[k], x, y);
+                d2 = dk < d2 ? dk : d2;
+            }
+            float t2 = d2 / (p->width * p->width);
+            float ink = p->peak / (1.0f + t2 * t2);
+            float value = ink + uniform_in(rng, -noise, noise);
+            value = value < 0 ? 0 : value > 1 ? 1 : value;
+            img[r * cols + c] = (uint8_t)(value * 255.0f + 0.5f);
+        }
+    }
+}
+
+int tg_dataset_synthetic(tg_dataset *ds, const char *split, size_t n, size_t rows, size_t cols,
+                         uint64_t seed, tg_error *err)
+{
+    memset(ds, 0, sizeof *ds);
+    if (!split || (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0))
+        return tg_error_set(err, TG_ERR_ARG, "synthetic: unknown split \"%s\" (expected train or t10k)",
+                            split ? split : "(null)");
+    if (n == 0 || rows == 0 || cols == 0)
+        return tg_error_set(err, TG_ERR_ARG, "synthetic: n=%zu rows=%zu cols=%zu (each must be >= 1)", n, rows, cols);
+    if (rows > SIZE_MAX / cols || n > SIZE_MAX / (rows * cols))
+        return tg_error_set(err, TG_ERR_NOMEM, "synthetic: %zu images of %zux%zu overflow size_t", n, rows, cols);
+    size_t dim = rows * cols;
+    void **blocks = malloc(2 * sizeof *blocks);
+    uint8_t *images = malloc(n * dim);
+    uint8_t *labels = malloc(n);
+    if (!blocks || !images || !labels) {
+        free(blocks);
+        free(images);
+        free(labels);
+        return tg_error_set(err, TG_ERR_NOMEM, "synthetic: cannot allocate %zu images of %zux%zu", n, rows, cols);
+    }
+    /* One PCG stream per image (and split), so image i does not depend on n. */
+    uint64_t split_bit = strcmp(split, "t10k") == 0;
+    for (size_t i = 0; i < n; i++) {
+        tg_rng rng;
+        tg_rng_seed(&rng, seed, 2 * (uint64_t)i + split_bit);
+        int label = (int)tg_rng_below(&rng, SYNTHETIC_CLASSES);
+        pose p;
+        p.cx = uniform_in(&rng, -0.2f, 0.2f);
+        p.cy = uniform_in(&rng, -0.2f, 0.2f);
+        p.scale = uniform_in(&rng, 0.75f, 1.1f);
+        p.shear = uniform_in(&rng, -0.25f, 0.25f);
+        p.width = uniform_in(&rng, 0.10f, 0.16f);
+        p.peak = uniform_in(&rng, 0.75f, 1.0f);
+        labels[i] = (uint8_t)label;
+        draw_image(images + i * dim, rows, cols, &class_shapes[label], &p, &rng);
+    }
+    blocks[0] = images;
+    blocks[1] = labels;
+    ds->storage_ = blocks;
+    ds->images = images;
+    ds->labels = labels;
+    ds->n = n;
+    ds->rows = rows;
+    ds->cols = cols;
+    ds->n_classes = SYNTHETIC_CLASSES;
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Mini-batch iterator. */
+
+int tg_batcher_init(tg_batcher *b, const tg_dataset *ds, size_t batch, size_t limit, bool shuffle,
+                    uint64_t seed, tg_error *err)
+{
+    memset(b, 0, sizeof *b);
+    if (!ds || ds->n == 0)
+        return tg_error_set(err, TG_ERR_ARG, "batcher: the data set is empty");
+    if (batch == 0)
+        return tg_error_set(err, TG_ERR_ARG, "batcher: batch size 0");
+    size_t n = limit > 0 && limit < ds->n ? limit : ds->n;
+    if (n > UINT32_MAX)
+        return tg_error_set(err, TG_ERR_ARG, "batcher: %zu images (at most %lu: indices are 32-bit)", n,
+                            (unsigned long)UINT32_MAX);
+    b->order = malloc(n * sizeof *b->order);
+    if (!b->order)
+        return tg_error_set(err, TG_ERR_NOMEM, "batcher: cannot allocate %zu indices", n);
+    b->n = n;
+    b->batch = batch;
+    b->shuffle = shuffle;
+    b->seed = seed;
+    for (size_t i = 0; i < n; i++)
+        b->order[i] = (uint32_t)i;
+    tg_batcher_seek(b, 0, 0);
+    return TG_OK;
+}
+
+void tg_batcher_free(tg_batcher *b)
+{
+    if (!b)
+        return;
+    free(b->order);
+    memset(b, 0, sizeof *b);
+}
+
+void tg_batcher_seek(tg_batcher *b, uint64_t epoch, size_t position)
+{
+    if (b->shuffle) {
+        /* Always from the identity, so the order depends on (seed, epoch) only, not on history. */
+        for (size_t i = 0; i < b->n; i++)
+            b->order[i] = (uint32_t)i;
+        tg_rng rng;
+        tg_rng_seed(&rng, b->seed, epoch);
+        tg_rng_shuffle_u32(&rng, b->order, b->n);
+    }
+    b->epoch = epoch;
+    b->position = position < b->n ? position : b->n;
+}
+
+size_t tg_batcher_next(tg_batcher *b, const uint32_t **indices)
+{
+    size_t left = b->n - b->position;
+    size_t count = left < b->batch ? left : b->batch;
+    *indices = b->order + b->position;
+    b->position += count;
+    return count;
+}
+
+void tg_batcher_next_epoch(tg_batcher *b)
+{
+    tg_batcher_seek(b, b->epoch + 1, 0);
+}
+
+size_t tg_batcher_batches_per_epoch(const tg_batcher *b)
+{
+    return b->batch ? (b->n + b->batch - 1) / b->batch : 0;
+}
+
+uint64_t tg_batcher_epoch(const tg_batcher *b) { return b->epoch; }
+size_t tg_batcher_position(const tg_batcher *b) { return b->position; }
+size_t tg_batcher_size(const tg_batcher *b) { return b->n; }

@@ -1,2 +1,399 @@
-/* placeholder: to be written */
-typedef int tg_placeholder_idx;
+/* nn/idx.c — IDX files (the MNIST container) and tg_dataset_load.
+ *
+ * IDX layout: 2 zero bytes, an element type byte (0x08 = unsigned byte, the only one accepted),
+ * a dimension count byte, then one big-endian uint32 per dimension, then the elements.
+ * Plain files are validated from their header and size before the data is read (so a huge or
+ * broken file costs nothing), and only the kept images are read.  Gzip files are decompressed
+ * whole by nn/inflate.c, then validated the same way. */
+#include "data.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "inflate.h"
+
+#define IDX_TYPE_UBYTE 0x08
+#define IDX_MAX_DIMS 4
+#define IDX_MAX_HEADER (4 + 4 * IDX_MAX_DIMS)
+
+/* What the caller expects of a file: ndim 0 accepts any; `what` names the items in messages. */
+typedef struct idx_expect {
+    int ndim;
+    const char *what; /* "images", "labels" or NULL */
+} idx_expect;
+
+typedef struct idx_file {
+    uint8_t *buffer;       /* malloc'ed: the header then the kept elements */
+    const uint8_t *data;   /* buffer + header length */
+    int ndim;
+    size_t dims[IDX_MAX_DIMS];
+    size_t kept;           /* leading items (along dims[0]) present in the buffer */
+} idx_file;
+
+__attribute__((format(printf, 4, 5)))
+static int fail_file(tg_error *err, int code, const char *path, const char *fmt, ...)
+{
+    char detail[TG_ERROR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return tg_error_set(err, code, "%s: %s", path, detail);
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t ns = strlen(s), nx = strlen(suffix);
+    return ns >= nx && strcmp(s + ns - nx, suffix) == 0;
+}
+
+/* "60000 images of 28x28", "60000 labels" or "60000x28x28 values" (for messages). */
+static void describe_dims(char *buf, size_t len, const idx_expect *expect, int ndim, const uint64_t *dims)
+{
+    if (expect->what && ndim == 3) {
+        snprintf(buf, len, "%llu %s of %llux%llu", (unsigned long long)dims[0], expect->what,
+                 (unsigned long long)dims[1], (unsigned long long)dims[2]);
+    } else if (expect->what && ndim == 1) {
+        snprintf(buf, len, "%llu %s", (unsigned long long)dims[0], expect->what);
+    } else {
+        size_t used = 0;
+        buf[0] = '\0';
+        for (int i = 0; i < ndim && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%llu", i ? "x" : "", (unsigned long long)dims[i]);
+        if (used < len)
+            snprintf(buf + used, len - used, " values");
+    }
+}
+
+/* Validates the header in bytes[0..avail) of a file (or decompressed stream) of total_len bytes,
+ * fills f->ndim and f->dims and returns the header length in *header_len. */
+static int parse_header(const char *path, const uint8_t *bytes, size_t avail, uint64_t total_len,
+                        bool decompressed, const idx_expect *expect, idx_file *f, size_t *header_len,
+                        tg_error *err)
+{
+    const char *whole = decompressed ? "the decompressed data" : "the file";
+    if (avail < 4)
+        return fail_file(err, TG_ERR_FORMAT, path, "truncated header: %s has %llu bytes", whole,
+                         (unsigned long long)total_len);
+    uint32_t magic = be32(bytes);
+    unsigned type = bytes[2], ndim = bytes[3];
+    if (expect->ndim) {
+        uint32_t wanted = (uint32_t)IDX_TYPE_UBYTE << 8 | (uint32_t)expect->ndim;
+        if (magic != wanted)
+            return fail_file(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx (expected 0x%08lx for %s)",
+                             (unsigned long)magic, (unsigned long)wanted, expect->what ? expect->what : "this file");
+    }
+    if (bytes[0] != 0 || bytes[1] != 0)
+        return fail_file(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx (an IDX file starts with two zero bytes)",
+                         (unsigned long)magic);
+    if (type != IDX_TYPE_UBYTE)
+        return fail_file(err, TG_ERR_FORMAT, path,
+                         "bad magic 0x%08lx: element type 0x%02x is not supported (only unsigned byte, 0x08)",
+                         (unsigned long)magic, type);
+    if (ndim < 1 || ndim > IDX_MAX_DIMS)
+        return fail_file(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx: %u dimensions (expected 1..4)",
+                         (unsigned long)magic, ndim);
+
+    size_t header = 4 + 4 * (size_t)ndim;
+    if (avail < header)
+        return fail_file(err, TG_ERR_FORMAT, path, "truncated header: %s has %llu bytes, a %u-dimensional header needs %zu",
+                         whole, (unsigned long long)total_len, ndim, header);
+    uint64_t dims[IDX_MAX_DIMS];
+    uint64_t count = 1;
+    bool overflow = false;
+    for (unsigned i = 0; i < ndim; i++) {
+        dims[i] = be32(bytes + 4 + 4 * i);
+        if (dims[i] == 0)
+            return fail_file(err, TG_ERR_FORMAT, path, "dimension %u of %u is 0", i + 1, ndim);
+        if (count > UINT64_MAX / dims[i])
+            overflow = true;
+        else
+            count *= dims[i];
+    }
+    char described[160];
+    describe_dims(described, sizeof described, expect, (int)ndim, dims);
+    if (overflow || count > UINT64_MAX - header || count + header > SIZE_MAX)
+        return fail_file(err, TG_ERR_FORMAT, path, "header says %s: the element count overflows 64 bits",
+                         described);
+
+    uint64_t expected_len = header + count;
+    if (total_len < expected_len)
+        return fail_file(err, TG_ERR_FORMAT, path, "truncated: header says %s (%llu bytes) but %s has %llu bytes",
+                         described, (unsigned long long)expected_len, whole, (unsigned long long)total_len);
+    if (total_len > expected_len)
+        return fail_file(err, TG_ERR_FORMAT, path, "%llu trailing bytes after the data",
+                         (unsigned long long)(total_len - expected_len));
+
+    f->ndim = (int)ndim;
+    for (int i = 0; i < IDX_MAX_DIMS; i++)
+        f->dims[i] = i < (int)ndim ? (size_t)dims[i] : 1;
+    *header_len = header;
+    return TG_OK;
+}
+
+/* Opens a regular, non-empty file for reading.  O_NONBLOCK so opening a FIFO cannot wait for a
+ * writer; the fstat check then refuses it before any read.  *open_errno gets errno when open()
+ * itself fails (the caller falls back to ".gz" on ENOENT), else 0. */
+static int open_regular_file(const char *path, FILE **out, off_t *size, int *open_errno, tg_error *err)
+{
+    *out = NULL;
+    *open_errno = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        *open_errno = errno;
+        return fail_file(err, TG_ERR_IO, path, "cannot open: %s", strerror(errno));
+    }
+    struct stat st;
+    int rc = TG_OK;
+    if (fstat(fd, &st) != 0)
+        rc = fail_file(err, TG_ERR_IO, path, "cannot stat: %s", strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        rc = fail_file(err, TG_ERR_IO, path, "is a directory, not an IDX file");
+    else if (!S_ISREG(st.st_mode))
+        rc = fail_file(err, TG_ERR_IO, path, "not a regular file (a FIFO, socket or device)");
+    else if (st.st_size == 0)
+        rc = fail_file(err, TG_ERR_FORMAT, path, "empty file");
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        rc = fail_file(err, TG_ERR_IO, path, "cannot open: %s", strerror(errno));
+        close(fd);
+        return rc;
+    }
+    *out = f;
+    *size = st.st_size;
+    return TG_OK;
+}
+
+/* Reads exactly len bytes at the current position. */
+static int read_exact(FILE *f, const char *path, uint8_t *buf, size_t len, tg_error *err)
+{
+    size_t got = fread(buf, 1, len, f);
+    if (got == len)
+        return TG_OK;
+    if (ferror(f))
+        return fail_file(err, TG_ERR_IO, path, "read error: %s", strerror(errno));
+    return fail_file(err, TG_ERR_IO, path, "file shrank while being read");
+}
+
+static size_t item_bytes(const idx_file *f)
+{
+    size_t bytes = 1;
+    for (int i = 1; i < f->ndim; i++)
+        bytes *= f->dims[i];
+    return bytes;
+}
+
+/* Plain file: header first, length check against the file size, then only the kept items. */
+static int load_plain(FILE *file, const char *path, uint64_t size, const idx_expect *expect,
+                      size_t keep_first, idx_file *f, tg_error *err)
+{
+    uint8_t header_bytes[IDX_MAX_HEADER];
+    size_t avail = size < IDX_MAX_HEADER ? (size_t)size : IDX_MAX_HEADER;
+    size_t header;
+    int rc = read_exact(file, path, header_bytes, avail, err);
+    if (rc || (rc = parse_header(path, header_bytes, avail, size, false, expect, f, &header, err)))
+        return rc;
+    f->kept = keep_first > 0 && keep_first < f->dims[0] ? keep_first : f->dims[0];
+    size_t bytes = header + f->kept * item_bytes(f); /* <= size, so no overflow */
+    f->buffer = malloc(bytes);
+    if (!f->buffer)
+        return fail_file(err, TG_ERR_NOMEM, path, "cannot allocate %zu bytes", bytes);
+    memcpy(f->buffer, header_bytes, header);
+    if (fseeko(file, (off_t)header, SEEK_SET) != 0)
+        rc = fail_file(err, TG_ERR_IO, path, "cannot seek: %s", strerror(errno));
+    else
+        rc = read_exact(file, path, f->buffer + header, bytes - header, err);
+    if (rc) {
+        free(f->buffer);
+        f->buffer = NULL;
+        return rc;
+    }
+    f->data = f->buffer + header;
+    return TG_OK;
+}
+
+/* Gzip file: decompress everything (so the CRC covers it all), validate, then give back the
+ * memory of the items past keep_first. */
+static int load_gzip(FILE *file, const char *path, const idx_expect *expect, size_t keep_first,
+                     idx_file *f, tg_error *err)
+{
+    uint8_t *buffer;
+    size_t len, header;
+    int rc = tg_gunzip_file(file, path, TG_IDX_MAX_BYTES, &buffer, &len, err);
+    if (rc)
+        return rc;
+    if ((rc = parse_header(path, buffer, len, len, true, expect, f, &header, err))) {
+        free(buffer);
+        return rc;
+    }
+    f->kept = keep_first > 0 && keep_first < f->dims[0] ? keep_first : f->dims[0];
+    size_t bytes = header + f->kept * item_bytes(f);
+    if (bytes < len) {
+        uint8_t *smaller = realloc(buffer, bytes);
+        if (smaller) /* on failure the larger block simply stays */
+            buffer = smaller;
+    }
+    f->buffer = buffer;
+    f->data = buffer + header;
+    return TG_OK;
+}
+
+/* Opens and reads one IDX file, plain or gzip (by its magic). */
+static int idx_load(const char *path, const idx_expect *expect, size_t keep_first, idx_file *f,
+                    int *open_errno, tg_error *err)
+{
+    memset(f, 0, sizeof *f);
+    FILE *file;
+    off_t size = 0;
+    int rc = open_regular_file(path, &file, &size, open_errno, err);
+    if (rc)
+        return rc;
+    uint8_t magic[2] = { 0, 0 };
+    size_t got = fread(magic, 1, 2, file);
+    if (ferror(file)) {
+        rc = fail_file(err, TG_ERR_IO, path, "read error: %s", strerror(errno));
+    } else {
+        bool is_gzip = got == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
+        rewind(file);
+        if (is_gzip)
+            rc = load_gzip(file, path, expect, keep_first, f, err);
+        else if (ends_with(path, ".gz"))
+            rc = fail_file(err, TG_ERR_FORMAT, path, "not a gzip file");
+        else
+            rc = load_plain(file, path, (uint64_t)size, expect, keep_first, f, err);
+    }
+    fclose(file);
+    return rc;
+}
+
+int tg_idx_read(const char *path, uint8_t **buffer_out, const uint8_t **data_out, int *ndim_out,
+                size_t dims_out[4], tg_error *err)
+{
+    *buffer_out = NULL;
+    *data_out = NULL;
+    if (!path)
+        return tg_error_set(err, TG_ERR_ARG, "idx_read: path is NULL");
+    idx_expect any = { 0, NULL };
+    idx_file f;
+    int open_errno;
+    int rc = idx_load(path, &any, 0, &f, &open_errno, err);
+    if (rc)
+        return rc;
+    *buffer_out = f.buffer;
+    *data_out = f.data;
+    *ndim_out = f.ndim;
+    for (int i = 0; i < IDX_MAX_DIMS; i++)
+        dims_out[i] = f.dims[i];
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* tg_dataset_load */
+
+/* malloc'ed "<dir>/<split>-<stem><ext>", or NULL when out of memory. */
+static char *join_path(const char *dir, const char *split, const char *stem, const char *ext)
+{
+    size_t len = strlen(dir) + strlen(split) + strlen(stem) + strlen(ext) + 3;
+    char *path = malloc(len);
+    if (path)
+        snprintf(path, len, "%s/%s-%s%s", dir, split, stem, ext);
+    return path;
+}
+
+/* Loads `<dir>/<split>-<stem>`, or `...<stem>.gz` when the first does not exist. */
+static int load_plain_or_gz(const char *dir, const char *split, const char *stem, const idx_expect *expect,
+                            size_t keep_first, idx_file *f, char **path_out, tg_error *err)
+{
+    *path_out = NULL;
+    char *plain = join_path(dir, split, stem, "");
+    char *gz = join_path(dir, split, stem, ".gz");
+    int rc, open_errno;
+    if (!plain || !gz) {
+        rc = tg_error_set(err, TG_ERR_NOMEM, "dataset: out of memory");
+    } else if ((rc = idx_load(plain, expect, keep_first, f, &open_errno, err)) == TG_OK || open_errno != ENOENT) {
+        *path_out = plain;
+        plain = NULL;
+    } else if ((rc = idx_load(gz, expect, keep_first, f, &open_errno, err)) == TG_OK || open_errno != ENOENT) {
+        *path_out = gz;
+        gz = NULL;
+    } else {
+        rc = tg_error_set(err, TG_ERR_IO, "no %s file: tried %s and %s (neither exists)", expect->what, plain, gz);
+    }
+    free(plain);
+    free(gz);
+    return rc;
+}
+
+int tg_dataset_load(tg_dataset *ds, const char *dir, const char *split, bool want_labels,
+                    size_t limit, tg_error *err)
+{
+    memset(ds, 0, sizeof *ds);
+    if (!dir || !split)
+        return tg_error_set(err, TG_ERR_ARG, "dataset: directory or split is NULL");
+    if (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0)
+        return tg_error_set(err, TG_ERR_ARG, "dataset: unknown split \"%s\" (expected train or t10k)", split);
+
+    idx_expect image_kind = { 3, "images" }, label_kind = { 1, "labels" };
+    idx_file images, labels;
+    memset(&images, 0, sizeof images);
+    memset(&labels, 0, sizeof labels);
+    char *image_path = NULL, *label_path = NULL;
+    void **blocks = NULL;
+    int rc = load_plain_or_gz(dir, split, "images-idx3-ubyte", &image_kind, limit, &images, &image_path, err);
+    if (rc)
+        goto done;
+    /* Labels are small: always read whole, so n_classes does not depend on limit. */
+    if (want_labels) {
+        if ((rc = load_plain_or_gz(dir, split, "labels-idx1-ubyte", &label_kind, 0, &labels, &label_path, err)))
+            goto done;
+        if (labels.dims[0] != images.dims[0]) {
+            rc = fail_file(err, TG_ERR_FORMAT, label_path, "images and labels disagree: %zu images, %zu labels",
+                           images.dims[0], labels.dims[0]);
+            goto done;
+        }
+    }
+    blocks = malloc(2 * sizeof *blocks);
+    if (!blocks) {
+        rc = tg_error_set(err, TG_ERR_NOMEM, "dataset: out of memory");
+        goto done;
+    }
+    blocks[0] = images.buffer;
+    blocks[1] = labels.buffer;
+    ds->storage_ = blocks;
+    ds->images = (uint8_t *)images.data;
+    ds->n = images.kept;
+    ds->rows = images.dims[1];
+    ds->cols = images.dims[2];
+    if (want_labels) {
+        ds->labels = (uint8_t *)labels.data;
+        int max_label = 0;
+        for (size_t i = 0; i < labels.dims[0]; i++)
+            if (labels.data[i] > max_label)
+                max_label = labels.data[i];
+        ds->n_classes = max_label + 1;
+    }
+done:
+    if (rc) {
+        free(images.buffer);
+        free(labels.buffer);
+    }
+    free(image_path);
+    free(label_path);
+    return rc;
+}

@@ -1,0 +1,111 @@
+/* nn/data.h — data sets for training: IDX files (MNIST / Fashion-MNIST layout), a built-in
+ * synthetic set, and a mini-batch iterator.
+ *
+ * Images stay bytes in memory (the 60000 Fashion-MNIST training images cost their 47 MB, nothing
+ * more) and become floats in [0,1] one batch at a time with tg_dataset_images_to_float.
+ *
+ *   tg_idx_read                  one IDX file (plain or gzip) -> dims + bytes
+ *   tg_dataset_load              <dir>/<split>-images-idx3-ubyte[.gz] (+ labels) -> tg_dataset
+ *   tg_dataset_synthetic         n generated images with labels 0..9, no files needed
+ *   tg_dataset_images_to_float   selected images -> out [count, rows*cols], byte / 255
+ *   tg_batcher_*                 (epoch, position) iterator over shuffled or ordered indices
+ *
+ * Every loading failure is returned as a tg_error whose message starts with the file's path:
+ *     "data/train-images-idx3-ubyte: bad magic 0x00000903 (expected 0x00000803 for images)" */
+#ifndef TG_DATA_H
+#define TG_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensor/error.h"
+
+/* Largest decompressed .gz accepted by the IDX reader (a guard against decompression bombs). */
+#define TG_IDX_MAX_BYTES ((size_t)2 << 30)
+
+typedef struct tg_dataset {
+    uint8_t *images;      /* n * rows * cols bytes, image-major: image i at images + i*rows*cols */
+    uint8_t *labels;      /* n bytes, or NULL when no labels were loaded */
+    size_t n, rows, cols; /* dim = rows * cols; any image size, not only 28x28 */
+    int n_classes;        /* max label + 1 over the label file (0 without labels) */
+    void *storage_;       /* private: a malloc'ed array of 2 blocks that tg_dataset_free releases */
+} tg_dataset;
+
+/* Reads one IDX file into a freshly malloc'ed *buffer_out (free() it); *data_out points at the
+ * element data inside it, dims_out[0..*ndim_out) are the dimensions (the rest set to 1).
+ * Gzip is recognized by the 0x1f 0x8b magic, not by the name; a name ending in ".gz" whose
+ * contents are not gzip is an error.  Validated: the magic (two zero bytes, element type 0x08 =
+ * unsigned byte, ndim 1..4), each dimension >= 1, the element count not overflowing 64 bits, and
+ * the length exactly header + data (truncated data and trailing bytes are both errors).  Also
+ * rejected with a message: a missing or unreadable path (strerror), a directory, a FIFO or other
+ * non-regular file (never blocks on it), an empty file, a malformed .gz.  On failure
+ * *buffer_out and *data_out are NULL. */
+int tg_idx_read(const char *path, uint8_t **buffer_out, const uint8_t **data_out, int *ndim_out,
+                size_t dims_out[4], tg_error *err);
+
+/* Loads `<dir>/<split>-images-idx3-ubyte` and, when want_labels, `<split>-labels-idx1-ubyte`;
+ * each is tried as named, then with a ".gz" suffix (a file that exists but is broken is reported,
+ * not skipped).  split is "train" or "t10k".  limit > 0 keeps only the first `limit` images (and
+ * labels); the whole file is still validated (its length, and for .gz its CRC).  limit 0 or above
+ * the file's count keeps all.  n_classes is computed over the whole label file, so it does not
+ * depend on limit.  On failure returns an error naming the file and the problem and leaves *ds
+ * empty (all zero). */
+int tg_dataset_load(tg_dataset *ds, const char *dir, const char *split, bool want_labels,
+                    size_t limit, tg_error *err);
+
+/* The built-in `synthetic` data set: n images of rows x cols with labels 0..9 (n_classes 10).
+ * Each class is a stroke pattern (ring, bar, cross, ...) drawn with soft edges at a jittered
+ * position and scale, plus pixel noise, so an autoencoder has real structure to learn.  Image i
+ * depends only on (seed, split, i): a smaller n gives a prefix of a larger one, and "train" and
+ * "t10k" give different images.  Only basic float arithmetic and sqrt are used, so the bytes are
+ * the same on every IEEE-754 machine.  n, rows, cols >= 1. */
+int tg_dataset_synthetic(tg_dataset *ds, const char *split, size_t n, size_t rows, size_t cols,
+                         uint64_t seed, tg_error *err);
+
+/* Releases what a loader allocated and empties *ds.  Safe on an empty (zeroed) data set. */
+void tg_dataset_free(tg_dataset *ds);
+
+/* out [count, rows*cols] = images[indices[k]] / 255 as floats in [0,1].  indices NULL means the
+ * images 0..count-1.  Indices must be < ds->n (the batcher only hands out such indices). */
+void tg_dataset_images_to_float(const tg_dataset *ds, const uint32_t *indices, size_t count, float *out);
+
+/* Mini-batches over the first `limit` images of a data set.  The whole iteration state is
+ * (epoch, position): epoch e visits the images in the order of a shuffle seeded by
+ * tg_rng_seed(seed, stream = e) applied to 0..n-1 (or in file order without shuffle), and
+ * position is how many images of that order were handed out already.  A resumed run that seeks
+ * to the saved (epoch, position) gets exactly the batches an uninterrupted run would have got. */
+typedef struct tg_batcher {
+    size_t n;          /* images per epoch */
+    size_t batch;      /* batch size; the last batch of an epoch may be smaller */
+    bool shuffle;
+    uint64_t seed;
+    uint64_t epoch;
+    size_t position;   /* index into order[] of the next batch's first image */
+    uint32_t *order;   /* n indices: this epoch's visiting order */
+} tg_batcher;
+
+/* limit 0 means all images; a limit above ds->n is clamped to ds->n.  Fails on batch 0, an empty
+ * data set, or more than 2^32-1 images (indices are uint32_t).  Starts at (epoch 0, position 0). */
+int tg_batcher_init(tg_batcher *b, const tg_dataset *ds, size_t batch, size_t limit, bool shuffle,
+                    uint64_t seed, tg_error *err);
+/* Releases the order array and empties *b.  Safe on an empty batcher. */
+void tg_batcher_free(tg_batcher *b);
+/* Moves to (epoch, position), building that epoch's order; a position past n is clamped to n
+ * (the end of the epoch). */
+void tg_batcher_seek(tg_batcher *b, uint64_t epoch, size_t position);
+/* Next batch of the current epoch: *indices points at `count` entries (valid until the next
+ * seek), the return value is count; 0 at the end of the epoch, after which call
+ * tg_batcher_next_epoch (or tg_batcher_seek(b, epoch + 1, 0)). */
+size_t tg_batcher_next(tg_batcher *b, const uint32_t **indices);
+/* Same as tg_batcher_seek(b, epoch + 1, 0). */
+void tg_batcher_next_epoch(tg_batcher *b);
+/* ceil(n / batch): the batches of one whole epoch, the smaller last one included. */
+size_t tg_batcher_batches_per_epoch(const tg_batcher *b);
+/* The current state, to save in a checkpoint and give back to tg_batcher_seek. */
+uint64_t tg_batcher_epoch(const tg_batcher *b);
+size_t tg_batcher_position(const tg_batcher *b);
+/* Images per epoch (after the limit). */
+size_t tg_batcher_size(const tg_batcher *b);
+
+#endif
