@@ -34,36 +34,43 @@ typedef enum tg_reduction {
     TG_REDUCE_ROW_SUM,  /* sum over each row's elements, then mean over rows */
 } tg_reduction;
 
+/* "sigmoid", "tanh", "relu", "softplus"; "unknown" for any other value. */
 const char *tg_activation_name(tg_activation act);
 /* Parses "sigmoid", "tanh", "relu", "softplus"; -1 otherwise. */
 int tg_activation_parse(const char *name);
 
-tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_b); /* op(a)·op(b) */
-tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);          /* a + b (b may be a row) */
-tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);          /* a - b (b may be a row) */
-tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);          /* a ⊙ b (b may be a row) */
-tg_node *tg_scale(tg_tape *t, tg_node *x, float c);           /* c·x */
-tg_node *tg_sum(tg_tape *t, tg_node *x);                      /* Σ x -> [1] */
-tg_node *tg_mean(tg_tape *t, tg_node *x);                     /* mean x -> [1] */
-tg_node *tg_sum_over_rows(tg_tape *t, tg_node *x);            /* [M,N] -> [1,N] */
-tg_node *tg_sum_over_cols(tg_tape *t, tg_node *x);            /* [M,N] -> [M,1] */
-tg_node *tg_square(tg_tape *t, tg_node *x);                   /* x² */
-tg_node *tg_exp(tg_tape *t, tg_node *x);                      /* eˣ */
-tg_node *tg_log(tg_tape *t, tg_node *x);                      /* ln x */
-tg_node *tg_sigmoid(tg_tape *t, tg_node *x);                  /* 1/(1+e⁻ˣ) */
-tg_node *tg_tanh(tg_tape *t, tg_node *x);                     /* tanh x */
-tg_node *tg_relu(tg_tape *t, tg_node *x);                     /* max(x,0) */
-tg_node *tg_softplus(tg_tape *t, tg_node *x);                 /* ln(1+eˣ) */
+/* Each line: the value; the gradients, with dy = d loss / d output. */
+/* op(a)·op(b), op(x) = x or xᵀ (records matmul_nn/_nt/_tn/_tt); d op(a) = dy·op(b)ᵀ, d op(b) = op(a)ᵀ·dy */
+tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_b);
+tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);          /* a + b (b may be a row); da = dy, db = dy */
+tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);          /* a - b (b may be a row); da = dy, db = -dy */
+tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);          /* a ⊙ b (b may be a row); da = dy⊙b, db = dy⊙a */
+tg_node *tg_scale(tg_tape *t, tg_node *x, float c);           /* c·x (c finite); dx = c·dy */
+tg_node *tg_sum(tg_tape *t, tg_node *x);                      /* Σ x -> [1]; dx = dy */
+tg_node *tg_mean(tg_tape *t, tg_node *x);                     /* Σ x / size -> [1]; dx = dy/size */
+tg_node *tg_sum_over_rows(tg_tape *t, tg_node *x);            /* [M,N] -> [1,N]; dx_ij = dy_j */
+tg_node *tg_sum_over_cols(tg_tape *t, tg_node *x);            /* [M,N] -> [M,1]; dx_ij = dy_i */
+tg_node *tg_square(tg_tape *t, tg_node *x);                   /* x²; dx = 2x·dy */
+tg_node *tg_exp(tg_tape *t, tg_node *x);                      /* eˣ; dx = eˣ·dy */
+tg_node *tg_log(tg_tape *t, tg_node *x);                      /* ln x (x<=0: -inf/NaN, as logf); dx = dy/x */
+tg_node *tg_sigmoid(tg_tape *t, tg_node *x);                  /* σ(x) = 1/(1+e⁻ˣ), stable; dx = σ(1-σ)·dy */
+tg_node *tg_tanh(tg_tape *t, tg_node *x);                     /* tanh x; dx = (1-y²)·dy */
+tg_node *tg_relu(tg_tape *t, tg_node *x);                     /* max(x,0); dx = [x>0]·dy */
+tg_node *tg_softplus(tg_tape *t, tg_node *x);                 /* ln(1+eˣ), stable; dx = σ(x)·dy */
 tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* one of the four above */
-/* Losses -> [1]. `target` has pred's shape and needs no gradient (it may have one). */
+/* Losses -> [1].  `target` has pred's shape; it gets a gradient too when it requires one.
+ * L = scale·Σ_ij ℓ_ij with scale = 1/(M·N) for TG_REDUCE_MEAN, 1/M for TG_REDUCE_ROW_SUM. */
+/* ℓ = (y-t)²;  dy = 2(y-t)·scale, dt = -dy */
 tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red);
+/* ℓ = BCE(σ(z), t) = max(z,0) - z·t + ln(1+e^{-|z|}), fused;  dz = (σ(z)-t)·scale, dt = -z·scale */
 tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red);
-/* logits [M,C]; labels[M] in 0..C-1 (checked here); mean over rows. `labels` must stay valid
- * until the next reset. */
+/* logits [M,C]; labels[M] in 0..C-1 (checked here); mean over rows of lse(z_i) - z_i,label.
+ * dz = (softmax(z) - onehot(label))/M.  `labels` must stay valid until the next reset. */
 tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels);
 /* The CAE's contractive penalty, fused: h = f(x·W + b) [B,H] (activations), W [D,H].
- * P = (1/B) Σ_b Σ_j f'(z_bj)² Σ_i W_ij², with f' computed from h. Gradient flows to h (hence
- * on to z, W, b, x through the ordinary ops) and directly to W through Σ_i W_ij². */
+ * P = (1/B) Σ_b Σ_j f'(z_bj)² Σ_i W_ij², with f' computed from h (so h must be the output of
+ * `act`, or a leaf holding such values).  Gradient flows to h (hence on to z, W, b, x through
+ * the ordinary ops) and directly to W through Σ_i W_ij²; derivation in ops_jacobian.c. */
 tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation act);
 
 #endif

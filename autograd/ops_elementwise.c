@@ -1,5 +1,340 @@
-/* placeholder stubs so the library links while the ops are written */
-#include "ops.h"
-#define TG_OP(name, formula) void tg_op_##name##_forward(tg_node *n) { (void)n; } void tg_op_##name##_backward(tg_node *n) { (void)n; }
-#include "ops.def"
-#undef TG_OP
+/* autograd/ops_elementwise.c — elementwise ops: add, sub, mul (with a row broadcast), scale,
+ * square, exp, log and the four activations.
+ *
+ * Every loop is a plain loop over contiguous floats, so the compiler can vectorize the
+ * arithmetic ones (the transcendental ones call libm per element).  Backward functions
+ * accumulate (+=): a value used twice (mul(x, x)) gets both contributions, because each loop
+ * reads input *values* and writes one input's *grad*.  A one-input op's backward needs no
+ * tg_wants_grad check: the tape runs it only when the node requires a gradient, which it can
+ * only have inherited from that input. */
+#include "ops_internal.h"
+
+#include <string.h>
+
+/* ---- binary ops: y = a ∘ b, b either a's shape or one row broadcast over a's rows ------------ */
+
+/* Element (i,j) of b is b[i·stride + j]: stride N when b has a's shape, 0 when b is one row
+ * [1,N] (or [N]) broadcast over a's M rows.  The same loops then serve both cases, and for a
+ * broadcast row the backward's `db[0·i + j] +=` sums the gradient over every row b was used in. */
+static size_t b_row_stride(const tg_node *n)
+{
+    return n->in[1]->value.size == n->value.size ? tg_cols(n) : 0;
+}
+
+// a [M,N], b [M,N] or [1,N], y [M,N]
+void tg_op_add_forward(tg_node *n)
+{
+    const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
+    float *y = n->value.data;
+    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++)
+            y[i * N + j] = a[i * N + j] + b[i * bs + j];
+}
+
+/* da += dy;  db += dy (a broadcast row: db_j += Σ_i dy_ij) */
+void tg_op_add_backward(tg_node *n)
+{
+    tg_node *a = n->in[0], *b = n->in[1];
+    const float *dy = n->grad.data;
+    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
+    if (tg_wants_grad(a))
+        for (size_t k = 0; k < M * N; k++)
+            a->grad.data[k] += dy[k];
+    if (tg_wants_grad(b))
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++)
+                b->grad.data[i * bs + j] += dy[i * N + j];
+}
+
+// a [M,N], b [M,N] or [1,N], y [M,N]
+void tg_op_sub_forward(tg_node *n)
+{
+    const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
+    float *y = n->value.data;
+    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++)
+            y[i * N + j] = a[i * N + j] - b[i * bs + j];
+}
+
+/* da += dy;  db -= dy (a broadcast row: db_j -= Σ_i dy_ij) */
+void tg_op_sub_backward(tg_node *n)
+{
+    tg_node *a = n->in[0], *b = n->in[1];
+    const float *dy = n->grad.data;
+    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
+    if (tg_wants_grad(a))
+        for (size_t k = 0; k < M * N; k++)
+            a->grad.data[k] += dy[k];
+    if (tg_wants_grad(b))
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++)
+                b->grad.data[i * bs + j] -= dy[i * N + j];
+}
+
+// a [M,N], b [M,N] or [1,N], y [M,N]
+void tg_op_mul_forward(tg_node *n)
+{
+    const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
+    float *y = n->value.data;
+    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = 0; j < N; j++)
+            y[i * N + j] = a[i * N + j] * b[i * bs + j];
+}
+
+/* da += dy ⊙ b;  db += dy ⊙ a (a broadcast row: db_j += Σ_i dy_ij·a_ij).
+ * mul(x, x) works: both loops read values and add into the same gradient, giving 2x·dy. */
+void tg_op_mul_backward(tg_node *n)
+{
+    tg_node *a = n->in[0], *b = n->in[1];
+    const float *dy = n->grad.data, *av = a->value.data, *bv = b->value.data;
+    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
+    if (tg_wants_grad(a))
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++)
+                a->grad.data[i * N + j] += dy[i * N + j] * bv[i * bs + j];
+    if (tg_wants_grad(b))
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++)
+                b->grad.data[i * bs + j] += dy[i * N + j] * av[i * N + j];
+}
+
+static const char *binary_symbol(const tg_op_def *op)
+{
+    return op == &tg_op_add ? "+" : op == &tg_op_sub ? "-" : "*";
+}
+
+/* b must have a's shape, or be one row (b [1,N] or [N]) with a's row length N. */
+static tg_node *binary(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b)
+{
+    if (!tg_tape_check_inputs(t, op->name, 2, a, b))
+        return NULL;
+    bool same = tg_tensor_same_shape(&a->value, &b->value);
+    bool row = tg_rows(b) == 1 && tg_cols(b) == tg_cols(a);
+    if (!same && !row)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "%s: %s %s %s: shapes differ (b must be %s or a row [1,%zu])",
+                            op->name, SHAPE(a), binary_symbol(op), SHAPE(b), SHAPE(a), tg_cols(a));
+    tg_node *in[2] = {a, b};
+    tg_node *n = tg_tape_record(t, op, 2, in, a->value.ndim, a->value.shape);
+    return tg_tape_forward(t, n);
+}
+
+tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_add, a, b); }
+tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_sub, a, b); }
+tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_mul, a, b); }
+
+/* ---- scale: y = c·x ------------------------------------------------------------------------ */
+
+// x [M,N], y [M,N], c = fattr
+void tg_op_scale_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data, c = n->fattr;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = c * x[k];
+}
+
+/* dx += c·dy */
+void tg_op_scale_backward(tg_node *n)
+{
+    float *dx = n->in[0]->grad.data, c = n->fattr;
+    const float *dy = n->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dx[k] += c * dy[k];
+}
+
+tg_node *tg_scale(tg_tape *t, tg_node *x, float c)
+{
+    if (!tg_tape_check_inputs(t, "scale", 1, x))
+        return NULL;
+    if (!isfinite(c))
+        return tg_tape_fail(t, TG_ERR_ARG, "scale: factor %g is not finite", (double)c);
+    tg_node *n = tg_tape_record(t, &tg_op_scale, 1, &x, x->value.ndim, x->value.shape);
+    if (n)
+        n->fattr = c;
+    return tg_tape_forward(t, n);
+}
+
+/* ---- unary ops: y = f(x), same shape --------------------------------------------------------- */
+
+// x [M,N] -> y [M,N]
+void tg_op_square_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = x[k] * x[k];
+}
+
+/* dx += 2x·dy */
+void tg_op_square_backward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data, *dy = n->grad.data;
+    float *dx = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dx[k] += 2.0f * x[k] * dy[k];
+}
+
+void tg_op_exp_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = expf(x[k]);
+}
+
+/* (eˣ)' = eˣ = y:  dx += y·dy */
+void tg_op_exp_backward(tg_node *n)
+{
+    const float *y = n->value.data, *dy = n->grad.data;
+    float *dx = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dx[k] += y[k] * dy[k];
+}
+
+/* Outside the domain the results are C's: ln 0 = -inf (and dx = ±inf), ln of x < 0 = NaN.
+ * No check: a loss that takes a log guards its argument (see bce_logits, softmax_xent). */
+void tg_op_log_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = logf(x[k]);
+}
+
+/* dx += dy / x */
+void tg_op_log_backward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data, *dy = n->grad.data;
+    float *dx = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dx[k] += dy[k] / x[k];
+}
+
+/* Stable for any x: see stable_sigmoidf (ops_internal.h). */
+void tg_op_sigmoid_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = stable_sigmoidf(x[k]);
+}
+
+/* σ' = σ(1-σ), read from the output y: no exp, and 0 (not NaN) when y saturates at 0 or 1. */
+void tg_op_sigmoid_backward(tg_node *n)
+{
+    const float *y = n->value.data, *dy = n->grad.data;
+    float *dx = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dx[k] += dy[k] * y[k] * (1.0f - y[k]);
+}
+
+void tg_op_tanh_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = tanhf(x[k]); /* saturates to ±1 without overflow */
+}
+
+/* tanh' = 1 - tanh² = 1 - y² */
+void tg_op_tanh_backward(tg_node *n)
+{
+    const float *y = n->value.data, *dy = n->grad.data;
+    float *dx = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dx[k] += dy[k] * (1.0f - y[k] * y[k]);
+}
+
+void tg_op_relu_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = x[k] > 0.0f ? x[k] : 0.0f;
+}
+
+/* relu' = [x > 0] (0 at the kink x = 0, by convention) */
+void tg_op_relu_backward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data, *dy = n->grad.data;
+    float *dx = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++) {
+        float g = dy[k]; /* loaded unconditionally, so the select vectorizes */
+        dx[k] += x[k] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* ln(1+eˣ) = max(x,0) + ln(1+e^{-|x|}): the exponent is never positive, and log1p keeps the
+ * tail accurate (softplus(-30) = 9.4e-14, not 0).  For x > 0 this is x + log1p(e^{-x}). */
+void tg_op_softplus_forward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data;
+    float *y = n->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        y[k] = fmaxf(x[k], 0.0f) + log1pf(expf(-fabsf(x[k])));
+}
+
+/* softplus' = σ(x) */
+void tg_op_softplus_backward(tg_node *n)
+{
+    const float *x = n->in[0]->value.data, *dy = n->grad.data;
+    float *dx = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dx[k] += dy[k] * stable_sigmoidf(x[k]);
+}
+
+static tg_node *unary(tg_tape *t, const tg_op_def *op, tg_node *x)
+{
+    if (!tg_tape_check_inputs(t, op->name, 1, x))
+        return NULL;
+    tg_node *n = tg_tape_record(t, op, 1, &x, x->value.ndim, x->value.shape);
+    return tg_tape_forward(t, n);
+}
+
+tg_node *tg_square(tg_tape *t, tg_node *x) { return unary(t, &tg_op_square, x); }
+tg_node *tg_exp(tg_tape *t, tg_node *x) { return unary(t, &tg_op_exp, x); }
+tg_node *tg_log(tg_tape *t, tg_node *x) { return unary(t, &tg_op_log, x); }
+tg_node *tg_sigmoid(tg_tape *t, tg_node *x) { return unary(t, &tg_op_sigmoid, x); }
+tg_node *tg_tanh(tg_tape *t, tg_node *x) { return unary(t, &tg_op_tanh, x); }
+tg_node *tg_relu(tg_tape *t, tg_node *x) { return unary(t, &tg_op_relu, x); }
+tg_node *tg_softplus(tg_tape *t, tg_node *x) { return unary(t, &tg_op_softplus, x); }
+
+/* ---- activations by kind ------------------------------------------------------------------- */
+
+static const char *const activation_names[TG_ACT_COUNT] = {"sigmoid", "tanh", "relu", "softplus"};
+
+const char *tg_activation_name(tg_activation act)
+{
+    return (unsigned)act < TG_ACT_COUNT ? activation_names[act] : "unknown";
+}
+
+int tg_activation_parse(const char *name)
+{
+    for (int k = 0; name && k < TG_ACT_COUNT; k++)
+        if (strcmp(name, activation_names[k]) == 0)
+            return k;
+    return -1;
+}
+
+const tg_op_def *tg_activation_op(tg_activation act)
+{
+    switch (act) {
+    case TG_ACT_SIGMOID: return &tg_op_sigmoid;
+    case TG_ACT_TANH: return &tg_op_tanh;
+    case TG_ACT_RELU: return &tg_op_relu;
+    case TG_ACT_SOFTPLUS: return &tg_op_softplus;
+    default: return NULL;
+    }
+}
+
+tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act)
+{
+    const tg_op_def *op = tg_activation_op(act);
+    if (!op) /* tg_tape_fail keeps an earlier error, if any: it is the cause */
+        return tg_tape_fail(t, TG_ERR_ARG, "activate: unknown activation %d (expected 0..%d)",
+                            (int)act, TG_ACT_COUNT - 1);
+    return unary(t, op, x);
+}

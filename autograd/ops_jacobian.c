@@ -1,2 +1,139 @@
-/* placeholder: to be written */
-typedef int tg_placeholder_ops_jacobian;
+/* autograd/ops_jacobian.c — the contractive penalty of a CAE, fused.
+ *
+ * For an encoder h = f(z), z = x·W + b (x [B,D], W [D,H], h [B,H]), the Jacobian of sample b's
+ * code with respect to its input is J_b = ∂h_b/∂x_b = diag(f'(z_b))·Wᵀ  [H,D], so
+ *
+ *     ‖J_b‖²_F = Σ_j Σ_i (f'(z_bj) W_ij)² = Σ_j f'(z_bj)² s_j,    s_j = Σ_i W_ij²
+ *
+ * and the penalty, averaged over the batch, is
+ *
+ *     P = (1/B) Σ_b Σ_j f'(z_bj)² s_j.
+ *
+ * The op never forms J (B·H·D numbers): one pass over W for s_j, one over h for f'², O(D·H + B·H).
+ *
+ * f' from h.  The op takes the activations h, not z: each f' is a function φ of h = f(z),
+ *     sigmoid   f' = h(1-h)            dφ/dh = 1 - 2h
+ *     tanh      f' = 1 - h²            dφ/dh = -2h
+ *     relu      f' = [h > 0]           dφ/dh = 0
+ *     softplus  f' = σ(z) = 1 - e^{-h} dφ/dh = e^{-h}     (e^{-h} = 1/(1+eᶻ) = 1 - σ(z))
+ *
+ * Backward.  As a function of the op's inputs, P(h, W) = (1/B) Σ_b Σ_j φ(h_bj)² s_j(W), so
+ *
+ *     ∂P/∂W_ij = 2 W_ij · (1/B) Σ_b φ(h_bj)²                (direct: through s_j)
+ *     ∂P/∂h_bj = (1/B) · 2 φ(h_bj) φ'(h_bj) · s_j
+ *
+ * The tape carries ∂P/∂h on through the activation op (dh/dz = f'(z)), which gives
+ * ∂P/∂z_bj = (2/B) f'(z_bj) f''(z_bj) s_j (as f'' = φ'(h)·f'), and from z the matmul brings it
+ * to W a second time (indirect: through z), to b and to x.  W's gradient is the sum of both
+ * paths.  A widely copied Keras CAE treats W as a constant here and loses the direct term; this
+ * op takes W as an input so the tape cannot. */
+#include "ops_internal.h"
+
+/* φ(h) = f'(z) for h = f(z). */
+static inline double fprime_from_h(tg_activation act, double h)
+{
+    switch (act) {
+    case TG_ACT_SIGMOID: return h * (1.0 - h);
+    case TG_ACT_TANH: return 1.0 - h * h;
+    case TG_ACT_RELU: return h > 0.0 ? 1.0 : 0.0;
+    case TG_ACT_SOFTPLUS: return -expm1(-h); /* 1 - e^{-h} without cancellation for small h */
+    default: return 0.0;                     /* unreachable: the constructor checks act */
+    }
+}
+
+/* dφ/dh. */
+static inline double fprime_slope(tg_activation act, double h)
+{
+    switch (act) {
+    case TG_ACT_SIGMOID: return 1.0 - 2.0 * h;
+    case TG_ACT_TANH: return -2.0 * h;
+    case TG_ACT_RELU: return 0.0;
+    case TG_ACT_SOFTPLUS: return exp(-h);
+    default: return 0.0;
+    }
+}
+
+// h [B,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/B) Σ_b φ(h_bj)²]  [2,H]
+void tg_op_jacobian_penalty_forward(tg_node *n)
+{
+    const float *h = n->in[0]->value.data, *W = n->in[1]->value.data;
+    tg_activation act = (tg_activation)n->iattr;
+    size_t B = tg_rows(n->in[0]), H = tg_cols(n->in[0]), D = tg_rows(n->in[1]);
+    double P = 0.0;
+    /* Both sums run down the columns; walking the matrices row by row, a block of columns at
+     * a time, keeps the reads contiguous and the double accumulators on the stack. */
+    for (size_t j0 = 0; j0 < H; j0 += TG_COL_BLOCK) {
+        size_t width = H - j0 < TG_COL_BLOCK ? H - j0 : TG_COL_BLOCK;
+        double s[TG_COL_BLOCK] = {0}, fp2[TG_COL_BLOCK] = {0};
+        for (size_t i = 0; i < D; i++)
+            for (size_t j = 0; j < width; j++)
+                s[j] += (double)W[i * H + j0 + j] * W[i * H + j0 + j];
+        for (size_t b = 0; b < B; b++)
+            for (size_t j = 0; j < width; j++) {
+                double fp = fprime_from_h(act, h[b * H + j0 + j]);
+                fp2[j] += fp * fp;
+            }
+        for (size_t j = 0; j < width; j++) {
+            P += fp2[j] * s[j];
+            if (n->saved) {
+                n->saved[j0 + j] = (float)s[j];
+                n->saved[H + j0 + j] = (float)(fp2[j] / (double)B);
+            }
+        }
+    }
+    n->value.data[0] = (float)(P / (double)B);
+}
+
+/* dW_ij += g · 2 W_ij · (1/B) Σ_b φ(h_bj)²        dh_bj += g · (2/B) φ(h_bj) φ'(h_bj) s_j */
+void tg_op_jacobian_penalty_backward(tg_node *n)
+{
+    tg_node *hn = n->in[0], *Wn = n->in[1];
+    tg_activation act = (tg_activation)n->iattr;
+    size_t B = tg_rows(hn), H = tg_cols(hn), D = tg_rows(Wn);
+    const float *s = n->saved, *mean_fp2 = n->saved + H;
+    float g = n->grad.data[0];
+    if (tg_wants_grad(Wn)) {
+        const float *W = Wn->value.data;
+        float *dW = Wn->grad.data;
+        for (size_t i = 0; i < D; i++)
+            for (size_t j = 0; j < H; j++)
+                dW[i * H + j] += 2.0f * g * W[i * H + j] * mean_fp2[j];
+    }
+    if (tg_wants_grad(hn)) {
+        const float *h = hn->value.data;
+        float *dh = hn->grad.data;
+        double scale = 2.0 * g / (double)B;
+        for (size_t b = 0; b < B; b++)
+            for (size_t j = 0; j < H; j++) {
+                double hv = h[b * H + j];
+                dh[b * H + j] += (float)(scale * fprime_from_h(act, hv) * fprime_slope(act, hv) * s[j]);
+            }
+    }
+}
+
+tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation act)
+{
+    if (!tg_tape_check_inputs(t, "jacobian_penalty", 2, h, W))
+        return NULL;
+    const tg_op_def *act_op = tg_activation_op(act);
+    if (!act_op)
+        return tg_tape_fail(t, TG_ERR_ARG, "jacobian_penalty: unknown activation %d (expected 0..%d)",
+                            (int)act, TG_ACT_COUNT - 1);
+    if (tg_cols(h) != tg_cols(W))
+        return tg_tape_fail(t, TG_ERR_SHAPE,
+                            "jacobian_penalty: h %s vs W %s: hidden sizes differ (h must be [B,H], W [D,H])",
+                            SHAPE(h), SHAPE(W));
+    /* f' is read off h, so h must come from the activation named here (or be given directly). */
+    for (int k = 0; k < TG_ACT_COUNT; k++)
+        if (h->op == tg_activation_op((tg_activation)k) && h->op != act_op)
+            return tg_tape_fail(t, TG_ERR_ARG, "jacobian_penalty: h was computed by %s, not %s",
+                                h->op->name, tg_activation_name(act));
+    tg_node *in[2] = {h, W};
+    tg_node *n = tg_tape_record(t, &tg_op_jacobian_penalty, 2, in, 1, (size_t[]){1});
+    if (n) {
+        n->iattr = (int)act;
+        if (n->requires_grad)
+            n->saved = tg_tape_scratch(t, 2 * tg_cols(h));
+    }
+    return tg_tape_forward(t, n);
+}

@@ -1,2 +1,194 @@
-/* placeholder: to be written */
-typedef int tg_placeholder_ops_loss;
+/* autograd/ops_loss.c — losses, each a fused op returning [1]: mse, bce_logits, softmax_xent.
+ *
+ * Fusing keeps them stable where the composition would not be (log of a sigmoid that rounded
+ * to 0, exp of a large logit) and gives short, exact gradients.  Sums accumulate in double so
+ * a gradient check's finite differences are not drowned in float rounding noise.
+ *
+ * Reductions (mse, bce_logits): TG_REDUCE_MEAN divides the sum of the per-element losses by
+ * the element count M·N; TG_REDUCE_ROW_SUM sums each row and averages over the M rows, i.e.
+ * divides by M.  Either way the loss is (sum)·scale, and every gradient carries that scale. */
+#include "ops_internal.h"
+
+static double reduction_scale(const tg_node *pred, int red)
+{
+    return 1.0 / (double)(red == TG_REDUCE_MEAN ? pred->value.size : tg_rows(pred));
+}
+
+/* Both inputs present, target shaped like the prediction, a known reduction. */
+static bool check_loss_inputs(tg_tape *t, const char *name, tg_node *pred, const char *pred_name,
+                              tg_node *target, tg_reduction red)
+{
+    if (!tg_tape_check_inputs(t, name, 2, pred, target))
+        return false;
+    if (!tg_tensor_same_shape(&pred->value, &target->value)) {
+        tg_tape_fail(t, TG_ERR_SHAPE, "%s: %s %s vs target %s: shapes differ", name, pred_name,
+                     SHAPE(pred), SHAPE(target));
+        return false;
+    }
+    if (red != TG_REDUCE_MEAN && red != TG_REDUCE_ROW_SUM) {
+        tg_tape_fail(t, TG_ERR_ARG, "%s: unknown reduction %d", name, (int)red);
+        return false;
+    }
+    return true;
+}
+
+/* ---- mse: L = scale · Σ (y - t)² ----------------------------------------------------------- */
+
+// y [M,N] (pred), t [M,N] (target) -> L [1]; iattr = reduction
+void tg_op_mse_forward(tg_node *n)
+{
+    const float *y = n->in[0]->value.data, *t = n->in[1]->value.data;
+    double acc = 0.0;
+    for (size_t k = 0; k < n->in[0]->value.size; k++) {
+        double d = (double)y[k] - (double)t[k];
+        acc += d * d;
+    }
+    n->value.data[0] = (float)(acc * reduction_scale(n->in[0], n->iattr));
+}
+
+/* ∂L/∂y = 2·scale·(y - t),  ∂L/∂t = -∂L/∂y */
+void tg_op_mse_backward(tg_node *n)
+{
+    tg_node *pred = n->in[0], *target = n->in[1];
+    const float *y = pred->value.data, *t = target->value.data;
+    float g = (float)(2.0 * n->grad.data[0] * reduction_scale(pred, n->iattr));
+    if (tg_wants_grad(pred))
+        for (size_t k = 0; k < pred->value.size; k++)
+            pred->grad.data[k] += g * (y[k] - t[k]);
+    if (tg_wants_grad(target))
+        for (size_t k = 0; k < pred->value.size; k++)
+            target->grad.data[k] -= g * (y[k] - t[k]);
+}
+
+tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
+{
+    if (!check_loss_inputs(t, "mse", pred, "pred", target, red))
+        return NULL;
+    tg_node *in[2] = {pred, target};
+    tg_node *n = tg_tape_record(t, &tg_op_mse, 2, in, 1, (size_t[]){1});
+    if (n)
+        n->iattr = red;
+    return tg_tape_forward(t, n);
+}
+
+/* ---- bce_logits: L = scale · Σ [ softplus(z) - t·z ] ---------------------------------------
+ *
+ * Binary cross-entropy of p = σ(z) against t is -t·ln p - (1-t)·ln(1-p).  With ln σ(z) =
+ * -softplus(-z) and ln(1-σ(z)) = -softplus(z), and softplus(z) - softplus(-z) = z, it becomes
+ * softplus(z) - t·z = max(z,0) - t·z + ln(1 + e^{-|z|}): no exp overflows, and no log of a
+ * probability that rounded to 0.  Gradients: ∂/∂z = σ(z) - t,  ∂/∂t = -z. */
+
+// z [M,N] (logits), t [M,N] (targets in [0,1]) -> L [1]; iattr = reduction; saved = σ(z) [M,N]
+void tg_op_bce_logits_forward(tg_node *n)
+{
+    const float *z = n->in[0]->value.data, *t = n->in[1]->value.data;
+    float *sigma = n->saved; /* NULL when no gradient is needed */
+    double acc = 0.0;
+    for (size_t k = 0; k < n->in[0]->value.size; k++) {
+        float e = expf(-fabsf(z[k])); /* in (0,1]: shared by the loss and σ(z) */
+        acc += (double)(fmaxf(z[k], 0.0f) - z[k] * t[k] + log1pf(e));
+        if (sigma)
+            sigma[k] = z[k] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
+    n->value.data[0] = (float)(acc * reduction_scale(n->in[0], n->iattr));
+}
+
+/* ∂L/∂z = scale·(σ(z) - t),  ∂L/∂t = -scale·z */
+void tg_op_bce_logits_backward(tg_node *n)
+{
+    tg_node *logits = n->in[0], *target = n->in[1];
+    const float *z = logits->value.data, *t = target->value.data, *sigma = n->saved;
+    float g = (float)(n->grad.data[0] * reduction_scale(logits, n->iattr));
+    if (tg_wants_grad(logits))
+        for (size_t k = 0; k < logits->value.size; k++)
+            logits->grad.data[k] += g * (sigma[k] - t[k]);
+    if (tg_wants_grad(target))
+        for (size_t k = 0; k < logits->value.size; k++)
+            target->grad.data[k] -= g * z[k];
+}
+
+tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red)
+{
+    if (!check_loss_inputs(t, "bce_logits", logits, "logits", target, red))
+        return NULL;
+    tg_node *in[2] = {logits, target};
+    tg_node *n = tg_tape_record(t, &tg_op_bce_logits, 2, in, 1, (size_t[]){1});
+    if (n) {
+        n->iattr = red;
+        /* σ(z) costs an exp; the forward has e^{-|z|} at hand, so it saves σ for the backward. */
+        if (n->requires_grad)
+            n->saved = tg_tape_scratch(t, logits->value.size);
+    }
+    return tg_tape_forward(t, n);
+}
+
+/* ---- softmax_xent: L = (1/M) Σ_i [ lse(z_i) - z_i,label_i ] -----------------------------------
+ *
+ * -ln softmax(z_i)_label = lse(z_i) - z_i,label with lse(z) = ln Σ_j e^{z_j} computed as
+ * m + ln Σ_j e^{z_j - m}, m = max_j z_j: every exponent is <= 0 and the largest term is 1, so
+ * the sum neither overflows nor underflows to 0.  ∂L/∂z_ij = (softmax(z_i)_j - [j = label_i]) / M,
+ * with softmax(z_i)_j = e^{(z_ij - m_i) - ln s_i}.  The forward saves m_i and ln s_i apart
+ * rather than their sum: for large logits a float lse would lose the digits the difference
+ * z_ij - lse_i needs. */
+
+// z [M,C] (logits), labels int32 [M] (aux) -> L [1]; saved = (m_i, ln s_i) per row [M,2]
+void tg_op_softmax_xent_forward(tg_node *n)
+{
+    const float *z = n->in[0]->value.data;
+    const int32_t *labels = n->aux;
+    size_t M = tg_rows(n->in[0]), C = tg_cols(n->in[0]);
+    double total = 0.0;
+    for (size_t i = 0; i < M; i++) {
+        const float *row = z + i * C;
+        float m = row[0];
+        for (size_t j = 1; j < C; j++)
+            m = fmaxf(m, row[j]);
+        double s = 0.0;
+        for (size_t j = 0; j < C; j++)
+            s += expf(row[j] - m);
+        double log_s = log(s); /* in [0, ln C]: the largest term is e⁰ = 1 */
+        if (n->saved) {
+            n->saved[2 * i] = m;
+            n->saved[2 * i + 1] = (float)log_s;
+        }
+        total += ((double)m + log_s) - (double)row[labels[i]];
+    }
+    n->value.data[0] = (float)(total / (double)M);
+}
+
+/* dz_ij += (g/M)·(softmax(z_i)_j - [j = label_i]) */
+void tg_op_softmax_xent_backward(tg_node *n)
+{
+    tg_node *logits = n->in[0];
+    const float *z = logits->value.data, *saved = n->saved;
+    const int32_t *labels = n->aux;
+    size_t M = tg_rows(logits), C = tg_cols(logits);
+    float g = (float)((double)n->grad.data[0] / (double)M);
+    for (size_t i = 0; i < M; i++) {
+        float m = saved[2 * i], log_s = saved[2 * i + 1];
+        float *dz = logits->grad.data + i * C;
+        for (size_t j = 0; j < C; j++)
+            dz[j] += g * expf((z[i * C + j] - m) - log_s);
+        dz[labels[i]] -= g;
+    }
+}
+
+tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels)
+{
+    if (!tg_tape_check_inputs(t, "softmax_xent", 1, logits))
+        return NULL;
+    if (!labels)
+        return tg_tape_fail(t, TG_ERR_ARG, "softmax_xent: labels are NULL");
+    size_t M = tg_rows(logits), C = tg_cols(logits);
+    for (size_t i = 0; i < M; i++)
+        if (labels[i] < 0 || (size_t)labels[i] >= C)
+            return tg_tape_fail(t, TG_ERR_ARG, "softmax_xent: label %d at row %zu outside 0..%zu",
+                                (int)labels[i], i, C - 1);
+    tg_node *n = tg_tape_record(t, &tg_op_softmax_xent, 1, &logits, 1, (size_t[]){1});
+    if (n) {
+        n->aux = labels;
+        if (n->requires_grad)
+            n->saved = tg_tape_scratch(t, 2 * M);
+    }
+    return tg_tape_forward(t, n);
+}

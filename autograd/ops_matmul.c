@@ -1,2 +1,144 @@
-/* placeholder: to be written */
-typedef int tg_placeholder_ops_matmul;
+/* autograd/ops_matmul.c — the matrix product, one op per transpose combination.
+ *
+ * C = op(A)·op(B) with op(X) = X or Xᵀ.  Every product, forward and backward, goes through
+ * tg_gemm (tensor/matmul.h), which never materializes a transpose; the backward passes
+ * beta = 1 so the gemm itself accumulates (+=) into the input gradients.
+ *
+ * The backward of C = X·Y (X [M,K], Y [K,N]) is
+ *     dX = dC·Yᵀ   [M,N]·[N,K]        dY = Xᵀ·dC   [K,M]·[M,N]
+ * (each C_mn = Σ_k X_mk Y_kn, so ∂C_mn/∂X_mk = Y_kn: summing dC_mn·Y_kn over n is row m of
+ * dC times column k of Yᵀ).  Each variant below substitutes X = op(A), Y = op(B) and, when A
+ * (or B) is stored transposed, transposes the result back: d(Aᵀ) = (dA)ᵀ. */
+#include "ops_internal.h"
+
+#include "tensor/matmul.h"
+
+/* Product sizes read off a node: C [M,N], inner dimension K, and A/B's row lengths. */
+typedef struct gemm_dims {
+    size_t M, N, K, lda, ldb;
+} gemm_dims;
+
+static gemm_dims dims_of(const tg_node *n, bool trans_a)
+{
+    const tg_node *a = n->in[0], *b = n->in[1];
+    gemm_dims d;
+    d.M = tg_rows(n);
+    d.N = tg_cols(n);
+    d.K = trans_a ? tg_rows(a) : tg_cols(a);
+    d.lda = tg_cols(a);
+    d.ldb = tg_cols(b);
+    return d;
+}
+
+/* ---- nn: C[M,N] = A[M,K] · B[K,N] ------------------------------------------------------ */
+
+void tg_op_matmul_nn_forward(tg_node *n)
+{
+    gemm_dims d = dims_of(n, false);
+    tg_gemm(TG_NOTRANS, TG_NOTRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
+            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
+}
+
+/* dA[M,K] += dC·Bᵀ      dB[K,N] += Aᵀ·dC */
+void tg_op_matmul_nn_backward(tg_node *n)
+{
+    tg_node *a = n->in[0], *b = n->in[1];
+    gemm_dims d = dims_of(n, false);
+    const float *dC = n->grad.data;
+    if (tg_wants_grad(a))
+        tg_gemm(TG_NOTRANS, TG_TRANS, d.M, d.K, d.N, 1.0f, dC, d.N, b->value.data, d.ldb,
+                1.0f, a->grad.data, d.lda);
+    if (tg_wants_grad(b))
+        tg_gemm(TG_TRANS, TG_NOTRANS, d.K, d.N, d.M, 1.0f, a->value.data, d.lda, dC, d.N,
+                1.0f, b->grad.data, d.ldb);
+}
+
+/* ---- nt: C[M,N] = A[M,K] · B[N,K]ᵀ  (a Dense layer: x·Wᵀ) ------------------------------- */
+
+void tg_op_matmul_nt_forward(tg_node *n)
+{
+    gemm_dims d = dims_of(n, false);
+    tg_gemm(TG_NOTRANS, TG_TRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
+            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
+}
+
+/* Y = Bᵀ:  dA[M,K] += dC·B      dB[N,K] = (Aᵀ·dC)ᵀ  += dCᵀ·A */
+void tg_op_matmul_nt_backward(tg_node *n)
+{
+    tg_node *a = n->in[0], *b = n->in[1];
+    gemm_dims d = dims_of(n, false);
+    const float *dC = n->grad.data;
+    if (tg_wants_grad(a))
+        tg_gemm(TG_NOTRANS, TG_NOTRANS, d.M, d.K, d.N, 1.0f, dC, d.N, b->value.data, d.ldb,
+                1.0f, a->grad.data, d.lda);
+    if (tg_wants_grad(b))
+        tg_gemm(TG_TRANS, TG_NOTRANS, d.N, d.K, d.M, 1.0f, dC, d.N, a->value.data, d.lda,
+                1.0f, b->grad.data, d.ldb);
+}
+
+/* ---- tn: C[M,N] = A[K,M]ᵀ · B[K,N] ----------------------------------------------------- */
+
+void tg_op_matmul_tn_forward(tg_node *n)
+{
+    gemm_dims d = dims_of(n, true);
+    tg_gemm(TG_TRANS, TG_NOTRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
+            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
+}
+
+/* X = Aᵀ:  dA[K,M] = (dC·Bᵀ)ᵀ  += B·dCᵀ      dB[K,N] += A·dC */
+void tg_op_matmul_tn_backward(tg_node *n)
+{
+    tg_node *a = n->in[0], *b = n->in[1];
+    gemm_dims d = dims_of(n, true);
+    const float *dC = n->grad.data;
+    if (tg_wants_grad(a))
+        tg_gemm(TG_NOTRANS, TG_TRANS, d.K, d.M, d.N, 1.0f, b->value.data, d.ldb, dC, d.N,
+                1.0f, a->grad.data, d.lda);
+    if (tg_wants_grad(b))
+        tg_gemm(TG_NOTRANS, TG_NOTRANS, d.K, d.N, d.M, 1.0f, a->value.data, d.lda, dC, d.N,
+                1.0f, b->grad.data, d.ldb);
+}
+
+/* ---- tt: C[M,N] = A[K,M]ᵀ · B[N,K]ᵀ ---------------------------------------------------- */
+
+void tg_op_matmul_tt_forward(tg_node *n)
+{
+    gemm_dims d = dims_of(n, true);
+    tg_gemm(TG_TRANS, TG_TRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
+            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
+}
+
+/* X = Aᵀ, Y = Bᵀ:  dA[K,M] = (dC·B)ᵀ  += Bᵀ·dCᵀ      dB[N,K] = (A·dC)ᵀ  += dCᵀ·Aᵀ */
+void tg_op_matmul_tt_backward(tg_node *n)
+{
+    tg_node *a = n->in[0], *b = n->in[1];
+    gemm_dims d = dims_of(n, true);
+    const float *dC = n->grad.data;
+    if (tg_wants_grad(a))
+        tg_gemm(TG_TRANS, TG_TRANS, d.K, d.M, d.N, 1.0f, b->value.data, d.ldb, dC, d.N,
+                1.0f, a->grad.data, d.lda);
+    if (tg_wants_grad(b))
+        tg_gemm(TG_TRANS, TG_TRANS, d.N, d.K, d.M, 1.0f, dC, d.N, a->value.data, d.lda,
+                1.0f, b->grad.data, d.ldb);
+}
+
+/* ---- constructor ----------------------------------------------------------------------- */
+
+tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_b)
+{
+    static const tg_op_def *const variant[2][2] = {
+        {&tg_op_matmul_nn, &tg_op_matmul_nt},
+        {&tg_op_matmul_tn, &tg_op_matmul_tt},
+    };
+    if (!tg_tape_check_inputs(t, "matmul", 2, a, b))
+        return NULL;
+    /* op(A) is [M,K], op(B) is [K,N], on the 2-D reading of each tensor. */
+    size_t M = trans_a ? tg_cols(a) : tg_rows(a), K = trans_a ? tg_rows(a) : tg_cols(a);
+    size_t Kb = trans_b ? tg_cols(b) : tg_rows(b), N = trans_b ? tg_rows(b) : tg_cols(b);
+    if (K != Kb)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "matmul: %s%s x %s%s: inner dimensions differ",
+                            SHAPE(a), trans_a ? "ᵀ" : "", SHAPE(b), trans_b ? "ᵀ" : "");
+    tg_node *in[2] = {a, b};
+    tg_node *n = tg_tape_record(t, variant[trans_a][trans_b], 2, in, 2, (size_t[]){M, N});
+    return tg_tape_forward(t, n);
+}

@@ -1,1 +1,575 @@
+/* tests/test_gradcheck.c — every registered op's backward against finite differences.
+ *
+ * The suite `gradcheck` has one test per line of autograd/ops.def, generated with the
+ * registry's X-macro at the bottom of this file: an op without a gc_case_<name> function
+ * below makes this file fail to compile.  Each case builds the op on parameters (so every
+ * input's gradient is checked) over several seeded random shapes, reduces its output to a
+ * scalar with a fixed random weighting (the `probe` op below) and runs tg_gradcheck with
+ * tolerance 1e-2.  The suite `gradcheck_api` tests tg_gradcheck itself. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "autograd/gradcheck.h"
+#include "autograd/ops.h"
+#include "tensor/rng.h"
+
+#define MAX_PARAMS 3
+#define PROBE_MAX 4096
+#define TOLERANCE 1e-2
+
+/* ---- the probe: L = Σ_k y_k·w_k - offset, a test-only op written with op.h ------------------
+ *
+ * Fixed random weights w give every output element its own weight, so a gradient sent to the
+ * wrong element (a transposed matmul, a swapped broadcast) cannot hide behind a uniform sum.
+ * The constant offset is the probe's value at the unperturbed point: subtracting it (in
+ * double, before rounding to float) keeps the probe's output near 0, where float resolves the
+ * tiny differences of a finite-difference step.  A constant changes no gradient. */
+typedef struct probe_weights {
+    float w[PROBE_MAX];
+    double offset; /* NAN until the first evaluation sets it */
+} probe_weights;
+
+static void probe_forward(tg_node *n)
+{
+    probe_weights *pw = (probe_weights *)n->aux;
+    const float *y = n->in[0]->value.data;
+    double acc = 0.0;
+    for (size_t k = 0; k < n->in[0]->value.size; k++)
+        acc += (double)y[k] * pw->w[k];
+    if (isnan(pw->offset))
+        pw->offset = acc;
+    n->value.data[0] = (float)(acc - pw->offset);
+}
+
+static void probe_backward(tg_node *n)
+{
+    const probe_weights *pw = n->aux;
+    if (tg_wants_grad(n->in[0]))
+        for (size_t k = 0; k < n->in[0]->value.size; k++)
+            n->in[0]->grad.data[k] += n->grad.data[0] * pw->w[k];
+}
+
+static const tg_op_def probe_def = {"probe", probe_forward, probe_backward};
+
+static tg_node *probe(tg_tape *t, tg_node *y, probe_weights *pw)
+{
+    if (!tg_tape_check_inputs(t, "probe", 1, y))
+        return NULL;
+    cr_assert_leq(y->value.size, PROBE_MAX, "probe: output too large for the weights");
+    tg_node *n = tg_tape_record(t, &probe_def, 1, &y, 1, (size_t[]){1});
+    if (n)
+        n->aux = pw;
+    return tg_tape_forward(t, n);
+}
+
+/* ---- a case: params, op attributes, and how to apply the op --------------------------------- */
+
+typedef struct gc_case gc_case;
+typedef tg_node *(*gc_apply_fn)(tg_tape *t, gc_case *c, tg_node *const *in);
+
+struct gc_case {
+    char label[160];         /* what is being checked, for failure messages */
+    const tg_op_def *expect; /* the op the outermost node must have recorded */
+    gc_apply_fn apply;
+    tg_param p[MAX_PARAMS];
+    int n_params;
+    tg_rng rng;
+    /* op attributes */
+    bool trans_a, trans_b;
+    float factor;
+    tg_activation act;
+    tg_reduction red;
+    int32_t labels[64];
+    probe_weights probe;
+};
+
+static void gc_begin(gc_case *c, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    tg_rng_seed(&c->rng, seed, 7);
+}
+
+/* A param of the given shape with values uniform in [lo, hi). */
+static tg_param *gc_param(gc_case *c, const char *name, int ndim, const size_t *shape, float lo, float hi)
+{
+    cr_assert_lt(c->n_params, MAX_PARAMS);
+    tg_param *p = &c->p[c->n_params];
+    cr_assert_eq(tg_param_init(p, name, ndim, shape, NULL), TG_OK);
+    tg_rng_fill_uniform(&c->rng, p->value.data, p->value.size, lo, hi);
+    c->n_params++;
+    return p;
+}
+
+static tg_param *gc_param2(gc_case *c, const char *name, size_t rows, size_t cols, float lo, float hi)
+{
+    return gc_param(c, name, 2, (size_t[]){rows, cols}, lo, hi);
+}
+
+/* Replaces p's values by ones with |v| in [margin, hi) and a random sign: away from a kink
+ * at 0 by more than any step the check takes. */
+static tg_param *away_from_zero(gc_case *c, tg_param *p, float margin, float hi)
+{
+    for (size_t k = 0; k < p->value.size; k++) {
+        float v = margin + (hi - margin) * tg_rng_uniform(&c->rng);
+        p->value.data[k] = tg_rng_uniform(&c->rng) < 0.5f ? -v : v;
+    }
+    return p;
+}
+
+static size_t gc_dim(gc_case *c, size_t lo, size_t hi) /* uniform in lo..hi */
+{
+    return lo + tg_rng_below(&c->rng, (uint32_t)(hi - lo + 1));
+}
+
+static tg_node *gc_loss(tg_tape *t, void *ctx)
+{
+    gc_case *c = ctx;
+    tg_node *in[MAX_PARAMS] = {0};
+    for (int i = 0; i < c->n_params; i++)
+        in[i] = tg_param_leaf(t, &c->p[i]);
+    tg_node *y = c->apply(t, c, in);
+    if (y)
+        cr_assert_eq(y->op, c->expect, "%s: recorded op %s, expected %s", c->label, y->op->name, c->expect->name);
+    return probe(t, y, &c->probe);
+}
+
+/* Checks every element of every param, then frees the params. */
+static void gc_run(gc_case *c, double eps)
+{
+    tg_rng_fill_uniform(&c->rng, c->probe.w, PROBE_MAX, -1.0f, 1.0f);
+    c->probe.offset = NAN;
+    tg_tape *t = tg_tape_new(NULL);
+    cr_assert_not_null(t);
+    tg_param *params[MAX_PARAMS] = {&c->p[0], &c->p[1], &c->p[2]};
+    size_t total = 0;
+    for (int i = 0; i < c->n_params; i++)
+        total += c->p[i].value.size;
+
+    tg_gradcheck_opts opts = {.eps = eps, .tolerance = TOLERANCE};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    int rc = tg_gradcheck(t, gc_loss, c, params, c->n_params, &opts, &res, &err);
+    cr_assert_eq(rc, TG_OK, "%s: %s", c->label, err.msg);
+    cr_assert_eq(res.checked, total, "%s: checked %zu of %zu elements", c->label, res.checked, total);
+    cr_log_info("%-44s max rel err %.2e over %zu elements", c->label, res.max_rel_err, res.checked);
+
+    tg_tape_free(t);
+    for (int i = 0; i < c->n_params; i++)
+        tg_param_free(&c->p[i]);
+}
+
+/* ---- matmul: one op per transpose combination ------------------------------------------------ */
+
+static tg_node *apply_matmul(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    return tg_matmul(t, in[0], in[1], c->trans_a, c->trans_b);
+}
+
+/* op(A) [M,K] · op(B) [K,N], each stored as the transpose flag says.  The last trial is large
+ * enough (17..40) for tg_gemm's vector kernels, not just its edge handling. */
+static void gc_matmul(bool trans_a, bool trans_b, const tg_op_def *expect)
+{
+    for (int trial = 0; trial < 5; trial++) {
+        gc_case c;
+        gc_begin(&c, 100 + (uint64_t)trial);
+        size_t lo = trial == 4 ? 17 : 1, hi = trial == 4 ? 40 : 6;
+        size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
+        c.trans_a = trans_a;
+        c.trans_b = trans_b;
+        c.expect = expect;
+        c.apply = apply_matmul;
+        gc_param2(&c, "A", trans_a ? K : M, trans_a ? M : K, -1.0f, 1.0f);
+        gc_param2(&c, "B", trans_b ? N : K, trans_b ? K : N, -1.0f, 1.0f);
+        snprintf(c.label, sizeof c.label, "%s M=%zu K=%zu N=%zu", expect->name, M, K, N);
+        gc_run(&c, 0.5); /* linear in each element: the difference is exact for any step, and a
+                              large one shrinks the rounding noise (measured: 4.5e-3 -> 1.3e-3) */
+    }
+}
+
+static void gc_case_matmul_nn(void) { gc_matmul(false, false, &tg_op_matmul_nn); }
+static void gc_case_matmul_nt(void) { gc_matmul(false, true, &tg_op_matmul_nt); }
+static void gc_case_matmul_tn(void) { gc_matmul(true, false, &tg_op_matmul_tn); }
+static void gc_case_matmul_tt(void) { gc_matmul(true, true, &tg_op_matmul_tt); }
+
+/* ---- add, sub, mul: same shape, broadcast row [1,N], 1-D row [N], 3-D a, and (x, x) -------- */
+
+static tg_node *apply_binary(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    tg_node *b = c->n_params == 1 ? in[0] : in[1]; /* one param: the op applied to (x, x) */
+    if (c->expect == &tg_op_add)
+        return tg_add(t, in[0], b);
+    if (c->expect == &tg_op_sub)
+        return tg_sub(t, in[0], b);
+    return tg_mul(t, in[0], b);
+}
+
+static void gc_binary(const tg_op_def *op)
+{
+    enum { SAME, ROW, ROW_1D, A_3D, SELF, N_FORMS };
+    static const char *const form_name[N_FORMS] = {"same shape", "row [1,N]", "row [N]", "a 3-D", "(x, x)"};
+    for (int form = 0; form < N_FORMS; form++) {
+        if (form == SELF && op == &tg_op_sub)
+            continue; /* x - x is constant: nothing to check (the check would refuse it) */
+        for (int trial = 0; trial < 2; trial++) {
+            gc_case c;
+            gc_begin(&c, 200 + (uint64_t)(10 * form + trial));
+            size_t M = gc_dim(&c, 1, 5), N = gc_dim(&c, 1, 5);
+            c.expect = op;
+            c.apply = apply_binary;
+            if (form == A_3D) {
+                gc_param(&c, "a", 3, (size_t[]){M, 2, N}, -1.0f, 1.0f);
+                gc_param2(&c, "b", 1, 2 * N, -1.0f, 1.0f);
+            } else {
+                gc_param2(&c, "a", M, N, -1.0f, 1.0f);
+                if (form == SAME)
+                    gc_param2(&c, "b", M, N, -1.0f, 1.0f);
+                else if (form == ROW)
+                    gc_param2(&c, "b", 1, N, -1.0f, 1.0f);
+                else if (form == ROW_1D)
+                    gc_param(&c, "b", 1, (size_t[]){N}, -1.0f, 1.0f);
+            }
+            snprintf(c.label, sizeof c.label, "%s %s M=%zu N=%zu", op->name, form_name[form], M, N);
+            gc_run(&c, 1e-1); /* linear or quadratic in each element: the difference is exact */
+        }
+    }
+}
+
+static void gc_case_add(void) { gc_binary(&tg_op_add); }
+static void gc_case_sub(void) { gc_binary(&tg_op_sub); }
+static void gc_case_mul(void) { gc_binary(&tg_op_mul); }
+
+/* ---- one-input ops ------------------------------------------------------------------------ */
+
+static tg_node *apply_unary(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const tg_op_def *op = c->expect;
+    if (op == &tg_op_scale)
+        return tg_scale(t, in[0], c->factor);
+    if (op == &tg_op_sum)
+        return tg_sum(t, in[0]);
+    if (op == &tg_op_mean)
+        return tg_mean(t, in[0]);
+    if (op == &tg_op_sum_over_rows)
+        return tg_sum_over_rows(t, in[0]);
+    if (op == &tg_op_sum_over_cols)
+        return tg_sum_over_cols(t, in[0]);
+    if (op == &tg_op_square)
+        return tg_square(t, in[0]);
+    if (op == &tg_op_exp)
+        return tg_exp(t, in[0]);
+    if (op == &tg_op_log)
+        return tg_log(t, in[0]);
+    if (op == &tg_op_sigmoid)
+        return tg_sigmoid(t, in[0]);
+    if (op == &tg_op_tanh)
+        return tg_tanh(t, in[0]);
+    if (op == &tg_op_relu)
+        return tg_relu(t, in[0]);
+    return tg_softplus(t, in[0]);
+}
+
+/* Several shapes of x, values uniform in [lo, hi), or away from 0 by `margin` when margin > 0.
+ * The last trial is wide (70 columns) to cross the 64-column blocks of the reductions. */
+static void gc_unary(const tg_op_def *op, float lo, float hi, float margin, double eps)
+{
+    for (int trial = 0; trial < 4; trial++) {
+        gc_case c;
+        gc_begin(&c, 300 + (uint64_t)trial);
+        size_t M = gc_dim(&c, 1, 6), N = trial == 3 ? 70 : gc_dim(&c, 1, 6);
+        c.expect = op;
+        c.apply = apply_unary;
+        c.factor = (tg_rng_uniform(&c.rng) < 0.5f ? -1.0f : 1.0f) * (0.5f + tg_rng_uniform(&c.rng));
+        tg_param *x = trial == 1 ? gc_param(&c, "x", 1, (size_t[]){N}, lo, hi) /* 1-D: one row */
+                                 : gc_param2(&c, "x", M, N, lo, hi);
+        if (margin > 0.0f)
+            away_from_zero(&c, x, margin, hi);
+        char s[64];
+        snprintf(c.label, sizeof c.label, "%s x %s", op->name, tg_tensor_shape_str(s, sizeof s, &c.p[0].value));
+        gc_run(&c, eps);
+    }
+}
+
+/* Linear ops: eps 0.1 (the difference is exact; a larger step only shrinks rounding noise). */
+static void gc_case_scale(void) { gc_unary(&tg_op_scale, -2.0f, 2.0f, 0.0f, 1e-1); }
+static void gc_case_sum(void) { gc_unary(&tg_op_sum, -2.0f, 2.0f, 0.0f, 1e-1); }
+static void gc_case_mean(void) { gc_unary(&tg_op_mean, -2.0f, 2.0f, 0.0f, 1e-1); }
+static void gc_case_sum_over_rows(void) { gc_unary(&tg_op_sum_over_rows, -2.0f, 2.0f, 0.0f, 1e-1); }
+static void gc_case_sum_over_cols(void) { gc_unary(&tg_op_sum_over_cols, -2.0f, 2.0f, 0.0f, 1e-1); }
+static void gc_case_square(void) { gc_unary(&tg_op_square, -2.0f, 2.0f, 0.0f, 1e-1); }
+/* Smooth ops: eps 1e-2 (truncation error ~eps², far below the tolerance). */
+static void gc_case_exp(void) { gc_unary(&tg_op_exp, -2.0f, 2.0f, 0.0f, 1e-2); }
+static void gc_case_log(void) { gc_unary(&tg_op_log, 0.5f, 3.0f, 0.0f, 1e-2); } /* away from 0 */
+static void gc_case_sigmoid(void) { gc_unary(&tg_op_sigmoid, -4.0f, 4.0f, 0.0f, 1e-2); }
+static void gc_case_tanh(void) { gc_unary(&tg_op_tanh, -2.5f, 2.5f, 0.0f, 1e-2); }
+static void gc_case_softplus(void) { gc_unary(&tg_op_softplus, -4.0f, 4.0f, 0.0f, 1e-2); }
+/* relu: |x| >= 0.1 so that x ± eps never crosses the kink. */
+static void gc_case_relu(void) { gc_unary(&tg_op_relu, -2.0f, 2.0f, 0.1f, 1e-2); }
+
+/* ---- losses ------------------------------------------------------------------------------- */
+
+static tg_node *apply_loss(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    if (c->expect == &tg_op_mse)
+        return tg_mse(t, in[0], in[1], c->red);
+    if (c->expect == &tg_op_bce_logits)
+        return tg_bce_logits(t, in[0], in[1], c->red);
+    return tg_softmax_xent(t, in[0], c->labels);
+}
+
+/* pred and target are both params: the target's gradient is checked too. */
+static void gc_pair_loss(const tg_op_def *op, float lo, float hi, float target_lo, float target_hi, double eps)
+{
+    static const char *const red_name[] = {"mean", "row_sum"};
+    for (int red = TG_REDUCE_MEAN; red <= TG_REDUCE_ROW_SUM; red++) {
+        for (int trial = 0; trial < 3; trial++) {
+            gc_case c;
+            gc_begin(&c, 400 + (uint64_t)(10 * red + trial));
+            size_t M = gc_dim(&c, 1, 5), N = gc_dim(&c, 1, 5);
+            c.expect = op;
+            c.apply = apply_loss;
+            c.red = (tg_reduction)red;
+            gc_param2(&c, "pred", M, N, lo, hi);
+            gc_param2(&c, "target", M, N, target_lo, target_hi);
+            snprintf(c.label, sizeof c.label, "%s %s [%zu,%zu]", op->name, red_name[red], M, N);
+            gc_run(&c, eps);
+        }
+    }
+}
+
+/* A loss is one float: its rounding (~1e-7 for L ~ 1) divided by 2·eps is the numeric
+ * gradient's noise, so the smooth losses take eps 3e-2 (measured: max error 1e-3 instead of
+ * 4e-3 at eps 1e-2; the truncation error, ~eps², stays below the noise). */
+static void gc_case_mse(void) { gc_pair_loss(&tg_op_mse, -1.0f, 1.0f, -1.0f, 1.0f, 1e-1); } /* quadratic */
+static void gc_case_bce_logits(void) { gc_pair_loss(&tg_op_bce_logits, -3.0f, 3.0f, 0.0f, 1.0f, 3e-2); }
+
+static void gc_case_softmax_xent(void)
+{
+    for (int trial = 0; trial < 4; trial++) {
+        gc_case c;
+        gc_begin(&c, 500 + (uint64_t)trial);
+        size_t M = gc_dim(&c, 1, 6), C = gc_dim(&c, 2, 7);
+        c.expect = &tg_op_softmax_xent;
+        c.apply = apply_loss;
+        tg_param *z = gc_param2(&c, "logits", M, C, 0.0f, 1.0f);
+        tg_rng_fill_normal(&c.rng, z->value.data, z->value.size, 0.0f, 2.0f);
+        for (size_t i = 0; i < M; i++)
+            c.labels[i] = (int32_t)tg_rng_below(&c.rng, (uint32_t)C);
+        snprintf(c.label, sizeof c.label, "softmax_xent [%zu,%zu]", M, C);
+        gc_run(&c, 3e-2);
+    }
+}
+
+/* ---- the Jacobian penalty: every activation, alone and inside an encoder ------------------- */
+
+static tg_node *apply_penalty_alone(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    return tg_jacobian_penalty(t, in[0], in[1], c->act); /* h [B,H], W [D,H] */
+}
+
+/* z = x·W + b, h = act(z), P(h, W): gradients reach W by both paths, and b and x through h. */
+static tg_node *apply_penalty_encoder(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    tg_node *x = in[0], *W = in[1], *b = in[2];
+    tg_node *h = tg_activate(t, tg_add(t, tg_matmul(t, x, W, false, false), b), c->act);
+    return tg_jacobian_penalty(t, h, W, c->act);
+}
+
+/* h as a param, with values an activation `act` can output, away from relu's kink at 0. */
+static void fill_activation_values(gc_case *c, tg_param *h, tg_activation act)
+{
+    for (size_t k = 0; k < h->value.size; k++) {
+        float u = tg_rng_uniform(&c->rng);
+        switch (act) {
+        case TG_ACT_SIGMOID: h->value.data[k] = 0.05f + 0.9f * u; break;
+        case TG_ACT_TANH: h->value.data[k] = -0.9f + 1.8f * u; break;
+        case TG_ACT_RELU: h->value.data[k] = (k % 3 ? 1.0f : -1.0f) * (0.1f + 0.9f * u); break;
+        default: h->value.data[k] = 0.05f + 2.0f * u; break; /* softplus: h > 0 */
+        }
+    }
+}
+
+static void gc_case_jacobian_penalty(void)
+{
+    for (int act = 0; act < TG_ACT_COUNT; act++) {
+        /* relu's P is quadratic in W and flat in h away from the kink: a larger step is exact. */
+        double eps = act == TG_ACT_RELU ? 5e-2 : 1e-2;
+        for (int trial = 0; trial < 3; trial++) {
+            gc_case c;
+            gc_begin(&c, 600 + (uint64_t)(10 * act + trial));
+            bool wide = trial == 2; /* H = 70 crosses the op's 64-column blocks */
+            size_t B = gc_dim(&c, 1, 4), D = gc_dim(&c, 1, 4), H = wide ? 70 : gc_dim(&c, 1, 4);
+            c.expect = &tg_op_jacobian_penalty;
+            c.apply = apply_penalty_alone;
+            c.act = (tg_activation)act;
+            fill_activation_values(&c, gc_param2(&c, "h", B, H, 0.0f, 1.0f), c.act);
+            gc_param2(&c, "W", D, H, wide ? -0.2f : -0.7f, wide ? 0.2f : 0.7f);
+            snprintf(c.label, sizeof c.label, "jacobian_penalty %s h [%zu,%zu] W [%zu,%zu]",
+                     tg_activation_name(c.act), B, H, D, H);
+            gc_run(&c, eps);
+        }
+        for (int trial = 0; trial < 3; trial++) {
+            gc_case c;
+            gc_begin(&c, 700 + (uint64_t)(10 * act + trial));
+            size_t B = gc_dim(&c, 1, 4), D = gc_dim(&c, 1, 4), H = gc_dim(&c, 1, 4);
+            c.expect = &tg_op_jacobian_penalty;
+            c.apply = apply_penalty_encoder;
+            c.act = (tg_activation)act;
+            gc_param2(&c, "x", B, D, -0.5f, 0.5f);
+            gc_param2(&c, "W", D, H, -0.5f, 0.5f);
+            tg_param *b = gc_param2(&c, "b", 1, H, -1.0f, 1.0f);
+            if (act == TG_ACT_RELU) { /* |b| > 0.2 + max |x·W| = 0.2 + D/4: z stays off the kink */
+                away_from_zero(&c, b, 0.2f + 0.25f * (float)D, 0.5f + 0.25f * (float)D);
+                b->value.data[0] = fabsf(b->value.data[0]); /* unit 0 active: a nonzero penalty */
+            }
+            snprintf(c.label, sizeof c.label, "jacobian_penalty %s encoder B=%zu D=%zu H=%zu",
+                     tg_activation_name(c.act), B, D, H);
+            gc_run(&c, eps);
+        }
+    }
+}
+
+/* ---- the suite: one test per registered op ------------------------------------------------- */
+
+#define TG_OP(name, formula) \
+    Test(gradcheck, name) { gc_case_##name(); }
+#include "autograd/ops.def"
+#undef TG_OP
+
+/* ---- tg_gradcheck itself ---------------------------------------------------------------------- */
+
+/* A deliberately wrong op: y = x², but the backward claims dy/dx = 3x. */
+static void bad_square_forward(tg_node *n)
+{
+    for (size_t k = 0; k < n->value.size; k++)
+        n->value.data[k] = n->in[0]->value.data[k] * n->in[0]->value.data[k];
+}
+static void bad_square_backward(tg_node *n)
+{
+    for (size_t k = 0; k < n->value.size; k++)
+        n->in[0]->grad.data[k] += 3.0f * n->in[0]->value.data[k] * n->grad.data[k];
+}
+static const tg_op_def bad_square_def = {"bad_square", bad_square_forward, bad_square_backward};
+
+typedef struct api_ctx {
+    tg_param x;
+    int mode; /* which loss: see api_loss */
+} api_ctx;
+
+enum { LOSS_SUM_SQUARE, LOSS_BAD_SQUARE, LOSS_DEAD_RELU, LOSS_SHAPE_ERROR };
+
+static tg_node *api_loss(tg_tape *t, void *ctx)
+{
+    api_ctx *a = ctx;
+    tg_node *x = tg_param_leaf(t, &a->x);
+    switch (a->mode) {
+    case LOSS_SUM_SQUARE: return tg_sum(t, tg_square(t, x));
+    case LOSS_BAD_SQUARE: {
+        tg_node *y = tg_tape_record(t, &bad_square_def, 1, &x, x->value.ndim, x->value.shape);
+        return tg_sum(t, tg_tape_forward(t, y));
+    }
+    case LOSS_DEAD_RELU: return tg_sum(t, tg_relu(t, x)); /* x < 0: every gradient is 0 */
+    default: return tg_sum(t, tg_matmul(t, x, x, false, false)); /* [2,5]·[2,5]: an error */
+    }
+}
+
+static void api_init(api_ctx *a, int mode, float lo, float hi)
+{
+    memset(a, 0, sizeof *a);
+    a->mode = mode;
+    cr_assert_eq(tg_param_init(&a->x, "x", 2, (size_t[]){2, 5}, NULL), TG_OK);
+    tg_rng rng;
+    tg_rng_seed(&rng, 42, 1);
+    tg_rng_fill_uniform(&rng, a->x.value.data, a->x.value.size, lo, hi);
+}
+
+Test(gradcheck_api, passes_and_leaves_analytic_gradient_and_values)
+{
+    api_ctx a;
+    api_init(&a, LOSS_SUM_SQUARE, 0.5f, 2.0f);
+    float before[10];
+    memcpy(before, a.x.value.data, sizeof before);
+    a.x.grad.data[3] = 123.0f; /* stale: tg_gradcheck must zero it first */
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, &res, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(res.checked, 10);
+    cr_assert_lt(res.max_rel_err, 1e-2);
+    cr_assert_eq(memcmp(before, a.x.value.data, sizeof before), 0, "values not restored bit for bit");
+    for (int k = 0; k < 10; k++) /* d/dx Σx² = 2x */
+        cr_assert_float_eq(a.x.grad.data[k], 2.0f * before[k], 1e-6f, "grad[%d]", k);
+    cr_assert_eq(tg_tape_node_count(t), 0, "the tape is reset afterwards");
+    cr_assert(tg_tape_grad_enabled(t), "grad mode restored");
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+Test(gradcheck_api, detects_a_wrong_backward)
+{
+    api_ctx a;
+    api_init(&a, LOSS_BAD_SQUARE, 0.5f, 2.0f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, &res, &err), TG_ERR_NUMERIC);
+    /* |3x - 2x| / 3x = 1/3 at every element */
+    cr_assert_float_eq(res.max_rel_err, 1.0 / 3.0, 1e-3);
+    cr_assert_eq(res.worst_param, 0);
+    char expect[96];
+    snprintf(expect, sizeof expect, "gradcheck: param 'x' element %zu: analytic ", res.worst_index);
+    cr_assert_eq(strncmp(err.msg, expect, strlen(expect)), 0, "message: %s", err.msg);
+    cr_assert(strstr(err.msg, "vs numeric") && strstr(err.msg, "> tolerance 0.01"), "message: %s", err.msg);
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+Test(gradcheck_api, refuses_a_check_of_zeros)
+{
+    api_ctx a;
+    api_init(&a, LOSS_DEAD_RELU, -2.0f, -0.5f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, NULL, &err), TG_ERR_NUMERIC);
+    cr_assert(strstr(err.msg, "gradcheck: every gradient is (near) zero") == err.msg, "message: %s", err.msg);
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+Test(gradcheck_api, samples_max_per_param)
+{
+    api_ctx a;
+    api_init(&a, LOSS_SUM_SQUARE, 0.5f, 2.0f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_gradcheck_result res;
+    tg_gradcheck_opts opts = {.max_per_param = 4, .seed = 9};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, &opts, &res, NULL), TG_OK);
+    cr_assert_eq(res.checked, 4);
+    opts.max_per_param = 1000; /* more than the param holds: all of them */
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, &opts, &res, NULL), TG_OK);
+    cr_assert_eq(res.checked, 10);
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+Test(gradcheck_api, returns_tape_errors_and_rejects_bad_arguments)
+{
+    api_ctx a;
+    api_init(&a, LOSS_SHAPE_ERROR, -1.0f, 1.0f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, NULL, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "matmul: [2,5] x [2,5]: inner dimensions differ");
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 0, NULL, NULL, &err), TG_ERR_ARG);
+    tg_gradcheck_opts negative = {.eps = -1.0};
+    a.mode = LOSS_SUM_SQUARE;
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, &negative, NULL, &err), TG_ERR_ARG);
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}

@@ -1,1 +1,270 @@
+/* tests/test_jacobian.c — the fused contractive penalty against an explicit Jacobian.
+ *
+ * Model: z = x·W + b, h = f(z) with x [B,D], W [D,H], b [1,H] all params (B=3, D=5, H=4).
+ * The reference builds, for each sample b, the Jacobian J_b = diag(f'(z_b))·Wᵀ [H,D] from
+ * generic registry ops (a one-hot matmul picks row b of f'(z), mul with the identity makes the
+ * diagonal matrix, matmul_nt multiplies by Wᵀ), then P = (1/B) Σ_b Σ ‖J_b‖² via square, sum,
+ * add, scale.  f'(z) is composed from generic ops too: h - h² (sigmoid), 1 - h² (tanh), the
+ * constant mask [z>0] (relu: its derivative is 0 wherever it exists), σ(z) (softplus).
+ * The fused op must give the same value and the same gradients for x, W and b, and the value
+ * is also compared with a plain double-precision loop. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "tensor/rng.h"
+
+enum { B = 3, D = 5, H = 4 };
+#define REL_TOL 1e-5
+
+typedef struct model {
+    tg_activation act;
+    tg_param x, W, b;
+    tg_tensor W_frozen;   /* a copy of W's values: W as a constant in the penalty */
+    tg_tensor ones;       /* [B,H] of 1 */
+    tg_tensor eye;        /* [H,H] identity */
+    tg_tensor onehot[B];  /* e_b [1,B] */
+    tg_tensor relu_mask;  /* [B,H] = [z > 0] */
+    double z[B][H];       /* z in double, for the independent checks */
+} model;
+
+static double fprime_double(tg_activation act, double z)
+{
+    switch (act) {
+    case TG_ACT_SIGMOID: { double s = 1.0 / (1.0 + exp(-z)); return s * (1.0 - s); }
+    case TG_ACT_TANH: { double th = tanh(z); return 1.0 - th * th; }
+    case TG_ACT_RELU: return z > 0.0 ? 1.0 : 0.0;
+    default: return 1.0 / (1.0 + exp(-z)); /* softplus' = σ */
+    }
+}
+
+static void model_init(model *m, tg_activation act, uint64_t seed)
+{
+    memset(m, 0, sizeof *m);
+    m->act = act;
+    tg_rng rng;
+    tg_rng_seed(&rng, seed, 3);
+    cr_assert_eq(tg_param_init(&m->x, "x", 2, (size_t[]){B, D}, NULL), TG_OK);
+    cr_assert_eq(tg_param_init(&m->W, "W", 2, (size_t[]){D, H}, NULL), TG_OK);
+    cr_assert_eq(tg_param_init(&m->b, "b", 2, (size_t[]){1, H}, NULL), TG_OK);
+    tg_rng_fill_uniform(&rng, m->x.value.data, B * D, -1.0f, 1.0f);
+    tg_rng_fill_uniform(&rng, m->W.value.data, D * H, -0.6f, 0.6f);
+    tg_rng_fill_uniform(&rng, m->b.value.data, H, -0.5f, 0.5f);
+    if (act == TG_ACT_RELU)
+        m->b.value.data[0] = 3.0f; /* at least one active unit for sure: |x·W| <= 3 */
+
+    cr_assert_eq(tg_tensor_clone(&m->W_frozen, &m->W.value, NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros2(&m->ones, B, H, NULL), TG_OK);
+    tg_tensor_fill(&m->ones, 1.0f);
+    cr_assert_eq(tg_tensor_zeros2(&m->eye, H, H, NULL), TG_OK);
+    for (int j = 0; j < H; j++)
+        m->eye.data[j * H + j] = 1.0f;
+    for (int s = 0; s < B; s++) {
+        cr_assert_eq(tg_tensor_zeros2(&m->onehot[s], 1, B, NULL), TG_OK);
+        m->onehot[s].data[s] = 1.0f;
+    }
+    cr_assert_eq(tg_tensor_zeros2(&m->relu_mask, B, H, NULL), TG_OK);
+    for (int s = 0; s < B; s++)
+        for (int j = 0; j < H; j++) {
+            double z = m->b.value.data[j];
+            for (int i = 0; i < D; i++)
+                z += (double)m->x.value.data[s * D + i] * m->W.value.data[i * H + j];
+            m->z[s][j] = z;
+            m->relu_mask.data[s * H + j] = z > 0.0 ? 1.0f : 0.0f;
+        }
+}
+
+static void model_free(model *m)
+{
+    tg_param_free(&m->x);
+    tg_param_free(&m->W);
+    tg_param_free(&m->b);
+    tg_tensor_free(&m->W_frozen);
+    tg_tensor_free(&m->ones);
+    tg_tensor_free(&m->eye);
+    for (int s = 0; s < B; s++)
+        tg_tensor_free(&m->onehot[s]);
+    tg_tensor_free(&m->relu_mask);
+}
+
+/* P = (1/B) Σ_b Σ_ij (f'(z_bj) W_ij)², in double, straight from the definition. */
+static double penalty_double(const model *m)
+{
+    double P = 0.0;
+    for (int s = 0; s < B; s++)
+        for (int i = 0; i < D; i++)
+            for (int j = 0; j < H; j++) {
+                double Jji = fprime_double(m->act, m->z[s][j]) * m->W.value.data[i * H + j];
+                P += Jji * Jji;
+            }
+    return P / B;
+}
+
+typedef struct encoder {
+    tg_node *W, *z, *h;
+} encoder;
+
+static encoder encode(tg_tape *t, model *m)
+{
+    encoder e;
+    e.W = tg_param_leaf(t, &m->W);
+    e.z = tg_add(t, tg_matmul(t, tg_param_leaf(t, &m->x), e.W, false, false), tg_param_leaf(t, &m->b));
+    e.h = tg_activate(t, e.z, m->act);
+    return e;
+}
+
+/* The penalty's W factor: the param itself, or a constant copy of its values. */
+static tg_node *penalty_W(tg_tape *t, model *m, const encoder *e, bool W_constant)
+{
+    return W_constant ? tg_input(t, &m->W_frozen) : e->W;
+}
+
+static tg_node *fused_penalty(tg_tape *t, model *m, bool W_constant)
+{
+    encoder e = encode(t, m);
+    return tg_jacobian_penalty(t, e.h, penalty_W(t, m, &e, W_constant), m->act);
+}
+
+/* f'(z) [B,H] from generic ops. */
+static tg_node *generic_fprime(tg_tape *t, model *m, const encoder *e)
+{
+    switch (m->act) {
+    case TG_ACT_SIGMOID: return tg_sub(t, e->h, tg_square(t, e->h));                 /* h - h² */
+    case TG_ACT_TANH: return tg_sub(t, tg_input(t, &m->ones), tg_square(t, e->h));   /* 1 - h² */
+    case TG_ACT_RELU: return tg_input(t, &m->relu_mask);                              /* [z > 0] */
+    default: return tg_sigmoid(t, e->z);                                              /* σ(z) */
+    }
+}
+
+static tg_node *explicit_jacobian_penalty(tg_tape *t, model *m, bool W_constant)
+{
+    encoder e = encode(t, m);
+    tg_node *W = penalty_W(t, m, &e, W_constant);
+    tg_node *fp = generic_fprime(t, m, &e);                                   // [B,H]
+    tg_node *eye = tg_input(t, &m->eye);                                      // [H,H]
+    tg_node *total = NULL;
+    for (int s = 0; s < B; s++) {
+        tg_node *row = tg_matmul(t, tg_input(t, &m->onehot[s]), fp, false, false); // f'(z_s) [1,H]
+        tg_node *diag = tg_mul(t, eye, row);                                       // diag(f'(z_s)) [H,H]
+        tg_node *J = tg_matmul(t, diag, W, false, true);                           // J_s = diag·Wᵀ [H,D]
+        tg_node *fro = tg_sum(t, tg_square(t, J));                                 // ‖J_s‖²_F [1]
+        total = total ? tg_add(t, total, fro) : fro;
+    }
+    return tg_scale(t, total, 1.0f / B);
+}
+
+/* Zero grads, build, backward; returns the value and copies the three gradients out. */
+typedef struct grads {
+    float x[B * D], W[D * H], b[H];
+    float value;
+} grads;
+
+static grads run(model *m, tg_node *(*build)(tg_tape *, model *, bool), bool W_constant)
+{
+    tg_param *ps[] = {&m->x, &m->W, &m->b};
+    tg_params_zero_grad(ps, 3);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_node *P = build(t, m, W_constant);
+    tg_error err = {0};
+    cr_assert_eq(tg_backward(t, P, &err), TG_OK, "%s", err.msg);
+    grads g;
+    g.value = P->value.data[0];
+    memcpy(g.x, m->x.grad.data, sizeof g.x);
+    memcpy(g.W, m->W.grad.data, sizeof g.W);
+    memcpy(g.b, m->b.grad.data, sizeof g.b);
+    tg_tape_free(t);
+    return g;
+}
+
+static float max_abs(const float *a, int n)
+{
+    float m = 0.0f;
+    for (int k = 0; k < n; k++)
+        m = fmaxf(m, fabsf(a[k]));
+    return m;
+}
+
+/* Elementwise |a-b| <= REL_TOL·max(|a|, |b|, 1e-2·max|a|): relative, except for entries 100x
+ * below the tensor's largest, which are what is left of two paths (direct and through z) that
+ * nearly cancel, and carry the rounding of the larger terms (~1e-7 of max|a|). */
+static void expect_close(const char *what, const model *m, const float *a, const float *b, int n)
+{
+    float floor = 1e-2f * max_abs(a, n);
+    for (int k = 0; k < n; k++) {
+        double scale = fmax(fmax(fabs(a[k]), fabs(b[k])), floor);
+        double rel = scale > 0 ? fabs((double)a[k] - b[k]) / scale : 0.0;
+        cr_assert_leq(rel, REL_TOL, "%s %s[%d]: fused %.9g vs explicit %.9g (rel %.2g)",
+                      tg_activation_name(m->act), what, k, (double)a[k], (double)b[k], rel);
+    }
+}
+
+Test(jacobian, fused_matches_explicit_jacobian)
+{
+    for (int act = 0; act < TG_ACT_COUNT; act++) {
+        for (uint64_t seed = 1; seed <= 3; seed++) {
+            model m;
+            model_init(&m, (tg_activation)act, seed);
+            grads fused = run(&m, fused_penalty, false);
+            grads ref = run(&m, explicit_jacobian_penalty, false);
+            double exact = penalty_double(&m);
+            cr_assert_gt(exact, 1e-3, "a degenerate model");
+            cr_assert_leq(fabs(fused.value - exact) / exact, REL_TOL, "%s: fused P %.9g vs double %.9g",
+                          tg_activation_name(m.act), (double)fused.value, exact);
+            cr_assert_leq(fabs(ref.value - exact) / exact, REL_TOL, "%s: explicit P %.9g vs double %.9g",
+                          tg_activation_name(m.act), (double)ref.value, exact);
+            expect_close("dW", &m, fused.W, ref.W, D * H);
+            expect_close("db", &m, fused.b, ref.b, H);
+            expect_close("dx", &m, fused.x, ref.x, B * D);
+            if (act == TG_ACT_RELU) { /* f' is piecewise constant: only the direct path exists */
+                cr_assert_eq(max_abs(fused.x, B * D), 0.0f);
+                cr_assert_eq(max_abs(fused.b, H), 0.0f);
+            } else {
+                cr_assert_gt(max_abs(fused.x, B * D), 1e-4f, "%s: no gradient reached x", tg_activation_name(m.act));
+            }
+            model_free(&m);
+        }
+    }
+}
+
+/* The gradient reaches W through s_j = Σ_i W_ij² as well as through z.  With the penalty's W
+ * replaced by a constant copy (the widely copied Keras CAE), only the path through z is left:
+ * the fused and explicit versions must agree on that too, the full gradient must differ from it,
+ * and the difference must be exactly the direct term 2 W_ij · (1/B) Σ_b f'(z_bj)². */
+Test(jacobian, gradient_reaches_W_through_sum_of_squares)
+{
+    for (int act = 0; act < TG_ACT_COUNT; act++) {
+        model m;
+        model_init(&m, (tg_activation)act, 11);
+        grads full = run(&m, fused_penalty, false);
+        grads frozen = run(&m, fused_penalty, true);
+        cr_assert_float_eq(full.value, frozen.value, 0.0f, "the value does not depend on W's role");
+        if (act == TG_ACT_RELU) {
+            /* relu's f' is piecewise constant: with W constant the penalty has no gradient at
+             * all (the explicit version does not even depend on a param) — the Keras CAE with
+             * relu units gets nothing from its contractive term. */
+            cr_assert_eq(max_abs(frozen.W, D * H), 0.0f);
+        } else {
+            grads frozen_ref = run(&m, explicit_jacobian_penalty, true);
+            expect_close("dW (W constant)", &m, frozen.W, frozen_ref.W, D * H);
+            expect_close("dx (W constant)", &m, frozen.x, frozen_ref.x, B * D);
+        }
+
+        float direct[D * H], difference[D * H];
+        for (int i = 0; i < D; i++)
+            for (int j = 0; j < H; j++) {
+                double mean_fp2 = 0.0;
+                for (int s = 0; s < B; s++)
+                    mean_fp2 += pow(fprime_double(m.act, m.z[s][j]), 2) / B;
+                direct[i * H + j] = (float)(2.0 * m.W.value.data[i * H + j] * mean_fp2);
+                difference[i * H + j] = full.W[i * H + j] - frozen.W[i * H + j];
+            }
+        cr_assert_gt(max_abs(direct, D * H), 0.1f * max_abs(full.W, D * H),
+                     "%s: the direct term is a large part of dW", tg_activation_name(m.act));
+        for (int k = 0; k < D * H; k++) /* a difference of two float sums: an absolute bound */
+            cr_assert_float_eq(difference[k], direct[k], 1e-5f * max_abs(full.W, D * H),
+                               "%s dW[%d]: full - constant = %.9g, direct term %.9g", tg_activation_name(m.act),
+                               k, (double)difference[k], (double)direct[k]);
+        model_free(&m);
+    }
+}

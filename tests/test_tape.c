@@ -1,1 +1,418 @@
+/* tests/test_tape.c — the engine: accumulation, the backward rule, sticky errors, gradient
+ * buffers, arena reuse, introspection and profiling. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "tensor/rng.h"
+
+static tg_tape *new_tape(void)
+{
+    tg_error err = {0};
+    tg_tape *t = tg_tape_new(&err);
+    cr_assert_not_null(t, "%s", err.msg);
+    return t;
+}
+
+static void param2(tg_param *p, const char *name, size_t rows, size_t cols, const float *values)
+{
+    cr_assert_eq(tg_param_init(p, name, 2, (size_t[]){rows, cols}, NULL), TG_OK);
+    if (values)
+        memcpy(p->value.data, values, rows * cols * sizeof(float));
+}
+
+/* ---- gradients --------------------------------------------------------------------------- */
+
+Test(tape, value_used_twice_accumulates)
+{
+    tg_tape *t = new_tape();
+    tg_param x;
+    param2(&x, "x", 1, 3, (float[]){1.5f, -2.0f, 0.25f});
+    tg_node *xn = tg_param_leaf(t, &x);
+    tg_node *loss = tg_sum(t, tg_mul(t, xn, xn)); /* Σ x·x: both inputs are the same node */
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+    cr_assert_float_eq(x.grad.data[0], 3.0f, 1e-6f);
+    cr_assert_float_eq(x.grad.data[1], -4.0f, 1e-6f);
+    cr_assert_float_eq(x.grad.data[2], 0.5f, 1e-6f);
+    tg_param_free(&x);
+    tg_tape_free(t);
+}
+
+Test(tape, value_used_by_two_ops_accumulates)
+{
+    tg_tape *t = new_tape();
+    tg_param x;
+    param2(&x, "x", 1, 2, (float[]){2.0f, -1.0f});
+    tg_node *xn = tg_param_leaf(t, &x);
+    /* L = Σ x² + Σ 3x:  dL/dx = 2x + 3 */
+    tg_node *loss = tg_add(t, tg_sum(t, tg_square(t, xn)), tg_sum(t, tg_scale(t, xn, 3.0f)));
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+    cr_assert_float_eq(x.grad.data[0], 7.0f, 1e-6f);
+    cr_assert_float_eq(x.grad.data[1], 1.0f, 1e-6f);
+    tg_param_free(&x);
+    tg_tape_free(t);
+}
+
+Test(tape, backward_twice_doubles_param_grads_not_intermediates)
+{
+    tg_tape *t = new_tape();
+    tg_param x;
+    param2(&x, "x", 1, 2, (float[]){3.0f, -0.5f});
+    tg_node *sq = tg_square(t, tg_param_leaf(t, &x));
+    tg_node *loss = tg_sum(t, tg_scale(t, sq, 2.0f)); /* L = Σ 2x²: dL/dsq = 2, dL/dx = 4x */
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+    cr_assert_float_eq(x.grad.data[0], 12.0f, 1e-6f);
+    cr_assert_float_eq(sq->grad.data[0], 2.0f, 1e-6f);
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK); /* the documented rule: params accumulate */
+    cr_assert_float_eq(x.grad.data[0], 24.0f, 1e-6f);
+    cr_assert_float_eq(x.grad.data[1], -4.0f, 1e-6f);
+    cr_assert_float_eq(sq->grad.data[0], 2.0f, 1e-6f, "intermediate gradients start from zero each time");
+    cr_assert_float_eq(loss->grad.data[0], 1.0f, 1e-6f);
+    tg_param_zero_grad(&x);
+    cr_assert(x.grad.data[0] == 0.0f && x.grad.data[1] == 0.0f);
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+    cr_assert_float_eq(x.grad.data[0], 12.0f, 1e-6f, "after zero_grad: one step's gradient again");
+    tg_param_free(&x);
+    tg_tape_free(t);
+}
+
+Test(tape, params_zero_grad_clears_all)
+{
+    tg_param a, b;
+    param2(&a, "a", 2, 2, NULL);
+    param2(&b, "b", 1, 3, NULL);
+    tg_tensor_fill(&a.grad, 5.0f);
+    tg_tensor_fill(&b.grad, -1.0f);
+    tg_param *ps[] = {&a, &b};
+    tg_params_zero_grad(ps, 2);
+    for (size_t k = 0; k < 4; k++)
+        cr_assert_eq(a.grad.data[k], 0.0f);
+    for (size_t k = 0; k < 3; k++)
+        cr_assert_eq(b.grad.data[k], 0.0f);
+    tg_param_free(&a);
+    tg_param_free(&b);
+}
+
+Test(tape, no_gradient_buffer_without_a_param_upstream)
+{
+    tg_tape *t = new_tape();
+    tg_param W;
+    param2(&W, "W", 2, 2, (float[]){1, 2, 3, 4});
+    tg_tensor x;
+    cr_assert_eq(tg_tensor_zeros2(&x, 3, 2, NULL), TG_OK);
+    tg_tensor_fill(&x, 0.5f);
+    tg_node *xn = tg_input(t, &x);
+    tg_node *xs = tg_sigmoid(t, xn);                          /* constant: no param upstream */
+    tg_node *y = tg_matmul(t, xs, tg_param_leaf(t, &W), false, false);
+    tg_node *loss = tg_sum(t, y);
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+    cr_assert_null(xn->grad.data, "input got a gradient buffer");
+    cr_assert_null(xs->grad.data, "a constant intermediate got a gradient buffer");
+    cr_assert(!xn->requires_grad && !xs->requires_grad);
+    cr_assert_not_null(y->grad.data);
+    /* dL/dW_kj = Σ_i xs_ik = 3·σ(0.5) */
+    cr_assert_float_eq(W.grad.data[0], 3.0f / (1.0f + expf(-0.5f)), 1e-5f);
+    tg_tensor_free(&x);
+    tg_param_free(&W);
+    tg_tape_free(t);
+}
+
+/* ---- errors ------------------------------------------------------------------------------ */
+
+Test(tape, sticky_error_from_a_shape_mismatch)
+{
+    tg_tape *t = new_tape();
+    tg_node *x = tg_input_new(t, 2, (size_t[]){32, 784});
+    tg_node *w = tg_input_new(t, 2, (size_t[]){64, 784});
+    cr_assert_not_null(x);
+    cr_assert_null(tg_matmul(t, x, w, false, false));
+    cr_assert_eq(tg_tape_status(t), TG_ERR_SHAPE);
+    cr_assert_str_eq(tg_tape_error(t), "matmul: [32,784] x [64,784]: inner dimensions differ");
+    int nodes = tg_tape_node_count(t);
+    /* Later ops are no-ops returning NULL, even well-formed ones; the first message is kept. */
+    cr_assert_null(tg_add(t, x, x));
+    cr_assert_null(tg_sigmoid(t, x));
+    cr_assert_null(tg_input_new(t, 1, (size_t[]){4}));
+    cr_assert_eq(tg_tape_node_count(t), nodes);
+    cr_assert_str_eq(tg_tape_error(t), "matmul: [32,784] x [64,784]: inner dimensions differ");
+    tg_error err = {0};
+    cr_assert_eq(tg_backward(t, NULL, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "matmul: [32,784] x [64,784]: inner dimensions differ");
+    /* reset clears the error */
+    tg_tape_reset(t);
+    cr_assert_eq(tg_tape_status(t), TG_OK);
+    cr_assert_not_null(tg_input_new(t, 1, (size_t[]){4}));
+    tg_tape_free(t);
+}
+
+/* Each constructor's shape/argument check, with its exact message, on a fresh tape. */
+Test(tape, constructor_messages)
+{
+    tg_tape *t = new_tape();
+#define NODE(...) tg_input_new(t, 2, (size_t[]){__VA_ARGS__})
+#define EXPECT_ERROR(call, code, message)                                      \
+    do {                                                                       \
+        tg_tape_reset(t);                                                      \
+        cr_assert_null(call, #call " returned a node");                        \
+        cr_assert_eq(tg_tape_status(t), code, "%s", tg_tape_error(t));         \
+        cr_assert_str_eq(tg_tape_error(t), message);                           \
+    } while (0)
+    EXPECT_ERROR(tg_matmul(t, NODE(32, 784), NODE(64, 784), false, false), TG_ERR_SHAPE,
+                 "matmul: [32,784] x [64,784]: inner dimensions differ");
+    EXPECT_ERROR(tg_matmul(t, NODE(32, 784), NODE(784, 64), false, true), TG_ERR_SHAPE,
+                 "matmul: [32,784] x [784,64]ᵀ: inner dimensions differ");
+    EXPECT_ERROR(tg_add(t, NODE(32, 64), NODE(32, 10)), TG_ERR_SHAPE,
+                 "add: [32,64] + [32,10]: shapes differ (b must be [32,64] or a row [1,64])");
+    EXPECT_ERROR(tg_sub(t, NODE(3, 4), NODE(2, 4)), TG_ERR_SHAPE,
+                 "sub: [3,4] - [2,4]: shapes differ (b must be [3,4] or a row [1,4])");
+    EXPECT_ERROR(tg_mul(t, NODE(3, 4), NODE(4, 3)), TG_ERR_SHAPE,
+                 "mul: [3,4] * [4,3]: shapes differ (b must be [3,4] or a row [1,4])");
+    EXPECT_ERROR(tg_scale(t, NODE(2, 2), NAN), TG_ERR_ARG, "scale: factor nan is not finite");
+    EXPECT_ERROR(tg_mse(t, NODE(4, 3), NODE(4, 2), TG_REDUCE_MEAN), TG_ERR_SHAPE,
+                 "mse: pred [4,3] vs target [4,2]: shapes differ");
+    EXPECT_ERROR(tg_bce_logits(t, NODE(4, 3), NODE(3, 4), TG_REDUCE_ROW_SUM), TG_ERR_SHAPE,
+                 "bce_logits: logits [4,3] vs target [3,4]: shapes differ");
+    EXPECT_ERROR(tg_bce_logits(t, NODE(4, 3), NODE(4, 3), (tg_reduction)5), TG_ERR_ARG,
+                 "bce_logits: unknown reduction 5");
+    int32_t labels[5] = {0, 9, 3, 12, 1};
+    EXPECT_ERROR(tg_softmax_xent(t, NODE(5, 10), labels), TG_ERR_ARG,
+                 "softmax_xent: label 12 at row 3 outside 0..9");
+    labels[3] = -1;
+    EXPECT_ERROR(tg_softmax_xent(t, NODE(5, 10), labels), TG_ERR_ARG,
+                 "softmax_xent: label -1 at row 3 outside 0..9");
+    EXPECT_ERROR(tg_softmax_xent(t, NODE(5, 10), NULL), TG_ERR_ARG, "softmax_xent: labels are NULL");
+    EXPECT_ERROR(tg_activate(t, NODE(2, 2), (tg_activation)9), TG_ERR_ARG,
+                 "activate: unknown activation 9 (expected 0..3)");
+    EXPECT_ERROR(tg_jacobian_penalty(t, NODE(32, 64), NODE(784, 32), TG_ACT_SIGMOID), TG_ERR_SHAPE,
+                 "jacobian_penalty: h [32,64] vs W [784,32]: hidden sizes differ (h must be [B,H], W [D,H])");
+    EXPECT_ERROR(tg_jacobian_penalty(t, tg_tanh(t, NODE(8, 4)), NODE(5, 4), TG_ACT_SIGMOID), TG_ERR_ARG,
+                 "jacobian_penalty: h was computed by tanh, not sigmoid");
+    EXPECT_ERROR(tg_jacobian_penalty(t, NODE(8, 4), NODE(5, 4), TG_ACT_COUNT), TG_ERR_ARG,
+                 "jacobian_penalty: unknown activation 4 (expected 0..3)");
+#undef EXPECT_ERROR
+#undef NODE
+    tg_tape_free(t);
+}
+
+Test(tape, null_inputs)
+{
+    tg_tape *t = new_tape();
+    tg_node *x = tg_input_new(t, 2, (size_t[]){2, 2});
+    cr_assert_null(tg_add(t, x, NULL));
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG);
+    cr_assert_str_eq(tg_tape_error(t), "add: input 1 is NULL");
+    tg_tape_reset(t);
+    cr_assert_null(tg_matmul(t, NULL, NULL, false, false));
+    cr_assert_str_eq(tg_tape_error(t), "matmul: input 0 is NULL");
+    tg_tape_reset(t);
+    cr_assert_null(tg_sum(t, NULL));
+    cr_assert_str_eq(tg_tape_error(t), "sum: input 0 is NULL");
+    tg_tape_reset(t);
+    cr_assert_null(tg_param_leaf(t, NULL));
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG);
+    tg_tape_reset(t);
+    cr_assert_null(tg_input(t, NULL));
+    cr_assert_eq(tg_tape_status(t), TG_ERR_ARG);
+    tg_tape_free(t);
+}
+
+Test(tape, backward_refuses_bad_losses)
+{
+    tg_tape *t = new_tape();
+    tg_param W;
+    param2(&W, "W", 2, 2, (float[]){1, 2, 3, 4});
+    tg_error err = {0};
+
+    tg_node *y = tg_square(t, tg_param_leaf(t, &W)); /* [2,2]: not a scalar */
+    cr_assert_eq(tg_backward(t, y, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "backward: loss has shape [2,2], expected one element");
+
+    tg_tape_reset(t);
+    tg_node *c = tg_sum(t, tg_input_new(t, 2, (size_t[]){2, 2})); /* no param upstream */
+    cr_assert_eq(tg_backward(t, c, &err), TG_ERR_ARG);
+    cr_assert_str_eq(err.msg, "backward: the loss does not depend on any parameter");
+
+    cr_assert_eq(tg_backward(t, NULL, &err), TG_ERR_ARG);
+    cr_assert_str_eq(err.msg, "backward: loss is NULL");
+
+    tg_tape_reset(t);
+    tg_tape_set_grad_enabled(t, false);
+    tg_node *l = tg_sum(t, tg_param_leaf(t, &W));
+    cr_assert_not_null(l);
+    cr_assert(!l->requires_grad);
+    cr_assert_eq(tg_backward(t, l, &err), TG_ERR_STATE);
+    cr_assert_str_eq(err.msg, "backward: gradients are disabled on this tape (no-grad mode)");
+    cr_assert_eq(W.grad.data[0], 0.0f);
+    tg_param_free(&W);
+    tg_tape_free(t);
+}
+
+/* ---- the arena --------------------------------------------------------------------------- */
+
+typedef struct mlp {
+    tg_param W1, b1, W2, b2;
+    tg_tensor x, y;
+} mlp;
+
+/* One training-like step: reset, a 2-layer MLP with a contractive term, backward. */
+static float mlp_step(tg_tape *t, mlp *m)
+{
+    tg_tape_reset(t);
+    tg_node *x = tg_input(t, &m->x), *W1 = tg_param_leaf(t, &m->W1);
+    tg_node *h = tg_sigmoid(t, tg_add(t, tg_matmul(t, x, W1, false, false), tg_param_leaf(t, &m->b1)));
+    tg_node *out = tg_add(t, tg_matmul(t, h, tg_param_leaf(t, &m->W2), false, false), tg_param_leaf(t, &m->b2));
+    tg_node *loss = tg_add(t, tg_bce_logits(t, out, tg_input(t, &m->y), TG_REDUCE_ROW_SUM),
+                           tg_scale(t, tg_jacobian_penalty(t, h, W1, TG_ACT_SIGMOID), 0.1f));
+    tg_error err = {0};
+    cr_assert_eq(tg_backward(t, loss, &err), TG_OK, "%s", err.msg);
+    return loss->value.data[0];
+}
+
+Test(tape, arena_does_not_grow_after_the_first_step)
+{
+    mlp m;
+    tg_rng rng;
+    tg_rng_seed(&rng, 1, 1);
+    param2(&m.W1, "W1", 16, 12, NULL);
+    param2(&m.b1, "b1", 1, 12, NULL);
+    param2(&m.W2, "W2", 12, 16, NULL);
+    param2(&m.b2, "b2", 1, 16, NULL);
+    tg_rng_fill_normal(&rng, m.W1.value.data, m.W1.value.size, 0.0f, 0.3f);
+    tg_rng_fill_normal(&rng, m.W2.value.data, m.W2.value.size, 0.0f, 0.3f);
+    cr_assert_eq(tg_tensor_zeros2(&m.x, 8, 16, NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros2(&m.y, 8, 16, NULL), TG_OK);
+    tg_rng_fill_uniform(&rng, m.x.data, m.x.size, 0.0f, 1.0f);
+    memcpy(m.y.data, m.x.data, m.x.size * sizeof(float));
+
+    tg_tape *t = new_tape();
+    float first = mlp_step(t, &m);
+    size_t capacity = tg_tape_arena_capacity(t), used = tg_tape_arena_used(t);
+    cr_assert_gt(used, 0);
+    for (int step = 1; step < 1000; step++) {
+        float loss = mlp_step(t, &m);
+        cr_assert_eq(loss, first, "step %d: the same inputs gave another loss", step);
+        cr_assert_eq(tg_tape_arena_capacity(t), capacity, "step %d: the arena grew", step);
+        cr_assert_eq(tg_tape_arena_used(t), used, "step %d", step);
+    }
+    tg_tape_free(t);
+    tg_tensor_free(&m.x);
+    tg_tensor_free(&m.y);
+    tg_param *ps[] = {&m.W1, &m.b1, &m.W2, &m.b2};
+    for (int i = 0; i < 4; i++)
+        tg_param_free(ps[i]);
+}
+
+/* ---- introspection and profiling ----------------------------------------------------------- */
+
+/* W [2,3] (param), x [4,2] (input), y = x·W [4,3], L = Σ y [1]. */
+static tg_node *small_graph(tg_tape *t, tg_param *W, tg_tensor *x)
+{
+    param2(W, "W", 2, 3, (float[]){1, 2, 3, 4, 5, 6});
+    cr_assert_eq(tg_tensor_zeros2(x, 4, 2, NULL), TG_OK);
+    tg_node *wn = tg_param_leaf(t, W);
+    tg_node *xn = tg_input(t, x);
+    return tg_sum(t, tg_matmul(t, xn, wn, false, false));
+}
+
+static char *capture(void (*print)(const tg_tape *, FILE *), const tg_tape *t)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cr_assert_not_null(f);
+    print(t, f);
+    fclose(f);
+    return buf;
+}
+
+Test(tape, print_lists_every_node)
+{
+    tg_tape *t = new_tape();
+    tg_param W;
+    tg_tensor x;
+    tg_node *loss = small_graph(t, &W, &x);
+    char *before = capture(tg_tape_print, t);
+    cr_assert_str_eq(before,
+                     "  0 param            [2,3]        in=[] bytes=24 grad param=W\n"
+                     "  1 input            [4,2]        in=[] bytes=32\n"
+                     "  2 matmul_nn        [4,3]        in=[1,0] bytes=48 grad\n"
+                     "  3 sum              [1]          in=[2] bytes=4 grad\n");
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+    char *after = capture(tg_tape_print, t); /* now with the gradient buffers */
+    cr_assert_str_eq(after,
+                     "  0 param            [2,3]        in=[] bytes=48 grad param=W\n"
+                     "  1 input            [4,2]        in=[] bytes=32\n"
+                     "  2 matmul_nn        [4,3]        in=[1,0] bytes=96 grad\n"
+                     "  3 sum              [1]          in=[2] bytes=8 grad\n");
+    free(before);
+    free(after);
+    tg_tensor_free(&x);
+    tg_param_free(&W);
+    tg_tape_free(t);
+}
+
+Test(tape, write_dot_emits_nodes_and_edges)
+{
+    tg_tape *t = new_tape();
+    tg_param W;
+    tg_tensor x;
+    small_graph(t, &W, &x);
+    char *dot = capture(tg_tape_write_dot, t);
+    cr_assert_str_eq(dot,
+                     "digraph tape {\n"
+                     "  rankdir=LR;\n"
+                     "  node [shape=box, fontname=\"monospace\"];\n"
+                     "  n0 [label=\"0: param\\n[2,3]\\nW\", style=filled, fillcolor=lightblue];\n"
+                     "  n1 [label=\"1: input\\n[4,2]\"];\n"
+                     "  n2 [label=\"2: matmul_nn\\n[4,3]\"];\n"
+                     "  n1 -> n2;\n"
+                     "  n0 -> n2;\n"
+                     "  n3 [label=\"3: sum\\n[1]\"];\n"
+                     "  n2 -> n3;\n"
+                     "}\n");
+    free(dot);
+    tg_tensor_free(&x);
+    tg_param_free(&W);
+    tg_tape_free(t);
+}
+
+static void matmul_step(tg_tape *t, tg_param *A, tg_param *B)
+{
+    tg_tape_reset(t);
+    tg_node *loss = tg_sum(t, tg_matmul(t, tg_param_leaf(t, A), tg_param_leaf(t, B), false, true));
+    cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+}
+
+Test(tape, profiling_times_matmul_when_enabled)
+{
+    tg_param A, B;
+    param2(&A, "A", 64, 128, NULL);
+    param2(&B, "B", 96, 128, NULL);
+    tg_tensor_fill(&A.value, 0.5f);
+    tg_tensor_fill(&B.value, 0.25f);
+
+    tg_tape *off = new_tape();
+    matmul_step(off, &A, &B);
+    cr_assert_eq(tg_tape_profile_seconds(off, "matmul_nt", false), 0.0, "profiling is off by default");
+    tg_tape_free(off);
+
+    tg_tape *t = new_tape();
+    tg_tape_set_profile(t, true);
+    for (int i = 0; i < 3; i++)
+        matmul_step(t, &A, &B);
+    cr_assert_gt(tg_tape_profile_seconds(t, "matmul_nt", false), 0.0);
+    cr_assert_gt(tg_tape_profile_seconds(t, "matmul_nt", true), 0.0);
+    cr_assert_eq(tg_tape_profile_seconds(t, "no_such_op", false), 0.0);
+    char *report = capture(tg_tape_profile_print, t);
+    cr_assert(strstr(report, "op=matmul_nt calls=3 forward_s=") != NULL, "%s", report);
+    cr_assert(strstr(report, "op=sum calls=3 forward_s=") != NULL, "%s", report);
+    free(report);
+    tg_tape_profile_reset(t);
+    cr_assert_eq(tg_tape_profile_seconds(t, "matmul_nt", false), 0.0);
+    tg_tape_free(t);
+    tg_param_free(&A);
+    tg_param_free(&B);
+}

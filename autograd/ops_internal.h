@@ -1,0 +1,50 @@
+/* autograd/ops_internal.h — what the built-in ops share (private to autograd/ops_*.c).
+ *
+ * The forward/backward prototypes of every registered op, and the few numeric helpers more
+ * than one op needs.  Everything here is static inline: no calls through pointers in the
+ * per-element loops. */
+#ifndef TG_OPS_INTERNAL_H
+#define TG_OPS_INTERNAL_H
+
+#include <math.h>
+
+#include "ops.h"
+
+#define TG_OP(name, formula)                 \
+    void tg_op_##name##_forward(tg_node *n); \
+    void tg_op_##name##_backward(tg_node *n);
+#include "ops.def"
+#undef TG_OP
+
+/* The op of an activation kind (&tg_op_sigmoid, ...), NULL for an unknown kind. */
+const tg_op_def *tg_activation_op(tg_activation act);
+
+/* Shape strings for error messages: SHAPE(n) is "[32,784]" for node n.  The buffer is a
+ * member of a returned struct, which C11 keeps alive until the end of the full expression,
+ * so SHAPE() may be used (several times) inside one tg_tape_fail(...) call. */
+typedef struct shape_buf {
+    char s[64];
+} shape_buf;
+static inline shape_buf shape_of(const tg_node *n)
+{
+    shape_buf b;
+    tg_tensor_shape_str(b.s, sizeof b.s, &n->value);
+    return b;
+}
+#define SHAPE(n) (shape_of(n).s)
+
+/* σ(x) = 1/(1+e⁻ˣ) without overflow: e^{-|x|} is in (0,1], so for x >= 0 it is 1/(1+e),
+ * and for x < 0 it is e/(1+e) (the same fraction multiplied by eˣ/eˣ).  Exact limits 0 and 1
+ * at ±1e4, never NaN. */
+static inline float stable_sigmoidf(float x)
+{
+    float e = expf(-fabsf(x));
+    float r = 1.0f / (1.0f + e);
+    return x >= 0.0f ? r : e * r;
+}
+
+/* Columns are processed in blocks of this many when a reduction walks a matrix row by row
+ * and keeps one double accumulator per column on the stack. */
+#define TG_COL_BLOCK 64
+
+#endif
