@@ -151,7 +151,7 @@ static int cmd_train(const tg_cli *c)
     if (!data_path)
         return TG_EXIT_USAGE;
     tg_dataset data;
-    if (tg_cli_load_split(c, data_path, "train", false, resume ? 0 : s.limit, s.seed, &data))
+    if (tg_cli_load_split(c, data_path, "train", false, resume ? 0 : s.limit, &data))
         return TG_EXIT_USAGE;
     if (data.rows * data.cols != s.model.input && !resume)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
@@ -181,7 +181,7 @@ static int cmd_bench(const tg_cli *c)
         return TG_EXIT_USAGE;
     const char *data_path = tg_cli_data_dir(c);
     tg_dataset data;
-    if (!data_path || tg_cli_load_split(c, data_path, "train", false, s.limit, s.seed, &data))
+    if (!data_path || tg_cli_load_split(c, data_path, "train", false, s.limit, &data))
         return TG_EXIT_USAGE;
     s.model.input = data.rows * data.cols;
     cae_train_io io = {.records = stderr, .profile = tg_cli_given(c, "--profile")};
@@ -243,10 +243,10 @@ static int eval_models(const tg_cli *c, bool compare)
     const char *data_path = status ? NULL : tg_cli_data_dir(c);
     tg_dataset test = {0}, train = {0};
     bool have_test = false, have_train = false;
-    if (!status && (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, (uint64_t)seed, &test)))
+    if (!status && (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, &test)))
         status = TG_EXIT_USAGE;
     have_test = !status;
-    if (!status && test.labels && tg_cli_load_split(c, data_path, "train", false, 0, (uint64_t)seed, &train) == TG_OK)
+    if (!status && test.labels && tg_cli_load_split(c, data_path, "train", false, 0, &train) == TG_OK)
         have_train = true;
     cae_eval_options opts = cae_eval_options_default();
     opts.seed = (uint64_t)seed;
@@ -289,7 +289,7 @@ static int cmd_render(const tg_cli *c)
         return TG_EXIT_USAGE;
     const char *data_path = tg_cli_data_dir(c);
     tg_dataset test;
-    if (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, 1, &test)) {
+    if (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, &test)) {
         cae_model_free(&m);
         return TG_EXIT_USAGE;
     }

@@ -13,6 +13,7 @@
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
 #define SYNTHETIC_TRAIN 2048 /* images in the built-in data set */
 #define SYNTHETIC_TEST 512
+#define SYNTHETIC_SEED 2011 /* fixed: the data set is part of the program, not of a run */
 
 static int option_index(const tg_cli *c, const char *name)
 {
@@ -183,7 +184,7 @@ const char *tg_cli_data_dir(const tg_cli *c)
 }
 
 int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool need_labels, size_t limit,
-                      uint64_t seed, tg_dataset *ds)
+                      tg_dataset *ds)
 {
     tg_error err;
     int rc;
@@ -191,7 +192,7 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
         size_t n = !strcmp(split, "train") ? SYNTHETIC_TRAIN : SYNTHETIC_TEST;
         if (limit && limit < n)
             n = limit;
-        rc = tg_dataset_synthetic(ds, split, n, 28, 28, seed, &err);
+        rc = tg_dataset_synthetic(ds, split, n, 28, 28, SYNTHETIC_SEED, &err);
     } else {
         rc = tg_dataset_load(ds, path, split, true, limit, &err);
         if (rc && !need_labels) {
