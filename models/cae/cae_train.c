@@ -210,38 +210,68 @@ static double batch_mse(const tg_node *x, const tg_node *y)
     return sum / (double)x->value.size;
 }
 
-/* One optimizer step on the images `idx[0..count)`. */
-static int train_step(tg_tape *tape, cae_model *m, tg_optimizer *opt, const tg_dataset *data, const uint32_t *idx,
-                      size_t count, long step_number, epoch_sums *sums, FILE *log, uint64_t epoch, tg_error *err)
+/* A loss this many times the first step's means the run has diverged (e.g. --lr 1e6 with Adam,
+ * whose bounded steps give huge but finite weights rather than NaN). */
+#define DIVERGENCE_FACTOR 1e4
+
+/* What one step needs besides the batch. */
+typedef struct trainer {
+    tg_tape *tape;
+    cae_model *model;
+    tg_optimizer *opt;
+    const tg_dataset *data;
+    FILE *log;
+    double first_loss;  /* of this invocation's first step; 0 before it */
+    bool profile;
+    double data_s, optimizer_s; /* time outside the tape, when profiling */
+} trainer;
+
+/* One optimizer step on the images `idx[0..count)`; `step_number` counts from 1. */
+static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_number, uint64_t epoch,
+                      epoch_sums *sums, tg_error *err)
 {
-    tg_tape_reset(tape);
-    tg_node *x = tg_input_new(tape, 2, (size_t[]){count, m->cfg.input}); /* [B,D] */
+    cae_model *m = t->model;
+    double start = t->profile ? now_seconds() : 0.0;
+    tg_tape_reset(t->tape);
+    tg_node *x = tg_input_new(t->tape, 2, (size_t[]){count, m->cfg.input}); /* [B,D] */
     if (x)
-        tg_dataset_images_to_float(data, idx, count, x->value.data);
+        tg_dataset_images_to_float(t->data, idx, count, x->value.data);
+    if (t->profile)
+        t->data_s += now_seconds() - start;
     cae_graph g;
-    int rc = cae_build(tape, m, x, CAE_TERMS_ALL, &g);
+    int rc = cae_build(t->tape, m, x, CAE_TERMS_ALL, &g);
     if (rc)
-        return tg_tape_get_error(tape, err);
+        return tg_tape_get_error(t->tape, err);
     tg_params_zero_grad(m->params, m->n_params);
-    if ((rc = tg_backward(tape, g.loss, err)))
+    if ((rc = tg_backward(t->tape, g.loss, err)))
         return rc;
     double loss = g.loss->value.data[0], recon = g.recon->value.data[0], penalty = g.penalty->value.data[0];
     if (!isfinite(loss))
         return tg_error_set(err, TG_ERR_NUMERIC,
                             "step %ld: the loss became %g (reconstruction term %g, penalty term %g); stopping, no checkpoint written",
                             step_number, loss, recon, penalty);
-    if ((rc = tg_optim_step(opt, err))) {
+    if (t->first_loss > 0 && loss > DIVERGENCE_FACTOR * t->first_loss)
+        return tg_error_set(err, TG_ERR_NUMERIC,
+                            "step %ld: the loss %g (reconstruction term %g, penalty term %g) is over %g times the first step's %g: "
+                            "the run diverged (try a lower --lr); stopping, no checkpoint written",
+                            step_number, loss, recon, penalty, DIVERGENCE_FACTOR, t->first_loss);
+    if (t->first_loss == 0)
+        t->first_loss = loss;
+    start = t->profile ? now_seconds() : 0.0;
+    if ((rc = tg_optim_step(t->opt, err))) {
         char why[TG_ERROR_MSG_MAX];
         snprintf(why, sizeof why, "%s", err ? err->msg : "");
         return tg_error_set(err, rc, "step %ld: %s; stopping, no checkpoint written", step_number, why);
     }
+    if (t->profile)
+        t->optimizer_s += now_seconds() - start;
     double mse = m->cfg.loss == CAE_LOSS_MSE ? recon : batch_mse(x, g.y);
     sums->loss += loss * (double)count;
     sums->mse += mse * (double)count;
     sums->penalty += penalty * (double)count;
     sums->samples += count;
-    if (log)
-        fprintf(log, "%ld,%llu,%.9g,%.9g,%.9g\n", step_number, (unsigned long long)epoch + 1, loss, mse, penalty);
+    if (t->log)
+        fprintf(t->log, "%ld,%llu,%.9g,%.9g,%.9g\n", step_number, (unsigned long long)epoch + 1, loss, mse, penalty);
     return TG_OK;
 }
 
@@ -320,6 +350,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
     }
 
     g_stop_requested = 0;
+    trainer tr = {.tape = tape, .model = &model, .opt = &opt, .data = data, .log = log, .profile = io->profile};
     tg_batcher_seek(&batcher, pos.epoch, pos.position);
     while ((long)pos.epoch < s.epochs && !(s.steps > 0 && pos.step >= s.steps)) {
         epoch_sums sums = {0};
@@ -328,7 +359,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
         const uint32_t *idx;
         size_t count;
         while (!(s.steps > 0 && pos.step >= s.steps) && (count = tg_batcher_next(&batcher, &idx)) > 0) {
-            if ((rc = train_step(tape, &model, &opt, data, idx, count, pos.step + 1, &sums, log, pos.epoch, err)))
+            if ((rc = train_step(&tr, idx, count, pos.step + 1, pos.epoch, &sums, err)))
                 goto done;
             pos.step++;
             pos.position += count;
@@ -363,8 +394,10 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
             break;
         }
     }
-    if (io->profile)
+    if (io->profile) {
         tg_tape_profile_print(tape, stderr);
+        fprintf(stderr, "op=(batch conversion) forward_s=%.6f\nop=(optimizer) forward_s=%.6f\n", tr.data_s, tr.optimizer_s);
+    }
     if (io->out_path && (rc = save_run(io->out_path, &model, &opt, &s, &pos, err)))
         goto done;
     if (result->interrupted)
