@@ -1,9 +1,229 @@
-/* AVX-512 kernel (placeholder: forwards to the reference until the optimized kernel lands). */
+/* tensor/matmul_avx512.c — the AVX-512 micro-kernel and transposing packer behind tg_gemm
+ * (the blocking around them is in matmul.c).
+ *
+ * Compiled without -mavx512f: every function carries a target attribute, and matmul.c only calls
+ * in here after checking the processor (so the library still runs on any x86-64).
+ *
+ * Register tiles (32 zmm registers of 16 floats):
+ *   TG_A_KMAJOR  14×32: 28 accumulators + 2 vectors of a B row; the 14 values of op(A)[.,k] are
+ *                contiguous, so they are broadcast straight from memory into the FMAs.
+ *   TG_A_ROWS     6×64: 24 accumulators + 4 vectors of a B row; op(A)[r,k] comes from 6 separate
+ *                rows of A (6 address streams), which is why this tile is shorter and wider.
+ * Each step k loads one row of the B panel once and reuses it for every row of the tile, so the
+ * loads per FMA stay well below one.  Partial tiles use the same code: a tile with fewer rows is
+ * another instantiation, and missing columns are masked lanes (loads never touch them). */
 #include "matmul_kernels.h"
 
-void tg_gemm_avx512(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
-                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
-                  float beta, float *C, size_t ldc)
+#if defined(TG_HAVE_X86_SIMD)
+
+#include <immintrin.h>
+
+#define TG_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq")))
+#define TG_INLINE_AVX512 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq")))
+
+enum { VW = 16 };                 /* floats per vector */
+enum { KMAJOR_MR = 14, KMAJOR_NV = 2 };
+enum { ROWS_MR = 6, ROWS_NV = 4 };
+enum { MAX_MR = 14, MAX_NV = 4 };
+
+/* ---- the vector layer ------------------------------------------------------------------- */
+
+typedef __m512 vf;
+
+TG_INLINE_AVX512 vf vf_zero(void) { return _mm512_setzero_ps(); }
+TG_INLINE_AVX512 vf vf_set1(float x) { return _mm512_set1_ps(x); }
+/* Loads the lanes selected by `m` (others read as 0, and their memory is never touched). */
+TG_INLINE_AVX512 vf vf_load(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+TG_INLINE_AVX512 void vf_store(float *p, vf v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
+TG_INLINE_AVX512 vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+TG_INLINE_AVX512 vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+/* The lanes [0, n) of a vector, n in 0..16. */
+TG_INLINE_AVX512 __mmask16 lanes(size_t n) { return n >= VW ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+/* ---- the micro-kernel ------------------------------------------------------------------- */
+
+/* C tile [MR, nr] (nr <= NV*16) over kc steps.
+ *   op(A) tile [MR, kc]:  KMAJOR ? a[k*a_stride + r] : a[r*a_stride + k]
+ *   op(B) panel [kc, nr]: b[k*b_stride + j]
+ * MR, NV and KMAJOR are compile-time constants at every call site.  The `unroll` pragmas make
+ * GCC unroll the loops over r and v before it decides where acc lives: only then does every
+ * acc[r][v] become its own register (otherwise the array is kept in memory, at a third of the
+ * speed). */
+TG_INLINE_AVX512 void tile_kernel(const int MR, const int NV, const bool KMAJOR, const tg_tile *t)
 {
-    tg_gemm_ref(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    __mmask16 mask[MAX_NV];
+    #pragma GCC unroll 4
+    for (int v = 0; v < NV; v++)
+        mask[v] = lanes(t->nr > (size_t)v * VW ? t->nr - (size_t)v * VW : 0);
+
+    /* The C tile is only touched after the k loop; fetching it now hides the misses (its rows
+     * are ldc apart, often a page) behind the FMAs. */
+    #pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            _mm_prefetch((const char *)(t->c + r * t->ldc + v * VW), _MM_HINT_T0);
+    }
+
+    vf acc[MAX_MR][MAX_NV];
+    #pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = vf_zero();
+    }
+
+    const float *a = t->a, *b = t->b;
+    const size_t as = t->a_stride, bs = t->b_stride;
+    #pragma GCC unroll 4
+    for (size_t k = 0; k < t->kc; k++) {
+        vf brow[MAX_NV]; /* op(B)[k, 0..nr) */
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            brow[v] = vf_load(b + v * VW, mask[v]);
+        #pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            vf ar = vf_set1(KMAJOR ? a[r] : a[r * as]); /* op(A)[r, k] in every lane */
+            #pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = vf_fma(ar, brow[v], acc[r][v]);
+        }
+        a += KMAJOR ? as : 1;
+        b += bs;
+    }
+
+    const vf alpha = vf_set1(t->alpha), beta = vf_set1(t->beta);
+    const bool overwrite = t->first && t->beta == 0.0f;
+    #pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+        float *c = t->c + r * t->ldc;
+        #pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            vf out;
+            if (overwrite) {
+                out = vf_mul(alpha, acc[r][v]);
+            } else {
+                vf old = vf_load(c + v * VW, mask[v]);
+                out = vf_fma(alpha, acc[r][v], t->first ? vf_mul(beta, old) : old);
+            }
+            vf_store(c + v * VW, out, mask[v]);
+        }
+    }
 }
+
+/* The tile with MR rows; picks the vector count from t->nr. */
+TG_INLINE_AVX512 void tile_with_rows(const int MR, const bool KMAJOR, const tg_tile *t)
+{
+    switch ((t->nr + VW - 1) / VW) {
+    case 1: tile_kernel(MR, 1, KMAJOR, t); break;
+    case 2: tile_kernel(MR, 2, KMAJOR, t); break;
+    case 3: if (!KMAJOR) tile_kernel(MR, 3, KMAJOR, t); break;
+    case 4: if (!KMAJOR) tile_kernel(MR, 4, KMAJOR, t); break;
+    default: break;
+    }
+}
+
+static TG_AVX512 void tile_kmajor(const tg_tile *t)
+{
+    switch (t->mr) {
+    case 1: tile_with_rows(1, true, t); break;
+    case 2: tile_with_rows(2, true, t); break;
+    case 3: tile_with_rows(3, true, t); break;
+    case 4: tile_with_rows(4, true, t); break;
+    case 5: tile_with_rows(5, true, t); break;
+    case 6: tile_with_rows(6, true, t); break;
+    case 7: tile_with_rows(7, true, t); break;
+    case 8: tile_with_rows(8, true, t); break;
+    case 9: tile_with_rows(9, true, t); break;
+    case 10: tile_with_rows(10, true, t); break;
+    case 11: tile_with_rows(11, true, t); break;
+    case 12: tile_with_rows(12, true, t); break;
+    case 13: tile_with_rows(13, true, t); break;
+    case 14: tile_with_rows(14, true, t); break;
+    default: break;
+    }
+}
+
+static TG_AVX512 void tile_rows(const tg_tile *t)
+{
+    switch (t->mr) {
+    case 1: tile_with_rows(1, false, t); break;
+    case 2: tile_with_rows(2, false, t); break;
+    case 3: tile_with_rows(3, false, t); break;
+    case 4: tile_with_rows(4, false, t); break;
+    case 5: tile_with_rows(5, false, t); break;
+    case 6: tile_with_rows(6, false, t); break;
+    default: break;
+    }
+}
+
+static TG_AVX512 void tile_avx512(const tg_tile *t)
+{
+    if (t->a_layout == TG_A_KMAJOR)
+        tile_kmajor(t);
+    else
+        tile_rows(t);
+}
+
+/* ---- packing: Bᵀ panels and A tiles ----------------------------------------------------- */
+
+/* In-register transpose of a 16×16 block: on return r[i] holds column i of the input rows.
+ * Three shuffle stages: 2×2 blocks of floats, then of float pairs, then a 4×4 transpose of the
+ * 128-bit lanes. */
+TG_INLINE_AVX512 void transpose16(vf r[16])
+{
+    vf t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per 128-bit lane: a0 b0 a1 b1 */
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /*                   a2 b2 a3 b3 */
+    }
+    for (int g = 0; g < 16; g += 4) { /* rows 4g'..4g'+3 -> u[g + x] lane l = column 4l+x */
+        __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+        __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+        u[g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int x = 0; x < 4; x++) { /* lane l of u[4g + x] is column 4l+x of rows 4g..4g+3 */
+        vf s0 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0x44);
+        vf s1 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0xEE);
+        vf s2 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0x44);
+        vf s3 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0xEE);
+        r[x] = _mm512_shuffle_f32x4(s0, s2, 0x88);
+        r[4 + x] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
+        r[8 + x] = _mm512_shuffle_f32x4(s1, s3, 0x88);
+        r[12 + x] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
+    }
+}
+
+/* dst [kc, nc] (row stride dst_stride) = the transpose of b [nc, kc] (row stride ldb), in
+ * 16×16 blocks; partial blocks load only the valid part and store only valid rows. */
+static TG_AVX512 void pack_transposed_avx512(float *dst, size_t dst_stride, const float *b, size_t ldb,
+                                     size_t kc, size_t nc)
+{
+    for (size_t j0 = 0; j0 < nc; j0 += VW) {
+        size_t nj = nc - j0 < VW ? nc - j0 : VW;
+        for (size_t k0 = 0; k0 < kc; k0 += VW) {
+            size_t nk = kc - k0 < VW ? kc - k0 : VW;
+            __mmask16 km = lanes(nk);
+            vf r[16];
+            for (size_t j = 0; j < VW; j++)
+                r[j] = j < nj ? vf_load(b + (j0 + j) * ldb + k0, km) : vf_zero();
+            transpose16(r);
+            for (size_t k = 0; k < nk; k++)
+                _mm512_storeu_ps(dst + (k0 + k) * dst_stride + j0, r[k]);
+        }
+    }
+}
+
+const tg_gemm_kernel tg_gemm_kernel_avx512 = {
+    .mr_rows = ROWS_MR,
+    .nr_rows = ROWS_NV * VW,
+    .mr_kmajor = KMAJOR_MR,
+    .nr_kmajor = KMAJOR_NV * VW,
+    .tile = tile_avx512,
+    .pack_transposed = pack_transposed_avx512,
+};
+
+#endif /* TG_HAVE_X86_SIMD */

@@ -1,16 +1,60 @@
-/* tensor/matmul_kernels.h — internal: the per-ISA kernels behind tg_gemm.
- * Same contract as tg_gemm (see matmul.h); each processes the whole product on the calling
- * thread's share of output columns/rows as decided by matmul.c. */
+/* tensor/matmul_kernels.h — internal: what each instruction set contributes to tg_gemm.
+ *
+ * Split of the work (BLIS-style):
+ *   matmul.c         threads (fixed output blocks), K blocking, packing decisions, the tile loops;
+ *   matmul_avx2.c    one micro-kernel (a register tile of C over one K block) and a
+ *   matmul_avx512.c  transposing packer (for Bᵀ panels and A tiles), each with its own vector width.
+ *
+ * A micro-kernel computes one tile of C, mr×nr, over kc steps of the reduction:
+ *     acc[r][j]  = Σ_k op(A)[r,k]·op(B)[k,j]      (k = 0..kc-1, in order, one FMA per step)
+ *     first K block:   C[r,j] = alpha·acc + beta·C[r,j]   (beta == 0: C is written, never read)
+ *     later K blocks:  C[r,j] = alpha·acc + C[r,j]
+ * Every output element goes through exactly this sequence of operations whatever the tile size,
+ * its position, or which thread runs it; only the K blocking (a function of K alone, chosen in
+ * matmul.c) shapes the arithmetic.  That is what makes results bitwise identical for any thread
+ * count, and a kernel must keep it so: no choice that changes the arithmetic may depend on M, N
+ * or the tile. */
 #ifndef TG_MATMUL_KERNELS_H
 #define TG_MATMUL_KERNELS_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "matmul.h"
 
-void tg_gemm_avx2(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
-                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
-                  float beta, float *C, size_t ldc);
-void tg_gemm_avx512(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
-                    float alpha, const float *A, size_t lda, const float *B, size_t ldb,
-                    float beta, float *C, size_t ldc);
+/* How a tile reads op(A). */
+typedef enum tg_a_layout {
+    TG_A_ROWS,   /* op(A)[r,k] = a[r*a_stride + k]: rows of A read in place (ta = NOTRANS) */
+    TG_A_KMAJOR, /* op(A)[r,k] = a[k*a_stride + r]: Aᵀ read in place (ta = TRANS) or a packed panel */
+} tg_a_layout;
+
+typedef struct tg_tile {
+    size_t mr, nr, kc;       /* rows (<= the kernel's mr for the layout), columns (<= its nr), depth */
+    tg_a_layout a_layout;
+    const float *a;
+    size_t a_stride;
+    const float *b;          /* op(B)[k,j] = b[k*b_stride + j], j < nr (never read beyond nr) */
+    size_t b_stride;
+    float *c;                /* C[r,j] = c[r*ldc + j] */
+    size_t ldc;
+    float alpha, beta;
+    bool first;              /* the first K block: apply beta (see above) */
+} tg_tile;
+
+typedef struct tg_gemm_kernel {
+    size_t mr_rows, nr_rows;     /* the largest tile for TG_A_ROWS */
+    size_t mr_kmajor, nr_kmajor; /* the largest tile for TG_A_KMAJOR */
+    void (*tile)(const tg_tile *t);
+    /* Transposes src [nc, kc] (row stride lds) into dst [kc, nc] (row stride dst_stride):
+     *     dst[k*dst_stride + j] = src[j*lds + k]   for k < kc, j < nc.
+     * Lanes j in [nc, round_up(nc, 16)) may be written with anything; dst_stride must be at least
+     * that rounded width.  Packs panels of op(B) for B stored N×K, and tiles of A (rows -> k-major). */
+    void (*pack_transposed)(float *dst, size_t dst_stride, const float *src, size_t lds, size_t kc, size_t nc);
+} tg_gemm_kernel;
+
+#if defined(TG_HAVE_X86_SIMD)
+extern const tg_gemm_kernel tg_gemm_kernel_avx2;
+extern const tg_gemm_kernel tg_gemm_kernel_avx512;
+#endif
 
 #endif

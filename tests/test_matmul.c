@@ -1,1 +1,380 @@
+/* tests/test_matmul.c — tg_gemm on every path against the scalar reference, BLAS edge cases,
+ * thread-count determinism, and the checked tensor wrapper. */
 #include <criterion/criterion.h>
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/matmul.h"
+#include "tensor/parallel.h"
+#include "tensor/rng.h"
+#include "tensor/tensor.h"
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+/* Written into padding (columns beyond N in C) to check that nothing outside C is touched. */
+static const float SENTINEL = -12345.0f;
+
+/* A general product with its operands laid out as tg_gemm expects (row-major, padded leading
+ * dimensions). */
+typedef struct problem {
+    tg_trans ta, tb;
+    size_t M, N, K;
+    size_t lda, ldb, ldc;
+    float alpha, beta;
+    float *A, *B, *C0; /* C0: the initial C */
+} problem;
+
+static float *alloc_floats(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    cr_assert_not_null(p);
+    return p;
+}
+
+/* Random operands in [-1, 1); `pad` extra floats at the end of every row. */
+static problem make_problem(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, size_t pad,
+                            float alpha, float beta, uint64_t seed)
+{
+    problem p = {ta, tb, M, N, K, 0, 0, 0, alpha, beta, NULL, NULL, NULL};
+    size_t a_rows = ta == TG_TRANS ? K : M, a_cols = ta == TG_TRANS ? M : K;
+    size_t b_rows = tb == TG_TRANS ? N : K, b_cols = tb == TG_TRANS ? K : N;
+    p.lda = a_cols + pad, p.ldb = b_cols + pad, p.ldc = N + pad;
+    p.A = alloc_floats(a_rows * p.lda);
+    p.B = alloc_floats(b_rows * p.ldb);
+    p.C0 = alloc_floats(M * p.ldc);
+    tg_rng rng;
+    tg_rng_seed(&rng, seed, 7);
+    tg_rng_fill_uniform(&rng, p.A, a_rows * p.lda, -1.0f, 1.0f);
+    tg_rng_fill_uniform(&rng, p.B, b_rows * p.ldb, -1.0f, 1.0f);
+    tg_rng_fill_uniform(&rng, p.C0, M * p.ldc, -1.0f, 1.0f);
+    for (size_t i = 0; i < M; i++)
+        for (size_t j = N; j < p.ldc; j++)
+            p.C0[i * p.ldc + j] = SENTINEL;
+    return p;
+}
+
+static void free_problem(problem *p)
+{
+    free(p->A);
+    free(p->B);
+    free(p->C0);
+}
+
+static float *run_path(const problem *p, tg_simd_path path)
+{
+    float *C = alloc_floats(p->M * p->ldc);
+    memcpy(C, p->C0, p->M * p->ldc * sizeof(float));
+    tg_gemm_path(path, p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb,
+                 p->beta, C, p->ldc);
+    return C;
+}
+
+static float *run_ref(const problem *p)
+{
+    float *C = alloc_floats(p->M * p->ldc);
+    memcpy(C, p->C0, p->M * p->ldc * sizeof(float));
+    tg_gemm_ref(p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb, p->beta, C, p->ldc);
+    return C;
+}
+
+static float op_a(const problem *p, size_t i, size_t k)
+{
+    return p->ta == TG_TRANS ? p->A[k * p->lda + i] : p->A[i * p->lda + k];
+}
+
+static float op_b(const problem *p, size_t k, size_t j)
+{
+    return p->tb == TG_TRANS ? p->B[j * p->ldb + k] : p->B[k * p->ldb + j];
+}
+
+/* Checks C against the reference R element by element.  Two float sums of the same K terms in
+ * different orders (and with or without fused multiply-adds) differ by at most about
+ * K·eps·Σ|a·b|, so that (times a safety factor) is the tolerance: a wrong index or a missed term
+ * shows up as an error of the size of the terms themselves.  Padding must be left untouched. */
+static void expect_close(const problem *p, const float *C, const float *R, const char *what)
+{
+    for (size_t i = 0; i < p->M; i++) {
+        for (size_t j = 0; j < p->N; j++) {
+            double magnitude = 0.0;
+            for (size_t k = 0; k < p->K; k++)
+                magnitude += fabs((double)op_a(p, i, k) * (double)op_b(p, k, j));
+            double c0 = p->beta != 0.0f ? fabs((double)p->beta * p->C0[i * p->ldc + j]) : 0.0; /* beta 0: C0 unread */
+            magnitude = fabs(p->alpha) * magnitude + c0;
+            double tol = 4.0 * (double)(p->K + 2) * FLT_EPSILON * magnitude + 1e-30;
+            double got = C[i * p->ldc + j], want = R[i * p->ldc + j];
+            cr_assert(fabs(got - want) <= tol,
+                      "%s: ta=%d tb=%d M=%zu N=%zu K=%zu alpha=%g beta=%g: C[%zu,%zu] = %.9g, reference %.9g (tol %.3g)",
+                      what, p->ta, p->tb, p->M, p->N, p->K, (double)p->alpha, (double)p->beta, i, j,
+                      got, want, tol);
+        }
+        for (size_t j = p->N; j < p->ldc; j++)
+            cr_assert(C[i * p->ldc + j] == SENTINEL, "%s: padding C[%zu,%zu] was written", what, i, j);
+    }
+}
+
+static void compare_with_reference(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t N,
+                                   size_t K, size_t pad, float alpha, float beta)
+{
+    problem p = make_problem(ta, tb, M, N, K, pad, alpha, beta, M * 1000003u + N * 1009u + K);
+    float *C = run_path(&p, path), *R = run_ref(&p);
+    expect_close(&p, C, R, tg_simd_name(path));
+    free(C);
+    free(R);
+    free_problem(&p);
+}
+
+/* Shapes that exercise full tiles, partial tiles (rows and vector lanes), several K blocks and
+ * the CAE products; every size of the list appears in every position at least once. */
+static const size_t SHAPES[][3] = { /* M, N, K */
+    {1, 1, 1},     {2, 7, 15},    {7, 2, 17},     {15, 17, 2},   {17, 15, 31},  {31, 33, 7},
+    {33, 31, 63},  {63, 65, 33},  {65, 63, 127},  {127, 1, 65},  {1, 127, 63},  {2, 33, 784},
+    {784, 7, 31},  {15, 784, 33}, {32, 64, 784},  {32, 784, 64}, {64, 784, 32}, {784, 64, 32},
+    {65, 127, 1},  {127, 65, 17}, {33, 1, 300},   {7, 63, 1000},
+};
+
+static void all_shapes_all_transposes(tg_simd_path path)
+{
+    if (!tg_simd_supported(path))
+        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++)
+                compare_with_reference(path, (tg_trans)ta, (tg_trans)tb, SHAPES[s][0], SHAPES[s][1],
+                                       SHAPES[s][2], 0, 1.0f, 0.0f);
+}
+
+static void padded_and_scaled(tg_simd_path path)
+{
+    if (!tg_simd_supported(path))
+        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    static const float ab[][2] = {{1.0f, 1.0f}, {0.5f, 1.5f}, {-2.0f, 0.0f}, {1.0f, -0.25f}};
+    static const size_t shapes[][3] = {{17, 33, 65}, {65, 17, 300}, {33, 127, 7}};
+    for (size_t s = 0; s < 3; s++)
+        for (size_t v = 0; v < 4; v++)
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++)
+                    compare_with_reference(path, (tg_trans)ta, (tg_trans)tb, shapes[s][0], shapes[s][1],
+                                           shapes[s][2], 5 + s, ab[v][0], ab[v][1]);
+}
+
+Test(matmul, reference_small_known_product)
+{
+    /* [[1,2,3],[4,5,6]] · [[7,8],[9,10],[11,12]] = [[58,64],[139,154]], worked by hand */
+    const float a[] = {1, 2, 3, 4, 5, 6}, at[] = {1, 4, 2, 5, 3, 6};
+    const float b[] = {7, 8, 9, 10, 11, 12}, bt[] = {7, 9, 11, 8, 10, 12};
+    const float want[] = {58, 64, 139, 154};
+    for (int ta = 0; ta < 2; ta++) {
+        for (int tb = 0; tb < 2; tb++) {
+            float c[4] = {1, 1, 1, 1};
+            tg_gemm_ref((tg_trans)ta, (tg_trans)tb, 2, 2, 3, 1.0f, ta ? at : a, ta ? 2 : 3,
+                        tb ? bt : b, tb ? 3 : 2, 0.0f, c, 2);
+            for (int i = 0; i < 4; i++)
+                cr_assert_float_eq(c[i], want[i], 0.0f, "ta=%d tb=%d c[%d] = %g", ta, tb, i, (double)c[i]);
+            float d[4] = {1, 2, 3, 4};
+            tg_gemm((tg_trans)ta, (tg_trans)tb, 2, 2, 3, 2.0f, ta ? at : a, ta ? 2 : 3, tb ? bt : b,
+                    tb ? 3 : 2, -1.0f, d, 2);
+            for (int i = 0; i < 4; i++)
+                cr_assert_float_eq(d[i], 2.0f * want[i] - (float)(i + 1), 0.0f, "tg_gemm ta=%d tb=%d", ta, tb);
+        }
+    }
+}
+
+Test(matmul, scalar_matches_reference) { all_shapes_all_transposes(TG_PATH_SCALAR); }
+Test(matmul, avx2_matches_reference) { all_shapes_all_transposes(TG_PATH_AVX2); }
+Test(matmul, avx512_matches_reference) { all_shapes_all_transposes(TG_PATH_AVX512); }
+Test(matmul, auto_matches_reference) { all_shapes_all_transposes(TG_PATH_AUTO); }
+
+Test(matmul, scalar_leading_dimensions_alpha_beta) { padded_and_scaled(TG_PATH_SCALAR); }
+Test(matmul, avx2_leading_dimensions_alpha_beta) { padded_and_scaled(TG_PATH_AVX2); }
+Test(matmul, avx512_leading_dimensions_alpha_beta) { padded_and_scaled(TG_PATH_AVX512); }
+
+/* ---- BLAS conventions -------------------------------------------------------------------- */
+
+static const tg_simd_path ALL_PATHS[] = {TG_PATH_SCALAR, TG_PATH_AVX2, TG_PATH_AVX512};
+
+Test(matmul, k_zero_scales_c_by_beta)
+{
+    for (size_t p = 0; p < 3; p++) {
+        if (!tg_simd_supported(ALL_PATHS[p]))
+            continue;
+        float c[6] = {1, -2, 3, -4, 5, -6};
+        float dummy = NAN; /* A and B have no elements; they must not be read */
+        tg_gemm_path(ALL_PATHS[p], TG_NOTRANS, TG_NOTRANS, 2, 3, 0, 1.0f, &dummy, 1, &dummy, 3, 0.5f, c, 3);
+        for (int i = 0; i < 6; i++)
+            cr_assert_float_eq(c[i], 0.5f * (float)((i % 2 ? -1 : 1) * (i + 1)), 0.0f, "%s", tg_simd_name(ALL_PATHS[p]));
+        float d[6] = {NAN, NAN, INFINITY, 1, 2, 3};
+        tg_gemm_path(ALL_PATHS[p], TG_NOTRANS, TG_NOTRANS, 2, 3, 0, 1.0f, &dummy, 1, &dummy, 3, 0.0f, d, 3);
+        for (int i = 0; i < 6; i++)
+            cr_assert(d[i] == 0.0f, "%s: K = 0, beta = 0 must write zeros, got %g", tg_simd_name(ALL_PATHS[p]), (double)d[i]);
+    }
+}
+
+Test(matmul, alpha_zero_does_not_read_a_or_b)
+{
+    float A[4 * 5], B[5 * 3];
+    for (int i = 0; i < 20; i++)
+        A[i] = NAN;
+    for (int i = 0; i < 15; i++)
+        B[i] = INFINITY;
+    for (size_t p = 0; p < 3; p++) {
+        if (!tg_simd_supported(ALL_PATHS[p]))
+            continue;
+        float c[12];
+        for (int i = 0; i < 12; i++)
+            c[i] = (float)i - 4.0f;
+        tg_gemm_path(ALL_PATHS[p], TG_NOTRANS, TG_NOTRANS, 4, 3, 5, 0.0f, A, 5, B, 3, 2.0f, c, 3);
+        for (int i = 0; i < 12; i++)
+            cr_assert_float_eq(c[i], 2.0f * ((float)i - 4.0f), 0.0f, "%s: c[%d] = %g", tg_simd_name(ALL_PATHS[p]), i, (double)c[i]);
+    }
+}
+
+Test(matmul, beta_zero_ignores_nan_in_c)
+{
+    static const size_t shapes[][3] = {{7, 33, 17}, {65, 70, 300}, {3, 5, 2}};
+    for (size_t p = 0; p < 3; p++) {
+        if (!tg_simd_supported(ALL_PATHS[p]))
+            continue;
+        for (size_t s = 0; s < 3; s++) {
+            for (int t = 0; t < 4; t++) {
+                problem pr = make_problem((tg_trans)(t & 1), (tg_trans)(t >> 1), shapes[s][0], shapes[s][1],
+                                          shapes[s][2], 2, 1.5f, 0.0f, 99 + s);
+                for (size_t i = 0; i < pr.M; i++)
+                    for (size_t j = 0; j < pr.N; j++)
+                        pr.C0[i * pr.ldc + j] = NAN;
+                float *C = run_path(&pr, ALL_PATHS[p]);
+                for (size_t i = 0; i < pr.M * pr.ldc; i++)
+                    cr_assert(!isnan(C[i]), "%s: NaN from C leaked into the result at %zu", tg_simd_name(ALL_PATHS[p]), i);
+                /* the reference does not read C either, so the NaN-filled C0 is a valid input */
+                float *R = run_ref(&pr);
+                expect_close(&pr, C, R, tg_simd_name(ALL_PATHS[p]));
+                free(C);
+                free(R);
+                free_problem(&pr);
+            }
+        }
+    }
+}
+
+Test(matmul, empty_output_is_a_no_op)
+{
+    float c = 7.0f, a = 1.0f, b = 1.0f;
+    tg_gemm(TG_NOTRANS, TG_NOTRANS, 0, 1, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+    tg_gemm(TG_NOTRANS, TG_NOTRANS, 1, 0, 1, 1.0f, &a, 1, &b, 1, 0.0f, &c, 1);
+    cr_assert_float_eq(c, 7.0f, 0.0f);
+}
+
+/* ---- determinism across thread counts ---------------------------------------------------- */
+
+/* Products big enough to run threaded (above the size at which tg_gemm stays on one thread),
+ * with odd sizes so the thread split falls inside vector lanes and row tiles. */
+static void same_bits_for_any_thread_count(tg_simd_path path)
+{
+    if (!tg_simd_supported(path))
+        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    static const size_t shapes[][3] = {{256, 64, 784}, {64, 784, 256}, {301, 259, 131}, {784, 64, 32}, {33, 784, 64}};
+    static const float betas[] = {0.0f, 1.0f};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        for (int t = 0; t < 4; t++) {
+            problem p = make_problem((tg_trans)(t & 1), (tg_trans)(t >> 1), shapes[s][0], shapes[s][1],
+                                     shapes[s][2], 3, 0.75f, betas[(s + (size_t)t) % 2], 500 + s);
+            tg_set_threads(1);
+            float *one = run_path(&p, path);
+            tg_set_threads(2);
+            float *two = run_path(&p, path);
+            tg_set_threads(3);
+            float *three = run_path(&p, path);
+            size_t bytes = p.M * p.ldc * sizeof(float);
+            cr_assert(memcmp(one, two, bytes) == 0, "%s: 1 and 2 threads differ (M=%zu N=%zu K=%zu t=%d)",
+                      tg_simd_name(path), p.M, p.N, p.K, t);
+            cr_assert(memcmp(one, three, bytes) == 0, "%s: 1 and 3 threads differ (M=%zu N=%zu K=%zu t=%d)",
+                      tg_simd_name(path), p.M, p.N, p.K, t);
+            free(one);
+            free(two);
+            free(three);
+            free_problem(&p);
+        }
+    }
+    tg_set_threads(1);
+}
+
+Test(matmul, scalar_same_bits_for_1_2_3_threads) { same_bits_for_any_thread_count(TG_PATH_SCALAR); }
+Test(matmul, avx2_same_bits_for_1_2_3_threads) { same_bits_for_any_thread_count(TG_PATH_AVX2); }
+Test(matmul, avx512_same_bits_for_1_2_3_threads) { same_bits_for_any_thread_count(TG_PATH_AVX512); }
+
+/* ---- path selection ---------------------------------------------------------------------- */
+
+Test(matmul, path_names_round_trip)
+{
+    for (int p = TG_PATH_AUTO; p <= TG_PATH_AVX512; p++)
+        cr_assert_eq(tg_simd_parse(tg_simd_name((tg_simd_path)p)), p);
+    cr_assert_eq(tg_simd_parse("avx"), -1);
+    cr_assert_eq(tg_simd_parse(""), -1);
+    cr_assert(tg_simd_supported(TG_PATH_SCALAR));
+    tg_simd_path active = tg_simd_active();
+    cr_assert(active != TG_PATH_AUTO && tg_simd_supported(active), "active path %s", tg_simd_name(active));
+}
+
+/* ---- the checked tensor form ------------------------------------------------------------- */
+
+Test(matmul, tensor_matmul_computes_with_transposes)
+{
+    tg_tensor a, b, c;
+    cr_assert_eq(tg_tensor_zeros2(&a, 3, 2, NULL), TG_OK); /* used as aᵀ [2,3] */
+    cr_assert_eq(tg_tensor_zeros2(&b, 4, 3, NULL), TG_OK); /* used as bᵀ [3,4] */
+    cr_assert_eq(tg_tensor_zeros2(&c, 2, 4, NULL), TG_OK);
+    for (size_t i = 0; i < a.size; i++)
+        a.data[i] = (float)i + 1.0f;   /* a = [[1,2],[3,4],[5,6]] */
+    for (size_t i = 0; i < b.size; i++)
+        b.data[i] = (float)(i % 3) - 1.0f; /* every row of b = [-1,0,1] */
+    tg_error err = {0};
+    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_TRANS, &b, TG_TRANS, 1.0f, 0.0f, &err), TG_OK, "%s", err.msg);
+    /* c[i,j] = Σ_k a[k,i]·b[j,k] = a[2,i] - a[0,i]: 4 for both columns of aᵀ */
+    for (size_t i = 0; i < c.size; i++)
+        cr_assert_float_eq(c.data[i], 4.0f, 0.0f);
+    tg_tensor_free(&a);
+    tg_tensor_free(&b);
+    tg_tensor_free(&c);
+}
+
+Test(matmul, tensor_matmul_inner_dimension_error)
+{
+    tg_tensor a, b, c;
+    tg_tensor_zeros2(&a, 32, 784, NULL);
+    tg_tensor_zeros2(&b, 64, 784, NULL);
+    tg_tensor_zeros2(&c, 32, 64, NULL);
+    tg_error err = {0};
+    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
+    cr_assert_eq(err.code, TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "matmul: [32,784] x [64,784]: inner dimensions differ");
+    tg_error_clear(&err);
+    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_TRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "matmul: [32,784]ᵀ x [64,784]: inner dimensions differ");
+    /* with Bᵀ the product is [32,784]·[784,64]: valid */
+    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_TRANS, 1.0f, 0.0f, &err), TG_OK);
+    /* a NULL error pointer is allowed */
+    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, NULL), TG_ERR_SHAPE);
+    tg_tensor_free(&a);
+    tg_tensor_free(&b);
+    tg_tensor_free(&c);
+}
+
+Test(matmul, tensor_matmul_output_shape_error)
+{
+    tg_tensor a, b, c;
+    tg_tensor_zeros2(&a, 32, 784, NULL);
+    tg_tensor_zeros2(&b, 784, 64, NULL);
+    tg_tensor_zeros2(&c, 32, 10, NULL);
+    for (size_t i = 0; i < c.size; i++)
+        c.data[i] = 3.0f;
+    tg_error err = {0};
+    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "matmul: output [32,10], expected [32,64]");
+    for (size_t i = 0; i < c.size; i++)
+        cr_assert_float_eq(c.data[i], 3.0f, 0.0f, "a failed matmul must not touch its output");
+    tg_tensor_free(&a);
+    tg_tensor_free(&b);
+    tg_tensor_free(&c);
+}
