@@ -1,0 +1,217 @@
+/* mlp — train and evaluate a multi-layer perceptron classifier: the framework's second client.
+ *
+ *   mlp train [--data PATH] [--layers 256,128] [--activation relu] [--epochs 10] [--batch 64]
+ *             [--optimizer adam|sgd] [--lr 1e-3] [--momentum X] [--seed 1] [--threads N]
+ *             [--limit N] [--out mlp.ckpt]
+ *   mlp eval --model FILE [--data PATH] [--threads N]
+ *
+ * Conventions as for `cae` (shared/spec/cli.md): key=value results on stdout, messages on
+ * stderr; exit 0 success, 1 internal failure (a diverged run), 2 bad usage or bad input with one
+ * stderr line, 130 interrupted (the weights so far are saved). */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mlp_model.h"
+#include "mlp_train.h"
+
+#define DEFAULT_OUT "mlp.ckpt"
+#define EVAL_BATCH 1000
+#define INIT_STREAM 0x6d6c70 /* "mlp": the initialization's rng stream; shuffles use streams 0.. */
+
+enum command { CMD_TRAIN = 1 << 0, CMD_EVAL = 1 << 1 };
+
+static const tg_cli_option OPTIONS[] = {
+    {"--data", true, CMD_TRAIN | CMD_EVAL, "PATH  IDX directory or 'synthetic'"},
+    {"--layers", true, CMD_TRAIN, "W,W,..  hidden layer widths (256,128)"},
+    {"--activation", true, CMD_TRAIN, "A  relu|sigmoid|tanh|softplus (relu)"},
+    {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
+    {"--lr", true, CMD_TRAIN, "X  learning rate (1e-3)"},
+    {"--momentum", true, CMD_TRAIN, "X  SGD momentum (0)"},
+    {"--epochs", true, CMD_TRAIN, "N  passes over the data (10)"},
+    {"--batch", true, CMD_TRAIN, "N  mini-batch size (64)"},
+    {"--limit", true, CMD_TRAIN, "N  use only the first N training images"},
+    {"--seed", true, CMD_TRAIN, "N  seeds initialization and shuffling (1)"},
+    {"--threads", true, CMD_TRAIN | CMD_EVAL, "N  worker threads (all cores); results do not depend on it"},
+    {"--out", true, CMD_TRAIN, "FILE  checkpoint to write (" DEFAULT_OUT ")"},
+    {"--model", true, CMD_EVAL, "FILE  checkpoint to evaluate"},
+};
+#define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
+
+/* ---- train --------------------------------------------------------------------------------- */
+
+typedef struct train_request {
+    mlp_config model;          /* input and classes come from the data */
+    mlp_train_settings train;
+    const char *out_path;
+} train_request;
+
+/* Reads the train options; false after printing one line on stderr. */
+static bool parse_train_request(const tg_cli *c, train_request *r)
+{
+    /* Listed in tg_activation order, so a choice's index is its tg_activation value. */
+    static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
+    static const char *const optimizers[] = {"adam", "sgd"};
+    int act = TG_ACT_RELU, optimizer = 0;
+    long epochs = 10, batch = 64, limit = 0, seed = 1;
+    tg_error err;
+    const char *layers = tg_cli_given(c, "--layers") ? tg_cli_value(c, "--layers") : "256,128";
+    if (mlp_parse_layers(layers, &r->model, &err)) {
+        fprintf(stderr, "mlp: %s\n", err.msg);
+        return false;
+    }
+    if (!tg_cli_choice(c, "--activation", activations, 4, &act) ||
+        !tg_cli_choice(c, "--optimizer", optimizers, 2, &optimizer))
+        return false;
+    r->model.act = (tg_activation)act;
+    r->train.opt = tg_opt_config_default(optimizer == 1 ? TG_OPT_SGD : TG_OPT_ADAM);
+    double lr = 1e-3, momentum = 0.0; /* lr 1e-3 for both: SGD's library default (0.01) is not this program's */
+    if (!tg_cli_double(c, "--lr", 0, 1e9, true, &lr) || !tg_cli_double(c, "--momentum", 0, 0.999999, false, &momentum) ||
+        !tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
+        !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
+        return false;
+    if (tg_cli_given(c, "--momentum") && optimizer != 1) {
+        fprintf(stderr, "mlp: --momentum applies to --optimizer sgd only\n");
+        return false;
+    }
+    r->train.opt.lr = (float)lr;
+    r->train.opt.momentum = (float)momentum;
+    r->train.epochs = epochs;
+    r->train.batch = (size_t)batch;
+    r->train.limit = (size_t)limit;
+    r->train.seed = (uint64_t)seed;
+    r->out_path = tg_cli_given(c, "--out") ? tg_cli_value(c, "--out") : DEFAULT_OUT;
+    return true;
+}
+
+/* Fails early, before any training, when the checkpoint could not be written: its directory
+ * must exist. */
+static bool out_dir_exists(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return true;
+    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    struct stat st;
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return true;
+    fprintf(stderr, "mlp: --out %s: directory %s does not exist\n", path, dir);
+    return false;
+}
+
+/* The model plus how it was trained (informational metadata), written atomically. */
+static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
+{
+    tg_checkpoint *ck = tg_ckpt_new(err);
+    if (!ck)
+        return TG_ERR_NOMEM;
+    const tg_opt_config *o = &r->train.opt;
+    int rc;
+    if (!(rc = mlp_model_to_checkpoint(m, ck, err)) &&
+        !(rc = tg_ckpt_set_meta(ck, "optimizer", tg_opt_kind_name(o->kind), err)) &&
+        !(rc = tg_ckpt_set_meta_fmt(ck, "lr", err, "%.9g", (double)o->lr)) &&
+        !(rc = tg_ckpt_set_meta_fmt(ck, "momentum", err, "%.9g", (double)o->momentum)) &&
+        !(rc = tg_ckpt_set_meta_fmt(ck, "epochs", err, "%ld", r->train.epochs)) &&
+        !(rc = tg_ckpt_set_meta_fmt(ck, "batch", err, "%zu", r->train.batch)) &&
+        !(rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", r->train.limit)) &&
+        !(rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)r->train.seed)))
+        rc = tg_ckpt_write(ck, r->out_path, err);
+    tg_ckpt_free(ck);
+    return rc;
+}
+
+static volatile sig_atomic_t g_stop;
+static void request_stop(int sig) { g_stop = sig; }
+
+static int cmd_train(const tg_cli *c)
+{
+    train_request r = {0};
+    if (!parse_train_request(c, &r) || !tg_cli_apply_threads(c) || !out_dir_exists(r.out_path))
+        return TG_EXIT_USAGE;
+    const char *data_path = tg_cli_data_dir(c);
+    tg_dataset data;
+    if (!data_path || tg_cli_load_split(c, data_path, "train", true, r.train.limit, &data))
+        return TG_EXIT_USAGE;
+    /* The data decide the input and output sizes: other image sizes and class counts work. */
+    r.model.input = data.rows * data.cols;
+    r.model.classes = (size_t)data.n_classes;
+    tg_rng rng;
+    tg_rng_seed(&rng, r.train.seed, INIT_STREAM);
+    mlp_model m;
+    tg_error err;
+    int rc = mlp_model_init(&m, &r.model, &rng, &err);
+    if (rc) {
+        tg_dataset_free(&data);
+        return tg_cli_fail(c, rc, &err);
+    }
+    signal(SIGINT, request_stop);
+    signal(SIGTERM, request_stop);
+    mlp_train_io io = {.records = stdout, .progress = isatty(STDERR_FILENO), .stop = &g_stop};
+    mlp_train_result result;
+    rc = mlp_train(&m, &r.train, &data, &io, &result, &err);
+    tg_dataset_free(&data);
+    int status = TG_EXIT_OK;
+    if (rc == TG_ERR_NUMERIC) { /* a diverged run is not the user's input's fault */
+        fprintf(stderr, "mlp: %s; no checkpoint written\n", err.msg);
+        status = TG_EXIT_INTERNAL;
+    } else if (rc || (rc = save_model(&m, &r, &err))) {
+        status = tg_cli_fail(c, rc, &err);
+    } else if (result.interrupted) {
+        fprintf(stderr, "mlp: interrupted after step %ld; the weights so far are in %s\n", result.steps, r.out_path);
+        status = TG_EXIT_INTERRUPTED;
+    } else {
+        fprintf(stderr, "mlp: wrote %s\n", r.out_path);
+    }
+    mlp_model_free(&m);
+    return status;
+}
+
+/* ---- eval ---------------------------------------------------------------------------------- */
+
+static int cmd_eval(const tg_cli *c)
+{
+    const char *model_path = tg_cli_value(c, "--model");
+    if (!model_path) {
+        fprintf(stderr, "mlp eval: --model FILE is required\n");
+        return TG_EXIT_USAGE;
+    }
+    if (!tg_cli_apply_threads(c))
+        return TG_EXIT_USAGE;
+    mlp_model m;
+    tg_error err;
+    int rc = mlp_model_load_file(&m, model_path, &err);
+    if (rc)
+        return tg_cli_fail(c, rc, &err);
+    const char *data_path = tg_cli_data_dir(c);
+    tg_dataset test;
+    if (!data_path || tg_cli_load_split(c, data_path, "t10k", true, 0, &test)) {
+        mlp_model_free(&m);
+        return TG_EXIT_USAGE;
+    }
+    mlp_scores scores;
+    rc = mlp_evaluate(&m, &test, EVAL_BATCH, &scores, &err);
+    tg_dataset_free(&test);
+    mlp_model_free(&m);
+    if (rc)
+        return tg_cli_fail(c, rc, &err);
+    printf("test_acc=%.4f test_loss=%.6f\n", scores.accuracy, scores.loss);
+    return TG_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    static const tg_cli_command commands[] = {
+        {"train", CMD_TRAIN, "train a classifier and write a checkpoint (one key=value line per epoch)"},
+        {"eval", CMD_EVAL, "test accuracy and loss of a checkpoint on the t10k split"},
+    };
+    tg_cli c = {.program = "mlp", .commands = commands, .n_commands = 2, .options = OPTIONS, .n_options = N_OPTIONS};
+    int rc = tg_cli_parse(&c, argc, argv);
+    if (rc)
+        return rc < 0 ? TG_EXIT_OK : rc;
+    return c.command == CMD_TRAIN ? cmd_train(&c) : cmd_eval(&c);
+}

@@ -1,0 +1,213 @@
+/* The MLP's layers, its forward pass on the tape, and its checkpoints (see mlp_model.h). */
+#include "mlp_model.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "nn/init.h"
+
+/* Largest input/classes accepted from a checkpoint's metadata: far above any real data set,
+ * low enough that D·h1 floats cannot overflow a size_t. */
+#define MLP_MAX_FEATURES ((size_t)1 << 24)
+
+/* A whole number written with digits only (no sign, no spaces, no leading '+'), in 1..max,
+ * from the `len` bytes at s.  strtoul would accept " 12", "+12" and "-1" (as a huge value). */
+static bool parse_count(const char *s, size_t len, size_t max, size_t *out)
+{
+    if (len == 0)
+        return false;
+    size_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (size_t)(s[i] - '0');
+        if (v > max) /* checked every digit, so v never overflows */
+            return false;
+    }
+    *out = v;
+    return v >= 1;
+}
+
+int mlp_parse_layers(const char *text, mlp_config *cfg, tg_error *err)
+{
+    if (!text || !*text)
+        return tg_error_set(err, TG_ERR_ARG, "--layers: empty (give hidden widths such as 256,128)");
+    size_t widths[MLP_MAX_HIDDEN];
+    int n = 0;
+    for (const char *p = text;; p++) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == MLP_MAX_HIDDEN)
+            return tg_error_set(err, TG_ERR_ARG, "--layers %s: more than %d hidden layers", text,
+                                MLP_MAX_HIDDEN);
+        if (!parse_count(p, len, MLP_MAX_WIDTH, &widths[n]))
+            return tg_error_set(err, TG_ERR_ARG, "--layers %s: '%.*s' is not a width in 1..%d", text,
+                                (int)len, p, MLP_MAX_WIDTH);
+        n++;
+        if (!comma)
+            break;
+        p = comma;
+    }
+    memcpy(cfg->hidden, widths, (size_t)n * sizeof widths[0]);
+    cfg->n_hidden = n;
+    return TG_OK;
+}
+
+void mlp_format_layers(const mlp_config *cfg, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < cfg->n_hidden && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%zu", k ? "," : "", cfg->hidden[k]);
+}
+
+int mlp_config_check(const mlp_config *cfg, tg_error *err)
+{
+    if (cfg->input < 1 || cfg->input > MLP_MAX_FEATURES)
+        return tg_error_set(err, TG_ERR_ARG, "input size %zu outside 1..%zu", cfg->input, MLP_MAX_FEATURES);
+    if (cfg->classes < 2 || cfg->classes > MLP_MAX_FEATURES)
+        return tg_error_set(err, TG_ERR_ARG, "%zu classes: a classifier needs 2..%zu", cfg->classes, MLP_MAX_FEATURES);
+    if (cfg->n_hidden < 1 || cfg->n_hidden > MLP_MAX_HIDDEN)
+        return tg_error_set(err, TG_ERR_ARG, "%d hidden layers: outside 1..%d", cfg->n_hidden, MLP_MAX_HIDDEN);
+    for (int k = 0; k < cfg->n_hidden; k++)
+        if (cfg->hidden[k] < 1 || cfg->hidden[k] > MLP_MAX_WIDTH)
+            return tg_error_set(err, TG_ERR_ARG, "hidden layer %d: width %zu outside 1..%d", k, cfg->hidden[k],
+                                MLP_MAX_WIDTH);
+    if ((unsigned)cfg->act >= TG_ACT_COUNT)
+        return tg_error_set(err, TG_ERR_ARG, "unknown activation kind %d", (int)cfg->act);
+    return TG_OK;
+}
+
+int mlp_model_init(mlp_model *m, const mlp_config *cfg, tg_rng *rng, tg_error *err)
+{
+    memset(m, 0, sizeof *m);
+    int rc = mlp_config_check(cfg, err);
+    if (rc)
+        return rc;
+    m->cfg = *cfg;
+    /* He keeps the variance of relu activations constant through the layers (relu zeroes
+     * half of them); Glorot does the same for the symmetric activations and for the logits. */
+    tg_init_kind hidden_init = cfg->act == TG_ACT_RELU ? TG_INIT_HE_NORMAL : TG_INIT_GLOROT_UNIFORM;
+    size_t in = cfg->input;
+    for (int k = 0; k <= cfg->n_hidden; k++) {
+        bool is_output = k == cfg->n_hidden;
+        size_t out = is_output ? cfg->classes : cfg->hidden[k];
+        char name[16];
+        snprintf(name, sizeof name, "layer%d", k);
+        rc = tg_dense_init(&m->layers[k], name, in, out, is_output ? TG_INIT_GLOROT_UNIFORM : hidden_init, rng, err);
+        if (rc) {
+            mlp_model_free(m);
+            return rc;
+        }
+        m->n_layers = k + 1;
+        m->n_params += tg_dense_params(&m->layers[k], &m->params[m->n_params]);
+        in = out;
+    }
+    return TG_OK;
+}
+
+void mlp_model_free(mlp_model *m)
+{
+    for (int k = 0; k < m->n_layers; k++)
+        tg_dense_free(&m->layers[k]);
+    m->n_layers = 0;
+    m->n_params = 0;
+}
+
+tg_node *mlp_logits(tg_tape *t, mlp_model *m, tg_node *x)
+{
+    tg_node *h = x;                                            // [B,D]
+    for (int k = 0; k < m->cfg.n_hidden; k++)
+        h = tg_activate(t, tg_dense_forward(t, &m->layers[k], h), m->cfg.act); // [B,h_k]
+    return tg_dense_forward(t, &m->layers[m->cfg.n_hidden], h); // [B,C], no activation: logits
+}
+
+size_t mlp_argmax(const float *row, size_t n)
+{
+    size_t best = 0;
+    for (size_t j = 1; j < n; j++)
+        if (row[j] > row[best])
+            best = j;
+    return best;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+int mlp_model_to_checkpoint(const mlp_model *m, tg_checkpoint *ck, tg_error *err)
+{
+    char layers[MLP_MAX_HIDDEN * 8];
+    mlp_format_layers(&m->cfg, layers, sizeof layers);
+    int rc;
+    if ((rc = tg_ckpt_set_meta(ck, "model", "mlp", err)) || (rc = tg_ckpt_set_meta(ck, "layers", layers, err)) ||
+        (rc = tg_ckpt_set_meta(ck, "activation", tg_activation_name(m->cfg.act), err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "input", err, "%zu", m->cfg.input)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "classes", err, "%zu", m->cfg.classes)))
+        return rc;
+    return tg_ckpt_add_params(ck, m->params, m->n_params, err);
+}
+
+/* The metadata value under key, or NULL after setting a "PATH: ..." error. */
+static const char *required_meta(const tg_checkpoint *ck, const char *path, const char *key, tg_error *err)
+{
+    const char *v = tg_ckpt_get_meta(ck, key);
+    if (!v)
+        tg_error_set(err, TG_ERR_FORMAT, "%s: metadata key '%s' is missing (not an mlp checkpoint?)", path, key);
+    return v;
+}
+
+/* Reads the architecture from the metadata; every defect is a TG_ERR_FORMAT naming the file. */
+static int config_from_checkpoint(const tg_checkpoint *ck, const char *path, mlp_config *cfg, tg_error *err)
+{
+    const char *model = required_meta(ck, path, "model", err);
+    if (!model)
+        return TG_ERR_FORMAT;
+    if (strcmp(model, "mlp") != 0)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: model=%s is not an mlp checkpoint", path, model);
+    const char *layers = required_meta(ck, path, "layers", err), *act = required_meta(ck, path, "activation", err),
+               *input = required_meta(ck, path, "input", err), *classes = required_meta(ck, path, "classes", err);
+    if (!layers || !act || !input || !classes)
+        return TG_ERR_FORMAT;
+    mlp_config c = {.act = TG_ACT_RELU};
+    tg_error why;
+    if (mlp_parse_layers(layers, &c, &why))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata layers=%s is malformed", path, layers);
+    int kind = tg_activation_parse(act);
+    if (kind < 0)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata activation=%s is not a known activation", path, act);
+    c.act = (tg_activation)kind;
+    if (!parse_count(input, strlen(input), MLP_MAX_FEATURES, &c.input) ||
+        !parse_count(classes, strlen(classes), MLP_MAX_FEATURES, &c.classes))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata input=%s classes=%s: not valid sizes", path, input,
+                            classes);
+    if (mlp_config_check(&c, &why))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: %s", path, why.msg);
+    *cfg = c;
+    return TG_OK;
+}
+
+int mlp_model_from_checkpoint(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
+{
+    memset(m, 0, sizeof *m);
+    mlp_config cfg;
+    int rc = config_from_checkpoint(ck, path, &cfg, err);
+    if (rc)
+        return rc;
+    tg_rng unused;
+    tg_rng_seed(&unused, 0, 0); /* the initial weights are overwritten by the checkpoint's */
+    if ((rc = mlp_model_init(m, &cfg, &unused, err)))
+        return rc;
+    if ((rc = tg_ckpt_load_params(ck, path, m->params, m->n_params, err)))
+        mlp_model_free(m);
+    return rc;
+}
+
+int mlp_model_load_file(mlp_model *m, const char *path, tg_error *err)
+{
+    memset(m, 0, sizeof *m);
+    tg_checkpoint *ck = tg_ckpt_read(path, err);
+    if (!ck)
+        return err ? err->code : TG_ERR_IO;
+    int rc = mlp_model_from_checkpoint(m, ck, path, err);
+    tg_ckpt_free(ck);
+    return rc;
+}

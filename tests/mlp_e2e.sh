@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# End-to-end tests of the `mlp` program, run by meson as: bash tests/mlp_e2e.sh PATH/TO/mlp
+# Prints one line per check and, last, "N passed, M failed"; exits nonzero when a check failed.
+set -u
+MLP=${1:?usage: mlp_e2e.sh PATH/TO/mlp}
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+passed=0 failed=0
+
+# verdict NAME STATUS: records a check's outcome (STATUS 0 = pass).
+verdict() {
+    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "pass: $1"
+    else failed=$((failed + 1)); echo "FAIL: $1"; fi
+}
+# is NAME COMMAND...: a check that passes when COMMAND succeeds.
+is() { local name=$1; shift; "$@"; verdict "$name" $?; }
+# run ARGS...: runs mlp, keeping stdout/stderr in $DIR/out, $DIR/err and the status in $rc.
+run() { "$MLP" "$@" >"$DIR/out" 2>"$DIR/err"; rc=$?; }
+# value KEY FILE [LINE_PATTERN]: the value of KEY= on the last line matching the pattern.
+value() { grep -E "${3:-.}" "$2" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+# less A B: A < B as numbers.
+less() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
+
+# --- training on the built-in synthetic set ---------------------------------------------------
+run train --data synthetic --epochs 3 --seed 4 --out "$DIR/a.ckpt"
+cp "$DIR/out" "$DIR/a.txt"
+is "train exits 0" test "$rc" -eq 0
+is "one epoch line per epoch" test "$(grep -c '^epoch=[0-9]* loss=[0-9.e+-]* train_acc=[0-9.]* seconds=' "$DIR/a.txt")" -eq 3
+loss1=$(value loss "$DIR/a.txt" '^epoch=1 ') loss3=$(value loss "$DIR/a.txt" '^epoch=3 ')
+acc1=$(value train_acc "$DIR/a.txt" '^epoch=1 ') acc3=$(value train_acc "$DIR/a.txt" '^epoch=3 ')
+is "loss falls ($loss1 -> $loss3)" less "$loss3" "$(awk -v l="$loss1" 'BEGIN { print 0.5 * l }')"
+is "train_acc rises ($acc1 -> $acc3)" less "$acc1" "$acc3"
+is "train_acc reaches 0.9 ($acc3)" less 0.9 "$acc3"
+is "stdout holds only the epoch lines" test "$(grep -vc '^epoch=' "$DIR/a.txt")" -eq 0
+
+run eval --model "$DIR/a.ckpt" --data synthetic
+test_acc=$(value test_acc "$DIR/out")
+is "eval exits 0" test "$rc" -eq 0
+is "eval prints test_acc and test_loss" grep -Eq '^test_acc=[0-9.]+ test_loss=[0-9.e+-]+$' "$DIR/out"
+is "synthetic test_acc above 0.9 ($test_acc)" less 0.9 "$test_acc"
+
+# the checkpoint's metadata, as shared/spec/checkpoint.md asks
+for kv in model=mlp layers=256,128 activation=relu input=784 classes=10; do
+    is "checkpoint metadata $kv" grep -aq "$kv\$" "$DIR/a.ckpt" # the first line follows binary header bytes
+done
+for name in layer0.weight layer0.bias layer1.weight layer1.bias layer2.weight layer2.bias; do
+    is "checkpoint holds $name" grep -aq "$name" "$DIR/a.ckpt"
+done
+
+# --- determinism: same seed, same bytes, for any thread count -----------------------------------
+small=(--data synthetic --layers 64,32 --epochs 2 --limit 1024)
+run train "${small[@]}" --seed 9 --threads 1 --out "$DIR/t1.ckpt"
+run train "${small[@]}" --seed 9 --threads 1 --out "$DIR/t1b.ckpt"
+run train "${small[@]}" --seed 9 --threads 2 --out "$DIR/t2.ckpt"
+run train "${small[@]}" --seed 10 --threads 2 --out "$DIR/s10.ckpt"
+is "same seed: byte-identical checkpoints" cmp -s "$DIR/t1.ckpt" "$DIR/t1b.ckpt"
+is "threads 1 and 2: byte-identical checkpoints" cmp -s "$DIR/t1.ckpt" "$DIR/t2.ckpt"
+is "another seed: another checkpoint" test -n "$(cmp "$DIR/t1.ckpt" "$DIR/s10.ckpt" 2>&1)"
+
+# --- options: activations, SGD with momentum, a deeper net ------------------------------------
+for act in sigmoid tanh softplus; do
+    run train --data synthetic --layers 32 --activation "$act" --epochs 2 --out "$DIR/$act.ckpt"
+    is "--activation $act trains (train_acc $(value train_acc "$DIR/out"))" \
+        less 0.5 "$(value train_acc "$DIR/out" '^epoch=2 ')"
+    is "--activation $act is recorded" grep -aq "^activation=$act\$" "$DIR/$act.ckpt"
+done
+run train --data synthetic --layers 32 --optimizer sgd --lr 0.05 --momentum 0.9 --epochs 2 --out "$DIR/sgd.ckpt"
+is "sgd with momentum trains (train_acc $(value train_acc "$DIR/out"))" less 0.5 "$(value train_acc "$DIR/out" '^epoch=2 ')"
+run train --data synthetic --layers 16,16,16,16 --epochs 1 --limit 256 --out "$DIR/deep.ckpt"
+is "four hidden layers: exits 0" test "$rc" -eq 0
+is "four hidden layers: metadata layers=16,16,16,16" grep -aq '^layers=16,16,16,16$' "$DIR/deep.ckpt"
+run eval --model "$DIR/deep.ckpt" --data synthetic
+is "four hidden layers: eval exits 0" test "$rc" -eq 0
+
+# --- another image size and class count, from IDX files written here ----------------------------
+# 96 images of 12x12 in 3 classes: class c lights rows 4c..4c+3.  IDX: magic, dims, bytes.
+write_idx_set() { # DIR SPLIT N
+    local dir=$1 split=$2 n=$3 i r c count
+    mkdir -p "$dir"
+    count=$(printf '\\x%02x' "$n") # the escape of the count byte (n < 256), for printf below
+    { printf '\x00\x00\x08\x03\x00\x00\x00'"$count"'\x00\x00\x00\x0c\x00\x00\x00\x0c'  # 3 dims: n, 12, 12
+      for ((i = 0; i < n; i++)); do
+          for ((r = 0; r < 12; r++)); do
+              if [ $((r / 4)) -eq $((i % 3)) ]; then c='\xe0'; else c='\x10'; fi
+              printf "$c$c$c$c$c$c$c$c$c$c$c$c"
+          done
+      done; } >"$dir/$split-images-idx3-ubyte"
+    { printf '\x00\x00\x08\x01\x00\x00\x00'"$count" # 1 dim: n
+      for ((i = 0; i < n; i++)); do printf "\\x0$((i % 3))"; done; } >"$dir/$split-labels-idx1-ubyte"
+}
+write_idx_set "$DIR/small" train 96
+write_idx_set "$DIR/small" t10k 30
+run train --data "$DIR/small" --layers 8 --epochs 20 --lr 0.01 --out "$DIR/small.ckpt"
+is "12x12 images, 3 classes: train exits 0" test "$rc" -eq 0
+is "12x12 images: input=144 classes=3" grep -aqz 'input=144.classes=3' "$DIR/small.ckpt"
+run eval --model "$DIR/small.ckpt" --data "$DIR/small"
+is "12x12 images: test_acc 1 ($(value test_acc "$DIR/out"))" test "$(value test_acc "$DIR/out")" = 1.0000
+
+# --- interrupt: SIGINT saves the weights so far and exits 130 ------------------------------------
+"$MLP" train --data synthetic --layers 32 --epochs 100000 --out "$DIR/int.ckpt" >"$DIR/int.txt" 2>"$DIR/int.err" &
+pid=$!
+sleep 1
+kill -INT "$pid"
+wait "$pid"
+is "SIGINT: exit 130" test $? -eq 130
+run eval --model "$DIR/int.ckpt" --data synthetic
+is "SIGINT: the saved checkpoint evaluates" test "$rc" -eq 0
+
+# --- a diverging run stops with a message naming the step, exit 1, no checkpoint ---------------
+run train --data synthetic --optimizer sgd --lr 1e6 --epochs 2 --limit 256 --out "$DIR/nan.ckpt"
+is "NaN loss: exit 1" test "$rc" -eq 1
+is "NaN loss: the message names the step" grep -q 'step [0-9]' "$DIR/err"
+is "NaN loss: no checkpoint written" test ! -e "$DIR/nan.ckpt"
+
+# --- bad usage and bad input: exit 2 and exactly one line on stderr -----------------------------
+# Checkpoints that are valid files but not usable mlp models.  The CRC is recomputed with gzip,
+# whose trailer holds the same CRC-32 (little-endian) as the checkpoint format.
+recrc() { # SRC DST SED_EXPR: edits the metadata of SRC, writes DST with a fresh CRC
+    local size; size=$(stat -c %s "$1")
+    head -c $((size - 4)) "$1" | LC_ALL=C sed "$3" >"$2.body"
+    { cat "$2.body"; gzip -c <"$2.body" | tail -c 8 | head -c 4; } >"$2"
+}
+cp "$DIR/t1.ckpt" "$DIR/good.ckpt"
+recrc "$DIR/good.ckpt" "$DIR/same.ckpt" 's/^seed=9$/seed=9/'
+is "the CRC rewrite keeps a valid file as it is" cmp -s "$DIR/good.ckpt" "$DIR/same.ckpt"
+recrc "$DIR/good.ckpt" "$DIR/cae.ckpt" 's/model=mlp$/model=cae/'
+recrc "$DIR/good.ckpt" "$DIR/shape.ckpt" 's/^layers=64,32$/layers=64,33/'
+recrc "$DIR/good.ckpt" "$DIR/classes.ckpt" 's/^classes=10$/classes=11/'
+recrc "$DIR/good.ckpt" "$DIR/badlayers.ckpt" 's/^layers=64,32$/layers=64,,2/'
+recrc "$DIR/good.ckpt" "$DIR/badact.ckpt" 's/^activation=relu$/activation=gelu/'
+recrc "$DIR/good.ckpt" "$DIR/nomodel.ckpt" 's/model=mlp$/mod3l=mlp/'
+head -c 100 "$DIR/good.ckpt" >"$DIR/cut.ckpt"
+: >"$DIR/empty.ckpt"
+
+mkdir -p "$DIR/nolabels" && cp "$DIR/small/train-images-idx3-ubyte" "$DIR/nolabels/"
+S=(--data synthetic)
+while IFS='|' read -r name args; do
+    [ -z "$name" ] && continue
+    eval "set -- $args"
+    run "$@"
+    lines=$(wc -l <"$DIR/err")
+    is "$name: exit 2 ($rc), one stderr line ($lines)" test "$rc" -eq 2 -a "$lines" -eq 1
+done <<EOF
+no command|
+unknown command|frobnicate
+unknown option|train ${S[*]} --bogus
+option of another command|eval ${S[*]} --layers 8
+missing value|train ${S[*]} --batch
+--layers 0|train ${S[*]} --layers 0
+--layers abc|train ${S[*]} --layers abc
+--layers 256,,128|train ${S[*]} --layers 256,,128
+--layers 256,|train ${S[*]} --layers 256,
+--layers empty|train ${S[*]} --layers ''
+--layers -5|train ${S[*]} --layers -5
+--layers 70000|train ${S[*]} --layers 70000
+--layers 17 layers|train ${S[*]} --layers 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17
+--batch 0|train ${S[*]} --batch 0
+--epochs 0|train ${S[*]} --epochs 0
+--epochs abc|train ${S[*]} --epochs abc
+--lr nan|train ${S[*]} --lr nan
+--lr 0|train ${S[*]} --lr 0
+--activation gelu|train ${S[*]} --activation gelu
+--optimizer rmsprop|train ${S[*]} --optimizer rmsprop
+--momentum with adam|train ${S[*]} --momentum 0.9
+--momentum 1|train ${S[*]} --optimizer sgd --momentum 1
+--threads 0|train ${S[*]} --threads 0
+--seed -1|train ${S[*]} --seed -1
+--out in a missing directory|train ${S[*]} --out $DIR/no/such/dir/x.ckpt
+missing data directory|train --data $DIR/nowhere
+data without labels|train --data $DIR/nolabels
+eval without --model|eval ${S[*]}
+eval of a missing file|eval ${S[*]} --model $DIR/none.ckpt
+eval of an empty file|eval ${S[*]} --model $DIR/empty.ckpt
+eval of a truncated file|eval ${S[*]} --model $DIR/cut.ckpt
+eval of a directory|eval ${S[*]} --model $DIR
+eval of a cae checkpoint|eval ${S[*]} --model $DIR/cae.ckpt
+eval without model metadata|eval ${S[*]} --model $DIR/nomodel.ckpt
+eval with shapes that do not match the layers|eval ${S[*]} --model $DIR/shape.ckpt
+eval with shapes that do not match the classes|eval ${S[*]} --model $DIR/classes.ckpt
+eval with malformed layers metadata|eval ${S[*]} --model $DIR/badlayers.ckpt
+eval with an unknown activation|eval ${S[*]} --model $DIR/badact.ckpt
+eval on images of another size|eval --model $DIR/good.ckpt --data $DIR/small
+EOF
+run help
+is "help: exit 0 and lists train" grep -q train "$DIR/out"
+run train --help
+is "train --help: exit 0 and lists --layers" test "$rc" -eq 0 -a -n "$(grep -e --layers "$DIR/out")"
+
+# --- Fashion-MNIST, when installed: a short run reaches a sane accuracy -------------------------
+FM=/usr/share/datasets/fashion-mnist
+if [ -e "$FM/train-images-idx3-ubyte.gz" ] || [ -e "$FM/train-images-idx3-ubyte" ]; then
+    run train --data "$FM" --epochs 1 --limit 10000 --out "$DIR/fm.ckpt"
+    is "Fashion-MNIST, 1 epoch of 10000 images: exit 0" test "$rc" -eq 0
+    run eval --model "$DIR/fm.ckpt" --data "$FM"
+    fm_acc=$(value test_acc "$DIR/out")
+    is "Fashion-MNIST test_acc $fm_acc > 0.7" less 0.7 "$fm_acc"
+else
+    echo "skip: Fashion-MNIST is not installed at $FM"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
