@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "ops.h"
+#include "tensor/vmath.h"
 
 #define TG_OP(name, formula)                 \
     void tg_op_##name##_forward(tg_node *n); \
@@ -38,9 +39,53 @@ static inline shape_buf shape_of(const tg_node *n)
  * at ±1e4, never NaN. */
 static inline float stable_sigmoidf(float x)
 {
-    float e = expf(-fabsf(x));
+    float e = tg_expf(-fabsf(x)); /* inlined, so sigmoid loops vectorize (tensor/vmath.h) */
     float r = 1.0f / (1.0f + e);
     return x >= 0.0f ? r : e * r;
+}
+
+/* Sums in double over TG_SUM_LANES independent running sums, combined in a fixed order at
+ * the end.  A single running sum cannot be vectorized without reassociating (which this
+ * project never lets the compiler do); separate lanes can, and the order of every addition is
+ * still fixed, so the result is the same bits on every machine and thread count. */
+#define TG_SUM_LANES 8
+
+static inline double combine_lanes(const double *lane)
+{
+    double total = 0.0;
+    for (int l = 0; l < TG_SUM_LANES; l++)
+        total += lane[l];
+    return total;
+}
+
+/* Σ_k x_k */
+static inline double lanes_sum(const float *x, size_t n)
+{
+    double lane[TG_SUM_LANES] = {0};
+    size_t k = 0;
+    for (; k + TG_SUM_LANES <= n; k += TG_SUM_LANES)
+        for (int l = 0; l < TG_SUM_LANES; l++)
+            lane[l] += (double)x[k + l];
+    for (; k < n; k++)
+        lane[k % TG_SUM_LANES] += (double)x[k];
+    return combine_lanes(lane);
+}
+
+/* Σ_k (a_k − b_k)² */
+static inline double lanes_sum_sq_diff(const float *a, const float *b, size_t n)
+{
+    double lane[TG_SUM_LANES] = {0};
+    size_t k = 0;
+    for (; k + TG_SUM_LANES <= n; k += TG_SUM_LANES)
+        for (int l = 0; l < TG_SUM_LANES; l++) {
+            double d = (double)a[k + l] - (double)b[k + l];
+            lane[l] += d * d;
+        }
+    for (; k < n; k++) {
+        double d = (double)a[k] - (double)b[k];
+        lane[k % TG_SUM_LANES] += d * d;
+    }
+    return combine_lanes(lane);
 }
 
 /* Columns are processed in blocks of this many when a reduction walks a matrix row by row

@@ -37,16 +37,11 @@ static bool check_loss_inputs(tg_tape *t, const char *name, tg_node *pred, const
 // y [M,N] (pred), t [M,N] (target) -> L [1]; iattr = reduction
 void tg_op_mse_forward(tg_node *n)
 {
-    const float *y = n->in[0]->value.data, *t = n->in[1]->value.data;
-    double acc = 0.0;
-    for (size_t k = 0; k < n->in[0]->value.size; k++) {
-        double d = (double)y[k] - (double)t[k];
-        acc += d * d;
-    }
+    const tg_tensor *y = &n->in[0]->value, *t = &n->in[1]->value;
+    double acc = lanes_sum_sq_diff(y->data, t->data, y->size);
     n->value.data[0] = (float)(acc * reduction_scale(n->in[0], n->iattr));
 }
 
-/* ∂L/∂y = 2·scale·(y - t),  ∂L/∂t = -∂L/∂y */
 void tg_op_mse_backward(tg_node *n)
 {
     tg_node *pred = n->in[0], *target = n->in[1];

@@ -1,6 +1,6 @@
 /* autograd/ops_reduce.c — reductions: sum, mean, sum over rows, sum over columns.
  *
- * Forward sums accumulate in double and round once: a float running sum loses ~log2(n) bits
+ * Forward sums accumulate in double (in fixed lanes, see lanes_sum) and round once: a float running sum loses ~log2(n) bits
  * and, worse, its rounding noise would swamp the tiny differences a finite-difference gradient
  * check measures.  The backward of a sum is a broadcast: every element that was summed gets
  * the gradient of the sum it went into.  (One input: see ops_elementwise.c on why the
@@ -10,11 +10,7 @@
 // x [M,N] -> y [1]
 void tg_op_sum_forward(tg_node *n)
 {
-    const float *x = n->in[0]->value.data;
-    double acc = 0.0;
-    for (size_t k = 0; k < n->in[0]->value.size; k++)
-        acc += x[k];
-    n->value.data[0] = (float)acc;
+    n->value.data[0] = (float)lanes_sum(n->in[0]->value.data, n->in[0]->value.size);
 }
 
 /* dx += dy (the same scalar for every element) */
@@ -28,12 +24,8 @@ void tg_op_sum_backward(tg_node *n)
 // x [M,N] -> y [1] = Σ x / (M·N)
 void tg_op_mean_forward(tg_node *n)
 {
-    const float *x = n->in[0]->value.data;
     size_t count = n->in[0]->value.size;
-    double acc = 0.0;
-    for (size_t k = 0; k < count; k++)
-        acc += x[k];
-    n->value.data[0] = (float)(acc / (double)count);
+    n->value.data[0] = (float)(lanes_sum(n->in[0]->value.data, count) / (double)count);
 }
 
 /* dx += dy / (M·N) */

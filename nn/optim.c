@@ -1,6 +1,8 @@
 /* nn/optim.c — SGD and Adam (formulas and state in optim.h). */
 #include "optim.h"
 
+#include "tensor/parallel.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -246,14 +248,14 @@ static float clip_scale(const tg_optimizer *o)
 
 /* ---- updates ---------------------------------------------------------------------------- */
 
-/* SGD on one parameter; buf is NULL without momentum.  w, g, buf: [n] (any shape, flat). */
-static void sgd_update(const tg_opt_config *c, tg_param *p, tg_tensor *buf, float grad_scale)
+/* SGD on elements [lo, hi) of one parameter; buf is NULL without momentum.  w, g, buf: [n] (flat). */
+static void sgd_update(const tg_opt_config *c, tg_param *p, tg_tensor *buf, float grad_scale, size_t lo, size_t hi)
 {
     float *restrict w = p->value.data;
     const float *restrict g = p->grad.data;
     float *restrict b = buf ? buf->data : NULL;
     const float lr = c->lr, mu = c->momentum, wd = c->weight_decay;
-    for (size_t i = 0; i < p->value.size; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float d = grad_scale * g[i] + wd * w[i];
         if (b) {
             b[i] = mu * b[i] + d;
@@ -277,11 +279,11 @@ static adam_corrections adam_corrections_for(const tg_opt_config *c, long t)
     return (adam_corrections){.step_size = (float)((double)c->lr / bc1), .sqrt_bc2 = (float)sqrt(bc2)};
 }
 
-/* Adam on one parameter, one fused pass over w, g, m, v: [n] (any shape, flat).
+/* Adam on elements [lo, hi) of one parameter, one fused pass over w, g, m, v: [n] (flat).
  * lr·m̂/(sqrt(v̂)+eps) is computed as (lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps), the same value
  * arranged as PyTorch arranges it. */
 static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
-                        adam_corrections bc)
+                        adam_corrections bc, size_t lo, size_t hi)
 {
     /* restrict: value, grad and the moments are distinct buffers, which lets the loop vectorize. */
     float *restrict w = p->value.data;
@@ -289,7 +291,7 @@ static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_
     float *restrict m = m_t->data, *restrict v = v_t->data;
     const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
     const float one_minus_b1 = 1.0f - b1, one_minus_b2 = 1.0f - b2;
-    for (size_t i = 0; i < p->value.size; i++) {
+    for (size_t i = lo; i < hi; i++) {
         float d = grad_scale * g[i] + wd * w[i];
         m[i] = b1 * m[i] + one_minus_b1 * d;
         v[i] = b2 * v[i] + one_minus_b2 * (d * d);
@@ -298,7 +300,22 @@ static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_
     }
 }
 
-int tg_optim_step(tg_optimizer *o, tg_error *err)
+/* Elements per work item when an update is split across threads: fixed, so each element is
+ * updated by the same arithmetic whatever the thread count (the update is elementwise anyway). */
+#define OPTIM_CHUNK 8192
+/* Below this many elements in all, threads cost more than they save. */
+#define OPTIM_PARALLEL_MIN 65536
+
+/* Updates elements [lo, hi) of params[i]. */
+static void update_range(tg_optimizer *o, int i, size_t lo, size_t hi, float grad_scale, adam_corrections bc)
+{
+    if (o->cfg.kind == TG_OPT_ADAM)
+        adam_update(&o->cfg, o->params[i], &o->m[i], &o->v[i], grad_scale, bc, lo, hi);
+    else
+        sgd_update(&o->cfg, o->params[i], o->m ? &o->m[i] : NULL, grad_scale, lo, hi);
+}
+
+static int optim_step(tg_optimizer *o, bool zero_grads, tg_error *err)
 {
     if (!o || !o->params)
         return tg_error_set(err, TG_ERR_STATE, "optim: step on an optimizer that is not initialized");
@@ -308,16 +325,34 @@ int tg_optim_step(tg_optimizer *o, tg_error *err)
         return rc;
     float grad_scale = clip_scale(o);
     o->step++;
-    if (o->cfg.kind == TG_OPT_ADAM) {
-        adam_corrections bc = adam_corrections_for(&o->cfg, o->step);
-        for (int i = 0; i < o->n_params; i++)
-            adam_update(&o->cfg, o->params[i], &o->m[i], &o->v[i], grad_scale, bc);
-    } else {
-        for (int i = 0; i < o->n_params; i++)
-            sgd_update(&o->cfg, o->params[i], o->m ? &o->m[i] : NULL, grad_scale);
+    adam_corrections bc = {0};
+    if (o->cfg.kind == TG_OPT_ADAM)
+        bc = adam_corrections_for(&o->cfg, o->step);
+    size_t total = 0;
+    for (int i = 0; i < o->n_params; i++)
+        total += o->params[i]->value.size;
+#ifdef _OPENMP
+    int threads = total >= OPTIM_PARALLEL_MIN ? tg_get_threads() : 1;
+#pragma omp parallel num_threads(threads)
+#endif
+    for (int i = 0; i < o->n_params; i++) {
+        size_t n = o->params[i]->value.size, chunks = (n + OPTIM_CHUNK - 1) / OPTIM_CHUNK;
+#ifdef _OPENMP
+#pragma omp for schedule(static)
+#endif
+        for (size_t c = 0; c < chunks; c++) {
+            size_t lo = c * OPTIM_CHUNK, hi = lo + OPTIM_CHUNK < n ? lo + OPTIM_CHUNK : n;
+            update_range(o, i, lo, hi, grad_scale, bc);
+            /* Zero the gradient while it is still in cache: saves the training loop a pass. */
+            if (zero_grads)
+                memset(o->params[i]->grad.data + lo, 0, (hi - lo) * sizeof(float));
+        }
     }
     return TG_OK;
 }
+
+int tg_optim_step(tg_optimizer *o, tg_error *err) { return optim_step(o, false, err); }
+int tg_optim_step_zero_grad(tg_optimizer *o, tg_error *err) { return optim_step(o, true, err); }
 
 /* ---- state for checkpoints -------------------------------------------------------------- */
 

@@ -79,6 +79,10 @@ void tg_optim_free(tg_optimizer *o);
 /* One update from the parameters' current gradients (formulas above).  TG_ERR_NUMERIC (nothing
  * changed) for a non-finite gradient; TG_ERR_STATE for an optimizer that is not initialized. */
 int tg_optim_step(tg_optimizer *o, tg_error *err);
+/* The same, then sets every gradient to zero in the same pass (cheaper than tg_optim_step
+ * followed by tg_params_zero_grad).  On error nothing changes, gradients included.  Large
+ * updates are split over tg_get_threads() threads in fixed chunks: the same bits for any count. */
+int tg_optim_step_zero_grad(tg_optimizer *o, tg_error *err);
 
 /* The global L2 norm of all the gradients, sqrt(Σ g²) accumulated in double. */
 double tg_optim_grad_norm(const tg_optimizer *o);

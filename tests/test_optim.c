@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "nn/optim.h"
+#include "tensor/parallel.h"
+#include "tensor/rng.h"
 
 /* A 1-D parameter holding `values`, gradient zero. */
 static void make_param(tg_param *p, const char *name, const double *values, size_t n)
@@ -524,4 +526,75 @@ Test(optim, defaults_and_names)
     cr_assert_eq(tg_opt_kind_parse("sgd"), TG_OPT_SGD);
     cr_assert_eq(tg_opt_kind_parse("adamw"), -1);
     cr_assert_str_eq(tg_opt_kind_name(TG_OPT_ADAM), "adam");
+}
+
+/* Two large parameters (so the update goes multi-threaded), filled with seeded values. */
+static void make_big_pair(tg_param *a, tg_param *b, uint64_t seed)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, seed, 3);
+    tg_param_init(a, "a", 2, (size_t[]){300, 301}, NULL);
+    tg_param_init(b, "b", 1, (size_t[]){5000}, NULL);
+    tg_param *both[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        tg_rng_fill_normal(&rng, both[i]->value.data, both[i]->value.size, 0.0f, 1.0f);
+        tg_rng_fill_normal(&rng, both[i]->grad.data, both[i]->grad.size, 0.0f, 0.1f);
+    }
+}
+
+/* Runs three Adam steps on a fresh pair with `threads` threads; fused zeroing when asked. */
+static void three_adam_steps(tg_param *a, tg_param *b, int threads, bool fused_zero)
+{
+    make_big_pair(a, b, 11);
+    tg_param *params[2] = {a, b};
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
+    tg_optimizer o = make_optim(&cfg, params, 2);
+    tg_set_threads(threads);
+    for (int step = 0; step < 3; step++) {
+        tg_rng rng;
+        tg_rng_seed(&rng, 100 + (uint64_t)step, 0);
+        tg_rng_fill_normal(&rng, a->grad.data, a->grad.size, 0.0f, 0.1f);
+        tg_rng_fill_normal(&rng, b->grad.data, b->grad.size, 0.0f, 0.1f);
+        cr_assert_eq(fused_zero ? tg_optim_step_zero_grad(&o, NULL) : tg_optim_step(&o, NULL), TG_OK);
+    }
+    tg_optim_free(&o);
+}
+
+Test(optim, threaded_update_is_bitwise_identical_and_fused_zeroing_matches)
+{
+    tg_param a1, b1, a2, b2, a3, b3;
+    three_adam_steps(&a1, &b1, 1, false);
+    three_adam_steps(&a2, &b2, 2, false);
+    three_adam_steps(&a3, &b3, 2, true);
+    tg_set_threads(1);
+    cr_assert(memcmp(a1.value.data, a2.value.data, a1.value.size * sizeof(float)) == 0, "1 vs 2 threads differ");
+    cr_assert(memcmp(b1.value.data, b2.value.data, b1.value.size * sizeof(float)) == 0, "1 vs 2 threads differ");
+    cr_assert(memcmp(a1.value.data, a3.value.data, a1.value.size * sizeof(float)) == 0, "fused zeroing changed the update");
+    for (size_t i = 0; i < a3.grad.size; i++)
+        cr_assert_eq(a3.grad.data[i], 0.0f, "gradient %zu not zeroed", i);
+    for (size_t i = 0; i < b3.grad.size; i++)
+        cr_assert_eq(b3.grad.data[i], 0.0f, "gradient %zu not zeroed", i);
+    cr_assert_neq(a1.grad.data[0], 0.0f, "tg_optim_step must leave gradients alone");
+    tg_param *all[6] = {&a1, &b1, &a2, &b2, &a3, &b3};
+    for (int i = 0; i < 6; i++)
+        tg_param_free(all[i]);
+}
+
+Test(optim, fused_zeroing_changes_nothing_on_a_bad_gradient)
+{
+    tg_param a, b;
+    make_big_pair(&a, &b, 5);
+    b.grad.data[4321] = NAN;
+    float g0 = a.grad.data[0], w0 = a.value.data[0];
+    tg_param *params[2] = {&a, &b};
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
+    tg_optimizer o = make_optim(&cfg, params, 2);
+    tg_error err;
+    cr_assert_eq(tg_optim_step_zero_grad(&o, &err), TG_ERR_NUMERIC);
+    cr_assert_eq(a.grad.data[0], g0, "gradients must survive a rejected step");
+    cr_assert_eq(a.value.data[0], w0);
+    cr_assert_eq(o.step, 0);
+    tg_optim_free(&o);
+    tg_param_free(&a);
+    tg_param_free(&b);
 }

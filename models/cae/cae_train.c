@@ -242,7 +242,7 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
     int rc = cae_build(t->tape, m, x, CAE_TERMS_ALL, &g);
     if (rc)
         return tg_tape_get_error(t->tape, err);
-    tg_params_zero_grad(m->params, m->n_params);
+    /* The gradients are zero here: the previous step's optimizer update cleared them. */
     if ((rc = tg_backward(t->tape, g.loss, err)))
         return rc;
     double loss = g.loss->value.data[0], recon = g.recon->value.data[0], penalty = g.penalty->value.data[0];
@@ -258,7 +258,7 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
     if (t->first_loss == 0)
         t->first_loss = loss;
     start = t->profile ? now_seconds() : 0.0;
-    if ((rc = tg_optim_step(t->opt, err))) {
+    if ((rc = tg_optim_step_zero_grad(t->opt, err))) {
         char why[TG_ERROR_MSG_MAX];
         snprintf(why, sizeof why, "%s", err ? err->msg : "");
         return tg_error_set(err, rc, "step %ld: %s; stopping, no checkpoint written", step_number, why);
@@ -351,6 +351,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
 
     g_stop_requested = 0;
     trainer tr = {.tape = tape, .model = &model, .opt = &opt, .data = data, .log = log, .profile = io->profile};
+    tg_params_zero_grad(model.params, model.n_params); /* from here on each update clears them */
     tg_batcher_seek(&batcher, pos.epoch, pos.position);
     while ((long)pos.epoch < s.epochs && !(s.steps > 0 && pos.step >= s.steps)) {
         epoch_sums sums = {0};

@@ -1,0 +1,48 @@
+/* tensor/vmath.h — elementwise math the compiler can vectorize.
+ *
+ * libm's expf is a function call, so a loop over expf runs one element at a time. tg_expf uses
+ * only +, −, ×, comparisons and integer bit moves, all inlined, so loops over it vectorize; with
+ * -ffp-contract=off every lane computes exactly the scalar bits. Its twin is libm's expf, and
+ * tests/test_vmath.c compares them across the whole float range. */
+#ifndef TG_VMATH_H
+#define TG_VMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* e^x within 2 ulp of libm (denormal results included); +inf above 88.72, exactly 0 below
+ * -103.97 (where e^x is under half the smallest denormal), NaN for NaN.
+ *
+ * e^x = 2^n · e^r with n = round(x·log2 e) and r = x − n·ln 2 in [−ln2/2, ln2/2]; ln 2 is split
+ * in two parts (Cody and Waite) so r is exact; e^r is a degree-7 Taylor-like polynomial with
+ * Cephes' minimax coefficients; 2^n is applied as 2^n1 · 2^n2, each built in the exponent bits,
+ * so results near overflow (n = 128) and in the denormal range (n < -126) round only once. */
+static inline float tg_expf(float x)
+{
+    const float max_arg = 88.72283f, min_arg = -103.972084f;
+    float clamped = x > max_arg ? max_arg : (x < min_arg ? min_arg : x);
+    /* Round to nearest by adding and subtracting 1.5·2^23 (exact for |x·log2 e| < 2^22). */
+    const float shifter = 12582912.0f;
+    float n = (clamped * 1.44269504088896341f + shifter) - shifter;
+    float r = (clamped - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float er = (p * (r * r) + r) + 1.0f;
+    int32_t n2 = n > 127.0f ? 1 : (n < -120.0f ? -64 : 0); /* keeps 2^n1 a normal float */
+    int32_t n1 = (int32_t)n - n2;
+    int32_t bits1 = (n1 + 127) << 23, bits2 = (n2 + 127) << 23;
+    float scale1, scale2;
+    memcpy(&scale1, &bits1, sizeof scale1);
+    memcpy(&scale2, &bits2, sizeof scale2);
+    float y = (er * scale1) * scale2;
+    y = x > max_arg ? (float)INFINITY : y;
+    y = x < min_arg ? 0.0f : y;
+    return x != x ? x : y; /* NaN in, NaN out */
+}
+
+#endif
