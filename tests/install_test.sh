@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs the library into a scratch DESTDIR and compiles a tiny program against the installed
-# copy with pkg-config, as a C programmer would.  usage: install_test.sh BUILD_DIR
+# copy with pkg-config, as a C programmer would.  usage: install_test.sh BUILD_DIR [SANITIZERS]
+# (SANITIZERS: the build's b_sanitize value; a sanitized library needs the same flags to link.)
 set -eu
 build=$1
+sanitize=${2:-none}
+extra=""
+[ "$sanitize" = none ] || extra="-fsanitize=$sanitize"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 meson install -C "$build" --destdir "$tmp" --quiet >/dev/null
@@ -35,6 +39,6 @@ int main(void)
 }
 C
 # shellcheck disable=SC2086
-cc -std=c11 -Wall -Wextra -Werror "$tmp/prog.c" -o "$tmp/prog" $flags
+cc -std=c11 -Wall -Wextra -Werror $extra "$tmp/prog.c" -o "$tmp/prog" $flags
 "$tmp/prog"
 echo "1 passed, 0 failed"
