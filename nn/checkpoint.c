@@ -237,7 +237,26 @@ static const char *name_problem(const char *name, size_t len)
 
 /* At most this many bytes of untrusted text are quoted in a message. */
 #define QUOTE_MAX 48
-static int quote_len(size_t len) { return (int)(len < QUOTE_MAX ? len : QUOTE_MAX); }
+/* A name or line from a file or a caller, fit for a one-line message: at most QUOTE_MAX bytes,
+ * control bytes (< 0x20 and 0x7f, newlines included) shown as \xHH.  Use as quoted(s, n).s. */
+typedef struct quoted_text {
+    char s[QUOTE_MAX * 4 + 4];
+} quoted_text;
+
+static quoted_text quoted(const char *s, size_t len)
+{
+    quoted_text q;
+    size_t out = 0;
+    for (size_t i = 0; i < len && i < QUOTE_MAX; i++) {
+        unsigned char b = (unsigned char)s[i];
+        if (b < 0x20 || b == 0x7f)
+            out += (size_t)snprintf(q.s + out, sizeof q.s - out, "\\x%02x", b);
+        else
+            q.s[out++] = (char)b;
+    }
+    q.s[out] = '\0';
+    return q;
+}
 
 /* ---- building ---- */
 
@@ -293,17 +312,17 @@ int tg_ckpt_set_meta(tg_checkpoint *ck, const char *key, const char *value, tg_e
     size_t key_len = strlen(key), value_len = strlen(value);
     const char *bad = key_problem(key, key_len);
     if (bad)
-        return tg_error_set(err, TG_ERR_ARG, "ckpt_set_meta: key \"%.*s\" %s", quote_len(key_len), key, bad);
+        return tg_error_set(err, TG_ERR_ARG, "ckpt_set_meta: key \"%s\" %s", quoted(key, key_len).s, bad);
     bad = value_problem(value, value_len);
     if (bad)
-        return tg_error_set(err, TG_ERR_ARG, "ckpt_set_meta: value of key \"%.*s\" %s", quote_len(key_len), key, bad);
+        return tg_error_set(err, TG_ERR_ARG, "ckpt_set_meta: value of key \"%s\" %s", quoted(key, key_len).s, bad);
 
     int i = index_lookup(&ck->meta_index, key, key_len);
     uint64_t new_total = i >= 0 ? ck->meta_bytes - strlen(ck->meta[i].value) + value_len
                                 : ck->meta_bytes + key_len + value_len + 2;
     if (new_total > UINT32_MAX) /* meta_len is a u32 in the file */
-        return tg_error_set(err, TG_ERR_ARG, "ckpt_set_meta: key \"%.*s\": metadata would exceed %u bytes",
-                            quote_len(key_len), key, (unsigned)UINT32_MAX);
+        return tg_error_set(err, TG_ERR_ARG, "ckpt_set_meta: key \"%s\": metadata would exceed %u bytes",
+                            quoted(key, key_len).s, (unsigned)UINT32_MAX);
     if (i < 0) {
         if (!meta_append(ck, key, key_len, value, value_len))
             return tg_error_set(err, TG_ERR_NOMEM, "ckpt_set_meta: out of memory");
@@ -382,7 +401,7 @@ int tg_ckpt_add(tg_checkpoint *ck, const char *name, const tg_tensor *t, tg_erro
     size_t name_len = strlen(name);
     const char *bad = name_problem(name, name_len);
     if (bad)
-        return tg_error_set(err, TG_ERR_ARG, "ckpt_add: tensor name \"%.*s\" %s", quote_len(name_len), name, bad);
+        return tg_error_set(err, TG_ERR_ARG, "ckpt_add: tensor name \"%s\" %s", quoted(name, name_len).s, bad);
     if (index_lookup(&ck->tensor_index, name, name_len) >= 0)
         return tg_error_set(err, TG_ERR_ARG, "ckpt_add: duplicate tensor name \"%s\"", name);
     if (t->ndim < 1 || t->ndim > TG_MAX_DIMS)
@@ -843,21 +862,21 @@ static int parse_metadata(cursor *c, uint32_t meta_len, tg_checkpoint *ck)
         size_t left = meta_len - at;
         const char *newline = memchr(text, '\n', left);
         if (!newline)
-            return format_error(c, "metadata line %zu (\"%.*s\") does not end with a newline", line,
-                                quote_len(left), text);
+            return format_error(c, "metadata line %zu (\"%s\") does not end with a newline", line,
+                                quoted(text, left).s);
         size_t line_len = (size_t)(newline - text);
         const char *eq = memchr(text, '=', line_len);
         if (!eq)
-            return format_error(c, "metadata line %zu (\"%.*s\") is not key=value: no '='", line,
-                                quote_len(line_len), text);
+            return format_error(c, "metadata line %zu (\"%s\") is not key=value: no '='", line,
+                                quoted(text, line_len).s);
         size_t key_len = (size_t)(eq - text), value_len = line_len - key_len - 1;
         const char *bad = key_problem(text, key_len);
         if (bad)
-            return format_error(c, "metadata line %zu (\"%.*s\"): the key %s", line, quote_len(line_len), text, bad);
+            return format_error(c, "metadata line %zu (\"%s\"): the key %s", line, quoted(text, line_len).s, bad);
         if ((bad = value_problem(eq + 1, value_len)))
-            return format_error(c, "metadata line %zu (\"%.*s\"): the value %s", line, quote_len(line_len), text, bad);
+            return format_error(c, "metadata line %zu (\"%s\"): the value %s", line, quoted(text, line_len).s, bad);
         if (index_lookup(&ck->meta_index, text, key_len) >= 0) /* which one would count? refuse */
-            return format_error(c, "metadata line %zu: duplicate key \"%.*s\"", line, quote_len(key_len), text);
+            return format_error(c, "metadata line %zu: duplicate key \"%s\"", line, quoted(text, key_len).s);
         if (!meta_append(ck, text, key_len, eq + 1, value_len))
             return tg_error_set(c->err, TG_ERR_NOMEM, "%s: out of memory reading the metadata", c->label);
         at += line_len + 1;
@@ -886,14 +905,13 @@ static int walk_tensor(cursor *c, uint32_t index, tg_checkpoint *ck)
         return rc;
     const char *name = (const char *)c->buf + c->pos;
     c->pos += name_len;
-    int qn = quote_len(name_len);
 
     snprintf(what, sizeof what, "the ndim of tensor %u", index);
     if ((rc = cursor_need(c, 4, what)))
         return rc;
     uint32_t ndim = cursor_u32(c);
     if (ndim < 1 || ndim > TG_MAX_DIMS)
-        return format_error(c, "tensor %u (\"%.*s\"): ndim %u (must be 1..%d)", index, qn, name, ndim, TG_MAX_DIMS);
+        return format_error(c, "tensor %u (\"%s\"): ndim %u (must be 1..%d)", index, quoted(name, name_len).s, ndim, TG_MAX_DIMS);
     snprintf(what, sizeof what, "the dims of tensor %u", index);
     if ((rc = cursor_need(c, 4 * (uint64_t)ndim, what)))
         return rc;
@@ -905,11 +923,11 @@ static int walk_tensor(cursor *c, uint32_t index, tg_checkpoint *ck)
     uint64_t numel = 1;
     for (uint32_t d = 0; d < ndim; d++) {
         if (shape[d] == 0)
-            return format_error(c, "tensor %u (\"%.*s\"): shape %s: dimension %u is 0 (must be >= 1)", index, qn,
-                                name, shape_text, d);
+            return format_error(c, "tensor %u (\"%s\"): shape %s: dimension %u is 0 (must be >= 1)", index,
+                                quoted(name, name_len).s, shape_text, d);
         if (shape[d] > MAX_ELEMENTS / numel) /* numel * shape[d] would pass the limit (or overflow) */
-            return format_error(c, "tensor %u (\"%.*s\"): shape %s: the product of the dims overflows", index, qn,
-                                name, shape_text);
+            return format_error(c, "tensor %u (\"%s\"): shape %s: the product of the dims overflows", index,
+                                quoted(name, name_len).s, shape_text);
         numel *= shape[d];
     }
     snprintf(what, sizeof what, "the data of tensor %u (shape %s)", index, shape_text);
@@ -922,20 +940,20 @@ static int walk_tensor(cursor *c, uint32_t index, tg_checkpoint *ck)
 
     const char *bad = name_problem(name, name_len);
     if (bad)
-        return format_error(c, "tensor %u: name \"%.*s\" %s", index, qn, name, bad);
+        return format_error(c, "tensor %u: name \"%s\" %s", index, quoted(name, name_len).s, bad);
     if (index_lookup(&ck->tensor_index, name, name_len) >= 0)
-        return format_error(c, "duplicate tensor name \"%.*s\" (tensor %u)", qn, name, index);
+        return format_error(c, "duplicate tensor name \"%s\" (tensor %u)", quoted(name, name_len).s, index);
     tg_tensor t;
     if (tg_tensor_create(&t, (int)ndim, shape, NULL) != TG_OK)
-        return tg_error_set(c->err, TG_ERR_NOMEM, "%s: cannot allocate tensor \"%.*s\" of shape %s", c->label,
-                            qn, name, shape_text);
+        return tg_error_set(c->err, TG_ERR_NOMEM, "%s: cannot allocate tensor \"%s\" of shape %s", c->label,
+                            quoted(name, name_len).s, shape_text);
     for (size_t i = 0; i < (size_t)numel; i++) {
         uint32_t bits = load_le32(data + 4 * i);
         memcpy(&t.data[i], &bits, 4); /* the bit pattern, not a conversion: NaN payloads survive */
     }
     if (!tensor_append(ck, name, name_len, &t)) {
         tg_tensor_free(&t);
-        return tg_error_set(c->err, TG_ERR_NOMEM, "%s: out of memory reading tensor \"%.*s\"", c->label, qn, name);
+        return tg_error_set(c->err, TG_ERR_NOMEM, "%s: out of memory reading tensor \"%s\"", c->label, quoted(name, name_len).s);
     }
     return TG_OK;
 }

@@ -5,6 +5,7 @@
  * more) and become floats in [0,1] one batch at a time with tg_dataset_images_to_float.
  *
  *   tg_idx_read                  one IDX file (plain or gzip) -> dims + bytes
+ *   tg_idx_parse_mem             the same for a file image in memory (the fuzzing entry point)
  *   tg_dataset_load              <dir>/<split>-images-idx3-ubyte[.gz] (+ labels) -> tg_dataset
  *   tg_dataset_synthetic         n generated images with labels 0..9, no files needed
  *   tg_dataset_images_to_float   selected images -> out [count, rows*cols], byte / 255
@@ -43,6 +44,17 @@ typedef struct tg_dataset {
  * *buffer_out and *data_out are NULL. */
 int tg_idx_read(const char *path, uint8_t **buffer_out, const uint8_t **data_out, int *ndim_out,
                 size_t dims_out[4], tg_error *err);
+
+/* tg_idx_read for a whole file image held in memory, bytes[0..len): the same validation (the
+ * header checks and the gzip decoder are the very code tg_idx_read runs) and the same messages,
+ * with `label` in place of the path (NULL means "idx"); a label ending in ".gz" whose bytes are
+ * not gzip is an error, as for a file.  expect_ndim 0 accepts any IDX file; 3 requires the
+ * images magic 0x00000803 and 1 the labels magic 0x00000801, as tg_dataset_load does (any other
+ * value is TG_ERR_ARG).  Never reads outside [bytes, bytes+len): the entry point for fuzzing.
+ * On success *buffer_out (free() it) holds the header and all the elements. */
+int tg_idx_parse_mem(const uint8_t *bytes, size_t len, const char *label, int expect_ndim,
+                     uint8_t **buffer_out, const uint8_t **data_out, int *ndim_out, size_t dims_out[4],
+                     tg_error *err);
 
 /* Loads `<dir>/<split>-images-idx3-ubyte` and, when want_labels, `<split>-labels-idx1-ubyte`;
  * each is tried as named, then with a ".gz" suffix (a file that exists but is broken is reported,

@@ -4,7 +4,11 @@
  * a dimension count byte, then one big-endian uint32 per dimension, then the elements.
  * Plain files are validated from their header and size before the data is read (so a huge or
  * broken file costs nothing), and only the kept images are read.  Gzip files are decompressed
- * whole by nn/inflate.c, then validated the same way. */
+ * whole by nn/inflate.c, then validated the same way.  tg_idx_parse_mem takes a file image already
+ * in memory (for the fuzzer) and runs the same header check (parse_header) and the same
+ * decompressed-stream step (finish_decompressed); it does not replace the file path, which
+ * streams: a plain file is never read past its header when the header is wrong, and a .gz file is
+ * never held whole in its compressed form. */
 #include "data.h"
 
 #include <errno.h>
@@ -228,17 +232,15 @@ static int load_plain(FILE *file, const char *path, uint64_t size, const idx_exp
     return TG_OK;
 }
 
-/* Gzip file: decompress everything (so the CRC covers it all), validate, then give back the
- * memory of the items past keep_first. */
-static int load_gzip(FILE *file, const char *path, const idx_expect *expect, size_t keep_first,
-                     idx_file *f, tg_error *err)
+/* Takes the whole decompressed stream `buffer` (len bytes, malloc'ed; owned from here on, freed
+ * on failure): validates it, then gives back the memory of the items past keep_first.  Shared by
+ * .gz files and gzip images in memory, so both run the same checks. */
+static int finish_decompressed(const char *path, uint8_t *buffer, size_t len, const idx_expect *expect,
+                               size_t keep_first, idx_file *f, tg_error *err)
 {
-    uint8_t *buffer;
-    size_t len, header;
-    int rc = tg_gunzip_file(file, path, TG_IDX_MAX_BYTES, &buffer, &len, err);
-    if (rc)
-        return rc;
-    if ((rc = parse_header(path, buffer, len, len, true, expect, f, &header, err))) {
+    size_t header;
+    int rc = parse_header(path, buffer, len, len, true, expect, f, &header, err);
+    if (rc) {
         free(buffer);
         return rc;
     }
@@ -252,6 +254,18 @@ static int load_gzip(FILE *file, const char *path, const idx_expect *expect, siz
     f->buffer = buffer;
     f->data = buffer + header;
     return TG_OK;
+}
+
+/* Gzip file: decompress everything (so the CRC covers it all), then validate. */
+static int load_gzip(FILE *file, const char *path, const idx_expect *expect, size_t keep_first,
+                     idx_file *f, tg_error *err)
+{
+    uint8_t *buffer;
+    size_t len;
+    int rc = tg_gunzip_file(file, path, TG_IDX_MAX_BYTES, &buffer, &len, err);
+    if (rc)
+        return rc;
+    return finish_decompressed(path, buffer, len, expect, keep_first, f, err);
 }
 
 /* Opens and reads one IDX file, plain or gzip (by its magic). */
@@ -282,6 +296,17 @@ static int idx_load(const char *path, const idx_expect *expect, size_t keep_firs
     return rc;
 }
 
+/* Hands a loaded file to the caller of tg_idx_read / tg_idx_parse_mem. */
+static void export_file(const idx_file *f, uint8_t **buffer_out, const uint8_t **data_out, int *ndim_out,
+                        size_t dims_out[4])
+{
+    *buffer_out = f->buffer;
+    *data_out = f->data;
+    *ndim_out = f->ndim;
+    for (int i = 0; i < IDX_MAX_DIMS; i++)
+        dims_out[i] = f->dims[i];
+}
+
 int tg_idx_read(const char *path, uint8_t **buffer_out, const uint8_t **data_out, int *ndim_out,
                 size_t dims_out[4], tg_error *err)
 {
@@ -295,11 +320,69 @@ int tg_idx_read(const char *path, uint8_t **buffer_out, const uint8_t **data_out
     int rc = idx_load(path, &any, 0, &f, &open_errno, err);
     if (rc)
         return rc;
-    *buffer_out = f.buffer;
-    *data_out = f.data;
-    *ndim_out = f.ndim;
-    for (int i = 0; i < IDX_MAX_DIMS; i++)
-        dims_out[i] = f.dims[i];
+    export_file(&f, buffer_out, data_out, ndim_out, dims_out);
+    return TG_OK;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* A file image in memory: the mirror of idx_load, with the bytes already at hand. */
+
+/* Plain image: the header is checked against len exactly as load_plain checks it against the
+ * file size, then header and data are copied into a buffer of their own. */
+static int load_plain_mem(const uint8_t *bytes, size_t len, const char *label, const idx_expect *expect,
+                          idx_file *f, tg_error *err)
+{
+    size_t avail = len < IDX_MAX_HEADER ? len : IDX_MAX_HEADER;
+    size_t header;
+    int rc = parse_header(label, bytes, avail, len, false, expect, f, &header, err);
+    if (rc)
+        return rc;
+    f->kept = f->dims[0];
+    f->buffer = malloc(len); /* parse_header proved len == header + every element */
+    if (!f->buffer)
+        return fail_file(err, TG_ERR_NOMEM, label, "cannot allocate %zu bytes", len);
+    memcpy(f->buffer, bytes, len);
+    f->data = f->buffer + header;
+    return TG_OK;
+}
+
+int tg_idx_parse_mem(const uint8_t *bytes, size_t len, const char *label, int expect_ndim,
+                     uint8_t **buffer_out, const uint8_t **data_out, int *ndim_out, size_t dims_out[4],
+                     tg_error *err)
+{
+    *buffer_out = NULL;
+    *data_out = NULL;
+    if (!label)
+        label = "idx";
+    if (!bytes && len > 0)
+        return tg_error_set(err, TG_ERR_ARG, "%s: idx_parse_mem: NULL bytes", label);
+    idx_expect expect = { 0, NULL };
+    if (expect_ndim == 3)
+        expect = (idx_expect){ 3, "images" };
+    else if (expect_ndim == 1)
+        expect = (idx_expect){ 1, "labels" };
+    else if (expect_ndim != 0)
+        return tg_error_set(err, TG_ERR_ARG, "%s: idx_parse_mem: expect_ndim %d (expected 0, 1 or 3)", label,
+                            expect_ndim);
+    idx_file f;
+    memset(&f, 0, sizeof f);
+    int rc;
+    if (len == 0) {
+        rc = fail_file(err, TG_ERR_FORMAT, label, "empty file");
+    } else if (len >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B) {
+        uint8_t *buffer;
+        size_t decompressed;
+        rc = tg_gunzip_mem(bytes, len, label, TG_IDX_MAX_BYTES, &buffer, &decompressed, err);
+        if (rc == TG_OK)
+            rc = finish_decompressed(label, buffer, decompressed, &expect, 0, &f, err);
+    } else if (ends_with(label, ".gz")) {
+        rc = fail_file(err, TG_ERR_FORMAT, label, "not a gzip file");
+    } else {
+        rc = load_plain_mem(bytes, len, label, &expect, &f, err);
+    }
+    if (rc)
+        return rc;
+    export_file(&f, buffer_out, data_out, ndim_out, dims_out);
     return TG_OK;
 }
 

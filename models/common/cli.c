@@ -183,6 +183,25 @@ const char *tg_cli_data_dir(const tg_cli *c)
     return NULL;
 }
 
+/* Whether `dir/name` or `dir/name.gz` exists (of any kind: a broken one is still an error). */
+static bool exists_plain_or_gz(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (lstat(path, &st) == 0)
+        return true;
+    snprintf(path, sizeof path, "%s/%s.gz", dir, name);
+    return lstat(path, &st) == 0;
+}
+
+bool tg_cli_split_exists(const char *path, const char *split)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s-images-idx3-ubyte", split);
+    return !strcmp(path, "synthetic") || exists_plain_or_gz(path, name);
+}
+
 int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool need_labels, size_t limit,
                       tg_dataset *ds)
 {
@@ -194,14 +213,12 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
             n = limit;
         rc = tg_dataset_synthetic(ds, split, n, 28, 28, SYNTHETIC_SEED, &err);
     } else {
-        rc = tg_dataset_load(ds, path, split, true, limit, &err);
-        if (rc && !need_labels) {
-            tg_error without;
-            if (tg_dataset_load(ds, path, split, false, limit, &without) == TG_OK) {
-                fprintf(stderr, "%s: note: %s; continuing without labels\n", c->program, err.msg);
-                rc = TG_OK;
-            }
-        }
+        /* Labels are optional unless asked for, but only an absent label file is skipped: a
+         * label file that exists and is broken is an error like any other bad input. */
+        char labels[64];
+        snprintf(labels, sizeof labels, "%s-labels-idx1-ubyte", split);
+        bool want_labels = need_labels || exists_plain_or_gz(path, labels);
+        rc = tg_dataset_load(ds, path, split, want_labels, limit, &err);
     }
     if (rc)
         fprintf(stderr, "%s: %s\n", c->program, err.msg);

@@ -70,10 +70,14 @@ bool tg_cli_apply_threads(const tg_cli *c);
 const char *tg_cli_data_dir(const tg_cli *c);
 
 /* Loads split "train" or "t10k" from `path` (or the built-in data set when path is
- * "synthetic": always the same images, whatever --seed says, so a resumed run sees the same data). Labels are loaded when present; with need_labels they are required. Prints one
- * line and returns nonzero on failure. */
+ * "synthetic": always the same images, whatever --seed says, so a resumed run sees the same data).
+ * Labels are loaded when their file exists (a broken one is an error, not skipped); with
+ * need_labels they are required. Prints one line and returns nonzero on failure. */
 int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool need_labels, size_t limit,
                       tg_dataset *ds);
+
+/* Whether the images file of `split` is there (plain or .gz), or path is "synthetic". */
+bool tg_cli_split_exists(const char *path, const char *split);
 
 /* Maps a library error code to an exit status (file and argument errors are usage errors). */
 int tg_cli_exit_status(int error_code);
