@@ -72,5 +72,13 @@ tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels);
  * `act`, or a leaf holding such values).  Gradient flows to h (hence on to z, W, b, x through
  * the ordinary ops) and directly to W through Σ_i W_ij²; derivation in ops_jacobian.c. */
 tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation act);
+/* The higher-order (CAE+H) penalty, fused: how much the encoder's Jacobian changes between x and
+ * corrupted copies x̃ = x + ε.  h = f(x·W + b) [B,H]; h_tilde = f(x̃·W + b) [R,H] with R = k·B
+ * rows, row r a corruption of input r mod B (k corruptions, stacked corruption-major); W [D,H].
+ *     P = (1/R) Σ_r Σ_j (f'(z_{r mod B, j}) - f'(z̃_rj))² Σ_i W_ij²  = mean over r of ‖J(x) - J(x̃)‖_F²
+ * f' is computed from h and h_tilde (both must be outputs of `act`, or leaves holding such
+ * values).  Gradient flows to h and h_tilde (hence on through the ordinary ops) and directly to
+ * W through Σ_i W_ij²; derivation in ops_jacobian.c. */
+tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_node *W, tg_activation act);
 
 #endif

@@ -53,6 +53,20 @@ static inline double fprime_slope(tg_activation act, double h)
     }
 }
 
+/* f' is read off the activations, so a node computed by an activation op must come from the one
+ * named here (a leaf holding such values is accepted as is).  Sets the sticky error otherwise. */
+static bool computed_by(tg_tape *t, const char *op_name, const char *what, const tg_node *h, tg_activation act)
+{
+    const tg_op_def *act_op = tg_activation_op(act);
+    for (int k = 0; k < TG_ACT_COUNT; k++)
+        if (h->op == tg_activation_op((tg_activation)k) && h->op != act_op) {
+            tg_tape_fail(t, TG_ERR_ARG, "%s: %s was computed by %s, not %s", op_name, what, h->op->name,
+                         tg_activation_name(act));
+            return false;
+        }
+    return true;
+}
+
 // h [B,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/B) Σ_b φ(h_bj)²]  [2,H]
 void tg_op_jacobian_penalty_forward(tg_node *n)
 {
@@ -123,13 +137,132 @@ tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation a
         return tg_tape_fail(t, TG_ERR_SHAPE,
                             "jacobian_penalty: h %s vs W %s: hidden sizes differ (h must be [B,H], W [D,H])",
                             SHAPE(h), SHAPE(W));
-    /* f' is read off h, so h must come from the activation named here (or be given directly). */
-    for (int k = 0; k < TG_ACT_COUNT; k++)
-        if (h->op == tg_activation_op((tg_activation)k) && h->op != act_op)
-            return tg_tape_fail(t, TG_ERR_ARG, "jacobian_penalty: h was computed by %s, not %s",
-                                h->op->name, tg_activation_name(act));
+    if (!computed_by(t, "jacobian_penalty", "h", h, act))
+        return NULL;
     tg_node *in[2] = {h, W};
     tg_node *n = tg_tape_record(t, &tg_op_jacobian_penalty, 2, in, 1, (size_t[]){1});
+    if (n) {
+        n->iattr = (int)act;
+        if (n->requires_grad)
+            n->saved = tg_tape_scratch(t, 2 * tg_cols(h));
+    }
+    return tg_tape_forward(t, n);
+}
+
+/* ---- the higher-order penalty of CAE+H ---------------------------------------------------------
+ *
+ * The higher-order CAE (Rifai, Mesnil et al., ECML 2011) also penalizes how fast the Jacobian
+ * changes around each input, estimated with k Gaussian corruptions x̃ = x + ε, ε ~ N(0, σ²I):
+ *
+ *     E_ε ‖J(x) - J(x̃)‖²_F,       for small σ about σ² times the norm of the Hessian ∂²h/∂x².
+ *
+ * Both Jacobians share W: J(x) = diag(f'(z))·Wᵀ and J(x̃) = diag(f'(z̃))·Wᵀ with z̃ = x̃·W + b, so
+ *
+ *     J(x) - J(x̃) = diag(f'(z) - f'(z̃))·Wᵀ,     ‖J(x) - J(x̃)‖²_F = Σ_j (f'(z_j) - f'(z̃_j))² s_j
+ *
+ * again with s_j = Σ_i W_ij², and again nothing of size H·D per sample is formed.  The op takes
+ * h [B,H] and h̃ [R,H], R = k·B, where row r of h̃ is a corruption of input b(r) = r mod B (the
+ * corruptions stacked corruption-major: rows 0..B-1 are the first corruption of every input).
+ * With φ as above (f' from h) and d_rj = φ(h_{b(r),j}) - φ(h̃_rj):
+ *
+ *     P = (1/R) Σ_r Σ_j d_rj² s_j                       (the mean over the R pairs (x, x̃))
+ *
+ * Backward.  P(h, h̃, W) depends on W directly through s_j, on h through every d_rj of its
+ * corruptions, and on h̃ through its own d_rj:
+ *
+ *     ∂P/∂W_ij = 2 W_ij · (1/R) Σ_r d_rj²                   (direct: through s_j)
+ *     ∂P/∂h_bj = (2/R) · φ'(h_bj) · s_j · Σ_{r: b(r)=b} d_rj
+ *     ∂P/∂h̃_rj = -(2/R) · φ'(h̃_rj) · s_j · d_rj
+ *
+ * The ordinary ops carry ∂P/∂h and ∂P/∂h̃ on through the two activation nodes and the two
+ * matmuls to W (a second and a third path), b and the inputs.  The caller builds h̃ on the tape
+ * from the same W and b leaves as h, so all of them reach the parameters. */
+
+// h [B,H], h̃ [R,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/R) Σ_r d_rj²]  [2,H]
+void tg_op_jacobian_diff_penalty_forward(tg_node *n)
+{
+    const float *h = n->in[0]->value.data, *ht = n->in[1]->value.data, *W = n->in[2]->value.data;
+    tg_activation act = (tg_activation)n->iattr;
+    size_t B = tg_rows(n->in[0]), R = tg_rows(n->in[1]), H = tg_cols(n->in[0]), D = tg_rows(n->in[2]);
+    double P = 0.0;
+    /* Column blocks, as in jacobian_penalty: rows are read contiguously, the per-column sums
+     * stay in double on the stack. */
+    for (size_t j0 = 0; j0 < H; j0 += TG_COL_BLOCK) {
+        size_t width = H - j0 < TG_COL_BLOCK ? H - j0 : TG_COL_BLOCK;
+        double s[TG_COL_BLOCK] = {0}, d2[TG_COL_BLOCK] = {0};
+        for (size_t i = 0; i < D; i++)
+            for (size_t j = 0; j < width; j++)
+                s[j] += (double)W[i * H + j0 + j] * W[i * H + j0 + j];
+        for (size_t r = 0; r < R; r++) {
+            const float *hb = h + (r % B) * H + j0, *hr = ht + r * H + j0;
+            for (size_t j = 0; j < width; j++) {
+                double d = fprime_from_h(act, hb[j]) - fprime_from_h(act, hr[j]);
+                d2[j] += d * d;
+            }
+        }
+        for (size_t j = 0; j < width; j++) {
+            P += d2[j] * s[j];
+            if (n->saved) {
+                n->saved[j0 + j] = (float)s[j];
+                n->saved[H + j0 + j] = (float)(d2[j] / (double)R);
+            }
+        }
+    }
+    n->value.data[0] = (float)(P / (double)R);
+}
+
+/* dW_ij += g · 2 W_ij · (1/R) Σ_r d_rj²
+ * dh_bj += g · (2/R) φ'(h_bj) s_j Σ_{r: b(r)=b} d_rj        dh̃_rj -= g · (2/R) φ'(h̃_rj) s_j d_rj */
+void tg_op_jacobian_diff_penalty_backward(tg_node *n)
+{
+    tg_node *hn = n->in[0], *htn = n->in[1], *Wn = n->in[2];
+    tg_activation act = (tg_activation)n->iattr;
+    size_t B = tg_rows(hn), R = tg_rows(htn), H = tg_cols(hn), D = tg_rows(Wn);
+    const float *s = n->saved, *mean_d2 = n->saved + H;
+    float g = n->grad.data[0];
+    if (tg_wants_grad(Wn)) {
+        const float *W = Wn->value.data;
+        float *dW = Wn->grad.data;
+        for (size_t i = 0; i < D; i++)
+            for (size_t j = 0; j < H; j++)
+                dW[i * H + j] += 2.0f * g * W[i * H + j] * mean_d2[j];
+    }
+    if (!tg_wants_grad(hn) && !tg_wants_grad(htn))
+        return;
+    const float *h = hn->value.data, *ht = htn->value.data;
+    float *dh = tg_wants_grad(hn) ? hn->grad.data : NULL, *dht = tg_wants_grad(htn) ? htn->grad.data : NULL;
+    double scale = 2.0 * g / (double)R;
+    for (size_t r = 0; r < R; r++) {
+        size_t b = r % B;
+        for (size_t j = 0; j < H; j++) {
+            double hv = h[b * H + j], htv = ht[r * H + j];
+            double d = fprime_from_h(act, hv) - fprime_from_h(act, htv);
+            if (dh)
+                dh[b * H + j] += (float)(scale * fprime_slope(act, hv) * s[j] * d);
+            if (dht)
+                dht[r * H + j] -= (float)(scale * fprime_slope(act, htv) * s[j] * d);
+        }
+    }
+}
+
+tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_node *W, tg_activation act)
+{
+    static const char *const name = "jacobian_diff_penalty";
+    if (!tg_tape_check_inputs(t, name, 3, h, h_tilde, W))
+        return NULL;
+    if (!tg_activation_op(act))
+        return tg_tape_fail(t, TG_ERR_ARG, "%s: unknown activation %d (expected 0..%d)", name, (int)act,
+                            TG_ACT_COUNT - 1);
+    if (tg_cols(h) != tg_cols(W) || tg_cols(h_tilde) != tg_cols(W))
+        return tg_tape_fail(t, TG_ERR_SHAPE, "%s: h %s, h_tilde %s vs W %s: hidden sizes differ (h [B,H], h_tilde [k·B,H], W [D,H])",
+                            name, SHAPE(h), SHAPE(h_tilde), SHAPE(W));
+    if (tg_rows(h_tilde) % tg_rows(h) != 0)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "%s: h_tilde %s has no whole number of corruptions of h %s (rows must be k·B)",
+                            name, SHAPE(h_tilde), SHAPE(h));
+    if (!computed_by(t, name, "h", h, act) || !computed_by(t, name, "h_tilde", h_tilde, act))
+        return NULL;
+    tg_node *in[3] = {h, h_tilde, W};
+    tg_node *n = tg_tape_record(t, &tg_op_jacobian_diff_penalty, 3, in, 1, (size_t[]){1});
     if (n) {
         n->iattr = (int)act;
         if (n->requires_grad)

@@ -44,6 +44,53 @@ check "another seed: another checkpoint" bash -c "! cmp -s '$WORK/a.ckpt' '$WORK
 "$CAE" train --data synthetic --resume "$WORK/r.ckpt" --out "$WORK/r.ckpt" >/dev/null 2>&1
 check "stop at step 70 + resume == uninterrupted run" cmp -s "$WORK/a.ckpt" "$WORK/r.ckpt"
 
+# --- CAE+H: the higher-order term (--gamma), its settings in the checkpoint, exact resume --------
+"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --out "$WORK/h.ckpt" \
+    --log "$WORK/h.csv" >"$WORK/h.txt" 2>"$WORK/h.err"
+check "train --gamma exits 0" test $? -eq 0
+hfirst=$(awk -F'[ =]' '/^epoch=1 /{print $4}' "$WORK/h.txt")
+hlast=$(awk -F'[ =]' '/^epoch=2 /{print $4}' "$WORK/h.txt")
+check "--gamma: loss falls ($hfirst -> $hlast)" awk -v a="$hfirst" -v b="$hlast" 'BEGIN{exit !(b < 0.9 * a)}'
+for kv in gamma=0.5 corruptions=3 sigma=0.2 noise_seed=7; do
+    check "--gamma checkpoint metadata $kv" grep -aq "^$kv\$" "$WORK/h.ckpt"
+done
+check "without --gamma: metadata gamma=0" grep -aq '^gamma=0$' "$WORK/a.ckpt"
+"$CAE" train --data synthetic --epochs 2 --seed 7 --out "$WORK/h0.ckpt" >/dev/null 2>&1
+check "--gamma changes the run" bash -c "! cmp -s '$WORK/h0.ckpt' '$WORK/h.ckpt'"
+# the corruptions depend on (seed, step) only: any thread count, and an interrupted run resumed
+# mid-epoch (step 45 of 64), give the same bytes
+"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --threads 1 \
+    --out "$WORK/h1.ckpt" >/dev/null 2>&1
+check "--gamma: threads 1 and 2 give byte-identical checkpoints" cmp -s "$WORK/h.ckpt" "$WORK/h1.ckpt"
+"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --steps 45 \
+    --out "$WORK/hr.ckpt" >/dev/null 2>&1
+"$CAE" train --data synthetic --resume "$WORK/hr.ckpt" --out "$WORK/hr.ckpt" >/dev/null 2>&1
+check "--gamma: stop at step 45 + resume == uninterrupted run" cmp -s "$WORK/h.ckpt" "$WORK/hr.ckpt"
+"$CAE" eval --model "$WORK/h.ckpt" --data synthetic >"$WORK/heval.txt" 2>/dev/null
+check "--gamma: eval exits 0" test $? -eq 0
+check "--gamma: eval's Hessian term uses the model's sigma" grep -q ' hess_sigma=0.2$' "$WORK/heval.txt"
+expect_exit 0 "gradcheck of a --gamma checkpoint" gradcheck --model "$WORK/h.ckpt"
+expect_exit 2 "--gamma -1" train --data synthetic --gamma -1
+expect_exit 2 "--sigma 0" train --data synthetic --gamma 1 --sigma 0
+expect_exit 2 "--corruptions 0" train --data synthetic --gamma 1 --corruptions 0
+expect_exit 2 "--corruptions 65" train --data synthetic --gamma 1 --corruptions 65
+expect_exit 2 "--gamma with --resume" train --data synthetic --resume "$WORK/hr.ckpt" --gamma 1
+expect_exit 2 "eval --gamma (a training option)" eval --model "$WORK/h.ckpt" --data synthetic --gamma 1
+# damaged γ settings in a checkpoint with a valid CRC (gzip's trailer holds the same CRC-32)
+recrc() { # SRC DST SED_EXPR: edits SRC's metadata (same length), writes DST with a fresh CRC
+    local size; size=$(stat -c %s "$1")
+    head -c $((size - 4)) "$1" | LC_ALL=C sed "$3" >"$2.body"
+    { cat "$2.body"; gzip -c <"$2.body" | tail -c 8 | head -c 4; } >"$2"
+}
+recrc "$WORK/h.ckpt" "$WORK/hsame.ckpt" 's/^gamma=0.5$/gamma=0.5/'
+check "the CRC rewrite keeps a valid file as it is" cmp -s "$WORK/h.ckpt" "$WORK/hsame.ckpt"
+recrc "$WORK/h.ckpt" "$WORK/hbad1.ckpt" 's/^gamma=0.5$/gamma=abc/'
+recrc "$WORK/h.ckpt" "$WORK/hbad2.ckpt" 's/^corruptions=3$/corruptions=0/'
+recrc "$WORK/h.ckpt" "$WORK/hbad3.ckpt" 's/^sigma=0.2$/sigma=0.0/'
+expect_exit 2 "checkpoint with gamma=abc" eval --model "$WORK/hbad1.ckpt" --data synthetic
+expect_exit 2 "checkpoint with corruptions=0" eval --model "$WORK/hbad2.ckpt" --data synthetic
+expect_exit 2 "checkpoint with sigma=0.0" train --data synthetic --resume "$WORK/hbad3.ckpt" --out "$WORK/x.ckpt"
+
 # init from a checkpoint
 expect_exit 0 "train --init from a checkpoint" train --data synthetic --epochs 1 --init "$WORK/a.ckpt" --out "$WORK/i.ckpt"
 expect_exit 2 "train --init with another hidden size" train --data synthetic --epochs 1 --hidden 32 --init "$WORK/a.ckpt" --out "$WORK/i2.ckpt"
@@ -51,9 +98,10 @@ expect_exit 2 "train --init with another hidden size" train --data synthetic --e
 # --- eval, render, compare ----------------------------------------------------------------------
 "$CAE" eval --model "$WORK/a.ckpt" --data synthetic >"$WORK/eval.txt" 2>"$WORK/eval.err"
 check "eval exits 0" test $? -eq 0
-for key in test_mse jac_fro2 contraction_0.1 contraction_1 contraction_3 saturated probe_acc; do
+for key in test_mse jac_fro2 contraction_0.1 contraction_1 contraction_3 saturated probe_acc hess_fro2 hess_sigma; do
     check "eval prints $key" grep -q " \?$key=[0-9.e+-]*" "$WORK/eval.txt"
 done
+check "eval keys in order, new ones last" grep -Eq '^test_mse=[^ ]+ jac_fro2=[^ ]+ contraction_0.1=[^ ]+ contraction_1=[^ ]+ contraction_3=[^ ]+ saturated=[^ ]+ probe_acc=[^ ]+ hess_fro2=[^ ]+ hess_sigma=0.1$' "$WORK/eval.txt"
 expect_exit 0 "render" render --model "$WORK/a.ckpt" --data synthetic --log "$WORK/a.csv" --out "$WORK/pics"
 for f in filters.png recon.png tangents.png spectrum.svg loss.svg; do
     check "render wrote $f" test -s "$WORK/pics/$f"
@@ -61,6 +109,16 @@ done
 "$CAE" compare --model "$WORK/a.ckpt" --model "$WORK/d.ckpt" --data synthetic --out "$WORK/cmp" >"$WORK/cmp.txt" 2>/dev/null
 check "compare prints one line per model" test "$(grep -c '^model=' "$WORK/cmp.txt")" -eq 2
 check "compare wrote charts" test -s "$WORK/cmp/contraction.svg" -a -s "$WORK/cmp/spectrum.svg"
+check "compare wrote contraction.csv: 2 models x 12 radii" test "$(grep -c "ckpt,[0-9.e+-]*,[0-9.e+-]*$" "$WORK/cmp/contraction.csv")" -eq 24
+check "compare wrote spectrum.csv: 2 models x 64 values" test "$(($(wc -l <"$WORK/cmp/spectrum.csv") - 1))" -eq 128
+"$CAE" compare --model "$WORK/a.ckpt" --model "$WORK/h.ckpt" --data synthetic --out "$WORK/cmph" >"$WORK/cmph.txt" 2>/dev/null
+check "compare prints hess_fro2 for a --gamma model" grep -q "^model=$WORK/h.ckpt .* hess_fro2=[0-9.e+-]* hess_sigma=0.2$" "$WORK/cmph.txt"
+# the γ term does its job: same run with and without it, Hessian term measured with the same σ
+"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 5 --out "$WORK/hq.ckpt" >/dev/null 2>&1
+"$CAE" compare --model "$WORK/h0.ckpt" --model "$WORK/hq.ckpt" --data synthetic --out "$WORK/cmpq" >"$WORK/cmpq.txt" 2>/dev/null
+hess_of() { sed -n "s|^model=$1 .* hess_fro2=\([0-9.e+-]*\) hess_sigma=0.1$|\1|p" "$WORK/cmpq.txt"; }
+hq=$(hess_of "$WORK/hq.ckpt") h0=$(hess_of "$WORK/h0.ckpt")
+check "--gamma 5 lowers the Hessian term ($h0 -> $hq)" awk -v a="$h0" -v b="$hq" 'BEGIN{exit !(a > 0 && b > 0 && b < 0.5 * a)}'
 
 # --- gradient check: every activation x decoder/loss x tying -----------------------------------
 for act in sigmoid tanh relu softplus; do
@@ -72,6 +130,16 @@ for act in sigmoid tanh relu softplus; do
     done
 done
 expect_exit 0 "gradcheck of a trained checkpoint" gradcheck --model "$WORK/a.ckpt"
+# with --gamma, the Hessian term is checked alone too (fixed corruptions during the check)
+for act in sigmoid tanh relu softplus; do
+    for tied in "" "--tied"; do
+        expect_exit 0 "gradcheck --gamma 0.5 $act $tied" gradcheck --activation "$act" --gamma 0.5 $tied
+        check "gradcheck --gamma $act $tied checked the Hessian term" grep -q '^cae gradcheck: term=hessian ' "$WORK/err.txt"
+    done
+done
+expect_exit 0 "gradcheck --gamma, bce, 2 corruptions of sigma 0.3" gradcheck --gamma 2 --decoder sigmoid --loss bce --corruptions 2 --sigma 0.3
+expect_exit 0 "gradcheck without --gamma" gradcheck
+check "gradcheck without --gamma skips the Hessian term" bash -c "! grep -q 'term=hessian' '$WORK/err.txt'"
 
 # --- bad usage and bad input: exit 2 with one line ----------------------------------------------
 expect_exit 2 "no command" 
@@ -95,7 +163,7 @@ expect_exit 0 "train --help" train --help
 
 # --- numerical faults: a diverging run stops and keeps the last good checkpoint -----------------
 cp "$WORK/a.ckpt" "$WORK/keep.ckpt"
-expect_exit 1 "--lr 1e6 stops with a numeric error" train --data synthetic --epochs 2 --lr 1e6 --optimizer sgd --out "$WORK/keep.ckpt"
+expect_exit 1 "--lr 1e6 stops with a numeric error" train --data synthetic --epochs 2 --lr 1e6 --out "$WORK/keep.ckpt"
 check "the diverged run left the previous checkpoint intact" cmp -s "$WORK/a.ckpt" "$WORK/keep.ckpt"
 
 # --- real data, when the Debian package is installed ---------------------------------------------

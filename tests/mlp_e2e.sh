@@ -112,6 +112,59 @@ is "NaN loss: exit 1" test "$rc" -eq 1
 is "NaN loss: the message names the step" grep -q 'step [0-9]' "$DIR/err"
 is "NaN loss: no checkpoint written" test ! -e "$DIR/nan.ckpt"
 
+# --- pre-training: the first layer from a CAE's encoder (--init-encoder) -------------------------
+# The cae program: the second argument, else the one built beside mlp.
+CAE=${2:-$(dirname "$MLP")/cae}
+if [ -x "$CAE" ]; then
+    "$CAE" train --data synthetic --hidden 32 --epochs 1 --seed 3 --out "$DIR/enc.ckpt" >/dev/null 2>&1
+    is "a CAE to start from" test -s "$DIR/enc.ckpt"
+    "$CAE" train --data synthetic --hidden 32 --activation tanh --epochs 1 --out "$DIR/enc_tanh.ckpt" >/dev/null 2>&1
+    head -c 100 "$DIR/enc.ckpt" >"$DIR/enc_cut.ckpt"
+    # bytes NAME FILE COUNT: the COUNT data bytes of the 2-D tensor NAME (TGCK: u16 name length,
+    # name, u32 ndim = 2, two u32 dims, then the floats)
+    bytes() {
+        local at; at=$(grep -abo "$1" "$2" | head -n 1 | cut -d: -f1)
+        tail -c +$((at + ${#1} + 4 + 8 + 1)) "$2" | head -c "$3"
+    }
+    # an Adam step of 1e-30 changes no float of the weights: the first layer stays the encoder's
+    run train --data synthetic --layers 32 --epochs 1 --lr 1e-30 --limit 64 --init-encoder "$DIR/enc.ckpt" --out "$DIR/pre0.ckpt"
+    is "--init-encoder, lr 1e-30: exit 0" test "$rc" -eq 0
+    is "--init-encoder: layer0.weight holds enc.weight" cmp -s <(bytes enc.weight "$DIR/enc.ckpt" $((784 * 32 * 4))) \
+        <(bytes layer0.weight "$DIR/pre0.ckpt" $((784 * 32 * 4)))
+    run train --data synthetic --layers 32 --epochs 1 --lr 1e-30 --limit 64 --out "$DIR/rand0.ckpt"
+    ! cmp -s <(bytes enc.weight "$DIR/enc.ckpt" $((784 * 32 * 4))) <(bytes layer0.weight "$DIR/rand0.ckpt" $((784 * 32 * 4)))
+    verdict "without --init-encoder: layer0.weight is not enc.weight" $?
+    is "--init-encoder: the activation defaults to the encoder's (sigmoid)" grep -aq '^activation=sigmoid$' "$DIR/pre0.ckpt"
+    is "--init-encoder: recorded in the metadata" grep -aq "^init_encoder=$DIR/enc.ckpt\$" "$DIR/pre0.ckpt"
+    run train --data synthetic --layers 32,16 --epochs 3 --lr 1e-2 --seed 3 --init-encoder "$DIR/enc.ckpt" --out "$DIR/pre.ckpt"
+    is "--init-encoder, two hidden layers: trains (train_acc $(value train_acc "$DIR/out" '^epoch=3 '))" \
+        less 0.5 "$(value train_acc "$DIR/out" '^epoch=3 ')"
+    run eval --model "$DIR/pre.ckpt" --data synthetic
+    is "--init-encoder: the fine-tuned model evaluates" test "$rc" -eq 0
+    run train --data synthetic --layers 32 --activation tanh --epochs 1 --limit 256 --init-encoder "$DIR/enc_tanh.ckpt" --out "$DIR/pt.ckpt"
+    is "--init-encoder from a tanh encoder with --activation tanh: exit 0" test "$rc" -eq 0
+    while IFS='|' read -r name want args; do
+        [ -z "$name" ] && continue
+        eval "set -- $args"
+        run "$@"
+        lines=$(wc -l <"$DIR/err")
+        is "$name: exit 2 ($rc), one stderr line ($lines), says '$want'" \
+            test "$rc" -eq 2 -a "$lines" -eq 1 -a -n "$(grep -F -e "$want" "$DIR/err")"
+    done <<EOF2
+--init-encoder with another hidden size|has 32 hidden units but --layers starts with 64|train --data synthetic --layers 64 --init-encoder $DIR/enc.ckpt --out $DIR/x.ckpt
+--init-encoder with the default layers|but --layers starts with 256|train --data synthetic --init-encoder $DIR/enc.ckpt --out $DIR/x.ckpt
+--init-encoder with another activation|activation is sigmoid but --activation is relu|train --data synthetic --layers 32 --activation relu --init-encoder $DIR/enc.ckpt --out $DIR/x.ckpt
+--init-encoder on images of another size|takes 784 inputs but the data's images have 144 pixels|train --data $DIR/small --layers 32 --init-encoder $DIR/enc.ckpt --out $DIR/x.ckpt
+--init-encoder of an mlp checkpoint|needs a cae checkpoint|train --data synthetic --layers 32 --init-encoder $DIR/a.ckpt --out $DIR/x.ckpt
+--init-encoder of a missing file|none.ckpt|train --data synthetic --layers 32 --init-encoder $DIR/none.ckpt --out $DIR/x.ckpt
+--init-encoder of a truncated file|enc_cut.ckpt|train --data synthetic --layers 32 --init-encoder $DIR/enc_cut.ckpt --out $DIR/x.ckpt
+--init-encoder with eval|--init-encoder|eval --data synthetic --model $DIR/a.ckpt --init-encoder $DIR/enc.ckpt
+EOF2
+    is "a failed --init-encoder writes no checkpoint" test ! -e "$DIR/x.ckpt"
+else
+    echo "skip: no cae program at $CAE (pass it as the second argument) for the --init-encoder checks"
+fi
+
 # --- bad usage and bad input: exit 2 and exactly one line on stderr -----------------------------
 # Checkpoints that are valid files but not usable mlp models.  The CRC is recomputed with gzip,
 # whose trailer holds the same CRC-32 (little-endian) as the checkpoint format.

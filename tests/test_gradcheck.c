@@ -82,6 +82,7 @@ struct gc_case {
     tg_activation act;
     tg_reduction red;
     int32_t labels[64];
+    tg_tensor consts[2]; /* constant inputs of a case (freed by the case) */
     probe_weights probe;
 };
 
@@ -426,6 +427,111 @@ static void gc_case_jacobian_penalty(void)
             snprintf(c.label, sizeof c.label, "jacobian_penalty %s encoder B=%zu D=%zu H=%zu",
                      tg_activation_name(c.act), B, D, H);
             gc_run(&c, eps);
+        }
+    }
+}
+
+/* ---- the higher-order (CAE+H) penalty: every activation, alone and inside an encoder -------- */
+
+static tg_node *apply_diff_penalty_alone(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    return tg_jacobian_diff_penalty(t, in[0], in[1], in[2], c->act); /* h [B,H], h̃ [k·B,H], W [D,H] */
+}
+
+/* h = act(x·W + b), x̃ = T·x + E (T [k·B,B] stacks k copies of x, E a fixed corruption),
+ * h̃ = act(x̃·W + b), P(h, h̃, W): W gets the direct term and the paths through h and h̃, b both
+ * activation paths, and x its k+1 uses. */
+static tg_node *apply_diff_penalty_encoder(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    tg_node *x = in[0], *W = in[1], *b = in[2];
+    tg_node *h = tg_activate(t, tg_add(t, tg_matmul(t, x, W, false, false), b), c->act);
+    tg_node *x_tilde = tg_add(t, tg_matmul(t, tg_input(t, &c->consts[0]), x, false, false), tg_input(t, &c->consts[1]));
+    tg_node *h_tilde = tg_activate(t, tg_add(t, tg_matmul(t, x_tilde, W, false, false), b), c->act);
+    return tg_jacobian_diff_penalty(t, h, h_tilde, W, c->act);
+}
+
+/* For relu: the smallest |z| over the clean and corrupted pre-activations, and how many
+ * (corruption, unit) pairs change sides of the kink (where the penalty is nonzero). */
+static double relu_margin(const gc_case *c, size_t B, size_t k, size_t D, size_t H, size_t *flips)
+{
+    const float *x = c->p[0].value.data, *W = c->p[1].value.data, *b = c->p[2].value.data, *E = c->consts[1].data;
+    double smallest = INFINITY;
+    *flips = 0;
+    for (size_t r = 0; r < k * B; r++)
+        for (size_t j = 0; j < H; j++) {
+            double z = b[j], zt = b[j];
+            for (size_t i = 0; i < D; i++) {
+                z += (double)x[(r % B) * D + i] * W[i * H + j];
+                zt += ((double)x[(r % B) * D + i] + E[r * D + i]) * W[i * H + j];
+            }
+            smallest = fmin(smallest, fmin(fabs(z), fabs(zt)));
+            *flips += (z > 0) != (zt > 0);
+        }
+    return smallest;
+}
+
+static void gc_case_jacobian_diff_penalty(void)
+{
+    for (int act = 0; act < TG_ACT_COUNT; act++) {
+        /* (φ(h) - φ(h̃))² is a polynomial of degree 4 in h̃ for sigmoid and tanh: the central
+         * difference's error eps²/6·P''' is larger than for jacobian_penalty, so a smaller step
+         * (measured at eps 1e-2: 1.2e-2 relative on a gradient of 1e-3).  relu: quadratic in W,
+         * flat in h, so a large step is exact. */
+        double eps = act == TG_ACT_RELU ? 5e-2 : 3e-3;
+        for (int trial = 0; trial < 3; trial++) {
+            gc_case c;
+            gc_begin(&c, 800 + (uint64_t)(10 * act + trial));
+            bool wide = trial == 2; /* H = 70 crosses the op's 64-column blocks */
+            size_t B = gc_dim(&c, 1, 4), k = gc_dim(&c, 1, 3), D = gc_dim(&c, 1, 4), H = wide ? 70 : gc_dim(&c, 1, 4);
+            c.expect = &tg_op_jacobian_diff_penalty;
+            c.apply = apply_diff_penalty_alone;
+            c.act = (tg_activation)act;
+            fill_activation_values(&c, gc_param2(&c, "h", B, H, 0.0f, 1.0f), c.act);
+            tg_param *ht = gc_param2(&c, "h_tilde", k * B, H, 0.0f, 1.0f);
+            fill_activation_values(&c, ht, c.act);
+            if (act == TG_ACT_RELU) { /* random signs, and unit 0 of row 0 on the other side of h's */
+                for (size_t e = 0; e < ht->value.size; e++)
+                    ht->value.data[e] *= tg_rng_uniform(&c.rng) < 0.5f ? -1.0f : 1.0f;
+                ht->value.data[0] = copysignf(ht->value.data[0], -c.p[0].value.data[0]);
+            }
+            gc_param2(&c, "W", D, H, wide ? -0.2f : -0.7f, wide ? 0.2f : 0.7f);
+            snprintf(c.label, sizeof c.label, "jacobian_diff_penalty %s h [%zu,%zu] h_tilde [%zu,%zu] W [%zu,%zu]",
+                     tg_activation_name(c.act), B, H, k * B, H, D, H);
+            gc_run(&c, eps);
+        }
+        for (int trial = 0; trial < 3; trial++) {
+            gc_case c;
+            gc_begin(&c, 900 + (uint64_t)(10 * act + trial));
+            size_t B = gc_dim(&c, 1, 4), k = gc_dim(&c, 1, 3), D = gc_dim(&c, 1, 4), H = gc_dim(&c, 1, 4);
+            c.expect = &tg_op_jacobian_diff_penalty;
+            c.apply = apply_diff_penalty_encoder;
+            c.act = (tg_activation)act;
+            cr_assert_eq(tg_tensor_zeros2(&c.consts[0], k * B, B, NULL), TG_OK);
+            for (size_t r = 0; r < k * B; r++)
+                c.consts[0].data[r * B + r % B] = 1.0f; /* row r of T·x is x_{r mod B} */
+            cr_assert_eq(tg_tensor_zeros2(&c.consts[1], k * B, D, NULL), TG_OK);
+            tg_param *x = gc_param2(&c, "x", B, D, -0.5f, 0.5f);
+            tg_param *W = gc_param2(&c, "W", D, H, -0.5f, 0.5f);
+            tg_param *b = gc_param2(&c, "b", 1, H, -1.0f, 1.0f);
+            tg_rng_fill_normal(&c.rng, c.consts[1].data, k * B * D, 0.0f, 0.3f);
+            if (act == TG_ACT_RELU) {
+                /* Redraw until every z and z̃ is 0.1 away from the kink (a step of eps = 1e-2
+                 * moves them by at most eps·max(|x̃_i|, |W_ij|, 1) < 0.05) and some unit changes
+                 * sides, so that P and dP/dW are not 0. */
+                size_t flips = 0;
+                for (int tries = 0; relu_margin(&c, B, k, D, H, &flips) < 0.1 || flips == 0; tries++) {
+                    cr_assert_lt(tries, 100000, "no relu configuration found");
+                    tg_rng_fill_uniform(&c.rng, x->value.data, B * D, -0.5f, 0.5f);
+                    tg_rng_fill_uniform(&c.rng, W->value.data, D * H, -0.5f, 0.5f);
+                    tg_rng_fill_uniform(&c.rng, b->value.data, H, -1.0f, 1.0f);
+                    tg_rng_fill_normal(&c.rng, c.consts[1].data, k * B * D, 0.0f, 0.3f + 0.3f * (float)(tries % 4));
+                }
+            }
+            snprintf(c.label, sizeof c.label, "jacobian_diff_penalty %s encoder B=%zu k=%zu D=%zu H=%zu",
+                     tg_activation_name(c.act), B, k, D, H);
+            gc_run(&c, act == TG_ACT_RELU ? 1e-2 : eps);
+            tg_tensor_free(&c.consts[0]);
+            tg_tensor_free(&c.consts[1]);
         }
     }
 }

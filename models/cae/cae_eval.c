@@ -14,7 +14,15 @@
 
 cae_eval_options cae_eval_options_default(void)
 {
-    return (cae_eval_options){.radii = {0.1, 1.0, 3.0}, .n_radii = 3, .seed = 1, .max_images = 0};
+    return (cae_eval_options){.radii = {0.1, 1.0, 3.0}, .n_radii = 3, .seed = 1, .max_images = 0,
+                              .hess_sigma = 0.0, .hess_corruptions = 4};
+}
+
+double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o)
+{
+    if (o->hess_sigma > 0)
+        return o->hess_sigma;
+    return m->cfg.gamma > 0 ? m->cfg.sigma : CAE_EVAL_HESS_SIGMA;
 }
 
 /* f'(z) from the activation value h = f(z) (the same identities as the penalty op). */
@@ -71,6 +79,31 @@ static int encode_images(tg_tape *tape, cae_model *m, const tg_dataset *ds, cons
     return TG_OK;
 }
 
+/* Σ over the chunk's images of the mean over k corruptions of ‖J(x) - J(x+ε)‖², added to
+ * sums->hess_fro2.  The corruptions come from cae_corrupt with the evaluation's own seed and σ,
+ * and the chunk's number as the "step": the same images get the same corruptions in any run. */
+static int hessian_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const uint32_t *idx, size_t count,
+                         const cae_eval_options *o, uint64_t chunk, cae_eval_result *sums, tg_error *err)
+{
+    cae_config noise = m->cfg;
+    noise.noise_seed = o->seed;
+    noise.sigma = cae_eval_hess_sigma(m, o);
+    noise.corruptions = o->hess_corruptions;
+    tg_tape_reset(tape);
+    tg_node *x = tg_input_new(tape, 2, (size_t[]){count, m->cfg.input});                          // [B,D]
+    tg_node *x_tilde = tg_input_new(tape, 2, (size_t[]){noise.corruptions * count, m->cfg.input}); // [k·B,D]
+    if (x && x_tilde) {
+        tg_dataset_images_to_float(test, idx, count, x->value.data);
+        cae_corrupt(&noise, chunk, x->value.data, count, x_tilde->value.data);
+    }
+    tg_node *Q = tg_jacobian_diff_penalty(tape, cae_encode(tape, m, x), cae_encode(tape, m, x_tilde),
+                                          tg_param_leaf(tape, &m->enc_w), m->cfg.act);
+    if (!Q)
+        return tg_tape_get_error(tape, err);
+    sums->hess_fro2 += (double)Q->value.data[0] * (double)count; /* Q = mean over the k·B pairs */
+    return TG_OK;
+}
+
 /* Reconstruction error, Jacobian norm, saturation and contraction on one chunk of images. */
 static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const uint32_t *idx, size_t count,
                       const cae_eval_options *o, tg_rng *rng, cae_eval_result *sums, tg_error *err)
@@ -81,7 +114,9 @@ static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const
     if (x)
         tg_dataset_images_to_float(test, idx, count, x->value.data);
     cae_graph g;
-    if (cae_build(tape, m, x, CAE_TERMS_ALL, &g))
+    /* The loss itself is not used; CAE_TERMS_RECON keeps the model's training corruptions out
+     * (hess_fro2 draws its own, with the evaluation's seed). */
+    if (cae_build(tape, m, x, CAE_TERMS_RECON, &g))
         return tg_tape_get_error(tape, err);
     for (size_t b = 0; b < count; b++) {
         double se = 0.0;
@@ -311,6 +346,8 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
     for (size_t first = 0; first < n && rc == TG_OK; first += EVAL_CHUNK) {
         size_t count = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
         rc = eval_chunk(tape, m, test, idx + first, count, o, &rng, r, err);
+        if (rc == TG_OK && o->hess_corruptions > 0)
+            rc = hessian_chunk(tape, m, test, idx + first, count, o, first / EVAL_CHUNK, r, err);
     }
     tg_tape_free(tape);
     free(idx);
@@ -320,6 +357,8 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
     r->test_mse /= (double)n;
     r->jac_fro2 /= (double)n;
     r->saturated /= (double)n;
+    r->hess_fro2 /= (double)n;
+    r->hess_sigma = cae_eval_hess_sigma(m, o);
     for (int k = 0; k < o->n_radii; k++)
         r->contraction[k] /= (double)n;
     if (train && train->labels && test->labels && train->n > 0)

@@ -13,9 +13,14 @@
 typedef struct cae_eval_options {
     double radii[CAE_MAX_RADII]; /* contraction radii */
     int n_radii;
-    uint64_t seed;               /* for the random directions and the probe */
+    uint64_t seed;               /* for the random directions, the corruptions and the probe */
     size_t max_images;           /* test images used (0: all) */
+    double hess_sigma;           /* σ of the corruptions for hess_fro2; 0: the model's σ when it
+                                    was trained with the γ term, else CAE_EVAL_HESS_SIGMA */
+    size_t hess_corruptions;     /* corruptions per image for hess_fro2 */
 } cae_eval_options;
+
+#define CAE_EVAL_HESS_SIGMA 0.1
 
 typedef struct cae_eval_result {
     size_t images;
@@ -24,9 +29,14 @@ typedef struct cae_eval_result {
     double contraction[CAE_MAX_RADII]; /* mean ‖h(x+ε) − h(x)‖ / ‖ε‖, ε uniform on the sphere of radius r */
     double saturated;     /* mean fraction of saturated hidden units (see cae_eval.c) */
     double probe_acc;     /* linear-probe test accuracy; NaN when no labels */
+    double hess_fro2;     /* mean over images of E_ε ‖J_h(x) - J_h(x+ε)‖_F², ε ~ N(0, σ²I) (seeded) */
+    double hess_sigma;    /* the σ used for it */
 } cae_eval_result;
 
-/* The spec's radii 0.1, 1, 3 and seed 1. */
+/* The σ hess_fro2 uses for model m under options o. */
+double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o);
+
+/* The spec's radii 0.1, 1, 3 and seed 1; hess_fro2 with 4 corruptions per image. */
 cae_eval_options cae_eval_options_default(void);
 
 /* All metrics on `test`; the probe is trained on `train` features (skipped when either set has no

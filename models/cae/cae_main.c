@@ -37,6 +37,9 @@ static const tg_cli_option OPTIONS[] = {
     {"--decoder", true, MODEL_OPTS, "D  linear|sigmoid (linear)"},
     {"--loss", true, MODEL_OPTS, "L  mse|bce (mse)"},
     {"--tied", false, MODEL_OPTS, "   decoder weights are the encoder's transposed"},
+    {"--gamma", true, MODEL_OPTS, "X  weight of the higher-order (CAE+H) term E||J(x)-J(x+e)||^2 (0: off)"},
+    {"--corruptions", true, MODEL_OPTS, "N  Gaussian corruptions of each input for that term (4)"},
+    {"--sigma", true, MODEL_OPTS, "X  standard deviation of the corruptions (0.1)"},
     {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
     {"--lr", true, CMD_TRAIN, "X  learning rate (1e-3)"},
     {"--momentum", true, CMD_TRAIN, "X  SGD momentum (0)"},
@@ -62,13 +65,16 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
     static const char *const decoders[] = {"linear", "sigmoid"};
     static const char *const losses[] = {"mse", "bce"};
-    long hidden = (long)cfg->hidden;
+    long hidden = (long)cfg->hidden, corruptions = (long)cfg->corruptions;
     int act = cfg->act, dec = cfg->sigmoid_decoder, loss = cfg->loss;
     if (!tg_cli_long(c, "--hidden", 1, 65536, &hidden) || !tg_cli_double(c, "--lambda", 0, 1e6, false, &cfg->lambda) ||
         !tg_cli_choice(c, "--activation", activations, 4, &act) || !tg_cli_choice(c, "--decoder", decoders, 2, &dec) ||
-        !tg_cli_choice(c, "--loss", losses, 2, &loss))
+        !tg_cli_choice(c, "--loss", losses, 2, &loss) || !tg_cli_double(c, "--gamma", 0, 1e6, false, &cfg->gamma) ||
+        !tg_cli_long(c, "--corruptions", 1, CAE_MAX_CORRUPTIONS, &corruptions) ||
+        !tg_cli_double(c, "--sigma", 0, 1e3, true, &cfg->sigma))
         return false;
     cfg->hidden = (size_t)hidden;
+    cfg->corruptions = (size_t)corruptions;
     cfg->act = (tg_activation)act;
     cfg->sigmoid_decoder = dec == 1;
     cfg->loss = (cae_loss_kind)loss;
@@ -106,6 +112,7 @@ static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
     s->steps = steps;
     s->limit = (size_t)limit;
     s->seed = (uint64_t)seed;
+    s->model.noise_seed = s->seed; /* the corruptions of the γ term follow the run's seed too */
     s->shuffle = !tg_cli_given(c, "--no-shuffle");
     return true;
 }
@@ -215,7 +222,8 @@ static void print_eval(const char *model_name, const cae_eval_options *o, const 
     printf("test_mse=%.6g jac_fro2=%.6g", r->test_mse, r->jac_fro2);
     for (int k = 0; k < o->n_radii; k++)
         printf(" contraction_%g=%.6g", o->radii[k], r->contraction[k]);
-    printf(" saturated=%.4f probe_acc=%.4f\n", r->saturated, r->probe_acc);
+    printf(" saturated=%.4f probe_acc=%.4f hess_fro2=%.6g hess_sigma=%g\n", r->saturated, r->probe_acc, r->hess_fro2,
+           r->hess_sigma);
 }
 
 /* Loads the model(s) and the test split; the train split too when `with_train` (the probe). */
@@ -264,7 +272,7 @@ static int eval_models(const tg_cli *c, bool compare)
         if (rc)
             status = tg_cli_fail(c, rc, &err);
         else
-            fprintf(stderr, "cae: wrote %s/contraction.svg and %s/spectrum.svg\n", out_dir, out_dir);
+            fprintf(stderr, "cae: wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s\n", out_dir);
     }
     for (int i = 0; i < loaded; i++)
         cae_model_free(&models[i]);
@@ -310,6 +318,7 @@ typedef struct gradcheck_ctx {
     cae_model *model;
     tg_tensor x; /* [B,D] */
     cae_terms terms;
+    float scale; /* the loss is multiplied by this constant (1: as built) */
 } gradcheck_ctx;
 
 static tg_node *gradcheck_loss(tg_tape *tape, void *ctx)
@@ -317,7 +326,24 @@ static tg_node *gradcheck_loss(tg_tape *tape, void *ctx)
     gradcheck_ctx *g = ctx;
     cae_graph graph;
     cae_build(tape, g->model, tg_input(tape, &g->x), g->terms, &graph);
-    return graph.loss;
+    return g->scale == 1.0f ? graph.loss : tg_scale(tape, graph.loss, g->scale);
+}
+
+/* The higher-order term is small (~1e-3 for σ = 0.1), so its gradients would sit below the
+ * check's floor, where errors are measured in absolute terms and a wrong gradient could pass.
+ * Checking Q/Q₀ instead, with Q₀ its value at the checked point (a constant), puts it near 1:
+ * the relative errors are the same, and the floor no longer hides them. */
+static float unit_scale(tg_tape *tape, gradcheck_ctx *g)
+{
+    g->scale = 1.0f;
+    bool grad = tg_tape_grad_enabled(tape);
+    tg_tape_set_grad_enabled(tape, false);
+    tg_tape_reset(tape);
+    tg_node *loss = gradcheck_loss(tape, g);
+    float value = loss ? fabsf(loss->value.data[0]) : 0.0f;
+    tg_tape_reset(tape);
+    tg_tape_set_grad_enabled(tape, grad);
+    return value > 0.0f && isfinite(1.0f / value) ? 1.0f / value : 1.0f;
 }
 
 /* Smallest |z_j| = |x·W_j + b_j| over the hidden units, for one input row. */
@@ -334,22 +360,49 @@ static double min_abs_preactivation(const cae_model *m, const float *x)
     return smallest;
 }
 
-/* Redraws input rows until no pre-activation lies within `margin` of relu's kink at 0, so that a
- * step of ±eps on any parameter cannot cross it (a finite difference across a kink measures
- * nothing). Returns false if some row cannot be placed. */
-static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin, tg_rng *rng)
+/* Smallest |z| of row b and, when the model has the γ term, of its corrupted copies
+ * x_b + noise[c·B + b] (noise [k·B,D]: the fixed corruptions of the check). */
+static double min_abs_preactivation_with_copies(const cae_model *m, const float *row, const float *noise, size_t b,
+                                                size_t B, float *scratch)
 {
     const size_t D = m->cfg.input;
-    for (size_t b = 0; b < tg_tensor_nrows(x); b++) {
+    double smallest = min_abs_preactivation(m, row);
+    for (size_t c = 0; noise && c < m->cfg.corruptions; c++) {
+        for (size_t i = 0; i < D; i++)
+            scratch[i] = row[i] + noise[(c * B + b) * D + i];
+        double z = min_abs_preactivation(m, scratch);
+        smallest = z < smallest ? z : smallest;
+    }
+    return smallest;
+}
+
+/* Redraws input rows until no pre-activation (of the inputs, and of their corrupted copies when
+ * there is a γ term) lies within `margin` of relu's kink at 0, so that a step of ±eps on any
+ * parameter cannot cross it (a finite difference across a kink measures nothing). Returns false
+ * if some row cannot be placed. */
+static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin, tg_rng *rng)
+{
+    const size_t D = m->cfg.input, B = tg_tensor_nrows(x);
+    bool copies = m->cfg.gamma > 0;
+    /* The corruptions do not depend on x: those of zero inputs are the noise itself. */
+    float *zeros = copies ? calloc(B * D, sizeof *zeros) : NULL;
+    float *noise = copies ? malloc(m->cfg.corruptions * B * D * sizeof *noise) : NULL;
+    float *scratch = malloc(D * sizeof *scratch);
+    bool ok = scratch && (!copies || (zeros && noise));
+    if (ok && copies)
+        cae_corrupt(&m->cfg, m->noise_step, zeros, B, noise);
+    for (size_t b = 0; b < B && ok; b++) {
         float *row = x->data + b * D;
         int tries = 0;
-        while (min_abs_preactivation(m, row) < margin) {
-            if (++tries > 10000)
-                return false;
+        while (ok && min_abs_preactivation_with_copies(m, row, noise, b, B, scratch) < margin) {
+            ok = ++tries <= 10000;
             tg_rng_fill_uniform(rng, row, D, 0.05f, 0.95f);
         }
     }
-    return true;
+    free(zeros);
+    free(noise);
+    free(scratch);
+    return ok;
 }
 
 /* Checks every loss term separately (so a small λ cannot hide a wrong penalty gradient), then
@@ -382,7 +435,8 @@ static int cmd_gradcheck(const tg_cli *c)
         tg_rng_fill_uniform(&rng, m.enc_b.value.data, m.enc_b.value.size, -0.5f, 0.5f);
         tg_rng_fill_uniform(&rng, m.dec_b.value.data, m.dec_b.value.size, -0.2f, 0.2f);
     }
-    gradcheck_ctx ctx = {.model = &m};
+    m.noise_held = true; /* fixed corruptions: the loss must be the same function at every evaluation */
+    gradcheck_ctx ctx = {.model = &m, .scale = 1.0f};
     rc = tg_tensor_create(&ctx.x, 2, (size_t[]){BATCH, m.cfg.input}, &err);
     tg_tape *tape = rc ? NULL : tg_tape_new(&err);
     if (!tape) {
@@ -401,20 +455,36 @@ static int cmd_gradcheck(const tg_cli *c)
         cae_model_free(&m);
         return TG_EXIT_INTERNAL;
     }
-    static const char *const term_names[] = {"all", "reconstruction", "penalty"};
+    static const char *const term_names[] = {"all", "reconstruction", "penalty", "hessian"};
     double worst = 0.0;
     size_t checked = 0;
     int status = TG_EXIT_OK;
-    static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_ALL};
-    for (int t = 0; t < 3 && status == TG_EXIT_OK; t++) {
+    /* The higher-order term alone too when the model has one (γ > 0). */
+    static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN, CAE_TERMS_ALL};
+    for (int t = 0; t < 4 && status == TG_EXIT_OK; t++) {
+        if (order[t] == CAE_TERMS_HESSIAN && !(m.cfg.gamma > 0))
+            continue;
         ctx.terms = order[t];
+        ctx.scale = 1.0f;
+        tg_gradcheck_opts term_opts = opts;
+        if (ctx.terms == CAE_TERMS_HESSIAN) {
+            ctx.scale = unit_scale(tape, &ctx);
+            /* Q is made of differences f'(z) - f'(z̃) of float activations, so its value is
+             * noisier (relative to its changes) than the other terms', and its third
+             * derivatives are larger: eps 1e-2 gives truncation errors up to 9.7e-3 (tanh),
+             * eps 3e-3 rounding noise up to 2.3e-2 on gradients ~3e-3.  A middle step, and a
+             * floor of 3e-2 (about 4e-4 of the largest gradient, ~0.5..1 after the scaling),
+             * measured over every activation, decoder, tying and seeds 1..6: at most 3.2e-3. */
+            term_opts.eps = 5e-3;
+            term_opts.floor = 3e-2;
+        }
         tg_gradcheck_result res;
-        rc = tg_gradcheck(tape, gradcheck_loss, &ctx, m.params, m.n_params, &opts, &res, &err);
+        rc = tg_gradcheck(tape, gradcheck_loss, &ctx, m.params, m.n_params, &term_opts, &res, &err);
         checked += res.checked;
         if (res.max_rel_err > worst)
             worst = res.max_rel_err;
-        fprintf(stderr, "cae gradcheck: term=%s max_rel_err=%.3g checked=%zu\n", term_names[ctx.terms],
-                res.max_rel_err, res.checked);
+        fprintf(stderr, "cae gradcheck: term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g\n", term_names[ctx.terms],
+                res.max_rel_err, res.checked, res.max_abs_grad);
         if (rc) {
             fprintf(stderr, "cae gradcheck: term=%s: %s\n", term_names[ctx.terms], err.msg);
             status = TG_EXIT_INTERNAL;

@@ -13,6 +13,7 @@ cae_config cae_config_default(void)
     return (cae_config){
         .input = 784, .hidden = 64, .lambda = 1e-4, .act = TG_ACT_SIGMOID,
         .sigmoid_decoder = false, .loss = CAE_LOSS_MSE, .tied = false,
+        .gamma = 0.0, .corruptions = 4, .sigma = 0.1, .noise_seed = 1,
     };
 }
 
@@ -26,6 +27,12 @@ int cae_config_check(const cae_config *cfg, tg_error *err)
         return tg_error_set(err, TG_ERR_ARG, "--lambda: %g must be finite and >= 0", cfg->lambda);
     if ((unsigned)cfg->act >= TG_ACT_COUNT)
         return tg_error_set(err, TG_ERR_ARG, "--activation: unknown kind %d", (int)cfg->act);
+    if (!isfinite(cfg->gamma) || cfg->gamma < 0)
+        return tg_error_set(err, TG_ERR_ARG, "--gamma: %g must be finite and >= 0", cfg->gamma);
+    if (cfg->corruptions < 1 || cfg->corruptions > CAE_MAX_CORRUPTIONS)
+        return tg_error_set(err, TG_ERR_ARG, "--corruptions: %zu outside 1..%d", cfg->corruptions, CAE_MAX_CORRUPTIONS);
+    if (!isfinite(cfg->sigma) || cfg->sigma <= 0)
+        return tg_error_set(err, TG_ERR_ARG, "--sigma: %g must be finite and > 0", cfg->sigma);
     if (cfg->loss == CAE_LOSS_BCE && !cfg->sigmoid_decoder)
         return tg_error_set(err, TG_ERR_ARG, "--loss bce needs --decoder sigmoid (it is computed from the decoder's logits)");
     return TG_OK;
@@ -54,6 +61,7 @@ int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *e
     if (!cfg->tied)
         m->params[m->n_params++] = &m->dec_w;
     m->params[m->n_params++] = &m->dec_b;
+    m->noise_step = 1;
     return TG_OK;
 }
 
@@ -73,11 +81,70 @@ tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
     return tg_activate(tape, z, m->cfg.act);
 }
 
+/* The corruptions' rng streams: one per step, apart from the streams of the initialization and
+ * the epochs' shuffles, which use small stream numbers with the same seed. */
+#define NOISE_STREAM_BASE 0x6e6f697365000000ull /* "noise" */
+
+/* x[0..n) += N(0, sd²) samples, two at a time by Marsaglia's polar method: a point (u, v)
+ * uniform in the unit disc (drawn in the square, rejected outside: 21% of draws) gives two
+ * independent normals u·f and v·f, f = sqrt(-2 ln s / s), s = u² + v².  No trigonometry and one
+ * logarithm per pair: the corruptions of a step are k·B·D numbers (200k for the defaults), and
+ * tg_rng_fill_normal's one-at-a-time Box-Muller made them a fifth of a CAE+H step. */
+static void add_normal_noise(tg_rng *rng, float *x, size_t n, double sd)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        double u, v, s;
+        do {
+            u = 2.0 * tg_rng_uniform(rng) - 1.0;
+            v = 2.0 * tg_rng_uniform(rng) - 1.0;
+            s = u * u + v * v;
+        } while (s >= 1.0 || s == 0.0);
+        double f = sd * sqrt(-2.0 * log(s) / s);
+        x[i] += (float)(u * f);
+        if (i + 1 < n)
+            x[i + 1] += (float)(v * f);
+    }
+}
+
+void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde)
+{
+    const size_t D = cfg->input;
+    tg_rng rng;
+    tg_rng_seed(&rng, cfg->noise_seed, NOISE_STREAM_BASE + step);
+    for (size_t c = 0; c < cfg->corruptions; c++) {
+        float *rows = x_tilde + c * B * D; /* corruption c of every input: rows c·B .. c·B+B-1 */
+        memcpy(rows, x, B * D * sizeof *rows);
+        add_normal_noise(&rng, rows, B * D, cfg->sigma);
+    }
+}
+
+void cae_model_set_step(cae_model *m, uint64_t step)
+{
+    m->noise_step = step;
+}
+
+/* Q = mean over the k·B pairs of ‖J(x) - J(x̃)‖²: x̃ = x + ε is encoded by the ordinary ops on the
+ * same W and b leaves, so Q's gradient reaches them through h̃ as well as through h and Σ W². */
+static tg_node *build_hessian_term(tg_tape *tape, cae_model *m, tg_node *x, tg_node *W, tg_node *b, tg_node *h)
+{
+    if (!x || !h)
+        return NULL; /* the tape is in error already */
+    size_t B = tg_tensor_nrows(&x->value);
+    tg_node *x_tilde = tg_input_new(tape, 2, (size_t[]){m->cfg.corruptions * B, m->cfg.input}); /* [k·B,D] */
+    if (!x_tilde)
+        return NULL;
+    cae_corrupt(&m->cfg, m->noise_step, x->value.data, B, x_tilde->value.data);
+    tg_node *z_tilde = tg_add(tape, tg_matmul(tape, x_tilde, W, false, false), b);   /* [k·B,H] */
+    tg_node *h_tilde = tg_activate(tape, z_tilde, m->cfg.act);
+    return tg_jacobian_diff_penalty(tape, h, h_tilde, W, m->cfg.act);
+}
+
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g)
 {
     memset(g, 0, sizeof *g);
     tg_node *W = tg_param_leaf(tape, &m->enc_w);                                   /* [D,H] */
-    tg_node *z = tg_add(tape, tg_matmul(tape, x, W, false, false), tg_param_leaf(tape, &m->enc_b));
+    tg_node *b = tg_param_leaf(tape, &m->enc_b);                                   /* [H] */
+    tg_node *z = tg_add(tape, tg_matmul(tape, x, W, false, false), b);
     g->h = tg_activate(tape, z, m->cfg.act);                                        /* [B,H] */
 
     /* Decoder logits: h·V + c, or h·Wᵀ + c with tied weights (W then gets both gradients). */
@@ -91,11 +158,22 @@ int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_grap
     else
         g->recon = tg_mse(tape, g->y, x, TG_REDUCE_MEAN);            /* (1/B) Σ_b (1/D) Σ_i (x-y)² */
     g->penalty = tg_jacobian_penalty(tape, g->h, W, m->cfg.act);
+    bool with_hessian = terms == CAE_TERMS_HESSIAN || (terms == CAE_TERMS_ALL && m->cfg.gamma > 0);
+    if (with_hessian)
+        g->hessian = build_hessian_term(tape, m, x, W, b, g->h);
 
     switch (terms) {
     case CAE_TERMS_RECON: g->loss = g->recon; break;
     case CAE_TERMS_PENALTY: g->loss = g->penalty; break;
-    default: g->loss = tg_add(tape, g->recon, tg_scale(tape, g->penalty, (float)m->cfg.lambda)); break;
+    case CAE_TERMS_HESSIAN: g->loss = g->hessian; break;
+    default:
+        g->loss = tg_add(tape, g->recon, tg_scale(tape, g->penalty, (float)m->cfg.lambda));
+        if (with_hessian)
+            g->loss = tg_add(tape, g->loss, tg_scale(tape, g->hessian, (float)m->cfg.gamma));
+        /* One training step built: the next one draws the next step's corruptions. */
+        if (tg_tape_grad_enabled(tape) && !m->noise_held)
+            m->noise_step++;
+        break;
     }
     return tg_tape_status(tape);
 }
@@ -113,7 +191,11 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
         (rc = tg_ckpt_set_meta(ck, "decoder", c->sigmoid_decoder ? "sigmoid" : "linear", err)) ||
         (rc = tg_ckpt_set_meta(ck, "loss", c->loss == CAE_LOSS_BCE ? "bce" : "mse", err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "lambda", err, "%.9g", c->lambda)) ||
-        (rc = tg_ckpt_set_meta(ck, "tied", c->tied ? "1" : "0", err)))
+        (rc = tg_ckpt_set_meta(ck, "tied", c->tied ? "1" : "0", err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "gamma", err, "%.9g", c->gamma)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "corruptions", err, "%zu", c->corruptions)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "sigma", err, "%.9g", c->sigma)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "noise_seed", err, "%llu", (unsigned long long)c->noise_seed)))
         return rc;
     return tg_ckpt_add_params(ck, m->params, m->n_params, err);
 }
@@ -129,6 +211,21 @@ static int meta_size(const tg_checkpoint *ck, const char *path, const char *key,
     if (errno || end == v || *end || n < 1 || n > (1ull << 24) || v[0] == '-')
         return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a valid size", path, key, v);
     *out = (size_t)n;
+    return TG_OK;
+}
+
+/* Looks up an optional number in [lo, hi]; *out keeps its default when the key is absent. */
+static int meta_real(const tg_checkpoint *ck, const char *path, const char *key, double lo, double hi, double *out,
+                     tg_error *err)
+{
+    const char *v = tg_ckpt_get_meta(ck, key);
+    if (!v)
+        return TG_OK;
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a valid number", path, key, v);
+    *out = x;
     return TG_OK;
 }
 
@@ -164,13 +261,19 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
         (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
         (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
         return rc;
-    const char *lambda = tg_ckpt_get_meta(ck, "lambda");
-    if (lambda) {
-        char *end;
-        c.lambda = strtod(lambda, &end);
-        if (end == lambda || *end || !isfinite(c.lambda) || c.lambda < 0)
-            return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata lambda=%s is not a valid number", path, lambda);
-    }
+    double corruptions = (double)c.corruptions, noise_seed = (double)c.noise_seed;
+    if ((rc = meta_real(ck, path, "lambda", 0, INFINITY, &c.lambda, err)) ||
+        (rc = meta_real(ck, path, "gamma", 0, INFINITY, &c.gamma, err)) ||
+        (rc = meta_real(ck, path, "corruptions", 1, CAE_MAX_CORRUPTIONS, &corruptions, err)) ||
+        (rc = meta_real(ck, path, "sigma", 0, INFINITY, &c.sigma, err)) ||
+        (rc = meta_real(ck, path, "noise_seed", 0, 1.8e19, &noise_seed, err)))
+        return rc;
+    if (corruptions != floor(corruptions))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata corruptions=%s is not a whole number", path,
+                            tg_ckpt_get_meta(ck, "corruptions"));
+    c.corruptions = (size_t)corruptions;
+    if (tg_ckpt_get_meta(ck, "noise_seed")) /* exact, not through a double */
+        c.noise_seed = strtoull(tg_ckpt_get_meta(ck, "noise_seed"), NULL, 10);
     c.act = (tg_activation)act;
     c.sigmoid_decoder = dec == 1;
     c.loss = (cae_loss_kind)loss;
@@ -184,7 +287,17 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
 
 int cae_model_load_weights(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
 {
-    return tg_ckpt_load_params(ck, path, m->params, m->n_params, err);
+    int rc = tg_ckpt_load_params(ck, path, m->params, m->n_params, err);
+    /* A run's checkpoint says how many steps it took (cae_train writes train_step): the next
+     * step's corruptions are those of step train_step + 1, as in the uninterrupted run. */
+    const char *steps = tg_ckpt_get_meta(ck, "train_step");
+    if (rc == TG_OK && steps) {
+        char *end;
+        unsigned long long n = strtoull(steps, &end, 10);
+        if (end != steps && !*end && steps[0] != '-')
+            m->noise_step = (uint64_t)n + 1;
+    }
+    return rc;
 }
 
 int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)

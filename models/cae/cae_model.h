@@ -3,7 +3,16 @@
  *   z = x·W + b          x [B,D], W [D,H] ("enc.weight"), b [H] ("enc.bias")
  *   h = f(z)             f: sigmoid | tanh | relu | softplus
  *   y = g(h·V + c)       V [H,D] ("dec.weight"; Wᵀ when tied), c [D] ("dec.bias"), g: linear | sigmoid
- *   L = R(x, y) + λ·P,   P = (1/B) Σ_b ‖J_h(x_b)‖_F² = (1/B) Σ_b Σ_j f'(z_bj)² Σ_i W_ij²
+ *   L = R(x, y) + λ·P + γ·Q,
+ *        P = (1/B) Σ_b ‖J_h(x_b)‖_F² = (1/B) Σ_b Σ_j f'(z_bj)² Σ_i W_ij²
+ *        Q = (1/(k·B)) Σ_b Σ_c ‖J_h(x_b) - J_h(x_b + ε_bc)‖_F²,  ε_bc ~ N(0, σ²I), k corruptions
+ *
+ * Q is the higher-order term of CAE+H (Rifai, Mesnil et al., ECML 2011): it asks the Jacobian
+ * to change little around each input (for small σ, Q ≈ σ² times the squared norm of the
+ * Hessian ∂²h/∂x²).  It is built only when γ > 0, with the fused tg_jacobian_diff_penalty op on
+ * the corrupted inputs' activations, which are computed by the ordinary ops from the same W and
+ * b.  The corruptions of a training step depend only on (seed, step), so a resumed run draws
+ * the same ones (see cae_model.noise_step).
  *
  * R is the per-pixel mean squared error averaged over the batch (loss "mse", the seed's), or
  * binary cross-entropy summed over pixels and averaged over the batch (loss "bce", which needs
@@ -15,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
@@ -22,6 +32,8 @@
 #include "tensor/rng.h"
 
 typedef enum cae_loss_kind { CAE_LOSS_MSE = 0, CAE_LOSS_BCE } cae_loss_kind;
+
+#define CAE_MAX_CORRUPTIONS 64
 
 typedef struct cae_config {
     size_t input;          /* D: pixels per image */
@@ -31,9 +43,14 @@ typedef struct cae_config {
     bool sigmoid_decoder;  /* false: linear decoder */
     cae_loss_kind loss;
     bool tied;             /* decoder weights are Wᵀ */
+    double gamma;          /* weight of the higher-order (CAE+H) term; 0: off */
+    size_t corruptions;    /* k: corrupted copies of each input for that term */
+    double sigma;          /* standard deviation of the Gaussian corruption */
+    uint64_t noise_seed;   /* seeds the corruptions (the run's --seed) */
 } cae_config;
 
-/* The spec's defaults: 784 -> 64 sigmoid, linear decoder, mse, λ = 1e-4, untied. */
+/* The spec's defaults: 784 -> 64 sigmoid, linear decoder, mse, λ = 1e-4, untied; γ = 0 (no
+ * higher-order term), 4 corruptions of σ = 0.1, noise seed 1. */
 cae_config cae_config_default(void);
 /* Checks the combination (e.g. bce needs the sigmoid decoder); message names the option. */
 int cae_config_check(const cae_config *cfg, tg_error *err);
@@ -43,6 +60,13 @@ typedef struct cae_model {
     tg_param enc_w, enc_b, dec_w, dec_b; /* dec_w unused (empty) when tied */
     tg_param *params[4];                 /* the trainable ones, in checkpoint order */
     int n_params;
+    /* The corruptions of the γ term: cae_build draws them from the rng stream of `noise_step`
+     * (the number of the training step being built, from 1) and, on a tape with gradients,
+     * advances it by one after building the whole loss, unless `noise_held` (gradcheck: the
+     * loss must be the same function at every evaluation).  cae_model_load_weights sets it from
+     * the checkpoint's train_step, so a resumed run continues the same sequence. */
+    uint64_t noise_step;
+    bool noise_held;
 } cae_model;
 
 /* Glorot-uniform weights (the Keras default the seed uses), zero biases, from `rng`. */
@@ -55,26 +79,40 @@ typedef struct cae_graph {
     tg_node *y;       /* [B,D] reconstruction (after the decoder activation) */
     tg_node *recon;   /* [1] reconstruction term R */
     tg_node *penalty; /* [1] P (not yet multiplied by λ) */
-    tg_node *loss;    /* [1] R + λ·P */
+    tg_node *hessian; /* [1] Q (not yet multiplied by γ); NULL when not built (see cae_build) */
+    tg_node *loss;    /* [1] R + λ·P (+ γ·Q) */
 } cae_graph;
 
 /* Which loss terms to include (gradcheck checks them one by one). */
-typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY } cae_terms;
+typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN } cae_terms;
 
-/* Builds the loss for the batch `x` [B,D] on the tape. On error the tape holds it (sticky) and
- * the return value is its code. */
+/* Builds the loss for the batch `x` [B,D] (data: no gradient reaches x through the corrupted
+ * copies) on the tape.  h, y, recon and penalty are always built; Q is built for
+ * CAE_TERMS_HESSIAN, and for CAE_TERMS_ALL when γ > 0.  On error the tape holds it (sticky)
+ * and the return value is its code. */
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g);
+
+/* The corrupted inputs of step `step`: x_tilde [k·B,D], row c·B + b = x_b + ε with
+ * ε ~ N(0, σ²I) from the rng stream of (cfg->noise_seed, step), so the same (seed, step) gives
+ * the same corruptions.  x [B,D]. */
+void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde);
+
+/* Sets the step whose corruptions the next cae_build draws (the training loop's step number). */
+void cae_model_set_step(cae_model *m, uint64_t step);
 /* Encoder only: h = f(x·W + b) (for evaluation, on a no-grad tape). */
 tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x);
 
 /* Checkpoints (shared/spec/checkpoint.md): metadata keys model=cae, input, hidden, activation,
- * decoder, loss, lambda, tied; tensors enc.weight, enc.bias, dec.weight (untied), dec.bias. */
+ * decoder, loss, lambda, tied, gamma, corruptions, sigma, noise_seed (the last four optional
+ * when read: γ = 0 and the defaults); tensors enc.weight, enc.bias, dec.weight (untied),
+ * dec.bias. */
 int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err);
 /* Reads the config from a checkpoint's metadata (message names `path` and the key). */
 int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_config *cfg, tg_error *err);
 /* Creates the model described by the checkpoint and loads its weights. */
 int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err);
-/* Loads weights into an existing model; the checkpoint's shapes must match. */
+/* Loads weights into an existing model; the checkpoint's shapes must match.  Also sets
+ * noise_step to the checkpoint's train_step + 1 when it has one (a run being resumed). */
 int cae_model_load_weights(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err);
 int cae_model_load_file(cae_model *m, const char *path, tg_error *err);
 

@@ -11,7 +11,8 @@
 int cae_render(cae_model *m, const tg_dataset *test, const char *out_dir, const char *log_csv, tg_error *err);
 
 /* Charts with all models on one set of axes: contraction.svg (ratio against radius) and
- * spectrum.svg (mean singular values of J), into out_dir. */
+ * spectrum.svg (mean singular values of J), into out_dir, with their numbers in
+ * contraction.csv (model,radius,ratio) and spectrum.csv (model,k,mean_sigma). */
 int cae_compare_charts(cae_model *models, const char *const *names, int n, const tg_dataset *test,
                        const char *out_dir, tg_error *err);
 

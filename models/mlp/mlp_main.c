@@ -2,7 +2,7 @@
  *
  *   mlp train [--data PATH] [--layers 256,128] [--activation relu] [--epochs 10] [--batch 64]
  *             [--optimizer adam|sgd] [--lr 1e-3] [--momentum X] [--seed 1] [--threads N]
- *             [--limit N] [--out mlp.ckpt]
+ *             [--limit N] [--out mlp.ckpt] [--init-encoder CAE.ckpt]
  *   mlp eval --model FILE [--data PATH] [--threads N]
  *
  * Conventions as for `cae` (shared/spec/cli.md): key=value results on stdout, messages on
@@ -39,6 +39,8 @@ static const tg_cli_option OPTIONS[] = {
     {"--threads", true, CMD_TRAIN | CMD_EVAL, "N  worker threads (all cores); results do not depend on it"},
     {"--out", true, CMD_TRAIN, "FILE  checkpoint to write (" DEFAULT_OUT ")"},
     {"--model", true, CMD_EVAL, "FILE  checkpoint to evaluate"},
+    {"--init-encoder", true, CMD_TRAIN,
+     "FILE  first layer from this CAE checkpoint's encoder (pre-training; --activation defaults to the encoder's)"},
 };
 #define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -48,6 +50,7 @@ typedef struct train_request {
     mlp_config model;          /* input and classes come from the data */
     mlp_train_settings train;
     const char *out_path;
+    const char *encoder_path;  /* --init-encoder, or NULL */
 } train_request;
 
 /* Reads the train options; false after printing one line on stderr. */
@@ -85,7 +88,26 @@ static bool parse_train_request(const tg_cli *c, train_request *r)
     r->train.limit = (size_t)limit;
     r->train.seed = (uint64_t)seed;
     r->out_path = tg_cli_given(c, "--out") ? tg_cli_value(c, "--out") : DEFAULT_OUT;
+    r->encoder_path = tg_cli_value(c, "--init-encoder");
     return true;
+}
+
+/* Reads the --init-encoder checkpoint; without --activation, the MLP takes the encoder's.  NULL
+ * after printing one line. */
+static tg_checkpoint *read_encoder(const tg_cli *c, train_request *r)
+{
+    tg_error err;
+    tg_checkpoint *ck = tg_ckpt_read(r->encoder_path, &err);
+    tg_activation act = TG_ACT_SIGMOID;
+    int rc = ck ? mlp_encoder_activation(ck, r->encoder_path, &act, &err) : err.code;
+    if (rc) {
+        tg_cli_fail(c, rc, &err);
+        tg_ckpt_free(ck);
+        return NULL;
+    }
+    if (!tg_cli_given(c, "--activation"))
+        r->model.act = act;
+    return ck;
 }
 
 /* Fails early, before any training, when the checkpoint could not be written: its directory
@@ -119,7 +141,8 @@ static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
         !(rc = tg_ckpt_set_meta_fmt(ck, "epochs", err, "%ld", r->train.epochs)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "batch", err, "%zu", r->train.batch)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", r->train.limit)) &&
-        !(rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)r->train.seed)))
+        !(rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)r->train.seed)) &&
+        !(rc = r->encoder_path ? tg_ckpt_set_meta(ck, "init_encoder", r->encoder_path, err) : TG_OK))
         rc = tg_ckpt_write(ck, r->out_path, err);
     tg_ckpt_free(ck);
     return rc;
@@ -133,10 +156,15 @@ static int cmd_train(const tg_cli *c)
     train_request r = {0};
     if (!parse_train_request(c, &r) || !tg_cli_apply_threads(c) || !out_dir_exists(r.out_path))
         return TG_EXIT_USAGE;
+    tg_checkpoint *encoder = NULL;
+    if (r.encoder_path && !(encoder = read_encoder(c, &r)))
+        return TG_EXIT_USAGE;
     const char *data_path = tg_cli_data_dir(c);
     tg_dataset data;
-    if (!data_path || tg_cli_load_split(c, data_path, "train", true, r.train.limit, &data))
+    if (!data_path || tg_cli_load_split(c, data_path, "train", true, r.train.limit, &data)) {
+        tg_ckpt_free(encoder);
         return TG_EXIT_USAGE;
+    }
     /* The data decide the input and output sizes: other image sizes and class counts work. */
     r.model.input = data.rows * data.cols;
     r.model.classes = (size_t)data.n_classes;
@@ -144,7 +172,12 @@ static int cmd_train(const tg_cli *c)
     tg_rng_seed(&rng, r.train.seed, INIT_STREAM);
     mlp_model m;
     tg_error err;
+    /* The random initialization is drawn either way, so the other layers start from the same
+     * weights as the randomly initialized MLP with this seed: the runs differ only in layer 0. */
     int rc = mlp_model_init(&m, &r.model, &rng, &err);
+    if (rc == TG_OK && encoder && (rc = mlp_init_from_encoder(&m, encoder, r.encoder_path, &err)))
+        mlp_model_free(&m);
+    tg_ckpt_free(encoder);
     if (rc) {
         tg_dataset_free(&data);
         return tg_cli_fail(c, rc, &err);

@@ -211,3 +211,46 @@ int mlp_model_load_file(mlp_model *m, const char *path, tg_error *err)
     tg_ckpt_free(ck);
     return rc;
 }
+
+/* ---- pre-training: the first layer from a CAE's encoder ----------------------------------- */
+
+int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err)
+{
+    const char *model = tg_ckpt_get_meta(ck, "model");
+    if (!model || strcmp(model, "cae") != 0)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: model=%s: --init-encoder needs a cae checkpoint", path,
+                            model ? model : "(missing)");
+    const char *name = tg_ckpt_get_meta(ck, "activation");
+    int kind = name ? tg_activation_parse(name) : TG_ACT_SIGMOID; /* the CAE's default when absent */
+    if (kind < 0)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata activation=%s is not a known activation", path, name);
+    *act = (tg_activation)kind;
+    return TG_OK;
+}
+
+int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
+{
+    tg_activation act = TG_ACT_SIGMOID;
+    int rc = mlp_encoder_activation(ck, path, &act, err);
+    if (rc)
+        return rc;
+    const tg_tensor *W = tg_ckpt_find(ck, "enc.weight"), *b = tg_ckpt_find(ck, "enc.bias");
+    if (!W || W->ndim != 2 || !b || b->ndim != 1 || b->shape[0] != W->shape[1])
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: no encoder: enc.weight [D,H] and enc.bias [H] are missing or malformed",
+                            path);
+    size_t D = W->shape[0], H = W->shape[1];
+    tg_dense *first = &m->layers[0];
+    if (D != m->cfg.input)
+        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder takes %zu inputs but the data's images have %zu pixels",
+                            path, D, m->cfg.input);
+    if (H != m->cfg.hidden[0])
+        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder has %zu hidden units but --layers starts with %zu",
+                            path, H, m->cfg.hidden[0]);
+    if (act != m->cfg.act)
+        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder's activation is %s but --activation is %s", path,
+                            tg_activation_name(act), tg_activation_name(m->cfg.act));
+    /* Same layout: the CAE's z = x·W + b with W [D,H] input-major, as the Dense layer's. */
+    if ((rc = tg_tensor_copy(&first->weight.value, W, err)) || (rc = tg_tensor_copy(&first->bias.value, b, err)))
+        return rc;
+    return TG_OK;
+}

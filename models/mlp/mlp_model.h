@@ -71,4 +71,15 @@ int mlp_model_from_checkpoint(mlp_model *m, const tg_checkpoint *ck, const char 
 /* tg_ckpt_read + mlp_model_from_checkpoint. */
 int mlp_model_load_file(mlp_model *m, const char *path, tg_error *err);
 
+/* Pre-training (Rifai et al. 2011): the activation of the encoder a CAE checkpoint holds
+ * (metadata model=cae, activation=...).  TG_ERR_FORMAT naming `path` when ck is not a CAE
+ * checkpoint or its activation is unknown. */
+int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err);
+/* Copies the CAE encoder's enc.weight [D,H] and enc.bias [H] into the first hidden layer
+ * (layer0.weight [D,h1], layer0.bias [h1]), which has the same form z = x·W + b.  Checked first,
+ * nothing changed on failure: ck is a CAE checkpoint (TG_ERR_FORMAT naming `path`), D equals the
+ * model's input size, H its first hidden width, and the encoder's activation the model's
+ * (TG_ERR_ARG naming the option and both values). */
+int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err);
+
 #endif
