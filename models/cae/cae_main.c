@@ -254,8 +254,13 @@ static int eval_models(const tg_cli *c, bool compare)
     if (!status && (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, &test)))
         status = TG_EXIT_USAGE;
     have_test = !status;
-    if (!status && test.labels && tg_cli_load_split(c, data_path, "train", false, 0, &train) == TG_OK)
-        have_train = true;
+    /* The probe trains on the train split: skipped when it is absent, an error when it is broken. */
+    if (!status && test.labels && tg_cli_split_exists(data_path, "train")) {
+        if (tg_cli_load_split(c, data_path, "train", false, 0, &train))
+            status = TG_EXIT_USAGE;
+        else
+            have_train = true;
+    }
     cae_eval_options opts = cae_eval_options_default();
     opts.seed = (uint64_t)seed;
     tg_error err;

@@ -306,6 +306,16 @@ int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char 
     int rc = cae_config_from_checkpoint(ck, path, &cfg, err);
     if (rc)
         return rc;
+    /* The metadata's sizes must match a tensor the file really holds before anything is
+     * allocated from them: a forged input=16777216 would otherwise ask for terabytes. */
+    const tg_tensor *w = tg_ckpt_find(ck, "enc.weight");
+    if (!w)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: missing tensor enc.weight", path);
+    if (w->ndim != 2 || w->shape[0] != cfg.input || w->shape[1] != cfg.hidden) {
+        char shape[64];
+        return tg_error_set(err, TG_ERR_SHAPE, "%s: tensor enc.weight has shape %s but the metadata says input=%zu hidden=%zu",
+                            path, tg_tensor_shape_str(shape, sizeof shape, w), cfg.input, cfg.hidden);
+    }
     tg_rng unused;
     tg_rng_seed(&unused, 0, 0); /* the weights are overwritten by the checkpoint's */
     if ((rc = cae_model_init(m, &cfg, &unused, err)))

@@ -238,6 +238,7 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
         tg_dataset_images_to_float(t->data, idx, count, x->value.data);
     if (t->profile)
         t->data_s += now_seconds() - start;
+    cae_model_set_step(m, (uint64_t)step_number); /* the γ term's corruptions come from (seed, step) */
     cae_graph g;
     int rc = cae_build(t->tape, m, x, CAE_TERMS_ALL, &g);
     if (rc)
