@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "tensor/parallel.h"
+
 /* ---- binary ops: y = a ∘ b, b either a's shape or one row broadcast over a's rows ------------ */
 
 /* Element (i,j) of b is b[i·stride + j]: stride N when b has a's shape, 0 when b is one row
@@ -21,26 +23,49 @@ static size_t b_row_stride(const tg_node *n)
     return n->in[1]->value.size == n->value.size ? tg_cols(n) : 0;
 }
 
-// a [M,N], b [M,N] or [1,N], y [M,N]
-void tg_op_add_forward(tg_node *n)
+/* Rows per work chunk of add's loops: fixed, so chunks never depend on the thread count. */
+enum { ADD_ROWS_PER_CHUNK = 64 };
+
+typedef struct add_job {
+    const float *a, *b; /* forward inputs; backward: a = dy */
+    float *y;           /* forward output; backward: da */
+    size_t N, bs;
+} add_job;
+
+TG_VECTORIZE static void add_rows(size_t lo, size_t hi, void *ctx)
 {
-    const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
-    float *y = n->value.data;
-    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
-    for (size_t i = 0; i < M; i++)
+    const add_job *job = ctx;
+    size_t N = job->N, bs = job->bs;
+    for (size_t i = lo; i < hi; i++)
         for (size_t j = 0; j < N; j++)
-            y[i * N + j] = a[i * N + j] + b[i * bs + j];
+            job->y[i * N + j] = job->a[i * N + j] + job->b[i * bs + j];
 }
 
-/* da += dy;  db += dy (a broadcast row: db_j += Σ_i dy_ij) */
-void tg_op_add_backward(tg_node *n)
+// a [M,N], b [M,N] or [1,N], y [M,N]  (the bias add of every Dense layer: split over threads)
+void tg_op_add_forward(tg_node *n)
+{
+    add_job job = {n->in[0]->value.data, n->in[1]->value.data, n->value.data, tg_cols(n), b_row_stride(n)};
+    tg_parallel_for(tg_rows(n), ADD_ROWS_PER_CHUNK, add_rows, &job);
+}
+
+TG_VECTORIZE static void accumulate_rows(size_t lo, size_t hi, void *ctx)
+{
+    const add_job *job = ctx;
+    for (size_t k = lo * job->N; k < hi * job->N; k++)
+        job->y[k] += job->a[k];
+}
+
+/* da += dy (split over threads by rows);  db += dy (a broadcast row: db_j += Σ_i dy_ij, in row
+ * order on one thread, since every row adds into the same db) */
+TG_VECTORIZE void tg_op_add_backward(tg_node *n)
 {
     tg_node *a = n->in[0], *b = n->in[1];
     const float *dy = n->grad.data;
     size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
-    if (tg_wants_grad(a))
-        for (size_t k = 0; k < M * N; k++)
-            a->grad.data[k] += dy[k];
+    if (tg_wants_grad(a)) {
+        add_job job = {.a = dy, .y = a->grad.data, .N = N};
+        tg_parallel_for(M, ADD_ROWS_PER_CHUNK, accumulate_rows, &job);
+    }
     if (tg_wants_grad(b))
         for (size_t i = 0; i < M; i++)
             for (size_t j = 0; j < N; j++)
@@ -48,7 +73,7 @@ void tg_op_add_backward(tg_node *n)
 }
 
 // a [M,N], b [M,N] or [1,N], y [M,N]
-void tg_op_sub_forward(tg_node *n)
+TG_VECTORIZE void tg_op_sub_forward(tg_node *n)
 {
     const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
     float *y = n->value.data;
@@ -59,7 +84,7 @@ void tg_op_sub_forward(tg_node *n)
 }
 
 /* da += dy;  db -= dy (a broadcast row: db_j -= Σ_i dy_ij) */
-void tg_op_sub_backward(tg_node *n)
+TG_VECTORIZE void tg_op_sub_backward(tg_node *n)
 {
     tg_node *a = n->in[0], *b = n->in[1];
     const float *dy = n->grad.data;
@@ -74,7 +99,7 @@ void tg_op_sub_backward(tg_node *n)
 }
 
 // a [M,N], b [M,N] or [1,N], y [M,N]
-void tg_op_mul_forward(tg_node *n)
+TG_VECTORIZE void tg_op_mul_forward(tg_node *n)
 {
     const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
     float *y = n->value.data;
@@ -86,7 +111,7 @@ void tg_op_mul_forward(tg_node *n)
 
 /* da += dy ⊙ b;  db += dy ⊙ a (a broadcast row: db_j += Σ_i dy_ij·a_ij).
  * mul(x, x) works: both loops read values and add into the same gradient, giving 2x·dy. */
-void tg_op_mul_backward(tg_node *n)
+TG_VECTORIZE void tg_op_mul_backward(tg_node *n)
 {
     tg_node *a = n->in[0], *b = n->in[1];
     const float *dy = n->grad.data, *av = a->value.data, *bv = b->value.data;
@@ -128,7 +153,7 @@ tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_mu
 /* ---- scale: y = c·x ------------------------------------------------------------------------ */
 
 // x [M,N], y [M,N], c = fattr
-void tg_op_scale_forward(tg_node *n)
+TG_VECTORIZE void tg_op_scale_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data, c = n->fattr;
@@ -137,7 +162,7 @@ void tg_op_scale_forward(tg_node *n)
 }
 
 /* dx += c·dy */
-void tg_op_scale_backward(tg_node *n)
+TG_VECTORIZE void tg_op_scale_backward(tg_node *n)
 {
     float *dx = n->in[0]->grad.data, c = n->fattr;
     const float *dy = n->grad.data;
@@ -160,7 +185,7 @@ tg_node *tg_scale(tg_tape *t, tg_node *x, float c)
 /* ---- unary ops: y = f(x), same shape --------------------------------------------------------- */
 
 // x [M,N] -> y [M,N]
-void tg_op_square_forward(tg_node *n)
+TG_VECTORIZE void tg_op_square_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -169,7 +194,7 @@ void tg_op_square_forward(tg_node *n)
 }
 
 /* dx += 2x·dy */
-void tg_op_square_backward(tg_node *n)
+TG_VECTORIZE void tg_op_square_backward(tg_node *n)
 {
     const float *x = n->in[0]->value.data, *dy = n->grad.data;
     float *dx = n->in[0]->grad.data;
@@ -177,7 +202,7 @@ void tg_op_square_backward(tg_node *n)
         dx[k] += 2.0f * x[k] * dy[k];
 }
 
-void tg_op_exp_forward(tg_node *n)
+TG_VECTORIZE void tg_op_exp_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -186,7 +211,7 @@ void tg_op_exp_forward(tg_node *n)
 }
 
 /* (eˣ)' = eˣ = y:  dx += y·dy */
-void tg_op_exp_backward(tg_node *n)
+TG_VECTORIZE void tg_op_exp_backward(tg_node *n)
 {
     const float *y = n->value.data, *dy = n->grad.data;
     float *dx = n->in[0]->grad.data;
@@ -196,7 +221,7 @@ void tg_op_exp_backward(tg_node *n)
 
 /* Outside the domain the results are C's: ln 0 = -inf (and dx = ±inf), ln of x < 0 = NaN.
  * No check: a loss that takes a log guards its argument (see bce_logits, softmax_xent). */
-void tg_op_log_forward(tg_node *n)
+TG_VECTORIZE void tg_op_log_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -205,7 +230,7 @@ void tg_op_log_forward(tg_node *n)
 }
 
 /* dx += dy / x */
-void tg_op_log_backward(tg_node *n)
+TG_VECTORIZE void tg_op_log_backward(tg_node *n)
 {
     const float *x = n->in[0]->value.data, *dy = n->grad.data;
     float *dx = n->in[0]->grad.data;
@@ -214,7 +239,7 @@ void tg_op_log_backward(tg_node *n)
 }
 
 /* Stable for any x: see stable_sigmoidf (ops_internal.h). */
-void tg_op_sigmoid_forward(tg_node *n)
+TG_VECTORIZE void tg_op_sigmoid_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -223,7 +248,7 @@ void tg_op_sigmoid_forward(tg_node *n)
 }
 
 /* σ' = σ(1-σ), read from the output y: no exp, and 0 (not NaN) when y saturates at 0 or 1. */
-void tg_op_sigmoid_backward(tg_node *n)
+TG_VECTORIZE void tg_op_sigmoid_backward(tg_node *n)
 {
     const float *y = n->value.data, *dy = n->grad.data;
     float *dx = n->in[0]->grad.data;
@@ -231,7 +256,7 @@ void tg_op_sigmoid_backward(tg_node *n)
         dx[k] += dy[k] * y[k] * (1.0f - y[k]);
 }
 
-void tg_op_tanh_forward(tg_node *n)
+TG_VECTORIZE void tg_op_tanh_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -240,7 +265,7 @@ void tg_op_tanh_forward(tg_node *n)
 }
 
 /* tanh' = 1 - tanh² = 1 - y² */
-void tg_op_tanh_backward(tg_node *n)
+TG_VECTORIZE void tg_op_tanh_backward(tg_node *n)
 {
     const float *y = n->value.data, *dy = n->grad.data;
     float *dx = n->in[0]->grad.data;
@@ -248,7 +273,7 @@ void tg_op_tanh_backward(tg_node *n)
         dx[k] += dy[k] * (1.0f - y[k] * y[k]);
 }
 
-void tg_op_relu_forward(tg_node *n)
+TG_VECTORIZE void tg_op_relu_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -257,7 +282,7 @@ void tg_op_relu_forward(tg_node *n)
 }
 
 /* relu' = [x > 0] (0 at the kink x = 0, by convention) */
-void tg_op_relu_backward(tg_node *n)
+TG_VECTORIZE void tg_op_relu_backward(tg_node *n)
 {
     const float *x = n->in[0]->value.data, *dy = n->grad.data;
     float *dx = n->in[0]->grad.data;
@@ -269,7 +294,7 @@ void tg_op_relu_backward(tg_node *n)
 
 /* ln(1+eˣ) = max(x,0) + ln(1+e^{-|x|}): the exponent is never positive, and log1p keeps the
  * tail accurate (softplus(-30) = 9.4e-14, not 0).  For x > 0 this is x + log1p(e^{-x}). */
-void tg_op_softplus_forward(tg_node *n)
+TG_VECTORIZE void tg_op_softplus_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -278,7 +303,7 @@ void tg_op_softplus_forward(tg_node *n)
 }
 
 /* softplus' = σ(x) */
-void tg_op_softplus_backward(tg_node *n)
+TG_VECTORIZE void tg_op_softplus_backward(tg_node *n)
 {
     const float *x = n->in[0]->value.data, *dy = n->grad.data;
     float *dx = n->in[0]->grad.data;

@@ -68,7 +68,7 @@ static bool computed_by(tg_tape *t, const char *op_name, const char *what, const
 }
 
 // h [B,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/B) Σ_b φ(h_bj)²]  [2,H]
-void tg_op_jacobian_penalty_forward(tg_node *n)
+TG_VECTORIZE void tg_op_jacobian_penalty_forward(tg_node *n)
 {
     const float *h = n->in[0]->value.data, *W = n->in[1]->value.data;
     tg_activation act = (tg_activation)n->iattr;
@@ -99,7 +99,7 @@ void tg_op_jacobian_penalty_forward(tg_node *n)
 }
 
 /* dW_ij += g · 2 W_ij · (1/B) Σ_b φ(h_bj)²        dh_bj += g · (2/B) φ(h_bj) φ'(h_bj) s_j */
-void tg_op_jacobian_penalty_backward(tg_node *n)
+TG_VECTORIZE void tg_op_jacobian_penalty_backward(tg_node *n)
 {
     tg_node *hn = n->in[0], *Wn = n->in[1];
     tg_activation act = (tg_activation)n->iattr;
@@ -179,7 +179,7 @@ tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation a
  * from the same W and b leaves as h, so all of them reach the parameters. */
 
 // h [B,H], h̃ [R,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/R) Σ_r d_rj²]  [2,H]
-void tg_op_jacobian_diff_penalty_forward(tg_node *n)
+TG_VECTORIZE void tg_op_jacobian_diff_penalty_forward(tg_node *n)
 {
     const float *h = n->in[0]->value.data, *ht = n->in[1]->value.data, *W = n->in[2]->value.data;
     tg_activation act = (tg_activation)n->iattr;
@@ -213,7 +213,7 @@ void tg_op_jacobian_diff_penalty_forward(tg_node *n)
 
 /* dW_ij += g · 2 W_ij · (1/R) Σ_r d_rj²
  * dh_bj += g · (2/R) φ'(h_bj) s_j Σ_{r: b(r)=b} d_rj        dh̃_rj -= g · (2/R) φ'(h̃_rj) s_j d_rj */
-void tg_op_jacobian_diff_penalty_backward(tg_node *n)
+TG_VECTORIZE void tg_op_jacobian_diff_penalty_backward(tg_node *n)
 {
     tg_node *hn = n->in[0], *htn = n->in[1], *Wn = n->in[2];
     tg_activation act = (tg_activation)n->iattr;

@@ -9,6 +9,8 @@
  * divides by M.  Either way the loss is (sum)·scale, and every gradient carries that scale. */
 #include "ops_internal.h"
 
+#include "tensor/parallel.h"
+
 static double reduction_scale(const tg_node *pred, int red)
 {
     return 1.0 / (double)(red == TG_REDUCE_MEAN ? pred->value.size : tg_rows(pred));
@@ -35,24 +37,66 @@ static bool check_loss_inputs(tg_tape *t, const char *name, tg_node *pred, const
 /* ---- mse: L = scale · Σ (y - t)² ----------------------------------------------------------- */
 
 // y [M,N] (pred), t [M,N] (target) -> L [1]; iattr = reduction
+/* Elements per work chunk of the mse loops (fixed, so sums do not depend on the thread count),
+ * and at most MSE_MAX_CHUNKS chunks, whose partial sums are added in order. */
+enum { MSE_GRAIN = 32768, MSE_MAX_CHUNKS = 64 };
+
+static size_t mse_grain(size_t n)
+{
+    size_t g = (n + MSE_MAX_CHUNKS - 1) / MSE_MAX_CHUNKS;
+    return g > MSE_GRAIN ? g : MSE_GRAIN;
+}
+
+typedef struct mse_job {
+    const float *y, *t;
+    float *dy, *dt; /* backward: gradients to add into (NULL when not wanted) */
+    float g;        /* backward: 2·dL·scale */
+    size_t grain;
+    double partial[MSE_MAX_CHUNKS]; /* forward: Σ (y−t)² of each chunk */
+} mse_job;
+
+TG_VECTORIZE static void mse_forward_chunk(size_t lo, size_t hi, void *ctx)
+{
+    mse_job *job = ctx;
+    job->partial[lo / job->grain] = lanes_sum_sq_diff(job->y + lo, job->t + lo, hi - lo);
+}
+
+// y [M,N], t [M,N] -> L [1]
 void tg_op_mse_forward(tg_node *n)
 {
     const tg_tensor *y = &n->in[0]->value, *t = &n->in[1]->value;
-    double acc = lanes_sum_sq_diff(y->data, t->data, y->size);
+    mse_job job = {.y = y->data, .t = t->data, .grain = mse_grain(y->size)};
+    tg_parallel_for(y->size, job.grain, mse_forward_chunk, &job);
+    double acc = 0.0;
+    for (size_t c = 0; c * job.grain < y->size; c++)
+        acc += job.partial[c];
     n->value.data[0] = (float)(acc * reduction_scale(n->in[0], n->iattr));
 }
 
+TG_VECTORIZE static void mse_backward_chunk(size_t lo, size_t hi, void *ctx)
+{
+    const mse_job *job = ctx;
+    const float *y = job->y, *t = job->t;
+    if (job->dy)
+        for (size_t k = lo; k < hi; k++)
+            job->dy[k] += job->g * (y[k] - t[k]);
+    if (job->dt)
+        for (size_t k = lo; k < hi; k++)
+            job->dt[k] -= job->g * (y[k] - t[k]);
+}
+
+/* dy += 2·(y − t)·dL·scale;  dt −= the same */
 void tg_op_mse_backward(tg_node *n)
 {
     tg_node *pred = n->in[0], *target = n->in[1];
-    const float *y = pred->value.data, *t = target->value.data;
-    float g = (float)(2.0 * n->grad.data[0] * reduction_scale(pred, n->iattr));
-    if (tg_wants_grad(pred))
-        for (size_t k = 0; k < pred->value.size; k++)
-            pred->grad.data[k] += g * (y[k] - t[k]);
-    if (tg_wants_grad(target))
-        for (size_t k = 0; k < pred->value.size; k++)
-            target->grad.data[k] -= g * (y[k] - t[k]);
+    mse_job job = {
+        .y = pred->value.data, .t = target->value.data,
+        .dy = tg_wants_grad(pred) ? pred->grad.data : NULL,
+        .dt = tg_wants_grad(target) ? target->grad.data : NULL,
+        .g = (float)(2.0 * n->grad.data[0] * reduction_scale(pred, n->iattr)),
+        .grain = mse_grain(pred->value.size),
+    };
+    tg_parallel_for(pred->value.size, job.grain, mse_backward_chunk, &job);
 }
 
 tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
@@ -74,7 +118,7 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
  * probability that rounded to 0.  Gradients: ∂/∂z = σ(z) - t,  ∂/∂t = -z. */
 
 // z [M,N] (logits), t [M,N] (targets in [0,1]) -> L [1]; iattr = reduction; saved = σ(z) [M,N]
-void tg_op_bce_logits_forward(tg_node *n)
+TG_VECTORIZE void tg_op_bce_logits_forward(tg_node *n)
 {
     const float *z = n->in[0]->value.data, *t = n->in[1]->value.data;
     float *sigma = n->saved; /* NULL when no gradient is needed */
@@ -89,7 +133,7 @@ void tg_op_bce_logits_forward(tg_node *n)
 }
 
 /* ∂L/∂z = scale·(σ(z) - t),  ∂L/∂t = -scale·z */
-void tg_op_bce_logits_backward(tg_node *n)
+TG_VECTORIZE void tg_op_bce_logits_backward(tg_node *n)
 {
     tg_node *logits = n->in[0], *target = n->in[1];
     const float *z = logits->value.data, *t = target->value.data, *sigma = n->saved;
@@ -127,7 +171,7 @@ tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reductio
  * z_ij - lse_i needs. */
 
 // z [M,C] (logits), labels int32 [M] (aux) -> L [1]; saved = (m_i, ln s_i) per row [M,2]
-void tg_op_softmax_xent_forward(tg_node *n)
+TG_VECTORIZE void tg_op_softmax_xent_forward(tg_node *n)
 {
     const float *z = n->in[0]->value.data;
     const int32_t *labels = n->aux;
@@ -152,7 +196,7 @@ void tg_op_softmax_xent_forward(tg_node *n)
 }
 
 /* dz_ij += (g/M)·(softmax(z_i)_j - [j = label_i]) */
-void tg_op_softmax_xent_backward(tg_node *n)
+TG_VECTORIZE void tg_op_softmax_xent_backward(tg_node *n)
 {
     tg_node *logits = n->in[0];
     const float *z = logits->value.data, *saved = n->saved;

@@ -8,13 +8,13 @@
 #include "ops_internal.h"
 
 // x [M,N] -> y [1]
-void tg_op_sum_forward(tg_node *n)
+TG_VECTORIZE void tg_op_sum_forward(tg_node *n)
 {
     n->value.data[0] = (float)lanes_sum(n->in[0]->value.data, n->in[0]->value.size);
 }
 
 /* dx += dy (the same scalar for every element) */
-void tg_op_sum_backward(tg_node *n)
+TG_VECTORIZE void tg_op_sum_backward(tg_node *n)
 {
     float *dx = n->in[0]->grad.data, g = n->grad.data[0];
     for (size_t k = 0; k < n->in[0]->value.size; k++)
@@ -22,14 +22,14 @@ void tg_op_sum_backward(tg_node *n)
 }
 
 // x [M,N] -> y [1] = Σ x / (M·N)
-void tg_op_mean_forward(tg_node *n)
+TG_VECTORIZE void tg_op_mean_forward(tg_node *n)
 {
     size_t count = n->in[0]->value.size;
     n->value.data[0] = (float)(lanes_sum(n->in[0]->value.data, count) / (double)count);
 }
 
 /* dx += dy / (M·N) */
-void tg_op_mean_backward(tg_node *n)
+TG_VECTORIZE void tg_op_mean_backward(tg_node *n)
 {
     size_t count = n->in[0]->value.size;
     float *dx = n->in[0]->grad.data, g = (float)((double)n->grad.data[0] / (double)count);
@@ -38,7 +38,7 @@ void tg_op_mean_backward(tg_node *n)
 }
 
 // x [M,N] -> y [1,N], y_j = Σ_i x_ij
-void tg_op_sum_over_rows_forward(tg_node *n)
+TG_VECTORIZE void tg_op_sum_over_rows_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -57,7 +57,7 @@ void tg_op_sum_over_rows_forward(tg_node *n)
 }
 
 /* dx_ij += dy_j (the row of gradients copied down every row) */
-void tg_op_sum_over_rows_backward(tg_node *n)
+TG_VECTORIZE void tg_op_sum_over_rows_backward(tg_node *n)
 {
     float *dx = n->in[0]->grad.data;
     const float *dy = n->grad.data;
@@ -68,7 +68,7 @@ void tg_op_sum_over_rows_backward(tg_node *n)
 }
 
 // x [M,N] -> y [M,1], y_i = Σ_j x_ij
-void tg_op_sum_over_cols_forward(tg_node *n)
+TG_VECTORIZE void tg_op_sum_over_cols_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
     float *y = n->value.data;
@@ -82,7 +82,7 @@ void tg_op_sum_over_cols_forward(tg_node *n)
 }
 
 /* dx_ij += dy_i (each row's gradient spread along the row) */
-void tg_op_sum_over_cols_backward(tg_node *n)
+TG_VECTORIZE void tg_op_sum_over_cols_backward(tg_node *n)
 {
     float *dx = n->in[0]->grad.data;
     const float *dy = n->grad.data;

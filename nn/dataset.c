@@ -6,7 +6,9 @@
 #include <string.h>
 #include <math.h>
 
+#include "tensor/parallel.h"
 #include "tensor/rng.h"
+#include "tensor/vmath.h"
 
 void tg_dataset_free(tg_dataset *ds)
 {
@@ -21,26 +23,32 @@ void tg_dataset_free(tg_dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
-/* byte / 255 for every byte value, computed once: a table load per pixel costs less than a
- * division, and the values are exactly those of the division. */
-static float byte_to_unit[256];
-static bool byte_to_unit_ready;
+typedef struct convert_job {
+    const tg_dataset *ds;
+    const uint32_t *indices;
+    float *out;
+} convert_job;
+
+/* byte / 255 (a correctly rounded division, so the same bits in every vector width) for the
+ * images [lo, hi) of the batch. */
+TG_VECTORIZE static void convert_images(size_t lo, size_t hi, void *ctx)
+{
+    const convert_job *job = ctx;
+    size_t dim = job->ds->rows * job->ds->cols;
+    for (size_t k = lo; k < hi; k++) {
+        size_t image = job->indices ? job->indices[k] : k;
+        const uint8_t *src = job->ds->images + image * dim;
+        float *dst = job->out + k * dim; // out [count, dim]
+        for (size_t j = 0; j < dim; j++)
+            dst[j] = (float)src[j] / 255.0f;
+    }
+}
 
 void tg_dataset_images_to_float(const tg_dataset *ds, const uint32_t *indices, size_t count, float *out)
 {
-    if (!byte_to_unit_ready) { /* idempotent: a race writes the same values */
-        for (int v = 0; v < 256; v++)
-            byte_to_unit[v] = (float)v / 255.0f;
-        byte_to_unit_ready = true;
-    }
-    size_t dim = ds->rows * ds->cols;
-    for (size_t k = 0; k < count; k++) {
-        size_t image = indices ? indices[k] : k;
-        const uint8_t *src = ds->images + image * dim;
-        float *dst = out + k * dim; // out [count, dim]
-        for (size_t j = 0; j < dim; j++)
-            dst[j] = byte_to_unit[src[j]];
-    }
+    enum { IMAGES_PER_CHUNK = 64 }; /* ~50 KB of floats for 28x28: worth a thread */
+    convert_job job = {ds, indices, out};
+    tg_parallel_for(count, IMAGES_PER_CHUNK, convert_images, &job);
 }
 
 /* ------------------------------------------------------------------------------------------- */

@@ -2,6 +2,7 @@
 #include "optim.h"
 
 #include "tensor/parallel.h"
+#include "tensor/vmath.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -249,7 +250,7 @@ static float clip_scale(const tg_optimizer *o)
 /* ---- updates ---------------------------------------------------------------------------- */
 
 /* SGD on elements [lo, hi) of one parameter; buf is NULL without momentum.  w, g, buf: [n] (flat). */
-static void sgd_update(const tg_opt_config *c, tg_param *p, tg_tensor *buf, float grad_scale, size_t lo, size_t hi)
+TG_VECTORIZE static void sgd_update(const tg_opt_config *c, tg_param *p, tg_tensor *buf, float grad_scale, size_t lo, size_t hi)
 {
     float *restrict w = p->value.data;
     const float *restrict g = p->grad.data;
@@ -282,7 +283,7 @@ static adam_corrections adam_corrections_for(const tg_opt_config *c, long t)
 /* Adam on elements [lo, hi) of one parameter, one fused pass over w, g, m, v: [n] (flat).
  * lr·m̂/(sqrt(v̂)+eps) is computed as (lr/bc1)·m / (sqrt(v)/sqrt(bc2) + eps), the same value
  * arranged as PyTorch arranges it. */
-static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
+TG_VECTORIZE static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
                         adam_corrections bc, size_t lo, size_t hi)
 {
     /* restrict: value, grad and the moments are distinct buffers, which lets the loop vectorize. */

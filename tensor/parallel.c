@@ -38,3 +38,21 @@ bool tg_have_openmp(void)
     return false;
 #endif
 }
+
+void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx)
+{
+    if (grain == 0)
+        grain = 1;
+    size_t chunks = (n + grain - 1) / grain;
+    int threads = tg_get_threads();
+    (void)threads;
+    /* Always chunk by chunk, even on one thread: a body that keeps per-chunk partial sums then
+     * sees the same chunks whatever the thread count. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && chunks > 1)
+#endif
+    for (size_t c = 0; c < chunks; c++) {
+        size_t lo = c * grain, hi = lo + grain < n ? lo + grain : n;
+        body(lo, hi, ctx);
+    }
+}

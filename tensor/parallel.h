@@ -7,6 +7,16 @@
 #define TG_PARALLEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+
+/* The body of a parallel loop: processes items [lo, hi). */
+typedef void (*tg_range_fn)(size_t lo, size_t hi, void *ctx);
+
+/* Runs body over [0, n) in chunks of `grain` items (the last one shorter), spread over
+ * tg_get_threads() threads.  Chunk boundaries depend on n and grain only, never on the thread
+ * count (one thread runs the same chunks in order), so a body whose chunks are independent gives
+ * the same bits on any number of threads.  Choose grain so one chunk is worth a fork (~10 µs). */
+void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 
 /* n >= 1; values above the processor count are allowed (they only cost time). */
 void tg_set_threads(int n);
