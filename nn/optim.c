@@ -304,7 +304,9 @@ TG_VECTORIZE static void adam_update(const tg_opt_config *c, tg_param *p, tg_ten
 /* Elements per work item when an update is split across threads: fixed, so each element is
  * updated by the same arithmetic whatever the thread count (the update is elementwise anyway). */
 #define OPTIM_CHUNK 8192
-/* Below this many elements in all, threads cost more than they save. */
+/* Below this many elements in all, threads cost more than they save.  The 784-64-784 CAE
+ * (101,200 parameters) gains: its batch-32 epoch on 2 threads took 0.46-0.47 s with a threaded
+ * update against 0.55-0.61 s without (cae bench, runs alternated). */
 #define OPTIM_PARALLEL_MIN 65536
 
 /* Updates elements [lo, hi) of params[i]. */

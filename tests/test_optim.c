@@ -528,12 +528,12 @@ Test(optim, defaults_and_names)
     cr_assert_str_eq(tg_opt_kind_name(TG_OPT_ADAM), "adam");
 }
 
-/* Two large parameters (so the update goes multi-threaded), filled with seeded values. */
+/* Two parameters large enough for the update to go multi-threaded (over 1M elements in all). */
 static void make_big_pair(tg_param *a, tg_param *b, uint64_t seed)
 {
     tg_rng rng;
     tg_rng_seed(&rng, seed, 3);
-    tg_param_init(a, "a", 2, (size_t[]){300, 301}, NULL);
+    tg_param_init(a, "a", 2, (size_t[]){1100, 1000}, NULL);
     tg_param_init(b, "b", 1, (size_t[]){5000}, NULL);
     tg_param *both[2] = {a, b};
     for (int i = 0; i < 2; i++) {
