@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs tapegrad's benchmarks and the peers one after the other, in the same session, and prints
+# every key=value line (see ../shared/peers/README.md).  Never run two benchmarks at once.
+#   usage: bench/compare_peers.sh [BUILD_DIR] [PEERS_DIR] [DATA_DIR]
+# Needs the peers' packages: apt-get install -y python3-numpy python3-torch libopenblas0
+set -euo pipefail
+build=${1:-build}
+peers=${2:-../shared/peers}
+data=${3:-/usr/share/datasets/fashion-mnist}
+peer_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+
+echo "# matmul, 1 thread: tapegrad, then OpenBLAS"
+"$build/bench/bench_matmul" --threads 1
+"${peer_env[@]}" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$peers/sgemm_openblas.py"
+echo "# matmul, 2 threads: tapegrad"
+"$build/bench/bench_matmul" --threads 2
+
+echo "# CAE training epochs on Fashion-MNIST (best of 3): tapegrad, then PyTorch (1 thread, its best)"
+for batch in 32 256; do
+    for threads in 1 2; do
+        "$build/cae" bench --data "$data" --epochs 3 --batch "$batch" --threads "$threads" 2>/dev/null
+    done
+    "${peer_env[@]}" /usr/bin/python3 "$peers/torch_cae.py" --batch "$batch" --threads 1 --epochs 3 | tail -n 1
+done
+
+echo "# cost against hidden size (batch 256, 2 threads)"
+for hidden in 64 256 1024; do
+    "$build/cae" bench --data "$data" --epochs 2 --batch 256 --threads 2 --hidden "$hidden" 2>/dev/null
+done
