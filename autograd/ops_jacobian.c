@@ -67,6 +67,26 @@ static bool computed_by(tg_tape *t, const char *op_name, const char *what, const
     return true;
 }
 
+/* s_j = Σ_i W_ij² for the columns j0 .. j0+width of W [D,H], in double.  Both penalties need it:
+ * ‖J‖² weighs each hidden unit's squared slope by the squared norm of its weights. */
+static void column_square_sums(const float *W, size_t D, size_t H, size_t j0, size_t width, double *s)
+{
+    for (size_t j = 0; j < width; j++)
+        s[j] = 0.0;
+    for (size_t i = 0; i < D; i++)
+        for (size_t j = 0; j < width; j++)
+            s[j] += (double)W[i * H + j0 + j] * W[i * H + j0 + j];
+}
+
+/* The direct path to W, through s_j: dW_ij += g · 2 W_ij · weight_j (weight_j: the mean squared
+ * slope, or slope difference, that multiplies s_j in the penalty). */
+static void add_direct_weight_gradient(const float *W, float *dW, size_t D, size_t H, float g, const float *weight)
+{
+    for (size_t i = 0; i < D; i++)
+        for (size_t j = 0; j < H; j++)
+            dW[i * H + j] += 2.0f * g * W[i * H + j] * weight[j];
+}
+
 // h [B,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/B) Σ_b φ(h_bj)²]  [2,H]
 TG_VECTORIZE void tg_op_jacobian_penalty_forward(tg_node *n)
 {
@@ -78,10 +98,8 @@ TG_VECTORIZE void tg_op_jacobian_penalty_forward(tg_node *n)
      * a time, keeps the reads contiguous and the double accumulators on the stack. */
     for (size_t j0 = 0; j0 < H; j0 += TG_COL_BLOCK) {
         size_t width = H - j0 < TG_COL_BLOCK ? H - j0 : TG_COL_BLOCK;
-        double s[TG_COL_BLOCK] = {0}, fp2[TG_COL_BLOCK] = {0};
-        for (size_t i = 0; i < D; i++)
-            for (size_t j = 0; j < width; j++)
-                s[j] += (double)W[i * H + j0 + j] * W[i * H + j0 + j];
+        double s[TG_COL_BLOCK], fp2[TG_COL_BLOCK] = {0};
+        column_square_sums(W, D, H, j0, width, s);
         for (size_t b = 0; b < B; b++)
             for (size_t j = 0; j < width; j++) {
                 double fp = fprime_from_h(act, h[b * H + j0 + j]);
@@ -106,13 +124,8 @@ TG_VECTORIZE void tg_op_jacobian_penalty_backward(tg_node *n)
     size_t B = tg_rows(hn), H = tg_cols(hn), D = tg_rows(Wn);
     const float *s = n->saved, *mean_fp2 = n->saved + H;
     float g = n->grad.data[0];
-    if (tg_wants_grad(Wn)) {
-        const float *W = Wn->value.data;
-        float *dW = Wn->grad.data;
-        for (size_t i = 0; i < D; i++)
-            for (size_t j = 0; j < H; j++)
-                dW[i * H + j] += 2.0f * g * W[i * H + j] * mean_fp2[j];
-    }
+    if (tg_wants_grad(Wn))
+        add_direct_weight_gradient(Wn->value.data, Wn->grad.data, D, H, g, mean_fp2);
     if (tg_wants_grad(hn)) {
         const float *h = hn->value.data;
         float *dh = hn->grad.data;
@@ -189,10 +202,8 @@ TG_VECTORIZE void tg_op_jacobian_diff_penalty_forward(tg_node *n)
      * stay in double on the stack. */
     for (size_t j0 = 0; j0 < H; j0 += TG_COL_BLOCK) {
         size_t width = H - j0 < TG_COL_BLOCK ? H - j0 : TG_COL_BLOCK;
-        double s[TG_COL_BLOCK] = {0}, d2[TG_COL_BLOCK] = {0};
-        for (size_t i = 0; i < D; i++)
-            for (size_t j = 0; j < width; j++)
-                s[j] += (double)W[i * H + j0 + j] * W[i * H + j0 + j];
+        double s[TG_COL_BLOCK], d2[TG_COL_BLOCK] = {0};
+        column_square_sums(W, D, H, j0, width, s);
         for (size_t r = 0; r < R; r++) {
             const float *hb = h + (r % B) * H + j0, *hr = ht + r * H + j0;
             for (size_t j = 0; j < width; j++) {
@@ -220,13 +231,8 @@ TG_VECTORIZE void tg_op_jacobian_diff_penalty_backward(tg_node *n)
     size_t B = tg_rows(hn), R = tg_rows(htn), H = tg_cols(hn), D = tg_rows(Wn);
     const float *s = n->saved, *mean_d2 = n->saved + H;
     float g = n->grad.data[0];
-    if (tg_wants_grad(Wn)) {
-        const float *W = Wn->value.data;
-        float *dW = Wn->grad.data;
-        for (size_t i = 0; i < D; i++)
-            for (size_t j = 0; j < H; j++)
-                dW[i * H + j] += 2.0f * g * W[i * H + j] * mean_d2[j];
-    }
+    if (tg_wants_grad(Wn))
+        add_direct_weight_gradient(Wn->value.data, Wn->grad.data, D, H, g, mean_d2);
     if (!tg_wants_grad(hn) && !tg_wants_grad(htn))
         return;
     const float *h = hn->value.data, *ht = htn->value.data;
