@@ -33,6 +33,7 @@ static inline float tg_expf(float x)
 {
     const float max_arg = 88.72283f, min_arg = -103.972084f;
     float clamped = x > max_arg ? max_arg : (x < min_arg ? min_arg : x);
+    clamped = clamped == clamped ? clamped : 0.0f; /* NaN: compute on 0 (converting NaN to int is UB) */
     /* Round to nearest by adding and subtracting 1.5·2^23 (exact for |x·log2 e| < 2^22). */
     const float shifter = 12582912.0f;
     float n = (clamped * 1.44269504088896341f + shifter) - shifter;
@@ -46,7 +47,7 @@ static inline float tg_expf(float x)
     float er = (p * (r * r) + r) + 1.0f;
     int32_t n2 = n > 127.0f ? 1 : (n < -120.0f ? -64 : 0); /* keeps 2^n1 a normal float */
     int32_t n1 = (int32_t)n - n2;
-    int32_t bits1 = (n1 + 127) << 23, bits2 = (n2 + 127) << 23;
+    uint32_t bits1 = (uint32_t)(n1 + 127) << 23, bits2 = (uint32_t)(n2 + 127) << 23; /* both in 1..254 */
     float scale1, scale2;
     memcpy(&scale1, &bits1, sizeof scale1);
     memcpy(&scale2, &bits2, sizeof scale2);
