@@ -36,6 +36,9 @@ typedef enum tg_reduction {
 
 /* "sigmoid", "tanh", "relu", "softplus"; "unknown" for any other value. */
 const char *tg_activation_name(tg_activation act);
+/* f'(z) computed from the activation's value h = f(z): sigmoid h(1-h), tanh 1-h², relu [h>0],
+ * softplus 1-e^(-h).  The Jacobian penalties use it; so can anyone who needs J = diag(f')·Wᵀ. */
+double tg_activation_slope(tg_activation act, double h);
 /* Parses "sigmoid", "tanh", "relu", "softplus"; -1 otherwise. */
 int tg_activation_parse(const char *name);
 

@@ -41,6 +41,8 @@ static inline double fprime_from_h(tg_activation act, double h)
     }
 }
 
+double tg_activation_slope(tg_activation act, double h) { return fprime_from_h(act, h); }
+
 /* dφ/dh. */
 static inline double fprime_slope(tg_activation act, double h)
 {

@@ -12,11 +12,13 @@
 #include <string.h>
 
 /* TG_VECTORIZE on a function with a hot elementwise loop: the compiler builds it three times
- * (AVX-512, AVX2, baseline x86-64) and the loader picks the best one for the processor (GCC/clang
+ * (AVX-512, AVX2, baseline x86-64) and the loader picks the best one for the processor (GCC
  * function multiversioning), since the library itself is compiled for baseline x86-64.  Every
  * version computes the same bits: the loops use only +, −, ×, ÷, sqrt and selects, which are
  * exactly rounded in any vector width, and -ffp-contract=off forbids fusing them. */
-#if defined(TG_HAVE_X86_SIMD) && defined(__x86_64__) && !defined(__SANITIZE_ADDRESS__)
+/* (GCC only: clang 14 does not emit the dispatcher for clones referenced from other files.) */
+#if defined(TG_HAVE_X86_SIMD) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define TG_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define TG_VECTORIZE

@@ -25,18 +25,6 @@ double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o)
     return m->cfg.gamma > 0 ? m->cfg.sigma : CAE_EVAL_HESS_SIGMA;
 }
 
-/* f'(z) from the activation value h = f(z) (the same identities as the penalty op). */
-static double slope_from_activation(tg_activation act, double h)
-{
-    switch (act) {
-    case TG_ACT_SIGMOID: return h * (1.0 - h);
-    case TG_ACT_TANH: return 1.0 - h * h;
-    case TG_ACT_RELU: return h > 0.0 ? 1.0 : 0.0;
-    case TG_ACT_SOFTPLUS: return -expm1(-h);
-    default: return 0.0;
-    }
-}
-
 /* A unit is saturated when its activation sits on a flat part of f: sigmoid h < 0.05 or > 0.95;
  * tanh |h| > 0.9; relu h == 0 (inactive); softplus h < 0.05 (the flat left tail). */
 static bool is_saturated(tg_activation act, float h)
@@ -361,6 +349,9 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
     r->hess_sigma = cae_eval_hess_sigma(m, o);
     for (int k = 0; k < o->n_radii; k++)
         r->contraction[k] /= (double)n;
+    if (train && train->rows * train->cols != m->cfg.input)
+        return tg_error_set(err, TG_ERR_ARG, "the train images have %zu pixels (%zux%zu) but the model expects %zu",
+                            train->rows * train->cols, train->rows, train->cols, m->cfg.input);
     if (train && train->labels && test->labels && train->n > 0)
         rc = linear_probe(m, train, test, n, o->seed, &r->probe_acc, err);
     return rc;
@@ -382,7 +373,7 @@ int cae_jacobian_at(cae_model *m, const float *x, float *J, tg_error *err)
     if (rc == TG_OK) {
         const float *W = m->enc_w.value.data; /* [D,H] */
         for (size_t j = 0; j < H; j++) {
-            float slope = (float)slope_from_activation(m->cfg.act, h->value.data[j]);
+            float slope = (float)tg_activation_slope(m->cfg.act, h->value.data[j]);
             for (size_t i = 0; i < D; i++)
                 J[j * D + i] = slope * W[i * H + j]; /* J [H,D] */
         }

@@ -180,6 +180,23 @@ int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_grap
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
+/* The shortest decimal that reads back as exactly x ("0.0001", not 17 digits of noise): a resumed
+ * run must see the very same λ, γ and σ, or it would not be byte-identical. */
+typedef struct decimal_text {
+    char s[32];
+} decimal_text;
+
+static decimal_text exact_decimal(double x)
+{
+    decimal_text d;
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(d.s, sizeof d.s, "%.*g", digits, x);
+        if (strtod(d.s, NULL) == x)
+            break;
+    }
+    return d;
+}
+
 int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err)
 {
     const cae_config *c = &m->cfg;
@@ -190,11 +207,11 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
         (rc = tg_ckpt_set_meta(ck, "activation", tg_activation_name(c->act), err)) ||
         (rc = tg_ckpt_set_meta(ck, "decoder", c->sigmoid_decoder ? "sigmoid" : "linear", err)) ||
         (rc = tg_ckpt_set_meta(ck, "loss", c->loss == CAE_LOSS_BCE ? "bce" : "mse", err)) ||
-        (rc = tg_ckpt_set_meta_fmt(ck, "lambda", err, "%.9g", c->lambda)) ||
+        (rc = tg_ckpt_set_meta(ck, "lambda", exact_decimal(c->lambda).s, err)) ||
         (rc = tg_ckpt_set_meta(ck, "tied", c->tied ? "1" : "0", err)) ||
-        (rc = tg_ckpt_set_meta_fmt(ck, "gamma", err, "%.9g", c->gamma)) ||
+        (rc = tg_ckpt_set_meta(ck, "gamma", exact_decimal(c->gamma).s, err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "corruptions", err, "%zu", c->corruptions)) ||
-        (rc = tg_ckpt_set_meta_fmt(ck, "sigma", err, "%.9g", c->sigma)) ||
+        (rc = tg_ckpt_set_meta(ck, "sigma", exact_decimal(c->sigma).s, err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "noise_seed", err, "%llu", (unsigned long long)c->noise_seed)))
         return rc;
     return tg_ckpt_add_params(ck, m->params, m->n_params, err);

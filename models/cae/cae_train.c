@@ -19,6 +19,9 @@ static void on_stop_signal(int sig)
 
 void cae_train_catch_signals(void)
 {
+    /* Cleared here, not when the loop starts: a Ctrl-C while a large checkpoint or data set is
+     * still loading must stop the run too. */
+    g_stop_requested = 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -163,7 +166,7 @@ static int load_optimizer_state(const tg_checkpoint *ck, const char *path, tg_op
                                 path, name);
     }
     const tg_tensor *step = tg_ckpt_find(ck, tg_optim_step_name(opt));
-    if (!step || step->size != 1 || !(step->data[0] >= 0))
+    if (!step || step->size != 1 || !(step->data[0] >= 0 && step->data[0] <= 1e15)) /* (long) of more is UB */
         return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: %s is missing or invalid", path,
                             tg_optim_step_name(opt));
     for (int k = 0; k < n; k++) {
@@ -350,7 +353,6 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
             fprintf(log, "step,epoch,loss,mse,penalty\n");
     }
 
-    g_stop_requested = 0;
     trainer tr = {.tape = tape, .model = &model, .opt = &opt, .data = data, .log = log, .profile = io->profile};
     tg_params_zero_grad(model.params, model.n_params); /* from here on each update clears them */
     tg_batcher_seek(&batcher, pos.epoch, pos.position);

@@ -88,7 +88,7 @@ int tg_cli_parse(tg_cli *c, int argc, char **argv)
         c->given[i] = true;
         if (!c->options[i].takes_value)
             continue;
-        if (a + 1 >= argc) {
+        if (a + 1 >= argc || option_index(c, argv[a + 1]) >= 0) { /* `--log --steps 5`: no value */
             fprintf(stderr, "%s %s: option %s needs a value\n", c->program, c->command_name, argv[a]);
             return TG_EXIT_USAGE;
         }

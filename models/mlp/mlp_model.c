@@ -192,6 +192,23 @@ int mlp_model_from_checkpoint(mlp_model *m, const tg_checkpoint *ck, const char 
     int rc = config_from_checkpoint(ck, path, &cfg, err);
     if (rc)
         return rc;
+    /* Every layer's weight must be in the file with the shape the metadata implies before anything
+     * is allocated from the metadata: a forged input=16777216 would otherwise ask for gigabytes. */
+    size_t in = cfg.input;
+    for (int k = 0; k <= cfg.n_hidden; k++) {
+        size_t out = k < cfg.n_hidden ? cfg.hidden[k] : cfg.classes;
+        char name[32];
+        snprintf(name, sizeof name, "layer%d.weight", k);
+        const tg_tensor *w = tg_ckpt_find(ck, name);
+        if (!w)
+            return tg_error_set(err, TG_ERR_FORMAT, "%s: missing tensor %s", path, name);
+        if (w->ndim != 2 || w->shape[0] != in || w->shape[1] != out) {
+            char shape[64];
+            return tg_error_set(err, TG_ERR_SHAPE, "%s: tensor %s has shape %s but the metadata says [%zu,%zu]", path,
+                                name, tg_tensor_shape_str(shape, sizeof shape, w), in, out);
+        }
+        in = out;
+    }
     tg_rng unused;
     tg_rng_seed(&unused, 0, 0); /* the initial weights are overwritten by the checkpoint's */
     if ((rc = mlp_model_init(m, &cfg, &unused, err)))
