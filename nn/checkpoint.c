@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "crc32.h"
 
 /* ================================ the in-memory checkpoint ================================== */
@@ -454,35 +455,17 @@ const tg_tensor *tg_ckpt_tensor(const tg_checkpoint *ck, int i)
 #define SINK_BUFFER_BYTES (64 * 1024)
 
 typedef struct byte_sink {
-    int fd;
+    tg_atomic_file *file;
     uint32_t crc;  /* CRC-32 of every byte passed to sink_put so far */
     int write_errno; /* the first write error, 0 while all is well; later writes are skipped */
     size_t used;
     unsigned char buf[SINK_BUFFER_BYTES];
 } byte_sink;
 
-/* write(2) until all n bytes are out (writes may be partial or interrupted). */
-static int write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (w == 0)
-            return EIO; /* a regular file never accepts zero bytes without an error */
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void sink_flush(byte_sink *s)
 {
     if (s->used > 0 && s->write_errno == 0)
-        s->write_errno = write_all(s->fd, s->buf, s->used);
+        s->write_errno = tg_atomic_write(s->file, s->buf, s->used);
     s->used = 0;
 }
 
@@ -594,81 +577,6 @@ static int sink_put_checkpoint(byte_sink *s, const tg_checkpoint *ck)
     return s->write_errno;
 }
 
-/* Creates "PATH.tmp-PID-N" exclusively (O_EXCL: a stale temp file from a crash, or another
- * thread's, is never reused or clobbered; the next N is tried).  Mode 0666 minus the umask, as
- * for any new file.  Sets *fd and *tmp_path (malloc'ed). */
-static int create_temp_file(const char *path, int *fd, char **tmp_path, tg_error *err)
-{
-    size_t cap = strlen(path) + 64;
-    char *name = malloc(cap);
-    if (!name)
-        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
-    for (int attempt = 0; attempt < 1000; attempt++) {
-        snprintf(name, cap, "%s.tmp-%ld-%d", path, (long)getpid(), attempt);
-        do
-            *fd = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        while (*fd < 0 && errno == EINTR);
-        if (*fd >= 0) {
-            *tmp_path = name;
-            return TG_OK;
-        }
-        if (errno != EEXIST) {
-            int rc = tg_error_set(err, TG_ERR_IO, "%s: cannot create temporary file %s: %s", path, name,
-                                  strerror(errno));
-            free(name);
-            return rc;
-        }
-    }
-    free(name);
-    return tg_error_set(err, TG_ERR_IO, "%s: cannot create a temporary file: 1000 names %s.tmp-%ld-* already exist",
-                        path, path, (long)getpid());
-}
-
-/* fsync the directory holding path, so the rename itself is durable.  Best effort: the new file
- * is already in place when this runs, and some file systems refuse fsync on a directory. */
-static void sync_parent_directory(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? copy_text(path, slash == path ? 1 : (size_t)(slash - path)) : copy_text(".", 1);
-    if (!dir)
-        return;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-/* Writes ck into the open temp file fd, then fsyncs and closes it (always closes). */
-static int write_and_close(const tg_checkpoint *ck, int fd, const char *path, const char *tmp_path, tg_error *err)
-{
-    byte_sink *sink = malloc(sizeof *sink);
-    if (!sink) {
-        close(fd);
-        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
-    }
-    sink->fd = fd;
-    sink->crc = 0;
-    sink->write_errno = 0;
-    sink->used = 0;
-    int e = sink_put_checkpoint(sink, ck);
-    free(sink);
-    if (e) {
-        close(fd);
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot write temporary file %s: %s", path, tmp_path, strerror(e));
-    }
-    if (fsync(fd) != 0) {
-        e = errno;
-        close(fd);
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot fsync temporary file %s: %s", path, tmp_path, strerror(e));
-    }
-    /* close can report a delayed write error (e.g. on NFS); the fd is released either way. */
-    if (close(fd) != 0)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot close temporary file %s: %s", path, tmp_path, strerror(errno));
-    return TG_OK;
-}
-
 int tg_ckpt_write_stage(const tg_checkpoint *ck, const char *path, int stop_before_rename,
                         char *tmp_path_out, size_t tmp_path_cap, tg_error *err)
 {
@@ -678,32 +586,25 @@ int tg_ckpt_write_stage(const tg_checkpoint *ck, const char *path, int stop_befo
     if (size > TG_CKPT_MAX_FILE_BYTES) /* never write a file that tg_ckpt_read refuses */
         return tg_error_set(err, TG_ERR_ARG, "%s: checkpoint of %llu bytes exceeds the %llu-byte limit", path,
                             (unsigned long long)size, (unsigned long long)TG_CKPT_MAX_FILE_BYTES);
-    char *tmp_path = NULL;
-    int fd = -1;
-    int rc = create_temp_file(path, &fd, &tmp_path, err);
-    if (rc != TG_OK)
-        return rc;
-    if ((rc = write_and_close(ck, fd, path, tmp_path, err)) != TG_OK) {
-        unlink(tmp_path);
-        free(tmp_path);
+    byte_sink *sink = malloc(sizeof *sink);
+    if (!sink)
+        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+    tg_atomic_file file;
+    int rc = tg_atomic_open(&file, path, err);
+    if (rc != TG_OK) {
+        free(sink);
         return rc;
     }
     if (tmp_path_out && tmp_path_cap > 0)
-        snprintf(tmp_path_out, tmp_path_cap, "%s", tmp_path);
-    if (stop_before_rename) { /* the simulated crash: leave the temp file, do not touch path */
-        free(tmp_path);
-        return TG_OK;
-    }
-    if (rename(tmp_path, path) != 0) {
-        int e = errno;
-        unlink(tmp_path);
-        rc = tg_error_set(err, TG_ERR_IO, "%s: cannot rename temporary file %s over it: %s", path, tmp_path, strerror(e));
-        free(tmp_path);
-        return rc;
-    }
-    free(tmp_path);
-    sync_parent_directory(path);
-    return TG_OK;
+        snprintf(tmp_path_out, tmp_path_cap, "%s", file.tmp_path);
+    sink->file = &file;
+    sink->crc = 0;
+    sink->write_errno = 0;
+    sink->used = 0;
+    int write_errno = sink_put_checkpoint(sink, ck);
+    free(sink);
+    /* stop_before_rename: the simulated crash; the complete temp file stays, path is untouched. */
+    return tg_atomic_finish(&file, write_errno, !stop_before_rename, err);
 }
 
 int tg_ckpt_write(const tg_checkpoint *ck, const char *path, tg_error *err)

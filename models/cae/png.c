@@ -1,88 +1,15 @@
-/* models/cae/png.c — PNG with stored (uncompressed) deflate blocks, the image grid, and the
- * atomic file write shared with svg.c.  The file format is summarized in png.h. */
+/* models/cae/png.c — PNG with stored (uncompressed) deflate blocks and the image grid, written
+ * with nn/atomic_file.h.  The file format is summarized in png.h. */
 #include "png.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "nn/atomic_file.h"
 #include "nn/crc32.h"
-
-/* ---- atomic file write ------------------------------------------------------------------ */
-
-/* Distinguishes temporary names of concurrent writers inside one process. */
-static atomic_uint temp_counter;
-
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int tg_write_file_atomic(const char *path, const void *data, size_t len, const char *who,
-                         tg_error *err)
-{
-    if (!who)
-        who = "write";
-    if (!path || !*path || (!data && len > 0))
-        return tg_error_set(err, TG_ERR_ARG, "%s: %s", who, !path || !*path ? "empty path" : "NULL data");
-
-    size_t tmp_size = strlen(path) + 48;
-    char *tmp = malloc(tmp_size);
-    if (!tmp)
-        return tg_error_set(err, TG_ERR_NOMEM, "%s: %s: out of memory", who, path);
-    snprintf(tmp, tmp_size, "%s.tmp%ld.%u", path, (long)getpid(), atomic_fetch_add(&temp_counter, 1u));
-
-    /* 0666 minus the umask, like fopen: the picture gets ordinary permissions. */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        int e = errno;
-        int rc = tg_error_set(err, TG_ERR_IO, "%s: %s: cannot create temporary file %s: %s", who, path,
-                              tmp, strerror(e));
-        free(tmp);
-        return rc;
-    }
-    /* The first step that fails names the error; later steps are skipped (close always runs). */
-    const char *failed = NULL;
-    int e = 0;
-    if (write_all(fd, data, len) != 0)
-        failed = "write";
-    else if (fsync(fd) != 0)
-        failed = "fsync";
-    if (failed)
-        e = errno;
-    if (close(fd) != 0 && !failed) {
-        failed = "close";
-        e = errno;
-    }
-    if (!failed && rename(tmp, path) != 0) {
-        failed = "rename";
-        e = errno;
-    }
-    if (failed) {
-        unlink(tmp);
-        int rc = tg_error_set(err, TG_ERR_IO, "%s: %s: %s failed: %s", who, path, failed, strerror(e));
-        free(tmp);
-        return rc;
-    }
-    free(tmp);
-    return TG_OK;
-}
 
 /* ---- PNG encoding ----------------------------------------------------------------------- */
 
@@ -232,7 +159,7 @@ static int png_write(const char *path, const uint8_t *pixels, size_t width, size
     int rc = png_encode(pixels, width, height, channels, &file, &file_len, path, err);
     if (rc != TG_OK)
         return rc;
-    rc = tg_write_file_atomic(path, file, file_len, "png", err);
+    rc = tg_write_file_atomic(path, file, file_len, err);
     free(file);
     return rc;
 }

@@ -57,10 +57,5 @@ int tg_png_write_grid(const char *path, const float *images, size_t count, size_
                       size_t img_cols, size_t grid_cols, int normalize, size_t scale,
                       tg_error *err);
 
-/* Writes data[0..len) to path atomically (temporary file in the same directory, fsync, rename);
- * on failure the temporary file is removed and PATH is untouched.  `who` prefixes the error
- * message ("png", "svg").  Shared by the PNG and SVG writers. */
-int tg_write_file_atomic(const char *path, const void *data, size_t len, const char *who,
-                         tg_error *err);
 
 #endif

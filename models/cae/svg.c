@@ -1,10 +1,12 @@
 /* models/cae/svg.c — the line-chart writer described in svg.h.
  *
  * The document is printed into a memory stream (open_memstream) and then written atomically
- * with tg_write_file_atomic from png.h.  Geometry: a fixed margin on the left (tick labels and
+ * with tg_write_file_atomic from nn/atomic_file.h.  Geometry: a fixed margin on the left (tick labels and
  * the rotated y label), on top (title) and at the bottom (tick labels and the x label); the
  * legend sits to the right of the plot and widens the picture to fit the longest name. */
 #include "svg.h"
+
+#include "nn/atomic_file.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -466,7 +468,7 @@ int tg_svg_write_chart(const char *path, const tg_chart *chart, tg_error *err)
     int rc = tg_svg_chart_string(chart, &doc, &len, err);
     if (rc != TG_OK)
         return rc;
-    rc = tg_write_file_atomic(path, doc, len, "svg", err);
+    rc = tg_write_file_atomic(path, doc, len, err);
     free(doc);
     return rc;
 }
