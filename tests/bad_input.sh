@@ -263,6 +263,13 @@ expect2 "--resume a 784-input run on 14x14 images" "14x14" "784" -- \
 expect2 "--init a 784-input model, training on 14x14 images" "$REF" "shape" -- \
     train --init "$REF" --hidden 4 --data "$dir" --epochs 1 --out "$KEEP"
 
+# A model whose checkpoint (weights + Adam's moments) would pass the format's 4 GiB: refused before
+# anything is allocated or trained (64x64 images x 65536 hidden units = 6.4 GB of floats).
+dir=$WORK/size64 && mkdir -p "$dir"
+idx_images 4 64 64 >"$dir/$TI" && idx_labels 4 >"$dir/$TL"
+expect2 "--hidden 65536 on 64x64 images: checkpoint over the format's limit" "--hidden" "limit" -- \
+    train --data "$dir" --hidden 65536 --epochs 1 --out "$KEEP"
+
 # ================================================================================================
 # Checkpoints: every defect of shared/spec/checkpoint.md, read by eval (--model), --init, --resume.
 

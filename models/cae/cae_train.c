@@ -95,6 +95,24 @@ done:
     return rc;
 }
 
+/* Refuses, before anything is allocated, a model whose checkpoint (weights plus optimizer state)
+ * would exceed the format's size limit: otherwise the run would train to the end and then fail to
+ * save.  Counted from the settings: D·H per weight matrix (one when tied), H + D biases, and per
+ * parameter two Adam moments or one SGD momentum buffer. */
+static int check_checkpoint_fits(const cae_train_settings *s, tg_error *err)
+{
+    double D = (double)s->model.input, H = (double)s->model.hidden;
+    double params = D * H * (s->model.tied ? 1.0 : 2.0) + H + D;
+    double copies = 1.0 + (s->opt.kind == TG_OPT_ADAM ? 2.0 : (s->opt.momentum > 0.0f ? 1.0 : 0.0));
+    double bytes = 4.0 * params * copies; /* headers and metadata add a few kilobytes */
+    if (bytes > (double)TG_CKPT_MAX_FILE_BYTES)
+        return tg_error_set(err, TG_ERR_ARG,
+                            "the model's checkpoint would take %.0f bytes (weights and optimizer state), over the format's "
+                            "%llu-byte limit: use fewer --hidden units",
+                            bytes, (unsigned long long)TG_CKPT_MAX_FILE_BYTES);
+    return TG_OK;
+}
+
 static int meta_number(const tg_checkpoint *ck, const char *path, const char *key, double lo, double hi,
                        double *out, tg_error *err)
 {
@@ -309,6 +327,8 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
                           data->rows * data->cols, data->rows, data->cols, s.model.input);
         goto done;
     }
+    if (io->out_path && (rc = check_checkpoint_fits(&s, err)))
+        goto done;
     tg_rng init_rng;
     tg_rng_seed(&init_rng, s.seed, 0x1417); /* initialization stream; shuffles use streams 0.. (epochs) */
     if ((rc = cae_model_init(&model, &s.model, &init_rng, err)))
