@@ -53,6 +53,8 @@ typedef struct run_position {
     long step;       /* optimizer steps taken */
     uint64_t epoch;  /* current epoch, 0-based */
     size_t position; /* images of that epoch already used */
+    double first_loss; /* the loss of the run's first step: what the divergence rule compares with
+                          (0 until that step, and in checkpoints written before this key existed) */
 } run_position;
 
 static int save_run(const char *path, const cae_model *m, const tg_optimizer *opt,
@@ -74,7 +76,8 @@ static int save_run(const char *path, const cae_model *m, const tg_optimizer *op
         (rc = tg_ckpt_set_meta_fmt(ck, "epochs", err, "%ld", s->epochs)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "train_step", err, "%ld", pos->step)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "train_epoch", err, "%llu", (unsigned long long)pos->epoch)) ||
-        (rc = tg_ckpt_set_meta_fmt(ck, "train_position", err, "%zu", pos->position)))
+        (rc = tg_ckpt_set_meta_fmt(ck, "train_position", err, "%zu", pos->position)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "first_loss", err, "%.17g", pos->first_loss)))
         goto done;
     /* Optimizer state: moments or momentum buffers under their own names, and the step count. */
     char name[TG_OPT_STATE_NAME_MAX];
@@ -167,6 +170,11 @@ static int load_run_settings(const tg_checkpoint *ck, const char *path, cae_trai
     pos->step = (long)step;
     pos->epoch = (uint64_t)epoch;
     pos->position = (size_t)position;
+    const char *first = tg_ckpt_get_meta(ck, "first_loss"); /* optional: older checkpoints lack it */
+    double first_loss = 0.0;
+    if (first && (rc = meta_number(ck, path, "first_loss", 0, INFINITY, &first_loss, err)))
+        return rc;
+    pos->first_loss = first_loss;
     *s = r;
     return TG_OK;
 }
@@ -231,7 +239,7 @@ static double batch_mse(const tg_node *x, const tg_node *y)
     return sum / (double)x->value.size;
 }
 
-/* A loss this many times the first step's means the run has diverged (e.g. --lr 1e6 with Adam,
+/* A loss this many times the run's first step's means the run has diverged (e.g. --lr 1e6 with Adam,
  * whose bounded steps give huge but finite weights rather than NaN). */
 #define DIVERGENCE_FACTOR 1e4
 
@@ -242,7 +250,7 @@ typedef struct trainer {
     tg_optimizer *opt;
     const tg_dataset *data;
     FILE *log;
-    double first_loss;  /* of this invocation's first step; 0 before it */
+    double first_loss;  /* of the run's first step (restored on resume); 0 before it */
     bool profile;
     double data_s, optimizer_s; /* time outside the tape, when profiling */
 } trainer;
@@ -302,7 +310,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
 {
     memset(result, 0, sizeof *result);
     cae_train_settings s = *settings;
-    run_position pos = {0, 0, 0};
+    run_position pos = {0};
     tg_checkpoint *resume = NULL;
     cae_model model;
     tg_optimizer opt;
@@ -373,7 +381,8 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
             fprintf(log, "step,epoch,loss,mse,penalty\n");
     }
 
-    trainer tr = {.tape = tape, .model = &model, .opt = &opt, .data = data, .log = log, .profile = io->profile};
+    trainer tr = {.tape = tape, .model = &model, .opt = &opt, .data = data, .log = log, .profile = io->profile,
+                  .first_loss = pos.first_loss};
     tg_params_zero_grad(model.params, model.n_params); /* from here on each update clears them */
     tg_batcher_seek(&batcher, pos.epoch, pos.position);
     while ((long)pos.epoch < s.epochs && !(s.steps > 0 && pos.step >= s.steps)) {
@@ -422,6 +431,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
         tg_tape_profile_print(tape, stderr);
         fprintf(stderr, "op=(batch conversion) forward_s=%.6f\nop=(optimizer) forward_s=%.6f\n", tr.data_s, tr.optimizer_s);
     }
+    pos.first_loss = tr.first_loss;
     if (io->out_path && (rc = save_run(io->out_path, &model, &opt, &s, &pos, err)))
         goto done;
     if (result->interrupted)
