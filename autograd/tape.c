@@ -1,11 +1,11 @@
 /* The tape: node recording, the arena, the reverse pass, introspection and profiling. */
 #include "op.h"
+#include "tensor/parallel.h"
 
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ---- arena: a chain of blocks, reset in O(1) ------------------------------------------- */
 
@@ -245,13 +245,6 @@ tg_node *tg_tape_record(tg_tape *t, const tg_op_def *op, int n_in, tg_node *cons
     return n;
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static profile_entry *profile_slot(tg_tape *t, const tg_op_def *op)
 {
     for (int i = 0; i < t->n_profile; i++)
@@ -272,12 +265,12 @@ tg_node *tg_tape_forward(tg_tape *t, tg_node *n)
     if (!t->profile) {
         n->op->forward(n);
     } else {
-        double start = now_seconds();
+        double start = tg_now_seconds();
         n->op->forward(n);
         profile_entry *e = profile_slot(t, n->op);
         if (e) {
             e->calls++;
-            e->forward_s += now_seconds() - start;
+            e->forward_s += tg_now_seconds() - start;
         }
     }
     return t->status ? NULL : n;
@@ -377,11 +370,11 @@ int tg_backward(tg_tape *t, tg_node *loss, tg_error *err)
         if (!t->profile) {
             n->op->backward(n);
         } else {
-            double start = now_seconds();
+            double start = tg_now_seconds();
             n->op->backward(n);
             profile_entry *e = profile_slot(t, n->op);
             if (e)
-                e->backward_s += now_seconds() - start;
+                e->backward_s += tg_now_seconds() - start;
         }
     }
     return TG_OK;

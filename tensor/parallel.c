@@ -1,5 +1,6 @@
 #include "parallel.h"
 
+#include <time.h>
 #include <unistd.h>
 
 #ifdef _OPENMP
@@ -44,15 +45,21 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx)
     if (grain == 0)
         grain = 1;
     size_t chunks = (n + grain - 1) / grain;
-    int threads = tg_get_threads();
-    (void)threads;
     /* Always chunk by chunk, even on one thread: a body that keeps per-chunk partial sums then
      * sees the same chunks whatever the thread count. */
 #ifdef _OPENMP
+    int threads = tg_get_threads();
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && chunks > 1)
 #endif
     for (size_t c = 0; c < chunks; c++) {
         size_t lo = c * grain, hi = lo + grain < n ? lo + grain : n;
         body(lo, hi, ctx);
     }
+}
+
+double tg_now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }

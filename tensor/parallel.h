@@ -21,6 +21,9 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 /* n >= 1; values above the processor count are allowed (they only cost time). */
 void tg_set_threads(int n);
 int tg_get_threads(void);
+/* Seconds on a monotonic clock: for timing kernels, profiles and epochs (differences only). */
+double tg_now_seconds(void);
+
 /* Processors available to this process (1 when unknown). */
 int tg_available_cores(void);
 bool tg_have_openmp(void);

@@ -1,12 +1,13 @@
 /* The CAE training loop: batches -> tape -> backward -> optimizer, with exact resume. */
 #include "cae_train.h"
 
+#include "tensor/parallel.h"
+
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t g_stop_requested;
@@ -37,13 +38,6 @@ cae_train_settings cae_train_settings_default(void)
         .opt = tg_opt_config_default(TG_OPT_ADAM),
         .epochs = 5, .steps = 0, .batch = 32, .limit = 0, .shuffle = true, .seed = 1,
     };
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* ---- the run's state in a checkpoint ------------------------------------------------------ */
@@ -260,13 +254,13 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
                       epoch_sums *sums, tg_error *err)
 {
     cae_model *m = t->model;
-    double start = t->profile ? now_seconds() : 0.0;
+    double start = t->profile ? tg_now_seconds() : 0.0;
     tg_tape_reset(t->tape);
     tg_node *x = tg_input_new(t->tape, 2, (size_t[]){count, m->cfg.input}); /* [B,D] */
     if (x)
         tg_dataset_images_to_float(t->data, idx, count, x->value.data);
     if (t->profile)
-        t->data_s += now_seconds() - start;
+        t->data_s += tg_now_seconds() - start;
     cae_model_set_step(m, (uint64_t)step_number); /* the γ term's corruptions come from (seed, step) */
     cae_graph g;
     int rc = cae_build(t->tape, m, x, CAE_TERMS_ALL, &g);
@@ -287,14 +281,14 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
                             step_number, loss, recon, penalty, DIVERGENCE_FACTOR, t->first_loss);
     if (t->first_loss == 0)
         t->first_loss = loss;
-    start = t->profile ? now_seconds() : 0.0;
+    start = t->profile ? tg_now_seconds() : 0.0;
     if ((rc = tg_optim_step_zero_grad(t->opt, err))) {
         char why[TG_ERROR_MSG_MAX];
         snprintf(why, sizeof why, "%s", err ? err->msg : "");
         return tg_error_set(err, rc, "step %ld: %s; stopping, no checkpoint written", step_number, why);
     }
     if (t->profile)
-        t->optimizer_s += now_seconds() - start;
+        t->optimizer_s += tg_now_seconds() - start;
     double mse = m->cfg.loss == CAE_LOSS_MSE ? recon : batch_mse(x, g.y);
     sums->loss += loss * (double)count;
     sums->mse += mse * (double)count;
@@ -387,7 +381,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
     tg_batcher_seek(&batcher, pos.epoch, pos.position);
     while ((long)pos.epoch < s.epochs && !(s.steps > 0 && pos.step >= s.steps)) {
         epoch_sums sums = {0};
-        double start = now_seconds();
+        double start = tg_now_seconds();
         bool started_fresh = pos.position == 0;
         const uint32_t *idx;
         size_t count;
@@ -399,11 +393,11 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
             result->steps_done++;
             result->last_loss = sums.loss / (double)sums.samples;
             if (io->progress && (pos.step % 16 == 0 || pos.position == epoch_size))
-                draw_progress(pos.epoch, pos.position, epoch_size, now_seconds() - start, result->last_loss);
+                draw_progress(pos.epoch, pos.position, epoch_size, tg_now_seconds() - start, result->last_loss);
             if (g_stop_requested)
                 break;
         }
-        sums.seconds = now_seconds() - start;
+        sums.seconds = tg_now_seconds() - start;
         if (io->progress)
             fprintf(stderr, "\n");
         bool epoch_complete = pos.position == epoch_size;

@@ -2,9 +2,10 @@
  * mlp_train.h); training adds the backward pass and the optimizer step. */
 #include "mlp_train.h"
 
+#include "tensor/parallel.h"
+
 #include <math.h>
 #include <stdlib.h>
-#include <time.h>
 
 /* What one batch contributed: its mean loss and how many predictions were right. */
 typedef struct batch_outcome {
@@ -64,13 +65,6 @@ static int run_batch(tg_tape *tape, mlp_model *m, const tg_dataset *data, const 
     return TG_OK;
 }
 
-static double elapsed_since(const struct timespec *start)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - start->tv_sec) + 1e-9 * (double)(now.tv_nsec - start->tv_nsec);
-}
-
 /* The tape, the label buffer and the batcher of a run; freed together. */
 typedef struct batch_run {
     tg_tape *tape;
@@ -119,8 +113,7 @@ int mlp_train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data,
     const size_t epoch_size = tg_batcher_size(&run.batcher), batches = tg_batcher_batches_per_epoch(&run.batcher);
     for (long epoch = 0; epoch < s->epochs && !result->interrupted; epoch++) {
         tg_batcher_seek(&run.batcher, (uint64_t)epoch, 0);
-        struct timespec start;
-        clock_gettime(CLOCK_MONOTONIC, &start);
+        double start = tg_now_seconds();
         double loss_sum = 0.0; /* Σ batch mean loss · batch size, so the epoch mean weighs every image once */
         size_t correct = 0, seen = 0;
         const uint32_t *idx;
@@ -146,7 +139,7 @@ int mlp_train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data,
         result->epochs_done += seen == epoch_size;
         if (io->records) {
             fprintf(io->records, "epoch=%ld loss=%.6g train_acc=%.4f seconds=%.3f%s\n", epoch + 1,
-                    loss_sum / (double)seen, (double)correct / (double)seen, elapsed_since(&start),
+                    loss_sum / (double)seen, (double)correct / (double)seen, tg_now_seconds() - start,
                     seen == epoch_size ? "" : " partial=1");
             fflush(io->records);
         }
