@@ -167,7 +167,7 @@ static int cmd_train(const tg_cli *c)
         .out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt", .log_path = tg_cli_value(c, "--log"),
         .records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
     };
-    cae_train_catch_signals();
+    io.stop = tg_cli_catch_stop_signals();
     cae_train_result result;
     tg_error err;
     int rc = cae_train(&s, &data, &io, &result, &err);

@@ -5,31 +5,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t g_stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    g_stop_requested = 1;
-}
-
-void cae_train_catch_signals(void)
-{
-    /* Cleared here, not when the loop starts: a Ctrl-C while a large checkpoint or data set is
-     * still loading must stop the run too. */
-    g_stop_requested = 0;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 cae_train_settings cae_train_settings_default(void)
 {
@@ -394,7 +372,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
             result->last_loss = sums.loss / (double)sums.samples;
             if (io->progress && (pos.step % 16 == 0 || pos.position == epoch_size))
                 draw_progress(pos.epoch, pos.position, epoch_size, tg_now_seconds() - start, result->last_loss);
-            if (g_stop_requested)
+            if (io->stop && *io->stop)
                 break;
         }
         sums.seconds = tg_now_seconds() - start;
@@ -416,7 +394,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
             pos.position = 0;
             tg_batcher_seek(&batcher, pos.epoch, 0);
         }
-        if (g_stop_requested) {
+        if (io->stop && *io->stop) {
             result->interrupted = true;
             break;
         }

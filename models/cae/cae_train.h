@@ -2,6 +2,7 @@
 #ifndef CAE_TRAIN_H
 #define CAE_TRAIN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ typedef struct cae_train_io {
     FILE *records;           /* key=value epoch lines (stdout), or NULL */
     bool progress;           /* draw a progress bar on stderr */
     bool profile;            /* print the tape's per-op profile to stderr at the end */
+    const volatile sig_atomic_t *stop; /* nonzero (a signal arrived): save after the current step
+                                          and return with result->interrupted; NULL: never */
 } cae_train_io;
 
 typedef struct cae_train_result {
@@ -41,9 +44,6 @@ typedef struct cae_train_result {
 
 /* Sets defaults from shared/spec/cli.md (Adam 1e-3, batch 32, 5 epochs, seed 1, shuffle). */
 cae_train_settings cae_train_settings_default(void);
-
-/* Installs SIGINT/SIGTERM handlers that ask the loop to stop after the current step. */
-void cae_train_catch_signals(void);
 
 /* Trains on `data` (train split). With resume_path, the model, the optimizer state, the
  * settings and the position in the data come from that checkpoint (`s` then only supplies

@@ -225,6 +225,25 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
     return rc;
 }
 
+static volatile sig_atomic_t g_stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    g_stop_requested = sig;
+}
+
+const volatile sig_atomic_t *tg_cli_catch_stop_signals(void)
+{
+    g_stop_requested = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &g_stop_requested;
+}
+
 int tg_cli_exit_status(int rc)
 {
     switch (rc) {

@@ -7,6 +7,7 @@
 #ifndef TG_CLI_H
 #define TG_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -78,6 +79,11 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
 
 /* Whether the images file of `split` is there (plain or .gz), or path is "synthetic". */
 bool tg_cli_split_exists(const char *path, const char *split);
+
+/* Installs SIGINT/SIGTERM handlers (sigaction) that only set a flag, clears it, and returns it:
+ * training loops poll it after each step, save, and the program exits 130.  Call it before the
+ * training call, which may spend a while loading a checkpoint: a Ctrl-C then is not lost. */
+const volatile sig_atomic_t *tg_cli_catch_stop_signals(void);
 
 /* Maps a library error code to an exit status (file and argument errors are usage errors). */
 int tg_cli_exit_status(int error_code);

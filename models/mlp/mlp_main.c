@@ -9,7 +9,6 @@
  * stderr; exit 0 success, 1 internal failure (a diverged run), 2 bad usage or bad input with one
  * stderr line, 130 interrupted (the weights so far are saved). */
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -148,9 +147,6 @@ static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
     return rc;
 }
 
-static volatile sig_atomic_t g_stop;
-static void request_stop(int sig) { g_stop = sig; }
-
 static int cmd_train(const tg_cli *c)
 {
     train_request r = {0};
@@ -182,9 +178,7 @@ static int cmd_train(const tg_cli *c)
         tg_dataset_free(&data);
         return tg_cli_fail(c, rc, &err);
     }
-    signal(SIGINT, request_stop);
-    signal(SIGTERM, request_stop);
-    mlp_train_io io = {.records = stdout, .progress = isatty(STDERR_FILENO), .stop = &g_stop};
+    mlp_train_io io = {.records = stdout, .progress = isatty(STDERR_FILENO), .stop = tg_cli_catch_stop_signals()};
     mlp_train_result result;
     rc = mlp_train(&m, &r.train, &data, &io, &result, &err);
     tg_dataset_free(&data);
