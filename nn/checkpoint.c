@@ -449,6 +449,52 @@ const tg_tensor *tg_ckpt_tensor(const tg_checkpoint *ck, int i)
     return ck && i >= 0 && i < ck->n_tensors ? &ck->tensors[i].tensor : NULL;
 }
 
+/* ---- typed metadata ---- */
+
+/* The value of key, or NULL: TG_OK when absent and optional, the "missing" error when required. */
+static const char *meta_value(const tg_checkpoint *ck, const char *path, const char *key, bool required, int *rc,
+                              tg_error *err)
+{
+    const char *v = tg_ckpt_get_meta(ck, key);
+    *rc = !v && required ? tg_error_set(err, TG_ERR_FORMAT, "%s: metadata key '%s' is missing", path, key) : TG_OK;
+    return v;
+}
+
+int tg_ckpt_meta_uint(const tg_checkpoint *ck, const char *path, const char *key, bool required, uint64_t lo,
+                      uint64_t hi, uint64_t *out, tg_error *err)
+{
+    int rc;
+    const char *v = meta_value(ck, path, key, required, &rc, err);
+    if (!v)
+        return rc;
+    uint64_t n = 0;
+    bool ok = *v != '\0';
+    for (const char *p = v; *p && ok; p++) {
+        ok = *p >= '0' && *p <= '9' && n <= (UINT64_MAX - (uint64_t)(*p - '0')) / 10;
+        n = ok ? n * 10 + (uint64_t)(*p - '0') : n;
+    }
+    if (!ok || n < lo || n > hi)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a whole number in %llu..%llu", path, key, v,
+                            (unsigned long long)lo, (unsigned long long)hi);
+    *out = n;
+    return TG_OK;
+}
+
+int tg_ckpt_meta_real(const tg_checkpoint *ck, const char *path, const char *key, bool required, double lo,
+                      double hi, double *out, tg_error *err)
+{
+    int rc;
+    const char *v = meta_value(ck, path, key, required, &rc, err);
+    if (!v)
+        return rc;
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || *end || !(x >= lo && x <= hi))
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a number in [%g, %g]", path, key, v, lo, hi);
+    *out = x;
+    return TG_OK;
+}
+
 /* ====================================== the writer ========================================== */
 
 /* Bytes go to the file through a buffer; the CRC follows every byte handed to sink_put. */

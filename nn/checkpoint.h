@@ -60,6 +60,14 @@ int tg_ckpt_set_meta_fmt(tg_checkpoint *ck, const char *key, tg_error *err, cons
 /* The value stored under key, or NULL when absent.  Valid until the key is set again or the
  * checkpoint is freed. */
 const char *tg_ckpt_get_meta(const tg_checkpoint *ck, const char *key);
+/* Typed metadata, with messages naming `path` (used only in messages) and the key.  An absent
+ * key is TG_OK with *out unchanged unless `required` ("PATH: metadata key 'K' is missing").
+ * Whole numbers are decimal digits only (no sign, exponent or hex) in lo..hi; reals are finite
+ * or +inf per strtod, in [lo, hi].  Anything else: TG_ERR_FORMAT "PATH: metadata K=V is not ...". */
+int tg_ckpt_meta_uint(const tg_checkpoint *ck, const char *path, const char *key, bool required, uint64_t lo,
+                      uint64_t hi, uint64_t *out, tg_error *err);
+int tg_ckpt_meta_real(const tg_checkpoint *ck, const char *path, const char *key, bool required, double lo,
+                      double hi, double *out, tg_error *err);
 /* Metadata in order: count, then key/value of entry i (0 <= i < count; NULL outside). */
 int tg_ckpt_meta_count(const tg_checkpoint *ck);
 const char *tg_ckpt_meta_key(const tg_checkpoint *ck, int i);

@@ -1138,3 +1138,39 @@ Test(checkpoint, many_entries_and_a_large_tensor_round_trip)
     tg_tensor_free(&one);
     tg_tensor_free(&big);
 }
+
+Test(checkpoint, typed_metadata_is_strict)
+{
+    tg_error err;
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    static const char *const bad_whole[] = {"1e3", "-5", "0x10", " 7", "7 ", "", "18446744073709551616", "12a"};
+    for (size_t i = 0; i < sizeof bad_whole / sizeof bad_whole[0]; i++) {
+        cr_assert_eq(tg_ckpt_set_meta(ck, "seed", bad_whole[i], &err), TG_OK, "%s", err.msg);
+        uint64_t v = 42;
+        cr_assert_eq(tg_ckpt_meta_uint(ck, "f.ckpt", "seed", true, 0, UINT64_MAX, &v, &err), TG_ERR_FORMAT,
+                     "seed=%s accepted", bad_whole[i]);
+        cr_assert_not_null(strstr(err.msg, "f.ckpt: metadata seed="), "%s", err.msg);
+        cr_assert_eq(v, 42, "a rejected value changed the output");
+    }
+    uint64_t v = 0;
+    cr_assert_eq(tg_ckpt_set_meta(ck, "seed", "18446744073709551615", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_meta_uint(ck, "f.ckpt", "seed", true, 0, UINT64_MAX, &v, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(v, UINT64_MAX);
+    cr_assert_eq(tg_ckpt_meta_uint(ck, "f.ckpt", "seed", true, 0, 100, &v, &err), TG_ERR_FORMAT, "out of range");
+
+    double x = 3.0;
+    cr_assert_eq(tg_ckpt_meta_real(ck, "f.ckpt", "lambda", false, 0, 1, &x, &err), TG_OK, "absent and optional");
+    cr_assert_eq(x, 3.0);
+    cr_assert_eq(tg_ckpt_meta_real(ck, "f.ckpt", "lambda", true, 0, 1, &x, &err), TG_ERR_FORMAT);
+    cr_assert_not_null(strstr(err.msg, "metadata key 'lambda' is missing"), "%s", err.msg);
+    static const char *const bad_real[] = {"nan", "abc", "0.5x", "2"};
+    for (size_t i = 0; i < sizeof bad_real / sizeof bad_real[0]; i++) {
+        cr_assert_eq(tg_ckpt_set_meta(ck, "lambda", bad_real[i], &err), TG_OK);
+        cr_assert_eq(tg_ckpt_meta_real(ck, "f.ckpt", "lambda", true, 0, 1, &x, &err), TG_ERR_FORMAT,
+                     "lambda=%s accepted", bad_real[i]);
+    }
+    cr_assert_eq(tg_ckpt_set_meta(ck, "lambda", "0.0001", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_meta_real(ck, "f.ckpt", "lambda", true, 0, 1, &x, &err), TG_OK);
+    cr_assert_eq(x, 0.0001);
+    tg_ckpt_free(ck);
+}

@@ -217,34 +217,8 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
     return tg_ckpt_add_params(ck, m->params, m->n_params, err);
 }
 
-static int meta_size(const tg_checkpoint *ck, const char *path, const char *key, size_t *out, tg_error *err)
-{
-    const char *v = tg_ckpt_get_meta(ck, key);
-    if (!v)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata key '%s' is missing", path, key);
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(v, &end, 10);
-    if (errno || end == v || *end || n < 1 || n > (1ull << 24) || v[0] == '-')
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a valid size", path, key, v);
-    *out = (size_t)n;
-    return TG_OK;
-}
 
 /* Looks up an optional number in [lo, hi]; *out keeps its default when the key is absent. */
-static int meta_real(const tg_checkpoint *ck, const char *path, const char *key, double lo, double hi, double *out,
-                     tg_error *err)
-{
-    const char *v = tg_ckpt_get_meta(ck, key);
-    if (!v)
-        return TG_OK;
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= lo && x <= hi))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a valid number", path, key, v);
-    *out = x;
-    return TG_OK;
-}
 
 /* Looks up an optional key whose value must be one of `choices` (index returned in *out). */
 static int meta_choice(const tg_checkpoint *ck, const char *path, const char *key, const char *const *choices,
@@ -272,25 +246,24 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
         return tg_error_set(err, TG_ERR_FORMAT, "%s: model=%s is not a cae checkpoint", path, model);
     cae_config c = cae_config_default();
     int act = c.act, dec = 0, loss = 0, tied = 0, rc;
-    if ((rc = meta_size(ck, path, "input", &c.input, err)) || (rc = meta_size(ck, path, "hidden", &c.hidden, err)) ||
+    uint64_t input = 0, hidden = 0, corruptions = c.corruptions, noise_seed = c.noise_seed;
+    if ((rc = tg_ckpt_meta_uint(ck, path, "input", true, 1, 1u << 24, &input, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "hidden", true, 1, 1u << 24, &hidden, err)) ||
         (rc = meta_choice(ck, path, "activation", activations, 4, &act, err)) ||
         (rc = meta_choice(ck, path, "decoder", decoders, 2, &dec, err)) ||
         (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
         (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
         return rc;
-    double corruptions = (double)c.corruptions, noise_seed = (double)c.noise_seed;
-    if ((rc = meta_real(ck, path, "lambda", 0, INFINITY, &c.lambda, err)) ||
-        (rc = meta_real(ck, path, "gamma", 0, INFINITY, &c.gamma, err)) ||
-        (rc = meta_real(ck, path, "corruptions", 1, CAE_MAX_CORRUPTIONS, &corruptions, err)) ||
-        (rc = meta_real(ck, path, "sigma", 0, INFINITY, &c.sigma, err)) ||
-        (rc = meta_real(ck, path, "noise_seed", 0, 1.8e19, &noise_seed, err)))
+    if ((rc = tg_ckpt_meta_real(ck, path, "lambda", false, 0, INFINITY, &c.lambda, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "gamma", false, 0, INFINITY, &c.gamma, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "corruptions", false, 1, CAE_MAX_CORRUPTIONS, &corruptions, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "sigma", false, 0, INFINITY, &c.sigma, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "noise_seed", false, 0, UINT64_MAX, &noise_seed, err)))
         return rc;
-    if (corruptions != floor(corruptions))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata corruptions=%s is not a whole number", path,
-                            tg_ckpt_get_meta(ck, "corruptions"));
+    c.input = (size_t)input;
+    c.hidden = (size_t)hidden;
     c.corruptions = (size_t)corruptions;
-    if (tg_ckpt_get_meta(ck, "noise_seed")) /* exact, not through a double */
-        c.noise_seed = strtoull(tg_ckpt_get_meta(ck, "noise_seed"), NULL, 10);
+    c.noise_seed = noise_seed;
     c.act = (tg_activation)act;
     c.sigmoid_decoder = dec == 1;
     c.loss = (cae_loss_kind)loss;

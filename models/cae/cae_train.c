@@ -88,19 +88,6 @@ static int check_checkpoint_fits(const cae_train_settings *s, tg_error *err)
     return TG_OK;
 }
 
-static int meta_number(const tg_checkpoint *ck, const char *path, const char *key, double lo, double hi,
-                       double *out, tg_error *err)
-{
-    const char *v = tg_ckpt_get_meta(ck, key);
-    if (!v)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: metadata key '%s' is missing", path, key);
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= lo && x <= hi))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is out of range", path, key, v);
-    *out = x;
-    return TG_OK;
-}
 
 /* Reads settings and position from a resumable checkpoint; epochs < 0 in `s` means "as stored",
  * steps < 0 means no limit. */
@@ -116,19 +103,21 @@ static int load_run_settings(const tg_checkpoint *ck, const char *path, cae_trai
         return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: no optimizer state (optimizer=%s)", path,
                             opt ? opt : "missing");
     r.opt = tg_opt_config_default(strcmp(opt, "sgd") == 0 ? TG_OPT_SGD : TG_OPT_ADAM);
-    double lr = 0, mom = 0, eps = 0, batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0,
-           position = 0;
-    if ((rc = meta_number(ck, path, "lr", 0, INFINITY, &lr, err)) ||
-        (rc = meta_number(ck, path, "momentum", 0, 1, &mom, err)) ||
-        (rc = meta_number(ck, path, "adam_eps", 0, INFINITY, &eps, err)) ||
-        (rc = meta_number(ck, path, "batch", 1, 1e9, &batch, err)) ||
-        (rc = meta_number(ck, path, "limit", 0, 1e12, &limit, err)) ||
-        (rc = meta_number(ck, path, "shuffle", 0, 1, &shuffle, err)) ||
-        (rc = meta_number(ck, path, "seed", 0, 1.8e19, &seed, err)) ||
-        (rc = meta_number(ck, path, "epochs", 0, 1e9, &epochs, err)) ||
-        (rc = meta_number(ck, path, "train_step", 0, 1e15, &step, err)) ||
-        (rc = meta_number(ck, path, "train_epoch", 0, 1e9, &epoch, err)) ||
-        (rc = meta_number(ck, path, "train_position", 0, 1e12, &position, err)))
+    double lr = 0, mom = 0, eps = 0, first_loss = 0;
+    uint64_t batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0, position = 0;
+    if ((rc = tg_ckpt_meta_real(ck, path, "lr", true, 0, INFINITY, &lr, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "momentum", true, 0, 1, &mom, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "adam_eps", true, 0, INFINITY, &eps, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "batch", true, 1, 1000000000, &batch, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "limit", true, 0, 1000000000000, &limit, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "shuffle", true, 0, 1, &shuffle, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "seed", true, 0, UINT64_MAX, &seed, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "epochs", true, 0, 1000000000, &epochs, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "train_step", true, 0, 1000000000000000, &step, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "train_epoch", true, 0, 1000000000, &epoch, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "train_position", true, 0, 1000000000000, &position, err)) ||
+        /* optional: checkpoints written before the divergence reference was saved lack it */
+        (rc = tg_ckpt_meta_real(ck, path, "first_loss", false, 0, INFINITY, &first_loss, err)))
         return rc;
     r.opt.lr = (float)lr;
     r.opt.momentum = (float)mom;
@@ -136,16 +125,12 @@ static int load_run_settings(const tg_checkpoint *ck, const char *path, cae_trai
     r.batch = (size_t)batch;
     r.limit = (size_t)limit;
     r.shuffle = shuffle != 0;
-    r.seed = strtoull(tg_ckpt_get_meta(ck, "seed"), NULL, 10); /* exact, not via double */
+    r.seed = seed;
     r.epochs = s->epochs >= 0 ? s->epochs : (long)epochs;
     r.steps = s->steps >= 0 ? s->steps : 0; /* a step limit belongs to one invocation, not to the run */
     pos->step = (long)step;
     pos->epoch = (uint64_t)epoch;
     pos->position = (size_t)position;
-    const char *first = tg_ckpt_get_meta(ck, "first_loss"); /* optional: older checkpoints lack it */
-    double first_loss = 0.0;
-    if (first && (rc = meta_number(ck, path, "first_loss", 0, INFINITY, &first_loss, err)))
-        return rc;
     pos->first_loss = first_loss;
     *s = r;
     return TG_OK;
