@@ -110,6 +110,11 @@ void tg_batcher_seek(tg_batcher *b, uint64_t epoch, size_t position);
  * seek), the return value is count; 0 at the end of the epoch, after which call
  * tg_batcher_next_epoch (or tg_batcher_seek(b, epoch + 1, 0)). */
 size_t tg_batcher_next(tg_batcher *b, const uint32_t **indices);
+/* Hints the CPU to start loading the images of the batch that tg_batcher_next will hand out next
+ * (nothing at the end of an epoch).  Call it once the current batch has been read: shuffled
+ * images lie anywhere in the data set, so without it each batch waits on main memory.  Changes
+ * no result. */
+void tg_batcher_prefetch_next(const tg_batcher *b, const tg_dataset *ds);
 /* Same as tg_batcher_seek(b, epoch + 1, 0). */
 void tg_batcher_next_epoch(tg_batcher *b);
 /* ceil(n / batch): the batches of one whole epoch, the smaller last one included. */

@@ -252,6 +252,18 @@ size_t tg_batcher_next(tg_batcher *b, const uint32_t **indices)
     return count;
 }
 
+void tg_batcher_prefetch_next(const tg_batcher *b, const tg_dataset *ds)
+{
+    enum { CACHE_LINE = 64 };
+    size_t left = b->n - b->position, count = left < b->batch ? left : b->batch;
+    size_t dim = ds->rows * ds->cols;
+    for (size_t k = 0; k < count; k++) {
+        const uint8_t *image = ds->images + (size_t)b->order[b->position + k] * dim;
+        for (size_t offset = 0; offset < dim; offset += CACHE_LINE)
+            __builtin_prefetch(image + offset, 0 /* read */, 2 /* keep in L2 and beyond */);
+    }
+}
+
 void tg_batcher_next_epoch(tg_batcher *b)
 {
     tg_batcher_seek(b, b->epoch + 1, 0);

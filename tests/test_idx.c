@@ -1195,6 +1195,30 @@ Test(batcher, every_index_once_per_epoch_with_short_last_batch)
     tg_batcher_free(&b);
 }
 
+/* A prefetch is only a hint: an epoch with one after every batch (the last one at the end of the
+ * epoch, where there is nothing left to fetch) hands out the same batches as one without.  The
+ * ASan build checks that it reads no index past the epoch's end. */
+Test(batcher, prefetch_changes_nothing)
+{
+    tg_dataset ds = tiny_set(103);
+    tg_batcher plain, hinted;
+    tg_error err;
+    cr_assert_eq(tg_batcher_init(&plain, &ds, 10, 0, true, 7, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_batcher_init(&hinted, &ds, 10, 0, true, 7, &err), TG_OK, "%s", err.msg);
+    const uint32_t *a, *b;
+    size_t count;
+    while ((count = tg_batcher_next(&plain, &a)) > 0) {
+        cr_assert_eq(tg_batcher_next(&hinted, &b), count);
+        tg_batcher_prefetch_next(&hinted, &ds);
+        cr_assert_eq(tg_batcher_position(&hinted), tg_batcher_position(&plain));
+        cr_assert_arr_eq(a, b, count * sizeof *a);
+    }
+    tg_batcher_prefetch_next(&hinted, &ds);
+    cr_assert_eq(tg_batcher_next(&hinted, &b), 0);
+    tg_batcher_free(&plain);
+    tg_batcher_free(&hinted);
+}
+
 Test(batcher, order_depends_only_on_seed_and_epoch)
 {
     tg_dataset ds = tiny_set(64);

@@ -206,6 +206,7 @@ typedef struct trainer {
     cae_model *model;
     tg_optimizer *opt;
     const tg_dataset *data;
+    const tg_batcher *batcher; /* to prefetch the next batch */
     FILE *log;
     double first_loss;  /* of the run's first step (restored on resume); 0 before it */
     bool profile;
@@ -222,6 +223,7 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
     tg_node *x = tg_input_new(t->tape, 2, (size_t[]){count, m->cfg.input}); /* [B,D] */
     if (x)
         tg_dataset_images_to_float(t->data, idx, count, x->value.data);
+    tg_batcher_prefetch_next(t->batcher, t->data);
     if (t->profile)
         t->data_s += tg_now_seconds() - start;
     cae_model_set_step(m, (uint64_t)step_number); /* the γ term's corruptions come from (seed, step) */
@@ -338,7 +340,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
             fprintf(log, "step,epoch,loss,mse,penalty\n");
     }
 
-    trainer tr = {.tape = tape, .model = &model, .opt = &opt, .data = data, .log = log, .profile = io->profile,
+    trainer tr = {.tape = tape, .model = &model, .opt = &opt, .data = data, .batcher = &batcher, .log = log, .profile = io->profile,
                   .first_loss = pos.first_loss};
     tg_params_zero_grad(model.params, model.n_params); /* from here on each update clears them */
     tg_batcher_seek(&batcher, pos.epoch, pos.position);

@@ -119,6 +119,7 @@ int mlp_train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data,
         const uint32_t *idx;
         size_t count;
         while ((count = tg_batcher_next(&run.batcher, &idx)) > 0) {
+            tg_batcher_prefetch_next(&run.batcher, data); /* loads while this batch trains */
             batch_outcome b;
             if ((rc = run_batch(run.tape, m, data, idx, count, run.labels, &opt, result->steps + 1, &b, err)))
                 goto done;
