@@ -23,8 +23,9 @@ static size_t b_row_stride(const tg_node *n)
     return n->in[1]->value.size == n->value.size ? tg_cols(n) : 0;
 }
 
-/* Rows per work chunk of add's loops: fixed, so chunks never depend on the thread count. */
-enum { ADD_ROWS_PER_CHUNK = 64 };
+/* Rows per work chunk of add's loops: fixed, so chunks never depend on the thread count; small
+ * enough that a batch of 32 rows is split across two cores. */
+enum { ADD_ROWS_PER_CHUNK = 16 };
 
 typedef struct add_job {
     const float *a, *b; /* forward inputs; backward: a = dy */

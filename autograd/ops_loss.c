@@ -39,7 +39,7 @@ static bool check_loss_inputs(tg_tape *t, const char *name, tg_node *pred, const
 // y [M,N] (pred), t [M,N] (target) -> L [1]; iattr = reduction
 /* Elements per work chunk of the mse loops (fixed, so sums do not depend on the thread count),
  * and at most MSE_MAX_CHUNKS chunks, whose partial sums are added in order. */
-enum { MSE_GRAIN = 32768, MSE_MAX_CHUNKS = 64 };
+enum { MSE_GRAIN = 8192, MSE_MAX_CHUNKS = 64 };
 
 static size_t mse_grain(size_t n)
 {
