@@ -1,0 +1,239 @@
+/* tests/test_parallel.c — tg_parallel_for with and without a team (tg_team_run): every chunk runs
+ * exactly once with the bounds its index gives, a helper that is slow or asleep loses nothing, a
+ * team computes the same bits as fork/join and one thread, and nesting falls back safely. */
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tensor/matmul.h"
+#include "tensor/parallel.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* ---- a loop body that records what ran ----------------------------------------------------- */
+
+enum { MAX_ITEMS = 5000 };
+
+typedef struct tally {
+    _Atomic int runs[MAX_ITEMS];  /* how many times each item was covered */
+    _Atomic int bad_bounds;       /* chunks whose [lo, hi) is not grain-aligned */
+    size_t n, grain;
+    int slow_helper_us;           /* sleep this long in each chunk run off the calling thread */
+    _Atomic int by_helpers;       /* chunks run by a thread other than the caller */
+} tally;
+
+static int thread_number(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+static void sleep_us(int us)
+{
+    struct timespec ts = {0, (long)us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+static void record_chunk(size_t lo, size_t hi, void *ctx)
+{
+    tally *t = ctx;
+    size_t expected_hi = lo + t->grain < t->n ? lo + t->grain : t->n;
+    if (lo % t->grain != 0 || hi != expected_hi)
+        atomic_fetch_add(&t->bad_bounds, 1);
+    if (thread_number() != 0) {
+        atomic_fetch_add(&t->by_helpers, 1);
+        if (t->slow_helper_us)
+            sleep_us(t->slow_helper_us);
+    }
+    for (size_t i = lo; i < hi; i++)
+        atomic_fetch_add(&t->runs[i], 1);
+}
+
+/* One loop over n items in chunks of grain; checks every item ran once and every chunk's bounds. */
+static void check_loop(tally *t, size_t n, size_t grain)
+{
+    memset(t->runs, 0, sizeof t->runs);
+    t->n = n, t->grain = grain;
+    atomic_store(&t->bad_bounds, 0);
+    tg_parallel_for(n, grain, record_chunk, t);
+    cr_assert_eq(atomic_load(&t->bad_bounds), 0, "n=%zu grain=%zu: a chunk with wrong bounds", n, grain);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(atomic_load(&t->runs[i]), 1, "n=%zu grain=%zu: item %zu ran %d times", n, grain, i,
+                     atomic_load(&t->runs[i]));
+}
+
+/* Many loops of many shapes, back to back: helpers are busy, late or spinning at every one. */
+static void many_loops(void *ctx)
+{
+    tally *t = ctx;
+    for (int rep = 0; rep < 2000; rep++) {
+        size_t n = 1 + (size_t)(rep * 37) % MAX_ITEMS, grain = 1 + (size_t)(rep * 13) % 300;
+        check_loop(t, n, grain);
+    }
+}
+
+static tally g_tally; /* big: not on the stack */
+
+Test(parallel, every_chunk_once_without_a_team)
+{
+    for (int threads = 1; threads <= 3; threads++) {
+        tg_set_threads(threads);
+        memset(&g_tally, 0, sizeof g_tally);
+        many_loops(&g_tally);
+    }
+    tg_set_threads(1);
+}
+
+Test(parallel, every_chunk_once_in_a_team)
+{
+    for (int threads = 1; threads <= 4; threads++) {
+        tg_set_threads(threads);
+        memset(&g_tally, 0, sizeof g_tally);
+        tg_team_run(many_loops, &g_tally);
+        if (threads > 1 && tg_have_openmp())
+            cr_assert_gt(atomic_load(&g_tally.by_helpers), 0, "%d threads: the helpers never ran a chunk", threads);
+    }
+    tg_set_threads(1);
+}
+
+/* A helper that takes long over each chunk (as one whose core another process holds): the caller
+ * takes over the chunks nobody has started, and everything still runs exactly once. */
+static void loops_with_slow_helper(void *ctx)
+{
+    tally *t = ctx;
+    t->slow_helper_us = 2000;
+    for (int rep = 0; rep < 20; rep++)
+        check_loop(t, 64, 1);
+    t->slow_helper_us = 0;
+}
+
+Test(parallel, slow_helper_loses_nothing)
+{
+    tg_set_threads(2);
+    memset(&g_tally, 0, sizeof g_tally);
+    double start = tg_now_seconds();
+    tg_team_run(loops_with_slow_helper, &g_tally);
+    double seconds = tg_now_seconds() - start;
+    /* Had the helper done its static half (32 chunks of 2 ms) every time, 20 loops would take over
+     * 1.2 s; taking its chunks over keeps it near one chunk per loop. */
+    if (tg_have_openmp())
+        cr_assert_lt(seconds, 0.6, "the caller waited for the slow helper's share (%.3f s)", seconds);
+    tg_set_threads(1);
+}
+
+/* Pauses longer than a helper spins, so every loop after one has to wake a sleeping helper. */
+static void loops_after_pauses(void *ctx)
+{
+    tally *t = ctx;
+    for (int rep = 0; rep < 30; rep++) {
+        sleep_us(3000);
+        check_loop(t, 1000, 10);
+    }
+}
+
+Test(parallel, helpers_wake_up_after_sleeping)
+{
+    tg_set_threads(2);
+    memset(&g_tally, 0, sizeof g_tally);
+    tg_team_run(loops_after_pauses, &g_tally);
+    tg_set_threads(1);
+}
+
+/* ---- nesting ------------------------------------------------------------------------------- */
+
+static void inner(void *ctx)
+{
+    many_loops(ctx);
+}
+
+static void nested_team(void *ctx)
+{
+    tg_team_run(inner, ctx); /* runs inner on this thread, with the same team */
+    check_loop(ctx, 777, 7);
+}
+
+Test(parallel, nested_team_run_is_a_plain_call)
+{
+    tg_set_threads(2);
+    memset(&g_tally, 0, sizeof g_tally);
+    tg_team_run(nested_team, &g_tally);
+    tg_set_threads(1);
+}
+
+/* A loop body that runs a loop of its own: on a helper it runs serially (no fork, no deadlock). */
+typedef struct nested_ctx {
+    _Atomic int inner_items;
+} nested_ctx;
+
+static void count_items(size_t lo, size_t hi, void *ctx)
+{
+    nested_ctx *c = ctx;
+    atomic_fetch_add(&c->inner_items, (int)(hi - lo));
+}
+
+static void outer_chunk(size_t lo, size_t hi, void *ctx)
+{
+    for (size_t i = lo; i < hi; i++)
+        tg_parallel_for(100, 3, count_items, ctx);
+}
+
+static void loop_of_loops(void *ctx)
+{
+    tg_parallel_for(40, 1, outer_chunk, ctx);
+}
+
+Test(parallel, loops_inside_loop_bodies)
+{
+    tg_set_threads(2);
+    nested_ctx c = {0};
+    tg_team_run(loop_of_loops, &c);
+    cr_assert_eq(atomic_load(&c.inner_items), 4000);
+    atomic_store(&c.inner_items, 0);
+    loop_of_loops(&c); /* and without a team */
+    cr_assert_eq(atomic_load(&c.inner_items), 4000);
+    tg_set_threads(1);
+}
+
+/* ---- same bits ----------------------------------------------------------------------------- */
+
+typedef struct product {
+    size_t M, N, K;
+    float *A, *B, *C;
+} product;
+
+static void multiply(void *ctx)
+{
+    product *p = ctx;
+    tg_gemm(TG_NOTRANS, TG_TRANS, p->M, p->N, p->K, 1.0f, p->A, p->K, p->B, p->K, 0.0f, p->C, p->N);
+}
+
+Test(parallel, team_product_has_the_same_bits)
+{
+    product p = {.M = 253, .N = 131, .K = 517};
+    p.A = malloc(p.M * p.K * sizeof(float));
+    p.B = malloc(p.N * p.K * sizeof(float));
+    float *one = malloc(p.M * p.N * sizeof(float)), *forked = malloc(p.M * p.N * sizeof(float));
+    float *teamed = malloc(p.M * p.N * sizeof(float));
+    cr_assert(p.A && p.B && one && forked && teamed);
+    unsigned seed = 12345;
+    for (size_t i = 0; i < p.M * p.K; i++)
+        p.A[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
+    for (size_t i = 0; i < p.N * p.K; i++)
+        p.B[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
+    tg_set_threads(1);
+    p.C = one, multiply(&p);
+    tg_set_threads(2);
+    p.C = forked, multiply(&p);
+    p.C = teamed, tg_team_run(multiply, &p);
+    cr_assert(memcmp(one, forked, p.M * p.N * sizeof(float)) == 0, "fork/join differs from one thread");
+    cr_assert(memcmp(one, teamed, p.M * p.N * sizeof(float)) == 0, "the team differs from one thread");
+    tg_set_threads(1);
+    free(p.A), free(p.B), free(one), free(forked), free(teamed);
+}
