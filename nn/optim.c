@@ -311,93 +311,54 @@ TG_VECTORIZE_DIVIDES static void adam_update(const tg_opt_config *c, tg_param *p
  * update against 0.55-0.61 s without (cae bench, runs alternated). */
 #define OPTIM_PARALLEL_MIN 65536
 
-static size_t chunks_of(const tg_param *p)
-{
-    return (p->value.size + OPTIM_CHUNK - 1) / OPTIM_CHUNK;
-}
+typedef struct update_job {
+    tg_optimizer *o;
+    int param;
+    float grad_scale;
+    adam_corrections bc;
+    bool zero_grads;
+} update_job;
 
-/* Work item c of params[i]: elements [*lo, *hi). */
-static void chunk_bounds(const tg_param *p, size_t c, size_t *lo, size_t *hi)
+/* Updates elements [lo, hi) of one parameter and, if asked, zeroes their gradient while it is
+ * still in cache (which saves the training loop a pass). */
+static void update_range(size_t lo, size_t hi, void *ctx)
 {
-    *lo = c * OPTIM_CHUNK;
-    *hi = *lo + OPTIM_CHUNK < p->value.size ? *lo + OPTIM_CHUNK : p->value.size;
-}
-
-/* Updates elements [lo, hi) of params[i] and, if asked, zeroes their gradient while it is still
- * in cache (which saves the training loop a pass). */
-static void update_range(tg_optimizer *o, int i, size_t lo, size_t hi, float grad_scale, adam_corrections bc,
-                         bool zero_grads)
-{
+    const update_job *job = ctx;
+    tg_optimizer *o = job->o;
+    int i = job->param;
     if (o->cfg.kind == TG_OPT_ADAM)
-        adam_update(&o->cfg, o->params[i], &o->m[i], &o->v[i], grad_scale, bc, lo, hi);
+        adam_update(&o->cfg, o->params[i], &o->m[i], &o->v[i], job->grad_scale, job->bc, lo, hi);
     else
-        sgd_update(&o->cfg, o->params[i], o->m ? &o->m[i] : NULL, grad_scale, lo, hi);
-    if (zero_grads)
+        sgd_update(&o->cfg, o->params[i], o->m ? &o->m[i] : NULL, job->grad_scale, lo, hi);
+    if (job->zero_grads)
         memset(o->params[i]->grad.data + lo, 0, (hi - lo) * sizeof(float));
 }
 
-/* Each parameter's items are split in contiguous runs, one per thread, with no barrier between
- * parameters (nowait).  The runs follow the parameter's memory order, as the matrix products'
- * row split does, so a thread mostly updates gradient and weight rows that its own core wrote
- * or will read.  A split of one list of all items (each thread whole parameters) had the
- * threads trade cache lines: the CAE's batch-32 update took 46 us a step on two threads against
- * 53 on one; split this way, 43 us, and the epoch 2% less (cae bench --profile, alternated). */
+/* Each parameter is one parallel loop, so every thread updates a contiguous run of it.  The runs
+ * follow the parameter's memory order, as the matrix products' row split does, so a thread mostly
+ * updates gradient and weight rows that its own core wrote or will read.  (Threads given whole
+ * parameters traded cache lines: the CAE's batch-32 update took 46 us a step on two threads
+ * against 53 on one; split this way, 43 us and the epoch 2% less; cae bench --profile.) */
 static int optim_step(tg_optimizer *o, bool zero_grads, tg_error *err)
 {
     if (!o || !o->params)
         return tg_error_set(err, TG_ERR_STATE, "optim: step on an optimizer that is not initialized");
-    const float grad_scale = clip_scale(o); /* NaN for a non-finite gradient, which stops the step below */
-    const adam_corrections bc = o->cfg.kind == TG_OPT_ADAM ? adam_corrections_for(&o->cfg, o->step + 1)
-                                                           : (adam_corrections){0};
-    bool non_finite = false;
-#ifdef _OPENMP
+    /* Check everything first, so a bad gradient leaves every parameter as it was. */
+    int rc = check_grads_finite(o, err);
+    if (rc)
+        return rc;
+    o->step++;
+    update_job job = {.o = o, .grad_scale = clip_scale(o), .zero_grads = zero_grads};
+    if (o->cfg.kind == TG_OPT_ADAM)
+        job.bc = adam_corrections_for(&o->cfg, o->step);
     size_t elements = 0;
     for (int i = 0; i < o->n_params; i++)
         elements += o->params[i]->value.size;
-    int threads = elements >= OPTIM_PARALLEL_MIN ? tg_get_threads() : 1;
-#pragma omp parallel num_threads(threads)
-#endif
-    {
-        /* Check everything first, so a bad gradient leaves every parameter as it was. */
-        for (int i = 0; i < o->n_params; i++) {
-#ifdef _OPENMP
-#pragma omp for schedule(static) nowait
-#endif
-            for (size_t c = 0; c < chunks_of(o->params[i]); c++) {
-                size_t lo, hi;
-                chunk_bounds(o->params[i], c, &lo, &hi);
-                if (any_non_finite(o->params[i]->grad.data + lo, hi - lo)) {
-#ifdef _OPENMP
-#pragma omp atomic write
-#endif
-                    non_finite = true;
-                }
-            }
-        }
-#ifdef _OPENMP
-#pragma omp barrier
-#pragma omp flush(non_finite)
-#endif
-        /* Every thread now reads the same non_finite, and skips the updates alike. */
-        bool stop;
-#ifdef _OPENMP
-#pragma omp atomic read
-#endif
-        stop = non_finite;
-        for (int i = 0; i < o->n_params && !stop; i++) {
-#ifdef _OPENMP
-#pragma omp for schedule(static) nowait
-#endif
-            for (size_t c = 0; c < chunks_of(o->params[i]); c++) {
-                size_t lo, hi;
-                chunk_bounds(o->params[i], c, &lo, &hi);
-                update_range(o, i, lo, hi, grad_scale, bc, zero_grads);
-            }
-        }
+    for (job.param = 0; job.param < o->n_params; job.param++) {
+        size_t n = o->params[job.param]->value.size;
+        /* (one chunk covering everything: one thread, same arithmetic) */
+        tg_parallel_for(n, elements >= OPTIM_PARALLEL_MIN ? OPTIM_CHUNK : n, update_range, &job);
     }
-    if (non_finite)
-        return check_grads_finite(o, err); /* the slow scan, which names the culprit */
-    o->step++;
     return TG_OK;
 }
 

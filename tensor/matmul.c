@@ -28,10 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 enum {
     KC_MAX = 256,          /* the deepest K block: a packed A tile of 16×256 floats is 16 KB (L1) */
     NC_MAX = 512,          /* columns per B block: 256×512 floats = 512 KB (L2) */
@@ -299,53 +295,40 @@ static gemm_args sub_product(const gemm_args *g, bool by_cols, size_t r0, size_t
     return s;
 }
 
-/* This thread's number in the team and the team size (0 of 1 without OpenMP). */
-static size_t thread_index(void)
-{
-#ifdef _OPENMP
-    return (size_t)omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
+typedef struct gemm_job {
+    tg_simd_path path;
+    const gemm_args *g;
+    bool by_cols;
+    size_t extent; /* rows or columns of C, whichever is split */
+} gemm_job;
 
-static size_t team_size(void)
+/* Blocks [b0, b1) of C, computed as a product of their own. */
+static void gemm_blocks(size_t b0, size_t b1, void *ctx)
 {
-#ifdef _OPENMP
-    return (size_t)omp_get_num_threads();
-#else
-    return 1;
-#endif
+    const gemm_job *job = ctx;
+    const size_t r0 = b0 * TG_GEMM_SPLIT, r1 = b1 * TG_GEMM_SPLIT < job->extent ? b1 * TG_GEMM_SPLIT : job->extent;
+    gemm_args share = sub_product(job->g, job->by_cols, r0, r1);
+    gemm_on_this_thread(job->path, &share);
 }
 
 /* Splits C into TG_GEMM_SPLIT-wide blocks along the dimension that has more of them (columns on a
  * tie: threads then share A, which is usually read in place, and pack disjoint parts of B), and
- * gives each thread a contiguous run of blocks, computed as a product of its own. */
+ * gives each thread a contiguous run of blocks (one chunk of tg_parallel_for: a longer run packs
+ * B or A fewer times). */
 static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
 {
     const size_t row_blocks = (g->M + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
     const size_t col_blocks = (g->N + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
     const bool by_cols = col_blocks >= row_blocks;
     const size_t blocks = by_cols ? col_blocks : row_blocks;
-    const size_t extent = by_cols ? g->N : g->M;
     if ((size_t)threads > blocks)
         threads = (int)blocks;
     if (threads < 2) {
         gemm_on_this_thread(path, g);
         return;
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads)
-#endif
-    {
-        const size_t t = thread_index(), nt = team_size();
-        const size_t b0 = blocks * t / nt, b1 = blocks * (t + 1) / nt;
-        const size_t r0 = b0 * TG_GEMM_SPLIT, r1 = b1 * TG_GEMM_SPLIT < extent ? b1 * TG_GEMM_SPLIT : extent;
-        if (r0 < r1) {
-            gemm_args share = sub_product(g, by_cols, r0, r1);
-            gemm_on_this_thread(path, &share);
-        }
-    }
+    gemm_job job = {path, g, by_cols, by_cols ? g->N : g->M};
+    tg_parallel_for(blocks, (blocks + (size_t)threads - 1) / (size_t)threads, gemm_blocks, &job);
 }
 
 void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
