@@ -264,8 +264,8 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
     return TG_OK;
 }
 
-int cae_train(const cae_train_settings *settings, const tg_dataset *data, const cae_train_io *io,
-              cae_train_result *result, tg_error *err)
+static int train(const cae_train_settings *settings, const tg_dataset *data, const cae_train_io *io,
+                 cae_train_result *result, tg_error *err)
 {
     memset(result, 0, sizeof *result);
     cae_train_settings s = *settings;
@@ -409,4 +409,29 @@ done:
         cae_model_free(&model);
     tg_ckpt_free(resume);
     return rc;
+}
+
+typedef struct train_call {
+    const cae_train_settings *settings;
+    const tg_dataset *data;
+    const cae_train_io *io;
+    cae_train_result *result;
+    tg_error *err;
+    int rc;
+} train_call;
+
+static void run_train_call(void *ctx)
+{
+    train_call *c = ctx;
+    c->rc = train(c->settings, c->data, c->io, c->result, c->err);
+}
+
+/* The whole run on one team of threads (tensor/parallel.h): a step runs some fifteen short
+ * parallel kernels, and a team shares them without a fork/join each. */
+int cae_train(const cae_train_settings *settings, const tg_dataset *data, const cae_train_io *io,
+              cae_train_result *result, tg_error *err)
+{
+    train_call c = {settings, data, io, result, err, TG_OK};
+    tg_team_run(run_train_call, &c);
+    return c.rc;
 }

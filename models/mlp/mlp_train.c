@@ -97,8 +97,8 @@ static void batch_run_free(batch_run *r)
     *r = (batch_run){0};
 }
 
-int mlp_train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data, const mlp_train_io *io,
-              mlp_train_result *result, tg_error *err)
+static int train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data, const mlp_train_io *io,
+                 mlp_train_result *result, tg_error *err)
 {
     *result = (mlp_train_result){0};
     int rc = mlp_check_data(m, data, "train", err);
@@ -149,6 +149,31 @@ done:
     batch_run_free(&run);
     tg_optim_free(&opt);
     return rc;
+}
+
+typedef struct train_call {
+    mlp_model *m;
+    const mlp_train_settings *s;
+    const tg_dataset *data;
+    const mlp_train_io *io;
+    mlp_train_result *result;
+    tg_error *err;
+    int rc;
+} train_call;
+
+static void run_train_call(void *ctx)
+{
+    train_call *c = ctx;
+    c->rc = train(c->m, c->s, c->data, c->io, c->result, c->err);
+}
+
+/* The whole run on one team of threads (tensor/parallel.h), as the CAE's. */
+int mlp_train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data, const mlp_train_io *io,
+              mlp_train_result *result, tg_error *err)
+{
+    train_call c = {m, s, data, io, result, err, TG_OK};
+    tg_team_run(run_train_call, &c);
+    return c.rc;
 }
 
 int mlp_evaluate(mlp_model *m, const tg_dataset *data, size_t batch, mlp_scores *scores, tg_error *err)
