@@ -29,6 +29,8 @@
  * op takes W as an input so the tape cannot. */
 #include "ops_internal.h"
 
+#include "tensor/parallel.h"
+
 /* φ(h) = f'(z) for h = f(z). */
 static inline double fprime_from_h(tg_activation act, double h)
 {
@@ -80,13 +82,33 @@ static void column_square_sums(const float *W, size_t D, size_t H, size_t j0, si
             s[j] += (double)W[i * H + j0 + j] * W[i * H + j0 + j];
 }
 
+typedef struct direct_gradient_job {
+    const float *W, *weight;
+    float *dW;
+    size_t H;
+    float g;
+} direct_gradient_job;
+
+/* Rows [lo, hi) of the direct gradient below. */
+TG_VECTORIZE static void add_direct_weight_rows(size_t lo, size_t hi, void *ctx)
+{
+    const direct_gradient_job *job = ctx;
+    const size_t H = job->H;
+    for (size_t i = lo; i < hi; i++)
+        for (size_t j = 0; j < H; j++)
+            job->dW[i * H + j] += 2.0f * job->g * job->W[i * H + j] * job->weight[j];
+}
+
 /* The direct path to W, through s_j: dW_ij += g · 2 W_ij · weight_j (weight_j: the mean squared
- * slope, or slope difference, that multiplies s_j in the penalty). */
+ * slope, or slope difference, that multiplies s_j in the penalty).  W, dW [D,H].  Split over
+ * threads by rows, as the optimizer and the products that write dW split it, so each core
+ * updates rows already in its cache. */
 static void add_direct_weight_gradient(const float *W, float *dW, size_t D, size_t H, float g, const float *weight)
 {
-    for (size_t i = 0; i < D; i++)
-        for (size_t j = 0; j < H; j++)
-            dW[i * H + j] += 2.0f * g * W[i * H + j] * weight[j];
+    enum { ELEMENTS_PER_CHUNK = 8192 };
+    direct_gradient_job job = {W, weight, dW, H, g};
+    size_t rows_per_chunk = H < ELEMENTS_PER_CHUNK ? ELEMENTS_PER_CHUNK / H : 1;
+    tg_parallel_for(D, rows_per_chunk, add_direct_weight_rows, &job);
 }
 
 // h [B,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/B) Σ_b φ(h_bj)²]  [2,H]
