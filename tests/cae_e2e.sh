@@ -120,6 +120,19 @@ hess_of() { sed -n "s|^model=$1 .* hess_fro2=\([0-9.e+-]*\) hess_sigma=0.1$|\1|p
 hq=$(hess_of "$WORK/hq.ckpt") h0=$(hess_of "$WORK/h0.ckpt")
 check "--gamma 5 lowers the Hessian term ($h0 -> $hq)" awk -v a="$h0" -v b="$hq" 'BEGIN{exit !(a > 0 && b > 0 && b < 0.5 * a)}'
 
+# --- bench: the spec's keys, then the FLOP-limit figures ------------------------------------------
+"$CAE" bench --data synthetic --epochs 2 --batch 32 --threads 2 >"$WORK/bench.txt" 2>/dev/null
+check "bench exits 0" test $? -eq 0
+check "bench prints one line" test "$(wc -l <"$WORK/bench.txt")" -eq 1
+for key in batch=32 threads=2 best_epoch_s= samples_per_s= matmul_gflops= flop_limit_s= flop_fraction=; do
+    check "bench prints $key" grep -q " *$key" "$WORK/bench.txt"
+done
+# flop_limit_s is the epoch's product flops over the measured rate, and the fraction that over the epoch
+check "bench figures agree with each other" awk '{for (i = 1; i <= NF; i++) {split($i, kv, "="); v[kv[1]] = kv[2]}
+    flops = 5 * 2 * 2048 * 784 * 64 / 1e9   # the synthetic set: 2048 images of 28x28; hidden 64
+    r1 = (flops / v["matmul_gflops"]) / v["flop_limit_s"]; r2 = (v["flop_limit_s"] / v["best_epoch_s"]) / v["flop_fraction"]
+    exit !(v["matmul_gflops"] > 0 && r1 > 0.98 && r1 < 1.02 && r2 > 0.98 && r2 < 1.02)}' "$WORK/bench.txt"
+
 # --- gradient check: every activation x decoder/loss x tying -----------------------------------
 for act in sigmoid tanh relu softplus; do
     for dl in "linear mse" "sigmoid mse" "sigmoid bce"; do

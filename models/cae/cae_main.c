@@ -14,6 +14,7 @@
 
 #include "autograd/gradcheck.h"
 #include "cli.h"
+#include "cae_bench.h"
 #include "cae_eval.h"
 #include "cae_model.h"
 #include "cae_train.h"
@@ -199,8 +200,17 @@ static int cmd_bench(const tg_cli *c)
     tg_dataset_free(&data);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.4f samples_per_s=%.0f\n", s.batch, tg_get_threads(),
+    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.4f samples_per_s=%.0f", s.batch, tg_get_threads(),
            s.model.hidden, result.best_epoch_s, result.best_epoch_s > 0 ? (double)n / result.best_epoch_s : 0.0);
+    /* How close the epoch came to the time its matrix products alone take at the rate this build
+     * reaches on them, measured now (the γ term adds products of its own: no figure then). */
+    double gflops = s.model.gamma == 0 ? cae_step_matmul_gflops(s.batch, s.model.input, s.model.hidden) : 0.0;
+    if (gflops > 0 && result.best_epoch_s > 0) {
+        double epoch_gflop = CAE_STEP_PRODUCTS * 2.0 * (double)n * (double)s.model.input * (double)s.model.hidden / 1e9;
+        printf(" matmul_gflops=%.1f flop_limit_s=%.4g flop_fraction=%.3f", gflops, epoch_gflop / gflops,
+               epoch_gflop / gflops / result.best_epoch_s);
+    }
+    printf("\n");
     return TG_EXIT_OK;
 }
 

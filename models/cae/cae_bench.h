@@ -1,0 +1,17 @@
+/* models/cae/cae_bench.h — the matrix-product rate that bounds a CAE training epoch. */
+#ifndef CAE_BENCH_H
+#define CAE_BENCH_H
+
+#include <stddef.h>
+
+/* The matrix products of one training step (loss without the γ term): forward x·W and h·V,
+ * backward dy·Vᵀ, hᵀ·dy and xᵀ·dz — five products of 2·B·D·H flops each, whatever the options. */
+enum { CAE_STEP_PRODUCTS = 5 };
+
+/* GFLOP/s of tg_gemm on those five products for batch B, D inputs and H hidden units, with the
+ * operands laid out and transposed as the tape runs them, on the current thread setting and
+ * inside a team as training is: the best of a few timed loops of at least 0.05 s.  Caches are
+ * warm, so this is an upper bound of what a training step gets.  0 when out of memory. */
+double cae_step_matmul_gflops(size_t batch, size_t input, size_t hidden);
+
+#endif
