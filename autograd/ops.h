@@ -45,6 +45,8 @@ int tg_activation_parse(const char *name);
 /* Each line: the value; the gradients, with dy = d loss / d output. */
 /* op(a)·op(b), op(x) = x or xᵀ (records matmul_nn/_nt/_tn/_tt); d op(a) = dy·op(b)ᵀ, d op(b) = op(a)ᵀ·dy */
 tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_b);
+/* x·op(w) + b, op(w) = w or wᵀ, b a row (records affine); dx = dy·op(w)ᵀ, d op(w) = xᵀ·dy, db = Σ_rows dy */
+tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w);
 tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);          /* a + b (b may be a row); da = dy, db = dy */
 tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);          /* a - b (b may be a row); da = dy, db = -dy */
 tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);          /* a ⊙ b (b may be a row); da = dy⊙b, db = dy⊙a */

@@ -11,7 +11,10 @@
  * (or B) is stored transposed, transposes the result back: d(Aᵀ) = (dA)ᵀ. */
 #include "ops_internal.h"
 
+#include <string.h>
+
 #include "tensor/matmul.h"
+#include "tensor/parallel.h"
 
 /* Product sizes read off a node: C [M,N], inner dimension K, and A/B's row lengths. */
 typedef struct gemm_dims {
@@ -140,5 +143,83 @@ tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_
                             SHAPE(a), trans_a ? "ᵀ" : "", SHAPE(b), trans_b ? "ᵀ" : "");
     tg_node *in[2] = {a, b};
     tg_node *n = tg_tape_record(t, variant[trans_a][trans_b], 2, in, 2, (size_t[]){M, N});
+    return tg_tape_forward(t, n);
+}
+
+/* ---- affine: Y = X·W + b, or X·Wᵀ + b (a Dense layer) ---------------------------------------
+ *
+ * One op instead of matmul then add: the product accumulates onto rows already holding b
+ * (beta = 1), so there is no separate [M,N] product node, no pass to add b, and in backward
+ * dY feeds both products directly instead of being copied into the product node's gradient
+ * first.  The gradients are those of the two ops it replaces:
+ *     dX += dY·op(W)ᵀ      d op(W) += Xᵀ·dY      db_j += Σ_i dY_ij */
+
+enum { AFFINE_ROWS_PER_CHUNK = 16 }; /* fixed: the chunks never depend on the thread count */
+
+typedef struct bias_rows_job {
+    const float *b;
+    float *y;
+    size_t N;
+} bias_rows_job;
+
+static void fill_bias_rows(size_t lo, size_t hi, void *ctx)
+{
+    const bias_rows_job *job = ctx;
+    for (size_t i = lo; i < hi; i++)
+        memcpy(job->y + i * job->N, job->b, job->N * sizeof(float));
+}
+
+// X [M,K], W [K,N] (iattr 0) or [N,K] (iattr 1), b [N] or [1,N] -> Y [M,N]
+void tg_op_affine_forward(tg_node *n)
+{
+    const tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    size_t M = tg_rows(n), N = tg_cols(n), K = tg_cols(x);
+    bias_rows_job job = {b->value.data, n->value.data, N};
+    tg_parallel_for(M, AFFINE_ROWS_PER_CHUNK, fill_bias_rows, &job);
+    tg_gemm(TG_NOTRANS, n->iattr ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K, w->value.data,
+            tg_cols(w), 1.0f, n->value.data, N);
+}
+
+/* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij in row
+ * order (every row adds into the same db) */
+TG_VECTORIZE void tg_op_affine_backward(tg_node *n)
+{
+    tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    size_t M = tg_rows(n), N = tg_cols(n), K = tg_cols(x);
+    const float *dY = n->grad.data;
+    const bool transposed = n->iattr != 0;
+    if (tg_wants_grad(x))
+        tg_gemm(TG_NOTRANS, transposed ? TG_NOTRANS : TG_TRANS, M, K, N, 1.0f, dY, N, w->value.data, tg_cols(w),
+                1.0f, x->grad.data, K);
+    if (tg_wants_grad(w)) {
+        if (transposed)
+            tg_gemm(TG_TRANS, TG_NOTRANS, N, K, M, 1.0f, dY, N, x->value.data, K, 1.0f, w->grad.data, K);
+        else
+            tg_gemm(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f, w->grad.data, N);
+    }
+    if (tg_wants_grad(b)) {
+        float *db = b->grad.data;
+        for (size_t i = 0; i < M; i++)
+            for (size_t j = 0; j < N; j++)
+                db[j] += dY[i * N + j];
+    }
+}
+
+tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w)
+{
+    if (!tg_tape_check_inputs(t, "affine", 3, x, w, b))
+        return NULL;
+    /* On the 2-D reading of each tensor: op(W) is [K,N], b one row of N. */
+    size_t M = tg_rows(x), K = tg_cols(x);
+    size_t Kw = trans_w ? tg_cols(w) : tg_rows(w), N = trans_w ? tg_rows(w) : tg_cols(w);
+    if (K != Kw)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "affine: %s x %s%s: inner dimensions differ", SHAPE(x), SHAPE(w),
+                            trans_w ? "ᵀ" : "");
+    if (tg_rows(b) != 1 || tg_cols(b) != N)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "affine: bias %s, expected [%zu] or [1,%zu]", SHAPE(b), N, N);
+    tg_node *in[3] = {x, w, b};
+    tg_node *n = tg_tape_record(t, &tg_op_affine, 3, in, 2, (size_t[]){M, N});
+    if (n)
+        n->iattr = trans_w;
     return tg_tape_forward(t, n);
 }

@@ -71,8 +71,7 @@ tg_node *tg_dense_forward(tg_tape *t, tg_dense *d, tg_node *x)
     }
     tg_node *w = tg_param_leaf(t, &d->weight);             // W [in,out]
     tg_node *b = tg_param_leaf(t, &d->bias);               // b [out]
-    tg_node *xw = tg_matmul(t, x, w, false, false);        // x [B,in] · W -> [B,out]
-    return tg_add(t, xw, b);                               // + b broadcast over the B rows
+    return tg_affine(t, x, w, b, false);                   // x [B,in] · W + b -> [B,out], one op
 }
 
 int tg_dense_params(tg_dense *d, tg_param **out)

@@ -194,6 +194,34 @@ static void gc_case_matmul_nt(void) { gc_matmul(false, true, &tg_op_matmul_nt); 
 static void gc_case_matmul_tn(void) { gc_matmul(true, false, &tg_op_matmul_tn); }
 static void gc_case_matmul_tt(void) { gc_matmul(true, true, &tg_op_matmul_tt); }
 
+/* ---- affine: X·W + b and X·Wᵀ + b, with a 1-D and a [1,N] bias ------------------------------ */
+
+static tg_node *apply_affine(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    return tg_affine(t, in[0], in[1], in[2], c->trans_b);
+}
+
+static void gc_case_affine(void)
+{
+    for (int trial = 0; trial < 6; trial++) {
+        gc_case c;
+        gc_begin(&c, 150 + (uint64_t)trial);
+        size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? 40 : 6;
+        size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
+        c.trans_b = trial % 2 == 1;
+        c.expect = &tg_op_affine;
+        c.apply = apply_affine;
+        gc_param2(&c, "X", M, K, -1.0f, 1.0f);
+        gc_param2(&c, "W", c.trans_b ? N : K, c.trans_b ? K : N, -1.0f, 1.0f);
+        if (trial % 4 < 2)
+            gc_param(&c, "b", 1, (size_t[]){N}, -1.0f, 1.0f);
+        else
+            gc_param2(&c, "b", 1, N, -1.0f, 1.0f);
+        snprintf(c.label, sizeof c.label, "affine%s M=%zu K=%zu N=%zu", c.trans_b ? " (Wᵀ)" : "", M, K, N);
+        gc_run(&c, 0.5); /* linear in each element, as matmul */
+    }
+}
+
 /* ---- add, sub, mul: same shape, broadcast row [1,N], 1-D row [N], 3-D a, and (x, x) -------- */
 
 static tg_node *apply_binary(tg_tape *t, gc_case *c, tg_node *const *in)

@@ -77,7 +77,7 @@ void cae_model_free(cae_model *m)
 tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
 {
     tg_node *W = tg_param_leaf(tape, &m->enc_w);
-    tg_node *z = tg_add(tape, tg_matmul(tape, x, W, false, false), tg_param_leaf(tape, &m->enc_b)); /* [B,H] */
+    tg_node *z = tg_affine(tape, x, W, tg_param_leaf(tape, &m->enc_b), false); /* x·W + b  [B,H] */
     return tg_activate(tape, z, m->cfg.act);
 }
 
@@ -134,7 +134,7 @@ static tg_node *build_hessian_term(tg_tape *tape, cae_model *m, tg_node *x, tg_n
     if (!x_tilde)
         return NULL;
     cae_corrupt(&m->cfg, m->noise_step, x->value.data, B, x_tilde->value.data);
-    tg_node *z_tilde = tg_add(tape, tg_matmul(tape, x_tilde, W, false, false), b);   /* [k·B,H] */
+    tg_node *z_tilde = tg_affine(tape, x_tilde, W, b, false);                        /* [k·B,H] */
     tg_node *h_tilde = tg_activate(tape, z_tilde, m->cfg.act);
     return tg_jacobian_diff_penalty(tape, h, h_tilde, W, m->cfg.act);
 }
@@ -144,13 +144,13 @@ int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_grap
     memset(g, 0, sizeof *g);
     tg_node *W = tg_param_leaf(tape, &m->enc_w);                                   /* [D,H] */
     tg_node *b = tg_param_leaf(tape, &m->enc_b);                                   /* [H] */
-    tg_node *z = tg_add(tape, tg_matmul(tape, x, W, false, false), b);
+    tg_node *z = tg_affine(tape, x, W, b, false);                                    /* x·W + b */
     g->h = tg_activate(tape, z, m->cfg.act);                                        /* [B,H] */
 
     /* Decoder logits: h·V + c, or h·Wᵀ + c with tied weights (W then gets both gradients). */
-    tg_node *logits = m->cfg.tied ? tg_matmul(tape, g->h, W, false, true)
-                                  : tg_matmul(tape, g->h, tg_param_leaf(tape, &m->dec_w), false, false);
-    logits = tg_add(tape, logits, tg_param_leaf(tape, &m->dec_b));                  /* [B,D] */
+    tg_node *c = tg_param_leaf(tape, &m->dec_b);
+    tg_node *logits = m->cfg.tied ? tg_affine(tape, g->h, W, c, true)
+                                  : tg_affine(tape, g->h, tg_param_leaf(tape, &m->dec_w), c, false); /* [B,D] */
     g->y = m->cfg.sigmoid_decoder ? tg_sigmoid(tape, logits) : logits;
 
     if (m->cfg.loss == CAE_LOSS_BCE)
