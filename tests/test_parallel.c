@@ -81,6 +81,17 @@ static void many_loops(void *ctx)
 
 static tally g_tally; /* big: not on the stack */
 
+/* Runs fn on a fresh tally in a team of `threads`; returns the seconds it took. */
+static double in_team(int threads, tg_team_fn fn)
+{
+    tg_set_threads(threads);
+    memset(&g_tally, 0, sizeof g_tally);
+    double start = tg_now_seconds();
+    tg_team_run(fn, &g_tally);
+    tg_set_threads(1);
+    return tg_now_seconds() - start;
+}
+
 Test(parallel, every_chunk_once_without_a_team)
 {
     for (int threads = 1; threads <= 3; threads++) {
@@ -94,9 +105,7 @@ Test(parallel, every_chunk_once_without_a_team)
 Test(parallel, every_chunk_once_in_a_team)
 {
     for (int threads = 1; threads <= 4; threads++) {
-        tg_set_threads(threads);
-        memset(&g_tally, 0, sizeof g_tally);
-        tg_team_run(many_loops, &g_tally);
+        in_team(threads, many_loops);
         if (threads > 1 && tg_have_openmp())
             cr_assert_gt(atomic_load(&g_tally.by_helpers), 0, "%d threads: the helpers never ran a chunk", threads);
     }
@@ -116,16 +125,11 @@ static void loops_with_slow_helper(void *ctx)
 
 Test(parallel, slow_helper_loses_nothing)
 {
-    tg_set_threads(2);
-    memset(&g_tally, 0, sizeof g_tally);
-    double start = tg_now_seconds();
-    tg_team_run(loops_with_slow_helper, &g_tally);
-    double seconds = tg_now_seconds() - start;
+    double seconds = in_team(2, loops_with_slow_helper);
     /* Had the helper done its static half (32 chunks of 2 ms) every time, 20 loops would take over
      * 1.2 s; taking its chunks over keeps it near one chunk per loop. */
     if (tg_have_openmp())
         cr_assert_lt(seconds, 0.6, "the caller waited for the slow helper's share (%.3f s)", seconds);
-    tg_set_threads(1);
 }
 
 /* Pauses longer than a helper spins, so every loop after one has to wake a sleeping helper. */
@@ -138,13 +142,7 @@ static void loops_after_pauses(void *ctx)
     }
 }
 
-Test(parallel, helpers_wake_up_after_sleeping)
-{
-    tg_set_threads(2);
-    memset(&g_tally, 0, sizeof g_tally);
-    tg_team_run(loops_after_pauses, &g_tally);
-    tg_set_threads(1);
-}
+Test(parallel, helpers_wake_up_after_sleeping) { in_team(2, loops_after_pauses); }
 
 /* ---- nesting ------------------------------------------------------------------------------- */
 
@@ -159,13 +157,7 @@ static void nested_team(void *ctx)
     check_loop(ctx, 777, 7);
 }
 
-Test(parallel, nested_team_run_is_a_plain_call)
-{
-    tg_set_threads(2);
-    memset(&g_tally, 0, sizeof g_tally);
-    tg_team_run(nested_team, &g_tally);
-    tg_set_threads(1);
-}
+Test(parallel, nested_team_run_is_a_plain_call) { in_team(2, nested_team); }
 
 /* A loop body that runs a loop of its own: on a helper it runs serially (no fork, no deadlock). */
 typedef struct nested_ctx {
