@@ -25,5 +25,5 @@ done
 
 echo "# cost against hidden size (batch 256, 2 threads)"
 for hidden in 64 256 1024; do
-    "$build/cae" bench --data "$data" --epochs 2 --batch 256 --threads 2 --hidden "$hidden" 2>/dev/null
+    "$build/cae" bench --data "$data" --epochs 3 --batch 256 --threads 2 --hidden "$hidden" 2>/dev/null
 done
