@@ -2,7 +2,7 @@
 #ifndef CAE_TRAIN_H
 #define CAE_TRAIN_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +30,7 @@ typedef struct cae_train_io {
     FILE *records;           /* key=value epoch lines (stdout), or NULL */
     bool progress;           /* draw a progress bar on stderr */
     bool profile;            /* print the tape's per-op profile to stderr at the end */
-    const volatile sig_atomic_t *stop; /* nonzero (a signal arrived): save after the current step
+    const atomic_int *stop; /* nonzero (a signal arrived): save after the current step
                                           and return with result->interrupted; NULL: never */
 } cae_train_io;
 

@@ -1,6 +1,8 @@
 /* The command-line conventions shared by the programs: see cli.h. */
 #include "cli.h"
 
+#include <signal.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -225,19 +227,24 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
     return rc;
 }
 
-static volatile sig_atomic_t g_stop_requested;
+/* An atomic (lock-free, so safe in a handler) rather than a volatile sig_atomic_t: the signal
+ * may be delivered to any thread of a training team, and the training loop reads the flag on
+ * another. */
+static atomic_int g_stop_requested;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the stop flag must be lock-free to be set in a signal handler");
 
 static void on_stop_signal(int sig)
 {
-    g_stop_requested = sig;
+    atomic_store(&g_stop_requested, sig);
 }
 
-const volatile sig_atomic_t *tg_cli_catch_stop_signals(void)
+const atomic_int *tg_cli_catch_stop_signals(void)
 {
-    g_stop_requested = 0;
+    atomic_store(&g_stop_requested, 0);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART; /* a write of the checkpoint in progress goes on, not fails with EINTR */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);

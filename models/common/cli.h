@@ -7,7 +7,7 @@
 #ifndef TG_CLI_H
 #define TG_CLI_H
 
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -83,7 +83,7 @@ bool tg_cli_split_exists(const char *path, const char *split);
 /* Installs SIGINT/SIGTERM handlers (sigaction) that only set a flag, clears it, and returns it:
  * training loops poll it after each step, save, and the program exits 130.  Call it before the
  * training call, which may spend a while loading a checkpoint: a Ctrl-C then is not lost. */
-const volatile sig_atomic_t *tg_cli_catch_stop_signals(void);
+const atomic_int *tg_cli_catch_stop_signals(void);
 
 /* Maps a library error code to an exit status (file and argument errors are usage errors). */
 int tg_cli_exit_status(int error_code);
