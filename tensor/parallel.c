@@ -27,7 +27,9 @@
 #include <omp.h>
 #endif
 
-static int g_threads; /* 0 until first use: then the core count */
+/* 0 until first use: then the core count.  Atomic: loop bodies on helper threads read it (a
+ * product inside a body asks how many threads it may use). */
+static _Atomic int g_threads;
 
 int tg_available_cores(void)
 {
@@ -41,14 +43,18 @@ int tg_available_cores(void)
 
 void tg_set_threads(int n)
 {
-    g_threads = n >= 1 ? n : 1;
+    atomic_store(&g_threads, n >= 1 ? n : 1);
 }
 
 int tg_get_threads(void)
 {
-    if (g_threads == 0)
-        g_threads = tg_available_cores();
-    return g_threads;
+    int n = atomic_load(&g_threads);
+    if (n == 0) {
+        int expected = 0;
+        atomic_compare_exchange_strong(&g_threads, &expected, tg_available_cores());
+        n = atomic_load(&g_threads);
+    }
+    return n;
 }
 
 bool tg_have_openmp(void)
@@ -95,7 +101,9 @@ enum {
 
 /* A claim cursor packs a loop's number (high 32 bits) with the next unclaimed chunk of one
  * thread's share (low 32 bits), so a helper still working on an older loop can never claim a
- * chunk of the current one: its compare-and-swap sees another loop number and fails. */
+ * chunk of the current one: its compare-and-swap sees another loop number and fails.  (Unless
+ * the number came round again: 2^32 loops while that helper was descheduled, half a day at
+ * 100,000 loops a second.) */
 #define CURSOR(job, chunk) (((uint64_t)(job) << 32) | (uint64_t)(chunk))
 #define CURSOR_JOB(c) ((uint32_t)((c) >> 32))
 #define CURSOR_CHUNK(c) ((size_t)((c) & 0xffffffffu))
@@ -131,7 +139,7 @@ static inline void cpu_relax(void)
 /* Thread t's share of a loop: chunks [share_begin(t), share_begin(t + 1)). */
 static size_t share_begin(size_t chunks, int size, int t)
 {
-    return chunks * (size_t)t / (size_t)size;
+    return (size_t)((uint64_t)chunks * (uint64_t)t / (uint64_t)size); /* (no overflow with a 32-bit size_t) */
 }
 
 /* Claims the next chunk of thread `owner`'s share for loop `job`; SIZE_MAX when none is left. */
@@ -198,6 +206,7 @@ static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_
     }
 }
 
+#ifdef _OPENMP
 /* A helper: waits for loops after `seen` (spinning, then asleep) until the team shuts down. */
 static void helper_loop(team *tm, int self, uint32_t seen)
 {
@@ -225,6 +234,7 @@ static void helper_loop(team *tm, int self, uint32_t seen)
         work_on(tm, job, self);
     }
 }
+#endif
 
 void tg_team_run(tg_team_fn fn, void *ctx)
 {

@@ -23,7 +23,10 @@ typedef struct tally {
     _Atomic int bad_bounds;       /* chunks whose [lo, hi) is not grain-aligned */
     size_t n, grain;
     int slow_helper_us;           /* sleep this long in each chunk run off the calling thread */
+    int slow_caller_us;           /* ... and this long in each chunk the caller runs */
     _Atomic int by_helpers;       /* chunks run by a thread other than the caller */
+    int team_size;                /* threads OpenMP gave the team (it may give fewer than asked) */
+    int loops_helped;             /* loops_after_pauses: loops in which a helper ran a chunk */
 } tally;
 
 static int thread_number(void)
@@ -51,6 +54,8 @@ static void record_chunk(size_t lo, size_t hi, void *ctx)
         atomic_fetch_add(&t->by_helpers, 1);
         if (t->slow_helper_us)
             sleep_us(t->slow_helper_us);
+    } else if (t->slow_caller_us) {
+        sleep_us(t->slow_caller_us);
     }
     for (size_t i = lo; i < hi; i++)
         atomic_fetch_add(&t->runs[i], 1);
@@ -69,10 +74,21 @@ static void check_loop(tally *t, size_t n, size_t grain)
                      atomic_load(&t->runs[i]));
 }
 
+/* The size of the team the calling function runs in (1 outside a team or without OpenMP). */
+static int current_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 /* Many loops of many shapes, back to back: helpers are busy, late or spinning at every one. */
 static void many_loops(void *ctx)
 {
     tally *t = ctx;
+    t->team_size = current_team_size();
     for (int rep = 0; rep < 2000; rep++) {
         size_t n = 1 + (size_t)(rep * 37) % MAX_ITEMS, grain = 1 + (size_t)(rep * 13) % 300;
         check_loop(t, n, grain);
@@ -106,7 +122,7 @@ Test(parallel, every_chunk_once_in_a_team)
 {
     for (int threads = 1; threads <= 4; threads++) {
         in_team(threads, many_loops);
-        if (threads > 1 && tg_have_openmp())
+        if (g_tally.team_size > 1)
             cr_assert_gt(atomic_load(&g_tally.by_helpers), 0, "%d threads: the helpers never ran a chunk", threads);
     }
     tg_set_threads(1);
@@ -117,6 +133,7 @@ Test(parallel, every_chunk_once_in_a_team)
 static void loops_with_slow_helper(void *ctx)
 {
     tally *t = ctx;
+    t->team_size = current_team_size();
     t->slow_helper_us = 2000;
     for (int rep = 0; rep < 20; rep++)
         check_loop(t, 64, 1);
@@ -128,21 +145,34 @@ Test(parallel, slow_helper_loses_nothing)
     double seconds = in_team(2, loops_with_slow_helper);
     /* Had the helper done its static half (32 chunks of 2 ms) every time, 20 loops would take over
      * 1.2 s; taking its chunks over keeps it near one chunk per loop. */
-    if (tg_have_openmp())
+    if (g_tally.team_size > 1)
         cr_assert_lt(seconds, 0.6, "the caller waited for the slow helper's share (%.3f s)", seconds);
 }
 
-/* Pauses longer than a helper spins, so every loop after one has to wake a sleeping helper. */
+/* Pauses longer than a helper spins, so every loop after one has to wake a sleeping helper.  The
+ * caller takes 200 us over each of its chunks, so a helper that wakes up has time to take part;
+ * one that is never woken leaves every chunk to the caller, which check_loop alone would not
+ * notice. */
 static void loops_after_pauses(void *ctx)
 {
     tally *t = ctx;
+    t->team_size = current_team_size();
+    t->slow_caller_us = 200;
     for (int rep = 0; rep < 30; rep++) {
         sleep_us(3000);
-        check_loop(t, 1000, 10);
+        atomic_store(&t->by_helpers, 0);
+        check_loop(t, 20, 1);
+        t->loops_helped += atomic_load(&t->by_helpers) > 0;
     }
+    t->slow_caller_us = 0;
 }
 
-Test(parallel, helpers_wake_up_after_sleeping) { in_team(2, loops_after_pauses); }
+Test(parallel, helpers_wake_up_after_sleeping)
+{
+    in_team(2, loops_after_pauses);
+    if (g_tally.team_size > 1) /* (20 of 30 leaves room for a loaded machine; 30 is usual) */
+        cr_assert_geq(g_tally.loops_helped, 20, "a sleeping helper woke for only %d of 30 loops", g_tally.loops_helped);
+}
 
 /* ---- nesting ------------------------------------------------------------------------------- */
 
@@ -197,35 +227,53 @@ Test(parallel, loops_inside_loop_bodies)
 
 typedef struct product {
     size_t M, N, K;
+    tg_trans tb;
     float *A, *B, *C;
 } product;
 
 static void multiply(void *ctx)
 {
     product *p = ctx;
-    tg_gemm(TG_NOTRANS, TG_TRANS, p->M, p->N, p->K, 1.0f, p->A, p->K, p->B, p->K, 0.0f, p->C, p->N);
+    size_t ldb = p->tb == TG_TRANS ? p->K : p->N;
+    tg_gemm(TG_NOTRANS, p->tb, p->M, p->N, p->K, 1.0f, p->A, p->K, p->B, ldb, 0.0f, p->C, p->N);
 }
 
-Test(parallel, team_product_has_the_same_bits)
+static void fill_pseudo_random(float *x, size_t n, unsigned *seed)
 {
-    product p = {.M = 253, .N = 131, .K = 517};
-    p.A = malloc(p.M * p.K * sizeof(float));
-    p.B = malloc(p.N * p.K * sizeof(float));
-    float *one = malloc(p.M * p.N * sizeof(float)), *forked = malloc(p.M * p.N * sizeof(float));
-    float *teamed = malloc(p.M * p.N * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((*seed = *seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
+}
+
+/* One product on one thread, then with `threads` by fork/join and in a team: the same bits. */
+static void check_same_bits(size_t M, size_t N, size_t K, tg_trans tb, int threads)
+{
+    product p = {.M = M, .N = N, .K = K, .tb = tb};
+    p.A = malloc(M * K * sizeof(float));
+    p.B = malloc(N * K * sizeof(float));
+    float *one = malloc(M * N * sizeof(float)), *forked = malloc(M * N * sizeof(float));
+    float *teamed = malloc(M * N * sizeof(float));
     cr_assert(p.A && p.B && one && forked && teamed);
     unsigned seed = 12345;
-    for (size_t i = 0; i < p.M * p.K; i++)
-        p.A[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
-    for (size_t i = 0; i < p.N * p.K; i++)
-        p.B[i] = (float)((seed = seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
+    fill_pseudo_random(p.A, M * K, &seed);
+    fill_pseudo_random(p.B, N * K, &seed);
     tg_set_threads(1);
     p.C = one, multiply(&p);
-    tg_set_threads(2);
+    tg_set_threads(threads);
     p.C = forked, multiply(&p);
     p.C = teamed, tg_team_run(multiply, &p);
-    cr_assert(memcmp(one, forked, p.M * p.N * sizeof(float)) == 0, "fork/join differs from one thread");
-    cr_assert(memcmp(one, teamed, p.M * p.N * sizeof(float)) == 0, "the team differs from one thread");
     tg_set_threads(1);
+    size_t bytes = M * N * sizeof(float);
+    cr_assert(memcmp(one, forked, bytes) == 0, "M=%zu N=%zu K=%zu, %d threads: fork/join differs from one thread", M, N, K, threads);
+    cr_assert(memcmp(one, teamed, bytes) == 0, "M=%zu N=%zu K=%zu, %d threads: the team differs from one thread", M, N, K, threads);
     free(p.A), free(p.B), free(one), free(forked), free(teamed);
+}
+
+/* Split by rows (B transposed, K over two blocks) and by columns (B in place, one K block), on 2
+ * and 3 threads (3 makes uneven runs of blocks). */
+Test(parallel, team_product_has_the_same_bits)
+{
+    for (int threads = 2; threads <= 3; threads++) {
+        check_same_bits(253, 131, 517, TG_TRANS, threads);
+        check_same_bits(40, 700, 200, TG_NOTRANS, threads);
+    }
 }
