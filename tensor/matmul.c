@@ -125,7 +125,7 @@ static float *pack_buffer(void)
     pthread_once(&pack_buffer_key_once, create_pack_buffer_key);
     float *buf = tg_aligned_alloc((PACK_B_FLOATS + PACK_A_FLOATS) * sizeof(float));
     if (buf && pack_buffer_key_ok && pthread_setspecific(pack_buffer_key, buf) != 0) {
-        free(buf); /* could not arrange its release: do without (the caller falls back) */
+        free(buf); /* could not arrange its release: do without (the caller uses the spare) */
         buf = NULL;
     }
     tls_pack_buffer = buf;
@@ -266,17 +266,29 @@ static const tg_gemm_kernel *kernel_for(tg_simd_path path)
     return NULL;
 }
 
+/* For a thread that cannot allocate its own packing buffer: one shared buffer, taken in turn.
+ * Falling back to the reference kernel instead would compute that thread's share with other
+ * arithmetic (no FMA, no K blocks), and the result would depend on which thread ran out of
+ * memory.  Static storage: the system only gives it pages if it is ever used. */
+static _Alignas(64) float spare_pack_buffer[PACK_B_FLOATS + PACK_A_FLOATS];
+static pthread_mutex_t spare_pack_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void gemm_on_this_thread(tg_simd_path path, const gemm_args *g)
 {
     const tg_gemm_kernel *kern = kernel_for(path);
-    float *buf = kern ? pack_buffer() : NULL;
-    if (kern && buf) {
+    if (!kern) { /* the scalar path */
+        tg_gemm_ref(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb,
+                    g->beta, g->C, g->ldc);
+        return;
+    }
+    float *buf = pack_buffer();
+    if (buf) {
         gemm_blocked(kern, g, buf);
         return;
     }
-    /* The scalar path, and the (unlikely) case of no memory for the packing buffer. */
-    tg_gemm_ref(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb,
-                g->beta, g->C, g->ldc);
+    pthread_mutex_lock(&spare_pack_lock);
+    gemm_blocked(kern, g, spare_pack_buffer);
+    pthread_mutex_unlock(&spare_pack_lock);
 }
 
 /* The product restricted to rows [r0, r1) or columns [r0, r1) of C. */
