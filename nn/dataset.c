@@ -261,6 +261,7 @@ void tg_batcher_prefetch_next(const tg_batcher *b, const tg_dataset *ds)
         const uint8_t *image = ds->images + (size_t)b->order[b->position + k] * dim;
         for (size_t offset = 0; offset < dim; offset += CACHE_LINE)
             __builtin_prefetch(image + offset, 0 /* read */, 2 /* keep in L2 and beyond */);
+        __builtin_prefetch(image + dim - 1, 0, 2); /* the last line, when the image starts mid-line */
     }
 }
 

@@ -61,7 +61,7 @@ tg_node *tg_dense_forward(tg_tape *t, tg_dense *d, tg_node *x)
         return NULL;
     if (!d || !d->weight.value.data)
         return tg_tape_fail(t, TG_ERR_ARG, "dense: layer is not initialized");
-    /* Checked here as well as in matmul so the message names the layer, not just the op. */
+    /* Checked here as well as in affine so the message names the layer, not just the op. */
     if (tg_cols(x) != d->in) {
         char xs[64], ws[64];
         int layer_len = (int)(strlen(d->weight.name) - strlen(".weight")); /* "enc.weight" -> "enc" */

@@ -194,31 +194,58 @@ static void gc_case_matmul_nt(void) { gc_matmul(false, true, &tg_op_matmul_nt); 
 static void gc_case_matmul_tn(void) { gc_matmul(true, false, &tg_op_matmul_tn); }
 static void gc_case_matmul_tt(void) { gc_matmul(true, true, &tg_op_matmul_tt); }
 
-/* ---- affine: X·W + b and X·Wᵀ + b, with a 1-D and a [1,N] bias ------------------------------ */
+/* ---- affine: X·W + b and X·Wᵀ + b, with a 1-D and a [1,N] bias ------------------------------
+ *
+ * The last trials make each input's gradient arrive from two places, so an affine backward that
+ * wrote (=) instead of adding (+=) would fail: X, W and b also feed adds after the affine (its
+ * gradient then lands second), and X·X + b uses one node as both operands. */
 
 static tg_node *apply_affine(tg_tape *t, gc_case *c, tg_node *const *in)
 {
     return tg_affine(t, in[0], in[1], in[2], c->trans_b);
 }
 
+/* affine(X, W, b) + X + W + b, all [n,n] (b a row): every input's gradient has two sources. */
+static tg_node *apply_affine_shared(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    tg_node *y = tg_affine(t, in[0], in[1], in[2], c->trans_b);
+    return tg_add(t, tg_add(t, tg_add(t, y, in[0]), in[1]), in[2]);
+}
+
+/* affine(X, X, b): one node as input and weight. */
+static tg_node *apply_affine_self(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    return tg_affine(t, in[0], in[0], in[1], c->trans_b);
+}
+
 static void gc_case_affine(void)
 {
-    for (int trial = 0; trial < 6; trial++) {
+    for (int trial = 0; trial < 10; trial++) {
         gc_case c;
         gc_begin(&c, 150 + (uint64_t)trial);
         size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? 40 : 6;
         size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
+        const char *kind = "";
         c.trans_b = trial % 2 == 1;
         c.expect = &tg_op_affine;
         c.apply = apply_affine;
+        if (trial >= 6) { /* square: M = K = N */
+            M = K = N = gc_dim(&c, 3, 8);
+            kind = trial < 8 ? " + X + W + b" : " (X as W)";
+            c.apply = trial < 8 ? apply_affine_shared : apply_affine_self;
+            if (trial < 8)
+                c.expect = &tg_op_add;
+        }
         gc_param2(&c, "X", M, K, -1.0f, 1.0f);
-        gc_param2(&c, "W", c.trans_b ? N : K, c.trans_b ? K : N, -1.0f, 1.0f);
+        if (trial < 8)
+            gc_param2(&c, "W", c.trans_b ? N : K, c.trans_b ? K : N, -1.0f, 1.0f);
         if (trial % 4 < 2)
             gc_param(&c, "b", 1, (size_t[]){N}, -1.0f, 1.0f);
         else
             gc_param2(&c, "b", 1, N, -1.0f, 1.0f);
-        snprintf(c.label, sizeof c.label, "affine%s M=%zu K=%zu N=%zu", c.trans_b ? " (Wᵀ)" : "", M, K, N);
-        gc_run(&c, 0.5); /* linear in each element, as matmul */
+        snprintf(c.label, sizeof c.label, "affine%s%s M=%zu K=%zu N=%zu", c.trans_b ? " (Wᵀ)" : "", kind, M, K, N);
+        gc_run(&c, 0.5); /* linear in X, W and b separately, quadratic in X as W: central
+                              differences are exact for both, whatever the step */
     }
 }
 

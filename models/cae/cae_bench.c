@@ -21,13 +21,14 @@ typedef struct step_operands {
     double best_seconds;    /* of one round of the five products */
 } step_operands;
 
-/* The five products of a step, in the tape's order. */
+/* The five products of a step, in the tape's order.  All accumulate (beta = 1), as there: the
+ * affine op adds the product onto rows holding the bias, and gradients are added into. */
 static void step_products(step_operands *o)
 {
     size_t B = o->B, D = o->D, H = o->H;
-    tg_gemm(TG_NOTRANS, TG_NOTRANS, B, H, D, 1.0f, o->x, D, o->W, H, 0.0f, o->z, H);  /* z = x·W */
-    tg_gemm(TG_NOTRANS, TG_NOTRANS, B, D, H, 1.0f, o->h, H, o->V, D, 0.0f, o->y, D);  /* y = h·V */
-    tg_gemm(TG_NOTRANS, TG_TRANS, B, H, D, 1.0f, o->dy, D, o->V, D, 0.0f, o->dh, H);  /* dh = dy·Vᵀ */
+    tg_gemm(TG_NOTRANS, TG_NOTRANS, B, H, D, 1.0f, o->x, D, o->W, H, 1.0f, o->z, H);  /* z += x·W */
+    tg_gemm(TG_NOTRANS, TG_NOTRANS, B, D, H, 1.0f, o->h, H, o->V, D, 1.0f, o->y, D);  /* y += h·V */
+    tg_gemm(TG_NOTRANS, TG_TRANS, B, H, D, 1.0f, o->dy, D, o->V, D, 1.0f, o->dh, H);  /* dh += dy·Vᵀ */
     tg_gemm(TG_TRANS, TG_NOTRANS, H, D, B, 1.0f, o->h, H, o->dy, D, 1.0f, o->dV, D);  /* dV += hᵀ·dy */
     tg_gemm(TG_TRANS, TG_NOTRANS, D, H, B, 1.0f, o->x, D, o->dz, H, 1.0f, o->dW, H);  /* dW += xᵀ·dz */
 }

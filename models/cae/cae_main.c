@@ -200,7 +200,7 @@ static int cmd_bench(const tg_cli *c)
     tg_dataset_free(&data);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.4f samples_per_s=%.0f", s.batch, tg_get_threads(),
+    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.6g samples_per_s=%.0f", s.batch, tg_get_threads(),
            s.model.hidden, result.best_epoch_s, result.best_epoch_s > 0 ? (double)n / result.best_epoch_s : 0.0);
     /* How close the epoch came to the time its matrix products alone take at the rate this build
      * reaches on them, measured now (the γ term adds products of its own: no figure then). */

@@ -29,15 +29,17 @@ int mlp_check_data(const mlp_model *m, const tg_dataset *data, const char *what,
 /* Builds the loss of the images idx[0..count) on a reset tape, and counts right predictions.
  * `labels` [count] receives the batch's labels as int32, the type tg_softmax_xent reads.
  * With `opt`, also runs the backward pass and one optimizer step; `step` (1-based) names the
- * step in messages.  Reads the loss before the update, so it is the loss the batch was
+ * step in messages.  `batcher` (which handed out idx) gets the next batch prefetched.  Reads the loss before the update, so it is the loss the batch was
  * trained on. */
 static int run_batch(tg_tape *tape, mlp_model *m, const tg_dataset *data, const uint32_t *idx, size_t count,
-                     int32_t *labels, tg_optimizer *opt, long step, batch_outcome *out, tg_error *err)
+                     const tg_batcher *batcher, int32_t *labels, tg_optimizer *opt, long step, batch_outcome *out,
+                     tg_error *err)
 {
     tg_tape_reset(tape);
     tg_node *x = tg_input_new(tape, 2, (size_t[]){count, m->cfg.input}); // [B,D]
     if (x)
         tg_dataset_images_to_float(data, idx, count, x->value.data);
+    tg_batcher_prefetch_next(batcher, data); /* the next batch loads while this one runs */
     for (size_t k = 0; k < count; k++)
         labels[k] = data->labels[idx[k]];
     tg_node *logits = mlp_logits(tape, m, x);                           // [B,C]
@@ -119,9 +121,9 @@ static int train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *da
         const uint32_t *idx;
         size_t count;
         while ((count = tg_batcher_next(&run.batcher, &idx)) > 0) {
-            tg_batcher_prefetch_next(&run.batcher, data); /* loads while this batch trains */
             batch_outcome b;
-            if ((rc = run_batch(run.tape, m, data, idx, count, run.labels, &opt, result->steps + 1, &b, err)))
+            if ((rc = run_batch(run.tape, m, data, idx, count, &run.batcher, run.labels, &opt, result->steps + 1, &b,
+                                err)))
                 goto done;
             result->steps++;
             loss_sum += b.loss * (double)count;
@@ -189,7 +191,7 @@ int mlp_evaluate(mlp_model *m, const tg_dataset *data, size_t batch, mlp_scores 
     double loss_sum = 0.0;
     while ((count = tg_batcher_next(&run.batcher, &idx)) > 0) {
         batch_outcome b;
-        if ((rc = run_batch(run.tape, m, data, idx, count, run.labels, NULL, 0, &b, err)))
+        if ((rc = run_batch(run.tape, m, data, idx, count, &run.batcher, run.labels, NULL, 0, &b, err)))
             goto done;
         loss_sum += b.loss * (double)count;
         correct += b.correct;
