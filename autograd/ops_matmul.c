@@ -180,8 +180,27 @@ void tg_op_affine_forward(tg_node *n)
             tg_cols(w), 1.0f, n->value.data, N);
 }
 
-/* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij in row
- * order (every row adds into the same db) */
+/* Columns per chunk of the bias gradient: 128 floats, two cache lines of each row. */
+enum { AFFINE_COLS_PER_CHUNK = 128 };
+
+typedef struct column_sums_job {
+    const float *dY;
+    float *db;
+    size_t M, N;
+} column_sums_job;
+
+/* db_j += Σ_i dY_ij for the columns [lo, hi), adding the rows in order: each column's sum is
+ * the same whichever thread runs its chunk. */
+TG_VECTORIZE static void add_column_sums(size_t lo, size_t hi, void *ctx)
+{
+    const column_sums_job *job = ctx;
+    for (size_t i = 0; i < job->M; i++)
+        for (size_t j = lo; j < hi; j++)
+            job->db[j] += job->dY[i * job->N + j];
+}
+
+/* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij, split
+ * over threads by columns */
 TG_VECTORIZE void tg_op_affine_backward(tg_node *n)
 {
     tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
@@ -198,10 +217,8 @@ TG_VECTORIZE void tg_op_affine_backward(tg_node *n)
             tg_gemm(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f, w->grad.data, N);
     }
     if (tg_wants_grad(b)) {
-        float *db = b->grad.data;
-        for (size_t i = 0; i < M; i++)
-            for (size_t j = 0; j < N; j++)
-                db[j] += dY[i * N + j];
+        column_sums_job job = {dY, b->grad.data, M, N};
+        tg_parallel_for(N, AFFINE_COLS_PER_CHUNK, add_column_sums, &job);
     }
 }
 
