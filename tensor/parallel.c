@@ -206,6 +206,69 @@ static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_
     }
 }
 
+/* ---- the team or the caller alone: whichever is faster on this machine now ----------------
+ *
+ * Two threads are not always faster than one.  On a machine shared with other work, a helper
+ * may share its core with another process, or (in a virtual machine) the two virtual cores may
+ * sit on different cache complexes for a while, so that every line the threads pass between
+ * them costs a trip through main memory: on this project's machine such spells made two-thread
+ * epochs twice as slow as one-thread ones, for minutes, while pure arithmetic still ran twice
+ * as fast.  So the caller keeps measuring: it runs the team's loops in phases, and at the end of
+ * each phase tries the other way (the team, or itself alone) for PROBE_LOOPS loops; if that
+ * took under 90% of the time the last PROBE_LOOPS loops of the phase took, it switches.  A
+ * training step repeats the same loops, so the two windows hold the same work.  Which thread
+ * runs a chunk changes no bit, so neither does this. */
+enum {
+    PROBE_LOOPS = 256,
+    FIRST_PHASE_LOOPS = 1024,  /* the first decision comes early: a slow spell may be on now */
+    PHASE_LOOPS = 32768,       /* probing costs a slow window per phase: 1% of a phase at most */
+};
+
+typedef struct mode_chooser {
+    bool solo, probing;        /* the mode in use; whether this is a probe of the other one */
+    long left;                 /* loops left in the current phase or probe */
+    double window_s;           /* seconds of the phase's last PROBE_LOOPS loops */
+    double probe_s;            /* seconds of the probe so far */
+} mode_chooser;
+
+static _Thread_local mode_chooser t_mode; /* the caller's (one team per process) */
+
+static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
+{
+    mode_chooser *mc = &t_mode;
+    bool solo = mc->probing ? !mc->solo : mc->solo;
+    double start = tg_now_seconds();
+    if (solo)
+        run_serially(n, grain, chunks, body, ctx);
+    else
+        team_loop(tm, n, grain, chunks, body, ctx);
+    double seconds = tg_now_seconds() - start;
+    mc->left--;
+    if (mc->probing) {
+        mc->probe_s += seconds;
+        if (mc->left == 0) {
+            if (mc->probe_s < 0.9 * mc->window_s)
+                mc->solo = !mc->solo;
+            mc->probing = false;
+            mc->left = PHASE_LOOPS;
+            mc->window_s = 0.0;
+        }
+        return;
+    }
+    if (mc->left < PROBE_LOOPS)
+        mc->window_s += seconds;
+    if (mc->left == 0) {
+        mc->probing = true;
+        mc->left = PROBE_LOOPS;
+        mc->probe_s = 0.0;
+    }
+}
+
+static void start_choosing(void)
+{
+    t_mode = (mode_chooser){.solo = false, .left = FIRST_PHASE_LOOPS};
+}
+
 #ifdef _OPENMP
 /* A helper: waits for loops after `seen` (spinning, then asleep) until the team shuts down. */
 static void helper_loop(team *tm, int self, uint32_t seen)
@@ -244,6 +307,7 @@ void tg_team_run(tg_team_fn fn, void *ctx)
         fn(ctx); /* nothing to share, nested, or another thread's team is running */
         return;
     }
+    start_choosing(); /* (t_mode belongs to this thread, which becomes the team's thread 0) */
 #ifdef _OPENMP
     if (threads > TEAM_MAX)
         threads = TEAM_MAX;
@@ -283,7 +347,7 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx)
     /* Always chunk by chunk, even on one thread: a body that keeps per-chunk partial sums then
      * sees the same chunks whatever the thread count. */
     if (chunks > 1 && t_team_caller && !t_in_team_loop && g_team.size > 1 && chunks <= 0xffffffffu) {
-        team_loop(&g_team, n, grain, chunks, body, ctx);
+        team_or_solo_loop(&g_team, n, grain, chunks, body, ctx);
         return;
     }
 #ifdef _OPENMP

@@ -21,8 +21,10 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 /* Runs fn(ctx) on the calling thread while tg_get_threads() - 1 helper threads wait for its
  * parallel loops: every tg_parallel_for (hence every threaded kernel) that fn runs is shared
  * with them without waking a team of threads for each loop, and without waiting for a helper
- * that has lost its core to another process (its chunks are taken over).  For a training loop,
- * which runs thousands of short parallel kernels.  Results are the same bits as without it.
+ * that has lost its core to another process (its chunks are taken over).  The caller also
+ * times its loops and, when running them alone proves faster (a busy or badly placed second
+ * core), runs them alone, trying the team again now and then.  For a training loop, which runs
+ * thousands of short parallel kernels.  Results are the same bits as without it.
  * Nested calls, calls while another thread's team runs, and builds without OpenMP just call fn. */
 typedef void (*tg_team_fn)(void *ctx);
 void tg_team_run(tg_team_fn fn, void *ctx);

@@ -174,6 +174,30 @@ Test(parallel, helpers_wake_up_after_sleeping)
         cr_assert_geq(g_tally.loops_helped, 20, "a sleeping helper woke for only %d of 30 loops", g_tally.loops_helped);
 }
 
+/* A team slower than its caller alone (a helper that takes 200 us over every chunk, the caller
+ * nothing): at the first probe (after 1024 loops, then 256 on the caller alone) the caller
+ * switches to running loops alone, and the helper gets no more chunks. */
+static void loops_where_the_team_loses(void *ctx)
+{
+    tally *t = ctx;
+    t->team_size = current_team_size();
+    t->slow_helper_us = 200;
+    for (int rep = 0; rep < 1024 + 256; rep++)
+        check_loop(t, 4, 1);
+    atomic_store(&t->by_helpers, 0);
+    for (int rep = 0; rep < 100; rep++)
+        check_loop(t, 4, 1);
+    t->slow_helper_us = 0;
+}
+
+Test(parallel, caller_goes_alone_when_the_team_is_slower)
+{
+    in_team(2, loops_where_the_team_loses);
+    if (g_tally.team_size > 1)
+        cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "helpers still ran %d chunks after the probe",
+                     atomic_load(&g_tally.by_helpers));
+}
+
 /* ---- nesting ------------------------------------------------------------------------------- */
 
 static void inner(void *ctx)
