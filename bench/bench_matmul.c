@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
@@ -33,13 +32,6 @@ static void usage(const char *prog)
             "  --batch N...  batch sizes for the CAE products (default: 32 256)\n"
             "  --square N... sizes of the square NN products (default: 1024)\n",
             prog);
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static float *random_matrix(tg_rng *rng, size_t n)
@@ -68,11 +60,11 @@ static double gflops(tg_simd_path path, size_t M, size_t K, size_t N, const char
             tg_gemm_path(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
         for (int r = 0; r < REPEATS; r++) {
             long reps = 0;
-            double t0 = now_seconds(), dt;
+            double t0 = tg_now_seconds(), dt;
             do {
                 tg_gemm_path(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
                 reps++;
-                dt = now_seconds() - t0;
+                dt = tg_now_seconds() - t0;
             } while (dt <= MIN_LOOP_SECONDS);
             double per_call = dt / (double)reps;
             if (best < 0.0 || per_call < best)

@@ -9,6 +9,7 @@
 
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
+#include "tensor/rng.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -262,12 +263,6 @@ static void multiply(void *ctx)
     tg_gemm(TG_NOTRANS, p->tb, p->M, p->N, p->K, 1.0f, p->A, p->K, p->B, ldb, 0.0f, p->C, p->N);
 }
 
-static void fill_pseudo_random(float *x, size_t n, unsigned *seed)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)((*seed = *seed * 1103515245u + 12345u) >> 9) / 8388608.0f - 1.0f;
-}
-
 /* One product on one thread, then with `threads` by fork/join and in a team: the same bits. */
 static void check_same_bits(size_t M, size_t N, size_t K, tg_trans tb, int threads)
 {
@@ -277,9 +272,10 @@ static void check_same_bits(size_t M, size_t N, size_t K, tg_trans tb, int threa
     float *one = malloc(M * N * sizeof(float)), *forked = malloc(M * N * sizeof(float));
     float *teamed = malloc(M * N * sizeof(float));
     cr_assert(p.A && p.B && one && forked && teamed);
-    unsigned seed = 12345;
-    fill_pseudo_random(p.A, M * K, &seed);
-    fill_pseudo_random(p.B, N * K, &seed);
+    tg_rng rng;
+    tg_rng_seed(&rng, 12345, 0);
+    tg_rng_fill_uniform(&rng, p.A, M * K, -1.0f, 1.0f);
+    tg_rng_fill_uniform(&rng, p.B, N * K, -1.0f, 1.0f);
     tg_set_threads(1);
     p.C = one, multiply(&p);
     tg_set_threads(threads);
