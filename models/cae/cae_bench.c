@@ -51,6 +51,12 @@ static void time_step_products(void *ctx)
     }
 }
 
+double cae_matmul_gflop(size_t images, size_t input, size_t hidden)
+{
+    enum { STEP_PRODUCTS = 5 };
+    return STEP_PRODUCTS * 2.0 * (double)images * (double)input * (double)hidden / 1e9;
+}
+
 double cae_step_matmul_gflops(size_t batch, size_t input, size_t hidden)
 {
     step_operands o = {.B = batch, .D = input, .H = hidden};
@@ -70,7 +76,7 @@ double cae_step_matmul_gflops(size_t batch, size_t input, size_t hidden)
     double gflops = 0.0;
     if (ok) {
         tg_team_run(time_step_products, &o);
-        gflops = CAE_STEP_PRODUCTS * 2.0 * (double)batch * (double)input * (double)hidden / o.best_seconds / 1e9;
+        gflops = cae_matmul_gflop(batch, input, hidden) / o.best_seconds;
     }
     for (int k = 0; k < N_BUFFERS; k++)
         free(*buffers[k]);

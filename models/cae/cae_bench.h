@@ -4,9 +4,10 @@
 
 #include <stddef.h>
 
-/* The matrix products of one training step (loss without the γ term): forward x·W and h·V,
- * backward dy·Vᵀ, hᵀ·dy and xᵀ·dz — five products of 2·B·D·H flops each, whatever the options. */
-enum { CAE_STEP_PRODUCTS = 5 };
+/* GFLOP of the matrix products that training on `images` images costs (loss without the γ term):
+ * per batch of B, forward x·W and h·V, backward dy·Vᵀ, hᵀ·dy and xᵀ·dz — five products of
+ * 2·B·D·H flops each, whatever the options. */
+double cae_matmul_gflop(size_t images, size_t input, size_t hidden);
 
 /* GFLOP/s of tg_gemm on those five products for batch B, D inputs and H hidden units, with the
  * operands laid out and transposed as the tape runs them, on the current thread setting and

@@ -206,7 +206,7 @@ static int cmd_bench(const tg_cli *c)
      * reaches on them, measured now (the γ term adds products of its own: no figure then). */
     double gflops = s.model.gamma == 0 ? cae_step_matmul_gflops(s.batch, s.model.input, s.model.hidden) : 0.0;
     if (gflops > 0 && result.best_epoch_s > 0) {
-        double epoch_gflop = CAE_STEP_PRODUCTS * 2.0 * (double)n * (double)s.model.input * (double)s.model.hidden / 1e9;
+        double epoch_gflop = cae_matmul_gflop(n, s.model.input, s.model.hidden);
         printf(" matmul_gflops=%.1f flop_limit_s=%.4g flop_fraction=%.3f", gflops, epoch_gflop / gflops,
                epoch_gflop / gflops / result.best_epoch_s);
     }
