@@ -56,21 +56,52 @@ TG_VECTORIZE static void accumulate_rows(size_t lo, size_t hi, void *ctx)
         job->y[k] += job->a[k];
 }
 
-/* da += dy (split over threads by rows);  db += dy (a broadcast row: db_j += Σ_i dy_ij, in row
- * order on one thread, since every row adds into the same db) */
-TG_VECTORIZE void tg_op_add_backward(tg_node *n)
+/* Columns per chunk of tg_add_column_sums: 128 floats, two cache lines of each row. */
+enum { COLS_PER_CHUNK = 128 };
+
+typedef struct column_sums_job {
+    const float *dy;
+    float *db;
+    size_t M, N;
+} column_sums_job;
+
+/* db_j += Σ_i dy_ij for the columns [lo, hi), adding the rows in order: each column's sum is
+ * the same whichever thread runs its chunk. */
+TG_VECTORIZE static void add_column_sums(size_t lo, size_t hi, void *ctx)
+{
+    const column_sums_job *job = ctx;
+    for (size_t i = 0; i < job->M; i++)
+        for (size_t j = lo; j < hi; j++)
+            job->db[j] += job->dy[i * job->N + j];
+}
+
+void tg_add_column_sums(const float *dy, size_t M, size_t N, float *db)
+{
+    column_sums_job job = {dy, db, M, N};
+    tg_parallel_for(N, COLS_PER_CHUNK, add_column_sums, &job);
+}
+
+/* dy [M,N] added into a gradient of the same shape (split over threads by rows). */
+static void accumulate(const float *dy, size_t M, size_t N, float *dx)
+{
+    add_job job = {.a = dy, .y = dx, .N = N};
+    tg_parallel_for(M, ADD_ROWS_PER_CHUNK, accumulate_rows, &job);
+}
+
+/* da += dy;  db += dy, or for a broadcast row db_j += Σ_i dy_ij */
+void tg_op_add_backward(tg_node *n)
 {
     tg_node *a = n->in[0], *b = n->in[1];
     const float *dy = n->grad.data;
-    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
-    if (tg_wants_grad(a)) {
-        add_job job = {.a = dy, .y = a->grad.data, .N = N};
-        tg_parallel_for(M, ADD_ROWS_PER_CHUNK, accumulate_rows, &job);
+    size_t M = tg_rows(n), N = tg_cols(n);
+    if (tg_wants_grad(a))
+        accumulate(dy, M, N, a->grad.data);
+    if (tg_wants_grad(b)) {
+        if (b_row_stride(n))
+            accumulate(dy, M, N, b->grad.data);
+        else
+            tg_add_column_sums(dy, M, N, b->grad.data);
     }
-    if (tg_wants_grad(b))
-        for (size_t i = 0; i < M; i++)
-            for (size_t j = 0; j < N; j++)
-                b->grad.data[i * bs + j] += dy[i * N + j];
 }
 
 // a [M,N], b [M,N] or [1,N], y [M,N]

@@ -88,6 +88,10 @@ static inline double lanes_sum_sq_diff(const float *a, const float *b, size_t n)
     return combine_lanes(lane);
 }
 
+/* db_j += Σ_i dy_ij over dy [M,N], each column's rows added in order, split over threads by
+ * columns: the bias gradient of add (a broadcast row) and of affine. */
+void tg_add_column_sums(const float *dy, size_t M, size_t N, float *db);
+
 /* Columns are processed in blocks of this many when a reduction walks a matrix row by row
  * and keeps one double accumulator per column on the stack. */
 #define TG_COL_BLOCK 64

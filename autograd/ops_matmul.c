@@ -180,27 +180,7 @@ void tg_op_affine_forward(tg_node *n)
             tg_cols(w), 1.0f, n->value.data, N);
 }
 
-/* Columns per chunk of the bias gradient: 128 floats, two cache lines of each row. */
-enum { AFFINE_COLS_PER_CHUNK = 128 };
-
-typedef struct column_sums_job {
-    const float *dY;
-    float *db;
-    size_t M, N;
-} column_sums_job;
-
-/* db_j += Σ_i dY_ij for the columns [lo, hi), adding the rows in order: each column's sum is
- * the same whichever thread runs its chunk. */
-TG_VECTORIZE static void add_column_sums(size_t lo, size_t hi, void *ctx)
-{
-    const column_sums_job *job = ctx;
-    for (size_t i = 0; i < job->M; i++)
-        for (size_t j = lo; j < hi; j++)
-            job->db[j] += job->dY[i * job->N + j];
-}
-
-/* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij, split
- * over threads by columns */
+/* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij */
 TG_VECTORIZE void tg_op_affine_backward(tg_node *n)
 {
     tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
@@ -216,10 +196,8 @@ TG_VECTORIZE void tg_op_affine_backward(tg_node *n)
         else
             tg_gemm(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f, w->grad.data, N);
     }
-    if (tg_wants_grad(b)) {
-        column_sums_job job = {dY, b->grad.data, M, N};
-        tg_parallel_for(N, AFFINE_COLS_PER_CHUNK, add_column_sums, &job);
-    }
+    if (tg_wants_grad(b))
+        tg_add_column_sums(dY, M, N, b->grad.data);
 }
 
 tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w)
