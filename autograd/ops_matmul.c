@@ -181,7 +181,7 @@ void tg_op_affine_forward(tg_node *n)
 }
 
 /* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij */
-TG_VECTORIZE void tg_op_affine_backward(tg_node *n)
+void tg_op_affine_backward(tg_node *n)
 {
     tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
     size_t M = tg_rows(n), N = tg_cols(n), K = tg_cols(x);
