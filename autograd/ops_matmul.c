@@ -169,15 +169,29 @@ static void fill_bias_rows(size_t lo, size_t hi, void *ctx)
         memcpy(job->y + i * job->N, job->b, job->N * sizeof(float));
 }
 
+/* The products that take X as their first operand (Y = X·W, dW = Xᵀ·dY; with W [N,K] X is
+ * the second operand of both) skip X's zeros when it has many (images, ReLU outputs): the
+ * forward decides from a sample of X and records the choice in fattr for the backward.  The
+ * bits are the same either way (tg_gemm_sparse_a), only the time differs. */
+typedef void (*gemm_fn)(tg_trans, tg_trans, size_t, size_t, size_t, float, const float *, size_t,
+                        const float *, size_t, float, float *, size_t);
+
+static gemm_fn product_reading_x(const tg_node *n)
+{
+    return n->fattr != 0.0f ? tg_gemm_sparse_a : tg_gemm;
+}
+
 // X [M,K], W [K,N] (iattr 0) or [N,K] (iattr 1), b [N] or [1,N] -> Y [M,N]
 void tg_op_affine_forward(tg_node *n)
 {
     const tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
     size_t M = tg_rows(n), N = tg_cols(n), K = tg_cols(x);
+    const bool transposed = n->iattr != 0;
+    n->fattr = !transposed && tg_gemm_prefers_sparse_a(x->value.data, M, K, K);
     bias_rows_job job = {b->value.data, n->value.data, N};
     tg_parallel_for(M, AFFINE_ROWS_PER_CHUNK, fill_bias_rows, &job);
-    tg_gemm(TG_NOTRANS, n->iattr ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K, w->value.data,
-            tg_cols(w), 1.0f, n->value.data, N);
+    product_reading_x(n)(TG_NOTRANS, transposed ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K,
+                         w->value.data, tg_cols(w), 1.0f, n->value.data, N);
 }
 
 /* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij */
@@ -194,7 +208,8 @@ void tg_op_affine_backward(tg_node *n)
         if (transposed)
             tg_gemm(TG_TRANS, TG_NOTRANS, N, K, M, 1.0f, dY, N, x->value.data, K, 1.0f, w->grad.data, K);
         else
-            tg_gemm(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f, w->grad.data, N);
+            product_reading_x(n)(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f,
+                                 w->grad.data, N);
     }
     if (tg_wants_grad(b))
         tg_add_column_sums(dY, M, N, b->grad.data);

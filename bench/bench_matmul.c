@@ -1,6 +1,7 @@
 /* bench/bench_matmul.c — throughput of tg_gemm on the products of a CAE training step.
  *
  *   bench_matmul [--threads N] [--path auto|scalar|avx2|avx512] [--batch N...] [--square N...]
+ *                [--zeros F...]
  *
  * For each batch size B (default 32 and 256) it times the five products of one training step of
  * the contractive autoencoder (D = 784 inputs, H = 64 hidden units), then the square products
@@ -8,6 +9,14 @@
  *
  *   M=256 K=784 N=64 op=NN path=avx512 threads=1 gflops=187.3
  *
+ * With --zeros, it also times the two products that read the images (x·W1 and xᵀ·g) with that
+ * fraction of A set to zero at random, through tg_gemm and through tg_gemm_sparse_a (GFLOP/s
+ * count the dense product's flops, so the two are comparable):
+ *
+ *   M=256 K=784 N=64 op=NN path=avx512 threads=1 zeros=0.5 dense_gflops=110.2 sparse_gflops=121.0 speedup=1.10
+ *
+ * Independent random zeros are the harder case for the zero-skipping kernel: it skips a step
+ * only when both rows of a pair are zero there, which in images (zeros in runs) happens more.
  * The timing mirrors the OpenBLAS peer (shared/peers/sgemm_openblas.py) so the two can be
  * compared line by line: inputs uniform in [0,1), 3 warm-up calls, then the best of 5 runs of a
  * loop that repeats the product until it has taken at least 0.06 s; C = op(A)·op(B) (beta = 0). */
@@ -27,10 +36,13 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s [--threads N] [--path auto|scalar|avx2|avx512] [--batch N...] [--square N...]\n"
+            "       [--zeros F...]\n"
             "  --threads N   worker threads (default: all cores)\n"
             "  --path P      kernel path (default: auto, the best this processor supports)\n"
             "  --batch N...  batch sizes for the CAE products (default: 32 256)\n"
-            "  --square N... sizes of the square NN products (default: 1024)\n",
+            "  --square N... sizes of the square NN products (default: 1024)\n"
+            "  --zeros F...  also time the products that read the images with a fraction F of zeros,\n"
+            "                densely and skipping zeros (default: none)\n",
             prog);
 }
 
@@ -42,9 +54,14 @@ static float *random_matrix(tg_rng *rng, size_t n)
     return x;
 }
 
-/* Times C[M,N] = op(A)·op(B) with op given as "NN", "NT", "TN" or "TT"; returns GFLOP/s, or a
- * negative value when the matrices cannot be allocated. */
-static double gflops(tg_simd_path path, size_t M, size_t K, size_t N, const char *op)
+typedef void (*gemm_path_fn)(tg_simd_path, tg_trans, tg_trans, size_t, size_t, size_t, float, const float *,
+                             size_t, const float *, size_t, float, float *, size_t);
+
+/* Times C[M,N] = op(A)·op(B) with op given as "NN", "NT", "TN" or "TT", through `gemm`, with a
+ * fraction `zeros` of A set to 0; returns GFLOP/s (of the dense product), or a negative value
+ * when the matrices cannot be allocated. */
+static double gflops(gemm_path_fn gemm, tg_simd_path path, size_t M, size_t K, size_t N, const char *op,
+                     double zeros)
 {
     tg_trans ta = op[0] == 'T' ? TG_TRANS : TG_NOTRANS;
     tg_trans tb = op[1] == 'T' ? TG_TRANS : TG_NOTRANS;
@@ -56,13 +73,16 @@ static double gflops(tg_simd_path path, size_t M, size_t K, size_t N, const char
     float *C = tg_aligned_alloc(M * N * sizeof(float));
     double best = -1.0;
     if (A && B && C) {
+        for (size_t k = 0; k < M * K; k++)
+            if (tg_rng_uniform(&rng) < zeros)
+                A[k] = 0.0f;
         for (int w = 0; w < WARMUP_CALLS; w++)
-            tg_gemm_path(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+            gemm(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
         for (int r = 0; r < REPEATS; r++) {
             long reps = 0;
             double t0 = tg_now_seconds(), dt;
             do {
-                tg_gemm_path(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+                gemm(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
                 reps++;
                 dt = tg_now_seconds() - t0;
             } while (dt <= MIN_LOOP_SECONDS);
@@ -99,23 +119,50 @@ static int parse_sizes(int argc, char **argv, int *i, size_t *list)
     return n;
 }
 
+static int cannot_allocate(size_t M, size_t K, size_t N)
+{
+    fprintf(stderr, "bench_matmul: cannot allocate M=%zu K=%zu N=%zu\n", M, K, N);
+    return 1;
+}
+
 static int report(tg_simd_path path, int threads, size_t M, size_t K, size_t N, const char *op)
 {
-    double g = gflops(path, M, K, N, op);
-    if (g < 0.0) {
-        fprintf(stderr, "bench_matmul: cannot allocate M=%zu K=%zu N=%zu\n", M, K, N);
-        return 1;
-    }
+    double g = gflops(tg_gemm_path, path, M, K, N, op, 0.0);
+    if (g < 0.0)
+        return cannot_allocate(M, K, N);
     printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d gflops=%.1f\n", M, K, N, op,
            tg_simd_name(path), threads, g);
     fflush(stdout);
     return 0;
 }
 
+/* The same product through tg_gemm and tg_gemm_sparse_a, A with a fraction `zeros` of zeros. */
+static int report_sparse(tg_simd_path path, int threads, size_t M, size_t K, size_t N, const char *op,
+                         double zeros)
+{
+    double dense = gflops(tg_gemm_path, path, M, K, N, op, zeros);
+    double sparse = gflops(tg_gemm_sparse_a_path, path, M, K, N, op, zeros);
+    if (dense < 0.0 || sparse < 0.0)
+        return cannot_allocate(M, K, N);
+    printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d zeros=%.2f dense_gflops=%.1f sparse_gflops=%.1f "
+           "speedup=%.2f\n", M, K, N, op, tg_simd_name(path), threads, zeros, dense, sparse, sparse / dense);
+    fflush(stdout);
+    return 0;
+}
+
+/* Parses a fraction in [0, 1]; returns -1 for anything else. */
+static double parse_fraction(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    return (*s && !*end && v >= 0.0 && v <= 1.0) ? v : -1.0;
+}
+
 int main(int argc, char **argv)
 {
     size_t batches[MAX_SIZES] = {32, 256}, squares[MAX_SIZES] = {1024};
-    int nbatch = 2, nsquare = 1;
+    int nbatch = 2, nsquare = 1, nzeros = 0;
+    double zeros[MAX_SIZES];
     int threads = tg_get_threads();
     tg_simd_path path = TG_PATH_AUTO;
 
@@ -128,6 +175,9 @@ int main(int argc, char **argv)
             continue;
         } else if (strcmp(argv[i], "--square") == 0 && (nsquare = parse_sizes(argc, argv, &i, squares)) > 0) {
             continue;
+        } else if (strcmp(argv[i], "--zeros") == 0 && i + 1 < argc && parse_fraction(argv[i + 1]) >= 0.0) {
+            while (i + 1 < argc && nzeros < MAX_SIZES && parse_fraction(argv[i + 1]) >= 0.0)
+                zeros[nzeros++] = parse_fraction(argv[++i]);
         } else {
             usage(argv[0]);
             return 2;
@@ -153,6 +203,10 @@ int main(int argc, char **argv)
         };
         for (size_t s = 0; s < sizeof step / sizeof step[0]; s++)
             if (report(path, threads, step[s].M, step[s].K, step[s].N, step[s].op))
+                return 1;
+        for (int z = 0; z < nzeros; z++) /* the products whose A is the images: x·W1, xᵀ·g */
+            if (report_sparse(path, threads, B, D, H, "NN", zeros[z]) ||
+                report_sparse(path, threads, D, B, H, "TN", zeros[z]))
                 return 1;
     }
     for (int s = 0; s < nsquare; s++)

@@ -53,6 +53,24 @@ void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t 
                   float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                   float beta, float *C, size_t ldc);
 
+/* tg_gemm for an op(A) with many zeros (images, ReLU outputs): the same product, skipping the
+ * steps of the reduction at which A is zero.  The same bits as tg_gemm, as long as B holds no
+ * infinity or NaN (then, as in reference BLAS, a zero of A times it contributes nothing rather
+ * than NaN).  Only the AVX-512 path has the kernel, and only for B not transposed; otherwise
+ * this is tg_gemm.  On Fashion-MNIST batches (half the pixels zero) the two products of a CAE
+ * step that read the images run 1.26x and 1.31x faster; with no zeros it is 14-18% slower than
+ * tg_gemm (see tg_gemm_prefers_sparse_a). */
+void tg_gemm_sparse_a(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
+                      float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                      float beta, float *C, size_t ldc);
+void tg_gemm_sparse_a_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
+                           float alpha, const float *A, size_t lda, const float *B, size_t ldb,
+                           float beta, float *C, size_t ldc);
+
+/* Whether A [rows, cols] (row stride lda) has zeros enough for tg_gemm_sparse_a to pay (45%),
+ * judged from a sample of about 16K elements in whole rows spread over A. */
+bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda);
+
 /* The plain reference kernel: three loops, single thread, no SIMD. */
 void tg_gemm_ref(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,

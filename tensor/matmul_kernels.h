@@ -22,6 +22,9 @@
 
 #include "matmul.h"
 
+/* The deepest K block (matmul.c cuts K into ceil(K / TG_GEMM_KC_MAX) nearly equal blocks). */
+enum { TG_GEMM_KC_MAX = 256 };
+
 /* How a tile reads op(A). */
 typedef enum tg_a_layout {
     TG_A_ROWS,   /* op(A)[r,k] = a[r*a_stride + k]: rows of A read in place (ta = NOTRANS) */
@@ -50,7 +53,17 @@ typedef struct tg_gemm_kernel {
      * Lanes j in [nc, round_up(nc, 16)) may be written with anything; dst_stride must be at least
      * that rounded width.  Packs panels of op(B) for B stored N×K, and tiles of A (rows -> k-major). */
     void (*pack_transposed)(float *dst, size_t dst_stride, const float *src, size_t lds, size_t kc, size_t nc);
+    /* Optional (NULL: tg_gemm_sparse_a computes densely).  The zero-skipping kernel: C rows
+     * [mr <= TG_SPARSE_MR, nr] (any nr, in strips of its vector width) over one K block of
+     * kc <= TG_GEMM_KC_MAX steps, op(A) read as TG_A_ROWS, op(B)[k,j] = b[k*b_stride + j] with
+     * kc*b_stride < 2^31.  The steps k at which every row of op(A) is zero are left out; the
+     * others go through the arithmetic above, so the bits are those of `tile` when B is finite
+     * (an FMA with a zero factor adds +0 to an accumulator that started at +0 and, in round to
+     * nearest, never becomes -0, so leaving it out changes nothing; 0·inf would have been NaN). */
+    void (*sparse_tile)(const tg_tile *t);
 } tg_gemm_kernel;
+
+enum { TG_SPARSE_MR = 2 }; /* rows per zero-skipping tile: the steps skipped are those where both are zero */
 
 #if defined(TG_HAVE_X86_SIMD)
 extern const tg_gemm_kernel tg_gemm_kernel_avx2;

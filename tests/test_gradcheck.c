@@ -198,7 +198,8 @@ static void gc_case_matmul_tt(void) { gc_matmul(true, true, &tg_op_matmul_tt); }
  *
  * The last trials make each input's gradient arrive from two places, so an affine backward that
  * wrote (=) instead of adding (+=) would fail: X, W and b also feed adds after the affine (its
- * gradient then lands second), and X·X + b uses one node as both operands. */
+ * gradient then lands second), and X·X + b uses one node as both operands.  The two after them
+ * give X mostly zeros, so the products that read X take the zero-skipping path. */
 
 static tg_node *apply_affine(tg_tape *t, gc_case *c, tg_node *const *in)
 {
@@ -220,24 +221,30 @@ static tg_node *apply_affine_self(tg_tape *t, gc_case *c, tg_node *const *in)
 
 static void gc_case_affine(void)
 {
-    for (int trial = 0; trial < 10; trial++) {
+    for (int trial = 0; trial < 12; trial++) {
         gc_case c;
         gc_begin(&c, 150 + (uint64_t)trial);
         size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? 40 : 6;
         size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
         const char *kind = "";
-        c.trans_b = trial % 2 == 1;
+        c.trans_b = trial % 2 == 1 && trial < 10;
         c.expect = &tg_op_affine;
         c.apply = apply_affine;
-        if (trial >= 6) { /* square: M = K = N */
+        if (trial >= 6 && trial < 10) { /* square: M = K = N */
             M = K = N = gc_dim(&c, 3, 8);
             kind = trial < 8 ? " + X + W + b" : " (X as W)";
             c.apply = trial < 8 ? apply_affine_shared : apply_affine_self;
             if (trial < 8)
                 c.expect = &tg_op_add;
         }
-        gc_param2(&c, "X", M, K, -1.0f, 1.0f);
-        if (trial < 8)
+        tg_param *x = gc_param2(&c, "X", M, K, -1.0f, 1.0f);
+        if (trial >= 10) { /* mostly zeros, like images: X·W and Xᵀ·dY skip them */
+            kind = " (X 70% zeros)";
+            for (size_t k = 0; k < x->value.size; k++)
+                if (tg_rng_uniform(&c.rng) < 0.7f)
+                    x->value.data[k] = 0.0f;
+        }
+        if (trial < 8 || trial >= 10)
             gc_param2(&c, "W", c.trans_b ? N : K, c.trans_b ? K : N, -1.0f, 1.0f);
         if (trial % 4 < 2)
             gc_param(&c, "b", 1, (size_t[]){N}, -1.0f, 1.0f);

@@ -1,4 +1,5 @@
 /* tests/test_matmul.c — tg_gemm on every path against the scalar reference, BLAS edge cases,
+ * the zero-skipping product (tg_gemm_sparse_a: same bits as tg_gemm),
  * thread-count determinism, and the checked tensor wrapper. */
 #include <criterion/criterion.h>
 
@@ -377,4 +378,118 @@ Test(matmul, tensor_matmul_output_shape_error)
     tg_tensor_free(&a);
     tg_tensor_free(&b);
     tg_tensor_free(&c);
+}
+
+/* ---- tg_gemm_sparse_a: the zero-skipping product ----------------------------------------- */
+
+/* Sets about `fraction` of A's elements (padding included) to zero, half of them -0.0; the
+ * first row of op(A) is left dense when `dense_first_row`, so pairs of rows with one zero and
+ * one non-zero row at a step are common. */
+static void sprinkle_zeros(problem *p, double fraction, bool dense_first_row, uint64_t seed)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, seed, 11);
+    size_t a_rows = p->ta == TG_TRANS ? p->K : p->M;
+    for (size_t r = 0; r < a_rows; r++)
+        for (size_t c = 0; c < p->lda; c++) {
+            size_t op_row = p->ta == TG_TRANS ? c : r;
+            if (dense_first_row && op_row == 0)
+                continue;
+            if (tg_rng_uniform(&rng) < fraction)
+                p->A[r * p->lda + c] = (r + c) % 2 ? -0.0f : 0.0f;
+        }
+}
+
+static float *run_sparse_path(const problem *p, tg_simd_path path)
+{
+    float *C = alloc_floats(p->M * p->ldc);
+    memcpy(C, p->C0, p->M * p->ldc * sizeof(float));
+    tg_gemm_sparse_a_path(path, p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb,
+                          p->beta, C, p->ldc);
+    return C;
+}
+
+/* The zero-skipping product gives tg_gemm's bits on the same path (padding untouched too), and
+ * both are close to the reference: all shapes, transposes, scalings, from no zeros to all. */
+static void sparse_a_same_bits_as_dense(tg_simd_path path)
+{
+    if (!tg_simd_supported(path))
+        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    static const double fractions[] = {0.0, 0.5, 0.9, 1.0};
+    static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -1.5f}};
+    for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
+        for (int t = 0; t < 4; t++)
+            for (size_t z = 0; z < 4; z++) {
+                size_t v = (s + z) % 3, pad = (s + (size_t)t) % 3;
+                problem p = make_problem((tg_trans)(t & 1), (tg_trans)(t >> 1), SHAPES[s][0], SHAPES[s][1],
+                                         SHAPES[s][2], pad, ab[v][0], ab[v][1], 900 + s * 4 + (size_t)t);
+                sprinkle_zeros(&p, fractions[z], z == 2, 77 + s);
+                if (p.beta == 0.0f) /* never read: must not turn into NaN */
+                    for (size_t i = 0; i < p.M; i++)
+                        for (size_t j = 0; j < p.N; j++)
+                            p.C0[i * p.ldc + j] = NAN;
+                float *dense = run_path(&p, path), *sparse = run_sparse_path(&p, path), *ref = run_ref(&p);
+                cr_assert(memcmp(dense, sparse, p.M * p.ldc * sizeof(float)) == 0,
+                          "%s: sparse and dense differ: ta=%d tb=%d M=%zu N=%zu K=%zu zeros=%.1f", tg_simd_name(path),
+                          p.ta, p.tb, p.M, p.N, p.K, fractions[z]);
+                expect_close(&p, sparse, ref, "sparse_a");
+                free(dense);
+                free(sparse);
+                free(ref);
+                free_problem(&p);
+            }
+}
+
+Test(matmul, scalar_sparse_a_same_bits_as_dense) { sparse_a_same_bits_as_dense(TG_PATH_SCALAR); }
+Test(matmul, avx2_sparse_a_same_bits_as_dense) { sparse_a_same_bits_as_dense(TG_PATH_AVX2); }
+Test(matmul, avx512_sparse_a_same_bits_as_dense) { sparse_a_same_bits_as_dense(TG_PATH_AVX512); }
+
+Test(matmul, sparse_a_same_bits_for_1_2_3_threads)
+{
+    static const size_t shapes[][3] = {{256, 64, 784}, {784, 64, 256}, {301, 259, 131}, {33, 130, 64}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int ta = 0; ta < 2; ta++) {
+            problem p = make_problem((tg_trans)ta, TG_NOTRANS, shapes[s][0], shapes[s][1], shapes[s][2], 1,
+                                     1.0f, 1.0f, 40 + s);
+            sprinkle_zeros(&p, 0.6, false, 41 + s);
+            float *runs[3];
+            for (int t = 0; t < 3; t++) {
+                tg_set_threads(t + 1);
+                runs[t] = run_sparse_path(&p, TG_PATH_AUTO);
+            }
+            size_t bytes = p.M * p.ldc * sizeof(float);
+            cr_assert(memcmp(runs[0], runs[1], bytes) == 0 && memcmp(runs[0], runs[2], bytes) == 0,
+                      "sparse_a: thread counts differ (M=%zu N=%zu K=%zu ta=%d)", p.M, p.N, p.K, ta);
+            for (int t = 0; t < 3; t++)
+                free(runs[t]);
+            free_problem(&p);
+        }
+    tg_set_threads(1);
+}
+
+/* A NaN in A is not a zero: it must reach C as in the dense product. */
+Test(matmul, sparse_a_propagates_nan_in_a)
+{
+    problem p = make_problem(TG_NOTRANS, TG_NOTRANS, 4, 20, 40, 0, 1.0f, 0.0f, 5);
+    sprinkle_zeros(&p, 1.0, false, 6);
+    p.A[2 * p.lda + 17] = NAN;
+    float *C = run_sparse_path(&p, TG_PATH_AUTO);
+    for (size_t i = 0; i < p.M; i++)
+        for (size_t j = 0; j < p.N; j++)
+            cr_assert(i == 2 ? isnan(C[i * p.ldc + j]) : C[i * p.ldc + j] == 0.0f, "C[%zu,%zu] = %g", i, j,
+                      (double)C[i * p.ldc + j]);
+    free(C);
+    free_problem(&p);
+}
+
+Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
+{
+    problem p = make_problem(TG_NOTRANS, TG_NOTRANS, 256, 1, 784, 0, 1.0f, 0.0f, 8);
+    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "no zeros");
+    sprinkle_zeros(&p, 0.25, false, 9);
+    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "a quarter zeros");
+    sprinkle_zeros(&p, 0.5, false, 10); /* about 62% now */
+    cr_assert(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "most zeros");
+    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, 0, p.K, p.lda), "empty");
+    free_problem(&p);
 }
