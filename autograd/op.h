@@ -3,7 +3,10 @@
  * An op is a tg_op_def: a name, a forward and a backward function.  The forward reads
  * n->in[i]->value and writes n->value (already allocated with the shape given to
  * tg_tape_record).  The backward reads n->grad (d loss / d output) and ACCUMULATES (+=) into
- * n->in[i]->grad for every input with tg_wants_grad(n->in[i]).
+ * n->in[i]->grad for every input with tg_wants_grad(n->in[i]).  (The tape zero-fills an input
+ * gradient nothing has written yet just before the backward runs.  A backward that writes a
+ * whole input gradient may skip that pass: its constructor sets n->assigns_input_grads, and the
+ * backward asks tg_grad_first_write(input) and assigns (=) when it says so, else adds.)
  *
  * A constructor checks shapes, records the node, and runs it:
  *
@@ -50,6 +53,16 @@ float *tg_tape_scratch(tg_tape *tape, size_t count);
 
 /* Whether the backward should accumulate into this input. */
 static inline bool tg_wants_grad(const tg_node *n) { return n->grad.data != NULL; }
+
+/* For a backward whose node has assigns_input_grads, about an input it is going to write in full:
+ * true (once per pass) when nothing has written x's gradient yet, so the backward must write it
+ * with = (the buffer holds stale data); false when it must add. */
+static inline bool tg_grad_first_write(tg_node *x)
+{
+    bool first = x->grad_unwritten;
+    x->grad_unwritten = false;
+    return first;
+}
 
 /* The 2-D reading of a node's value: rows = shape[0], cols = the rest (1-D: one row). */
 static inline size_t tg_rows(const tg_node *n) { return tg_tensor_nrows(&n->value); }

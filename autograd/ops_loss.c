@@ -49,8 +49,9 @@ static size_t mse_grain(size_t n)
 
 typedef struct mse_job {
     const float *y, *t;
-    float *dy, *dt; /* backward: gradients to add into (NULL when not wanted) */
-    float g;        /* backward: 2·dL·scale */
+    float *dy, *dt;           /* backward: gradients to write (NULL when not wanted) */
+    bool assign_dy, assign_dt; /* backward: first write (=), else add */
+    float g;                  /* backward: 2·dL·scale */
     size_t grain;
     double partial[MSE_MAX_CHUNKS]; /* forward: Σ (y−t)² of each chunk */
 } mse_job;
@@ -77,15 +78,24 @@ TG_VECTORIZE static void mse_backward_chunk(size_t lo, size_t hi, void *ctx)
 {
     const mse_job *job = ctx;
     const float *y = job->y, *t = job->t;
-    if (job->dy)
+    /* an assignment writes 0 + v (0 - v), not v: the bits of adding into a zero-filled buffer,
+     * -0 included */
+    if (job->dy && job->assign_dy)
+        for (size_t k = lo; k < hi; k++)
+            job->dy[k] = 0.0f + job->g * (y[k] - t[k]);
+    else if (job->dy)
         for (size_t k = lo; k < hi; k++)
             job->dy[k] += job->g * (y[k] - t[k]);
-    if (job->dt)
+    if (job->dt && job->assign_dt)
+        for (size_t k = lo; k < hi; k++)
+            job->dt[k] = 0.0f - job->g * (y[k] - t[k]);
+    else if (job->dt)
         for (size_t k = lo; k < hi; k++)
             job->dt[k] -= job->g * (y[k] - t[k]);
 }
 
-/* dy += 2·(y − t)·dL·scale;  dt −= the same */
+/* dy += 2·(y − t)·dL·scale;  dt −= the same.  A first write assigns (the constructor sets
+ * assigns_input_grads): the decoder output's gradient is then never zero-filled. */
 void tg_op_mse_backward(tg_node *n)
 {
     tg_node *pred = n->in[0], *target = n->in[1];
@@ -96,6 +106,9 @@ void tg_op_mse_backward(tg_node *n)
         .g = (float)(2.0 * n->grad.data[0] * reduction_scale(pred, n->iattr)),
         .grain = mse_grain(pred->value.size),
     };
+    /* in this order: for mse(y, y) the first write is dy's, then dt adds */
+    job.assign_dy = job.dy && tg_grad_first_write(pred);
+    job.assign_dt = job.dt && tg_grad_first_write(target);
     tg_parallel_for(pred->value.size, job.grain, mse_backward_chunk, &job);
 }
 
@@ -105,8 +118,10 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
         return NULL;
     tg_node *in[2] = {pred, target};
     tg_node *n = tg_tape_record(t, &tg_op_mse, 2, in, 1, (size_t[]){1});
-    if (n)
+    if (n) {
         n->iattr = red;
+        n->assigns_input_grads = true;
+    }
     return tg_tape_forward(t, n);
 }
 

@@ -313,6 +313,14 @@ tg_node *tg_input_new(tg_tape *t, int ndim, const size_t *shape)
 
 /* ---- the reverse pass ------------------------------------------------------------------ */
 
+static void zero_if_unwritten(tg_node *n)
+{
+    if (n->grad_unwritten) {
+        memset(n->grad.data, 0, n->grad.size * sizeof(float));
+        n->grad_unwritten = false;
+    }
+}
+
 int tg_backward(tg_tape *t, tg_node *loss, tg_error *err)
 {
     if (t->status)
@@ -343,7 +351,9 @@ int tg_backward(tg_tape *t, tg_node *loss, tg_error *err)
             for (int k = 0; k < t->nodes[i]->n_in; k++)
                 needed[t->nodes[i]->in[k]->index] = 1;
 
-    /* Gradient buffers: parameters accumulate into their own; intermediates start from zero. */
+    /* Gradient buffers: parameters accumulate into their own; intermediates start from zero,
+     * zero-filled lazily (zero_if_unwritten): a big one, such as the decoder output's, is then
+     * filled just before it is used, or not at all when its first writer assigns it. */
     for (int i = 0; i <= last; i++) {
         tg_node *n = t->nodes[i];
         if (!n->requires_grad)
@@ -359,14 +369,19 @@ int tg_backward(tg_tape *t, tg_node *loss, tg_error *err)
                 return tg_error_set(err, TG_ERR_NOMEM, "backward: out of memory (%s gradient)", n->op->name);
             tg_tensor_wrap(&n->grad, g, n->value.ndim, n->value.shape, NULL);
         }
-        memset(n->grad.data, 0, n->grad.size * sizeof(float));
+        n->grad_unwritten = true;
     }
 
+    zero_if_unwritten(loss);
     loss->grad.data[0] += 1.0f; /* d loss / d loss */
     for (int i = last; i >= 0; i--) {
         tg_node *n = t->nodes[i];
         if (!needed[i] || !n->requires_grad || !n->op->backward)
             continue;
+        zero_if_unwritten(n); /* no gradient reached it: zeros, not stale data */
+        if (!n->assigns_input_grads)
+            for (int k = 0; k < n->n_in; k++)
+                zero_if_unwritten(n->in[k]);
         if (!t->profile) {
             n->op->backward(n);
         } else {
@@ -377,6 +392,8 @@ int tg_backward(tg_tape *t, tg_node *loss, tg_error *err)
                 e->backward_s += tg_now_seconds() - start;
         }
     }
+    for (int i = 0; i <= last; i++) /* what no backward wrote reads as zero, as documented */
+        zero_if_unwritten(t->nodes[i]);
     return TG_OK;
 }
 

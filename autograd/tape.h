@@ -52,6 +52,10 @@ struct tg_node {
     int iattr;                  /* op attribute: an activation kind, a reduction, ... */
     const void *aux;            /* op attribute by reference (e.g. integer labels); not owned */
     float *saved;               /* values the forward saved for the backward (arena) */
+    bool assigns_input_grads;   /* set by the constructor: this node's backward writes an input
+                                   gradient nothing has written yet with = (tg_grad_first_write) */
+    bool grad_unwritten;        /* during tg_backward: nothing has written this intermediate
+                                   gradient yet, its buffer holds stale data (see tape.c) */
 };
 
 tg_tape *tg_tape_new(tg_error *err);

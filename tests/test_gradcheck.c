@@ -404,7 +404,47 @@ static void gc_pair_loss(const tg_op_def *op, float lo, float hi, float target_l
 /* A loss is one float: its rounding (~1e-7 for L ~ 1) divided by 2·eps is the numeric
  * gradient's noise, so the smooth losses take eps 3e-2 (measured: max error 1e-3 instead of
  * 4e-3 at eps 1e-2; the truncation error, ~eps², stays below the noise). */
-static void gc_case_mse(void) { gc_pair_loss(&tg_op_mse, -1.0f, 1.0f, -1.0f, 1.0f, 1e-1); } /* quadratic */
+/* mse's backward assigns (=) a gradient nothing has written yet, and adds otherwise.  With
+ * param inputs it always adds; these cases compute pred and target (so their gradients are
+ * the tape's, written first by mse), and also send pred's gradient through mean, recorded
+ * after mse (its backward runs first: mse must add) or before (mse writes first: mean adds). */
+enum { MSE_ALONE, MSE_THEN_MEAN, MEAN_THEN_MSE, MSE_KINDS };
+
+static tg_node *apply_mse_of_intermediates(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    tg_node *pred = tg_scale(t, in[0], 2.0f), *target = tg_scale(t, in[1], 0.5f);
+    switch ((int)c->factor) {
+    case MSE_THEN_MEAN: {
+        tg_node *loss = tg_mse(t, pred, target, c->red);
+        return tg_add(t, loss, tg_mean(t, pred));
+    }
+    case MEAN_THEN_MSE: {
+        tg_node *mean = tg_mean(t, pred);
+        return tg_add(t, mean, tg_mse(t, pred, target, c->red));
+    }
+    default:
+        return tg_mse(t, pred, target, c->red);
+    }
+}
+
+static void gc_case_mse(void)
+{
+    gc_pair_loss(&tg_op_mse, -1.0f, 1.0f, -1.0f, 1.0f, 1e-1); /* quadratic */
+    static const char *const kind_name[] = {"mse(2P, T/2)", "mse(2P, T/2) + mean(2P)", "mean(2P) + mse(2P, T/2)"};
+    for (int kind = 0; kind < MSE_KINDS; kind++) {
+        gc_case c;
+        gc_begin(&c, 450 + (uint64_t)kind);
+        size_t M = gc_dim(&c, 2, 6), N = gc_dim(&c, 2, 6);
+        c.factor = (float)kind;
+        c.red = TG_REDUCE_MEAN;
+        c.expect = kind == MSE_ALONE ? &tg_op_mse : &tg_op_add;
+        c.apply = apply_mse_of_intermediates;
+        gc_param2(&c, "P", M, N, -1.0f, 1.0f);
+        gc_param2(&c, "T", M, N, -1.0f, 1.0f);
+        snprintf(c.label, sizeof c.label, "%s [%zu,%zu]", kind_name[kind], M, N);
+        gc_run(&c, 1e-1);
+    }
+}
 static void gc_case_bce_logits(void) { gc_pair_loss(&tg_op_bce_logits, -3.0f, 3.0f, 0.0f, 1.0f, 3e-2); }
 
 static void gc_case_softmax_xent(void)

@@ -79,6 +79,37 @@ Test(tape, backward_twice_doubles_param_grads_not_intermediates)
     tg_tape_free(t);
 }
 
+/* Intermediate gradient buffers are zero-filled lazily (or assigned by their first writer):
+ * after a backward, every gradient reads as it would from zero-filled buffers, including those
+ * of nodes no gradient reached, even when the arena holds the previous backward's values. */
+Test(tape, gradients_no_backward_wrote_read_as_zero)
+{
+    tg_tape *t = new_tape();
+    tg_param x;
+    param2(&x, "x", 1, 3, (float[]){1.0f, -2.0f, 4.0f});
+    for (int pass = 0; pass < 2; pass++) {
+        tg_node *xn = tg_param_leaf(t, &x);
+        tg_node *unused = tg_scale(t, xn, 5.0f);                    /* requires grad, not on the loss path */
+        tg_node *twice = tg_scale(t, xn, 2.0f);
+        tg_node *target = tg_scale(t, xn, pass == 0 ? 7.0f : 1.0f); /* pass 1: target = x */
+        tg_node *loss = tg_mse(t, twice, target, TG_REDUCE_MEAN);   /* pass 1: mean (2x - x)² */
+        cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+        for (size_t k = 0; k < 3; k++) {
+            float d = (pass == 0 ? -5.0f : 1.0f) * x.value.data[k], g = 2.0f * d / 3.0f;
+            cr_assert_eq(unused->grad.data[k], 0.0f, "pass %d: unused gradient %g", pass, (double)unused->grad.data[k]);
+            cr_assert_float_eq(twice->grad.data[k], g, 1e-6f, "pass %d", pass);
+            cr_assert_float_eq(target->grad.data[k], -g, 1e-6f, "pass %d", pass);
+        }
+        if (pass == 0) { /* leave stale values where the next pass's buffers will be */
+            tg_tensor_fill(&unused->grad, 99.0f);
+            tg_param_zero_grad(&x);
+            tg_tape_reset(t);
+        }
+    }
+    tg_param_free(&x);
+    tg_tape_free(t);
+}
+
 Test(tape, params_zero_grad_clears_all)
 {
     tg_param a, b;
