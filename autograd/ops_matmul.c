@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "tensor/matmul.h"
-#include "tensor/parallel.h"
 
 /* Product sizes read off a node: C [M,N], inner dimension K, and A/B's row lengths. */
 typedef struct gemm_dims {
@@ -148,38 +147,19 @@ tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_
 
 /* ---- affine: Y = X·W + b, or X·Wᵀ + b (a Dense layer) ---------------------------------------
  *
- * One op instead of matmul then add: the product accumulates onto rows already holding b
- * (beta = 1), so there is no separate [M,N] product node, no pass to add b, and in backward
- * dY feeds both products directly instead of being copied into the product node's gradient
- * first.  The gradients are those of the two ops it replaces:
- *     dX += dY·op(W)ᵀ      d op(W) += Xᵀ·dY      db_j += Σ_i dY_ij */
-
-enum { AFFINE_ROWS_PER_CHUNK = 16 }; /* fixed: the chunks never depend on the thread count */
-
-typedef struct bias_rows_job {
-    const float *b;
-    float *y;
-    size_t N;
-} bias_rows_job;
-
-static void fill_bias_rows(size_t lo, size_t hi, void *ctx)
-{
-    const bias_rows_job *job = ctx;
-    for (size_t i = lo; i < hi; i++)
-        memcpy(job->y + i * job->N, job->b, job->N * sizeof(float));
-}
-
-/* The products that take X as their first operand (Y = X·W, dW = Xᵀ·dY; with W [N,K] X is
+ * One op instead of matmul then add: the product lands on the bias row (tg_gemm_options.row_bias,
+ * the bits of adding b after), so there is no separate [M,N] product node, no pass to add b or
+ * to fill Y with it first, and in backward dY feeds both products directly instead of being
+ * copied into the product node's gradient first.  The gradients are those of the two ops it
+ * replaces:
+ *     dX += dY·op(W)ᵀ      d op(W) += Xᵀ·dY      db_j += Σ_i dY_ij
+ *
+ * The products that take X as their first operand (Y = X·W, dW = Xᵀ·dY; with W [N,K] X is
  * the second operand of both) skip X's zeros when it has many (images, ReLU outputs): the
  * forward decides from a sample of X and records the choice in fattr for the backward.  The
  * bits are the same either way (tg_gemm_sparse_a), only the time differs. */
-typedef void (*gemm_fn)(tg_trans, tg_trans, size_t, size_t, size_t, float, const float *, size_t,
-                        const float *, size_t, float, float *, size_t);
 
-static gemm_fn product_reading_x(const tg_node *n)
-{
-    return n->fattr != 0.0f ? tg_gemm_sparse_a : tg_gemm;
-}
+static bool skips_zeros_of_x(const tg_node *n) { return n->fattr != 0.0f; }
 
 // X [M,K], W [K,N] (iattr 0) or [N,K] (iattr 1), b [N] or [1,N] -> Y [M,N]
 void tg_op_affine_forward(tg_node *n)
@@ -188,10 +168,9 @@ void tg_op_affine_forward(tg_node *n)
     size_t M = tg_rows(n), N = tg_cols(n), K = tg_cols(x);
     const bool transposed = n->iattr != 0;
     n->fattr = !transposed && tg_gemm_prefers_sparse_a(x->value.data, M, K, K);
-    bias_rows_job job = {b->value.data, n->value.data, N};
-    tg_parallel_for(M, AFFINE_ROWS_PER_CHUNK, fill_bias_rows, &job);
-    product_reading_x(n)(TG_NOTRANS, transposed ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K,
-                         w->value.data, tg_cols(w), 1.0f, n->value.data, N);
+    const tg_gemm_options opt = {.row_bias = b->value.data, .skip_zeros_of_a = skips_zeros_of_x(n)};
+    tg_gemm_ex(TG_NOTRANS, transposed ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K, w->value.data,
+               tg_cols(w), 1.0f, n->value.data, N, &opt);
 }
 
 /* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij */
@@ -208,8 +187,8 @@ void tg_op_affine_backward(tg_node *n)
         if (transposed)
             tg_gemm(TG_TRANS, TG_NOTRANS, N, K, M, 1.0f, dY, N, x->value.data, K, 1.0f, w->grad.data, K);
         else
-            product_reading_x(n)(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f,
-                                 w->grad.data, N);
+            tg_gemm_ex(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f, w->grad.data, N,
+                       &(tg_gemm_options){.skip_zeros_of_a = skips_zeros_of_x(n)});
     }
     if (tg_wants_grad(b))
         tg_add_column_sums(dY, M, N, b->grad.data);

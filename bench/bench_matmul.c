@@ -20,6 +20,7 @@
  * The timing mirrors the OpenBLAS peer (shared/peers/sgemm_openblas.py) so the two can be
  * compared line by line: inputs uniform in [0,1), 3 warm-up calls, then the best of 5 runs of a
  * loop that repeats the product until it has taken at least 0.06 s; C = op(A)·op(B) (beta = 0). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,15 +55,13 @@ static float *random_matrix(tg_rng *rng, size_t n)
     return x;
 }
 
-typedef void (*gemm_path_fn)(tg_simd_path, tg_trans, tg_trans, size_t, size_t, size_t, float, const float *,
-                             size_t, const float *, size_t, float, float *, size_t);
-
-/* Times C[M,N] = op(A)·op(B) with op given as "NN", "NT", "TN" or "TT", through `gemm`, with a
- * fraction `zeros` of A set to 0; returns GFLOP/s (of the dense product), or a negative value
- * when the matrices cannot be allocated. */
-static double gflops(gemm_path_fn gemm, tg_simd_path path, size_t M, size_t K, size_t N, const char *op,
+/* Times C[M,N] = op(A)·op(B) with op given as "NN", "NT", "TN" or "TT", with a fraction `zeros`
+ * of A set to 0, skipping them or not; returns GFLOP/s (of the dense product), or a negative
+ * value when the matrices cannot be allocated. */
+static double gflops(tg_simd_path path, bool skip_zeros, size_t M, size_t K, size_t N, const char *op,
                      double zeros)
 {
+    const tg_gemm_options opt = {.skip_zeros_of_a = skip_zeros, .path = path};
     tg_trans ta = op[0] == 'T' ? TG_TRANS : TG_NOTRANS;
     tg_trans tb = op[1] == 'T' ? TG_TRANS : TG_NOTRANS;
     size_t lda = ta == TG_TRANS ? M : K; /* A stored K×M or M×K */
@@ -77,12 +76,12 @@ static double gflops(gemm_path_fn gemm, tg_simd_path path, size_t M, size_t K, s
             if (tg_rng_uniform(&rng) < zeros)
                 A[k] = 0.0f;
         for (int w = 0; w < WARMUP_CALLS; w++)
-            gemm(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+            tg_gemm_ex(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N, &opt);
         for (int r = 0; r < REPEATS; r++) {
             long reps = 0;
             double t0 = tg_now_seconds(), dt;
             do {
-                gemm(path, ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+                tg_gemm_ex(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N, &opt);
                 reps++;
                 dt = tg_now_seconds() - t0;
             } while (dt <= MIN_LOOP_SECONDS);
@@ -127,7 +126,7 @@ static int cannot_allocate(size_t M, size_t K, size_t N)
 
 static int report(tg_simd_path path, int threads, size_t M, size_t K, size_t N, const char *op)
 {
-    double g = gflops(tg_gemm_path, path, M, K, N, op, 0.0);
+    double g = gflops(path, false, M, K, N, op, 0.0);
     if (g < 0.0)
         return cannot_allocate(M, K, N);
     printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d gflops=%.1f\n", M, K, N, op,
@@ -140,8 +139,8 @@ static int report(tg_simd_path path, int threads, size_t M, size_t K, size_t N, 
 static int report_sparse(tg_simd_path path, int threads, size_t M, size_t K, size_t N, const char *op,
                          double zeros)
 {
-    double dense = gflops(tg_gemm_path, path, M, K, N, op, zeros);
-    double sparse = gflops(tg_gemm_sparse_a_path, path, M, K, N, op, zeros);
+    double dense = gflops(path, false, M, K, N, op, zeros);
+    double sparse = gflops(path, true, M, K, N, op, zeros);
     if (dense < 0.0 || sparse < 0.0)
         return cannot_allocate(M, K, N);
     printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d zeros=%.2f dense_gflops=%.1f sparse_gflops=%.1f "

@@ -146,17 +146,27 @@ typedef struct gemm_args {
     float beta;
     float *C;
     size_t ldc;
-    bool skip_zeros; /* tg_gemm_sparse_a: leave out the steps where op(A) is zero */
+    const float *row_bias; /* tg_gemm_options: beta's operand in place of C, when not NULL */
+    bool skip_zeros;       /* tg_gemm_options: leave out the steps where op(A) is zero */
 } gemm_args;
 
-/* C = beta·C when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros. */
+/* C = beta·C0 when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros.
+ * C0 is C, or the bias row in every row. */
 static void scale_c(const gemm_args *g)
 {
     for (size_t i = 0; i < g->M; i++) {
         float *c = g->C + i * g->ldc;
+        const float *c0 = g->row_bias ? g->row_bias : c;
         for (size_t j = 0; j < g->N; j++)
-            c[j] = g->beta == 0.0f ? 0.0f : g->beta * c[j];
+            c[j] = g->beta == 0.0f ? 0.0f : g->beta * c0[j];
     }
+}
+
+/* Where a tile starting at C row i, column j finds beta's operand (matmul_kernels.h: C0). */
+static void set_tile_c0(tg_tile *tile, const gemm_args *g, size_t j)
+{
+    tile->c0 = g->row_bias ? g->row_bias + j : tile->c;
+    tile->ldc0 = g->row_bias ? 0 : g->ldc;
 }
 
 /* Depth of K block p out of nk: nearly equal blocks, depending on K only. */
@@ -243,6 +253,7 @@ static void gemm_blocked(const tg_gemm_kernel *kern, const gemm_args *g, float *
                     tile.nr = nc - jr < nr ? nc - jr : nr;
                     tile.b = b_block + jr * b_panel_step;
                     tile.c = g->C + i * g->ldc + jc + jr;
+                    set_tile_c0(&tile, g, jc + jr);
                     kern->tile(&tile);
                 }
                 i += mr;
@@ -281,6 +292,7 @@ static void gemm_sparse_blocked(const tg_gemm_kernel *kern, const gemm_args *g, 
                 pair.mr = rows - r < TG_SPARSE_MR ? rows - r : TG_SPARSE_MR;
                 pair.a = tile.a + r * tile.a_stride;
                 pair.c = g->C + (i + r) * g->ldc;
+                set_tile_c0(&pair, g, 0);
                 kern->sparse_tile(&pair);
             }
         }
@@ -320,7 +332,9 @@ static pthread_mutex_t spare_pack_lock = PTHREAD_MUTEX_INITIALIZER;
 static void gemm_on_this_thread(tg_simd_path path, const gemm_args *g)
 {
     const tg_gemm_kernel *kern = kernel_for(path);
-    if (!kern) { /* the scalar path */
+    if (!kern) { /* the scalar path: the reference kernel, on C filled with the bias rows */
+        for (size_t i = 0; g->row_bias && g->beta != 0.0f && i < g->M; i++)
+            memcpy(g->C + i * g->ldc, g->row_bias, g->N * sizeof(float));
         tg_gemm_ref(g->ta, g->tb, g->M, g->N, g->K, g->alpha, g->A, g->lda, g->B, g->ldb,
                     g->beta, g->C, g->ldc);
         return;
@@ -345,6 +359,7 @@ static gemm_args sub_product(const gemm_args *g, bool by_cols, size_t r0, size_t
         s.N = r1 - r0;
         s.B = g->tb == TG_TRANS ? g->B + r0 * g->ldb : g->B + r0;
         s.C = g->C + r0;
+        s.row_bias = g->row_bias ? g->row_bias + r0 : NULL;
     } else {
         s.M = r1 - r0;
         s.A = g->ta == TG_TRANS ? g->A + r0 : g->A + r0 * g->lda;
@@ -411,23 +426,25 @@ void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t 
                   float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                   float beta, float *C, size_t ldc)
 {
-    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, false};
+    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false};
     gemm_run(path, &g);
 }
 
-void tg_gemm_sparse_a_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
-                           float alpha, const float *A, size_t lda, const float *B, size_t ldb,
-                           float beta, float *C, size_t ldc)
+void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+                size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                const tg_gemm_options *opt)
 {
-    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, true};
-    gemm_run(path, &g);
+    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                         opt->row_bias, opt->skip_zeros_of_a};
+    gemm_run(opt->path, &g);
 }
 
 void tg_gemm_sparse_a(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
                       float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                       float beta, float *C, size_t ldc)
 {
-    tg_gemm_sparse_a_path(TG_PATH_AUTO, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    const tg_gemm_options opt = {.skip_zeros_of_a = true};
+    tg_gemm_ex(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, &opt);
 }
 
 void tg_gemm(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,

@@ -63,9 +63,20 @@ void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t 
 void tg_gemm_sparse_a(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
                       float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                       float beta, float *C, size_t ldc);
-void tg_gemm_sparse_a_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
-                           float alpha, const float *A, size_t lda, const float *B, size_t ldb,
-                           float beta, float *C, size_t ldc);
+
+/* What tg_gemm_ex may do beyond tg_gemm (zero-initialize it, then set what you need). */
+typedef struct tg_gemm_options {
+    /* [N]: C = alpha·op(A)·op(B) + beta·row_bias in every row; C's old values are not read.
+     * The same bits as filling C's rows with row_bias first (a Dense layer's bias), one pass
+     * over C fewer. */
+    const float *row_bias;
+    bool skip_zeros_of_a; /* the zero-skipping kernel of tg_gemm_sparse_a */
+    tg_simd_path path;    /* TG_PATH_AUTO (0): tg_simd_active() */
+} tg_gemm_options;
+
+void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float alpha, const float *A,
+                size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
+                const tg_gemm_options *opt);
 
 /* Whether A [rows, cols] (row stride lda) has zeros enough for tg_gemm_sparse_a to pay (45%),
  * judged from a sample of about 16K elements in whole rows spread over A. */

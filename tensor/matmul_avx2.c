@@ -97,15 +97,16 @@ TG_INLINE_AVX2 void tile_kernel(const int ROWS, const int COLS_V, const bool KMA
     #pragma GCC unroll 8
     for (int r = 0; r < ROWS; r++) {
         float *c = t->c + r * t->ldc;
+        const float *c0 = t->c0 + r * t->ldc0; /* beta's operand in the first K block */
         #pragma GCC unroll 2
         for (int v = 0; v < COLS_V; v++) {
             vf out;
-            if (overwrite) {
+            if (overwrite)
                 out = vf_mul(alpha, acc[r][v]);
-            } else {
-                vf old = vf_load_n(c + v * VW, n[v], mask[v]);
-                out = vf_fma(alpha, acc[r][v], t->first ? vf_mul(beta, old) : old);
-            }
+            else if (t->first)
+                out = vf_fma(alpha, acc[r][v], vf_mul(beta, vf_load_n(c0 + v * VW, n[v], mask[v])));
+            else
+                out = vf_fma(alpha, acc[r][v], vf_load_n(c + v * VW, n[v], mask[v]));
             vf_store_n(c + v * VW, out, n[v], mask[v]);
         }
     }

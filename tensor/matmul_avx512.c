@@ -44,9 +44,10 @@ TG_INLINE_AVX512 __mmask16 lanes(size_t n) { return n >= VW ? (__mmask16)0xFFFF 
 /* ---- the micro-kernel ------------------------------------------------------------------- */
 
 /* C row c[0..nr) from the accumulators of one tile row (the epilogue of matmul_kernels.h):
- *   first K block: alpha·acc + beta·C (beta == 0: C not read);  later blocks: alpha·acc + C.
- * Both kernels end here, so they round the same way. */
-TG_INLINE_AVX512 void store_row(const int NV, const tg_tile *t, float *c, const vf acc[], const __mmask16 mask[])
+ *   first K block: alpha·acc + beta·C0 (beta == 0: nothing read);  later blocks: alpha·acc + C.
+ * c0 is the same row of C0.  Both kernels end here, so they round the same way. */
+TG_INLINE_AVX512 void store_row(const int NV, const tg_tile *t, float *c, const float *c0, const vf acc[],
+                                const __mmask16 mask[])
 {
     const vf alpha = vf_set1(t->alpha), beta = vf_set1(t->beta);
     const bool overwrite = t->first && t->beta == 0.0f;
@@ -55,9 +56,10 @@ TG_INLINE_AVX512 void store_row(const int NV, const tg_tile *t, float *c, const 
         vf out;
         if (overwrite) {
             out = vf_mul(alpha, acc[v]);
+        } else if (t->first) {
+            out = vf_fma(alpha, acc[v], vf_mul(beta, vf_load(c0 + v * VW, mask[v])));
         } else {
-            vf old = vf_load(c + v * VW, mask[v]);
-            out = vf_fma(alpha, acc[v], t->first ? vf_mul(beta, old) : old);
+            out = vf_fma(alpha, acc[v], vf_load(c + v * VW, mask[v]));
         }
         vf_store(c + v * VW, out, mask[v]);
     }
@@ -116,7 +118,7 @@ TG_INLINE_AVX512 void tile_kernel(const int MR, const int NV, const bool KMAJOR,
 
     #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
-        store_row(NV, t, t->c + r * t->ldc, acc[r], mask);
+        store_row(NV, t, t->c + r * t->ldc, t->c0 + r * t->ldc0, acc[r], mask);
 }
 
 /* The tile with MR rows; picks the vector count from t->nr. */
@@ -240,7 +242,7 @@ TG_INLINE_AVX512 void sparse_strip(const int MR, const int NV, const bool FULL, 
     }
     #pragma GCC unroll 2
     for (int r = 0; r < MR; r++)
-        store_row(NV, t, t->c + r * t->ldc + j0, acc[r], mask);
+        store_row(NV, t, t->c + r * t->ldc + j0, t->c0 + r * t->ldc0 + j0, acc[r], mask);
 }
 
 TG_INLINE_AVX512 void sparse_rows(const int MR, const tg_tile *t)

@@ -7,8 +7,10 @@
  *
  * A micro-kernel computes one tile of C, mr×nr, over kc steps of the reduction:
  *     acc[r][j]  = Σ_k op(A)[r,k]·op(B)[k,j]      (k = 0..kc-1, in order, one FMA per step)
- *     first K block:   C[r,j] = alpha·acc + beta·C[r,j]   (beta == 0: C is written, never read)
+ *     first K block:   C[r,j] = alpha·acc + beta·C0[r,j]  (beta == 0: C is written, never read)
  *     later K blocks:  C[r,j] = alpha·acc + C[r,j]
+ * where C0 is C itself, or a bias row repeated for every r (tg_gemm_options.row_bias: the
+ * product then lands on the bias without a pass that first fills C with it).
  * Every output element goes through exactly this sequence of operations whatever the tile size,
  * its position, or which thread runs it; only the K blocking (a function of K alone, chosen in
  * matmul.c) shapes the arithmetic.  That is what makes results bitwise identical for any thread
@@ -40,6 +42,8 @@ typedef struct tg_tile {
     size_t b_stride;
     float *c;                /* C[r,j] = c[r*ldc + j] */
     size_t ldc;
+    const float *c0;         /* C0[r,j] = c0[r*ldc0 + j]: c and ldc, or a bias row and 0 */
+    size_t ldc0;
     float alpha, beta;
     bool first;              /* the first K block: apply beta (see above) */
 } tg_tile;

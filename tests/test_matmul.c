@@ -404,8 +404,8 @@ static float *run_sparse_path(const problem *p, tg_simd_path path)
 {
     float *C = alloc_floats(p->M * p->ldc);
     memcpy(C, p->C0, p->M * p->ldc * sizeof(float));
-    tg_gemm_sparse_a_path(path, p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb,
-                          p->beta, C, p->ldc);
+    const tg_gemm_options opt = {.skip_zeros_of_a = true, .path = path};
+    tg_gemm_ex(p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb, p->beta, C, p->ldc, &opt);
     return C;
 }
 
@@ -492,4 +492,91 @@ Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
     cr_assert(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "most zeros");
     cr_assert_not(tg_gemm_prefers_sparse_a(p.A, 0, p.K, p.lda), "empty");
     free_problem(&p);
+}
+
+/* ---- tg_gemm_options.row_bias: the product lands on a bias row ------------------------------ */
+
+/* C = alpha·op(A)·op(B) + beta·bias in every row gives the bits of filling C's rows with the
+ * bias and calling tg_gemm with the same beta, on every path, dense and skipping zeros; C's old
+ * contents (NaN here) are never read, its padding never written. */
+static void row_bias_same_bits_as_filled_rows(tg_simd_path path)
+{
+    if (!tg_simd_supported(path))
+        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    static const float ab[][2] = {{1.0f, 1.0f}, {0.5f, -1.5f}, {2.0f, 0.0f}};
+    for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
+        for (int t = 0; t < 4; t++)
+            for (int skip = 0; skip < 2; skip++) {
+                size_t v = (s + (size_t)t + (size_t)skip) % 3, pad = (s + (size_t)t) % 2;
+                problem p = make_problem((tg_trans)(t & 1), (tg_trans)(t >> 1), SHAPES[s][0], SHAPES[s][1],
+                                         SHAPES[s][2], pad, ab[v][0], ab[v][1], 1300 + s * 4 + (size_t)t);
+                sprinkle_zeros(&p, 0.5, false, 1301 + s);
+                float *bias = alloc_floats(p.N);
+                tg_rng rng;
+                tg_rng_seed(&rng, 1302 + s, 3);
+                tg_rng_fill_uniform(&rng, bias, p.N, -1.0f, 1.0f);
+                for (size_t i = 0; i < p.M; i++) /* the reference run reads its C: the bias rows */
+                    memcpy(p.C0 + i * p.ldc, bias, p.N * sizeof(float));
+                float *filled = run_path(&p, path);
+                for (size_t i = 0; i < p.M; i++) /* the bias run must not read C */
+                    for (size_t j = 0; j < p.N; j++)
+                        p.C0[i * p.ldc + j] = NAN;
+                float *C = alloc_floats(p.M * p.ldc);
+                memcpy(C, p.C0, p.M * p.ldc * sizeof(float));
+                const tg_gemm_options opt = {.row_bias = bias, .skip_zeros_of_a = skip, .path = path};
+                tg_gemm_ex(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A, p.lda, p.B, p.ldb, p.beta, C, p.ldc, &opt);
+                cr_assert(memcmp(filled, C, p.M * p.ldc * sizeof(float)) == 0,
+                          "%s: row_bias differs from filled rows: ta=%d tb=%d M=%zu N=%zu K=%zu beta=%g skip=%d",
+                          tg_simd_name(path), p.ta, p.tb, p.M, p.N, p.K, (double)p.beta, skip);
+                free(filled);
+                free(C);
+                free(bias);
+                free_problem(&p);
+            }
+}
+
+Test(matmul, scalar_row_bias_same_bits_as_filled_rows) { row_bias_same_bits_as_filled_rows(TG_PATH_SCALAR); }
+Test(matmul, avx2_row_bias_same_bits_as_filled_rows) { row_bias_same_bits_as_filled_rows(TG_PATH_AVX2); }
+Test(matmul, avx512_row_bias_same_bits_as_filled_rows) { row_bias_same_bits_as_filled_rows(TG_PATH_AVX512); }
+
+/* With nothing to multiply, C = beta·bias in every row. */
+Test(matmul, row_bias_with_k_zero)
+{
+    float bias[3] = {1.0f, -2.0f, 0.5f}, C[2 * 3];
+    for (size_t k = 0; k < 6; k++)
+        C[k] = NAN;
+    const tg_gemm_options opt = {.row_bias = bias};
+    tg_gemm_ex(TG_NOTRANS, TG_NOTRANS, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 2.0f, C, 3, &opt);
+    for (size_t k = 0; k < 6; k++)
+        cr_assert_eq(C[k], 2.0f * bias[k % 3]);
+}
+
+/* Threaded: each thread's share of the columns takes its part of the bias row. */
+Test(matmul, row_bias_same_bits_on_2_and_3_threads)
+{
+    static const size_t shapes[][3] = {{256, 784, 64}, {256, 64, 784}, {301, 259, 131}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        problem p = make_problem(TG_NOTRANS, TG_NOTRANS, shapes[s][0], shapes[s][1], shapes[s][2], 0, 1.0f,
+                                 1.0f, 60 + s);
+        float *bias = alloc_floats(p.N);
+        for (size_t j = 0; j < p.N; j++)
+            bias[j] = (float)j - 0.5f * (float)p.N;
+        for (size_t i = 0; i < p.M; i++)
+            memcpy(p.C0 + i * p.ldc, bias, p.N * sizeof(float));
+        tg_set_threads(1);
+        float *filled = run_path(&p, TG_PATH_AUTO);
+        for (int threads = 2; threads <= 3; threads++) {
+            tg_set_threads(threads);
+            float *C = alloc_floats(p.M * p.ldc);
+            const tg_gemm_options opt = {.row_bias = bias};
+            tg_gemm_ex(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A, p.lda, p.B, p.ldb, p.beta, C, p.ldc, &opt);
+            cr_assert(memcmp(filled, C, p.M * p.ldc * sizeof(float)) == 0, "M=%zu N=%zu K=%zu on %d threads",
+                      p.M, p.N, p.K, threads);
+            free(C);
+        }
+        free(filled);
+        free(bias);
+        free_problem(&p);
+    }
+    tg_set_threads(1);
 }
