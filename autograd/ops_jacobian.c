@@ -111,54 +111,88 @@ static void add_direct_weight_gradient(const float *W, float *dW, size_t D, size
     tg_parallel_for(D, rows_per_chunk, add_direct_weight_rows, &job);
 }
 
-// h [B,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/B) Σ_b φ(h_bj)²]  [2,H]
-TG_VECTORIZE void tg_op_jacobian_penalty_forward(tg_node *n)
+/* Columns per work chunk of the penalty's forward: each chunk walks every row of W and h but
+ * only its columns (two cache lines of each row), so the sums keep their serial order. */
+enum { PENALTY_COLS_PER_CHUNK = 32 };
+/* Rows of h per work chunk of the backward's dh: fixed, so the chunks never depend on the
+ * thread count (each element is independent anyway). */
+enum { PENALTY_ROWS_PER_CHUNK = 32 };
+
+typedef struct penalty_job {
+    const float *h, *W;
+    float *dh;
+    size_t B, H, D;
+    tg_activation act;
+    float *saved;  /* [s_j | (1/B) Σ_b φ(h_bj)²]  [2,H] */
+    double *terms; /* forward: fp2_j·s_j per column, summed in order by the caller */
+    double scale;  /* backward: 2·g/B */
+} penalty_job;
+
+/* Columns [lo, hi) of the forward: s_j, the mean of φ(h_.j)², and their product. */
+TG_VECTORIZE static void penalty_columns(size_t lo, size_t hi, void *ctx)
 {
-    const float *h = n->in[0]->value.data, *W = n->in[1]->value.data;
-    tg_activation act = (tg_activation)n->iattr;
-    size_t B = tg_rows(n->in[0]), H = tg_cols(n->in[0]), D = tg_rows(n->in[1]);
-    double P = 0.0;
-    /* Both sums run down the columns; walking the matrices row by row, a block of columns at
-     * a time, keeps the reads contiguous and the double accumulators on the stack. */
-    for (size_t j0 = 0; j0 < H; j0 += TG_COL_BLOCK) {
-        size_t width = H - j0 < TG_COL_BLOCK ? H - j0 : TG_COL_BLOCK;
-        double s[TG_COL_BLOCK], fp2[TG_COL_BLOCK] = {0};
-        column_square_sums(W, D, H, j0, width, s);
-        for (size_t b = 0; b < B; b++)
-            for (size_t j = 0; j < width; j++) {
-                double fp = fprime_from_h(act, h[b * H + j0 + j]);
-                fp2[j] += fp * fp;
-            }
+    const penalty_job *job = ctx;
+    const size_t B = job->B, H = job->H, width = hi - lo;
+    double s[PENALTY_COLS_PER_CHUNK], fp2[PENALTY_COLS_PER_CHUNK] = {0};
+    column_square_sums(job->W, job->D, H, lo, width, s);
+    for (size_t b = 0; b < B; b++)
         for (size_t j = 0; j < width; j++) {
-            P += fp2[j] * s[j];
-            if (n->saved) {
-                n->saved[j0 + j] = (float)s[j];
-                n->saved[H + j0 + j] = (float)(fp2[j] / (double)B);
-            }
+            double fp = fprime_from_h(job->act, job->h[b * H + lo + j]);
+            fp2[j] += fp * fp;
         }
+    for (size_t j = 0; j < width; j++) {
+        job->terms[lo + j] = fp2[j] * s[j];
+        job->saved[lo + j] = (float)s[j];
+        job->saved[H + lo + j] = (float)(fp2[j] / (double)B);
     }
-    n->value.data[0] = (float)(P / (double)B);
+}
+
+// h [B,H], W [D,H] -> P [1]; iattr = activation;
+// saved = [s_j | (1/B) Σ_b φ(h_bj)² | fp2_j·s_j as H doubles]  [4,H] floats
+void tg_op_jacobian_penalty_forward(tg_node *n)
+{
+    size_t H = tg_cols(n->in[0]);
+    penalty_job job = {
+        .h = n->in[0]->value.data, .W = n->in[1]->value.data,
+        .B = tg_rows(n->in[0]), .H = H, .D = tg_rows(n->in[1]),
+        .act = (tg_activation)n->iattr, .saved = n->saved, .terms = (double *)(n->saved + 2 * H),
+    };
+    /* Both sums run down the columns; each chunk reads its columns of every row (contiguous
+     * runs) with its double accumulators on the stack. */
+    tg_parallel_for(H, PENALTY_COLS_PER_CHUNK, penalty_columns, &job);
+    double P = 0.0;
+    for (size_t j = 0; j < H; j++)
+        P += job.terms[j];
+    n->value.data[0] = (float)(P / (double)job.B);
+}
+
+/* Rows [lo, hi) of dh += (2g/B) φ(h) φ'(h) s_j. */
+TG_VECTORIZE static void penalty_dh_rows(size_t lo, size_t hi, void *ctx)
+{
+    const penalty_job *job = ctx;
+    const size_t H = job->H;
+    const float *s = job->saved;
+    for (size_t b = lo; b < hi; b++)
+        for (size_t j = 0; j < H; j++) {
+            double hv = job->h[b * H + j];
+            job->dh[b * H + j] += (float)(job->scale * fprime_from_h(job->act, hv) * fprime_slope(job->act, hv) * s[j]);
+        }
 }
 
 /* dW_ij += g · 2 W_ij · (1/B) Σ_b φ(h_bj)²        dh_bj += g · (2/B) φ(h_bj) φ'(h_bj) s_j */
-TG_VECTORIZE void tg_op_jacobian_penalty_backward(tg_node *n)
+void tg_op_jacobian_penalty_backward(tg_node *n)
 {
     tg_node *hn = n->in[0], *Wn = n->in[1];
-    tg_activation act = (tg_activation)n->iattr;
     size_t B = tg_rows(hn), H = tg_cols(hn), D = tg_rows(Wn);
-    const float *s = n->saved, *mean_fp2 = n->saved + H;
     float g = n->grad.data[0];
     if (tg_wants_grad(Wn))
-        add_direct_weight_gradient(Wn->value.data, Wn->grad.data, D, H, g, mean_fp2);
+        add_direct_weight_gradient(Wn->value.data, Wn->grad.data, D, H, g, n->saved + H);
     if (tg_wants_grad(hn)) {
-        const float *h = hn->value.data;
-        float *dh = hn->grad.data;
-        double scale = 2.0 * g / (double)B;
-        for (size_t b = 0; b < B; b++)
-            for (size_t j = 0; j < H; j++) {
-                double hv = h[b * H + j];
-                dh[b * H + j] += (float)(scale * fprime_from_h(act, hv) * fprime_slope(act, hv) * s[j]);
-            }
+        penalty_job job = {
+            .h = hn->value.data, .dh = hn->grad.data, .B = B, .H = H,
+            .act = (tg_activation)n->iattr, .saved = n->saved, .scale = 2.0 * g / (double)B,
+        };
+        tg_parallel_for(B, PENALTY_ROWS_PER_CHUNK, penalty_dh_rows, &job);
     }
 }
 
@@ -180,8 +214,9 @@ tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation a
     tg_node *n = tg_tape_record(t, &tg_op_jacobian_penalty, 2, in, 1, (size_t[]){1});
     if (n) {
         n->iattr = (int)act;
-        if (n->requires_grad)
-            n->saved = tg_tape_scratch(t, 2 * tg_cols(h));
+        n->saved = tg_tape_scratch(t, 4 * tg_cols(h)); /* the forward's work area too */
+        if (!n->saved)
+            return NULL; /* the tape holds the error */
     }
     return tg_tape_forward(t, n);
 }
