@@ -304,7 +304,7 @@ static void gemm_sparse_blocked(const tg_gemm_kernel *kern, const gemm_args *g, 
  * (k·ldb within a K block) fit the kernel's 32-bit lists. */
 static bool can_skip_zeros(const tg_gemm_kernel *kern, const gemm_args *g)
 {
-    return g->skip_zeros && kern->sparse_tile && g->tb == TG_NOTRANS && g->ldb <= INT32_MAX / KC_MAX;
+    return kern && g->skip_zeros && kern->sparse_tile && g->tb == TG_NOTRANS && g->ldb <= INT32_MAX / KC_MAX;
 }
 
 /* ---- one thread's share ------------------------------------------------------------------ */
@@ -387,12 +387,15 @@ static void gemm_blocks(size_t b0, size_t b1, void *ctx)
 /* Splits C into TG_GEMM_SPLIT-wide blocks along the dimension that has more of them (columns on a
  * tie: threads then share A, which is usually read in place, and pack disjoint parts of B), and
  * gives each thread a contiguous run of blocks (one chunk of tg_parallel_for: a longer run packs
- * B or A fewer times). */
+ * B or A fewer times).  The zero-skipping product always splits rows, one block per chunk. */
 static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
 {
     const size_t row_blocks = (g->M + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
     const size_t col_blocks = (g->N + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
-    const bool by_cols = col_blocks >= row_blocks;
+    /* the zero-skipping kernel lists each row's non-zero steps: split rows, so no list is
+     * made twice */
+    const bool sparse = can_skip_zeros(kernel_for(path), g);
+    const bool by_cols = !sparse && col_blocks >= row_blocks;
     const size_t blocks = by_cols ? col_blocks : row_blocks;
     if ((size_t)threads > blocks)
         threads = (int)blocks;
@@ -401,7 +404,11 @@ static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
         return;
     }
     gemm_job job = {path, g, by_cols, by_cols ? g->N : g->M};
-    tg_parallel_for(blocks, (blocks + (size_t)threads - 1) / (size_t)threads, gemm_blocks, &job);
+    /* The zero-skipping kernel packs nothing that a longer run would reuse, and its rows cost
+     * what their zeros leave: one block per chunk, so a thread that finishes early takes
+     * blocks of the other's share. */
+    const size_t grain = sparse ? 1 : (blocks + (size_t)threads - 1) / (size_t)threads;
+    tg_parallel_for(blocks, grain, gemm_blocks, &job);
 }
 
 /* Every entry point ends here: the trivial cases, then the threaded product on `path`. */
