@@ -6,9 +6,9 @@
 #include <string.h>
 #include <math.h>
 
+#include "tensor/convert.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
-#include "tensor/vmath.h"
 
 void tg_dataset_free(tg_dataset *ds)
 {
@@ -29,18 +29,15 @@ typedef struct convert_job {
     float *out;
 } convert_job;
 
-/* byte / 255 (a correctly rounded division, so the same bits in every vector width) for the
+/* byte / 255 (correctly rounded, so the same bits on every path: tensor/convert.h) for the
  * images [lo, hi) of the batch. */
-TG_VECTORIZE static void convert_images(size_t lo, size_t hi, void *ctx)
+static void convert_images(size_t lo, size_t hi, void *ctx)
 {
     const convert_job *job = ctx;
     size_t dim = job->ds->rows * job->ds->cols;
     for (size_t k = lo; k < hi; k++) {
         size_t image = job->indices ? job->indices[k] : k;
-        const uint8_t *src = job->ds->images + image * dim;
-        float *dst = job->out + k * dim; // out [count, dim]
-        for (size_t j = 0; j < dim; j++)
-            dst[j] = (float)src[j] / 255.0f;
+        tg_bytes_to_unit_floats(job->ds->images + image * dim, dim, job->out + k * dim); // out [count, dim]
     }
 }
 
