@@ -528,73 +528,93 @@ Test(optim, defaults_and_names)
     cr_assert_str_eq(tg_opt_kind_name(TG_OPT_ADAM), "adam");
 }
 
-/* Two parameters large enough for the update to go multi-threaded (over 1M elements in all). */
-static void make_big_pair(tg_param *a, tg_param *b, uint64_t seed)
+/* Parameters large enough for the update to go multi-threaded (over 1M elements in all): a tall
+ * matrix, a vector, and a wide matrix with odd sizes. */
+enum { BIG_PARAMS = 3 };
+
+static void make_big_params(tg_param p[BIG_PARAMS], uint64_t seed)
 {
     tg_rng rng;
     tg_rng_seed(&rng, seed, 3);
-    tg_param_init(a, "a", 2, (size_t[]){1100, 1000}, NULL);
-    tg_param_init(b, "b", 1, (size_t[]){5000}, NULL);
-    tg_param *both[2] = {a, b};
-    for (int i = 0; i < 2; i++) {
-        tg_rng_fill_normal(&rng, both[i]->value.data, both[i]->value.size, 0.0f, 1.0f);
-        tg_rng_fill_normal(&rng, both[i]->grad.data, both[i]->grad.size, 0.0f, 0.1f);
+    tg_param_init(&p[0], "tall.weight", 2, (size_t[]){1100, 1000}, NULL);
+    tg_param_init(&p[1], "vector", 1, (size_t[]){5000}, NULL);
+    tg_param_init(&p[2], "wide.weight", 2, (size_t[]){37, 2003}, NULL);
+    for (int i = 0; i < BIG_PARAMS; i++) {
+        tg_rng_fill_normal(&rng, p[i].value.data, p[i].value.size, 0.0f, 1.0f);
+        tg_rng_fill_normal(&rng, p[i].grad.data, p[i].grad.size, 0.0f, 0.1f);
     }
 }
 
-/* Runs three Adam steps on a fresh pair with `threads` threads; fused zeroing when asked. */
-static void three_adam_steps(tg_param *a, tg_param *b, int threads, bool fused_zero)
+/* Runs three Adam steps on fresh parameters with `threads` threads; fused zeroing when asked. */
+static void three_adam_steps(tg_param p[BIG_PARAMS], int threads, bool fused_zero)
 {
-    make_big_pair(a, b, 11);
-    tg_param *params[2] = {a, b};
+    make_big_params(p, 11);
+    tg_param *params[BIG_PARAMS] = {&p[0], &p[1], &p[2]};
     tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
-    tg_optimizer o = make_optim(&cfg, params, 2);
+    tg_optimizer o = make_optim(&cfg, params, BIG_PARAMS);
     tg_set_threads(threads);
     for (int step = 0; step < 3; step++) {
         tg_rng rng;
         tg_rng_seed(&rng, 100 + (uint64_t)step, 0);
-        tg_rng_fill_normal(&rng, a->grad.data, a->grad.size, 0.0f, 0.1f);
-        tg_rng_fill_normal(&rng, b->grad.data, b->grad.size, 0.0f, 0.1f);
+        for (int i = 0; i < BIG_PARAMS; i++)
+            tg_rng_fill_normal(&rng, p[i].grad.data, p[i].grad.size, 0.0f, 0.1f);
         cr_assert_eq(fused_zero ? tg_optim_step_zero_grad(&o, NULL) : tg_optim_step(&o, NULL), TG_OK);
     }
     tg_optim_free(&o);
 }
 
+/* Threads split each parameter: the same bits as one thread, and (the fused zeroing reaching
+ * every gradient element) no element left out. */
 Test(optim, threaded_update_is_bitwise_identical_and_fused_zeroing_matches)
 {
-    tg_param a1, b1, a2, b2, a3, b3;
-    three_adam_steps(&a1, &b1, 1, false);
-    three_adam_steps(&a2, &b2, 2, false);
-    three_adam_steps(&a3, &b3, 2, true);
+    tg_param one[BIG_PARAMS], two[BIG_PARAMS], three[BIG_PARAMS], fused[BIG_PARAMS];
+    three_adam_steps(one, 1, false);
+    three_adam_steps(two, 2, false);
+    three_adam_steps(three, 3, false);
+    three_adam_steps(fused, 2, true);
     tg_set_threads(1);
-    cr_assert(memcmp(a1.value.data, a2.value.data, a1.value.size * sizeof(float)) == 0, "1 vs 2 threads differ");
-    cr_assert(memcmp(b1.value.data, b2.value.data, b1.value.size * sizeof(float)) == 0, "1 vs 2 threads differ");
-    cr_assert(memcmp(a1.value.data, a3.value.data, a1.value.size * sizeof(float)) == 0, "fused zeroing changed the update");
-    for (size_t i = 0; i < a3.grad.size; i++)
-        cr_assert_eq(a3.grad.data[i], 0.0f, "gradient %zu not zeroed", i);
-    for (size_t i = 0; i < b3.grad.size; i++)
-        cr_assert_eq(b3.grad.data[i], 0.0f, "gradient %zu not zeroed", i);
-    cr_assert_neq(a1.grad.data[0], 0.0f, "tg_optim_step must leave gradients alone");
-    tg_param *all[6] = {&a1, &b1, &a2, &b2, &a3, &b3};
-    for (int i = 0; i < 6; i++)
-        tg_param_free(all[i]);
+    for (int i = 0; i < BIG_PARAMS; i++) {
+        size_t bytes = one[i].value.size * sizeof(float);
+        cr_assert(memcmp(one[i].value.data, two[i].value.data, bytes) == 0, "%s: 1 vs 2 threads differ", one[i].name);
+        cr_assert(memcmp(one[i].value.data, three[i].value.data, bytes) == 0, "%s: 1 vs 3 threads differ", one[i].name);
+        cr_assert(memcmp(one[i].value.data, fused[i].value.data, bytes) == 0, "%s: fused zeroing changed the update",
+                  one[i].name);
+        for (size_t k = 0; k < fused[i].grad.size; k++)
+            cr_assert_eq(fused[i].grad.data[k], 0.0f, "%s: gradient %zu not zeroed", fused[i].name, k);
+        cr_assert_neq(one[i].grad.data[0], 0.0f, "tg_optim_step must leave gradients alone");
+    }
+    for (int i = 0; i < BIG_PARAMS; i++) {
+        tg_param_free(&one[i]);
+        tg_param_free(&two[i]);
+        tg_param_free(&three[i]);
+        tg_param_free(&fused[i]);
+    }
 }
 
+/* A bad element anywhere (the vector, near the end or the start of the wide parameter) stops the
+ * step on any thread count before anything changes. */
 Test(optim, fused_zeroing_changes_nothing_on_a_bad_gradient)
 {
-    tg_param a, b;
-    make_big_pair(&a, &b, 5);
-    b.grad.data[4321] = NAN;
-    float g0 = a.grad.data[0], w0 = a.value.data[0];
-    tg_param *params[2] = {&a, &b};
-    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
-    tg_optimizer o = make_optim(&cfg, params, 2);
-    tg_error err;
-    cr_assert_eq(tg_optim_step_zero_grad(&o, &err), TG_ERR_NUMERIC);
-    cr_assert_eq(a.grad.data[0], g0, "gradients must survive a rejected step");
-    cr_assert_eq(a.value.data[0], w0);
-    cr_assert_eq(o.step, 0);
-    tg_optim_free(&o);
-    tg_param_free(&a);
-    tg_param_free(&b);
+    static const struct { int param; size_t element; } bad[] = {{1, 4321}, {2, 36 * 2003 + 2001}, {2, 17}};
+    for (size_t t = 0; t < sizeof bad / sizeof bad[0]; t++) {
+        tg_set_threads(1 + (int)t % 2);
+        tg_param p[BIG_PARAMS];
+        make_big_params(p, 5);
+        p[bad[t].param].grad.data[bad[t].element] = NAN;
+        float g0 = p[0].grad.data[0], w0 = p[0].value.data[0], w2 = p[2].value.data[5];
+        tg_param *params[BIG_PARAMS] = {&p[0], &p[1], &p[2]};
+        tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
+        tg_optimizer o = make_optim(&cfg, params, BIG_PARAMS);
+        tg_error err;
+        cr_assert_eq(tg_optim_step_zero_grad(&o, &err), TG_ERR_NUMERIC, "case %zu", t);
+        cr_assert(strstr(err.msg, p[bad[t].param].name) != NULL, "message names the parameter: %s", err.msg);
+        cr_assert_eq(p[0].grad.data[0], g0, "gradients must survive a rejected step");
+        cr_assert_eq(p[0].value.data[0], w0);
+        cr_assert_eq(p[2].value.data[5], w2);
+        cr_assert_eq(o.step, 0);
+        tg_optim_free(&o);
+        for (int i = 0; i < BIG_PARAMS; i++)
+            tg_param_free(&p[i]);
+    }
+    tg_set_threads(1);
 }
