@@ -156,8 +156,10 @@ tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_
  *
  * The products that take X as their first operand (Y = X·W, dW = Xᵀ·dY; with W [N,K] X is
  * the second operand of both) skip X's zeros when it has many (images, ReLU outputs): the
- * forward decides from a sample of X and records the choice in fattr for the backward.  The
- * bits are the same either way (tg_gemm_sparse_a), only the time differs. */
+ * forward decides from a sample of X and records the choice in fattr for the backward.  For
+ * finite W and dY the values are the same either way (tg_gemm_sparse_a; at most the sign of
+ * a zero differs), only the time does; an infinity or NaN in W or dY then does not reach the
+ * outputs of rows of X that are zero where it sits. */
 
 static bool skips_zeros_of_x(const tg_node *n) { return n->fattr != 0.0f; }
 

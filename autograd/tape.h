@@ -5,7 +5,9 @@
  *    node to the tape, in execution order.  Shapes are checked when the node is created.
  *  - tg_backward(loss) seeds d(loss)/d(loss) = 1 and walks the tape in reverse (a plain loop,
  *    no recursion), calling each node's backward, which accumulates (+=) into its inputs'
- *    gradients.  A value used twice simply receives two contributions.
+ *    gradients.  A value used twice simply receives two contributions.  (Intermediate
+ *    gradient buffers are zero-filled lazily, and an op that writes a whole input gradient
+ *    first may assign it instead: assigns_input_grads, tg_grad_first_write in op.h.)
  *  - Parameters (param.h) are leaves that live outside the tape; their gradients accumulate
  *    into tg_param.grad.  Inputs/constants carry no gradient, and no gradient buffer is
  *    allocated for any node that does not depend on a parameter.
@@ -48,7 +50,7 @@ struct tg_node {
                                    and a backward pass is running or has run */
     bool requires_grad;         /* true when some parameter leads to this node */
     tg_param *param;            /* for parameter leaves: the parameter */
-    float fattr;                /* op attribute: a scale factor, ... */
+    float fattr;                /* op attribute: a scale factor, a flag (affine: skip X's zeros) ... */
     int iattr;                  /* op attribute: an activation kind, a reduction, ... */
     const void *aux;            /* op attribute by reference (e.g. integer labels); not owned */
     float *saved;               /* values the forward saved for the backward (arena) */

@@ -387,15 +387,16 @@ static void gemm_blocks(size_t b0, size_t b1, void *ctx)
 /* Splits C into TG_GEMM_SPLIT-wide blocks along the dimension that has more of them (columns on a
  * tie: threads then share A, which is usually read in place, and pack disjoint parts of B), and
  * gives each thread a contiguous run of blocks (one chunk of tg_parallel_for: a longer run packs
- * B or A fewer times).  The zero-skipping product always splits rows, one block per chunk. */
+ * B or A fewer times).  The zero-skipping product splits rows, one block per chunk, when there
+ * are enough of them. */
 static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
 {
     const size_t row_blocks = (g->M + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
     const size_t col_blocks = (g->N + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
     /* the zero-skipping kernel lists each row's non-zero steps: split rows, so no list is
-     * made twice */
-    const bool sparse = can_skip_zeros(kernel_for(path), g);
-    const bool by_cols = !sparse && col_blocks >= row_blocks;
+     * made twice (unless there are too few rows to go round) */
+    const bool sparse_rows = can_skip_zeros(kernel_for(path), g) && row_blocks >= (size_t)threads;
+    const bool by_cols = !sparse_rows && col_blocks >= row_blocks;
     const size_t blocks = by_cols ? col_blocks : row_blocks;
     if ((size_t)threads > blocks)
         threads = (int)blocks;
@@ -405,9 +406,10 @@ static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
     }
     gemm_job job = {path, g, by_cols, by_cols ? g->N : g->M};
     /* The zero-skipping kernel packs nothing that a longer run would reuse, and its rows cost
-     * what their zeros leave: one block per chunk, so a thread that finishes early takes
-     * blocks of the other's share. */
-    const size_t grain = sparse ? 1 : (blocks + (size_t)threads - 1) / (size_t)threads;
+     * what their zeros leave: one block per chunk, so that in a team (tg_team_run) a thread
+     * that finishes early takes blocks of the other's share.  (Outside a team OpenMP's static
+     * schedule gives each thread the same contiguous share either way.) */
+    const size_t grain = sparse_rows ? 1 : (blocks + (size_t)threads - 1) / (size_t)threads;
     tg_parallel_for(blocks, grain, gemm_blocks, &job);
 }
 
@@ -441,6 +443,9 @@ void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float al
                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
                 const tg_gemm_options *opt)
 {
+    const tg_gemm_options defaults = {0};
+    if (!opt)
+        opt = &defaults;
     const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
                          opt->row_bias, opt->skip_zeros_of_a};
     gemm_run(opt->path, &g);
@@ -471,8 +476,9 @@ static const double ZERO_FRACTION_TO_SKIP = 0.45;
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda)
 {
     enum { SAMPLE_ELEMENTS = 16384 };
-    if (rows == 0 || cols == 0)
-        return false;
+    const tg_gemm_kernel *kern = kernel_for(tg_simd_active());
+    if (rows == 0 || cols == 0 || !kern || !kern->sparse_tile)
+        return false; /* no kernel to skip zeros with: not worth the look */
     size_t sample_rows = SAMPLE_ELEMENTS / cols;
     if (sample_rows < 1)
         sample_rows = 1;

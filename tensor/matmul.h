@@ -54,9 +54,10 @@ void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t 
                   float beta, float *C, size_t ldc);
 
 /* tg_gemm for an op(A) with many zeros (images, ReLU outputs): the same product, skipping the
- * steps of the reduction at which A is zero.  The same bits as tg_gemm, as long as B holds no
- * infinity or NaN (then, as in reference BLAS, a zero of A times it contributes nothing rather
- * than NaN).  Only the AVX-512 path has the kernel, and only for B not transposed; otherwise
+ * steps of the reduction at which A is zero.  The same bits as tg_gemm when B holds no infinity
+ * or NaN (a zero of A times one then contributes nothing rather than NaN, as in reference BLAS),
+ * except that a zero result can come out as -0 instead of +0 when products underflow
+ * (matmul_kernels.h).  Only the AVX-512 path has the kernel, and only for B not transposed; otherwise
  * this is tg_gemm.  On Fashion-MNIST batches (half the pixels zero) the two products of a CAE
  * step that read the images run 1.26x and 1.31x faster; with no zeros it is 14-18% slower than
  * tg_gemm (see tg_gemm_prefers_sparse_a). */
@@ -74,12 +75,14 @@ typedef struct tg_gemm_options {
     tg_simd_path path;    /* TG_PATH_AUTO (0): tg_simd_active() */
 } tg_gemm_options;
 
+/* tg_gemm with options (NULL: none, which is tg_gemm). */
 void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float alpha, const float *A,
                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
                 const tg_gemm_options *opt);
 
 /* Whether A [rows, cols] (row stride lda) has zeros enough for tg_gemm_sparse_a to pay (45%),
- * judged from a sample of about 16K elements in whole rows spread over A. */
+ * judged from a sample of about 16K elements in whole rows spread over A; false at once on a
+ * path without the zero-skipping kernel. */
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda);
 
 /* The plain reference kernel: three loops, single thread, no SIMD. */

@@ -61,9 +61,11 @@ typedef struct tg_gemm_kernel {
      * [mr <= TG_SPARSE_MR, nr] (any nr, in strips of its vector width) over one K block of
      * kc <= TG_GEMM_KC_MAX steps, op(A) read as TG_A_ROWS, op(B)[k,j] = b[k*b_stride + j] with
      * kc*b_stride < 2^31.  The steps k at which every row of op(A) is zero are left out; the
-     * others go through the arithmetic above, so the bits are those of `tile` when B is finite
-     * (an FMA with a zero factor adds +0 to an accumulator that started at +0 and, in round to
-     * nearest, never becomes -0, so leaving it out changes nothing; 0·inf would have been NaN). */
+     * others go through the arithmetic above, so the values are those of `tile` when B is
+     * finite: an FMA with a zero factor adds ±0, which changes no non-zero accumulator.  The
+     * bits too, but for one case: an accumulator that is -0 (a product that underflowed to -0
+     * onto +0) and meets a zero step, which turns it into +0 in `tile` and not here.  And 0·inf
+     * or 0·NaN would have been NaN. */
     void (*sparse_tile)(const tg_tile *t);
 } tg_gemm_kernel;
 

@@ -440,9 +440,25 @@ static void sparse_a_same_bits_as_dense(tg_simd_path path)
             }
 }
 
-Test(matmul, scalar_sparse_a_same_bits_as_dense) { sparse_a_same_bits_as_dense(TG_PATH_SCALAR); }
-Test(matmul, avx2_sparse_a_same_bits_as_dense) { sparse_a_same_bits_as_dense(TG_PATH_AVX2); }
+/* Paths without the kernel must fall back to their dense product; AVX-512 runs the kernel. */
+Test(matmul, scalar_sparse_a_falls_back_to_dense) { sparse_a_same_bits_as_dense(TG_PATH_SCALAR); }
+Test(matmul, avx2_sparse_a_falls_back_to_dense) { sparse_a_same_bits_as_dense(TG_PATH_AVX2); }
 Test(matmul, avx512_sparse_a_same_bits_as_dense) { sparse_a_same_bits_as_dense(TG_PATH_AVX512); }
+
+/* The documented exception: a product that underflows to -0 meets a zero step.  Dense turns
+ * the -0 into +0 there, the skipping kernel keeps it; the values are equal. */
+Test(matmul, sparse_a_underflow_differs_only_in_the_sign_of_zero)
+{
+    if (!tg_simd_supported(TG_PATH_AVX512))
+        cr_skip_test("avx512 is not supported by this build or processor");
+    const float A[2] = {-1e-30f, 0.0f}, B[2] = {1e-30f, 1.0f};
+    float dense = 5.0f, sparse = 5.0f;
+    tg_gemm_path(TG_PATH_AVX512, TG_NOTRANS, TG_NOTRANS, 1, 1, 2, 1.0f, A, 2, B, 1, 0.0f, &dense, 1);
+    const tg_gemm_options opt = {.skip_zeros_of_a = true, .path = TG_PATH_AVX512};
+    tg_gemm_ex(TG_NOTRANS, TG_NOTRANS, 1, 1, 2, 1.0f, A, 2, B, 1, 0.0f, &sparse, 1, &opt);
+    cr_assert(dense == 0.0f && sparse == 0.0f, "both zero: %g %g", (double)dense, (double)sparse);
+    cr_assert(!signbit(dense) && signbit(sparse), "dense +0, skipping -0");
+}
 
 Test(matmul, sparse_a_same_bits_for_1_2_3_threads)
 {

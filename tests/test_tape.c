@@ -91,7 +91,7 @@ Test(tape, gradients_no_backward_wrote_read_as_zero)
         tg_node *xn = tg_param_leaf(t, &x);
         tg_node *unused = tg_scale(t, xn, 5.0f);                    /* requires grad, not on the loss path */
         tg_node *twice = tg_scale(t, xn, 2.0f);
-        tg_node *target = tg_scale(t, xn, pass == 0 ? 7.0f : 1.0f); /* pass 1: target = x */
+        tg_node *target = tg_scale(t, xn, pass == 0 ? 7.0f : 1.0f); /* pass 1: 1·x, equal to x */
         tg_node *loss = tg_mse(t, twice, target, TG_REDUCE_MEAN);   /* pass 1: mean (2x - x)² */
         cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
         for (size_t k = 0; k < 3; k++) {
@@ -105,6 +105,29 @@ Test(tape, gradients_no_backward_wrote_read_as_zero)
             tg_param_zero_grad(&x);
             tg_tape_reset(t);
         }
+    }
+    tg_param_free(&x);
+    tg_tape_free(t);
+}
+
+/* mse(y, y) with y computed: its backward writes y's gradient first (=) as pred, then adds the
+ * target's share into the same buffer; with another consumer of y before or after it. */
+Test(tape, mse_of_a_node_with_itself)
+{
+    tg_tape *t = new_tape();
+    tg_param x;
+    param2(&x, "x", 1, 3, (float[]){1.0f, -2.0f, 4.0f});
+    for (int order = 0; order < 2; order++) {
+        tg_node *y = tg_scale(t, tg_param_leaf(t, &x), 3.0f);
+        tg_node *loss = order == 0 ? tg_add(t, tg_mse(t, y, y, TG_REDUCE_MEAN), tg_sum(t, y))
+                                   : tg_add(t, tg_sum(t, y), tg_mse(t, y, y, TG_REDUCE_MEAN));
+        cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
+        for (size_t k = 0; k < 3; k++) {
+            cr_assert_eq(y->grad.data[k], 1.0f, "order %d: y gradient %g", order, (double)y->grad.data[k]);
+            cr_assert_eq(x.grad.data[k], 3.0f, "order %d", order);
+        }
+        tg_param_zero_grad(&x);
+        tg_tape_reset(t);
     }
     tg_param_free(&x);
     tg_tape_free(t);
