@@ -65,7 +65,6 @@ TG_INLINE_AVX512 void store_row(const int NV, const tg_tile *t, float *c, const 
     }
 }
 
-
 /* C tile [MR, nr] (nr <= NV*16) over kc steps.
  *   op(A) tile [MR, kc]:  KMAJOR ? a[k*a_stride + r] : a[r*a_stride + k]
  *   op(B) panel [kc, nr]: b[k*b_stride + j]

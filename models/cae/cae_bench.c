@@ -21,8 +21,10 @@ typedef struct step_operands {
     double best_seconds;    /* of one round of the five products */
 } step_operands;
 
-/* The five products of a step, in the tape's order.  All accumulate (beta = 1), as there: the
- * affine op adds the product onto rows holding the bias, and gradients are added into. */
+/* The five products of a step, in the tape's order, computed densely (the zero-skipping path the
+ * tape takes for x·W and xᵀ·dz is left out: this is the dense rate the FLOP limit is counted at).
+ * All have beta = 1, as there: gradients are added into, and the affine op's forward adds its
+ * product to the bias row (here C itself: the same flops). */
 static void step_products(step_operands *o)
 {
     size_t B = o->B, D = o->D, H = o->H;

@@ -426,7 +426,7 @@ static void run_train_call(void *ctx)
     c->rc = train(c->settings, c->data, c->io, c->result, c->err);
 }
 
-/* The whole run on one team of threads (tensor/parallel.h): a step runs some fifteen short
+/* The whole run on one team of threads (tensor/parallel.h): a step runs some twenty short
  * parallel kernels, and a team shares them without a fork/join each. */
 int cae_train(const cae_train_settings *settings, const tg_dataset *data, const cae_train_io *io,
               cae_train_result *result, tg_error *err)

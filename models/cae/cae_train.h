@@ -30,8 +30,8 @@ typedef struct cae_train_io {
     FILE *records;           /* key=value epoch lines (stdout), or NULL */
     bool progress;           /* draw a progress bar on stderr */
     bool profile;            /* print the tape's per-op profile to stderr at the end */
-    const atomic_int *stop; /* nonzero (a signal arrived): save after the current step
-                                          and return with result->interrupted; NULL: never */
+    const atomic_int *stop;  /* nonzero (a signal arrived): save after the current step
+                                and return with result->interrupted; NULL: never */
 } cae_train_io;
 
 typedef struct cae_train_result {

@@ -29,8 +29,8 @@ int mlp_check_data(const mlp_model *m, const tg_dataset *data, const char *what,
 /* Builds the loss of the images idx[0..count) on a reset tape, and counts right predictions.
  * `labels` [count] receives the batch's labels as int32, the type tg_softmax_xent reads.
  * With `opt`, also runs the backward pass and one optimizer step; `step` (1-based) names the
- * step in messages.  `batcher` (which handed out idx) gets the next batch prefetched.  Reads the loss before the update, so it is the loss the batch was
- * trained on. */
+ * step in messages.  `batcher` (which handed out idx) gets the next batch prefetched.  Reads
+ * the loss before the update, so it is the loss the batch was trained on. */
 static int run_batch(tg_tape *tape, mlp_model *m, const tg_dataset *data, const uint32_t *idx, size_t count,
                      const tg_batcher *batcher, int32_t *labels, tg_optimizer *opt, long step, batch_outcome *out,
                      tg_error *err)

@@ -22,7 +22,7 @@ typedef struct mlp_train_settings {
 typedef struct mlp_train_io {
     FILE *records;                     /* one key=value line per epoch (stdout), or NULL */
     bool progress;                     /* redraw a one-line progress note on stderr */
-    const atomic_int *stop; /* when it becomes nonzero (a signal), stop after the
+    const atomic_int *stop;            /* when it becomes nonzero (a signal), stop after the
                                           current step; may be NULL */
 } mlp_train_io;
 
