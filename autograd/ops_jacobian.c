@@ -128,6 +128,22 @@ typedef struct penalty_job {
     double scale;  /* backward: 2·g/B */
 } penalty_job;
 
+/* The two loops over h below are written once and specialized per activation: each switch
+ * calls them with a constant `act`, so the sigmoid, tanh and relu copies hold no call (softplus
+ * calls expm1/exp) and vectorize over j.  The arithmetic per element is the same either way. */
+#define TG_ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* fp2[j] = Σ_b φ(h_b,lo+j)² for j < width, summed over b in order.  h [B,H]. */
+TG_ALWAYS_INLINE void sum_squared_slopes(const tg_activation act, const float *h, size_t B, size_t H, size_t lo,
+                                         size_t width, double *fp2)
+{
+    for (size_t b = 0; b < B; b++)
+        for (size_t j = 0; j < width; j++) {
+            double fp = fprime_from_h(act, h[b * H + lo + j]);
+            fp2[j] += fp * fp;
+        }
+}
+
 /* Columns [lo, hi) of the forward: s_j, the mean of φ(h_.j)², and their product. */
 TG_VECTORIZE static void penalty_columns(size_t lo, size_t hi, void *ctx)
 {
@@ -135,11 +151,12 @@ TG_VECTORIZE static void penalty_columns(size_t lo, size_t hi, void *ctx)
     const size_t B = job->B, H = job->H, width = hi - lo;
     double s[PENALTY_COLS_PER_CHUNK], fp2[PENALTY_COLS_PER_CHUNK] = {0};
     column_square_sums(job->W, job->D, H, lo, width, s);
-    for (size_t b = 0; b < B; b++)
-        for (size_t j = 0; j < width; j++) {
-            double fp = fprime_from_h(job->act, job->h[b * H + lo + j]);
-            fp2[j] += fp * fp;
-        }
+    switch (job->act) {
+    case TG_ACT_SIGMOID: sum_squared_slopes(TG_ACT_SIGMOID, job->h, B, H, lo, width, fp2); break;
+    case TG_ACT_TANH: sum_squared_slopes(TG_ACT_TANH, job->h, B, H, lo, width, fp2); break;
+    case TG_ACT_RELU: sum_squared_slopes(TG_ACT_RELU, job->h, B, H, lo, width, fp2); break;
+    default: sum_squared_slopes(job->act, job->h, B, H, lo, width, fp2); break;
+    }
     for (size_t j = 0; j < width; j++) {
         job->terms[lo + j] = fp2[j] * s[j];
         job->saved[lo + j] = (float)s[j];
@@ -166,17 +183,29 @@ void tg_op_jacobian_penalty_forward(tg_node *n)
     n->value.data[0] = (float)(P / (double)job.B);
 }
 
+/* Rows [lo, hi) of dh += scale · φ(h) φ'(h) s_j.  h, dh [B,H]; s [H]. */
+TG_ALWAYS_INLINE void add_slope_gradient_rows(const tg_activation act, const float *h, float *dh, const float *s,
+                                              double scale, size_t H, size_t lo, size_t hi)
+{
+    for (size_t b = lo; b < hi; b++)
+        for (size_t j = 0; j < H; j++) {
+            double hv = h[b * H + j];
+            dh[b * H + j] += (float)(scale * fprime_from_h(act, hv) * fprime_slope(act, hv) * s[j]);
+        }
+}
+
 /* Rows [lo, hi) of dh += (2g/B) φ(h) φ'(h) s_j. */
 TG_VECTORIZE static void penalty_dh_rows(size_t lo, size_t hi, void *ctx)
 {
     const penalty_job *job = ctx;
-    const size_t H = job->H;
-    const float *s = job->saved;
-    for (size_t b = lo; b < hi; b++)
-        for (size_t j = 0; j < H; j++) {
-            double hv = job->h[b * H + j];
-            job->dh[b * H + j] += (float)(job->scale * fprime_from_h(job->act, hv) * fprime_slope(job->act, hv) * s[j]);
-        }
+    const float *h = job->h, *s = job->saved;
+    float *dh = job->dh;
+    switch (job->act) {
+    case TG_ACT_SIGMOID: add_slope_gradient_rows(TG_ACT_SIGMOID, h, dh, s, job->scale, job->H, lo, hi); break;
+    case TG_ACT_TANH: add_slope_gradient_rows(TG_ACT_TANH, h, dh, s, job->scale, job->H, lo, hi); break;
+    case TG_ACT_RELU: add_slope_gradient_rows(TG_ACT_RELU, h, dh, s, job->scale, job->H, lo, hi); break;
+    default: add_slope_gradient_rows(job->act, h, dh, s, job->scale, job->H, lo, hi); break;
+    }
 }
 
 /* dW_ij += g · 2 W_ij · (1/B) Σ_b φ(h_bj)²        dh_bj += g · (2/B) φ(h_bj) φ'(h_bj) s_j */
