@@ -64,4 +64,38 @@ static inline float tg_expf(float x)
     return x != x ? x : y; /* NaN in, NaN out */
 }
 
+/* ln x within 2 ulp of libm for positive normal x (NaN for x < 0 and NaN; -inf for ±0 and
+ * denormals, which are treated as 0; +inf for +inf).  Cephes' logf: x = m·2^e with m in
+ * [√½, √2), ln x = e·ln 2 + ln m, ln m = t − t²/2 + t³·P(t) for t = m − 1 (P of degree 8,
+ * minimax), ln 2 split in two parts (Cody and Waite) so e·ln 2 adds without rounding error. */
+static inline float tg_logf(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int32_t e = (int32_t)((bits >> 23) & 0xffu) - 126; /* x = m·2^e, m in [0.5, 1) */
+    uint32_t mbits = (bits & 0x007fffffu) | 0x3f000000u;
+    float m;
+    memcpy(&m, &mbits, sizeof m);
+    const float sqrt_half = 0.707106781186547524f;
+    e = m < sqrt_half ? e - 1 : e;
+    float t = m < sqrt_half ? (m + m) - 1.0f : m - 1.0f; /* exact: m and 2m are within 2x of 1 */
+    float p = 7.0376836292e-2f;
+    p = p * t + -1.1514610310e-1f;
+    p = p * t + 1.1676998740e-1f;
+    p = p * t + -1.2420140846e-1f;
+    p = p * t + 1.4249322787e-1f;
+    p = p * t + -1.6668057665e-1f;
+    p = p * t + 2.0000714765e-1f;
+    p = p * t + -2.4999993993e-1f;
+    p = p * t + 3.3333331174e-1f;
+    float t2 = t * t;
+    float fe = (float)e;
+    float y = (t * t2) * p + fe * -2.12194440e-4f;
+    y = y + -0.5f * t2;
+    y = (t + y) + fe * 0.693359375f;
+    y = x == (float)INFINITY ? x : y;
+    y = (bits & 0x7fffffffu) < 0x00800000u ? -(float)INFINITY : y; /* ±0 and (positive) denormals */
+    return x < 0.0f || x != x ? (float)NAN : y;
+}
+
 #endif

@@ -1,4 +1,4 @@
-/* tests/test_vmath.c — the vectorizable tg_expf against its twin, libm's expf. */
+/* tests/test_vmath.c — the vectorizable tg_expf and tg_logf against their twins, libm's expf and logf. */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -52,4 +52,53 @@ Test(vmath, expf_limits_and_special_values)
     cr_assert(isnan(tg_expf(NAN)));
     cr_assert(isfinite(tg_expf(88.72283f)), "the largest argument with a finite result");
     cr_assert_leq(ulp_distance(tg_expf(88.72283f), expf(88.72283f)), 2);
+}
+
+/* tg_logf's twin is libm's logf: every 13th positive normal float (1.6e8 arguments), and the
+ * neighbourhoods of the range reduction's boundaries (powers of two and their √½ multiples). */
+Test(vmath, logf_within_two_ulp_of_libm)
+{
+    int64_t worst = 0;
+    float worst_x = 0.0f;
+    for (uint32_t bits = 0x00800000u; bits < 0x7f800000u; bits += 13) {
+        float x;
+        memcpy(&x, &bits, sizeof x);
+        int64_t d = ulp_distance(tg_logf(x), logf(x));
+        if (d > worst) {
+            worst = d;
+            worst_x = x;
+        }
+    }
+    for (int e = -126; e < 128; e++)
+        for (int side = 0; side < 2; side++) {
+            float centre = ldexpf(side ? 0.70710678f : 1.0f, e);
+            for (int k = -64; k <= 64; k++) {
+                float x = centre;
+                for (int s = 0; s < (k < 0 ? -k : k); s++)
+                    x = nextafterf(x, k < 0 ? 0.0f : INFINITY);
+                if (!(x >= 1.17549435e-38f) || isinf(x))
+                    continue;
+                int64_t d = ulp_distance(tg_logf(x), logf(x));
+                if (d > worst) {
+                    worst = d;
+                    worst_x = x;
+                }
+            }
+        }
+    cr_assert_leq(worst, 2, "tg_logf is %lld ulp from logf at x = %.9g", (long long)worst, (double)worst_x);
+}
+
+Test(vmath, logf_special_values)
+{
+    cr_assert_eq(tg_logf(1.0f), 0.0f);
+    cr_assert_eq(tg_logf(2.0f), logf(2.0f));
+    cr_assert(isinf(tg_logf(0.0f)) && tg_logf(0.0f) < 0);
+    cr_assert(isinf(tg_logf(-0.0f)) && tg_logf(-0.0f) < 0);
+    cr_assert(isinf(tg_logf(1e-40f)) && tg_logf(1e-40f) < 0, "denormals count as 0");
+    cr_assert(isinf(tg_logf(INFINITY)) && tg_logf(INFINITY) > 0);
+    cr_assert(isnan(tg_logf(-1.0f)));
+    cr_assert(isnan(tg_logf(-INFINITY)));
+    cr_assert(isnan(tg_logf(NAN)));
+    cr_assert_leq(ulp_distance(tg_logf(3.40282347e38f), logf(3.40282347e38f)), 2, "the largest float");
+    cr_assert_leq(ulp_distance(tg_logf(1.17549435e-38f), logf(1.17549435e-38f)), 2, "the smallest normal");
 }
