@@ -361,58 +361,84 @@ static float unit_scale(tg_tape *tape, gradcheck_ctx *g)
     return value > 0.0f && isfinite(1.0f / value) ? 1.0f / value : 1.0f;
 }
 
-/* Smallest |z_j| = |x·W_j + b_j| over the hidden units, for one input row. */
-static double min_abs_preactivation(const cae_model *m, const float *x)
+/* The pre-activations z_j = x·W_j + b_j of one input row: z [H]. */
+static void preactivations(const cae_model *m, const float *x, double *z)
 {
     const size_t D = m->cfg.input, H = m->cfg.hidden;
-    double smallest = INFINITY;
     for (size_t j = 0; j < H; j++) {
-        double z = m->enc_b.value.data[j];
+        z[j] = m->enc_b.value.data[j];
         for (size_t i = 0; i < D; i++)
-            z += (double)x[i] * m->enc_w.value.data[i * H + j];
-        smallest = fabs(z) < smallest ? fabs(z) : smallest;
+            z[j] += (double)x[i] * m->enc_w.value.data[i * H + j];
     }
-    return smallest;
 }
 
-/* Smallest |z| of row b and, when the model has the γ term, of its corrupted copies
- * x_b + noise[c·B + b] (noise [k·B,D]: the fixed corruptions of the check). */
-static double min_abs_preactivation_with_copies(const cae_model *m, const float *row, const float *noise, size_t b,
-                                                size_t B, float *scratch)
+/* How row b sits against relu's kink: the smallest |z| of the row and, when the model has the
+ * γ term, of its corrupted copies x_b + noise[c·B + b] (noise [k·B,D]: the fixed corruptions of
+ * the check); how many units are active (z > 0: the penalty is zero without any); and how many
+ * (copy, unit) pairs have z and z̃ on opposite sides, the only places where relu's γ term is
+ * not zero.  scratch: D floats and 2·H doubles. */
+typedef struct kink_position {
+    double nearest;
+    size_t active, crossings;
+} kink_position;
+
+static kink_position row_kink_position(const cae_model *m, const float *row, const float *noise, size_t b, size_t B,
+                                       float *scratch)
 {
-    const size_t D = m->cfg.input;
-    double smallest = min_abs_preactivation(m, row);
+    const size_t D = m->cfg.input, H = m->cfg.hidden;
+    double *z = (double *)(scratch + D), *zc = z + H; /* (scratch + D is 8-byte aligned: D is rounded up) */
+    preactivations(m, row, z);
+    kink_position k = {INFINITY, 0, 0};
+    for (size_t j = 0; j < H; j++) {
+        k.nearest = fmin(k.nearest, fabs(z[j]));
+        k.active += z[j] > 0;
+    }
     for (size_t c = 0; noise && c < m->cfg.corruptions; c++) {
         for (size_t i = 0; i < D; i++)
             scratch[i] = row[i] + noise[(c * B + b) * D + i];
-        double z = min_abs_preactivation(m, scratch);
-        smallest = z < smallest ? z : smallest;
+        preactivations(m, scratch, zc);
+        for (size_t j = 0; j < H; j++) {
+            k.nearest = fmin(k.nearest, fabs(zc[j]));
+            k.crossings += (z[j] > 0) != (zc[j] > 0);
+        }
     }
-    return smallest;
+    return k;
 }
 
 /* Redraws input rows until no pre-activation (of the inputs, and of their corrupted copies when
  * there is a γ term) lies within `margin` of relu's kink at 0, so that a step of ±eps on any
- * parameter cannot cross it (a finite difference across a kink measures nothing). Returns false
- * if some row cannot be placed. */
+ * parameter cannot cross it (a finite difference across a kink measures nothing).  Also until
+ * some unit is active and, with a γ term, some copy lies across the kink from its input:
+ * otherwise the penalty (or the γ term) and all its gradients are zero, and its check would
+ * test nothing.  Returns false if the inputs cannot be placed. */
 static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin, tg_rng *rng)
 {
-    const size_t D = m->cfg.input, B = tg_tensor_nrows(x);
+    const size_t D = m->cfg.input, B = tg_tensor_nrows(x), D_even = (D + 1) / 2 * 2;
     bool copies = m->cfg.gamma > 0;
     /* The corruptions do not depend on x: those of zero inputs are the noise itself. */
     float *zeros = copies ? calloc(B * D, sizeof *zeros) : NULL;
     float *noise = copies ? malloc(m->cfg.corruptions * B * D * sizeof *noise) : NULL;
-    float *scratch = malloc(D * sizeof *scratch);
+    float *scratch = malloc(D_even * sizeof *scratch + 2 * m->cfg.hidden * sizeof(double));
     bool ok = scratch && (!copies || (zeros && noise));
     if (ok && copies)
         cae_corrupt(&m->cfg, m->noise_step, zeros, B, noise);
-    for (size_t b = 0; b < B && ok; b++) {
-        float *row = x->data + b * D;
-        int tries = 0;
-        while (ok && min_abs_preactivation_with_copies(m, row, noise, b, B, scratch) < margin) {
-            ok = ++tries <= 10000;
-            tg_rng_fill_uniform(rng, row, D, 0.05f, 0.95f);
+    for (int round = 0; ok; round++) {
+        size_t active = 0, crossings = 0;
+        for (size_t b = 0; b < B && ok; b++) {
+            float *row = x->data + b * D;
+            kink_position k;
+            int tries = 0;
+            while (ok && (k = row_kink_position(m, row, noise, b, B, scratch)).nearest < margin) {
+                ok = ++tries <= 10000;
+                tg_rng_fill_uniform(rng, row, D, 0.05f, 0.95f);
+            }
+            active += k.active;
+            crossings += k.crossings;
         }
+        if (active > 0 && (!copies || crossings > 0))
+            break;
+        ok = ok && round < 100;
+        tg_rng_fill_uniform(rng, x->data, B * D, 0.05f, 0.95f);
     }
     free(zeros);
     free(noise);
