@@ -14,11 +14,7 @@ void tg_rng_seed(tg_rng *rng, uint64_t seed, uint64_t stream)
 
 uint32_t tg_rng_u32(tg_rng *rng)
 {
-    uint64_t old = rng->state;
-    rng->state = old * 6364136223846793005ULL + rng->inc;
-    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
-    uint32_t rot = (uint32_t)(old >> 59u);
-    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
+    return tg_rng_next_u32(rng);
 }
 
 uint32_t tg_rng_below(tg_rng *rng, uint32_t bound)

@@ -17,6 +17,15 @@ typedef struct tg_rng {
 /* Seeds the generator; different `stream` values give independent sequences for one seed. */
 void tg_rng_seed(tg_rng *rng, uint64_t seed, uint64_t stream);
 uint32_t tg_rng_u32(tg_rng *rng);
+/* tg_rng_u32 inlined, for loops that draw millions of numbers (the same sequence). */
+static inline uint32_t tg_rng_next_u32(tg_rng *rng)
+{
+    uint64_t old = rng->state;
+    rng->state = old * 6364136223846793005ULL + rng->inc;
+    uint32_t xorshifted = (uint32_t)(((old >> 18u) ^ old) >> 27u);
+    uint32_t rot = (uint32_t)(old >> 59u);
+    return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
+}
 /* Uniform integer in [0, bound) without modulo bias; bound must be >= 1. */
 uint32_t tg_rng_below(tg_rng *rng, uint32_t bound);
 /* Uniform float in [0, 1). */

@@ -93,8 +93,8 @@ typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY, 
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g);
 
 /* The corrupted inputs of step `step`: x_tilde [k·B,D], row c·B + b = x_b + ε with
- * ε ~ N(0, σ²I) from the rng stream of (cfg->noise_seed, step), so the same (seed, step) gives
- * the same corruptions.  x [B,D]. */
+ * ε ~ N(0, σ²I) drawn from an rng stream of (cfg->noise_seed, step, row), so the same
+ * (seed, step) gives the same corruptions on any number of threads.  x [B,D]. */
 void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde);
 
 /* Sets the step whose corruptions the next cae_build draws (the training loop's step number). */
