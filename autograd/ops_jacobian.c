@@ -279,64 +279,117 @@ tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation a
  * matmuls to W (a second and a third path), b and the inputs.  The caller builds h̃ on the tape
  * from the same W and b leaves as h, so all of them reach the parameters. */
 
-// h [B,H], h̃ [R,H], W [D,H] -> P [1]; iattr = activation; saved = [s_j | (1/R) Σ_r d_rj²]  [2,H]
-TG_VECTORIZE void tg_op_jacobian_diff_penalty_forward(tg_node *n)
+typedef struct diff_penalty_job {
+    const float *h, *ht, *W;
+    float *dh, *dht;      /* backward: NULL when not wanted */
+    size_t B, R, H, D;
+    tg_activation act;
+    float *saved;         /* [s_j | (1/R) Σ_r d_rj²]  [2,H] */
+    double *terms;        /* forward: d2_j·s_j per column, summed in order by the caller */
+    double scale;         /* backward: 2·g/R */
+} diff_penalty_job;
+
+/* d2[j] = Σ_r (φ(h_b(r),lo+j) − φ(h̃_r,lo+j))² for j < width, summed over r in order. */
+TG_ALWAYS_INLINE void sum_squared_slope_differences(const tg_activation act, const diff_penalty_job *job, size_t lo,
+                                                    size_t width, double *d2)
 {
-    const float *h = n->in[0]->value.data, *ht = n->in[1]->value.data, *W = n->in[2]->value.data;
-    tg_activation act = (tg_activation)n->iattr;
-    size_t B = tg_rows(n->in[0]), R = tg_rows(n->in[1]), H = tg_cols(n->in[0]), D = tg_rows(n->in[2]);
-    double P = 0.0;
-    /* Column blocks, as in jacobian_penalty: rows are read contiguously, the per-column sums
-     * stay in double on the stack. */
-    for (size_t j0 = 0; j0 < H; j0 += TG_COL_BLOCK) {
-        size_t width = H - j0 < TG_COL_BLOCK ? H - j0 : TG_COL_BLOCK;
-        double s[TG_COL_BLOCK], d2[TG_COL_BLOCK] = {0};
-        column_square_sums(W, D, H, j0, width, s);
-        for (size_t r = 0; r < R; r++) {
-            const float *hb = h + (r % B) * H + j0, *hr = ht + r * H + j0;
-            for (size_t j = 0; j < width; j++) {
-                double d = fprime_from_h(act, hb[j]) - fprime_from_h(act, hr[j]);
-                d2[j] += d * d;
-            }
-        }
+    const size_t B = job->B, H = job->H;
+    for (size_t r = 0; r < job->R; r++) {
+        const float *hb = job->h + (r % B) * H + lo, *hr = job->ht + r * H + lo;
         for (size_t j = 0; j < width; j++) {
-            P += d2[j] * s[j];
-            if (n->saved) {
-                n->saved[j0 + j] = (float)s[j];
-                n->saved[H + j0 + j] = (float)(d2[j] / (double)R);
-            }
+            double d = fprime_from_h(act, hb[j]) - fprime_from_h(act, hr[j]);
+            d2[j] += d * d;
         }
     }
-    n->value.data[0] = (float)(P / (double)R);
+}
+
+/* Columns [lo, hi) of the forward: s_j, the sum of d_rj², and their product. */
+TG_VECTORIZE static void diff_penalty_columns(size_t lo, size_t hi, void *ctx)
+{
+    const diff_penalty_job *job = ctx;
+    const size_t H = job->H, width = hi - lo;
+    double s[PENALTY_COLS_PER_CHUNK], d2[PENALTY_COLS_PER_CHUNK] = {0};
+    column_square_sums(job->W, job->D, H, lo, width, s);
+    switch (job->act) {
+    case TG_ACT_SIGMOID: sum_squared_slope_differences(TG_ACT_SIGMOID, job, lo, width, d2); break;
+    case TG_ACT_TANH: sum_squared_slope_differences(TG_ACT_TANH, job, lo, width, d2); break;
+    case TG_ACT_RELU: sum_squared_slope_differences(TG_ACT_RELU, job, lo, width, d2); break;
+    default: sum_squared_slope_differences(job->act, job, lo, width, d2); break;
+    }
+    for (size_t j = 0; j < width; j++) {
+        job->terms[lo + j] = d2[j] * s[j];
+        job->saved[lo + j] = (float)s[j];
+        job->saved[H + lo + j] = (float)(d2[j] / (double)job->R);
+    }
+}
+
+// h [B,H], h̃ [R,H], W [D,H] -> P [1]; iattr = activation;
+// saved = [s_j | (1/R) Σ_r d_rj² | d2_j·s_j as H doubles]  [4,H] floats
+void tg_op_jacobian_diff_penalty_forward(tg_node *n)
+{
+    const size_t H = tg_cols(n->in[0]);
+    diff_penalty_job job = {
+        .h = n->in[0]->value.data, .ht = n->in[1]->value.data, .W = n->in[2]->value.data,
+        .B = tg_rows(n->in[0]), .R = tg_rows(n->in[1]), .H = H, .D = tg_rows(n->in[2]),
+        .act = (tg_activation)n->iattr, .saved = n->saved, .terms = (double *)(n->saved + 2 * H),
+    };
+    /* Column chunks, as in jacobian_penalty: each sum keeps its serial order. */
+    tg_parallel_for(H, PENALTY_COLS_PER_CHUNK, diff_penalty_columns, &job);
+    double P = 0.0;
+    for (size_t j = 0; j < H; j++)
+        P += job.terms[j];
+    n->value.data[0] = (float)(P / (double)job.R);
+}
+
+/* Rows [lo, hi) of h and, for each, its k corruptions r = c·B + b (c in order, as a serial walk
+ * over r adds them): dh_bj += scale φ'(h_bj) s_j d_rj,  dh̃_rj −= scale φ'(h̃_rj) s_j d_rj. */
+TG_ALWAYS_INLINE void add_slope_difference_gradient_rows(const tg_activation act, const diff_penalty_job *job,
+                                                         size_t lo, size_t hi)
+{
+    const size_t B = job->B, H = job->H;
+    const float *s = job->saved;
+    for (size_t b = lo; b < hi; b++)
+        for (size_t r = b; r < job->R; r += B)
+            for (size_t j = 0; j < H; j++) {
+                double hv = job->h[b * H + j], htv = job->ht[r * H + j];
+                double d = fprime_from_h(act, hv) - fprime_from_h(act, htv);
+                if (job->dh)
+                    job->dh[b * H + j] += (float)(job->scale * fprime_slope(act, hv) * s[j] * d);
+                if (job->dht)
+                    job->dht[r * H + j] -= (float)(job->scale * fprime_slope(act, htv) * s[j] * d);
+            }
+}
+
+TG_VECTORIZE static void diff_penalty_dh_rows(size_t lo, size_t hi, void *ctx)
+{
+    const diff_penalty_job *job = ctx;
+    switch (job->act) {
+    case TG_ACT_SIGMOID: add_slope_difference_gradient_rows(TG_ACT_SIGMOID, job, lo, hi); break;
+    case TG_ACT_TANH: add_slope_difference_gradient_rows(TG_ACT_TANH, job, lo, hi); break;
+    case TG_ACT_RELU: add_slope_difference_gradient_rows(TG_ACT_RELU, job, lo, hi); break;
+    default: add_slope_difference_gradient_rows(job->act, job, lo, hi); break;
+    }
 }
 
 /* dW_ij += g · 2 W_ij · (1/R) Σ_r d_rj²
  * dh_bj += g · (2/R) φ'(h_bj) s_j Σ_{r: b(r)=b} d_rj        dh̃_rj -= g · (2/R) φ'(h̃_rj) s_j d_rj */
-TG_VECTORIZE void tg_op_jacobian_diff_penalty_backward(tg_node *n)
+void tg_op_jacobian_diff_penalty_backward(tg_node *n)
 {
     tg_node *hn = n->in[0], *htn = n->in[1], *Wn = n->in[2];
-    tg_activation act = (tg_activation)n->iattr;
     size_t B = tg_rows(hn), R = tg_rows(htn), H = tg_cols(hn), D = tg_rows(Wn);
-    const float *s = n->saved, *mean_d2 = n->saved + H;
     float g = n->grad.data[0];
     if (tg_wants_grad(Wn))
-        add_direct_weight_gradient(Wn->value.data, Wn->grad.data, D, H, g, mean_d2);
+        add_direct_weight_gradient(Wn->value.data, Wn->grad.data, D, H, g, n->saved + H);
     if (!tg_wants_grad(hn) && !tg_wants_grad(htn))
         return;
-    const float *h = hn->value.data, *ht = htn->value.data;
-    float *dh = tg_wants_grad(hn) ? hn->grad.data : NULL, *dht = tg_wants_grad(htn) ? htn->grad.data : NULL;
-    double scale = 2.0 * g / (double)R;
-    for (size_t r = 0; r < R; r++) {
-        size_t b = r % B;
-        for (size_t j = 0; j < H; j++) {
-            double hv = h[b * H + j], htv = ht[r * H + j];
-            double d = fprime_from_h(act, hv) - fprime_from_h(act, htv);
-            if (dh)
-                dh[b * H + j] += (float)(scale * fprime_slope(act, hv) * s[j] * d);
-            if (dht)
-                dht[r * H + j] -= (float)(scale * fprime_slope(act, htv) * s[j] * d);
-        }
-    }
+    diff_penalty_job job = {
+        .h = hn->value.data, .ht = htn->value.data,
+        .dh = tg_wants_grad(hn) ? hn->grad.data : NULL, .dht = tg_wants_grad(htn) ? htn->grad.data : NULL,
+        .B = B, .R = R, .H = H, .act = (tg_activation)n->iattr, .saved = n->saved,
+        .scale = 2.0 * g / (double)R,
+    };
+    /* by rows of h: each chunk owns its rows of dh and their corruptions' rows of dh̃ */
+    tg_parallel_for(B, PENALTY_ROWS_PER_CHUNK, diff_penalty_dh_rows, &job);
 }
 
 tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_node *W, tg_activation act)
@@ -359,8 +412,9 @@ tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_n
     tg_node *n = tg_tape_record(t, &tg_op_jacobian_diff_penalty, 3, in, 1, (size_t[]){1});
     if (n) {
         n->iattr = (int)act;
-        if (n->requires_grad)
-            n->saved = tg_tape_scratch(t, 2 * tg_cols(h));
+        n->saved = tg_tape_scratch(t, 4 * tg_cols(h)); /* the forward's work area too */
+        if (!n->saved)
+            return NULL; /* the tape holds the error */
     }
     return tg_tape_forward(t, n);
 }
