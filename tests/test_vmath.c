@@ -15,11 +15,25 @@ static int64_t ulp_distance(float a, float b)
     return ia > ib ? (int64_t)ia - ib : (int64_t)ib - ia;
 }
 
+/* Keeps the largest ulp distance seen so far between got and want, and the x it was seen at. */
+typedef struct worst_case {
+    int64_t ulps;
+    float x;
+} worst_case;
+
+static void note_distance(worst_case *w, float x, float got, float want)
+{
+    int64_t d = ulp_distance(got, want);
+    if (d > w->ulps) {
+        w->ulps = d;
+        w->x = x;
+    }
+}
+
 Test(vmath, expf_within_two_ulp_of_libm)
 {
     /* Every 97th float from -103.9 to 88.7 (denormal results included): about 2e7 arguments. */
-    int64_t worst = 0;
-    float worst_x = 0.0f;
+    worst_case worst = {0, 0.0f};
     uint32_t lo_bits, hi_bits;
     for (int sign = 0; sign < 2; sign++) {
         float limit = sign ? -103.9f : 88.7f;
@@ -28,14 +42,10 @@ Test(vmath, expf_within_two_ulp_of_libm)
         for (uint32_t bits = lo_bits; bits < hi_bits; bits += 97) {
             float x;
             memcpy(&x, &bits, sizeof x);
-            int64_t d = ulp_distance(tg_expf(x), expf(x));
-            if (d > worst) {
-                worst = d;
-                worst_x = x;
-            }
+            note_distance(&worst, x, tg_expf(x), expf(x));
         }
     }
-    cr_assert_leq(worst, 2, "tg_expf is %lld ulp from expf at x = %.9g", (long long)worst, (double)worst_x);
+    cr_assert_leq(worst.ulps, 2, "tg_expf is %lld ulp from expf at x = %.9g", (long long)worst.ulps, (double)worst.x);
 }
 
 Test(vmath, expf_limits_and_special_values)
@@ -58,16 +68,11 @@ Test(vmath, expf_limits_and_special_values)
  * neighbourhoods of the range reduction's boundaries (powers of two and their √½ multiples). */
 Test(vmath, logf_within_two_ulp_of_libm)
 {
-    int64_t worst = 0;
-    float worst_x = 0.0f;
+    worst_case worst = {0, 0.0f};
     for (uint32_t bits = 0x00800000u; bits < 0x7f800000u; bits += 13) {
         float x;
         memcpy(&x, &bits, sizeof x);
-        int64_t d = ulp_distance(tg_logf(x), logf(x));
-        if (d > worst) {
-            worst = d;
-            worst_x = x;
-        }
+        note_distance(&worst, x, tg_logf(x), logf(x));
     }
     for (int e = -126; e < 128; e++)
         for (int side = 0; side < 2; side++) {
@@ -76,16 +81,11 @@ Test(vmath, logf_within_two_ulp_of_libm)
                 float x = centre;
                 for (int s = 0; s < (k < 0 ? -k : k); s++)
                     x = nextafterf(x, k < 0 ? 0.0f : INFINITY);
-                if (!(x >= 1.17549435e-38f) || isinf(x))
-                    continue;
-                int64_t d = ulp_distance(tg_logf(x), logf(x));
-                if (d > worst) {
-                    worst = d;
-                    worst_x = x;
-                }
+                if (x >= 1.17549435e-38f && !isinf(x))
+                    note_distance(&worst, x, tg_logf(x), logf(x));
             }
         }
-    cr_assert_leq(worst, 2, "tg_logf is %lld ulp from logf at x = %.9g", (long long)worst, (double)worst_x);
+    cr_assert_leq(worst.ulps, 2, "tg_logf is %lld ulp from logf at x = %.9g", (long long)worst.ulps, (double)worst.x);
 }
 
 Test(vmath, logf_special_values)
