@@ -83,8 +83,9 @@ tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
     return tg_activate(tape, z, m->cfg.act);
 }
 
-/* The corruptions' rng streams: one per step, apart from the streams of the initialization and
- * the epochs' shuffles, which use small stream numbers with the same seed. */
+/* The corruptions' rng stream numbers: one per step (its rows seed it differently, corrupt_rows),
+ * apart from the streams of the initialization and the epochs' shuffles, which use small
+ * stream numbers with the same seed. */
 #define NOISE_STREAM_BASE 0x6e6f697365000000ull /* "noise" */
 
 /* x[0..n) += N(0, sd²) samples, two at a time by Marsaglia's polar method: a point (u, v)
@@ -147,7 +148,7 @@ static void corrupt_rows(size_t lo, size_t hi, void *ctx)
 
 void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde)
 {
-    /* A row of 784 normals takes ~6 µs: 8 rows a chunk keep the hand-offs negligible. */
+    /* A row of 784 normals takes 1-2 µs: 8 rows a chunk keep the hand-offs (~1 µs) small. */
     enum { ROWS_PER_CHUNK = 8 };
     corrupt_job job = {cfg, step, x, B, x_tilde};
     tg_parallel_for(cfg->corruptions * B, ROWS_PER_CHUNK, corrupt_rows, &job);
