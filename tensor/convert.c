@@ -48,10 +48,7 @@ __attribute__((target("avx2,fma"))) static void bytes_to_unit_floats_avx2(const 
 
 void tg_bytes_to_unit_floats_path(tg_simd_path path, const uint8_t *src, size_t n, float *dst)
 {
-    if (path == TG_PATH_AUTO)
-        path = tg_simd_active();
-    if (!tg_simd_supported(path))
-        path = TG_PATH_SCALAR;
+    path = tg_simd_resolve(path);
 #if defined(TG_HAVE_X86_SIMD)
     if (path == TG_PATH_AVX512) {
         bytes_to_unit_floats_avx512(src, n, dst);

@@ -100,6 +100,13 @@ tg_simd_path tg_simd_active(void)
     return (tg_simd_path)path;
 }
 
+tg_simd_path tg_simd_resolve(tg_simd_path path)
+{
+    if (path == TG_PATH_AUTO)
+        path = tg_simd_active();
+    return tg_simd_supported(path) ? path : TG_PATH_SCALAR;
+}
+
 /* ---- per-thread packing buffer ----------------------------------------------------------- */
 
 /* One fixed-size buffer per thread, allocated at its first product, so no product allocates in
@@ -416,10 +423,7 @@ static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
 /* Every entry point ends here: the trivial cases, then the threaded product on `path`. */
 static void gemm_run(tg_simd_path path, const gemm_args *g)
 {
-    if (path == TG_PATH_AUTO)
-        path = tg_simd_active();
-    if (!tg_simd_supported(path))
-        path = TG_PATH_SCALAR;
+    path = tg_simd_resolve(path);
     if (g->M == 0 || g->N == 0)
         return;
     if (g->K == 0 || g->alpha == 0.0f) {

@@ -38,6 +38,9 @@ typedef enum tg_simd_path {
 tg_simd_path tg_simd_active(void);
 /* Whether this build and this processor can run `path`. */
 bool tg_simd_supported(tg_simd_path path);
+/* The path a kernel asked for `path` runs on: TG_PATH_AUTO is tg_simd_active(), a path this
+ * build or processor cannot run falls back to the scalar reference. */
+tg_simd_path tg_simd_resolve(tg_simd_path path);
 const char *tg_simd_name(tg_simd_path path);
 /* Parses "auto", "scalar", "avx2", "avx512"; returns -1 for anything else. */
 int tg_simd_parse(const char *name);
