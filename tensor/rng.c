@@ -30,7 +30,7 @@ uint32_t tg_rng_below(tg_rng *rng, uint32_t bound)
 
 float tg_rng_uniform(tg_rng *rng)
 {
-    return (float)(tg_rng_u32(rng) >> 8) * (1.0f / 16777216.0f);
+    return tg_rng_next_uniform(rng);
 }
 
 float tg_rng_normal(tg_rng *rng)

@@ -26,6 +26,11 @@ static inline uint32_t tg_rng_next_u32(tg_rng *rng)
     uint32_t rot = (uint32_t)(old >> 59u);
     return (xorshifted >> rot) | (xorshifted << ((-rot) & 31u));
 }
+/* tg_rng_uniform inlined: the top 24 bits as a float in [0, 1), a multiple of 2^-24. */
+static inline float tg_rng_next_uniform(tg_rng *rng)
+{
+    return (float)(tg_rng_next_u32(rng) >> 8) * (1.0f / 16777216.0f);
+}
 /* Uniform integer in [0, bound) without modulo bias; bound must be >= 1. */
 uint32_t tg_rng_below(tg_rng *rng, uint32_t bound);
 /* Uniform float in [0, 1). */

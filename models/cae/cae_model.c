@@ -103,10 +103,10 @@ static TG_VECTORIZE void add_normal_noise(tg_rng *rng, float *x, size_t n, float
         size_t pairs = (n - i0 + 1) / 2 < PAIRS_PER_BLOCK ? (n - i0 + 1) / 2 : PAIRS_PER_BLOCK;
         /* Every candidate is stored, and the next one overwrites it unless it was inside the
          * disc: no branch on the 21% rejections, which mispredicted.  u, v are multiples of
-         * 2^-23 in [-1, 1) (tg_rng_uniform's 24 bits), exact, so s = 0 only at u = v = 0. */
+         * 2^-23 in [-1, 1), exact, so s = 0 only at u = v = 0. */
         for (size_t p = 0; p < pairs;) {
-            u[p] = 2.0f * ((float)(tg_rng_next_u32(rng) >> 8) * (1.0f / 16777216.0f)) - 1.0f;
-            v[p] = 2.0f * ((float)(tg_rng_next_u32(rng) >> 8) * (1.0f / 16777216.0f)) - 1.0f;
+            u[p] = 2.0f * tg_rng_next_uniform(rng) - 1.0f;
+            v[p] = 2.0f * tg_rng_next_uniform(rng) - 1.0f;
             s[p] = u[p] * u[p] + v[p] * v[p];
             p += s[p] < 1.0f && s[p] != 0.0f;
         }
