@@ -64,6 +64,14 @@ static void free_problem(problem *p)
     free(p->C0);
 }
 
+/* Fills C's M×N elements (not the padding) with NaN: for a product that must not read C. */
+static void fill_c_with_nan(problem *p)
+{
+    for (size_t i = 0; i < p->M; i++)
+        for (size_t j = 0; j < p->N; j++)
+            p->C0[i * p->ldc + j] = NAN;
+}
+
 static float *run_path(const problem *p, tg_simd_path path)
 {
     float *C = alloc_floats(p->M * p->ldc);
@@ -242,9 +250,7 @@ Test(matmul, beta_zero_ignores_nan_in_c)
             for (int t = 0; t < 4; t++) {
                 problem pr = make_problem((tg_trans)(t & 1), (tg_trans)(t >> 1), shapes[s][0], shapes[s][1],
                                           shapes[s][2], 2, 1.5f, 0.0f, 99 + s);
-                for (size_t i = 0; i < pr.M; i++)
-                    for (size_t j = 0; j < pr.N; j++)
-                        pr.C0[i * pr.ldc + j] = NAN;
+                fill_c_with_nan(&pr);
                 float *C = run_path(&pr, ALL_PATHS[p]);
                 for (size_t i = 0; i < pr.M * pr.ldc; i++)
                     cr_assert(!isnan(C[i]), "%s: NaN from C leaked into the result at %zu", tg_simd_name(ALL_PATHS[p]), i);
@@ -425,9 +431,7 @@ static void sparse_a_same_bits_as_dense(tg_simd_path path)
                                          SHAPES[s][2], pad, ab[v][0], ab[v][1], 900 + s * 4 + (size_t)t);
                 sprinkle_zeros(&p, fractions[z], z == 2, 77 + s);
                 if (p.beta == 0.0f) /* never read: must not turn into NaN */
-                    for (size_t i = 0; i < p.M; i++)
-                        for (size_t j = 0; j < p.N; j++)
-                            p.C0[i * p.ldc + j] = NAN;
+                    fill_c_with_nan(&p);
                 float *dense = run_path(&p, path), *sparse = run_sparse_path(&p, path), *ref = run_ref(&p);
                 cr_assert(memcmp(dense, sparse, p.M * p.ldc * sizeof(float)) == 0,
                           "%s: sparse and dense differ: ta=%d tb=%d M=%zu N=%zu K=%zu zeros=%.1f", tg_simd_name(path),
@@ -537,9 +541,7 @@ static void row_bias_same_bits_as_filled_rows(tg_simd_path path)
                 for (size_t i = 0; i < p.M; i++) /* the reference run reads its C: the bias rows */
                     memcpy(p.C0 + i * p.ldc, bias, p.N * sizeof(float));
                 float *filled = run_path(&p, path);
-                for (size_t i = 0; i < p.M; i++) /* the bias run must not read C */
-                    for (size_t j = 0; j < p.N; j++)
-                        p.C0[i * p.ldc + j] = NAN;
+                fill_c_with_nan(&p); /* the bias run must not read C */
                 float *C = alloc_floats(p.M * p.ldc);
                 memcpy(C, p.C0, p.M * p.ldc * sizeof(float));
                 const tg_gemm_options opt = {.row_bias = bias, .skip_zeros_of_a = skip, .path = path};
