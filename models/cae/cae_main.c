@@ -376,17 +376,17 @@ static void preactivations(const cae_model *m, const float *x, double *z)
  * γ term, of its corrupted copies x_b + noise[c·B + b] (noise [k·B,D]: the fixed corruptions of
  * the check); how many units are active (z > 0: the penalty is zero without any); and how many
  * (copy, unit) pairs have z and z̃ on opposite sides, the only places where relu's γ term is
- * not zero.  scratch: D floats and 2·H doubles. */
+ * not zero.  copy: room for D floats; z: for 2·H doubles. */
 typedef struct kink_position {
     double nearest;
     size_t active, crossings;
 } kink_position;
 
 static kink_position row_kink_position(const cae_model *m, const float *row, const float *noise, size_t b, size_t B,
-                                       float *scratch)
+                                       float *copy, double *z)
 {
     const size_t D = m->cfg.input, H = m->cfg.hidden;
-    double *z = (double *)(scratch + D), *zc = z + H; /* (scratch + D is 8-byte aligned: D is rounded up) */
+    double *zc = z + H;
     preactivations(m, row, z);
     kink_position k = {INFINITY, 0, 0};
     for (size_t j = 0; j < H; j++) {
@@ -395,8 +395,8 @@ static kink_position row_kink_position(const cae_model *m, const float *row, con
     }
     for (size_t c = 0; noise && c < m->cfg.corruptions; c++) {
         for (size_t i = 0; i < D; i++)
-            scratch[i] = row[i] + noise[(c * B + b) * D + i];
-        preactivations(m, scratch, zc);
+            copy[i] = row[i] + noise[(c * B + b) * D + i];
+        preactivations(m, copy, zc);
         for (size_t j = 0; j < H; j++) {
             k.nearest = fmin(k.nearest, fabs(zc[j]));
             k.crossings += (z[j] > 0) != (zc[j] > 0);
@@ -413,13 +413,14 @@ static kink_position row_kink_position(const cae_model *m, const float *row, con
  * test nothing.  Returns false if the inputs cannot be placed. */
 static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin, tg_rng *rng)
 {
-    const size_t D = m->cfg.input, B = tg_tensor_nrows(x), D_even = (D + 1) / 2 * 2;
+    const size_t D = m->cfg.input, B = tg_tensor_nrows(x);
     bool copies = m->cfg.gamma > 0;
     /* The corruptions do not depend on x: those of zero inputs are the noise itself. */
     float *zeros = copies ? calloc(B * D, sizeof *zeros) : NULL;
     float *noise = copies ? malloc(m->cfg.corruptions * B * D * sizeof *noise) : NULL;
-    float *scratch = malloc(D_even * sizeof *scratch + 2 * m->cfg.hidden * sizeof(double));
-    bool ok = scratch && (!copies || (zeros && noise));
+    float *copy = malloc(D * sizeof *copy);
+    double *z = malloc(2 * m->cfg.hidden * sizeof *z);
+    bool ok = copy && z && (!copies || (zeros && noise));
     if (ok && copies)
         cae_corrupt(&m->cfg, m->noise_step, zeros, B, noise);
     for (int round = 0; ok; round++) {
@@ -428,7 +429,7 @@ static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin,
             float *row = x->data + b * D;
             kink_position k;
             int tries = 0;
-            while (ok && (k = row_kink_position(m, row, noise, b, B, scratch)).nearest < margin) {
+            while (ok && (k = row_kink_position(m, row, noise, b, B, copy, z)).nearest < margin) {
                 ok = ++tries <= 10000;
                 tg_rng_fill_uniform(rng, row, D, 0.05f, 0.95f);
             }
@@ -442,7 +443,8 @@ static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin,
     }
     free(zeros);
     free(noise);
-    free(scratch);
+    free(copy);
+    free(z);
     return ok;
 }
 
