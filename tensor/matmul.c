@@ -32,7 +32,6 @@ enum {
     KC_MAX = TG_GEMM_KC_MAX, /* the deepest K block: a packed A tile of 16×256 floats is 16 KB (L1) */
     NC_MAX = 512,          /* columns per B block: 256×512 floats = 512 KB (L2) */
     MR_MAX = 16,           /* no kernel has a taller tile */
-    TG_GEMM_SPLIT = 16,    /* rows or columns per thread work block */
 };
 
 /* Below this many flops (2·M·N·K) a product runs on the calling thread.  Measured on 2 idle
@@ -155,6 +154,8 @@ typedef struct gemm_args {
     size_t ldc;
     const float *row_bias; /* tg_gemm_options: beta's operand in place of C, when not NULL */
     bool skip_zeros;       /* tg_gemm_options: leave out the steps where op(A) is zero */
+    tg_gemm_epilogue epilogue; /* tg_gemm_options: called on each finished region of C */
+    void *epilogue_ctx;
 } gemm_args;
 
 /* C = beta·C0 when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros.
@@ -383,12 +384,24 @@ typedef struct gemm_job {
 } gemm_job;
 
 /* Blocks [b0, b1) of C, computed as a product of their own. */
+/* The epilogue (if any) on rows [r0, r1) × columns [c0, c1) of g's C. */
+static void run_epilogue(const gemm_args *g, size_t r0, size_t r1, size_t c0, size_t c1)
+{
+    if (g->epilogue)
+        g->epilogue(g->C, g->ldc, r0, r1, c0, c1, g->epilogue_ctx);
+}
+
 static void gemm_blocks(size_t b0, size_t b1, void *ctx)
 {
     const gemm_job *job = ctx;
+    const gemm_args *g = job->g;
     const size_t r0 = b0 * TG_GEMM_SPLIT, r1 = b1 * TG_GEMM_SPLIT < job->extent ? b1 * TG_GEMM_SPLIT : job->extent;
-    gemm_args share = sub_product(job->g, job->by_cols, r0, r1);
+    gemm_args share = sub_product(g, job->by_cols, r0, r1);
     gemm_on_this_thread(job->path, &share);
+    if (job->by_cols)
+        run_epilogue(g, 0, g->M, r0, r1);
+    else
+        run_epilogue(g, r0, r1, 0, g->N);
 }
 
 /* Splits C into TG_GEMM_SPLIT-wide blocks along the dimension that has more of them (columns on a
@@ -409,6 +422,7 @@ static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
         threads = (int)blocks;
     if (threads < 2) {
         gemm_on_this_thread(path, g);
+        run_epilogue(g, 0, g->M, 0, g->N);
         return;
     }
     gemm_job job = {path, g, by_cols, by_cols ? g->N : g->M};
@@ -428,6 +442,7 @@ static void gemm_run(tg_simd_path path, const gemm_args *g)
         return;
     if (g->K == 0 || g->alpha == 0.0f) {
         scale_c(g); /* BLAS: A and B are not read */
+        run_epilogue(g, 0, g->M, 0, g->N);
         return;
     }
     const double flops = 2.0 * (double)g->M * (double)g->N * (double)g->K;
@@ -439,7 +454,7 @@ void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t 
                   float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                   float beta, float *C, size_t ldc)
 {
-    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false};
+    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false, NULL, NULL};
     gemm_run(path, &g);
 }
 
@@ -451,7 +466,7 @@ void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float al
     if (!opt)
         opt = &defaults;
     const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-                         opt->row_bias, opt->skip_zeros_of_a};
+                         opt->row_bias, opt->skip_zeros_of_a, opt->epilogue, opt->epilogue_ctx};
     gemm_run(opt->path, &g);
 }
 

@@ -68,6 +68,19 @@ void tg_gemm_sparse_a(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
                       float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                       float beta, float *C, size_t ldc);
 
+/* Rows or columns of C per thread work block: threads split C on multiples of this (matmul.c). */
+#define TG_GEMM_SPLIT 16
+
+/* An elementwise pass fused onto a product (tg_gemm_options.epilogue): called with a region of
+ * C, rows [r0, r1) × columns [c0, c1) in C's own coordinates (C is the whole output, ldc its
+ * row stride), once its values are final, on the thread that computed it, while the region is
+ * still in that core's cache.  Every element of C is in exactly one region.  r0 and c0 are
+ * multiples of TG_GEMM_SPLIT and r1, c1 are too unless they are M, N: regions are unions of
+ * the squares of a TG_GEMM_SPLIT grid over C.  How C is cut into regions depends on the
+ * thread count, the grid does not: a reduction that keeps one partial result per grid square
+ * and adds them in a fixed order gets the same bits on any number of threads. */
+typedef void (*tg_gemm_epilogue)(float *C, size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1, void *ctx);
+
 /* What tg_gemm_ex may do beyond tg_gemm (zero-initialize it, then set what you need). */
 typedef struct tg_gemm_options {
     /* [N]: C = alpha·op(A)·op(B) + beta·row_bias in every row; C's old values are not read.
@@ -76,6 +89,8 @@ typedef struct tg_gemm_options {
     const float *row_bias;
     bool skip_zeros_of_a; /* the zero-skipping kernel of tg_gemm_sparse_a */
     tg_simd_path path;    /* TG_PATH_AUTO (0): tg_simd_active() */
+    tg_gemm_epilogue epilogue; /* NULL: none */
+    void *epilogue_ctx;
 } tg_gemm_options;
 
 /* tg_gemm with options (NULL: none, which is tg_gemm). */

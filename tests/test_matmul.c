@@ -5,6 +5,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -598,6 +599,88 @@ Test(matmul, row_bias_same_bits_on_2_and_3_threads)
         free(filled);
         free(bias);
         free_problem(&p);
+    }
+    tg_set_threads(1);
+}
+
+/* ---- tg_gemm_options.epilogue: a pass over each finished region of C ------------------------ */
+
+typedef struct epilogue_record {
+    size_t M, N;
+    int *visits;        /* [M,N] how often the epilogue was given each element */
+    float *seen;        /* [M,N] C's value when the epilogue was given it */
+    atomic_bool misaligned; /* a region off the TG_GEMM_SPLIT grid or outside C */
+} epilogue_record;
+
+/* Records what it is given, then negates it: the negation must survive (nothing rewrites a
+ * region after its epilogue). */
+static void record_and_negate(float *C, size_t ldc, size_t r0, size_t r1, size_t c0, size_t c1, void *ctx)
+{
+    epilogue_record *rec = ctx;
+    bool on_grid = r0 % TG_GEMM_SPLIT == 0 && c0 % TG_GEMM_SPLIT == 0 && r0 < r1 && c0 < c1 && r1 <= rec->M &&
+                   c1 <= rec->N && (r1 == rec->M || r1 % TG_GEMM_SPLIT == 0) &&
+                   (c1 == rec->N || c1 % TG_GEMM_SPLIT == 0);
+    if (!on_grid)
+        atomic_store(&rec->misaligned, true);
+    for (size_t i = r0; i < r1 && on_grid; i++)
+        for (size_t j = c0; j < c1; j++) {
+            rec->visits[i * rec->N + j]++;
+            rec->seen[i * rec->N + j] = C[i * ldc + j];
+            C[i * ldc + j] = -C[i * ldc + j];
+        }
+}
+
+/* Every element is given to the epilogue once, with its final value (the bits of the product
+ * without an epilogue), on every path, with and without skipping zeros and a bias row, on 1-3
+ * threads (row and column splits), and with nothing to multiply. */
+Test(matmul, epilogue_sees_each_final_element_once)
+{
+    static const size_t shapes[][3] = {{256, 784, 64}, {256, 64, 784}, {301, 259, 131}, {5, 3, 7}, {40, 33, 0}};
+    for (size_t pi = 0; pi < sizeof ALL_PATHS / sizeof ALL_PATHS[0]; pi++) {
+        tg_simd_path path = ALL_PATHS[pi];
+        if (!tg_simd_supported(path))
+            continue;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int threads = 1; threads <= 3; threads++) {
+                const bool skip = (s + (size_t)threads) % 2 == 0;
+                problem p = make_problem(TG_NOTRANS, (tg_trans)(s % 2), shapes[s][0], shapes[s][1], shapes[s][2],
+                                         (size_t)threads % 2, 1.0f, 0.5f, 70 + s);
+                sprinkle_zeros(&p, 0.5, false, 71 + s);
+                float *bias = alloc_floats(p.N);
+                for (size_t j = 0; j < p.N; j++)
+                    bias[j] = 0.25f * (float)j;
+                tg_set_threads(threads);
+                const tg_gemm_options plain_opt = {.row_bias = bias, .skip_zeros_of_a = skip, .path = path};
+                float *plain = alloc_floats(p.M * p.ldc);
+                tg_gemm_ex(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A, p.lda, p.B, p.ldb, p.beta, plain, p.ldc,
+                           &plain_opt);
+                epilogue_record rec = {.M = p.M, .N = p.N, .visits = calloc(p.M * p.N, sizeof(int)), .seen = alloc_floats(p.M * p.N)};
+                atomic_init(&rec.misaligned, false);
+                cr_assert_not_null(rec.visits);
+                tg_gemm_options opt = plain_opt;
+                opt.epilogue = record_and_negate;
+                opt.epilogue_ctx = &rec;
+                float *C = alloc_floats(p.M * p.ldc);
+                tg_gemm_ex(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A, p.lda, p.B, p.ldb, p.beta, C, p.ldc, &opt);
+                cr_assert(!atomic_load(&rec.misaligned), "%s: a region off the grid (M=%zu N=%zu K=%zu, %d threads)",
+                          tg_simd_name(path), p.M, p.N, p.K, threads);
+                for (size_t i = 0; i < p.M; i++)
+                    for (size_t j = 0; j < p.N; j++) {
+                        cr_assert_eq(rec.visits[i * p.N + j], 1, "%s: C[%zu,%zu] given %d times (M=%zu N=%zu, %d threads)",
+                                     tg_simd_name(path), i, j, rec.visits[i * p.N + j], p.M, p.N, threads);
+                        cr_assert(memcmp(&rec.seen[i * p.N + j], &plain[i * p.ldc + j], sizeof(float)) == 0,
+                                  "%s: C[%zu,%zu] not final when given (M=%zu N=%zu K=%zu, %d threads)",
+                                  tg_simd_name(path), i, j, p.M, p.N, p.K, threads);
+                        cr_assert_eq(C[i * p.ldc + j], -plain[i * p.ldc + j], "%s: the epilogue's write was lost",
+                                     tg_simd_name(path));
+                    }
+                free(rec.visits);
+                free(rec.seen);
+                free(C);
+                free(plain);
+                free(bias);
+                free_problem(&p);
+            }
     }
     tg_set_threads(1);
 }
