@@ -67,6 +67,13 @@ tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* one of the f
  * L = scale·Σ_ij ℓ_ij with scale = 1/(M·N) for TG_REDUCE_MEAN, 1/M for TG_REDUCE_ROW_SUM. */
 /* ℓ = (y-t)²;  dy = 2(y-t)·scale, dt = -dy */
 tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red);
+/* mse(affine(x, w, b, trans_w), target, red) in one op, for a Dense layer that feeds only this
+ * loss (an autoencoder's decoder): no [M,N] output node, the residual is formed while the
+ * product's blocks are in cache, and the backward writes no dy.  The same value and, when the
+ * loss's own gradient is 1 (it is summed into the training loss), the same gradient bits as the
+ * two ops; otherwise dy = dL·(2(y-t)·scale), rounded once more. */
+tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
+                       tg_reduction red);
 /* ℓ = BCE(σ(z), t) = max(z,0) - z·t + ln(1+e^{-|z|}), fused;  dz = (σ(z)-t)·scale, dt = -z·scale */
 tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red);
 /* logits [M,C]; labels[M] in 0..C-1 (checked here); mean over rows of lse(z_i) - z_i,label.

@@ -163,51 +163,72 @@ tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_
 
 static bool skips_zeros_of_x(const tg_node *n) { return n->fattr != 0.0f; }
 
+bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, bool trans_w, float *y,
+                       tg_gemm_epilogue epilogue, void *epilogue_ctx)
+{
+    size_t M = tg_rows(x), K = tg_cols(x), N = trans_w ? tg_rows(w) : tg_cols(w);
+    const bool skip = !trans_w && tg_gemm_prefers_sparse_a(x->value.data, M, K, K);
+    const tg_gemm_options opt = {
+        .row_bias = b->value.data, .skip_zeros_of_a = skip, .epilogue = epilogue, .epilogue_ctx = epilogue_ctx,
+    };
+    tg_gemm_ex(TG_NOTRANS, trans_w ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K, w->value.data,
+               tg_cols(w), 1.0f, y, N, &opt);
+    return skip;
+}
+
+void tg_affine_backward_products(tg_node *x, tg_node *w, tg_node *b, bool trans_w, bool skip_zeros_of_x,
+                                 const float *dY, float alpha)
+{
+    size_t M = tg_rows(x), K = tg_cols(x), N = trans_w ? tg_rows(w) : tg_cols(w);
+    if (tg_wants_grad(x))
+        tg_gemm(TG_NOTRANS, trans_w ? TG_NOTRANS : TG_TRANS, M, K, N, alpha, dY, N, w->value.data, tg_cols(w),
+                1.0f, x->grad.data, K);
+    if (tg_wants_grad(w)) {
+        if (trans_w)
+            tg_gemm(TG_TRANS, TG_NOTRANS, N, K, M, alpha, dY, N, x->value.data, K, 1.0f, w->grad.data, K);
+        else
+            tg_gemm_ex(TG_TRANS, TG_NOTRANS, K, N, M, alpha, x->value.data, K, dY, N, 1.0f, w->grad.data, N,
+                       &(tg_gemm_options){.skip_zeros_of_a = skip_zeros_of_x});
+    }
+    if (tg_wants_grad(b))
+        tg_add_column_sums(dY, M, N, alpha, b->grad.data);
+}
+
 // X [M,K], W [K,N] (iattr 0) or [N,K] (iattr 1), b [N] or [1,N] -> Y [M,N]
 void tg_op_affine_forward(tg_node *n)
 {
-    const tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    size_t M = tg_rows(n), N = tg_cols(n), K = tg_cols(x);
-    const bool transposed = n->iattr != 0;
-    n->fattr = !transposed && tg_gemm_prefers_sparse_a(x->value.data, M, K, K);
-    const tg_gemm_options opt = {.row_bias = b->value.data, .skip_zeros_of_a = skips_zeros_of_x(n)};
-    tg_gemm_ex(TG_NOTRANS, transposed ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K, w->value.data,
-               tg_cols(w), 1.0f, n->value.data, N, &opt);
+    /* the forward decides whether to skip X's zeros and records it for the backward */
+    n->fattr = tg_affine_product(n->in[0], n->in[1], n->in[2], n->iattr != 0, n->value.data, NULL, NULL);
 }
 
 /* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij */
 void tg_op_affine_backward(tg_node *n)
 {
-    tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    size_t M = tg_rows(n), N = tg_cols(n), K = tg_cols(x);
-    const float *dY = n->grad.data;
-    const bool transposed = n->iattr != 0;
-    if (tg_wants_grad(x))
-        tg_gemm(TG_NOTRANS, transposed ? TG_NOTRANS : TG_TRANS, M, K, N, 1.0f, dY, N, w->value.data, tg_cols(w),
-                1.0f, x->grad.data, K);
-    if (tg_wants_grad(w)) {
-        if (transposed)
-            tg_gemm(TG_TRANS, TG_NOTRANS, N, K, M, 1.0f, dY, N, x->value.data, K, 1.0f, w->grad.data, K);
-        else
-            tg_gemm_ex(TG_TRANS, TG_NOTRANS, K, N, M, 1.0f, x->value.data, K, dY, N, 1.0f, w->grad.data, N,
-                       &(tg_gemm_options){.skip_zeros_of_a = skips_zeros_of_x(n)});
+    tg_affine_backward_products(n->in[0], n->in[1], n->in[2], n->iattr != 0, skips_zeros_of_x(n), n->grad.data, 1.0f);
+}
+
+bool tg_affine_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_node *b, bool trans_w)
+{
+    /* On the 2-D reading of each tensor: op(W) is [K,N], b one row of N. */
+    size_t K = tg_cols(x);
+    size_t Kw = trans_w ? tg_cols(w) : tg_rows(w), N = trans_w ? tg_rows(w) : tg_cols(w);
+    if (K != Kw) {
+        tg_tape_fail(t, TG_ERR_SHAPE, "%s: %s x %s%s: inner dimensions differ", name, SHAPE(x), SHAPE(w),
+                     trans_w ? "ᵀ" : "");
+        return false;
     }
-    if (tg_wants_grad(b))
-        tg_add_column_sums(dY, M, N, b->grad.data);
+    if (tg_rows(b) != 1 || tg_cols(b) != N) {
+        tg_tape_fail(t, TG_ERR_SHAPE, "%s: bias %s, expected [%zu] or [1,%zu]", name, SHAPE(b), N, N);
+        return false;
+    }
+    return true;
 }
 
 tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w)
 {
-    if (!tg_tape_check_inputs(t, "affine", 3, x, w, b))
+    if (!tg_tape_check_inputs(t, "affine", 3, x, w, b) || !tg_affine_check(t, "affine", x, w, b, trans_w))
         return NULL;
-    /* On the 2-D reading of each tensor: op(W) is [K,N], b one row of N. */
-    size_t M = tg_rows(x), K = tg_cols(x);
-    size_t Kw = trans_w ? tg_cols(w) : tg_rows(w), N = trans_w ? tg_rows(w) : tg_cols(w);
-    if (K != Kw)
-        return tg_tape_fail(t, TG_ERR_SHAPE, "affine: %s x %s%s: inner dimensions differ", SHAPE(x), SHAPE(w),
-                            trans_w ? "ᵀ" : "");
-    if (tg_rows(b) != 1 || tg_cols(b) != N)
-        return tg_tape_fail(t, TG_ERR_SHAPE, "affine: bias %s, expected [%zu] or [1,%zu]", SHAPE(b), N, N);
+    size_t M = tg_rows(x), N = trans_w ? tg_rows(w) : tg_cols(w);
     tg_node *in[3] = {x, w, b};
     tg_node *n = tg_tape_record(t, &tg_op_affine, 3, in, 2, (size_t[]){M, N});
     if (n)

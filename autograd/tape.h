@@ -34,7 +34,7 @@
 #include "param.h"
 #include "tensor/tensor.h"
 
-#define TG_MAX_INPUTS 3
+#define TG_MAX_INPUTS 4
 
 typedef struct tg_tape tg_tape;
 typedef struct tg_node tg_node;

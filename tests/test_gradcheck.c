@@ -15,7 +15,7 @@
 #include "autograd/ops.h"
 #include "tensor/rng.h"
 
-#define MAX_PARAMS 3
+#define MAX_PARAMS 4
 #define PROBE_MAX 4096
 #define TOLERANCE 1e-2
 
@@ -143,7 +143,7 @@ static void gc_run(gc_case *c, double eps)
     c->probe.offset = NAN;
     tg_tape *t = tg_tape_new(NULL);
     cr_assert_not_null(t);
-    tg_param *params[MAX_PARAMS] = {&c->p[0], &c->p[1], &c->p[2]};
+    tg_param *params[MAX_PARAMS] = {&c->p[0], &c->p[1], &c->p[2], &c->p[3]};
     size_t total = 0;
     for (int i = 0; i < c->n_params; i++)
         total += c->p[i].value.size;
@@ -445,6 +445,52 @@ static void gc_case_mse(void)
         gc_run(&c, 1e-1);
     }
 }
+/* ---- affine_mse: mse(X·op(W) + b, T), fused ---------------------------------------------------
+ *
+ * Both reductions, W and Wᵀ, sizes up to 40 (the vector kernels and more than one square of the
+ * loss's grid), X with 70% zeros (the zero-skipping products), and X as its own target (an
+ * autoencoder: X's gradient arrives from the product and from the target).  The probe after
+ * the loss makes dL ≠ 1, the path where dL scales the products. */
+static tg_node *apply_affine_mse(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    if (c->factor != 0.0f) /* X is the target */
+        return tg_affine_mse(t, in[0], in[1], in[2], c->trans_b, in[0], c->red);
+    return tg_affine_mse(t, in[0], in[1], in[2], c->trans_b, in[3], c->red);
+}
+
+static void gc_case_affine_mse(void)
+{
+    static const char *const red_name[] = {"mean", "row_sum"};
+    for (int trial = 0; trial < 10; trial++) {
+        gc_case c;
+        gc_begin(&c, 470 + (uint64_t)trial);
+        size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? 40 : 6;
+        size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
+        const bool self_target = trial >= 8;
+        if (self_target)
+            N = K;
+        c.trans_b = trial % 2 == 1;
+        c.red = (tg_reduction)(trial / 2 % 2);
+        c.factor = self_target ? 1.0f : 0.0f;
+        c.expect = &tg_op_affine_mse;
+        c.apply = apply_affine_mse;
+        tg_param *x = gc_param2(&c, "X", M, K, -1.0f, 1.0f);
+        if (trial == 6 || trial == 7)
+            for (size_t k = 0; k < x->value.size; k++)
+                if (tg_rng_uniform(&c.rng) < 0.7f)
+                    x->value.data[k] = 0.0f;
+        gc_param2(&c, "W", c.trans_b ? N : K, c.trans_b ? K : N, -1.0f, 1.0f);
+        gc_param(&c, "b", 1, (size_t[]){N}, -1.0f, 1.0f);
+        if (!self_target)
+            gc_param2(&c, "T", M, N, -1.0f, 1.0f);
+        snprintf(c.label, sizeof c.label, "affine_mse %s%s%s%s M=%zu K=%zu N=%zu", red_name[c.red],
+                 c.trans_b ? " (Wᵀ)" : "", trial == 6 || trial == 7 ? " (X 70% zeros)" : "",
+                 self_target ? " (X as T)" : "", M, K, N);
+        gc_run(&c, 0.5); /* quadratic in each input: central differences are exact for any step, and a
+                              large one shrinks the rounding noise */
+    }
+}
+
 static void gc_case_bce_logits(void) { gc_pair_loss(&tg_op_bce_logits, -3.0f, 3.0f, 0.0f, 1.0f, 3e-2); }
 
 static void gc_case_softmax_xent(void)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"
+#include "tensor/parallel.h"
 #include "tensor/rng.h"
 
 static tg_tape *new_tape(void)
@@ -227,6 +228,14 @@ Test(tape, constructor_messages)
     EXPECT_ERROR(tg_scale(t, NODE(2, 2), NAN), TG_ERR_ARG, "scale: factor nan is not finite");
     EXPECT_ERROR(tg_mse(t, NODE(4, 3), NODE(4, 2), TG_REDUCE_MEAN), TG_ERR_SHAPE,
                  "mse: pred [4,3] vs target [4,2]: shapes differ");
+    EXPECT_ERROR(tg_affine_mse(t, NODE(4, 3), NODE(2, 5), NODE(1, 5), false, NODE(4, 5), TG_REDUCE_MEAN),
+                 TG_ERR_SHAPE, "affine_mse: [4,3] x [2,5]: inner dimensions differ");
+    EXPECT_ERROR(tg_affine_mse(t, NODE(4, 3), NODE(3, 5), NODE(1, 4), false, NODE(4, 5), TG_REDUCE_MEAN),
+                 TG_ERR_SHAPE, "affine_mse: bias [1,4], expected [5] or [1,5]");
+    EXPECT_ERROR(tg_affine_mse(t, NODE(4, 3), NODE(5, 3), NODE(1, 5), true, NODE(5, 4), TG_REDUCE_MEAN),
+                 TG_ERR_SHAPE, "affine_mse: target [5,4], expected [4,5] (the layer's output)");
+    EXPECT_ERROR(tg_affine_mse(t, NODE(4, 3), NODE(3, 5), NODE(1, 5), false, NODE(4, 5), (tg_reduction)7),
+                 TG_ERR_ARG, "affine_mse: unknown reduction 7");
     EXPECT_ERROR(tg_bce_logits(t, NODE(4, 3), NODE(3, 4), TG_REDUCE_ROW_SUM), TG_ERR_SHAPE,
                  "bce_logits: logits [4,3] vs target [3,4]: shapes differ");
     EXPECT_ERROR(tg_bce_logits(t, NODE(4, 3), NODE(4, 3), (tg_reduction)5), TG_ERR_ARG,
@@ -249,6 +258,103 @@ Test(tape, constructor_messages)
 #undef EXPECT_ERROR
 #undef NODE
     tg_tape_free(t);
+}
+
+/* ---- a fused op against the ops it fuses ------------------------------------------------------ */
+
+typedef struct decoder_grads {
+    float loss;
+    float *dX, *dW, *db; /* copies (free them) */
+} decoder_grads;
+
+static float *copy_floats(const float *x, size_t n)
+{
+    float *c = malloc(n * sizeof *c);
+    cr_assert_not_null(c);
+    memcpy(c, x, n * sizeof *c);
+    return c;
+}
+
+/* L = mse(X·W + b, T), fused or as affine then mse, on X [M,K], W [K,N], b [N]; `backwards`
+ * backward passes (the gradients accumulate). */
+static decoder_grads decoder_loss(bool fused, size_t M, size_t K, size_t N, int backwards)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 42, 1);
+    tg_param X, W, b;
+    param2(&X, "X", M, K, NULL);
+    param2(&W, "W", K, N, NULL);
+    cr_assert_eq(tg_param_init(&b, "b", 1, (size_t[]){N}, NULL), TG_OK);
+    tg_rng_fill_uniform(&rng, X.value.data, M * K, 0.0f, 1.0f);
+    tg_rng_fill_uniform(&rng, W.value.data, K * N, -0.3f, 0.3f);
+    tg_rng_fill_uniform(&rng, b.value.data, N, -0.1f, 0.1f);
+    tg_tensor T;
+    cr_assert_eq(tg_tensor_zeros2(&T, M, N, NULL), TG_OK);
+    tg_rng_fill_uniform(&rng, T.data, M * N, 0.0f, 1.0f);
+    tg_tape *t = new_tape();
+    tg_node *x = tg_param_leaf(t, &X), *w = tg_param_leaf(t, &W), *bias = tg_param_leaf(t, &b), *target = tg_input(t, &T);
+    tg_node *loss = fused ? tg_affine_mse(t, x, w, bias, false, target, TG_REDUCE_MEAN)
+                          : tg_mse(t, tg_affine(t, x, w, bias, false), target, TG_REDUCE_MEAN);
+    cr_assert_not_null(loss, "%s", tg_tape_error(t));
+    for (int i = 0; i < backwards; i++)
+        cr_assert_eq(tg_backward(t, loss, NULL), TG_OK, "%s", tg_tape_error(t));
+    decoder_grads g = {loss->value.data[0], copy_floats(X.grad.data, M * K), copy_floats(W.grad.data, K * N),
+                       copy_floats(b.grad.data, N)};
+    tg_tape_free(t);
+    tg_tensor_free(&T);
+    tg_param_free(&X);
+    tg_param_free(&W);
+    tg_param_free(&b);
+    return g;
+}
+
+static void free_decoder_grads(decoder_grads *g)
+{
+    free(g->dX);
+    free(g->dW);
+    free(g->db);
+}
+
+/* affine_mse is mse(affine(...)) with its loss's gradient 1: the same gradient bits (it stores
+ * mse's dY and runs the affine's products on it), the loss within float rounding (it sums in
+ * other chunks), on 1 and 2 threads (the CAE decoder's shape: several squares of the loss's
+ * grid, a column split), and a second backward finds its saved gradient intact. */
+Test(tape, affine_mse_matches_affine_then_mse)
+{
+    static const size_t shapes[][3] = {{256, 64, 784}, {7, 5, 3}, {33, 20, 17}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int threads = 1; threads <= 2; threads++) {
+            tg_set_threads(threads);
+            size_t M = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+            decoder_grads two = decoder_loss(false, M, K, N, 1), one = decoder_loss(true, M, K, N, 1);
+            cr_assert_float_eq(one.loss, two.loss, 1e-6f * two.loss, "loss %g vs %g", one.loss, two.loss);
+            cr_assert(memcmp(one.dX, two.dX, M * K * sizeof(float)) == 0, "dX differs (M=%zu, %d threads)", M, threads);
+            cr_assert(memcmp(one.dW, two.dW, K * N * sizeof(float)) == 0, "dW differs (M=%zu, %d threads)", M, threads);
+            cr_assert(memcmp(one.db, two.db, N * sizeof(float)) == 0, "db differs (M=%zu, %d threads)", M, threads);
+            decoder_grads twice = decoder_loss(true, M, K, N, 2);
+            for (size_t k = 0; k < K * N; k++)
+                cr_assert_eq(twice.dW[k], 2.0f * one.dW[k], "second backward: dW[%zu] %g, expected %g", k,
+                             twice.dW[k], 2.0f * one.dW[k]);
+            free_decoder_grads(&one);
+            free_decoder_grads(&two);
+            free_decoder_grads(&twice);
+        }
+    tg_set_threads(1);
+}
+
+/* The fused loss sums per square of a fixed grid: the same bits on any thread count. */
+Test(tape, affine_mse_loss_same_bits_on_1_2_3_threads)
+{
+    float loss[3];
+    for (int threads = 1; threads <= 3; threads++) {
+        tg_set_threads(threads);
+        decoder_grads g = decoder_loss(true, 256, 64, 784, 1);
+        loss[threads - 1] = g.loss;
+        free_decoder_grads(&g);
+    }
+    tg_set_threads(1);
+    cr_assert(memcmp(&loss[0], &loss[1], sizeof(float)) == 0 && memcmp(&loss[0], &loss[2], sizeof(float)) == 0,
+              "losses %a %a %a", (double)loss[0], (double)loss[1], (double)loss[2]);
 }
 
 Test(tape, null_inputs)

@@ -185,14 +185,19 @@ int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_grap
 
     /* Decoder logits: h·V + c, or h·Wᵀ + c with tied weights (W then gets both gradients). */
     tg_node *c = tg_param_leaf(tape, &m->dec_b);
-    tg_node *logits = m->cfg.tied ? tg_affine(tape, g->h, W, c, true)
-                                  : tg_affine(tape, g->h, tg_param_leaf(tape, &m->dec_w), c, false); /* [B,D] */
-    g->y = m->cfg.sigmoid_decoder ? tg_sigmoid(tape, logits) : logits;
-
-    if (m->cfg.loss == CAE_LOSS_BCE)
-        g->recon = tg_bce_logits(tape, logits, x, TG_REDUCE_ROW_SUM); /* sum over pixels, mean over batch */
-    else
-        g->recon = tg_mse(tape, g->y, x, TG_REDUCE_MEAN);            /* (1/B) Σ_b (1/D) Σ_i (x-y)² */
+    tg_node *V = m->cfg.tied ? W : tg_param_leaf(tape, &m->dec_w);
+    const bool fuse_decoder_and_loss =
+        tg_tape_grad_enabled(tape) && m->cfg.loss == CAE_LOSS_MSE && !m->cfg.sigmoid_decoder;
+    if (fuse_decoder_and_loss) {
+        g->recon = tg_affine_mse(tape, g->h, V, c, m->cfg.tied, x, TG_REDUCE_MEAN); /* mse(h·V + c, x) */
+    } else {
+        tg_node *logits = tg_affine(tape, g->h, V, c, m->cfg.tied);                 /* [B,D] */
+        g->y = m->cfg.sigmoid_decoder ? tg_sigmoid(tape, logits) : logits;
+        if (m->cfg.loss == CAE_LOSS_BCE)
+            g->recon = tg_bce_logits(tape, logits, x, TG_REDUCE_ROW_SUM); /* sum over pixels, mean over batch */
+        else
+            g->recon = tg_mse(tape, g->y, x, TG_REDUCE_MEAN);            /* (1/B) Σ_b (1/D) Σ_i (x-y)² */
+    }
     g->penalty = tg_jacobian_penalty(tape, g->h, W, m->cfg.act);
     bool with_hessian = terms == CAE_TERMS_HESSIAN || (terms == CAE_TERMS_ALL && m->cfg.gamma > 0);
     if (with_hessian)

@@ -76,7 +76,8 @@ void cae_model_free(cae_model *m);
 /* Nodes of one built step. */
 typedef struct cae_graph {
     tg_node *h;       /* [B,H] hidden activations */
-    tg_node *y;       /* [B,D] reconstruction (after the decoder activation) */
+    tg_node *y;       /* [B,D] reconstruction (after the decoder activation); NULL when the
+                         decoder and its loss were fused (see cae_build) */
     tg_node *recon;   /* [1] reconstruction term R */
     tg_node *penalty; /* [1] P (not yet multiplied by λ) */
     tg_node *hessian; /* [1] Q (not yet multiplied by γ); NULL when not built (see cae_build) */
@@ -87,8 +88,10 @@ typedef struct cae_graph {
 typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN } cae_terms;
 
 /* Builds the loss for the batch `x` [B,D] (data: no gradient reaches x through the corrupted
- * copies) on the tape.  h, y, recon and penalty are always built; Q is built for
- * CAE_TERMS_HESSIAN, and for CAE_TERMS_ALL when γ > 0.  On error the tape holds it (sticky)
+ * copies) on the tape.  h, recon and penalty are always built; Q is built for
+ * CAE_TERMS_HESSIAN, and for CAE_TERMS_ALL when γ > 0.  y is built unless the tape records
+ * gradients and the decoder is linear with the MSE loss: training never reads y, so the
+ * decoder and its loss are then one op (tg_affine_mse, the same gradients, faster).  On error the tape holds it (sticky)
  * and the return value is its code. */
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g);
 
