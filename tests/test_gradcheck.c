@@ -364,7 +364,46 @@ static void gc_case_square(void) { gc_unary(&tg_op_square, -2.0f, 2.0f, 0.0f, 1e
 /* Smooth ops: eps 1e-2 (truncation error ~eps², far below the tolerance). */
 static void gc_case_exp(void) { gc_unary(&tg_op_exp, -2.0f, 2.0f, 0.0f, 1e-2); }
 static void gc_case_log(void) { gc_unary(&tg_op_log, 0.5f, 3.0f, 0.0f, 1e-2); } /* away from 0 */
-static void gc_case_sigmoid(void) { gc_unary(&tg_op_sigmoid, -4.0f, 4.0f, 0.0f, 1e-2); }
+/* sigmoid's backward assigns (=) a gradient nothing has written yet, and adds otherwise (as
+ * mse's, below): on 2P (an intermediate) alone, and with 2P's gradient also coming through
+ * mean, recorded after the sigmoid (its backward runs first: the sigmoid must add) or before.
+ * (Its parallel chunks, 4096 elements, are tested in test_tape.c: a sum over that many outputs
+ * drowns a finite difference in the loss's rounding.) */
+enum { SIGMOID_ALONE, SIGMOID_THEN_MEAN, MEAN_THEN_SIGMOID, SIGMOID_KINDS };
+
+static tg_node *apply_sigmoid_of_intermediate(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    tg_node *p2 = tg_scale(t, in[0], 2.0f);
+    switch ((int)c->factor) {
+    case SIGMOID_THEN_MEAN: {
+        tg_node *s = tg_sum(t, tg_sigmoid(t, p2));
+        return tg_add(t, s, tg_mean(t, p2));
+    }
+    case MEAN_THEN_SIGMOID: {
+        tg_node *mean = tg_mean(t, p2);
+        return tg_add(t, mean, tg_sum(t, tg_sigmoid(t, p2)));
+    }
+    default:
+        return tg_sigmoid(t, p2);
+    }
+}
+
+static void gc_case_sigmoid(void)
+{
+    gc_unary(&tg_op_sigmoid, -4.0f, 4.0f, 0.0f, 1e-2);
+    static const char *const kind_name[] = {"sigmoid(2P)", "sum sigmoid(2P) + mean(2P)", "mean(2P) + sum sigmoid(2P)"};
+    for (int kind = 0; kind < SIGMOID_KINDS; kind++) {
+        gc_case c;
+        gc_begin(&c, 460 + (uint64_t)kind);
+        size_t M = gc_dim(&c, 2, 6), N = gc_dim(&c, 2, 6);
+        c.factor = (float)kind;
+        c.expect = kind == SIGMOID_ALONE ? &tg_op_sigmoid : &tg_op_add;
+        c.apply = apply_sigmoid_of_intermediate;
+        gc_param2(&c, "P", M, N, -2.0f, 2.0f);
+        snprintf(c.label, sizeof c.label, "%s [%zu,%zu]", kind_name[kind], M, N);
+        gc_run(&c, 1e-2);
+    }
+}
 static void gc_case_tanh(void) { gc_unary(&tg_op_tanh, -2.5f, 2.5f, 0.0f, 1e-2); }
 static void gc_case_softplus(void) { gc_unary(&tg_op_softplus, -4.0f, 4.0f, 0.0f, 1e-2); }
 /* relu: |x| >= 0.1 so that x ± eps never crosses the kink. */

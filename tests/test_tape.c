@@ -342,6 +342,42 @@ Test(tape, affine_mse_matches_affine_then_mse)
     tg_set_threads(1);
 }
 
+/* sigmoid's backward runs in parallel chunks of 4096 elements: on [70,70] (two chunks), with x
+ * an intermediate (the first write assigns) and a param (it adds), each gradient element is
+ * σ'(x)·dL/dy = y(1-y)·w for L = Σ w·y, on 1 and 2 threads. */
+Test(tape, sigmoid_backward_in_chunks)
+{
+    enum { R = 70, C = 70 };
+    tg_param x, w;
+    param2(&x, "x", R, C, NULL);
+    param2(&w, "w", R, C, NULL);
+    tg_rng rng;
+    tg_rng_seed(&rng, 9, 1);
+    tg_rng_fill_uniform(&rng, x.value.data, R * C, -3.0f, 3.0f);
+    tg_rng_fill_uniform(&rng, w.value.data, R * C, -1.0f, 1.0f);
+    for (int threads = 1; threads <= 2; threads++)
+        for (int through_scale = 0; through_scale < 2; through_scale++) {
+            tg_set_threads(threads);
+            tg_param_zero_grad(&x);
+            tg_tape *t = new_tape();
+            tg_node *xn = tg_param_leaf(t, &x), *in = through_scale ? tg_scale(t, xn, 1.0f) : xn;
+            tg_node *y = tg_sigmoid(t, in);
+            tg_node *loss = tg_sum(t, tg_mul(t, y, tg_param_leaf(t, &w))); /* L = Σ w·y */
+            cr_assert_eq(tg_backward(t, loss, NULL), TG_OK, "%s", tg_tape_error(t));
+            for (size_t k = 0; k < (size_t)R * C; k++) {
+                double s = 1.0 / (1.0 + exp(-(double)x.value.data[k]));
+                double expect = s * (1.0 - s) * (double)w.value.data[k];
+                cr_assert(fabs((double)x.grad.data[k] - expect) <= 1e-6 * fabs(expect) + 1e-7,
+                          "dx[%zu] = %g, expected %g (%d threads%s)", k, (double)x.grad.data[k], expect, threads,
+                          through_scale ? ", through scale" : "");
+            }
+            tg_tape_free(t);
+        }
+    tg_set_threads(1);
+    tg_param_free(&x);
+    tg_param_free(&w);
+}
+
 /* The fused loss sums per square of a fixed grid: the same bits on any thread count. */
 Test(tape, affine_mse_loss_same_bits_on_1_2_3_threads)
 {
