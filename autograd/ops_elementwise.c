@@ -434,9 +434,12 @@ const tg_op_def *tg_activation_op(tg_activation act)
 
 tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act)
 {
-    const tg_op_def *op = tg_activation_op(act);
-    if (!op) /* tg_tape_fail keeps an earlier error, if any: it is the cause */
+    /* each kind's own constructor: what it sets on the node (tg_sigmoid: assigns_input_grads)
+     * holds whichever way the node is made */
+    static tg_node *(*const construct[TG_ACT_COUNT])(tg_tape *, tg_node *) = {tg_sigmoid, tg_tanh, tg_relu,
+                                                                                tg_softplus};
+    if ((unsigned)act >= TG_ACT_COUNT) /* tg_tape_fail keeps an earlier error, if any: it is the cause */
         return tg_tape_fail(t, TG_ERR_ARG, "activate: unknown activation %d (expected 0..%d)",
                             (int)act, TG_ACT_COUNT - 1);
-    return unary(t, op, x);
+    return construct[act](t, x);
 }

@@ -344,7 +344,8 @@ Test(tape, affine_mse_matches_affine_then_mse)
 
 /* sigmoid's backward runs in parallel chunks of 4096 elements: on [70,70] (two chunks), with x
  * an intermediate (the first write assigns) and a param (it adds), each gradient element is
- * σ'(x)·dL/dy = y(1-y)·w for L = Σ w·y, on 1 and 2 threads. */
+ * σ'(x)·dL/dy = y(1-y)·w for L = Σ w·y, on 1 and 2 threads; made by tg_sigmoid or by
+ * tg_activate (the CAE's way), the node assigns. */
 Test(tape, sigmoid_backward_in_chunks)
 {
     enum { R = 70, C = 70 };
@@ -361,7 +362,8 @@ Test(tape, sigmoid_backward_in_chunks)
             tg_param_zero_grad(&x);
             tg_tape *t = new_tape();
             tg_node *xn = tg_param_leaf(t, &x), *in = through_scale ? tg_scale(t, xn, 1.0f) : xn;
-            tg_node *y = tg_sigmoid(t, in);
+            tg_node *y = through_scale ? tg_activate(t, in, TG_ACT_SIGMOID) : tg_sigmoid(t, in);
+            cr_assert(y->assigns_input_grads, "a sigmoid node assigns its input's first gradient write");
             tg_node *loss = tg_sum(t, tg_mul(t, y, tg_param_leaf(t, &w))); /* L = Σ w·y */
             cr_assert_eq(tg_backward(t, loss, NULL), TG_OK, "%s", tg_tape_error(t));
             for (size_t k = 0; k < (size_t)R * C; k++) {
