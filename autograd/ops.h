@@ -69,9 +69,10 @@ tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* one of the f
 tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red);
 /* mse(affine(x, w, b, trans_w), target, red) in one op, for a Dense layer that feeds only this
  * loss (an autoencoder's decoder): no [M,N] output node, the residual is formed while the
- * product's blocks are in cache, and the backward writes no dy.  The same value and, when the
- * loss's own gradient is 1 (it is summed into the training loss), the same gradient bits as the
- * two ops; otherwise dy = dL·(2(y-t)·scale), rounded once more. */
+ * product's blocks are in cache, and the backward writes no dy.  target must be [M,N] as the
+ * layer's output.  The value is mse's to rounding (summed in other chunks).  When the loss's
+ * own gradient dL is 1 (it is summed into the training loss) the gradients have the two ops'
+ * bits; otherwise dL scales the products' results (their alpha) rather than dy. */
 tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
                        tg_reduction red);
 /* ℓ = BCE(σ(z), t) = max(z,0) - z·t + ln(1+e^{-|z|}), fused;  dz = (σ(z)-t)·scale, dt = -z·scale */

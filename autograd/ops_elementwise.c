@@ -318,7 +318,7 @@ TG_VECTORIZE static void sigmoid_grad_range(size_t lo, size_t hi, void *ctx)
 }
 
 /* σ' = σ(1-σ), read from the output y: no exp, and 0 (not NaN) when y saturates at 0 or 1.
- * On the forward's chunks (each thread the rows it computed), and the first write assigns
+ * On the forward's chunks (mostly the rows each thread computed), and the first write assigns
  * (tg_sigmoid sets assigns_input_grads): the CAE's step spent 8 µs here on one thread, most
  * of it zero-filling dx and then adding into it. */
 void tg_op_sigmoid_backward(tg_node *n)
@@ -436,8 +436,9 @@ tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act)
 {
     /* each kind's own constructor: what it sets on the node (tg_sigmoid: assigns_input_grads)
      * holds whichever way the node is made */
-    static tg_node *(*const construct[TG_ACT_COUNT])(tg_tape *, tg_node *) = {tg_sigmoid, tg_tanh, tg_relu,
-                                                                                tg_softplus};
+    static tg_node *(*const construct[TG_ACT_COUNT])(tg_tape *, tg_node *) = {
+        [TG_ACT_SIGMOID] = tg_sigmoid, [TG_ACT_TANH] = tg_tanh, [TG_ACT_RELU] = tg_relu, [TG_ACT_SOFTPLUS] = tg_softplus,
+    };
     if ((unsigned)act >= TG_ACT_COUNT) /* tg_tape_fail keeps an earlier error, if any: it is the cause */
         return tg_tape_fail(t, TG_ERR_ARG, "activate: unknown activation %d (expected 0..%d)",
                             (int)act, TG_ACT_COUNT - 1);

@@ -138,8 +138,10 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
  * takes each thread's block of Y while it is still in that core's cache, adds its (Y − T)² to
  * the loss and overwrites it with D = 2·scale·(Y − T): mse's dY for dL = 1, the same bits.
  * The backward is then the affine's with dY = dL·D, the factor dL going into the products'
- * alpha: for dL = 1 no pass over D is made at all, and nothing is written, so a second
- * backward finds D as the first did.
+ * alpha: no pass scales D (the products read it as it is), and nothing writes it, so a second
+ * backward finds D as the first did.  dT (when the target wants a gradient) is written before
+ * the products, as in the two ops, where mse's backward runs before the affine's: with the
+ * target also the layer's input (an autoencoder trained through its input) the bits match.
  *
  * The loss is summed per square of the product's TG_GEMM_SPLIT grid (in double, from the float
  * Y, like mse), the squares then in order: the same bits on any thread count, though not
@@ -155,19 +157,19 @@ typedef struct residual_job {
 
 enum { RESIDUAL_SQUARE = TG_GEMM_SPLIT };
 
-/* One square (rows × width, width <= RESIDUAL_SQUARE) of Y at y, of T at t (both N apart):
- * returns Σ (y − t)² and leaves g·(y − t) in y.  Inlined with a constant width for full squares,
+/* One square (rows × width, width <= RESIDUAL_SQUARE) of Y at y (rows ldy apart), of T at t
+ * (rows N apart): returns Σ (y − t)² and leaves g·(y − t) in y.  Inlined with a constant width for full squares,
  * so the loop over a row vectorizes. */
-static inline __attribute__((always_inline)) double residual_square(float *y, const float *t, size_t N,
+static inline __attribute__((always_inline)) double residual_square(float *y, size_t ldy, const float *t, size_t N,
                                                                      size_t rows, size_t width, float g)
 {
     double lane[RESIDUAL_SQUARE] = {0};
     for (size_t i = 0; i < rows; i++)
         for (size_t l = 0; l < width; l++) {
-            double d = (double)y[i * N + l] - (double)t[i * N + l];
+            double d = (double)y[i * ldy + l] - (double)t[i * N + l];
             lane[l] += d * d;
             /* 0 + v, as mse writes a gradient nothing has written (its bits, -0 included) */
-            y[i * N + l] = 0.0f + g * (y[i * N + l] - t[i * N + l]);
+            y[i * ldy + l] = 0.0f + g * (y[i * ldy + l] - t[i * N + l]);
         }
     double sum = 0.0;
     for (size_t l = 0; l < width; l++)
@@ -180,16 +182,15 @@ TG_VECTORIZE static void residual_epilogue(float *Y, size_t ldy, size_t r0, size
                                            void *ctx)
 {
     const residual_job *job = ctx;
-    (void)ldy; /* = N: Y is the op's own buffer */
     for (size_t i0 = r0; i0 < r1; i0 += RESIDUAL_SQUARE)
         for (size_t j0 = c0; j0 < c1; j0 += RESIDUAL_SQUARE) {
             size_t rows = r1 - i0 < RESIDUAL_SQUARE ? r1 - i0 : RESIDUAL_SQUARE;
             size_t width = c1 - j0 < RESIDUAL_SQUARE ? c1 - j0 : RESIDUAL_SQUARE;
-            float *y = Y + i0 * job->N + j0;
+            float *y = Y + i0 * ldy + j0;
             const float *t = job->t + i0 * job->N + j0;
             double *out = &job->partial[(i0 / RESIDUAL_SQUARE) * job->grid_cols + j0 / RESIDUAL_SQUARE];
-            *out = width == RESIDUAL_SQUARE ? residual_square(y, t, job->N, rows, RESIDUAL_SQUARE, job->g)
-                                            : residual_square(y, t, job->N, rows, width, job->g);
+            *out = width == RESIDUAL_SQUARE ? residual_square(y, ldy, t, job->N, rows, RESIDUAL_SQUARE, job->g)
+                                            : residual_square(y, ldy, t, job->N, rows, width, job->g);
         }
 }
 
@@ -234,16 +235,16 @@ TG_VECTORIZE static void subtract_scaled_residual(size_t lo, size_t hi, void *ct
         job->dt[k] -= job->dL * job->D[k];
 }
 
-/* dY = dL·D:  dX += dY·op(W)ᵀ,  d op(W) += Xᵀ·dY,  db += Σ_rows dY,  dT −= dY */
+/* dY = dL·D:  dT −= dY (first, see above),  dX += dY·op(W)ᵀ,  d op(W) += Xᵀ·dY,  db += Σ_rows dY */
 void tg_op_affine_mse_backward(tg_node *n)
 {
     tg_node *target = n->in[3];
     const float dL = n->grad.data[0];
-    tg_affine_backward_products(n->in[0], n->in[1], n->in[2], affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
     if (tg_wants_grad(target)) {
         target_grad_job job = {n->saved, target->grad.data, dL};
         tg_parallel_for(target->value.size, MSE_GRAIN, subtract_scaled_residual, &job);
     }
+    tg_affine_backward_products(n->in[0], n->in[1], n->in[2], affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
 }
 
 tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
@@ -252,7 +253,8 @@ tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool tran
     if (!tg_tape_check_inputs(t, "affine_mse", 4, x, w, b, target) || !tg_affine_check(t, "affine_mse", x, w, b, trans_w))
         return NULL;
     size_t M = tg_rows(x), N = trans_w ? tg_rows(w) : tg_cols(w);
-    if (tg_rows(target) != M || tg_cols(target) != N)
+    /* exactly the layer's output shape (affine's [M,N]), as mse would require of it */
+    if (target->value.ndim != 2 || target->value.shape[0] != M || target->value.shape[1] != N)
         return tg_tape_fail(t, TG_ERR_SHAPE, "affine_mse: target %s, expected [%zu,%zu] (the layer's output)",
                             SHAPE(target), M, N);
     if (red != TG_REDUCE_MEAN && red != TG_REDUCE_ROW_SUM)

@@ -23,6 +23,10 @@ void tg_dataset_free(tg_dataset *ds)
     memset(ds, 0, sizeof *ds);
 }
 
+/* Images per chunk of the conversion and of the prefetch: ~50 KB of floats for 28x28, so a
+ * batch of 32 uses both cores. */
+enum { IMAGES_PER_CHUNK = 16 };
+
 typedef struct convert_job {
     const tg_dataset *ds;
     const uint32_t *indices;
@@ -43,7 +47,6 @@ static void convert_images(size_t lo, size_t hi, void *ctx)
 
 void tg_dataset_images_to_float(const tg_dataset *ds, const uint32_t *indices, size_t count, float *out)
 {
-    enum { IMAGES_PER_CHUNK = 16 }; /* ~50 KB of floats for 28x28: a batch of 32 uses both cores */
     convert_job job = {ds, indices, out};
     tg_parallel_for(count, IMAGES_PER_CHUNK, convert_images, &job);
 }
@@ -271,10 +274,11 @@ static void prefetch_images(size_t lo, size_t hi, void *ctx)
 /* On all threads: issuing a batch's prefetches is not free, because the core stalls once its
  * queue of outstanding misses is full.  For batch 256 (3,300 lines from anywhere in memory) that
  * took 12 µs a step on the training thread alone, with the other idle; split over two, 6-7 µs
- * (trace of cae bench --batch 256 --threads 2, medians). */
+ * (trace of cae bench --batch 256 --threads 2, medians).  The chunks are the conversion's, so
+ * a thread mostly prefetches the positions it will convert (not always: in a team a thread
+ * that is done takes the other's chunks; then the lines come from the other core's cache). */
 void tg_batcher_prefetch_next(const tg_batcher *b, const tg_dataset *ds)
 {
-    enum { IMAGES_PER_CHUNK = 16 };
     size_t left = b->n - b->position, count = left < b->batch ? left : b->batch;
     prefetch_job job = {ds->images, b->order + b->position, ds->rows * ds->cols};
     tg_parallel_for(count, IMAGES_PER_CHUNK, prefetch_images, &job);

@@ -383,7 +383,6 @@ typedef struct gemm_job {
     size_t extent; /* rows or columns of C, whichever is split */
 } gemm_job;
 
-/* Blocks [b0, b1) of C, computed as a product of their own. */
 /* The epilogue (if any) on rows [r0, r1) × columns [c0, c1) of g's C. */
 static void run_epilogue(const gemm_args *g, size_t r0, size_t r1, size_t c0, size_t c1)
 {
@@ -391,6 +390,7 @@ static void run_epilogue(const gemm_args *g, size_t r0, size_t r1, size_t c0, si
         g->epilogue(g->C, g->ldc, r0, r1, c0, c1, g->epilogue_ctx);
 }
 
+/* Blocks [b0, b1) of C, computed as a product of their own, then their epilogue. */
 static void gemm_blocks(size_t b0, size_t b1, void *ctx)
 {
     const gemm_job *job = ctx;

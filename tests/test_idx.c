@@ -17,6 +17,7 @@
 
 #include "nn/crc32.h"
 #include "nn/data.h"
+#include "tensor/parallel.h"
 #include "nn/inflate.h"
 
 /* ------------------------------------------------------------------------------------------- */
@@ -1197,14 +1198,15 @@ Test(batcher, every_index_once_per_epoch_with_short_last_batch)
 
 /* A prefetch is only a hint: an epoch with one after every batch (the last one at the end of the
  * epoch, where there is nothing left to fetch) hands out the same batches as one without.  The
- * ASan build checks that it reads no index past the epoch's end. */
-Test(batcher, prefetch_changes_nothing)
+ * ASan build checks that it reads no index past the epoch's end: with batch 10 (one chunk of
+ * the prefetch loop) and 40 (three, on two threads; the last batch is short). */
+static void prefetch_changes_nothing(size_t batch)
 {
     tg_dataset ds = tiny_set(103);
     tg_batcher plain, hinted;
     tg_error err;
-    cr_assert_eq(tg_batcher_init(&plain, &ds, 10, 0, true, 7, &err), TG_OK, "%s", err.msg);
-    cr_assert_eq(tg_batcher_init(&hinted, &ds, 10, 0, true, 7, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_batcher_init(&plain, &ds, batch, 0, true, 7, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_batcher_init(&hinted, &ds, batch, 0, true, 7, &err), TG_OK, "%s", err.msg);
     const uint32_t *a, *b;
     size_t count;
     while ((count = tg_batcher_next(&plain, &a)) > 0) {
@@ -1217,6 +1219,14 @@ Test(batcher, prefetch_changes_nothing)
     cr_assert_eq(tg_batcher_next(&hinted, &b), 0);
     tg_batcher_free(&plain);
     tg_batcher_free(&hinted);
+}
+
+Test(batcher, prefetch_changes_nothing)
+{
+    prefetch_changes_nothing(10);
+    tg_set_threads(2);
+    prefetch_changes_nothing(40);
+    tg_set_threads(1);
 }
 
 Test(batcher, order_depends_only_on_seed_and_epoch)
