@@ -364,22 +364,46 @@ static void gc_case_square(void) { gc_unary(&tg_op_square, -2.0f, 2.0f, 0.0f, 1e
 /* Smooth ops: eps 1e-2 (truncation error ~eps², far below the tolerance). */
 static void gc_case_exp(void) { gc_unary(&tg_op_exp, -2.0f, 2.0f, 0.0f, 1e-2); }
 static void gc_case_log(void) { gc_unary(&tg_op_log, 0.5f, 3.0f, 0.0f, 1e-2); } /* away from 0 */
-/* sigmoid's backward assigns (=) a gradient nothing has written yet, and adds otherwise (as
- * mse's, below): on 2P (an intermediate) alone, and with 2P's gradient also coming through
- * mean, recorded after the sigmoid (its backward runs first: the sigmoid must add) or before.
- * (Its parallel chunks, 4096 elements, are tested in test_tape.c: a sum over that many outputs
- * drowns a finite difference in the loss's rounding.) */
-enum { SIGMOID_ALONE, SIGMOID_THEN_MEAN, MEAN_THEN_SIGMOID, SIGMOID_KINDS };
+/* ---- ops whose backward assigns a gradient nothing has written yet (sigmoid, mse) -----------
+ *
+ * Such a backward assigns (=) a first write and adds otherwise.  With param inputs it always
+ * adds; these cases give the op intermediates (2P, T/2: their gradients are the tape's), alone,
+ * and with 2P's gradient also coming through mean, recorded after the op (its backward runs
+ * first: the op must add) or before (the op writes first: mean adds). */
+enum { FIRST_WRITE_ALONE, FIRST_WRITE_THEN_MEAN, MEAN_THEN_FIRST_WRITE, FIRST_WRITE_KINDS };
+
+/* The three kinds on P (and T when `with_target`) [M,N] in [lo, hi), seeds seed.. */
+static void gc_first_write_kinds(const tg_op_def *op, gc_apply_fn apply, const char *const kind_name[FIRST_WRITE_KINDS],
+                                 bool with_target, uint64_t seed, float lo, float hi, double eps)
+{
+    for (int kind = 0; kind < FIRST_WRITE_KINDS; kind++) {
+        gc_case c;
+        gc_begin(&c, seed + (uint64_t)kind);
+        size_t M = gc_dim(&c, 2, 6), N = gc_dim(&c, 2, 6);
+        c.factor = (float)kind;
+        c.red = TG_REDUCE_MEAN;
+        c.expect = kind == FIRST_WRITE_ALONE ? op : &tg_op_add;
+        c.apply = apply;
+        gc_param2(&c, "P", M, N, lo, hi);
+        if (with_target)
+            gc_param2(&c, "T", M, N, lo, hi);
+        snprintf(c.label, sizeof c.label, "%s [%zu,%zu]", kind_name[kind], M, N);
+        gc_run(&c, eps);
+    }
+}
+
+/* (sigmoid's parallel chunks, 4096 elements, are tested in test_tape.c: a sum over that many
+ * outputs drowns a finite difference in the loss's rounding) */
 
 static tg_node *apply_sigmoid_of_intermediate(tg_tape *t, gc_case *c, tg_node *const *in)
 {
     tg_node *p2 = tg_scale(t, in[0], 2.0f);
     switch ((int)c->factor) {
-    case SIGMOID_THEN_MEAN: {
+    case FIRST_WRITE_THEN_MEAN: {
         tg_node *s = tg_sum(t, tg_sigmoid(t, p2));
         return tg_add(t, s, tg_mean(t, p2));
     }
-    case MEAN_THEN_SIGMOID: {
+    case MEAN_THEN_FIRST_WRITE: {
         tg_node *mean = tg_mean(t, p2);
         return tg_add(t, mean, tg_sum(t, tg_sigmoid(t, p2)));
     }
@@ -392,17 +416,7 @@ static void gc_case_sigmoid(void)
 {
     gc_unary(&tg_op_sigmoid, -4.0f, 4.0f, 0.0f, 1e-2);
     static const char *const kind_name[] = {"sigmoid(2P)", "sum sigmoid(2P) + mean(2P)", "mean(2P) + sum sigmoid(2P)"};
-    for (int kind = 0; kind < SIGMOID_KINDS; kind++) {
-        gc_case c;
-        gc_begin(&c, 460 + (uint64_t)kind);
-        size_t M = gc_dim(&c, 2, 6), N = gc_dim(&c, 2, 6);
-        c.factor = (float)kind;
-        c.expect = kind == SIGMOID_ALONE ? &tg_op_sigmoid : &tg_op_add;
-        c.apply = apply_sigmoid_of_intermediate;
-        gc_param2(&c, "P", M, N, -2.0f, 2.0f);
-        snprintf(c.label, sizeof c.label, "%s [%zu,%zu]", kind_name[kind], M, N);
-        gc_run(&c, 1e-2);
-    }
+    gc_first_write_kinds(&tg_op_sigmoid, apply_sigmoid_of_intermediate, kind_name, false, 460, -2.0f, 2.0f, 1e-2);
 }
 static void gc_case_tanh(void) { gc_unary(&tg_op_tanh, -2.5f, 2.5f, 0.0f, 1e-2); }
 static void gc_case_softplus(void) { gc_unary(&tg_op_softplus, -4.0f, 4.0f, 0.0f, 1e-2); }
@@ -443,21 +457,17 @@ static void gc_pair_loss(const tg_op_def *op, float lo, float hi, float target_l
 /* A loss is one float: its rounding (~1e-7 for L ~ 1) divided by 2·eps is the numeric
  * gradient's noise, so the smooth losses take eps 3e-2 (measured: max error 1e-3 instead of
  * 4e-3 at eps 1e-2; the truncation error, ~eps², stays below the noise). */
-/* mse's backward assigns (=) a gradient nothing has written yet, and adds otherwise.  With
- * param inputs it always adds; these cases compute pred and target (so their gradients are
- * the tape's, written first by mse), and also send pred's gradient through mean, recorded
- * after mse (its backward runs first: mse must add) or before (mse writes first: mean adds). */
-enum { MSE_ALONE, MSE_THEN_MEAN, MEAN_THEN_MSE, MSE_KINDS };
+/* mse of intermediates: see gc_first_write_kinds */
 
 static tg_node *apply_mse_of_intermediates(tg_tape *t, gc_case *c, tg_node *const *in)
 {
     tg_node *pred = tg_scale(t, in[0], 2.0f), *target = tg_scale(t, in[1], 0.5f);
     switch ((int)c->factor) {
-    case MSE_THEN_MEAN: {
+    case FIRST_WRITE_THEN_MEAN: {
         tg_node *loss = tg_mse(t, pred, target, c->red);
         return tg_add(t, loss, tg_mean(t, pred));
     }
-    case MEAN_THEN_MSE: {
+    case MEAN_THEN_FIRST_WRITE: {
         tg_node *mean = tg_mean(t, pred);
         return tg_add(t, mean, tg_mse(t, pred, target, c->red));
     }
@@ -470,19 +480,7 @@ static void gc_case_mse(void)
 {
     gc_pair_loss(&tg_op_mse, -1.0f, 1.0f, -1.0f, 1.0f, 1e-1); /* quadratic */
     static const char *const kind_name[] = {"mse(2P, T/2)", "mse(2P, T/2) + mean(2P)", "mean(2P) + mse(2P, T/2)"};
-    for (int kind = 0; kind < MSE_KINDS; kind++) {
-        gc_case c;
-        gc_begin(&c, 450 + (uint64_t)kind);
-        size_t M = gc_dim(&c, 2, 6), N = gc_dim(&c, 2, 6);
-        c.factor = (float)kind;
-        c.red = TG_REDUCE_MEAN;
-        c.expect = kind == MSE_ALONE ? &tg_op_mse : &tg_op_add;
-        c.apply = apply_mse_of_intermediates;
-        gc_param2(&c, "P", M, N, -1.0f, 1.0f);
-        gc_param2(&c, "T", M, N, -1.0f, 1.0f);
-        snprintf(c.label, sizeof c.label, "%s [%zu,%zu]", kind_name[kind], M, N);
-        gc_run(&c, 1e-1);
-    }
+    gc_first_write_kinds(&tg_op_mse, apply_mse_of_intermediates, kind_name, true, 450, -1.0f, 1.0f, 1e-1);
 }
 /* ---- affine_mse: mse(X·op(W) + b, T), fused ---------------------------------------------------
  *
