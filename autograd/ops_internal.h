@@ -12,6 +12,10 @@
 #include "tensor/matmul.h"
 #include "tensor/vmath.h"
 
+/* A loop body written once and inlined into callers that pass it constants (an activation kind,
+ * a width), so each copy specializes and vectorizes. */
+#define TG_ALWAYS_INLINE static inline __attribute__((always_inline))
+
 #define TG_OP(name, formula)                 \
     void tg_op_##name##_forward(tg_node *n); \
     void tg_op_##name##_backward(tg_node *n);
@@ -95,6 +99,8 @@ void tg_add_column_sums(const float *dy, size_t M, size_t N, float alpha, float 
 
 /* ---- the affine op's parts, for ops that fuse a Dense layer with what follows (affine_mse) ---- */
 
+/* N, the columns of x·op(w): w is [K,N], or [N,K] when trans_w. */
+static inline size_t tg_affine_cols(const tg_node *w, bool trans_w) { return trans_w ? tg_rows(w) : tg_cols(w); }
 /* Whether x·op(w) + b is well-formed (b a row of N); if not, fails the tape with a message
  * naming the op `name` and the shapes. */
 bool tg_affine_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_node *b, bool trans_w);

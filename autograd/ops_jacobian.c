@@ -111,6 +111,16 @@ static void add_direct_weight_gradient(const float *W, float *dW, size_t D, size
     tg_parallel_for(D, rows_per_chunk, add_direct_weight_rows, &job);
 }
 
+/* A penalty's value: its per-column terms [H], added in column order, over `count` (the rows
+ * the penalty averages). */
+static float mean_of_terms(const double *terms, size_t H, size_t count)
+{
+    double P = 0.0;
+    for (size_t j = 0; j < H; j++)
+        P += terms[j];
+    return (float)(P / (double)count);
+}
+
 /* Columns per work chunk of the penalty's forward: each chunk walks every row of W and h but
  * only its columns (two cache lines of each row), so the sums keep their serial order. */
 enum { PENALTY_COLS_PER_CHUNK = 32 };
@@ -128,10 +138,10 @@ typedef struct penalty_job {
     double scale;  /* backward: 2·g/B */
 } penalty_job;
 
-/* The two loops over h below are written once and specialized per activation: each switch
- * calls them with a constant `act`, so the sigmoid, tanh and relu copies hold no call (softplus
- * calls expm1/exp) and vectorize over j.  The arithmetic per element is the same either way. */
-#define TG_ALWAYS_INLINE static inline __attribute__((always_inline))
+/* The two loops over h below are written once (TG_ALWAYS_INLINE) and specialized per
+ * activation: each switch calls them with a constant `act`, so the sigmoid, tanh and relu copies
+ * hold no call (softplus calls expm1/exp) and vectorize over j.  The arithmetic per element is
+ * the same either way. */
 
 /* fp2[j] = Σ_b φ(h_b,lo+j)² for j < width, summed over b in order.  h [B,H]. */
 TG_ALWAYS_INLINE void sum_squared_slopes(const tg_activation act, const float *h, size_t B, size_t H, size_t lo,
@@ -177,10 +187,7 @@ void tg_op_jacobian_penalty_forward(tg_node *n)
     /* Both sums run down the columns; each chunk reads its columns of every row (contiguous
      * runs) with its double accumulators on the stack. */
     tg_parallel_for(H, PENALTY_COLS_PER_CHUNK, penalty_columns, &job);
-    double P = 0.0;
-    for (size_t j = 0; j < H; j++)
-        P += job.terms[j];
-    n->value.data[0] = (float)(P / (double)job.B);
+    n->value.data[0] = mean_of_terms(job.terms, H, job.B);
 }
 
 /* Rows [lo, hi) of dh += scale · φ(h) φ'(h) s_j.  h, dh [B,H]; s [H]. */
@@ -335,10 +342,7 @@ void tg_op_jacobian_diff_penalty_forward(tg_node *n)
     };
     /* Column chunks, as in jacobian_penalty: each sum keeps its serial order. */
     tg_parallel_for(H, PENALTY_COLS_PER_CHUNK, diff_penalty_columns, &job);
-    double P = 0.0;
-    for (size_t j = 0; j < H; j++)
-        P += job.terms[j];
-    n->value.data[0] = (float)(P / (double)job.R);
+    n->value.data[0] = mean_of_terms(job.terms, H, job.R);
 }
 
 /* Rows [lo, hi) of h and, for each, its k corruptions r = c·B + b (c in order, as a serial walk

@@ -158,10 +158,10 @@ typedef struct residual_job {
 enum { RESIDUAL_SQUARE = TG_GEMM_SPLIT };
 
 /* One square (rows × width, width <= RESIDUAL_SQUARE) of Y at y (rows ldy apart), of T at t
- * (rows N apart): returns Σ (y − t)² and leaves g·(y − t) in y.  Inlined with a constant width for full squares,
- * so the loop over a row vectorizes. */
-static inline __attribute__((always_inline)) double residual_square(float *y, size_t ldy, const float *t, size_t N,
-                                                                     size_t rows, size_t width, float g)
+ * (rows N apart): returns Σ (y − t)² and leaves g·(y − t) in y.  Inlined with a constant width
+ * for full squares, so the loop over a row vectorizes. */
+TG_ALWAYS_INLINE double residual_square(float *y, size_t ldy, const float *t, size_t N, size_t rows, size_t width,
+                                        float g)
 {
     double lane[RESIDUAL_SQUARE] = {0};
     for (size_t i = 0; i < rows; i++)
@@ -216,8 +216,9 @@ void tg_op_affine_mse_forward(tg_node *n)
     };
     /* fattr: whether the product skipped X's zeros (the backward's products do as well) */
     n->fattr = tg_affine_product(x, n->in[1], n->in[2], affine_mse_trans_w(n), n->saved, residual_epilogue, &job);
+    const size_t squares = residual_squares(M, N);
     double acc = 0.0;
-    for (size_t s = 0; s < residual_squares(M, N); s++)
+    for (size_t s = 0; s < squares; s++)
         acc += job.partial[s];
     n->value.data[0] = (float)(acc * scale);
 }
@@ -252,7 +253,7 @@ tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool tran
 {
     if (!tg_tape_check_inputs(t, "affine_mse", 4, x, w, b, target) || !tg_affine_check(t, "affine_mse", x, w, b, trans_w))
         return NULL;
-    size_t M = tg_rows(x), N = trans_w ? tg_rows(w) : tg_cols(w);
+    size_t M = tg_rows(x), N = tg_affine_cols(w, trans_w);
     /* exactly the layer's output shape (affine's [M,N]), as mse would require of it */
     if (target->value.ndim != 2 || target->value.shape[0] != M || target->value.shape[1] != N)
         return tg_tape_fail(t, TG_ERR_SHAPE, "affine_mse: target %s, expected [%zu,%zu] (the layer's output)",

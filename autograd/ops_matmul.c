@@ -166,7 +166,7 @@ static bool skips_zeros_of_x(const tg_node *n) { return n->fattr != 0.0f; }
 bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, bool trans_w, float *y,
                        tg_gemm_epilogue epilogue, void *epilogue_ctx)
 {
-    size_t M = tg_rows(x), K = tg_cols(x), N = trans_w ? tg_rows(w) : tg_cols(w);
+    size_t M = tg_rows(x), K = tg_cols(x), N = tg_affine_cols(w, trans_w);
     const bool skip = !trans_w && tg_gemm_prefers_sparse_a(x->value.data, M, K, K);
     const tg_gemm_options opt = {
         .row_bias = b->value.data, .skip_zeros_of_a = skip, .epilogue = epilogue, .epilogue_ctx = epilogue_ctx,
@@ -179,7 +179,7 @@ bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, boo
 void tg_affine_backward_products(tg_node *x, tg_node *w, tg_node *b, bool trans_w, bool skip_zeros_of_x,
                                  const float *dY, float alpha)
 {
-    size_t M = tg_rows(x), K = tg_cols(x), N = trans_w ? tg_rows(w) : tg_cols(w);
+    size_t M = tg_rows(x), K = tg_cols(x), N = tg_affine_cols(w, trans_w);
     if (tg_wants_grad(x))
         tg_gemm(TG_NOTRANS, trans_w ? TG_NOTRANS : TG_TRANS, M, K, N, alpha, dY, N, w->value.data, tg_cols(w),
                 1.0f, x->grad.data, K);
@@ -211,7 +211,7 @@ bool tg_affine_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_no
 {
     /* On the 2-D reading of each tensor: op(W) is [K,N], b one row of N. */
     size_t K = tg_cols(x);
-    size_t Kw = trans_w ? tg_cols(w) : tg_rows(w), N = trans_w ? tg_rows(w) : tg_cols(w);
+    size_t Kw = trans_w ? tg_cols(w) : tg_rows(w), N = tg_affine_cols(w, trans_w);
     if (K != Kw) {
         tg_tape_fail(t, TG_ERR_SHAPE, "%s: %s x %s%s: inner dimensions differ", name, SHAPE(x), SHAPE(w),
                      trans_w ? "ᵀ" : "");
@@ -228,7 +228,7 @@ tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w)
 {
     if (!tg_tape_check_inputs(t, "affine", 3, x, w, b) || !tg_affine_check(t, "affine", x, w, b, trans_w))
         return NULL;
-    size_t M = tg_rows(x), N = trans_w ? tg_rows(w) : tg_cols(w);
+    size_t M = tg_rows(x), N = tg_affine_cols(w, trans_w);
     tg_node *in[3] = {x, w, b};
     tg_node *n = tg_tape_record(t, &tg_op_affine, 3, in, 2, (size_t[]){M, N});
     if (n)
