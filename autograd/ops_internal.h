@@ -111,7 +111,7 @@ bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, boo
                        tg_gemm_epilogue epilogue, void *epilogue_ctx);
 /* For the gradient dY [M,N] of y = x·op(w) + b scaled by alpha (the products' alpha: no scaled
  * copy of dY is made):  dx += alpha·dY·op(w)ᵀ,  d op(w) += alpha·xᵀ·dY,  db += alpha·Σ_rows dY,
- * each for an input that wants its gradient. */
+ * each for an input that wants its gradient (b NULL: the caller has made db). */
 void tg_affine_backward_products(tg_node *x, tg_node *w, tg_node *b, bool trans_w, bool skip_zeros_of_x,
                                  const float *dY, float alpha);
 

@@ -11,6 +11,10 @@
 
 #include "tensor/parallel.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
 static double reduction_scale_of(size_t elements, size_t rows, int red)
 {
     return 1.0 / (double)(red == TG_REDUCE_MEAN ? elements : rows);
@@ -145,23 +149,33 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
  *
  * The loss is summed per square of the product's TG_GEMM_SPLIT grid (in double, from the float
  * Y, like mse), the squares then in order: the same bits on any thread count, though not
- * mse's bits (mse sums in other chunks). */
+ * mse's bits (mse sums in other chunks).
+ *
+ * The epilogue also sums D's columns, rows in order, when its regions span every row (the
+ * product split by columns, or not split): db's usual pass over D (tg_add_column_sums, ~7 µs of
+ * a CAE step at batch 256) then shrinks to a copy.  Only when that copy has the pass's bits:
+ * db starts at +0 (bitwise) and dL = 1, so that ((0 + 1·D_0j) + 1·D_1j) + … is the sum of D's
+ * column from 0 — a parameter gradient zeroed before the step.  Otherwise (a second backward,
+ * another dL, a row split) the backward makes the pass as before. */
 
 typedef struct residual_job {
     const float *t;  /* the target [M,N] */
-    size_t N;
+    size_t M, N;
     size_t grid_cols; /* squares per row of the grid */
     float g;          /* 2·scale: D = g·(Y − T) */
     double *partial;  /* per square of the grid: Σ (Y − T)² */
+    float *col_sums;  /* [N]: Σ_i D_ij, rows in order, if no region leaves rows out */
+    atomic_bool rows_split; /* some region did not span all M rows: col_sums is not whole */
 } residual_job;
 
 enum { RESIDUAL_SQUARE = TG_GEMM_SPLIT };
 
 /* One square (rows × width, width <= RESIDUAL_SQUARE) of Y at y (rows ldy apart), of T at t
- * (rows N apart): returns Σ (y − t)² and leaves g·(y − t) in y.  Inlined with a constant width
- * for full squares, so the loop over a row vectorizes. */
-TG_ALWAYS_INLINE double residual_square(float *y, size_t ldy, const float *t, size_t N, size_t rows, size_t width,
-                                        float g)
+ * (rows N apart): returns Σ (y − t)², leaves g·(y − t) in y and adds it, row by row, to
+ * col_sums [width].  The plain form: the epilogue uses it for the last strip of a Y whose width
+ * is not a multiple of the square, residual_strip (below) for the others. */
+static double residual_square(float *y, size_t ldy, const float *t, size_t N, size_t rows, size_t width, float g,
+                              float *col_sums)
 {
     double lane[RESIDUAL_SQUARE] = {0};
     for (size_t i = 0; i < rows; i++)
@@ -169,7 +183,9 @@ TG_ALWAYS_INLINE double residual_square(float *y, size_t ldy, const float *t, si
             double d = (double)y[i * ldy + l] - (double)t[i * N + l];
             lane[l] += d * d;
             /* 0 + v, as mse writes a gradient nothing has written (its bits, -0 included) */
-            y[i * ldy + l] = 0.0f + g * (y[i * ldy + l] - t[i * N + l]);
+            float dy = 0.0f + g * (y[i * ldy + l] - t[i * N + l]);
+            y[i * ldy + l] = dy;
+            col_sums[l] += dy;
         }
     double sum = 0.0;
     for (size_t l = 0; l < width; l++)
@@ -177,32 +193,93 @@ TG_ALWAYS_INLINE double residual_square(float *y, size_t ldy, const float *t, si
     return sum;
 }
 
-// the epilogue on Y's rows [r0, r1) × columns [c0, c1): whole squares of the grid (matmul.h)
+/* Eight floats, eight doubles: GCC vector types, lowered to the instruction set of each clone of
+ * the epilogue (one AVX-512 register, two AVX2 ones, four SSE2 ones). */
+typedef float float8 __attribute__((vector_size(32)));
+typedef double double8 __attribute__((vector_size(64)));
+_Static_assert(RESIDUAL_SQUARE == 16, "residual_strip works on squares two float8 wide");
+
+/* residual_square on a strip of full squares: Y's rows [r0, r1) (r0 on the grid) × 16 columns,
+ * one square's sum per 16 rows into partial[0], partial[grid_cols], ...  Every lane gets
+ * residual_square's operations in its order, so the bits are the same; but with the
+ * accumulators in registers (residual_square's arrays stay on the stack: in the CAE's decoder,
+ * batch 256 on 2 threads, the epilogue took ~60 µs of the product's ~200, this way ~30). */
+TG_ALWAYS_INLINE void residual_strip(float *Y, size_t ldy, const float *T, size_t N, size_t r0, size_t r1, float g,
+                                     float *col_sums, double *partial, size_t grid_cols)
+{
+    const float8 gain = {g, g, g, g, g, g, g, g}, zero = {0};
+    float8 col_lo, col_hi;
+    memcpy(&col_lo, col_sums, sizeof col_lo);
+    memcpy(&col_hi, col_sums + 8, sizeof col_hi);
+    for (size_t i0 = r0; i0 < r1; i0 += RESIDUAL_SQUARE) {
+        const size_t i1 = r1 - i0 < RESIDUAL_SQUARE ? r1 : i0 + RESIDUAL_SQUARE;
+        double8 lane_lo = {0}, lane_hi = {0};
+        for (size_t i = i0; i < i1; i++) {
+            float *y = Y + i * ldy;
+            const float *t = T + i * N;
+            float8 y_lo, y_hi, t_lo, t_hi;
+            memcpy(&y_lo, y, sizeof y_lo);
+            memcpy(&y_hi, y + 8, sizeof y_hi);
+            memcpy(&t_lo, t, sizeof t_lo);
+            memcpy(&t_hi, t + 8, sizeof t_hi);
+            double8 d_lo = __builtin_convertvector(y_lo, double8) - __builtin_convertvector(t_lo, double8);
+            double8 d_hi = __builtin_convertvector(y_hi, double8) - __builtin_convertvector(t_hi, double8);
+            lane_lo += d_lo * d_lo;
+            lane_hi += d_hi * d_hi;
+            float8 dy_lo = zero + gain * (y_lo - t_lo), dy_hi = zero + gain * (y_hi - t_hi);
+            memcpy(y, &dy_lo, sizeof dy_lo);
+            memcpy(y + 8, &dy_hi, sizeof dy_hi);
+            col_lo += dy_lo;
+            col_hi += dy_hi;
+        }
+        double sum = 0.0; /* lanes 0..15 in order, as residual_square */
+        for (int l = 0; l < 8; l++)
+            sum += lane_lo[l];
+        for (int l = 0; l < 8; l++)
+            sum += lane_hi[l];
+        partial[(i0 - r0) / RESIDUAL_SQUARE * grid_cols] = sum;
+    }
+    memcpy(col_sums, &col_lo, sizeof col_lo);
+    memcpy(col_sums + 8, &col_hi, sizeof col_hi);
+}
+
+// the epilogue on Y's rows [r0, r1) × columns [c0, c1): whole squares of the grid (matmul.h), so
+// c0 is on the grid and only a last strip at c1 = N can be narrower than a square
 TG_VECTORIZE static void residual_epilogue(float *Y, size_t ldy, size_t r0, size_t r1, size_t c0, size_t c1,
                                            void *ctx)
 {
-    const residual_job *job = ctx;
-    for (size_t i0 = r0; i0 < r1; i0 += RESIDUAL_SQUARE)
-        for (size_t j0 = c0; j0 < c1; j0 += RESIDUAL_SQUARE) {
-            size_t rows = r1 - i0 < RESIDUAL_SQUARE ? r1 - i0 : RESIDUAL_SQUARE;
-            size_t width = c1 - j0 < RESIDUAL_SQUARE ? c1 - j0 : RESIDUAL_SQUARE;
-            float *y = Y + i0 * ldy + j0;
-            const float *t = job->t + i0 * job->N + j0;
-            double *out = &job->partial[(i0 / RESIDUAL_SQUARE) * job->grid_cols + j0 / RESIDUAL_SQUARE];
-            *out = width == RESIDUAL_SQUARE ? residual_square(y, ldy, t, job->N, rows, RESIDUAL_SQUARE, job->g)
-                                            : residual_square(y, ldy, t, job->N, rows, width, job->g);
-        }
+    residual_job *job = ctx;
+    if (r0 != 0 || r1 != job->M)
+        atomic_store_explicit(&job->rows_split, true, memory_order_relaxed);
+    for (size_t j = c0; j < c1; j++) /* this region's columns are this thread's alone */
+        job->col_sums[j] = 0.0f;
+    double *partial = job->partial + (r0 / RESIDUAL_SQUARE) * job->grid_cols;
+    size_t j0 = c0;
+    for (; c1 - j0 >= RESIDUAL_SQUARE; j0 += RESIDUAL_SQUARE)
+        residual_strip(Y + j0, ldy, job->t + j0, job->N, r0, r1, job->g, job->col_sums + j0,
+                       partial + j0 / RESIDUAL_SQUARE, job->grid_cols);
+    if (j0 == c1)
+        return;
+    for (size_t i0 = r0; i0 < r1; i0 += RESIDUAL_SQUARE) {
+        size_t rows = r1 - i0 < RESIDUAL_SQUARE ? r1 - i0 : RESIDUAL_SQUARE;
+        partial[(i0 - r0) / RESIDUAL_SQUARE * job->grid_cols + j0 / RESIDUAL_SQUARE] =
+            residual_square(Y + i0 * ldy + j0, ldy, job->t + i0 * job->N + j0, job->N, rows, c1 - j0, job->g,
+                            job->col_sums + j0);
+    }
 }
 
 static bool affine_mse_trans_w(const tg_node *n) { return (n->iattr & 1) != 0; }
 static int affine_mse_reduction(const tg_node *n) { return n->iattr >> 1; }
 
-/* saved = [D [M,N] | the squares' partial sums (doubles, 64-byte aligned)] */
+/* saved = [D [M,N] | the squares' partial sums (doubles, 64-byte aligned) | D's column sums [N]
+ * | 1 if those are whole, else 0] */
 static size_t residual_squares(size_t M, size_t N)
 {
     return ((M + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE) * ((N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE);
 }
 static size_t partials_offset(size_t M, size_t N) { return (M * N + 15) / 16 * 16; }
+static size_t col_sums_offset(size_t M, size_t N) { return partials_offset(M, N) + 2 * residual_squares(M, N); }
+static size_t saved_floats(size_t M, size_t N) { return col_sums_offset(M, N) + N + 1; }
 
 // X [M,K], W [K,N] or [N,K], b [N], T [M,N] -> L [1]; saved: D [M,N] and the partial sums
 void tg_op_affine_mse_forward(tg_node *n)
@@ -211,11 +288,14 @@ void tg_op_affine_mse_forward(tg_node *n)
     size_t M = tg_rows(target), N = tg_cols(target);
     double scale = reduction_scale_of(M * N, M, affine_mse_reduction(n));
     residual_job job = {
-        .t = target->value.data, .N = N, .grid_cols = (N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE,
+        .t = target->value.data, .M = M, .N = N, .grid_cols = (N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE,
         .g = (float)(2.0 * scale), .partial = (double *)(n->saved + partials_offset(M, N)),
+        .col_sums = n->saved + col_sums_offset(M, N),
     };
+    atomic_init(&job.rows_split, false);
     /* fattr: whether the product skipped X's zeros (the backward's products do as well) */
     n->fattr = tg_affine_product(x, n->in[1], n->in[2], affine_mse_trans_w(n), n->saved, residual_epilogue, &job);
+    job.col_sums[N] = atomic_load(&job.rows_split) ? 0.0f : 1.0f;
     const size_t squares = residual_squares(M, N);
     double acc = 0.0;
     for (size_t s = 0; s < squares; s++)
@@ -236,16 +316,35 @@ TG_VECTORIZE static void subtract_scaled_residual(size_t lo, size_t hi, void *ct
         job->dt[k] -= job->dL * job->D[k];
 }
 
+/* Whether every element of x [n] is +0 (bitwise: -0 is not). */
+static bool all_plus_zero(const float *x, size_t n)
+{
+    uint32_t bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], sizeof b);
+        bits |= b;
+    }
+    return bits == 0;
+}
+
 /* dY = dL·D:  dT −= dY (first, see above),  dX += dY·op(W)ᵀ,  d op(W) += Xᵀ·dY,  db += Σ_rows dY */
 void tg_op_affine_mse_backward(tg_node *n)
 {
-    tg_node *target = n->in[3];
+    tg_node *target = n->in[3], *b = n->in[2];
     const float dL = n->grad.data[0];
     if (tg_wants_grad(target)) {
         target_grad_job job = {n->saved, target->grad.data, dL};
         tg_parallel_for(target->value.size, MSE_GRAIN, subtract_scaled_residual, &job);
     }
-    tg_affine_backward_products(n->in[0], n->in[1], n->in[2], affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
+    const size_t M = tg_rows(target), N = tg_cols(target);
+    const float *col_sums = n->saved + col_sums_offset(M, N);
+    /* the epilogue's column sums, when they have the pass's bits (above) */
+    const bool copy_db = tg_wants_grad(b) && col_sums[N] != 0.0f && dL == 1.0f && all_plus_zero(b->grad.data, N);
+    if (copy_db)
+        memcpy(b->grad.data, col_sums, N * sizeof(float));
+    tg_affine_backward_products(n->in[0], n->in[1], copy_db ? NULL : b, affine_mse_trans_w(n), n->fattr != 0.0f,
+                                n->saved, dL);
 }
 
 tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
@@ -265,7 +364,7 @@ tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool tran
     if (!n)
         return NULL;
     n->iattr = (int)red << 1 | (int)trans_w;
-    n->saved = tg_tape_scratch(t, partials_offset(M, N) + 2 * residual_squares(M, N));
+    n->saved = tg_tape_scratch(t, saved_floats(M, N));
     if (!n->saved)
         return NULL;
     return tg_tape_forward(t, n);

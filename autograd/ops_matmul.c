@@ -190,7 +190,7 @@ void tg_affine_backward_products(tg_node *x, tg_node *w, tg_node *b, bool trans_
             tg_gemm_ex(TG_TRANS, TG_NOTRANS, K, N, M, alpha, x->value.data, K, dY, N, 1.0f, w->grad.data, N,
                        &(tg_gemm_options){.skip_zeros_of_a = skip_zeros_of_x});
     }
-    if (tg_wants_grad(b))
+    if (b && tg_wants_grad(b))
         tg_add_column_sums(dY, M, N, alpha, b->grad.data);
 }
 

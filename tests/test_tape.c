@@ -285,20 +285,40 @@ typedef struct decoder_case {
 
 /* L = mse(X·op(W) + b, T), fused or as affine then mse, X, W and b params, T a constant input
  * or X; `backwards` backward passes (the gradients accumulate). */
-static decoder_grads decoder_loss(bool fused, decoder_case c, int backwards)
+typedef struct decoder_inputs {
+    tg_param X, W, b;
+    tg_tensor T;
+} decoder_inputs;
+
+/* The case's X, W, b and T, from a fixed seed. */
+static void decoder_inputs_make(decoder_inputs *in, decoder_case c)
 {
     tg_rng rng;
     tg_rng_seed(&rng, 42, 1);
-    tg_param X, W, b;
-    param2(&X, "X", c.M, c.K, NULL);
-    param2(&W, "W", c.trans_w ? c.N : c.K, c.trans_w ? c.K : c.N, NULL);
-    cr_assert_eq(tg_param_init(&b, "b", 1, (size_t[]){c.N}, NULL), TG_OK);
-    tg_rng_fill_uniform(&rng, X.value.data, c.M * c.K, 0.0f, 1.0f);
-    tg_rng_fill_uniform(&rng, W.value.data, c.K * c.N, -0.3f, 0.3f);
-    tg_rng_fill_uniform(&rng, b.value.data, c.N, -0.1f, 0.1f);
-    tg_tensor T;
-    cr_assert_eq(tg_tensor_zeros2(&T, c.M, c.N, NULL), TG_OK);
-    tg_rng_fill_uniform(&rng, T.data, c.M * c.N, 0.0f, 1.0f);
+    param2(&in->X, "X", c.M, c.K, NULL);
+    param2(&in->W, "W", c.trans_w ? c.N : c.K, c.trans_w ? c.K : c.N, NULL);
+    cr_assert_eq(tg_param_init(&in->b, "b", 1, (size_t[]){c.N}, NULL), TG_OK);
+    tg_rng_fill_uniform(&rng, in->X.value.data, c.M * c.K, 0.0f, 1.0f);
+    tg_rng_fill_uniform(&rng, in->W.value.data, c.K * c.N, -0.3f, 0.3f);
+    tg_rng_fill_uniform(&rng, in->b.value.data, c.N, -0.1f, 0.1f);
+    cr_assert_eq(tg_tensor_zeros2(&in->T, c.M, c.N, NULL), TG_OK);
+    tg_rng_fill_uniform(&rng, in->T.data, c.M * c.N, 0.0f, 1.0f);
+}
+
+static void decoder_inputs_free(decoder_inputs *in)
+{
+    tg_tensor_free(&in->T);
+    tg_param_free(&in->X);
+    tg_param_free(&in->W);
+    tg_param_free(&in->b);
+}
+
+static decoder_grads decoder_loss(bool fused, decoder_case c, int backwards)
+{
+    decoder_inputs in;
+    decoder_inputs_make(&in, c);
+    tg_param X = in.X, W = in.W, b = in.b;
+    tg_tensor T = in.T;
     tg_tape *t = new_tape();
     tg_node *x = tg_param_leaf(t, &X), *w = tg_param_leaf(t, &W), *bias = tg_param_leaf(t, &b);
     tg_node *target = c.x_as_target ? x : tg_input(t, &T);
@@ -310,10 +330,7 @@ static decoder_grads decoder_loss(bool fused, decoder_case c, int backwards)
     decoder_grads g = {loss->value.data[0], copy_floats(X.grad.data, c.M * c.K), copy_floats(W.grad.data, c.K * c.N),
                        copy_floats(b.grad.data, c.N)};
     tg_tape_free(t);
-    tg_tensor_free(&T);
-    tg_param_free(&X);
-    tg_param_free(&W);
-    tg_param_free(&b);
+    decoder_inputs_free(&in);
     return g;
 }
 
@@ -328,14 +345,16 @@ static void free_decoder_grads(decoder_grads *g)
  * mse's dY and runs the affine's products on it; with X its own target, X's two gradients are
  * added in the two ops' order), the loss within float rounding (it sums in other chunks), with
  * W and Wᵀ, both reductions, on 1 and 2 threads (the CAE decoder's shape: several squares of
- * the loss's grid, a column split; 300 > 256 is two K blocks), and a second backward finds its
- * saved gradient intact. */
+ * the loss's grid, a column split; 300 > 256 is two K blocks; 600 rows split by rows, where the
+ * epilogue's column sums are partial and db must come from the pass), and a second backward
+ * finds its saved gradient intact. */
 Test(tape, affine_mse_matches_affine_then_mse)
 {
     static const decoder_case cases[] = {
         {256, 64, 784, false, TG_REDUCE_MEAN, false}, {256, 64, 784, true, TG_REDUCE_ROW_SUM, false},
         {7, 5, 3, false, TG_REDUCE_ROW_SUM, false},   {33, 20, 17, true, TG_REDUCE_MEAN, false},
         {40, 300, 300, false, TG_REDUCE_MEAN, true},  {9, 12, 12, true, TG_REDUCE_ROW_SUM, true},
+        {600, 40, 20, false, TG_REDUCE_MEAN, false}, /* split by rows on 2 threads: db from its own pass */
     };
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++)
         for (int threads = 1; threads <= 2; threads++) {
@@ -352,6 +371,13 @@ Test(tape, affine_mse_matches_affine_then_mse)
                 for (size_t k = 0; k < K * N; k++)
                     cr_assert_eq(twice.dW[k], 2.0f * one.dW[k], "second backward: dW[%zu] %g, expected %g", k,
                                  twice.dW[k], 2.0f * one.dW[k]);
+                /* db: the second adds to the first (not exactly 2·db: a sum onto a non-zero start) */
+                float db_max = 0.0f;
+                for (size_t j = 0; j < N; j++)
+                    db_max = fmaxf(db_max, fabsf(one.db[j]));
+                for (size_t j = 0; j < N; j++)
+                    cr_assert(fabsf(twice.db[j] - 2.0f * one.db[j]) <= 1e-4f * db_max,
+                              "second backward: db[%zu] %g, expected %g", j, twice.db[j], 2.0f * one.db[j]);
                 free_decoder_grads(&twice);
             }
             free_decoder_grads(&one);
@@ -398,6 +424,63 @@ Test(tape, sigmoid_backward_in_chunks)
     tg_set_threads(1);
     tg_param_free(&x);
     tg_param_free(&w);
+}
+
+/* affine_mse's loss in the order its header comment gives, from Y = X·op(W) + b as tg_affine
+ * computes it (the same product): per square of the 16×16 grid, a double per column summing
+ * (y − t)² down the rows, the columns then added in order; the squares in row-major order;
+ * times the reduction's scale.  Computed here independently of the epilogue's two forms (whole
+ * 16-wide strips as vectors, a narrower last strip as plain loops).  The doubles are rounded to
+ * a float at the end, so another order inside a square seldom shows; an element missed,
+ * counted twice or read from the wrong place does. */
+static float affine_mse_loss_by_the_comment(decoder_case c)
+{
+    decoder_inputs in;
+    decoder_inputs_make(&in, c);
+    tg_tape *t = new_tape();
+    tg_node *y = tg_affine(t, tg_input(t, &in.X.value), tg_input(t, &in.W.value), tg_input(t, &in.b.value), c.trans_w);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    const float *Y = y->value.data, *T = in.T.data;
+    double total = 0.0;
+    for (size_t i0 = 0; i0 < c.M; i0 += 16)
+        for (size_t j0 = 0; j0 < c.N; j0 += 16) {
+            double square = 0.0;
+            for (size_t j = j0; j < j0 + 16 && j < c.N; j++) {
+                double column = 0.0;
+                for (size_t i = i0; i < i0 + 16 && i < c.M; i++) {
+                    double d = (double)Y[i * c.N + j] - (double)T[i * c.N + j];
+                    column += d * d;
+                }
+                square += column;
+            }
+            total += square;
+        }
+    double scale = 1.0 / (double)(c.red == TG_REDUCE_MEAN ? c.M * c.N : c.M);
+    tg_tape_free(t);
+    decoder_inputs_free(&in);
+    return (float)(total * scale);
+}
+
+/* The fused loss has exactly those bits on 1, 2 and 3 threads: with whole strips only (784 =
+ * 49·16), a narrow last strip (300 = 18·16 + 12) and that alone (7), a last row block of 9. */
+Test(tape, affine_mse_loss_in_its_documented_order)
+{
+    static const decoder_case cases[] = {
+        {256, 64, 784, false, TG_REDUCE_MEAN, false},
+        {41, 30, 300, true, TG_REDUCE_ROW_SUM, false},
+        {25, 5, 7, false, TG_REDUCE_MEAN, false},
+    };
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        const float expect = affine_mse_loss_by_the_comment(cases[s]);
+        for (int threads = 1; threads <= 3; threads++) {
+            tg_set_threads(threads);
+            decoder_grads g = decoder_loss(true, cases[s], 1);
+            cr_assert(memcmp(&g.loss, &expect, sizeof expect) == 0, "case %zu, %d threads: loss %a, expected %a", s,
+                      threads, (double)g.loss, (double)expect);
+            free_decoder_grads(&g);
+        }
+    }
+    tg_set_threads(1);
 }
 
 /* The fused loss sums per square of a fixed grid: the same bits on any thread count. */
