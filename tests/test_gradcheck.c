@@ -576,7 +576,7 @@ static void fill_activation_values(gc_case *c, tg_param *h, tg_activation act)
     }
 }
 
-static void gc_case_jacobian_penalty(void)
+static void gc_penalty_every_activation(void)
 {
     for (int act = 0; act < TG_ACT_COUNT; act++) {
         /* relu's P is quadratic in W and flat in h away from the kink: a larger step is exact. */
@@ -614,6 +614,56 @@ static void gc_case_jacobian_penalty(void)
             gc_run(&c, eps);
         }
     }
+}
+
+/* The penalty assigns first writes: h = sigmoid(2P) and W = T/2 are intermediates (their
+ * gradients are the tape's), P(h, W) alone, with h and W also in mean(h) + mean(W) recorded
+ * after the penalty (their backwards run first: the penalty must add) or before; and P(h, h),
+ * where the penalty's second write (dh) must add to its first (dW). */
+static tg_node *apply_penalty_of_intermediates(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    tg_node *h = tg_sigmoid(t, tg_scale(t, in[0], 2.0f)), *W = tg_scale(t, in[1], 0.5f);
+    switch ((int)c->factor) {
+    case FIRST_WRITE_THEN_MEAN: {
+        tg_node *p = tg_jacobian_penalty(t, h, W, TG_ACT_SIGMOID);
+        return tg_add(t, p, tg_add(t, tg_mean(t, h), tg_mean(t, W)));
+    }
+    case MEAN_THEN_FIRST_WRITE: {
+        tg_node *means = tg_add(t, tg_mean(t, h), tg_mean(t, W));
+        return tg_add(t, means, tg_jacobian_penalty(t, h, W, TG_ACT_SIGMOID));
+    }
+    default:
+        return tg_jacobian_penalty(t, h, W, TG_ACT_SIGMOID);
+    }
+}
+
+static tg_node *apply_penalty_of_itself(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    (void)c;
+    tg_node *h = tg_sigmoid(t, tg_scale(t, in[0], 2.0f));
+    return tg_jacobian_penalty(t, h, h, TG_ACT_SIGMOID);
+}
+
+static void gc_penalty_first_writes(void)
+{
+    static const char *const kind_name[] = {"P(sigmoid(2P), T/2)", "P(sigmoid(2P), T/2) + means",
+                                            "mean(h) + mean(W) + P(sigmoid(2P), T/2)"};
+    gc_first_write_kinds(&tg_op_jacobian_penalty, apply_penalty_of_intermediates, kind_name, true, 690, -1.0f, 1.0f,
+                         1e-2);
+    gc_case c;
+    gc_begin(&c, 695);
+    size_t B = gc_dim(&c, 2, 6);
+    c.expect = &tg_op_jacobian_penalty;
+    c.apply = apply_penalty_of_itself;
+    gc_param2(&c, "P", B, B, -1.0f, 1.0f);
+    snprintf(c.label, sizeof c.label, "P(h, h), h = sigmoid(2P) [%zu,%zu]", B, B);
+    gc_run(&c, 1e-2);
+}
+
+static void gc_case_jacobian_penalty(void)
+{
+    gc_penalty_every_activation();
+    gc_penalty_first_writes();
 }
 
 /* ---- the higher-order (CAE+H) penalty: every activation, alone and inside an encoder -------- */
