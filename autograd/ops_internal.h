@@ -104,9 +104,9 @@ static inline size_t tg_affine_cols(const tg_node *w, bool trans_w) { return tra
 /* Whether x·op(w) + b is well-formed (b a row of N); if not, fails the tape with a message
  * naming the op `name` and the shapes. */
 bool tg_affine_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_node *b, bool trans_w);
-/* y [M,N] = x [M,K]·op(w) + b, with an epilogue (tg_gemm_options; NULL: none); x's zeros are
- * skipped when it has many, and the return value says whether they were (the backward's
- * skip_zeros_of_x). */
+/* y [M,N] = x [M,K]·op(w) + b, with an epilogue (tg_gemm_options; NULL: none; with one, the
+ * threads split y by rows); x's zeros are skipped when it has many, and the return value says
+ * whether they were (the backward's skip_zeros_of_x). */
 bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, bool trans_w, float *y,
                        tg_gemm_epilogue epilogue, void *epilogue_ctx);
 /* For the gradient dY [M,N] of y = x·op(w) + b scaled by alpha (the products' alpha: no scaled

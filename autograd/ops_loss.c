@@ -151,33 +151,36 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
  * Y, like mse), the squares then in order: the same bits on any thread count, though not
  * mse's bits (mse sums in other chunks).
  *
- * The epilogue also sums D's columns, rows in order, when its regions span every row (the
- * product split by columns, or not split): db's usual pass over D (tg_add_column_sums, ~7 µs of
- * a CAE step at batch 256) then shrinks to a copy.  Only when that copy has the pass's bits:
- * db starts at +0 (bitwise) and dL = 1, so that ((0 + 1·D_0j) + 1·D_1j) + … is the sum of D's
- * column from 0 — a parameter gradient zeroed before the step.  Otherwise (a second backward,
- * another dL, a row split) the backward makes the pass as before. */
+ * The epilogue also sums D's columns per square (its 16 rows in order, in float), and the
+ * backward adds the squares down each column in order for db = dL·Σ_rows D: db's pass over all
+ * of D (tg_add_column_sums, ~7 µs of a CAE step at batch 256) becomes one over M/16 rows.  The
+ * same bits on any thread count; not the pass's (it adds the rows one by one into db).
+ *
+ * The product is split among threads by rows (tg_affine_product with an epilogue): each thread
+ * then reads whole rows of T, which in the CAE are the images it converted itself at the start
+ * of the step, still in its cache (the decoder's product and epilogue at batch 256: 162 -> 149
+ * µs against the column split). */
 
 typedef struct residual_job {
     const float *t;  /* the target [M,N] */
-    size_t M, N;
+    size_t N;
     size_t grid_cols; /* squares per row of the grid */
     float g;          /* 2·scale: D = g·(Y − T) */
     double *partial;  /* per square of the grid: Σ (Y − T)² */
-    float *col_sums;  /* [N]: Σ_i D_ij, rows in order, if no region leaves rows out */
-    atomic_bool rows_split; /* some region did not span all M rows: col_sums is not whole */
+    float *col_partial; /* [M/16 rounded up, N]: per row of squares, Σ of D over its rows */
 } residual_job;
 
 enum { RESIDUAL_SQUARE = TG_GEMM_SPLIT };
 
 /* One square (rows × width, width <= RESIDUAL_SQUARE) of Y at y (rows ldy apart), of T at t
- * (rows N apart): returns Σ (y − t)², leaves g·(y − t) in y and adds it, row by row, to
- * col_sums [width].  The plain form: the epilogue uses it for the last strip of a Y whose width
- * is not a multiple of the square, residual_strip (below) for the others. */
+ * (rows N apart): returns Σ (y − t)², leaves g·(y − t) in y and its sum down the rows in
+ * col_partial [width].  The plain form: the epilogue uses it for the last strip of a Y whose
+ * width is not a multiple of the square, residual_strip (below) for the others. */
 static double residual_square(float *y, size_t ldy, const float *t, size_t N, size_t rows, size_t width, float g,
-                              float *col_sums)
+                              float *col_partial)
 {
     double lane[RESIDUAL_SQUARE] = {0};
+    float col[RESIDUAL_SQUARE] = {0};
     for (size_t i = 0; i < rows; i++)
         for (size_t l = 0; l < width; l++) {
             double d = (double)y[i * ldy + l] - (double)t[i * N + l];
@@ -185,8 +188,10 @@ static double residual_square(float *y, size_t ldy, const float *t, size_t N, si
             /* 0 + v, as mse writes a gradient nothing has written (its bits, -0 included) */
             float dy = 0.0f + g * (y[i * ldy + l] - t[i * N + l]);
             y[i * ldy + l] = dy;
-            col_sums[l] += dy;
+            col[l] += dy;
         }
+    for (size_t l = 0; l < width; l++)
+        col_partial[l] = col[l];
     double sum = 0.0;
     for (size_t l = 0; l < width; l++)
         sum += lane[l];
@@ -203,19 +208,19 @@ _Static_assert(RESIDUAL_SQUARE == 16, "residual_strip works on squares one float
 #define WIDEN8(p) ((double8){(p)[0], (p)[1], (p)[2], (p)[3], (p)[4], (p)[5], (p)[6], (p)[7]})
 
 /* residual_square on a strip of full squares: Y's rows [r0, r1) (r0 on the grid) × 16 columns,
- * one square's sum per 16 rows into partial[0], partial[grid_cols], ...  Every lane gets
- * residual_square's operations in its order, so the bits are the same; but with the
- * accumulators in registers (residual_square's arrays stay on the stack: in the CAE's decoder,
- * batch 256 on 2 threads, the epilogue took ~60 µs of the product's ~200, this way ~20). */
+ * one square's sums per 16 rows into partial[0], partial[grid_cols], ... and col_partial[0],
+ * col_partial[N], ...  Every lane gets residual_square's operations in its order, so the bits
+ * are the same; but with the accumulators in registers (residual_square's arrays stay on the
+ * stack: in the CAE's decoder, batch 256 on 2 threads, the epilogue took ~60 µs of the
+ * product's ~200, this way ~20). */
 TG_ALWAYS_INLINE void residual_strip(float *Y, size_t ldy, const float *T, size_t N, size_t r0, size_t r1, float g,
-                                     float *col_sums, double *partial, size_t grid_cols)
+                                     float *col_partial, double *partial, size_t grid_cols)
 {
     const float16 gain = {g, g, g, g, g, g, g, g, g, g, g, g, g, g, g, g}, zero = {0};
-    float16 col;
-    memcpy(&col, col_sums, sizeof col);
     for (size_t i0 = r0; i0 < r1; i0 += RESIDUAL_SQUARE) {
         const size_t i1 = r1 - i0 < RESIDUAL_SQUARE ? r1 : i0 + RESIDUAL_SQUARE;
         double8 lane_lo = {0}, lane_hi = {0};
+        float16 col = {0};
         for (size_t i = i0; i < i1; i++) {
             float *y = Y + i * ldy;
             const float *t = T + i * N;
@@ -235,8 +240,8 @@ TG_ALWAYS_INLINE void residual_strip(float *Y, size_t ldy, const float *T, size_
         for (int l = 0; l < 8; l++)
             sum += lane_hi[l];
         partial[(i0 - r0) / RESIDUAL_SQUARE * grid_cols] = sum;
+        memcpy(col_partial + (i0 - r0) / RESIDUAL_SQUARE * N, &col, sizeof col);
     }
-    memcpy(col_sums, &col, sizeof col);
 }
 #undef WIDEN8
 
@@ -245,38 +250,37 @@ TG_ALWAYS_INLINE void residual_strip(float *Y, size_t ldy, const float *T, size_
 TG_VECTORIZE static void residual_epilogue(float *Y, size_t ldy, size_t r0, size_t r1, size_t c0, size_t c1,
                                            void *ctx)
 {
-    residual_job *job = ctx;
-    if (r0 != 0 || r1 != job->M)
-        atomic_store_explicit(&job->rows_split, true, memory_order_relaxed);
-    for (size_t j = c0; j < c1; j++) /* this region's columns are this thread's alone */
-        job->col_sums[j] = 0.0f;
+    const residual_job *job = ctx;
+    const size_t N = job->N;
     double *partial = job->partial + (r0 / RESIDUAL_SQUARE) * job->grid_cols;
+    float *col_partial = job->col_partial + (r0 / RESIDUAL_SQUARE) * N;
     size_t j0 = c0;
     for (; c1 - j0 >= RESIDUAL_SQUARE; j0 += RESIDUAL_SQUARE)
-        residual_strip(Y + j0, ldy, job->t + j0, job->N, r0, r1, job->g, job->col_sums + j0,
-                       partial + j0 / RESIDUAL_SQUARE, job->grid_cols);
+        residual_strip(Y + j0, ldy, job->t + j0, N, r0, r1, job->g, col_partial + j0, partial + j0 / RESIDUAL_SQUARE,
+                       job->grid_cols);
     if (j0 == c1)
         return;
     for (size_t i0 = r0; i0 < r1; i0 += RESIDUAL_SQUARE) {
-        size_t rows = r1 - i0 < RESIDUAL_SQUARE ? r1 - i0 : RESIDUAL_SQUARE;
-        partial[(i0 - r0) / RESIDUAL_SQUARE * job->grid_cols + j0 / RESIDUAL_SQUARE] =
-            residual_square(Y + i0 * ldy + j0, ldy, job->t + i0 * job->N + j0, job->N, rows, c1 - j0, job->g,
-                            job->col_sums + j0);
+        size_t rows = r1 - i0 < RESIDUAL_SQUARE ? r1 - i0 : RESIDUAL_SQUARE, square_row = (i0 - r0) / RESIDUAL_SQUARE;
+        partial[square_row * job->grid_cols + j0 / RESIDUAL_SQUARE] =
+            residual_square(Y + i0 * ldy + j0, ldy, job->t + i0 * N + j0, N, rows, c1 - j0, job->g,
+                            col_partial + square_row * N + j0);
     }
 }
 
 static bool affine_mse_trans_w(const tg_node *n) { return (n->iattr & 1) != 0; }
 static int affine_mse_reduction(const tg_node *n) { return n->iattr >> 1; }
 
-/* saved = [D [M,N] | the squares' partial sums (doubles, 64-byte aligned) | D's column sums [N]
- * | 1 if those are whole, else 0] */
+/* saved = [D [M,N] | the squares' partial sums (doubles, 64-byte aligned) | D's column sums per
+ * row of squares [M/16 rounded up, N]] */
 static size_t residual_squares(size_t M, size_t N)
 {
     return ((M + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE) * ((N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE);
 }
 static size_t partials_offset(size_t M, size_t N) { return (M * N + 15) / 16 * 16; }
-static size_t col_sums_offset(size_t M, size_t N) { return partials_offset(M, N) + 2 * residual_squares(M, N); }
-static size_t saved_floats(size_t M, size_t N) { return col_sums_offset(M, N) + N + 1; }
+static size_t square_rows(size_t M) { return (M + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE; }
+static size_t col_partials_offset(size_t M, size_t N) { return partials_offset(M, N) + 2 * residual_squares(M, N); }
+static size_t saved_floats(size_t M, size_t N) { return col_partials_offset(M, N) + square_rows(M) * N; }
 
 // X [M,K], W [K,N] or [N,K], b [N], T [M,N] -> L [1]; saved: D [M,N] and the partial sums
 void tg_op_affine_mse_forward(tg_node *n)
@@ -285,14 +289,12 @@ void tg_op_affine_mse_forward(tg_node *n)
     size_t M = tg_rows(target), N = tg_cols(target);
     double scale = reduction_scale_of(M * N, M, affine_mse_reduction(n));
     residual_job job = {
-        .t = target->value.data, .M = M, .N = N, .grid_cols = (N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE,
+        .t = target->value.data, .N = N, .grid_cols = (N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE,
         .g = (float)(2.0 * scale), .partial = (double *)(n->saved + partials_offset(M, N)),
-        .col_sums = n->saved + col_sums_offset(M, N),
+        .col_partial = n->saved + col_partials_offset(M, N),
     };
-    atomic_init(&job.rows_split, false);
     /* fattr: whether the product skipped X's zeros (the backward's products do as well) */
     n->fattr = tg_affine_product(x, n->in[1], n->in[2], affine_mse_trans_w(n), n->saved, residual_epilogue, &job);
-    job.col_sums[N] = atomic_load(&job.rows_split) ? 0.0f : 1.0f;
     const size_t squares = residual_squares(M, N);
     double acc = 0.0;
     for (size_t s = 0; s < squares; s++)
@@ -313,19 +315,31 @@ TG_VECTORIZE static void subtract_scaled_residual(size_t lo, size_t hi, void *ct
         job->dt[k] -= job->dL * job->D[k];
 }
 
-/* Whether every element of x [n] is +0 (bitwise: -0 is not). */
-static bool all_plus_zero(const float *x, size_t n)
+/* db_j += dL · Σ_s p_sj, the rows s of the grid's squares in order (the sum from 0).  p [rows, N]. */
+TG_VECTORIZE static void add_column_partials(const float *p, size_t rows, size_t N, float dL, float *db)
 {
-    uint32_t bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, &x[i], sizeof b);
-        bits |= b;
+    const float16 dl = {dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL};
+    size_t j0 = 0;
+    for (; N - j0 >= 16; j0 += 16) {
+        float16 sum = {0}, part, d;
+        for (size_t s = 0; s < rows; s++) {
+            memcpy(&part, p + s * N + j0, sizeof part);
+            sum += part;
+        }
+        memcpy(&d, db + j0, sizeof d);
+        d += dl * sum;
+        memcpy(db + j0, &d, sizeof d);
     }
-    return bits == 0;
+    for (; j0 < N; j0++) { /* the same operations, one column at a time */
+        float sum = 0.0f;
+        for (size_t s = 0; s < rows; s++)
+            sum += p[s * N + j0];
+        db[j0] += dL * sum;
+    }
 }
 
-/* dY = dL·D:  dT −= dY (first, see above),  dX += dY·op(W)ᵀ,  d op(W) += Xᵀ·dY,  db += Σ_rows dY */
+/* dY = dL·D:  dT −= dY (first, see above),  dX += dY·op(W)ᵀ,  d op(W) += Xᵀ·dY,  db += Σ_rows dY
+ * (from the epilogue's column sums) */
 void tg_op_affine_mse_backward(tg_node *n)
 {
     tg_node *target = n->in[3], *b = n->in[2];
@@ -334,14 +348,11 @@ void tg_op_affine_mse_backward(tg_node *n)
         target_grad_job job = {n->saved, target->grad.data, dL};
         tg_parallel_for(target->value.size, MSE_GRAIN, subtract_scaled_residual, &job);
     }
-    const size_t M = tg_rows(target), N = tg_cols(target);
-    const float *col_sums = n->saved + col_sums_offset(M, N);
-    /* the epilogue's column sums, when they have the pass's bits (above) */
-    const bool copy_db = tg_wants_grad(b) && col_sums[N] != 0.0f && dL == 1.0f && all_plus_zero(b->grad.data, N);
-    if (copy_db)
-        memcpy(b->grad.data, col_sums, N * sizeof(float));
-    tg_affine_backward_products(n->in[0], n->in[1], copy_db ? NULL : b, affine_mse_trans_w(n), n->fattr != 0.0f,
-                                n->saved, dL);
+    tg_affine_backward_products(n->in[0], n->in[1], NULL, affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
+    if (tg_wants_grad(b)) {
+        const size_t M = tg_rows(target), N = tg_cols(target);
+        add_column_partials(n->saved + col_partials_offset(M, N), square_rows(M), N, dL, b->grad.data);
+    }
 }
 
 tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,

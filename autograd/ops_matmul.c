@@ -168,8 +168,11 @@ bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, boo
 {
     size_t M = tg_rows(x), K = tg_cols(x), N = tg_affine_cols(w, trans_w);
     const bool skip = !trans_w && tg_gemm_prefers_sparse_a(x->value.data, M, K, K);
+    /* with an epilogue, threads split y by rows: an epilogue reads whole rows (affine_mse: of
+     * its target too), and a thread's rows are then the ones it wrote */
     const tg_gemm_options opt = {
         .row_bias = b->value.data, .skip_zeros_of_a = skip, .epilogue = epilogue, .epilogue_ctx = epilogue_ctx,
+        .split_rows = epilogue != NULL,
     };
     tg_gemm_ex(TG_NOTRANS, trans_w ? TG_TRANS : TG_NOTRANS, M, N, K, 1.0f, x->value.data, K, w->value.data,
                tg_cols(w), 1.0f, y, N, &opt);

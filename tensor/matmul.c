@@ -157,6 +157,7 @@ typedef struct gemm_args {
     bool skip_zeros;       /* tg_gemm_options: leave out the steps where op(A) is zero */
     tg_gemm_epilogue epilogue; /* tg_gemm_options: called on each finished region of C */
     void *epilogue_ctx;
+    bool split_rows;           /* tg_gemm_options: threads split rows, whatever the shape */
 } gemm_args;
 
 /* C = beta·C0 when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros.
@@ -409,7 +410,7 @@ static void gemm_blocks(size_t b0, size_t b1, void *ctx)
  * tie: threads then share A, which is usually read in place, and pack disjoint parts of B), and
  * gives each thread a contiguous run of blocks (one chunk of tg_parallel_for: a longer run packs
  * B or A fewer times).  The zero-skipping product splits rows, one block per chunk, when there
- * are enough of them. */
+ * are enough of them; split_rows asks for rows whatever the shape. */
 static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
 {
     const size_t row_blocks = (g->M + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
@@ -417,7 +418,7 @@ static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
     /* the zero-skipping kernel lists each row's non-zero steps: split rows, so no list is
      * made twice (unless there are too few rows to go round) */
     const bool sparse_rows = can_skip_zeros(kernel_for(path), g) && row_blocks >= (size_t)threads;
-    const bool by_cols = !sparse_rows && col_blocks >= row_blocks;
+    const bool by_cols = !sparse_rows && !g->split_rows && col_blocks >= row_blocks;
     const size_t blocks = by_cols ? col_blocks : row_blocks;
     if ((size_t)threads > blocks)
         threads = (int)blocks;
@@ -455,7 +456,7 @@ void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t 
                   float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                   float beta, float *C, size_t ldc)
 {
-    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false, NULL, NULL};
+    const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, false, NULL, NULL, false};
     gemm_run(path, &g);
 }
 
@@ -467,7 +468,7 @@ void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float al
     if (!opt)
         opt = &defaults;
     const gemm_args g = {ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
-                         opt->row_bias, opt->skip_zeros_of_a, opt->epilogue, opt->epilogue_ctx};
+                         opt->row_bias, opt->skip_zeros_of_a, opt->epilogue, opt->epilogue_ctx, opt->split_rows};
     gemm_run(opt->path, &g);
 }
 

@@ -91,6 +91,10 @@ typedef struct tg_gemm_options {
     tg_simd_path path;    /* TG_PATH_AUTO (0): tg_simd_active() */
     tg_gemm_epilogue epilogue; /* NULL: none */
     void *epilogue_ctx;
+    /* Split C among threads by rows even when it has more column blocks than row blocks (the
+     * default then splits columns).  For an epilogue that also reads row-major arrays beside C:
+     * each thread then reads whole rows, and those it wrote itself earlier stay in its cache. */
+    bool split_rows;
 } tg_gemm_options;
 
 /* tg_gemm with options (NULL: none, which is tg_gemm). */

@@ -610,6 +610,7 @@ typedef struct epilogue_record {
     int *visits;        /* [M,N] how often the epilogue was given each element */
     float *seen;        /* [M,N] C's value when the epilogue was given it */
     atomic_bool misaligned; /* a region off the TG_GEMM_SPLIT grid or outside C */
+    atomic_bool columns_cut; /* a region with only some of C's columns */
 } epilogue_record;
 
 /* Records what it is given, then negates it: the negation must survive (nothing rewrites a
@@ -622,6 +623,8 @@ static void record_and_negate(float *C, size_t ldc, size_t r0, size_t r1, size_t
                    (c1 == rec->N || c1 % TG_GEMM_SPLIT == 0);
     if (!on_grid)
         atomic_store(&rec->misaligned, true);
+    if (c0 != 0 || c1 != rec->N)
+        atomic_store(&rec->columns_cut, true);
     for (size_t i = r0; i < r1 && on_grid; i++)
         for (size_t j = c0; j < c1; j++) {
             rec->visits[i * rec->N + j]++;
@@ -632,7 +635,8 @@ static void record_and_negate(float *C, size_t ldc, size_t r0, size_t r1, size_t
 
 /* Every element is given to the epilogue once, with its final value (the bits of the product
  * without an epilogue), on every path, with and without skipping zeros and a bias row, on 1-3
- * threads (row and column splits), and with nothing to multiply. */
+ * threads (row and column splits), and with nothing to multiply; with split_rows, in regions of
+ * whole rows. */
 Test(matmul, epilogue_sees_each_final_element_once)
 {
     static const size_t shapes[][3] = {{256, 784, 64}, {256, 64, 784}, {301, 259, 131}, {5, 3, 7}, {40, 33, 0}};
@@ -641,8 +645,9 @@ Test(matmul, epilogue_sees_each_final_element_once)
         if (!tg_simd_supported(path))
             continue;
         for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-            for (int threads = 1; threads <= 3; threads++) {
-                const bool skip = (s + (size_t)threads) % 2 == 0;
+            for (int run = 0; run < 6; run++) {
+                const int threads = 1 + run % 3;
+                const bool skip = (s + (size_t)threads) % 2 == 0, split_rows = run >= 3;
                 problem p = make_problem(TG_NOTRANS, (tg_trans)(s % 2), shapes[s][0], shapes[s][1], shapes[s][2],
                                          (size_t)threads % 2, 1.0f, 0.5f, 70 + s);
                 sprinkle_zeros(&p, 0.5, false, 71 + s);
@@ -656,14 +661,19 @@ Test(matmul, epilogue_sees_each_final_element_once)
                            &plain_opt);
                 epilogue_record rec = {.M = p.M, .N = p.N, .visits = calloc(p.M * p.N, sizeof(int)), .seen = alloc_floats(p.M * p.N)};
                 atomic_init(&rec.misaligned, false);
+                atomic_init(&rec.columns_cut, false);
                 cr_assert_not_null(rec.visits);
                 tg_gemm_options opt = plain_opt;
                 opt.epilogue = record_and_negate;
                 opt.epilogue_ctx = &rec;
+                opt.split_rows = split_rows;
                 float *C = alloc_floats(p.M * p.ldc);
                 tg_gemm_ex(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A, p.lda, p.B, p.ldb, p.beta, C, p.ldc, &opt);
                 cr_assert(!atomic_load(&rec.misaligned), "%s: a region off the grid (M=%zu N=%zu K=%zu, %d threads)",
                           tg_simd_name(path), p.M, p.N, p.K, threads);
+                cr_assert(!split_rows || !atomic_load(&rec.columns_cut),
+                          "%s: split_rows, but a region with part of the columns (M=%zu N=%zu, %d threads)",
+                          tg_simd_name(path), p.M, p.N, threads);
                 for (size_t i = 0; i < p.M; i++)
                     for (size_t j = 0; j < p.N; j++) {
                         cr_assert_eq(rec.visits[i * p.N + j], 1, "%s: C[%zu,%zu] given %d times (M=%zu N=%zu, %d threads)",
