@@ -70,9 +70,11 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red);
 /* mse(affine(x, w, b, trans_w), target, red) in one op, for a Dense layer that feeds only this
  * loss (an autoencoder's decoder): no [M,N] output node, the residual is formed while the
  * product's blocks are in cache, and the backward writes no dy.  target must be [M,N] as the
- * layer's output.  The value is mse's to rounding (summed in other chunks).  When the loss's
- * own gradient dL is 1 (it is summed into the training loss) the gradients have the two ops'
- * bits; otherwise dL scales the products' results (their alpha) rather than dy. */
+ * layer's output.  The value is mse's to rounding (summed in other chunks), and so is b's
+ * gradient (summed per square of a 16×16 grid: the same bits on any thread count).  When the
+ * loss's own gradient dL is 1 (it is summed into the training loss) the gradients of x, w and
+ * target have the two ops' bits; otherwise dL scales the products' results (their alpha)
+ * rather than dy. */
 tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
                        tg_reduction red);
 /* ℓ = BCE(σ(z), t) = max(z,0) - z·t + ln(1+e^{-|z|}), fused;  dz = (σ(z)-t)·scale, dt = -z·scale */

@@ -208,7 +208,7 @@ TG_ALWAYS_INLINE void add_slope_gradient_rows(const tg_activation act, const flo
         }
 }
 
-/* Rows [lo, hi) of dh += (2g/B) φ(h) φ'(h) s_j. */
+/* Rows [lo, hi) of dh += (2g/B) φ(h) φ'(h) s_j (= when assign_dh). */
 TG_VECTORIZE static void penalty_dh_rows(size_t lo, size_t hi, void *ctx)
 {
     const penalty_job *job = ctx;

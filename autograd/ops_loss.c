@@ -11,8 +11,6 @@
 
 #include "tensor/parallel.h"
 
-#include <stdatomic.h>
-#include <stdint.h>
 #include <string.h>
 
 static double reduction_scale_of(size_t elements, size_t rows, int red)
@@ -199,13 +197,13 @@ static double residual_square(float *y, size_t ldy, const float *t, size_t N, si
 }
 
 /* Sixteen floats, eight doubles: GCC vector types, lowered to the instruction set of each clone
- * of the epilogue (AVX-512: one register each).  A double8 is built element by element from 8
+ * of the epilogue (AVX-512: one register each).  An f64x8 is built element by element from 8
  * floats in memory: GCC makes that one widening load, where __builtin_convertvector of a float
  * vector took three instructions. */
-typedef float float16 __attribute__((vector_size(64)));
-typedef double double8 __attribute__((vector_size(64)));
-_Static_assert(RESIDUAL_SQUARE == 16, "residual_strip works on squares one float16 wide");
-#define WIDEN8(p) ((double8){(p)[0], (p)[1], (p)[2], (p)[3], (p)[4], (p)[5], (p)[6], (p)[7]})
+typedef float f32x16 __attribute__((vector_size(64)));
+typedef double f64x8 __attribute__((vector_size(64)));
+_Static_assert(RESIDUAL_SQUARE == 16, "residual_strip works on squares one f32x16 wide");
+#define WIDEN8(p) ((f64x8){(p)[0], (p)[1], (p)[2], (p)[3], (p)[4], (p)[5], (p)[6], (p)[7]})
 
 /* residual_square on a strip of full squares: Y's rows [r0, r1) (r0 on the grid) × 16 columns,
  * one square's sums per 16 rows into partial[0], partial[grid_cols], ... and col_partial[0],
@@ -216,21 +214,21 @@ _Static_assert(RESIDUAL_SQUARE == 16, "residual_strip works on squares one float
 TG_ALWAYS_INLINE void residual_strip(float *Y, size_t ldy, const float *T, size_t N, size_t r0, size_t r1, float g,
                                      float *col_partial, double *partial, size_t grid_cols)
 {
-    const float16 gain = {g, g, g, g, g, g, g, g, g, g, g, g, g, g, g, g}, zero = {0};
+    const f32x16 zero = {0};
     for (size_t i0 = r0; i0 < r1; i0 += RESIDUAL_SQUARE) {
         const size_t i1 = r1 - i0 < RESIDUAL_SQUARE ? r1 : i0 + RESIDUAL_SQUARE;
-        double8 lane_lo = {0}, lane_hi = {0};
-        float16 col = {0};
+        f64x8 lane_lo = {0}, lane_hi = {0};
+        f32x16 col = {0};
         for (size_t i = i0; i < i1; i++) {
             float *y = Y + i * ldy;
             const float *t = T + i * N;
-            double8 d_lo = WIDEN8(y) - WIDEN8(t), d_hi = WIDEN8(y + 8) - WIDEN8(t + 8);
+            f64x8 d_lo = WIDEN8(y) - WIDEN8(t), d_hi = WIDEN8(y + 8) - WIDEN8(t + 8);
             lane_lo += d_lo * d_lo;
             lane_hi += d_hi * d_hi;
-            float16 yv, tv;
+            f32x16 yv, tv;
             memcpy(&yv, y, sizeof yv);
             memcpy(&tv, t, sizeof tv);
-            float16 dy = zero + gain * (yv - tv);
+            f32x16 dy = zero + g * (yv - tv); /* (a scalar operand applies to every lane) */
             memcpy(y, &dy, sizeof dy);
             col += dy;
         }
@@ -282,7 +280,7 @@ static size_t square_rows(size_t M) { return (M + RESIDUAL_SQUARE - 1) / RESIDUA
 static size_t col_partials_offset(size_t M, size_t N) { return partials_offset(M, N) + 2 * residual_squares(M, N); }
 static size_t saved_floats(size_t M, size_t N) { return col_partials_offset(M, N) + square_rows(M) * N; }
 
-// X [M,K], W [K,N] or [N,K], b [N], T [M,N] -> L [1]; saved: D [M,N] and the partial sums
+// X [M,K], W [K,N] or [N,K], b [N], T [M,N] -> L [1]; saved: D [M,N], the squares' loss and column sums
 void tg_op_affine_mse_forward(tg_node *n)
 {
     const tg_node *x = n->in[0], *target = n->in[3];
@@ -318,16 +316,15 @@ TG_VECTORIZE static void subtract_scaled_residual(size_t lo, size_t hi, void *ct
 /* db_j += dL · Σ_s p_sj, the rows s of the grid's squares in order (the sum from 0).  p [rows, N]. */
 TG_VECTORIZE static void add_column_partials(const float *p, size_t rows, size_t N, float dL, float *db)
 {
-    const float16 dl = {dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL, dL};
     size_t j0 = 0;
     for (; N - j0 >= 16; j0 += 16) {
-        float16 sum = {0}, part, d;
+        f32x16 sum = {0}, part, d;
         for (size_t s = 0; s < rows; s++) {
             memcpy(&part, p + s * N + j0, sizeof part);
             sum += part;
         }
         memcpy(&d, db + j0, sizeof d);
-        d += dl * sum;
+        d += dL * sum;
         memcpy(db + j0, &d, sizeof d);
     }
     for (; j0 < N; j0++) { /* the same operations, one column at a time */

@@ -410,15 +410,16 @@ static void gemm_blocks(size_t b0, size_t b1, void *ctx)
  * tie: threads then share A, which is usually read in place, and pack disjoint parts of B), and
  * gives each thread a contiguous run of blocks (one chunk of tg_parallel_for: a longer run packs
  * B or A fewer times).  The zero-skipping product splits rows, one block per chunk, when there
- * are enough of them; split_rows asks for rows whatever the shape. */
+ * are enough of them; split_rows asks for rows as well, when there are enough to go round. */
 static void gemm_threaded(tg_simd_path path, const gemm_args *g, int threads)
 {
     const size_t row_blocks = (g->M + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
     const size_t col_blocks = (g->N + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT;
     /* the zero-skipping kernel lists each row's non-zero steps: split rows, so no list is
      * made twice (unless there are too few rows to go round) */
-    const bool sparse_rows = can_skip_zeros(kernel_for(path), g) && row_blocks >= (size_t)threads;
-    const bool by_cols = !sparse_rows && !g->split_rows && col_blocks >= row_blocks;
+    const bool enough_rows = row_blocks >= (size_t)threads;
+    const bool sparse_rows = can_skip_zeros(kernel_for(path), g) && enough_rows;
+    const bool by_cols = !sparse_rows && !(g->split_rows && enough_rows) && col_blocks >= row_blocks;
     const size_t blocks = by_cols ? col_blocks : row_blocks;
     if ((size_t)threads > blocks)
         threads = (int)blocks;

@@ -92,8 +92,9 @@ typedef struct tg_gemm_options {
     tg_gemm_epilogue epilogue; /* NULL: none */
     void *epilogue_ctx;
     /* Split C among threads by rows even when it has more column blocks than row blocks (the
-     * default then splits columns).  For an epilogue that also reads row-major arrays beside C:
-     * each thread then reads whole rows, and those it wrote itself earlier stay in its cache. */
+     * default then splits columns), if it has a row block per thread at least.  For an
+     * epilogue that also reads row-major arrays beside C: each thread then reads whole rows,
+     * and those it wrote itself earlier stay in its cache. */
     bool split_rows;
 } tg_gemm_options;
 
