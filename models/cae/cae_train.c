@@ -223,7 +223,6 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
     tg_node *x = tg_input_new(t->tape, 2, (size_t[]){count, m->cfg.input}); /* [B,D] */
     if (x)
         tg_dataset_images_to_float(t->data, idx, count, x->value.data);
-    tg_batcher_prefetch_next(t->batcher, t->data);
     if (t->profile)
         t->data_s += tg_now_seconds() - start;
     cae_model_set_step(m, (uint64_t)step_number); /* the γ term's corruptions come from (seed, step) */
@@ -254,6 +253,17 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
     }
     if (t->profile)
         t->optimizer_s += tg_now_seconds() - start;
+    /* The next batch's images, at the end of the step rather than right after this batch's
+     * conversion (~0.7 ms earlier at batch 256, time enough, probably, for the step's own data
+     * to push many of the lines out of L2 again).  Placements alternated in blocks of 32 steps
+     * in one process (p25 of step times, µs), batch 256 on 2 threads: after the conversion ->
+     * before the optimizer step 701 -> 695 and 855 -> 848, that -> after it 718 -> 711 and
+     * 692 -> 689; on 1 thread, after the conversion -> after the optimizer 1467 -> 1371; batch
+     * 32 the same either way.  No prefetch at all costs 20-28 µs at batch 256. */
+    start = t->profile ? tg_now_seconds() : 0.0;
+    tg_batcher_prefetch_next(t->batcher, t->data);
+    if (t->profile)
+        t->data_s += tg_now_seconds() - start;
     double mse = m->cfg.loss == CAE_LOSS_MSE ? recon : batch_mse(x, g.y);
     sums->loss += loss * (double)count;
     sums->mse += mse * (double)count;
