@@ -1,5 +1,6 @@
-/* tensor/matmul_avx512.c — the AVX-512 micro-kernel and transposing packer behind tg_gemm
- * (the blocking around them is in matmul.c).
+/* tensor/matmul_avx512.c — the AVX-512 micro-kernel and transposing packer behind tg_gemm: their
+ * vector layer, tile sizes and dispatch (the loops themselves are matmul_tile.h's, shared with
+ * AVX2; the blocking around them is in matmul.c), and the zero-skipping kernel.
  *
  * Compiled without -mavx512f: every function carries a target attribute, and matmul.c only calls
  * in here after checking the processor (so the library still runs on any x86-64).
@@ -27,98 +28,66 @@ enum { KMAJOR_MR = 14, KMAJOR_NV = 2 };
 enum { ROWS_MR = 6, ROWS_NV = 4 };
 enum { MAX_MR = 14, MAX_NV = 4 };
 
-/* ---- the vector layer ------------------------------------------------------------------- */
+/* ---- the vector layer (matmul_tile.h says what each piece must do) ----------------------- */
+
+#define TG_KERNEL_FN TG_AVX512
+#define TG_KERNEL_INLINE TG_INLINE_AVX512
 
 typedef __m512 vf;
+typedef __mmask16 vmask;
 
 TG_INLINE_AVX512 vf vf_zero(void) { return _mm512_setzero_ps(); }
 TG_INLINE_AVX512 vf vf_set1(float x) { return _mm512_set1_ps(x); }
-/* Loads the lanes selected by `m` (others read as 0, and their memory is never touched). */
-TG_INLINE_AVX512 vf vf_load(const float *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
-TG_INLINE_AVX512 void vf_store(float *p, vf v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
 TG_INLINE_AVX512 vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
 TG_INLINE_AVX512 vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-/* The lanes [0, n) of a vector, n in 0..16. */
-TG_INLINE_AVX512 __mmask16 lanes(size_t n) { return n >= VW ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
-
-/* ---- the micro-kernel ------------------------------------------------------------------- */
-
-/* C row c[0..nr) from the accumulators of one tile row (the epilogue of matmul_kernels.h):
- *   first K block: alpha·acc + beta·C0 (beta == 0: nothing read);  later blocks: alpha·acc + C.
- * c0 is the same row of C0.  Both kernels end here, so they round the same way. */
-TG_INLINE_AVX512 void store_row(const int NV, const tg_tile *t, float *c, const float *c0, const vf acc[],
-                                const __mmask16 mask[])
+TG_INLINE_AVX512 vmask lanes(size_t n) { return n >= VW ? (vmask)0xFFFF : (vmask)((1u << n) - 1u); }
+/* Masked either way: a full vector's mask is all ones (a constant where n is one). */
+TG_INLINE_AVX512 vf vf_load_part(const float *p, size_t n, vmask m)
 {
-    const vf alpha = vf_set1(t->alpha), beta = vf_set1(t->beta);
-    const bool overwrite = t->first && t->beta == 0.0f;
-    #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-        vf out;
-        if (overwrite) {
-            out = vf_mul(alpha, acc[v]);
-        } else if (t->first) {
-            out = vf_fma(alpha, acc[v], vf_mul(beta, vf_load(c0 + v * VW, mask[v])));
-        } else {
-            out = vf_fma(alpha, acc[v], vf_load(c + v * VW, mask[v]));
-        }
-        vf_store(c + v * VW, out, mask[v]);
+    (void)n;
+    return _mm512_maskz_loadu_ps(m, p);
+}
+TG_INLINE_AVX512 void vf_store_part(float *p, vf v, size_t n, vmask m)
+{
+    (void)n;
+    _mm512_mask_storeu_ps(p, m, v);
+}
+TG_INLINE_AVX512 void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+TG_INLINE_AVX512 void prefetch_c(const float *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
+
+/* In-register transpose of a 16×16 block: on return r[i] holds column i of the input rows.
+ * Three shuffle stages: 2×2 blocks of floats, then of float pairs, then a 4×4 transpose of the
+ * 128-bit lanes. */
+TG_INLINE_AVX512 void transpose_block(vf r[16])
+{
+    vf t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per 128-bit lane: a0 b0 a1 b1 */
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /*                   a2 b2 a3 b3 */
+    }
+    for (int g = 0; g < 16; g += 4) { /* rows 4g'..4g'+3 -> u[g + x] lane l = column 4l+x */
+        __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
+        __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
+        u[g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+    }
+    for (int x = 0; x < 4; x++) { /* lane l of u[4g + x] is column 4l+x of rows 4g..4g+3 */
+        vf s0 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0x44);
+        vf s1 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0xEE);
+        vf s2 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0x44);
+        vf s3 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0xEE);
+        r[x] = _mm512_shuffle_f32x4(s0, s2, 0x88);
+        r[4 + x] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
+        r[8 + x] = _mm512_shuffle_f32x4(s1, s3, 0x88);
+        r[12 + x] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
     }
 }
 
-/* C tile [MR, nr] (nr <= NV*16) over kc steps.
- *   op(A) tile [MR, kc]:  KMAJOR ? a[k*a_stride + r] : a[r*a_stride + k]
- *   op(B) panel [kc, nr]: b[k*b_stride + j]
- * MR, NV and KMAJOR are compile-time constants at every call site.  The `unroll` pragmas make
- * GCC unroll the loops over r and v before it decides where acc lives: only then does every
- * acc[r][v] become its own register (otherwise the array is kept in memory, at a third of the
- * speed). */
-TG_INLINE_AVX512 void tile_kernel(const int MR, const int NV, const bool KMAJOR, const tg_tile *t)
-{
-    __mmask16 mask[MAX_NV];
-    #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++)
-        mask[v] = lanes(t->nr > (size_t)v * VW ? t->nr - (size_t)v * VW : 0);
+/* ---- the micro-kernel and the packer (written once, for both instruction sets) ------------ */
 
-    /* The C tile is only touched after the k loop; fetching it now hides the misses (its rows
-     * are ldc apart, often a page) behind the FMAs. */
-    #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-        #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            _mm_prefetch((const char *)(t->c + r * t->ldc + v * VW), _MM_HINT_T0);
-    }
-
-    vf acc[MAX_MR][MAX_NV];
-    #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-        #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            acc[r][v] = vf_zero();
-    }
-
-    const float *a = t->a, *b = t->b;
-    const size_t as = t->a_stride, bs = t->b_stride;
-    #pragma GCC unroll 4
-    for (size_t k = 0; k < t->kc; k++) {
-        vf brow[MAX_NV]; /* op(B)[k, 0..nr) */
-        #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            brow[v] = vf_load(b + v * VW, mask[v]);
-        #pragma GCC unroll 16
-        for (int r = 0; r < MR; r++) {
-            vf ar = vf_set1(KMAJOR ? a[r] : a[r * as]); /* op(A)[r, k] in every lane */
-            #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = vf_fma(ar, brow[v], acc[r][v]);
-        }
-        a += KMAJOR ? as : 1;
-        b += bs;
-    }
-
-    #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++)
-        store_row(NV, t, t->c + r * t->ldc, t->c0 + r * t->ldc0, acc[r], mask);
-}
+#include "matmul_tile.h"
 
 /* The tile with MR rows; picks the vector count from t->nr. */
 TG_INLINE_AVX512 void tile_with_rows(const int MR, const bool KMAJOR, const tg_tile *t)
@@ -195,7 +164,7 @@ TG_INLINE_AVX512 size_t list_nonzero_steps(const int MR, const float *a, size_t 
         vf row[TG_SPARSE_MR] = {vf_zero(), vf_zero()};
         __mmask16 nonzero = 0;
         for (int r = 0; r < MR; r++) {
-            row[r] = vf_load(a + r * as + k, valid);
+            row[r] = vf_load_part(a + r * as + k, kc - k, valid);
             nonzero |= _mm512_mask_cmp_ps_mask(valid, row[r], vf_zero(), _CMP_NEQ_UQ);
         }
         __m512i steps = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)k)), stride);
@@ -212,25 +181,23 @@ TG_INLINE_AVX512 size_t list_nonzero_steps(const int MR, const float *a, size_t 
  * arithmetic with the all-zero steps left out.  Each step loads one row of B for both rows of A,
  * which halves the loads per FMA of a one-row kernel (it was load-bound). */
 TG_INLINE_AVX512 void sparse_strip(const int MR, const int NV, const bool FULL, const tg_tile *t, size_t j0,
-                                   size_t n, const int32_t *off, const float *val)
+                                   size_t steps, const int32_t *off, const float *val)
 {
-    __mmask16 mask[MAX_NV]; /* FULL: constant masks, so the loads need none (masks spill) */
+    size_t n[MAX_NV];  /* the lanes of each column vector */
+    vmask mask[MAX_NV]; /* FULL: constant masks, so the loads need none (masks spill) */
     #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++)
-        mask[v] = FULL ? (__mmask16)0xFFFF : lanes(t->nr > j0 + (size_t)v * VW ? t->nr - j0 - (size_t)v * VW : 0);
-    vf acc[TG_SPARSE_MR][MAX_NV];
-    #pragma GCC unroll 2
-    for (int r = 0; r < MR; r++) {
-        #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            acc[r][v] = vf_zero();
+    for (int v = 0; v < NV; v++) {
+        n[v] = FULL ? VW : t->nr > j0 + (size_t)v * VW ? t->nr - j0 - (size_t)v * VW : 0;
+        mask[v] = FULL ? (vmask)0xFFFF : lanes(n[v]);
     }
+    vf acc[TG_SPARSE_MR][MAX_NV];
+    zero_tile(MR, NV, acc);
     const float *b = t->b + j0;
-    for (size_t e = 0; e < n; e++) {
+    for (size_t e = 0; e < steps; e++) {
         vf brow[MAX_NV];
         #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
-            brow[v] = vf_load(b + off[e] + v * VW, mask[v]);
+            brow[v] = vf_load_part(b + off[e] + v * VW, n[v], mask[v]);
         #pragma GCC unroll 2
         for (int r = 0; r < MR; r++) {
             vf ar = vf_set1(val[2 * e + r]);
@@ -241,7 +208,7 @@ TG_INLINE_AVX512 void sparse_strip(const int MR, const int NV, const bool FULL, 
     }
     #pragma GCC unroll 2
     for (int r = 0; r < MR; r++)
-        store_row(NV, t, t->c + r * t->ldc + j0, t->c0 + r * t->ldc0 + j0, acc[r], mask);
+        store_row(NV, t, t->c + r * t->ldc + j0, t->c0 + r * t->ldc0 + j0, acc[r], n, mask);
 }
 
 TG_INLINE_AVX512 void sparse_rows(const int MR, const tg_tile *t)
@@ -272,65 +239,13 @@ static TG_AVX512 void sparse_tile_avx512(const tg_tile *t)
         sparse_rows(1, t);
 }
 
-/* ---- packing: Bᵀ panels and A tiles ----------------------------------------------------- */
-
-/* In-register transpose of a 16×16 block: on return r[i] holds column i of the input rows.
- * Three shuffle stages: 2×2 blocks of floats, then of float pairs, then a 4×4 transpose of the
- * 128-bit lanes. */
-TG_INLINE_AVX512 void transpose16(vf r[16])
-{
-    vf t[16], u[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);     /* per 128-bit lane: a0 b0 a1 b1 */
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]); /*                   a2 b2 a3 b3 */
-    }
-    for (int g = 0; g < 16; g += 4) { /* rows 4g'..4g'+3 -> u[g + x] lane l = column 4l+x */
-        __m512d t0 = _mm512_castps_pd(t[g]), t1 = _mm512_castps_pd(t[g + 1]);
-        __m512d t2 = _mm512_castps_pd(t[g + 2]), t3 = _mm512_castps_pd(t[g + 3]);
-        u[g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-    }
-    for (int x = 0; x < 4; x++) { /* lane l of u[4g + x] is column 4l+x of rows 4g..4g+3 */
-        vf s0 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0x44);
-        vf s1 = _mm512_shuffle_f32x4(u[x], u[4 + x], 0xEE);
-        vf s2 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0x44);
-        vf s3 = _mm512_shuffle_f32x4(u[8 + x], u[12 + x], 0xEE);
-        r[x] = _mm512_shuffle_f32x4(s0, s2, 0x88);
-        r[4 + x] = _mm512_shuffle_f32x4(s0, s2, 0xDD);
-        r[8 + x] = _mm512_shuffle_f32x4(s1, s3, 0x88);
-        r[12 + x] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
-    }
-}
-
-/* dst [kc, nc] (row stride dst_stride) = the transpose of b [nc, kc] (row stride ldb), in
- * 16×16 blocks; partial blocks load only the valid part and store only valid rows. */
-static TG_AVX512 void pack_transposed_avx512(float *dst, size_t dst_stride, const float *b, size_t ldb,
-                                     size_t kc, size_t nc)
-{
-    for (size_t j0 = 0; j0 < nc; j0 += VW) {
-        size_t nj = nc - j0 < VW ? nc - j0 : VW;
-        for (size_t k0 = 0; k0 < kc; k0 += VW) {
-            size_t nk = kc - k0 < VW ? kc - k0 : VW;
-            __mmask16 km = lanes(nk);
-            vf r[16];
-            for (size_t j = 0; j < VW; j++)
-                r[j] = j < nj ? vf_load(b + (j0 + j) * ldb + k0, km) : vf_zero();
-            transpose16(r);
-            for (size_t k = 0; k < nk; k++)
-                _mm512_storeu_ps(dst + (k0 + k) * dst_stride + j0, r[k]);
-        }
-    }
-}
-
 const tg_gemm_kernel tg_gemm_kernel_avx512 = {
     .mr_rows = ROWS_MR,
     .nr_rows = ROWS_NV * VW,
     .mr_kmajor = KMAJOR_MR,
     .nr_kmajor = KMAJOR_NV * VW,
     .tile = tile_avx512,
-    .pack_transposed = pack_transposed_avx512,
+    .pack_transposed = pack_transposed,
     .sparse_tile = sparse_tile_avx512,
 };
 

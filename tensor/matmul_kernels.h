@@ -2,8 +2,10 @@
  *
  * Split of the work (BLIS-style):
  *   matmul.c         threads (fixed output blocks), K blocking, packing decisions, the tile loops;
- *   matmul_avx2.c    one micro-kernel (a register tile of C over one K block) and a
- *   matmul_avx512.c  transposing packer (for Bᵀ panels and A tiles), each with its own vector width.
+ *   matmul_tile.h    one micro-kernel (a register tile of C over one K block) and a transposing
+ *                    packer (for Bᵀ panels and A tiles), written once over a vector layer;
+ *   matmul_avx2.c    that layer for each instruction set (its vector width, masks, transpose),
+ *   matmul_avx512.c  the tile sizes, and (AVX-512) the zero-skipping kernel.
  *
  * A micro-kernel computes one tile of C, mr×nr, over kc steps of the reduction:
  *     acc[r][j]  = Σ_k op(A)[r,k]·op(B)[k,j]      (k = 0..kc-1, in order, one FMA per step)
