@@ -63,23 +63,21 @@ typedef struct column_sums_job {
     const float *dy;
     float *db;
     size_t M, N;
-    float alpha;
 } column_sums_job;
 
-/* db_j += alpha·dy_ij for the columns [lo, hi), adding the rows in order: each column's sum is
- * the same whichever thread runs its chunk.  (alpha·dy is exact for alpha = 1, so that case
- * has the bits of adding dy.) */
+/* db_j += Σ_i dy_ij for the columns [lo, hi), adding the rows in order: each column's sum is
+ * the same whichever thread runs its chunk. */
 TG_VECTORIZE static void add_column_sums(size_t lo, size_t hi, void *ctx)
 {
     const column_sums_job *job = ctx;
     for (size_t i = 0; i < job->M; i++)
         for (size_t j = lo; j < hi; j++)
-            job->db[j] += job->alpha * job->dy[i * job->N + j];
+            job->db[j] += job->dy[i * job->N + j];
 }
 
-void tg_add_column_sums(const float *dy, size_t M, size_t N, float alpha, float *db)
+void tg_add_column_sums(const float *dy, size_t M, size_t N, float *db)
 {
-    column_sums_job job = {dy, db, M, N, alpha};
+    column_sums_job job = {dy, db, M, N};
     tg_parallel_for(N, COLS_PER_CHUNK, add_column_sums, &job);
 }
 
@@ -102,7 +100,7 @@ void tg_op_add_backward(tg_node *n)
         if (b_row_stride(n))
             accumulate(dy, M, N, b->grad.data);
         else
-            tg_add_column_sums(dy, M, N, 1.0f, b->grad.data);
+            tg_add_column_sums(dy, M, N, b->grad.data);
     }
 }
 

@@ -93,9 +93,9 @@ static inline double lanes_sum_sq_diff(const float *a, const float *b, size_t n)
     return combine_lanes(lane);
 }
 
-/* db_j += alpha·dy_ij for i = 0..M-1 in order, over dy [M,N], split over threads by columns:
- * the bias gradient of add (a broadcast row) and of affine.  alpha = 1 adds dy itself. */
-void tg_add_column_sums(const float *dy, size_t M, size_t N, float alpha, float *db);
+/* db_j += Σ_i dy_ij over dy [M,N], each column's rows added in order, split over threads by
+ * columns: the bias gradient of add (a broadcast row) and of affine. */
+void tg_add_column_sums(const float *dy, size_t M, size_t N, float *db);
 
 /* ---- the affine op's parts, for ops that fuse a Dense layer with what follows (affine_mse) ---- */
 
@@ -109,11 +109,12 @@ bool tg_affine_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_no
  * whether they were (the backward's skip_zeros_of_x). */
 bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, bool trans_w, float *y,
                        tg_gemm_epilogue epilogue, void *epilogue_ctx);
-/* For the gradient dY [M,N] of y = x·op(w) + b scaled by alpha (the products' alpha: no scaled
- * copy of dY is made):  dx += alpha·dY·op(w)ᵀ,  d op(w) += alpha·xᵀ·dY,  db += alpha·Σ_rows dY,
- * each for an input that wants its gradient (b NULL: the caller has made db). */
-void tg_affine_backward_products(tg_node *x, tg_node *w, tg_node *b, bool trans_w, bool skip_zeros_of_x,
-                                 const float *dY, float alpha);
+/* The products of the backward of y = x·op(w) + b, for its gradient dY [M,N] scaled by alpha
+ * (the products' alpha: no scaled copy of dY is made):  dx += alpha·dY·op(w)ᵀ and
+ * d op(w) += alpha·xᵀ·dY, each for an input that wants its gradient.  b's gradient is the
+ * caller's (affine: tg_add_column_sums; affine_mse: its epilogue's column sums). */
+void tg_affine_backward_products(tg_node *x, tg_node *w, bool trans_w, bool skip_zeros_of_x, const float *dY,
+                                 float alpha);
 
 /* Columns are processed in blocks of this many when a reduction walks a matrix row by row
  * and keeps one double accumulator per column on the stack. */

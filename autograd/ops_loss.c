@@ -271,14 +271,11 @@ static int affine_mse_reduction(const tg_node *n) { return n->iattr >> 1; }
 
 /* saved = [D [M,N] | the squares' partial sums (doubles, 64-byte aligned) | D's column sums per
  * row of squares [M/16 rounded up, N]] */
-static size_t residual_squares(size_t M, size_t N)
-{
-    return ((M + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE) * ((N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE);
-}
+static size_t squares_along(size_t n) { return (n + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE; } /* of the grid */
+static size_t residual_squares(size_t M, size_t N) { return squares_along(M) * squares_along(N); }
 static size_t partials_offset(size_t M, size_t N) { return (M * N + 15) / 16 * 16; }
-static size_t square_rows(size_t M) { return (M + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE; }
 static size_t col_partials_offset(size_t M, size_t N) { return partials_offset(M, N) + 2 * residual_squares(M, N); }
-static size_t saved_floats(size_t M, size_t N) { return col_partials_offset(M, N) + square_rows(M) * N; }
+static size_t saved_floats(size_t M, size_t N) { return col_partials_offset(M, N) + squares_along(M) * N; }
 
 // X [M,K], W [K,N] or [N,K], b [N], T [M,N] -> L [1]; saved: D [M,N], the squares' loss and column sums
 void tg_op_affine_mse_forward(tg_node *n)
@@ -287,7 +284,7 @@ void tg_op_affine_mse_forward(tg_node *n)
     size_t M = tg_rows(target), N = tg_cols(target);
     double scale = reduction_scale_of(M * N, M, affine_mse_reduction(n));
     residual_job job = {
-        .t = target->value.data, .N = N, .grid_cols = (N + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE,
+        .t = target->value.data, .N = N, .grid_cols = squares_along(N),
         .g = (float)(2.0 * scale), .partial = (double *)(n->saved + partials_offset(M, N)),
         .col_partial = n->saved + col_partials_offset(M, N),
     };
@@ -345,10 +342,10 @@ void tg_op_affine_mse_backward(tg_node *n)
         target_grad_job job = {n->saved, target->grad.data, dL};
         tg_parallel_for(target->value.size, MSE_GRAIN, subtract_scaled_residual, &job);
     }
-    tg_affine_backward_products(n->in[0], n->in[1], NULL, affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
+    tg_affine_backward_products(n->in[0], n->in[1], affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
     if (tg_wants_grad(b)) {
         const size_t M = tg_rows(target), N = tg_cols(target);
-        add_column_partials(n->saved + col_partials_offset(M, N), square_rows(M), N, dL, b->grad.data);
+        add_column_partials(n->saved + col_partials_offset(M, N), squares_along(M), N, dL, b->grad.data);
     }
 }
 

@@ -179,8 +179,8 @@ bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, boo
     return skip;
 }
 
-void tg_affine_backward_products(tg_node *x, tg_node *w, tg_node *b, bool trans_w, bool skip_zeros_of_x,
-                                 const float *dY, float alpha)
+void tg_affine_backward_products(tg_node *x, tg_node *w, bool trans_w, bool skip_zeros_of_x, const float *dY,
+                                 float alpha)
 {
     size_t M = tg_rows(x), K = tg_cols(x), N = tg_affine_cols(w, trans_w);
     if (tg_wants_grad(x))
@@ -193,8 +193,6 @@ void tg_affine_backward_products(tg_node *x, tg_node *w, tg_node *b, bool trans_
             tg_gemm_ex(TG_TRANS, TG_NOTRANS, K, N, M, alpha, x->value.data, K, dY, N, 1.0f, w->grad.data, N,
                        &(tg_gemm_options){.skip_zeros_of_a = skip_zeros_of_x});
     }
-    if (b && tg_wants_grad(b))
-        tg_add_column_sums(dY, M, N, alpha, b->grad.data);
 }
 
 // X [M,K], W [K,N] (iattr 0) or [N,K] (iattr 1), b [N] or [1,N] -> Y [M,N]
@@ -207,7 +205,9 @@ void tg_op_affine_forward(tg_node *n)
 /* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij */
 void tg_op_affine_backward(tg_node *n)
 {
-    tg_affine_backward_products(n->in[0], n->in[1], n->in[2], n->iattr != 0, skips_zeros_of_x(n), n->grad.data, 1.0f);
+    tg_affine_backward_products(n->in[0], n->in[1], n->iattr != 0, skips_zeros_of_x(n), n->grad.data, 1.0f);
+    if (tg_wants_grad(n->in[2]))
+        tg_add_column_sums(n->grad.data, tg_rows(n), tg_cols(n), n->in[2]->grad.data);
 }
 
 bool tg_affine_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_node *b, bool trans_w)
