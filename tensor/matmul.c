@@ -157,7 +157,7 @@ typedef struct gemm_args {
     bool skip_zeros;       /* tg_gemm_options: leave out the steps where op(A) is zero */
     tg_gemm_epilogue epilogue; /* tg_gemm_options: called on each finished region of C */
     void *epilogue_ctx;
-    bool split_rows;           /* tg_gemm_options: threads split rows, whatever the shape */
+    bool split_rows;           /* tg_gemm_options: threads split rows when there are enough */
 } gemm_args;
 
 /* C = beta·C0 when there is nothing to multiply (K == 0 or alpha == 0); beta == 0 writes zeros.

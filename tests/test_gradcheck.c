@@ -364,7 +364,7 @@ static void gc_case_square(void) { gc_unary(&tg_op_square, -2.0f, 2.0f, 0.0f, 1e
 /* Smooth ops: eps 1e-2 (truncation error ~eps², far below the tolerance). */
 static void gc_case_exp(void) { gc_unary(&tg_op_exp, -2.0f, 2.0f, 0.0f, 1e-2); }
 static void gc_case_log(void) { gc_unary(&tg_op_log, 0.5f, 3.0f, 0.0f, 1e-2); } /* away from 0 */
-/* ---- ops whose backward assigns a gradient nothing has written yet (sigmoid, mse) -----------
+/* ---- ops whose backward assigns a gradient nothing has written yet (sigmoid, mse, penalty) --
  *
  * Such a backward assigns (=) a first write and adds otherwise.  With param inputs it always
  * adds; these cases give the op intermediates (2P, T/2: their gradients are the tape's), alone,
