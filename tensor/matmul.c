@@ -548,3 +548,42 @@ int tg_tensor_matmul(tg_tensor *C, const tg_tensor *A, tg_trans ta, const tg_ten
     tg_gemm(ta, tb, M, N, K, alpha, A->data, ac, B->data, bc, beta, C->data, N);
     return TG_OK;
 }
+
+/* ---- transposes ------------------------------------------------------------------------------ */
+
+void tg_transpose_ref(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols)
+{
+    for (size_t i = 0; i < rows; i++)
+        for (size_t j = 0; j < cols; j++)
+            dst[j * ldd + i] = src[i * lds + j];
+}
+
+typedef struct transpose_job {
+    const tg_gemm_kernel *kern; /* NULL: the reference loops */
+    float *dst;
+    size_t ldd;
+    const float *src;
+    size_t lds, rows;
+} transpose_job;
+
+/* Columns [c0, c1) of src: its rows in whole groups of 16 through the packer (which stores whole
+ * vectors, so a partial group would write past the rows), the rest with the plain loops. */
+static void transpose_columns(size_t c0, size_t c1, void *ctx)
+{
+    const transpose_job *job = ctx;
+    const size_t grouped = job->kern ? job->rows / 16 * 16 : 0;
+    if (grouped)
+        job->kern->pack_transposed(job->dst + c0 * job->ldd, job->ldd, job->src + c0, job->lds, c1 - c0, grouped);
+    tg_transpose_ref(job->dst + c0 * job->ldd + grouped, job->ldd, job->src + grouped * job->lds + c0, job->lds,
+                     job->rows - grouped, c1 - c0);
+}
+
+void tg_transpose(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols)
+{
+    enum { COLS_PER_CHUNK = 128, MIN_PARALLEL_ELEMENTS = 32768 };
+    transpose_job job = {kernel_for(tg_simd_active()), dst, ldd, src, lds, rows};
+    if (rows * cols >= MIN_PARALLEL_ELEMENTS)
+        tg_parallel_for(cols, COLS_PER_CHUNK, transpose_columns, &job);
+    else
+        transpose_columns(0, cols, &job);
+}

@@ -108,6 +108,13 @@ void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float al
  * path without the zero-skipping kernel. */
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda);
 
+/* dst [cols, rows] (row stride ldd >= rows) = src [rows, cols] (row stride lds) transposed:
+ * dst[j*ldd + i] = src[i*lds + j].  Nothing else of dst is written.  Blocks of 16×16 are
+ * transposed in vector registers (the products' packer), over both threads for large ones. */
+void tg_transpose(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols);
+/* The same with two plain loops: the reference twin. */
+void tg_transpose_ref(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols);
+
 /* The plain reference kernel: three loops, single thread, no SIMD. */
 void tg_gemm_ref(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
                  float alpha, const float *A, size_t lda, const float *B, size_t ldb,
