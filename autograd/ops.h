@@ -77,6 +77,16 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red);
  * rather than dy. */
 tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
                        tg_reduction red);
+/* The same loss as tg_affine_mse, computed through the Gram matrix G = op(w)·op(w)ᵀ [K,K] instead of
+ * the layer's output: the products along N become target·op(w)ᵀ and targetᵀ·x (both skip the
+ * target's zeros), plus four of K² by M or N (derivation in ops_gram.c).  Faster when
+ * tg_affine_mse_gram_pays(M, K, N); the value is exact to ~(‖T‖/‖Y − T‖)²·1e-7 relative (its
+ * terms cancel), the gradients as accurate as tg_affine_mse's, with other bits. */
+tg_node *tg_affine_mse_gram(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
+                            tg_reduction red);
+/* Whether tg_affine_mse_gram does fewer flops than tg_affine_mse for x [M,K] and target [M,N]:
+ * K < M·N / (2(M + N)), e.g. K = 64 at M = 256, N = 784. */
+bool tg_affine_mse_gram_pays(size_t M, size_t K, size_t N);
 /* ℓ = BCE(σ(z), t) = max(z,0) - z·t + ln(1+e^{-|z|}), fused;  dz = (σ(z)-t)·scale, dt = -z·scale */
 tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red);
 /* logits [M,C]; labels[M] in 0..C-1 (checked here); mean over rows of lse(z_i) - z_i,label.

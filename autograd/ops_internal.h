@@ -76,6 +76,19 @@ static inline double lanes_sum(const float *x, size_t n)
     return combine_lanes(lane);
 }
 
+/* Σ_k x_k² */
+static inline double lanes_sum_sq(const float *x, size_t n)
+{
+    double lane[TG_SUM_LANES] = {0};
+    size_t k = 0;
+    for (; k + TG_SUM_LANES <= n; k += TG_SUM_LANES)
+        for (int l = 0; l < TG_SUM_LANES; l++)
+            lane[l] += (double)x[k + l] * (double)x[k + l];
+    for (; k < n; k++)
+        lane[k % TG_SUM_LANES] += (double)x[k] * (double)x[k];
+    return combine_lanes(lane);
+}
+
 /* Σ_k (a_k − b_k)² */
 static inline double lanes_sum_sq_diff(const float *a, const float *b, size_t n)
 {
@@ -115,6 +128,17 @@ bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, boo
  * caller's (affine: tg_add_column_sums; affine_mse: its epilogue's column sums). */
 void tg_affine_backward_products(tg_node *x, tg_node *w, bool trans_w, bool skip_zeros_of_x, const float *dY,
                                  float alpha);
+
+/* The scale of a loss reduction (ops.h): 1/elements for TG_REDUCE_MEAN, 1/rows for TG_REDUCE_ROW_SUM. */
+static inline double tg_reduction_scale(size_t elements, size_t rows, int red)
+{
+    return 1.0 / (double)(red == TG_REDUCE_MEAN ? elements : rows);
+}
+
+/* The checks of tg_affine_mse and tg_affine_mse_gram (the op named `name`): the affine's, target
+ * [M,N] as the layer's output, a known reduction.  On failure the tape holds the error. */
+bool tg_affine_mse_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_node *b, bool trans_w,
+                         tg_node *target, tg_reduction red);
 
 /* Columns are processed in blocks of this many when a reduction walks a matrix row by row
  * and keeps one double accumulator per column on the stack. */

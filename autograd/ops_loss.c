@@ -13,14 +13,9 @@
 
 #include <string.h>
 
-static double reduction_scale_of(size_t elements, size_t rows, int red)
-{
-    return 1.0 / (double)(red == TG_REDUCE_MEAN ? elements : rows);
-}
-
 static double reduction_scale(const tg_node *pred, int red)
 {
-    return reduction_scale_of(pred->value.size, tg_rows(pred), red);
+    return tg_reduction_scale(pred->value.size, tg_rows(pred), red);
 }
 
 /* Both inputs present, target shaped like the prediction, a known reduction. */
@@ -282,7 +277,7 @@ void tg_op_affine_mse_forward(tg_node *n)
 {
     const tg_node *x = n->in[0], *target = n->in[3];
     size_t M = tg_rows(target), N = tg_cols(target);
-    double scale = reduction_scale_of(M * N, M, affine_mse_reduction(n));
+    double scale = tg_reduction_scale(M * N, M, affine_mse_reduction(n));
     residual_job job = {
         .t = target->value.data, .N = N, .grid_cols = squares_along(N),
         .g = (float)(2.0 * scale), .partial = (double *)(n->saved + partials_offset(M, N)),
@@ -349,18 +344,31 @@ void tg_op_affine_mse_backward(tg_node *n)
     }
 }
 
+bool tg_affine_mse_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_node *b, bool trans_w,
+                         tg_node *target, tg_reduction red)
+{
+    if (!tg_tape_check_inputs(t, name, 4, x, w, b, target) || !tg_affine_check(t, name, x, w, b, trans_w))
+        return false;
+    size_t M = tg_rows(x), N = tg_affine_cols(w, trans_w);
+    /* exactly the layer's output shape (affine's [M,N]), as mse would require of it */
+    if (target->value.ndim != 2 || target->value.shape[0] != M || target->value.shape[1] != N) {
+        tg_tape_fail(t, TG_ERR_SHAPE, "%s: target %s, expected [%zu,%zu] (the layer's output)", name, SHAPE(target),
+                     M, N);
+        return false;
+    }
+    if (red != TG_REDUCE_MEAN && red != TG_REDUCE_ROW_SUM) {
+        tg_tape_fail(t, TG_ERR_ARG, "%s: unknown reduction %d", name, (int)red);
+        return false;
+    }
+    return true;
+}
+
 tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
                        tg_reduction red)
 {
-    if (!tg_tape_check_inputs(t, "affine_mse", 4, x, w, b, target) || !tg_affine_check(t, "affine_mse", x, w, b, trans_w))
+    if (!tg_affine_mse_check(t, "affine_mse", x, w, b, trans_w, target, red))
         return NULL;
     size_t M = tg_rows(x), N = tg_affine_cols(w, trans_w);
-    /* exactly the layer's output shape (affine's [M,N]), as mse would require of it */
-    if (target->value.ndim != 2 || target->value.shape[0] != M || target->value.shape[1] != N)
-        return tg_tape_fail(t, TG_ERR_SHAPE, "affine_mse: target %s, expected [%zu,%zu] (the layer's output)",
-                            SHAPE(target), M, N);
-    if (red != TG_REDUCE_MEAN && red != TG_REDUCE_ROW_SUM)
-        return tg_tape_fail(t, TG_ERR_ARG, "affine_mse: unknown reduction %d", (int)red);
     tg_node *in[4] = {x, w, b, target};
     tg_node *n = tg_tape_record(t, &tg_op_affine_mse, 4, in, 1, (size_t[]){1});
     if (!n)

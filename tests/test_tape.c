@@ -281,7 +281,11 @@ typedef struct decoder_case {
     bool trans_w;     /* W stored [N,K] */
     tg_reduction red;
     bool x_as_target; /* T is X itself (needs N = K): X's gradient from both sides */
+    bool half_zeros;  /* every other element of T (and X) is 0, as in images: the zero-skipping products */
 } decoder_case;
+
+/* How the decoder's loss is built: tg_affine then tg_mse, tg_affine_mse, tg_affine_mse_gram. */
+typedef enum decoder_route { UNFUSED, FUSED, GRAM } decoder_route;
 
 /* L = mse(X·op(W) + b, T), fused or as affine then mse, X, W and b params, T a constant input
  * or X; `backwards` backward passes (the gradients accumulate). */
@@ -303,6 +307,10 @@ static void decoder_inputs_make(decoder_inputs *in, decoder_case c)
     tg_rng_fill_uniform(&rng, in->b.value.data, c.N, -0.1f, 0.1f);
     cr_assert_eq(tg_tensor_zeros2(&in->T, c.M, c.N, NULL), TG_OK);
     tg_rng_fill_uniform(&rng, in->T.data, c.M * c.N, 0.0f, 1.0f);
+    for (size_t k = 0; c.half_zeros && k < c.M * c.N; k += 2)
+        in->T.data[k] = 0.0f;
+    for (size_t k = 0; c.half_zeros && k < c.M * c.K; k += 2)
+        in->X.value.data[k] = 0.0f;
 }
 
 static void decoder_inputs_free(decoder_inputs *in)
@@ -313,15 +321,16 @@ static void decoder_inputs_free(decoder_inputs *in)
     tg_param_free(&in->b);
 }
 
-static decoder_grads decoder_loss(bool fused, decoder_case c, int backwards)
+static decoder_grads decoder_loss(decoder_route route, decoder_case c, int backwards)
 {
     decoder_inputs in;
     decoder_inputs_make(&in, c);
     tg_tape *t = new_tape();
     tg_node *x = tg_param_leaf(t, &in.X), *w = tg_param_leaf(t, &in.W), *bias = tg_param_leaf(t, &in.b);
     tg_node *target = c.x_as_target ? x : tg_input(t, &in.T);
-    tg_node *loss = fused ? tg_affine_mse(t, x, w, bias, c.trans_w, target, c.red)
-                          : tg_mse(t, tg_affine(t, x, w, bias, c.trans_w), target, c.red);
+    tg_node *loss = route == FUSED  ? tg_affine_mse(t, x, w, bias, c.trans_w, target, c.red)
+                    : route == GRAM ? tg_affine_mse_gram(t, x, w, bias, c.trans_w, target, c.red)
+                                    : tg_mse(t, tg_affine(t, x, w, bias, c.trans_w), target, c.red);
     cr_assert_not_null(loss, "%s", tg_tape_error(t));
     for (int i = 0; i < backwards; i++)
         cr_assert_eq(tg_backward(t, loss, NULL), TG_OK, "%s", tg_tape_error(t));
@@ -349,17 +358,17 @@ static void free_decoder_grads(decoder_grads *g)
 Test(tape, affine_mse_matches_affine_then_mse)
 {
     static const decoder_case cases[] = {
-        {256, 64, 784, false, TG_REDUCE_MEAN, false}, {256, 64, 784, true, TG_REDUCE_ROW_SUM, false},
-        {7, 5, 3, false, TG_REDUCE_ROW_SUM, false},   {33, 20, 17, true, TG_REDUCE_MEAN, false},
-        {40, 300, 300, false, TG_REDUCE_MEAN, true},  {9, 12, 12, true, TG_REDUCE_ROW_SUM, true},
-        {600, 40, 20, false, TG_REDUCE_MEAN, false},
+        {256, 64, 784, false, TG_REDUCE_MEAN, false, false}, {256, 64, 784, true, TG_REDUCE_ROW_SUM, false, false},
+        {7, 5, 3, false, TG_REDUCE_ROW_SUM, false, false},   {33, 20, 17, true, TG_REDUCE_MEAN, false, false},
+        {40, 300, 300, false, TG_REDUCE_MEAN, true, false},  {9, 12, 12, true, TG_REDUCE_ROW_SUM, true, false},
+        {600, 40, 20, false, TG_REDUCE_MEAN, false, false},
     };
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++)
         for (int threads = 1; threads <= 2; threads++) {
             tg_set_threads(threads);
             const decoder_case c = cases[s];
             size_t M = c.M, K = c.K, N = c.N;
-            decoder_grads two = decoder_loss(false, c, 1), one = decoder_loss(true, c, 1);
+            decoder_grads two = decoder_loss(UNFUSED, c, 1), one = decoder_loss(FUSED, c, 1);
             cr_assert_float_eq(one.loss, two.loss, 1e-6f * two.loss, "case %zu: loss %g vs %g", s, one.loss, two.loss);
             cr_assert(memcmp(one.dX, two.dX, M * K * sizeof(float)) == 0, "case %zu: dX differs (%d threads)", s, threads);
             cr_assert(memcmp(one.dW, two.dW, K * N * sizeof(float)) == 0, "case %zu: dW differs (%d threads)", s, threads);
@@ -370,7 +379,7 @@ Test(tape, affine_mse_matches_affine_then_mse)
                 cr_assert(fabsf(one.db[j] - two.db[j]) <= 1e-5f * db_max, "case %zu: db[%zu] %g vs %g (%d threads)", s,
                           j, one.db[j], two.db[j], threads);
             if (!c.x_as_target && c.M <= 256) { /* dW's products have one K block (M <= 256): the doubled sum is exact */
-                decoder_grads twice = decoder_loss(true, c, 2);
+                decoder_grads twice = decoder_loss(FUSED, c, 2);
                 for (size_t k = 0; k < K * N; k++)
                     cr_assert_eq(twice.dW[k], 2.0f * one.dW[k], "second backward: dW[%zu] %g, expected %g", k,
                                  twice.dW[k], 2.0f * one.dW[k]);
@@ -383,6 +392,64 @@ Test(tape, affine_mse_matches_affine_then_mse)
             free_decoder_grads(&two);
         }
     tg_set_threads(1);
+}
+
+/* The largest |a_k − b_k| over n elements, relative to the largest |b_k|. */
+static float max_rel_diff(const float *a, const float *b, size_t n)
+{
+    float diff = 0.0f, scale = 0.0f;
+    for (size_t k = 0; k < n; k++) {
+        diff = fmaxf(diff, fabsf(a[k] - b[k]));
+        scale = fmaxf(scale, fabsf(b[k]));
+    }
+    return scale > 0.0f ? diff / scale : diff;
+}
+
+/* affine_mse_gram against its reference twin affine_mse (other arithmetic: within float
+ * rounding of the loss's and gradients' sizes), on the CAE decoder's shape and odd ones, W and
+ * Wᵀ, both reductions, X as its own target, T half zeros (the products that skip them) or none;
+ * and the same bits on 1, 2 and 3 threads. */
+Test(tape, affine_mse_gram_matches_affine_mse)
+{
+    static const decoder_case cases[] = {
+        {256, 64, 784, false, TG_REDUCE_MEAN, false, true}, {256, 64, 784, true, TG_REDUCE_ROW_SUM, false, true},
+        {256, 64, 784, false, TG_REDUCE_MEAN, false, false}, {7, 5, 3, false, TG_REDUCE_ROW_SUM, false, false},
+        {33, 20, 17, true, TG_REDUCE_MEAN, false, true},    {40, 300, 300, false, TG_REDUCE_MEAN, true, false},
+        {9, 12, 12, true, TG_REDUCE_ROW_SUM, true, true},   {600, 40, 20, false, TG_REDUCE_MEAN, false, false},
+    };
+    for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
+        const decoder_case c = cases[s];
+        const size_t M = c.M, K = c.K, N = c.N;
+        tg_set_threads(2);
+        decoder_grads ref = decoder_loss(FUSED, c, 1), gram = decoder_loss(GRAM, c, 1);
+        cr_assert_float_eq(gram.loss, ref.loss, 1e-5f * ref.loss, "case %zu: loss %.9g vs %.9g", s, gram.loss, ref.loss);
+        cr_assert_leq(max_rel_diff(gram.dX, ref.dX, M * K), 1e-5f, "case %zu: dX", s);
+        cr_assert_leq(max_rel_diff(gram.dW, ref.dW, K * N), 1e-5f, "case %zu: dW", s);
+        cr_assert_leq(max_rel_diff(gram.db, ref.db, N), 1e-5f, "case %zu: db", s);
+        for (int threads = 1; threads <= 3; threads += 2) {
+            tg_set_threads(threads);
+            decoder_grads other = decoder_loss(GRAM, c, 1);
+            cr_assert(memcmp(&other.loss, &gram.loss, sizeof gram.loss) == 0, "case %zu: loss, %d threads", s, threads);
+            cr_assert(memcmp(other.dX, gram.dX, M * K * sizeof(float)) == 0, "case %zu: dX, %d threads", s, threads);
+            cr_assert(memcmp(other.dW, gram.dW, K * N * sizeof(float)) == 0, "case %zu: dW, %d threads", s, threads);
+            cr_assert(memcmp(other.db, gram.db, N * sizeof(float)) == 0, "case %zu: db, %d threads", s, threads);
+            free_decoder_grads(&other);
+        }
+        free_decoder_grads(&ref);
+        free_decoder_grads(&gram);
+    }
+    tg_set_threads(1);
+}
+
+/* The Gram route is chosen when it does fewer flops: K < M·N / (2(M + N)). */
+Test(tape, affine_mse_gram_pays_for_small_hidden_and_large_batches)
+{
+    cr_assert(tg_affine_mse_gram_pays(256, 64, 784), "the CAE at batch 256: 64 < 96.5");
+    cr_assert(tg_affine_mse_gram_pays(256, 96, 784), "96 < 96.5");
+    cr_assert_not(tg_affine_mse_gram_pays(256, 97, 784), "97 > 96.5");
+    cr_assert_not(tg_affine_mse_gram_pays(32, 64, 784), "batch 32: 64 > 15.4");
+    cr_assert_not(tg_affine_mse_gram_pays(256, 256, 784), "hidden 256");
+    cr_assert_not(tg_affine_mse_gram_pays(0, 1, 784), "no rows");
 }
 
 /* sigmoid's backward runs in parallel chunks of 4096 elements: on [70,70] (two chunks), with its
@@ -479,9 +546,9 @@ static float affine_mse_by_the_comment(decoder_case c, float *db)
 Test(tape, affine_mse_loss_and_db_in_their_documented_order)
 {
     static const decoder_case cases[] = {
-        {256, 64, 784, false, TG_REDUCE_MEAN, false},
-        {41, 30, 300, true, TG_REDUCE_ROW_SUM, false},
-        {25, 5, 7, false, TG_REDUCE_MEAN, false},
+        {256, 64, 784, false, TG_REDUCE_MEAN, false, false},
+        {41, 30, 300, true, TG_REDUCE_ROW_SUM, false, false},
+        {25, 5, 7, false, TG_REDUCE_MEAN, false, false},
     };
     for (size_t s = 0; s < sizeof cases / sizeof cases[0]; s++) {
         float *db = malloc(cases[s].N * sizeof *db);
@@ -489,7 +556,7 @@ Test(tape, affine_mse_loss_and_db_in_their_documented_order)
         const float expect = affine_mse_by_the_comment(cases[s], db);
         for (int threads = 1; threads <= 3; threads++) {
             tg_set_threads(threads);
-            decoder_grads g = decoder_loss(true, cases[s], 1);
+            decoder_grads g = decoder_loss(FUSED, cases[s], 1);
             cr_assert(memcmp(&g.loss, &expect, sizeof expect) == 0, "case %zu, %d threads: loss %a, expected %a", s,
                       threads, (double)g.loss, (double)expect);
             for (size_t j = 0; j < cases[s].N; j++)
