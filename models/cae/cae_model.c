@@ -189,7 +189,10 @@ int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_grap
     const bool fuse_decoder_and_loss =
         tg_tape_grad_enabled(tape) && m->cfg.loss == CAE_LOSS_MSE && !m->cfg.sigmoid_decoder;
     if (fuse_decoder_and_loss) {
-        g->recon = tg_affine_mse(tape, g->h, V, c, m->cfg.tied, x, TG_REDUCE_MEAN); /* mse(h·V + c, x) */
+        /* mse(h·V + c, x), through V·Vᵀ when that is fewer flops (hidden 64 at batch 256) */
+        const bool gram = g->h && tg_affine_mse_gram_pays(tg_rows(x), tg_cols(g->h), tg_cols(x));
+        g->recon = gram ? tg_affine_mse_gram(tape, g->h, V, c, m->cfg.tied, x, TG_REDUCE_MEAN)
+                        : tg_affine_mse(tape, g->h, V, c, m->cfg.tied, x, TG_REDUCE_MEAN);
     } else {
         tg_node *logits = tg_affine(tape, g->h, V, c, m->cfg.tied);                 /* [B,D] */
         g->y = m->cfg.sigmoid_decoder ? tg_sigmoid(tape, logits) : logits;
