@@ -85,7 +85,8 @@ tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool tran
 tg_node *tg_affine_mse_gram(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
                             tg_reduction red);
 /* Whether tg_affine_mse_gram does fewer flops than tg_affine_mse for x [M,K] and target [M,N]:
- * K < M·N / (2(M + N)), e.g. K = 64 at M = 256, N = 784. */
+ * K < M·N / (2(M + N)), e.g. K = 64 at M = 256, N = 784.  For a target that needs no gradient
+ * (an autoencoder's input); with one, the Gram route adds a product of M·K·N to form it. */
 bool tg_affine_mse_gram_pays(size_t M, size_t K, size_t N);
 /* ℓ = BCE(σ(z), t) = max(z,0) - z·t + ln(1+e^{-|z|}), fused;  dz = (σ(z)-t)·scale, dt = -z·scale */
 tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red);

@@ -20,8 +20,9 @@
  *
  * Numerics.  The terms of ‖R_i‖² are of the size of ‖T_i‖², their sum is ‖R_i‖²: the loss's value
  * has a relative error of about (‖T‖/‖R‖)²·1e-7, not affine_mse's 1e-7 (it is summed in double from
- * float products).  The gradients' absolute errors are those of affine_mse, whose R = Y − T cancels
- * the same way.  The results do not depend on the thread count (fixed product and row blocks). */
+ * float products).  dX's and dV's absolute errors are those of affine_mse, whose R = Y − T cancels
+ * the same way; db's three terms are summed in double from exact float inputs.  The results do not
+ * depend on the thread count (fixed product and row blocks). */
 #include "ops_internal.h"
 
 #include <string.h>
@@ -29,10 +30,13 @@
 #include "tensor/parallel.h"
 
 enum { GRAM_ROW_BLOCK = 16 }; /* rows of X and T per chunk of the row pass, and per column partial of T */
+/* target_sums takes whole row blocks from each region of the product's grid */
+_Static_assert(TG_GEMM_SPLIT % GRAM_ROW_BLOCK == 0, "the gemm's regions start on row blocks");
 
 bool tg_affine_mse_gram_pays(size_t M, size_t K, size_t N)
 {
-    /* flops: explicit 3·2MKN (X·V, dY·Vᵀ, Xᵀ·dY);  Gram 2·2MKN + 2·2NK² + 2·2MK² (see above) */
+    /* flops: explicit 3·2MKN (X·V, dY·Vᵀ, Xᵀ·dY);  Gram 2·2MKN + 2·2NK² + 2·2MK² (see above; G is
+     * computed as 3/4 of a product, which this leaves out: the test stays a simple one) */
     return 2.0 * (double)K * ((double)M + (double)N) < (double)M * (double)N;
 }
 
@@ -43,7 +47,7 @@ static bool gram_skips_zeros_of_t(const tg_node *n) { return n->fattr != 0.0f; }
 static size_t aligned16(size_t floats) { return (floats + 15) / 16 * 16; } /* 64-byte steps */
 static size_t row_blocks(size_t M) { return (M + GRAM_ROW_BLOCK - 1) / GRAM_ROW_BLOCK; }
 
-/* n->saved, in 64-byte aligned pieces (offsets in floats; q, t_squares and t_sum hold doubles):
+/* n->saved, in 64-byte aligned pieces (offsets in floats; q, t_squares, t_sum and s_sum hold doubles):
  *   wn [N,K]     W transposed (unused when trans_w)
  *   a [M,K]      P, then A                     xg [M,K]   X·G
  *   g [K,K]      G                             u [K]      V·b
@@ -51,18 +55,19 @@ static size_t row_blocks(size_t M) { return (M + GRAM_ROW_BLOCK - 1) / GRAM_ROW_
  *   t_squares [blocks], t_cols [blocks, N]     each row block's Σ T² and column sums of T
  *   t_sum [N]    T's column sums
  * and for the backward:
- *   s_mat [K,K]  S                             s [K]      Xᵀ·1         vs [N]   Vᵀ·s
+ *   s_mat [K,K]  S          s [K]  Xᵀ·1          s_sum [K]  Xᵀ·1 summed in double (for db)
  *   f [N,K], ft [K,N]   Tᵀ·X and its transpose (when W is not transposed) */
 typedef struct gram_layout {
-    size_t wn, a, xg, g, u, q, t_squares, t_cols, t_sum, s_mat, s, vs, f, ft, total;
+    size_t wn, a, xg, g, u, q, t_squares, t_cols, t_sum, s_mat, s, s_sum, f, ft, total;
 } gram_layout;
 
-static gram_layout layout_of(size_t M, size_t K, size_t N)
+static gram_layout layout_of(size_t M, size_t K, size_t N, bool trans_w)
 {
     gram_layout l;
     size_t at = 0;
+    const size_t untied = trans_w ? 0 : 1; /* wn, f and ft are for W [K,N] only */
 #define PIECE(name, floats) (l.name = at, at += aligned16(floats))
-    PIECE(wn, N * K);
+    PIECE(wn, untied * N * K);
     PIECE(a, M * K);
     PIECE(xg, M * K);
     PIECE(g, K * K);
@@ -73,9 +78,9 @@ static gram_layout layout_of(size_t M, size_t K, size_t N)
     PIECE(t_sum, 2 * N);
     PIECE(s_mat, K * K);
     PIECE(s, K);
-    PIECE(vs, N);
-    PIECE(f, N * K);
-    PIECE(ft, K * N);
+    PIECE(s_sum, 2 * K);
+    PIECE(f, untied * N * K);
+    PIECE(ft, untied * K * N);
 #undef PIECE
     l.total = at;
     return l;
@@ -89,7 +94,7 @@ typedef struct gram_dims {
 static gram_dims dims_of(const tg_node *n)
 {
     gram_dims d = {tg_rows(n->in[0]), tg_cols(n->in[0]), tg_cols(n->in[3]), {0}};
-    d.l = layout_of(d.M, d.K, d.N);
+    d.l = layout_of(d.M, d.K, d.N, gram_trans_w(n));
     return d;
 }
 
@@ -101,8 +106,8 @@ static const float *weights_nk(const tg_node *n, const gram_dims *d)
 
 /* ---- forward ------------------------------------------------------------------------------- */
 
-/* T's sums, per block of GRAM_ROW_BLOCK rows: its column sums [row blocks, N] and Σ T² [row
- * blocks] (doubles).  Taken in the epilogue of P = T·Wn, which has just read those rows. */
+/* T's sums, per block of GRAM_ROW_BLOCK rows: its column sums (floats, [row blocks, N]) and Σ T²
+ * (a double per block).  Taken in the epilogue of P = T·Wn, which has just read those rows. */
 typedef struct target_sums_job {
     const float *t;
     size_t N;
@@ -196,7 +201,7 @@ static double target_minus_bias_squares(const target_sums_job *job, size_t M, co
  * transpose.  G_ij and G_ji are the same FMAs with the factors swapped, so the same bits. */
 static void gram_of_columns(const float *wn, size_t N, size_t K, float *g)
 {
-    const size_t h = (K / 2 + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT * TG_GEMM_SPLIT; /* whole tiles */
+    const size_t h = (K / 2 + TG_GEMM_SPLIT - 1) / TG_GEMM_SPLIT * TG_GEMM_SPLIT; /* whole thread blocks */
     if (h >= K) {
         tg_gemm(TG_TRANS, TG_NOTRANS, K, K, N, 1.0f, wn, K, wn, K, 0.0f, g, K);
         return;
@@ -302,18 +307,36 @@ static void add_weight_grad(tg_node *n, const gram_dims *d, float g)
     tg_parallel_for(K, 8, outer_add_rows, &job); /* += g·(s·bᵀ − XᵀT) */
 }
 
-/* db_j += g·((Vᵀ·s)_j + M·b_j − Σ_i T_ij) */
-static void add_bias_grad(tg_node *n, const gram_dims *d, float g)
+/* db_j += g·((Vᵀ·s)_j + M·b_j − Σ_i T_ij) = g·(Wn_j·s + M·b_j − Σ_i T_ij), in double: the terms
+ * are of the size of Σ_i Y_ij and cancel down to Σ_i R_ij */
+TG_VECTORIZE static void add_bias_grad(tg_node *n, const gram_dims *d, float g)
 {
     const size_t M = d->M, K = d->K, N = d->N;
-    const tg_node *w = n->in[1];
-    const double *t_sum = (const double *)(n->saved + d->l.t_sum);
-    const float *b = n->in[2]->value.data;
-    float *vs = n->saved + d->l.vs, *db = n->in[2]->grad.data;
-    tg_gemm(TG_NOTRANS, gram_trans_w(n) ? TG_TRANS : TG_NOTRANS, 1, N, K, 1.0f, n->saved + d->l.s, K, w->value.data,
-            tg_cols(w), 0.0f, vs, N);
-    for (size_t j = 0; j < N; j++)
-        db[j] += g * (float)((double)vs[j] + (double)M * (double)b[j] - t_sum[j]);
+    const double *t_sum = (const double *)(n->saved + d->l.t_sum), *s = (const double *)(n->saved + d->l.s_sum);
+    const float *wn = weights_nk(n, d), *b = n->in[2]->value.data;
+    float *db = n->in[2]->grad.data;
+    for (size_t j = 0; j < N; j++) {
+        double lane[TG_SUM_LANES] = {0};
+        for (size_t k = 0; k < K; k++)
+            lane[k % TG_SUM_LANES] += (double)wn[j * K + k] * s[k];
+        db[j] += g * (float)(combine_lanes(lane) + (double)M * (double)b[j] - t_sum[j]);
+    }
+}
+
+/* s [K] = Xᵀ·1 in float (for dV's outer product, as the products' inputs) and s_sum in double
+ * (for db), each column's rows added in order */
+TG_VECTORIZE static void column_sums_of_x(tg_node *n, const gram_dims *d)
+{
+    const float *x = n->in[0]->value.data;
+    float *s = n->saved + d->l.s;
+    double *s_sum = (double *)(n->saved + d->l.s_sum);
+    for (size_t k = 0; k < d->K; k++)
+        s_sum[k] = 0.0;
+    for (size_t i = 0; i < d->M; i++)
+        for (size_t k = 0; k < d->K; k++)
+            s_sum[k] += (double)x[i * d->K + k];
+    for (size_t k = 0; k < d->K; k++)
+        s[k] = (float)s_sum[k];
 }
 
 /* dT −= g·R = g·(T − b) − g·X·op(W): R formed here, with a product of its own */
@@ -335,11 +358,8 @@ void tg_op_affine_mse_gram_backward(tg_node *n)
     tg_node *x = n->in[0], *w = n->in[1], *b = n->in[2], *target = n->in[3];
     const gram_dims d = dims_of(n);
     const float g = (float)(2.0 * tg_reduction_scale(d.M * d.N, d.M, gram_reduction(n)) * (double)n->grad.data[0]);
-    if (tg_wants_grad(w) || tg_wants_grad(b)) { /* s = Xᵀ·1 */
-        float *s = n->saved + d.l.s;
-        memset(s, 0, d.K * sizeof *s);
-        tg_add_column_sums(x->value.data, d.M, d.K, s);
-    }
+    if (tg_wants_grad(w) || tg_wants_grad(b))
+        column_sums_of_x(n, &d);
     if (tg_wants_grad(w))
         add_weight_grad(n, &d, g);
     if (tg_wants_grad(b))
@@ -363,7 +383,7 @@ tg_node *tg_affine_mse_gram(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool
     if (!n)
         return NULL;
     n->iattr = (int)red << 1 | (int)trans_w;
-    n->saved = tg_tape_scratch(t, layout_of(M, K, N).total);
+    n->saved = tg_tape_scratch(t, layout_of(M, K, N, trans_w).total);
     if (!n->saved)
         return NULL;
     return tg_tape_forward(t, n);

@@ -566,8 +566,9 @@ typedef struct transpose_job {
     size_t lds, rows;
 } transpose_job;
 
-/* Columns [c0, c1) of src: its rows in whole groups of 16 through the packer (which stores whole
- * vectors, so a partial group would write past the rows), the rest with the plain loops. */
+/* Columns [c0, c1) of src: its rows in whole groups of 16 (a multiple of either vector width)
+ * through the packer, which stores whole vectors, so a partial group would write past the rows;
+ * the rest with the plain loops. */
 static void transpose_columns(size_t c0, size_t c1, void *ctx)
 {
     const transpose_job *job = ctx;
@@ -578,12 +579,18 @@ static void transpose_columns(size_t c0, size_t c1, void *ctx)
                      job->rows - grouped, c1 - c0);
 }
 
-void tg_transpose(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols)
+void tg_transpose_path(tg_simd_path path, float *dst, size_t ldd, const float *src, size_t lds, size_t rows,
+                       size_t cols)
 {
     enum { COLS_PER_CHUNK = 128, MIN_PARALLEL_ELEMENTS = 32768 };
-    transpose_job job = {kernel_for(tg_simd_active()), dst, ldd, src, lds, rows};
+    transpose_job job = {kernel_for(tg_simd_resolve(path)), dst, ldd, src, lds, rows};
     if (rows * cols >= MIN_PARALLEL_ELEMENTS)
         tg_parallel_for(cols, COLS_PER_CHUNK, transpose_columns, &job);
     else
         transpose_columns(0, cols, &job);
+}
+
+void tg_transpose(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols)
+{
+    tg_transpose_path(TG_PATH_AUTO, dst, ldd, src, lds, rows, cols);
 }

@@ -109,9 +109,14 @@ void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float al
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda);
 
 /* dst [cols, rows] (row stride ldd >= rows) = src [rows, cols] (row stride lds) transposed:
- * dst[j*ldd + i] = src[i*lds + j].  Nothing else of dst is written.  Blocks of 16×16 are
- * transposed in vector registers (the products' packer), over both threads for large ones. */
+ * dst[j*ldd + i] = src[i*lds + j]; src and dst do not overlap.  Nothing else of dst is written.
+ * Square blocks of the vector width (16×16 with AVX-512, 8×8 with AVX2) are transposed in
+ * registers (the products' packer), split over the threads by columns when large. */
 void tg_transpose(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols);
+/* tg_transpose on an explicit path (TG_PATH_AUTO = tg_simd_active(); an unsupported path and
+ * the scalar one run the reference loops).  For tests and benchmarks. */
+void tg_transpose_path(tg_simd_path path, float *dst, size_t ldd, const float *src, size_t lds, size_t rows,
+                       size_t cols);
 /* The same with two plain loops: the reference twin. */
 void tg_transpose_ref(float *dst, size_t ldd, const float *src, size_t lds, size_t rows, size_t cols);
 

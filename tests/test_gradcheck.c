@@ -485,9 +485,10 @@ static void gc_case_mse(void)
 /* ---- affine_mse: mse(X·op(W) + b, T), fused ---------------------------------------------------
  *
  * Both reductions, W and Wᵀ, sizes up to 40 (the vector kernels and more than one square of the
- * loss's grid), X with 70% zeros (the zero-skipping products), and X as its own target (an
- * autoencoder: X's gradient arrives from the product and from the target).  The probe after
- * the loss makes dL ≠ 1, the path where dL scales the products. */
+ * loss's grid), X and T with 70% zeros (the zero-skipping products: X's in affine_mse, T's in
+ * affine_mse_gram), and X as its own target (an autoencoder: X's gradient arrives from the
+ * product and from the target).  The probe after the loss makes dL ≠ 1, the path where dL
+ * scales the products.  The same trials run on both ops. */
 static tg_node *apply_affine_mse(tg_tape *t, gc_case *c, tg_node *const *in)
 {
     if (c->factor != 0.0f) /* X is the target */
@@ -542,7 +543,7 @@ static void affine_mse_trials(const tg_op_def *op, gc_apply_fn apply)
 
 static void gc_case_affine_mse(void) { affine_mse_trials(&tg_op_affine_mse, apply_affine_mse); }
 
-/* The same trials (the Gram route is chosen by the caller, so small sizes test it too). */
+/* The caller chooses the Gram route (tg_affine_mse_gram_pays), so the op runs at any size. */
 static void gc_case_affine_mse_gram(void) { affine_mse_trials(&tg_op_affine_mse_gram, apply_affine_mse_gram); }
 
 static void gc_case_bce_logits(void) { gc_pair_loss(&tg_op_bce_logits, -3.0f, 3.0f, 0.0f, 1.0f, 3e-2); }

@@ -696,35 +696,44 @@ Test(matmul, epilogue_sees_each_final_element_once)
     tg_set_threads(1);
 }
 
-/* tg_transpose (vector 16×16 blocks, threaded over columns) and its reference twin: every
- * element lands at dst[j*ldd + i] = src[i*lds + j] (values that name their place), the padding
- * of dst's rows is left alone, on shapes with and without whole 16-row groups, on 1 and 2
- * threads. */
-Test(matmul, transpose_and_its_reference_put_every_element_in_place)
+/* tg_transpose on each path (the packer's register transposes, 16×16 with AVX-512, 8×8 with
+ * AVX2; plain loops on the scalar path) and its reference twin: every element lands at
+ * dst[j*ldd + i] = src[i*lds + j] (values that name their place), the padding of dst's rows is
+ * left alone, on shapes with and without whole 16-row groups, in one chunk or several (128
+ * columns each), on 1 and 2 threads. */
+static void transpose_puts_every_element_in_place(tg_simd_path path, bool ref)
 {
-    static const size_t shapes[][2] = {{1, 1}, {3, 5}, {16, 16}, {17, 33}, {64, 784}, {784, 64}, {100, 7}, {48, 130}};
+    static const size_t shapes[][2] = {{1, 1},    {3, 5},    {16, 16}, {17, 33},  {64, 784},
+                                       {784, 64}, {100, 7}, {48, 130}, {300, 300}, {40, 1000}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int threads = 1; threads <= 2; threads++)
-            for (int ref = 0; ref < 2; ref++) {
-                tg_set_threads(threads);
-                const size_t rows = shapes[s][0], cols = shapes[s][1], lds = cols + 3, ldd = rows + 5;
-                float *src = alloc_floats(rows * lds), *dst = alloc_floats(cols * ldd);
+        for (int threads = 1; threads <= 2; threads++) {
+            tg_set_threads(threads);
+            const size_t rows = shapes[s][0], cols = shapes[s][1], lds = cols + 3, ldd = rows + 5;
+            float *src = alloc_floats(rows * lds), *dst = alloc_floats(cols * ldd);
+            for (size_t i = 0; i < rows; i++)
+                for (size_t j = 0; j < lds; j++)
+                    src[i * lds + j] = (float)(i * 1000 + j);
+            for (size_t k = 0; k < cols * ldd; k++)
+                dst[k] = NAN;
+            if (ref)
+                tg_transpose_ref(dst, ldd, src, lds, rows, cols);
+            else
+                tg_transpose_path(path, dst, ldd, src, lds, rows, cols);
+            const char *name = ref ? "ref" : tg_simd_name(path);
+            for (size_t j = 0; j < cols; j++) {
                 for (size_t i = 0; i < rows; i++)
-                    for (size_t j = 0; j < lds; j++)
-                        src[i * lds + j] = (float)(i * 1000 + j);
-                for (size_t k = 0; k < cols * ldd; k++)
-                    dst[k] = NAN;
-                (ref ? tg_transpose_ref : tg_transpose)(dst, ldd, src, lds, rows, cols);
-                for (size_t j = 0; j < cols; j++) {
-                    for (size_t i = 0; i < rows; i++)
-                        cr_assert_eq(dst[j * ldd + i], (float)(i * 1000 + j), "%zux%zu%s: dst[%zu][%zu] = %g", rows, cols,
-                                     ref ? " (ref)" : "", j, i, dst[j * ldd + i]);
-                    for (size_t i = rows; i < ldd; i++)
-                        cr_assert(isnan(dst[j * ldd + i]), "%zux%zu%s: padding dst[%zu][%zu] written", rows, cols,
-                                  ref ? " (ref)" : "", j, i);
-                }
-                free(src);
-                free(dst);
+                    cr_assert_eq(dst[j * ldd + i], (float)(i * 1000 + j), "%s %zux%zu: dst[%zu][%zu] = %g", name, rows,
+                                 cols, j, i, dst[j * ldd + i]);
+                for (size_t i = rows; i < ldd; i++)
+                    cr_assert(isnan(dst[j * ldd + i]), "%s %zux%zu: padding dst[%zu][%zu] written", name, rows, cols, j, i);
             }
+            free(src);
+            free(dst);
+        }
     tg_set_threads(1);
 }
+
+Test(matmul, transpose_ref_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_SCALAR, true); }
+Test(matmul, scalar_transpose_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_SCALAR, false); }
+Test(matmul, avx2_transpose_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_AVX2, false); }
+Test(matmul, avx512_transpose_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_AVX512, false); }

@@ -394,12 +394,14 @@ Test(tape, affine_mse_matches_affine_then_mse)
     tg_set_threads(1);
 }
 
-/* The largest |a_k − b_k| over n elements, relative to the largest |b_k|. */
+/* The largest |a_k − b_k| over n elements, relative to the largest |b_k|; infinity when a
+ * difference is NaN (fmaxf would drop it). */
 static float max_rel_diff(const float *a, const float *b, size_t n)
 {
     float diff = 0.0f, scale = 0.0f;
     for (size_t k = 0; k < n; k++) {
-        diff = fmaxf(diff, fabsf(a[k] - b[k]));
+        float d = fabsf(a[k] - b[k]);
+        diff = isnan(d) ? INFINITY : fmaxf(diff, d);
         scale = fmaxf(scale, fabsf(b[k]));
     }
     return scale > 0.0f ? diff / scale : diff;
