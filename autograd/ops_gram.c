@@ -309,18 +309,39 @@ static void add_weight_grad(tg_node *n, const gram_dims *d, float g)
 
 /* db_j += g·((Vᵀ·s)_j + M·b_j − Σ_i T_ij) = g·(Wn_j·s + M·b_j − Σ_i T_ij), in double: the terms
  * are of the size of Σ_i Y_ij and cancel down to Σ_i R_ij */
-TG_VECTORIZE static void add_bias_grad(tg_node *n, const gram_dims *d, float g)
+typedef struct bias_grad_job {
+    const float *wn, *b;
+    const double *s, *t_sum;
+    float *db;
+    size_t M, K;
+    float g;
+} bias_grad_job;
+
+/* db_j for j in [lo, hi) */
+TG_VECTORIZE static void bias_grad_columns(size_t lo, size_t hi, void *ctx)
 {
-    const size_t M = d->M, K = d->K, N = d->N;
-    const double *t_sum = (const double *)(n->saved + d->l.t_sum), *s = (const double *)(n->saved + d->l.s_sum);
-    const float *wn = weights_nk(n, d), *b = n->in[2]->value.data;
-    float *db = n->in[2]->grad.data;
-    for (size_t j = 0; j < N; j++) {
+    const bias_grad_job *job = ctx;
+    const size_t K = job->K;
+    for (size_t j = lo; j < hi; j++) {
+        const float *w = job->wn + j * K;
         double lane[TG_SUM_LANES] = {0};
-        for (size_t k = 0; k < K; k++)
-            lane[k % TG_SUM_LANES] += (double)wn[j * K + k] * s[k];
-        db[j] += g * (float)(combine_lanes(lane) + (double)M * (double)b[j] - t_sum[j]);
+        size_t k = 0;
+        for (; k + TG_SUM_LANES <= K; k += TG_SUM_LANES) /* whole lanes: the loop vectorizes */
+            for (int l = 0; l < TG_SUM_LANES; l++)
+                lane[l] += (double)w[k + l] * job->s[k + l];
+        for (; k < K; k++)
+            lane[k % TG_SUM_LANES] += (double)w[k] * job->s[k];
+        job->db[j] += job->g * (float)(combine_lanes(lane) + (double)job->M * (double)job->b[j] - job->t_sum[j]);
     }
+}
+
+static void add_bias_grad(tg_node *n, const gram_dims *d, float g)
+{
+    bias_grad_job job = {
+        .wn = weights_nk(n, d), .b = n->in[2]->value.data, .s = (const double *)(n->saved + d->l.s_sum),
+        .t_sum = (const double *)(n->saved + d->l.t_sum), .db = n->in[2]->grad.data, .M = d->M, .K = d->K, .g = g,
+    };
+    tg_parallel_for(d->N, 256, bias_grad_columns, &job);
 }
 
 /* s [K] = Xᵀ·1 in float (for dV's outer product, as the products' inputs) and s_sum in double
