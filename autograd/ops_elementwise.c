@@ -81,6 +81,26 @@ void tg_add_column_sums(const float *dy, size_t M, size_t N, float *db)
     tg_parallel_for(N, COLS_PER_CHUNK, add_column_sums, &job);
 }
 
+typedef struct add_scaled_job {
+    float *dst;
+    const float *src;
+    float alpha;
+} add_scaled_job;
+
+TG_VECTORIZE static void add_scaled_range(size_t lo, size_t hi, void *ctx)
+{
+    const add_scaled_job *job = ctx;
+    for (size_t k = lo; k < hi; k++)
+        job->dst[k] += job->alpha * job->src[k];
+}
+
+void tg_add_scaled(float *dst, const float *src, float alpha, size_t n)
+{
+    enum { ELEMENTS_PER_CHUNK = 8192 };
+    add_scaled_job job = {dst, src, alpha};
+    tg_parallel_for(n, ELEMENTS_PER_CHUNK, add_scaled_range, &job);
+}
+
 /* dy [M,N] added into a gradient of the same shape (split over threads by rows). */
 static void accumulate(const float *dy, size_t M, size_t N, float *dx)
 {

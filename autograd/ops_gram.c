@@ -268,19 +268,6 @@ TG_VECTORIZE static void outer_add_rows(size_t lo, size_t hi, void *ctx)
     }
 }
 
-typedef struct scaled_add_job {
-    const float *src;
-    float *dst;
-    float g;
-} scaled_add_job;
-
-TG_VECTORIZE static void scaled_add(size_t lo, size_t hi, void *ctx)
-{
-    const scaled_add_job *job = ctx;
-    for (size_t k = lo; k < hi; k++)
-        job->dst[k] += job->g * job->src[k];
-}
-
 /* dV += g·(S·V + s·bᵀ − XᵀT), or for W [N,K] (V = Wᵀ): dW += g·(W·S + b·sᵀ − Tᵀ·X).  Tᵀ·X is
  * the product that skips T's zeros; for V [K,N] it is transposed before it is added. */
 static void add_weight_grad(tg_node *n, const gram_dims *d, float g)
@@ -386,8 +373,7 @@ void tg_op_affine_mse_gram_backward(tg_node *n)
     if (tg_wants_grad(b))
         add_bias_grad(n, &d, g);
     if (tg_wants_grad(x)) { /* dX += g·A (after the products above, which read X's value only) */
-        scaled_add_job job = {n->saved + d.l.a, x->grad.data, g};
-        tg_parallel_for(d.M * d.K, 8192, scaled_add, &job);
+        tg_add_scaled(x->grad.data, n->saved + d.l.a, g, d.M * d.K);
     }
     if (tg_wants_grad(target))
         add_target_grad(n, &d, g);

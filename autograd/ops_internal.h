@@ -109,6 +109,9 @@ static inline double lanes_sum_sq_diff(const float *a, const float *b, size_t n)
 /* db_j += Σ_i dy_ij over dy [M,N], each column's rows added in order, split over threads by
  * columns: the bias gradient of add (a broadcast row) and of affine. */
 void tg_add_column_sums(const float *dy, size_t M, size_t N, float *db);
+/* dst[k] += alpha·src[k] for k < n, in fixed chunks over the threads (elementwise: the same bits
+ * on any thread count; with alpha = −a it is dst − a·src exactly). */
+void tg_add_scaled(float *dst, const float *src, float alpha, size_t n);
 
 /* ---- the affine op's parts, for ops that fuse a Dense layer with what follows (affine_mse) ---- */
 

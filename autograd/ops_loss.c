@@ -292,19 +292,6 @@ void tg_op_affine_mse_forward(tg_node *n)
     n->value.data[0] = (float)(acc * scale);
 }
 
-typedef struct target_grad_job {
-    const float *D;
-    float *dt;
-    float dL;
-} target_grad_job;
-
-TG_VECTORIZE static void subtract_scaled_residual(size_t lo, size_t hi, void *ctx)
-{
-    const target_grad_job *job = ctx;
-    for (size_t k = lo; k < hi; k++)
-        job->dt[k] -= job->dL * job->D[k];
-}
-
 /* db_j += dL · Σ_s p_sj, the rows s of the grid's squares in order (the sum from 0).  p [rows, N]. */
 TG_VECTORIZE static void add_column_partials(const float *p, size_t rows, size_t N, float dL, float *db)
 {
@@ -333,10 +320,8 @@ void tg_op_affine_mse_backward(tg_node *n)
 {
     tg_node *target = n->in[3], *b = n->in[2];
     const float dL = n->grad.data[0];
-    if (tg_wants_grad(target)) {
-        target_grad_job job = {n->saved, target->grad.data, dL};
-        tg_parallel_for(target->value.size, MSE_GRAIN, subtract_scaled_residual, &job);
-    }
+    if (tg_wants_grad(target))
+        tg_add_scaled(target->grad.data, n->saved, -dL, target->value.size);
     tg_affine_backward_products(n->in[0], n->in[1], affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
     if (tg_wants_grad(b)) {
         const size_t M = tg_rows(target), N = tg_cols(target);
