@@ -310,15 +310,8 @@ TG_VECTORIZE static void bias_grad_columns(size_t lo, size_t hi, void *ctx)
     const bias_grad_job *job = ctx;
     const size_t K = job->K;
     for (size_t j = lo; j < hi; j++) {
-        const float *w = job->wn + j * K;
-        double lane[TG_SUM_LANES] = {0};
-        size_t k = 0;
-        for (; k + TG_SUM_LANES <= K; k += TG_SUM_LANES) /* whole lanes: the loop vectorizes */
-            for (int l = 0; l < TG_SUM_LANES; l++)
-                lane[l] += (double)w[k + l] * job->s[k + l];
-        for (; k < K; k++)
-            lane[k % TG_SUM_LANES] += (double)w[k] * job->s[k];
-        job->db[j] += job->g * (float)(combine_lanes(lane) + (double)job->M * (double)job->b[j] - job->t_sum[j]);
+        double wn_s = lanes_dot(job->wn + j * K, job->s, K);
+        job->db[j] += job->g * (float)(wn_s + (double)job->M * (double)job->b[j] - job->t_sum[j]);
     }
 }
 

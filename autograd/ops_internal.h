@@ -89,6 +89,19 @@ static inline double lanes_sum_sq(const float *x, size_t n)
     return combine_lanes(lane);
 }
 
+/* Σ_k a_k·b_k, a in float, b in double (whole lanes first: the loop vectorizes) */
+static inline double lanes_dot(const float *a, const double *b, size_t n)
+{
+    double lane[TG_SUM_LANES] = {0};
+    size_t k = 0;
+    for (; k + TG_SUM_LANES <= n; k += TG_SUM_LANES)
+        for (int l = 0; l < TG_SUM_LANES; l++)
+            lane[l] += (double)a[k + l] * b[k + l];
+    for (; k < n; k++)
+        lane[k % TG_SUM_LANES] += (double)a[k] * b[k];
+    return combine_lanes(lane);
+}
+
 /* Σ_k (a_k − b_k)² */
 static inline double lanes_sum_sq_diff(const float *a, const float *b, size_t n)
 {
