@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,15 +49,15 @@ const char *tg_simd_name(tg_simd_path path)
     case TG_PATH_SCALAR: return "scalar";
     case TG_PATH_AVX2: return "avx2";
     case TG_PATH_AVX512: return "avx512";
+    case TG_PATH_NEON: return "neon";
     default: return "auto";
     }
 }
 
 int tg_simd_parse(const char *name)
 {
-    static const char *names[] = {"auto", "scalar", "avx2", "avx512"};
-    for (int i = 0; i < 4; i++)
-        if (strcmp(name, names[i]) == 0)
+    for (int i = 0; i < TG_PATH_COUNT; i++)
+        if (strcmp(name, tg_simd_name((tg_simd_path)i)) == 0)
             return i;
     return -1;
 }
@@ -74,9 +75,23 @@ bool tg_simd_supported(tg_simd_path path)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq");
 #endif
+#if defined(TG_HAVE_NEON)
+    case TG_PATH_NEON:
+        return true; /* Advanced SIMD is part of every AArch64 processor */
+#endif
     default:
         return false;
     }
+}
+
+/* The fastest path this build and processor can run. */
+static tg_simd_path best_supported_path(void)
+{
+    static const tg_simd_path fastest_first[] = {TG_PATH_AVX512, TG_PATH_AVX2, TG_PATH_NEON};
+    for (size_t i = 0; i < sizeof fastest_first / sizeof fastest_first[0]; i++)
+        if (tg_simd_supported(fastest_first[i]))
+            return fastest_first[i];
+    return TG_PATH_SCALAR;
 }
 
 tg_simd_path tg_simd_active(void)
@@ -86,15 +101,18 @@ tg_simd_path tg_simd_active(void)
     if (path != TG_PATH_AUTO)
         return (tg_simd_path)path;
     const char *env = getenv("TG_SIMD");
-    int forced = env ? tg_simd_parse(env) : -1;
-    if (forced > 0 && tg_simd_supported((tg_simd_path)forced))
+    int forced = env && *env ? tg_simd_parse(env) : TG_PATH_AUTO;
+    if (forced > TG_PATH_AUTO && tg_simd_supported((tg_simd_path)forced)) {
         path = forced;
-    else if (tg_simd_supported(TG_PATH_AVX512))
-        path = TG_PATH_AVX512;
-    else if (tg_simd_supported(TG_PATH_AVX2))
-        path = TG_PATH_AVX2;
-    else
-        path = TG_PATH_SCALAR;
+    } else {
+        path = best_supported_path();
+        /* A forced path that cannot run is a setting the user should hear about once: results
+         * and speed differ between paths.  (Racing first callers may each say it.) */
+        if (forced != TG_PATH_AUTO)
+            fprintf(stderr, "tapegrad: TG_SIMD=%s is %s; using %s\n", env,
+                    forced < 0 ? "not scalar, avx2, avx512, neon or auto" : "not supported by this processor or build",
+                    tg_simd_name((tg_simd_path)path));
+    }
     /* threads that race here all compute the same value */
     atomic_store_explicit(&active, path, memory_order_relaxed);
     return (tg_simd_path)path;

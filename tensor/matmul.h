@@ -11,8 +11,9 @@
  * four combinations.
  *
  * Paths: a plain scalar reference kernel (kept forever, the tests' yardstick), AVX2+FMA and
- * AVX-512 on x86-64.  The path is chosen once from what the processor supports and can be
- * forced with the environment variable TG_SIMD=scalar|avx2|avx512 (read once, at first use).
+ * AVX-512 on x86-64, NEON on AArch64.  The path is chosen once from what the processor supports
+ * and can be forced with the environment variable TG_SIMD=scalar|avx2|avx512|neon (read once, at
+ * first use; a path this build or processor cannot run is ignored with a warning).
  * Work is split across tg_get_threads() OpenMP threads by output rows/columns on fixed
  * boundaries, so the result is bitwise identical for any thread count; small products run on
  * one thread. */
@@ -32,6 +33,8 @@ typedef enum tg_simd_path {
     TG_PATH_SCALAR,
     TG_PATH_AVX2,
     TG_PATH_AVX512,
+    TG_PATH_NEON,     /* AArch64 Advanced SIMD (every AArch64 processor has it) */
+    TG_PATH_COUNT     /* not a path: one past the last, for loops over paths */
 } tg_simd_path;
 
 /* The path tg_gemm uses: TG_SIMD if set and supported, else the best supported path. */
@@ -42,7 +45,7 @@ bool tg_simd_supported(tg_simd_path path);
  * build or processor cannot run falls back to the scalar reference. */
 tg_simd_path tg_simd_resolve(tg_simd_path path);
 const char *tg_simd_name(tg_simd_path path);
-/* Parses "auto", "scalar", "avx2", "avx512"; returns -1 for anything else. */
+/* Parses "auto", "scalar", "avx2", "avx512", "neon"; returns -1 for anything else. */
 int tg_simd_parse(const char *name);
 
 /* The dispatched product (preconditions above; no checks, no errors). */
