@@ -1,6 +1,7 @@
 /* tensor/matmul.c — tg_gemm: path selection, threads, blocking and packing, the tensor wrapper.
  *
- * Blocking strategy (the micro-kernels live in matmul_avx2.c / matmul_avx512.c):
+ * Blocking strategy (the micro-kernels live in matmul_tile.h, over the vector layers of
+ * matmul_avx2.c / matmul_avx512.c / matmul_neon.c):
  *
  *   threads   C is cut into blocks of TG_GEMM_SPLIT rows or columns (fixed boundaries); each
  *             thread takes a contiguous run of blocks and computes it as an independent product.
@@ -339,13 +340,16 @@ static bool can_skip_zeros(const tg_gemm_kernel *kern, const gemm_args *g)
 
 static const tg_gemm_kernel *kernel_for(tg_simd_path path)
 {
+    (void)path;
 #if defined(TG_HAVE_X86_SIMD)
     if (path == TG_PATH_AVX512)
         return &tg_gemm_kernel_avx512;
     if (path == TG_PATH_AVX2)
         return &tg_gemm_kernel_avx2;
-#else
-    (void)path;
+#endif
+#if defined(TG_HAVE_NEON)
+    if (path == TG_PATH_NEON)
+        return &tg_gemm_kernel_neon;
 #endif
     return NULL;
 }
@@ -506,16 +510,8 @@ void tg_gemm(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
     tg_gemm_path(TG_PATH_AUTO, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-/* `bench_matmul --threads 1 --zeros 0.3 0.4 0.5` (zeros at random, Zen 4): the zero-skipping
- * kernel breaks even with the dense one at 40% zeros for x·W1 [256,784]·[784,64] and at 48% for
- * xᵀ·g [784,256]·[256,64]; it is 14-18% slower without zeros.  Zeros in images come in runs
- * (a pair of rows is more often zero at the same step), so Fashion-MNIST, 50% zeros, gains
- * 1.26x and 1.31x on those two products. */
-static const double ZERO_FRACTION_TO_SKIP = 0.45;
-
-/* How many of x[0..n) are ±0.  Vectorized (a 32-bit count per lane): the sample of a CAE step's
- * two products took ~3 µs each on the training thread, with a 64-bit count the compiler kept
- * scalar. */
+/* How many of x[0..n) are ±0.  Counted in 32-bit blocks because GCC vectorizes a 32-bit count
+ * per lane and keeps a 64-bit one scalar; the sample runs on the training thread every step. */
 static TG_VECTORIZE size_t count_zeros(const float *x, size_t n)
 {
     size_t zeros = 0;
@@ -527,6 +523,12 @@ static TG_VECTORIZE size_t count_zeros(const float *x, size_t n)
         zeros += block;
     }
     return zeros;
+}
+
+bool tg_gemm_skips_zeros(tg_simd_path path)
+{
+    const tg_gemm_kernel *kern = kernel_for(tg_simd_resolve(path));
+    return kern && kern->sparse_tile;
 }
 
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda)
@@ -543,7 +545,7 @@ bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t l
     size_t zeros = 0;
     for (size_t s = 0; s < sample_rows; s++)
         zeros += count_zeros(A + (s * rows / sample_rows) * lda, cols); /* rows spread evenly over A */
-    return (double)zeros >= ZERO_FRACTION_TO_SKIP * (double)(sample_rows * cols);
+    return (double)zeros >= kern->sparse_min_zero_fraction * (double)(sample_rows * cols);
 }
 
 /* ---- the checked tensor form ------------------------------------------------------------- */

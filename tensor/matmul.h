@@ -26,6 +26,10 @@
 #include "error.h"
 #include "tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum tg_trans { TG_NOTRANS = 0, TG_TRANS = 1 } tg_trans;
 
 typedef enum tg_simd_path {
@@ -63,10 +67,10 @@ void tg_gemm_path(tg_simd_path path, tg_trans ta, tg_trans tb, size_t M, size_t 
  * steps of the reduction at which A is zero.  The same bits as tg_gemm when B holds no infinity
  * or NaN (a zero of A times one then contributes nothing rather than NaN, as in reference BLAS),
  * except that a zero result can come out as -0 instead of +0 when products underflow
- * (matmul_kernels.h).  Only the AVX-512 path has the kernel, and only for B not transposed; otherwise
- * this is tg_gemm.  On Fashion-MNIST batches (half the pixels zero) the two products of a CAE
- * step that read the images run 1.26x and 1.31x faster; with no zeros it is 14-18% slower than
- * tg_gemm (see tg_gemm_prefers_sparse_a). */
+ * (matmul_kernels.h).  The AVX2, AVX-512 and NEON paths have the kernel (tg_gemm_skips_zeros),
+ * for B not transposed; otherwise this is tg_gemm.  It pays when about half of A is zero, as in
+ * images, and costs when A has few zeros (tg_gemm_prefers_sparse_a decides; docs/performance.md
+ * has the measurements). */
 void tg_gemm_sparse_a(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
                       float alpha, const float *A, size_t lda, const float *B, size_t ldb,
                       float beta, float *C, size_t ldc);
@@ -106,9 +110,14 @@ void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float al
                 size_t lda, const float *B, size_t ldb, float beta, float *C, size_t ldc,
                 const tg_gemm_options *opt);
 
-/* Whether A [rows, cols] (row stride lda) has zeros enough for tg_gemm_sparse_a to pay (45%),
- * judged from a sample of about 16K elements in whole rows spread over A; false at once on a
- * path without the zero-skipping kernel. */
+/* Whether `path` (TG_PATH_AUTO: the active one) has a zero-skipping kernel for tg_gemm_sparse_a;
+ * false for the scalar reference and for a path this build or processor cannot run. */
+bool tg_gemm_skips_zeros(tg_simd_path path);
+
+/* Whether A [rows, cols] (row stride lda) has zeros enough for tg_gemm_sparse_a to pay on the
+ * active path (a share measured for each instruction set, about 45%), judged from a sample of
+ * about 16K elements in whole rows spread over A; false at once on a path without the
+ * zero-skipping kernel. */
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda);
 
 /* dst [cols, rows] (row stride ldd >= rows) = src [rows, cols] (row stride lds) transposed:
@@ -133,5 +142,9 @@ void tg_gemm_ref(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K,
  * "matmul: [32,784] x [64,784]: inner dimensions differ". */
 int tg_tensor_matmul(tg_tensor *C, const tg_tensor *A, tg_trans ta, const tg_tensor *B, tg_trans tb,
               float alpha, float beta, tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

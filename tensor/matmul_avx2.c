@@ -1,6 +1,6 @@
-/* tensor/matmul_avx2.c — the AVX2+FMA micro-kernel and transposing packer behind tg_gemm: their
- * vector layer, tile sizes and dispatch (the loops themselves are matmul_tile.h's, shared with
- * AVX-512; the blocking around them is in matmul.c).
+/* tensor/matmul_avx2.c — the AVX2+FMA micro-kernel, transposing packer and zero-skipping kernel
+ * behind tg_gemm: their vector layer, tile sizes and dispatch (the loops themselves are
+ * matmul_tile.h's, shared with AVX-512 and NEON; the blocking around them is in matmul.c).
  *
  * Compiled without -mavx2: every function carries a target attribute, and matmul.c only calls
  * in here after checking the processor (so the library still runs on any x86-64).
@@ -20,6 +20,7 @@
 
 enum { VW = 8 }; /* floats per vector */
 enum { MR = 6, NV = 2 };
+enum { SPARSE_NV = 4 }; /* zero-skipping strips of 32 columns: 8 accumulators + 4 B vectors */
 
 /* ---- the vector layer (matmul_tile.h says what each piece must do) ----------------------- */
 
@@ -115,6 +116,8 @@ const tg_gemm_kernel tg_gemm_kernel_avx2 = {
     .nr_kmajor = NV * VW,
     .tile = tile_avx2,
     .pack_transposed = pack_transposed,
+    .sparse_tile = sparse_tile,
+    .sparse_min_zero_fraction = 0.45,
 };
 
 #endif /* TG_HAVE_X86_SIMD */

@@ -1,6 +1,7 @@
 /* tensor/matmul_avx512.c — the AVX-512 micro-kernel and transposing packer behind tg_gemm: their
  * vector layer, tile sizes and dispatch (the loops themselves are matmul_tile.h's, shared with
- * AVX2; the blocking around them is in matmul.c), and the zero-skipping kernel.
+ * AVX2 and NEON; the blocking around them is in matmul.c), and the compressing list of the
+ * zero-skipping kernel's steps.
  *
  * Compiled without -mavx512f: every function carries a target attribute, and matmul.c only calls
  * in here after checking the processor (so the library still runs on any x86-64).
@@ -27,6 +28,7 @@ enum { VW = 16 };                 /* floats per vector */
 enum { KMAJOR_MR = 14, KMAJOR_NV = 2 };
 enum { ROWS_MR = 6, ROWS_NV = 4 };
 enum { MAX_MR = 14, MAX_NV = 4 };
+enum { SPARSE_NV = 4 };          /* zero-skipping strips of 64 columns: 8 accumulators */
 
 /* ---- the vector layer (matmul_tile.h says what each piece must do) ----------------------- */
 
@@ -83,6 +85,41 @@ TG_INLINE_AVX512 void transpose_block(vf r[16])
         r[8 + x] = _mm512_shuffle_f32x4(s1, s3, 0x88);
         r[12 + x] = _mm512_shuffle_f32x4(s1, s3, 0xDD);
     }
+}
+
+/* ---- the zero-skipping kernel's list of steps (the kernel itself is matmul_tile.h's) ---- */
+
+/* Lists the steps k < kc at which either of the MR (1 or 2) rows of op(A) [MR, kc] (row stride
+ * as) is non-zero:  off[e] = k·b_stride (where op(B)'s row k starts),  val[2e + r] = op(A)[r, k]
+ * (0 for a row that is zero there; NaN counts as non-zero).  Whole vectors are stored, so both
+ * arrays need room for kc rounded up to 16 entries (val twice that).  Returns the count.
+ * Uses the register form of compress: the memory form is microcoded on Zen 4. */
+#define LIST_NONZERO_STEPS
+TG_INLINE_AVX512 size_t list_nonzero_steps(const int MR, const float *a, size_t as, size_t kc, size_t b_stride,
+                                           int32_t *off, float *val)
+{
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i stride = _mm512_set1_epi32((int)b_stride);
+    /* interleave two compressed rows: (x0 y0 x1 y1 ...), low and high halves */
+    const __m512i pick_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i pick_hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+    size_t n = 0;
+    for (size_t k = 0; k < kc; k += VW) {
+        const __mmask16 valid = lanes(kc - k);
+        vf row[TG_SPARSE_MR] = {vf_zero(), vf_zero()};
+        __mmask16 nonzero = 0;
+        for (int r = 0; r < MR; r++) {
+            row[r] = vf_load_part(a + r * as + k, kc - k, valid);
+            nonzero |= _mm512_mask_cmp_ps_mask(valid, row[r], vf_zero(), _CMP_NEQ_UQ);
+        }
+        __m512i steps = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)k)), stride);
+        _mm512_storeu_si512(off + n, _mm512_maskz_compress_epi32(nonzero, steps));
+        vf x = _mm512_maskz_compress_ps(nonzero, row[0]), y = _mm512_maskz_compress_ps(nonzero, row[1]);
+        _mm512_storeu_ps(val + 2 * n, _mm512_permutex2var_ps(x, pick_lo, y));
+        _mm512_storeu_ps(val + 2 * n + VW, _mm512_permutex2var_ps(x, pick_hi, y));
+        n += (size_t)__builtin_popcount(nonzero);
+    }
+    return n;
 }
 
 /* ---- the micro-kernel and the packer (written once, for both instruction sets) ------------ */
@@ -143,102 +180,6 @@ static TG_AVX512 void tile_avx512(const tg_tile *t)
         tile_rows(t);
 }
 
-/* ---- the zero-skipping kernel (tg_gemm_sparse_a) -------------------------------------- */
-
-/* Lists the steps k < kc at which either of the MR (1 or 2) rows of op(A) [MR, kc] (row stride
- * as) is non-zero:  off[e] = k·b_stride (where op(B)'s row k starts),  val[2e + r] = op(A)[r, k]
- * (0 for a row that is zero there; NaN counts as non-zero).  Whole vectors are stored, so both
- * arrays need room for kc rounded up to 16 entries (val twice that).  Returns the count.
- * Uses the register form of compress: the memory form is microcoded on Zen 4. */
-TG_INLINE_AVX512 size_t list_nonzero_steps(const int MR, const float *a, size_t as, size_t kc, size_t b_stride,
-                                           int32_t *off, float *val)
-{
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    const __m512i stride = _mm512_set1_epi32((int)b_stride);
-    /* interleave two compressed rows: (x0 y0 x1 y1 ...), low and high halves */
-    const __m512i pick_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-    const __m512i pick_hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-    size_t n = 0;
-    for (size_t k = 0; k < kc; k += VW) {
-        const __mmask16 valid = lanes(kc - k);
-        vf row[TG_SPARSE_MR] = {vf_zero(), vf_zero()};
-        __mmask16 nonzero = 0;
-        for (int r = 0; r < MR; r++) {
-            row[r] = vf_load_part(a + r * as + k, kc - k, valid);
-            nonzero |= _mm512_mask_cmp_ps_mask(valid, row[r], vf_zero(), _CMP_NEQ_UQ);
-        }
-        __m512i steps = _mm512_mullo_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32((int)k)), stride);
-        _mm512_storeu_si512(off + n, _mm512_maskz_compress_epi32(nonzero, steps));
-        vf x = _mm512_maskz_compress_ps(nonzero, row[0]), y = _mm512_maskz_compress_ps(nonzero, row[1]);
-        _mm512_storeu_ps(val + 2 * n, _mm512_permutex2var_ps(x, pick_lo, y));
-        _mm512_storeu_ps(val + 2 * n + VW, _mm512_permutex2var_ps(x, pick_hi, y));
-        n += (size_t)__builtin_popcount(nonzero);
-    }
-    return n;
-}
-
-/* Columns [j0, j0 + NV·16) (masked to nr) of the C rows, from the listed steps: the tile kernel's
- * arithmetic with the all-zero steps left out.  Each step loads one row of B for both rows of A,
- * which halves the loads per FMA of a one-row kernel (it was load-bound). */
-TG_INLINE_AVX512 void sparse_strip(const int MR, const int NV, const bool FULL, const tg_tile *t, size_t j0,
-                                   size_t steps, const int32_t *off, const float *val)
-{
-    size_t n[MAX_NV];  /* the lanes of each column vector */
-    vmask mask[MAX_NV]; /* FULL: constant masks, so the loads need none (masks spill) */
-    #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-        n[v] = FULL ? VW : t->nr > j0 + (size_t)v * VW ? t->nr - j0 - (size_t)v * VW : 0;
-        mask[v] = FULL ? (vmask)0xFFFF : lanes(n[v]);
-    }
-    vf acc[TG_SPARSE_MR][MAX_NV];
-    zero_tile(MR, NV, acc);
-    const float *b = t->b + j0;
-    for (size_t e = 0; e < steps; e++) {
-        vf brow[MAX_NV];
-        #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++)
-            brow[v] = vf_load_part(b + off[e] + v * VW, n[v], mask[v]);
-        #pragma GCC unroll 2
-        for (int r = 0; r < MR; r++) {
-            vf ar = vf_set1(val[2 * e + r]);
-            #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                acc[r][v] = vf_fma(ar, brow[v], acc[r][v]);
-        }
-    }
-    #pragma GCC unroll 2
-    for (int r = 0; r < MR; r++)
-        store_row(NV, t, t->c + r * t->ldc + j0, t->c0 + r * t->ldc0 + j0, acc[r], n, mask);
-}
-
-TG_INLINE_AVX512 void sparse_rows(const int MR, const tg_tile *t)
-{
-    enum { STRIP = MAX_NV * VW };
-    int32_t off[TG_GEMM_KC_MAX + VW];
-    float val[2 * (TG_GEMM_KC_MAX + VW)];
-    const size_t n = list_nonzero_steps(MR, t->a, t->a_stride, t->kc, t->b_stride, off, val);
-    for (size_t j0 = 0; j0 < t->nr; j0 += STRIP) {
-        if (t->nr - j0 >= STRIP) {
-            sparse_strip(MR, MAX_NV, true, t, j0, n, off, val);
-            continue;
-        }
-        switch ((t->nr - j0 + VW - 1) / VW) {
-        case 1: sparse_strip(MR, 1, false, t, j0, n, off, val); break;
-        case 2: sparse_strip(MR, 2, false, t, j0, n, off, val); break;
-        case 3: sparse_strip(MR, 3, false, t, j0, n, off, val); break;
-        default: sparse_strip(MR, 4, false, t, j0, n, off, val); break;
-        }
-    }
-}
-
-static TG_AVX512 void sparse_tile_avx512(const tg_tile *t)
-{
-    if (t->mr == 2)
-        sparse_rows(2, t);
-    else
-        sparse_rows(1, t);
-}
-
 const tg_gemm_kernel tg_gemm_kernel_avx512 = {
     .mr_rows = ROWS_MR,
     .nr_rows = ROWS_NV * VW,
@@ -246,7 +187,8 @@ const tg_gemm_kernel tg_gemm_kernel_avx512 = {
     .nr_kmajor = KMAJOR_NV * VW,
     .tile = tile_avx512,
     .pack_transposed = pack_transposed,
-    .sparse_tile = sparse_tile_avx512,
+    .sparse_tile = sparse_tile,
+    .sparse_min_zero_fraction = 0.45,
 };
 
 #endif /* TG_HAVE_X86_SIMD */

@@ -5,7 +5,8 @@
  *   matmul_tile.h    one micro-kernel (a register tile of C over one K block) and a transposing
  *                    packer (for Bᵀ panels and A tiles), written once over a vector layer;
  *   matmul_avx2.c    that layer for each instruction set (its vector width, masks, transpose),
- *   matmul_avx512.c  the tile sizes, and (AVX-512) the zero-skipping kernel.
+ *   matmul_avx512.c  and the tile sizes; the zero-skipping kernel is matmul_tile.h's too, and
+ *   matmul_neon.c    AVX-512 lists a tile's non-zero steps with its compress instruction.
  *
  * A micro-kernel computes one tile of C, mr×nr, over kc steps of the reduction:
  *     acc[r][j]  = Σ_k op(A)[r,k]·op(B)[k,j]      (k = 0..kc-1, in order, one FMA per step)
@@ -23,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "matmul.h"
 
@@ -69,6 +71,9 @@ typedef struct tg_gemm_kernel {
      * onto +0) and meets a zero step, which turns it into +0 in `tile` and not here.  And 0·inf
      * or 0·NaN would have been NaN. */
     void (*sparse_tile)(const tg_tile *t);
+    /* The share of zeros in op(A) from which sparse_tile beats tile (tg_gemm_prefers_sparse_a),
+     * measured per instruction set with `bench_matmul --zeros` (docs/performance.md). */
+    double sparse_min_zero_fraction;
 } tg_gemm_kernel;
 
 enum { TG_SPARSE_MR = 2 }; /* rows per zero-skipping tile: the steps skipped are those where both are zero */
@@ -76,6 +81,9 @@ enum { TG_SPARSE_MR = 2 }; /* rows per zero-skipping tile: the steps skipped are
 #if defined(TG_HAVE_X86_SIMD)
 extern const tg_gemm_kernel tg_gemm_kernel_avx2;
 extern const tg_gemm_kernel tg_gemm_kernel_avx512;
+#endif
+#if defined(TG_HAVE_NEON)
+extern const tg_gemm_kernel tg_gemm_kernel_neon;
 #endif
 
 #endif

@@ -1,7 +1,8 @@
-/* tensor/matmul_tile.h — internal: the micro-kernel and the transposing packer, written once
- * over a thin vector layer.  matmul_avx2.c and matmul_avx512.c each define that layer and then
- * include this file, so both instruction sets run the same loops (what a tile computes, and why
- * its arithmetic must not depend on the tile, is in matmul_kernels.h).
+/* tensor/matmul_tile.h — internal: the micro-kernel, the transposing packer and the zero-skipping
+ * kernel, written once over a thin vector layer.  matmul_avx2.c, matmul_avx512.c and
+ * matmul_neon.c each define that layer and then include this file, so every instruction set runs
+ * the same loops (what a tile computes, and why its arithmetic must not depend on the tile, is in
+ * matmul_kernels.h).
  *
  * What the including file defines first:
  *   VW, MAX_MR, MAX_NV         floats per vector; the tallest tile and its most column vectors
@@ -16,6 +17,11 @@
  *   vf_store(p, v)             stores all VW lanes
  *   prefetch_c(p)              a hint that the C row at p is read soon (or nothing)
  *   transpose_block(r)         vf r[VW] in registers: r[i] becomes column i of the VW rows
+ *   SPARSE_NV                  column vectors per strip of the zero-skipping kernel (2 rows of
+ *                              accumulators, SPARSE_NV·2 of them, must fit in registers)
+ *   LIST_NONZERO_STEPS         optional: defined when the file brings its own list_nonzero_steps
+ *                              (same contract as the plain one below), e.g. with a compress
+ *                              instruction
  *
  * It defines static functions, so no other file includes it. */
 
@@ -124,4 +130,105 @@ static TG_KERNEL_FN void pack_transposed(float *dst, size_t dst_stride, const fl
                 vf_store(dst + (k0 + k) * dst_stride + j0, r[k]);
         }
     }
+}
+
+/* ---- the zero-skipping kernel (tg_gemm_sparse_a) -------------------------------------- */
+
+#if !defined(LIST_NONZERO_STEPS)
+/* Lists the steps k < kc at which either of the MR (1 or 2) rows of op(A) [MR, kc] (row stride
+ * as) is non-zero:  off[e] = k·b_stride (where op(B)'s row k starts),  val[2e + r] = op(A)[r, k]
+ * (0 for a row that is zero there; NaN counts as non-zero).  Returns the count.  Branch-free:
+ * every step is written and the count advances only past the non-zero ones, since in images
+ * zeros and non-zeros alternate too irregularly for a branch to be predicted. */
+TG_KERNEL_INLINE size_t list_nonzero_steps(const int MR, const float *a, size_t as, size_t kc, size_t b_stride,
+                                           int32_t *off, float *val)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < kc; k++) {
+        const float x = a[k], y = MR == 2 ? a[as + k] : 0.0f;
+        off[n] = (int32_t)(k * b_stride);
+        val[2 * n] = x;
+        val[2 * n + 1] = y;
+        n += (x != 0.0f) | (y != 0.0f);
+    }
+    return n;
+}
+#endif
+
+/* Columns [j0, j0 + NV·VW) (masked to nr) of the C rows, from the listed steps: the tile kernel's
+ * arithmetic with the all-zero steps left out.  Each step loads one row of B for both rows of A,
+ * which halves the loads per FMA of a one-row kernel (it was load-bound). */
+TG_KERNEL_INLINE void sparse_strip(const int MR, const int NV, const bool FULL, const tg_tile *t, size_t j0,
+                                   size_t steps, const int32_t *off, const float *val)
+{
+    size_t n[SPARSE_NV];   /* the lanes of each column vector */
+    vmask mask[SPARSE_NV]; /* FULL: constant masks, so the loads need none (masks spill) */
+    #pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) {
+        n[v] = FULL ? VW : t->nr > j0 + (size_t)v * VW ? t->nr - j0 - (size_t)v * VW : 0;
+        mask[v] = lanes(n[v]);
+    }
+    vf acc[TG_SPARSE_MR][SPARSE_NV];
+    #pragma GCC unroll 2
+    for (int r = 0; r < MR; r++) {
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = vf_zero();
+    }
+    const float *b = t->b + j0;
+    for (size_t e = 0; e < steps; e++) {
+        vf brow[SPARSE_NV];
+        #pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            brow[v] = vf_load_part(b + off[e] + v * VW, n[v], mask[v]);
+        #pragma GCC unroll 2
+        for (int r = 0; r < MR; r++) {
+            vf ar = vf_set1(val[2 * e + r]);
+            #pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = vf_fma(ar, brow[v], acc[r][v]);
+        }
+    }
+    #pragma GCC unroll 2
+    for (int r = 0; r < MR; r++)
+        store_row(NV, t, t->c + r * t->ldc + j0, t->c0 + r * t->ldc0 + j0, acc[r], n, mask);
+}
+
+/* The strip for the columns left after the full strips: NV is a constant at every call. */
+#define SPARSE_TAIL_CASE(V) \
+    case V: sparse_strip(MR, (V) < SPARSE_NV ? (V) : SPARSE_NV, false, t, j0, n, off, val); break
+
+TG_KERNEL_INLINE void sparse_rows(const int MR, const tg_tile *t)
+{
+    enum { STRIP = SPARSE_NV * VW };
+    /* whole vectors may be stored past the count (a compressing list): room for one more */
+    int32_t off[TG_GEMM_KC_MAX + VW];
+    float val[2 * (TG_GEMM_KC_MAX + VW)];
+    const size_t n = list_nonzero_steps(MR, t->a, t->a_stride, t->kc, t->b_stride, off, val);
+    for (size_t j0 = 0; j0 < t->nr; j0 += STRIP) {
+        if (t->nr - j0 >= STRIP) {
+            sparse_strip(MR, SPARSE_NV, true, t, j0, n, off, val);
+            continue;
+        }
+        switch ((t->nr - j0 + VW - 1) / VW) {
+        SPARSE_TAIL_CASE(1);
+        SPARSE_TAIL_CASE(2);
+        SPARSE_TAIL_CASE(3);
+        SPARSE_TAIL_CASE(4);
+        SPARSE_TAIL_CASE(5);
+        SPARSE_TAIL_CASE(6);
+        SPARSE_TAIL_CASE(7);
+        default: sparse_strip(MR, SPARSE_NV, false, t, j0, n, off, val); break;
+        }
+    }
+}
+#undef SPARSE_TAIL_CASE
+
+/* sparse_tile of tg_gemm_kernel: one or two rows of C. */
+static TG_KERNEL_FN void sparse_tile(const tg_tile *t)
+{
+    if (t->mr == 2)
+        sparse_rows(2, t);
+    else
+        sparse_rows(1, t);
 }

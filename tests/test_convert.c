@@ -4,7 +4,7 @@
 
 #include "tensor/convert.h"
 
-static const tg_simd_path PATHS[] = {TG_PATH_SCALAR, TG_PATH_AVX2, TG_PATH_AVX512, TG_PATH_AUTO};
+static const tg_simd_path PATHS[] = {TG_PATH_SCALAR, TG_PATH_AVX2, TG_PATH_AVX512, TG_PATH_NEON, TG_PATH_AUTO};
 
 /* All 256 byte values, at every start offset and length up to 40 past them (vector bodies and
  * tails), against x / 255.0f computed here. */

@@ -16,6 +16,22 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
+/* Every kernel path; a test of one path the build or processor cannot run skips, saying so. */
+static const tg_simd_path ALL_PATHS[] = {TG_PATH_SCALAR, TG_PATH_AVX2, TG_PATH_AVX512, TG_PATH_NEON};
+
+static void require_path(tg_simd_path path)
+{
+    if (!tg_simd_supported(path))
+        cr_skip_test("path %s is not supported by this build or processor", tg_simd_name(path));
+}
+
+/* One test per path of a check written once as fn(path). */
+#define TEST_EVERY_PATH(name, fn)                                  \
+    Test(matmul, scalar_##name) { fn(TG_PATH_SCALAR); }            \
+    Test(matmul, avx2_##name) { fn(TG_PATH_AVX2); }                \
+    Test(matmul, avx512_##name) { fn(TG_PATH_AVX512); }            \
+    Test(matmul, neon_##name) { fn(TG_PATH_NEON); }
+
 /* Written into padding (columns beyond N in C) to check that nothing outside C is touched. */
 static const float SENTINEL = -12345.0f;
 
@@ -147,8 +163,7 @@ static const size_t SHAPES[][3] = { /* M, N, K */
 
 static void all_shapes_all_transposes(tg_simd_path path)
 {
-    if (!tg_simd_supported(path))
-        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    require_path(path);
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
         for (int ta = 0; ta < 2; ta++)
             for (int tb = 0; tb < 2; tb++)
@@ -158,8 +173,7 @@ static void all_shapes_all_transposes(tg_simd_path path)
 
 static void padded_and_scaled(tg_simd_path path)
 {
-    if (!tg_simd_supported(path))
-        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    require_path(path);
     static const float ab[][2] = {{1.0f, 1.0f}, {0.5f, 1.5f}, {-2.0f, 0.0f}, {1.0f, -0.25f}};
     static const size_t shapes[][3] = {{17, 33, 65}, {65, 17, 300}, {33, 127, 7}};
     for (size_t s = 0; s < 3; s++)
@@ -192,22 +206,16 @@ Test(matmul, reference_small_known_product)
     }
 }
 
-Test(matmul, scalar_matches_reference) { all_shapes_all_transposes(TG_PATH_SCALAR); }
-Test(matmul, avx2_matches_reference) { all_shapes_all_transposes(TG_PATH_AVX2); }
-Test(matmul, avx512_matches_reference) { all_shapes_all_transposes(TG_PATH_AVX512); }
+TEST_EVERY_PATH(matches_reference, all_shapes_all_transposes)
 Test(matmul, auto_matches_reference) { all_shapes_all_transposes(TG_PATH_AUTO); }
 
-Test(matmul, scalar_leading_dimensions_alpha_beta) { padded_and_scaled(TG_PATH_SCALAR); }
-Test(matmul, avx2_leading_dimensions_alpha_beta) { padded_and_scaled(TG_PATH_AVX2); }
-Test(matmul, avx512_leading_dimensions_alpha_beta) { padded_and_scaled(TG_PATH_AVX512); }
+TEST_EVERY_PATH(leading_dimensions_alpha_beta, padded_and_scaled)
 
 /* ---- BLAS conventions -------------------------------------------------------------------- */
 
-static const tg_simd_path ALL_PATHS[] = {TG_PATH_SCALAR, TG_PATH_AVX2, TG_PATH_AVX512};
-
 Test(matmul, k_zero_scales_c_by_beta)
 {
-    for (size_t p = 0; p < 3; p++) {
+    for (size_t p = 0; p < sizeof ALL_PATHS / sizeof ALL_PATHS[0]; p++) {
         if (!tg_simd_supported(ALL_PATHS[p]))
             continue;
         float c[6] = {1, -2, 3, -4, 5, -6};
@@ -229,7 +237,7 @@ Test(matmul, alpha_zero_does_not_read_a_or_b)
         A[i] = NAN;
     for (int i = 0; i < 15; i++)
         B[i] = INFINITY;
-    for (size_t p = 0; p < 3; p++) {
+    for (size_t p = 0; p < sizeof ALL_PATHS / sizeof ALL_PATHS[0]; p++) {
         if (!tg_simd_supported(ALL_PATHS[p]))
             continue;
         float c[12];
@@ -244,7 +252,7 @@ Test(matmul, alpha_zero_does_not_read_a_or_b)
 Test(matmul, beta_zero_ignores_nan_in_c)
 {
     static const size_t shapes[][3] = {{7, 33, 17}, {65, 70, 300}, {3, 5, 2}};
-    for (size_t p = 0; p < 3; p++) {
+    for (size_t p = 0; p < sizeof ALL_PATHS / sizeof ALL_PATHS[0]; p++) {
         if (!tg_simd_supported(ALL_PATHS[p]))
             continue;
         for (size_t s = 0; s < 3; s++) {
@@ -280,8 +288,7 @@ Test(matmul, empty_output_is_a_no_op)
  * with odd sizes so the thread split falls inside vector lanes and row tiles. */
 static void same_bits_for_any_thread_count(tg_simd_path path)
 {
-    if (!tg_simd_supported(path))
-        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    require_path(path);
     static const size_t shapes[][3] = {{256, 64, 784}, {64, 784, 256}, {301, 259, 131}, {784, 64, 32}, {33, 784, 64}};
     static const float betas[] = {0.0f, 1.0f};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
@@ -308,15 +315,13 @@ static void same_bits_for_any_thread_count(tg_simd_path path)
     tg_set_threads(1);
 }
 
-Test(matmul, scalar_same_bits_for_1_2_3_threads) { same_bits_for_any_thread_count(TG_PATH_SCALAR); }
-Test(matmul, avx2_same_bits_for_1_2_3_threads) { same_bits_for_any_thread_count(TG_PATH_AVX2); }
-Test(matmul, avx512_same_bits_for_1_2_3_threads) { same_bits_for_any_thread_count(TG_PATH_AVX512); }
+TEST_EVERY_PATH(same_bits_for_1_2_3_threads, same_bits_for_any_thread_count)
 
 /* ---- path selection ---------------------------------------------------------------------- */
 
 Test(matmul, path_names_round_trip)
 {
-    for (int p = TG_PATH_AUTO; p <= TG_PATH_AVX512; p++)
+    for (int p = TG_PATH_AUTO; p < TG_PATH_COUNT; p++)
         cr_assert_eq(tg_simd_parse(tg_simd_name((tg_simd_path)p)), p);
     cr_assert_eq(tg_simd_parse("avx"), -1);
     cr_assert_eq(tg_simd_parse(""), -1);
@@ -420,8 +425,7 @@ static float *run_sparse_path(const problem *p, tg_simd_path path)
  * both are close to the reference: all shapes, transposes, scalings, from no zeros to all. */
 static void sparse_a_same_bits_as_dense(tg_simd_path path)
 {
-    if (!tg_simd_supported(path))
-        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    require_path(path);
     static const double fractions[] = {0.0, 0.5, 0.9, 1.0};
     static const float ab[][2] = {{1.0f, 0.0f}, {1.0f, 1.0f}, {0.5f, -1.5f}};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
@@ -445,28 +449,39 @@ static void sparse_a_same_bits_as_dense(tg_simd_path path)
             }
 }
 
-/* Paths without the kernel must fall back to their dense product; AVX-512 runs the kernel. */
-Test(matmul, scalar_sparse_a_falls_back_to_dense) { sparse_a_same_bits_as_dense(TG_PATH_SCALAR); }
-Test(matmul, avx2_sparse_a_falls_back_to_dense) { sparse_a_same_bits_as_dense(TG_PATH_AVX2); }
-Test(matmul, avx512_sparse_a_same_bits_as_dense) { sparse_a_same_bits_as_dense(TG_PATH_AVX512); }
+/* Paths with the kernel (AVX2, AVX-512, NEON) run it; the scalar one falls back to its dense
+ * product. */
+TEST_EVERY_PATH(sparse_a_same_bits_as_dense, sparse_a_same_bits_as_dense)
+
+Test(matmul, paths_with_a_zero_skipping_kernel)
+{
+    cr_assert_not(tg_gemm_skips_zeros(TG_PATH_SCALAR));
+    for (size_t p = 0; p < sizeof ALL_PATHS / sizeof ALL_PATHS[0]; p++)
+        cr_assert_eq(tg_gemm_skips_zeros(ALL_PATHS[p]), ALL_PATHS[p] != TG_PATH_SCALAR && tg_simd_supported(ALL_PATHS[p]),
+                     "%s", tg_simd_name(ALL_PATHS[p]));
+}
 
 /* The documented exception: a product that underflows to -0 meets a zero step.  Dense turns
  * the -0 into +0 there, the skipping kernel keeps it; the values are equal. */
-Test(matmul, sparse_a_underflow_differs_only_in_the_sign_of_zero)
+static void sparse_a_underflow_differs_only_in_the_sign_of_zero(tg_simd_path path)
 {
-    if (!tg_simd_supported(TG_PATH_AVX512))
-        cr_skip_test("avx512 is not supported by this build or processor");
+    require_path(path);
+    if (!tg_gemm_skips_zeros(path))
+        cr_skip_test("path %s has no zero-skipping kernel", tg_simd_name(path));
     const float A[2] = {-1e-30f, 0.0f}, B[2] = {1e-30f, 1.0f};
     float dense = 5.0f, sparse = 5.0f;
-    tg_gemm_path(TG_PATH_AVX512, TG_NOTRANS, TG_NOTRANS, 1, 1, 2, 1.0f, A, 2, B, 1, 0.0f, &dense, 1);
-    const tg_gemm_options opt = {.skip_zeros_of_a = true, .path = TG_PATH_AVX512};
+    tg_gemm_path(path, TG_NOTRANS, TG_NOTRANS, 1, 1, 2, 1.0f, A, 2, B, 1, 0.0f, &dense, 1);
+    const tg_gemm_options opt = {.skip_zeros_of_a = true, .path = path};
     tg_gemm_ex(TG_NOTRANS, TG_NOTRANS, 1, 1, 2, 1.0f, A, 2, B, 1, 0.0f, &sparse, 1, &opt);
-    cr_assert(dense == 0.0f && sparse == 0.0f, "both zero: %g %g", (double)dense, (double)sparse);
-    cr_assert(!signbit(dense) && signbit(sparse), "dense +0, skipping -0");
+    cr_assert(dense == 0.0f && sparse == 0.0f, "%s: both zero: %g %g", tg_simd_name(path), (double)dense, (double)sparse);
+    cr_assert(!signbit(dense) && signbit(sparse), "%s: dense +0, skipping -0", tg_simd_name(path));
 }
 
-Test(matmul, sparse_a_same_bits_for_1_2_3_threads)
+TEST_EVERY_PATH(sparse_a_underflow_differs_only_in_the_sign_of_zero, sparse_a_underflow_differs_only_in_the_sign_of_zero)
+
+static void sparse_a_same_bits_for_any_thread_count(tg_simd_path path)
 {
+    require_path(path);
     static const size_t shapes[][3] = {{256, 64, 784}, {784, 64, 256}, {301, 259, 131}, {33, 130, 64}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int ta = 0; ta < 2; ta++) {
@@ -476,17 +491,19 @@ Test(matmul, sparse_a_same_bits_for_1_2_3_threads)
             float *runs[3];
             for (int t = 0; t < 3; t++) {
                 tg_set_threads(t + 1);
-                runs[t] = run_sparse_path(&p, TG_PATH_AUTO);
+                runs[t] = run_sparse_path(&p, path);
             }
             size_t bytes = p.M * p.ldc * sizeof(float);
             cr_assert(memcmp(runs[0], runs[1], bytes) == 0 && memcmp(runs[0], runs[2], bytes) == 0,
-                      "sparse_a: thread counts differ (M=%zu N=%zu K=%zu ta=%d)", p.M, p.N, p.K, ta);
+                      "%s sparse_a: thread counts differ (M=%zu N=%zu K=%zu ta=%d)", tg_simd_name(path), p.M, p.N, p.K, ta);
             for (int t = 0; t < 3; t++)
                 free(runs[t]);
             free_problem(&p);
         }
     tg_set_threads(1);
 }
+
+TEST_EVERY_PATH(sparse_a_same_bits_for_1_2_3_threads, sparse_a_same_bits_for_any_thread_count)
 
 /* A NaN in A is not a zero: it must reach C as in the dense product.  (Through the public
  * tg_gemm_sparse_a, which the other tests reach as tg_gemm_ex with skip_zeros_of_a.) */
@@ -506,15 +523,21 @@ Test(matmul, sparse_a_propagates_nan_in_a)
     free_problem(&p);
 }
 
+/* On a path with the zero-skipping kernel the choice follows the share of zeros; on one without
+ * it (the scalar reference) the answer is always no, whatever A holds. */
 Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
 {
+    const bool kernel = tg_gemm_skips_zeros(TG_PATH_AUTO);
+    const char *path = tg_simd_name(tg_simd_active());
     problem p = make_problem(TG_NOTRANS, TG_NOTRANS, 256, 1, 784, 0, 1.0f, 0.0f, 8);
-    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "no zeros");
+    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: no zeros", path);
     sprinkle_zeros(&p, 0.25, false, 9);
-    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "a quarter zeros");
+    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: a quarter zeros", path);
     sprinkle_zeros(&p, 0.5, false, 10); /* about 62% now */
-    cr_assert(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "most zeros");
-    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, 0, p.K, p.lda), "empty");
+    cr_assert_eq(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), kernel, "%s: most zeros", path);
+    sprinkle_zeros(&p, 1.0, false, 11);
+    cr_assert_eq(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), kernel, "%s: all zeros", path);
+    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, 0, p.K, p.lda), "%s: empty", path);
     free_problem(&p);
 }
 
@@ -525,8 +548,7 @@ Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
  * contents (NaN here) are never read, its padding never written. */
 static void row_bias_same_bits_as_filled_rows(tg_simd_path path)
 {
-    if (!tg_simd_supported(path))
-        cr_skip_test("%s is not supported by this build or processor", tg_simd_name(path));
+    require_path(path);
     static const float ab[][2] = {{1.0f, 1.0f}, {0.5f, -1.5f}, {2.0f, 0.0f}};
     for (size_t s = 0; s < sizeof SHAPES / sizeof SHAPES[0]; s++)
         for (int t = 0; t < 4; t++)
@@ -557,9 +579,7 @@ static void row_bias_same_bits_as_filled_rows(tg_simd_path path)
             }
 }
 
-Test(matmul, scalar_row_bias_same_bits_as_filled_rows) { row_bias_same_bits_as_filled_rows(TG_PATH_SCALAR); }
-Test(matmul, avx2_row_bias_same_bits_as_filled_rows) { row_bias_same_bits_as_filled_rows(TG_PATH_AVX2); }
-Test(matmul, avx512_row_bias_same_bits_as_filled_rows) { row_bias_same_bits_as_filled_rows(TG_PATH_AVX512); }
+TEST_EVERY_PATH(row_bias_same_bits_as_filled_rows, row_bias_same_bits_as_filled_rows)
 
 /* With nothing to multiply, C = beta·bias in every row. */
 Test(matmul, row_bias_with_k_zero)
@@ -697,12 +717,13 @@ Test(matmul, epilogue_sees_each_final_element_once)
 }
 
 /* tg_transpose on each path (the packer's register transposes, 16×16 with AVX-512, 8×8 with
- * AVX2; plain loops on the scalar path) and its reference twin: every element lands at
+ * AVX2, 4×4 with NEON; plain loops on the scalar path) and its reference twin: every element lands at
  * dst[j*ldd + i] = src[i*lds + j] (values that name their place), the padding of dst's rows is
  * left alone, on shapes with and without whole 16-row groups, in one chunk or several (128
  * columns each), on 1 and 2 threads. */
 static void transpose_puts_every_element_in_place(tg_simd_path path, bool ref)
 {
+    require_path(path);
     static const size_t shapes[][2] = {{1, 1},    {3, 5},    {16, 16}, {17, 33},  {64, 784},
                                        {784, 64}, {100, 7}, {48, 130}, {300, 300}, {40, 1000}};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -733,7 +754,7 @@ static void transpose_puts_every_element_in_place(tg_simd_path path, bool ref)
     tg_set_threads(1);
 }
 
+static void transpose_on_path(tg_simd_path path) { transpose_puts_every_element_in_place(path, false); }
+
 Test(matmul, transpose_ref_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_SCALAR, true); }
-Test(matmul, scalar_transpose_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_SCALAR, false); }
-Test(matmul, avx2_transpose_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_AVX2, false); }
-Test(matmul, avx512_transpose_puts_every_element_in_place) { transpose_puts_every_element_in_place(TG_PATH_AVX512, false); }
+TEST_EVERY_PATH(transpose_puts_every_element_in_place, transpose_on_path)
