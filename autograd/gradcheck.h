@@ -38,6 +38,10 @@
 #include "param.h"
 #include "tape.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Builds the loss (a one-element node) on `tape`, which tg_gradcheck has just reset, taking the
  * parameters through tg_param_leaf so that their current values are used.  Called many times;
  * it must compute the same function each time (no randomness, no state it changes). */
@@ -81,5 +85,9 @@ typedef struct tg_gradcheck_result {
  * `res` (may be NULL) is filled in every case; `err` may be NULL. */
 int tg_gradcheck(tg_tape *tape, tg_loss_fn fn, void *ctx, tg_param *const *params, int n_params,
                  const tg_gradcheck_opts *opts, tg_gradcheck_result *res, tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

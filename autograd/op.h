@@ -26,6 +26,10 @@
 
 #include "tape.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef void (*tg_forward_fn)(tg_node *n);
 typedef void (*tg_backward_fn)(tg_node *n);
 
@@ -67,5 +71,9 @@ static inline bool tg_grad_first_write(tg_node *x)
 /* The 2-D reading of a node's value: rows = shape[0], cols = the rest (1-D: one row). */
 static inline size_t tg_rows(const tg_node *n) { return tg_tensor_nrows(&n->value); }
 static inline size_t tg_cols(const tg_node *n) { return tg_tensor_ncols(&n->value); }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

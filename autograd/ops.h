@@ -13,6 +13,10 @@
 #include "op.h"
 #include "tape.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The registry: tg_op_matmul_nn, tg_op_add, ... (one tg_op_def per line of ops.def). */
 #define TG_OP(name, formula) extern const tg_op_def tg_op_##name;
 #include "ops.def"
@@ -106,5 +110,9 @@ tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation a
  * values).  Gradient flows to h and h_tilde (hence on through the ordinary ops) and directly to
  * W through Σ_i W_ij²; derivation in ops_jacobian.c. */
 tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_node *W, tg_activation act);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,10 @@
 
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TG_PARAM_NAME_MAX 64
 
 typedef struct tg_param {
@@ -21,5 +25,9 @@ int tg_param_init(tg_param *p, const char *name, int ndim, const size_t *shape, 
 void tg_param_free(tg_param *p);
 void tg_param_zero_grad(tg_param *p);
 void tg_params_zero_grad(tg_param *const *params, int n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

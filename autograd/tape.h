@@ -34,6 +34,10 @@
 #include "param.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TG_MAX_INPUTS 4
 
 typedef struct tg_tape tg_tape;
@@ -106,5 +110,9 @@ void tg_tape_profile_reset(tg_tape *tape);
 void tg_tape_profile_print(const tg_tape *tape, FILE *f);
 /* Total forward / backward seconds of one op kind by name (0 when unknown). */
 double tg_tape_profile_seconds(const tg_tape *tape, const char *op_name, bool backward);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

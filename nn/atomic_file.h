@@ -17,6 +17,10 @@
 
 #include "tensor/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tg_atomic_file {
     int fd;
     char *tmp_path; /* malloc'ed */
@@ -35,5 +39,9 @@ int tg_atomic_finish(tg_atomic_file *f, int write_errno, bool rename_over, tg_er
 
 /* The whole sequence for bytes already in memory. */
 int tg_write_file_atomic(const char *path, const void *data, size_t len, tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -35,6 +35,10 @@
 #include "tensor/error.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TG_CKPT_MAGIC "TGCK"
 #define TG_CKPT_VERSION 1u
 #define TG_CKPT_NAME_MAX 255 /* bytes in a tensor name (the u16 name_len field allows 1..255) */
@@ -133,5 +137,9 @@ int tg_ckpt_add_params(tg_checkpoint *ck, tg_param *const *params, int n, tg_err
  * Tensors in the checkpoint that no param asks for are ignored.  Gradients are not touched. */
 int tg_ckpt_load_params(const tg_checkpoint *ck, const char *path, tg_param *const *params, int n,
                         tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

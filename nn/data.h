@@ -22,6 +22,10 @@
 
 #include "tensor/error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Largest decompressed .gz accepted by the IDX reader (a guard against decompression bombs). */
 #define TG_IDX_MAX_BYTES ((size_t)2 << 30)
 
@@ -124,5 +128,9 @@ uint64_t tg_batcher_epoch(const tg_batcher *b);
 size_t tg_batcher_position(const tg_batcher *b);
 /* Images per epoch (after the limit). */
 size_t tg_batcher_size(const tg_batcher *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

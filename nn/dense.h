@@ -18,6 +18,10 @@
 #include "nn/init.h"
 #include "tensor/rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tg_dense {
     tg_param weight; /* [in,out] */
     tg_param bias;   /* [out] */
@@ -40,5 +44,9 @@ tg_node *tg_dense_forward(tg_tape *t, tg_dense *d, tg_node *x);
 /* The layer's parameters, for an optimizer or a checkpoint: out[0] = &d->weight,
  * out[1] = &d->bias.  Returns 2. */
 int tg_dense_params(tg_dense *d, tg_param **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,6 +22,10 @@
 #include "tensor/rng.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     TG_INIT_GLOROT_UNIFORM = 0,
     TG_INIT_HE_NORMAL,
@@ -50,5 +54,9 @@ bool tg_init_kind_valid(tg_init_kind kind);
 const char *tg_init_name(tg_init_kind kind);
 /* The inverse of tg_init_name (also accepts "xavier_uniform"); -1 for an unknown name. */
 int tg_init_parse(const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -40,6 +40,10 @@
 #include "autograd/param.h"
 #include "tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { TG_OPT_SGD = 0, TG_OPT_ADAM } tg_opt_kind;
 
 typedef struct {
@@ -99,5 +103,9 @@ int tg_optim_state_count(const tg_optimizer *o);
 tg_tensor *tg_optim_state_tensor(tg_optimizer *o, int k, char name[TG_OPT_STATE_NAME_MAX]);
 /* The checkpoint name of the step counter: "adam.step" or "sgd.step". */
 const char *tg_optim_step_name(const tg_optimizer *o);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum tg_error_code {
     TG_OK = 0,
     TG_ERR_ARG,     /* a bad argument: negative size, unknown option, NaN where a number is needed */
@@ -38,5 +42,9 @@ void tg_error_clear(tg_error *err);
 
 /* Name of an error code, e.g. "shape". */
 const char *tg_error_code_name(int code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Sweep limit of tg_sym_eigen.  Cyclic Jacobi converges quadratically once the off-diagonal
  * part is small; typical matrices need 6-12 sweeps, so reaching 60 means something is wrong. */
 #define TG_EIGEN_MAX_SWEEPS 60
@@ -62,5 +66,9 @@ int tg_sym_eigen_sweeps(double *a, size_t n, double *eigenvalues, double *eigenv
  * TG_ERR_NUMERIC (a non-finite entry in J or in G), TG_ERR_NOMEM. */
 int tg_svd_wide(const float *J, size_t h, size_t d, float *sigma, float *right_vectors,
                 size_t k, tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

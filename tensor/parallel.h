@@ -9,6 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The body of a parallel loop: processes items [lo, hi). */
 typedef void (*tg_range_fn)(size_t lo, size_t hi, void *ctx);
 
@@ -38,5 +42,9 @@ double tg_now_seconds(void);
 /* Processors available to this process (1 when unknown). */
 int tg_available_cores(void);
 bool tg_have_openmp(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct tg_rng {
     uint64_t state;
     uint64_t inc; /* stream selector; always odd */
@@ -41,5 +45,9 @@ void tg_rng_fill_uniform(tg_rng *rng, float *x, size_t n, float lo, float hi);
 void tg_rng_fill_normal(tg_rng *rng, float *x, size_t n, float mean, float stddev);
 /* Fisher-Yates shuffle of a[0..n). */
 void tg_rng_shuffle_u32(tg_rng *rng, uint32_t *a, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

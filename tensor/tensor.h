@@ -19,6 +19,10 @@
 
 #include "error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TG_MAX_DIMS 4
 #define TG_ALIGN 64 /* bytes: one cache line, one AVX-512 register */
 
@@ -73,5 +77,9 @@ char *tg_shape_str(char *buf, size_t buflen, int ndim, const size_t *shape);
 char *tg_tensor_shape_str(char *buf, size_t buflen, const tg_tensor *t);
 /* Prints "name [2,3]" and the values (at most `max_values`, then "..."). */
 void tg_tensor_print(FILE *f, const char *name, const tg_tensor *t, size_t max_values);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
