@@ -58,7 +58,7 @@ typedef struct tg_gemm_kernel {
     void (*tile)(const tg_tile *t);
     /* Transposes src [nc, kc] (row stride lds) into dst [kc, nc] (row stride dst_stride):
      *     dst[k*dst_stride + j] = src[j*lds + k]   for k < kc, j < nc.
-     * Lanes j in [nc, round_up(nc, 16)) may be written with anything; dst_stride must be at least
+     * Lanes j in [nc, round_up(nc, vector width)) may be written with anything; dst_stride must be at least
      * that rounded width.  Packs panels of op(B) for B stored N×K, and tiles of A (rows -> k-major). */
     void (*pack_transposed)(float *dst, size_t dst_stride, const float *src, size_t lds, size_t kc, size_t nc);
     /* Optional (NULL: tg_gemm_sparse_a computes densely).  The zero-skipping kernel: C rows
