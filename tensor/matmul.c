@@ -293,21 +293,22 @@ static void gemm_blocked(const tg_gemm_kernel *kern, const gemm_args *g, float *
 }
 
 /* The zero-skipping product (tg_gemm_sparse_a): the K blocks of gemm_blocked, rows of C in
- * pairs.  Each pair lists the steps where either of its rows of op(A) is non-zero and runs only
- * those, on B in place (not transposed).  Rows of Aᵀ are columns of A: a tile of them is first
- * transposed into a_pack. */
+ * tiles of TG_SPARSE_ROWS.  The kernel lists, for each pair of rows, the steps where either row of
+ * op(A) is non-zero and runs only those, on B in place (not transposed).  Rows of Aᵀ are columns
+ * of A: a tile of them is first transposed into a_pack. */
 static void gemm_sparse_blocked(const tg_gemm_kernel *kern, const gemm_args *g, float *buf)
 {
+    _Static_assert((int)TG_SPARSE_ROWS <= (int)MR_MAX, "a_pack holds MR_MAX rows");
     float *a_pack = buf + PACK_B_FLOATS; /* [MR_MAX, KC_MAX] */
     const size_t nk = (g->K + KC_MAX - 1) / KC_MAX;
     size_t k0 = 0;
     for (size_t p = 0; p < nk; p++) {
         const size_t kc = k_block_depth(g->K, nk, p);
-        for (size_t i = 0; i < g->M; i += MR_MAX) {
-            const size_t rows = g->M - i < MR_MAX ? g->M - i : MR_MAX;
+        for (size_t i = 0; i < g->M; i += TG_SPARSE_ROWS) {
+            const size_t rows = g->M - i < TG_SPARSE_ROWS ? g->M - i : TG_SPARSE_ROWS;
             tg_tile tile = {
-                .kc = kc, .a_layout = TG_A_ROWS, .nr = g->N,
-                .b = g->B + k0 * g->ldb, .b_stride = g->ldb, .ldc = g->ldc,
+                .mr = rows, .kc = kc, .a_layout = TG_A_ROWS, .nr = g->N,
+                .b = g->B + k0 * g->ldb, .b_stride = g->ldb, .c = g->C + i * g->ldc, .ldc = g->ldc,
                 .alpha = g->alpha, .beta = g->beta, .first = p == 0,
             };
             if (g->ta == TG_TRANS) { /* op(A) rows i.. = columns of A: [rows, kc] at stride KC_MAX */
@@ -316,14 +317,8 @@ static void gemm_sparse_blocked(const tg_gemm_kernel *kern, const gemm_args *g, 
             } else {
                 tile.a = g->A + i * g->lda + k0, tile.a_stride = g->lda;
             }
-            for (size_t r = 0; r < rows; r += TG_SPARSE_MR) {
-                tg_tile pair = tile;
-                pair.mr = rows - r < TG_SPARSE_MR ? rows - r : TG_SPARSE_MR;
-                pair.a = tile.a + r * tile.a_stride;
-                pair.c = g->C + (i + r) * g->ldc;
-                set_tile_c0(&pair, g, 0);
-                kern->sparse_tile(&pair);
-            }
+            set_tile_c0(&tile, g, 0);
+            kern->sparse_tile(&tile);
         }
         k0 += kc;
     }

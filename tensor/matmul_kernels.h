@@ -62,9 +62,10 @@ typedef struct tg_gemm_kernel {
      * that rounded width.  Packs panels of op(B) for B stored N×K, and tiles of A (rows -> k-major). */
     void (*pack_transposed)(float *dst, size_t dst_stride, const float *src, size_t lds, size_t kc, size_t nc);
     /* Optional (NULL: tg_gemm_sparse_a computes densely).  The zero-skipping kernel: C rows
-     * [mr <= TG_SPARSE_MR, nr] (any nr, in strips of its vector width) over one K block of
+     * [mr <= TG_SPARSE_ROWS, nr] (any nr, in strips of its vector width) over one K block of
      * kc <= TG_GEMM_KC_MAX steps, op(A) read as TG_A_ROWS, op(B)[k,j] = b[k*b_stride + j] with
-     * kc*b_stride < 2^31.  The steps k at which every row of op(A) is zero are left out; the
+     * kc*b_stride < 2^31.  Rows go in pairs (TG_SPARSE_MR); the steps k at which both rows of a
+     * pair of op(A) are zero are left out for that pair; the
      * others go through the arithmetic above, so the values are those of `tile` when B is
      * finite: an FMA with a zero factor adds ±0, which changes no non-zero accumulator.  The
      * bits too, but for one case: an accumulator that is -0 (a product that underflowed to -0
@@ -76,7 +77,8 @@ typedef struct tg_gemm_kernel {
     double sparse_min_zero_fraction;
 } tg_gemm_kernel;
 
-enum { TG_SPARSE_MR = 2 }; /* rows per zero-skipping tile: the steps skipped are those where both are zero */
+enum { TG_SPARSE_MR = 2 };    /* rows that share a list of steps: the steps skipped are those where both are zero */
+enum { TG_SPARSE_ROWS = 16 }; /* rows per zero-skipping tile: its pairs share each strip of B while it is in L1 */
 
 #if defined(TG_HAVE_X86_SIMD)
 extern const tg_gemm_kernel tg_gemm_kernel_avx2;

@@ -155,11 +155,12 @@ TG_KERNEL_INLINE size_t list_nonzero_steps(const int MR, const float *a, size_t 
 }
 #endif
 
-/* Columns [j0, j0 + NV·VW) (masked to nr) of the C rows, from the listed steps: the tile kernel's
- * arithmetic with the all-zero steps left out.  Each step loads one row of B for both rows of A,
- * which halves the loads per FMA of a one-row kernel (it was load-bound). */
-TG_KERNEL_INLINE void sparse_strip(const int MR, const int NV, const bool FULL, const tg_tile *t, size_t j0,
-                                   size_t steps, const int32_t *off, const float *val)
+/* Columns [j0, j0 + NV·VW) (masked to nr) of the MR C rows from `row` on, from their listed
+ * steps: the tile kernel's arithmetic with the all-zero steps left out.  Each step loads one row
+ * of B for both rows of A, which halves the loads per FMA of a one-row kernel (it was
+ * load-bound). */
+TG_KERNEL_INLINE void sparse_strip(const int MR, const int NV, const bool FULL, const tg_tile *t, size_t row,
+                                   size_t j0, size_t steps, const int32_t *off, const float *val)
 {
     size_t n[SPARSE_NV];   /* the lanes of each column vector */
     vmask mask[SPARSE_NV]; /* FULL: constant masks, so the loads need none (masks spill) */
@@ -177,10 +178,11 @@ TG_KERNEL_INLINE void sparse_strip(const int MR, const int NV, const bool FULL, 
     }
     const float *b = t->b + j0;
     for (size_t e = 0; e < steps; e++) {
+        const float *b_row = b + off[e]; /* op(B)[k, j0..] for the e-th listed step k */
         vf brow[SPARSE_NV];
         #pragma GCC unroll 8
         for (int v = 0; v < NV; v++)
-            brow[v] = vf_load_part(b + off[e] + v * VW, n[v], mask[v]);
+            brow[v] = vf_load_part(b_row + v * VW, n[v], mask[v]);
         #pragma GCC unroll 2
         for (int r = 0; r < MR; r++) {
             vf ar = vf_set1(val[2 * e + r]);
@@ -191,44 +193,60 @@ TG_KERNEL_INLINE void sparse_strip(const int MR, const int NV, const bool FULL, 
     }
     #pragma GCC unroll 2
     for (int r = 0; r < MR; r++)
-        store_row(NV, t, t->c + r * t->ldc + j0, t->c0 + r * t->ldc0 + j0, acc[r], n, mask);
+        store_row(NV, t, t->c + (row + r) * t->ldc + j0, t->c0 + (row + r) * t->ldc0 + j0, acc[r], n, mask);
 }
 
-/* The strip for the columns left after the full strips: NV is a constant at every call. */
-#define SPARSE_TAIL_CASE(V) \
-    case V: sparse_strip(MR, (V) < SPARSE_NV ? (V) : SPARSE_NV, false, t, j0, n, off, val); break
-
-TG_KERNEL_INLINE void sparse_rows(const int MR, const tg_tile *t)
+/* The pair of rows from `row` on, columns [j0, j0 + NV·VW): MR and NV constants at every call. */
+TG_KERNEL_INLINE void sparse_pair_strip(const int NV, const bool FULL, const tg_tile *t, size_t row, size_t j0,
+                                        size_t steps, const int32_t *off, const float *val)
 {
-    enum { STRIP = SPARSE_NV * VW };
-    /* whole vectors may be stored past the count (a compressing list): room for one more */
-    int32_t off[TG_GEMM_KC_MAX + VW];
-    float val[2 * (TG_GEMM_KC_MAX + VW)];
-    const size_t n = list_nonzero_steps(MR, t->a, t->a_stride, t->kc, t->b_stride, off, val);
-    for (size_t j0 = 0; j0 < t->nr; j0 += STRIP) {
-        if (t->nr - j0 >= STRIP) {
-            sparse_strip(MR, SPARSE_NV, true, t, j0, n, off, val);
-            continue;
-        }
-        switch ((t->nr - j0 + VW - 1) / VW) {
-        SPARSE_TAIL_CASE(1);
-        SPARSE_TAIL_CASE(2);
-        SPARSE_TAIL_CASE(3);
-        SPARSE_TAIL_CASE(4);
-        SPARSE_TAIL_CASE(5);
-        SPARSE_TAIL_CASE(6);
-        SPARSE_TAIL_CASE(7);
-        default: sparse_strip(MR, SPARSE_NV, false, t, j0, n, off, val); break;
-        }
+    if (t->mr - row >= 2)
+        sparse_strip(2, NV, FULL, t, row, j0, steps, off, val);
+    else
+        sparse_strip(1, NV, FULL, t, row, j0, steps, off, val);
+}
+
+/* The strip for the columns left after the full strips. */
+#define SPARSE_TAIL_CASE(V) \
+    case V: sparse_pair_strip((V) < SPARSE_NV ? (V) : SPARSE_NV, false, t, row, j0, steps, off, val); break
+
+TG_KERNEL_INLINE void sparse_tail_strip(const tg_tile *t, size_t row, size_t j0, size_t steps, const int32_t *off,
+                                        const float *val)
+{
+    switch ((t->nr - j0 + VW - 1) / VW) {
+    SPARSE_TAIL_CASE(1);
+    SPARSE_TAIL_CASE(2);
+    SPARSE_TAIL_CASE(3);
+    SPARSE_TAIL_CASE(4);
+    SPARSE_TAIL_CASE(5);
+    SPARSE_TAIL_CASE(6);
+    SPARSE_TAIL_CASE(7);
+    default: sparse_pair_strip(SPARSE_NV, false, t, row, j0, steps, off, val); break;
     }
 }
 #undef SPARSE_TAIL_CASE
 
-/* sparse_tile of tg_gemm_kernel: one or two rows of C. */
+/* sparse_tile of tg_gemm_kernel: up to TG_SPARSE_ROWS rows of C.  Every pair of rows lists its
+ * steps first; then each strip of B's columns (SPARSE_NV vectors wide) serves all the pairs in
+ * turn, so it is read into L1 once per tile rather than once per pair. */
 static TG_KERNEL_FN void sparse_tile(const tg_tile *t)
 {
-    if (t->mr == 2)
-        sparse_rows(2, t);
-    else
-        sparse_rows(1, t);
+    enum { STRIP = SPARSE_NV * VW, PAIRS = TG_SPARSE_ROWS / TG_SPARSE_MR };
+    /* whole vectors may be stored past the count (a compressing list): room for one more */
+    int32_t off[PAIRS][TG_GEMM_KC_MAX + VW];
+    float val[PAIRS][2 * (TG_GEMM_KC_MAX + VW)];
+    size_t steps[PAIRS];
+    const size_t pairs = (t->mr + 1) / 2;
+    for (size_t p = 0; p < pairs; p++) {
+        const float *a = t->a + 2 * p * t->a_stride;
+        steps[p] = t->mr - 2 * p >= 2 ? list_nonzero_steps(2, a, t->a_stride, t->kc, t->b_stride, off[p], val[p])
+                                      : list_nonzero_steps(1, a, t->a_stride, t->kc, t->b_stride, off[p], val[p]);
+    }
+    for (size_t j0 = 0; j0 < t->nr; j0 += STRIP)
+        for (size_t p = 0; p < pairs; p++) {
+            if (t->nr - j0 >= STRIP)
+                sparse_pair_strip(SPARSE_NV, true, t, 2 * p, j0, steps[p], off[p], val[p]);
+            else
+                sparse_tail_strip(t, 2 * p, j0, steps[p], off[p], val[p]);
+        }
 }
