@@ -99,7 +99,12 @@ is "12x12 images: test_acc 1 ($(value test_acc "$DIR/out"))" test "$(value test_
 # --- interrupt: SIGINT saves the weights so far and exits 130 ------------------------------------
 "$MLP" train --data synthetic --layers 32 --epochs 100000 --out "$DIR/int.ckpt" >"$DIR/int.txt" 2>"$DIR/int.err" &
 pid=$!
-sleep 1
+# Once its first epoch line is out (its handlers are installed by then): a fixed sleep was not
+# enough for a slow machine or an emulator to have started the run.
+for ((i = 0; i < 12000; i++)); do # 2 minutes at most
+    if grep -q '^epoch=1 ' "$DIR/int.txt" 2>/dev/null || ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.01
+done
 kill -INT "$pid"
 wait "$pid"
 is "SIGINT: exit 130" test $? -eq 130
