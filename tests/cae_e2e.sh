@@ -4,6 +4,8 @@ set -u
 CAE=$1
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/run_wrapper.sh"
+CAE=$(tg_wrap "$CAE" "$WORK") # through the emulator in a cross build
 pass=0 failed=0
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $1"; }

@@ -22,6 +22,8 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/run_wrapper.sh"
+CAE=$(tg_wrap "$CAE" "$WORK") # through the emulator in a cross build (exec: same pid, signals reach it)
 pass=0 failed=0
 ok() { pass=$((pass + 1)); echo "ok   - $1"; }
 bad() { failed=$((failed + 1)); echo "FAIL - $1"; }

@@ -5,6 +5,11 @@ set -u
 MLP=${1:?usage: mlp_e2e.sh PATH/TO/mlp}
 DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/run_wrapper.sh"
+# The cae program: the second argument, else the one built beside mlp.
+CAE=${2:-$(dirname "$MLP")/cae}
+[ -x "$CAE" ] && CAE=$(tg_wrap "$CAE" "$DIR") # through the emulator in a cross build
+MLP=$(tg_wrap "$MLP" "$DIR")
 passed=0 failed=0
 
 # verdict NAME STATUS: records a check's outcome (STATUS 0 = pass).
@@ -118,8 +123,6 @@ is "NaN loss: the message names the step" grep -q 'step [0-9]' "$DIR/err"
 is "NaN loss: no checkpoint written" test ! -e "$DIR/nan.ckpt"
 
 # --- pre-training: the first layer from a CAE's encoder (--init-encoder) -------------------------
-# The cae program: the second argument, else the one built beside mlp.
-CAE=${2:-$(dirname "$MLP")/cae}
 if [ -x "$CAE" ]; then
     "$CAE" train --data synthetic --hidden 32 --epochs 1 --seed 3 --out "$DIR/enc.ckpt" >/dev/null 2>&1
     is "a CAE to start from" test -s "$DIR/enc.ckpt"
