@@ -1,16 +1,53 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds into build/ and runs the whole test suite.
+# Installs what is missing, builds into build/ and runs the whole test suite (Criterion unit
+# tests, examples, end-to-end tests of cae and mlp) once per matmul path: the library picks its
+# kernels from TG_SIMD (scalar, avx2, avx512, neon; unset: the best this processor supports), and
+# tests/simd_paths lists the paths this build can run here.
 #
-#   ./test.sh          the suite (Criterion unit tests, examples, end-to-end tests of cae and mlp)
-#   ./test.sh --ci     also: the suite again under AddressSanitizer+UBSan (build-asan/), a short
-#                      `cae train` under valgrind memcheck (zero errors, zero leaks), and each
-#                      fuzz target for FUZZ_SECONDS (default 60) when clang's libFuzzer is there
+#   ./test.sh            the suite with TG_SIMD=scalar (the reference path) and on the default one
+#   ./test.sh --aarch64  the AArch64 cross build (build-aarch64/, .ci/aarch64-linux-gnu.ini) under
+#                        qemu-user: the suite with TG_SIMD=scalar and on the default path (neon)
+#   ./test.sh --ci       the suite on every path this processor supports; then the suite under
+#                        AddressSanitizer+UBSan (build-asan/, default path), a short `cae train`
+#                        under valgrind memcheck (zero errors, zero leaks), each fuzz target for
+#                        FUZZ_SECONDS (default 60) when clang's libFuzzer is there, and --aarch64
 set -euo pipefail
 cd "$(dirname "$0")"
 . .ci/deps.sh
 
-ci=0
-[ "${1:-}" = "--ci" ] && ci=1
+ci=0 aarch64=0
+for arg in "$@"; do
+    case $arg in
+        --ci) ci=1 aarch64=1 ;;
+        --aarch64) aarch64=1 ;;
+        *) echo "usage: $0 [--ci | --aarch64]" >&2; exit 2 ;;
+    esac
+done
+native=$(( ci || !aarch64 )) # --aarch64 alone skips the native suite
+
+step() { printf '\n== %s\n' "$*"; }
+
+# run_suite BUILD_DIR PATH DEFAULT LABEL RUNNER...: `meson test` in BUILD_DIR with TG_SIMD=PATH,
+# or with TG_SIMD unset when PATH is the default one (DEFAULT, e.g. path=avx512), so that the
+# default choice is what gets tested.  RUNNER: how to start the build's programs here (nothing
+# natively, the emulator for a cross build).  The header names the path the programs report.
+run_suite() {
+    local dir=$1 path=$2 default=$3 label=$4 active what=""
+    shift 4
+    if [ "path=$path" = "$default" ]; then
+        unset TG_SIMD
+        what=" (the default: TG_SIMD unset)"
+    else
+        export TG_SIMD=$path
+    fi
+    active=$("$@" "$dir/tests/simd_paths" --active)
+    if [ "$active" != "path=$path" ]; then
+        echo "test.sh: TG_SIMD=${TG_SIMD-} gives $active, not path=$path" >&2
+        return 1
+    fi
+    step "the test suite, $active$what$label"
+    meson test -C "$dir" --print-errorlogs
+}
 
 if [ "$ci" = 1 ]; then
     tg_ensure_deps dataset-fashion-mnist valgrind clang libclang-rt-14-dev
@@ -18,33 +55,55 @@ else
     tg_ensure_deps dataset-fashion-mnist
 fi
 
-step() { printf '\n== %s\n' "$*"; }
-
-step "build/ and the test suite"
-tg_build build
-meson test -C build --print-errorlogs
-
-[ "$ci" = 1 ] || exit 0
-
-step "the test suite under AddressSanitizer + UBSan (build-asan/)"
-tg_build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
-meson test -C build-asan --print-errorlogs
-
-step "a short training run under valgrind memcheck"
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
-    ./build/cae train --data synthetic --steps 20 --limit 640 --threads 1 --out "$scratch/vg.ckpt" --log "$scratch/vg.csv" \
-    >/dev/null
-echo "valgrind: 0 errors, 0 leaks"
-
-if [ -f tests/fuzz/run.sh ]; then
-    step "fuzzing (${FUZZ_SECONDS:-60} s per target)"
-    if [ ! -f build-fuzz/build.ninja ]; then
-        CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug -Dtests=disabled >/dev/null
-    fi
-    ninja -C build-fuzz >/dev/null
-    bash tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-60}"
+if [ "$native" = 1 ]; then
+    step "build/"
+    tg_build build
+    paths=$(./build/tests/simd_paths)
+    default=$(env -u TG_SIMD ./build/tests/simd_paths --active)
+    echo "paths this processor supports: $(echo $paths); the default: $default"
+    # Plain: the reference path and the default one.  --ci: every path (each run takes about a
+    # minute on a fast machine; twice that on a slow one).
+    [ "$ci" = 1 ] || paths=$(printf 'scalar\n%s\n' "${default#path=}" | uniq)
+    for path in $paths; do
+        run_suite build "$path" "$default" ""
+    done
 fi
+
+if [ "$ci" = 1 ]; then
+    step "the test suite under AddressSanitizer + UBSan (build-asan/), the default path"
+    unset TG_SIMD
+    tg_build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
+    meson test -C build-asan --print-errorlogs
+
+    step "a short training run under valgrind memcheck"
+    scratch=$(mktemp -d)
+    trap 'rm -rf "$scratch"' EXIT
+    valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+        ./build/cae train --data synthetic --steps 20 --limit 640 --threads 1 --out "$scratch/vg.ckpt" --log "$scratch/vg.csv" \
+        >/dev/null
+    echo "valgrind: 0 errors, 0 leaks"
+
+    if [ -f tests/fuzz/run.sh ]; then
+        step "fuzzing (${FUZZ_SECONDS:-60} s per target)"
+        if [ ! -f build-fuzz/build.ninja ]; then
+            CC=clang meson setup build-fuzz -Dfuzz=true -Dbuildtype=debug -Dtests=disabled >/dev/null
+        fi
+        ninja -C build-fuzz >/dev/null
+        bash tests/fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-60}"
+    fi
+fi
+
+if [ "$aarch64" = 1 ]; then
+    step "the AArch64 cross build (build-aarch64/, .ci/aarch64-linux-gnu.ini), run under qemu-aarch64"
+    tg_ensure_aarch64_deps build-aarch64-sysroot
+    tg_build build-aarch64 --cross-file build-aarch64-sysroot/sysroot.ini --cross-file .ci/aarch64-linux-gnu.ini
+    qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu) # simd_paths needs the C library only
+    default=$(env -u TG_SIMD "${qemu[@]}" build-aarch64/tests/simd_paths --active)
+    echo "under qemu-aarch64: paths $(echo $("${qemu[@]}" build-aarch64/tests/simd_paths)); the default: $default"
+    for path in $(printf 'scalar\n%s\n' "${default#path=}" | uniq); do
+        run_suite build-aarch64 "$path" "$default" ", AArch64 under qemu-aarch64" "${qemu[@]}"
+    done
+fi
+
 echo
-echo "test.sh --ci: all checks passed"
+echo "test.sh${1:+ $1}: all checks passed"
