@@ -663,33 +663,19 @@ int tg_ckpt_write(const tg_checkpoint *ck, const char *path, tg_error *err)
 /* Reads the whole regular file at path into *out (malloc'ed, *len bytes > 0). */
 static int read_whole_file(const char *path, uint64_t max_bytes, unsigned char **out, size_t *len, tg_error *err)
 {
-    /* O_NONBLOCK: opening a FIFO with no writer would otherwise block forever; it is rejected
-     * below as not a regular file (and O_NONBLOCK changes nothing for regular files). */
-    int fd;
-    do
-        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    while (fd < 0 && errno == EINTR);
-    if (fd < 0)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int rc = TG_OK;
+    int fd, open_errno;
+    uint64_t file_size = 0;
+    int rc = tg_open_regular(path, "a checkpoint file", &fd, &file_size, &open_errno, err);
+    if (rc)
+        return rc;
     unsigned char *buf = NULL;
-    if (fstat(fd, &st) != 0) {
-        rc = tg_error_set(err, TG_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (S_ISDIR(st.st_mode)) {
-        rc = tg_error_set(err, TG_ERR_IO, "%s: is a directory, not a checkpoint file", path);
-    } else if (!S_ISREG(st.st_mode)) {
-        rc = tg_error_set(err, TG_ERR_IO, "%s: not a regular file (a FIFO, device or socket)", path);
-    } else if (st.st_size <= 0) {
-        rc = tg_error_set(err, TG_ERR_FORMAT, "%s: empty file, not a checkpoint", path);
-    } else if ((uint64_t)st.st_size > max_bytes || (uint64_t)st.st_size > SIZE_MAX) {
-        rc = tg_error_set(err, TG_ERR_FORMAT, "%s: file is %llu bytes, over the %llu-byte limit for checkpoints",
-                          path, (unsigned long long)st.st_size, (unsigned long long)max_bytes);
-    } else if (!(buf = malloc((size_t)st.st_size))) {
-        rc = tg_error_set(err, TG_ERR_NOMEM, "%s: cannot allocate %llu bytes to read it", path,
-                          (unsigned long long)st.st_size);
+    if (file_size > max_bytes || file_size > SIZE_MAX) {
+        rc = tg_file_error(err, TG_ERR_FORMAT, path, "file is %llu bytes, over the %llu-byte limit for checkpoints",
+                           (unsigned long long)file_size, (unsigned long long)max_bytes);
+    } else if (!(buf = malloc((size_t)file_size))) {
+        rc = tg_file_error(err, TG_ERR_NOMEM, path, "cannot allocate %llu bytes to read it", (unsigned long long)file_size);
     }
-    size_t size = rc == TG_OK ? (size_t)st.st_size : 0, got = 0;
+    size_t size = rc == TG_OK ? (size_t)file_size : 0, got = 0;
     while (rc == TG_OK && got < size) {
         ssize_t r = read(fd, buf + got, size - got);
         if (r < 0 && errno == EINTR)

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "inflate.h"
 
 #define IDX_TYPE_UBYTE 0x08
@@ -40,17 +41,6 @@ typedef struct idx_file {
     size_t dims[IDX_MAX_DIMS];
     size_t kept;           /* leading items (along dims[0]) present in the buffer */
 } idx_file;
-
-__attribute__((format(printf, 4, 5)))
-static int fail_file(tg_error *err, int code, const char *path, const char *fmt, ...)
-{
-    char detail[TG_ERROR_MSG_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    return tg_error_set(err, code, "%s: %s", path, detail);
-}
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -89,30 +79,30 @@ static int parse_header(const char *path, const uint8_t *bytes, size_t avail, ui
 {
     const char *whole = decompressed ? "the decompressed data" : "the file";
     if (avail < 4)
-        return fail_file(err, TG_ERR_FORMAT, path, "truncated header: %s has %llu bytes", whole,
+        return tg_file_error(err, TG_ERR_FORMAT, path, "truncated header: %s has %llu bytes", whole,
                          (unsigned long long)total_len);
     uint32_t magic = be32(bytes);
     unsigned type = bytes[2], ndim = bytes[3];
     if (expect->ndim) {
         uint32_t wanted = (uint32_t)IDX_TYPE_UBYTE << 8 | (uint32_t)expect->ndim;
         if (magic != wanted)
-            return fail_file(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx (expected 0x%08lx for %s)",
+            return tg_file_error(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx (expected 0x%08lx for %s)",
                              (unsigned long)magic, (unsigned long)wanted, expect->what ? expect->what : "this file");
     }
     if (bytes[0] != 0 || bytes[1] != 0)
-        return fail_file(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx (an IDX file starts with two zero bytes)",
+        return tg_file_error(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx (an IDX file starts with two zero bytes)",
                          (unsigned long)magic);
     if (type != IDX_TYPE_UBYTE)
-        return fail_file(err, TG_ERR_FORMAT, path,
+        return tg_file_error(err, TG_ERR_FORMAT, path,
                          "bad magic 0x%08lx: element type 0x%02x is not supported (only unsigned byte, 0x08)",
                          (unsigned long)magic, type);
     if (ndim < 1 || ndim > IDX_MAX_DIMS)
-        return fail_file(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx: %u dimensions (expected 1..4)",
+        return tg_file_error(err, TG_ERR_FORMAT, path, "bad magic 0x%08lx: %u dimensions (expected 1..4)",
                          (unsigned long)magic, ndim);
 
     size_t header = 4 + 4 * (size_t)ndim;
     if (avail < header)
-        return fail_file(err, TG_ERR_FORMAT, path, "truncated header: %s has %llu bytes, a %u-dimensional header needs %zu",
+        return tg_file_error(err, TG_ERR_FORMAT, path, "truncated header: %s has %llu bytes, a %u-dimensional header needs %zu",
                          whole, (unsigned long long)total_len, ndim, header);
     uint64_t dims[IDX_MAX_DIMS];
     uint64_t count = 1;
@@ -120,7 +110,7 @@ static int parse_header(const char *path, const uint8_t *bytes, size_t avail, ui
     for (unsigned i = 0; i < ndim; i++) {
         dims[i] = be32(bytes + 4 + 4 * i);
         if (dims[i] == 0)
-            return fail_file(err, TG_ERR_FORMAT, path, "dimension %u of %u is 0", i + 1, ndim);
+            return tg_file_error(err, TG_ERR_FORMAT, path, "dimension %u of %u is 0", i + 1, ndim);
         if (count > UINT64_MAX / dims[i])
             overflow = true;
         else
@@ -129,15 +119,15 @@ static int parse_header(const char *path, const uint8_t *bytes, size_t avail, ui
     char described[160];
     describe_dims(described, sizeof described, expect, (int)ndim, dims);
     if (overflow || count > UINT64_MAX - header || count + header > SIZE_MAX)
-        return fail_file(err, TG_ERR_FORMAT, path, "header says %s: the element count overflows 64 bits",
+        return tg_file_error(err, TG_ERR_FORMAT, path, "header says %s: the element count overflows 64 bits",
                          described);
 
     uint64_t expected_len = header + count;
     if (total_len < expected_len)
-        return fail_file(err, TG_ERR_FORMAT, path, "truncated: header says %s (%llu bytes) but %s has %llu bytes",
+        return tg_file_error(err, TG_ERR_FORMAT, path, "truncated: header says %s (%llu bytes) but %s has %llu bytes",
                          described, (unsigned long long)expected_len, whole, (unsigned long long)total_len);
     if (total_len > expected_len)
-        return fail_file(err, TG_ERR_FORMAT, path, "%llu trailing bytes after the data",
+        return tg_file_error(err, TG_ERR_FORMAT, path, "%llu trailing bytes after the data",
                          (unsigned long long)(total_len - expected_len));
 
     f->ndim = (int)ndim;
@@ -147,40 +137,24 @@ static int parse_header(const char *path, const uint8_t *bytes, size_t avail, ui
     return TG_OK;
 }
 
-/* Opens a regular, non-empty file for reading.  O_NONBLOCK so opening a FIFO cannot wait for a
- * writer; the fstat check then refuses it before any read.  *open_errno gets errno when open()
- * itself fails (the caller falls back to ".gz" on ENOENT), else 0. */
+/* Opens a regular, non-empty file for reading, without blocking on a FIFO (tg_open_regular).
+ * *open_errno gets errno when open() itself fails (the caller falls back to ".gz" on ENOENT). */
 static int open_regular_file(const char *path, FILE **out, off_t *size, int *open_errno, tg_error *err)
 {
     *out = NULL;
-    *open_errno = 0;
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        *open_errno = errno;
-        return fail_file(err, TG_ERR_IO, path, "cannot open: %s", strerror(errno));
-    }
-    struct stat st;
-    int rc = TG_OK;
-    if (fstat(fd, &st) != 0)
-        rc = fail_file(err, TG_ERR_IO, path, "cannot stat: %s", strerror(errno));
-    else if (S_ISDIR(st.st_mode))
-        rc = fail_file(err, TG_ERR_IO, path, "is a directory, not an IDX file");
-    else if (!S_ISREG(st.st_mode))
-        rc = fail_file(err, TG_ERR_IO, path, "not a regular file (a FIFO, socket or device)");
-    else if (st.st_size == 0)
-        rc = fail_file(err, TG_ERR_FORMAT, path, "empty file");
-    if (rc) {
-        close(fd);
+    int fd;
+    uint64_t bytes;
+    int rc = tg_open_regular(path, "an IDX file", &fd, &bytes, open_errno, err);
+    if (rc)
         return rc;
-    }
     FILE *f = fdopen(fd, "rb");
     if (!f) {
-        rc = fail_file(err, TG_ERR_IO, path, "cannot open: %s", strerror(errno));
+        rc = tg_file_error(err, TG_ERR_IO, path, "cannot open: %s", strerror(errno));
         close(fd);
         return rc;
     }
     *out = f;
-    *size = st.st_size;
+    *size = (off_t)bytes;
     return TG_OK;
 }
 
@@ -191,8 +165,8 @@ static int read_exact(FILE *f, const char *path, uint8_t *buf, size_t len, tg_er
     if (got == len)
         return TG_OK;
     if (ferror(f))
-        return fail_file(err, TG_ERR_IO, path, "read error: %s", strerror(errno));
-    return fail_file(err, TG_ERR_IO, path, "file shrank while being read");
+        return tg_file_error(err, TG_ERR_IO, path, "read error: %s", strerror(errno));
+    return tg_file_error(err, TG_ERR_IO, path, "file shrank while being read");
 }
 
 static size_t item_bytes(const idx_file *f)
@@ -217,10 +191,10 @@ static int load_plain(FILE *file, const char *path, uint64_t size, const idx_exp
     size_t bytes = header + f->kept * item_bytes(f); /* <= size, so no overflow */
     f->buffer = malloc(bytes);
     if (!f->buffer)
-        return fail_file(err, TG_ERR_NOMEM, path, "cannot allocate %zu bytes", bytes);
+        return tg_file_error(err, TG_ERR_NOMEM, path, "cannot allocate %zu bytes", bytes);
     memcpy(f->buffer, header_bytes, header);
     if (fseeko(file, (off_t)header, SEEK_SET) != 0)
-        rc = fail_file(err, TG_ERR_IO, path, "cannot seek: %s", strerror(errno));
+        rc = tg_file_error(err, TG_ERR_IO, path, "cannot seek: %s", strerror(errno));
     else
         rc = read_exact(file, path, f->buffer + header, bytes - header, err);
     if (rc) {
@@ -281,14 +255,14 @@ static int idx_load(const char *path, const idx_expect *expect, size_t keep_firs
     uint8_t magic[2] = { 0, 0 };
     size_t got = fread(magic, 1, 2, file);
     if (ferror(file)) {
-        rc = fail_file(err, TG_ERR_IO, path, "read error: %s", strerror(errno));
+        rc = tg_file_error(err, TG_ERR_IO, path, "read error: %s", strerror(errno));
     } else {
         bool is_gzip = got == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
         rewind(file);
         if (is_gzip)
             rc = load_gzip(file, path, expect, keep_first, f, err);
         else if (ends_with(path, ".gz"))
-            rc = fail_file(err, TG_ERR_FORMAT, path, "not a gzip file");
+            rc = tg_file_error(err, TG_ERR_FORMAT, path, "not a gzip file");
         else
             rc = load_plain(file, path, (uint64_t)size, expect, keep_first, f, err);
     }
@@ -340,7 +314,7 @@ static int load_plain_mem(const uint8_t *bytes, size_t len, const char *label, c
     f->kept = f->dims[0];
     f->buffer = malloc(len); /* parse_header proved len == header + every element */
     if (!f->buffer)
-        return fail_file(err, TG_ERR_NOMEM, label, "cannot allocate %zu bytes", len);
+        return tg_file_error(err, TG_ERR_NOMEM, label, "cannot allocate %zu bytes", len);
     memcpy(f->buffer, bytes, len);
     f->data = f->buffer + header;
     return TG_OK;
@@ -368,7 +342,7 @@ int tg_idx_parse_mem(const uint8_t *bytes, size_t len, const char *label, int ex
     memset(&f, 0, sizeof f);
     int rc;
     if (len == 0) {
-        rc = fail_file(err, TG_ERR_FORMAT, label, "empty file");
+        rc = tg_file_error(err, TG_ERR_FORMAT, label, "empty file");
     } else if (len >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B) {
         uint8_t *buffer;
         size_t decompressed;
@@ -376,7 +350,7 @@ int tg_idx_parse_mem(const uint8_t *bytes, size_t len, const char *label, int ex
         if (rc == TG_OK)
             rc = finish_decompressed(label, buffer, decompressed, &expect, 0, &f, err);
     } else if (ends_with(label, ".gz")) {
-        rc = fail_file(err, TG_ERR_FORMAT, label, "not a gzip file");
+        rc = tg_file_error(err, TG_ERR_FORMAT, label, "not a gzip file");
     } else {
         rc = load_plain_mem(bytes, len, label, &expect, &f, err);
     }
@@ -416,7 +390,8 @@ static int load_plain_or_gz(const char *dir, const char *split, const char *stem
         *path_out = gz;
         gz = NULL;
     } else {
-        rc = tg_error_set(err, TG_ERR_IO, "no %s file: tried %s and %s (neither exists)", expect->what, plain, gz);
+        /* The problem first: with long paths the message's end may be cut. */
+        rc = tg_error_set(err, TG_ERR_IO, "no %s file (neither exists): tried %s and %s", expect->what, plain, gz);
     }
     free(plain);
     free(gz);
@@ -446,7 +421,7 @@ int tg_dataset_load(tg_dataset *ds, const char *dir, const char *split, bool wan
         if ((rc = load_plain_or_gz(dir, split, "labels-idx1-ubyte", &label_kind, 0, &labels, &label_path, err)))
             goto done;
         if (labels.dims[0] != images.dims[0]) {
-            rc = fail_file(err, TG_ERR_FORMAT, label_path, "images and labels disagree: %zu images, %zu labels",
+            rc = tg_file_error(err, TG_ERR_FORMAT, label_path, "images and labels disagree: %zu images, %zu labels",
                            images.dims[0], labels.dims[0]);
             goto done;
         }

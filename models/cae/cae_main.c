@@ -155,6 +155,12 @@ static int cmd_train(const tg_cli *c)
         s.epochs = tg_cli_given(c, "--epochs") ? s.epochs : -1;
         s.steps = tg_cli_given(c, "--steps") ? s.steps : -1;
     }
+    const char *out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt";
+    const tg_cli_file outputs[] = {{"--out", out_path, true}, {"--log", tg_cli_value(c, "--log"), false}};
+    const tg_cli_file inputs[] = {{"--init", tg_cli_value(c, "--init"), true},
+                                  {"--resume", tg_cli_value(c, "--resume"), true}};
+    if (!tg_cli_check_files(c, outputs, 2, inputs, 2))
+        return TG_EXIT_USAGE;
     const char *data_path = tg_cli_data_dir(c);
     if (!data_path)
         return TG_EXIT_USAGE;
@@ -165,7 +171,7 @@ static int cmd_train(const tg_cli *c)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
         .init_path = tg_cli_value(c, "--init"), .resume_path = tg_cli_value(c, "--resume"),
-        .out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt", .log_path = tg_cli_value(c, "--log"),
+        .out_path = out_path, .log_path = tg_cli_value(c, "--log"),
         .records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
     };
     io.stop = tg_cli_catch_stop_signals();
@@ -236,6 +242,29 @@ static void print_eval(const char *model_name, const cae_eval_options *o, const 
            r->hess_sigma);
 }
 
+/* The output-path policy for the files `names` (NULL-terminated) that render or compare write
+ * into --out DIR, which is created first; the --model and --log files are inputs. */
+static bool check_output_dir(const tg_cli *c, const char *dir, const char *const *names)
+{
+    tg_error err;
+    if (cae_ensure_dir(dir, &err)) {
+        tg_cli_say(c->program, "--out %s", err.msg);
+        return false;
+    }
+    enum { MAX_OUTPUTS = 8 };
+    char paths[MAX_OUTPUTS][4096];
+    tg_cli_file outputs[MAX_OUTPUTS], inputs[MAX_MODELS + 1];
+    int n_out = 0, n_in = 0;
+    for (; names[n_out] && n_out < MAX_OUTPUTS; n_out++) {
+        snprintf(paths[n_out], sizeof paths[n_out], "%s/%s", dir, names[n_out]);
+        outputs[n_out] = (tg_cli_file){"--out", paths[n_out], true};
+    }
+    for (int i = 0; i < c->n_repeats; i++)
+        inputs[n_in++] = (tg_cli_file){"--model", c->repeats[i], false};
+    inputs[n_in++] = (tg_cli_file){"--log", tg_cli_value(c, "--log"), false};
+    return tg_cli_check_files(c, outputs, n_out, inputs, n_in);
+}
+
 /* Loads the model(s) and the test split; the train split too when `with_train` (the probe). */
 static int eval_models(const tg_cli *c, bool compare)
 {
@@ -251,6 +280,9 @@ static int eval_models(const tg_cli *c, bool compare)
         fprintf(stderr, "cae compare: --out DIR is required\n");
         return TG_EXIT_USAGE;
     }
+    if (compare && !check_output_dir(c, out_dir, (const char *const[]){"contraction.svg", "spectrum.svg",
+                                                                      "contraction.csv", "spectrum.csv", NULL}))
+        return TG_EXIT_USAGE;
     cae_model models[MAX_MODELS];
     int loaded = 0, status = TG_EXIT_OK;
     for (; loaded < c->n_repeats; loaded++)
@@ -305,7 +337,10 @@ static int cmd_render(const tg_cli *c)
         fprintf(stderr, "cae render: --model FILE and --out DIR are required (one model)\n");
         return TG_EXIT_USAGE;
     }
-    if (!tg_cli_apply_threads(c))
+    bool with_log = tg_cli_given(c, "--log");
+    if (!tg_cli_apply_threads(c) ||
+        !check_output_dir(c, out_dir, (const char *const[]){"filters.png", "recon.png", "tangents.png", "spectrum.svg",
+                                                             with_log ? "loss.svg" : NULL, NULL}))
         return TG_EXIT_USAGE;
     cae_model m;
     if (load_model(c->repeats[0], &m))
@@ -555,6 +590,7 @@ int main(int argc, char **argv)
     int rc = tg_cli_parse(&c, argc, argv);
     if (rc)
         return rc < 0 ? TG_EXIT_OK : rc;
+    tg_cli_exit_on_stop_signals(&c);
     switch (c.command) {
     case CMD_TRAIN: return cmd_train(&c);
     case CMD_BENCH: return cmd_bench(&c);

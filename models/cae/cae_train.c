@@ -1,6 +1,7 @@
 /* The CAE training loop: batches -> tape -> backward -> optimizer, with exact resume. */
 #include "cae_train.h"
 
+#include "nn/atomic_file.h"
 #include "tensor/parallel.h"
 
 #include <errno.h>
@@ -340,11 +341,8 @@ static int train(const cae_train_settings *settings, const tg_dataset *data, con
     }
     tg_tape_set_profile(tape, io->profile);
     if (io->log_path) {
-        bool append = resume != NULL;
-        if (!(log = fopen(io->log_path, append ? "a" : "w"))) {
-            rc = tg_error_set(err, TG_ERR_IO, "%s: cannot open the log: %s", io->log_path, strerror(errno));
+        if ((rc = tg_open_stream_output(io->log_path, resume != NULL, &log, err)))
             goto done;
-        }
         fseek(log, 0, SEEK_END);
         if (ftell(log) == 0)
             fprintf(log, "step,epoch,loss,mse,penalty\n");

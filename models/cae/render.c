@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "nn/atomic_file.h"
 #include "png.h"
 #include "svg.h"
 
@@ -135,12 +137,19 @@ static size_t spectrum_length(const cae_model *m)
 /* loss.svg from the training CSV (step,epoch,loss,mse,penalty). */
 static int render_loss(const char *csv, const char *path, tg_error *err)
 {
-    FILE *f = fopen(csv, "r");
-    if (!f)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot open the log: %s", csv, strerror(errno));
+    int fd, open_errno;
+    uint64_t size;
+    int rc = tg_open_regular(csv, "a training log (CSV)", &fd, &size, &open_errno, err);
+    if (rc)
+        return rc;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return tg_file_error(err, TG_ERR_IO, csv, "cannot open: %s", strerror(errno));
+    }
     size_t cap = 1024, n = 0;
     double *step = malloc(cap * sizeof *step), *loss = malloc(cap * sizeof *loss), *mse = malloc(cap * sizeof *mse);
-    int rc = (!step || !loss || !mse) ? tg_error_set(err, TG_ERR_NOMEM, "render: out of memory") : TG_OK;
+    rc = (!step || !loss || !mse) ? tg_error_set(err, TG_ERR_NOMEM, "render: out of memory") : TG_OK;
     char line[512];
     long line_no = 0;
     while (rc == TG_OK && fgets(line, sizeof line, f)) {
@@ -236,9 +245,11 @@ static int write_compare_csv(const char *path, const char *columns, const char *
                              const double *table, size_t cols, const double *const *series, const size_t *lengths,
                              tg_error *err)
 {
-    FILE *f = fopen(path, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len); /* then written atomically, as the charts are */
     if (!f)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+        return tg_error_set(err, TG_ERR_NOMEM, "compare: cannot open a memory stream");
     fprintf(f, "model,%s\n", columns);
     for (int i = 0; i < n; i++) {
         size_t count = series ? lengths[i] : cols;
@@ -249,9 +260,10 @@ static int write_compare_csv(const char *path, const char *columns, const char *
                 fprintf(f, "%s,%.9g,%.9g\n", names[i], x[k], table[(size_t)i * cols + k]);
         }
     }
-    if (ferror(f) | (fclose(f) != 0))
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot write", path);
-    return TG_OK;
+    int rc = ferror(f) | (fclose(f) != 0) ? tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory")
+                                          : tg_write_file_atomic(path, text, len, err);
+    free(text);
+    return rc;
 }
 
 int cae_compare_charts(cae_model *models, const char *const *names, int n, const tg_dataset *test,

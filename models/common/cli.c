@@ -4,12 +4,15 @@
 #include <signal.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "nn/atomic_file.h"
 #include "tensor/parallel.h"
 
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
@@ -169,7 +172,8 @@ bool tg_cli_apply_threads(const tg_cli *c)
 
 /* ---- data ---------------------------------------------------------------------------------- */
 
-const char *tg_cli_data_dir(const tg_cli *c)
+/* --data, $CAE_DATA or the default directory; NULL when none applies. */
+static const char *find_data_dir(const tg_cli *c)
 {
     const char *path = tg_cli_value(c, "--data");
     if (path)
@@ -180,6 +184,14 @@ const char *tg_cli_data_dir(const tg_cli *c)
     struct stat st;
     if (stat(DEFAULT_DATA_DIR, &st) == 0 && S_ISDIR(st.st_mode))
         return DEFAULT_DATA_DIR;
+    return NULL;
+}
+
+const char *tg_cli_data_dir(const tg_cli *c)
+{
+    const char *path = find_data_dir(c);
+    if (path)
+        return path;
     fprintf(stderr, "%s: no data: pass --data DIR (IDX files) or --data synthetic, set CAE_DATA, or install "
                     "Fashion-MNIST with: apt-get install dataset-fashion-mnist\n", c->program);
     return NULL;
@@ -227,6 +239,79 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
     return rc;
 }
 
+/* ---- files ----------------------------------------------------------------------------------- */
+
+/* Whether output `out` collides with `other`; prints the line if so. */
+static bool collides(const tg_cli *c, const tg_cli_file *out, const tg_cli_file *other, bool other_is_input)
+{
+    if (!other->path || !tg_same_file(out->path, other->path))
+        return false;
+    if (other_is_input && out->whole && other->whole)
+        return false; /* e.g. --resume X --out X: X is read whole, then replaced atomically */
+    tg_cli_say(c->program, "%s %s: the same file as %s%s: every output needs a file of its own", out->option, out->path,
+               other->option, other_is_input ? " (an input)" : "");
+    return true;
+}
+
+bool tg_cli_check_files(const tg_cli *c, const tg_cli_file *outputs, int n_out, const tg_cli_file *inputs, int n_in)
+{
+    /* The data files are inputs too: a --log naming one would empty it. */
+    static const char *const data_names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    const char *data_dir = find_data_dir(c);
+    for (int i = 0; i < n_out; i++) {
+        const tg_cli_file *o = &outputs[i];
+        if (!o->path)
+            continue;
+        tg_error err;
+        if (tg_output_check(o->path, &err)) {
+            tg_cli_say(c->program, "%s %s", o->option, err.msg);
+            return false;
+        }
+        for (int j = 0; j < i; j++)
+            if (collides(c, o, &outputs[j], false))
+                return false;
+        for (int j = 0; j < n_in; j++)
+            if (collides(c, o, &inputs[j], true))
+                return false;
+        for (int k = 0; data_dir && strcmp(data_dir, "synthetic") && k < 8; k++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s%s", data_dir, data_names[k / 2], k % 2 ? ".gz" : "");
+            tg_cli_file data = {"--data", path, false};
+            if (collides(c, o, &data, true))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* ---- signals ------------------------------------------------------------------------------- */
+
+static const char *g_program = "program";
+
+static void on_stop_signal_exit(int sig)
+{
+    (void)sig;
+    tg_atomic_remove_temporaries();
+    static const char said[] = ": interrupted\n";
+    /* write(2) and strlen only: the handler may run in the middle of anything */
+    ssize_t ignored = write(STDERR_FILENO, g_program, strlen(g_program));
+    ignored = write(STDERR_FILENO, said, sizeof said - 1);
+    (void)ignored;
+    _exit(TG_EXIT_INTERRUPTED);
+}
+
+void tg_cli_exit_on_stop_signals(const tg_cli *c)
+{
+    g_program = c->program;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal_exit;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
 /* An atomic (lock-free, so safe in a handler) rather than a volatile sig_atomic_t: the signal
  * may be delivered to any thread of a training team, and the training loop reads the flag on
  * another. */
@@ -260,8 +345,43 @@ int tg_cli_exit_status(int rc)
     }
 }
 
+void tg_cli_say(const char *program, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *text = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (text) {
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)len + 1, fmt, ap);
+        va_end(ap);
+    }
+    /* One fputs of the whole line, so lines of two threads or processes do not interleave. */
+    char *line = malloc(strlen(program) + 3 + (text ? 4 * (size_t)len : 32) + 2);
+    if (!line) {
+        fprintf(stderr, "%s: (out of memory while writing a message)\n", program);
+        free(text);
+        return;
+    }
+    size_t n = (size_t)sprintf(line, "%s: ", program);
+    for (const unsigned char *p = (const unsigned char *)(text ? text : "(out of memory)"); *p; p++) {
+        if (*p >= 0x20 && *p != 0x7f)
+            line[n++] = (char)*p;
+        else if (*p == '\n' || *p == '\r' || *p == '\t')
+            n += (size_t)sprintf(line + n, "\\%c", *p == '\n' ? 'n' : *p == '\r' ? 'r' : 't');
+        else
+            n += (size_t)sprintf(line + n, "\\x%02x", *p);
+    }
+    line[n++] = '\n';
+    line[n] = '\0';
+    fputs(line, stderr);
+    free(line);
+    free(text);
+}
+
 int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err)
 {
-    fprintf(stderr, "%s: %s\n", c->program, err->msg);
+    tg_cli_say(c->program, "%s", err->msg);
     return tg_cli_exit_status(rc);
 }

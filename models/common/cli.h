@@ -80,10 +80,36 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
 /* Whether the images file of `split` is there (plain or .gz), or path is "synthetic". */
 bool tg_cli_split_exists(const char *path, const char *split);
 
+/* A file a command names, for tg_cli_check_files: the option that named it and its path. */
+typedef struct tg_cli_file {
+    const char *option; /* "--out" */
+    const char *path;   /* NULL: not given (skipped) */
+    /* output: written whole and atomically at the end (checkpoints, pictures); input: read whole
+     * before any output is written and meant to be replaced by one (--resume, --init).  An
+     * output may name the same file as an input only when both are. */
+    bool whole;
+} tg_cli_file;
+
+/* The output-path policy, before any work starts: every output passes tg_output_check (a
+ * writable directory, a short enough name, nothing there but a regular file), no two outputs
+ * are the same file, and no output is an input (the data files included) unless both are
+ * `whole`.  Prints one line naming the option and the file and returns false otherwise. */
+bool tg_cli_check_files(const tg_cli *c, const tg_cli_file *outputs, int n_out, const tg_cli_file *inputs, int n_in);
+
+/* Installs SIGINT/SIGTERM handlers that remove this process's temporary files, print one line
+ * and exit 130 at once: for the work that has nothing to save (loading, evaluating, drawing).
+ * Called first thing by each program; training switches to tg_cli_catch_stop_signals. */
+void tg_cli_exit_on_stop_signals(const tg_cli *c);
+
 /* Installs SIGINT/SIGTERM handlers (sigaction) that only set a flag, clears it, and returns it:
  * training loops poll it after each step, save, and the program exits 130.  Call it before the
  * training call, which may spend a while loading a checkpoint: a Ctrl-C then is not lost. */
 const atomic_int *tg_cli_catch_stop_signals(void);
+
+/* Prints "PROGRAM: MESSAGE" on stderr as exactly one line: control bytes (a newline in a path,
+ * a CR or ESC in a checkpoint's metadata) are shown escaped (\n, \r, \x1b), so no file name or
+ * file content can add a line of its own or drive the terminal. */
+void tg_cli_say(const char *program, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Maps a library error code to an exit status (file and argument errors are usage errors). */
 int tg_cli_exit_status(int error_code);

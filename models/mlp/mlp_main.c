@@ -11,7 +11,6 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -109,22 +108,6 @@ static tg_checkpoint *read_encoder(const tg_cli *c, train_request *r)
     return ck;
 }
 
-/* Fails early, before any training, when the checkpoint could not be written: its directory
- * must exist. */
-static bool out_dir_exists(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return true;
-    snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    struct stat st;
-    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-        return true;
-    fprintf(stderr, "mlp: --out %s: directory %s does not exist\n", path, dir);
-    return false;
-}
-
 /* The model plus how it was trained (informational metadata), written atomically. */
 static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
 {
@@ -150,7 +133,11 @@ static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
 static int cmd_train(const tg_cli *c)
 {
     train_request r = {0};
-    if (!parse_train_request(c, &r) || !tg_cli_apply_threads(c) || !out_dir_exists(r.out_path))
+    if (!parse_train_request(c, &r) || !tg_cli_apply_threads(c))
+        return TG_EXIT_USAGE;
+    /* Before any training: a checkpoint that could not be written would waste the run. */
+    const tg_cli_file output = {"--out", r.out_path, true}, input = {"--init-encoder", r.encoder_path, true};
+    if (!tg_cli_check_files(c, &output, 1, &input, 1))
         return TG_EXIT_USAGE;
     tg_checkpoint *encoder = NULL;
     if (r.encoder_path && !(encoder = read_encoder(c, &r)))
@@ -240,5 +227,6 @@ int main(int argc, char **argv)
     int rc = tg_cli_parse(&c, argc, argv);
     if (rc)
         return rc < 0 ? TG_EXIT_OK : rc;
+    tg_cli_exit_on_stop_signals(&c);
     return c.command == CMD_TRAIN ? cmd_train(&c) : cmd_eval(&c);
 }

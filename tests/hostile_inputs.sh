@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# Hostile inputs, second set (run by `meson test`): usage: hostile_inputs.sh PATH/TO/cae PATH/TO/mlp
+#
+# A table of cases beside bad_input.sh, one section per class of issue 26: outputs that are not
+# regular files, files that could make a read or write hang, values that must be checked where
+# they enter, and messages that could lie.  Each expect2 case checks the contract of
+# shared/spec/cli.md: exit 2 (not a signal, not a hang), exactly one stderr line naming the file
+# or option and saying what is wrong, no sanitizer report, and that the checkpoint at the
+# protected --out path is unchanged with no temporary beside it.  Cases that check something else
+# (a device still a device, exit 130 after a signal, no temporary left) say so themselves.
+set -u
+CAE=$1
+MLP=$2
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    chmod -R u+rwx "$WORK" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/run_wrapper.sh"
+CAE=$(tg_wrap "$CAE" "$WORK") # through the emulator in a cross build
+MLP=$(tg_wrap "$MLP" "$WORK")
+pass=0 failed=0
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
+skip() { echo "skip - $1"; }
+
+TIMEOUT=${BAD_INPUT_TIMEOUT:-60} # seconds per case: a hang is a failure, not a stuck test
+REF=$WORK/ref.ckpt               # a valid checkpoint (never modified)
+KEEP=$WORK/keep.ckpt             # the --out target the cases protect
+
+# expect2 NAME WHO WHAT -- PROGRAM ARGS...: runs PROGRAM ARGS and checks the bad-input contract;
+# WHAT may list fragments that are equally right, separated by " OR ".
+expect2() {
+    local name=$1 who=$2 what=$3
+    shift 4
+    cp "$REF" "$KEEP"
+    timeout -s KILL "$TIMEOUT" "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" </dev/null
+    local got=$? lines msg problem=""
+    lines=$(wc -l <"$WORK/err.txt")
+    msg=$(head -c 300 "$WORK/err.txt" | tr '\n' '|')
+    if [ "$got" -eq 137 ]; then
+        problem="killed after ${TIMEOUT}s: hangs"
+    elif [ "$got" -ge 128 ]; then
+        problem="died of signal $((got - 128))"
+    elif grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error' "$WORK/err.txt"; then
+        problem="sanitizer report"
+    elif [ "$got" -ne 2 ]; then
+        problem="exit $got, want 2"
+    elif [ "$lines" -ne 1 ]; then
+        problem="$lines stderr lines, want 1"
+    elif ! grep -qF -- "$who" "$WORK/err.txt"; then
+        problem="message does not name '$who'"
+    elif ! grep -qiF -e "${what// OR /$'\n'}" "$WORK/err.txt"; then
+        problem="message does not say '$what'"
+    elif ! cmp -s "$REF" "$KEEP"; then
+        problem="the existing --out checkpoint was changed"
+    elif compgen -G "$KEEP.tmp*" >/dev/null; then
+        problem="a temporary file was left next to --out"
+    fi
+    rm -f "$KEEP".tmp*
+    if [ -z "$problem" ]; then ok "$name -> $msg"; else bad "$name: $problem [stderr: $msg]"; fi
+}
+
+# still_kind NAME TEST PATH: after a case, PATH must still be of its kind (test -c, -p, -d ...).
+still_kind() {
+    if [ "$2" "$3" ]; then ok "$1: $3 is still what it was"; else bad "$1: $3 was replaced"; fi
+}
+
+# no_temporaries NAME DIR: no "*.tmp-*" file is left in DIR.
+no_temporaries() {
+    local left
+    left=$(find "$2" -maxdepth 1 -name '*.tmp-*' | head -3 | tr '\n' ' ')
+    if [ -z "$left" ]; then ok "$1: no temporary left"; else bad "$1: temporaries left: $left"; fi
+}
+
+# IDX helpers as in bad_input.sh: a 4x4 data set of 16 (train) and 8 (test) images.
+be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+idx_images() { printf '\x00\x00\x08\x03'; printf "$(be32 "$1")$(be32 "$2")$(be32 "$3")"; head -c $(($1 * $2 * $3)) /dev/zero | tr '\0' '\200'; }
+idx_labels() { # N [VALUE]: labels 0..9 cycling (or all VALUE)
+    printf '\x00\x00\x08\x01'; printf "$(be32 "$1")"
+    local i escapes=""
+    for ((i = 0; i < $1; i++)); do escapes+=$(printf '\\x%02x' "${2:-$((i % 10))}"); done
+    printf "$escapes"
+}
+good_data() {
+    mkdir -p "$1"
+    idx_images 16 4 4 >"$1/train-images-idx3-ubyte"
+    idx_labels 16 >"$1/train-labels-idx1-ubyte"
+    idx_images 8 4 4 >"$1/t10k-images-idx3-ubyte"
+    idx_labels 8 >"$1/t10k-labels-idx1-ubyte"
+}
+
+"$CAE" train --data synthetic --steps 3 --hidden 4 --seed 3 --out "$REF" >/dev/null 2>"$WORK/train.err"
+if [ $? -ne 0 ] || [ ! -s "$REF" ]; then
+    echo "FAIL - cannot train the reference checkpoint: $(head -c 300 "$WORK/train.err")"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+GOOD=$WORK/good
+good_data "$GOOD"
+# A run that would take far longer than TIMEOUT: a check made only after the work shows as a hang.
+LONG="--data synthetic --hidden 4 --epochs 1000000"
+
+# ================================================================================================
+# 1. Outputs that are not regular files, outputs that collide, temporaries
+
+mkfifo "$WORK/fifo"
+if [ "$(id -u)" = 0 ] && cp -a /dev/full "$WORK/full" 2>/dev/null && [ -c "$WORK/full" ]; then
+    expect2 "train --out a character device (a copy of /dev/full)" "$WORK/full" "character device" -- \
+        "$CAE" train $LONG --out "$WORK/full"
+    still_kind "train --out a character device" -c "$WORK/full"
+    expect2 "mlp train --out a character device" "$WORK/full" "character device" -- \
+        "$MLP" train --data synthetic --epochs 1000000 --out "$WORK/full"
+    still_kind "mlp train --out a character device" -c "$WORK/full"
+    expect2 "train --log a character device" "$WORK/full" "character device" -- \
+        "$CAE" train $LONG --out "$KEEP" --log "$WORK/full"
+    still_kind "train --log a character device" -c "$WORK/full"
+else
+    skip "--out a character device: making a device node needs root"
+fi
+expect2 "train --out a FIFO" "$WORK/fifo" "FIFO" -- "$CAE" train $LONG --out "$WORK/fifo"
+still_kind "train --out a FIFO" -p "$WORK/fifo"
+mkdir "$WORK/adir"
+expect2 "train --out a directory" "$WORK/adir" "directory" -- "$CAE" train $LONG --out "$WORK/adir"
+expect2 "train --out ''" "--out" "empty file name" -- "$CAE" train $LONG --out ''
+expect2 "train --out in a missing directory (checked before training)" "$WORK/none/x.ckpt" "No such file" -- \
+    "$CAE" train $LONG --out "$WORK/none/x.ckpt"
+expect2 "mlp train --out ''" "--out" "empty file name" -- "$MLP" train --data synthetic --epochs 1000000 --out ''
+expect2 "train --log the same file as --out" "--log" "same file as --out" -- \
+    "$CAE" train $LONG --out "$KEEP" --log "$KEEP"
+expect2 "train --log the same file as --out, spelled differently" "--log" "same file as --out" -- \
+    "$CAE" train $LONG --out "$KEEP" --log "$WORK/./keep.ckpt"
+expect2 "train --log the --init checkpoint" "--log" "same file as --init" -- \
+    "$CAE" train $LONG --init "$REF" --out "$KEEP" --log "$REF"
+expect2 "train --log a data file" "--log" "same file as --data" -- \
+    "$CAE" train --data "$GOOD" --hidden 3 --epochs 1000000 --out "$KEEP" --log "$GOOD/train-labels-idx1-ubyte"
+long_name=$(printf 'n%.0s' {1..255})
+if "$CAE" train --data synthetic --steps 1 --hidden 4 --out "$WORK/$long_name" >/dev/null 2>"$WORK/err.txt" &&
+    [ -s "$WORK/$long_name" ]; then
+    ok "train --out a file name of 255 bytes (the longest legal one)"
+else
+    bad "train --out a file name of 255 bytes: $(head -c 200 "$WORK/err.txt")"
+fi
+no_temporaries "train --out a file name of 255 bytes" "$WORK"
+mkdir "$WORK/pics"
+mkfifo "$WORK/pics/recon.png"
+expect2 "render --out DIR whose recon.png is a FIFO" "recon.png" "FIFO" -- \
+    "$CAE" render --model "$REF" --data synthetic --out "$WORK/pics"
+still_kind "render into a FIFO" -p "$WORK/pics/recon.png"
+rm -f "$WORK/pics/recon.png"
+expect2 "compare --out names a regular file" "$KEEP" "not a directory" -- \
+    "$CAE" compare --model "$REF" --model "$REF" --data synthetic --out "$KEEP"
+
+# Temporaries of a writer that no longer exists (killed with SIGKILL) are removed by the next
+# write to the same path; one of a live process (this shell) is left alone.  2147483000 is above
+# any pid the kernel hands out (pid_max is at most 2^22).
+: >"$KEEP.tmp-2147483000-0"
+: >"$KEEP.tmp-$$-7"
+"$CAE" train --data synthetic --steps 1 --hidden 4 --out "$KEEP" >/dev/null 2>&1
+if [ ! -e "$KEEP.tmp-2147483000-0" ] && [ -e "$KEEP.tmp-$$-7" ]; then
+    ok "a stale temporary of a dead writer is removed; a live process's is kept"
+else
+    bad "stale temporaries: $(ls "$WORK" | grep tmp | tr '\n' ' ')"
+fi
+rm -f "$KEEP".tmp-*
+
+# SIGINT/SIGTERM while `render` writes: exit 130 and no temporary left behind.  The signal lands
+# at a different point each time; a run that finished first (exit 0) is fine too.
+if tg_emulated; then
+    skip "SIGINT/SIGTERM during render: timing-dependent, and too slow under emulation"
+else
+    "$CAE" train --data synthetic --steps 1 --hidden 64 --out "$WORK/h64.ckpt" >/dev/null 2>&1
+    for delay in 0.05 0.1 0.2 0.3 0.5; do
+        for sig in INT TERM; do
+            rm -rf "$WORK/sig"
+            "$CAE" render --model "$WORK/h64.ckpt" --data synthetic --out "$WORK/sig" >/dev/null 2>"$WORK/err.txt" &
+            pid=$!
+            PIDS+=("$pid")
+            sleep "$delay"
+            kill -"$sig" "$pid" 2>/dev/null
+            wait "$pid"
+            got=$?
+            left=$(find "$WORK/sig" -name '*.tmp-*' 2>/dev/null | head -1)
+            if { [ "$got" -eq 130 ] || [ "$got" -eq 0 ]; } && [ -z "$left" ] && [ "$(wc -l <"$WORK/err.txt")" -le 1 ]; then
+                ok "SIG$sig after ${delay}s of render: exit $got, no temporary"
+            else
+                bad "SIG$sig after ${delay}s of render: exit $got, left '$left' [$(head -c 200 "$WORK/err.txt")]"
+            fi
+        done
+    done
+fi
+
+# ================================================================================================
+# 2. Files that could make an open, read or write wait forever
+
+expect2 "train --log a FIFO (no reader)" "$WORK/fifo" "FIFO" -- "$CAE" train $LONG --out "$KEEP" --log "$WORK/fifo"
+expect2 "render --log a FIFO (no writer)" "$WORK/fifo" "FIFO" -- \
+    "$CAE" render --model "$REF" --data synthetic --out "$WORK/pics" --log "$WORK/fifo"
+expect2 "render --log a directory" "$WORK/adir" "is a directory" -- \
+    "$CAE" render --model "$REF" --data synthetic --out "$WORK/pics" --log "$WORK/adir"
+: >"$WORK/empty.csv"
+expect2 "render --log an empty file" "$WORK/empty.csv" "empty" -- \
+    "$CAE" render --model "$REF" --data synthetic --out "$WORK/pics" --log "$WORK/empty.csv"
+mkdir "$WORK/cmp"
+mkfifo "$WORK/cmp/spectrum.csv"
+expect2 "compare --out DIR whose spectrum.csv is a FIFO" "spectrum.csv" "FIFO" -- \
+    "$CAE" compare --model "$REF" --model "$REF" --data synthetic --out "$WORK/cmp"
+still_kind "compare into a FIFO" -p "$WORK/cmp/spectrum.csv"
+expect2 "eval --model a FIFO" "$WORK/fifo" "FIFO" -- "$CAE" eval --model "$WORK/fifo" --data synthetic
+expect2 "mlp eval --model a FIFO" "$WORK/fifo" "FIFO" -- "$MLP" eval --model "$WORK/fifo" --data synthetic
+expect2 "mlp train --init-encoder a FIFO" "$WORK/fifo" "FIFO" -- \
+    "$MLP" train --data synthetic --epochs 1 --init-encoder "$WORK/fifo" --out "$KEEP"
+good_data "$WORK/fifodata"
+rm "$WORK/fifodata/train-images-idx3-ubyte"
+mkfifo "$WORK/fifodata/train-images-idx3-ubyte"
+expect2 "train --data DIR whose images file is a FIFO" "train-images-idx3-ubyte" "FIFO" -- \
+    "$CAE" train --data "$WORK/fifodata" --hidden 3 --steps 1 --out "$KEEP"
+mkdir "$WORK/fifodata2"
+good_data "$WORK/fifodata2"
+rm "$WORK/fifodata2/t10k-labels-idx1-ubyte"
+mkfifo "$WORK/fifodata2/t10k-labels-idx1-ubyte"
+expect2 "eval --data DIR whose labels file is a FIFO" "t10k-labels-idx1-ubyte" "FIFO" -- \
+    "$CAE" eval --model "$REF" --data "$WORK/fifodata2"
+
+echo "$pass passed, $failed failed"
+[ "$failed" -eq 0 ]
