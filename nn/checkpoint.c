@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -999,6 +1000,17 @@ int tg_ckpt_add_params(tg_checkpoint *ck, tg_param *const *params, int n, tg_err
     return TG_OK;
 }
 
+int tg_ckpt_check_values(const tg_tensor *t, const char *path, const char *name, bool non_negative, tg_error *err)
+{
+    for (size_t i = 0; i < t->size; i++) {
+        float v = t->data[i];
+        if (!isfinite(v) || (non_negative && v < 0.0f))
+            return tg_file_error(err, TG_ERR_FORMAT, path, "tensor %s element %zu is %g: %s", name, i, (double)v,
+                                 isfinite(v) ? "must not be negative" : "values must be finite");
+    }
+    return TG_OK;
+}
+
 int tg_ckpt_load_params(const tg_checkpoint *ck, const char *path, tg_param *const *params, int n, tg_error *err)
 {
     const char *label = path ? path : "checkpoint";
@@ -1018,6 +1030,9 @@ int tg_ckpt_load_params(const tg_checkpoint *ck, const char *path, tg_param *con
                                 tg_tensor_shape_str(have, sizeof have, t),
                                 tg_tensor_shape_str(want, sizeof want, &p->value));
         }
+        int rc = tg_ckpt_check_values(t, label, p->name, false, err);
+        if (rc)
+            return rc;
     }
     for (int i = 0; i < n; i++) {
         const tg_tensor *t = tg_ckpt_find(ck, params[i]->name);

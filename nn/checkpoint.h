@@ -135,6 +135,12 @@ int tg_ckpt_add_params(tg_checkpoint *ck, tg_param *const *params, int n, tg_err
  * (path is used only in them):  "PATH: missing tensor dec.bias",
  *     "PATH: tensor enc.weight has shape [784,32], expected [784,64]"   (file shape, param shape)
  * Tensors in the checkpoint that no param asks for are ignored.  Gradients are not touched. */
+/* Checks that every element of tensor `name` (from the checkpoint at path) is finite, and with
+ * non_negative that none is below 0 (Adam's second moments): "PATH: tensor NAME element K is
+ * nan".  A CRC proves only that the file is what its writer wrote, not that the numbers make a
+ * model; tg_ckpt_load_params runs it on every parameter. */
+int tg_ckpt_check_values(const tg_tensor *t, const char *path, const char *name, bool non_negative, tg_error *err);
+
 int tg_ckpt_load_params(const tg_checkpoint *ck, const char *path, tg_param *const *params, int n,
                         tg_error *err);
 

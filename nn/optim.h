@@ -60,6 +60,15 @@ typedef struct {
 /* SGD: lr 0.01, no momentum.  Adam: lr 0.001, betas 0.9 / 0.999, eps 1e-8 (PyTorch's
  * defaults).  Both: no weight decay, no clipping. */
 tg_opt_config tg_opt_config_default(tg_opt_kind kind);
+
+/* The ranges a learning rate, SGD momentum and Adam epsilon are accepted in, from an option or a
+ * checkpoint alike: positive rates and epsilons that a float holds without becoming 0 (1e-50
+ * would, and an update of 0 trains nothing), momentum below 1 (at 1 the velocity never decays). */
+#define TG_OPT_MIN_LR 1e-30
+#define TG_OPT_MAX_LR 1e9
+#define TG_OPT_MAX_MOMENTUM 0.999999
+#define TG_OPT_MIN_EPS 1e-30
+#define TG_OPT_MAX_EPS 1.0
 /* "sgd" / "adam"; "unknown" otherwise.  parse: the inverse, -1 for an unknown name. */
 const char *tg_opt_kind_name(tg_opt_kind kind);
 int tg_opt_kind_parse(const char *name);

@@ -226,5 +226,74 @@ mkfifo "$WORK/fifodata2/t10k-labels-idx1-ubyte"
 expect2 "eval --data DIR whose labels file is a FIFO" "t10k-labels-idx1-ubyte" "FIFO" -- \
     "$CAE" eval --model "$REF" --data "$WORK/fifodata2"
 
+# ================================================================================================
+# 4. Numbers checked where they enter: checkpoints with valid CRCs but impossible values, options
+
+le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+u32_at() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
+poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+offset_of() { grep -obUaF -- "$2" "$1" | head -1 | cut -d: -f1; }
+# fix_crc FILE: the last 4 bytes become the CRC-32 of the rest (gzip's trailer starts with it).
+fix_crc() {
+    local size; size=$(stat -c %s "$1")
+    head -c $((size - 4)) "$1" >"$1.body"
+    { cat "$1.body"; gzip -c <"$1.body" | tail -c 8 | head -c 4; } >"$1"
+    rm -f "$1.body"
+}
+# derive: a fresh copy of REF to damage (random letters: no name contains a searched word).
+derive() { local f; f=$(mktemp "$WORK/cXXXXXX"); cp "$REF" "$f"; echo "$f"; }
+# set_meta FILE KEY VALUE: the metadata line KEY=... becomes KEY=VALUE (any length), CRC fixed.
+set_meta() {
+    local len; len=$(u32_at "$1" 8)
+    tail -c +13 "$1" | head -c "$len" | sed -e "s/^$2=.*$/$2=$3/" >"$1.meta"
+    { head -c 8 "$1"; printf "$(le32 "$(stat -c %s "$1.meta")")"; cat "$1.meta"; tail -c +$((13 + len)) "$1"; } >"$1.new"
+    mv "$1.new" "$1"
+    rm -f "$1.meta"
+    fix_crc "$1"
+}
+# poke_value FILE TENSOR NDIM INDEX ESCAPES: overwrites float INDEX of TENSOR, CRC fixed.
+poke_value() {
+    local at; at=$(offset_of "$1" "$2")
+    poke "$1" $((at + ${#2} + 4 + 4 * $3 + 4 * $4)) "$5"
+    fix_crc "$1"
+}
+NAN='\x00\x00\xc0\x7f' MINUS_ONE='\x00\x00\x80\xbf' INF='\x00\x00\x80\x7f'
+
+f=$(derive) && poke_value "$f" enc.weight 2 5 "$NAN"
+expect2 "eval of a checkpoint with a NaN weight (valid CRC)" "$f" "enc.weight" -- "$CAE" eval --model "$f" --data synthetic
+expect2 "--resume from a checkpoint with a NaN weight" "$f" "finite" -- \
+    "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && poke_value "$f" dec.bias 1 3 "$INF"
+expect2 "render of a checkpoint with an infinite bias" "$f" "dec.bias" -- \
+    "$CAE" render --model "$f" --data synthetic --out "$WORK/pics"
+f=$(derive) && poke_value "$f" adam.v/enc.bias 1 0 "$MINUS_ONE"
+expect2 "--resume with a negative Adam second moment" "adam.v/enc.bias" "must not be negative" -- \
+    "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && poke_value "$f" adam.m/enc.bias 1 1 "$NAN"
+expect2 "--resume with a NaN Adam first moment" "$f" "adam.m/enc.bias" -- \
+    "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && set_meta "$f" lambda 1e308
+expect2 "checkpoint with lambda=1e308" "$f" "lambda=1e308" -- "$CAE" eval --model "$f" --data synthetic
+f=$(derive) && set_meta "$f" lr inf
+expect2 "--resume with lr=inf" "$f" "lr=inf" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && set_meta "$f" lr 1e-50
+expect2 "--resume with lr=1e-50 (0 as a float)" "$f" "lr=1e-50" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && set_meta "$f" adam_eps 0
+expect2 "--resume with adam_eps=0" "$f" "adam_eps=0" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && set_meta "$f" momentum 1
+expect2 "--resume with momentum=1" "$f" "momentum=1" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && set_meta "$f" sigma 0
+expect2 "checkpoint with sigma=0" "$f" "sigma=0" -- "$CAE" eval --model "$f" --data synthetic
+T="train --data synthetic --steps 1 --hidden 4 --out $KEEP"
+expect2 "--lr 1e-50 (0 as a float)" "--lr" "not a number OR too small" -- "$CAE" $T --lr 1e-50
+expect2 "--adam-eps 1e-45 (a float denormal)" "--adam-eps" "not a number OR too small" -- "$CAE" $T --adam-eps 1e-45
+expect2 "mlp --lr 1e-50" "--lr" "not a number OR too small" -- "$MLP" train --data synthetic --lr 1e-50 --out "$KEEP"
+expect2 "cae --momentum with Adam (would be ignored)" "--momentum" "sgd only" -- "$CAE" $T --momentum 0.9
+expect2 "cae --adam-eps with SGD (would be ignored)" "--adam-eps" "adam only" -- "$CAE" $T --optimizer sgd --adam-eps 1e-6
+good_data "$WORK/oneclass"
+idx_labels 16 0 >"$WORK/oneclass/train-labels-idx1-ubyte"
+expect2 "mlp train on labels of one class" "$WORK/oneclass/train-labels-idx1-ubyte" "at least 2 classes" -- \
+    "$MLP" train --data "$WORK/oneclass" --epochs 1 --out "$KEEP"
+
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

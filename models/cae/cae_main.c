@@ -42,9 +42,9 @@ static const tg_cli_option OPTIONS[] = {
     {"--corruptions", true, MODEL_OPTS, "N  Gaussian corruptions of each input for that term (4)"},
     {"--sigma", true, MODEL_OPTS, "X  standard deviation of the corruptions (0.1)"},
     {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
-    {"--lr", true, CMD_TRAIN, "X  learning rate (1e-3)"},
-    {"--momentum", true, CMD_TRAIN, "X  SGD momentum (0)"},
-    {"--adam-eps", true, CMD_TRAIN, "X  Adam epsilon (1e-8)"},
+    {"--lr", true, CMD_TRAIN, "X  learning rate, 1e-30..1e9 (1e-3)"},
+    {"--momentum", true, CMD_TRAIN, "X  SGD momentum, 0..0.999999 (0; sgd only)"},
+    {"--adam-eps", true, CMD_TRAIN, "X  Adam epsilon, 1e-30..1 (1e-8; adam only)"},
     {"--epochs", true, CMD_TRAIN | CMD_BENCH, "N  passes over the data (5; bench: 3)"},
     {"--batch", true, CMD_TRAIN | CMD_BENCH, "N  mini-batch size (32)"},
     {"--steps", true, CMD_TRAIN, "N  stop after N optimizer steps"},
@@ -68,11 +68,12 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     static const char *const losses[] = {"mse", "bce"};
     long hidden = (long)cfg->hidden, corruptions = (long)cfg->corruptions;
     int act = cfg->act, dec = cfg->sigmoid_decoder, loss = cfg->loss;
-    if (!tg_cli_long(c, "--hidden", 1, 65536, &hidden) || !tg_cli_double(c, "--lambda", 0, 1e6, false, &cfg->lambda) ||
+    if (!tg_cli_long(c, "--hidden", 1, 65536, &hidden) ||
+        !tg_cli_double(c, "--lambda", 0, CAE_MAX_LAMBDA, false, &cfg->lambda) ||
         !tg_cli_choice(c, "--activation", activations, 4, &act) || !tg_cli_choice(c, "--decoder", decoders, 2, &dec) ||
-        !tg_cli_choice(c, "--loss", losses, 2, &loss) || !tg_cli_double(c, "--gamma", 0, 1e6, false, &cfg->gamma) ||
+        !tg_cli_choice(c, "--loss", losses, 2, &loss) || !tg_cli_double(c, "--gamma", 0, CAE_MAX_GAMMA, false, &cfg->gamma) ||
         !tg_cli_long(c, "--corruptions", 1, CAE_MAX_CORRUPTIONS, &corruptions) ||
-        !tg_cli_double(c, "--sigma", 0, 1e3, true, &cfg->sigma))
+        !tg_cli_double(c, "--sigma", 0, CAE_MAX_SIGMA, true, &cfg->sigma))
         return false;
     cfg->hidden = (size_t)hidden;
     cfg->corruptions = (size_t)corruptions;
@@ -92,22 +93,13 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 
 static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
 {
-    static const char *const optimizers[] = {"adam", "sgd"};
-    int kind = 0;
-    if (!parse_model_options(c, &s->model) || !tg_cli_choice(c, "--optimizer", optimizers, 2, &kind))
+    if (!parse_model_options(c, &s->model) || !tg_cli_optimizer(c, &s->opt))
         return false;
-    s->opt = tg_opt_config_default(kind == 1 ? TG_OPT_SGD : TG_OPT_ADAM);
-    s->opt.lr = 1e-3f; /* the spec's default for both optimizers */
-    double lr = s->opt.lr, momentum = s->opt.momentum, eps = s->opt.eps;
     long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
-    if (!tg_cli_double(c, "--lr", 0, 1e9, true, &lr) || !tg_cli_double(c, "--momentum", 0, 0.999999, false, &momentum) ||
-        !tg_cli_double(c, "--adam-eps", 0, 1, true, &eps) || !tg_cli_long(c, "--epochs", 1, 1000000, &epochs) ||
+    if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) ||
         !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) || !tg_cli_long(c, "--steps", 1, LONG_MAX, &steps) ||
         !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
         return false;
-    s->opt.lr = (float)lr;
-    s->opt.momentum = (float)momentum;
-    s->opt.eps = (float)eps;
     s->epochs = epochs;
     s->batch = (size_t)batch;
     s->steps = steps;

@@ -2,6 +2,7 @@
 #include "cae_model.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,10 +299,11 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
         (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
         (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
         return rc;
-    if ((rc = tg_ckpt_meta_real(ck, path, "lambda", false, 0, INFINITY, &c.lambda, err)) ||
-        (rc = tg_ckpt_meta_real(ck, path, "gamma", false, 0, INFINITY, &c.gamma, err)) ||
+    /* The ranges of the options: a checkpoint is no more trusted than a command line. */
+    if ((rc = tg_ckpt_meta_real(ck, path, "lambda", false, 0, CAE_MAX_LAMBDA, &c.lambda, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "gamma", false, 0, CAE_MAX_GAMMA, &c.gamma, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "corruptions", false, 1, CAE_MAX_CORRUPTIONS, &corruptions, err)) ||
-        (rc = tg_ckpt_meta_real(ck, path, "sigma", false, 0, INFINITY, &c.sigma, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "sigma", false, FLT_MIN, CAE_MAX_SIGMA, &c.sigma, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "noise_seed", false, 0, UINT64_MAX, &noise_seed, err)))
         return rc;
     c.input = (size_t)input;

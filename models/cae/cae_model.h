@@ -34,6 +34,11 @@
 typedef enum cae_loss_kind { CAE_LOSS_MSE = 0, CAE_LOSS_BCE } cae_loss_kind;
 
 #define CAE_MAX_CORRUPTIONS 64
+/* Largest λ (contractive penalty) and γ (higher-order term) and σ accepted from an option or a
+ * checkpoint: far past any useful value, small enough that the loss stays finite in float. */
+#define CAE_MAX_LAMBDA 1e6
+#define CAE_MAX_GAMMA 1e6
+#define CAE_MAX_SIGMA 1e3
 
 typedef struct cae_config {
     size_t input;          /* D: pixels per image */

@@ -106,9 +106,9 @@ static int load_run_settings(const tg_checkpoint *ck, const char *path, cae_trai
     r.opt = tg_opt_config_default(strcmp(opt, "sgd") == 0 ? TG_OPT_SGD : TG_OPT_ADAM);
     double lr = 0, mom = 0, eps = 0, first_loss = 0;
     uint64_t batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0, position = 0;
-    if ((rc = tg_ckpt_meta_real(ck, path, "lr", true, 0, INFINITY, &lr, err)) ||
-        (rc = tg_ckpt_meta_real(ck, path, "momentum", true, 0, 1, &mom, err)) ||
-        (rc = tg_ckpt_meta_real(ck, path, "adam_eps", true, 0, INFINITY, &eps, err)) ||
+    if ((rc = tg_ckpt_meta_real(ck, path, "lr", true, TG_OPT_MIN_LR, TG_OPT_MAX_LR, &lr, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "momentum", true, 0, TG_OPT_MAX_MOMENTUM, &mom, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "adam_eps", true, TG_OPT_MIN_EPS, TG_OPT_MAX_EPS, &eps, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "batch", true, 1, 1000000000, &batch, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "limit", true, 0, 1000000000000, &limit, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "shuffle", true, 0, 1, &shuffle, err)) ||
@@ -148,6 +148,10 @@ static int load_optimizer_state(const tg_checkpoint *ck, const char *path, tg_op
         if (!saved || !tg_tensor_same_shape(saved, mine))
             return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: optimizer state %s is missing or has the wrong shape",
                                 path, name);
+        /* Adam's second moments are means of squares: a negative one makes sqrt(v) NaN. */
+        int rc = tg_ckpt_check_values(saved, path, name, strncmp(name, "adam.v/", 7) == 0, err);
+        if (rc)
+            return rc;
     }
     const tg_tensor *step = tg_ckpt_find(ck, tg_optim_step_name(opt));
     if (!step || step->size != 1 || !(step->data[0] >= 0 && step->data[0] <= 1e15)) /* (long) of more is UB */

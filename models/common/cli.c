@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <errno.h>
+#include <float.h>
 #include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
@@ -144,6 +145,20 @@ bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool
     return true;
 }
 
+bool tg_cli_float(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, float *out)
+{
+    double v = *out;
+    if (!tg_cli_double(c, name, lo, hi, lo_open, &v))
+        return false;
+    if (v != 0.0 && (fabs(v) < FLT_MIN || (float)v == 0.0f)) {
+        tg_cli_say(c->program, "%s: '%s' is too small: a float holds no non-zero value below %g", name,
+                   tg_cli_value(c, name), (double)FLT_MIN);
+        return false;
+    }
+    *out = (float)v;
+    return true;
+}
+
 bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out)
 {
     const char *s = tg_cli_value(c, name);
@@ -159,6 +174,24 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
         fprintf(stderr, " %s", choices[i]);
     fprintf(stderr, ")\n");
     return false;
+}
+
+bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out)
+{
+    static const char *const kinds[] = {"adam", "sgd"};
+    int kind = 0;
+    if (!tg_cli_choice(c, "--optimizer", kinds, 2, &kind))
+        return false;
+    const char *foreign = kind == 1 ? "--adam-eps" : "--momentum";
+    if (tg_cli_given(c, foreign)) {
+        tg_cli_say(c->program, "%s applies to --optimizer %s only", foreign, kind == 1 ? "adam" : "sgd");
+        return false;
+    }
+    *out = tg_opt_config_default(kind == 1 ? TG_OPT_SGD : TG_OPT_ADAM);
+    out->lr = 1e-3f; /* the programs' default for both (SGD's library default is 0.01) */
+    return tg_cli_float(c, "--lr", TG_OPT_MIN_LR, TG_OPT_MAX_LR, false, &out->lr) &&
+           tg_cli_float(c, "--momentum", 0, TG_OPT_MAX_MOMENTUM, false, &out->momentum) &&
+           tg_cli_float(c, "--adam-eps", TG_OPT_MIN_EPS, TG_OPT_MAX_EPS, false, &out->eps);
 }
 
 bool tg_cli_apply_threads(const tg_cli *c)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "nn/data.h"
+#include "nn/optim.h"
 
 enum { TG_EXIT_OK = 0, TG_EXIT_INTERNAL = 1, TG_EXIT_USAGE = 2, TG_EXIT_INTERRUPTED = 130 };
 
@@ -60,8 +61,16 @@ bool tg_cli_given(const tg_cli *c, const char *name);
 bool tg_cli_long(const tg_cli *c, const char *name, long lo, long hi, long *out);
 /* Finite, in [lo, hi] (lo excluded when lo_open). */
 bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, double *out);
+/* As tg_cli_double, for a value stored as a float: one that a float cannot hold (1e-50 would
+ * become 0) is refused too. */
+bool tg_cli_float(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, float *out);
 /* One of `choices`; *out receives its index. */
 bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out);
+
+/* The optimizer options, read the same way by every program: --optimizer adam|sgd (adam),
+ * --lr (1e-3 for both), --momentum (SGD only), --adam-eps (Adam only), in the ranges of
+ * nn/optim.h; an option of the other optimizer is refused rather than ignored. */
+bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out);
 
 /* --threads N (1..1024; default: all cores) applied with tg_set_threads. */
 bool tg_cli_apply_threads(const tg_cli *c);

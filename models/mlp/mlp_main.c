@@ -28,8 +28,8 @@ static const tg_cli_option OPTIONS[] = {
     {"--layers", true, CMD_TRAIN, "W,W,..  hidden layer widths (256,128)"},
     {"--activation", true, CMD_TRAIN, "A  relu|sigmoid|tanh|softplus (relu)"},
     {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
-    {"--lr", true, CMD_TRAIN, "X  learning rate (1e-3)"},
-    {"--momentum", true, CMD_TRAIN, "X  SGD momentum (0)"},
+    {"--lr", true, CMD_TRAIN, "X  learning rate, 1e-30..1e9 (1e-3)"},
+    {"--momentum", true, CMD_TRAIN, "X  SGD momentum, 0..0.999999 (0; sgd only)"},
     {"--epochs", true, CMD_TRAIN, "N  passes over the data (10)"},
     {"--batch", true, CMD_TRAIN, "N  mini-batch size (64)"},
     {"--limit", true, CMD_TRAIN, "N  use only the first N training images"},
@@ -56,8 +56,7 @@ static bool parse_train_request(const tg_cli *c, train_request *r)
 {
     /* Listed in tg_activation order, so a choice's index is its tg_activation value. */
     static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
-    static const char *const optimizers[] = {"adam", "sgd"};
-    int act = TG_ACT_RELU, optimizer = 0;
+    int act = TG_ACT_RELU;
     long epochs = 10, batch = 64, limit = 0, seed = 1;
     tg_error err;
     const char *layers = tg_cli_given(c, "--layers") ? tg_cli_value(c, "--layers") : "256,128";
@@ -65,22 +64,12 @@ static bool parse_train_request(const tg_cli *c, train_request *r)
         fprintf(stderr, "mlp: %s\n", err.msg);
         return false;
     }
-    if (!tg_cli_choice(c, "--activation", activations, 4, &act) ||
-        !tg_cli_choice(c, "--optimizer", optimizers, 2, &optimizer))
+    if (!tg_cli_choice(c, "--activation", activations, 4, &act) || !tg_cli_optimizer(c, &r->train.opt))
         return false;
     r->model.act = (tg_activation)act;
-    r->train.opt = tg_opt_config_default(optimizer == 1 ? TG_OPT_SGD : TG_OPT_ADAM);
-    double lr = 1e-3, momentum = 0.0; /* lr 1e-3 for both: SGD's library default (0.01) is not this program's */
-    if (!tg_cli_double(c, "--lr", 0, 1e9, true, &lr) || !tg_cli_double(c, "--momentum", 0, 0.999999, false, &momentum) ||
-        !tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
+    if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
         !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
         return false;
-    if (tg_cli_given(c, "--momentum") && optimizer != 1) {
-        fprintf(stderr, "mlp: --momentum applies to --optimizer sgd only\n");
-        return false;
-    }
-    r->train.opt.lr = (float)lr;
-    r->train.opt.momentum = (float)momentum;
     r->train.epochs = epochs;
     r->train.batch = (size_t)batch;
     r->train.limit = (size_t)limit;
@@ -146,6 +135,17 @@ static int cmd_train(const tg_cli *c)
     tg_dataset data;
     if (!data_path || tg_cli_load_split(c, data_path, "train", true, r.train.limit, &data)) {
         tg_ckpt_free(encoder);
+        return TG_EXIT_USAGE;
+    }
+    if (data.n_classes < 2) { /* checked here, where the file is known, not as "1 classes" later */
+        char labels[4096];
+        snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", data_path);
+        if (strcmp(data_path, "synthetic") && access(labels, F_OK) != 0)
+            strncat(labels, ".gz", sizeof labels - strlen(labels) - 1);
+        tg_cli_say(c->program, "%s: every label is %d: a classifier needs at least 2 classes", labels,
+                   data.n_classes - 1);
+        tg_ckpt_free(encoder);
+        tg_dataset_free(&data);
         return TG_EXIT_USAGE;
     }
     /* The data decide the input and output sizes: other image sizes and class counts work. */
