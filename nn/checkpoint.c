@@ -457,7 +457,7 @@ static const char *meta_value(const tg_checkpoint *ck, const char *path, const c
                               tg_error *err)
 {
     const char *v = tg_ckpt_get_meta(ck, key);
-    *rc = !v && required ? tg_error_set(err, TG_ERR_FORMAT, "%s: metadata key '%s' is missing", path, key) : TG_OK;
+    *rc = !v && required ? tg_file_error(err, TG_ERR_FORMAT, path, "metadata key '%s' is missing", key) : TG_OK;
     return v;
 }
 
@@ -475,7 +475,7 @@ int tg_ckpt_meta_uint(const tg_checkpoint *ck, const char *path, const char *key
         n = ok ? n * 10 + (uint64_t)(*p - '0') : n;
     }
     if (!ok || n < lo || n > hi)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a whole number in %llu..%llu", path, key, v,
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a whole number in %llu..%llu", key, v,
                             (unsigned long long)lo, (unsigned long long)hi);
     *out = n;
     return TG_OK;
@@ -491,7 +491,7 @@ int tg_ckpt_meta_real(const tg_checkpoint *ck, const char *path, const char *key
     char *end;
     double x = strtod(v, &end);
     if (end == v || *end || !(x >= lo && x <= hi))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a number in [%g, %g]", path, key, v, lo, hi);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a number in [%g, %g]", key, v, lo, hi);
     *out = x;
     return TG_OK;
 }
@@ -631,11 +631,11 @@ int tg_ckpt_write_stage(const tg_checkpoint *ck, const char *path, int stop_befo
         return tg_error_set(err, TG_ERR_ARG, "ckpt_write: NULL checkpoint or empty path");
     uint64_t size = file_size_of(ck);
     if (size > TG_CKPT_MAX_FILE_BYTES) /* never write a file that tg_ckpt_read refuses */
-        return tg_error_set(err, TG_ERR_ARG, "%s: checkpoint of %llu bytes exceeds the %llu-byte limit", path,
+        return tg_file_error(err, TG_ERR_ARG, path, "checkpoint of %llu bytes exceeds the %llu-byte limit",
                             (unsigned long long)size, (unsigned long long)TG_CKPT_MAX_FILE_BYTES);
     byte_sink *sink = malloc(sizeof *sink);
     if (!sink)
-        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", path);
+        return tg_file_error(err, TG_ERR_NOMEM, path, "out of memory");
     tg_atomic_file file;
     int rc = tg_atomic_open(&file, path, err);
     if (rc != TG_OK) {
@@ -682,9 +682,9 @@ static int read_whole_file(const char *path, uint64_t max_bytes, unsigned char *
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
-            rc = tg_error_set(err, TG_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+            rc = tg_file_error(err, TG_ERR_IO, path, "read failed: %s", strerror(errno));
         else if (r == 0)
-            rc = tg_error_set(err, TG_ERR_IO, "%s: file shrank while being read (%zu of %zu bytes)", path, got, size);
+            rc = tg_file_error(err, TG_ERR_IO, path, "file shrank while being read (%zu of %zu bytes)", got, size);
         else
             got += (size_t)r;
     }
@@ -695,7 +695,7 @@ static int read_whole_file(const char *path, uint64_t max_bytes, unsigned char *
             r = read(fd, &extra, 1);
         while (r < 0 && errno == EINTR);
         if (r != 0)
-            rc = tg_error_set(err, TG_ERR_IO, "%s: file changed while being read", path);
+            rc = tg_file_error(err, TG_ERR_IO, path, "file changed while being read");
     }
     close(fd);
     if (rc != TG_OK) {
@@ -937,11 +937,11 @@ tg_checkpoint *tg_ckpt_parse(const void *bytes, size_t len, const char *label, t
 {
     cursor c = {bytes, len, 0, label ? label : "checkpoint", err};
     if (!bytes && len > 0) {
-        tg_error_set(err, TG_ERR_ARG, "%s: NULL buffer", c.label);
+        tg_file_error(err, TG_ERR_ARG, c.label, "NULL buffer");
         return NULL;
     }
     if (len == 0) {
-        tg_error_set(err, TG_ERR_FORMAT, "%s: empty file, not a checkpoint", c.label);
+        tg_file_error(err, TG_ERR_FORMAT, c.label, "empty file, not a checkpoint");
         return NULL;
     }
     if (walk_file(&c, NULL) || check_crc_and_end(&c))
@@ -1015,18 +1015,18 @@ int tg_ckpt_load_params(const tg_checkpoint *ck, const char *path, tg_param *con
 {
     const char *label = path ? path : "checkpoint";
     if (!ck || n < 0 || (n > 0 && !params))
-        return tg_error_set(err, TG_ERR_ARG, "%s: load_params: NULL checkpoint or params, or n = %d", label, n);
+        return tg_file_error(err, TG_ERR_ARG, label, "load_params: NULL checkpoint or params, or n = %d", n);
     /* Check everything first, so a failure leaves every param as it was. */
     for (int i = 0; i < n; i++) {
         const tg_param *p = params[i];
         if (!p || !p->value.data)
-            return tg_error_set(err, TG_ERR_ARG, "%s: load_params: params[%d] is NULL or has no storage", label, i);
+            return tg_file_error(err, TG_ERR_ARG, label, "load_params: params[%d] is NULL or has no storage", i);
         const tg_tensor *t = tg_ckpt_find(ck, p->name);
         if (!t)
-            return tg_error_set(err, TG_ERR_FORMAT, "%s: missing tensor %s", label, p->name);
+            return tg_file_error(err, TG_ERR_FORMAT, label, "missing tensor %s", p->name);
         if (!tg_tensor_same_shape(t, &p->value)) {
             char have[64], want[64];
-            return tg_error_set(err, TG_ERR_SHAPE, "%s: tensor %s has shape %s, expected %s", label, p->name,
+            return tg_file_error(err, TG_ERR_SHAPE, label, "tensor %s has shape %s, expected %s", p->name,
                                 tg_tensor_shape_str(have, sizeof have, t),
                                 tg_tensor_shape_str(want, sizeof want, &p->value));
         }

@@ -329,14 +329,14 @@ int tg_idx_parse_mem(const uint8_t *bytes, size_t len, const char *label, int ex
     if (!label)
         label = "idx";
     if (!bytes && len > 0)
-        return tg_error_set(err, TG_ERR_ARG, "%s: idx_parse_mem: NULL bytes", label);
+        return tg_file_error(err, TG_ERR_ARG, label, "idx_parse_mem: NULL bytes");
     idx_expect expect = { 0, NULL };
     if (expect_ndim == 3)
         expect = (idx_expect){ 3, "images" };
     else if (expect_ndim == 1)
         expect = (idx_expect){ 1, "labels" };
     else if (expect_ndim != 0)
-        return tg_error_set(err, TG_ERR_ARG, "%s: idx_parse_mem: expect_ndim %d (expected 0, 1 or 3)", label,
+        return tg_file_error(err, TG_ERR_ARG, label, "idx_parse_mem: expect_ndim %d (expected 0, 1 or 3)",
                             expect_ndim);
     idx_file f;
     memset(&f, 0, sizeof f);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "atomic_file.h"
 #include "crc32.h"
 
 #define INPUT_CHUNK_BYTES 65536
@@ -694,12 +695,12 @@ int tg_gunzip_mem(const uint8_t *in, size_t in_len, const char *name, size_t max
     *out_len = 0;
     const char *label = name ? name : "gunzip";
     if (!in || in_len < 2 || in[0] != 0x1F || in[1] != 0x8B)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: not a gzip file", label);
+        return tg_file_error(err, TG_ERR_FORMAT, label, "not a gzip file");
     if (in_len < GZIP_MIN_BYTES)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: truncated gzip stream", label);
+        return tg_file_error(err, TG_ERR_FORMAT, label, "truncated gzip stream");
     inflater *s = malloc(sizeof *s);
     if (!s)
-        return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", label);
+        return tg_file_error(err, TG_ERR_NOMEM, label, "out of memory");
     inflater_init(s, name, true, err);
     s->src.next = in;
     s->src.avail = in_len;
@@ -715,23 +716,23 @@ int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
     *out_len = 0;
     const char *label = name ? name : "gunzip";
     if (fseeko(f, 0, SEEK_END) != 0)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot seek: %s", label, strerror(errno));
+        return tg_file_error(err, TG_ERR_IO, label, "cannot seek: %s", strerror(errno));
     off_t size = ftello(f);
     if (size < 0)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot tell the file size: %s", label, strerror(errno));
+        return tg_file_error(err, TG_ERR_IO, label, "cannot tell the file size: %s", strerror(errno));
 
     /* The magic first (so a non-gzip file is called that), then ISIZE from the last 4 bytes. */
     uint8_t head[2] = { 0, 0 }, tail[4];
     rewind(f);
     size_t got = fread(head, 1, 2, f);
     if (ferror(f))
-        return tg_error_set(err, TG_ERR_IO, "%s: read error: %s", label, strerror(errno));
+        return tg_file_error(err, TG_ERR_IO, label, "read error: %s", strerror(errno));
     if (got < 2 || head[0] != 0x1F || head[1] != 0x8B)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: not a gzip file", label);
+        return tg_file_error(err, TG_ERR_FORMAT, label, "not a gzip file");
     if (size < GZIP_MIN_BYTES)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: truncated gzip stream", label);
+        return tg_file_error(err, TG_ERR_FORMAT, label, "truncated gzip stream");
     if (fseeko(f, size - 4, SEEK_SET) != 0 || fread(tail, 1, 4, f) != 4)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot read the gzip trailer: %s", label,
+        return tg_file_error(err, TG_ERR_IO, label, "cannot read the gzip trailer: %s",
                             ferror(f) ? strerror(errno) : "file shrank");
     rewind(f);
 
@@ -739,7 +740,7 @@ int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
     uint8_t *chunk = malloc(INPUT_CHUNK_BYTES);
     int rc;
     if (!s || !chunk) {
-        rc = tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", label);
+        rc = tg_file_error(err, TG_ERR_NOMEM, label, "out of memory");
     } else {
         inflater_init(s, name, true, err);
         s->src.file = f;

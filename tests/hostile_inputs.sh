@@ -295,5 +295,45 @@ idx_labels 16 0 >"$WORK/oneclass/train-labels-idx1-ubyte"
 expect2 "mlp train on labels of one class" "$WORK/oneclass/train-labels-idx1-ubyte" "at least 2 classes" -- \
     "$MLP" train --data "$WORK/oneclass" --epochs 1 --out "$KEEP"
 
+# ================================================================================================
+# 5. Messages: one line whatever a path or a file holds, the problem stated before a path is cut
+
+# no_raw_controls NAME: the last case's stderr holds no CR, ESC or other control byte but its
+# final newline (a file's bytes echoed raw could forge a "cae: wrote ..." line or drive the terminal).
+no_raw_controls() {
+    if LC_ALL=C tr -d '\n' <"$WORK/err.txt" | LC_ALL=C grep -q '[[:cntrl:]]'; then
+        bad "$1: control bytes reach the terminal: $(od -c "$WORK/err.txt" | head -3 | tr '\n' ' ')"
+    else
+        ok "$1: control bytes escaped"
+    fi
+}
+f=$(derive) && set_meta "$f" activation $'sigm\r\e[2Kcae: wrote x.ckpt'
+expect2 "checkpoint metadata with CR and ESC bytes" "$f" "activation=sigm" -- "$CAE" eval --model "$f" --data synthetic
+no_raw_controls "checkpoint metadata with CR and ESC bytes"
+nl_dir=$WORK/$'line1\nline2'
+expect2 "--out in a missing directory whose name holds a newline" "--out" "No such file" -- \
+    "$CAE" train $LONG --out "$nl_dir/x.ckpt"
+no_raw_controls "--out with a newline"
+expect2 "--lr value with an escape sequence" "--lr" "not a number" -- "$CAE" $T --lr $'1\e]0;pwned\a'
+no_raw_controls "--lr with an escape sequence"
+# A directory path of 455+ bytes (several components: each stays under NAME_MAX).
+long_dir=$WORK
+for part in a b c d; do long_dir=$long_dir/$(printf "$part%.0s" {1..110}); done
+mkdir -p "$long_dir"
+good_data "$long_dir"
+head -c 40 "$GOOD/train-images-idx3-ubyte" >"$long_dir/train-images-idx3-ubyte"
+expect2 "a truncated IDX file under a ${#long_dir}-byte path" "train-images-idx3-ubyte" "truncated" -- \
+    "$CAE" train --data "$long_dir" --hidden 3 --steps 1 --out "$KEEP"
+expect2 "--data a missing ${#long_dir}-byte directory" "$WORK" "neither exists" -- \
+    "$CAE" train --data "$long_dir/missing" --hidden 3 --steps 1 --out "$KEEP"
+printf 'step,epoch,loss,mse,penalty\n5e-324,1,5e-324,5e-324,0\n5e-324,1,5e-324,5e-324,0\n' >"$WORK/tiny.csv"
+rm -rf "$WORK/tiny"
+if "$CAE" render --model "$REF" --data synthetic --out "$WORK/tiny" --log "$WORK/tiny.csv" >/dev/null 2>"$WORK/err.txt" &&
+    [ -s "$WORK/tiny/loss.svg" ] && ! grep -qi 'nan\|inf' "$WORK/tiny/loss.svg"; then
+    ok "render --log whose steps are all 5e-324: loss.svg has finite coordinates"
+else
+    bad "render --log whose steps are all 5e-324: $(grep -oi -m3 '.\{20\}nan.\{5\}' "$WORK/tiny/loss.svg" 2>/dev/null) $(head -c 200 "$WORK/err.txt")"
+fi
+
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -83,7 +83,7 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     cfg->tied = cfg->tied || tg_cli_given(c, "--tied");
     tg_error err;
     if (cae_config_check(cfg, &err)) {
-        fprintf(stderr, "cae: %s\n", err.msg);
+        tg_cli_say("cae", "%s", err.msg);
         return false;
     }
     return true;
@@ -123,7 +123,7 @@ static bool check_resume_options(const tg_cli *c)
         for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++)
             ok = ok || !strcmp(c->options[i].name, allowed[k]);
         if (!ok) {
-            fprintf(stderr, "cae train: %s cannot be combined with --resume (the run's settings come from the checkpoint)\n",
+            tg_cli_say("cae train", "%s cannot be combined with --resume (the run's settings come from the checkpoint)",
                     c->options[i].name);
             return false;
         }
@@ -140,7 +140,7 @@ static int cmd_train(const tg_cli *c)
     if (!parse_train_settings(c, &s) || !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
     if (tg_cli_given(c, "--init") && resume) {
-        fprintf(stderr, "cae train: --init and --resume exclude each other\n");
+        tg_cli_say("cae train", "--init and --resume exclude each other");
         return TG_EXIT_USAGE;
     }
     if (resume) { /* targets not given on the command line come from the checkpoint */
@@ -172,10 +172,10 @@ static int cmd_train(const tg_cli *c)
     int rc = cae_train(&s, &data, &io, &result, &err);
     tg_dataset_free(&data);
     if (rc)
-        return rc == TG_ERR_NUMERIC ? (fprintf(stderr, "cae: %s\n", err.msg), TG_EXIT_INTERNAL) : tg_cli_fail(c, rc, &err);
+        return rc == TG_ERR_NUMERIC ? (tg_cli_say("cae", "%s", err.msg), TG_EXIT_INTERNAL) : tg_cli_fail(c, rc, &err);
     if (result.interrupted)
         return TG_EXIT_INTERRUPTED;
-    fprintf(stderr, "cae: wrote %s\n", io.out_path);
+    tg_cli_say("cae", "wrote %s", io.out_path);
     return TG_EXIT_OK;
 }
 
@@ -219,7 +219,7 @@ static int load_model(const char *path, cae_model *m)
     tg_error err;
     int rc = cae_model_load_file(m, path, &err);
     if (rc)
-        fprintf(stderr, "cae: %s\n", err.msg);
+        tg_cli_say("cae", "%s", err.msg);
     return rc;
 }
 
@@ -261,7 +261,7 @@ static bool check_output_dir(const tg_cli *c, const char *dir, const char *const
 static int eval_models(const tg_cli *c, bool compare)
 {
     if (c->n_repeats == 0 || (!compare && c->n_repeats > 1)) {
-        fprintf(stderr, "cae %s: %s\n", c->command_name, c->n_repeats ? "give one --model" : "--model FILE is required");
+        tg_cli_say(c->program, "%s: %s", c->command_name, c->n_repeats ? "give one --model" : "--model FILE is required");
         return TG_EXIT_USAGE;
     }
     long seed = 1;
@@ -269,7 +269,7 @@ static int eval_models(const tg_cli *c, bool compare)
         return TG_EXIT_USAGE;
     const char *out_dir = tg_cli_value(c, "--out");
     if (compare && !out_dir) {
-        fprintf(stderr, "cae compare: --out DIR is required\n");
+        tg_cli_say("cae compare", "--out DIR is required");
         return TG_EXIT_USAGE;
     }
     if (compare && !check_output_dir(c, out_dir, (const char *const[]){"contraction.svg", "spectrum.svg",
@@ -311,7 +311,7 @@ static int eval_models(const tg_cli *c, bool compare)
         if (rc)
             status = tg_cli_fail(c, rc, &err);
         else
-            fprintf(stderr, "cae: wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s\n", out_dir);
+            tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s", out_dir);
     }
     for (int i = 0; i < loaded; i++)
         cae_model_free(&models[i]);
@@ -326,7 +326,7 @@ static int cmd_render(const tg_cli *c)
 {
     const char *out_dir = tg_cli_value(c, "--out");
     if (c->n_repeats != 1 || !out_dir) {
-        fprintf(stderr, "cae render: --model FILE and --out DIR are required (one model)\n");
+        tg_cli_say("cae render", "--model FILE and --out DIR are required (one model)");
         return TG_EXIT_USAGE;
     }
     bool with_log = tg_cli_given(c, "--log");
@@ -349,7 +349,7 @@ static int cmd_render(const tg_cli *c)
     cae_model_free(&m);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    fprintf(stderr, "cae: wrote filters.png recon.png tangents.png spectrum.svg%s into %s\n",
+    tg_cli_say("cae", "wrote filters.png recon.png tangents.png spectrum.svg%s into %s",
             tg_cli_value(c, "--log") ? " loss.svg" : "", out_dir);
     return TG_EXIT_OK;
 }
@@ -498,7 +498,7 @@ static int cmd_gradcheck(const tg_cli *c)
             return TG_EXIT_USAGE;
     } else {
         if (c->n_repeats > 1 || (rc = cae_model_init(&m, &cfg, &rng, &err))) {
-            fprintf(stderr, "cae gradcheck: %s\n", c->n_repeats > 1 ? "give at most one --model" : err.msg);
+            tg_cli_say("cae gradcheck", "%s", c->n_repeats > 1 ? "give at most one --model" : err.msg);
             return TG_EXIT_USAGE;
         }
         /* Non-zero biases, so the check does not sit at a special point. */
@@ -519,7 +519,7 @@ static int cmd_gradcheck(const tg_cli *c)
      * and gradients below the floor are compared in absolute terms (see gradcheck.h). */
     tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-2, .max_per_param = from_file ? 64 : 0, .seed = (uint64_t)seed};
     if (m.cfg.act == TG_ACT_RELU && !keep_away_from_kink(&m, &ctx.x, 2.0 * opts.eps, &rng)) {
-        fprintf(stderr, "cae gradcheck: cannot place inputs away from relu's kink for this model\n");
+        tg_cli_say("cae gradcheck", "cannot place inputs away from relu's kink for this model");
         tg_tape_free(tape);
         tg_tensor_free(&ctx.x);
         cae_model_free(&m);
@@ -553,10 +553,10 @@ static int cmd_gradcheck(const tg_cli *c)
         checked += res.checked;
         if (res.max_rel_err > worst)
             worst = res.max_rel_err;
-        fprintf(stderr, "cae gradcheck: term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g\n", term_names[ctx.terms],
+        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g", term_names[ctx.terms],
                 res.max_rel_err, res.checked, res.max_abs_grad);
         if (rc) {
-            fprintf(stderr, "cae gradcheck: term=%s: %s\n", term_names[ctx.terms], err.msg);
+            tg_cli_say("cae gradcheck", "term=%s: %s", term_names[ctx.terms], err.msg);
             status = TG_EXIT_INTERNAL;
         }
     }

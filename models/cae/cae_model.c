@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/atomic_file.h"
 #include "nn/init.h"
 #include "tensor/parallel.h"
 #include "tensor/vmath.h"
@@ -277,7 +278,7 @@ static int meta_choice(const tg_checkpoint *ck, const char *path, const char *ke
             *out = i;
             return TG_OK;
         }
-    return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata %s=%s is not a known value", path, key, v);
+    return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a known value", key, v);
 }
 
 int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_config *cfg, tg_error *err)
@@ -288,7 +289,7 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     static const char *const flags[] = {"0", "1"};
     const char *model = tg_ckpt_get_meta(ck, "model");
     if (model && strcmp(model, "cae") != 0)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: model=%s is not a cae checkpoint", path, model);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s is not a cae checkpoint", model);
     cae_config c = cae_config_default();
     int act = c.act, dec = 0, loss = 0, tied = 0, rc;
     uint64_t input = 0, hidden = 0, corruptions = c.corruptions, noise_seed = c.noise_seed;
@@ -316,7 +317,7 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     c.tied = tied == 1;
     tg_error why;
     if (cae_config_check(&c, &why))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: %s", path, why.msg);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "%s", why.msg);
     *cfg = c;
     return TG_OK;
 }
@@ -346,7 +347,7 @@ int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char 
      * allocated from them: a forged input=16777216 would otherwise ask for terabytes. */
     const tg_tensor *w = tg_ckpt_find(ck, "enc.weight");
     if (!w)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: missing tensor enc.weight", path);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "missing tensor enc.weight");
     if (w->ndim != 2 || w->shape[0] != cfg.input || w->shape[1] != cfg.hidden) {
         char shape[64];
         return tg_error_set(err, TG_ERR_SHAPE, "%s: tensor enc.weight has shape %s but the metadata says input=%zu hidden=%zu",

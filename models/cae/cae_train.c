@@ -1,6 +1,7 @@
 /* The CAE training loop: batches -> tape -> backward -> optimizer, with exact resume. */
 #include "cae_train.h"
 
+#include "cli.h"
 #include "nn/atomic_file.h"
 #include "tensor/parallel.h"
 
@@ -101,7 +102,7 @@ static int load_run_settings(const tg_checkpoint *ck, const char *path, cae_trai
         return rc;
     const char *opt = tg_ckpt_get_meta(ck, "optimizer");
     if (!opt || (strcmp(opt, "adam") && strcmp(opt, "sgd")))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: no optimizer state (optimizer=%s)", path,
+        return tg_file_error(err, TG_ERR_FORMAT, path, "not resumable: no optimizer state (optimizer=%s)",
                             opt ? opt : "missing");
     r.opt = tg_opt_config_default(strcmp(opt, "sgd") == 0 ? TG_OPT_SGD : TG_OPT_ADAM);
     double lr = 0, mom = 0, eps = 0, first_loss = 0;
@@ -155,7 +156,7 @@ static int load_optimizer_state(const tg_checkpoint *ck, const char *path, tg_op
     }
     const tg_tensor *step = tg_ckpt_find(ck, tg_optim_step_name(opt));
     if (!step || step->size != 1 || !(step->data[0] >= 0 && step->data[0] <= 1e15)) /* (long) of more is UB */
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: %s is missing or invalid", path,
+        return tg_file_error(err, TG_ERR_FORMAT, path, "not resumable: %s is missing or invalid",
                             tg_optim_step_name(opt));
     for (int k = 0; k < n; k++) {
         tg_tensor *mine = tg_optim_state_tensor(opt, k, name);
@@ -406,12 +407,12 @@ static int train(const cae_train_settings *settings, const tg_dataset *data, con
     if (io->out_path && (rc = save_run(io->out_path, &model, &opt, &s, &pos, err)))
         goto done;
     if (result->interrupted)
-        fprintf(stderr, "cae: interrupted at step %ld (epoch %llu, image %zu of %zu); state saved to %s; continue with --resume %s\n",
+        tg_cli_say("cae", "interrupted at step %ld (epoch %llu, image %zu of %zu); state saved to %s; continue with --resume %s",
                 pos.step, (unsigned long long)pos.epoch + 1, pos.position, epoch_size,
                 io->out_path ? io->out_path : "(nowhere)", io->out_path ? io->out_path : "FILE");
 done:
     if (log && fclose(log) != 0 && rc == TG_OK)
-        rc = tg_error_set(err, TG_ERR_IO, "%s: cannot write the log", io->log_path);
+        rc = tg_file_error(err, TG_ERR_IO, io->log_path, "cannot write the log");
     tg_tape_free(tape);
     if (have_batcher)
         tg_batcher_free(&batcher);

@@ -28,9 +28,9 @@ int cae_ensure_dir(const char *dir, tg_error *err)
 {
     struct stat st;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return tg_error_set(err, TG_ERR_IO, "%s: cannot create the directory: %s", dir, strerror(errno));
+        return tg_file_error(err, TG_ERR_IO, dir, "cannot create the directory: %s", strerror(errno));
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return tg_error_set(err, TG_ERR_IO, "%s: not a directory", dir);
+        return tg_file_error(err, TG_ERR_IO, dir, "not a directory");
     return TG_OK;
 }
 
@@ -181,7 +181,7 @@ static int render_loss(const char *csv, const char *path, tg_error *err)
     }
     fclose(f);
     if (rc == TG_OK && n == 0)
-        rc = tg_error_set(err, TG_ERR_FORMAT, "%s: no rows", csv);
+        rc = tg_file_error(err, TG_ERR_FORMAT, csv, "no rows");
     /* Thin long logs to at most ~2000 points per series: the chart cannot show more. */
     size_t stride = n > 2000 ? (n + 1999) / 2000 : 1, kept = 0;
     for (size_t i = 0; i < n; i += stride, kept++) {

@@ -114,6 +114,13 @@ static double axis_fit(axis *a, double dmin, double dmax)
         dmin -= pad;
         dmax += pad;
     }
+    /* A span too small for a tick step (5e-324 .. 5e-324 padded is still one denormal: the step
+     * would round to 0 and every position become NaN): such values are all 0 to the eye. */
+    if (!(dmax - dmin >= 1e-200)) {
+        double mid = 0.5 * dmin + 0.5 * dmax;
+        dmin = mid - 1.0;
+        dmax = mid + 1.0;
+    }
     double step = nice_step(dmax - dmin, 6);
     a->lo = floor(dmin / step) * step;
     a->hi = ceil(dmax / step) * step;

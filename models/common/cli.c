@@ -64,7 +64,7 @@ int tg_cli_parse(tg_cli *c, int argc, char **argv)
     memset(c->values, 0, sizeof c->values);
     memset(c->given, 0, sizeof c->given);
     if (argc < 2) {
-        fprintf(stderr, "%s: no command given (try: %s help)\n", c->program, c->program);
+        tg_cli_say(c->program, "no command given (try: %s help)", c->program);
         return TG_EXIT_USAGE;
     }
     if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -77,7 +77,7 @@ int tg_cli_parse(tg_cli *c, int argc, char **argv)
             c->command_name = c->commands[i].name;
         }
     if (!c->command) {
-        fprintf(stderr, "%s: unknown command '%s' (try: %s help)\n", c->program, argv[1], c->program);
+        tg_cli_say(c->program, "unknown command '%s' (try: %s help)", argv[1], c->program);
         return TG_EXIT_USAGE;
     }
     for (int a = 2; a < argc; a++) {
@@ -87,21 +87,21 @@ int tg_cli_parse(tg_cli *c, int argc, char **argv)
         }
         int i = option_index(c, argv[a]);
         if (i < 0 || !(c->options[i].commands & c->command)) {
-            fprintf(stderr, "%s %s: unknown option '%s' (try: %s %s --help)\n", c->program, c->command_name, argv[a],
-                    c->program, c->command_name);
+            tg_cli_say(c->program, "%s: unknown option '%s' (try: %s %s --help)", c->command_name, argv[a],
+                       c->program, c->command_name);
             return TG_EXIT_USAGE;
         }
         c->given[i] = true;
         if (!c->options[i].takes_value)
             continue;
         if (a + 1 >= argc || option_index(c, argv[a + 1]) >= 0) { /* `--log --steps 5`: no value */
-            fprintf(stderr, "%s %s: option %s needs a value\n", c->program, c->command_name, argv[a]);
+            tg_cli_say(c->program, "%s: option %s needs a value", c->command_name, argv[a]);
             return TG_EXIT_USAGE;
         }
         c->values[i] = argv[++a];
         if (c->repeatable && !strcmp(c->options[i].name, c->repeatable)) {
             if (c->n_repeats == TG_CLI_MAX_REPEATS) {
-                fprintf(stderr, "%s %s: at most %d %s options\n", c->program, c->command_name, TG_CLI_MAX_REPEATS,
+                tg_cli_say(c->program, "%s: at most %d %s options", c->command_name, TG_CLI_MAX_REPEATS,
                         c->repeatable);
                 return TG_EXIT_USAGE;
             }
@@ -122,7 +122,7 @@ bool tg_cli_long(const tg_cli *c, const char *name, long lo, long hi, long *out)
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < lo || v > hi) {
-        fprintf(stderr, "%s: %s: '%s' is not a whole number in %ld..%ld\n", c->program, name, s, lo, hi);
+        tg_cli_say(c->program, "%s: '%s' is not a whole number in %ld..%ld", name, s, lo, hi);
         return false;
     }
     *out = v;
@@ -138,7 +138,7 @@ bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool
     errno = 0;
     double v = strtod(s, &end);
     if (errno == ERANGE || end == s || *end || !isfinite(v) || v < lo || v > hi || (lo_open && v == lo)) {
-        fprintf(stderr, "%s: %s: '%s' is not a number in %s%g, %g]\n", c->program, name, s, lo_open ? "(" : "[", lo, hi);
+        tg_cli_say(c->program, "%s: '%s' is not a number in %s%g, %g]", name, s, lo_open ? "(" : "[", lo, hi);
         return false;
     }
     *out = v;
@@ -169,10 +169,10 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
             *out = i;
             return true;
         }
-    fprintf(stderr, "%s: %s: unknown value '%s' (one of:", c->program, name, s);
+    char list[256] = "";
     for (int i = 0; i < n; i++)
-        fprintf(stderr, " %s", choices[i]);
-    fprintf(stderr, ")\n");
+        snprintf(list + strlen(list), sizeof list - strlen(list), " %s", choices[i]);
+    tg_cli_say(c->program, "%s: unknown value '%s' (one of:%s)", name, s, list);
     return false;
 }
 
@@ -225,8 +225,8 @@ const char *tg_cli_data_dir(const tg_cli *c)
     const char *path = find_data_dir(c);
     if (path)
         return path;
-    fprintf(stderr, "%s: no data: pass --data DIR (IDX files) or --data synthetic, set CAE_DATA, or install "
-                    "Fashion-MNIST with: apt-get install dataset-fashion-mnist\n", c->program);
+    tg_cli_say(c->program, "no data: pass --data DIR (IDX files) or --data synthetic, set CAE_DATA, or install "
+                           "Fashion-MNIST with: apt-get install dataset-fashion-mnist");
     return NULL;
 }
 
@@ -268,7 +268,7 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
         rc = tg_dataset_load(ds, path, split, want_labels, limit, &err);
     }
     if (rc)
-        fprintf(stderr, "%s: %s\n", c->program, err.msg);
+        tg_cli_say(c->program, "%s", err.msg);
     return rc;
 }
 

@@ -61,7 +61,7 @@ static bool parse_train_request(const tg_cli *c, train_request *r)
     tg_error err;
     const char *layers = tg_cli_given(c, "--layers") ? tg_cli_value(c, "--layers") : "256,128";
     if (mlp_parse_layers(layers, &r->model, &err)) {
-        fprintf(stderr, "mlp: %s\n", err.msg);
+        tg_cli_say("mlp", "%s", err.msg);
         return false;
     }
     if (!tg_cli_choice(c, "--activation", activations, 4, &act) || !tg_cli_optimizer(c, &r->train.opt))
@@ -171,15 +171,15 @@ static int cmd_train(const tg_cli *c)
     tg_dataset_free(&data);
     int status = TG_EXIT_OK;
     if (rc == TG_ERR_NUMERIC) { /* a diverged run is not the user's input's fault */
-        fprintf(stderr, "mlp: %s; no checkpoint written\n", err.msg);
+        tg_cli_say("mlp", "%s; no checkpoint written", err.msg);
         status = TG_EXIT_INTERNAL;
     } else if (rc || (rc = save_model(&m, &r, &err))) {
         status = tg_cli_fail(c, rc, &err);
     } else if (result.interrupted) {
-        fprintf(stderr, "mlp: interrupted after step %ld; the weights so far are in %s\n", result.steps, r.out_path);
+        tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps, r.out_path);
         status = TG_EXIT_INTERRUPTED;
     } else {
-        fprintf(stderr, "mlp: wrote %s\n", r.out_path);
+        tg_cli_say("mlp", "wrote %s", r.out_path);
     }
     mlp_model_free(&m);
     return status;
@@ -191,7 +191,7 @@ static int cmd_eval(const tg_cli *c)
 {
     const char *model_path = tg_cli_value(c, "--model");
     if (!model_path) {
-        fprintf(stderr, "mlp eval: --model FILE is required\n");
+        tg_cli_say("mlp eval", "--model FILE is required");
         return TG_EXIT_USAGE;
     }
     if (!tg_cli_apply_threads(c))

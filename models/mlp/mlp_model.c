@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "nn/atomic_file.h"
 #include "nn/init.h"
 
 /* Largest input/classes accepted from a checkpoint's metadata: far above any real data set,
@@ -151,7 +152,7 @@ static const char *required_meta(const tg_checkpoint *ck, const char *path, cons
 {
     const char *v = tg_ckpt_get_meta(ck, key);
     if (!v)
-        tg_error_set(err, TG_ERR_FORMAT, "%s: metadata key '%s' is missing (not an mlp checkpoint?)", path, key);
+        tg_file_error(err, TG_ERR_FORMAT, path, "metadata key '%s' is missing (not an mlp checkpoint?)", key);
     return v;
 }
 
@@ -162,7 +163,7 @@ static int config_from_checkpoint(const tg_checkpoint *ck, const char *path, mlp
     if (!model)
         return TG_ERR_FORMAT;
     if (strcmp(model, "mlp") != 0)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: model=%s is not an mlp checkpoint", path, model);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s is not an mlp checkpoint", model);
     const char *layers = required_meta(ck, path, "layers", err), *act = required_meta(ck, path, "activation", err),
                *input = required_meta(ck, path, "input", err), *classes = required_meta(ck, path, "classes", err);
     if (!layers || !act || !input || !classes)
@@ -170,17 +171,17 @@ static int config_from_checkpoint(const tg_checkpoint *ck, const char *path, mlp
     mlp_config c = {.act = TG_ACT_RELU};
     tg_error why;
     if (mlp_parse_layers(layers, &c, &why))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata layers=%s is malformed", path, layers);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata layers=%s is malformed", layers);
     int kind = tg_activation_parse(act);
     if (kind < 0)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata activation=%s is not a known activation", path, act);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", act);
     c.act = (tg_activation)kind;
     if (!parse_count(input, strlen(input), MLP_MAX_FEATURES, &c.input) ||
         !parse_count(classes, strlen(classes), MLP_MAX_FEATURES, &c.classes))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata input=%s classes=%s: not valid sizes", path, input,
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata input=%s classes=%s: not valid sizes", input,
                             classes);
     if (mlp_config_check(&c, &why))
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: %s", path, why.msg);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "%s", why.msg);
     *cfg = c;
     return TG_OK;
 }
@@ -201,10 +202,10 @@ int mlp_model_from_checkpoint(mlp_model *m, const tg_checkpoint *ck, const char 
         snprintf(name, sizeof name, "layer%d.weight", k);
         const tg_tensor *w = tg_ckpt_find(ck, name);
         if (!w)
-            return tg_error_set(err, TG_ERR_FORMAT, "%s: missing tensor %s", path, name);
+            return tg_file_error(err, TG_ERR_FORMAT, path, "missing tensor %s", name);
         if (w->ndim != 2 || w->shape[0] != in || w->shape[1] != out) {
             char shape[64];
-            return tg_error_set(err, TG_ERR_SHAPE, "%s: tensor %s has shape %s but the metadata says [%zu,%zu]", path,
+            return tg_file_error(err, TG_ERR_SHAPE, path, "tensor %s has shape %s but the metadata says [%zu,%zu]",
                                 name, tg_tensor_shape_str(shape, sizeof shape, w), in, out);
         }
         in = out;
@@ -235,12 +236,12 @@ int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activat
 {
     const char *model = tg_ckpt_get_meta(ck, "model");
     if (!model || strcmp(model, "cae") != 0)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: model=%s: --init-encoder needs a cae checkpoint", path,
+        return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s: --init-encoder needs a cae checkpoint",
                             model ? model : "(missing)");
     const char *name = tg_ckpt_get_meta(ck, "activation");
     int kind = name ? tg_activation_parse(name) : TG_ACT_SIGMOID; /* the CAE's default when absent */
     if (kind < 0)
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: metadata activation=%s is not a known activation", path, name);
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", name);
     *act = (tg_activation)kind;
     return TG_OK;
 }

@@ -2,6 +2,7 @@
  * mlp_train.h); training adds the backward pass and the optimizer step. */
 #include "mlp_train.h"
 
+#include "nn/atomic_file.h"
 #include "tensor/parallel.h"
 
 #include <math.h>
@@ -16,12 +17,12 @@ typedef struct batch_outcome {
 int mlp_check_data(const mlp_model *m, const tg_dataset *data, const char *what, tg_error *err)
 {
     if (!data->labels)
-        return tg_error_set(err, TG_ERR_ARG, "%s: no labels (a classifier needs the labels file)", what);
+        return tg_file_error(err, TG_ERR_ARG, what, "no labels (a classifier needs the labels file)");
     if (data->rows * data->cols != m->cfg.input)
-        return tg_error_set(err, TG_ERR_ARG, "%s: images have %zu pixels (%zux%zu) but the model expects %zu", what,
+        return tg_file_error(err, TG_ERR_ARG, what, "images have %zu pixels (%zux%zu) but the model expects %zu",
                             data->rows * data->cols, data->rows, data->cols, m->cfg.input);
     if ((size_t)data->n_classes > m->cfg.classes)
-        return tg_error_set(err, TG_ERR_ARG, "%s: labels go up to %d but the model has %zu classes", what,
+        return tg_file_error(err, TG_ERR_ARG, what, "labels go up to %d but the model has %zu classes",
                             data->n_classes - 1, m->cfg.classes);
     return TG_OK;
 }
