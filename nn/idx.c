@@ -27,6 +27,7 @@
 #define IDX_TYPE_UBYTE 0x08
 #define IDX_MAX_DIMS 4
 #define IDX_MAX_HEADER (4 + 4 * IDX_MAX_DIMS)
+#define HEADER_ONLY UINT64_MAX /* parse_header's total_len when only the header is at hand */
 
 /* What the caller expects of a file: ndim 0 accepts any; `what` names the items in messages. */
 typedef struct idx_expect {
@@ -123,10 +124,12 @@ static int parse_header(const char *path, const uint8_t *bytes, size_t avail, ui
                          described);
 
     uint64_t expected_len = header + count;
-    if (total_len < expected_len)
+    if (total_len == HEADER_ONLY)
+        ; /* the caller compares the length itself */
+    else if (total_len < expected_len)
         return tg_file_error(err, TG_ERR_FORMAT, path, "truncated: header says %s (%llu bytes) but %s has %llu bytes",
                          described, (unsigned long long)expected_len, whole, (unsigned long long)total_len);
-    if (total_len > expected_len)
+    else if (total_len > expected_len)
         return tg_file_error(err, TG_ERR_FORMAT, path, "%llu trailing bytes after the data",
                          (unsigned long long)(total_len - expected_len));
 
@@ -230,13 +233,39 @@ static int finish_decompressed(const char *path, uint8_t *buffer, size_t len, co
     return TG_OK;
 }
 
+typedef struct head_check {
+    const char *path;
+    const idx_expect *expect;
+} head_check;
+
+/* The IDX header, as soon as the decompressed stream holds it, against the trailer's ISIZE: a
+ * header that disagrees (a bomb announcing 60000x28x28 in a stream of 1 GiB) is refused before
+ * the output grows past its first megabyte. */
+static int check_gzip_head(void *ctx, const uint8_t *head, size_t n, uint64_t *announced, tg_error *err)
+{
+    const head_check *h = ctx;
+    idx_file f = {0};
+    size_t header = 0;
+    int rc = parse_header(h->path, head, n < IDX_MAX_HEADER ? n : IDX_MAX_HEADER, HEADER_ONLY, true, h->expect, &f,
+                          &header, err);
+    if (rc == TG_OK) {
+        uint64_t count = 1;
+        for (int i = 0; i < f.ndim; i++)
+            count *= f.dims[i]; /* parse_header proved the product does not overflow */
+        *announced = header + count;
+    }
+    return rc;
+}
+
 /* Gzip file: decompress everything (so the CRC covers it all), then validate. */
 static int load_gzip(FILE *file, const char *path, const idx_expect *expect, size_t keep_first,
                      idx_file *f, tg_error *err)
 {
     uint8_t *buffer;
     size_t len;
-    int rc = tg_gunzip_file(file, path, TG_IDX_MAX_BYTES, &buffer, &len, err);
+    head_check h = {path, expect};
+    int rc = tg_gunzip_file_checked(file, path, TG_IDX_MAX_BYTES, IDX_MAX_HEADER, check_gzip_head, &h, &buffer, &len,
+                                    err);
     if (rc)
         return rc;
     return finish_decompressed(path, buffer, len, expect, keep_first, f, err);

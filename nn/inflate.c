@@ -18,6 +18,7 @@
 #include "crc32.h"
 
 #define INPUT_CHUNK_BYTES 65536
+#define INITIAL_OUTPUT_BYTES ((size_t)1 << 20) /* gzip output starts here and doubles as data arrives */
 #define MAX_CODE_BITS 15
 #define FAST_BITS 9 /* codes up to this length decode with one table lookup */
 #define LITLEN_SYMBOLS 288 /* 0..255 literals, 256 end of block, 257..285 lengths, 286/287 unused */
@@ -78,6 +79,13 @@ typedef struct inflater {
     uint8_t *out;      /* output buffer, also the window that distances point back into */
     size_t out_len;    /* bytes produced so far (also counts bytes not stored, see overflowed) */
     size_t out_cap;
+    size_t target;     /* gzip mode: the size out may grow to (the plausible ISIZE); out_cap grows
+                          toward it as data arrives, so memory follows the data, not the claim */
+    tg_gunzip_head_fn head_fn; /* gzip mode: called once with the first head_bytes of output */
+    void *head_ctx;
+    size_t head_bytes;
+    uint32_t isize;
+    bool head_limited; /* target lowered to what the data's header announces */
     bool gzip;         /* gzip mode: output past out_cap is counted, not an immediate error */
     bool overflowed;   /* gzip mode: the data is longer than out_cap; nothing more is stored */
     const char *name;  /* message prefix */
@@ -112,7 +120,37 @@ static int fail_input_ended(inflater *s)
 static int reserve_output(inflater *s, size_t n, bool *store)
 {
     *store = false;
+    if (s->head_fn && !s->overflowed && s->out_len >= s->head_bytes) {
+        /* The caller judges the data's own header against ISIZE before more is allocated. */
+        tg_gunzip_head_fn fn = s->head_fn;
+        s->head_fn = NULL;
+        uint64_t announced = UINT64_MAX;
+        int rc = fn(s->head_ctx, s->out, s->out_len, &announced, s->err);
+        if (rc)
+            return rc;
+        /* Store no more than the data's header announces either: past it the decoder only
+         * counts, so a stream longer than its header says (a bomb) costs no memory, and the end
+         * of the stream still tells truncation, a wrong ISIZE and extra data apart. */
+        if (announced < s->target) {
+            s->target = (size_t)announced;
+            s->head_limited = true;
+            if (s->out_cap > s->target)
+                s->out_cap = s->target < s->out_len ? s->out_len : s->target;
+        }
+    }
     if (!s->overflowed && n <= s->out_cap - s->out_len) {
+        *store = true;
+        return TG_OK;
+    }
+    if (s->gzip && !s->overflowed && n <= s->target - s->out_len) {
+        /* Doubling: at most twice the data decoded so far, and never past the target. */
+        size_t want = s->out_len + n, cap = s->out_cap > s->target / 2 ? s->target : 2 * s->out_cap;
+        cap = cap < want ? want : cap;
+        uint8_t *grown = realloc(s->out, cap);
+        if (!grown)
+            return fail(s, TG_ERR_NOMEM, "cannot allocate %zu bytes for the decompressed data", cap);
+        s->out = grown;
+        s->out_cap = cap;
         *store = true;
         return TG_OK;
     }
@@ -625,7 +663,10 @@ static int gunzip_member(inflater *s, uint64_t total_bytes, size_t max_output)
     if (s->out_len > max_output)
         return fail(s, TG_ERR_FORMAT, "decompressed size %zu bytes is over the limit of %zu bytes",
                     s->out_len, max_output);
-    if (s->overflowed || stored_isize != (uint32_t)s->out_len || s->out_len != s->out_cap)
+    if (s->overflowed && s->head_limited && stored_isize == (uint32_t)s->out_len)
+        return fail(s, TG_ERR_FORMAT, "%zu trailing bytes after the data: its header announces %zu bytes, the stream has %zu",
+                    s->out_len - s->target, s->target, s->out_len);
+    if (s->overflowed || stored_isize != (uint32_t)s->out_len || s->out_len != s->target)
         return fail(s, TG_ERR_FORMAT, "ISIZE mismatch: the trailer says %lu bytes but the data has %zu",
                     (unsigned long)stored_isize, s->out_len);
     uint32_t crc = tg_crc32(0, s->out, s->out_len);
@@ -641,11 +682,12 @@ static int gunzip_member(inflater *s, uint64_t total_bytes, size_t max_output)
 static int gunzip_with_source(inflater *s, uint32_t isize, uint64_t total_bytes, size_t max_output,
                               uint8_t **out, size_t *out_len)
 {
-    size_t capacity = announced_size_plausible(isize, total_bytes, max_output) ? isize : 0;
-    s->out = malloc(capacity ? capacity : 1);
+    s->target = announced_size_plausible(isize, total_bytes, max_output) ? isize : 0;
+    s->isize = isize;
+    s->out_cap = s->target < INITIAL_OUTPUT_BYTES ? s->target : INITIAL_OUTPUT_BYTES;
+    s->out = malloc(s->out_cap ? s->out_cap : 1);
     if (!s->out)
-        return fail(s, TG_ERR_NOMEM, "cannot allocate %zu bytes for the decompressed data", capacity);
-    s->out_cap = capacity;
+        return fail(s, TG_ERR_NOMEM, "cannot allocate %zu bytes for the decompressed data", s->out_cap);
     int rc = gunzip_member(s, total_bytes, max_output);
     if (rc) {
         free(s->out);
@@ -712,6 +754,12 @@ int tg_gunzip_mem(const uint8_t *in, size_t in_len, const char *name, size_t max
 int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
                    uint8_t **out, size_t *out_len, tg_error *err)
 {
+    return tg_gunzip_file_checked(f, name, max_output, 0, NULL, NULL, out, out_len, err);
+}
+
+int tg_gunzip_file_checked(FILE *f, const char *name, size_t max_output, size_t head_bytes, tg_gunzip_head_fn head_fn,
+                           void *head_ctx, uint8_t **out, size_t *out_len, tg_error *err)
+{
     *out = NULL;
     *out_len = 0;
     const char *label = name ? name : "gunzip";
@@ -743,6 +791,9 @@ int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
         rc = tg_file_error(err, TG_ERR_NOMEM, label, "out of memory");
     } else {
         inflater_init(s, name, true, err);
+        s->head_fn = head_fn;
+        s->head_ctx = head_ctx;
+        s->head_bytes = head_bytes;
         s->src.file = f;
         s->src.chunk = chunk;
         rc = gunzip_with_source(s, le32(tail), (uint64_t)size, max_output, out, out_len);

@@ -45,4 +45,16 @@ int tg_gunzip_mem(const uint8_t *in, size_t in_len, const char *name, size_t max
 int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
                    uint8_t **out, size_t *out_len, tg_error *err);
 
+/* Called once by tg_gunzip_file_checked with the first bytes of the decompressed data (n >=
+ * head_bytes), before the output grows further: returns TG_OK and, in *announced, the whole
+ * size those bytes announce (the IDX header's), or an error (with a message in err) that stops
+ * the decoding at once.  No more than *announced bytes are then stored: a bomb whose header
+ * announces 47 MB costs at most that, however long its stream. */
+typedef int (*tg_gunzip_head_fn)(void *ctx, const uint8_t *head, size_t n, uint64_t *announced, tg_error *err);
+
+/* tg_gunzip_file with that check (head_fn may be NULL).  In both, the output buffer starts small
+ * and doubles as data is decoded (never past ISIZE): memory follows the data, not the claim. */
+int tg_gunzip_file_checked(FILE *f, const char *name, size_t max_output, size_t head_bytes, tg_gunzip_head_fn head_fn,
+                           void *head_ctx, uint8_t **out, size_t *out_len, tg_error *err);
+
 #endif

@@ -296,6 +296,52 @@ expect2 "mlp train on labels of one class" "$WORK/oneclass/train-labels-idx1-uby
     "$MLP" train --data "$WORK/oneclass" --epochs 1 --out "$KEEP"
 
 # ================================================================================================
+# 3. Memory and work bounded by the data, not by its claims
+
+# A .gz bomb: 256 MiB of zeros behind an IDX header announcing 16 images of 4x4 (272 bytes).
+# Before, the stream was inflated whole (256 MiB resident) before the header was looked at; now
+# no more than the header announces is stored.  The peak RSS is measured when /usr/bin/time is
+# there, natively (an emulator's RSS is its own).
+mkdir "$WORK/bomb"
+good_data "$WORK/bomb"
+rm "$WORK/bomb/train-images-idx3-ubyte"
+{ printf "\x00\x00\x08\x03$(be32 16)$(be32 4)$(be32 4)"; head -c 268435456 /dev/zero; } | gzip -1 >"$WORK/bomb/train-images-idx3-ubyte.gz"
+expect2 "a .gz bomb (256 MiB of zeros, header announcing 272 bytes)" "train-images-idx3-ubyte.gz" "trailing bytes" -- \
+    "$CAE" train --data "$WORK/bomb" --hidden 3 --steps 1 --out "$KEEP"
+if [ -x /usr/bin/time ] && ! tg_emulated; then
+    /usr/bin/time -f '%M' -o "$WORK/rss.txt" "$CAE" train --data "$WORK/bomb" --hidden 3 --steps 1 --out "$KEEP" \
+        >/dev/null 2>&1
+    rss_kb=$(tail -1 "$WORK/rss.txt")
+    if [ "$rss_kb" -lt 131072 ]; then ok "the .gz bomb: peak RSS ${rss_kb} kB, under 128 MiB"; else bad "the .gz bomb: peak RSS ${rss_kb} kB"; fi
+else
+    skip "the .gz bomb's peak RSS: no /usr/bin/time, or under emulation"
+fi
+rm -rf "$WORK/bomb"
+
+# gradcheck samples each parameter by default: a wide model is checked in seconds, not hours.
+if tg_emulated; then
+    skip "gradcheck --hidden 4096: too slow under emulation"
+else
+    timeout -s KILL "$TIMEOUT" "$CAE" gradcheck --hidden 4096 >"$WORK/out.txt" 2>"$WORK/err.txt"
+    got=$?
+    checked=$(sed -n 's/.*checked=\([0-9]*\).*/\1/p' "$WORK/out.txt")
+    if [ "$got" -eq 0 ] && [ -n "$checked" ] && [ "$checked" -lt 2000 ]; then
+        ok "gradcheck --hidden 4096 samples: checked=$checked"
+    else
+        bad "gradcheck --hidden 4096: exit $got, $(head -c 200 "$WORK/out.txt") $(head -c 200 "$WORK/err.txt")"
+    fi
+fi
+"$CAE" gradcheck --all >"$WORK/out.txt" 2>/dev/null
+all=$(sed -n 's/.*checked=\([0-9]*\).*/\1/p' "$WORK/out.txt")
+"$CAE" gradcheck >"$WORK/out.txt" 2>/dev/null
+sampled=$(sed -n 's/.*checked=\([0-9]*\).*/\1/p' "$WORK/out.txt")
+if [ -n "$all" ] && [ -n "$sampled" ] && [ "$all" -gt "$sampled" ]; then
+    ok "gradcheck --all checks every element ($all), the default a sample ($sampled)"
+else
+    bad "gradcheck --all: checked '$all', default '$sampled'"
+fi
+
+# ================================================================================================
 # 5. Messages: one line whatever a path or a file holds, the problem stated before a path is cut
 
 # no_raw_controls NAME: the last case's stderr holds no CR, ESC or other control byte but its

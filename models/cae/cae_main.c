@@ -23,6 +23,7 @@
 #include "tensor/parallel.h"
 
 #define MAX_MODELS TG_CLI_MAX_REPEATS
+#define GRADCHECK_SAMPLE 64 /* elements checked per parameter by `gradcheck` without --all */
 
 /* ---- command-line options --------------------------------------------------------------- */
 
@@ -57,6 +58,7 @@ static const tg_cli_option OPTIONS[] = {
     {"--out", true, CMD_TRAIN | CMD_RENDER | CMD_COMPARE, "FILE|DIR  output (train: cae.ckpt)"},
     {"--log", true, CMD_TRAIN | CMD_RENDER, "FILE  CSV of the training steps (render: draw loss.svg from it)"},
     {"--model", true, CMD_EVAL | CMD_RENDER | CMD_GRADCHECK | CMD_COMPARE, "FILE  checkpoint (compare: repeat)"},
+    {"--all", false, CMD_GRADCHECK, "   check every parameter element (default: a seeded sample of 64 per parameter)"},
     {"--profile", false, CMD_TRAIN | CMD_BENCH, "   print a per-op time profile to stderr"},
 };
 #define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
@@ -517,7 +519,10 @@ static int cmd_gradcheck(const tg_cli *c)
     tg_rng_fill_uniform(&rng, ctx.x.data, ctx.x.size, 0.05f, 0.95f);
     /* float32 losses: eps 1e-2 keeps rounding noise (~6e-8·|L|/eps) well under the tolerance,
      * and gradients below the floor are compared in absolute terms (see gradcheck.h). */
-    tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-2, .max_per_param = from_file ? 64 : 0, .seed = (uint64_t)seed};
+    /* A seeded sample of each parameter by default: every element costs two evaluations of the
+     * whole loss, so checking all of a wide model (--hidden 65536) would never end. */
+    tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-2, .max_per_param = tg_cli_given(c, "--all") ? 0 : GRADCHECK_SAMPLE,
+                              .seed = (uint64_t)seed};
     if (m.cfg.act == TG_ACT_RELU && !keep_away_from_kink(&m, &ctx.x, 2.0 * opts.eps, &rng)) {
         tg_cli_say("cae gradcheck", "cannot place inputs away from relu's kink for this model");
         tg_tape_free(tape);
