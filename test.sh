@@ -11,6 +11,11 @@
 #                        AddressSanitizer+UBSan (build-asan/, default path), a short `cae train`
 #                        under valgrind memcheck (zero errors, zero leaks), each fuzz target for
 #                        FUZZ_SECONDS (default 60) when clang's libFuzzer is there, and --aarch64
+#                        (there the scalar path without the end-to-end scripts: see below)
+#
+# tests/paths_agree.sh (suite 'paths') compares the paths with each other itself: it runs once per
+# build, after the runs per path, and leaves its checkpoints in build-paths-agree/ (emptied here
+# first) so that the AArch64 build is compared with the x86-64 one.
 set -euo pipefail
 cd "$(dirname "$0")"
 . .ci/deps.sh
@@ -27,10 +32,11 @@ native=$(( ci || !aarch64 )) # --aarch64 alone skips the native suite
 
 step() { printf '\n== %s\n' "$*"; }
 
-# run_suite BUILD_DIR PATH DEFAULT LABEL RUNNER...: `meson test` in BUILD_DIR with TG_SIMD=PATH,
-# or with TG_SIMD unset when PATH is the default one (DEFAULT, e.g. path=avx512), so that the
-# default choice is what gets tested.  RUNNER: how to start the build's programs here (nothing
-# natively, the emulator for a cross build).  The header names the path the programs report.
+# run_suite BUILD_DIR PATH DEFAULT LABEL [MESON_TEST_OPTION...]: `meson test` in BUILD_DIR with
+# TG_SIMD=PATH, or with TG_SIMD unset when PATH is the default one (DEFAULT, e.g. path=avx512),
+# so that the default choice is what gets tested.  The header names the path the programs report
+# ($runner: how to start the build's programs here; the emulator for a cross build).
+runner=()
 run_suite() {
     local dir=$1 path=$2 default=$3 label=$4 active what=""
     shift 4
@@ -40,14 +46,27 @@ run_suite() {
     else
         export TG_SIMD=$path
     fi
-    active=$("$@" "$dir/tests/simd_paths" --active)
+    active=$("${runner[@]}" "$dir/tests/simd_paths" --active)
     if [ "$active" != "path=$path" ]; then
         echo "test.sh: TG_SIMD=${TG_SIMD-} gives $active, not path=$path" >&2
         return 1
     fi
     step "the test suite, $active$what$label"
-    meson test -C "$dir" --print-errorlogs
+    meson test -C "$dir" --print-errorlogs --no-suite paths "$@" || failed+=("the test suite, $active$label")
 }
+# What failed: every run goes on to the end (a path that fails says nothing about the others),
+# and the list is printed last.
+failed=()
+
+# paths_agree BUILD_DIR LABEL: the paths of BUILD_DIR against each other (and against the
+# checkpoints another build left in $TG_PATHS_AGREE_DIR).
+paths_agree() {
+    unset TG_SIMD
+    step "every path against the others (tests/paths_agree.sh)$2"
+    meson test -C "$1" --print-errorlogs --suite paths || failed+=("tests/paths_agree.sh$2")
+}
+export TG_PATHS_AGREE_DIR=$PWD/build-paths-agree
+rm -rf "$TG_PATHS_AGREE_DIR"
 
 if [ "$ci" = 1 ]; then
     tg_ensure_deps dataset-fashion-mnist valgrind clang libclang-rt-14-dev
@@ -67,13 +86,14 @@ if [ "$native" = 1 ]; then
     for path in $paths; do
         run_suite build "$path" "$default" ""
     done
+    paths_agree build ""
 fi
 
 if [ "$ci" = 1 ]; then
     step "the test suite under AddressSanitizer + UBSan (build-asan/), the default path"
     unset TG_SIMD
     tg_build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
-    meson test -C build-asan --print-errorlogs
+    meson test -C build-asan --print-errorlogs --no-suite paths || failed+=("the test suite under ASan+UBSan")
 
     step "a short training run under valgrind memcheck"
     scratch=$(mktemp -d)
@@ -97,13 +117,27 @@ if [ "$aarch64" = 1 ]; then
     step "the AArch64 cross build (build-aarch64/, .ci/aarch64-linux-gnu.ini), run under qemu-aarch64"
     tg_ensure_aarch64_deps build-aarch64-sysroot
     tg_build build-aarch64 --cross-file build-aarch64-sysroot/sysroot.ini --cross-file .ci/aarch64-linux-gnu.ini
-    qemu=(qemu-aarch64 -L /usr/aarch64-linux-gnu) # simd_paths needs the C library only
-    default=$(env -u TG_SIMD "${qemu[@]}" build-aarch64/tests/simd_paths --active)
-    echo "under qemu-aarch64: paths $(echo $("${qemu[@]}" build-aarch64/tests/simd_paths)); the default: $default"
-    for path in $(printf 'scalar\n%s\n' "${default#path=}" | uniq); do
-        run_suite build-aarch64 "$path" "$default" ", AArch64 under qemu-aarch64" "${qemu[@]}"
-    done
+    runner=(qemu-aarch64 -L /usr/aarch64-linux-gnu) # simd_paths needs the C library only
+    default=$(env -u TG_SIMD "${runner[@]}" build-aarch64/tests/simd_paths --active)
+    echo "under qemu-aarch64: paths $(echo $("${runner[@]}" build-aarch64/tests/simd_paths)); the default: $default"
+    run_suite build-aarch64 "${default#path=}" "$default" ", AArch64 under qemu-aarch64"
+    if [ "$default" != path=scalar ]; then
+        # Under qemu the end-to-end scripts take 8-10 minutes per path (the unit tests 3).  CI
+        # runs them on the default (NEON) path only: on the scalar path they would add little
+        # that the NEON run (the same code but the products) and test_matmul's check of every
+        # path do not, and CI must stay well under an hour on a slow machine.
+        e2e=()
+        [ "$ci" = 1 ] && e2e=(--no-suite e2e) && echo "(CI: the scalar path without the end-to-end scripts, to save 8-10 minutes)"
+        run_suite build-aarch64 scalar "$default" ", AArch64 under qemu-aarch64" "${e2e[@]}"
+    fi
+    # the quick mode: the full comparison takes ten minutes under qemu
+    TG_PATHS_AGREE_QUICK=1 paths_agree build-aarch64 ", AArch64 under qemu-aarch64 (quick mode)"
 fi
 
 echo
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "test.sh${1:+ $1}: FAILED:"
+    printf '  - %s\n' "${failed[@]}"
+    exit 1
+fi
 echo "test.sh${1:+ $1}: all checks passed"
