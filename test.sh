@@ -11,7 +11,9 @@
 #                        AddressSanitizer+UBSan (build-asan/, default path), a short `cae train`
 #                        under valgrind memcheck (zero errors, zero leaks), each fuzz target for
 #                        FUZZ_SECONDS (default 60) when clang's libFuzzer is there, and --aarch64
-#                        (there the scalar path without the end-to-end scripts: see below)
+#                        (there the scalar path without the end-to-end scripts: see below); on a
+#                        processor with AVX-512, also the programs on an emulated AVX2-only one
+#                        (qemu-x86_64 -cpu Haswell), held to the same checkpoints
 #
 # tests/paths_agree.sh (suite 'paths') compares the paths with each other itself: it runs once per
 # build, after the runs per path, and leaves its checkpoints in build-paths-agree/ (emptied here
@@ -69,7 +71,7 @@ export TG_PATHS_AGREE_DIR=$PWD/build-paths-agree
 rm -rf "$TG_PATHS_AGREE_DIR"
 
 if [ "$ci" = 1 ]; then
-    tg_ensure_deps dataset-fashion-mnist valgrind clang libclang-rt-14-dev
+    tg_ensure_deps dataset-fashion-mnist valgrind clang libclang-rt-14-dev qemu-user
 else
     tg_ensure_deps dataset-fashion-mnist
 fi
@@ -94,6 +96,16 @@ if [ "$ci" = 1 ]; then
     unset TG_SIMD
     tg_build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
     meson test -C build-asan --print-errorlogs --no-suite paths || failed+=("the test suite under ASan+UBSan")
+
+    # On a processor with AVX-512, the AVX2 path runs beside AVX-512 code (libm's and the
+    # compiler's target clones pick AVX-512): an AVX2-only processor, emulated, is the check that
+    # nothing there needs more, and that it computes the same bits.
+    if [ "$(uname -m)" = x86_64 ] && grep -qw avx512f /proc/cpuinfo; then
+        step "an AVX2-only processor, emulated (qemu-x86_64 -cpu Haswell): its checkpoints against this one's"
+        TG_PATHS_AGREE_QUICK=1 TG_RUN_WRAPPER="qemu-x86_64 -cpu Haswell" \
+            bash tests/paths_agree.sh build/cae build/mlp build/tests/simd_paths 2> >(grep -v "TCG doesn't support" >&2) \
+            || failed+=("tests/paths_agree.sh on an emulated AVX2-only processor")
+    fi
 
     step "a short training run under valgrind memcheck"
     scratch=$(mktemp -d)
