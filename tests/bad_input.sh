@@ -28,38 +28,13 @@ KEEP=$WORK/keep.ckpt # the --out target of every train case: must survive every 
 
 # ---- the case runner ---------------------------------------------------------------------------
 
-# expect2 NAME WHO WHAT -- ARGS...: runs `cae ARGS` and checks the bad-input contract; WHO is the
-# file or option the message must name, WHAT a fragment saying the problem (or several that are
-# equally right, separated by " OR ").
+# expect2 NAME WHO WHAT -- ARGS...: runs `cae ARGS` and checks the bad-input contract
+# (tests/expect2.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/expect2.sh"
 expect2() {
     local name=$1 who=$2 what=$3
     shift 4
-    cp "$REF" "$KEEP"
-    timeout -s KILL "$TIMEOUT" "$CAE" "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" </dev/null
-    local got=$? lines msg problem=""
-    lines=$(wc -l <"$WORK/err.txt")
-    msg=$(head -c 400 "$WORK/err.txt" | tr '\n' '|')
-    if [ "$got" -eq 137 ]; then
-        problem="killed after ${TIMEOUT}s: hangs"
-    elif [ "$got" -ge 128 ]; then
-        problem="died of signal $((got - 128))"
-    elif grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error' "$WORK/err.txt"; then
-        problem="sanitizer report"
-    elif [ "$got" -ne 2 ]; then
-        problem="exit $got, want 2"
-    elif [ "$lines" -ne 1 ] || [ "$(wc -c <"$WORK/err.txt")" -le 1 ]; then
-        problem="$lines stderr lines, want 1"
-    elif ! grep -qF -- "$who" "$WORK/err.txt"; then
-        problem="message does not name '$who'"
-    elif ! grep -qiF -e "${what// OR /$'\n'}" "$WORK/err.txt"; then
-        problem="message does not say '$what'"
-    elif ! cmp -s "$REF" "$KEEP"; then
-        problem="the existing --out checkpoint was changed"
-    elif compgen -G "$KEEP.tmp*" >/dev/null; then
-        problem="a temporary file was left next to --out"
-    fi
-    rm -f "$KEEP".tmp*
-    if [ -z "$problem" ]; then ok "$name -> $msg"; else bad "$name: $problem [stderr: $msg]"; fi
+    expect2_run "$name" "$who" "$what" -- "$CAE" "$@"
 }
 
 # ---- byte helpers --------------------------------------------------------------------------------

@@ -32,38 +32,10 @@ TIMEOUT=${BAD_INPUT_TIMEOUT:-60} # seconds per case: a hang is a failure, not a 
 REF=$WORK/ref.ckpt               # a valid checkpoint (never modified)
 KEEP=$WORK/keep.ckpt             # the --out target the cases protect
 
-# expect2 NAME WHO WHAT -- PROGRAM ARGS...: runs PROGRAM ARGS and checks the bad-input contract;
-# WHAT may list fragments that are equally right, separated by " OR ".
-expect2() {
-    local name=$1 who=$2 what=$3
-    shift 4
-    cp "$REF" "$KEEP"
-    timeout -s KILL "$TIMEOUT" "$@" >"$WORK/out.txt" 2>"$WORK/err.txt" </dev/null
-    local got=$? lines msg problem=""
-    lines=$(wc -l <"$WORK/err.txt")
-    msg=$(head -c 300 "$WORK/err.txt" | tr '\n' '|')
-    if [ "$got" -eq 137 ]; then
-        problem="killed after ${TIMEOUT}s: hangs"
-    elif [ "$got" -ge 128 ]; then
-        problem="died of signal $((got - 128))"
-    elif grep -q -e 'AddressSanitizer' -e 'LeakSanitizer' -e 'runtime error' "$WORK/err.txt"; then
-        problem="sanitizer report"
-    elif [ "$got" -ne 2 ]; then
-        problem="exit $got, want 2"
-    elif [ "$lines" -ne 1 ]; then
-        problem="$lines stderr lines, want 1"
-    elif ! grep -qF -- "$who" "$WORK/err.txt"; then
-        problem="message does not name '$who'"
-    elif ! grep -qiF -e "${what// OR /$'\n'}" "$WORK/err.txt"; then
-        problem="message does not say '$what'"
-    elif ! cmp -s "$REF" "$KEEP"; then
-        problem="the existing --out checkpoint was changed"
-    elif compgen -G "$KEEP.tmp*" >/dev/null; then
-        problem="a temporary file was left next to --out"
-    fi
-    rm -f "$KEEP".tmp*
-    if [ -z "$problem" ]; then ok "$name -> $msg"; else bad "$name: $problem [stderr: $msg]"; fi
-}
+# expect2 NAME WHO WHAT -- PROGRAM ARGS...: runs PROGRAM ARGS and checks the bad-input contract
+# (tests/expect2.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/expect2.sh"
+expect2() { expect2_run "$@"; }
 
 # still_kind NAME TEST PATH: after a case, PATH must still be of its kind (test -c, -p, -d ...).
 still_kind() {

@@ -53,6 +53,21 @@ run() { # run NAME PROGRAM PATH THREADS ARGS... : writes $work/NAME.PATH.tTHREAD
         >"$work/$name.$path.t$threads.log" 2>&1
 }
 
+# against_shared NAME KIND PATH CKPT: CKPT (this build's, on PATH) against the KIND checkpoint
+# (simd or scalar) of NAME that an earlier build left in $shared; the first build leaves its own.
+against_shared() {
+    local name=$1 kind=$2 path=$3 ckpt=$4 kept=$shared/$1.$2.ckpt
+    mkdir -p "$shared"
+    if [ ! -f "$kept" ]; then
+        cp "$ckpt" "$kept"
+        echo "$path on $(uname -m)" >"$kept.from"
+    elif cmp -s "$kept" "$ckpt"; then
+        pass "$name: $path here and $(cat "$kept.from") give the same checkpoint"
+    else
+        fail "$name: $path here and $(cat "$kept.from") give different checkpoints"
+    fi
+}
+
 paths=$("$SIMD_PATHS") || { fail "simd_paths did not run"; echo "$passed passed, $failed failed"; exit 1; }
 echo "paths here: $(echo $paths)"
 simd=()
@@ -104,29 +119,8 @@ for v in "${variants[@]}"; do
         pass "$name: the scalar reference's checkpoint differs from ${simd[0]}'s, as documented"
     fi
     if [ -n "$shared" ] && [ "$reach" = any-arch ]; then
-        mkdir -p "$shared"
-        if [ -f "$shared/$name.simd.ckpt" ]; then
-            if cmp -s "$shared/$name.simd.ckpt" "$first"; then
-                pass "$name: ${simd[0]} here and $(cat "$shared/$name.simd.from") give the same checkpoint"
-            else
-                fail "$name: ${simd[0]} here and $(cat "$shared/$name.simd.from") give different checkpoints"
-            fi
-        else
-            cp "$first" "$shared/$name.simd.ckpt"
-            echo "${simd[0]} on $(uname -m)" >"$shared/$name.simd.from"
-        fi
-        if [ "$quick" = 1 ]; then
-            :
-        elif [ -f "$shared/$name.scalar.ckpt" ]; then
-            if cmp -s "$shared/$name.scalar.ckpt" "$work/$name.scalar.t1.ckpt"; then
-                pass "$name: scalar here and on $(cat "$shared/$name.scalar.from") give the same checkpoint"
-            else
-                fail "$name: scalar here and on $(cat "$shared/$name.scalar.from") give different checkpoints"
-            fi
-        else
-            cp "$work/$name.scalar.t1.ckpt" "$shared/$name.scalar.ckpt"
-            uname -m >"$shared/$name.scalar.from"
-        fi
+        against_shared "$name" simd "${simd[0]}" "$first"
+        [ "$quick" = 1 ] || against_shared "$name" scalar scalar "$work/$name.scalar.t1.ckpt"
     fi
 done
 
