@@ -1,7 +1,7 @@
 /* bench/bench_matmul.c — throughput of tg_gemm on the products of a CAE training step.
  *
- *   bench_matmul [--threads N] [--path auto|scalar|avx2|avx512] [--batch N...] [--square N...]
- *                [--zeros F...]
+ *   bench_matmul [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N...] [--square N...]
+ *                [--zeros F...] [--images DIR]
  *
  * For each batch size B (default 32 and 256) it times the five products of one training step of
  * the contractive autoencoder (D = 784 inputs, H = 64 hidden units), then the square products
@@ -17,6 +17,10 @@
  *
  * Independent random zeros are the harder case for the zero-skipping kernel: it skips a step
  * only when both rows of a pair are zero there, which in images (zeros in runs) happens more.
+ * With --images DIR, A is a batch of real images instead (the first B training images of the IDX
+ * set in DIR, as the CAE reads them), and `zeros=` is the share of their pixels that are zero:
+ *
+ *   M=256 K=784 N=64 op=NN path=avx2 threads=1 images=1 zeros=0.50 dense_gflops=... sparse_gflops=... speedup=...
  * The timing mirrors the OpenBLAS peer (shared/peers/sgemm_openblas.py) so the two can be
  * compared line by line: inputs uniform in [0,1), 3 warm-up calls, then the best of 5 runs of a
  * loop that repeats the product until it has taken at least 0.06 s; C = op(A)·op(B) (beta = 0). */
@@ -25,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/data.h"
+#include "tensor/convert.h"
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
@@ -36,14 +42,16 @@ static const double MIN_LOOP_SECONDS = 0.06;
 static void usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s [--threads N] [--path auto|scalar|avx2|avx512] [--batch N...] [--square N...]\n"
-            "       [--zeros F...]\n"
+            "usage: %s [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N...] [--square N...]\n"
+            "       [--zeros F...] [--images DIR]\n"
             "  --threads N   worker threads (default: all cores)\n"
             "  --path P      kernel path (default: auto, the best this processor supports)\n"
             "  --batch N...  batch sizes for the CAE products (default: 32 256)\n"
             "  --square N... sizes of the square NN products (default: 1024)\n"
             "  --zeros F...  also time the products that read the images with a fraction F of zeros,\n"
-            "                densely and skipping zeros (default: none)\n",
+            "                densely and skipping zeros (default: none)\n"
+            "  --images DIR  also time them with real images as A: the first training images of the\n"
+            "                IDX set in DIR (e.g. /usr/share/datasets/fashion-mnist)\n",
             prog);
 }
 
@@ -55,11 +63,12 @@ static float *random_matrix(tg_rng *rng, size_t n)
     return x;
 }
 
-/* Times C[M,N] = op(A)·op(B) with op given as "NN", "NT", "TN" or "TT", with a fraction `zeros`
- * of A set to 0, skipping them or not; returns GFLOP/s (of the dense product), or a negative
- * value when the matrices cannot be allocated. */
+/* Times C[M,N] = op(A)·op(B) with op given as "NN", "NT", "TN" or "TT", skipping A's zeros or
+ * not, A being `given` (M·K floats, stored as op says) or, when it is NULL, random with a fraction
+ * `zeros` set to 0; returns GFLOP/s (of the dense product), or a negative value when the matrices
+ * cannot be allocated. */
 static double gflops(tg_simd_path path, bool skip_zeros, size_t M, size_t K, size_t N, const char *op,
-                     double zeros)
+                     double zeros, const float *given)
 {
     const tg_gemm_options opt = {.skip_zeros_of_a = skip_zeros, .path = path};
     tg_trans ta = op[0] == 'T' ? TG_TRANS : TG_NOTRANS;
@@ -73,7 +82,9 @@ static double gflops(tg_simd_path path, bool skip_zeros, size_t M, size_t K, siz
     double best = -1.0;
     if (A && B && C) {
         for (size_t k = 0; k < M * K; k++)
-            if (tg_rng_uniform(&rng) < zeros)
+            if (given)
+                A[k] = given[k];
+            else if (tg_rng_uniform(&rng) < zeros)
                 A[k] = 0.0f;
         for (int w = 0; w < WARMUP_CALLS; w++)
             tg_gemm_ex(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N, &opt);
@@ -126,7 +137,7 @@ static int cannot_allocate(size_t M, size_t K, size_t N)
 
 static int report(tg_simd_path path, int threads, size_t M, size_t K, size_t N, const char *op)
 {
-    double g = gflops(path, false, M, K, N, op, 0.0);
+    double g = gflops(path, false, M, K, N, op, 0.0, NULL);
     if (g < 0.0)
         return cannot_allocate(M, K, N);
     printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d gflops=%.1f\n", M, K, N, op,
@@ -135,18 +146,36 @@ static int report(tg_simd_path path, int threads, size_t M, size_t K, size_t N, 
     return 0;
 }
 
-/* The same product through tg_gemm and tg_gemm_sparse_a, A with a fraction `zeros` of zeros. */
+/* The same product through tg_gemm and tg_gemm_sparse_a, A with a fraction `zeros` of zeros: at
+ * random, or those of the images `given`. */
 static int report_sparse(tg_simd_path path, int threads, size_t M, size_t K, size_t N, const char *op,
-                         double zeros)
+                         double zeros, const float *given)
 {
-    double dense = gflops(path, false, M, K, N, op, zeros);
-    double sparse = gflops(path, true, M, K, N, op, zeros);
+    double dense = gflops(path, false, M, K, N, op, zeros, given);
+    double sparse = gflops(path, true, M, K, N, op, zeros, given);
     if (dense < 0.0 || sparse < 0.0)
         return cannot_allocate(M, K, N);
-    printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d zeros=%.2f dense_gflops=%.1f sparse_gflops=%.1f "
-           "speedup=%.2f\n", M, K, N, op, tg_simd_name(path), threads, zeros, dense, sparse, sparse / dense);
+    printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d %szeros=%.2f dense_gflops=%.1f sparse_gflops=%.1f "
+           "speedup=%.2f\n", M, K, N, op, tg_simd_name(path), threads, given ? "images=1 " : "", zeros, dense, sparse,
+           sparse / dense);
     fflush(stdout);
     return 0;
+}
+
+/* The first n images of ds as floats in [0, 1] (malloc'ed; NULL when ds has fewer), and the
+ * share of them that is zero in *zeros. */
+static float *image_batch(const tg_dataset *ds, size_t n, double *zeros)
+{
+    const size_t dim = ds->rows * ds->cols;
+    float *x = n <= ds->n ? malloc(n * dim * sizeof(float)) : NULL;
+    if (!x)
+        return NULL;
+    tg_bytes_to_unit_floats(ds->images, n * dim, x);
+    size_t z = 0;
+    for (size_t k = 0; k < n * dim; k++)
+        z += x[k] == 0.0f;
+    *zeros = (double)z / (double)(n * dim);
+    return x;
 }
 
 /* Parses a fraction in [0, 1]; returns -1 for anything else. */
@@ -164,6 +193,7 @@ int main(int argc, char **argv)
     double zeros[MAX_SIZES];
     int threads = tg_get_threads();
     tg_simd_path path = TG_PATH_AUTO;
+    const char *images_dir = NULL;
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && parse_size(argv[i + 1])) {
@@ -177,6 +207,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--zeros") == 0 && i + 1 < argc && parse_fraction(argv[i + 1]) >= 0.0) {
             while (i + 1 < argc && nzeros < MAX_SIZES && parse_fraction(argv[i + 1]) >= 0.0)
                 zeros[nzeros++] = parse_fraction(argv[++i]);
+        } else if (strcmp(argv[i], "--images") == 0 && i + 1 < argc) {
+            images_dir = argv[++i];
         } else {
             usage(argv[0]);
             return 2;
@@ -192,6 +224,21 @@ int main(int argc, char **argv)
     tg_set_threads(threads);
 
     const size_t D = 784, H = 64;
+    tg_dataset images = {0};
+    if (images_dir) {
+        tg_error err = {0};
+        if (tg_dataset_load(&images, images_dir, "train", false, 0, &err) != TG_OK) {
+            fprintf(stderr, "bench_matmul: --images: %s\n", err.msg);
+            return 2;
+        }
+        if (images.rows * images.cols != D) {
+            fprintf(stderr, "bench_matmul: --images: %s holds %zux%zu images, not 28x28\n", images_dir, images.rows,
+                    images.cols);
+            tg_dataset_free(&images);
+            return 2;
+        }
+    }
+    int rc = 0;
     for (int b = 0; b < nbatch; b++) {
         const size_t B = batches[b];
         /* forward h = x·W1 [B,784]·[784,64], reconstruction [B,64]·[64,784]; backward: the
@@ -200,16 +247,22 @@ int main(int argc, char **argv)
         const struct { size_t M, K, N; const char *op; } step[] = {
             {B, D, H, "NN"}, {B, H, D, "NN"}, {H, B, D, "TN"}, {B, D, H, "NT"}, {D, B, H, "TN"},
         };
-        for (size_t s = 0; s < sizeof step / sizeof step[0]; s++)
-            if (report(path, threads, step[s].M, step[s].K, step[s].N, step[s].op))
-                return 1;
-        for (int z = 0; z < nzeros; z++) /* the products whose A is the images: x·W1, xᵀ·g */
-            if (report_sparse(path, threads, B, D, H, "NN", zeros[z]) ||
-                report_sparse(path, threads, D, B, H, "TN", zeros[z]))
-                return 1;
+        for (size_t s = 0; s < sizeof step / sizeof step[0] && !rc; s++)
+            rc = report(path, threads, step[s].M, step[s].K, step[s].N, step[s].op);
+        for (int z = 0; z < nzeros && !rc; z++) /* the products whose A is the images: x·W1, xᵀ·g */
+            rc = report_sparse(path, threads, B, D, H, "NN", zeros[z], NULL) ||
+                 report_sparse(path, threads, D, B, H, "TN", zeros[z], NULL);
+        if (images_dir && !rc) { /* the same two products on a batch of real images: x [B,784] */
+            double share = 0.0;
+            float *x = image_batch(&images, B, &share);
+            rc = !x ? cannot_allocate(B, D, H)
+                    : report_sparse(path, threads, B, D, H, "NN", share, x) ||
+                          report_sparse(path, threads, D, B, H, "TN", share, x);
+            free(x);
+        }
     }
-    for (int s = 0; s < nsquare; s++)
-        if (report(path, threads, squares[s], squares[s], squares[s], "NN"))
-            return 1;
-    return 0;
+    for (int s = 0; s < nsquare && !rc; s++)
+        rc = report(path, threads, squares[s], squares[s], squares[s], "NN");
+    tg_dataset_free(&images);
+    return rc;
 }
