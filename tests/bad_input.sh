@@ -29,8 +29,8 @@ KEEP=$WORK/keep.ckpt # the --out target of every train case: must survive every 
 # ---- the case runner ---------------------------------------------------------------------------
 
 # expect2 NAME WHO WHAT -- ARGS...: runs `cae ARGS` and checks the bad-input contract
-# (tests/expect2.sh).
-. "$(dirname "${BASH_SOURCE[0]}")/expect2.sh"
+# (tests/bad_input_lib.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/bad_input_lib.sh"
 expect2() {
     local name=$1 who=$2 what=$3
     shift 4
@@ -39,8 +39,7 @@ expect2() {
 
 # ---- byte helpers --------------------------------------------------------------------------------
 
-# printf escapes for an integer as big-endian / little-endian u32, and little-endian u16.
-be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+# printf escapes for an integer as little-endian u32 and u16 (be32: tests/bad_input_lib.sh).
 le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
 le16() { printf '\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)); }
 # Little-endian integers read from FILE at OFFSET.
@@ -59,26 +58,6 @@ fix_crc() {
     rm -f "$1.body"
 }
 
-# IDX files: magic = 0 0 type ndim, then big-endian dims, then the bytes.
-idx_images() { # N ROWS COLS: pixels from a fixed pattern
-    printf '\x00\x00\x08\x03'; printf "$(be32 "$1")$(be32 "$2")$(be32 "$3")"
-    head -c $(($1 * $2 * $3)) /dev/zero | tr '\0' '\200'
-}
-idx_labels() { # N [VALUE]: labels 0..9 cycling (or all VALUE)
-    printf '\x00\x00\x08\x01'; printf "$(be32 "$1")"
-    local i escapes=""
-    for ((i = 0; i < $1; i++)); do escapes+=$(printf '\\x%02x' "${2:-$((i % 10))}"); done
-    printf "$escapes"
-}
-
-# A data directory with valid train and test sets of 16 (8) images of 4x4 and their labels.
-good_data() {
-    mkdir -p "$1"
-    idx_images 16 4 4 >"$1/train-images-idx3-ubyte"
-    idx_labels 16 >"$1/train-labels-idx1-ubyte"
-    idx_images 8 4 4 >"$1/t10k-images-idx3-ubyte"
-    idx_labels 8 >"$1/t10k-labels-idx1-ubyte"
-}
 
 # ---- checkpoint helpers ----------------------------------------------------------------------
 

@@ -33,8 +33,8 @@ REF=$WORK/ref.ckpt               # a valid checkpoint (never modified)
 KEEP=$WORK/keep.ckpt             # the --out target the cases protect
 
 # expect2 NAME WHO WHAT -- PROGRAM ARGS...: runs PROGRAM ARGS and checks the bad-input contract
-# (tests/expect2.sh).
-. "$(dirname "${BASH_SOURCE[0]}")/expect2.sh"
+# (tests/bad_input_lib.sh).
+. "$(dirname "${BASH_SOURCE[0]}")/bad_input_lib.sh"
 expect2() { expect2_run "$@"; }
 
 # still_kind NAME TEST PATH: after a case, PATH must still be of its kind (test -c, -p, -d ...).
@@ -49,22 +49,7 @@ no_temporaries() {
     if [ -z "$left" ]; then ok "$1: no temporary left"; else bad "$1: temporaries left: $left"; fi
 }
 
-# IDX helpers as in bad_input.sh: a 4x4 data set of 16 (train) and 8 (test) images.
-be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
-idx_images() { printf '\x00\x00\x08\x03'; printf "$(be32 "$1")$(be32 "$2")$(be32 "$3")"; head -c $(($1 * $2 * $3)) /dev/zero | tr '\0' '\200'; }
-idx_labels() { # N [VALUE]: labels 0..9 cycling (or all VALUE)
-    printf '\x00\x00\x08\x01'; printf "$(be32 "$1")"
-    local i escapes=""
-    for ((i = 0; i < $1; i++)); do escapes+=$(printf '\\x%02x' "${2:-$((i % 10))}"); done
-    printf "$escapes"
-}
-good_data() {
-    mkdir -p "$1"
-    idx_images 16 4 4 >"$1/train-images-idx3-ubyte"
-    idx_labels 16 >"$1/train-labels-idx1-ubyte"
-    idx_images 8 4 4 >"$1/t10k-images-idx3-ubyte"
-    idx_labels 8 >"$1/t10k-labels-idx1-ubyte"
-}
+# IDX helpers (be32, idx_images, idx_labels, good_data): tests/bad_input_lib.sh.
 
 "$CAE" train --data synthetic --steps 3 --hidden 4 --seed 3 --out "$REF" >/dev/null 2>"$WORK/train.err"
 if [ $? -ne 0 ] || [ ! -s "$REF" ]; then
