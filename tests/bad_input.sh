@@ -37,44 +37,11 @@ expect2() {
     expect2_run "$name" "$who" "$what" -- "$CAE" "$@"
 }
 
-# ---- byte helpers --------------------------------------------------------------------------------
-
-# printf escapes for an integer as little-endian u32 and u16 (be32: tests/bad_input_lib.sh).
-le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
-le16() { printf '\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)); }
-# Little-endian integers read from FILE at OFFSET.
-u32_at() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
-u16_at() { od -An -tu2 -j "$2" -N2 "$1" | tr -d ' '; }
-# poke FILE OFFSET ESCAPES: overwrites bytes in place (the escapes are printf's, e.g. '\x00\x05').
-poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
-# Byte offset of the first occurrence of a text in a binary file.
-offset_of() { grep -obUaF -- "$2" "$1" | head -1 | cut -d: -f1; }
-# Replaces the last 4 bytes of FILE by the CRC-32 of the bytes before them.  The first 4 bytes of
-# a gzip trailer are exactly that CRC (zlib's crc32, little-endian), so gzip computes it for us.
-fix_crc() {
-    local size; size=$(stat -c %s "$1")
-    head -c $((size - 4)) "$1" >"$1.body"
-    { cat "$1.body"; gzip -c <"$1.body" | tail -c 8 | head -c 4; } >"$1"
-    rm -f "$1.body"
-}
-
-
-# ---- checkpoint helpers ----------------------------------------------------------------------
-
-# derive: a fresh copy of the valid checkpoint to damage, its path printed.  The names are
-# random letters, so that no file name contains the words its message is searched for.
-derive() { local f; f=$(mktemp "$WORK/cXXXXXX"); cp "$REF" "$f"; echo "$f"; }
+# Byte and checkpoint helpers (le32, poke, fix_crc, derive, ...): tests/bad_input_lib.sh.
 
 # ---- the valid inputs the cases start from ------------------------------------------------------
 
-"$CAE" train --data synthetic --steps 3 --hidden 4 --seed 3 --out "$REF" >/dev/null 2>"$WORK/train.err"
-if [ $? -ne 0 ] || [ ! -s "$REF" ]; then
-    echo "FAIL - cannot train the reference checkpoint: $(head -c 300 "$WORK/train.err")"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-GOOD=$WORK/good
-good_data "$GOOD"
+reference_inputs # $REF and $GOOD (tests/bad_input_lib.sh)
 SMALL=$WORK/small.ckpt # a model of 16 inputs, for eval on the 4x4 data sets
 "$CAE" train --data "$GOOD" --steps 2 --hidden 3 --out "$SMALL" >/dev/null 2>&1
 if [ ! -s "$SMALL" ]; then

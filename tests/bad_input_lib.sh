@@ -1,5 +1,5 @@
 # Sourced by bad_input.sh and hostile_inputs.sh: the bad-input contract of one case, and the
-# IDX files both build their cases from.
+# IDX files and byte-level helpers both build their cases from.
 #
 # expect2_run NAME WHO WHAT -- COMMAND...: runs COMMAND and checks the contract of
 # shared/spec/cli.md: exit status 2 (not a signal, not a hang), exactly one line on stderr that
@@ -61,4 +61,45 @@ good_data() {
     idx_labels 16 >"$1/train-labels-idx1-ubyte"
     idx_images 8 4 4 >"$1/t10k-images-idx3-ubyte"
     idx_labels 8 >"$1/t10k-labels-idx1-ubyte"
+}
+
+# ---- byte helpers --------------------------------------------------------------------------------
+
+# printf escapes for an integer as little-endian u32 and u16.
+le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+le16() { printf '\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)); }
+# Little-endian integers read from FILE at OFFSET.
+u32_at() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
+u16_at() { od -An -tu2 -j "$2" -N2 "$1" | tr -d ' '; }
+# poke FILE OFFSET ESCAPES: overwrites bytes in place (the escapes are printf's, e.g. '\x00\x05').
+poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
+# Byte offset of the first occurrence of a text in a binary file.
+offset_of() { grep -obUaF -- "$2" "$1" | head -1 | cut -d: -f1; }
+# Replaces the last 4 bytes of FILE by the CRC-32 of the bytes before them.  The first 4 bytes of
+# a gzip trailer are exactly that CRC (zlib's crc32, little-endian), so gzip computes it for us.
+fix_crc() {
+    local size; size=$(stat -c %s "$1")
+    head -c $((size - 4)) "$1" >"$1.body"
+    { cat "$1.body"; gzip -c <"$1.body" | tail -c 8 | head -c 4; } >"$1"
+    rm -f "$1.body"
+}
+
+
+# ---- checkpoint helpers ----------------------------------------------------------------------
+
+# derive: a fresh copy of the valid checkpoint to damage, its path printed.  The names are
+# random letters, so that no file name contains the words its message is searched for.
+derive() { local f; f=$(mktemp "$WORK/cXXXXXX"); cp "$REF" "$f"; echo "$f"; }
+
+# reference_inputs: the valid inputs the cases start from: the checkpoint $REF (trained with
+# $CAE) and the data set $GOOD (set here, in $WORK); ends the script when $REF cannot be made.
+reference_inputs() {
+    "$CAE" train --data synthetic --steps 3 --hidden 4 --seed 3 --out "$REF" >/dev/null 2>"$WORK/train.err"
+    if [ $? -ne 0 ] || [ ! -s "$REF" ]; then
+        echo "FAIL - cannot train the reference checkpoint: $(head -c 300 "$WORK/train.err")"
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+    GOOD=$WORK/good
+    good_data "$GOOD"
 }

@@ -51,14 +51,7 @@ no_temporaries() {
 
 # IDX helpers (be32, idx_images, idx_labels, good_data): tests/bad_input_lib.sh.
 
-"$CAE" train --data synthetic --steps 3 --hidden 4 --seed 3 --out "$REF" >/dev/null 2>"$WORK/train.err"
-if [ $? -ne 0 ] || [ ! -s "$REF" ]; then
-    echo "FAIL - cannot train the reference checkpoint: $(head -c 300 "$WORK/train.err")"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-GOOD=$WORK/good
-good_data "$GOOD"
+reference_inputs # $REF and $GOOD (tests/bad_input_lib.sh)
 # A run that would take far longer than TIMEOUT: a check made only after the work shows as a hang.
 LONG="--data synthetic --hidden 4 --epochs 1000000"
 
@@ -186,19 +179,7 @@ expect2 "eval --data DIR whose labels file is a FIFO" "t10k-labels-idx1-ubyte" "
 # ================================================================================================
 # 4. Numbers checked where they enter: checkpoints with valid CRCs but impossible values, options
 
-le32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
-u32_at() { od -An -tu4 -j "$2" -N4 "$1" | tr -d ' '; }
-poke() { printf "$3" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none; }
-offset_of() { grep -obUaF -- "$2" "$1" | head -1 | cut -d: -f1; }
-# fix_crc FILE: the last 4 bytes become the CRC-32 of the rest (gzip's trailer starts with it).
-fix_crc() {
-    local size; size=$(stat -c %s "$1")
-    head -c $((size - 4)) "$1" >"$1.body"
-    { cat "$1.body"; gzip -c <"$1.body" | tail -c 8 | head -c 4; } >"$1"
-    rm -f "$1.body"
-}
-# derive: a fresh copy of REF to damage (random letters: no name contains a searched word).
-derive() { local f; f=$(mktemp "$WORK/cXXXXXX"); cp "$REF" "$f"; echo "$f"; }
+# Byte and checkpoint helpers (le32, u32_at, poke, offset_of, fix_crc, derive): tests/bad_input_lib.sh.
 # set_meta FILE KEY VALUE: the metadata line KEY=... becomes KEY=VALUE (any length), CRC fixed.
 set_meta() {
     local len; len=$(u32_at "$1" 8)
