@@ -2,11 +2,12 @@
  *
  * Split of the work (BLIS-style):
  *   matmul.c         threads (fixed output blocks), K blocking, packing decisions, the tile loops;
- *   matmul_tile.h    one micro-kernel (a register tile of C over one K block) and a transposing
- *                    packer (for Bᵀ panels and A tiles), written once over a vector layer;
+ *   matmul_tile.h    one micro-kernel (a register tile of C over one K block), a transposing
+ *                    packer (for Bᵀ panels and A tiles) and the zero-skipping kernel, written
+ *                    once over a vector layer;
  *   matmul_avx2.c    that layer for each instruction set (its vector width, masks, transpose),
- *   matmul_avx512.c  and the tile sizes; the zero-skipping kernel is matmul_tile.h's too, and
- *   matmul_neon.c    AVX-512 lists a tile's non-zero steps with its compress instruction.
+ *   matmul_avx512.c  the tile sizes, and (AVX2, AVX-512) a vectorized list of the non-zero steps
+ *   matmul_neon.c    for the zero-skipping kernel.
  *
  * A micro-kernel computes one tile of C, mr×nr, over kc steps of the reduction:
  *     acc[r][j]  = Σ_k op(A)[r,k]·op(B)[k,j]      (k = 0..kc-1, in order, one FMA per step)
