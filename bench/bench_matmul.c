@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/data.h"
+#include "nn/io/data.h"
 #include "tensor/convert.h"
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"

@@ -109,7 +109,7 @@ idx_case eval "IDX labels file truncated" $EL "truncated" printf "\x00\x00\x08\x
 idx_case eval "IDX broken train images (the probe's training set)" $TI "bad magic" printf 'garbage-garbage-garbage'
 idx_case eval "IDX train labels count differs (the probe's training set)" $TL "disagree" idx_labels 15
 
-# Label values: the reader accepts any byte (n_classes = largest label + 1, see nn/data.h), and the
+# Label values: the reader accepts any byte (n_classes = largest label + 1, see nn/io/data.h), and the
 # probe sizes its classes from both splits, so a label of 255 is odd but valid: it must work.
 dir=$WORK/label255 && good_data "$dir" && idx_labels 8 255 >"$dir/$EL"
 timeout -s KILL "$TIMEOUT" "$CAE" eval --model "$SMALL" --data "$dir" >"$WORK/out.txt" 2>"$WORK/err.txt"

@@ -1,4 +1,4 @@
-/* tests/test_checkpoint.c — the TGCK checkpoint format (spec/checkpoint.md, nn/checkpoint.h).
+/* tests/test_checkpoint.c — the TGCK checkpoint format (spec/checkpoint.md, nn/io/checkpoint.h).
  *
  * Files here are assembled byte by byte from the spec by the helpers below, never by the writer,
  * so the tests prove the format and not just that the writer and reader agree with each other.
@@ -20,8 +20,8 @@
 #include <unistd.h>
 
 #include "autograd/param.h"
-#include "nn/checkpoint.h"
-#include "nn/crc32.h"
+#include "nn/io/checkpoint.h"
+#include "nn/io/crc32.h"
 #include "tensor/tensor.h"
 
 /* ---- a scratch directory per test (each Criterion test runs in its own process) ---- */

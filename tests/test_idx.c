@@ -1,5 +1,5 @@
 /* tests/test_idx.c — IDX files (plain and gzip), the inflate decoder, the synthetic data set,
- * byte -> float conversion and the mini-batch iterator (nn/data.h, nn/inflate.h).
+ * byte -> float conversion and the mini-batch iterator (nn/io/data.h, nn/io/inflate.h).
  *
  * Every file is written by the test itself into a fresh mkdtemp directory.  Gzip inputs come
  * from three independent sources: stored blocks built here by hand, raw DEFLATE bit streams
@@ -15,10 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nn/crc32.h"
-#include "nn/data.h"
+#include "nn/io/crc32.h"
+#include "nn/io/data.h"
 #include "tensor/parallel.h"
-#include "nn/inflate.h"
+#include "nn/io/inflate.h"
 
 /* ------------------------------------------------------------------------------------------- */
 /* Members made with the system gzip (GNU gzip 1.12):

@@ -15,8 +15,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "png.h"
-#include "svg.h"
+#include "nn/io/png.h"
+#include "nn/io/svg.h"
 
 /* ---- a scratch directory per test ------------------------------------------------------- */
 
@@ -83,7 +83,7 @@ static uint8_t *read_whole(const char *path, size_t *len)
 
 /* ---- the independent reader ------------------------------------------------------------- */
 
-/* CRC-32 (IEEE, reflected), one bit at a time: no table, nothing shared with nn/crc32.c. */
+/* CRC-32 (IEEE, reflected), one bit at a time: no table, nothing shared with nn/io/crc32.c. */
 static uint32_t bitwise_crc32(const uint8_t *p, size_t n)
 {
     uint32_t c = 0xFFFFFFFFu;

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "cae_model.h"
-#include "nn/data.h"
+#include "nn/io/data.h"
 
 #define CAE_MAX_RADII 16
 

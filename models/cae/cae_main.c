@@ -18,7 +18,7 @@
 #include "cae_eval.h"
 #include "cae_model.h"
 #include "cae_train.h"
-#include "nn/data.h"
+#include "nn/io/data.h"
 #include "render.h"
 #include "tensor/parallel.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/atomic_file.h"
+#include "nn/io/atomic_file.h"
 #include "nn/init.h"
 #include "tensor/parallel.h"
 #include "tensor/vmath.h"

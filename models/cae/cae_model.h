@@ -28,7 +28,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 #include "tensor/rng.h"
 
 typedef enum cae_loss_kind { CAE_LOSS_MSE = 0, CAE_LOSS_BCE } cae_loss_kind;

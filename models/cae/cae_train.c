@@ -2,7 +2,7 @@
 #include "cae_train.h"
 
 #include "cli.h"
-#include "nn/atomic_file.h"
+#include "nn/io/atomic_file.h"
 #include "tensor/parallel.h"
 
 #include <errno.h>

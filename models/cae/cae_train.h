@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "cae_model.h"
-#include "nn/data.h"
+#include "nn/io/data.h"
 #include "nn/optim.h"
 
 typedef struct cae_train_settings {

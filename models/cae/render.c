@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nn/atomic_file.h"
-#include "png.h"
-#include "svg.h"
+#include "nn/io/atomic_file.h"
+#include "nn/io/png.h"
+#include "nn/io/svg.h"
 
 #define MAX_FILTER_TILES 256 /* filters.png shows at most this many hidden units */
 #define RECON_IMAGES 16

@@ -4,7 +4,7 @@
 
 #include "cae_eval.h"
 #include "cae_model.h"
-#include "nn/data.h"
+#include "nn/io/data.h"
 
 /* Writes filters.png, recon.png, tangents.png and spectrum.svg into out_dir (created if
  * missing), and loss.svg when log_csv (the CSV of `cae train --log`) is given. */

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "nn/atomic_file.h"
+#include "nn/io/atomic_file.h"
 #include "tensor/parallel.h"
 
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "nn/data.h"
+#include "nn/io/data.h"
 #include "nn/optim.h"
 
 enum { TG_EXIT_OK = 0, TG_EXIT_INTERNAL = 1, TG_EXIT_USAGE = 2, TG_EXIT_INTERRUPTED = 130 };

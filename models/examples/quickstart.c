@@ -4,7 +4,7 @@
 #include <stdio.h>
 
 #include "autograd/ops.h"
-#include "nn/data.h"
+#include "nn/io/data.h"
 #include "nn/dense.h"
 #include "nn/optim.h"
 

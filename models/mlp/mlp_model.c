@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "nn/atomic_file.h"
+#include "nn/io/atomic_file.h"
 #include "nn/init.h"
 
 /* Largest input/classes accepted from a checkpoint's metadata: far above any real data set,

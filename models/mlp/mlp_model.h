@@ -16,7 +16,7 @@
 
 #include "autograd/ops.h"
 #include "autograd/tape.h"
-#include "nn/checkpoint.h"
+#include "nn/io/checkpoint.h"
 #include "nn/dense.h"
 #include "tensor/rng.h"
 

@@ -2,7 +2,7 @@
  * mlp_train.h); training adds the backward pass and the optimizer step. */
 #include "mlp_train.h"
 
-#include "nn/atomic_file.h"
+#include "nn/io/atomic_file.h"
 #include "tensor/parallel.h"
 
 #include <math.h>

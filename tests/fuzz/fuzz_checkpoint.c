@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_checkpoint.c — libFuzzer target: the checkpoint reader, tg_ckpt_parse
- * (nn/checkpoint.h, format: shared/spec/checkpoint.md), on whole file images.
+ * (nn/io/checkpoint.h, format: shared/spec/checkpoint.md), on whole file images.
  *
  * Contract checked besides the sanitizers':
  *   - on failure: NULL and a one-line message naming the input (fuzz_common.h);
@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 #include "fuzz_common.h"
-#include "nn/checkpoint.h"
-#include "nn/crc32.h"
+#include "nn/io/checkpoint.h"
+#include "nn/io/crc32.h"
 
 #define LABEL "fuzz.ckpt"
 

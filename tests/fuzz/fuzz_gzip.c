@@ -1,4 +1,4 @@
-/* tests/fuzz/fuzz_gzip.c — libFuzzer target: the DEFLATE decoder and gzip reader (nn/inflate.h).
+/* tests/fuzz/fuzz_gzip.c — libFuzzer target: the DEFLATE decoder and gzip reader (nn/io/inflate.h).
  *
  * Each input is decoded as a whole gzip image (tg_gunzip_mem) and as a raw DEFLATE stream
  * (tg_inflate_mem, into a 64 KiB buffer of exactly that size, so ASan sees any write past it).
@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "fuzz_common.h"
-#include "nn/inflate.h"
+#include "nn/io/inflate.h"
 
 #define RAW_CAP 65536
 #define GUNZIP_MAX ((size_t)1 << 24) /* bounds the memory one input can ask for */

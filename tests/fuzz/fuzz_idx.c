@@ -1,5 +1,5 @@
 /* tests/fuzz/fuzz_idx.c — libFuzzer target: IDX file images, plain or gzip, through
- * tg_idx_parse_mem (nn/data.h), which runs the same header checks and gzip decoder as
+ * tg_idx_parse_mem (nn/io/data.h), which runs the same header checks and gzip decoder as
  * tg_idx_read.  Every input is parsed four ways: any IDX file, as images (ndim 3), as labels
  * (ndim 1), and under a ".gz" name (where non-gzip bytes are an error).  Then once more wrapped
  * by the harness in a valid gzip member (stored blocks, right CRC and size): a mutated .gz
@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #include "fuzz_common.h"
-#include "nn/crc32.h"
-#include "nn/data.h"
+#include "nn/io/crc32.h"
+#include "nn/io/data.h"
 
 #define UNKNOWN_LEN SIZE_MAX
 

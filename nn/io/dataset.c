@@ -1,5 +1,5 @@
-/* nn/dataset.c — the synthetic data set, byte -> float conversion, and the mini-batch iterator.
- * (IDX file loading lives in nn/idx.c.) */
+/* nn/io/dataset.c — the synthetic data set, byte -> float conversion, and the mini-batch iterator.
+ * (IDX file loading lives in nn/io/idx.c.) */
 #include "data.h"
 
 #include <stdlib.h>

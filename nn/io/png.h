@@ -1,4 +1,4 @@
-/* models/cae/png.h — a small PNG writer (8-bit grayscale or RGB) and an image-grid helper for
+/* nn/io/png.h — a small PNG writer (8-bit grayscale or RGB) and an image-grid helper for
  * the `cae render` pictures (filters.png, recon.png, tangents.png).  No libpng, no zlib.
  *
  * File layout written (PNG spec, ISO/IEC 15948):
@@ -22,6 +22,10 @@
 #include <stdint.h>
 
 #include "tensor/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* The largest width or height PNG allows (2^31 − 1). */
 #define TG_PNG_MAX_SIDE 2147483647u
@@ -57,5 +61,9 @@ int tg_png_write_grid(const char *path, const float *images, size_t count, size_
                       size_t img_cols, size_t grid_cols, int normalize, size_t scale,
                       tg_error *err);
 
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,4 +1,4 @@
-/* nn/data.h — data sets for training: IDX files (MNIST / Fashion-MNIST layout), a built-in
+/* nn/io/data.h — data sets for training: IDX files (MNIST / Fashion-MNIST layout), a built-in
  * synthetic set, and a mini-batch iterator.
  *
  * Images stay bytes in memory (the 60000 Fashion-MNIST training images cost their 47 MB, nothing

@@ -1,10 +1,10 @@
-/* nn/idx.c — IDX files (the MNIST container) and tg_dataset_load.
+/* nn/io/idx.c — IDX files (the MNIST container) and tg_dataset_load.
  *
  * IDX layout: 2 zero bytes, an element type byte (0x08 = unsigned byte, the only one accepted),
  * a dimension count byte, then one big-endian uint32 per dimension, then the elements.
  * Plain files are validated from their header and size before the data is read (so a huge or
  * broken file costs nothing), and only the kept images are read.  Gzip files are decompressed
- * whole by nn/inflate.c, then validated the same way.  tg_idx_parse_mem takes a file image already
+ * whole by nn/io/inflate.c, then validated the same way.  tg_idx_parse_mem takes a file image already
  * in memory (for the fuzzer) and runs the same header check (parse_header) and the same
  * decompressed-stream step (finish_decompressed); it does not replace the file path, which
  * streams: a plain file is never read past its header when the header is wrong, and a .gz file is

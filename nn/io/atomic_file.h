@@ -1,4 +1,4 @@
-/* nn/atomic_file.h — the files a program is told to read or write: opening them without ever
+/* nn/io/atomic_file.h — the files a program is told to read or write: opening them without ever
  * blocking, one policy for every output path, writing so that a crash never leaves a damaged
  * file at its path, and messages that name them.
  *

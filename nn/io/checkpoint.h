@@ -1,4 +1,4 @@
-/* nn/checkpoint.h — checkpoint files: metadata + named float32 tensors (format: spec/checkpoint.md).
+/* nn/io/checkpoint.h — checkpoint files: metadata + named float32 tensors (format: spec/checkpoint.md).
  *
  * A tg_checkpoint is an in-memory checkpoint: ordered metadata (key=value text pairs, in the order
  * they were first set) and named float32 tensors (in the order they were added).  It owns copies of

@@ -1,6 +1,6 @@
-/* models/cae/png.c — PNG with stored (uncompressed) deflate blocks and the image grid, written
- * with nn/atomic_file.h.  The file format is summarized in png.h. */
-#include "png.h"
+/* nn/io/png.c — PNG with stored (uncompressed) deflate blocks and the image grid, written
+ * with nn/io/atomic_file.h.  The file format is summarized in png.h. */
+#include "nn/io/png.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/atomic_file.h"
-#include "nn/crc32.h"
+#include "nn/io/atomic_file.h"
+#include "nn/io/crc32.h"
 
 /* ---- PNG encoding ----------------------------------------------------------------------- */
 

@@ -1,4 +1,4 @@
-/* models/cae/svg.h — line charts as hand-written SVG, for `cae render` and `cae compare`:
+/* nn/io/svg.h — line charts as hand-written SVG, for `cae render` and `cae compare`:
  * loss.svg (loss vs step), spectrum.svg (σ_k vs k, log y, several models) and contraction
  * ratio vs radius (several models).
  *
@@ -25,6 +25,10 @@
 #include <stddef.h>
 
 #include "tensor/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct tg_chart_series {
     const char *name; /* legend text; NULL or "" shows as "series N" */
@@ -53,5 +57,9 @@ int tg_svg_write_chart(const char *path, const tg_chart *chart, tg_error *err);
 /* The same document into a malloc'ed, NUL-terminated string *out (free() it) of *len bytes;
  * for callers that embed or test the SVG. */
 int tg_svg_chart_string(const tg_chart *chart, char **out, size_t *len, tg_error *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

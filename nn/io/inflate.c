@@ -1,4 +1,4 @@
-/* nn/inflate.c — DEFLATE (RFC 1951) decoding and the gzip (RFC 1952) member wrapper.
+/* nn/io/inflate.c — DEFLATE (RFC 1951) decoding and the gzip (RFC 1952) member wrapper.
  *
  * Reading order: the byte source (memory or FILE chunks), the bit reader on top of it, canonical
  * Huffman codes (build + decode), the three block kinds, then the gzip header/trailer and the

@@ -1,4 +1,4 @@
-/* nn/inflate.h — a small, strict DEFLATE decoder (RFC 1951) and gzip reader (RFC 1952).
+/* nn/io/inflate.h — a small, strict DEFLATE decoder (RFC 1951) and gzip reader (RFC 1952).
  *
  * Written for the data loader (IDX files shipped as .gz) so the project needs no zlib.  Decodes
  * stored, fixed-Huffman and dynamic-Huffman blocks into ONE caller-sized output buffer, which

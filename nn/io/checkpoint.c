@@ -1,4 +1,4 @@
-/* nn/checkpoint.c — the version-1 "TGCK" checkpoint format (spec/checkpoint.md; API in checkpoint.h).
+/* nn/io/checkpoint.c — the version-1 "TGCK" checkpoint format (spec/checkpoint.md; API in checkpoint.h).
  *
  * Layout of this file: the in-memory checkpoint (a name index, text rules, setters and getters),
  * then the writer (little-endian bytes through a buffered, CRC-tracking sink; temp file + rename),
