@@ -23,6 +23,7 @@
 #define TG_OP_H
 
 #include <stdarg.h>
+#include <string.h>
 
 #include "tape.h"
 
@@ -54,6 +55,31 @@ tg_node *tg_tape_fail(tg_tape *tape, int code, const char *fmt, ...) __attribute
 /* `count` floats of arena scratch, 64-byte aligned, uninitialized; NULL (and sticky error) if
  * out of memory.  Valid until the next reset: use it for values the backward needs. */
 float *tg_tape_scratch(tg_tape *tape, size_t count);
+
+/* Declares the struct `type` as an op's parameters: checks at compile time that it fits a node's
+ * tg_op_params and defines `type##_set(n, value)` (the constructor stores them) and
+ * `type##_of(n)` (the forward and backward read a copy):
+ *
+ *     typedef struct swish_params { float beta; } swish_params;
+ *     TG_OP_PARAMS(swish_params)
+ *     ...  swish_params_set(n, (swish_params){.beta = 1.5f});   ...  swish_params_of(n).beta
+ *
+ * Copies through memcpy: a node's block is bytes, and reading it through a struct pointer would
+ * break C's aliasing rules. */
+#ifdef __cplusplus
+#define TG_PARAMS_FIT_(type) static_assert(sizeof(type) <= sizeof(tg_op_params), #type " must fit tg_op_params");
+#else
+#define TG_PARAMS_FIT_(type) _Static_assert(sizeof(type) <= sizeof(tg_op_params), #type " must fit tg_op_params");
+#endif
+#define TG_OP_PARAMS(type)                                                                                  \
+    TG_PARAMS_FIT_(type)                                                                                    \
+    static inline void type##_set(tg_node *n, type value) { memcpy(n->params.bytes, &value, sizeof value); } \
+    static inline type type##_of(const tg_node *n)                                                          \
+    {                                                                                                       \
+        type value;                                                                                         \
+        memcpy(&value, n->params.bytes, sizeof value);                                                      \
+        return value;                                                                                       \
+    }
 
 /* Whether the backward should accumulate into this input. */
 static inline bool tg_wants_grad(const tg_node *n) { return n->grad.data != NULL; }

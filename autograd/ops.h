@@ -25,12 +25,18 @@ extern "C" {
 extern const tg_op_def *const tg_builtin_ops[];
 extern const int tg_builtin_op_count;
 
-typedef enum tg_activation {
-    TG_ACT_SIGMOID = 0,
-    TG_ACT_TANH,
-    TG_ACT_RELU,
-    TG_ACT_SOFTPLUS,
+/* Activations: the kinds TG_ACT_SIGMOID, TG_ACT_TANH, ... one per line of activations.def. */
+typedef enum tg_activation_kind {
+#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) TG_ACT_##NAME,
+#include "activations.def"
+#undef TG_ACTIVATION
     TG_ACT_COUNT
+} tg_activation_kind;
+
+/* An activation with its parameter (leaky_relu's slope, elu's alpha; 0 for those without one). */
+typedef struct tg_activation {
+    tg_activation_kind kind;
+    float param;
 } tg_activation;
 
 typedef enum tg_reduction {
@@ -38,13 +44,28 @@ typedef enum tg_reduction {
     TG_REDUCE_ROW_SUM,  /* sum over each row's elements, then mean over rows */
 } tg_reduction;
 
-/* "sigmoid", "tanh", "relu", "softplus"; "unknown" for any other value. */
-const char *tg_activation_name(tg_activation act);
-/* f'(z) computed from the activation's value h = f(z): sigmoid h(1-h), tanh 1-h², relu [h>0],
- * softplus 1-e^(-h).  The Jacobian penalties use it; so can anyone who needs J = diag(f')·Wᵀ. */
+/* Whether act is a known kind with, for those that take one, a finite parameter >= 0. */
+bool tg_activation_valid(tg_activation act);
+/* The activation `kind` with its default parameter. */
+tg_activation tg_activation_of(tg_activation_kind kind);
+/* "sigmoid", "leaky_relu", ... (the registry's names); "unknown" for any other value. */
+const char *tg_activation_name(tg_activation_kind kind);
+/* Whether f' or f'' jumps at 0 (relu, leaky_relu, elu): finite differences must not straddle it. */
+bool tg_activation_has_kink(tg_activation_kind kind);
+/* The name of its parameter ("slope", "alpha"), or NULL when it takes none. */
+const char *tg_activation_param_name(tg_activation_kind kind);
+/* Reads "NAME" or "NAME:PARAM" (e.g. "elu", "leaky_relu:0.2"; PARAM finite and >= 0, default from
+ * the registry).  0 on success; -1 for an unknown name, -2 for a bad or unexpected parameter
+ * (act is then unchanged). */
+int tg_activation_parse(const char *text, tg_activation *act);
+/* The text tg_activation_parse reads back to the same activation: "sigmoid", "leaky_relu:0.2"
+ * (the shortest decimal that gives the same float).  Returns snprintf's count. */
+int tg_activation_format(tg_activation act, char *buf, size_t cap);
+/* Every accepted name, for help texts: "sigmoid|tanh|relu|softplus|leaky_relu[:slope]|elu[:alpha]". */
+const char *tg_activation_choices(void);
+/* f'(z) computed from the activation's value h = f(z) (sigmoid h(1-h), tanh 1-h², ...): the
+ * Jacobian penalties use it; so can anyone who needs J = diag(f')·Wᵀ. */
 double tg_activation_slope(tg_activation act, double h);
-/* Parses "sigmoid", "tanh", "relu", "softplus"; -1 otherwise. */
-int tg_activation_parse(const char *name);
 
 /* Each line: the value; the gradients, with dy = d loss / d output. */
 /* op(a)·op(b), op(x) = x or xᵀ (records matmul_nn/_nt/_tn/_tt); d op(a) = dy·op(b)ᵀ, d op(b) = op(a)ᵀ·dy */
@@ -62,11 +83,14 @@ tg_node *tg_sum_over_cols(tg_tape *t, tg_node *x);            /* [M,N] -> [M,1];
 tg_node *tg_square(tg_tape *t, tg_node *x);                   /* x²; dx = 2x·dy */
 tg_node *tg_exp(tg_tape *t, tg_node *x);                      /* eˣ; dx = eˣ·dy */
 tg_node *tg_log(tg_tape *t, tg_node *x);                      /* ln x (x<=0: -inf/NaN, as logf); dx = dy/x */
-tg_node *tg_sigmoid(tg_tape *t, tg_node *x);                  /* σ(x) = 1/(1+e⁻ˣ), stable; dx = σ(1-σ)·dy */
-tg_node *tg_tanh(tg_tape *t, tg_node *x);                     /* tanh x; dx = (1-y²)·dy */
-tg_node *tg_relu(tg_tape *t, tg_node *x);                     /* max(x,0); dx = [x>0]·dy */
-tg_node *tg_softplus(tg_tape *t, tg_node *x);                 /* ln(1+eˣ), stable; dx = σ(x)·dy */
-tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* one of the four above */
+/* The activations (formulas in activations.def): */
+tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* any kind, with its parameter */
+tg_node *tg_sigmoid(tg_tape *t, tg_node *x);
+tg_node *tg_tanh(tg_tape *t, tg_node *x);
+tg_node *tg_relu(tg_tape *t, tg_node *x);
+tg_node *tg_softplus(tg_tape *t, tg_node *x);
+tg_node *tg_leaky_relu(tg_tape *t, tg_node *x, float slope);  /* slope finite, >= 0 */
+tg_node *tg_elu(tg_tape *t, tg_node *x, float alpha);         /* alpha finite, >= 0 */
 /* Losses -> [1].  `target` has pred's shape; it gets a gradient too when it requires one.
  * L = scale·Σ_ij ℓ_ij with scale = 1/(M·N) for TG_REDUCE_MEAN, 1/M for TG_REDUCE_ROW_SUM. */
 /* ℓ = (y-t)²;  dy = 2(y-t)·scale, dt = -dy */

@@ -1,5 +1,5 @@
 /* autograd/ops_elementwise.c — elementwise ops: add, sub, mul (with a row broadcast), scale,
- * square, exp, log and the four activations.
+ * square, exp and log (the activations are in ops_activation.c).
  *
  * Every loop is a plain loop over contiguous floats, so the compiler can vectorize the
  * arithmetic ones (the transcendental ones call libm per element).  Backward functions
@@ -204,11 +204,16 @@ tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_mu
 
 /* ---- scale: y = c·x ------------------------------------------------------------------------ */
 
-// x [M,N], y [M,N], c = fattr
+typedef struct scale_params {
+    float c;
+} scale_params;
+TG_OP_PARAMS(scale_params)
+
+// x [M,N], y [M,N]; params: c
 TG_VECTORIZE void tg_op_scale_forward(tg_node *n)
 {
     const float *x = n->in[0]->value.data;
-    float *y = n->value.data, c = n->fattr;
+    float *y = n->value.data, c = scale_params_of(n).c;
     for (size_t k = 0; k < n->value.size; k++)
         y[k] = c * x[k];
 }
@@ -216,7 +221,7 @@ TG_VECTORIZE void tg_op_scale_forward(tg_node *n)
 /* dx += c·dy */
 TG_VECTORIZE void tg_op_scale_backward(tg_node *n)
 {
-    float *dx = n->in[0]->grad.data, c = n->fattr;
+    float *dx = n->in[0]->grad.data, c = scale_params_of(n).c;
     const float *dy = n->grad.data;
     for (size_t k = 0; k < n->value.size; k++)
         dx[k] += c * dy[k];
@@ -230,7 +235,7 @@ tg_node *tg_scale(tg_tape *t, tg_node *x, float c)
         return tg_tape_fail(t, TG_ERR_ARG, "scale: factor %g is not finite", (double)c);
     tg_node *n = tg_tape_record(t, &tg_op_scale, 1, &x, x->value.ndim, x->value.shape);
     if (n)
-        n->fattr = c;
+        scale_params_set(n, (scale_params){c});
     return tg_tape_forward(t, n);
 }
 
@@ -290,116 +295,6 @@ TG_VECTORIZE void tg_op_log_backward(tg_node *n)
         dx[k] += dy[k] / x[k];
 }
 
-/* Elements per work chunk of the sigmoid forward: the CAE's code [256,64] is four chunks, so
- * each thread takes the rows its encoder product wrote.  A chunk is ~3 µs, below parallel.h's
- * rule of thumb for a fork (~10 µs): it is meant for a training loop's team (tg_team_run),
- * where handing a chunk over costs about 1 µs; a plain call outside a team forks for 12 µs of
- * work, which still comes out about even. */
-enum { SIGMOID_ELEMENTS_PER_CHUNK = 4096 };
-
-typedef struct unary_job {
-    const float *x;
-    float *y;
-} unary_job;
-
-TG_VECTORIZE static void sigmoid_range(size_t lo, size_t hi, void *ctx)
-{
-    const unary_job *job = ctx;
-    for (size_t k = lo; k < hi; k++)
-        job->y[k] = stable_sigmoidf(job->x[k]);
-}
-
-/* Stable for any x: see stable_sigmoidf (ops_internal.h). */
-void tg_op_sigmoid_forward(tg_node *n)
-{
-    unary_job job = {n->in[0]->value.data, n->value.data};
-    tg_parallel_for(n->value.size, SIGMOID_ELEMENTS_PER_CHUNK, sigmoid_range, &job);
-}
-
-typedef struct sigmoid_grad_job {
-    const float *y, *dy;
-    float *dx;
-    bool assign; /* dx has not been written yet: = instead of += (no zero-fill first) */
-} sigmoid_grad_job;
-
-TG_VECTORIZE static void sigmoid_grad_range(size_t lo, size_t hi, void *ctx)
-{
-    const sigmoid_grad_job *job = ctx;
-    const float *y = job->y, *dy = job->dy;
-    float *dx = job->dx;
-    if (job->assign) /* 0 + v: the bits of adding into a zero-filled buffer, -0 included */
-        for (size_t k = lo; k < hi; k++)
-            dx[k] = 0.0f + dy[k] * y[k] * (1.0f - y[k]);
-    else
-        for (size_t k = lo; k < hi; k++)
-            dx[k] += dy[k] * y[k] * (1.0f - y[k]);
-}
-
-/* σ' = σ(1-σ), read from the output y: no exp, and 0 (not NaN) when y saturates at 0 or 1.
- * On the forward's chunks (mostly the rows each thread computed), and the first write assigns
- * (tg_sigmoid sets assigns_input_grads): the CAE's step spent 8 µs here on one thread, most
- * of it zero-filling dx and then adding into it. */
-void tg_op_sigmoid_backward(tg_node *n)
-{
-    sigmoid_grad_job job = {n->value.data, n->grad.data, n->in[0]->grad.data, tg_grad_first_write(n->in[0])};
-    tg_parallel_for(n->value.size, SIGMOID_ELEMENTS_PER_CHUNK, sigmoid_grad_range, &job);
-}
-
-TG_VECTORIZE void tg_op_tanh_forward(tg_node *n)
-{
-    const float *x = n->in[0]->value.data;
-    float *y = n->value.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        y[k] = tanhf(x[k]); /* saturates to ±1 without overflow */
-}
-
-/* tanh' = 1 - tanh² = 1 - y² */
-TG_VECTORIZE void tg_op_tanh_backward(tg_node *n)
-{
-    const float *y = n->value.data, *dy = n->grad.data;
-    float *dx = n->in[0]->grad.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        dx[k] += dy[k] * (1.0f - y[k] * y[k]);
-}
-
-TG_VECTORIZE void tg_op_relu_forward(tg_node *n)
-{
-    const float *x = n->in[0]->value.data;
-    float *y = n->value.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        y[k] = x[k] > 0.0f ? x[k] : 0.0f;
-}
-
-/* relu' = [x > 0] (0 at the kink x = 0, by convention) */
-TG_VECTORIZE void tg_op_relu_backward(tg_node *n)
-{
-    const float *x = n->in[0]->value.data, *dy = n->grad.data;
-    float *dx = n->in[0]->grad.data;
-    for (size_t k = 0; k < n->value.size; k++) {
-        float g = dy[k]; /* loaded unconditionally, so the select vectorizes */
-        dx[k] += x[k] > 0.0f ? g : 0.0f;
-    }
-}
-
-/* ln(1+eˣ) = max(x,0) + ln(1+e^{-|x|}): the exponent is never positive, and log1p keeps the
- * tail accurate (softplus(-30) = 9.4e-14, not 0).  For x > 0 this is x + log1p(e^{-x}). */
-TG_VECTORIZE void tg_op_softplus_forward(tg_node *n)
-{
-    const float *x = n->in[0]->value.data;
-    float *y = n->value.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        y[k] = fmaxf(x[k], 0.0f) + log1pf(expf(-fabsf(x[k])));
-}
-
-/* softplus' = σ(x) */
-TG_VECTORIZE void tg_op_softplus_backward(tg_node *n)
-{
-    const float *x = n->in[0]->value.data, *dy = n->grad.data;
-    float *dx = n->in[0]->grad.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        dx[k] += dy[k] * stable_sigmoidf(x[k]);
-}
-
 static tg_node *unary(tg_tape *t, const tg_op_def *op, tg_node *x)
 {
     if (!tg_tape_check_inputs(t, op->name, 1, x))
@@ -411,54 +306,3 @@ static tg_node *unary(tg_tape *t, const tg_op_def *op, tg_node *x)
 tg_node *tg_square(tg_tape *t, tg_node *x) { return unary(t, &tg_op_square, x); }
 tg_node *tg_exp(tg_tape *t, tg_node *x) { return unary(t, &tg_op_exp, x); }
 tg_node *tg_log(tg_tape *t, tg_node *x) { return unary(t, &tg_op_log, x); }
-tg_node *tg_sigmoid(tg_tape *t, tg_node *x)
-{
-    tg_node *n = unary(t, &tg_op_sigmoid, x);
-    if (n)
-        n->assigns_input_grads = true; /* its backward assigns a first write (tg_grad_first_write) */
-    return n;
-}
-tg_node *tg_tanh(tg_tape *t, tg_node *x) { return unary(t, &tg_op_tanh, x); }
-tg_node *tg_relu(tg_tape *t, tg_node *x) { return unary(t, &tg_op_relu, x); }
-tg_node *tg_softplus(tg_tape *t, tg_node *x) { return unary(t, &tg_op_softplus, x); }
-
-/* ---- activations by kind ------------------------------------------------------------------- */
-
-static const char *const activation_names[TG_ACT_COUNT] = {"sigmoid", "tanh", "relu", "softplus"};
-
-const char *tg_activation_name(tg_activation act)
-{
-    return (unsigned)act < TG_ACT_COUNT ? activation_names[act] : "unknown";
-}
-
-int tg_activation_parse(const char *name)
-{
-    for (int k = 0; name && k < TG_ACT_COUNT; k++)
-        if (strcmp(name, activation_names[k]) == 0)
-            return k;
-    return -1;
-}
-
-const tg_op_def *tg_activation_op(tg_activation act)
-{
-    switch (act) {
-    case TG_ACT_SIGMOID: return &tg_op_sigmoid;
-    case TG_ACT_TANH: return &tg_op_tanh;
-    case TG_ACT_RELU: return &tg_op_relu;
-    case TG_ACT_SOFTPLUS: return &tg_op_softplus;
-    default: return NULL;
-    }
-}
-
-tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act)
-{
-    /* each kind's own constructor: what it sets on the node (tg_sigmoid: assigns_input_grads)
-     * holds whichever way the node is made */
-    static tg_node *(*const construct[TG_ACT_COUNT])(tg_tape *, tg_node *) = {
-        [TG_ACT_SIGMOID] = tg_sigmoid, [TG_ACT_TANH] = tg_tanh, [TG_ACT_RELU] = tg_relu, [TG_ACT_SOFTPLUS] = tg_softplus,
-    };
-    if ((unsigned)act >= TG_ACT_COUNT) /* tg_tape_fail keeps an earlier error, if any: it is the cause */
-        return tg_tape_fail(t, TG_ERR_ARG, "activate: unknown activation %d (expected 0..%d)",
-                            (int)act, TG_ACT_COUNT - 1);
-    return construct[act](t, x);
-}

@@ -40,9 +40,8 @@ bool tg_affine_mse_gram_pays(size_t M, size_t K, size_t N)
     return 2.0 * (double)K * ((double)M + (double)N) < (double)M * (double)N;
 }
 
-static bool gram_trans_w(const tg_node *n) { return (n->iattr & 1) != 0; }
-static int gram_reduction(const tg_node *n) { return n->iattr >> 1; }
-static bool gram_skips_zeros_of_t(const tg_node *n) { return n->fattr != 0.0f; }
+static bool gram_trans_w(const tg_node *n) { return affine_params_of(n).trans_w; }
+static int gram_reduction(const tg_node *n) { return (int)affine_params_of(n).reduction; }
 
 static size_t aligned16(size_t floats) { return (floats + 15) / 16 * 16; } /* 64-byte steps */
 static size_t row_blocks(size_t M) { return (M + GRAM_ROW_BLOCK - 1) / GRAM_ROW_BLOCK; }
@@ -221,9 +220,9 @@ void tg_op_affine_mse_gram_forward(tg_node *n)
     if (!gram_trans_w(n))
         tg_transpose(saved + d.l.wn, K, w->value.data, N, K, N);
     const float *wn = weights_nk(n, &d), *t = target->value.data, *b = n->in[2]->value.data;
-    /* fattr: whether T's zeros are skipped (the backward's Tᵀ·X does the same) */
+    /* whether T's zeros are skipped (the backward's Tᵀ·X does the same) */
     const bool skip = tg_gemm_prefers_sparse_a(t, M, N, N);
-    n->fattr = skip;
+    n->skipped_zeros = skip;
     float *a = saved + d.l.a, *xg = saved + d.l.xg, *g = saved + d.l.g, *u = saved + d.l.u;
     target_sums_job sums = {
         .t = t, .N = N, .t_cols = saved + d.l.t_cols, .t_squares = (double *)(saved + d.l.t_squares),
@@ -277,7 +276,7 @@ static void add_weight_grad(tg_node *n, const gram_dims *d, float g)
     const float *x = n->in[0]->value.data, *b = n->in[2]->value.data, *t = n->in[3]->value.data;
     const float *s = n->saved + d->l.s;
     float *s_mat = n->saved + d->l.s_mat, *dw = w->grad.data;
-    const tg_gemm_options skip = {.skip_zeros_of_a = gram_skips_zeros_of_t(n)};
+    const tg_gemm_options skip = {.skip_zeros_of_a = n->skipped_zeros};
     tg_gemm(TG_TRANS, TG_NOTRANS, K, K, M, 1.0f, x, K, x, K, 0.0f, s_mat, K); /* S = XᵀX */
     if (gram_trans_w(n)) {
         tg_gemm(TG_NOTRANS, TG_NOTRANS, N, K, K, g, w->value.data, K, s_mat, K, 1.0f, dw, K);  /* += g·W·S */
@@ -382,7 +381,7 @@ tg_node *tg_affine_mse_gram(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool
     tg_node *n = tg_tape_record(t, &tg_op_affine_mse_gram, 4, in, 1, (size_t[]){1});
     if (!n)
         return NULL;
-    n->iattr = (int)red << 1 | (int)trans_w;
+    affine_params_set(n, (affine_params){trans_w, red});
     n->saved = tg_tape_scratch(t, layout_of(M, K, N, trans_w).total);
     if (!n->saved)
         return NULL;

@@ -22,8 +22,10 @@
 #include "ops.def"
 #undef TG_OP
 
-/* The op of an activation kind (&tg_op_sigmoid, ...), NULL for an unknown kind. */
-const tg_op_def *tg_activation_op(tg_activation act);
+/* Whether an activation op computed node h, and if so which (kind and parameter) in *act. */
+bool tg_activation_of_node(const tg_node *h, tg_activation *act);
+/* Whether act is a known kind with a valid parameter; if not, fails the tape naming the op. */
+bool tg_activation_check(tg_tape *t, const char *op_name, tg_activation act);
 
 /* Shape strings for error messages: SHAPE(n) is "[32,784]" for node n.  The buffer is a
  * member of a returned struct, which C11 keeps alive until the end of the full expression,
@@ -144,6 +146,20 @@ bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, boo
  * caller's (affine: tg_add_column_sums; affine_mse: its epilogue's column sums). */
 void tg_affine_backward_products(tg_node *x, tg_node *w, bool trans_w, bool skip_zeros_of_x, const float *dY,
                                  float alpha);
+
+/* The parameters of affine, affine_mse and affine_mse_gram: W is [N,K], used transposed, when
+ * trans_w; the reduction of the two losses. */
+typedef struct affine_params {
+    bool trans_w;
+    tg_reduction reduction;
+} affine_params;
+TG_OP_PARAMS(affine_params)
+
+/* The parameters of mse and bce_logits. */
+typedef struct loss_params {
+    tg_reduction reduction;
+} loss_params;
+TG_OP_PARAMS(loss_params)
 
 /* The scale of a loss reduction (ops.h): 1/elements for TG_REDUCE_MEAN, 1/rows for TG_REDUCE_ROW_SUM. */
 static inline double tg_reduction_scale(size_t elements, size_t rows, int red)

@@ -11,11 +11,11 @@
  *
  * The op never forms J (B·H·D numbers): one pass over W for s_j, one over h for f'², O(D·H + B·H).
  *
- * f' from h.  The op takes the activations h, not z: each f' is a function φ of h = f(z),
+ * f' from h.  The op takes the activations h, not z: each f' is a function φ of h = f(z), given
+ * with dφ/dh for every activation in activation_math.h, e.g.
  *     sigmoid   f' = h(1-h)            dφ/dh = 1 - 2h
- *     tanh      f' = 1 - h²            dφ/dh = -2h
- *     relu      f' = [h > 0]           dφ/dh = 0
  *     softplus  f' = σ(z) = 1 - e^{-h} dφ/dh = e^{-h}     (e^{-h} = 1/(1+eᶻ) = 1 - σ(z))
+ *     elu       f' = h + α for h <= 0  dφ/dh = 1
  *
  * Backward.  As a function of the op's inputs, P(h, W) = (1/B) Σ_b Σ_j φ(h_bj)² s_j(W), so
  *
@@ -27,47 +27,23 @@
  * to W a second time (indirect: through z), to b and to x.  W's gradient is the sum of both
  * paths.  A widely copied Keras CAE treats W as a constant here and loses the direct term; this
  * op takes W as an input so the tape cannot. */
-#include "ops_internal.h"
+#include "activation_math.h"
 
 #include "tensor/parallel.h"
 
-/* φ(h) = f'(z) for h = f(z). */
-static inline double fprime_from_h(tg_activation act, double h)
-{
-    switch (act) {
-    case TG_ACT_SIGMOID: return h * (1.0 - h);
-    case TG_ACT_TANH: return 1.0 - h * h;
-    case TG_ACT_RELU: return h > 0.0 ? 1.0 : 0.0;
-    case TG_ACT_SOFTPLUS: return -expm1(-h); /* 1 - e^{-h} without cancellation for small h */
-    default: return 0.0;                     /* unreachable: the constructor checks act */
-    }
-}
-
-double tg_activation_slope(tg_activation act, double h) { return fprime_from_h(act, h); }
-
-/* dφ/dh. */
-static inline double fprime_slope(tg_activation act, double h)
-{
-    switch (act) {
-    case TG_ACT_SIGMOID: return 1.0 - 2.0 * h;
-    case TG_ACT_TANH: return -2.0 * h;
-    case TG_ACT_RELU: return 0.0;
-    case TG_ACT_SOFTPLUS: return exp(-h);
-    default: return 0.0;
-    }
-}
-
 /* f' is read off the activations, so a node computed by an activation op must come from the one
- * named here (a leaf holding such values is accepted as is).  Sets the sticky error otherwise. */
+ * named here, with the same parameter (a leaf holding such values is accepted as is).  Sets the
+ * sticky error otherwise. */
 static bool computed_by(tg_tape *t, const char *op_name, const char *what, const tg_node *h, tg_activation act)
 {
-    const tg_op_def *act_op = tg_activation_op(act);
-    for (int k = 0; k < TG_ACT_COUNT; k++)
-        if (h->op == tg_activation_op((tg_activation)k) && h->op != act_op) {
-            tg_tape_fail(t, TG_ERR_ARG, "%s: %s was computed by %s, not %s", op_name, what, h->op->name,
-                         tg_activation_name(act));
-            return false;
-        }
+    tg_activation made_by;
+    if (tg_activation_of_node(h, &made_by) && (made_by.kind != act.kind || made_by.param != act.param)) {
+        char made[48], told[48];
+        tg_activation_format(made_by, made, sizeof made);
+        tg_activation_format(act, told, sizeof told);
+        tg_tape_fail(t, TG_ERR_ARG, "%s: %s was computed by %s, not %s", op_name, what, made, told);
+        return false;
+    }
     return true;
 }
 
@@ -144,17 +120,17 @@ typedef struct penalty_job {
 } penalty_job;
 
 /* The two loops over h below are written once (TG_ALWAYS_INLINE) and specialized per
- * activation: each switch calls them with a constant `act`, so the sigmoid, tanh and relu copies
+ * activation: each switch calls them with a constant kind, so the sigmoid, tanh and relu copies
  * hold no call (softplus calls expm1/exp) and vectorize over j.  The arithmetic per element is
  * the same either way. */
 
 /* fp2[j] = Σ_b φ(h_b,lo+j)² for j < width, summed over b in order.  h [B,H]. */
-TG_ALWAYS_INLINE void sum_squared_slopes(const tg_activation act, const float *h, size_t B, size_t H, size_t lo,
+TG_ALWAYS_INLINE void sum_squared_slopes(const tg_activation_kind kind, const double p, const float *h, size_t B, size_t H, size_t lo,
                                          size_t width, double *fp2)
 {
     for (size_t b = 0; b < B; b++)
         for (size_t j = 0; j < width; j++) {
-            double fp = fprime_from_h(act, h[b * H + lo + j]);
+            double fp = activation_slope(kind, h[b * H + lo + j], p);
             fp2[j] += fp * fp;
         }
 }
@@ -166,11 +142,12 @@ TG_VECTORIZE static void penalty_columns(size_t lo, size_t hi, void *ctx)
     const size_t B = job->B, H = job->H, width = hi - lo;
     double s[PENALTY_COLS_PER_CHUNK], fp2[PENALTY_COLS_PER_CHUNK] = {0};
     column_square_sums(job->W, job->D, H, lo, width, s);
-    switch (job->act) {
-    case TG_ACT_SIGMOID: sum_squared_slopes(TG_ACT_SIGMOID, job->h, B, H, lo, width, fp2); break;
-    case TG_ACT_TANH: sum_squared_slopes(TG_ACT_TANH, job->h, B, H, lo, width, fp2); break;
-    case TG_ACT_RELU: sum_squared_slopes(TG_ACT_RELU, job->h, B, H, lo, width, fp2); break;
-    default: sum_squared_slopes(job->act, job->h, B, H, lo, width, fp2); break;
+    switch (job->act.kind) {
+#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
+    case TG_ACT_##NAME: sum_squared_slopes(TG_ACT_##NAME, job->act.param, job->h, B, H, lo, width, fp2); break;
+#include "activations.def"
+#undef TG_ACTIVATION
+    default: break;
     }
     for (size_t j = 0; j < width; j++) {
         job->terms[lo + j] = fp2[j] * s[j];
@@ -179,7 +156,7 @@ TG_VECTORIZE static void penalty_columns(size_t lo, size_t hi, void *ctx)
     }
 }
 
-// h [B,H], W [D,H] -> P [1]; iattr = activation;
+// h [B,H], W [D,H] -> P [1]; params: the activation;
 // saved = [s_j | (1/B) Σ_b φ(h_bj)² | fp2_j·s_j as H doubles]  [4,H] floats
 void tg_op_jacobian_penalty_forward(tg_node *n)
 {
@@ -187,7 +164,7 @@ void tg_op_jacobian_penalty_forward(tg_node *n)
     penalty_job job = {
         .h = n->in[0]->value.data, .W = n->in[1]->value.data,
         .B = tg_rows(n->in[0]), .H = H, .D = tg_rows(n->in[1]),
-        .act = (tg_activation)n->iattr, .saved = n->saved, .terms = (double *)(n->saved + 2 * H),
+        .act = activation_params_of(n).act, .saved = n->saved, .terms = (double *)(n->saved + 2 * H),
     };
     /* Both sums run down the columns; each chunk reads its columns of every row (contiguous
      * runs) with its double accumulators on the stack. */
@@ -197,14 +174,14 @@ void tg_op_jacobian_penalty_forward(tg_node *n)
 
 /* Rows [lo, hi) of dh += scale · φ(h) φ'(h) s_j, or = when `assign` (0 + v: the bits of adding
  * to zeros).  h, dh [B,H]; s [H]. */
-TG_ALWAYS_INLINE void add_slope_gradient_rows(const tg_activation act, const float *h, float *dh, const float *s,
+TG_ALWAYS_INLINE void add_slope_gradient_rows(const tg_activation_kind kind, const double p, const float *h, float *dh, const float *s,
                                               double scale, size_t H, size_t lo, size_t hi, bool assign)
 {
     for (size_t b = lo; b < hi; b++)
         for (size_t j = 0; j < H; j++) {
             double hv = h[b * H + j];
             float old = assign ? 0.0f : dh[b * H + j];
-            dh[b * H + j] = old + (float)(scale * fprime_from_h(act, hv) * fprime_slope(act, hv) * s[j]);
+            dh[b * H + j] = old + (float)(scale * activation_slope(kind, hv, p) * activation_slope_change(kind, hv, p) * s[j]);
         }
 }
 
@@ -215,11 +192,12 @@ TG_VECTORIZE static void penalty_dh_rows(size_t lo, size_t hi, void *ctx)
     const float *h = job->h, *s = job->saved;
     float *dh = job->dh;
     const bool a = job->assign_dh;
-    switch (job->act) {
-    case TG_ACT_SIGMOID: add_slope_gradient_rows(TG_ACT_SIGMOID, h, dh, s, job->scale, job->H, lo, hi, a); break;
-    case TG_ACT_TANH: add_slope_gradient_rows(TG_ACT_TANH, h, dh, s, job->scale, job->H, lo, hi, a); break;
-    case TG_ACT_RELU: add_slope_gradient_rows(TG_ACT_RELU, h, dh, s, job->scale, job->H, lo, hi, a); break;
-    default: add_slope_gradient_rows(job->act, h, dh, s, job->scale, job->H, lo, hi, a); break;
+    switch (job->act.kind) {
+#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
+    case TG_ACT_##NAME: add_slope_gradient_rows(TG_ACT_##NAME, job->act.param, h, dh, s, job->scale, job->H, lo, hi, a); break;
+#include "activations.def"
+#undef TG_ACTIVATION
+    default: break;
     }
 }
 
@@ -238,7 +216,7 @@ void tg_op_jacobian_penalty_backward(tg_node *n)
     if (tg_wants_grad(hn)) {
         penalty_job job = {
             .h = hn->value.data, .dh = hn->grad.data, .B = B, .H = H,
-            .act = (tg_activation)n->iattr, .saved = n->saved, .scale = 2.0 * g / (double)B,
+            .act = activation_params_of(n).act, .saved = n->saved, .scale = 2.0 * g / (double)B,
             .assign_dh = tg_grad_first_write(hn),
         };
         tg_parallel_for(B, PENALTY_ROWS_PER_CHUNK, penalty_dh_rows, &job);
@@ -249,10 +227,8 @@ tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation a
 {
     if (!tg_tape_check_inputs(t, "jacobian_penalty", 2, h, W))
         return NULL;
-    const tg_op_def *act_op = tg_activation_op(act);
-    if (!act_op)
-        return tg_tape_fail(t, TG_ERR_ARG, "jacobian_penalty: unknown activation %d (expected 0..%d)",
-                            (int)act, TG_ACT_COUNT - 1);
+    if (!tg_activation_check(t, "jacobian_penalty", act))
+        return NULL;
     if (tg_cols(h) != tg_cols(W))
         return tg_tape_fail(t, TG_ERR_SHAPE,
                             "jacobian_penalty: h %s vs W %s: hidden sizes differ (h must be [B,H], W [D,H])",
@@ -262,7 +238,7 @@ tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation a
     tg_node *in[2] = {h, W};
     tg_node *n = tg_tape_record(t, &tg_op_jacobian_penalty, 2, in, 1, (size_t[]){1});
     if (n) {
-        n->iattr = (int)act;
+        activation_params_set(n, (activation_params){act});
         n->assigns_input_grads = true; /* its backward assigns first writes (tg_grad_first_write) */
         n->saved = tg_tape_scratch(t, 4 * tg_cols(h)); /* the forward's work area too */
         if (!n->saved)
@@ -311,14 +287,14 @@ typedef struct diff_penalty_job {
 } diff_penalty_job;
 
 /* d2[j] = Σ_r (φ(h_b(r),lo+j) − φ(h̃_r,lo+j))² for j < width, summed over r in order. */
-TG_ALWAYS_INLINE void sum_squared_slope_differences(const tg_activation act, const diff_penalty_job *job, size_t lo,
+TG_ALWAYS_INLINE void sum_squared_slope_differences(const tg_activation_kind kind, const double p, const diff_penalty_job *job, size_t lo,
                                                     size_t width, double *d2)
 {
     const size_t B = job->B, H = job->H;
     for (size_t r = 0; r < job->R; r++) {
         const float *hb = job->h + (r % B) * H + lo, *hr = job->ht + r * H + lo;
         for (size_t j = 0; j < width; j++) {
-            double d = fprime_from_h(act, hb[j]) - fprime_from_h(act, hr[j]);
+            double d = activation_slope(kind, hb[j], p) - activation_slope(kind, hr[j], p);
             d2[j] += d * d;
         }
     }
@@ -331,11 +307,12 @@ TG_VECTORIZE static void diff_penalty_columns(size_t lo, size_t hi, void *ctx)
     const size_t H = job->H, width = hi - lo;
     double s[PENALTY_COLS_PER_CHUNK], d2[PENALTY_COLS_PER_CHUNK] = {0};
     column_square_sums(job->W, job->D, H, lo, width, s);
-    switch (job->act) {
-    case TG_ACT_SIGMOID: sum_squared_slope_differences(TG_ACT_SIGMOID, job, lo, width, d2); break;
-    case TG_ACT_TANH: sum_squared_slope_differences(TG_ACT_TANH, job, lo, width, d2); break;
-    case TG_ACT_RELU: sum_squared_slope_differences(TG_ACT_RELU, job, lo, width, d2); break;
-    default: sum_squared_slope_differences(job->act, job, lo, width, d2); break;
+    switch (job->act.kind) {
+#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
+    case TG_ACT_##NAME: sum_squared_slope_differences(TG_ACT_##NAME, job->act.param, job, lo, width, d2); break;
+#include "activations.def"
+#undef TG_ACTIVATION
+    default: break;
     }
     for (size_t j = 0; j < width; j++) {
         job->terms[lo + j] = d2[j] * s[j];
@@ -344,7 +321,7 @@ TG_VECTORIZE static void diff_penalty_columns(size_t lo, size_t hi, void *ctx)
     }
 }
 
-// h [B,H], h̃ [R,H], W [D,H] -> P [1]; iattr = activation;
+// h [B,H], h̃ [R,H], W [D,H] -> P [1]; params: the activation;
 // saved = [s_j | (1/R) Σ_r d_rj² | d2_j·s_j as H doubles]  [4,H] floats
 void tg_op_jacobian_diff_penalty_forward(tg_node *n)
 {
@@ -352,7 +329,7 @@ void tg_op_jacobian_diff_penalty_forward(tg_node *n)
     diff_penalty_job job = {
         .h = n->in[0]->value.data, .ht = n->in[1]->value.data, .W = n->in[2]->value.data,
         .B = tg_rows(n->in[0]), .R = tg_rows(n->in[1]), .H = H, .D = tg_rows(n->in[2]),
-        .act = (tg_activation)n->iattr, .saved = n->saved, .terms = (double *)(n->saved + 2 * H),
+        .act = activation_params_of(n).act, .saved = n->saved, .terms = (double *)(n->saved + 2 * H),
     };
     /* Column chunks, as in jacobian_penalty: each sum keeps its serial order. */
     tg_parallel_for(H, PENALTY_COLS_PER_CHUNK, diff_penalty_columns, &job);
@@ -361,7 +338,7 @@ void tg_op_jacobian_diff_penalty_forward(tg_node *n)
 
 /* Rows [lo, hi) of h and, for each, its k corruptions r = c·B + b (c in order, as a serial walk
  * over r adds them): dh_bj += scale φ'(h_bj) s_j d_rj,  dh̃_rj −= scale φ'(h̃_rj) s_j d_rj. */
-TG_ALWAYS_INLINE void add_slope_difference_gradient_rows(const tg_activation act, const diff_penalty_job *job,
+TG_ALWAYS_INLINE void add_slope_difference_gradient_rows(const tg_activation_kind kind, const double p, const diff_penalty_job *job,
                                                          size_t lo, size_t hi)
 {
     const size_t B = job->B, H = job->H;
@@ -370,22 +347,23 @@ TG_ALWAYS_INLINE void add_slope_difference_gradient_rows(const tg_activation act
         for (size_t r = b; r < job->R; r += B)
             for (size_t j = 0; j < H; j++) {
                 double hv = job->h[b * H + j], htv = job->ht[r * H + j];
-                double d = fprime_from_h(act, hv) - fprime_from_h(act, htv);
+                double d = activation_slope(kind, hv, p) - activation_slope(kind, htv, p);
                 if (job->dh)
-                    job->dh[b * H + j] += (float)(job->scale * fprime_slope(act, hv) * s[j] * d);
+                    job->dh[b * H + j] += (float)(job->scale * activation_slope_change(kind, hv, p) * s[j] * d);
                 if (job->dht)
-                    job->dht[r * H + j] -= (float)(job->scale * fprime_slope(act, htv) * s[j] * d);
+                    job->dht[r * H + j] -= (float)(job->scale * activation_slope_change(kind, htv, p) * s[j] * d);
             }
 }
 
 TG_VECTORIZE static void diff_penalty_dh_rows(size_t lo, size_t hi, void *ctx)
 {
     const diff_penalty_job *job = ctx;
-    switch (job->act) {
-    case TG_ACT_SIGMOID: add_slope_difference_gradient_rows(TG_ACT_SIGMOID, job, lo, hi); break;
-    case TG_ACT_TANH: add_slope_difference_gradient_rows(TG_ACT_TANH, job, lo, hi); break;
-    case TG_ACT_RELU: add_slope_difference_gradient_rows(TG_ACT_RELU, job, lo, hi); break;
-    default: add_slope_difference_gradient_rows(job->act, job, lo, hi); break;
+    switch (job->act.kind) {
+#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
+    case TG_ACT_##NAME: add_slope_difference_gradient_rows(TG_ACT_##NAME, job->act.param, job, lo, hi); break;
+#include "activations.def"
+#undef TG_ACTIVATION
+    default: break;
     }
 }
 
@@ -403,7 +381,7 @@ void tg_op_jacobian_diff_penalty_backward(tg_node *n)
     diff_penalty_job job = {
         .h = hn->value.data, .ht = htn->value.data,
         .dh = tg_wants_grad(hn) ? hn->grad.data : NULL, .dht = tg_wants_grad(htn) ? htn->grad.data : NULL,
-        .B = B, .R = R, .H = H, .act = (tg_activation)n->iattr, .saved = n->saved,
+        .B = B, .R = R, .H = H, .act = activation_params_of(n).act, .saved = n->saved,
         .scale = 2.0 * g / (double)R,
     };
     /* by rows of h: each chunk owns its rows of dh and their corruptions' rows of dh̃ */
@@ -415,9 +393,8 @@ tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_n
     static const char *const name = "jacobian_diff_penalty";
     if (!tg_tape_check_inputs(t, name, 3, h, h_tilde, W))
         return NULL;
-    if (!tg_activation_op(act))
-        return tg_tape_fail(t, TG_ERR_ARG, "%s: unknown activation %d (expected 0..%d)", name, (int)act,
-                            TG_ACT_COUNT - 1);
+    if (!tg_activation_check(t, name, act))
+        return NULL;
     if (tg_cols(h) != tg_cols(W) || tg_cols(h_tilde) != tg_cols(W))
         return tg_tape_fail(t, TG_ERR_SHAPE, "%s: h %s, h_tilde %s vs W %s: hidden sizes differ (h [B,H], h_tilde [k·B,H], W [D,H])",
                             name, SHAPE(h), SHAPE(h_tilde), SHAPE(W));
@@ -429,7 +406,7 @@ tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_n
     tg_node *in[3] = {h, h_tilde, W};
     tg_node *n = tg_tape_record(t, &tg_op_jacobian_diff_penalty, 3, in, 1, (size_t[]){1});
     if (n) {
-        n->iattr = (int)act;
+        activation_params_set(n, (activation_params){act});
         n->saved = tg_tape_scratch(t, 4 * tg_cols(h)); /* the forward's work area too */
         if (!n->saved)
             return NULL; /* the tape holds the error */

@@ -38,7 +38,7 @@ static bool check_loss_inputs(tg_tape *t, const char *name, tg_node *pred, const
 
 /* ---- mse: L = scale · Σ (y - t)² ----------------------------------------------------------- */
 
-// y [M,N] (pred), t [M,N] (target) -> L [1]; iattr = reduction
+// y [M,N] (pred), t [M,N] (target) -> L [1]; params: the reduction
 /* Elements per work chunk of the mse loops (fixed, so sums do not depend on the thread count),
  * and at most MSE_MAX_CHUNKS chunks, whose partial sums are added in order. */
 enum { MSE_GRAIN = 8192, MSE_MAX_CHUNKS = 64 };
@@ -73,7 +73,7 @@ void tg_op_mse_forward(tg_node *n)
     double acc = 0.0;
     for (size_t c = 0; c * job.grain < y->size; c++)
         acc += job.partial[c];
-    n->value.data[0] = (float)(acc * reduction_scale(n->in[0], n->iattr));
+    n->value.data[0] = (float)(acc * reduction_scale(n->in[0], loss_params_of(n).reduction));
 }
 
 TG_VECTORIZE static void mse_backward_chunk(size_t lo, size_t hi, void *ctx)
@@ -105,7 +105,7 @@ void tg_op_mse_backward(tg_node *n)
         .y = pred->value.data, .t = target->value.data,
         .dy = tg_wants_grad(pred) ? pred->grad.data : NULL,
         .dt = tg_wants_grad(target) ? target->grad.data : NULL,
-        .g = (float)(2.0 * n->grad.data[0] * reduction_scale(pred, n->iattr)),
+        .g = (float)(2.0 * n->grad.data[0] * reduction_scale(pred, loss_params_of(n).reduction)),
         .grain = mse_grain(pred->value.size),
     };
     /* in this order: for mse(y, y) the first write is dy's, then dt adds */
@@ -121,7 +121,7 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
     tg_node *in[2] = {pred, target};
     tg_node *n = tg_tape_record(t, &tg_op_mse, 2, in, 1, (size_t[]){1});
     if (n) {
-        n->iattr = red;
+        loss_params_set(n, (loss_params){red});
         n->assigns_input_grads = true;
     }
     return tg_tape_forward(t, n);
@@ -261,9 +261,6 @@ TG_VECTORIZE static void residual_epilogue(float *Y, size_t ldy, size_t r0, size
     }
 }
 
-static bool affine_mse_trans_w(const tg_node *n) { return (n->iattr & 1) != 0; }
-static int affine_mse_reduction(const tg_node *n) { return n->iattr >> 1; }
-
 /* saved = [D [M,N] | the squares' partial sums (doubles, 64-byte aligned) | D's column sums per
  * row of squares [M/16 rounded up, N]] */
 static size_t squares_along(size_t n) { return (n + RESIDUAL_SQUARE - 1) / RESIDUAL_SQUARE; } /* of the grid */
@@ -277,14 +274,15 @@ void tg_op_affine_mse_forward(tg_node *n)
 {
     const tg_node *x = n->in[0], *target = n->in[3];
     size_t M = tg_rows(target), N = tg_cols(target);
-    double scale = tg_reduction_scale(M * N, M, affine_mse_reduction(n));
+    double scale = tg_reduction_scale(M * N, M, affine_params_of(n).reduction);
     residual_job job = {
         .t = target->value.data, .N = N, .grid_cols = squares_along(N),
         .g = (float)(2.0 * scale), .partial = (double *)(n->saved + partials_offset(M, N)),
         .col_partial = n->saved + col_partials_offset(M, N),
     };
-    /* fattr: whether the product skipped X's zeros (the backward's products do as well) */
-    n->fattr = tg_affine_product(x, n->in[1], n->in[2], affine_mse_trans_w(n), n->saved, residual_epilogue, &job);
+    /* whether the product skipped X's zeros (the backward's products do as well) */
+    n->skipped_zeros =
+        tg_affine_product(x, n->in[1], n->in[2], affine_params_of(n).trans_w, n->saved, residual_epilogue, &job);
     const size_t squares = residual_squares(M, N);
     double acc = 0.0;
     for (size_t s = 0; s < squares; s++)
@@ -322,7 +320,7 @@ void tg_op_affine_mse_backward(tg_node *n)
     const float dL = n->grad.data[0];
     if (tg_wants_grad(target))
         tg_add_scaled(target->grad.data, n->saved, -dL, target->value.size);
-    tg_affine_backward_products(n->in[0], n->in[1], affine_mse_trans_w(n), n->fattr != 0.0f, n->saved, dL);
+    tg_affine_backward_products(n->in[0], n->in[1], affine_params_of(n).trans_w, n->skipped_zeros, n->saved, dL);
     if (tg_wants_grad(b)) {
         const size_t M = tg_rows(target), N = tg_cols(target);
         add_column_partials(n->saved + col_partials_offset(M, N), squares_along(M), N, dL, b->grad.data);
@@ -358,7 +356,7 @@ tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool tran
     tg_node *n = tg_tape_record(t, &tg_op_affine_mse, 4, in, 1, (size_t[]){1});
     if (!n)
         return NULL;
-    n->iattr = (int)red << 1 | (int)trans_w;
+    affine_params_set(n, (affine_params){trans_w, red});
     n->saved = tg_tape_scratch(t, saved_floats(M, N));
     if (!n->saved)
         return NULL;
@@ -372,7 +370,7 @@ tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool tran
  * softplus(z) - t·z = max(z,0) - t·z + ln(1 + e^{-|z|}): no exp overflows, and no log of a
  * probability that rounded to 0.  Gradients: ∂/∂z = σ(z) - t,  ∂/∂t = -z. */
 
-// z [M,N] (logits), t [M,N] (targets in [0,1]) -> L [1]; iattr = reduction; saved = σ(z) [M,N]
+// z [M,N] (logits), t [M,N] (targets in [0,1]) -> L [1]; params: the reduction; saved = σ(z) [M,N]
 TG_VECTORIZE void tg_op_bce_logits_forward(tg_node *n)
 {
     const float *z = n->in[0]->value.data, *t = n->in[1]->value.data;
@@ -384,7 +382,7 @@ TG_VECTORIZE void tg_op_bce_logits_forward(tg_node *n)
         if (sigma)
             sigma[k] = z[k] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
     }
-    n->value.data[0] = (float)(acc * reduction_scale(n->in[0], n->iattr));
+    n->value.data[0] = (float)(acc * reduction_scale(n->in[0], loss_params_of(n).reduction));
 }
 
 /* ∂L/∂z = scale·(σ(z) - t),  ∂L/∂t = -scale·z */
@@ -392,7 +390,7 @@ TG_VECTORIZE void tg_op_bce_logits_backward(tg_node *n)
 {
     tg_node *logits = n->in[0], *target = n->in[1];
     const float *z = logits->value.data, *t = target->value.data, *sigma = n->saved;
-    float g = (float)(n->grad.data[0] * reduction_scale(logits, n->iattr));
+    float g = (float)(n->grad.data[0] * reduction_scale(logits, loss_params_of(n).reduction));
     if (tg_wants_grad(logits))
         for (size_t k = 0; k < logits->value.size; k++)
             logits->grad.data[k] += g * (sigma[k] - t[k]);
@@ -408,7 +406,7 @@ tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reductio
     tg_node *in[2] = {logits, target};
     tg_node *n = tg_tape_record(t, &tg_op_bce_logits, 2, in, 1, (size_t[]){1});
     if (n) {
-        n->iattr = red;
+        loss_params_set(n, (loss_params){red});
         /* σ(z) costs an exp; the forward has e^{-|z|} at hand, so it saves σ for the backward. */
         if (n->requires_grad)
             n->saved = tg_tape_scratch(t, logits->value.size);
@@ -425,11 +423,16 @@ tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reductio
  * rather than their sum: for large logits a float lse would lose the digits the difference
  * z_ij - lse_i needs. */
 
-// z [M,C] (logits), labels int32 [M] (aux) -> L [1]; saved = (m_i, ln s_i) per row [M,2]
+typedef struct softmax_xent_params {
+    const int32_t *labels; /* [M], the caller's: valid until the next reset */
+} softmax_xent_params;
+TG_OP_PARAMS(softmax_xent_params)
+
+// z [M,C] (logits), labels int32 [M] (params) -> L [1]; saved = (m_i, ln s_i) per row [M,2]
 TG_VECTORIZE void tg_op_softmax_xent_forward(tg_node *n)
 {
     const float *z = n->in[0]->value.data;
-    const int32_t *labels = n->aux;
+    const int32_t *labels = softmax_xent_params_of(n).labels;
     size_t M = tg_rows(n->in[0]), C = tg_cols(n->in[0]);
     double total = 0.0;
     for (size_t i = 0; i < M; i++) {
@@ -455,7 +458,7 @@ TG_VECTORIZE void tg_op_softmax_xent_backward(tg_node *n)
 {
     tg_node *logits = n->in[0];
     const float *z = logits->value.data, *saved = n->saved;
-    const int32_t *labels = n->aux;
+    const int32_t *labels = softmax_xent_params_of(n).labels;
     size_t M = tg_rows(logits), C = tg_cols(logits);
     float g = (float)((double)n->grad.data[0] / (double)M);
     for (size_t i = 0; i < M; i++) {
@@ -480,7 +483,7 @@ tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels)
                                 (int)labels[i], i, C - 1);
     tg_node *n = tg_tape_record(t, &tg_op_softmax_xent, 1, &logits, 1, (size_t[]){1});
     if (n) {
-        n->aux = labels;
+        softmax_xent_params_set(n, (softmax_xent_params){labels});
         if (n->requires_grad)
             n->saved = tg_tape_scratch(t, 2 * M);
     }

@@ -156,12 +156,10 @@ tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_
  *
  * The products that take X as their first operand (Y = X·W, dW = Xᵀ·dY; with W [N,K] X is
  * the second operand of both) skip X's zeros when it has many (images, ReLU outputs): the
- * forward decides from a sample of X and records the choice in fattr for the backward.  For
+ * forward decides from a sample of X and records the choice in skipped_zeros for the backward.  For
  * finite W and dY the values are the same either way (tg_gemm_sparse_a; at most the sign of
  * a zero differs), only the time does; an infinity or NaN in W or dY then does not reach the
  * outputs of rows of X that are zero where it sits. */
-
-static bool skips_zeros_of_x(const tg_node *n) { return n->fattr != 0.0f; }
 
 bool tg_affine_product(const tg_node *x, const tg_node *w, const tg_node *b, bool trans_w, float *y,
                        tg_gemm_epilogue epilogue, void *epilogue_ctx)
@@ -195,17 +193,19 @@ void tg_affine_backward_products(tg_node *x, tg_node *w, bool trans_w, bool skip
     }
 }
 
-// X [M,K], W [K,N] (iattr 0) or [N,K] (iattr 1), b [N] or [1,N] -> Y [M,N]
+// X [M,K], W [K,N] or [N,K] (params: trans_w), b [N] or [1,N] -> Y [M,N]
 void tg_op_affine_forward(tg_node *n)
 {
     /* the forward decides whether to skip X's zeros and records it for the backward */
-    n->fattr = tg_affine_product(n->in[0], n->in[1], n->in[2], n->iattr != 0, n->value.data, NULL, NULL);
+    n->skipped_zeros = tg_affine_product(n->in[0], n->in[1], n->in[2], affine_params_of(n).trans_w, n->value.data,
+                                         NULL, NULL);
 }
 
 /* dX[M,K] += dY·op(W)ᵀ;  dW += Xᵀ·dY (or, for W [N,K], dW += dYᵀ·X);  db_j += Σ_i dY_ij */
 void tg_op_affine_backward(tg_node *n)
 {
-    tg_affine_backward_products(n->in[0], n->in[1], n->iattr != 0, skips_zeros_of_x(n), n->grad.data, 1.0f);
+    tg_affine_backward_products(n->in[0], n->in[1], affine_params_of(n).trans_w, n->skipped_zeros, n->grad.data,
+                                1.0f);
     if (tg_wants_grad(n->in[2]))
         tg_add_column_sums(n->grad.data, tg_rows(n), tg_cols(n), n->in[2]->grad.data);
 }
@@ -235,6 +235,6 @@ tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w)
     tg_node *in[3] = {x, w, b};
     tg_node *n = tg_tape_record(t, &tg_op_affine, 3, in, 2, (size_t[]){M, N});
     if (n)
-        n->iattr = trans_w;
+        affine_params_set(n, (affine_params){.trans_w = trans_w});
     return tg_tape_forward(t, n);
 }

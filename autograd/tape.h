@@ -44,6 +44,15 @@ typedef struct tg_tape tg_tape;
 typedef struct tg_node tg_node;
 typedef struct tg_op_def tg_op_def;
 
+/* An op's parameters, stored in its node: each op reads the block as its own struct (declared
+ * with TG_OP_PARAMS in op.h).  64 bytes hold a convolution's geometry; the other members only
+ * align the block for any struct of numbers and pointers. */
+typedef union tg_op_params {
+    unsigned char bytes[64];
+    double align_double;
+    void *align_pointer;
+} tg_op_params;
+
 struct tg_node {
     const tg_op_def *op;        /* what computed this node (leaf ops for params and inputs) */
     int index;                  /* position on the tape */
@@ -54,10 +63,12 @@ struct tg_node {
                                    and a backward pass is running or has run */
     bool requires_grad;         /* true when some parameter leads to this node */
     tg_param *param;            /* for parameter leaves: the parameter */
-    float fattr;                /* op attribute: a scale factor, a flag (affine: skip X's zeros) ... */
-    int iattr;                  /* op attribute: an activation kind, a reduction, ... */
-    const void *aux;            /* op attribute by reference (e.g. integer labels); not owned */
+    tg_op_params params;        /* the op's parameters (a scale, a reduction, an activation, ...):
+                                   written once by its constructor, read through TG_OP_PARAMS (op.h) */
     float *saved;               /* values the forward saved for the backward (arena) */
+    bool skipped_zeros;         /* the forward skipped an operand's zeros (affine: X's; affine_mse_gram:
+                                   T's), a choice made from its values: the backward's product with
+                                   it does the same */
     bool assigns_input_grads;   /* set by the constructor: this node's backward writes an input
                                    gradient nothing has written yet with = (tg_grad_first_write) */
     bool grad_unwritten;        /* during tg_backward: nothing has written this intermediate

@@ -240,7 +240,7 @@ int main(int argc, char **argv)
         if (x == nullptr)
             break;
         tg_dataset_images_to_float(&ds, idx, count, x->value.data);
-        tg_node *l = tg_mse(tape, tg_activate(tape, tg_dense_forward(tape, &dense, x), TG_ACT_SIGMOID), x,
+        tg_node *l = tg_mse(tape, tg_sigmoid(tape, tg_dense_forward(tape, &dense, x)), x,
                             TG_REDUCE_MEAN);
         if (tg_backward(tape, l, &err) != TG_OK || tg_optim_step_zero_grad(&opt, &err) != TG_OK)
             break;

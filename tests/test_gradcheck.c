@@ -31,9 +31,15 @@ typedef struct probe_weights {
     double offset; /* NAN until the first evaluation sets it */
 } probe_weights;
 
+/* The probe op's parameters: a user op's struct in the node (op.h). */
+typedef struct probe_params {
+    probe_weights *weights;
+} probe_params;
+TG_OP_PARAMS(probe_params)
+
 static void probe_forward(tg_node *n)
 {
-    probe_weights *pw = (probe_weights *)n->aux;
+    probe_weights *pw = probe_params_of(n).weights;
     const float *y = n->in[0]->value.data;
     double acc = 0.0;
     for (size_t k = 0; k < n->in[0]->value.size; k++)
@@ -45,7 +51,7 @@ static void probe_forward(tg_node *n)
 
 static void probe_backward(tg_node *n)
 {
-    const probe_weights *pw = n->aux;
+    const probe_weights *pw = probe_params_of(n).weights;
     if (tg_wants_grad(n->in[0]))
         for (size_t k = 0; k < n->in[0]->value.size; k++)
             n->in[0]->grad.data[k] += n->grad.data[0] * pw->w[k];
@@ -60,7 +66,7 @@ static tg_node *probe(tg_tape *t, tg_node *y, probe_weights *pw)
     cr_assert_leq(y->value.size, PROBE_MAX, "probe: output too large for the weights");
     tg_node *n = tg_tape_record(t, &probe_def, 1, &y, 1, (size_t[]){1});
     if (n)
-        n->aux = pw;
+        probe_params_set(n, (probe_params){pw});
     return tg_tape_forward(t, n);
 }
 
@@ -324,22 +330,17 @@ static tg_node *apply_unary(tg_tape *t, gc_case *c, tg_node *const *in)
         return tg_exp(t, in[0]);
     if (op == &tg_op_log)
         return tg_log(t, in[0]);
-    if (op == &tg_op_sigmoid)
-        return tg_sigmoid(t, in[0]);
-    if (op == &tg_op_tanh)
-        return tg_tanh(t, in[0]);
-    if (op == &tg_op_relu)
-        return tg_relu(t, in[0]);
-    return tg_softplus(t, in[0]);
+    return tg_activate(t, in[0], c->act); /* the activations: c->act says which */
 }
 
 /* Several shapes of x, values uniform in [lo, hi), or away from 0 by `margin` when margin > 0.
  * The last trial is wide (70 columns) to cross the 64-column blocks of the reductions. */
-static void gc_unary(const tg_op_def *op, float lo, float hi, float margin, double eps)
+static void gc_unary_of(const tg_op_def *op, tg_activation act, float lo, float hi, float margin, double eps)
 {
     for (int trial = 0; trial < 4; trial++) {
         gc_case c;
         gc_begin(&c, 300 + (uint64_t)trial);
+        c.act = act;
         size_t M = gc_dim(&c, 1, 6), N = trial == 3 ? 70 : gc_dim(&c, 1, 6);
         c.expect = op;
         c.apply = apply_unary;
@@ -348,9 +349,54 @@ static void gc_unary(const tg_op_def *op, float lo, float hi, float margin, doub
                                  : gc_param2(&c, "x", M, N, lo, hi);
         if (margin > 0.0f)
             away_from_zero(&c, x, margin, hi);
-        char s[64];
-        snprintf(c.label, sizeof c.label, "%s x %s", op->name, tg_tensor_shape_str(s, sizeof s, &c.p[0].value));
+        char s[64], a[48];
+        if (act.kind == TG_ACT_COUNT)
+            snprintf(a, sizeof a, "%s", op->name);
+        else
+            tg_activation_format(act, a, sizeof a);
+        snprintf(c.label, sizeof c.label, "%s x %s", a, tg_tensor_shape_str(s, sizeof s, &c.p[0].value));
         gc_run(&c, eps);
+    }
+}
+
+static void gc_unary(const tg_op_def *op, float lo, float hi, float margin, double eps)
+{
+    gc_unary_of(op, (tg_activation){TG_ACT_COUNT, 0.0f}, lo, hi, margin, eps);
+}
+
+/* The parameters an activation is checked with: its default, and 1.7 for those that take one
+ * (far from every default, so a rule that drops or misplaces the parameter fails). */
+static tg_activation activation_under_test(tg_activation_kind kind, int variant)
+{
+    tg_activation act = tg_activation_of(kind);
+    if (variant == 1)
+        act.param = 1.7f;
+    return act;
+}
+static int activation_variants(tg_activation_kind kind) { return tg_activation_param_name(kind) ? 2 : 1; }
+
+/* The op an activation kind records (its name is the kind's: the registry makes both). */
+static const tg_op_def *activation_op(tg_activation act)
+{
+    tg_tape *tape = tg_tape_new(NULL);
+    tg_tensor one = {0};
+    cr_assert_eq(tg_tensor_zeros2(&one, 1, 1, NULL), TG_OK);
+    tg_node *y = tg_activate(tape, tg_input(tape, &one), act);
+    cr_assert(y, "%s: %s", tg_activation_name(act.kind), tg_tape_error(tape));
+    const tg_op_def *op = y->op;
+    cr_assert_str_eq(op->name, tg_activation_name(act.kind));
+    tg_tape_free(tape);
+    tg_tensor_free(&one);
+    return op;
+}
+
+/* An activation op on x in [lo, hi); where f' jumps (relu's kink), |x| >= 0.1 so that x ± eps
+ * never crosses it. */
+static void gc_activation(tg_activation_kind kind, float lo, float hi, double eps)
+{
+    for (int variant = 0; variant < activation_variants(kind); variant++) {
+        tg_activation act = activation_under_test(kind, variant);
+        gc_unary_of(activation_op(act), act, lo, hi, tg_activation_has_kink(kind) ? 0.1f : 0.0f, eps);
     }
 }
 
@@ -414,14 +460,15 @@ static tg_node *apply_sigmoid_of_intermediate(tg_tape *t, gc_case *c, tg_node *c
 
 static void gc_case_sigmoid(void)
 {
-    gc_unary(&tg_op_sigmoid, -4.0f, 4.0f, 0.0f, 1e-2);
+    gc_activation(TG_ACT_SIGMOID, -4.0f, 4.0f, 1e-2);
     static const char *const kind_name[] = {"sigmoid(2P)", "sum sigmoid(2P) + mean(2P)", "mean(2P) + sum sigmoid(2P)"};
     gc_first_write_kinds(&tg_op_sigmoid, apply_sigmoid_of_intermediate, kind_name, false, 460, -2.0f, 2.0f, 1e-2);
 }
-static void gc_case_tanh(void) { gc_unary(&tg_op_tanh, -2.5f, 2.5f, 0.0f, 1e-2); }
-static void gc_case_softplus(void) { gc_unary(&tg_op_softplus, -4.0f, 4.0f, 0.0f, 1e-2); }
-/* relu: |x| >= 0.1 so that x ± eps never crosses the kink. */
-static void gc_case_relu(void) { gc_unary(&tg_op_relu, -2.0f, 2.0f, 0.1f, 1e-2); }
+static void gc_case_tanh(void) { gc_activation(TG_ACT_TANH, -2.5f, 2.5f, 1e-2); }
+static void gc_case_softplus(void) { gc_activation(TG_ACT_SOFTPLUS, -4.0f, 4.0f, 1e-2); }
+static void gc_case_relu(void) { gc_activation(TG_ACT_RELU, -2.0f, 2.0f, 1e-2); }
+static void gc_case_leaky_relu(void) { gc_activation(TG_ACT_LEAKY_RELU, -2.0f, 2.0f, 1e-2); }
+static void gc_case_elu(void) { gc_activation(TG_ACT_ELU, -3.0f, 2.0f, 1e-2); }
 
 /* ---- losses ------------------------------------------------------------------------------- */
 
@@ -580,55 +627,63 @@ static tg_node *apply_penalty_encoder(tg_tape *t, gc_case *c, tg_node *const *in
     return tg_jacobian_penalty(t, h, W, c->act);
 }
 
-/* h as a param, with values an activation `act` can output, away from relu's kink at 0. */
+/* h as a param, with values an activation `act` can output, at least 0.1 away from a kink at 0. */
 static void fill_activation_values(gc_case *c, tg_param *h, tg_activation act)
 {
     for (size_t k = 0; k < h->value.size; k++) {
-        float u = tg_rng_uniform(&c->rng);
-        switch (act) {
+        float u = tg_rng_uniform(&c->rng), sign = k % 3 == 1 ? -1.0f : 1.0f; /* element 0 > 0 */
+        switch (act.kind) {
         case TG_ACT_SIGMOID: h->value.data[k] = 0.05f + 0.9f * u; break;
         case TG_ACT_TANH: h->value.data[k] = -0.9f + 1.8f * u; break;
-        case TG_ACT_RELU: h->value.data[k] = (k % 3 ? 1.0f : -1.0f) * (0.1f + 0.9f * u); break;
-        default: h->value.data[k] = 0.05f + 2.0f * u; break; /* softplus: h > 0 */
+        case TG_ACT_SOFTPLUS: h->value.data[k] = 0.05f + 2.0f * u; break; /* h > 0 */
+        case TG_ACT_ELU: /* h > -alpha */
+            h->value.data[k] = sign > 0 ? 0.1f + 0.9f * u : -(0.1f + 0.8f * u) * act.param;
+            break;
+        default: h->value.data[k] = sign * (0.1f + 0.9f * u); break; /* relu, leaky_relu */
         }
     }
 }
 
 static void gc_penalty_every_activation(void)
 {
-    for (int act = 0; act < TG_ACT_COUNT; act++) {
-        /* relu's P is quadratic in W and flat in h away from the kink: a larger step is exact. */
-        double eps = act == TG_ACT_RELU ? 5e-2 : 1e-2;
+    for (int test = 0; test < 2 * TG_ACT_COUNT; test++) {
+        tg_activation_kind kind = (tg_activation_kind)(test / 2);
+        if (test % 2 >= activation_variants(kind))
+            continue;
+        tg_activation act = activation_under_test(kind, test % 2);
+        /* With a kink (relu, leaky_relu, elu), P is quadratic in W and quadratic or flat in h on
+         * each side of it: central differences are exact, so a larger step only cuts rounding. */
+        double eps = tg_activation_has_kink(kind) ? 5e-2 : 1e-2;
         for (int trial = 0; trial < 3; trial++) {
             gc_case c;
-            gc_begin(&c, 600 + (uint64_t)(10 * act + trial));
+            gc_begin(&c, 600 + (uint64_t)(10 * kind + 5 * (test % 2) + trial));
             bool wide = trial == 2; /* H = 70 crosses the op's 64-column blocks */
             size_t B = gc_dim(&c, 1, 4), D = gc_dim(&c, 1, 4), H = wide ? 70 : gc_dim(&c, 1, 4);
             c.expect = &tg_op_jacobian_penalty;
             c.apply = apply_penalty_alone;
-            c.act = (tg_activation)act;
+            c.act = act;
             fill_activation_values(&c, gc_param2(&c, "h", B, H, 0.0f, 1.0f), c.act);
             gc_param2(&c, "W", D, H, wide ? -0.2f : -0.7f, wide ? 0.2f : 0.7f);
             snprintf(c.label, sizeof c.label, "jacobian_penalty %s h [%zu,%zu] W [%zu,%zu]",
-                     tg_activation_name(c.act), B, H, D, H);
+                     tg_activation_name(c.act.kind), B, H, D, H);
             gc_run(&c, eps);
         }
         for (int trial = 0; trial < 3; trial++) {
             gc_case c;
-            gc_begin(&c, 700 + (uint64_t)(10 * act + trial));
+            gc_begin(&c, 700 + (uint64_t)(10 * kind + 5 * (test % 2) + trial));
             size_t B = gc_dim(&c, 1, 4), D = gc_dim(&c, 1, 4), H = gc_dim(&c, 1, 4);
             c.expect = &tg_op_jacobian_penalty;
             c.apply = apply_penalty_encoder;
-            c.act = (tg_activation)act;
+            c.act = act;
             gc_param2(&c, "x", B, D, -0.5f, 0.5f);
             gc_param2(&c, "W", D, H, -0.5f, 0.5f);
             tg_param *b = gc_param2(&c, "b", 1, H, -1.0f, 1.0f);
-            if (act == TG_ACT_RELU) { /* |b| > 0.2 + max |x·W| = 0.2 + D/4: z stays off the kink */
+            if (tg_activation_has_kink(kind)) { /* |b| > 0.2 + max |x·W| = 0.2 + D/4: z stays off the kink */
                 away_from_zero(&c, b, 0.2f + 0.25f * (float)D, 0.5f + 0.25f * (float)D);
                 b->value.data[0] = fabsf(b->value.data[0]); /* unit 0 active: a nonzero penalty */
             }
             snprintf(c.label, sizeof c.label, "jacobian_penalty %s encoder B=%zu D=%zu H=%zu",
-                     tg_activation_name(c.act), B, D, H);
+                     tg_activation_name(c.act.kind), B, D, H);
             gc_run(&c, eps);
         }
     }
@@ -643,15 +698,15 @@ static tg_node *apply_penalty_of_intermediates(tg_tape *t, gc_case *c, tg_node *
     tg_node *h = tg_sigmoid(t, tg_scale(t, in[0], 2.0f)), *W = tg_scale(t, in[1], 0.5f);
     switch ((int)c->factor) {
     case FIRST_WRITE_THEN_MEAN: {
-        tg_node *p = tg_jacobian_penalty(t, h, W, TG_ACT_SIGMOID);
+        tg_node *p = tg_jacobian_penalty(t, h, W, tg_activation_of(TG_ACT_SIGMOID));
         return tg_add(t, p, tg_add(t, tg_mean(t, h), tg_mean(t, W)));
     }
     case MEAN_THEN_FIRST_WRITE: {
         tg_node *means = tg_add(t, tg_mean(t, h), tg_mean(t, W));
-        return tg_add(t, means, tg_jacobian_penalty(t, h, W, TG_ACT_SIGMOID));
+        return tg_add(t, means, tg_jacobian_penalty(t, h, W, tg_activation_of(TG_ACT_SIGMOID)));
     }
     default:
-        return tg_jacobian_penalty(t, h, W, TG_ACT_SIGMOID);
+        return tg_jacobian_penalty(t, h, W, tg_activation_of(TG_ACT_SIGMOID));
     }
 }
 
@@ -659,7 +714,7 @@ static tg_node *apply_penalty_of_itself(tg_tape *t, gc_case *c, tg_node *const *
 {
     (void)c;
     tg_node *h = tg_sigmoid(t, tg_scale(t, in[0], 2.0f));
-    return tg_jacobian_penalty(t, h, h, TG_ACT_SIGMOID);
+    return tg_jacobian_penalty(t, h, h, tg_activation_of(TG_ACT_SIGMOID));
 }
 
 static void gc_penalty_first_writes(void)
@@ -725,40 +780,45 @@ static double relu_margin(const gc_case *c, size_t B, size_t k, size_t D, size_t
 
 static void gc_case_jacobian_diff_penalty(void)
 {
-    for (int act = 0; act < TG_ACT_COUNT; act++) {
+    for (int test = 0; test < 2 * TG_ACT_COUNT; test++) {
+        tg_activation_kind kind = (tg_activation_kind)(test / 2);
+        if (test % 2 >= activation_variants(kind))
+            continue;
+        tg_activation act = activation_under_test(kind, test % 2);
+        const bool kink = tg_activation_has_kink(kind);
         /* (φ(h) - φ(h̃))² is a polynomial of degree 4 in h̃ for sigmoid and tanh: the central
          * difference's error eps²/6·P''' is larger than for jacobian_penalty, so a smaller step
-         * (measured at eps 1e-2: 1.2e-2 relative on a gradient of 1e-3).  relu: quadratic in W,
-         * flat in h, so a large step is exact. */
-        double eps = act == TG_ACT_RELU ? 5e-2 : 3e-3;
+         * (measured at eps 1e-2: 1.2e-2 relative on a gradient of 1e-3).  With a kink (relu,
+         * leaky_relu, elu): quadratic in W, quadratic or flat in h, so a large step is exact. */
+        double eps = kink ? 5e-2 : 3e-3;
         for (int trial = 0; trial < 3; trial++) {
             gc_case c;
-            gc_begin(&c, 800 + (uint64_t)(10 * act + trial));
+            gc_begin(&c, 800 + (uint64_t)(10 * kind + 5 * (test % 2) + trial));
             bool wide = trial == 2; /* H = 70 crosses the op's 64-column blocks */
             size_t B = gc_dim(&c, 1, 4), k = gc_dim(&c, 1, 3), D = gc_dim(&c, 1, 4), H = wide ? 70 : gc_dim(&c, 1, 4);
             c.expect = &tg_op_jacobian_diff_penalty;
             c.apply = apply_diff_penalty_alone;
-            c.act = (tg_activation)act;
+            c.act = act;
             fill_activation_values(&c, gc_param2(&c, "h", B, H, 0.0f, 1.0f), c.act);
             tg_param *ht = gc_param2(&c, "h_tilde", k * B, H, 0.0f, 1.0f);
             fill_activation_values(&c, ht, c.act);
-            if (act == TG_ACT_RELU) { /* random signs, and unit 0 of row 0 on the other side of h's */
+            if (kink) { /* random signs, and unit 0 of row 0 on the other side of h's */
                 for (size_t e = 0; e < ht->value.size; e++)
                     ht->value.data[e] *= tg_rng_uniform(&c.rng) < 0.5f ? -1.0f : 1.0f;
                 ht->value.data[0] = copysignf(ht->value.data[0], -c.p[0].value.data[0]);
             }
             gc_param2(&c, "W", D, H, wide ? -0.2f : -0.7f, wide ? 0.2f : 0.7f);
             snprintf(c.label, sizeof c.label, "jacobian_diff_penalty %s h [%zu,%zu] h_tilde [%zu,%zu] W [%zu,%zu]",
-                     tg_activation_name(c.act), B, H, k * B, H, D, H);
+                     tg_activation_name(c.act.kind), B, H, k * B, H, D, H);
             gc_run(&c, eps);
         }
         for (int trial = 0; trial < 3; trial++) {
             gc_case c;
-            gc_begin(&c, 900 + (uint64_t)(10 * act + trial));
+            gc_begin(&c, 900 + (uint64_t)(10 * kind + 5 * (test % 2) + trial));
             size_t B = gc_dim(&c, 1, 4), k = gc_dim(&c, 1, 3), D = gc_dim(&c, 1, 4), H = gc_dim(&c, 1, 4);
             c.expect = &tg_op_jacobian_diff_penalty;
             c.apply = apply_diff_penalty_encoder;
-            c.act = (tg_activation)act;
+            c.act = act;
             cr_assert_eq(tg_tensor_zeros2(&c.consts[0], k * B, B, NULL), TG_OK);
             for (size_t r = 0; r < k * B; r++)
                 c.consts[0].data[r * B + r % B] = 1.0f; /* row r of T·x is x_{r mod B} */
@@ -767,7 +827,7 @@ static void gc_case_jacobian_diff_penalty(void)
             tg_param *W = gc_param2(&c, "W", D, H, -0.5f, 0.5f);
             tg_param *b = gc_param2(&c, "b", 1, H, -1.0f, 1.0f);
             tg_rng_fill_normal(&c.rng, c.consts[1].data, k * B * D, 0.0f, 0.3f);
-            if (act == TG_ACT_RELU) {
+            if (kink) {
                 /* Redraw until every z and z̃ is 0.1 away from the kink (a step of eps = 1e-2
                  * moves them by at most eps·max(|x̃_i|, |W_ij|, 1) < 0.05) and some unit changes
                  * sides, so that P and dP/dW are not 0. */
@@ -781,8 +841,8 @@ static void gc_case_jacobian_diff_penalty(void)
                 }
             }
             snprintf(c.label, sizeof c.label, "jacobian_diff_penalty %s encoder B=%zu k=%zu D=%zu H=%zu",
-                     tg_activation_name(c.act), B, k, D, H);
-            gc_run(&c, act == TG_ACT_RELU ? 1e-2 : eps);
+                     tg_activation_name(c.act.kind), B, k, D, H);
+            gc_run(&c, kink ? 1e-2 : eps);
             tg_tensor_free(&c.consts[0]);
             tg_tensor_free(&c.consts[1]);
         }

@@ -31,15 +31,30 @@ typedef struct model {
     double z[B][H];       /* z in double, for the independent checks */
 } model;
 
+/* f'(z) in double, from z (the op reads it off h). */
 static double fprime_double(tg_activation act, double z)
 {
-    switch (act) {
+    switch (act.kind) {
     case TG_ACT_SIGMOID: { double s = 1.0 / (1.0 + exp(-z)); return s * (1.0 - s); }
     case TG_ACT_TANH: { double th = tanh(z); return 1.0 - th * th; }
     case TG_ACT_RELU: return z > 0.0 ? 1.0 : 0.0;
+    case TG_ACT_LEAKY_RELU: return z > 0.0 ? 1.0 : act.param;
+    case TG_ACT_ELU: return z > 0.0 ? 1.0 : act.param * exp(z);
     default: return 1.0 / (1.0 + exp(-z)); /* softplus' = σ */
     }
 }
+
+/* Each kind, with a parameter away from its default (0.6) for those that take one. */
+static tg_activation activation_for_test(int kind)
+{
+    tg_activation act = tg_activation_of((tg_activation_kind)kind);
+    if (tg_activation_param_name(act.kind))
+        act.param = 0.6f;
+    return act;
+}
+
+/* relu and leaky_relu: f' is piecewise constant, so the penalty reaches z by no path. */
+static bool slope_is_piecewise_constant(int kind) { return kind == TG_ACT_RELU || kind == TG_ACT_LEAKY_RELU; }
 
 static void model_init(model *m, tg_activation act, uint64_t seed)
 {
@@ -53,7 +68,7 @@ static void model_init(model *m, tg_activation act, uint64_t seed)
     tg_rng_fill_uniform(&rng, m->x.value.data, B * D, -1.0f, 1.0f);
     tg_rng_fill_uniform(&rng, m->W.value.data, D * H, -0.6f, 0.6f);
     tg_rng_fill_uniform(&rng, m->b.value.data, H, -0.5f, 0.5f);
-    if (act == TG_ACT_RELU)
+    if (act.kind == TG_ACT_RELU)
         m->b.value.data[0] = 3.0f; /* at least one active unit for sure: |x·W| <= 3 */
 
     cr_assert_eq(tg_tensor_clone(&m->W_frozen, &m->W.value, NULL), TG_OK);
@@ -130,15 +145,26 @@ static tg_node *fused_penalty(tg_tape *t, model *m, bool W_constant)
     return tg_jacobian_penalty(t, e.h, penalty_W(t, m, &e, W_constant), m->act);
 }
 
+/* f'(z) from generic ops, for h = f(z) and the constants mask = [z > 0] and ones of z's shape. */
+static tg_node *generic_fprime_of(tg_tape *t, tg_activation act, tg_node *h, tg_node *z, const tg_tensor *mask,
+                                  const tg_tensor *ones)
+{
+    tg_node *active = tg_input(t, mask), *inactive = tg_sub(t, tg_input(t, ones), active);
+    switch (act.kind) {
+    case TG_ACT_SIGMOID: return tg_sub(t, h, tg_square(t, h));               /* h - h² */
+    case TG_ACT_TANH: return tg_sub(t, tg_input(t, ones), tg_square(t, h));  /* 1 - h² */
+    case TG_ACT_RELU: return active;                                         /* [z > 0] */
+    case TG_ACT_LEAKY_RELU: return tg_add(t, active, tg_scale(t, inactive, act.param)); /* + slope·[z <= 0] */
+    case TG_ACT_ELU: /* [z > 0] + [z <= 0]·(h + alpha) */
+        return tg_add(t, active, tg_mul(t, inactive, tg_add(t, h, tg_scale(t, tg_input(t, ones), act.param))));
+    default: return tg_sigmoid(t, z);                                        /* σ(z) */
+    }
+}
+
 /* f'(z) [B,H] from generic ops. */
 static tg_node *generic_fprime(tg_tape *t, model *m, const encoder *e)
 {
-    switch (m->act) {
-    case TG_ACT_SIGMOID: return tg_sub(t, e->h, tg_square(t, e->h));                 /* h - h² */
-    case TG_ACT_TANH: return tg_sub(t, tg_input(t, &m->ones), tg_square(t, e->h));   /* 1 - h² */
-    case TG_ACT_RELU: return tg_input(t, &m->relu_mask);                              /* [z > 0] */
-    default: return tg_sigmoid(t, e->z);                                              /* σ(z) */
-    }
+    return generic_fprime_of(t, m->act, e->h, e->z, &m->relu_mask, &m->ones);
 }
 
 static tg_node *explicit_jacobian_penalty(tg_tape *t, model *m, bool W_constant)
@@ -200,7 +226,7 @@ static void expect_close_floor(const char *what, const model *m, const float *a,
         double scale = fmax(fmax(fabs(a[k]), fabs(b[k])), floor);
         double rel = scale > 0 ? fabs((double)a[k] - b[k]) / scale : 0.0;
         cr_assert_leq(rel, tolerance, "%s %s[%d]: fused %.9g vs explicit %.9g (rel %.2g)",
-                      tg_activation_name(m->act), what, k, (double)a[k], (double)b[k], rel);
+                      tg_activation_name(m->act.kind), what, k, (double)a[k], (double)b[k], rel);
     }
 }
 
@@ -214,23 +240,23 @@ Test(jacobian, fused_matches_explicit_jacobian)
     for (int act = 0; act < TG_ACT_COUNT; act++) {
         for (uint64_t seed = 1; seed <= 3; seed++) {
             model m;
-            model_init(&m, (tg_activation)act, seed);
+            model_init(&m, activation_for_test(act), seed);
             grads fused = run(&m, fused_penalty, false);
             grads ref = run(&m, explicit_jacobian_penalty, false);
             double exact = penalty_double(&m);
             cr_assert_gt(exact, 1e-3, "a degenerate model");
             cr_assert_leq(fabs(fused.value - exact) / exact, REL_TOL, "%s: fused P %.9g vs double %.9g",
-                          tg_activation_name(m.act), (double)fused.value, exact);
+                          tg_activation_name(m.act.kind), (double)fused.value, exact);
             cr_assert_leq(fabs(ref.value - exact) / exact, REL_TOL, "%s: explicit P %.9g vs double %.9g",
-                          tg_activation_name(m.act), (double)ref.value, exact);
+                          tg_activation_name(m.act.kind), (double)ref.value, exact);
             expect_close("dW", &m, fused.W, ref.W, D * H);
             expect_close("db", &m, fused.b, ref.b, H);
             expect_close("dx", &m, fused.x, ref.x, B * D);
-            if (act == TG_ACT_RELU) { /* f' is piecewise constant: only the direct path exists */
+            if (slope_is_piecewise_constant(act)) { /* f' is piecewise constant: only the direct path exists */
                 cr_assert_eq(max_abs(fused.x, B * D), 0.0f);
                 cr_assert_eq(max_abs(fused.b, H), 0.0f);
             } else {
-                cr_assert_gt(max_abs(fused.x, B * D), 1e-4f, "%s: no gradient reached x", tg_activation_name(m.act));
+                cr_assert_gt(max_abs(fused.x, B * D), 1e-4f, "%s: no gradient reached x", tg_activation_name(m.act.kind));
             }
             model_free(&m);
         }
@@ -245,11 +271,11 @@ Test(jacobian, gradient_reaches_W_through_sum_of_squares)
 {
     for (int act = 0; act < TG_ACT_COUNT; act++) {
         model m;
-        model_init(&m, (tg_activation)act, 11);
+        model_init(&m, activation_for_test(act), 11);
         grads full = run(&m, fused_penalty, false);
         grads frozen = run(&m, fused_penalty, true);
         cr_assert_float_eq(full.value, frozen.value, 0.0f, "the value does not depend on W's role");
-        if (act == TG_ACT_RELU) {
+        if (slope_is_piecewise_constant(act)) {
             /* relu's f' is piecewise constant: with W constant the penalty has no gradient at
              * all (the explicit version does not even depend on a param) — the Keras CAE with
              * relu units gets nothing from its contractive term. */
@@ -270,10 +296,10 @@ Test(jacobian, gradient_reaches_W_through_sum_of_squares)
                 difference[i * H + j] = full.W[i * H + j] - frozen.W[i * H + j];
             }
         cr_assert_gt(max_abs(direct, D * H), 0.1f * max_abs(full.W, D * H),
-                     "%s: the direct term is a large part of dW", tg_activation_name(m.act));
+                     "%s: the direct term is a large part of dW", tg_activation_name(m.act.kind));
         for (int k = 0; k < D * H; k++) /* a difference of two float sums: an absolute bound */
             cr_assert_float_eq(difference[k], direct[k], 1e-5f * max_abs(full.W, D * H),
-                               "%s dW[%d]: full - constant = %.9g, direct term %.9g", tg_activation_name(m.act),
+                               "%s dW[%d]: full - constant = %.9g, direct term %.9g", tg_activation_name(m.act.kind),
                                k, (double)difference[k], (double)direct[k]);
         model_free(&m);
     }
@@ -382,12 +408,7 @@ static tg_node *fused_diff_penalty(tg_tape *t, model *m, bool W_constant)
 /* f'(z̃) [R,H] from generic ops (as generic_fprime, with the corrupted encoder's mask). */
 static tg_node *generic_fprime_corrupted(tg_tape *t, model *m, const encoder *ec)
 {
-    switch (m->act) {
-    case TG_ACT_SIGMOID: return tg_sub(t, ec->h, tg_square(t, ec->h));
-    case TG_ACT_TANH: return tg_sub(t, tg_input(t, &g_corrupted->ones), tg_square(t, ec->h));
-    case TG_ACT_RELU: return tg_input(t, &g_corrupted->relu_mask);
-    default: return tg_sigmoid(t, ec->z);
-    }
+    return generic_fprime_of(t, m->act, ec->h, ec->z, &g_corrupted->relu_mask, &g_corrupted->ones);
 }
 
 /* J_b = diag(e_b·F)·Wᵀ for row b of F [N,H], picked by the one-hot `pick` [1,N]. */
@@ -420,25 +441,25 @@ Test(jacobian, diff_penalty_matches_explicit_jacobians)
         for (uint64_t seed = 1; seed <= 3; seed++) {
             model m;
             corrupted c;
-            model_init(&m, (tg_activation)act, seed);
+            model_init(&m, activation_for_test(act), seed);
             corrupted_init(&c, &m, 1.0f, seed);
             g_corrupted = &c;
             grads fused = run(&m, fused_diff_penalty, false);
             grads ref = run(&m, explicit_diff_penalty, false);
             double exact = diff_penalty_double(&m, &c);
-            cr_assert_gt(exact, 1e-4, "%s seed %d: a degenerate model", tg_activation_name(m.act), (int)seed);
+            cr_assert_gt(exact, 1e-4, "%s seed %d: a degenerate model", tg_activation_name(m.act.kind), (int)seed);
             cr_assert_leq(fabs(fused.value - exact) / exact, REL_TOL_DIFF, "%s: fused P %.9g vs double %.9g",
-                          tg_activation_name(m.act), (double)fused.value, exact);
+                          tg_activation_name(m.act.kind), (double)fused.value, exact);
             cr_assert_leq(fabs(ref.value - exact) / exact, REL_TOL_DIFF, "%s: explicit P %.9g vs double %.9g",
-                          tg_activation_name(m.act), (double)ref.value, exact);
+                          tg_activation_name(m.act.kind), (double)ref.value, exact);
             expect_diff_close("dW", &m, fused.W, ref.W, D * H);
             expect_diff_close("db", &m, fused.b, ref.b, H);
             expect_diff_close("dx", &m, fused.x, ref.x, B * D);
-            if (act == TG_ACT_RELU) { /* f' is piecewise constant: only the direct path exists */
+            if (slope_is_piecewise_constant(act)) { /* f' is piecewise constant: only the direct path exists */
                 cr_assert_eq(max_abs(fused.x, B * D), 0.0f);
                 cr_assert_eq(max_abs(fused.b, H), 0.0f);
             } else {
-                cr_assert_gt(max_abs(fused.x, B * D), 1e-4f, "%s: no gradient reached x", tg_activation_name(m.act));
+                cr_assert_gt(max_abs(fused.x, B * D), 1e-4f, "%s: no gradient reached x", tg_activation_name(m.act.kind));
             }
             corrupted_free(&c);
             model_free(&m);
@@ -453,12 +474,12 @@ Test(jacobian, diff_penalty_gradient_reaches_W_through_sum_of_squares)
     for (int act = 0; act < TG_ACT_COUNT; act++) {
         model m;
         corrupted c;
-        model_init(&m, (tg_activation)act, 11);
+        model_init(&m, activation_for_test(act), 11);
         corrupted_init(&c, &m, 1.0f, 11);
         g_corrupted = &c;
         grads full = run(&m, fused_diff_penalty, false);
         grads frozen = run(&m, fused_diff_penalty, true);
-        if (act != TG_ACT_RELU) {
+        if (!slope_is_piecewise_constant(act)) {
             grads frozen_ref = run(&m, explicit_diff_penalty, true);
             expect_diff_close("dW (W constant)", &m, frozen.W, frozen_ref.W, D * H);
         }
@@ -471,10 +492,10 @@ Test(jacobian, diff_penalty_gradient_reaches_W_through_sum_of_squares)
                 direct[i * H + j] = (float)(2.0 * m.W.value.data[i * H + j] * mean_d2);
             }
         cr_assert_gt(max_abs(direct, D * H), 0.1f * max_abs(full.W, D * H),
-                     "%s: the direct term is a large part of dW", tg_activation_name(m.act));
+                     "%s: the direct term is a large part of dW", tg_activation_name(m.act.kind));
         for (int k = 0; k < D * H; k++)
             cr_assert_float_eq(full.W[k] - frozen.W[k], direct[k], 1e-5f * max_abs(full.W, D * H),
-                               "%s dW[%d]: full - constant = %.9g, direct term %.9g", tg_activation_name(m.act), k,
+                               "%s dW[%d]: full - constant = %.9g, direct term %.9g", tg_activation_name(m.act.kind), k,
                                (double)(full.W[k] - frozen.W[k]), (double)direct[k]);
         corrupted_free(&c);
         model_free(&m);

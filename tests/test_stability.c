@@ -161,13 +161,13 @@ Test(stability, jacobian_penalty_saturated)
         for (int k = 0; k < N_EXTREMES; k++)
             W.value.data[k] = extremes[k]; /* z = x·W = the extremes */
         tg_node *xn = tg_param_leaf(t, &x), *Wn = tg_param_leaf(t, &W);
-        tg_node *h = tg_activate(t, tg_matmul(t, xn, Wn, false, false), (tg_activation)act);
-        tg_node *P = tg_jacobian_penalty(t, h, Wn, (tg_activation)act);
+        tg_node *h = tg_activate(t, tg_matmul(t, xn, Wn, false, false), tg_activation_of((tg_activation_kind)act));
+        tg_node *P = tg_jacobian_penalty(t, h, Wn, tg_activation_of((tg_activation_kind)act));
         tg_error err = {0};
         cr_assert_eq(tg_backward(t, P, &err), TG_OK, "%s", err.msg);
-        cr_assert(isfinite(P->value.data[0]), "%s: P = %g", tg_activation_name(act), (double)P->value.data[0]);
+        cr_assert(isfinite(P->value.data[0]), "%s: P = %g", tg_activation_name((tg_activation_kind)act), (double)P->value.data[0]);
         for (int k = 0; k < N_EXTREMES; k++)
-            cr_assert(isfinite(W.grad.data[k]), "%s: dW[%d] = %g", tg_activation_name(act), k, (double)W.grad.data[k]);
+            cr_assert(isfinite(W.grad.data[k]), "%s: dW[%d] = %g", tg_activation_name((tg_activation_kind)act), k, (double)W.grad.data[k]);
         cr_assert(isfinite(x.grad.data[0]));
         tg_param_free(&x);
         tg_param_free(&W);

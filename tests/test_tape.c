@@ -247,14 +247,23 @@ Test(tape, constructor_messages)
     EXPECT_ERROR(tg_softmax_xent(t, NODE(5, 10), labels), TG_ERR_ARG,
                  "softmax_xent: label -1 at row 3 outside 0..9");
     EXPECT_ERROR(tg_softmax_xent(t, NODE(5, 10), NULL), TG_ERR_ARG, "softmax_xent: labels are NULL");
-    EXPECT_ERROR(tg_activate(t, NODE(2, 2), (tg_activation)9), TG_ERR_ARG,
-                 "activate: unknown activation 9 (expected 0..3)");
-    EXPECT_ERROR(tg_jacobian_penalty(t, NODE(32, 64), NODE(784, 32), TG_ACT_SIGMOID), TG_ERR_SHAPE,
+    const tg_activation sigmoid = tg_activation_of(TG_ACT_SIGMOID);
+    EXPECT_ERROR(tg_activate(t, NODE(2, 2), (tg_activation){(tg_activation_kind)9, 0.0f}), TG_ERR_ARG,
+                 "activate: unknown activation 9 (expected 0..5)");
+    EXPECT_ERROR(tg_leaky_relu(t, NODE(2, 2), -0.5f), TG_ERR_ARG,
+                 "activate: leaky_relu's slope -0.5 must be finite and >= 0");
+    EXPECT_ERROR(tg_elu(t, NODE(2, 2), NAN), TG_ERR_ARG, "activate: elu's alpha nan must be finite and >= 0");
+    EXPECT_ERROR(tg_jacobian_penalty(t, NODE(32, 64), NODE(784, 32), sigmoid), TG_ERR_SHAPE,
                  "jacobian_penalty: h [32,64] vs W [784,32]: hidden sizes differ (h must be [B,H], W [D,H])");
-    EXPECT_ERROR(tg_jacobian_penalty(t, tg_tanh(t, NODE(8, 4)), NODE(5, 4), TG_ACT_SIGMOID), TG_ERR_ARG,
+    EXPECT_ERROR(tg_jacobian_penalty(t, tg_tanh(t, NODE(8, 4)), NODE(5, 4), sigmoid), TG_ERR_ARG,
                  "jacobian_penalty: h was computed by tanh, not sigmoid");
-    EXPECT_ERROR(tg_jacobian_penalty(t, NODE(8, 4), NODE(5, 4), TG_ACT_COUNT), TG_ERR_ARG,
-                 "jacobian_penalty: unknown activation 4 (expected 0..3)");
+    EXPECT_ERROR(tg_jacobian_penalty(t, tg_leaky_relu(t, NODE(8, 4), 0.2f), NODE(5, 4),
+                                     tg_activation_of(TG_ACT_LEAKY_RELU)),
+                 TG_ERR_ARG, "jacobian_penalty: h was computed by leaky_relu:0.2, not leaky_relu:0.01");
+    EXPECT_ERROR(tg_jacobian_penalty(t, NODE(8, 4), NODE(5, 4), (tg_activation){TG_ACT_COUNT, 0.0f}), TG_ERR_ARG,
+                 "jacobian_penalty: unknown activation 6 (expected 0..5)");
+    EXPECT_ERROR(tg_jacobian_diff_penalty(t, NODE(8, 4), NODE(8, 4), NODE(5, 4), (tg_activation){TG_ACT_ELU, -1.0f}),
+                 TG_ERR_ARG, "jacobian_diff_penalty: elu's alpha -1 must be finite and >= 0");
 #undef EXPECT_ERROR
 #undef NODE
     tg_tape_free(t);
@@ -476,7 +485,7 @@ Test(tape, sigmoid_backward_in_chunks)
                 x.grad.data[k] = 0.5f;
             tg_tape *t = new_tape();
             tg_node *xn = tg_param_leaf(t, &x), *in = through_scale ? tg_scale(t, xn, 1.0f) : xn;
-            tg_node *y = through_scale ? tg_activate(t, in, TG_ACT_SIGMOID) : tg_sigmoid(t, in);
+            tg_node *y = through_scale ? tg_activate(t, in, tg_activation_of(TG_ACT_SIGMOID)) : tg_sigmoid(t, in);
             cr_assert(y->assigns_input_grads, "a sigmoid node assigns its input's first gradient write");
             tg_node *loss = tg_sum(t, tg_mul(t, y, tg_param_leaf(t, &w))); /* L = Σ w·y */
             cr_assert_eq(tg_backward(t, loss, NULL), TG_OK, "%s", tg_tape_error(t));
@@ -639,7 +648,7 @@ static float mlp_step(tg_tape *t, mlp *m)
     tg_node *h = tg_sigmoid(t, tg_add(t, tg_matmul(t, x, W1, false, false), tg_param_leaf(t, &m->b1)));
     tg_node *out = tg_add(t, tg_matmul(t, h, tg_param_leaf(t, &m->W2), false, false), tg_param_leaf(t, &m->b2));
     tg_node *loss = tg_add(t, tg_bce_logits(t, out, tg_input(t, &m->y), TG_REDUCE_ROW_SUM),
-                           tg_scale(t, tg_jacobian_penalty(t, h, W1, TG_ACT_SIGMOID), 0.1f));
+                           tg_scale(t, tg_jacobian_penalty(t, h, W1, tg_activation_of(TG_ACT_SIGMOID)), 0.1f));
     tg_error err = {0};
     cr_assert_eq(tg_backward(t, loss, &err), TG_OK, "%s", err.msg);
     return loss->value.data[0];

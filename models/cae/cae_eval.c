@@ -26,15 +26,17 @@ double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o)
 }
 
 /* A unit is saturated when its activation sits on a flat part of f: sigmoid h < 0.05 or > 0.95;
- * tanh |h| > 0.9; relu h == 0 (inactive); softplus h < 0.05 (the flat left tail). */
+ * tanh |h| > 0.9; relu h == 0 (inactive); softplus h < 0.05 (the flat left tail); any other
+ * activation where its slope f' is below 0.19, the slope at tanh's threshold (leaky_relu with a
+ * small slope: h <= 0; elu: z < ln 0.19 for alpha 1). */
 static bool is_saturated(tg_activation act, float h)
 {
-    switch (act) {
+    switch (act.kind) {
     case TG_ACT_SIGMOID: return h < 0.05f || h > 0.95f;
     case TG_ACT_TANH: return fabsf(h) > 0.9f;
     case TG_ACT_RELU: return h <= 0.0f;
     case TG_ACT_SOFTPLUS: return h < 0.05f;
-    default: return false;
+    default: return tg_activation_slope(act, h) < 0.19;
     }
 }
 

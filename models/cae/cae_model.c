@@ -15,7 +15,7 @@
 cae_config cae_config_default(void)
 {
     return (cae_config){
-        .input = 784, .hidden = 64, .lambda = 1e-4, .act = TG_ACT_SIGMOID,
+        .input = 784, .hidden = 64, .lambda = 1e-4, .act = tg_activation_of(TG_ACT_SIGMOID),
         .sigmoid_decoder = false, .loss = CAE_LOSS_MSE, .tied = false,
         .gamma = 0.0, .corruptions = 4, .sigma = 0.1, .noise_seed = 1,
     };
@@ -29,8 +29,9 @@ int cae_config_check(const cae_config *cfg, tg_error *err)
         return tg_error_set(err, TG_ERR_ARG, "--hidden: %zu outside 1..65536", cfg->hidden);
     if (!isfinite(cfg->lambda) || cfg->lambda < 0)
         return tg_error_set(err, TG_ERR_ARG, "--lambda: %g must be finite and >= 0", cfg->lambda);
-    if ((unsigned)cfg->act >= TG_ACT_COUNT)
-        return tg_error_set(err, TG_ERR_ARG, "--activation: unknown kind %d", (int)cfg->act);
+    if (!tg_activation_valid(cfg->act))
+        return tg_error_set(err, TG_ERR_ARG, "--activation: kind %d with parameter %g is not a valid activation",
+                            (int)cfg->act.kind, (double)cfg->act.param);
     if (!isfinite(cfg->gamma) || cfg->gamma < 0)
         return tg_error_set(err, TG_ERR_ARG, "--gamma: %g must be finite and >= 0", cfg->gamma);
     if (cfg->corruptions < 1 || cfg->corruptions > CAE_MAX_CORRUPTIONS)
@@ -247,10 +248,12 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
 {
     const cae_config *c = &m->cfg;
     int rc;
+    char act_text[64];
+    tg_activation_format(c->act, act_text, sizeof act_text);
     if ((rc = tg_ckpt_set_meta(ck, "model", "cae", err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "input", err, "%zu", c->input)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "hidden", err, "%zu", c->hidden)) ||
-        (rc = tg_ckpt_set_meta(ck, "activation", tg_activation_name(c->act), err)) ||
+        (rc = tg_ckpt_set_meta(ck, "activation", act_text, err)) ||
         (rc = tg_ckpt_set_meta(ck, "decoder", c->sigmoid_decoder ? "sigmoid" : "linear", err)) ||
         (rc = tg_ckpt_set_meta(ck, "loss", c->loss == CAE_LOSS_BCE ? "bce" : "mse", err)) ||
         (rc = tg_ckpt_set_meta(ck, "lambda", exact_decimal(c->lambda).s, err)) ||
@@ -281,9 +284,17 @@ static int meta_choice(const tg_checkpoint *ck, const char *path, const char *ke
     return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a known value", key, v);
 }
 
+/* The optional key "activation" (tg_activation_parse's text); *act keeps its default when absent. */
+static int meta_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err)
+{
+    const char *v = tg_ckpt_get_meta(ck, "activation");
+    if (v && tg_activation_parse(v, act) != 0)
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", v);
+    return TG_OK;
+}
+
 int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_config *cfg, tg_error *err)
 {
-    static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
     static const char *const decoders[] = {"linear", "sigmoid"};
     static const char *const losses[] = {"mse", "bce"};
     static const char *const flags[] = {"0", "1"};
@@ -291,11 +302,11 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     if (model && strcmp(model, "cae") != 0)
         return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s is not a cae checkpoint", model);
     cae_config c = cae_config_default();
-    int act = c.act, dec = 0, loss = 0, tied = 0, rc;
+    int dec = 0, loss = 0, tied = 0, rc;
     uint64_t input = 0, hidden = 0, corruptions = c.corruptions, noise_seed = c.noise_seed;
     if ((rc = tg_ckpt_meta_uint(ck, path, "input", true, 1, 1u << 24, &input, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "hidden", true, 1, 1u << 24, &hidden, err)) ||
-        (rc = meta_choice(ck, path, "activation", activations, 4, &act, err)) ||
+        (rc = meta_activation(ck, path, &c.act, err)) ||
         (rc = meta_choice(ck, path, "decoder", decoders, 2, &dec, err)) ||
         (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
         (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
@@ -311,7 +322,6 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     c.hidden = (size_t)hidden;
     c.corruptions = (size_t)corruptions;
     c.noise_seed = noise_seed;
-    c.act = (tg_activation)act;
     c.sigmoid_decoder = dec == 1;
     c.loss = (cae_loss_kind)loss;
     c.tied = tied == 1;

@@ -52,8 +52,15 @@ static void print_usage(const tg_cli *c, FILE *f)
     }
     fprintf(f, "usage: %s %s [options]\noptions:\n", c->program, c->command_name);
     for (int i = 0; i < c->n_options; i++)
-        if (c->options[i].commands & c->command)
-            fprintf(f, "  %-13s %s\n", c->options[i].name, c->options[i].help);
+        if (c->options[i].commands & c->command) {
+            /* the list comes from the activation registry, so help never falls behind it */
+            const char *help = c->options[i].help, *list = strstr(help, "%s");
+            if (list)
+                fprintf(f, "  %-13s %.*s%s%s\n", c->options[i].name, (int)(list - help), help, tg_activation_choices(),
+                        list + 2);
+            else
+                fprintf(f, "  %-13s %s\n", c->options[i].name, help);
+        }
 }
 
 int tg_cli_parse(tg_cli *c, int argc, char **argv)
@@ -174,6 +181,20 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
         snprintf(list + strlen(list), sizeof list - strlen(list), " %s", choices[i]);
     tg_cli_say(c->program, "%s: unknown value '%s' (one of:%s)", name, s, list);
     return false;
+}
+
+bool tg_cli_activation(const tg_cli *c, const char *name, tg_activation *out)
+{
+    const char *s = tg_cli_value(c, name);
+    if (!s)
+        return true;
+    int rc = tg_activation_parse(s, out);
+    if (rc == -1)
+        tg_cli_say(c->program, "%s: unknown value '%s' (one of: %s)", name, s, tg_activation_choices());
+    else if (rc != 0)
+        tg_cli_say(c->program, "%s: bad parameter in '%s' (choices: %s; a parameter is a finite number >= 0)", name,
+                   s, tg_activation_choices());
+    return rc == 0;
 }
 
 bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out)

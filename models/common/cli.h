@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "autograd/ops.h"
 #include "nn/io/data.h"
 #include "nn/optim.h"
 
@@ -29,7 +30,7 @@ typedef struct tg_cli_option {
     const char *name;    /* "--batch" */
     bool takes_value;
     unsigned commands;   /* bitwise OR of the commands that accept it */
-    const char *help;    /* "N  mini-batch size (32)" */
+    const char *help;    /* "N  mini-batch size (32)"; a %s in it stands for the activations' list */
 } tg_cli_option;
 
 typedef struct tg_cli {
@@ -66,6 +67,8 @@ bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool
 bool tg_cli_float(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, float *out);
 /* One of `choices`; *out receives its index. */
 bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out);
+/* An activation, "NAME" or "NAME:PARAM" (tg_activation_parse); *out keeps its value when absent. */
+bool tg_cli_activation(const tg_cli *c, const char *name, tg_activation *out);
 
 /* The optimizer options, read the same way by every program: --optimizer adam|sgd (adam),
  * --lr (1e-3 for both), --momentum (SGD only), --adam-eps (Adam only), in the ranges of

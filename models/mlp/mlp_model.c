@@ -74,8 +74,9 @@ int mlp_config_check(const mlp_config *cfg, tg_error *err)
         if (cfg->hidden[k] < 1 || cfg->hidden[k] > MLP_MAX_WIDTH)
             return tg_error_set(err, TG_ERR_ARG, "hidden layer %d: width %zu outside 1..%d", k, cfg->hidden[k],
                                 MLP_MAX_WIDTH);
-    if ((unsigned)cfg->act >= TG_ACT_COUNT)
-        return tg_error_set(err, TG_ERR_ARG, "unknown activation kind %d", (int)cfg->act);
+    if (!tg_activation_valid(cfg->act))
+        return tg_error_set(err, TG_ERR_ARG, "activation kind %d with parameter %g is not a valid activation",
+                            (int)cfg->act.kind, (double)cfg->act.param);
     return TG_OK;
 }
 
@@ -87,8 +88,11 @@ int mlp_model_init(mlp_model *m, const mlp_config *cfg, tg_rng *rng, tg_error *e
         return rc;
     m->cfg = *cfg;
     /* He keeps the variance of relu activations constant through the layers (relu zeroes
-     * half of them); Glorot does the same for the symmetric activations and for the logits. */
-    tg_init_kind hidden_init = cfg->act == TG_ACT_RELU ? TG_INIT_HE_NORMAL : TG_INIT_GLOROT_UNIFORM;
+     * half of them; leaky_relu and elu nearly so); Glorot does the same for the symmetric
+     * activations and for the logits. */
+    tg_activation_kind k = cfg->act.kind;
+    bool relu_like = k == TG_ACT_RELU || k == TG_ACT_LEAKY_RELU || k == TG_ACT_ELU;
+    tg_init_kind hidden_init = relu_like ? TG_INIT_HE_NORMAL : TG_INIT_GLOROT_UNIFORM;
     size_t in = cfg->input;
     for (int k = 0; k <= cfg->n_hidden; k++) {
         bool is_output = k == cfg->n_hidden;
@@ -138,9 +142,11 @@ int mlp_model_to_checkpoint(const mlp_model *m, tg_checkpoint *ck, tg_error *err
 {
     char layers[MLP_MAX_HIDDEN * 8];
     mlp_format_layers(&m->cfg, layers, sizeof layers);
+    char act_text[48];
+    tg_activation_format(m->cfg.act, act_text, sizeof act_text);
     int rc;
     if ((rc = tg_ckpt_set_meta(ck, "model", "mlp", err)) || (rc = tg_ckpt_set_meta(ck, "layers", layers, err)) ||
-        (rc = tg_ckpt_set_meta(ck, "activation", tg_activation_name(m->cfg.act), err)) ||
+        (rc = tg_ckpt_set_meta(ck, "activation", act_text, err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "input", err, "%zu", m->cfg.input)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "classes", err, "%zu", m->cfg.classes)))
         return rc;
@@ -168,14 +174,12 @@ static int config_from_checkpoint(const tg_checkpoint *ck, const char *path, mlp
                *input = required_meta(ck, path, "input", err), *classes = required_meta(ck, path, "classes", err);
     if (!layers || !act || !input || !classes)
         return TG_ERR_FORMAT;
-    mlp_config c = {.act = TG_ACT_RELU};
+    mlp_config c = {.act = tg_activation_of(TG_ACT_RELU)};
     tg_error why;
     if (mlp_parse_layers(layers, &c, &why))
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata layers=%s is malformed", layers);
-    int kind = tg_activation_parse(act);
-    if (kind < 0)
+    if (tg_activation_parse(act, &c.act) != 0)
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", act);
-    c.act = (tg_activation)kind;
     if (!parse_count(input, strlen(input), MLP_MAX_FEATURES, &c.input) ||
         !parse_count(classes, strlen(classes), MLP_MAX_FEATURES, &c.classes))
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata input=%s classes=%s: not valid sizes", input,
@@ -239,16 +243,15 @@ int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activat
         return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s: --init-encoder needs a cae checkpoint",
                             model ? model : "(missing)");
     const char *name = tg_ckpt_get_meta(ck, "activation");
-    int kind = name ? tg_activation_parse(name) : TG_ACT_SIGMOID; /* the CAE's default when absent */
-    if (kind < 0)
+    *act = tg_activation_of(TG_ACT_SIGMOID); /* the CAE's default when absent */
+    if (name && tg_activation_parse(name, act) != 0)
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", name);
-    *act = (tg_activation)kind;
     return TG_OK;
 }
 
 int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
 {
-    tg_activation act = TG_ACT_SIGMOID;
+    tg_activation act;
     int rc = mlp_encoder_activation(ck, path, &act, err);
     if (rc)
         return rc;
@@ -264,9 +267,13 @@ int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *pat
     if (H != m->cfg.hidden[0])
         return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder has %zu hidden units but --layers starts with %zu",
                             path, H, m->cfg.hidden[0]);
-    if (act != m->cfg.act)
-        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder's activation is %s but --activation is %s", path,
-                            tg_activation_name(act), tg_activation_name(m->cfg.act));
+    if (act.kind != m->cfg.act.kind || act.param != m->cfg.act.param) {
+        char encoder_act[48], mlp_act[48];
+        tg_activation_format(act, encoder_act, sizeof encoder_act);
+        tg_activation_format(m->cfg.act, mlp_act, sizeof mlp_act);
+        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder's activation is %s but --activation is %s",
+                            path, encoder_act, mlp_act);
+    }
     /* Same layout: the CAE's z = x·W + b with W [D,H] input-major, as the Dense layer's. */
     if ((rc = tg_tensor_copy(&first->weight.value, W, err)) || (rc = tg_tensor_copy(&first->bias.value, b, err)))
         return rc;
