@@ -258,3 +258,38 @@ bool tg_activation_of_node(const tg_node *h, tg_activation *act)
         }
     return false;
 }
+
+/* ---- activation_slope: f'(z) read off h = f(z), as a node ------------------------------------
+ *
+ * The Jacobian penalties' reference compositions (fused/reference.c) need f' as an ordinary op:
+ * y = φ(h), dh = φ'(h)·dy, with φ and φ' the registry's (activation_math.h).  Not a hot path:
+ * the kind is switched on per element. */
+
+// h [M,N] -> y [M,N]; params: the activation
+void tg_op_activation_slope_forward(tg_node *n)
+{
+    const tg_activation act = activation_params_of(n).act;
+    const float *h = n->in[0]->value.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        n->value.data[k] = (float)activation_slope(act.kind, h[k], act.param);
+}
+
+/* dh += φ'(h)·dy */
+void tg_op_activation_slope_backward(tg_node *n)
+{
+    const tg_activation act = activation_params_of(n).act;
+    const float *h = n->in[0]->value.data, *dy = n->grad.data;
+    float *dh = n->in[0]->grad.data;
+    for (size_t k = 0; k < n->value.size; k++)
+        dh[k] += (float)(activation_slope_change(act.kind, h[k], act.param) * dy[k]);
+}
+
+tg_node *tg_activation_slope_of(tg_tape *t, tg_node *h, tg_activation act)
+{
+    if (!tg_tape_check_inputs(t, "activation_slope", 1, h) || !tg_activation_check(t, "activation_slope", act))
+        return NULL;
+    tg_node *n = tg_tape_record(t, &tg_op_activation_slope, 1, &h, h->value.ndim, h->value.shape);
+    if (n)
+        activation_params_set(n, (activation_params){act});
+    return tg_tape_forward(t, n);
+}

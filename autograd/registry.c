@@ -1,4 +1,4 @@
-/* The op registry: one tg_op_def per line of ops.def. */
+/* autograd/registry.c — the op registry: one tg_op_def per line of ops.def, and its formula. */
 #include "ops.h"
 
 #define TG_OP(name, formula)                                  \
@@ -8,9 +8,21 @@
 #include "ops.def"
 #undef TG_OP
 
-const tg_op_def *const tg_builtin_ops[] = {
-#define TG_OP(name, formula) &tg_op_##name,
+typedef struct registry_entry {
+    const tg_op_def *op;
+    const char *formula;
+} registry_entry;
+
+static const registry_entry registry[] = {
+#define TG_OP(name, formula) {&tg_op_##name, formula},
 #include "ops.def"
 #undef TG_OP
 };
-const int tg_builtin_op_count = (int)(sizeof tg_builtin_ops / sizeof tg_builtin_ops[0]);
+
+const char *tg_op_formula(const tg_op_def *op)
+{
+    for (size_t k = 0; k < sizeof registry / sizeof registry[0]; k++)
+        if (registry[k].op == op)
+            return registry[k].formula;
+    return NULL;
+}

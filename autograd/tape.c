@@ -1,5 +1,6 @@
 /* The tape: node recording, the arena, the reverse pass, introspection and profiling. */
 #include "op.h"
+#include "ops.h"
 #include "tensor/parallel.h"
 
 #include <stdarg.h>
@@ -415,9 +416,13 @@ void tg_tape_print(const tg_tape *t, FILE *f)
         for (int k = 0; k < n->n_in && used < sizeof inputs; k++)
             used += (size_t)snprintf(inputs + used, sizeof inputs - used, "%s%d", k ? "," : "", n->in[k]->index);
         size_t bytes = (n->value.size + (n->grad.data ? n->grad.size : 0)) * sizeof(float);
-        fprintf(f, "%3d %-16s %-12s in=[%s] bytes=%zu%s%s%s\n", i, n->op->name,
+        /* the op's formula from the registry, its value part (before the gradients' ';') */
+        const char *formula = tg_op_formula(n->op), *end = formula ? strchr(formula, ';') : NULL;
+        int formula_len = formula ? (end ? (int)(end - formula) : (int)strlen(formula)) : 0;
+        fprintf(f, "%3d %-16s %-12s in=[%s] bytes=%zu%s%s%s%s%.*s\n", i, n->op->name,
                 tg_tensor_shape_str(s, sizeof s, &n->value), inputs, bytes,
-                n->requires_grad ? " grad" : "", n->param ? " param=" : "", n->param ? n->param->name : "");
+                n->requires_grad ? " grad" : "", n->param ? " param=" : "", n->param ? n->param->name : "",
+                formula ? "   " : "", formula_len, formula ? formula : "");
     }
 }
 

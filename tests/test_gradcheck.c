@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "autograd/gradcheck.h"
+#include "autograd/fused/fused.h"
 #include "autograd/ops.h"
 #include "tensor/rng.h"
 
@@ -846,6 +847,36 @@ static void gc_case_jacobian_diff_penalty(void)
             tg_tensor_free(&c.consts[0]);
             tg_tensor_free(&c.consts[1]);
         }
+    }
+}
+
+/* ---- activation_slope: f' read off h, for each activation ---------------------------------- */
+
+static tg_node *apply_activation_slope(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    return tg_activation_slope_of(t, in[0], c->act);
+}
+
+static void gc_case_activation_slope(void)
+{
+    for (int test = 0; test < 2 * TG_ACT_COUNT; test++) {
+        tg_activation_kind kind = (tg_activation_kind)(test / 2);
+        /* relu's and leaky_relu's φ is piecewise constant: a zero gradient, nothing to compare
+         * (their φ is checked against f'(z) in test_activation.c) */
+        if (test % 2 >= activation_variants(kind) || kind == TG_ACT_RELU || kind == TG_ACT_LEAKY_RELU)
+            continue;
+        gc_case c;
+        gc_begin(&c, 1000 + (uint64_t)test);
+        c.act = activation_under_test(kind, test % 2);
+        c.expect = &tg_op_activation_slope;
+        c.apply = apply_activation_slope;
+        size_t M = gc_dim(&c, 1, 5), N = gc_dim(&c, 1, 5);
+        fill_activation_values(&c, gc_param2(&c, "h", M, N, 0.0f, 1.0f), c.act);
+        char a[48];
+        tg_activation_format(c.act, a, sizeof a);
+        snprintf(c.label, sizeof c.label, "activation_slope %s h [%zu,%zu]", a, M, N);
+        /* φ is piecewise linear or quadratic in h for all but softplus: the difference is exact there */
+        gc_run(&c, kind == TG_ACT_SOFTPLUS ? 1e-2 : 5e-2);
     }
 }
 

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "autograd/fused/fused.h"
 #include "autograd/ops.h"
 #include "tensor/rng.h"
 

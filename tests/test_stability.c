@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 
+#include "autograd/fused/fused.h"
 #include "autograd/ops.h"
 
 static const float extremes[] = {-1e4f, -100.0f, 100.0f, 1e4f};

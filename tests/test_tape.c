@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/fused/fused.h"
 #include "autograd/ops.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
@@ -721,15 +722,15 @@ Test(tape, print_lists_every_node)
     cr_assert_str_eq(before,
                      "  0 param            [2,3]        in=[] bytes=24 grad param=W\n"
                      "  1 input            [4,2]        in=[] bytes=32\n"
-                     "  2 matmul_nn        [4,3]        in=[1,0] bytes=48 grad\n"
-                     "  3 sum              [1]          in=[2] bytes=4 grad\n");
+                     "  2 matmul_nn        [4,3]        in=[1,0] bytes=48 grad   C[M,N] = A[M,K]·B[K,N]\n"
+                     "  3 sum              [1]          in=[2] bytes=4 grad   y[1] = Σ x\n");
     cr_assert_eq(tg_backward(t, loss, NULL), TG_OK);
     char *after = capture(tg_tape_print, t); /* now with the gradient buffers */
     cr_assert_str_eq(after,
                      "  0 param            [2,3]        in=[] bytes=48 grad param=W\n"
                      "  1 input            [4,2]        in=[] bytes=32\n"
-                     "  2 matmul_nn        [4,3]        in=[1,0] bytes=96 grad\n"
-                     "  3 sum              [1]          in=[2] bytes=8 grad\n");
+                     "  2 matmul_nn        [4,3]        in=[1,0] bytes=96 grad   C[M,N] = A[M,K]·B[K,N]\n"
+                     "  3 sum              [1]          in=[2] bytes=8 grad   y[1] = Σ x\n");
     free(before);
     free(after);
     tg_tensor_free(&x);

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "autograd/fused/fused.h"
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "nn/io/checkpoint.h"

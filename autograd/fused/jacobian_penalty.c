@@ -1,4 +1,4 @@
-/* autograd/ops_jacobian.c — the contractive penalty of a CAE, fused.
+/* autograd/fused/jacobian_penalty.c — the contractive penalty of a CAE, fused.
  *
  * For an encoder h = f(z), z = x·W + b (x [B,D], W [D,H], h [B,H]), the Jacobian of sample b's
  * code with respect to its input is J_b = ∂h_b/∂x_b = diag(f'(z_b))·Wᵀ  [H,D], so
@@ -27,7 +27,7 @@
  * to W a second time (indirect: through z), to b and to x.  W's gradient is the sum of both
  * paths.  A widely copied Keras CAE treats W as a constant here and loses the direct term; this
  * op takes W as an input so the tape cannot. */
-#include "activation_math.h"
+#include "autograd/activation_math.h"
 
 #include "tensor/parallel.h"
 
@@ -145,7 +145,7 @@ TG_VECTORIZE static void penalty_columns(size_t lo, size_t hi, void *ctx)
     switch (job->act.kind) {
 #define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
     case TG_ACT_##NAME: sum_squared_slopes(TG_ACT_##NAME, job->act.param, job->h, B, H, lo, width, fp2); break;
-#include "activations.def"
+#include "autograd/activations.def"
 #undef TG_ACTIVATION
     default: break;
     }
@@ -195,7 +195,7 @@ TG_VECTORIZE static void penalty_dh_rows(size_t lo, size_t hi, void *ctx)
     switch (job->act.kind) {
 #define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
     case TG_ACT_##NAME: add_slope_gradient_rows(TG_ACT_##NAME, job->act.param, h, dh, s, job->scale, job->H, lo, hi, a); break;
-#include "activations.def"
+#include "autograd/activations.def"
 #undef TG_ACTIVATION
     default: break;
     }
@@ -204,7 +204,7 @@ TG_VECTORIZE static void penalty_dh_rows(size_t lo, size_t hi, void *ctx)
 /* dW_ij += g · 2 W_ij · (1/B) Σ_b φ(h_bj)²        dh_bj += g · (2/B) φ(h_bj) φ'(h_bj) s_j
  * Each gradient nothing has written yet is assigned instead (tg_jacobian_penalty sets
  * assigns_input_grads): in the CAE this op is the first to reach dh, which the tape otherwise
- * zero-filled first (2-3 µs of a batch-256 step).  When h and W are one node, the second write
+ * zero-filled first, a pass over [B,H] for nothing.  When h and W are one node, the second write
  * adds to the first. */
 void tg_op_jacobian_penalty_backward(tg_node *n)
 {
@@ -310,7 +310,7 @@ TG_VECTORIZE static void diff_penalty_columns(size_t lo, size_t hi, void *ctx)
     switch (job->act.kind) {
 #define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
     case TG_ACT_##NAME: sum_squared_slope_differences(TG_ACT_##NAME, job->act.param, job, lo, width, d2); break;
-#include "activations.def"
+#include "autograd/activations.def"
 #undef TG_ACTIVATION
     default: break;
     }
@@ -361,7 +361,7 @@ TG_VECTORIZE static void diff_penalty_dh_rows(size_t lo, size_t hi, void *ctx)
     switch (job->act.kind) {
 #define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
     case TG_ACT_##NAME: add_slope_difference_gradient_rows(TG_ACT_##NAME, job->act.param, job, lo, hi); break;
-#include "activations.def"
+#include "autograd/activations.def"
 #undef TG_ACTIVATION
     default: break;
     }

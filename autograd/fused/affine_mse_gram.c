@@ -1,4 +1,4 @@
-/* autograd/ops_gram.c — affine_mse_gram: a Dense layer's MSE loss without forming its output.
+/* autograd/fused/affine_mse_gram.c — affine_mse_gram: a Dense layer's MSE loss without forming its output.
  *
  * The op computes what affine_mse computes (mse(X·op(W) + b, T)), through the Gram matrix of the
  * layer's weights instead of the output Y [M,N].  Write V = op(W) [K,N], Wn = Vᵀ [N,K] (W itself
@@ -23,7 +23,7 @@
  * float products).  dX's and dV's absolute errors are those of affine_mse, whose R = Y − T cancels
  * the same way; db's three terms are summed in double from exact float inputs.  The results do not
  * depend on the thread count (fixed product and row blocks). */
-#include "ops_internal.h"
+#include "autograd/ops_internal.h"
 
 #include <string.h>
 
