@@ -12,7 +12,10 @@
  *
  *   tg_inflate_mem   raw DEFLATE from memory into a fixed buffer
  *   tg_gunzip_mem    a whole .gz image held in memory (handy for fuzzing)
- *   tg_gunzip_file   a .gz FILE, streamed in chunks; output sized from the trailer's ISIZE */
+ *   tg_gunzip_file   a .gz FILE, streamed in chunks; output sized from the trailer's ISIZE
+ *
+ * inflate.c is the DEFLATE decoder, gzip.c the gzip member around it (inflate_internal.h holds
+ * the state they share).  Internal: not installed. */
 #ifndef TG_INFLATE_H
 #define TG_INFLATE_H
 
