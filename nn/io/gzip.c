@@ -191,12 +191,6 @@ int tg_gunzip_mem(const uint8_t *in, size_t in_len, const char *name, size_t max
     return rc;
 }
 
-int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
-                   uint8_t **out, size_t *out_len, tg_error *err)
-{
-    return tg_gunzip_file_checked(f, name, max_output, 0, NULL, NULL, out, out_len, err);
-}
-
 int tg_gunzip_file_checked(FILE *f, const char *name, size_t max_output, size_t head_bytes, tg_gunzip_head_fn head_fn,
                            void *head_ctx, uint8_t **out, size_t *out_len, tg_error *err)
 {
