@@ -15,7 +15,9 @@
  *     tg_atomic_file f;
  *     if (tg_atomic_open(&f, path, err)) return err->code;
  *     int e = tg_atomic_write(&f, bytes, n);          // as often as needed; 0 or an errno
- *     return tg_atomic_finish(&f, e, true, err);      // commit, or clean up after e != 0 */
+ *     return tg_atomic_finish(&f, e, true, err);      // commit, or clean up after e != 0
+ *
+ * Internal (not installed): the writers in nn/io and the programs under models/ use it. */
 #ifndef TG_ATOMIC_FILE_H
 #define TG_ATOMIC_FILE_H
 

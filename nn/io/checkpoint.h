@@ -1,4 +1,4 @@
-/* nn/io/checkpoint.h — checkpoint files: metadata + named float32 tensors (format: spec/checkpoint.md).
+/* nn/io/checkpoint.h — checkpoint files: metadata + named float32 tensors (format: docs/checkpoint.md).
  *
  * A tg_checkpoint is an in-memory checkpoint: ordered metadata (key=value text pairs, in the order
  * they were first set) and named float32 tensors (in the order they were added).  It owns copies of
@@ -10,7 +10,7 @@
  *
  * all integers and floats little-endian whatever the host; floats are stored as their IEEE 754 bit
  * pattern, so NaN payloads, -0.0 and denormals survive a round trip bit for bit.  Names, keys and
- * values must be valid UTF-8 (the spec says the text is UTF-8; both the setters and the reader check).
+ * values must be valid UTF-8 (the format says the text is UTF-8; both the setters and the reader check).
  *
  * Typical save / load of a model:
  *     tg_checkpoint *ck = tg_ckpt_new(err);
@@ -97,13 +97,6 @@ const tg_tensor *tg_ckpt_tensor(const tg_checkpoint *ck, int i);
  * untouched and the message names the file and the system error. */
 int tg_ckpt_write(const tg_checkpoint *ck, const char *path, tg_error *err);
 
-/* FOR TESTS: tg_ckpt_write, but with stop_before_rename != 0 it stops right before the rename,
- * as a crash would: the temporary file stays behind (complete and fsync'ed), path is untouched,
- * and TG_OK is returned.  The temporary file's path is copied to tmp_path (if not NULL and
- * tmp_path_cap > 0; truncated to fit).  With stop_before_rename == 0 it is tg_ckpt_write. */
-int tg_ckpt_write_stage(const tg_checkpoint *ck, const char *path, int stop_before_rename,
-                        char *tmp_path, size_t tmp_path_cap, tg_error *err);
-
 /* Reads and checks a checkpoint file; a new checkpoint, or NULL + a message "PATH: problem" on
  * any defect: not a regular file (directory, FIFO: opened non-blocking, never hangs), unreadable,
  * empty, over TG_CKPT_MAX_FILE_BYTES, or any violation of the format (see tg_ckpt_parse). */
@@ -130,17 +123,18 @@ tg_checkpoint *tg_ckpt_parse(const void *bytes, size_t len, const char *label, t
  * example a duplicate name) the checkpoint is left as it was. */
 int tg_ckpt_add_params(tg_checkpoint *ck, tg_param *const *params, int n, tg_error *err);
 
-/* Copies checkpoint tensors into params[i]->value by name, all or nothing: first checks that
- * every param's name is present with exactly the param's shape, only then copies.  Messages
- * (path is used only in them):  "PATH: missing tensor dec.bias",
- *     "PATH: tensor enc.weight has shape [784,32], expected [784,64]"   (file shape, param shape)
- * Tensors in the checkpoint that no param asks for are ignored.  Gradients are not touched. */
 /* Checks that every element of tensor `name` (from the checkpoint at path) is finite, and with
  * non_negative that none is below 0 (Adam's second moments): "PATH: tensor NAME element K is
  * nan".  A CRC proves only that the file is what its writer wrote, not that the numbers make a
  * model; tg_ckpt_load_params runs it on every parameter. */
 int tg_ckpt_check_values(const tg_tensor *t, const char *path, const char *name, bool non_negative, tg_error *err);
 
+/* Copies checkpoint tensors into params[i]->value by name, all or nothing: first checks that
+ * every param's name is present with exactly the param's shape and finite values
+ * (tg_ckpt_check_values), only then copies.  Messages (path is used only in them):
+ *     "PATH: missing tensor dec.bias",
+ *     "PATH: tensor enc.weight has shape [784,32], expected [784,64]"   (file shape, param shape)
+ * Tensors in the checkpoint that no param asks for are ignored.  Gradients are not touched. */
 int tg_ckpt_load_params(const tg_checkpoint *ck, const char *path, tg_param *const *params, int n,
                         tg_error *err);
 

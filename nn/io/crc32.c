@@ -1,3 +1,4 @@
+/* nn/io/crc32.c — CRC-32 for checkpoints, gzip members and PNG chunks (see crc32.h). */
 #include "crc32.h"
 
 /* Table-driven, one byte at a time; the table is built on first use (256 entries). */

@@ -272,11 +272,11 @@ static void prefetch_images(size_t lo, size_t hi, void *ctx)
 }
 
 /* On all threads: issuing a batch's prefetches is not free, because the core stalls once its
- * queue of outstanding misses is full.  For batch 256 (3,300 lines from anywhere in memory) that
- * took 12 µs a step on the training thread alone, with the other idle; split over two, 6-7 µs
- * (trace of cae bench --batch 256 --threads 2, medians).  The chunks are the conversion's, so
- * a thread mostly prefetches the positions it will convert (not always: in a team a thread
- * that is done takes the other's chunks; then the lines come from the other core's cache). */
+ * queue of outstanding misses is full (batch 256 is 3,300 lines from anywhere in memory), so
+ * one thread issuing them all would keep the others waiting; split, each issues its share
+ * (docs/performance.md has the measurement).  The chunks are the conversion's, so a thread
+ * mostly prefetches the positions it will convert (not always: in a team a thread that is
+ * done takes the other's chunks; then the lines come from the other core's cache). */
 void tg_batcher_prefetch_next(const tg_batcher *b, const tg_dataset *ds)
 {
     size_t left = b->n - b->position, count = left < b->batch ? left : b->batch;

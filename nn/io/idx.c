@@ -4,7 +4,8 @@
  * a dimension count byte, then one big-endian uint32 per dimension, then the elements.
  * Plain files are validated from their header and size before the data is read (so a huge or
  * broken file costs nothing), and only the kept images are read.  Gzip files are decompressed
- * whole by nn/io/inflate.c, then validated the same way.  tg_idx_parse_mem takes a file image already
+ * whole by nn/io/gzip.c (tg_gunzip_file_checked, which stops at once when the decompressed
+ * header is wrong), then validated the same way.  tg_idx_parse_mem takes a file image already
  * in memory (for the fuzzer) and runs the same header check (parse_header) and the same
  * decompressed-stream step (finish_decompressed); it does not replace the file path, which
  * streams: a plain file is never read past its header when the header is wrong, and a .gz file is

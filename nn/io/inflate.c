@@ -1,10 +1,10 @@
-/* nn/io/inflate.c — DEFLATE (RFC 1951) decoding and the gzip (RFC 1952) member wrapper.
+/* nn/io/inflate.c — the DEFLATE decoder (RFC 1951); the gzip wrapper around it is gzip.c.
  *
  * Reading order: the byte source (memory or FILE chunks), the bit reader on top of it, canonical
- * Huffman codes (build + decode), the three block kinds, then the gzip header/trailer and the
- * public entry points.  Bits are consumed least significant first as RFC 1951 section 3.1.1 says;
- * Huffman codes are packed most significant bit first, which is why the fast table is indexed by
- * bit-reversed codes. */
+ * Huffman codes (build + decode), the three block kinds, then raw DEFLATE's entry point.  Bits are
+ * consumed least significant first as RFC 1951 section 3.1.1 says; Huffman codes are packed most
+ * significant bit first, which is why the fast table is indexed by bit-reversed codes.  The state
+ * shared with gzip.c is in inflate_internal.h. */
 #include "inflate.h"
 
 #include <errno.h>
@@ -12,32 +12,14 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
 
-#include "atomic_file.h"
-#include "crc32.h"
+#include "inflate_internal.h"
 
-#define INPUT_CHUNK_BYTES 65536
-#define INITIAL_OUTPUT_BYTES ((size_t)1 << 20) /* gzip output starts here and doubles as data arrives */
-#define MAX_CODE_BITS 15
-#define FAST_BITS 9 /* codes up to this length decode with one table lookup */
-#define LITLEN_SYMBOLS 288 /* 0..255 literals, 256 end of block, 257..285 lengths, 286/287 unused */
 #define DIST_SYMBOLS 32    /* 0..29 distances, 30/31 unused (only reachable in the fixed code) */
 #define CODELEN_SYMBOLS 19
-#define GZIP_MIN_BYTES 18  /* 10-byte header + 8-byte trailer: anything shorter is truncated */
-#define DEFLATE_MAX_RATIO 1032 /* 4 matches of 258 bytes per input byte at 2 bits per match */
 
 /* ------------------------------------------------------------------------------------------- */
-/* Byte source: the whole input in memory, or a FILE read INPUT_CHUNK_BYTES at a time. */
-
-typedef struct byte_source {
-    const uint8_t *next; /* unread bytes of the current chunk (or of the memory buffer) */
-    size_t avail;        /* how many of them */
-    FILE *file;          /* NULL in memory mode: when avail hits 0 the input is over */
-    uint8_t *chunk;      /* file mode: the chunk buffer */
-    int read_errno;      /* nonzero after a read error (distinguishes it from end of file) */
-    uint64_t taken;      /* bytes handed to the reader so far */
-} byte_source;
+/* Byte source. */
 
 /* Makes more bytes available; false at end of input (or on a read error, see read_errno). */
 static bool source_fill(byte_source *src)
@@ -58,43 +40,9 @@ static bool source_fill(byte_source *src)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* Decoder state and error reporting. */
+/* Error reporting and the output buffer. */
 
-typedef struct fast_entry {
-    uint16_t symbol;
-    uint8_t length; /* code length in bits; 0: the code is longer than FAST_BITS (or invalid) */
-} fast_entry;
-
-/* A canonical Huffman code (RFC 1951 3.2.2) as counts per length plus symbols in code order. */
-typedef struct huffman_code {
-    uint16_t count[MAX_CODE_BITS + 1]; /* count[len]: number of codes of that length; [0] unused */
-    uint16_t symbol[LITLEN_SYMBOLS];   /* symbols sorted by (code length, symbol value) */
-    fast_entry fast[1u << FAST_BITS];  /* indexed by the next FAST_BITS input bits */
-} huffman_code;
-
-typedef struct inflater {
-    byte_source src;
-    uint64_t bitbuf;   /* pending input bits, next bit lowest; bits at and above bitcount are 0 */
-    unsigned bitcount;
-    uint8_t *out;      /* output buffer, also the window that distances point back into */
-    size_t out_len;    /* bytes produced so far (also counts bytes not stored, see overflowed) */
-    size_t out_cap;
-    size_t target;     /* gzip mode: the size out may grow to (the plausible ISIZE); out_cap grows
-                          toward it as data arrives, so memory follows the data, not the claim */
-    tg_gunzip_head_fn head_fn; /* gzip mode: called once with the first head_bytes of output */
-    void *head_ctx;
-    size_t head_bytes;
-    uint32_t isize;
-    bool head_limited; /* target lowered to what the data's header announces */
-    bool gzip;         /* gzip mode: output past out_cap is counted, not an immediate error */
-    bool overflowed;   /* gzip mode: the data is longer than out_cap; nothing more is stored */
-    const char *name;  /* message prefix */
-    tg_error *err;
-    huffman_code litlen, dist, codelen;
-} inflater;
-
-__attribute__((format(printf, 3, 4)))
-static int fail(inflater *s, int code, const char *fmt, ...)
+int tg_inflate_fail(inflater *s, int code, const char *fmt, ...)
 {
     char detail[TG_ERROR_MSG_MAX];
     va_list ap;
@@ -108,8 +56,8 @@ static int fail(inflater *s, int code, const char *fmt, ...)
 static int fail_input_ended(inflater *s)
 {
     if (s->src.read_errno)
-        return fail(s, TG_ERR_IO, "read error: %s", strerror(s->src.read_errno));
-    return fail(s, TG_ERR_FORMAT, "truncated %s stream", s->gzip ? "gzip" : "deflate");
+        return tg_inflate_fail(s, TG_ERR_IO, "read error: %s", strerror(s->src.read_errno));
+    return tg_inflate_fail(s, TG_ERR_FORMAT, "truncated %s stream", s->gzip ? "gzip" : "deflate");
 }
 
 /* Makes room for n more output bytes; *store says whether to write them.  Raw deflate into a
@@ -148,16 +96,16 @@ static int reserve_output(inflater *s, size_t n, bool *store)
         cap = cap < want ? want : cap;
         uint8_t *grown = realloc(s->out, cap);
         if (!grown)
-            return fail(s, TG_ERR_NOMEM, "cannot allocate %zu bytes for the decompressed data", cap);
+            return tg_inflate_fail(s, TG_ERR_NOMEM, "cannot allocate %zu bytes for the decompressed data", cap);
         s->out = grown;
         s->out_cap = cap;
         *store = true;
         return TG_OK;
     }
     if (!s->gzip)
-        return fail(s, TG_ERR_FORMAT, "decompressed data exceeds the %zu-byte output buffer", s->out_cap);
+        return tg_inflate_fail(s, TG_ERR_FORMAT, "decompressed data exceeds the %zu-byte output buffer", s->out_cap);
     if (n > SIZE_MAX - s->out_len)
-        return fail(s, TG_ERR_FORMAT, "decompressed size overflows size_t");
+        return tg_inflate_fail(s, TG_ERR_FORMAT, "decompressed size overflows size_t");
     s->overflowed = true;
     return TG_OK;
 }
@@ -195,7 +143,7 @@ static int read_bits(inflater *s, unsigned n, uint32_t *value)
 }
 
 /* Skips to the next byte boundary (stored blocks and the gzip trailer start there). */
-static void align_to_byte(inflater *s)
+void tg_inflate_align_to_byte(inflater *s)
 {
     unsigned drop = s->bitcount % 8;
     s->bitbuf >>= drop;
@@ -203,7 +151,7 @@ static void align_to_byte(inflater *s)
 }
 
 /* Reads one byte at a byte boundary: first from the bit buffer, then from the source. */
-static int read_byte(inflater *s, uint8_t *byte)
+int tg_inflate_read_byte(inflater *s, uint8_t *byte)
 {
     if (s->bitcount >= 8) {
         *byte = (uint8_t)s->bitbuf;
@@ -220,7 +168,7 @@ static int read_byte(inflater *s, uint8_t *byte)
 }
 
 /* Position of the next unread byte in the input (valid at a byte boundary). */
-static uint64_t input_position(const inflater *s)
+uint64_t tg_inflate_input_position(const inflater *s)
 {
     return s->src.taken - s->bitcount / 8;
 }
@@ -256,7 +204,7 @@ static int huffman_build(inflater *s, huffman_code *h, const uint8_t *lengths, u
     unsigned used = 0;
     for (unsigned sym = 0; sym < n; sym++) {
         if (lengths[sym] > MAX_CODE_BITS)
-            return fail(s, TG_ERR_FORMAT, "invalid %s code length %u", role_name(role), lengths[sym]);
+            return tg_inflate_fail(s, TG_ERR_FORMAT, "invalid %s code length %u", role_name(role), lengths[sym]);
         if (lengths[sym]) {
             h->count[lengths[sym]]++;
             used++;
@@ -267,12 +215,12 @@ static int huffman_build(inflater *s, huffman_code *h, const uint8_t *lengths, u
     for (unsigned len = 1; len <= MAX_CODE_BITS; len++) {
         unassigned = unassigned * 2 - h->count[len];
         if (unassigned < 0)
-            return fail(s, TG_ERR_FORMAT, "over-subscribed %s code", role_name(role));
+            return tg_inflate_fail(s, TG_ERR_FORMAT, "over-subscribed %s code", role_name(role));
     }
     if (unassigned > 0 && used > 0) {
         bool single_one_bit_code = used == 1 && h->count[1] == 1;
         if (role == CODE_CODELEN || !single_one_bit_code)
-            return fail(s, TG_ERR_FORMAT, "incomplete %s code", role_name(role));
+            return tg_inflate_fail(s, TG_ERR_FORMAT, "incomplete %s code", role_name(role));
     }
 
     /* Sort the symbols by code length (stable in symbol value): that is the canonical code order. */
@@ -330,7 +278,7 @@ static int huffman_decode(inflater *s, const huffman_code *h, enum code_role rol
         first = (first + count) << 1;
         code <<= 1;
     }
-    return fail(s, TG_ERR_FORMAT, "invalid %s code in the compressed data", role_name(role));
+    return tg_inflate_fail(s, TG_ERR_FORMAT, "invalid %s code in the compressed data", role_name(role));
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -350,17 +298,17 @@ static const uint8_t dist_extra[30] = { 0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5
 /* Block type 0: byte-aligned LEN, NLEN (its one's complement), then LEN raw bytes. */
 static int inflate_stored(inflater *s)
 {
-    align_to_byte(s);
+    tg_inflate_align_to_byte(s);
     uint8_t header[4];
     for (int i = 0; i < 4; i++) {
-        int rc = read_byte(s, &header[i]);
+        int rc = tg_inflate_read_byte(s, &header[i]);
         if (rc)
             return rc;
     }
     unsigned len = header[0] | (unsigned)header[1] << 8;
     unsigned nlen = header[2] | (unsigned)header[3] << 8;
     if (len != (~nlen & 0xFFFFu))
-        return fail(s, TG_ERR_FORMAT, "stored block length check failed (LEN 0x%04x, NLEN 0x%04x)", len, nlen);
+        return tg_inflate_fail(s, TG_ERR_FORMAT, "stored block length check failed (LEN 0x%04x, NLEN 0x%04x)", len, nlen);
     bool store;
     int rc = reserve_output(s, len, &store);
     if (rc)
@@ -411,7 +359,7 @@ static int inflate_codes(inflater *s)
         if (sym == 256)
             return TG_OK;
         if (sym > 285)
-            return fail(s, TG_ERR_FORMAT, "invalid length symbol %u", sym);
+            return tg_inflate_fail(s, TG_ERR_FORMAT, "invalid length symbol %u", sym);
 
         uint32_t extra = 0;
         if ((rc = read_bits(s, length_extra[sym - 257], &extra)))
@@ -422,14 +370,14 @@ static int inflate_codes(inflater *s)
         if ((rc = huffman_decode(s, &s->dist, CODE_DIST, &dsym)))
             return rc;
         if (dsym > 29)
-            return fail(s, TG_ERR_FORMAT, "invalid distance symbol %u", dsym);
+            return tg_inflate_fail(s, TG_ERR_FORMAT, "invalid distance symbol %u", dsym);
         if ((rc = read_bits(s, dist_extra[dsym], &extra)))
             return rc;
         size_t distance = dist_base[dsym] + extra;
 
         if (distance > s->out_len)
-            return fail(s, TG_ERR_FORMAT, "distance %zu too far back (only %zu bytes decoded)",
-                        distance, s->out_len);
+            return tg_inflate_fail(s, TG_ERR_FORMAT, "distance %zu too far back (only %zu bytes decoded)",
+                                   distance, s->out_len);
         if ((rc = reserve_output(s, length, &store)))
             return rc;
         if (store) {
@@ -477,9 +425,9 @@ static int inflate_dynamic(inflater *s)
         return rc;
     unsigned nlit = hlit + 257, ndist = hdist + 1, ncodelen = hclen + 4;
     if (nlit > 286)
-        return fail(s, TG_ERR_FORMAT, "dynamic block declares %u literal/length codes (at most 286)", nlit);
+        return tg_inflate_fail(s, TG_ERR_FORMAT, "dynamic block declares %u literal/length codes (at most 286)", nlit);
     if (ndist > 30)
-        return fail(s, TG_ERR_FORMAT, "dynamic block declares %u distance codes (at most 30)", ndist);
+        return tg_inflate_fail(s, TG_ERR_FORMAT, "dynamic block declares %u distance codes (at most 30)", ndist);
 
     uint8_t codelen_lengths[CODELEN_SYMBOLS] = { 0 };
     for (unsigned i = 0; i < ncodelen; i++) {
@@ -506,7 +454,7 @@ static int inflate_dynamic(inflater *s)
         uint32_t repeat = 0;
         if (sym == 16) {
             if (have == 0)
-                return fail(s, TG_ERR_FORMAT, "code-length repeat with no previous length");
+                return tg_inflate_fail(s, TG_ERR_FORMAT, "code-length repeat with no previous length");
             value = lengths[have - 1];
             rc = read_bits(s, 2, &repeat);
             repeat += 3;
@@ -520,12 +468,12 @@ static int inflate_dynamic(inflater *s)
         if (rc)
             return rc;
         if (repeat > total - have)
-            return fail(s, TG_ERR_FORMAT, "code-length repeat runs past the %u declared codes", total);
+            return tg_inflate_fail(s, TG_ERR_FORMAT, "code-length repeat runs past the %u declared codes", total);
         memset(lengths + have, value, repeat);
         have += repeat;
     }
     if (lengths[256] == 0)
-        return fail(s, TG_ERR_FORMAT, "dynamic block has no end-of-block code");
+        return tg_inflate_fail(s, TG_ERR_FORMAT, "dynamic block has no end-of-block code");
     if ((rc = huffman_build(s, &s->litlen, lengths, nlit, CODE_LITLEN)) ||
         (rc = huffman_build(s, &s->dist, lengths + nlit, ndist, CODE_DIST)))
         return rc;
@@ -533,7 +481,7 @@ static int inflate_dynamic(inflater *s)
 }
 
 /* Decodes blocks until the one marked final.  Each block consumes at least 3 bits. */
-static int inflate_blocks(inflater *s)
+int tg_inflate_blocks(inflater *s)
 {
     uint32_t final = 0;
     while (!final) {
@@ -545,7 +493,7 @@ static int inflate_blocks(inflater *s)
         case 0: rc = inflate_stored(s); break;
         case 1: rc = inflate_fixed(s); break;
         case 2: rc = inflate_dynamic(s); break;
-        default: rc = fail(s, TG_ERR_FORMAT, "invalid block type 3"); break;
+        default: rc = tg_inflate_fail(s, TG_ERR_FORMAT, "invalid block type 3"); break;
         }
         if (rc)
             return rc;
@@ -554,154 +502,9 @@ static int inflate_blocks(inflater *s)
 }
 
 /* ------------------------------------------------------------------------------------------- */
-/* gzip member (RFC 1952 2.3). */
+/* Raw DEFLATE. */
 
-enum { GZ_FTEXT = 1, GZ_FHCRC = 2, GZ_FEXTRA = 4, GZ_FNAME = 8, GZ_FCOMMENT = 16, GZ_RESERVED = 0xE0 };
-
-/* Reads one header byte and folds it into the header CRC (for FHCRC). */
-static int read_header_byte(inflater *s, uint32_t *crc, uint8_t *byte)
-{
-    int rc = read_byte(s, byte);
-    if (rc == TG_OK)
-        *crc = tg_crc32(*crc, byte, 1);
-    return rc;
-}
-
-/* Skips a zero-terminated header field (FNAME, FCOMMENT); ends at its NUL or the input's end. */
-static int skip_zero_terminated(inflater *s, uint32_t *crc)
-{
-    uint8_t byte;
-    do {
-        int rc = read_header_byte(s, crc, &byte);
-        if (rc)
-            return rc;
-    } while (byte != 0);
-    return TG_OK;
-}
-
-static int read_gzip_header(inflater *s)
-{
-    uint8_t h[10];
-    uint32_t crc = 0;
-    for (int i = 0; i < 10; i++) {
-        int rc = read_header_byte(s, &crc, &h[i]);
-        if (rc)
-            return rc;
-    }
-    if (h[0] != 0x1F || h[1] != 0x8B)
-        return fail(s, TG_ERR_FORMAT, "not a gzip file");
-    if (h[2] != 8)
-        return fail(s, TG_ERR_FORMAT, "unsupported gzip compression method %u (only 8, deflate)", h[2]);
-    unsigned flags = h[3];
-    if (flags & GZ_RESERVED)
-        return fail(s, TG_ERR_FORMAT, "reserved gzip header flags set (0x%02x)", flags);
-    int rc;
-    if (flags & GZ_FEXTRA) {
-        uint8_t lo, hi;
-        if ((rc = read_header_byte(s, &crc, &lo)) || (rc = read_header_byte(s, &crc, &hi)))
-            return rc;
-        for (unsigned n = lo | (unsigned)hi << 8; n > 0; n--) {
-            uint8_t skipped;
-            if ((rc = read_header_byte(s, &crc, &skipped)))
-                return rc;
-        }
-    }
-    if ((flags & GZ_FNAME) && (rc = skip_zero_terminated(s, &crc)))
-        return rc;
-    if ((flags & GZ_FCOMMENT) && (rc = skip_zero_terminated(s, &crc)))
-        return rc;
-    if (flags & GZ_FHCRC) {
-        uint8_t lo, hi;
-        if ((rc = read_byte(s, &lo)) || (rc = read_byte(s, &hi)))
-            return rc;
-        unsigned stored = lo | (unsigned)hi << 8;
-        if (stored != (crc & 0xFFFFu))
-            return fail(s, TG_ERR_FORMAT, "gzip header CRC mismatch (stored 0x%04x, computed 0x%04x)",
-                        stored, (unsigned)(crc & 0xFFFFu));
-    }
-    return TG_OK;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* Whether the ISIZE read from the end of the file can be believed enough to allocate it: not
- * over the caller's cap and not more than DEFLATE could expand the file's bytes to. */
-static bool announced_size_plausible(uint32_t isize, uint64_t total_bytes, size_t max_output)
-{
-    uint64_t deflate_bytes = total_bytes - GZIP_MIN_BYTES + 1; /* caller ensured total >= minimum */
-    return isize <= max_output && (uint64_t)isize <= deflate_bytes * DEFLATE_MAX_RATIO;
-}
-
-/* Header, deflate data into s->out, trailer, and nothing after it.  The checks after the stream
- * go from the most to the least fundamental: a stream that ends early says "truncated" (from
- * the decoder), bytes after the member, then the size (the data did not fit the buffer sized from
- * ISIZE, or ISIZE disagrees), then the CRC of the stored data. */
-static int gunzip_member(inflater *s, uint64_t total_bytes, size_t max_output)
-{
-    int rc;
-    if ((rc = read_gzip_header(s)) || (rc = inflate_blocks(s)))
-        return rc;
-    align_to_byte(s);
-    uint8_t trailer[8];
-    for (int i = 0; i < 8; i++)
-        if ((rc = read_byte(s, &trailer[i])))
-            return rc;
-    uint32_t stored_crc = le32(trailer), stored_isize = le32(trailer + 4);
-
-    uint64_t after = input_position(s);
-    if (after < total_bytes) {
-        uint8_t b0 = 0, b1 = 0;
-        if (total_bytes - after >= 2 && read_byte(s, &b0) == TG_OK && read_byte(s, &b1) == TG_OK &&
-            b0 == 0x1F && b1 == 0x8B)
-            return fail(s, TG_ERR_FORMAT, "more than one gzip member (concatenated .gz files are not supported)");
-        return fail(s, TG_ERR_FORMAT, "%llu trailing bytes after the gzip stream",
-                    (unsigned long long)(total_bytes - after));
-    }
-    if (s->out_len > max_output)
-        return fail(s, TG_ERR_FORMAT, "decompressed size %zu bytes is over the limit of %zu bytes",
-                    s->out_len, max_output);
-    if (s->overflowed && s->head_limited && stored_isize == (uint32_t)s->out_len)
-        return fail(s, TG_ERR_FORMAT, "%zu trailing bytes after the data: its header announces %zu bytes, the stream has %zu",
-                    s->out_len - s->target, s->target, s->out_len);
-    if (s->overflowed || stored_isize != (uint32_t)s->out_len || s->out_len != s->target)
-        return fail(s, TG_ERR_FORMAT, "ISIZE mismatch: the trailer says %lu bytes but the data has %zu",
-                    (unsigned long)stored_isize, s->out_len);
-    uint32_t crc = tg_crc32(0, s->out, s->out_len);
-    if (crc != stored_crc)
-        return fail(s, TG_ERR_FORMAT, "gzip CRC-32 mismatch (trailer 0x%08lx, data 0x%08lx)",
-                    (unsigned long)stored_crc, (unsigned long)crc);
-    return TG_OK;
-}
-
-/* Shared by the memory and file entry points: src is positioned at the start of the member and
- * `isize` was read from the input's last 4 bytes.  An implausible ISIZE gets a zero-byte buffer:
- * the stream is then decoded in counting mode only, to report what is actually wrong. */
-static int gunzip_with_source(inflater *s, uint32_t isize, uint64_t total_bytes, size_t max_output,
-                              uint8_t **out, size_t *out_len)
-{
-    s->target = announced_size_plausible(isize, total_bytes, max_output) ? isize : 0;
-    s->isize = isize;
-    s->out_cap = s->target < INITIAL_OUTPUT_BYTES ? s->target : INITIAL_OUTPUT_BYTES;
-    s->out = malloc(s->out_cap ? s->out_cap : 1);
-    if (!s->out)
-        return fail(s, TG_ERR_NOMEM, "cannot allocate %zu bytes for the decompressed data", s->out_cap);
-    int rc = gunzip_member(s, total_bytes, max_output);
-    if (rc) {
-        free(s->out);
-        return rc;
-    }
-    *out = s->out;
-    *out_len = s->out_len;
-    return TG_OK;
-}
-
-/* ------------------------------------------------------------------------------------------- */
-/* Public entry points. */
-
-static void inflater_init(inflater *s, const char *name, bool gzip, tg_error *err)
+void tg_inflater_init(inflater *s, const char *name, bool gzip, tg_error *err)
 {
     memset(s, 0, sizeof *s);
     s->name = name ? name : (gzip ? "gunzip" : "inflate");
@@ -715,90 +518,17 @@ int tg_inflate_mem(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_ca
     inflater *s = malloc(sizeof *s); /* ~8 KB of tables: keep it off small stacks */
     if (!s)
         return tg_error_set(err, TG_ERR_NOMEM, "%s: out of memory", name ? name : "inflate");
-    inflater_init(s, name, false, err);
+    tg_inflater_init(s, name, false, err);
     s->src.next = in;
     s->src.avail = in ? in_len : 0;
     s->out = out;
     s->out_cap = out ? out_cap : 0;
-    int rc = inflate_blocks(s);
+    int rc = tg_inflate_blocks(s);
     if (rc == TG_OK) {
         *out_len = s->out_len;
         if (in_used)
             *in_used = (size_t)(s->src.taken - s->bitcount / 8);
     }
-    free(s);
-    return rc;
-}
-
-int tg_gunzip_mem(const uint8_t *in, size_t in_len, const char *name, size_t max_output,
-                  uint8_t **out, size_t *out_len, tg_error *err)
-{
-    *out = NULL;
-    *out_len = 0;
-    const char *label = name ? name : "gunzip";
-    if (!in || in_len < 2 || in[0] != 0x1F || in[1] != 0x8B)
-        return tg_file_error(err, TG_ERR_FORMAT, label, "not a gzip file");
-    if (in_len < GZIP_MIN_BYTES)
-        return tg_file_error(err, TG_ERR_FORMAT, label, "truncated gzip stream");
-    inflater *s = malloc(sizeof *s);
-    if (!s)
-        return tg_file_error(err, TG_ERR_NOMEM, label, "out of memory");
-    inflater_init(s, name, true, err);
-    s->src.next = in;
-    s->src.avail = in_len;
-    int rc = gunzip_with_source(s, le32(in + in_len - 4), in_len, max_output, out, out_len);
-    free(s);
-    return rc;
-}
-
-int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
-                   uint8_t **out, size_t *out_len, tg_error *err)
-{
-    return tg_gunzip_file_checked(f, name, max_output, 0, NULL, NULL, out, out_len, err);
-}
-
-int tg_gunzip_file_checked(FILE *f, const char *name, size_t max_output, size_t head_bytes, tg_gunzip_head_fn head_fn,
-                           void *head_ctx, uint8_t **out, size_t *out_len, tg_error *err)
-{
-    *out = NULL;
-    *out_len = 0;
-    const char *label = name ? name : "gunzip";
-    if (fseeko(f, 0, SEEK_END) != 0)
-        return tg_file_error(err, TG_ERR_IO, label, "cannot seek: %s", strerror(errno));
-    off_t size = ftello(f);
-    if (size < 0)
-        return tg_file_error(err, TG_ERR_IO, label, "cannot tell the file size: %s", strerror(errno));
-
-    /* The magic first (so a non-gzip file is called that), then ISIZE from the last 4 bytes. */
-    uint8_t head[2] = { 0, 0 }, tail[4];
-    rewind(f);
-    size_t got = fread(head, 1, 2, f);
-    if (ferror(f))
-        return tg_file_error(err, TG_ERR_IO, label, "read error: %s", strerror(errno));
-    if (got < 2 || head[0] != 0x1F || head[1] != 0x8B)
-        return tg_file_error(err, TG_ERR_FORMAT, label, "not a gzip file");
-    if (size < GZIP_MIN_BYTES)
-        return tg_file_error(err, TG_ERR_FORMAT, label, "truncated gzip stream");
-    if (fseeko(f, size - 4, SEEK_SET) != 0 || fread(tail, 1, 4, f) != 4)
-        return tg_file_error(err, TG_ERR_IO, label, "cannot read the gzip trailer: %s",
-                            ferror(f) ? strerror(errno) : "file shrank");
-    rewind(f);
-
-    inflater *s = malloc(sizeof *s);
-    uint8_t *chunk = malloc(INPUT_CHUNK_BYTES);
-    int rc;
-    if (!s || !chunk) {
-        rc = tg_file_error(err, TG_ERR_NOMEM, label, "out of memory");
-    } else {
-        inflater_init(s, name, true, err);
-        s->head_fn = head_fn;
-        s->head_ctx = head_ctx;
-        s->head_bytes = head_bytes;
-        s->src.file = f;
-        s->src.chunk = chunk;
-        rc = gunzip_with_source(s, le32(tail), (uint64_t)size, max_output, out, out_len);
-    }
-    free(chunk);
     free(s);
     return rc;
 }

@@ -10,9 +10,12 @@
  * Not supported (rejected with a message): gzip files of more than one member (`cat a.gz b.gz`),
  * and output larger than the caller's cap.
  *
- *   tg_inflate_mem   raw DEFLATE from memory into a fixed buffer
- *   tg_gunzip_mem    a whole .gz image held in memory (handy for fuzzing)
- *   tg_gunzip_file   a .gz FILE, streamed in chunks; output sized from the trailer's ISIZE */
+ *   tg_inflate_mem           raw DEFLATE from memory into a fixed buffer
+ *   tg_gunzip_mem            a whole .gz image held in memory (handy for fuzzing)
+ *   tg_gunzip_file_checked   a .gz FILE, streamed in chunks, its data's header checked early
+ *
+ * inflate.c is the DEFLATE decoder, gzip.c the gzip member around it (inflate_internal.h holds
+ * the state they share).  Internal: not installed. */
 #ifndef TG_INFLATE_H
 #define TG_INFLATE_H
 
@@ -32,18 +35,14 @@
 int tg_inflate_mem(const uint8_t *in, size_t in_len, uint8_t *out, size_t out_cap,
                    size_t *out_len, size_t *in_used, const char *name, tg_error *err);
 
-/* Decompresses a complete one-member gzip image in[0..in_len).  The output is malloc'ed with the
- * size the trailer's ISIZE announces (refused when over max_output, or more than DEFLATE could
- * possibly expand the input to), and the CRC-32 and ISIZE are checked; bytes after the member
- * are an error.  On success *out (free() it) holds *out_len bytes; on failure *out is NULL. */
+/* Decompresses a complete one-member gzip image in[0..in_len).  The output is malloc'ed; it
+ * starts small and doubles as data is decoded, up to the size the trailer's ISIZE announces (an
+ * ISIZE over max_output, or more than DEFLATE could possibly expand the input to, is not
+ * believed: the stream is then only decoded to say what is wrong), so memory follows the data,
+ * not the claim.  The CRC-32 and ISIZE are checked; bytes after the member are an error.  On
+ * success *out (free() it) holds *out_len bytes; on failure *out is NULL. */
 int tg_gunzip_mem(const uint8_t *in, size_t in_len, const char *name, size_t max_output,
                   uint8_t **out, size_t *out_len, tg_error *err);
-
-/* As tg_gunzip_mem, for an open, seekable file read from its start in fixed-size chunks (the
- * compressed data is never held whole).  It seeks to the end first to read ISIZE.  `name` is
- * used in messages: "NAME: truncated gzip stream". */
-int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
-                   uint8_t **out, size_t *out_len, tg_error *err);
 
 /* Called once by tg_gunzip_file_checked with the first bytes of the decompressed data (n >=
  * head_bytes), before the output grows further: returns TG_OK and, in *announced, the whole
@@ -52,8 +51,10 @@ int tg_gunzip_file(FILE *f, const char *name, size_t max_output,
  * announces 47 MB costs at most that, however long its stream. */
 typedef int (*tg_gunzip_head_fn)(void *ctx, const uint8_t *head, size_t n, uint64_t *announced, tg_error *err);
 
-/* tg_gunzip_file with that check (head_fn may be NULL).  In both, the output buffer starts small
- * and doubles as data is decoded (never past ISIZE): memory follows the data, not the claim. */
+/* As tg_gunzip_mem, for an open, seekable file read from its start in fixed-size chunks (the
+ * compressed data is never held whole), with that check of the data's header (head_fn may be
+ * NULL: no check).  It seeks to the end first to read ISIZE.  `name` is used in messages:
+ * "NAME: truncated gzip stream". */
 int tg_gunzip_file_checked(FILE *f, const char *name, size_t max_output, size_t head_bytes, tg_gunzip_head_fn head_fn,
                            void *head_ctx, uint8_t **out, size_t *out_len, tg_error *err);
 

@@ -64,6 +64,30 @@ static uint8_t *chunk_end(uint8_t *type_start, uint8_t *data_end)
     return put_u32_be(data_end, crc);
 }
 
+/* Writes raw[0..raw_len) at p as one zlib stream (RFC 1950) of stored deflate blocks; returns the
+ * position after it (2 + 5 per block + raw_len + 4 bytes). */
+static uint8_t *put_zlib_stored(uint8_t *p, const uint8_t *raw, size_t raw_len)
+{
+    /* CMF 0x78: deflate, 32 KiB window; FLG 0x01: no dictionary, level 0, and the check bits
+     * that make 0x7801 a multiple of 31. */
+    *p++ = 0x78;
+    *p++ = 0x01;
+    for (size_t offset = 0; offset < raw_len; offset += STORED_BLOCK_MAX) {
+        size_t n = raw_len - offset < STORED_BLOCK_MAX ? raw_len - offset : STORED_BLOCK_MAX;
+        int final = offset + n == raw_len;
+        /* BFINAL in bit 0, BTYPE 00 (stored) in bits 1-2, the rest of the byte is padding;
+         * then LEN and its one's complement NLEN, little-endian. */
+        *p++ = (uint8_t)final;
+        *p++ = (uint8_t)(n & 0xFF);
+        *p++ = (uint8_t)(n >> 8);
+        *p++ = (uint8_t)(~n & 0xFF);
+        *p++ = (uint8_t)((~n >> 8) & 0xFF);
+        memcpy(p, raw + offset, n);
+        p += n;
+    }
+    return put_u32_be(p, adler32(raw, raw_len));
+}
+
 /* Encodes an 8-bit image with `channels` 1 (gray) or 3 (RGB) into a freshly allocated PNG
  * file image *out of *out_len bytes. */
 static int png_encode(const uint8_t *pixels, size_t width, size_t height, int channels,
@@ -119,24 +143,7 @@ static int png_encode(const uint8_t *pixels, size_t width, size_t height, int ch
 
     type = p + 4;
     p = chunk_begin(p, (uint32_t)zlib_len, "IDAT");
-    /* CMF 0x78: deflate, 32 KiB window; FLG 0x01: no dictionary, level 0, and the check bits
-     * that make 0x7801 a multiple of 31. */
-    *p++ = 0x78;
-    *p++ = 0x01;
-    for (size_t offset = 0; offset < raw_len; offset += STORED_BLOCK_MAX) {
-        size_t n = raw_len - offset < STORED_BLOCK_MAX ? raw_len - offset : STORED_BLOCK_MAX;
-        int final = offset + n == raw_len;
-        /* BFINAL in bit 0, BTYPE 00 (stored) in bits 1-2, the rest of the byte is padding;
-         * then LEN and its one's complement NLEN, little-endian. */
-        *p++ = (uint8_t)final;
-        *p++ = (uint8_t)(n & 0xFF);
-        *p++ = (uint8_t)(n >> 8);
-        *p++ = (uint8_t)(~n & 0xFF);
-        *p++ = (uint8_t)((~n >> 8) & 0xFF);
-        memcpy(p, raw + offset, n);
-        p += n;
-    }
-    p = put_u32_be(p, adler32(raw, raw_len));
+    p = put_zlib_stored(p, raw, raw_len);
     p = chunk_end(type, p);
 
     type = p + 4;

@@ -12,9 +12,9 @@
  *   IEND
  * Every chunk is length (u32 BE), type, data, CRC-32 of type+data (tg_crc32).
  *
- * Files are written atomically: to "PATH.tmp<pid>.<n>" first, then renamed over PATH, so a reader
- * never sees half a file and a failure leaves any previous PATH untouched.  Errors are values;
- * messages name the file. */
+ * Files are written atomically: to a temporary file "PATH.tmp-PID-N" in the same directory
+ * first, then renamed over PATH, so a reader never sees half a file and a failure leaves any
+ * previous PATH untouched.  Errors are values; messages name the file. */
 #ifndef TG_PNG_H
 #define TG_PNG_H
 

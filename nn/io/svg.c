@@ -1,9 +1,10 @@
 /* nn/io/svg.c — the line-chart writer described in svg.h.
  *
  * The document is printed into a memory stream (open_memstream) and then written atomically
- * with tg_write_file_atomic from nn/io/atomic_file.h.  Geometry: a fixed margin on the left (tick labels and
- * the rotated y label), on top (title) and at the bottom (tick labels and the x label); the
- * legend sits to the right of the plot and widens the picture to fit the longest name. */
+ * with tg_write_file_atomic from nn/io/atomic_file.h.  Geometry: a fixed margin on the left
+ * (tick labels and the rotated y label), on top (title) and at the bottom (tick labels and the
+ * x label); the legend sits to the right of the plot and widens the picture to fit the longest
+ * name. */
 #include "nn/io/svg.h"
 
 #include "nn/io/atomic_file.h"
@@ -12,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "nn/io/png.h"
 
 enum {
     DEFAULT_PLOT_W = 560,
