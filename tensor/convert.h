@@ -2,9 +2,9 @@
  *
  *   dst[i] = src[i] / 255, correctly rounded (the bits of the float division)
  *
- * The division is the slow part of turning a batch of images into a tensor (a 16-lane divide
- * takes the divider ~10 cycles on Zen 4), so the vector paths compute it with a multiply and
- * two fused multiply-adds instead:
+ * The division is the slow part of turning a batch of images into a tensor (a vector divide
+ * holds the divider many times as long as a multiply takes), so the vector paths compute it
+ * with a multiply and two fused multiply-adds instead:
  *     q = x·c  (c = 1/255 rounded),   r = x - 255·q  (exact, fused),   y = q + r·c  (fused)
  * the classic correction step of a reciprocal: it gives x/255 correctly rounded for every
  * byte x, which tests/test_convert.c checks for all 256.  The path is tg_simd_active()'s

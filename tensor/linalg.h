@@ -4,7 +4,7 @@
  * Used by the CAE's evaluation: the spectrum of the encoder Jacobian J [H,D] (H = 64 hidden
  * units, D = 784 pixels) and its leading right singular vectors (the "tangent" directions the
  * encoder is sensitive to).  Everything is computed in double; n is expected to be small
- * (64 typical, 256 fine, ~1024 works but takes seconds: the cost is O(n³) per sweep).
+ * (64 typical, 256 fine, ~1024 works but is slow: the cost is O(n³) per sweep).
  *
  *   tg_sym_eigen(a, n, λ, V)      A = Vᵀ·diag(λ)·V,  λ sorted descending, V's rows orthonormal
  *   tg_svd_wide(J, h, d, σ, R, k) J = U·diag(σ)·Rᵀ,  σ descending (h values), R's first k rows

@@ -37,9 +37,10 @@ enum {
     MR_MAX = 16,           /* no kernel has a taller tile */
 };
 
-/* Below this many flops (2·M·N·K) a product runs on the calling thread.  Measured on 2 idle
- * Zen 4 cores with AVX-512: two threads start to win at about 0.3 MFLOP (a 3 µs product; the
- * fork/join costs 1-2 µs) and are 1.4x faster at 0.8 MFLOP; 0.5 MFLOP keeps a margin. */
+/* Below this many flops (2·M·N·K) a product runs on the calling thread: under it the fork and
+ * join of a second thread cost about as much as the half of the product it takes over.  The
+ * crossing point was measured, and the threshold set a little above it for a margin
+ * (docs/performance.md, "Figures that used to live in code comments"). */
 static const double PARALLEL_MIN_FLOPS = 0.5e6;
 
 /* ---- path selection ---------------------------------------------------------------------- */

@@ -212,12 +212,12 @@ static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_
  * may share its core with another process, or (in a virtual machine) the two virtual cores may
  * sit on different cache complexes for a while, so that every line the threads pass between
  * them costs a trip through main memory: on this project's machine such spells made two-thread
- * epochs twice as slow as one-thread ones, for minutes, while pure arithmetic still ran twice
- * as fast.  So the caller keeps measuring: it runs the team's loops in phases, and at the end of
- * each phase tries the other way (the team, or itself alone) for PROBE_LOOPS loops; if that
- * took under 90% of the time the last PROBE_LOOPS loops of the phase took, it switches.  A
- * training step repeats the same loops, so the two windows hold the same work.  Which thread
- * runs a chunk changes no bit, so neither does this. */
+ * epochs slower than one-thread ones, for minutes, while pure arithmetic still gained from the
+ * second thread (docs/performance.md).  So the caller keeps measuring: it runs the team's loops
+ * in phases, and at the end of each phase tries the other way (the team, or itself alone) for
+ * PROBE_LOOPS loops; if that took under 90% of the time the last PROBE_LOOPS loops of the phase
+ * took, it switches.  A training step repeats the same loops, so the two windows hold the same
+ * work.  Which thread runs a chunk changes no bit, so neither does this. */
 enum {
     PROBE_LOOPS = 256,
     FIRST_PHASE_LOOPS = 1024,  /* the first decision comes early: a slow spell may be on now */

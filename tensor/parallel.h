@@ -19,7 +19,8 @@ typedef void (*tg_range_fn)(size_t lo, size_t hi, void *ctx);
 /* Runs body over [0, n) in chunks of `grain` items (the last one shorter), spread over
  * tg_get_threads() threads.  Chunk boundaries depend on n and grain only, never on the thread
  * count (one thread runs the same chunks in order), so a body whose chunks are independent gives
- * the same bits on any number of threads.  Choose grain so one chunk is worth a fork (~10 µs). */
+ * the same bits on any number of threads.  Choose grain so one chunk's work outweighs
+ * handing it to another thread, or the fork costs more than it saves. */
 void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 
 /* Runs fn(ctx) on the calling thread while tg_get_threads() - 1 helper threads wait for its

@@ -21,8 +21,9 @@
     !defined(__SANITIZE_ADDRESS__)
 #define TG_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
 /* For loops bound by division and square root: AVX2 at most.  The dividers do not get wider with
- * AVX-512 (Zen 4 splits a 512-bit division in two), and the 512-bit build of Adam's update ran
- * 30% slower than the 256-bit one on this project's Zen 4 machine (38 against 29 µs a step). */
+ * AVX-512 (Zen 4 splits a 512-bit division in two), so wider vectors gain nothing there, and
+ * Adam's update measured slower built for 512 bits than for 256 (docs/performance.md, "Figures
+ * that used to live in code comments"). */
 #define TG_VECTORIZE_DIVIDES __attribute__((target_clones("avx2", "default")))
 #else
 #define TG_VECTORIZE
