@@ -288,8 +288,8 @@ static adam_corrections adam_corrections_for(const tg_opt_config *c, long t)
 /* Adam on elements [lo, hi) of one parameter, one fused pass over w, g, m, v: [n] (flat).
  * lr·m̂/(sqrt(v̂)+eps) is computed as (lr/bc1)·m / (sqrt(v)·(1/sqrt(bc2)) + eps), PyTorch's
  * arrangement except that its division by sqrt(bc2) is a multiplication by the inverse (within
- * an ulp of it): the divider is this loop's bottleneck, and one division fewer per element took
- * the 101,200-parameter CAE's update from 62 to 49 µs on one core. */
+ * an ulp of it): the divider is this loop's bottleneck, so one division fewer per element is a
+ * fifth of the update (docs/performance.md). */
 TG_VECTORIZE_DIVIDES static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
                                              float grad_scale, adam_corrections bc, bool zero_grad, size_t lo, size_t hi)
 {
@@ -310,9 +310,8 @@ TG_VECTORIZE_DIVIDES static void adam_update(const tg_opt_config *c, tg_param *p
     }
 }
 
-/* Below this many elements in all, threads cost more than they save.  The 784-64-784 CAE
- * (101,200 parameters) gains: its batch-32 epoch on 2 threads took 0.46-0.47 s with a threaded
- * update against 0.55-0.61 s without (cae bench, runs alternated). */
+/* Below this many elements in all, threads cost more than they save; the 784-64-784 CAE
+ * (101,200 parameters) is above it and gains (docs/performance.md). */
 #define OPTIM_PARALLEL_MIN 65536
 /* Runs start on 64-byte boundaries, so no cache line is written by two threads. */
 #define OPTIM_RUN_ALIGN 16
@@ -322,8 +321,7 @@ TG_VECTORIZE_DIVIDES static void adam_update(const tg_opt_config *c, tg_param *p
  * tg_parallel_for gives thread t the chunks [t·n_params, (t+1)·n_params): run t of every
  * parameter, the same part of each as the products' row split gives it, so a thread mostly
  * updates gradient and weight rows its own core wrote or will read.  (Threads given whole
- * parameters traded cache lines: the CAE's batch-32 update took 46 µs a step on two threads
- * against 53 on one; split this way, 43 µs and the epoch 2% less.)  One loop for all the
+ * parameters traded cache lines, and two threads were hardly faster than one.)  One loop for all the
  * parameters, and one for the check before it, instead of one per parameter and a check on
  * the calling thread: each loop costs a hand-off and a wait, and batch 32 takes 1875 steps an
  * epoch.  Elementwise work: the bits do not depend on the split. */
