@@ -1,9 +1,14 @@
 /* nn/io/crc32.c — CRC-32 for checkpoints, gzip members and PNG chunks (see crc32.h). */
 #include "crc32.h"
 
-/* Table-driven, one byte at a time; the table is built on first use (256 entries). */
+#include <pthread.h>
+
+/* Table-driven, one byte at a time; the table is built once, on first use (256 entries).
+ * pthread_once, not a plain flag: two threads' first checksums may run at once (a checkpoint
+ * saved while a PNG is written), and without the barrier one could see the flag before the
+ * table on a weakly ordered processor (AArch64). */
 static uint32_t crc_table[256];
-static int crc_table_ready;
+static pthread_once_t crc_table_once = PTHREAD_ONCE_INIT;
 
 static void build_table(void)
 {
@@ -13,13 +18,11 @@ static void build_table(void)
             c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
         crc_table[n] = c;
     }
-    crc_table_ready = 1;
 }
 
 uint32_t tg_crc32(uint32_t crc, const void *buf, size_t len)
 {
-    if (!crc_table_ready)
-        build_table(); /* idempotent: a race writes the same values */
+    pthread_once(&crc_table_once, build_table);
     const unsigned char *p = buf;
     crc = ~crc; /* init 0xFFFFFFFF on the first call, and undo the final xor on later ones */
     for (size_t i = 0; i < len; i++)
