@@ -30,8 +30,7 @@ struct tg_tape {
     tg_node **nodes;
     int n_nodes, cap_nodes;
     bool grad_enabled;
-    int status;
-    char message[TG_ERROR_MSG_MAX];
+    tg_error error; /* the sticky error: code TG_OK while all is well */
     bool profile;
     int n_profile;
     profile_entry profile_entries[PROFILE_MAX_OPS];
@@ -142,37 +141,36 @@ void tg_tape_reset(tg_tape *t)
     t->current = t->first;
     t->first->used = 0;
     t->n_nodes = 0;
-    t->status = TG_OK;
-    t->message[0] = '\0';
+    t->error.code = TG_OK;
+    t->error.msg[0] = '\0';
 }
 
 void tg_tape_set_grad_enabled(tg_tape *t, bool enabled) { t->grad_enabled = enabled; }
 bool tg_tape_grad_enabled(const tg_tape *t) { return t->grad_enabled; }
-int tg_tape_status(const tg_tape *t) { return t->status; }
-const char *tg_tape_error(const tg_tape *t) { return t->message; }
+int tg_tape_status(const tg_tape *t) { return t->error.code; }
+const char *tg_tape_error(const tg_tape *t) { return t->error.msg; }
 
 int tg_tape_get_error(const tg_tape *t, tg_error *err)
 {
-    if (t->status)
-        tg_error_set(err, t->status, "%s", t->message);
-    return t->status;
+    if (t->error.code)
+        tg_error_set(err, t->error.code, "%s", t->error.msg);
+    return t->error.code;
 }
 
 tg_node *tg_tape_fail(tg_tape *t, int code, const char *fmt, ...)
 {
-    if (t->status == TG_OK) { /* keep the first error: later ones are consequences */
+    if (t->error.code == TG_OK) { /* keep the first error: later ones are consequences */
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(t->message, sizeof t->message, fmt, ap);
+        tg_error_vset(&t->error, code, NULL, fmt, ap);
         va_end(ap);
-        t->status = code;
     }
     return NULL;
 }
 
 bool tg_tape_check_inputs(tg_tape *t, const char *name, int n_in, ...)
 {
-    if (t->status)
+    if (t->error.code)
         return false;
     va_list ap;
     va_start(ap, n_in);
@@ -222,7 +220,7 @@ static tg_node *append_node(tg_tape *t, const tg_op_def *op)
 tg_node *tg_tape_record(tg_tape *t, const tg_op_def *op, int n_in, tg_node *const *in,
                         int ndim, const size_t *shape)
 {
-    if (t->status)
+    if (t->error.code)
         return NULL;
     if (n_in < 0 || n_in > TG_MAX_INPUTS)
         return tg_tape_fail(t, TG_ERR_ARG, "%s: %d inputs (at most %d)", op->name, n_in, TG_MAX_INPUTS);
@@ -261,7 +259,7 @@ static profile_entry *profile_slot(tg_tape *t, const tg_op_def *op)
 
 tg_node *tg_tape_forward(tg_tape *t, tg_node *n)
 {
-    if (!n || t->status)
+    if (!n || t->error.code)
         return NULL;
     if (!t->profile) {
         n->op->forward(n);
@@ -274,12 +272,12 @@ tg_node *tg_tape_forward(tg_tape *t, tg_node *n)
             e->forward_s += tg_now_seconds() - start;
         }
     }
-    return t->status ? NULL : n;
+    return t->error.code ? NULL : n;
 }
 
 tg_node *tg_param_leaf(tg_tape *t, tg_param *p)
 {
-    if (t->status)
+    if (t->error.code)
         return NULL;
     if (!p || !p->value.data)
         return tg_tape_fail(t, TG_ERR_ARG, "param: parameter is NULL or uninitialized");
@@ -295,7 +293,7 @@ tg_node *tg_param_leaf(tg_tape *t, tg_param *p)
 
 tg_node *tg_input(tg_tape *t, const tg_tensor *x)
 {
-    if (t->status)
+    if (t->error.code)
         return NULL;
     if (!x || !x->data)
         return tg_tape_fail(t, TG_ERR_ARG, "input: tensor is NULL or empty");
@@ -324,7 +322,7 @@ static void zero_if_unwritten(tg_node *n)
 
 int tg_backward(tg_tape *t, tg_node *loss, tg_error *err)
 {
-    if (t->status)
+    if (t->error.code)
         return tg_tape_get_error(t, err);
     if (!loss)
         return tg_error_set(err, TG_ERR_ARG, "backward: loss is NULL");

@@ -3,15 +3,24 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int tg_error_set(tg_error *err, int code, const char *fmt, ...)
+int tg_error_vset(tg_error *err, int code, const char *prefix, const char *fmt, va_list ap)
 {
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
+        int used = prefix ? snprintf(err->msg, sizeof err->msg, "%s: ", prefix) : 0;
+        if (used < 0 || (size_t)used >= sizeof err->msg)
+            used = 0; /* a prefix that fills the message leaves room for nothing: drop it */
+        vsnprintf(err->msg + used, sizeof err->msg - (size_t)used, fmt, ap);
         err->code = code;
     }
+    return code;
+}
+
+int tg_error_set(tg_error *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    tg_error_vset(err, code, NULL, fmt, ap);
+    va_end(ap);
     return code;
 }
 

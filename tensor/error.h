@@ -25,6 +25,8 @@ enum tg_error_code {
     TG_ERR_STATE,   /* an operation that the object's state does not allow */
 };
 
+#include <stdarg.h>
+
 #define TG_ERROR_MSG_MAX 384
 
 typedef struct tg_error {
@@ -36,6 +38,10 @@ typedef struct tg_error {
  * `return tg_error_set(err, TG_ERR_ARG, "dense: in=%zu", in);` */
 int tg_error_set(tg_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The same with the arguments as a va_list, and the message after "prefix: " when prefix is not
+ * NULL (a decoder's or a file's name): every formatted error goes through here. */
+int tg_error_vset(tg_error *err, int code, const char *prefix, const char *fmt, va_list ap);
 
 /* Clears `err` to TG_OK with an empty message. */
 void tg_error_clear(tg_error *err);

@@ -81,12 +81,11 @@ static int format_error(cursor *c, const char *fmt, ...) __attribute__((format(p
 /* Sets "LABEL: <message>" as a TG_ERR_FORMAT error. */
 static int format_error(cursor *c, const char *fmt, ...)
 {
-    char what[TG_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
+    int code = tg_error_vset(c->err, TG_ERR_FORMAT, c->label, fmt, ap);
     va_end(ap);
-    return tg_error_set(c->err, TG_ERR_FORMAT, "%s: %s", c->label, what);
+    return code;
 }
 
 static size_t cursor_remaining(const cursor *c) { return c->len - c->pos; }

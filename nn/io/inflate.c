@@ -44,12 +44,11 @@ static bool source_fill(byte_source *src)
 
 int tg_inflate_fail(inflater *s, int code, const char *fmt, ...)
 {
-    char detail[TG_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
+    tg_error_vset(s->err, code, s->name, fmt, ap);
     va_end(ap);
-    return tg_error_set(s->err, code, "%s: %s", s->name, detail);
+    return code;
 }
 
 /* Running out of input is either a read error or a truncated stream. */
