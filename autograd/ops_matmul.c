@@ -32,97 +32,49 @@ static gemm_dims dims_of(const tg_node *n, bool trans_a)
     return d;
 }
 
-/* ---- nn: C[M,N] = A[M,K] · B[K,N] ------------------------------------------------------ */
+static tg_trans flag(bool transposed) { return transposed ? TG_TRANS : TG_NOTRANS; }
 
-void tg_op_matmul_nn_forward(tg_node *n)
+// A [M,K] or [K,M] (trans_a), B [K,N] or [N,K] (trans_b) -> C [M,N]
+static void matmul_forward(tg_node *n, bool trans_a, bool trans_b)
 {
-    gemm_dims d = dims_of(n, false);
-    tg_gemm(TG_NOTRANS, TG_NOTRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
-            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
+    gemm_dims d = dims_of(n, trans_a);
+    tg_gemm(flag(trans_a), flag(trans_b), d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda, n->in[1]->value.data,
+            d.ldb, 0.0f, n->value.data, d.N);
 }
 
-/* dA[M,K] += dC·Bᵀ      dB[K,N] += Aᵀ·dC */
-void tg_op_matmul_nn_backward(tg_node *n)
-{
-    tg_node *a = n->in[0], *b = n->in[1];
-    gemm_dims d = dims_of(n, false);
-    const float *dC = n->grad.data;
-    if (tg_wants_grad(a))
-        tg_gemm(TG_NOTRANS, TG_TRANS, d.M, d.K, d.N, 1.0f, dC, d.N, b->value.data, d.ldb,
-                1.0f, a->grad.data, d.lda);
-    if (tg_wants_grad(b))
-        tg_gemm(TG_TRANS, TG_NOTRANS, d.K, d.N, d.M, 1.0f, a->value.data, d.lda, dC, d.N,
-                1.0f, b->grad.data, d.ldb);
-}
-
-/* ---- nt: C[M,N] = A[M,K] · B[N,K]ᵀ  (a Dense layer: x·Wᵀ) ------------------------------- */
-
-void tg_op_matmul_nt_forward(tg_node *n)
-{
-    gemm_dims d = dims_of(n, false);
-    tg_gemm(TG_NOTRANS, TG_TRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
-            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
-}
-
-/* Y = Bᵀ:  dA[M,K] += dC·B      dB[N,K] = (Aᵀ·dC)ᵀ  += dCᵀ·A */
-void tg_op_matmul_nt_backward(tg_node *n)
+/* With X = op(A), Y = op(B):  dX = dC·Yᵀ and dY = Xᵀ·dC, and where A (or B) is stored
+ * transposed its gradient is the transpose, d(Aᵀ) = (dA)ᵀ:
+ *     A [M,K]:  dA += dC·op(B)ᵀ            A [K,M]:  dA += (dC·op(B)ᵀ)ᵀ = op(B)·dCᵀ
+ *     B [K,N]:  dB += op(A)ᵀ·dC            B [N,K]:  dB += (op(A)ᵀ·dC)ᵀ = dCᵀ·op(A)
+ * each one product whose operands' transposes tg_gemm takes as flags. */
+static void matmul_backward(tg_node *n, bool trans_a, bool trans_b)
 {
     tg_node *a = n->in[0], *b = n->in[1];
-    gemm_dims d = dims_of(n, false);
-    const float *dC = n->grad.data;
-    if (tg_wants_grad(a))
-        tg_gemm(TG_NOTRANS, TG_NOTRANS, d.M, d.K, d.N, 1.0f, dC, d.N, b->value.data, d.ldb,
-                1.0f, a->grad.data, d.lda);
-    if (tg_wants_grad(b))
-        tg_gemm(TG_TRANS, TG_NOTRANS, d.N, d.K, d.M, 1.0f, dC, d.N, a->value.data, d.lda,
-                1.0f, b->grad.data, d.ldb);
+    gemm_dims d = dims_of(n, trans_a);
+    const float *dC = n->grad.data, *A = a->value.data, *B = b->value.data;
+    if (tg_wants_grad(a)) {
+        if (!trans_a)
+            tg_gemm(TG_NOTRANS, flag(!trans_b), d.M, d.K, d.N, 1.0f, dC, d.N, B, d.ldb, 1.0f, a->grad.data, d.lda);
+        else
+            tg_gemm(flag(trans_b), TG_TRANS, d.K, d.M, d.N, 1.0f, B, d.ldb, dC, d.N, 1.0f, a->grad.data, d.lda);
+    }
+    if (tg_wants_grad(b)) {
+        if (!trans_b)
+            tg_gemm(flag(!trans_a), TG_NOTRANS, d.K, d.N, d.M, 1.0f, A, d.lda, dC, d.N, 1.0f, b->grad.data, d.ldb);
+        else
+            tg_gemm(TG_TRANS, flag(trans_a), d.N, d.K, d.M, 1.0f, dC, d.N, A, d.lda, 1.0f, b->grad.data, d.ldb);
+    }
 }
 
-/* ---- tn: C[M,N] = A[K,M]ᵀ · B[K,N] ----------------------------------------------------- */
-
-void tg_op_matmul_tn_forward(tg_node *n)
-{
-    gemm_dims d = dims_of(n, true);
-    tg_gemm(TG_TRANS, TG_NOTRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
-            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
-}
-
-/* X = Aᵀ:  dA[K,M] = (dC·Bᵀ)ᵀ  += B·dCᵀ      dB[K,N] += A·dC */
-void tg_op_matmul_tn_backward(tg_node *n)
-{
-    tg_node *a = n->in[0], *b = n->in[1];
-    gemm_dims d = dims_of(n, true);
-    const float *dC = n->grad.data;
-    if (tg_wants_grad(a))
-        tg_gemm(TG_NOTRANS, TG_TRANS, d.K, d.M, d.N, 1.0f, b->value.data, d.ldb, dC, d.N,
-                1.0f, a->grad.data, d.lda);
-    if (tg_wants_grad(b))
-        tg_gemm(TG_NOTRANS, TG_NOTRANS, d.K, d.N, d.M, 1.0f, a->value.data, d.lda, dC, d.N,
-                1.0f, b->grad.data, d.ldb);
-}
-
-/* ---- tt: C[M,N] = A[K,M]ᵀ · B[N,K]ᵀ ---------------------------------------------------- */
-
-void tg_op_matmul_tt_forward(tg_node *n)
-{
-    gemm_dims d = dims_of(n, true);
-    tg_gemm(TG_TRANS, TG_TRANS, d.M, d.N, d.K, 1.0f, n->in[0]->value.data, d.lda,
-            n->in[1]->value.data, d.ldb, 0.0f, n->value.data, d.N);
-}
-
-/* X = Aᵀ, Y = Bᵀ:  dA[K,M] = (dC·B)ᵀ  += Bᵀ·dCᵀ      dB[N,K] = (A·dC)ᵀ  += dCᵀ·Aᵀ */
-void tg_op_matmul_tt_backward(tg_node *n)
-{
-    tg_node *a = n->in[0], *b = n->in[1];
-    gemm_dims d = dims_of(n, true);
-    const float *dC = n->grad.data;
-    if (tg_wants_grad(a))
-        tg_gemm(TG_TRANS, TG_TRANS, d.K, d.M, d.N, 1.0f, b->value.data, d.ldb, dC, d.N,
-                1.0f, a->grad.data, d.lda);
-    if (tg_wants_grad(b))
-        tg_gemm(TG_TRANS, TG_TRANS, d.N, d.K, d.M, 1.0f, dC, d.N, a->value.data, d.lda,
-                1.0f, b->grad.data, d.ldb);
-}
+/* The registry's four variants (nn, nt, tn, tt: which operand is stored transposed). */
+void tg_op_matmul_nn_forward(tg_node *n) { matmul_forward(n, false, false); }
+void tg_op_matmul_nn_backward(tg_node *n) { matmul_backward(n, false, false); }
+void tg_op_matmul_nt_forward(tg_node *n) { matmul_forward(n, false, true); }
+void tg_op_matmul_nt_backward(tg_node *n) { matmul_backward(n, false, true); }
+void tg_op_matmul_tn_forward(tg_node *n) { matmul_forward(n, true, false); }
+void tg_op_matmul_tn_backward(tg_node *n) { matmul_backward(n, true, false); }
+void tg_op_matmul_tt_forward(tg_node *n) { matmul_forward(n, true, true); }
+void tg_op_matmul_tt_backward(tg_node *n) { matmul_backward(n, true, true); }
 
 /* ---- constructor ----------------------------------------------------------------------- */
 
