@@ -114,16 +114,25 @@ void tg_op_mse_backward(tg_node *n)
     tg_parallel_for(pred->value.size, job.grain, mse_backward_chunk, &job);
 }
 
-tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
+/* A loss node [1] of op on (pred, target) with its reduction, after the checks; NULL (the tape
+ * holds the error) when they fail.  The caller adds what its op needs, then runs it. */
+static tg_node *record_loss(tg_tape *t, const tg_op_def *op, tg_node *pred, const char *pred_name, tg_node *target,
+                            tg_reduction red)
 {
-    if (!check_loss_inputs(t, "mse", pred, "pred", target, red))
+    if (!check_loss_inputs(t, op->name, pred, pred_name, target, red))
         return NULL;
     tg_node *in[2] = {pred, target};
-    tg_node *n = tg_tape_record(t, &tg_op_mse, 2, in, 1, (size_t[]){1});
-    if (n) {
+    tg_node *n = tg_tape_record(t, op, 2, in, 1, (size_t[]){1});
+    if (n)
         loss_params_set(n, (loss_params){red});
+    return n;
+}
+
+tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red)
+{
+    tg_node *n = record_loss(t, &tg_op_mse, pred, "pred", target, red);
+    if (n)
         n->assigns_input_grads = true;
-    }
     return tg_tape_forward(t, n);
 }
 
@@ -165,16 +174,10 @@ TG_VECTORIZE void tg_op_bce_logits_backward(tg_node *n)
 
 tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red)
 {
-    if (!check_loss_inputs(t, "bce_logits", logits, "logits", target, red))
-        return NULL;
-    tg_node *in[2] = {logits, target};
-    tg_node *n = tg_tape_record(t, &tg_op_bce_logits, 2, in, 1, (size_t[]){1});
-    if (n) {
-        loss_params_set(n, (loss_params){red});
-        /* σ(z) costs an exp; the forward has e^{-|z|} at hand, so it saves σ for the backward. */
-        if (n->requires_grad)
-            n->saved = tg_tape_scratch(t, logits->value.size);
-    }
+    tg_node *n = record_loss(t, &tg_op_bce_logits, logits, "logits", target, red);
+    /* σ(z) costs an exp; the forward has e^{-|z|} at hand, so it saves σ for the backward. */
+    if (n && n->requires_grad)
+        n->saved = tg_tape_scratch(t, logits->value.size);
     return tg_tape_forward(t, n);
 }
 

@@ -56,16 +56,20 @@ TG_VECTORIZE void tg_op_sum_over_rows_forward(tg_node *n)
     }
 }
 
-/* dx_ij += dy_j (the row of gradients copied down every row) */
-TG_VECTORIZE void tg_op_sum_over_rows_backward(tg_node *n)
+/* dx_ij += dy[i·row_step + j·col_step] for x [M,N]: dy broadcast back over the dimension the
+ * sum removed (sum_over_rows: dy_j down every row; sum_over_cols: dy_i along each row). */
+static void add_broadcast(tg_node *n, size_t row_step, size_t col_step)
 {
     float *dx = n->in[0]->grad.data;
     const float *dy = n->grad.data;
     size_t M = tg_rows(n->in[0]), N = tg_cols(n->in[0]);
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++)
-            dx[i * N + j] += dy[j];
+            dx[i * N + j] += dy[i * row_step + j * col_step];
 }
+
+/* dx_ij += dy_j (the row of gradients copied down every row) */
+void tg_op_sum_over_rows_backward(tg_node *n) { add_broadcast(n, 0, 1); }
 
 // x [M,N] -> y [M,1], y_i = Σ_j x_ij
 TG_VECTORIZE void tg_op_sum_over_cols_forward(tg_node *n)
@@ -82,15 +86,7 @@ TG_VECTORIZE void tg_op_sum_over_cols_forward(tg_node *n)
 }
 
 /* dx_ij += dy_i (each row's gradient spread along the row) */
-TG_VECTORIZE void tg_op_sum_over_cols_backward(tg_node *n)
-{
-    float *dx = n->in[0]->grad.data;
-    const float *dy = n->grad.data;
-    size_t M = tg_rows(n->in[0]), N = tg_cols(n->in[0]);
-    for (size_t i = 0; i < M; i++)
-        for (size_t j = 0; j < N; j++)
-            dx[i * N + j] += dy[i];
-}
+void tg_op_sum_over_cols_backward(tg_node *n) { add_broadcast(n, 1, 0); }
 
 /* ---- constructors: any shape reduces, so only the input is checked ---------------------- */
 

@@ -257,21 +257,34 @@ static profile_entry *profile_slot(tg_tape *t, const tg_op_def *op)
     return e;
 }
 
+/* Runs n's forward or backward, and when profiling adds its time to the op's entry (a forward
+ * also counts a call). */
+static void run_timed(tg_tape *t, tg_node *n, bool backward)
+{
+    void (*run)(tg_node *) = backward ? n->op->backward : n->op->forward;
+    if (!t->profile) {
+        run(n);
+        return;
+    }
+    double start = tg_now_seconds();
+    run(n);
+    profile_entry *e = profile_slot(t, n->op);
+    if (!e)
+        return;
+    double seconds = tg_now_seconds() - start;
+    if (backward) {
+        e->backward_s += seconds;
+    } else {
+        e->calls++;
+        e->forward_s += seconds;
+    }
+}
+
 tg_node *tg_tape_forward(tg_tape *t, tg_node *n)
 {
     if (!n || t->error.code)
         return NULL;
-    if (!t->profile) {
-        n->op->forward(n);
-    } else {
-        double start = tg_now_seconds();
-        n->op->forward(n);
-        profile_entry *e = profile_slot(t, n->op);
-        if (e) {
-            e->calls++;
-            e->forward_s += tg_now_seconds() - start;
-        }
-    }
+    run_timed(t, n, false);
     return t->error.code ? NULL : n;
 }
 
@@ -381,15 +394,7 @@ int tg_backward(tg_tape *t, tg_node *loss, tg_error *err)
         if (!n->assigns_input_grads)
             for (int k = 0; k < n->n_in; k++)
                 zero_if_unwritten(n->in[k]);
-        if (!t->profile) {
-            n->op->backward(n);
-        } else {
-            double start = tg_now_seconds();
-            n->op->backward(n);
-            profile_entry *e = profile_slot(t, n->op);
-            if (e)
-                e->backward_s += tg_now_seconds() - start;
-        }
+        run_timed(t, n, true);
     }
     for (int i = 0; i <= last; i++) /* what no backward wrote reads as zero, as documented */
         zero_if_unwritten(t->nodes[i]);
