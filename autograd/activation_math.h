@@ -87,26 +87,33 @@ TG_ALWAYS_INLINE float activation_grad(tg_activation_kind kind, float dy, float 
     }
 }
 
-TG_ALWAYS_INLINE double activation_slope(tg_activation_kind kind, double h, double p)
+/* f' read off h and its slope dφ/dh together (a caller that uses one leaves the other to the
+ * compiler to drop: both are pure). */
+typedef struct activation_slopes {
+    double slope, change;
+} activation_slopes;
+
+TG_ALWAYS_INLINE activation_slopes activation_slopes_at(tg_activation_kind kind, double h, double p)
 {
     switch (kind) {
 #define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
-    case TG_ACT_##NAME: return act_##name##_slope(h, p);
+    case TG_ACT_##NAME: return (activation_slopes){act_##name##_slope(h, p), act_##name##_slope_change(h, p)};
 #include "activations.def"
 #undef TG_ACTIVATION
-    default: return 0.0;
+    default: return (activation_slopes){0.0, 0.0};
     }
 }
 
+/* φ(h) = f'(z) */
+TG_ALWAYS_INLINE double activation_slope(tg_activation_kind kind, double h, double p)
+{
+    return activation_slopes_at(kind, h, p).slope;
+}
+
+/* dφ/dh */
 TG_ALWAYS_INLINE double activation_slope_change(tg_activation_kind kind, double h, double p)
 {
-    switch (kind) {
-#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
-    case TG_ACT_##NAME: return act_##name##_slope_change(h, p);
-#include "activations.def"
-#undef TG_ACTIVATION
-    default: return 0.0;
-    }
+    return activation_slopes_at(kind, h, p).change;
 }
 
 #endif

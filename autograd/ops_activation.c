@@ -154,24 +154,16 @@ TG_ALWAYS_INLINE void grad_loop(const tg_activation_kind kind, const activation_
             job->out[k] += activation_grad(kind, job->dy[k], job->x[k], job->y[k], p);
 }
 
-TG_VECTORIZE static void value_range(size_t lo, size_t hi, void *ctx)
+/* A chunk of the forward (job->dy NULL) or of the backward, specialized per kind. */
+TG_VECTORIZE static void activation_range(size_t lo, size_t hi, void *ctx)
 {
     const activation_job *job = ctx;
+    const bool backward = job->dy != NULL;
     switch (job->act.kind) {
-#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
-    case TG_ACT_##NAME: value_loop(TG_ACT_##NAME, job, lo, hi); break;
-#include "activations.def"
-#undef TG_ACTIVATION
-    default: break;
-    }
-}
-
-TG_VECTORIZE static void grad_range(size_t lo, size_t hi, void *ctx)
-{
-    const activation_job *job = ctx;
-    switch (job->act.kind) {
-#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula) \
-    case TG_ACT_##NAME: grad_loop(TG_ACT_##NAME, job, lo, hi); break;
+#define TG_ACTIVATION(name, NAME, param_name, param_default, kink, formula)                        \
+    case TG_ACT_##NAME:                                                                           \
+        backward ? grad_loop(TG_ACT_##NAME, job, lo, hi) : value_loop(TG_ACT_##NAME, job, lo, hi); \
+        break;
 #include "activations.def"
 #undef TG_ACTIVATION
     default: break;
@@ -182,7 +174,7 @@ TG_VECTORIZE static void grad_range(size_t lo, size_t hi, void *ctx)
 static void activation_forward(tg_node *n)
 {
     activation_job job = {.act = activation_params_of(n).act, .x = n->in[0]->value.data, .out = n->value.data};
-    tg_parallel_for(n->value.size, ACTIVATION_ELEMENTS_PER_CHUNK, value_range, &job);
+    tg_parallel_for(n->value.size, ACTIVATION_ELEMENTS_PER_CHUNK, activation_range, &job);
 }
 
 /* dx += dy·f'(x), on the forward's chunks (mostly the rows each thread computed); the first write
@@ -193,7 +185,7 @@ static void activation_backward(tg_node *n)
         .act = activation_params_of(n).act, .x = n->in[0]->value.data, .y = n->value.data, .dy = n->grad.data,
         .out = n->in[0]->grad.data, .assign = tg_grad_first_write(n->in[0]),
     };
-    tg_parallel_for(n->value.size, ACTIVATION_ELEMENTS_PER_CHUNK, grad_range, &job);
+    tg_parallel_for(n->value.size, ACTIVATION_ELEMENTS_PER_CHUNK, activation_range, &job);
 }
 
 /* The registry's ops (ops.def) all run the two functions above. */
