@@ -1,49 +1,76 @@
-/* tensor/parallel.c — thread count, parallel loops, and the team of helper threads.
+/* tensor/parallel.c — thread count, parallel loops, and the library's team of helper threads.
  *
- * Two ways to run a parallel loop:
- *
- *   fork/join   outside a team, tg_parallel_for is an OpenMP `parallel for` over the fixed chunks:
- *               threads are woken for the loop and the caller waits for all of them at its end.
- *   team        inside tg_team_run, the OpenMP threads stay in one parallel region for the whole
- *               run and wait for loops posted by the caller.  Each thread owns a contiguous share
- *               of a loop's chunks (as the static schedule gives) and, done with it, takes the
- *               chunks nobody has claimed yet from the others' shares.  The caller waits only for
- *               chunks a helper has actually started: a helper that the operating system has not
- *               scheduled (another process holds its core) costs nothing, where a fork/join
- *               waits for it to arrive and do its share.
+ * The team: helper threads the library starts on the first parallel loop that wants them, parked
+ * between loops (spinning briefly, then asleep) and stopped at exit.  A thread that runs a
+ * parallel loop becomes the team's thread 0 for that loop: it posts the loop, and each thread
+ * owns a contiguous share of the loop's chunks (as a static schedule gives) and, done with it,
+ * takes the chunks nobody has claimed yet from the others' shares.  The caller waits only for
+ * chunks a helper has actually started: a helper that the operating system has not scheduled
+ * (another process holds its core) costs nothing, where a fork/join would wait for it to arrive
+ * and do its share.  One caller at a time owns the team; a loop started while another thread
+ * owns it runs on its caller alone.  tg_team_run keeps the team for a whole function (a training
+ * loop), which saves taking and releasing it around each of thousands of short loops.
  *
  * Either way a chunk's bounds depend on n and grain alone, so which thread runs it changes no
  * bit of the result. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT: the cores this process may use */
 #include "parallel.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* 0 until first use: then the core count.  Atomic: loop bodies on helper threads read it (a
- * product inside a body asks how many threads it may use). */
+/* 0 until first use: then tg_set_threads's value, or the default (default_threads).  Atomic:
+ * loop bodies on helper threads read it (a product inside a body asks how many threads it may use). */
 static _Atomic int g_threads;
 
 int tg_available_cores(void)
 {
-#ifdef _OPENMP
-    int n = omp_get_num_procs();
-#else
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef CPU_COUNT
+    cpu_set_t set; /* the cores this process may run on (taskset, a container's limit) */
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) >= 1)
+        return CPU_COUNT(&set);
 #endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n >= 1 ? (int)n : 1;
+}
+
+/* A thread count from the environment variable `name`: its leading whole number (OMP_NUM_THREADS
+ * may hold a list, "4,2", whose first entry is the outer level's); 0 when unset.  A value that is
+ * not a number from 1 to TG_MAX_THREADS is reported once and ignored. */
+static int threads_from_env(const char *name)
+{
+    const char *text = getenv(name);
+    if (!text || !*text)
+        return 0;
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (end == text || (*end != '\0' && *end != ',') || n < 1 || n > TG_MAX_THREADS) {
+        fprintf(stderr, "tapegrad: %s=%s is not a thread count from 1 to %d; ignored\n", name, text,
+                TG_MAX_THREADS);
+        return 0;
+    }
+    return (int)n;
+}
+
+/* TG_THREADS, else OMP_NUM_THREADS, else every core this process may use. */
+static int default_threads(void)
+{
+    int n = threads_from_env("TG_THREADS");
+    if (n == 0)
+        n = threads_from_env("OMP_NUM_THREADS");
+    return n ? n : tg_available_cores();
 }
 
 void tg_set_threads(int n)
 {
-    atomic_store(&g_threads, n >= 1 ? n : 1);
+    atomic_store(&g_threads, n < 1 ? 1 : n > TG_MAX_THREADS ? TG_MAX_THREADS : n);
 }
 
 int tg_get_threads(void)
@@ -51,19 +78,10 @@ int tg_get_threads(void)
     int n = atomic_load(&g_threads);
     if (n == 0) {
         int expected = 0;
-        atomic_compare_exchange_strong(&g_threads, &expected, tg_available_cores());
+        atomic_compare_exchange_strong(&g_threads, &expected, default_threads());
         n = atomic_load(&g_threads);
     }
     return n;
-}
-
-bool tg_have_openmp(void)
-{
-#ifdef _OPENMP
-    return true;
-#else
-    return false;
-#endif
 }
 
 double tg_now_seconds(void)
@@ -92,7 +110,7 @@ static void run_serially(size_t n, size_t grain, size_t chunks, tg_range_fn body
 /* ---- the team ----------------------------------------------------------------------------- */
 
 enum {
-    TEAM_MAX = 256,
+    TEAM_MAX = TG_MAX_THREADS,
     /* Polls of the job counter before a helper sleeps: about half a millisecond, longer than the
      * serial stretches inside a training step, far shorter than an evaluation between epochs. */
     SPINS_BEFORE_SLEEP = 1 << 14,
@@ -109,8 +127,9 @@ enum {
 #define CURSOR_CHUNK(c) ((size_t)((c) & 0xffffffffu))
 
 typedef struct team {
-    _Atomic bool busy;        /* a tg_team_run is in progress (one team per process) */
-    int size;                 /* threads, caller included (set while busy) */
+    _Atomic bool busy;        /* a thread owns the team (one team per process) */
+    _Atomic int size;         /* threads taking part in the owner's loops, owner included */
+    int helpers;              /* helper threads started (by an owner, or stop_helpers) */
     _Atomic uint32_t job;     /* bumped when a loop is posted; helpers wait for it to change */
     _Atomic bool shutdown;
     /* The posted loop.  Atomic because a late helper may read them while the caller posts the
@@ -123,10 +142,11 @@ typedef struct team {
     _Atomic int sleepers;              /* helpers blocked on `wake` */
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    pthread_t helper_id[TEAM_MAX];
 } team;
 
 static team g_team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
-static _Thread_local bool t_team_caller;  /* this thread runs a team's fn */
+static _Thread_local bool t_team_owner;   /* this thread owns the team (a loop, or tg_team_run) */
 static _Thread_local bool t_in_team_loop; /* ... and is inside one of its loops (a body) */
 
 static inline void cpu_relax(void)
@@ -143,9 +163,9 @@ static size_t share_begin(size_t chunks, int size, int t)
 }
 
 /* Claims the next chunk of thread `owner`'s share for loop `job`; SIZE_MAX when none is left. */
-static size_t claim_chunk(team *tm, uint32_t job, int owner)
+static size_t claim_chunk(team *tm, uint32_t job, int size, int owner)
 {
-    size_t end = share_begin(atomic_load(&tm->chunks), tm->size, owner + 1);
+    size_t end = share_begin(atomic_load(&tm->chunks), size, owner + 1);
     uint64_t c = atomic_load(&tm->cursor[owner]);
     for (;;) {
         if (CURSOR_JOB(c) != job || CURSOR_CHUNK(c) >= end)
@@ -161,10 +181,13 @@ static void work_on(team *tm, uint32_t job, int self)
     tg_range_fn body = atomic_load(&tm->body);
     void *ctx = atomic_load(&tm->ctx);
     size_t n = atomic_load(&tm->n), grain = atomic_load(&tm->grain);
-    for (int k = 0; k < tm->size; k++) {
-        int owner = (self + k) % tm->size;
+    int size = atomic_load(&tm->size);
+    if (self >= size)
+        return; /* a helper beyond this owner's thread count sits the loop out */
+    for (int k = 0; k < size; k++) {
+        int owner = (self + k) % size;
         size_t c;
-        while ((c = claim_chunk(tm, job, owner)) != SIZE_MAX) {
+        while ((c = claim_chunk(tm, job, size, owner)) != SIZE_MAX) {
             size_t lo, hi;
             chunk_bounds(n, grain, c, &lo, &hi);
             body(lo, hi, ctx);
@@ -177,10 +200,11 @@ static void work_on(team *tm, uint32_t job, int self)
 static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
 {
     uint32_t job = atomic_load(&tm->job) + 1;
+    int size = atomic_load(&tm->size);
     /* Cursors first: from here on no claim for an older loop can succeed, so a late helper
      * cannot pair the fields below with an old cursor. */
-    for (int t = 0; t < tm->size; t++)
-        atomic_store(&tm->cursor[t], CURSOR(job, share_begin(chunks, tm->size, t)));
+    for (int t = 0; t < size; t++)
+        atomic_store(&tm->cursor[t], CURSOR(job, share_begin(chunks, size, t)));
     atomic_store(&tm->body, body);
     atomic_store(&tm->ctx, ctx);
     atomic_store(&tm->n, n);
@@ -233,9 +257,21 @@ typedef struct mode_chooser {
 
 static _Thread_local mode_chooser t_mode; /* the caller's (one team per process) */
 
+/* The mode chooser of the calling thread, started on its first team loop. */
+static _Thread_local bool t_mode_started;
+
+static mode_chooser *caller_mode(void)
+{
+    if (!t_mode_started) {
+        t_mode = (mode_chooser){.solo = false, .left = FIRST_PHASE_LOOPS};
+        t_mode_started = true;
+    }
+    return &t_mode;
+}
+
 static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
 {
-    mode_chooser *mc = &t_mode;
+    mode_chooser *mc = caller_mode();
     bool solo = mc->probing ? !mc->solo : mc->solo;
     double start = tg_now_seconds();
     if (solo)
@@ -264,12 +300,8 @@ static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, t
     }
 }
 
-static void start_choosing(void)
-{
-    t_mode = (mode_chooser){.solo = false, .left = FIRST_PHASE_LOOPS};
-}
+/* ---- the helpers' lives --------------------------------------------------------------------- */
 
-#ifdef _OPENMP
 /* A helper: waits for loops after `seen` (spinning, then asleep) until the team shuts down. */
 static void helper_loop(team *tm, int self, uint32_t seen)
 {
@@ -297,44 +329,100 @@ static void helper_loop(team *tm, int self, uint32_t seen)
         work_on(tm, job, self);
     }
 }
-#endif
+
+typedef struct helper_start {
+    int self;
+    uint32_t seen; /* the last loop posted before it started: it waits for the next */
+} helper_start;
+
+static helper_start g_helper_start[TEAM_MAX];
+
+static void *helper_main(void *arg)
+{
+    const helper_start *h = arg;
+    helper_loop(&g_team, h->self, h->seen);
+    return NULL;
+}
+
+/* At exit: wakes the helpers to stop and waits for them (not for itself, should a loop body on a
+ * helper call exit), so nothing runs while the process tears down. */
+static void stop_helpers(void)
+{
+    team *tm = &g_team;
+    pthread_mutex_lock(&tm->lock);
+    atomic_store(&tm->shutdown, true);
+    pthread_cond_broadcast(&tm->wake);
+    pthread_mutex_unlock(&tm->lock);
+    for (int k = 0; k < tm->helpers; k++)
+        if (!pthread_equal(tm->helper_id[k], pthread_self()))
+            pthread_join(tm->helper_id[k], NULL);
+    tm->helpers = 0;
+}
+
+/* In a child after fork: only the forking thread exists, so no helper does (the next loop starts
+ * new ones), and the lock may have been held by a thread that is gone. */
+static void forget_helpers_in_child(void)
+{
+    team *tm = &g_team;
+    tm->helpers = 0;
+    atomic_store(&tm->sleepers, 0);
+    pthread_mutex_init(&tm->lock, NULL);
+    pthread_cond_init(&tm->wake, NULL);
+}
+
+static pthread_once_t g_exit_hooks_once = PTHREAD_ONCE_INIT;
+
+static void install_exit_hooks(void)
+{
+    atexit(stop_helpers);
+    pthread_atfork(NULL, NULL, forget_helpers_in_child);
+}
+
+/* Starts helpers until `wanted` run (the owner calls this, so helpers never start twice); returns
+ * how many run.  A helper the system refuses to start is simply not there: its share of every
+ * loop is run by the others. */
+static int start_helpers(team *tm, int wanted)
+{
+    pthread_once(&g_exit_hooks_once, install_exit_hooks);
+    while (tm->helpers < wanted && !atomic_load(&tm->shutdown)) {
+        int self = tm->helpers + 1;
+        g_helper_start[self - 1] = (helper_start){self, atomic_load(&tm->job)};
+        if (pthread_create(&tm->helper_id[tm->helpers], NULL, helper_main, &g_helper_start[self - 1]) != 0)
+            break;
+        tm->helpers++;
+    }
+    return tm->helpers;
+}
+
+/* Takes the team for the calling thread with `threads` threads in all; false when another thread
+ * owns it. */
+static bool team_acquire(team *tm, int threads)
+{
+    if (atomic_exchange(&tm->busy, true))
+        return false;
+    if (threads > TEAM_MAX)
+        threads = TEAM_MAX;
+    int helpers = start_helpers(tm, threads - 1);
+    atomic_store(&tm->size, helpers + 1 < threads ? helpers + 1 : threads);
+    t_team_owner = true;
+    return true;
+}
+
+static void team_release(team *tm)
+{
+    t_team_owner = false;
+    atomic_store(&tm->busy, false);
+}
 
 void tg_team_run(tg_team_fn fn, void *ctx)
 {
-    team *tm = &g_team;
     int threads = tg_get_threads();
-    if (threads < 2 || t_team_caller || atomic_exchange(&tm->busy, true)) {
-        fn(ctx); /* nothing to share, nested, or another thread's team is running */
+    if (t_team_owner || threads < 2 || !team_acquire(&g_team, threads)) {
+        fn(ctx); /* nested, nothing to share, or another thread owns the team */
         return;
     }
-    start_choosing(); /* (t_mode belongs to this thread, which becomes the team's thread 0) */
-#ifdef _OPENMP
-    if (threads > TEAM_MAX)
-        threads = TEAM_MAX;
-    atomic_store(&tm->shutdown, false);
-#pragma omp parallel num_threads(threads)
-    {
-        int self = omp_get_thread_num();
-        uint32_t seen = atomic_load(&tm->job); /* before the barrier, so before any loop is posted */
-#pragma omp single
-        tm->size = omp_get_num_threads(); /* (the single's barrier publishes it to all) */
-        if (self == 0) {
-            t_team_caller = true;
-            fn(ctx);
-            t_team_caller = false;
-            pthread_mutex_lock(&tm->lock);
-            atomic_store(&tm->shutdown, true);
-            pthread_cond_broadcast(&tm->wake);
-            pthread_mutex_unlock(&tm->lock);
-        } else {
-            helper_loop(tm, self, seen);
-        }
-    }
-    tm->size = 0;
-#else
     fn(ctx);
-#endif
-    atomic_store(&tm->busy, false);
+    team_release(&g_team);
 }
 
 /* ---- parallel loops ------------------------------------------------------------------------ */
@@ -345,22 +433,25 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx)
         grain = 1;
     size_t chunks = (n + grain - 1) / grain;
     /* Always chunk by chunk, even on one thread: a body that keeps per-chunk partial sums then
-     * sees the same chunks whatever the thread count. */
-    if (chunks > 1 && t_team_caller && !t_in_team_loop && g_team.size > 1 && chunks <= 0xffffffffu) {
-        team_or_solo_loop(&g_team, n, grain, chunks, body, ctx);
-        return;
-    }
-#ifdef _OPENMP
-    int threads = tg_get_threads();
-    if (threads > 1 && chunks > 1 && !omp_in_parallel()) { /* (inside a team: serially) */
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (size_t c = 0; c < chunks; c++) {
-            size_t lo, hi;
-            chunk_bounds(n, grain, c, &lo, &hi);
-            body(lo, hi, ctx);
+     * sees the same chunks whatever the thread count.  A body's own loops run on its thread:
+     * the team is busy with the loop that called it. */
+    if (chunks > 1 && chunks <= 0xffffffffu && !t_in_team_loop) {
+        if (t_team_owner) {
+            if (atomic_load(&g_team.size) > 1) {
+                team_or_solo_loop(&g_team, n, grain, chunks, body, ctx);
+                return;
+            }
+        } else {
+            int threads = tg_get_threads();
+            if (threads > 1 && team_acquire(&g_team, threads)) {
+                if (atomic_load(&g_team.size) > 1)
+                    team_or_solo_loop(&g_team, n, grain, chunks, body, ctx);
+                else
+                    run_serially(n, grain, chunks, body, ctx);
+                team_release(&g_team);
+                return;
+            }
         }
-        return;
     }
-#endif
     run_serially(n, grain, chunks, body, ctx);
 }

@@ -1,8 +1,11 @@
-/* tensor/parallel.h — the worker-thread count used by every parallel kernel.
+/* tensor/parallel.h — the worker-thread count used by every parallel kernel, and parallel loops.
  *
  * Kernels split output rows or columns on fixed boundaries that do not depend on the thread
- * count, so results are bitwise identical for any setting. Without OpenMP everything runs on
- * one thread and tg_set_threads only records the value. */
+ * count, so results are bitwise identical for any setting.  The library keeps its own team of
+ * helper threads (started on the first loop that wants them, parked in between, stopped at exit):
+ * a plain user loop gets the same threads as the programs, with nothing to manage.  The thread
+ * count is tg_set_threads's, else the environment's TG_THREADS, else OMP_NUM_THREADS, else the
+ * number of cores this process may run on. */
 #ifndef TG_PARALLEL_H
 #define TG_PARALLEL_H
 
@@ -12,6 +15,9 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The most threads a loop uses (larger settings are cut to it). */
+#define TG_MAX_THREADS 256
 
 /* The body of a parallel loop: processes items [lo, hi). */
 typedef void (*tg_range_fn)(size_t lo, size_t hi, void *ctx);
@@ -23,26 +29,26 @@ typedef void (*tg_range_fn)(size_t lo, size_t hi, void *ctx);
  * handing it to another thread, or the fork costs more than it saves. */
 void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 
-/* Runs fn(ctx) on the calling thread while tg_get_threads() - 1 helper threads wait for its
- * parallel loops: every tg_parallel_for (hence every threaded kernel) that fn runs is shared
- * with them without waking a team of threads for each loop, and without waiting for a helper
- * that has lost its core to another process (its chunks are taken over).  The caller also
+/* Runs fn(ctx) on the calling thread with the team reserved for it: every parallel loop fn runs
+ * (hence every threaded kernel) is shared with the helpers without taking the team for each one.
+ * Loops outside it take the team themselves, so this is an economy for a function that runs
+ * thousands of short loops (a training loop), not a requirement.  Either way a helper that has
+ * lost its core to another process costs nothing (its chunks are taken over), and the caller
  * times its loops and, when running them alone proves faster (a busy or badly placed second
- * core), runs them alone, trying the team again now and then.  For a training loop, which runs
- * thousands of short parallel kernels.  Results are the same bits as without it.
- * Nested calls, calls while another thread's team runs, and builds without OpenMP just call fn. */
+ * core), runs them alone, trying the team again now and then.  Results are the same bits as
+ * without it.  Nested calls and calls while another thread owns the team just call fn. */
 typedef void (*tg_team_fn)(void *ctx);
 void tg_team_run(tg_team_fn fn, void *ctx);
 
-/* n >= 1; values above the processor count are allowed (they only cost time). */
+/* n >= 1 (less is 1, more than TG_MAX_THREADS is TG_MAX_THREADS); it overrides the environment.
+ * Values above the processor count are allowed (they only cost time). */
 void tg_set_threads(int n);
 int tg_get_threads(void);
 /* Seconds on a monotonic clock: for timing kernels, profiles and epochs (differences only). */
 double tg_now_seconds(void);
 
-/* Processors available to this process (1 when unknown). */
+/* Processors this process may run on (its affinity mask; 1 when unknown). */
 int tg_available_cores(void);
-bool tg_have_openmp(void);
 
 #ifdef __cplusplus
 }
