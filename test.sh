@@ -111,7 +111,7 @@ if [ "$ci" = 1 ]; then
     scratch=$(mktemp -d)
     trap 'rm -rf "$scratch"' EXIT
     valgrind --quiet --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
-        ./build/cae train --data synthetic --steps 20 --limit 640 --threads 1 --out "$scratch/vg.ckpt" --log "$scratch/vg.csv" \
+        ./build/cae train --data synthetic --steps 20 --limit 640 --threads 2 --out "$scratch/vg.ckpt" --log "$scratch/vg.csv" \
         >/dev/null
     echo "valgrind: 0 errors, 0 leaks"
 

@@ -70,7 +70,7 @@ static int default_threads(void)
 
 void tg_set_threads(int n)
 {
-    atomic_store(&g_threads, n < 1 ? 1 : n > TG_MAX_THREADS ? TG_MAX_THREADS : n);
+    atomic_store(&g_threads, n < 0 ? 1 : n > TG_MAX_THREADS ? TG_MAX_THREADS : n); /* 0: the default, later */
 }
 
 int tg_get_threads(void)
@@ -253,25 +253,25 @@ typedef struct mode_chooser {
     long left;                 /* loops left in the current phase or probe */
     double window_s;           /* seconds of the phase's last PROBE_LOOPS loops */
     double probe_s;            /* seconds of the probe so far */
+    int size;                  /* the team size it measured (another size starts it afresh) */
 } mode_chooser;
 
 static _Thread_local mode_chooser t_mode; /* the caller's (one team per process) */
 
-/* The mode chooser of the calling thread, started on its first team loop. */
-static _Thread_local bool t_mode_started;
+/* The mode chooser of the calling thread: started on its first team loop, and again for a team of
+ * another size (tg_set_threads) or a new tg_team_run, whose loops may differ from the last ones. */
+static void start_choosing(int size) { t_mode = (mode_chooser){.solo = false, .left = FIRST_PHASE_LOOPS, .size = size}; }
 
-static mode_chooser *caller_mode(void)
+static mode_chooser *caller_mode(int size)
 {
-    if (!t_mode_started) {
-        t_mode = (mode_chooser){.solo = false, .left = FIRST_PHASE_LOOPS};
-        t_mode_started = true;
-    }
+    if (t_mode.size != size)
+        start_choosing(size);
     return &t_mode;
 }
 
 static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
 {
-    mode_chooser *mc = caller_mode();
+    mode_chooser *mc = caller_mode(atomic_load(&tm->size));
     bool solo = mc->probing ? !mc->solo : mc->solo;
     double start = tg_now_seconds();
     if (solo)
@@ -387,8 +387,20 @@ static int start_helpers(team *tm, int wanted)
     while (tm->helpers < wanted && !atomic_load(&tm->shutdown)) {
         int self = tm->helpers + 1;
         g_helper_start[self - 1] = (helper_start){self, atomic_load(&tm->job)};
-        if (pthread_create(&tm->helper_id[tm->helpers], NULL, helper_main, &g_helper_start[self - 1]) != 0)
+        /* 2 MiB of stack, not the default 8: loop bodies keep small arrays on it, and a process
+         * under a memory limit (ulimit -v) then still gets its helpers */
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, (size_t)2 << 20);
+        int rc = pthread_create(&tm->helper_id[tm->helpers], &attr, helper_main, &g_helper_start[self - 1]);
+        pthread_attr_destroy(&attr);
+        if (rc != 0) {
+            static atomic_flag warned = ATOMIC_FLAG_INIT;
+            if (!atomic_flag_test_and_set(&warned)) /* one line, once: the run goes on */
+                fprintf(stderr, "tapegrad: cannot start a helper thread (%s); running on %d thread%s\n",
+                        strerror(rc), tm->helpers + 1, tm->helpers ? "s" : "");
             break;
+        }
         tm->helpers++;
     }
     return tm->helpers;
@@ -421,6 +433,7 @@ void tg_team_run(tg_team_fn fn, void *ctx)
         fn(ctx); /* nested, nothing to share, or another thread owns the team */
         return;
     }
+    start_choosing(atomic_load(&g_team.size));
     fn(ctx);
     team_release(&g_team);
 }

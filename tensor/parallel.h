@@ -40,8 +40,9 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 typedef void (*tg_team_fn)(void *ctx);
 void tg_team_run(tg_team_fn fn, void *ctx);
 
-/* n >= 1 (less is 1, more than TG_MAX_THREADS is TG_MAX_THREADS); it overrides the environment.
- * Values above the processor count are allowed (they only cost time). */
+/* n >= 1 threads from now on (more than TG_MAX_THREADS is TG_MAX_THREADS), over the environment;
+ * 0: the default again (TG_THREADS, OMP_NUM_THREADS, the cores: read at the next loop).  Values
+ * above the processor count are allowed (they only cost time). */
 void tg_set_threads(int n);
 int tg_get_threads(void);
 /* Seconds on a monotonic clock: for timing kernels, profiles and epochs (differences only). */

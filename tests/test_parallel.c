@@ -1,8 +1,15 @@
-/* tests/test_parallel.c — tg_parallel_for with and without a team (tg_team_run): every chunk runs
- * exactly once with the bounds its index gives, a helper that is slow or asleep loses nothing, a
- * team computes the same bits as fork/join and one thread, and nesting falls back safely. */
+/* tests/test_parallel.c — tg_parallel_for on the library's team, inside tg_team_run or not: every
+ * chunk runs exactly once with the bounds its index gives, helpers really take part, a helper that
+ * is slow or asleep loses nothing, any thread count computes the same bits, nesting falls back
+ * safely, the thread count follows TG_THREADS / OMP_NUM_THREADS, and a helper the system refuses
+ * to start leaves a working loop behind. */
 #include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,9 +18,6 @@
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 /* ---- a loop body that records what ran ----------------------------------------------------- */
 
@@ -26,18 +30,14 @@ typedef struct tally {
     int slow_helper_us;           /* sleep this long in each chunk run off the calling thread */
     int slow_caller_us;           /* ... and this long in each chunk the caller runs */
     _Atomic int by_helpers;       /* chunks run by a thread other than the caller */
-    int team_size;                /* threads OpenMP gave the team (it may give fewer than asked) */
+    int team_size;                /* threads the loops may use (tg_get_threads) */
     int loops_helped;             /* loops_after_pauses: loops in which a helper ran a chunk */
 } tally;
 
-static int thread_number(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
+static pthread_t g_caller; /* the thread that runs the loops under test */
+
+/* 0 on the loops' caller, 1 on a helper. */
+static int thread_number(void) { return pthread_equal(pthread_self(), g_caller) ? 0 : 1; }
 
 static void sleep_us(int us)
 {
@@ -68,6 +68,7 @@ static void check_loop(tally *t, size_t n, size_t grain)
     memset(t->runs, 0, sizeof t->runs);
     t->n = n, t->grain = grain;
     atomic_store(&t->bad_bounds, 0);
+    g_caller = pthread_self();
     tg_parallel_for(n, grain, record_chunk, t);
     cr_assert_eq(atomic_load(&t->bad_bounds), 0, "n=%zu grain=%zu: a chunk with wrong bounds", n, grain);
     for (size_t i = 0; i < n; i++)
@@ -75,15 +76,8 @@ static void check_loop(tally *t, size_t n, size_t grain)
                      atomic_load(&t->runs[i]));
 }
 
-/* The size of the team the calling function runs in (1 outside a team or without OpenMP). */
-static int current_team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
-}
+/* The threads the calling function's loops may use. */
+static int current_team_size(void) { return tg_get_threads(); }
 
 /* Many loops of many shapes, back to back: helpers are busy, late or spinning at every one. */
 static void many_loops(void *ctx)
@@ -109,12 +103,17 @@ static double in_team(int threads, tg_team_fn fn)
     return tg_now_seconds() - start;
 }
 
+/* Without tg_team_run each loop takes the library's team itself: helpers take part all the same. */
 Test(parallel, every_chunk_once_without_a_team)
 {
     for (int threads = 1; threads <= 3; threads++) {
         tg_set_threads(threads);
         memset(&g_tally, 0, sizeof g_tally);
         many_loops(&g_tally);
+        if (threads > 1)
+            cr_assert_gt(atomic_load(&g_tally.by_helpers), 0, "%d threads: the helpers never ran a chunk", threads);
+        else
+            cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "one thread: a helper ran a chunk");
     }
     tg_set_threads(1);
 }
@@ -123,7 +122,7 @@ Test(parallel, every_chunk_once_in_a_team)
 {
     for (int threads = 1; threads <= 4; threads++) {
         in_team(threads, many_loops);
-        if (g_tally.team_size > 1)
+        if (threads > 1)
             cr_assert_gt(atomic_load(&g_tally.by_helpers), 0, "%d threads: the helpers never ran a chunk", threads);
     }
     tg_set_threads(1);
@@ -146,8 +145,8 @@ Test(parallel, slow_helper_loses_nothing)
     double seconds = in_team(2, loops_with_slow_helper);
     /* Had the helper done its static half (32 chunks of 2 ms) every time, 20 loops would take over
      * 1.2 s; taking its chunks over keeps it near one chunk per loop. */
-    if (g_tally.team_size > 1)
-        cr_assert_lt(seconds, 0.6, "the caller waited for the slow helper's share (%.3f s)", seconds);
+    cr_assert_eq(g_tally.team_size, 2);
+    cr_assert_lt(seconds, 0.6, "the caller waited for the slow helper's share (%.3f s)", seconds);
 }
 
 /* Pauses longer than a helper spins, so every loop after one has to wake a sleeping helper.  The
@@ -171,8 +170,8 @@ static void loops_after_pauses(void *ctx)
 Test(parallel, helpers_wake_up_after_sleeping)
 {
     in_team(2, loops_after_pauses);
-    if (g_tally.team_size > 1) /* (20 of 30 leaves room for a loaded machine; 30 is usual) */
-        cr_assert_geq(g_tally.loops_helped, 20, "a sleeping helper woke for only %d of 30 loops", g_tally.loops_helped);
+    cr_assert_eq(g_tally.team_size, 2); /* (20 of 30 leaves room for a loaded machine; 30 is usual) */
+    cr_assert_geq(g_tally.loops_helped, 20, "a sleeping helper woke for only %d of 30 loops", g_tally.loops_helped);
 }
 
 /* A team slower than its caller alone (a helper that takes 200 us over every chunk, the caller
@@ -194,8 +193,8 @@ static void loops_where_the_team_loses(void *ctx)
 Test(parallel, caller_goes_alone_when_the_team_is_slower)
 {
     in_team(2, loops_where_the_team_loses);
-    if (g_tally.team_size > 1)
-        cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "helpers still ran %d chunks after the probe",
+    cr_assert_eq(g_tally.team_size, 2);
+    cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "helpers still ran %d chunks after the probe",
                      atomic_load(&g_tally.by_helpers));
 }
 
@@ -263,7 +262,7 @@ static void multiply(void *ctx)
     tg_gemm(TG_NOTRANS, p->tb, p->M, p->N, p->K, 1.0f, p->A, p->K, p->B, ldb, 0.0f, p->C, p->N);
 }
 
-/* One product on one thread, then with `threads` by fork/join and in a team: the same bits. */
+/* One product on one thread, then with `threads` (the team taken per loop, and in tg_team_run): the same bits. */
 static void check_same_bits(size_t M, size_t N, size_t K, tg_trans tb, int threads)
 {
     product p = {.M = M, .N = N, .K = K, .tb = tb};
@@ -283,7 +282,7 @@ static void check_same_bits(size_t M, size_t N, size_t K, tg_trans tb, int threa
     p.C = teamed, tg_team_run(multiply, &p);
     tg_set_threads(1);
     size_t bytes = M * N * sizeof(float);
-    cr_assert(memcmp(one, forked, bytes) == 0, "M=%zu N=%zu K=%zu, %d threads: fork/join differs from one thread", M, N, K, threads);
+    cr_assert(memcmp(one, forked, bytes) == 0, "M=%zu N=%zu K=%zu, %d threads: library's team differs from one thread", M, N, K, threads);
     cr_assert(memcmp(one, teamed, bytes) == 0, "M=%zu N=%zu K=%zu, %d threads: the team differs from one thread", M, N, K, threads);
     free(p.A), free(p.B), free(one), free(forked), free(teamed);
 }
@@ -296,4 +295,67 @@ Test(parallel, team_product_has_the_same_bits)
         check_same_bits(253, 131, 517, TG_TRANS, threads);
         check_same_bits(40, 700, 200, TG_NOTRANS, threads);
     }
+}
+
+/* ---- the thread count and the helpers' lives ------------------------------------------------- */
+
+typedef struct env_case {
+    const char *tg_threads, *omp_num_threads; /* NULL: unset */
+    int expected;                             /* 0: the cores */
+} env_case;
+
+Test(parallel, thread_count_follows_the_environment)
+{
+    static const env_case cases[] = {
+        {"3", NULL, 3},     {NULL, "5", 5},     {"2", "5", 2},  {NULL, "4,2", 4}, /* OMP's list: the outer level */
+        {"x", "6", 6},      {"0", NULL, 0},     {"999999", NULL, 0}, {"", "", 0}, /* ignored: the next source */
+        {NULL, NULL, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        if (cases[c].tg_threads) setenv("TG_THREADS", cases[c].tg_threads, 1); else unsetenv("TG_THREADS");
+        if (cases[c].omp_num_threads) setenv("OMP_NUM_THREADS", cases[c].omp_num_threads, 1); else unsetenv("OMP_NUM_THREADS");
+        tg_set_threads(0); /* back to the default: read the environment again */
+        int expected = cases[c].expected ? cases[c].expected : tg_available_cores();
+        cr_assert_eq(tg_get_threads(), expected, "TG_THREADS=%s OMP_NUM_THREADS=%s: %d threads, expected %d",
+                     cases[c].tg_threads ? cases[c].tg_threads : "(unset)",
+                     cases[c].omp_num_threads ? cases[c].omp_num_threads : "(unset)", tg_get_threads(), expected);
+    }
+    tg_set_threads(7);
+    setenv("TG_THREADS", "3", 1);
+    cr_assert_eq(tg_get_threads(), 7, "tg_set_threads wins over the environment");
+    tg_set_threads(1);
+}
+
+/* Virtual memory of this process now, in bytes (/proc/self/statm's first field, in pages). */
+static size_t virtual_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    cr_assert(f && fscanf(f, "%lu", &pages) == 1);
+    fclose(f);
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* With no room for a helper's stack (RLIMIT_AS just above what the process uses), starting the
+ * team fails: the loops still run every chunk once, on the caller, and the library says so once,
+ * in one line on stderr. */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1 /* AddressSanitizer's shadow memory cannot live under an address-space limit */
+#else
+#define UNDER_ASAN 0
+#endif
+Test(parallel, a_helper_that_cannot_start_leaves_a_working_loop, .init = cr_redirect_stderr, .disabled = UNDER_ASAN)
+{
+    memset(&g_tally, 0, sizeof g_tally);
+    struct rlimit limit = {virtual_bytes() + (512u << 10), RLIM_INFINITY};
+    cr_assert_eq(setrlimit(RLIMIT_AS, &limit), 0);
+    tg_set_threads(4);
+    for (int rep = 0; rep < 50; rep++) {
+        size_t n = 1 + (size_t)(rep * 37) % MAX_ITEMS, grain = 1 + (size_t)(rep * 13) % 300;
+        check_loop(&g_tally, n, grain);
+    }
+    cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "no helper could start, yet one ran a chunk");
+    tg_set_threads(1);
+    fflush(stderr);
+    cr_assert_stderr_eq_str("tapegrad: cannot start a helper thread (Resource temporarily unavailable); running on 1 thread\n");
 }
