@@ -33,7 +33,9 @@
 /* What the caller expects of a file: ndim 0 accepts any; `what` names the items in messages. */
 typedef struct idx_expect {
     int ndim;
-    const char *what; /* "images", "labels" or NULL */
+    const char *what;        /* "images", "labels" or NULL */
+    uint64_t count;          /* dims[0] must be this (0: any): the labels' count, for the images */
+    const char *count_path;  /* the file that gave `count`, which a mismatch names */
 } idx_expect;
 
 typedef struct idx_file {
@@ -134,6 +136,10 @@ static int parse_header(const char *path, const uint8_t *bytes, size_t avail, ui
         return tg_file_error(err, TG_ERR_FORMAT, path, "%llu trailing bytes after the data",
                          (unsigned long long)(total_len - expected_len));
 
+    /* the header's own checks first, then this, still before the body is read (or inflated): a header that disagrees costs no memory */
+    if (expect->count && dims[0] != expect->count)
+        return tg_file_error(err, TG_ERR_FORMAT, expect->count_path, "images and labels disagree: %llu images, %llu labels",
+                             (unsigned long long)dims[0], (unsigned long long)expect->count);
     f->ndim = (int)ndim;
     for (int i = 0; i < IDX_MAX_DIMS; i++)
         f->dims[i] = i < (int)ndim ? (size_t)dims[i] : 1;
@@ -318,7 +324,7 @@ int tg_idx_read(const char *path, uint8_t **buffer_out, const uint8_t **data_out
     *data_out = NULL;
     if (!path)
         return tg_error_set(err, TG_ERR_ARG, "idx_read: path is NULL");
-    idx_expect any = { 0, NULL };
+    idx_expect any = {0, NULL, 0, NULL};
     idx_file f;
     int open_errno;
     int rc = idx_load(path, &any, 0, &f, &open_errno, err);
@@ -360,11 +366,11 @@ int tg_idx_parse_mem(const uint8_t *bytes, size_t len, const char *label, int ex
         label = "idx";
     if (!bytes && len > 0)
         return tg_file_error(err, TG_ERR_ARG, label, "idx_parse_mem: NULL bytes");
-    idx_expect expect = { 0, NULL };
+    idx_expect expect = {0, NULL, 0, NULL};
     if (expect_ndim == 3)
-        expect = (idx_expect){ 3, "images" };
+        expect = (idx_expect){3, "images", 0, NULL};
     else if (expect_ndim == 1)
-        expect = (idx_expect){ 1, "labels" };
+        expect = (idx_expect){1, "labels", 0, NULL};
     else if (expect_ndim != 0)
         return tg_file_error(err, TG_ERR_ARG, label, "idx_parse_mem: expect_ndim %d (expected 0, 1 or 3)",
                             expect_ndim);
@@ -437,25 +443,23 @@ int tg_dataset_load(tg_dataset *ds, const char *dir, const char *split, bool wan
     if (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0)
         return tg_error_set(err, TG_ERR_ARG, "dataset: unknown split \"%s\" (expected train or t10k)", split);
 
-    idx_expect image_kind = { 3, "images" }, label_kind = { 1, "labels" };
+    idx_expect image_kind = {3, "images", 0, NULL}, label_kind = {1, "labels", 0, NULL};
     idx_file images, labels;
     memset(&images, 0, sizeof images);
     memset(&labels, 0, sizeof labels);
     char *image_path = NULL, *label_path = NULL;
     void **blocks = NULL;
-    int rc = load_plain_or_gz(dir, split, "images-idx3-ubyte", &image_kind, limit, &images, &image_path, err);
-    if (rc)
-        goto done;
-    /* Labels are small: always read whole, so n_classes does not depend on limit. */
+    int rc = TG_OK;
+    /* Labels first: they are small (one byte an image), always read whole, so n_classes does not
+     * depend on limit; and their count then bounds the images before the images' body is read. */
     if (want_labels) {
         if ((rc = load_plain_or_gz(dir, split, "labels-idx1-ubyte", &label_kind, 0, &labels, &label_path, err)))
             goto done;
-        if (labels.dims[0] != images.dims[0]) {
-            rc = tg_file_error(err, TG_ERR_FORMAT, label_path, "images and labels disagree: %zu images, %zu labels",
-                           images.dims[0], labels.dims[0]);
-            goto done;
-        }
+        image_kind.count = labels.dims[0];
+        image_kind.count_path = label_path;
     }
+    if ((rc = load_plain_or_gz(dir, split, "images-idx3-ubyte", &image_kind, limit, &images, &image_path, err)))
+        goto done;
     blocks = malloc(2 * sizeof *blocks);
     if (!blocks) {
         rc = tg_error_set(err, TG_ERR_NOMEM, "dataset: out of memory");
