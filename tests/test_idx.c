@@ -272,15 +272,24 @@ static void write_content(const char *name, enum content c)
     scratch_file(name, b.p, b.len);
 }
 
+/* A split's files, as the rows below write them. */
+typedef struct split_file {
+    const char *file;
+    enum content content;
+} split_file;
+
+static void write_split(const split_file files[3])
+{
+    for (int f = 0; f < 3 && files[f].file; f++)
+        write_content(files[f].file, files[f].content);
+}
+
 /* A split loads with the right images, labels and number of classes; the limit keeps the first
  * images (n_classes still counts the whole label file); tg_dataset_free empties the set and may
  * be called again. */
 static const struct {
     const char *name;
-    struct {
-        const char *file;
-        enum content content;
-    } files[2];
+    split_file files[3];
     const char *split;
     bool want_labels;
     size_t limit, n;
@@ -297,9 +306,7 @@ static const struct {
 TABLE_TEST(load, good_split_loads, loads)
 {
     const char *name = loads[*row].name;
-    for (int f = 0; f < 2; f++)
-        if (loads[*row].files[f].file)
-            write_content(loads[*row].files[f].file, loads[*row].files[f].content);
+    write_split(loads[*row].files);
     tg_dataset ds;
     tg_error err;
     cr_assert_eq(tg_dataset_load(&ds, scratch, loads[*row].split, loads[*row].want_labels, loads[*row].limit, &err),
@@ -373,10 +380,7 @@ Test(load, a_limit_does_not_excuse_a_short_file)
 
 static const struct {
     const char *name;
-    struct {
-        const char *file;
-        enum content content;
-    } files[3];
+    split_file files[3];
     bool want_labels;
     const char *fragment;
 } load_errors[] = {
@@ -403,9 +407,7 @@ static const struct {
 TABLE_TEST(load, bad_split_is_rejected, load_errors)
 {
     const char *name = load_errors[*row].name, *fragment = load_errors[*row].fragment;
-    for (int f = 0; f < 3; f++)
-        if (load_errors[*row].files[f].file)
-            write_content(load_errors[*row].files[f].file, load_errors[*row].files[f].content);
+    write_split(load_errors[*row].files);
     tg_dataset ds;
     memset(&ds, 0x55, sizeof ds);
     tg_error err;
