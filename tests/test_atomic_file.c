@@ -44,6 +44,26 @@ static const char *only_temporary(const char *name)
     return path;
 }
 
+/* The target as it should be, and no temporary left beside it. */
+static void expect_target_alone(const char *path, const char *want)
+{
+    expect_content(path, want);
+    cr_assert_eq(scratch_count(".tmp-"), 0, "a temporary file was left behind");
+}
+
+/* Writes `name` with `content`, then opens an atomic write of it with `bytes` written so far. */
+static const char *old_target_and_new_write(const char *name, const char *content, tg_atomic_file *f,
+                                            const char *bytes)
+{
+    const char *path = scratch_path(name);
+    tg_error err;
+    if (content)
+        cr_assert_eq(tg_write_file_atomic(path, content, strlen(content), &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_atomic_open(f, path, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_atomic_write(f, bytes, strlen(bytes)), 0);
+    return path;
+}
+
 /* ---- writing: the temporary, then the rename ---------------------------------------------------- */
 
 Test(atomic_file, write_creates_and_replaces_by_rename)
@@ -55,9 +75,8 @@ Test(atomic_file, write_creates_and_replaces_by_rename)
     /* A second name for the old file: a write in place would change it, a rename leaves it. */
     cr_assert_eq(link(path, old_name), 0, "link: %s", strerror(errno));
     cr_assert_eq(tg_write_file_atomic(path, "second, longer", 14, &err), TG_OK, "%s", err.msg);
-    expect_content(path, "second, longer");
+    expect_target_alone(path, "second, longer");
     expect_content(old_name, "first");
-    cr_assert_eq(scratch_count(".tmp-"), 0, "a temporary file was left behind");
     cr_assert_eq(tg_write_file_atomic(path, "", 0, &err), TG_OK, "%s", err.msg);
     expect_content(path, "");
 }
@@ -81,12 +100,9 @@ Test(atomic_file, write_in_pieces)
 /* What a crash just before the rename leaves: the complete temporary beside the old target. */
 Test(atomic_file, stop_before_rename_keeps_target_and_complete_temporary)
 {
-    const char *path = scratch_path("model");
-    tg_error err;
-    cr_assert_eq(tg_write_file_atomic(path, "old", 3, &err), TG_OK, "%s", err.msg);
     tg_atomic_file f;
-    cr_assert_eq(tg_atomic_open(&f, path, &err), TG_OK, "%s", err.msg);
-    cr_assert_eq(tg_atomic_write(&f, "new bytes", 9), 0);
+    tg_error err;
+    const char *path = old_target_and_new_write("model", "old", &f, "new bytes");
     cr_assert_eq(tg_atomic_finish(&f, 0, false, &err), TG_OK, "%s", err.msg);
     expect_content(path, "old");
     expect_content(only_temporary("model"), "new bytes");
@@ -98,17 +114,13 @@ Test(atomic_file, stop_before_rename_keeps_target_and_complete_temporary)
  * stays, the message names the target and the error. */
 Test(atomic_file, failed_write_keeps_target_and_removes_temporary)
 {
-    const char *path = scratch_path("model");
-    tg_error err;
-    cr_assert_eq(tg_write_file_atomic(path, "old", 3, &err), TG_OK, "%s", err.msg);
     tg_atomic_file f;
-    cr_assert_eq(tg_atomic_open(&f, path, &err), TG_OK, "%s", err.msg);
-    cr_assert_eq(tg_atomic_write(&f, "half", 4), 0);
+    tg_error err;
+    const char *path = old_target_and_new_write("model", "old", &f, "half");
     cr_assert_eq(tg_atomic_finish(&f, ENOSPC, true, &err), TG_ERR_IO);
     cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "cannot write its temporary file: No space left on device"), "%s", err.msg);
-    expect_content(path, "old");
-    cr_assert_eq(scratch_count(".tmp-"), 0, "the temporary was left behind");
+    expect_target_alone(path, "old");
 }
 
 /* A real failure: files of this process may not grow past 16 KiB, so write() fails with EFBIG
@@ -125,19 +137,16 @@ Test(atomic_file, file_size_limit_keeps_target_and_removes_temporary)
     cr_assert_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
     cr_assert_eq(tg_write_file_atomic(path, data, sizeof data, &err), TG_ERR_IO);
     cr_assert_not_null(strstr(err.msg, "File too large"), "%s", err.msg);
-    expect_content(path, "old");
-    cr_assert_eq(scratch_count(".tmp-"), 0, "the temporary was left behind");
+    expect_target_alone(path, "old");
 }
 
 /* Something other than a regular file appears at the path between open and finish: the rename
  * is refused, the temporary removed, the directory left as it is. */
 Test(atomic_file, directory_appearing_at_the_path_is_not_replaced)
 {
-    const char *path = scratch_path("late");
     tg_atomic_file f;
     tg_error err;
-    cr_assert_eq(tg_atomic_open(&f, path, &err), TG_OK, "%s", err.msg);
-    cr_assert_eq(tg_atomic_write(&f, "data", 4), 0);
+    const char *path = old_target_and_new_write("late", NULL, &f, "data");
     cr_assert_eq(mkdir(path, 0700), 0);
     cr_assert_eq(tg_atomic_finish(&f, 0, true, &err), TG_ERR_IO);
     cr_assert_not_null(strstr(err.msg, "is a directory"), "%s", err.msg);
@@ -227,18 +236,14 @@ Test(atomic_file, open_temporaries_of_this_process_are_not_stale)
     cr_assert_eq(tg_atomic_write(&b, "B", 1), 0);
     cr_assert_eq(tg_atomic_finish(&a, 0, true, &err), TG_OK, "%s", err.msg);
     cr_assert_eq(tg_atomic_finish(&b, 0, true, &err), TG_OK, "%s", err.msg);
-    expect_content(path, "B");
-    cr_assert_eq(scratch_count(".tmp-"), 0);
+    expect_target_alone(path, "B");
 }
 
 /* What a SIGINT handler calls before it exits: this process's open temporaries go. */
 Test(atomic_file, remove_temporaries_unlinks_the_open_ones)
 {
-    const char *path = scratch_path("interrupted");
     tg_atomic_file f;
-    tg_error err;
-    cr_assert_eq(tg_atomic_open(&f, path, &err), TG_OK, "%s", err.msg);
-    cr_assert_eq(tg_atomic_write(&f, "partial", 7), 0);
+    const char *path = old_target_and_new_write("interrupted", NULL, &f, "partial");
     cr_assert(file_exists(f.tmp_path));
     tg_atomic_remove_temporaries();
     cr_assert(!file_exists(f.tmp_path), "the temporary survived");

@@ -427,7 +427,8 @@ TABLE_TEST(load, bad_split_is_rejected, load_errors)
 
 static bool fashion_present(void)
 {
-    return file_exists(FASHION_DIR "/train-images-idx3-ubyte.gz") || file_exists(FASHION_DIR "/train-images-idx3-ubyte");
+    return file_exists(FASHION_DIR "/train-images-idx3-ubyte.gz") ||
+           file_exists(FASHION_DIR "/train-images-idx3-ubyte");
 }
 
 static uint64_t pixel_sum(const tg_dataset *ds, size_t image)
@@ -459,7 +460,8 @@ TABLE_TEST(fashion, fashion_mnist_splits, fashion_splits)
     size_t n = fashion_splits[*row].n;
     tg_dataset ds;
     tg_error err;
-    cr_assert_eq(tg_dataset_load(&ds, FASHION_DIR, split, true, fashion_splits[*row].limit, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_dataset_load(&ds, FASHION_DIR, split, true, fashion_splits[*row].limit, &err), TG_OK, "%s",
+                 err.msg);
     cr_assert(ds.n == n && ds.rows == 28 && ds.cols == 28, "%s: %zu images of %zux%zu", split, ds.n, ds.rows, ds.cols);
     cr_assert_eq(ds.n_classes, 10, "%s", split);
     cr_assert_arr_eq(ds.labels, fashion_splits[*row].first_labels, 10, "%s: the first labels", split);

@@ -65,7 +65,8 @@ TABLE_TEST(init, distribution_matches_its_formula, draws)
     }
     var /= (double)w.size;
     double std = sqrt(draws[*row].var);
-    cr_log_info("%s: mean %.6g, variance %.6g (expected %.6g), max |w| %.6g", name, mean, var, draws[*row].var, max_abs);
+    cr_log_info("%s: mean %.6g, variance %.6g (expected %.6g), max |w| %.6g", name, mean, var, draws[*row].var,
+                max_abs);
 
     cr_assert(fabs(mean - draws[*row].mean) < 0.01 * std, "%s: mean %g, expected %g", name, mean, draws[*row].mean);
     cr_assert(fabs(var / draws[*row].var - 1.0) < 0.01, "%s: variance %g, expected %g", name, var, draws[*row].var);
