@@ -190,16 +190,18 @@ static const struct {
     bool directory;
     bool removed;
 } stale[] = {
-    {"a dead writer's temporary", DEAD, "target.tmp-%ld-0", false, true},
-    {"a dead writer's second temporary", DEAD, "target.tmp-%ld-17", false, true},
-    {"this process's id, not open here (an earlier process with the same id)", MINE, "target.tmp-%ld-3", false, true},
-    {"pid 0", LITERAL, "target.tmp-0-0", false, true},
-    {"a pid over INT_MAX", LITERAL, "target.tmp-99999999999-0", false, true},
-    {"a live process's temporary (init)", INIT, "target.tmp-%ld-0", false, false},
-    {"another target's temporary", DEAD, "other.tmp-%ld-0", false, false},
+    /* each removed temporary next to a look-alike that stays */
+    {"a dead writer's temporary", DEAD, "target.tmp-%ld-0", .removed = true},
+    {"a dead writer's temporary of another target", DEAD, "other.tmp-%ld-0", false, false},
+    {"a dead writer's second temporary", DEAD, "target.tmp-%ld-17", .removed = true},
     {"a longer target's temporary", DEAD, "target2.tmp-%ld-0", false, false},
-    {"no number after the pid", DEAD, "target.tmp-%ld-", false, false},
+    {"this process's id, not open here (an earlier process with the same id)", MINE, "target.tmp-%ld-3",
+     .removed = true},
+    {"a live process's temporary (init)", INIT, "target.tmp-%ld-0", false, false},
+    {"pid 0", LITERAL, "target.tmp-0-0", .removed = true},
     {"letters for the pid", LITERAL, "target.tmp-abc-0", false, false},
+    {"a pid over INT_MAX", LITERAL, "target.tmp-99999999999-0", .removed = true},
+    {"no number after the pid", DEAD, "target.tmp-%ld-", false, false},
     {"trailing text", DEAD, "target.tmp-%ld-0.bak", false, false},
     {"a directory named like a temporary", DEAD, "target.tmp-%ld-1", true, false},
 };

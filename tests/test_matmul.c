@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "table_test.h"
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
@@ -352,41 +353,44 @@ Test(matmul, tensor_matmul_computes_with_transposes)
     tg_tensor_free(&c);
 }
 
-Test(matmul, tensor_matmul_inner_dimension_error)
-{
-    tg_tensor a, b, c;
-    tg_tensor_zeros2(&a, 32, 784, NULL);
-    tg_tensor_zeros2(&b, 64, 784, NULL);
-    tg_tensor_zeros2(&c, 32, 64, NULL);
-    tg_error err = {0};
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
-    cr_assert_eq(err.code, TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "matmul: [32,784] x [64,784]: inner dimensions differ");
-    tg_error_clear(&err);
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_TRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "matmul: [32,784]ᵀ x [64,784]: inner dimensions differ");
+/* Shapes tg_tensor_matmul checks before it computes: each row gives op(A)·op(B) -> C.  A failure
+ * names the shapes and leaves C as it was; a NULL error pointer gives the same result. */
+static const struct {
+    const char *name;
+    size_t a[2], b[2], c[2];
+    tg_trans ta, tb;
+    int rc;
+    const char *message;
+} shapes[] = {
+    {"inner dimensions differ", {32, 784}, {64, 784}, {32, 64}, TG_NOTRANS, TG_NOTRANS, TG_ERR_SHAPE,
+     "matmul: [32,784] x [64,784]: inner dimensions differ"},
+    {"inner dimensions differ with Aᵀ", {32, 784}, {64, 784}, {32, 64}, TG_TRANS, TG_NOTRANS, TG_ERR_SHAPE,
+     "matmul: [32,784]ᵀ x [64,784]: inner dimensions differ"},
     /* with Bᵀ the product is [32,784]·[784,64]: valid */
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_TRANS, 1.0f, 0.0f, &err), TG_OK);
-    /* a NULL error pointer is allowed */
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, NULL), TG_ERR_SHAPE);
-    tg_tensor_free(&a);
-    tg_tensor_free(&b);
-    tg_tensor_free(&c);
-}
+    {"valid with Bᵀ", {32, 784}, {64, 784}, {32, 64}, TG_NOTRANS, TG_TRANS, TG_OK, NULL},
+    {"output of the wrong shape", {32, 784}, {784, 64}, {32, 10}, TG_NOTRANS, TG_NOTRANS, TG_ERR_SHAPE,
+     "matmul: output [32,10], expected [32,64]"},
+};
 
-Test(matmul, tensor_matmul_output_shape_error)
+TABLE_TEST(matmul, tensor_matmul_checks_shapes, shapes)
 {
+    const char *name = shapes[*row].name;
     tg_tensor a, b, c;
-    tg_tensor_zeros2(&a, 32, 784, NULL);
-    tg_tensor_zeros2(&b, 784, 64, NULL);
-    tg_tensor_zeros2(&c, 32, 10, NULL);
-    for (size_t i = 0; i < c.size; i++)
-        c.data[i] = 3.0f;
+    cr_assert_eq(tg_tensor_zeros2(&a, shapes[*row].a[0], shapes[*row].a[1], NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros2(&b, shapes[*row].b[0], shapes[*row].b[1], NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros2(&c, shapes[*row].c[0], shapes[*row].c[1], NULL), TG_OK);
+    tg_tensor_fill(&c, 3.0f);
     tg_error err = {0};
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "matmul: output [32,10], expected [32,64]");
-    for (size_t i = 0; i < c.size; i++)
-        cr_assert_float_eq(c.data[i], 3.0f, 0.0f, "a failed matmul must not touch its output");
+    int rc = tg_tensor_matmul(&c, &a, shapes[*row].ta, &b, shapes[*row].tb, 1.0f, 0.0f, &err);
+    cr_assert_eq(rc, shapes[*row].rc, "%s: rc %d (%s)", name, rc, err.msg);
+    if (rc != TG_OK) {
+        cr_assert_eq(err.code, rc, "%s", name);
+        cr_assert_str_eq(err.msg, shapes[*row].message, "%s", name);
+        for (size_t i = 0; i < c.size; i++)
+            cr_assert_float_eq(c.data[i], 3.0f, 0.0f, "%s: a failed matmul must not touch its output", name);
+    }
+    cr_assert_eq(tg_tensor_matmul(&c, &a, shapes[*row].ta, &b, shapes[*row].tb, 1.0f, 0.0f, NULL), rc,
+                 "%s: without an error pointer", name);
     tg_tensor_free(&a);
     tg_tensor_free(&b);
     tg_tensor_free(&c);
