@@ -1,6 +1,6 @@
-/* tests/test_linalg.c — the Jacobi eigen-solver and the wide SVD against decompositions built
- * independently: A = Q·diag(λ)·Qᵀ and J = U·diag(σ)·Vᵀ with Q, U, V products of Householder
- * reflections (orthogonal by construction, not by the code under test). */
+/* tests/test_linalg.c — tensor/linalg.c: the Jacobi eigen-solver and the wide SVD against
+ * decompositions built independently: A = Q·diag(λ)·Qᵀ and J = U·diag(σ)·Vᵀ with Q, U, V products
+ * of Householder reflections (orthogonal by construction, not by the code under test). */
 #include <criterion/criterion.h>
 
 #include <float.h>

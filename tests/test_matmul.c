@@ -1,5 +1,5 @@
-/* tests/test_matmul.c — tg_gemm on every path (the scalar reference kernel included) against the
- * product computed here in double, BLAS edge cases,
+/* tests/test_matmul.c — the matrix products of tensor/matmul*.c: tg_gemm on every path (the
+ * scalar reference kernel included) against the product computed here in double, BLAS edge cases,
  * the zero-skipping product (tg_gemm_sparse_a: same bits as tg_gemm),
  * thread-count determinism, and the checked tensor wrapper. */
 #include <criterion/criterion.h>

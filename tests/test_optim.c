@@ -1,5 +1,7 @@
-/* tests/test_optim.c — SGD and Adam against updates computed here, independently, in double
- * from the published formulas (PyTorch's torch.optim.SGD / torch.optim.Adam documentation). */
+/* tests/test_optim.c — the optimizers of nn/optim.c: SGD and Adam against updates computed here,
+ * independently, in double from the published formulas (PyTorch's torch.optim.SGD /
+ * torch.optim.Adam documentation); clipping, rejected gradients and configurations, the state
+ * a checkpoint saves, and threaded updates. */
 #include <criterion/criterion.h>
 
 #include <math.h>

@@ -1,4 +1,5 @@
-/* tests/test_tensor.c — tensors: shapes and their checks, aligned storage, copies, views. */
+/* tests/test_tensor.c — the tensors of tensor/tensor.c: shapes and their checks, aligned storage,
+ * copies, views, shape strings and printing. */
 #include <criterion/criterion.h>
 
 #include <stdint.h>
