@@ -1,148 +1,26 @@
-/* tests/test_checkpoint.c — the TGCK checkpoint format (spec/checkpoint.md, nn/io/checkpoint.h).
+/* tests/test_checkpoint.c — the TGCK checkpoint format of nn/io/checkpoint.c (its description:
+ * nn/io/checkpoint.h): reading, writing, parameters, atomic replacement, typed metadata.
  *
- * Files here are assembled byte by byte from the spec by the helpers below, never by the writer,
- * so the tests prove the format and not just that the writer and reader agree with each other.
- * The CRC of those files comes from tg_crc32, which the known-vector tests pin to zlib's crc32. */
+ * Files here are assembled byte by byte from the format by the helpers below, never by the
+ * writer, so the tests prove the format and not just that the writer and reader agree with each
+ * other.  Their CRC comes from io_test.h's bitwise CRC-32, not from nn/io/crc32.c (whose own
+ * tests are in test_crc32.c). */
 #include <criterion/criterion.h>
 
-#include <dirent.h>
-#include <errno.h>
 #include <float.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/types.h>
-#include <unistd.h>
 
 #include "autograd/param.h"
+#include "io_test.h"
 #include "nn/io/checkpoint.h"
-#include "nn/io/crc32.h"
+#include "table_test.h"
 #include "tensor/tensor.h"
 
-/* ---- a scratch directory per test (each Criterion test runs in its own process) ---- */
+TestSuite(checkpoint, .init = scratch_make, .fini = scratch_drop, .timeout = 120);
 
-static char scratch[PATH_MAX];
-
-static void make_scratch(void)
-{
-    const char *base = getenv("TMPDIR");
-    snprintf(scratch, sizeof scratch, "%s/tg_ckpt_test.XXXXXX", base && *base ? base : "/tmp");
-    cr_assert_not_null(mkdtemp(scratch), "mkdtemp: %s", strerror(errno));
-}
-
-/* Removes the scratch directory and what the tests put in it (at most one level of subdirs). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char p[PATH_MAX + 256];
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        struct stat st;
-        if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void drop_scratch(void)
-{
-    if (scratch[0])
-        remove_tree(scratch);
-}
-
-TestSuite(checkpoint, .init = make_scratch, .fini = drop_scratch);
-
-/* "<scratch>/name" in a static rotating buffer (a few live at once are enough for any test). */
-static const char *in_scratch(const char *name)
-{
-    static char paths[4][PATH_MAX + 64];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, PATH_MAX + 64, "%s/%s", scratch, name);
-    return p;
-}
-
-static void write_bytes(const char *path, const void *bytes, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
-    cr_assert_eq(fwrite(bytes, 1, len, f), len);
-    cr_assert_eq(fclose(f), 0);
-}
-
-/* The whole file into *len bytes (malloc'ed). */
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "fopen %s: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    unsigned char *buf = malloc(cap);
-    size_t got;
-    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap)
-            buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
-static bool file_exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Number of entries in dir whose name contains `part`. */
-static int count_entries_containing(const char *dir, const char *part)
-{
-    DIR *d = opendir(dir);
-    cr_assert_not_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, part))
-            n++;
-    closedir(d);
-    return n;
-}
-
-/* ---- files assembled by hand from the spec ---- */
-
-typedef struct bytes {
-    unsigned char p[16384];
-    size_t len;
-} bytes;
-
-static void put(bytes *b, const void *p, size_t n)
-{
-    cr_assert_leq(b->len + n, sizeof b->p, "test buffer too small");
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-}
-
-static void put_u16(bytes *b, unsigned v) { put(b, (unsigned char[]){v & 0xFF, (v >> 8) & 0xFF}, 2); }
-
-static void put_u32(bytes *b, uint32_t v)
-{
-    put(b, (unsigned char[]){v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF, v >> 24}, 4);
-}
-
-static void put_bits(bytes *b, uint32_t bits) { put_u32(b, bits); }
+/* ---- files assembled by hand from the format ---- */
 
 static uint32_t bits_of(float f)
 {
@@ -155,31 +33,31 @@ static uint32_t bits_of(float f)
 static void put_header(bytes *b, uint32_t version, const char *meta)
 {
     put(b, "TGCK", 4);
-    put_u32(b, version);
-    put_u32(b, (uint32_t)strlen(meta));
+    put_le32(b, version);
+    put_le32(b, (uint32_t)strlen(meta));
     put(b, meta, strlen(meta));
 }
 
 /* One tensor record whose data are the floats 0, 1, 2, ... (product of dims of them). */
 static void put_tensor(bytes *b, const char *name, uint32_t ndim, const uint32_t *dims)
 {
-    put_u16(b, (unsigned)strlen(name));
+    put_le16(b, (unsigned)strlen(name));
     put(b, name, strlen(name));
-    put_u32(b, ndim);
+    put_le32(b, ndim);
     size_t numel = 1;
     for (uint32_t d = 0; d < ndim; d++) {
-        put_u32(b, dims[d]);
+        put_le32(b, dims[d]);
         numel *= dims[d];
     }
     for (size_t i = 0; i < numel; i++)
-        put_bits(b, bits_of((float)i));
+        put_le32(b, bits_of((float)i));
 }
 
 /* Appends the CRC of everything so far: defect files get a correct CRC, so the reader has to
  * find the defect itself rather than stop at the CRC. */
-static void put_crc(bytes *b) { put_u32(b, tg_crc32(0, b->p, b->len)); }
+static void put_crc(bytes *b) { put_le32(b, bitwise_crc32(b->p, b->len)); }
 
-/* The smallest interesting file, every byte written out from the spec: metadata "a=1\n", one
+/* The smallest interesting file, every byte written out from the format: metadata "a=1\n", one
  * tensor "x" of shape [1,2] holding 1.0f and -2.0f.  Its CRC, 0xE45043FA, was computed with
  * Python's zlib.crc32 over these 43 bytes, independently of this code base. */
 static const unsigned char tiny_file[47] = {
@@ -197,12 +75,7 @@ static const unsigned char tiny_file[47] = {
     0xFA, 0x43, 0x50, 0xE4, /* CRC-32 0xE45043FA */
 };
 
-static const char *write_tiny(const char *name)
-{
-    const char *path = in_scratch(name);
-    write_bytes(path, tiny_file, sizeof tiny_file);
-    return path;
-}
+static const char *write_tiny(const char *name) { return scratch_file(name, tiny_file, sizeof tiny_file); }
 
 /* Reads path and expects a rejection whose message names the file and contains fragment. */
 static void expect_rejected(const char *path, int code, const char *fragment)
@@ -216,22 +89,15 @@ static void expect_rejected(const char *path, int code, const char *fragment)
     cr_assert_not_null(strstr(err.msg, fragment), "message \"%s\" lacks \"%s\"", err.msg, fragment);
 }
 
-static void expect_bytes_rejected(const bytes *b, const char *fragment)
+/* The file at path holds exactly want[0..len). */
+static void expect_file_bytes(const char *path, const uint8_t *want, size_t len)
 {
-    const char *path = in_scratch("defect.tgck");
-    write_bytes(path, b->p, b->len);
-    expect_rejected(path, TG_ERR_FORMAT, fragment);
-}
-
-/* ---- CRC-32 ---- */
-
-Test(checkpoint, crc32_known_vectors)
-{
-    cr_assert_eq(tg_crc32(0, "123456789", 9), 0xCBF43926u);
-    cr_assert_eq(tg_crc32(0, "", 0), 0u);
-    cr_assert_eq(tg_crc32(0, tiny_file, 43), 0xE45043FAu, "got 0x%08x", tg_crc32(0, tiny_file, 43));
-    /* running form: the CRC of a||b from two calls */
-    cr_assert_eq(tg_crc32(tg_crc32(0, "1234", 4), "56789", 5), 0xCBF43926u);
+    size_t got_len;
+    uint8_t *got = read_bytes(path, &got_len);
+    cr_assert_eq(got_len, len, "wrote %zu bytes, expected %zu", got_len, len);
+    for (size_t i = 0; i < len; i++)
+        cr_assert_eq(got[i], want[i], "byte %zu: wrote 0x%02x, expected 0x%02x", i, got[i], want[i]);
+    free(got);
 }
 
 /* ---- the format itself ---- */
@@ -265,13 +131,12 @@ Test(checkpoint, reads_hand_built_file_with_several_tensors)
 {
     bytes b = {0};
     put_header(&b, 1, "model=cae\nlambda=0.0001\nnote=x=y\nempty=\n");
-    put_u32(&b, 3);
+    put_le32(&b, 3);
     put_tensor(&b, "enc.weight", 2, (uint32_t[]){3, 2});
     put_tensor(&b, "enc.bias", 1, (uint32_t[]){2});
     put_tensor(&b, "t4", 4, (uint32_t[]){1, 2, 1, 3});
     put_crc(&b);
-    const char *path = in_scratch("several.tgck");
-    write_bytes(path, b.p, b.len);
+    const char *path = scratch_file("several.tgck", b.p, b.len);
 
     tg_error err = {0};
     tg_checkpoint *ck = tg_ckpt_read(path, &err);
@@ -302,11 +167,10 @@ Test(checkpoint, empty_checkpoint_is_twenty_bytes)
 {
     bytes b = {0};
     put_header(&b, 1, "");
-    put_u32(&b, 0);
+    put_le32(&b, 0);
     put_crc(&b);
     cr_assert_eq(b.len, 20);
-    const char *path = in_scratch("empty.tgck");
-    write_bytes(path, b.p, b.len);
+    const char *path = scratch_file("empty.tgck", b.p, b.len);
     tg_error err = {0};
     tg_checkpoint *ck = tg_ckpt_read(path, &err);
     cr_assert_not_null(ck, "%s", err.msg);
@@ -316,14 +180,10 @@ Test(checkpoint, empty_checkpoint_is_twenty_bytes)
 
     /* and the writer writes exactly those bytes for an empty checkpoint */
     ck = tg_ckpt_new(&err);
-    const char *out = in_scratch("written_empty.tgck");
+    const char *out = scratch_path("written_empty.tgck");
     cr_assert_eq(tg_ckpt_write(ck, out, &err), TG_OK, "%s", err.msg);
     tg_ckpt_free(ck);
-    size_t len;
-    unsigned char *got = slurp(out, &len);
-    cr_assert_eq(len, b.len);
-    cr_assert_eq(memcmp(got, b.p, len), 0);
-    free(got);
+    expect_file_bytes(out, b.p, b.len);
 }
 
 Test(checkpoint, writer_output_equals_hand_built_bytes)
@@ -337,23 +197,17 @@ Test(checkpoint, writer_output_equals_hand_built_bytes)
     x.data[1] = -2.0f;
     cr_assert_eq(tg_ckpt_add(ck, "x", &x, &err), TG_OK, "%s", err.msg);
     tg_tensor_free(&x);
-    const char *path = in_scratch("written.tgck");
+    const char *path = scratch_path("written.tgck");
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
     tg_ckpt_free(ck);
-
-    size_t len;
-    unsigned char *got = slurp(path, &len);
-    cr_assert_eq(len, sizeof tiny_file, "wrote %zu bytes, expected %zu", len, sizeof tiny_file);
-    for (size_t i = 0; i < len; i++)
-        cr_assert_eq(got[i], tiny_file[i], "byte %zu: wrote 0x%02x, expected 0x%02x", i, got[i], tiny_file[i]);
-    free(got);
+    expect_file_bytes(path, tiny_file, sizeof tiny_file);
 }
 
 Test(checkpoint, writer_output_equals_hand_built_bytes_for_several_tensors)
 {
     bytes b = {0};
     put_header(&b, 1, "model=cae\nhidden=2\n");
-    put_u32(&b, 2);
+    put_le32(&b, 2);
     put_tensor(&b, "enc.weight", 3, (uint32_t[]){2, 1, 3});
     put_tensor(&b, "enc.bias", 1, (uint32_t[]){2});
     put_crc(&b);
@@ -371,18 +225,12 @@ Test(checkpoint, writer_output_equals_hand_built_bytes_for_several_tensors)
         bias.data[i] = (float)i;
     cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &w, &err), TG_OK);
     cr_assert_eq(tg_ckpt_add(ck, "enc.bias", &bias, &err), TG_OK);
-    const char *path = in_scratch("several_written.tgck");
+    const char *path = scratch_path("several_written.tgck");
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
     tg_ckpt_free(ck);
     tg_tensor_free(&w);
     tg_tensor_free(&bias);
-
-    size_t len;
-    unsigned char *got = slurp(path, &len);
-    cr_assert_eq(len, b.len);
-    for (size_t i = 0; i < len; i++)
-        cr_assert_eq(got[i], b.p[i], "byte %zu: wrote 0x%02x, expected 0x%02x", i, got[i], b.p[i]);
-    free(got);
+    expect_file_bytes(path, b.p, b.len);
 }
 
 /* ---- round trip ---- */
@@ -416,7 +264,7 @@ Test(checkpoint, round_trip_is_bit_exact)
             memcpy(&src[s].data[i], &special_bits[(i * (size_t)(2 * s + 1) + (size_t)s) % 16], 4);
         cr_assert_eq(tg_ckpt_add(ck, names[s], &src[s], &err), TG_OK, "%s", err.msg);
     }
-    const char *path = in_scratch("round.tgck");
+    const char *path = scratch_path("round.tgck");
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
     tg_ckpt_free(ck);
 
@@ -474,7 +322,7 @@ Test(checkpoint, add_copies_and_rejects_bad_tensors)
     cr_assert_eq(tg_ckpt_count(ck), 2);
 
     /* a 255-byte name survives the file */
-    const char *path = in_scratch("longname.tgck");
+    const char *path = scratch_path("longname.tgck");
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
     tg_checkpoint *back = tg_ckpt_read(path, &err);
     cr_assert_not_null(back, "%s", err.msg);
@@ -484,285 +332,163 @@ Test(checkpoint, add_copies_and_rejects_bad_tensors)
     tg_tensor_free(&t);
 }
 
-Test(checkpoint, set_meta_rejects_bad_text)
+/* Metadata a checkpoint cannot hold: each is refused (naming the problem where it says), and
+ * nothing is added. */
+static const struct {
+    const char *name, *key, *value;
+    const char *fragment; /* NULL: any message */
+} bad_meta[] = {
+    {"'=' in the key", "a=b", "1", "'='"},
+    {"a newline in the key", "a\nb", "1", NULL},
+    {"an empty key", "", "1", "empty"},
+    {"a newline in the value", "a", "1\n2", "newline"},
+    {"a value that is not UTF-8", "a", "\xFF", "UTF-8"},
+    {"a UTF-16 surrogate in the key", "\xED\xA0\x80", "1", NULL},
+    {"an overlong '/' in the value", "a", "\xC0\xAF", NULL},
+};
+
+TABLE_TEST(checkpoint, set_meta_rejects_bad_text, bad_meta)
 {
     tg_error err = {0};
     tg_checkpoint *ck = tg_ckpt_new(&err);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "a=b", "1", &err), TG_ERR_ARG);
-    cr_assert_not_null(strstr(err.msg, "'='"), "%s", err.msg);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "a\nb", "1", &err), TG_ERR_ARG);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "", "1", &err), TG_ERR_ARG);
-    cr_assert_not_null(strstr(err.msg, "empty"), "%s", err.msg);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "1\n2", &err), TG_ERR_ARG);
-    cr_assert_not_null(strstr(err.msg, "newline"), "%s", err.msg);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "\xFF", &err), TG_ERR_ARG);
-    cr_assert_not_null(strstr(err.msg, "UTF-8"), "%s", err.msg);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "\xED\xA0\x80", "1", &err), TG_ERR_ARG); /* a UTF-16 surrogate */
-    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "\xC0\xAF", &err), TG_ERR_ARG);     /* overlong '/' */
-    cr_assert_eq(tg_ckpt_meta_count(ck), 0);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "1", &err), TG_OK);
-    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "2\n", &err), TG_ERR_ARG);
-    cr_assert_str_eq(tg_ckpt_get_meta(ck, "a"), "1"); /* a rejected value changes nothing */
+    const char *name = bad_meta[*row].name, *fragment = bad_meta[*row].fragment;
+    cr_assert_eq(tg_ckpt_set_meta(ck, bad_meta[*row].key, bad_meta[*row].value, &err), TG_ERR_ARG, "%s", name);
+    if (fragment)
+        cr_assert_not_null(strstr(err.msg, fragment), "%s: \"%s\" lacks \"%s\"", name, err.msg, fragment);
+    cr_assert_eq(tg_ckpt_meta_count(ck), 0, "%s", name);
     tg_ckpt_free(ck);
 }
 
-/* ---- every defect of the spec, each with its own message ---- */
-
-Test(checkpoint, rejects_bad_magic)
+Test(checkpoint, a_rejected_value_changes_nothing)
 {
-    bytes b = {0};
-    put(&b, "TGCX", 4);
-    put_u32(&b, 1);
-    put_u32(&b, 0);
-    put_u32(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "bad magic");
-}
-
-Test(checkpoint, rejects_version_2)
-{
-    bytes b = {0};
-    put_header(&b, 2, "");
-    put_u32(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "unsupported version 2");
-}
-
-Test(checkpoint, rejects_meta_len_past_the_end)
-{
-    bytes b = {0};
-    put(&b, "TGCK", 4);
-    put_u32(&b, 1);
-    put_u32(&b, 1000);
-    put(&b, "a=1\n", 4);
-    put_u32(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "metadata length 1000");
-}
-
-Test(checkpoint, rejects_malformed_metadata)
-{
-    static const struct {
-        const char *meta;
-        const char *fragment;
-    } cases[] = {
-        {"novalue\n", "line 1 (\"novalue\") is not key=value"},
-        {"a=1\nnovalue\n", "line 2"},
-        {"=v\n", "key is empty"},
-        {"a=1", "does not end with a newline"},
-        {"a=1\n\n", "line 2 (\"\") is not key=value"},
-        {"a=1\na=2\n", "duplicate key \"a\""},
-        {"\xFF=1\n", "not valid UTF-8"},
-        {"k=\xC3\n", "value is not valid UTF-8"},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        bytes b = {0};
-        put_header(&b, 1, cases[i].meta);
-        put_u32(&b, 0);
-        put_crc(&b);
-        expect_bytes_rejected(&b, cases[i].fragment);
-    }
-    /* a NUL inside a line (strlen cannot build this one) */
-    bytes b = {0};
-    put(&b, "TGCK", 4);
-    put_u32(&b, 1);
-    put_u32(&b, 4);
-    put(&b, "a=\0\n", 4);
-    put_u32(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "NUL");
-}
-
-Test(checkpoint, rejects_impossible_tensor_count)
-{
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 1000);
-    put_tensor(&b, "x", 1, (uint32_t[]){1});
-    put_crc(&b);
-    expect_bytes_rejected(&b, "tensor count 1000");
-}
-
-Test(checkpoint, rejects_name_len_zero_and_past_the_end)
-{
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 0);
-    put_u32(&b, 1);
-    put_u32(&b, 1);
-    put_bits(&b, 0);
-    put_bits(&b, 0); /* as long as the smallest valid record, so only name_len is wrong */
-    put_crc(&b);
-    expect_bytes_rejected(&b, "name length 0");
-
-    b.len = 0;
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 200); /* 200 name bytes announced, 20 present */
-    put(&b, "abcdefghijklmnopqrst", 20);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "the name of tensor 0");
-
-    b.len = 0; /* name_len 256 cannot be valid, whatever follows */
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 256);
-    for (int i = 0; i < 300; i++)
-        put(&b, "n", 1);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "name length 256");
-}
-
-Test(checkpoint, rejects_bad_names)
-{
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 3);
-    put(&b, "a\0b", 3);
-    put_u32(&b, 1);
-    put_u32(&b, 1);
-    put_bits(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "NUL");
-
-    b.len = 0;
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_tensor(&b, "\xC3\x28", 1, (uint32_t[]){1});
-    put_crc(&b);
-    expect_bytes_rejected(&b, "not valid UTF-8");
-}
-
-Test(checkpoint, rejects_ndim_0_and_5)
-{
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 1);
-    put(&b, "x", 1);
-    put_u32(&b, 0);
-    put_bits(&b, 0); /* enough bytes for a tensor, so only ndim is wrong */
-    put_bits(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "ndim 0");
-
-    b.len = 0;
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_tensor(&b, "x", 5, (uint32_t[]){1, 1, 1, 1, 1});
-    put_crc(&b);
-    expect_bytes_rejected(&b, "ndim 5");
-}
-
-Test(checkpoint, rejects_a_zero_dim)
-{
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_tensor(&b, "x", 3, (uint32_t[]){2, 0, 3}); /* no data: 0 elements */
-    put_bits(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "dimension 1 is 0");
-}
-
-Test(checkpoint, rejects_dims_whose_product_overflows)
-{
-    /* 2^32-1 four times: ~2^128 elements, overflows any integer type. */
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 1);
-    put(&b, "x", 1);
-    put_u32(&b, 4);
-    for (int d = 0; d < 4; d++)
-        put_u32(&b, 0xFFFFFFFFu);
-    put_bits(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "overflows");
-
-    /* 2^31 x 2^31 = 2^62 elements: fits in 64 bits, but not as a byte count (x4). */
-    b.len = 0;
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 1);
-    put(&b, "x", 1);
-    put_u32(&b, 2);
-    put_u32(&b, 0x80000000u);
-    put_u32(&b, 0x80000000u);
-    put_bits(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "overflows");
-}
-
-Test(checkpoint, rejects_truncated_data)
-{
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_u16(&b, 1);
-    put(&b, "x", 1);
-    put_u32(&b, 1);
-    put_u32(&b, 1000); /* 1000 floats announced, 3 present */
-    for (int i = 0; i < 3; i++)
-        put_bits(&b, 0);
-    put_crc(&b);
-    expect_bytes_rejected(&b, "the data of tensor 0 (shape [1000])");
-
-    /* the data exactly fills the file: the CRC is missing */
-    b.len = 0;
-    put_header(&b, 1, "");
-    put_u32(&b, 1);
-    put_tensor(&b, "x", 1, (uint32_t[]){4});
-    expect_bytes_rejected(&b, "the CRC");
-}
-
-Test(checkpoint, rejects_wrong_crc)
-{
-    const char *path = write_tiny("tiny.tgck");
     tg_error err = {0};
-    tg_checkpoint *ok = tg_ckpt_read(path, &err); /* the base file is valid ... */
-    cr_assert_not_null(ok, "%s", err.msg);
-    tg_ckpt_free(ok);
-    bytes b = {0};
-    put(&b, tiny_file, sizeof tiny_file);
-    b.p[b.len - 4] ^= 0x01; /* ... and only its CRC is changed */
-    expect_bytes_rejected(&b, "CRC mismatch");
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "1", &err), TG_OK);
+    cr_assert_eq(tg_ckpt_set_meta(ck, "a", "2\n", &err), TG_ERR_ARG);
+    cr_assert_str_eq(tg_ckpt_get_meta(ck, "a"), "1");
+    tg_ckpt_free(ck);
 }
 
-Test(checkpoint, rejects_trailing_bytes)
+/* ---- every defect of the format, each with its own message ---- */
+
+/* A defect file is a list of steps ending with op 0 (see build below). */
+typedef struct step {
+    char op;          /* 'H' header, 'u' u32, 'h' u16, 'r' raw bytes, 'R' n copies of a byte, 't' tensor, 'c' CRC */
+    uint32_t v;       /* the version, the integer, the count of 'R', the tensor's ndim */
+    const char *s;    /* the metadata, the raw bytes (the first one for 'R'), the tensor's name */
+    size_t n;         /* the number of raw bytes */
+    uint32_t dims[5];
+} step;
+
+#define HEADER(version, meta) {'H', (version), (meta), 0, {0}}
+#define U32(x) {'u', (x), NULL, 0, {0}}
+#define U16(x) {'h', (x), NULL, 0, {0}}
+#define RAW(str, len) {'r', 0, (str), (len), {0}}
+#define REPEAT(byte, count) {'R', (count), (byte), 1, {0}}
+#define TENSOR(name, ndim, ...) {'t', (ndim), (name), 0, {__VA_ARGS__}}
+#define CRC {'c', 0, NULL, 0, {0}}
+
+static void build(bytes *b, const step *steps)
 {
-    bytes b = {0};
-    put(&b, tiny_file, sizeof tiny_file);
-    put(&b, "xyz", 3);
-    expect_bytes_rejected(&b, "3 trailing bytes after the CRC");
+    b->len = 0;
+    for (const step *s = steps; s->op; s++)
+        switch (s->op) {
+        case 'H': put_header(b, s->v, s->s); break;
+        case 'u': put_le32(b, s->v); break;
+        case 'h': put_le16(b, s->v); break;
+        case 'r': put(b, s->s, s->n); break;
+        case 'R': for (uint32_t i = 0; i < s->v; i++) put(b, s->s, 1); break;
+        case 't': put_tensor(b, s->s, s->v, s->dims); break;
+        case 'c': put_crc(b); break;
+        }
 }
 
-Test(checkpoint, rejects_duplicate_names)
+static const struct {
+    const char *name;
+    step steps[12];
+    const char *fragment;
+} defects[] = {
+    {"bad magic", {RAW("TGCX", 4), U32(1), U32(0), U32(0), CRC}, "bad magic"},
+    {"version 2", {HEADER(2, ""), U32(0), CRC}, "unsupported version 2"},
+    {"meta_len past the end", {RAW("TGCK", 4), U32(1), U32(1000), RAW("a=1\n", 4), U32(0), CRC},
+     "metadata length 1000"},
+    {"metadata line without '='", {HEADER(1, "novalue\n"), U32(0), CRC}, "line 1 (\"novalue\") is not key=value"},
+    {"second metadata line without '='", {HEADER(1, "a=1\nnovalue\n"), U32(0), CRC}, "line 2"},
+    {"empty metadata key", {HEADER(1, "=v\n"), U32(0), CRC}, "key is empty"},
+    {"metadata without the final newline", {HEADER(1, "a=1"), U32(0), CRC}, "does not end with a newline"},
+    {"an empty metadata line", {HEADER(1, "a=1\n\n"), U32(0), CRC}, "line 2 (\"\") is not key=value"},
+    {"a metadata key twice", {HEADER(1, "a=1\na=2\n"), U32(0), CRC}, "duplicate key \"a\""},
+    {"a metadata key that is not UTF-8", {HEADER(1, "\xFF=1\n"), U32(0), CRC}, "not valid UTF-8"},
+    {"a metadata value that is not UTF-8", {HEADER(1, "k=\xC3\n"), U32(0), CRC}, "value is not valid UTF-8"},
+    /* strlen cannot build this one */
+    {"a NUL inside a metadata line", {RAW("TGCK", 4), U32(1), U32(4), RAW("a=\0\n", 4), U32(0), CRC}, "NUL"},
+    {"tensor count 1000 for one tensor", {HEADER(1, ""), U32(1000), TENSOR("x", 1, 1), CRC}, "tensor count 1000"},
+    /* as long as the smallest valid record, so only name_len is wrong */
+    {"name_len 0", {HEADER(1, ""), U32(1), U16(0), U32(1), U32(1), U32(0), U32(0), CRC}, "name length 0"},
+    {"200 name bytes announced, 20 present",
+     {HEADER(1, ""), U32(1), U16(200), RAW("abcdefghijklmnopqrst", 20), CRC}, "the name of tensor 0"},
+    /* name_len 256 cannot be valid, whatever follows */
+    {"name_len 256", {HEADER(1, ""), U32(1), U16(256), REPEAT("n", 300), CRC}, "name length 256"},
+    {"a NUL in a name", {HEADER(1, ""), U32(1), U16(3), RAW("a\0b", 3), U32(1), U32(1), U32(0), CRC}, "NUL"},
+    {"a name that is not UTF-8", {HEADER(1, ""), U32(1), TENSOR("\xC3\x28", 1, 1), CRC}, "not valid UTF-8"},
+    /* enough bytes for a tensor, so only ndim is wrong */
+    {"ndim 0", {HEADER(1, ""), U32(1), U16(1), RAW("x", 1), U32(0), U32(0), U32(0), CRC}, "ndim 0"},
+    {"ndim 5", {HEADER(1, ""), U32(1), TENSOR("x", 5, 1, 1, 1, 1, 1), CRC}, "ndim 5"},
+    {"a zero dimension", {HEADER(1, ""), U32(1), TENSOR("x", 3, 2, 0, 3), U32(0), CRC}, "dimension 1 is 0"},
+    /* (2^32-1)^4: ~2^128 elements, overflows any integer type */
+    {"dims whose product overflows",
+     {HEADER(1, ""), U32(1), U16(1), RAW("x", 1), U32(4), U32(0xFFFFFFFFu), U32(0xFFFFFFFFu), U32(0xFFFFFFFFu),
+      U32(0xFFFFFFFFu), U32(0), CRC},
+     "overflows"},
+    /* 2^31 x 2^31 = 2^62 elements: fits in 64 bits, but not as a byte count (x4) */
+    {"a byte count that overflows",
+     {HEADER(1, ""), U32(1), U16(1), RAW("x", 1), U32(2), U32(0x80000000u), U32(0x80000000u), U32(0), CRC},
+     "overflows"},
+    {"1000 floats announced, 3 present",
+     {HEADER(1, ""), U32(1), U16(1), RAW("x", 1), U32(1), U32(1000), U32(0), U32(0), U32(0), CRC},
+     "the data of tensor 0 (shape [1000])"},
+    {"the data exactly fills the file: no CRC", {HEADER(1, ""), U32(1), TENSOR("x", 1, 4)}, "the CRC"},
+    /* the valid tiny file with its CRC's first byte changed (0xFA ^ 0x01) */
+    {"a wrong CRC", {RAW((const char *)tiny_file, 43), U32(0xE45043FBu)}, "CRC mismatch"},
+    {"trailing bytes", {RAW((const char *)tiny_file, sizeof tiny_file), RAW("xyz", 3)},
+     "3 trailing bytes after the CRC"},
+    {"a tensor name twice",
+     {HEADER(1, ""), U32(3), TENSOR("w", 1, 2), TENSOR("b", 1, 1), TENSOR("w", 2, 1, 1), CRC},
+     "duplicate tensor name \"w\""},
+};
+
+/* Rejected from a file (the message starts with its path) and from memory (with the label). */
+TABLE_TEST(checkpoint, defect_is_rejected, defects)
 {
-    bytes b = {0};
-    put_header(&b, 1, "");
-    put_u32(&b, 3);
-    put_tensor(&b, "w", 1, (uint32_t[]){2});
-    put_tensor(&b, "b", 1, (uint32_t[]){1});
-    put_tensor(&b, "w", 2, (uint32_t[]){1, 1});
-    put_crc(&b);
-    expect_bytes_rejected(&b, "duplicate tensor name \"w\"");
+    bytes b;
+    build(&b, defects[*row].steps);
+    const char *name = defects[*row].name, *fragment = defects[*row].fragment;
+    expect_rejected(scratch_file("defect.tgck", b.p, b.len), TG_ERR_FORMAT, fragment);
+    tg_error err = {0};
+    cr_assert_null(tg_ckpt_parse(b.p, b.len, "memory", &err), "%s: accepted from memory", name);
+    cr_assert_eq(err.code, TG_ERR_FORMAT, "%s: %s", name, err.msg);
+    cr_assert_eq(strncmp(err.msg, "memory", 6), 0, "%s: %s", name, err.msg);
+    cr_assert_not_null(strstr(err.msg, fragment), "%s: message \"%s\" lacks \"%s\"", name, err.msg, fragment);
+}
+
+/* A valid file of two tensors, w [2,2] and b [2], with the metadata `meta`. */
+static void two_tensor_file(bytes *b, const char *meta)
+{
+    b->len = 0;
+    put_header(b, 1, meta);
+    put_le32(b, 2);
+    put_tensor(b, "w", 2, (uint32_t[]){2, 2});
+    put_tensor(b, "b", 1, (uint32_t[]){2});
+    put_crc(b);
 }
 
 /* Every single-byte change of a valid file is caught (the CRC catches any error burst up to 32
  * bits; structure checks catch the rest), and none of them crashes the reader. */
 Test(checkpoint, any_single_byte_flip_is_rejected)
 {
-    bytes b = {0};
-    put_header(&b, 1, "a=1\nmodel=cae\n");
-    put_u32(&b, 2);
-    put_tensor(&b, "w", 2, (uint32_t[]){2, 2});
-    put_tensor(&b, "b", 1, (uint32_t[]){2});
-    put_crc(&b);
-    const char *path = in_scratch("flip.tgck");
-    write_bytes(path, b.p, b.len);
+    bytes b;
+    two_tensor_file(&b, "a=1\nmodel=cae\n");
+    const char *path = scratch_file("flip.tgck", b.p, b.len);
     tg_error err = {0};
     tg_checkpoint *ok = tg_ckpt_read(path, &err);
     cr_assert_not_null(ok, "base file: %s", err.msg);
@@ -785,13 +511,9 @@ Test(checkpoint, any_single_byte_flip_is_rejected)
 
 Test(checkpoint, truncation_at_every_length_is_rejected)
 {
-    bytes b = {0};
-    put_header(&b, 1, "a=1\n");
-    put_u32(&b, 2);
-    put_tensor(&b, "w", 2, (uint32_t[]){2, 2});
-    put_tensor(&b, "b", 1, (uint32_t[]){2});
-    put_crc(&b);
-    const char *path = in_scratch("cut.tgck");
+    bytes b;
+    two_tensor_file(&b, "a=1\n");
+    const char *path = scratch_path("cut.tgck");
     for (size_t len = 0; len < b.len; len++) {
         write_bytes(path, b.p, len);
         tg_error e = {0};
@@ -814,26 +536,23 @@ Test(checkpoint, truncation_at_every_length_is_rejected)
 
 Test(checkpoint, rejects_empty_file_directory_and_missing_file)
 {
-    const char *empty = in_scratch("empty");
-    write_bytes(empty, "", 0);
+    const char *empty = scratch_file("empty", "", 0);
     expect_rejected(empty, TG_ERR_FORMAT, "empty file");
     expect_rejected(scratch, TG_ERR_IO, "is a directory");
-    expect_rejected(in_scratch("missing.tgck"), TG_ERR_IO, "No such file");
+    expect_rejected(scratch_path("missing.tgck"), TG_ERR_IO, "No such file");
 }
 
 Test(checkpoint, rejects_a_fifo_without_hanging, .timeout = 10)
 {
-    const char *fifo = in_scratch("fifo");
+    const char *fifo = scratch_path("fifo");
     cr_assert_eq(mkfifo(fifo, 0600), 0, "mkfifo: %s", strerror(errno));
     expect_rejected(fifo, TG_ERR_IO, "not a regular file");
 }
 
 Test(checkpoint, rejects_an_unreadable_file)
 {
-    if (geteuid() == 0) {
-        drop_scratch(); /* a skipped test does not run .fini */
-        cr_skip_test("root can read a file with mode 000");
-    }
+    if (geteuid() == 0)
+        scratch_skip_test("root can read a file with mode 000");
     const char *path = write_tiny("locked.tgck");
     cr_assert_eq(chmod(path, 0), 0);
     expect_rejected(path, TG_ERR_IO, "Permission denied");
@@ -852,34 +571,47 @@ Test(checkpoint, rejects_a_file_over_the_size_limit)
 
 /* ---- parameters ---- */
 
-static void init_params(tg_param *w, tg_param *bias)
+/* Two parameters, enc.weight [3,2] = 100, 101, ... and enc.bias [2] = 7, 8, for the tests below
+ * (each runs in its own process). */
+static tg_param w, bias;
+static tg_param *params[] = {&w, &bias};
+
+/* Sets the parameters up and returns an empty checkpoint. */
+static tg_checkpoint *params_and_checkpoint(void)
 {
     tg_error err = {0};
-    cr_assert_eq(tg_param_init(w, "enc.weight", 2, (size_t[]){3, 2}, &err), TG_OK);
-    cr_assert_eq(tg_param_init(bias, "enc.bias", 1, (size_t[]){2}, &err), TG_OK);
+    cr_assert_eq(tg_param_init(&w, "enc.weight", 2, (size_t[]){3, 2}, &err), TG_OK);
+    cr_assert_eq(tg_param_init(&bias, "enc.bias", 1, (size_t[]){2}, &err), TG_OK);
     for (size_t i = 0; i < 6; i++)
-        w->value.data[i] = 100.0f + (float)i;
-    bias->value.data[0] = 7.0f;
-    bias->value.data[1] = 8.0f;
+        w.value.data[i] = 100.0f + (float)i;
+    bias.value.data[0] = 7.0f;
+    bias.value.data[1] = 8.0f;
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_not_null(ck, "%s", err.msg);
+    return ck;
 }
 
-static void expect_params_untouched(const tg_param *w, const tg_param *bias)
+static void expect_params_untouched(void)
 {
     for (size_t i = 0; i < 6; i++)
-        cr_assert_eq(w->value.data[i], 100.0f + (float)i, "enc.weight[%zu] changed", i);
-    cr_assert_eq(bias->value.data[0], 7.0f);
-    cr_assert_eq(bias->value.data[1], 8.0f);
+        cr_assert_eq(w.value.data[i], 100.0f + (float)i, "enc.weight[%zu] changed", i);
+    cr_assert_eq(bias.value.data[0], 7.0f);
+    cr_assert_eq(bias.value.data[1], 8.0f);
+}
+
+static void free_params_and(tg_checkpoint *ck)
+{
+    tg_ckpt_free(ck);
+    tg_param_free(&w);
+    tg_param_free(&bias);
 }
 
 Test(checkpoint, params_round_trip_through_a_file)
 {
-    tg_param w, bias;
-    init_params(&w, &bias);
-    tg_param *params[] = {&w, &bias};
+    tg_checkpoint *ck = params_and_checkpoint();
     tg_error err = {0};
-    tg_checkpoint *ck = tg_ckpt_new(&err);
     cr_assert_eq(tg_ckpt_add_params(ck, params, 2, &err), TG_OK, "%s", err.msg);
-    const char *path = in_scratch("params.tgck");
+    const char *path = scratch_path("params.tgck");
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
     tg_ckpt_free(ck);
 
@@ -890,72 +622,52 @@ Test(checkpoint, params_round_trip_through_a_file)
     ck = tg_ckpt_read(path, &err);
     cr_assert_not_null(ck, "%s", err.msg);
     cr_assert_eq(tg_ckpt_load_params(ck, path, params, 2, &err), TG_OK, "%s", err.msg);
-    expect_params_untouched(&w, &bias); /* i.e. the values saved */
-    tg_ckpt_free(ck);
-    tg_param_free(&w);
-    tg_param_free(&bias);
+    expect_params_untouched(); /* i.e. the values saved */
+    free_params_and(ck);
 }
 
-Test(checkpoint, load_params_shape_mismatch_changes_nothing)
-{
-    tg_param w, bias;
-    init_params(&w, &bias);
-    tg_param *params[] = {&w, &bias};
-    tg_error err = {0};
-    tg_checkpoint *ck = tg_ckpt_new(&err);
-    tg_tensor good_w, wrong_b;
-    cr_assert_eq(tg_tensor_zeros2(&good_w, 3, 2, &err), TG_OK); /* matches: would be copied first */
-    cr_assert_eq(tg_tensor_zeros1(&wrong_b, 3, &err), TG_OK);
-    cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &good_w, &err), TG_OK);
-    cr_assert_eq(tg_ckpt_add(ck, "enc.bias", &wrong_b, &err), TG_OK);
-    cr_assert_eq(tg_ckpt_load_params(ck, "model.tgck", params, 2, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "model.tgck: tensor enc.bias has shape [3], expected [2]");
-    expect_params_untouched(&w, &bias);
-
+/* A failed load changes no parameter: one row per checkpoint that does not fit the two
+ * parameters enc.weight [3,2] and enc.bias [2] (a tensor that fits would be copied first). */
+static const struct {
+    const char *name;
+    struct {
+        const char *name;
+        size_t rows, cols; /* cols 0: a vector */
+    } tensors[2];
+    int nparams;
+    int code;
+    const char *message;
+} bad_loads[] = {
+    {"a bias of 3", {{"enc.weight", 3, 2}, {"enc.bias", 3, 0}}, 2, TG_ERR_SHAPE,
+     "model.tgck: tensor enc.bias has shape [3], expected [2]"},
     /* the same number of elements in another shape is a mismatch too */
-    tg_ckpt_free(ck);
-    ck = tg_ckpt_new(&err);
-    tg_tensor transposed;
-    cr_assert_eq(tg_tensor_zeros2(&transposed, 2, 3, &err), TG_OK);
-    cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &transposed, &err), TG_OK);
-    cr_assert_eq(tg_ckpt_load_params(ck, "model.tgck", params, 1, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "model.tgck: tensor enc.weight has shape [2,3], expected [3,2]");
-    expect_params_untouched(&w, &bias);
+    {"the weight transposed", {{"enc.weight", 2, 3}}, 1, TG_ERR_SHAPE,
+     "model.tgck: tensor enc.weight has shape [2,3], expected [3,2]"},
+    {"no bias", {{"enc.weight", 3, 2}}, 2, TG_ERR_FORMAT, "model.tgck: missing tensor enc.bias"},
+};
 
-    tg_ckpt_free(ck);
-    tg_tensor_free(&good_w);
-    tg_tensor_free(&wrong_b);
-    tg_tensor_free(&transposed);
-    tg_param_free(&w);
-    tg_param_free(&bias);
-}
-
-Test(checkpoint, load_params_missing_tensor_changes_nothing)
+TABLE_TEST(checkpoint, failed_load_params_changes_nothing, bad_loads)
 {
-    tg_param w, bias;
-    init_params(&w, &bias);
-    tg_param *params[] = {&w, &bias};
+    tg_checkpoint *ck = params_and_checkpoint();
     tg_error err = {0};
-    tg_checkpoint *ck = tg_ckpt_new(&err);
-    tg_tensor good_w;
-    cr_assert_eq(tg_tensor_zeros2(&good_w, 3, 2, &err), TG_OK);
-    cr_assert_eq(tg_ckpt_add(ck, "enc.weight", &good_w, &err), TG_OK);
-    cr_assert_eq(tg_ckpt_load_params(ck, "m.tgck", params, 2, &err), TG_ERR_FORMAT);
-    cr_assert_str_eq(err.msg, "m.tgck: missing tensor enc.bias");
-    expect_params_untouched(&w, &bias);
-    tg_ckpt_free(ck);
-    tg_tensor_free(&good_w);
-    tg_param_free(&w);
-    tg_param_free(&bias);
+    for (int i = 0; i < 2 && bad_loads[*row].tensors[i].name; i++) {
+        tg_tensor t;
+        size_t rows = bad_loads[*row].tensors[i].rows, cols = bad_loads[*row].tensors[i].cols;
+        cr_assert_eq(cols ? tg_tensor_zeros2(&t, rows, cols, &err) : tg_tensor_zeros1(&t, rows, &err), TG_OK);
+        cr_assert_eq(tg_ckpt_add(ck, bad_loads[*row].tensors[i].name, &t, &err), TG_OK);
+        tg_tensor_free(&t);
+    }
+    cr_assert_eq(tg_ckpt_load_params(ck, "model.tgck", params, bad_loads[*row].nparams, &err), bad_loads[*row].code,
+                 "%s: %s", bad_loads[*row].name, err.msg);
+    cr_assert_str_eq(err.msg, bad_loads[*row].message, "%s", bad_loads[*row].name);
+    expect_params_untouched();
+    free_params_and(ck);
 }
 
 Test(checkpoint, add_params_is_all_or_nothing)
 {
-    tg_param w, bias;
-    init_params(&w, &bias);
-    tg_param *params[] = {&w, &bias};
+    tg_checkpoint *ck = params_and_checkpoint();
     tg_error err = {0};
-    tg_checkpoint *ck = tg_ckpt_new(&err);
     cr_assert_eq(tg_ckpt_add(ck, "enc.bias", &bias.value, &err), TG_OK);
     cr_assert_eq(tg_ckpt_add_params(ck, params, 2, &err), TG_ERR_ARG); /* enc.bias is taken */
     cr_assert_eq(tg_ckpt_count(ck), 1);
@@ -964,9 +676,7 @@ Test(checkpoint, add_params_is_all_or_nothing)
     cr_assert_eq(tg_ckpt_add_params(ck, params, 1, &err), TG_OK, "%s", err.msg); /* the rollback was clean */
     cr_assert_str_eq(tg_ckpt_name(ck, 1), "enc.weight");
     cr_assert_eq(tg_ckpt_find(ck, "enc.weight"), tg_ckpt_tensor(ck, 1));
-    tg_ckpt_free(ck);
-    tg_param_free(&w);
-    tg_param_free(&bias);
+    free_params_and(ck);
 }
 
 /* ---- atomic writes ---- */
@@ -996,7 +706,7 @@ static void expect_version(const char *path, const char *version, float fill)
 
 Test(checkpoint, crash_before_rename_leaves_the_old_file)
 {
-    const char *path = in_scratch("model.tgck");
+    const char *path = scratch_path("model.tgck");
     tg_error err = {0};
     tg_checkpoint *v1 = versioned_checkpoint("1", 1.0f), *v2 = versioned_checkpoint("2", 2.0f),
                   *v3 = versioned_checkpoint("3", 3.0f);
@@ -1014,7 +724,7 @@ Test(checkpoint, crash_before_rename_leaves_the_old_file)
      * id) and removes it; a second crash leaves its own complete temp file */
     cr_assert_eq(tg_ckpt_write_stage(v3, path, 1, tmp_b, sizeof tmp_b, &err), TG_OK, "%s", err.msg);
     expect_version(tmp_b, "3", 3.0f);
-    cr_assert_eq(count_entries_containing(scratch, ".tmp-"), 1, "the stale temp file was not removed");
+    cr_assert_eq(scratch_count(".tmp-"), 1, "the stale temp file was not removed");
     expect_version(path, "1", 1.0f);
 
     /* a later real write replaces the target and removes the temp files no live writer owns
@@ -1022,7 +732,7 @@ Test(checkpoint, crash_before_rename_leaves_the_old_file)
      * earlier process with the same id) */
     cr_assert_eq(tg_ckpt_write(v3, path, &err), TG_OK, "%s", err.msg);
     expect_version(path, "3", 3.0f);
-    cr_assert_eq(count_entries_containing(scratch, ".tmp-"), 0, "stale temp files were left");
+    cr_assert_eq(scratch_count(".tmp-"), 0, "stale temp files were left");
     tg_ckpt_free(v1);
     tg_ckpt_free(v2);
     tg_ckpt_free(v3);
@@ -1031,38 +741,38 @@ Test(checkpoint, crash_before_rename_leaves_the_old_file)
 Test(checkpoint, write_to_missing_directory_fails_cleanly)
 {
     tg_checkpoint *ck = versioned_checkpoint("1", 1.0f);
-    const char *path = in_scratch("no/such/dir/model.tgck");
+    const char *path = scratch_path("no/such/dir/model.tgck");
     tg_error err = {0};
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_ERR_IO);
     cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "No such file or directory"), "%s", err.msg);
-    cr_assert_eq(count_entries_containing(scratch, "model"), 0);
+    cr_assert_eq(scratch_count("model"), 0);
     tg_ckpt_free(ck);
 }
 
 Test(checkpoint, failed_rename_removes_the_temp_file)
 {
     /* the target is a non-empty directory: refused before or after the file was written */
-    const char *path = in_scratch("model.tgck");
+    const char *path = scratch_path("model.tgck");
     cr_assert_eq(mkdir(path, 0700), 0);
-    write_bytes(in_scratch("model.tgck/keep"), "x", 1);
+    write_bytes(scratch_path("model.tgck/keep"), "x", 1);
     tg_checkpoint *ck = versioned_checkpoint("1", 1.0f);
     tg_error err = {0};
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_ERR_IO);
     cr_assert_not_null(strstr(err.msg, "directory"), "%s", err.msg); /* refused: only files are replaced */
-    cr_assert_eq(count_entries_containing(scratch, ".tmp-"), 0, "a temp file was left behind");
-    cr_assert(file_exists(in_scratch("model.tgck/keep")));
+    cr_assert_eq(scratch_count(".tmp-"), 0, "a temp file was left behind");
+    cr_assert(file_exists(scratch_path("model.tgck/keep")));
     tg_ckpt_free(ck);
 }
 
 Test(checkpoint, failed_write_keeps_the_old_file_and_removes_the_temp_file)
 {
-    const char *path = in_scratch("model.tgck");
+    const char *path = scratch_path("model.tgck");
     tg_error err = {0};
     tg_checkpoint *small = versioned_checkpoint("1", 1.0f);
     cr_assert_eq(tg_ckpt_write(small, path, &err), TG_OK, "%s", err.msg);
     size_t old_len;
-    unsigned char *old = slurp(path, &old_len);
+    uint8_t *old = read_bytes(path, &old_len);
 
     tg_checkpoint *big = tg_ckpt_new(&err);
     tg_tensor t;
@@ -1079,10 +789,10 @@ Test(checkpoint, failed_write_keeps_the_old_file_and_removes_the_temp_file)
     cr_assert_not_null(strstr(err.msg, "cannot write"), "%s", err.msg);
 
     size_t now_len;
-    unsigned char *now = slurp(path, &now_len);
+    uint8_t *now = read_bytes(path, &now_len);
     cr_assert_eq(now_len, old_len);
     cr_assert_eq(memcmp(now, old, old_len), 0, "the target changed");
-    cr_assert_eq(count_entries_containing(scratch, ".tmp-"), 0, "a temp file was left behind");
+    cr_assert_eq(scratch_count(".tmp-"), 0, "a temp file was left behind");
     free(old);
     free(now);
     tg_ckpt_free(small);
@@ -1114,7 +824,7 @@ Test(checkpoint, many_entries_and_a_large_tensor_round_trip)
         memcpy(&big.data[i], &bits, 4);
     }
     cr_assert_eq(tg_ckpt_add(ck, "big", &big, &err), TG_OK, "%s", err.msg);
-    const char *path = in_scratch("many.tgck");
+    const char *path = scratch_path("many.tgck");
     cr_assert_eq(tg_ckpt_write(ck, path, &err), TG_OK, "%s", err.msg);
     tg_ckpt_free(ck);
 

@@ -1,6 +1,7 @@
-/* tests/test_dense.c — initializers and the Dense layer: shapes, names, the statistics of the
- * initializers, the forward value against a hand-computed product, forward/backward through the
- * tape against central differences, and a tiny regression trained to zero loss. */
+/* tests/test_dense.c — the Dense layer of nn/dense.c: shapes, names, its weight drawn from the
+ * initializer, the forward value against a hand-computed product, forward/backward through the
+ * tape against central differences, and a tiny regression trained to zero loss.  (The
+ * initializers themselves are tested in test_init.c.) */
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -13,6 +14,7 @@
 #include "nn/dense.h"
 #include "nn/init.h"
 #include "nn/optim.h"
+#include "table_test.h"
 #include "tensor/rng.h"
 
 static tg_rng seeded(uint64_t seed)
@@ -29,26 +31,6 @@ static tg_dense make_dense(const char *name, size_t in, size_t out, tg_init_kind
     tg_error err = {0};
     cr_assert_eq(tg_dense_init(&d, name, in, out, init, &rng, &err), TG_OK, "%s", err.msg);
     return d;
-}
-
-/* Mean, variance (about the mean) and largest |x| of a tensor, in double. */
-typedef struct {
-    double mean, var, max_abs;
-} stats;
-
-static stats stats_of(const tg_tensor *t)
-{
-    stats s = {0, 0, 0};
-    for (size_t i = 0; i < t->size; i++) {
-        s.mean += t->data[i];
-        if (fabs(t->data[i]) > s.max_abs)
-            s.max_abs = fabs(t->data[i]);
-    }
-    s.mean /= (double)t->size;
-    for (size_t i = 0; i < t->size; i++)
-        s.var += (t->data[i] - s.mean) * (t->data[i] - s.mean);
-    s.var /= (double)t->size;
-    return s;
 }
 
 /* ---- construction ----------------------------------------------------------------------- */
@@ -116,79 +98,16 @@ Test(dense, bad_arguments_rejected)
     tg_dense_free(&d);
 }
 
-/* ---- initializers ----------------------------------------------------------------------- */
-
-Test(init, glorot_uniform_bounds_and_variance)
-{
-    /* 240000 draws from U(-a, a), a = sqrt(6/(400+600)): all within ±a, reaching close to it,
-     * mean ≈ 0, variance ≈ a²/3 (the sampling error of the variance is about 0.2% here). */
-    tg_dense d = make_dense("big", 400, 600, TG_INIT_GLOROT_UNIFORM, 7);
-    double a = sqrt(6.0 / 1000.0);
-    stats s = stats_of(&d.weight.value);
-    cr_assert(s.max_abs <= a * (1 + 1e-7), "max |w| = %g > a = %g", s.max_abs, a);
-    cr_assert(s.max_abs > 0.999 * a, "max |w| = %g: the range is not covered (a = %g)", s.max_abs, a);
-    cr_assert(fabs(s.mean) < 0.01 * a, "mean %g", s.mean);
-    cr_assert(fabs(s.var / (a * a / 3.0) - 1.0) < 0.01, "variance %g, expected %g", s.var, a * a / 3.0);
-    tg_dense_free(&d);
-}
-
-Test(init, he_normal_std)
-{
-    tg_tensor w;
-    tg_tensor_zeros2(&w, 500, 400, NULL);
-    tg_rng rng = seeded(3);
-    cr_assert_eq(tg_init_apply(&w, TG_INIT_HE_NORMAL, 500, 400, &rng, NULL), TG_OK);
-    stats s = stats_of(&w);
-    double std = sqrt(2.0 / 500.0);
-    cr_assert(fabs(s.mean) < 0.01 * std, "mean %g", s.mean);
-    cr_assert(fabs(sqrt(s.var) / std - 1.0) < 0.01, "std %g, expected %g", sqrt(s.var), std);
-    cr_assert(s.max_abs > 3.5 * std, "normal tails missing: max %g", s.max_abs);
-    tg_tensor_free(&w);
-}
-
-Test(init, he_uniform_bounds_and_variance)
-{
-    tg_tensor w;
-    tg_tensor_zeros2(&w, 300, 800, NULL);
-    tg_rng rng = seeded(4);
-    cr_assert_eq(tg_init_apply(&w, TG_INIT_HE_UNIFORM, 300, 800, &rng, NULL), TG_OK);
-    stats s = stats_of(&w);
-    double a = sqrt(6.0 / 300.0);
-    cr_assert(s.max_abs <= a * (1 + 1e-7) && s.max_abs > 0.999 * a, "max %g, a %g", s.max_abs, a);
-    cr_assert(fabs(s.var / (2.0 / 300.0) - 1.0) < 0.01, "variance %g, expected %g", s.var, 2.0 / 300.0);
-    tg_tensor_free(&w);
-}
-
-Test(init, normal_and_zeros)
-{
-    tg_tensor w;
-    tg_tensor_zeros1(&w, 200000, NULL);
-    tg_rng rng = seeded(5);
-    tg_init_normal(&w, 1.5f, 0.25f, &rng);
-    stats s = stats_of(&w);
-    cr_assert(fabs(s.mean - 1.5) < 0.005, "mean %g", s.mean);
-    cr_assert(fabs(sqrt(s.var) - 0.25) < 0.0025, "std %g", sqrt(s.var));
-
-    cr_assert_eq(tg_init_apply(&w, TG_INIT_NORMAL, 10, 10, &rng, NULL), TG_OK);
-    s = stats_of(&w);
-    cr_assert(fabs(sqrt(s.var) - TG_INIT_NORMAL_STD) < 0.01 * TG_INIT_NORMAL_STD, "std %g", sqrt(s.var));
-
-    tg_init_zeros(&w);
-    for (size_t i = 0; i < w.size; i++)
-        cr_assert_eq(w.data[i], 0.0f);
-    tg_tensor_free(&w);
-}
-
-Test(init, same_seed_same_weights)
+/* The weight is the initializer's stream for fan_in = in, fan_out = out, in row-major order:
+ * glorot_uniform draws w[i] = -a + 2a·u_i with a = sqrt(6/(in + out)), one uniform per element;
+ * the same seed gives the same weights, another seed others. */
+Test(dense, weight_is_glorot_drawn_from_the_seed)
 {
     tg_dense a = make_dense("a", 20, 30, TG_INIT_GLOROT_UNIFORM, 42);
     tg_dense b = make_dense("b", 20, 30, TG_INIT_GLOROT_UNIFORM, 42);
     tg_dense c = make_dense("c", 20, 30, TG_INIT_GLOROT_UNIFORM, 43);
     cr_assert(memcmp(a.weight.value.data, b.weight.value.data, 600 * sizeof(float)) == 0);
     cr_assert(memcmp(a.weight.value.data, c.weight.value.data, 600 * sizeof(float)) != 0);
-
-    /* The weight is the rng's stream in row-major order, one uniform per element:
-     * w[i] = -a + 2a·u_i (so a seed pins the weights independently of this code's loops). */
     tg_rng rng = seeded(42);
     float lim = (float)sqrt(6.0 / 50.0);
     for (size_t i = 0; i < 600; i++) {
@@ -198,36 +117,6 @@ Test(init, same_seed_same_weights)
     tg_dense_free(&a);
     tg_dense_free(&b);
     tg_dense_free(&c);
-}
-
-Test(init, names_round_trip)
-{
-    static const tg_init_kind kinds[] = {TG_INIT_GLOROT_UNIFORM, TG_INIT_HE_NORMAL, TG_INIT_HE_UNIFORM,
-                                         TG_INIT_NORMAL};
-    static const char *names[] = {"glorot_uniform", "he_normal", "he_uniform", "normal"};
-    for (int k = 0; k < 4; k++) {
-        cr_assert_str_eq(tg_init_name(kinds[k]), names[k]);
-        cr_assert_eq(tg_init_parse(names[k]), (int)kinds[k]);
-    }
-    cr_assert_eq(tg_init_parse("xavier_uniform"), TG_INIT_GLOROT_UNIFORM);
-    cr_assert_eq(tg_init_parse("lecun"), -1);
-    cr_assert_eq(tg_init_parse(NULL), -1);
-    cr_assert_str_eq(tg_init_name((tg_init_kind)9), "unknown");
-}
-
-Test(init, apply_rejects_bad_arguments)
-{
-    tg_tensor w;
-    tg_tensor_zeros1(&w, 4, NULL);
-    tg_rng rng = seeded(1);
-    tg_error err = {0};
-    cr_assert_eq(tg_init_apply(&w, TG_INIT_HE_NORMAL, 0, 4, &rng, &err), TG_ERR_ARG);
-    cr_assert(strstr(err.msg, "fan_in=0") != NULL, "%s", err.msg);
-    cr_assert_eq(tg_init_apply(&w, TG_INIT_HE_NORMAL, 4, 4, NULL, &err), TG_ERR_ARG);
-    cr_assert_eq(tg_init_apply(&w, (tg_init_kind)-1, 4, 4, &rng, &err), TG_ERR_ARG);
-    for (size_t i = 0; i < 4; i++)
-        cr_assert_eq(w.data[i], 0.0f, "a rejected call changed the tensor");
-    tg_tensor_free(&w);
 }
 
 /* ---- forward ---------------------------------------------------------------------------- */
@@ -389,25 +278,26 @@ static double fit_line(tg_dense *d, const tg_opt_config *cfg, int steps)
     return last;
 }
 
-Test(dense, regression_with_adam_reaches_zero_loss)
-{
-    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
-    cfg.lr = 0.05f;
-    tg_dense d;
-    double loss = fit_line(&d, &cfg, 600);
-    cr_assert_lt(loss, 1e-6, "final loss %g", loss);
-    cr_assert_float_eq(d.weight.value.data[0], 3.0f, 1e-3, "w = %g", d.weight.value.data[0]);
-    cr_assert_float_eq(d.bias.value.data[0], 2.0f, 1e-3, "b = %g", d.bias.value.data[0]);
-    tg_dense_free(&d);
-}
+/* Each optimizer fits the line: the final loss, and w and b within the tolerance. */
+static const struct {
+    const char *name;
+    tg_opt_config cfg;
+    int steps;
+    double max_loss, tol;
+} fits[] = {
+    {"adam, lr 0.05", {.kind = TG_OPT_ADAM, .lr = 0.05f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}, 600, 1e-6,
+     1e-3},
+    {"sgd, Nesterov momentum 0.9", {.kind = TG_OPT_SGD, .lr = 0.1f, .momentum = 0.9f, .nesterov = true}, 300, 1e-8,
+     1e-4},
+};
 
-Test(dense, regression_with_sgd_momentum_reaches_zero_loss)
+TABLE_TEST(dense, regression_reaches_zero_loss, fits)
 {
-    tg_opt_config cfg = {.kind = TG_OPT_SGD, .lr = 0.1f, .momentum = 0.9f, .nesterov = true};
     tg_dense d;
-    double loss = fit_line(&d, &cfg, 300);
-    cr_assert_lt(loss, 1e-8, "final loss %g", loss);
-    cr_assert_float_eq(d.weight.value.data[0], 3.0f, 1e-4, "w = %g", d.weight.value.data[0]);
-    cr_assert_float_eq(d.bias.value.data[0], 2.0f, 1e-4, "b = %g", d.bias.value.data[0]);
+    double loss = fit_line(&d, &fits[*row].cfg, fits[*row].steps);
+    const char *name = fits[*row].name;
+    cr_assert_lt(loss, fits[*row].max_loss, "%s: final loss %g", name, loss);
+    cr_assert_float_eq(d.weight.value.data[0], 3.0f, fits[*row].tol, "%s: w = %g", name, d.weight.value.data[0]);
+    cr_assert_float_eq(d.bias.value.data[0], 2.0f, fits[*row].tol, "%s: b = %g", name, d.bias.value.data[0]);
     tg_dense_free(&d);
 }

@@ -1,6 +1,6 @@
-/* tests/test_linalg.c — the Jacobi eigen-solver and the wide SVD against decompositions built
- * independently: A = Q·diag(λ)·Qᵀ and J = U·diag(σ)·Vᵀ with Q, U, V products of Householder
- * reflections (orthogonal by construction, not by the code under test). */
+/* tests/test_linalg.c — tensor/linalg.c: the Jacobi eigen-solver and the wide SVD against
+ * decompositions built independently: A = Q·diag(λ)·Qᵀ and J = U·diag(σ)·Vᵀ with Q, U, V products
+ * of Householder reflections (orthogonal by construction, not by the code under test). */
 #include <criterion/criterion.h>
 
 #include <float.h>
@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "table_test.h"
 #include "tensor/linalg.h"
 #include "tensor/rng.h"
 
@@ -46,18 +47,25 @@ static double *householder_product(size_t n, int reflections, uint64_t seed)
     return q;
 }
 
+/* Σ_{m<k} x[i,m]·s[m]·y[j,m] for row-major x and y with `x_cols` and `y_cols` columns: element
+ * (i, j) of X·diag(s)·Yᵀ. */
+static double scaled_dot(const double *x, size_t x_cols, size_t i, const double *s, const double *y, size_t y_cols,
+                         size_t j, size_t k)
+{
+    double sum = 0.0;
+    for (size_t m = 0; m < k; m++)
+        sum += x[i * x_cols + m] * s[m] * y[j * y_cols + m];
+    return sum;
+}
+
 /* A [n,n] = Q·diag(lambda)·Qᵀ. */
 static double *compose(const double *q, const double *lambda, size_t n)
 {
     double *a = calloc(n * n, sizeof(double));
     cr_assert(a);
     for (size_t i = 0; i < n; i++)
-        for (size_t j = 0; j < n; j++) {
-            double s = 0.0;
-            for (size_t m = 0; m < n; m++)
-                s += q[i * n + m] * lambda[m] * q[j * n + m];
-            a[i * n + j] = s;
-        }
+        for (size_t j = 0; j < n; j++)
+            a[i * n + j] = scaled_dot(q, n, i, lambda, q, n, j, n);
     return a;
 }
 
@@ -113,51 +121,36 @@ static double *copy_of(const double *a, size_t count)
 
 /* ---- tg_sym_eigen ----------------------------------------------------------------------- */
 
-Test(linalg, eigen_two_by_two_closed_form)
-{
-    /* [[2,1],[1,2]]: λ = 3 with (1,1)/√2, λ = 1 with (1,−1)/√2 (sign: largest component > 0,
-     * first on a tie). */
-    double a[4] = {2, 1, 1, 2}, values[2], vectors[4];
-    cr_assert_eq(tg_sym_eigen(a, 2, values, vectors, NULL), TG_OK);
-    cr_assert_float_eq(values[0], 3.0, 1e-15);
-    cr_assert_float_eq(values[1], 1.0, 1e-15);
-    double r = sqrt(0.5);
-    cr_assert_float_eq(vectors[0], r, 1e-15);
-    cr_assert_float_eq(vectors[1], r, 1e-15);
-    cr_assert_float_eq(vectors[2], r, 1e-15);
-    cr_assert_float_eq(vectors[3], -r, 1e-15);
-}
+/* Matrices whose decomposition is known exactly: the eigenvalues in descending order, the
+ * eigenvectors as rows (sign: largest component > 0, the first on a tie). */
+static const struct {
+    const char *name;
+    size_t n;
+    double a[16], values[4], vectors[16];
+    double tol;
+} exact[] = {
+    /* λ = 3 with (1,1)/√2, λ = 1 with (1,−1)/√2; √½ = 0.7071067811865476 */
+    {"[[2,1],[1,2]]", 2, {2, 1, 1, 2}, {3, 1},
+     {0.70710678118654752, 0.70710678118654752, 0.70710678118654752, -0.70710678118654752}, 1e-15},
+    {"1x1", 1, {-4.25}, {-4.25}, {1}, 0},
+    {"diagonal: sorted, with unit axes", 4, {1, 0, 0, 0, 0, -3, 0, 0, 0, 0, 7, 0, 0, 0, 0, 2}, {7, 2, 1, -3},
+     {0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0}, 0},
+    {"zero 3x3: the unit axes", 3, {0}, {0, 0, 0}, {1, 0, 0, 0, 1, 0, 0, 0, 1}, 0},
+};
 
-Test(linalg, eigen_one_by_one)
+TABLE_TEST(linalg, eigen_exact_cases, exact)
 {
-    double a[1] = {-4.25}, value, vector;
-    cr_assert_eq(tg_sym_eigen(a, 1, &value, &vector, NULL), TG_OK);
-    cr_assert_eq(value, -4.25);
-    cr_assert_eq(vector, 1.0);
-}
-
-Test(linalg, eigen_diagonal_is_sorted_with_unit_axes)
-{
-    double a[16] = {1, 0, 0, 0, 0, -3, 0, 0, 0, 0, 7, 0, 0, 0, 0, 2};
-    double values[4], vectors[16];
-    cr_assert_eq(tg_sym_eigen(a, 4, values, vectors, NULL), TG_OK);
-    const double expect[4] = {7, 2, 1, -3};
-    const size_t axis[4] = {2, 3, 0, 1};
-    for (size_t i = 0; i < 4; i++) {
-        cr_assert_eq(values[i], expect[i]);
-        for (size_t c = 0; c < 4; c++)
-            cr_assert_eq(vectors[i * 4 + c], c == axis[i] ? 1.0 : 0.0, "vector %zu comp %zu", i, c);
-    }
-}
-
-Test(linalg, eigen_zero_matrix)
-{
-    double a[9] = {0}, values[3], vectors[9];
-    cr_assert_eq(tg_sym_eigen(a, 3, values, vectors, NULL), TG_OK);
-    for (size_t i = 0; i < 3; i++) {
-        cr_assert_eq(values[i], 0.0);
-        cr_assert_eq(vectors[i * 3 + i], 1.0);
-    }
+    const char *name = exact[*row].name;
+    size_t n = exact[*row].n;
+    double a[16], values[4], vectors[16];
+    memcpy(a, exact[*row].a, sizeof a);
+    cr_assert_eq(tg_sym_eigen(a, n, values, vectors, NULL), TG_OK, "%s", name);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(fabs(values[i] - exact[*row].values[i]) <= exact[*row].tol, "%s: λ%zu = %.17g, want %.17g", name, i,
+                  values[i], exact[*row].values[i]);
+    for (size_t k = 0; k < n * n; k++)
+        cr_assert(fabs(vectors[k] - exact[*row].vectors[k]) <= exact[*row].tol, "%s: vector %zu component %zu = %.17g",
+                  name, k / n, k % n, vectors[k]);
 }
 
 Test(linalg, eigen_known_spectrum_distinct)
@@ -355,12 +348,8 @@ static float *make_wide(size_t h, size_t d, const double *sigma, uint64_t seed, 
     float *j = malloc(h * d * sizeof(float));
     cr_assert(j);
     for (size_t r = 0; r < h; r++)
-        for (size_t c = 0; c < d; c++) {
-            double s = 0.0;
-            for (size_t m = 0; m < h; m++)
-                s += u[r * h + m] * sigma[m] * v[c * d + m];
-            j[r * d + c] = (float)s;
-        }
+        for (size_t c = 0; c < d; c++)
+            j[r * d + c] = (float)scaled_dot(u, h, r, sigma, v, d, c, h);
     free(u);
     *v_out = v;
     return j;
@@ -379,19 +368,16 @@ static double apply_norm(const float *j, size_t h, size_t d, const float *x)
     return sqrt(n2);
 }
 
+/* orthonormality_error of float rows, in double. */
 static double float_rows_orthonormality(const float *rows, size_t count, size_t d)
 {
-    double worst = 0.0;
-    for (size_t i = 0; i < count; i++)
-        for (size_t k = 0; k < count; k++) {
-            double s = 0.0;
-            for (size_t c = 0; c < d; c++)
-                s += (double)rows[i * d + c] * rows[k * d + c];
-            double e = fabs(s - (i == k ? 1.0 : 0.0));
-            if (e > worst)
-                worst = e;
-        }
-    return worst;
+    double *wide = malloc(count * d * sizeof(double));
+    cr_assert(wide);
+    for (size_t k = 0; k < count * d; k++)
+        wide[k] = rows[k];
+    double e = orthonormality_error(wide, count, d);
+    free(wide);
+    return e;
 }
 
 Test(linalg, svd_recovers_known_factors)

@@ -1,4 +1,5 @@
-/* tests/test_matmul.c — tg_gemm on every path against the scalar reference, BLAS edge cases,
+/* tests/test_matmul.c — the matrix products of tensor/matmul*.c: tg_gemm on every path (the
+ * scalar reference kernel included) against the product computed here in double, BLAS edge cases,
  * the zero-skipping product (tg_gemm_sparse_a: same bits as tg_gemm),
  * thread-count determinism, and the checked tensor wrapper. */
 #include <criterion/criterion.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "table_test.h"
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
@@ -98,14 +100,6 @@ static float *run_path(const problem *p, tg_simd_path path)
     return C;
 }
 
-static float *run_ref(const problem *p)
-{
-    float *C = alloc_floats(p->M * p->ldc);
-    memcpy(C, p->C0, p->M * p->ldc * sizeof(float));
-    tg_gemm_ref(p->ta, p->tb, p->M, p->N, p->K, p->alpha, p->A, p->lda, p->B, p->ldb, p->beta, C, p->ldc);
-    return C;
-}
-
 static float op_a(const problem *p, size_t i, size_t k)
 {
     return p->ta == TG_TRANS ? p->A[k * p->lda + i] : p->A[i * p->lda + k];
@@ -116,7 +110,27 @@ static float op_b(const problem *p, size_t k, size_t j)
     return p->tb == TG_TRANS ? p->B[j * p->ldb + k] : p->B[k * p->ldb + j];
 }
 
-/* Checks C against the reference R element by element.  Two float sums of the same K terms in
+/* The expected C, computed here from the definition, in double: alpha·op(A)·op(B) + beta·C0 (C0
+ * not read when beta is 0), rounded to float once; the padding is C0's.  Not tg_gemm_ref, which is
+ * the scalar path under test. */
+static float *expected_c(const problem *p)
+{
+    float *C = alloc_floats(p->M * p->ldc);
+    memcpy(C, p->C0, p->M * p->ldc * sizeof(float));
+    for (size_t i = 0; i < p->M; i++)
+        for (size_t j = 0; j < p->N; j++) {
+            double acc = 0.0;
+            for (size_t k = 0; k < p->K; k++)
+                acc += (double)op_a(p, i, k) * (double)op_b(p, k, j);
+            double c = (double)p->alpha * acc;
+            if (p->beta != 0.0f)
+                c += (double)p->beta * p->C0[i * p->ldc + j];
+            C[i * p->ldc + j] = (float)c;
+        }
+    return C;
+}
+
+/* Checks C against the expected R (expected_c) element by element.  Two float sums of the same K terms in
  * different orders (and with or without fused multiply-adds) differ by at most about
  * K·eps·Σ|a·b|, so that (times a safety factor) is the tolerance: a wrong index or a missed term
  * shows up as an error of the size of the terms themselves.  Padding must be left untouched. */
@@ -145,7 +159,7 @@ static void compare_with_reference(tg_simd_path path, tg_trans ta, tg_trans tb, 
                                    size_t K, size_t pad, float alpha, float beta)
 {
     problem p = make_problem(ta, tb, M, N, K, pad, alpha, beta, M * 1000003u + N * 1009u + K);
-    float *C = run_path(&p, path), *R = run_ref(&p);
+    float *C = run_path(&p, path), *R = expected_c(&p);
     expect_close(&p, C, R, tg_simd_name(path));
     free(C);
     free(R);
@@ -264,7 +278,7 @@ Test(matmul, beta_zero_ignores_nan_in_c)
                 for (size_t i = 0; i < pr.M * pr.ldc; i++)
                     cr_assert(!isnan(C[i]), "%s: NaN from C leaked into the result at %zu", tg_simd_name(ALL_PATHS[p]), i);
                 /* the reference does not read C either, so the NaN-filled C0 is a valid input */
-                float *R = run_ref(&pr);
+                float *R = expected_c(&pr);
                 expect_close(&pr, C, R, tg_simd_name(ALL_PATHS[p]));
                 free(C);
                 free(R);
@@ -352,41 +366,44 @@ Test(matmul, tensor_matmul_computes_with_transposes)
     tg_tensor_free(&c);
 }
 
-Test(matmul, tensor_matmul_inner_dimension_error)
-{
-    tg_tensor a, b, c;
-    tg_tensor_zeros2(&a, 32, 784, NULL);
-    tg_tensor_zeros2(&b, 64, 784, NULL);
-    tg_tensor_zeros2(&c, 32, 64, NULL);
-    tg_error err = {0};
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
-    cr_assert_eq(err.code, TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "matmul: [32,784] x [64,784]: inner dimensions differ");
-    tg_error_clear(&err);
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_TRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "matmul: [32,784]ᵀ x [64,784]: inner dimensions differ");
+/* Shapes tg_tensor_matmul checks before it computes: each row gives op(A)·op(B) -> C.  A failure
+ * names the shapes and leaves C as it was; a NULL error pointer gives the same result. */
+static const struct {
+    const char *name;
+    size_t a[2], b[2], c[2];
+    tg_trans ta, tb;
+    int rc;
+    const char *message;
+} shapes[] = {
+    {"inner dimensions differ", {32, 784}, {64, 784}, {32, 64}, TG_NOTRANS, TG_NOTRANS, TG_ERR_SHAPE,
+     "matmul: [32,784] x [64,784]: inner dimensions differ"},
+    {"inner dimensions differ with Aᵀ", {32, 784}, {64, 784}, {32, 64}, TG_TRANS, TG_NOTRANS, TG_ERR_SHAPE,
+     "matmul: [32,784]ᵀ x [64,784]: inner dimensions differ"},
     /* with Bᵀ the product is [32,784]·[784,64]: valid */
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_TRANS, 1.0f, 0.0f, &err), TG_OK);
-    /* a NULL error pointer is allowed */
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, NULL), TG_ERR_SHAPE);
-    tg_tensor_free(&a);
-    tg_tensor_free(&b);
-    tg_tensor_free(&c);
-}
+    {"valid with Bᵀ", {32, 784}, {64, 784}, {32, 64}, TG_NOTRANS, TG_TRANS, TG_OK, NULL},
+    {"output of the wrong shape", {32, 784}, {784, 64}, {32, 10}, TG_NOTRANS, TG_NOTRANS, TG_ERR_SHAPE,
+     "matmul: output [32,10], expected [32,64]"},
+};
 
-Test(matmul, tensor_matmul_output_shape_error)
+TABLE_TEST(matmul, tensor_matmul_checks_shapes, shapes)
 {
+    const char *name = shapes[*row].name;
     tg_tensor a, b, c;
-    tg_tensor_zeros2(&a, 32, 784, NULL);
-    tg_tensor_zeros2(&b, 784, 64, NULL);
-    tg_tensor_zeros2(&c, 32, 10, NULL);
-    for (size_t i = 0; i < c.size; i++)
-        c.data[i] = 3.0f;
+    cr_assert_eq(tg_tensor_zeros2(&a, shapes[*row].a[0], shapes[*row].a[1], NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros2(&b, shapes[*row].b[0], shapes[*row].b[1], NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros2(&c, shapes[*row].c[0], shapes[*row].c[1], NULL), TG_OK);
+    tg_tensor_fill(&c, 3.0f);
     tg_error err = {0};
-    cr_assert_eq(tg_tensor_matmul(&c, &a, TG_NOTRANS, &b, TG_NOTRANS, 1.0f, 0.0f, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "matmul: output [32,10], expected [32,64]");
-    for (size_t i = 0; i < c.size; i++)
-        cr_assert_float_eq(c.data[i], 3.0f, 0.0f, "a failed matmul must not touch its output");
+    int rc = tg_tensor_matmul(&c, &a, shapes[*row].ta, &b, shapes[*row].tb, 1.0f, 0.0f, &err);
+    cr_assert_eq(rc, shapes[*row].rc, "%s: rc %d (%s)", name, rc, err.msg);
+    if (rc != TG_OK) {
+        cr_assert_eq(err.code, rc, "%s", name);
+        cr_assert_str_eq(err.msg, shapes[*row].message, "%s", name);
+        for (size_t i = 0; i < c.size; i++)
+            cr_assert_float_eq(c.data[i], 3.0f, 0.0f, "%s: a failed matmul must not touch its output", name);
+    }
+    cr_assert_eq(tg_tensor_matmul(&c, &a, shapes[*row].ta, &b, shapes[*row].tb, 1.0f, 0.0f, NULL), rc,
+                 "%s: without an error pointer", name);
     tg_tensor_free(&a);
     tg_tensor_free(&b);
     tg_tensor_free(&c);
@@ -437,7 +454,7 @@ static void sparse_a_same_bits_as_dense(tg_simd_path path)
                 sprinkle_zeros(&p, fractions[z], z == 2, 77 + s);
                 if (p.beta == 0.0f) /* never read: must not turn into NaN */
                     fill_c_with_nan(&p);
-                float *dense = run_path(&p, path), *sparse = run_sparse_path(&p, path), *ref = run_ref(&p);
+                float *dense = run_path(&p, path), *sparse = run_sparse_path(&p, path), *ref = expected_c(&p);
                 cr_assert(memcmp(dense, sparse, p.M * p.ldc * sizeof(float)) == 0,
                           "%s: sparse and dense differ: ta=%d tb=%d M=%zu N=%zu K=%zu zeros=%.1f", tg_simd_name(path),
                           p.ta, p.tb, p.M, p.N, p.K, fractions[z]);

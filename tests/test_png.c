@@ -1,99 +1,20 @@
-/* tests/test_png.c — the PNG writer, the image grid and the SVG chart writer.
+/* tests/test_png.c — the PNG writer and the image grid of nn/io/png.c.
  *
  * The PNG bytes are checked by a minimal reader written here, independently of the writer:
- * it walks the chunks (checking each CRC with its own bit-at-a-time CRC-32), checks IHDR,
+ * it walks the chunks (checking each CRC with io_test.h's bit-at-a-time CRC-32), checks IHDR,
  * concatenates IDAT, parses the zlib stream's stored blocks, checks the Adler-32 (again its own
  * implementation), un-filters the rows (type 0 only) and hands back the pixels. */
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <math.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "io_test.h"
 #include "nn/io/png.h"
-#include "nn/io/svg.h"
+#include "table_test.h"
 
-/* ---- a scratch directory per test ------------------------------------------------------- */
-
-static char scratch[256];
-
-static void make_scratch(void)
-{
-    snprintf(scratch, sizeof scratch, "/tmp/tg_test_png_XXXXXX");
-    cr_assert(mkdtemp(scratch), "mkdtemp failed");
-}
-
-static void remove_scratch(void)
-{
-    DIR *d = opendir(scratch);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", scratch, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(scratch);
-}
-
-static const char *scratch_path(const char *name)
-{
-    static char p[512];
-    snprintf(p, sizeof p, "%s/%s", scratch, name);
-    return p;
-}
-
-static size_t scratch_entries(void)
-{
-    DIR *d = opendir(scratch);
-    cr_assert(d);
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            n++;
-    closedir(d);
-    return n;
-}
-
-static uint8_t *read_whole(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    cr_assert(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    cr_assert(buf);
-    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    buf[n] = 0;
-    *len = (size_t)n;
-    return buf;
-}
+TestSuite(png, .init = scratch_make, .fini = scratch_drop);
 
 /* ---- the independent reader ------------------------------------------------------------- */
-
-/* CRC-32 (IEEE, reflected), one bit at a time: no table, nothing shared with nn/io/crc32.c. */
-static uint32_t bitwise_crc32(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
 
 /* Adler-32, reduced after every byte: the textbook definition. */
 static uint32_t plain_adler32(const uint8_t *p, size_t n)
@@ -123,7 +44,7 @@ static decoded read_png(const char *path)
 {
     decoded img = {0};
     size_t len;
-    uint8_t *file = read_whole(path, &len);
+    uint8_t *file = read_bytes(path, &len);
     static const uint8_t sig[8] = {0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A};
     cr_assert(len >= 8 && memcmp(file, sig, 8) == 0, "%s: bad signature", path);
 
@@ -221,42 +142,35 @@ Test(png, reader_helpers_match_published_values)
 
 /* ---- PNG writer ------------------------------------------------------------------------- */
 
-static void roundtrip_gray(size_t w, size_t h, int expect_blocks)
+/* Gray images of several sizes.  The raw size is h·(1 + w): 7x5 and 1x1 are small; 255·257 =
+ * 65535 fits one stored block exactly, 256·256 = 65536 needs a second block of one byte;
+ * 400·601 = 240400 needs four. */
+static const struct {
+    size_t w, h;
+    int blocks;
+} gray_sizes[] = {{7, 5, 1}, {1, 1, 1}, {256, 255, 1}, {255, 256, 2}, {600, 400, 4}};
+
+TABLE_TEST(png, gray_round_trip, gray_sizes)
 {
+    size_t w = gray_sizes[*row].w, h = gray_sizes[*row].h;
     uint8_t *pix = malloc(w * h);
     cr_assert(pix);
     for (size_t i = 0; i < w * h; i++)
         pix[i] = (uint8_t)((i * 37 + i / w * 11) & 0xFF);
     tg_error err;
     const char *path = scratch_path("gray.png");
-    cr_assert_eq(tg_png_write_gray(path, pix, w, h, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_png_write_gray(path, pix, w, h, &err), TG_OK, "%zux%zu: %s", w, h, err.msg);
     decoded img = read_png(path);
-    cr_assert_eq(img.width, w);
-    cr_assert_eq(img.height, h);
-    cr_assert_eq(img.channels, 1);
+    cr_assert_eq(img.width, w, "%zux%zu", w, h);
+    cr_assert_eq(img.height, h, "%zux%zu", w, h);
+    cr_assert_eq(img.channels, 1, "%zux%zu", w, h);
     cr_assert_eq(memcmp(img.pixels, pix, w * h), 0, "%zux%zu: pixels differ", w, h);
-    if (expect_blocks)
-        cr_assert_eq(img.stored_blocks, expect_blocks, "%zux%zu: %d blocks", w, h, img.stored_blocks);
+    cr_assert_eq(img.stored_blocks, gray_sizes[*row].blocks, "%zux%zu: %d blocks", w, h, img.stored_blocks);
     free(img.pixels);
     free(pix);
 }
 
-Test(png, gray_roundtrip_small, .init = make_scratch, .fini = remove_scratch)
-{
-    roundtrip_gray(7, 5, 1);
-    roundtrip_gray(1, 1, 1);
-}
-
-Test(png, gray_roundtrip_multiple_stored_blocks, .init = make_scratch, .fini = remove_scratch)
-{
-    /* raw size = h·(1 + w): 255·257 = 65535 fits one block exactly, 256·256 = 65536 needs a
-     * second block of one byte; 400·601 = 240400 needs four. */
-    roundtrip_gray(256, 255, 1);
-    roundtrip_gray(255, 256, 2);
-    roundtrip_gray(600, 400, 4);
-}
-
-Test(png, rgb_roundtrip, .init = make_scratch, .fini = remove_scratch)
+Test(png, rgb_roundtrip)
 {
     enum { W = 4, H = 3 };
     uint8_t pix[W * H * 3];
@@ -272,7 +186,7 @@ Test(png, rgb_roundtrip, .init = make_scratch, .fini = remove_scratch)
     free(img.pixels);
 }
 
-Test(png, overwrite_is_atomic_and_leaves_no_temporary, .init = make_scratch, .fini = remove_scratch)
+Test(png, overwrite_is_atomic_and_leaves_no_temporary)
 {
     uint8_t a[4] = {1, 2, 3, 4}, b[6] = {9, 8, 7, 6, 5, 4};
     const char *path = scratch_path("x.png");
@@ -282,7 +196,7 @@ Test(png, overwrite_is_atomic_and_leaves_no_temporary, .init = make_scratch, .fi
     cr_assert_eq(img.width, 3);
     cr_assert_eq(memcmp(img.pixels, b, 6), 0);
     free(img.pixels);
-    cr_assert_eq(scratch_entries(), 1, "temporary files left behind");
+    cr_assert_eq(scratch_count(""), 1, "temporary files left behind");
 }
 
 Test(png, errors)
@@ -311,7 +225,7 @@ Test(png, errors)
 
 /* ---- grid ------------------------------------------------------------------------------- */
 
-Test(png, grid_layout_gaps_and_scale, .init = make_scratch, .fini = remove_scratch)
+Test(png, grid_layout_gaps_and_scale)
 {
     /* 5 tiles of 2×3 pixels, 3 per row, scale 2: tiles 6 wide and 4 high plus 1-pixel gaps:
      * width 3·7 − 1 = 20, height 2·5 − 1 = 9; the sixth cell is empty. Values k/255 so that the
@@ -343,7 +257,7 @@ Test(png, grid_layout_gaps_and_scale, .init = make_scratch, .fini = remove_scrat
     free(img.pixels);
 }
 
-Test(png, grid_columns_clamped_to_count, .init = make_scratch, .fini = remove_scratch)
+Test(png, grid_columns_clamped_to_count)
 {
     float tiles[2 * 4] = {0, 0, 0, 0, 1, 1, 1, 1};
     const char *path = scratch_path("g.png");
@@ -356,276 +270,39 @@ Test(png, grid_columns_clamped_to_count, .init = make_scratch, .fini = remove_sc
     free(img.pixels);
 }
 
-/* Grid of one 1×6 tile, returns its six gray levels. */
-static void one_tile(const float v[6], int normalize, uint8_t out[6])
+/* One 1×6 tile in each normalization, its six gray levels worked out by hand. */
+static const struct {
+    const char *name;
+    int normalize;
+    float values[6];
+    uint8_t gray[6];
+} tiles[] = {
+    /* clamped, rounded, NaN black */
+    {"unit", TG_PNG_UNIT, {-0.5f, 0.0f, 0.5f, 1.0f, 1.5f, NAN}, {0, 0, 128, 255, 255, 0}},
+    /* (v − 2)/4·255 → 0, 127.5, 255, 63.75, 191.25, 127.5 */
+    {"minmax", TG_PNG_MINMAX, {2, 4, 6, 3, 5, 4}, {0, 128, 255, 64, 191, 128}},
+    /* m = 2: (v/2 + 1)/2·255 → 0, 127.5, 191.25, 255, 63.75, 159.375 */
+    {"symmetric", TG_PNG_SYMMETRIC, {-2, 0, 1, 2, -1, 0.5f}, {0, 128, 191, 255, 64, 159}},
+    /* 0 stays mid-gray even when the values are all positive */
+    {"symmetric positive", TG_PNG_SYMMETRIC, {0, 1, 2, 3, 4, 4}, {128, 159, 191, 223, 255, 255}},
+    /* constant tiles: mid-gray */
+    {"minmax constant", TG_PNG_MINMAX, {3, 3, 3, 3, 3, 3}, {128, 128, 128, 128, 128, 128}},
+    {"symmetric zero", TG_PNG_SYMMETRIC, {0, 0, 0, 0, 0, 0}, {128, 128, 128, 128, 128, 128}},
+    /* non-finite values do not stretch the range */
+    {"minmax with inf", TG_PNG_MINMAX, {0, 1, 2, INFINITY, -INFINITY, NAN}, {0, 128, 255, 255, 0, 0}},
+};
+
+TABLE_TEST(png, grid_normalization, tiles)
 {
-    const char *path = scratch_path("tile.png");
+    const char *path = scratch_path("tile.png"), *what = tiles[*row].name;
     tg_error err;
-    cr_assert_eq(tg_png_write_grid(path, v, 1, 1, 6, 1, normalize, 1, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_png_write_grid(path, tiles[*row].values, 1, 1, 6, 1, tiles[*row].normalize, 1, &err), TG_OK,
+                 "%s: %s", what, err.msg);
     decoded img = read_png(path);
-    cr_assert_eq(img.width, 6);
-    cr_assert_eq(img.height, 1);
-    memcpy(out, img.pixels, 6);
-    free(img.pixels);
-}
-
-static void assert_gray(const uint8_t got[6], const uint8_t want[6], const char *what)
-{
+    cr_assert_eq(img.width, 6, "%s", what);
+    cr_assert_eq(img.height, 1, "%s", what);
     for (int i = 0; i < 6; i++)
-        cr_assert_eq(got[i], want[i], "%s: pixel %d = %d, want %d", what, i, got[i], want[i]);
-}
-
-Test(png, grid_normalization, .init = make_scratch, .fini = remove_scratch)
-{
-    uint8_t g[6];
-    /* unit: clamped, rounded, NaN black */
-    const float unit[6] = {-0.5f, 0.0f, 0.5f, 1.0f, 1.5f, NAN};
-    one_tile(unit, TG_PNG_UNIT, g);
-    assert_gray(g, (const uint8_t[6]){0, 0, 128, 255, 255, 0}, "unit");
-
-    /* min-max: (v − 2)/4·255 → 0, 127.5, 255, 63.75, 191.25, 127.5 */
-    const float mm[6] = {2, 4, 6, 3, 5, 4};
-    one_tile(mm, TG_PNG_MINMAX, g);
-    assert_gray(g, (const uint8_t[6]){0, 128, 255, 64, 191, 128}, "minmax");
-
-    /* symmetric with m = 2: (v/2 + 1)/2·255 → 0, 127.5, 191.25, 255, 63.75, 159.375 */
-    const float sym[6] = {-2, 0, 1, 2, -1, 0.5f};
-    one_tile(sym, TG_PNG_SYMMETRIC, g);
-    assert_gray(g, (const uint8_t[6]){0, 128, 191, 255, 64, 159}, "symmetric");
-
-    /* symmetric keeps 0 at mid-gray even when the values are all positive */
-    const float pos[6] = {0, 1, 2, 3, 4, 4};
-    one_tile(pos, TG_PNG_SYMMETRIC, g);
-    assert_gray(g, (const uint8_t[6]){128, 159, 191, 223, 255, 255}, "symmetric positive");
-
-    /* constant tiles: mid-gray; non-finite values do not stretch the range */
-    const float flat[6] = {3, 3, 3, 3, 3, 3};
-    one_tile(flat, TG_PNG_MINMAX, g);
-    assert_gray(g, (const uint8_t[6]){128, 128, 128, 128, 128, 128}, "minmax constant");
-    const float zero[6] = {0, 0, 0, 0, 0, 0};
-    one_tile(zero, TG_PNG_SYMMETRIC, g);
-    assert_gray(g, (const uint8_t[6]){128, 128, 128, 128, 128, 128}, "symmetric zero");
-    const float inf[6] = {0, 1, 2, INFINITY, -INFINITY, NAN};
-    one_tile(inf, TG_PNG_MINMAX, g);
-    assert_gray(g, (const uint8_t[6]){0, 128, 255, 255, 0, 0}, "minmax with inf");
-}
-
-/* ---- SVG -------------------------------------------------------------------------------- */
-
-static size_t count_of(const char *s, const char *needle)
-{
-    size_t n = 0;
-    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
-        n++;
-    return n;
-}
-
-/* The d attribute of the k-th series path, copied into buf. */
-static void path_data(const char *doc, size_t k, char *buf, size_t len)
-{
-    const char *p = doc;
-    for (size_t i = 0; i <= k; i++) {
-        p = strstr(p, "<path class=\"series\"");
-        cr_assert(p, "series path %zu missing", k);
-        p++;
-    }
-    const char *d = strstr(p, " d=\"");
-    cr_assert(d);
-    d += 4;
-    const char *end = strchr(d, '"');
-    cr_assert(end && (size_t)(end - d) < len);
-    memcpy(buf, d, (size_t)(end - d));
-    buf[end - d] = '\0';
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
-Test(svg, three_series_with_legend_and_escaping)
-{
-    const double x[4] = {0, 1, 2, 3};
-    const double y1[4] = {1.0, 0.5, 0.25, 0.125}, y2[4] = {0.9, 0.6, 0.4, 0.3}, y3[2] = {0.2, 0.1};
-    const tg_chart_series series[3] = {
-        {.name = "lambda=1e-4", .x = x, .y = y1, .n = 4},
-        {.name = "tied <W> & co", .x = x, .y = y2, .n = 4},
-        {.name = "short", .x = x, .y = y3, .n = 2},
-    };
-    tg_chart chart = {.title = "loss < 1 & falling", .x_label = "step", .y_label = "loss",
-                      .series = series, .nseries = 3};
-    char *doc;
-    size_t len;
-    tg_error err;
-    cr_assert_eq(tg_svg_chart_string(&chart, &doc, &len, &err), TG_OK, "%s", err.msg);
-    cr_assert_eq(strlen(doc), len);
-    cr_assert(!strncmp(doc, "<svg", 4));
-    cr_assert(ends_with(doc, "</svg>\n"));
-    cr_assert_eq(count_of(doc, "<path"), 3);
-    cr_assert_eq(count_of(doc, "<svg"), 1);
-    cr_assert(strstr(doc, ">lambda=1e-4</text>"));
-    cr_assert(strstr(doc, ">tied &lt;W&gt; &amp; co</text>"));
-    cr_assert(strstr(doc, ">short</text>"));
-    cr_assert(strstr(doc, ">loss &lt; 1 &amp; falling</text>"));
-    cr_assert(!strstr(doc, "loss < 1"));
-    cr_assert(!strstr(doc, "& co"));
-    cr_assert(strstr(doc, ">step</text>"));
-    /* distinct colours */
-    char d0[4096];
-    path_data(doc, 0, d0, sizeof d0);
-    cr_assert(strstr(doc, "stroke=\"#0072B2\"") && strstr(doc, "stroke=\"#D55E00\"") &&
-              strstr(doc, "stroke=\"#009E73\""));
-    /* every '<' opens a tag: escaping left no stray '<' in text */
-    size_t opens = count_of(doc, "<"), closes = count_of(doc, ">");
-    cr_assert_eq(opens, closes);
-    free(doc);
-}
-
-Test(svg, pixel_mapping_and_linear_ticks)
-{
-    /* x in [0,10] and y in [0,1] are already "nice": the points map to the plot corners.
-     * Plot area: left 80, top 44, 560×360 by default. */
-    const double x[2] = {0, 10}, y[2] = {0, 1};
-    const tg_chart_series s = {.name = "a", .x = x, .y = y, .n = 2};
-    tg_chart chart = {.series = &s, .nseries = 1};
-    char *doc, d[256];
-    size_t len;
-    cr_assert_eq(tg_svg_chart_string(&chart, &doc, &len, NULL), TG_OK);
-    path_data(doc, 0, d, sizeof d);
-    cr_assert_str_eq(d, "M80.00 404.00 L640.00 44.00");
-    for (int t = 0; t <= 10; t += 2) {
-        char label[32];
-        snprintf(label, sizeof label, ">%d</text>", t);
-        cr_assert(strstr(doc, label), "x tick %d missing", t);
-    }
-    cr_assert(strstr(doc, ">0.0</text>") && strstr(doc, ">0.4</text>") && strstr(doc, ">1.0</text>"));
-    free(doc);
-
-    /* a loss-like range 0.031..0.118 (0.087/6 = 0.0145 rounds to a step of 0.01): ticks
-     * 0.03, 0.04, …, 0.12 and nothing outside */
-    const double ly[3] = {0.118, 0.05, 0.031};
-    const tg_chart_series ls = {.name = "loss", .y = ly, .n = 3};
-    tg_chart loss = {.series = &ls, .nseries = 1};
-    cr_assert_eq(tg_svg_chart_string(&loss, &doc, &len, NULL), TG_OK);
-    cr_assert(strstr(doc, ">0.03</text>") && strstr(doc, ">0.12</text>") && strstr(doc, ">0.07</text>"));
-    cr_assert(!strstr(doc, ">0.02</text>") && !strstr(doc, ">0.13</text>"));
-    /* x NULL: x = 1, 2, 3 */
-    cr_assert(strstr(doc, ">1.0</text>") && strstr(doc, ">3.0</text>"));
-    free(doc);
-}
-
-Test(svg, nan_and_nonpositive_on_log_are_skipped)
-{
-    const double y[6] = {1.0, NAN, 3.0, 4.0, INFINITY, 5.0};
-    const tg_chart_series s = {.name = "gaps", .y = y, .n = 6};
-    tg_chart chart = {.series = &s, .nseries = 1};
-    char *doc, d[512];
-    size_t len;
-    cr_assert_eq(tg_svg_chart_string(&chart, &doc, &len, NULL), TG_OK);
-    path_data(doc, 0, d, sizeof d);
-    /* subpaths: {1} {3,4} {5} — three M, one L; the two lonely points get markers */
-    cr_assert_eq(count_of(d, "M"), 3, "%s", d);
-    cr_assert_eq(count_of(d, "L"), 1, "%s", d);
-    cr_assert_eq(count_of(doc, "<circle"), 2);
-    cr_assert(!strstr(doc, "nan") && !strstr(doc, "inf"));
-    free(doc);
-
-    /* log y: 0 and −1 cannot be drawn */
-    const double ly[5] = {10.0, 0.0, 1.0, -1.0, 0.01};
-    const tg_chart_series logs = {.name = "spectrum", .y = ly, .n = 5};
-    tg_chart logc = {.log_y = 1, .markers = 1, .series = &logs, .nseries = 1};
-    cr_assert_eq(tg_svg_chart_string(&logc, &doc, &len, NULL), TG_OK);
-    path_data(doc, 0, d, sizeof d);
-    cr_assert_eq(count_of(d, "M"), 3, "%s", d);
-    cr_assert_eq(count_of(d, "L"), 0, "%s", d);
-    cr_assert_eq(count_of(doc, "<circle"), 3 + 1); /* the points and the legend's sample */
-    cr_assert(strstr(doc, ">0.01</text>") && strstr(doc, ">0.1</text>") && strstr(doc, ">10</text>"));
-    cr_assert(!strstr(doc, "nan") && !strstr(doc, "inf"));
-    free(doc);
-}
-
-Test(svg, log_axis_wide_range_labels)
-{
-    const double y[3] = {1e-12, 1e-3, 50.0};
-    const tg_chart_series s = {.name = "wide", .y = y, .n = 3};
-    tg_chart chart = {.log_y = 1, .log_x = 1, .series = &s, .nseries = 1};
-    char *doc;
-    size_t len;
-    cr_assert_eq(tg_svg_chart_string(&chart, &doc, &len, NULL), TG_OK);
-    /* 14 decades, labeled every 2nd: 1e-12, 1e-10, …, 0.01, 1, 100 */
-    cr_assert(strstr(doc, ">1e-12</text>") && strstr(doc, ">1e-10</text>"));
-    cr_assert(strstr(doc, ">0.01</text>") && strstr(doc, ">100</text>"));
-    cr_assert(!strstr(doc, ">1e-11</text>"));
-    free(doc);
-}
-
-Test(svg, single_point_empty_series_and_no_data)
-{
-    const double one[1] = {2.5};
-    const tg_chart_series s[2] = {{.name = "dot", .y = one, .n = 1}, {.name = "nothing", .n = 0}};
-    tg_chart chart = {.title = "edge cases", .series = s, .nseries = 2};
-    char *doc, d[256];
-    size_t len;
-    cr_assert_eq(tg_svg_chart_string(&chart, &doc, &len, NULL), TG_OK);
-    cr_assert_eq(count_of(doc, "<path"), 2);
-    path_data(doc, 0, d, sizeof d);
-    cr_assert_eq(count_of(d, "M"), 1);
-    path_data(doc, 1, d, sizeof d);
-    cr_assert_str_eq(d, "");
-    cr_assert_eq(count_of(doc, "<circle"), 1);
-    cr_assert(strstr(doc, ">dot</text>") && strstr(doc, ">nothing</text>"));
-    cr_assert(!strstr(doc, "nan") && !strstr(doc, "inf"));
-    free(doc);
-
-    tg_chart empty = {.log_y = 1};
-    cr_assert_eq(tg_svg_chart_string(&empty, &doc, &len, NULL), TG_OK);
-    cr_assert(!strncmp(doc, "<svg", 4) && ends_with(doc, "</svg>\n"));
-    cr_assert_eq(count_of(doc, "<path"), 0);
-    free(doc);
-}
-
-Test(svg, many_series_get_dashes_and_default_names)
-{
-    double y[10][2];
-    tg_chart_series s[10];
-    for (int k = 0; k < 10; k++) {
-        y[k][0] = k;
-        y[k][1] = k + 1;
-        s[k] = (tg_chart_series){.y = y[k], .n = 2};
-    }
-    tg_chart chart = {.series = s, .nseries = 10};
-    char *doc;
-    size_t len;
-    cr_assert_eq(tg_svg_chart_string(&chart, &doc, &len, NULL), TG_OK);
-    cr_assert_eq(count_of(doc, "<path"), 10);
-    cr_assert(strstr(doc, ">series 1</text>") && strstr(doc, ">series 10</text>"));
-    cr_assert_geq(count_of(doc, "stroke-dasharray"), 2); /* series 9 and 10: path and legend */
-    free(doc);
-}
-
-Test(svg, write_file_and_errors, .init = make_scratch, .fini = remove_scratch)
-{
-    const double y[3] = {3, 2, 1};
-    const tg_chart_series s = {.name = "s", .y = y, .n = 3};
-    tg_chart chart = {.title = "t", .series = &s, .nseries = 1};
-    tg_error err;
-    const char *path = scratch_path("c.svg");
-    cr_assert_eq(tg_svg_write_chart(path, &chart, &err), TG_OK, "%s", err.msg);
-    size_t len;
-    char *doc = (char *)read_whole(path, &len);
-    cr_assert(!strncmp(doc, "<svg", 4) && ends_with(doc, "</svg>\n"));
-    free(doc);
-    cr_assert_eq(scratch_entries(), 1);
-
-    const char *missing = "/nonexistent_dir_tg_test/c.svg";
-    cr_assert_eq(tg_svg_write_chart(missing, &chart, &err), TG_ERR_IO);
-    cr_assert(strstr(err.msg, missing), "%s", err.msg);
-
-    tg_chart bad = {.nseries = 2};
-    cr_assert_eq(tg_svg_write_chart(path, &bad, &err), TG_ERR_ARG);
-    const tg_chart_series no_y = {.name = "x", .n = 3};
-    tg_chart bad2 = {.series = &no_y, .nseries = 1};
-    cr_assert_eq(tg_svg_write_chart(path, &bad2, &err), TG_ERR_ARG);
-    cr_assert_eq(tg_svg_write_chart(path, NULL, &err), TG_ERR_ARG);
+        cr_assert_eq(img.pixels[i], tiles[*row].gray[i], "%s: pixel %d = %d, want %d", what, i, img.pixels[i],
+                     tiles[*row].gray[i]);
+    free(img.pixels);
 }

@@ -1,4 +1,5 @@
-/* tests/test_tensor.c — tensors: shapes and their checks, aligned storage, copies, views. */
+/* tests/test_tensor.c — the tensors of tensor/tensor.c: shapes and their checks, aligned storage,
+ * copies, views, shape strings and printing. */
 #include <criterion/criterion.h>
 
 #include <stdint.h>
@@ -6,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "table_test.h"
 #include "tensor/tensor.h"
 
 static bool is_empty(const tg_tensor *t)
@@ -13,54 +15,61 @@ static bool is_empty(const tg_tensor *t)
     return t->data == NULL && t->owned == NULL && t->ndim == 0 && t->size == 0;
 }
 
+/* A new tensor of `shape` holding 0, step, 2·step, ... in storage order. */
+static void arange(tg_tensor *t, int ndim, const size_t *shape, float step)
+{
+    cr_assert_eq(tg_tensor_create(t, ndim, shape, NULL), TG_OK);
+    for (size_t i = 0; i < t->size; i++)
+        t->data[i] = (float)i * step;
+}
+
 /* ---- tg_shape_numel ---------------------------------------------------------------------- */
 
-Test(tensor, numel_is_the_product)
-{
-    size_t n = 0;
-    cr_assert_eq(tg_shape_numel(3, (size_t[]){2, 3, 4}, &n, NULL), TG_OK);
-    cr_assert_eq(n, 24);
-    cr_assert_eq(tg_shape_numel(4, (size_t[]){1, 1, 1, 7}, &n, NULL), TG_OK);
-    cr_assert_eq(n, 7);
-}
+#define MAX_FLOATS (SIZE_MAX / sizeof(float)) /* the most floats whose byte size fits size_t */
 
-Test(tensor, numel_rejects_ndim_0_and_5)
-{
-    size_t shape[5] = {2, 2, 2, 2, 2}, n = 123;
-    tg_error err = {0};
-    cr_assert_eq(tg_shape_numel(0, shape, &n, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "tensor: 0 dimensions (must be 1..4)");
-    cr_assert_eq(tg_shape_numel(5, shape, &n, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "tensor: 5 dimensions (must be 1..4)");
-    cr_assert_eq(tg_shape_numel(-1, shape, &n, NULL), TG_ERR_SHAPE);
-    cr_assert_eq(n, 123, "a failed call must not write *out");
-}
-
-Test(tensor, numel_rejects_a_zero_dimension)
-{
-    size_t n;
-    tg_error err = {0};
-    cr_assert_eq(tg_shape_numel(3, (size_t[]){4, 0, 2}, &n, &err), TG_ERR_SHAPE);
-    cr_assert_eq(err.code, TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "tensor: dimension 1 is 0");
-}
-
-Test(tensor, numel_detects_overflow)
-{
-    const size_t max_floats = SIZE_MAX / sizeof(float);
-    size_t n;
-    tg_error err = {0};
+/* tg_shape_numel: the product of the dimensions, or an error that leaves *out alone. */
+static const struct {
+    const char *name;
+    int ndim;
+    size_t shape[5];
+    int rc;
+    size_t n;            /* when rc is TG_OK */
+    const char *message; /* NULL: not checked */
+} numels[] = {
+    {"[2,3,4]", 3, {2, 3, 4}, TG_OK, 24, NULL},
+    {"[1,1,1,7]", 4, {1, 1, 1, 7}, TG_OK, 7, NULL},
+    {"0 dimensions", 0, {2, 2, 2, 2, 2}, TG_ERR_SHAPE, 0, "tensor: 0 dimensions (must be 1..4)"},
+    {"5 dimensions", 5, {2, 2, 2, 2, 2}, TG_ERR_SHAPE, 0, "tensor: 5 dimensions (must be 1..4)"},
+    {"-1 dimensions", -1, {2, 2, 2, 2, 2}, TG_ERR_SHAPE, 0, NULL},
+    {"a zero dimension", 3, {4, 0, 2}, TG_ERR_SHAPE, 0, "tensor: dimension 1 is 0"},
     /* the largest count whose byte size still fits in size_t is accepted ... */
-    cr_assert_eq(tg_shape_numel(1, (size_t[]){max_floats}, &n, &err), TG_OK);
-    cr_assert_eq(n, max_floats);
+    {"the most floats size_t can count in bytes", 1, {MAX_FLOATS}, TG_OK, MAX_FLOATS, NULL},
     /* ... one more element is not */
-    cr_assert_eq(tg_shape_numel(1, (size_t[]){max_floats + 1}, &n, &err), TG_ERR_NOMEM);
-    cr_assert_str_eq(err.msg, "tensor: size overflows at dimension 0 (4611686018427387904)");
+    {"one float more", 1, {MAX_FLOATS + 1}, TG_ERR_NOMEM, 0,
+     "tensor: size overflows at dimension 0 (4611686018427387904)"},
     /* a product that wraps around size_t (2^32 · 2^32 = 2^64 ≡ 0) must not slip through */
-    cr_assert_eq(tg_shape_numel(2, (size_t[]){(size_t)1 << 32, (size_t)1 << 32}, &n, &err), TG_ERR_NOMEM);
-    cr_assert_str_eq(err.msg, "tensor: size overflows at dimension 1 (4294967296)");
-    cr_assert_eq(tg_shape_numel(4, (size_t[]){65536, 65536, 65536, 65536}, &n, &err), TG_ERR_NOMEM);
-    cr_assert_str_eq(err.msg, "tensor: size overflows at dimension 3 (65536)");
+    {"2^32 x 2^32", 2, {(size_t)1 << 32, (size_t)1 << 32}, TG_ERR_NOMEM, 0,
+     "tensor: size overflows at dimension 1 (4294967296)"},
+    {"65536^4", 4, {65536, 65536, 65536, 65536}, TG_ERR_NOMEM, 0, "tensor: size overflows at dimension 3 (65536)"},
+};
+
+TABLE_TEST(tensor, shape_numel, numels)
+{
+    const char *name = numels[*row].name;
+    size_t n = 123;
+    tg_error err = {0};
+    int rc = tg_shape_numel(numels[*row].ndim, numels[*row].shape, &n, &err);
+    cr_assert_eq(rc, numels[*row].rc, "%s: rc %d (%s)", name, rc, err.msg);
+    if (rc == TG_OK) {
+        cr_assert_eq(n, numels[*row].n, "%s: %zu", name, n);
+    } else {
+        cr_assert_eq(n, 123, "%s: a failed call must not write *out", name);
+        cr_assert_eq(err.code, rc, "%s", name);
+    }
+    if (numels[*row].message)
+        cr_assert_str_eq(err.msg, numels[*row].message, "%s", name);
+    cr_assert_eq(tg_shape_numel(numels[*row].ndim, numels[*row].shape, &n, NULL), rc, "%s: without an error pointer",
+                 name);
 }
 
 /* ---- creation and storage ---------------------------------------------------------------- */
@@ -169,11 +178,9 @@ Test(tensor, fill_sets_every_element)
 Test(tensor, copy_needs_equal_element_counts)
 {
     tg_tensor a, b, c;
-    tg_tensor_create(&a, 2, (size_t[]){2, 3}, NULL);
+    arange(&a, 2, (size_t[]){2, 3}, 1.5f);
     tg_tensor_zeros1(&b, 6, NULL);
     tg_tensor_zeros1(&c, 4, NULL);
-    for (size_t i = 0; i < a.size; i++)
-        a.data[i] = (float)i * 1.5f;
     tg_error err = {0};
     cr_assert_eq(tg_tensor_copy(&b, &a, &err), TG_OK, "a [2,3] -> [6] copy keeps the element order");
     for (size_t i = 0; i < b.size; i++)
@@ -192,9 +199,7 @@ Test(tensor, copy_needs_equal_element_counts)
 Test(tensor, clone_owns_independent_storage)
 {
     tg_tensor a, b;
-    tg_tensor_create(&a, 3, (size_t[]){2, 2, 3}, NULL);
-    for (size_t i = 0; i < a.size; i++)
-        a.data[i] = (float)i;
+    arange(&a, 3, (size_t[]){2, 2, 3}, 1.0f);
     cr_assert_eq(tg_tensor_clone(&b, &a, NULL), TG_OK);
     cr_assert(tg_tensor_same_shape(&a, &b));
     cr_assert_neq(b.data, a.data);
@@ -214,9 +219,7 @@ Test(tensor, clone_owns_independent_storage)
 Test(tensor, reshape_is_a_view)
 {
     tg_tensor a, v;
-    tg_tensor_create(&a, 2, (size_t[]){4, 6}, NULL);
-    for (size_t i = 0; i < a.size; i++)
-        a.data[i] = (float)i;
+    arange(&a, 2, (size_t[]){4, 6}, 1.0f);
     cr_assert_eq(tg_tensor_reshape(&v, &a, 3, (size_t[]){2, 3, 4}, NULL), TG_OK);
     cr_assert_eq(v.data, a.data);
     cr_assert_null(v.owned);
@@ -243,9 +246,7 @@ Test(tensor, reshape_is_a_view)
 Test(tensor, rows_view)
 {
     tg_tensor a, v;
-    tg_tensor_create(&a, 3, (size_t[]){5, 2, 3}, NULL);
-    for (size_t i = 0; i < a.size; i++)
-        a.data[i] = (float)i;
+    arange(&a, 3, (size_t[]){5, 2, 3}, 1.0f);
     cr_assert_eq(tg_tensor_rows(&v, &a, 1, 3, NULL), TG_OK);
     cr_assert_eq(v.data, a.data + 6, "rows of [5,2,3] are 6 floats long");
     cr_assert_null(v.owned);
