@@ -15,6 +15,7 @@
 #include "autograd/param.h"
 #include "io_test.h"
 #include "nn/io/checkpoint.h"
+#include "nn/io/checkpoint_internal.h"
 #include "table_test.h"
 #include "tensor/tensor.h"
 

@@ -1,5 +1,5 @@
 /* tests/test_inflate.c — the DEFLATE decoder and gzip reader of nn/io/inflate.c (tg_inflate_mem,
- * tg_gunzip_mem, tg_gunzip_file).
+ * tg_gunzip_mem, tg_gunzip_file_checked).
  *
  * Inputs come from three independent sources: stored blocks built by hand (idx_bytes.h), raw
  * DEFLATE bit streams assembled here from the RFC 1951 tables, and two members produced by the
@@ -162,7 +162,7 @@ TABLE_TEST(inflate, malformed_deflate_stream_is_rejected, bad_streams)
 
 /* ---- gzip members: both entry points ---------------------------------------------------------- */
 
-/* Decodes gz with tg_gunzip_mem and with tg_gunzip_file (from a scratch file), expecting the same
+/* Decodes gz with tg_gunzip_mem and with tg_gunzip_file_checked (from a scratch file, no head check), expecting the same
  * result from both: TG_OK and `want`, or an error containing `fragment` and the member's name. */
 static void gunzip_both(const uint8_t *gz, size_t len, size_t max_output, const uint8_t *want, size_t want_len,
                         const char *fragment, const char *what)
@@ -178,12 +178,12 @@ static void gunzip_both(const uint8_t *gz, size_t len, size_t max_output, const 
         if (from_file) {
             FILE *f = fopen(path, "rb");
             cr_assert_not_null(f);
-            rc = tg_gunzip_file(f, path, max_output, &out, &out_len, &err);
+            rc = tg_gunzip_file_checked(f, path, max_output, 0, NULL, NULL, &out, &out_len, &err);
             fclose(f);
         } else {
             rc = tg_gunzip_mem(gz, len, name, max_output, &out, &out_len, &err);
         }
-        const char *via = from_file ? "tg_gunzip_file" : "tg_gunzip_mem";
+        const char *via = from_file ? "tg_gunzip_file_checked" : "tg_gunzip_mem";
         if (!fragment) {
             cr_assert_eq(rc, TG_OK, "%s, %s: %s", what, via, err.msg);
             cr_assert_eq(out_len, want_len, "%s, %s: %zu bytes", what, via, out_len);
