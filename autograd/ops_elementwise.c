@@ -239,61 +239,62 @@ tg_node *tg_scale(tg_tape *t, tg_node *x, float c)
     return tg_tape_forward(t, n);
 }
 
-/* ---- unary ops: y = f(x), same shape --------------------------------------------------------- */
+/* ---- unary ops: y = f(x), same shape ---------------------------------------------------------
+ *
+ * square, exp and log share one forward and one backward, each loop specialized per function
+ * (a switch over constant kinds around an inlined body, as the activations do).  Outside log's
+ * domain the results are C's: ln 0 = -inf (and dx = ±inf), ln of x < 0 = NaN; no check: a loss
+ * that takes a log guards its argument (see bce_logits, softmax_xent). */
 
-// x [M,N] -> y [M,N]
-TG_VECTORIZE void tg_op_square_forward(tg_node *n)
+typedef enum unary_kind { UNARY_SQUARE, UNARY_EXP, UNARY_LOG } unary_kind;
+
+TG_ALWAYS_INLINE float unary_value(unary_kind kind, float x)
 {
-    const float *x = n->in[0]->value.data;
-    float *y = n->value.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        y[k] = x[k] * x[k];
+    switch (kind) {
+    case UNARY_SQUARE: return x * x;
+    case UNARY_EXP: return expf(x);
+    default: return logf(x);
+    }
 }
 
-/* dx += 2x·dy */
-TG_VECTORIZE void tg_op_square_backward(tg_node *n)
+/* dy·f'(x):  (x²)' = 2x;  (eˣ)' = eˣ = y;  (ln x)' = 1/x */
+TG_ALWAYS_INLINE float unary_grad(unary_kind kind, float dy, float x, float y)
 {
-    const float *x = n->in[0]->value.data, *dy = n->grad.data;
-    float *dx = n->in[0]->grad.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        dx[k] += 2.0f * x[k] * dy[k];
+    switch (kind) {
+    case UNARY_SQUARE: return 2.0f * x * dy;
+    case UNARY_EXP: return y * dy;
+    default: return dy / x;
+    }
 }
 
-TG_VECTORIZE void tg_op_exp_forward(tg_node *n)
+TG_ALWAYS_INLINE void unary_loops(const unary_kind kind, tg_node *n, bool backward)
 {
-    const float *x = n->in[0]->value.data;
-    float *y = n->value.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        y[k] = expf(x[k]);
+    const float *x = n->in[0]->value.data, *y = n->value.data, *dy = n->grad.data;
+    float *out = backward ? n->in[0]->grad.data : n->value.data;
+    if (backward)
+        for (size_t k = 0; k < n->value.size; k++)
+            out[k] += unary_grad(kind, dy[k], x[k], y[k]);
+    else
+        for (size_t k = 0; k < n->value.size; k++)
+            out[k] = unary_value(kind, x[k]);
 }
 
-/* (eˣ)' = eˣ = y:  dx += y·dy */
-TG_VECTORIZE void tg_op_exp_backward(tg_node *n)
+// x [M,N] -> y [M,N], or (backward) dx += dy·f'(x)
+TG_VECTORIZE static void unary_pass(tg_node *n, unary_kind kind, bool backward)
 {
-    const float *y = n->value.data, *dy = n->grad.data;
-    float *dx = n->in[0]->grad.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        dx[k] += y[k] * dy[k];
+    switch (kind) {
+    case UNARY_SQUARE: unary_loops(UNARY_SQUARE, n, backward); break;
+    case UNARY_EXP: unary_loops(UNARY_EXP, n, backward); break;
+    default: unary_loops(UNARY_LOG, n, backward); break;
+    }
 }
 
-/* Outside the domain the results are C's: ln 0 = -inf (and dx = ±inf), ln of x < 0 = NaN.
- * No check: a loss that takes a log guards its argument (see bce_logits, softmax_xent). */
-TG_VECTORIZE void tg_op_log_forward(tg_node *n)
-{
-    const float *x = n->in[0]->value.data;
-    float *y = n->value.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        y[k] = logf(x[k]);
-}
-
-/* dx += dy / x */
-TG_VECTORIZE void tg_op_log_backward(tg_node *n)
-{
-    const float *x = n->in[0]->value.data, *dy = n->grad.data;
-    float *dx = n->in[0]->grad.data;
-    for (size_t k = 0; k < n->value.size; k++)
-        dx[k] += dy[k] / x[k];
-}
+void tg_op_square_forward(tg_node *n) { unary_pass(n, UNARY_SQUARE, false); }
+void tg_op_square_backward(tg_node *n) { unary_pass(n, UNARY_SQUARE, true); }
+void tg_op_exp_forward(tg_node *n) { unary_pass(n, UNARY_EXP, false); }
+void tg_op_exp_backward(tg_node *n) { unary_pass(n, UNARY_EXP, true); }
+void tg_op_log_forward(tg_node *n) { unary_pass(n, UNARY_LOG, false); }
+void tg_op_log_backward(tg_node *n) { unary_pass(n, UNARY_LOG, true); }
 
 static tg_node *unary(tg_tape *t, const tg_op_def *op, tg_node *x)
 {

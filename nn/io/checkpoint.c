@@ -158,32 +158,26 @@ static bool utf8_valid(const char *text, size_t n)
     return true;
 }
 
+/* What is wrong with text[0..len): the first byte of `forbidden` it contains (checked in order,
+ * the string's terminating NUL last), else invalid UTF-8; NULL when nothing is. */
+static const char *text_problem(const char *text, size_t len, const char *forbidden)
+{
+    for (const char *c = forbidden;; c++) {
+        if (memchr(text, *c, len))
+            return *c == '=' ? "contains '='" : *c == '\n' ? "contains a newline" : "contains a NUL byte";
+        if (*c == '\0')
+            break;
+    }
+    return utf8_valid(text, len) ? NULL : "is not valid UTF-8";
+}
+
 /* Each returns NULL when the text is acceptable, else what is wrong ("is empty", ...). */
 const char *tg_ckpt_key_problem(const char *key, size_t len)
 {
-    if (len == 0)
-        return "is empty";
-    if (memchr(key, '=', len))
-        return "contains '='";
-    if (memchr(key, '\n', len))
-        return "contains a newline";
-    if (memchr(key, '\0', len))
-        return "contains a NUL byte";
-    if (!utf8_valid(key, len))
-        return "is not valid UTF-8";
-    return NULL;
+    return len == 0 ? "is empty" : text_problem(key, len, "=\n");
 }
 
-const char *tg_ckpt_value_problem(const char *value, size_t len)
-{
-    if (memchr(value, '\n', len))
-        return "contains a newline";
-    if (memchr(value, '\0', len))
-        return "contains a NUL byte";
-    if (!utf8_valid(value, len))
-        return "is not valid UTF-8";
-    return NULL;
-}
+const char *tg_ckpt_value_problem(const char *value, size_t len) { return text_problem(value, len, "\n"); }
 
 const char *tg_ckpt_name_problem(const char *name, size_t len)
 {
@@ -191,11 +185,7 @@ const char *tg_ckpt_name_problem(const char *name, size_t len)
         return "is empty";
     if (len > TG_CKPT_NAME_MAX)
         return "is longer than 255 bytes";
-    if (memchr(name, '\0', len))
-        return "contains a NUL byte";
-    if (!utf8_valid(name, len))
-        return "is not valid UTF-8";
-    return NULL;
+    return text_problem(name, len, "");
 }
 
 /* See checkpoint_internal.h. */
