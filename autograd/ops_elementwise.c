@@ -27,27 +27,46 @@ static size_t b_row_stride(const tg_node *n)
  * enough that a batch of 32 rows is split across two cores. */
 enum { ADD_ROWS_PER_CHUNK = 16 };
 
+typedef enum binary_kind { BINARY_ADD, BINARY_SUB, BINARY_MUL } binary_kind;
+
 typedef struct add_job {
     const float *a, *b; /* forward inputs; backward: a = dy */
     float *y;           /* forward output; backward: da */
     size_t N, bs;
+    binary_kind kind;   /* forward: which operation */
 } add_job;
 
-TG_VECTORIZE static void add_rows(size_t lo, size_t hi, void *ctx)
+TG_ALWAYS_INLINE void binary_rows(const binary_kind kind, const add_job *job, size_t lo, size_t hi)
 {
-    const add_job *job = ctx;
     size_t N = job->N, bs = job->bs;
     for (size_t i = lo; i < hi; i++)
-        for (size_t j = 0; j < N; j++)
-            job->y[i * N + j] = job->a[i * N + j] + job->b[i * bs + j];
+        for (size_t j = 0; j < N; j++) {
+            float a = job->a[i * N + j], b = job->b[i * bs + j];
+            job->y[i * N + j] = kind == BINARY_ADD ? a + b : kind == BINARY_SUB ? a - b : a * b;
+        }
 }
 
-// a [M,N], b [M,N] or [1,N], y [M,N]  (the bias add of every Dense layer: split over threads)
-void tg_op_add_forward(tg_node *n)
+/* Rows [lo, hi) of y = a ∘ b, specialized per operation. */
+TG_VECTORIZE static void binary_forward_rows(size_t lo, size_t hi, void *ctx)
 {
-    add_job job = {n->in[0]->value.data, n->in[1]->value.data, n->value.data, tg_cols(n), b_row_stride(n)};
-    tg_parallel_for(tg_rows(n), ADD_ROWS_PER_CHUNK, add_rows, &job);
+    const add_job *job = ctx;
+    switch (job->kind) {
+    case BINARY_ADD: binary_rows(BINARY_ADD, job, lo, hi); break;
+    case BINARY_SUB: binary_rows(BINARY_SUB, job, lo, hi); break;
+    default: binary_rows(BINARY_MUL, job, lo, hi); break;
+    }
 }
+
+// a [M,N], b [M,N] or [1,N], y [M,N]  (add: the bias add of every Dense layer, split over threads)
+static void binary_forward(tg_node *n, binary_kind kind)
+{
+    add_job job = {n->in[0]->value.data, n->in[1]->value.data, n->value.data, tg_cols(n), b_row_stride(n), kind};
+    tg_parallel_for(tg_rows(n), ADD_ROWS_PER_CHUNK, binary_forward_rows, &job);
+}
+
+void tg_op_add_forward(tg_node *n) { binary_forward(n, BINARY_ADD); }
+void tg_op_sub_forward(tg_node *n) { binary_forward(n, BINARY_SUB); }
+void tg_op_mul_forward(tg_node *n) { binary_forward(n, BINARY_MUL); }
 
 TG_VECTORIZE static void accumulate_rows(size_t lo, size_t hi, void *ctx)
 {
@@ -124,17 +143,6 @@ void tg_op_add_backward(tg_node *n)
     }
 }
 
-// a [M,N], b [M,N] or [1,N], y [M,N]
-TG_VECTORIZE void tg_op_sub_forward(tg_node *n)
-{
-    const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
-    float *y = n->value.data;
-    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
-    for (size_t i = 0; i < M; i++)
-        for (size_t j = 0; j < N; j++)
-            y[i * N + j] = a[i * N + j] - b[i * bs + j];
-}
-
 /* da += dy;  db -= dy (a broadcast row: db_j -= Σ_i dy_ij) */
 TG_VECTORIZE void tg_op_sub_backward(tg_node *n)
 {
@@ -148,17 +156,6 @@ TG_VECTORIZE void tg_op_sub_backward(tg_node *n)
         for (size_t i = 0; i < M; i++)
             for (size_t j = 0; j < N; j++)
                 b->grad.data[i * bs + j] -= dy[i * N + j];
-}
-
-// a [M,N], b [M,N] or [1,N], y [M,N]
-TG_VECTORIZE void tg_op_mul_forward(tg_node *n)
-{
-    const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
-    float *y = n->value.data;
-    size_t M = tg_rows(n), N = tg_cols(n), bs = b_row_stride(n);
-    for (size_t i = 0; i < M; i++)
-        for (size_t j = 0; j < N; j++)
-            y[i * N + j] = a[i * N + j] * b[i * bs + j];
 }
 
 /* da += dy ⊙ b;  db += dy ⊙ a (a broadcast row: db_j += Σ_i dy_ij·a_ij).
