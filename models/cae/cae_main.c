@@ -259,7 +259,8 @@ static bool check_output_dir(const tg_cli *c, const char *dir, const char *const
     return tg_cli_check_files(c, outputs, n_out, inputs, n_in);
 }
 
-/* Loads the model(s) and the test split; the train split too when `with_train` (the probe). */
+/* Loads the model(s) and the test split; the train split too when it is there and the test
+ * images have labels (the probe). */
 static int eval_models(const tg_cli *c, bool compare)
 {
     if (c->n_repeats == 0 || (!compare && c->n_repeats > 1)) {

@@ -94,9 +94,8 @@ tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
  * uniform in the unit disc (drawn in the square, rejected outside: 21% of draws) gives two
  * independent normals u·f and v·f, f = sqrt(-2 ln s / s), s = u² + v².  No trigonometry and one
  * logarithm per pair.  In two passes over blocks of pairs: the draws (sequential: one rng)
- * and then f, whose inlined logarithm (tg_logf) lets that loop vectorize; the corruptions of a
- * step are k·B·D numbers (800k at batch 256), and with libm's log in double the pairs took
- * ~20 ns each, most of a CAE+H step. */
+ * and then f, whose inlined logarithm (tg_logf) lets that loop vectorize: the corruptions of a
+ * step are k·B·D numbers, and with libm's log in double the pairs took most of a CAE+H step. */
 static TG_VECTORIZE void add_normal_noise(tg_rng *rng, float *x, size_t n, float sd)
 {
     enum { PAIRS_PER_BLOCK = 256 };
@@ -150,7 +149,8 @@ static void corrupt_rows(size_t lo, size_t hi, void *ctx)
 
 void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde)
 {
-    /* A row of 784 normals takes 1-2 µs: 8 rows a chunk keep the hand-offs (~1 µs) small. */
+    /* A row of normals is little work: chunks of 8 rows keep the cost of handing work to a
+     * thread small beside the work handed. */
     enum { ROWS_PER_CHUNK = 8 };
     corrupt_job job = {cfg, step, x, B, x_tilde};
     tg_parallel_for(cfg->corruptions * B, ROWS_PER_CHUNK, corrupt_rows, &job);
@@ -262,9 +262,6 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
         return rc;
     return tg_ckpt_add_params(ck, m->params, m->n_params, err);
 }
-
-
-/* Looks up an optional number in [lo, hi]; *out keeps its default when the key is absent. */
 
 /* Looks up an optional key whose value must be one of `choices` (index returned in *out). */
 static int meta_choice(const tg_checkpoint *ck, const char *path, const char *key, const char *const *choices,

@@ -259,13 +259,9 @@ static int train_step(trainer *t, const uint32_t *idx, size_t count, long step_n
     }
     if (t->profile)
         t->optimizer_s += tg_now_seconds() - start;
-    /* The next batch's images, at the end of the step rather than right after this batch's
-     * conversion (~0.7 ms earlier at batch 256, time enough, probably, for the step's own data
-     * to push many of the lines out of L2 again).  Placements alternated in blocks of 32 steps
-     * in one process (p25 of step times, µs), batch 256 on 2 threads: after the conversion ->
-     * before the optimizer step 701 -> 695 and 855 -> 848, that -> after it 718 -> 711 and
-     * 692 -> 689; on 1 thread, after the conversion -> after the optimizer 1467 -> 1371; batch
-     * 32 the same either way.  No prefetch at all costs 20-28 µs at batch 256. */
+    /* The next batch's images are asked for at the end of the step rather than right after this
+     * batch's conversion: asked for earlier, they tended to be pushed out of the cache again by
+     * the step's own data before their turn came. */
     start = t->profile ? tg_now_seconds() : 0.0;
     tg_batcher_prefetch_next(t->batcher, t->data);
     if (t->profile)
