@@ -35,7 +35,7 @@ static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH, "PATH  IDX directory or 'synthetic'"},
     {"--hidden", true, MODEL_OPTS | CMD_BENCH, "N  hidden units (64)"},
     {"--lambda", true, MODEL_OPTS, "X  contractive penalty weight (1e-4)"},
-    {"--activation", true, MODEL_OPTS, "A  sigmoid|tanh|relu|softplus (sigmoid)"},
+    {"--activation", true, MODEL_OPTS, "A  " TG_CLI_ACTIVATIONS " (sigmoid)"},
     {"--decoder", true, MODEL_OPTS, "D  linear|sigmoid (linear)"},
     {"--loss", true, MODEL_OPTS, "L  mse|bce (mse)"},
     {"--tied", false, MODEL_OPTS, "   decoder weights are the encoder's transposed"},
@@ -65,21 +65,19 @@ static const tg_cli_option OPTIONS[] = {
 
 static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 {
-    static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
     static const char *const decoders[] = {"linear", "sigmoid"};
     static const char *const losses[] = {"mse", "bce"};
     long hidden = (long)cfg->hidden, corruptions = (long)cfg->corruptions;
-    int act = cfg->act, dec = cfg->sigmoid_decoder, loss = cfg->loss;
+    int dec = cfg->sigmoid_decoder, loss = cfg->loss;
     if (!tg_cli_long(c, "--hidden", 1, 65536, &hidden) ||
         !tg_cli_double(c, "--lambda", 0, CAE_MAX_LAMBDA, false, &cfg->lambda) ||
-        !tg_cli_choice(c, "--activation", activations, 4, &act) || !tg_cli_choice(c, "--decoder", decoders, 2, &dec) ||
+        !tg_cli_activation(c, &cfg->act) || !tg_cli_choice(c, "--decoder", decoders, 2, &dec) ||
         !tg_cli_choice(c, "--loss", losses, 2, &loss) || !tg_cli_double(c, "--gamma", 0, CAE_MAX_GAMMA, false, &cfg->gamma) ||
         !tg_cli_long(c, "--corruptions", 1, CAE_MAX_CORRUPTIONS, &corruptions) ||
         !tg_cli_double(c, "--sigma", 0, CAE_MAX_SIGMA, true, &cfg->sigma))
         return false;
     cfg->hidden = (size_t)hidden;
     cfg->corruptions = (size_t)corruptions;
-    cfg->act = (tg_activation)act;
     cfg->sigmoid_decoder = dec == 1;
     cfg->loss = (cae_loss_kind)loss;
     cfg->tied = cfg->tied || tg_cli_given(c, "--tied");

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "nn/io/atomic_file.h"
 #include "nn/init.h"
 #include "tensor/parallel.h"
@@ -29,8 +30,9 @@ int cae_config_check(const cae_config *cfg, tg_error *err)
         return tg_error_set(err, TG_ERR_ARG, "--hidden: %zu outside 1..65536", cfg->hidden);
     if (!isfinite(cfg->lambda) || cfg->lambda < 0)
         return tg_error_set(err, TG_ERR_ARG, "--lambda: %g must be finite and >= 0", cfg->lambda);
-    if ((unsigned)cfg->act >= TG_ACT_COUNT)
-        return tg_error_set(err, TG_ERR_ARG, "--activation: unknown kind %d", (int)cfg->act);
+    int rc = tg_cli_check_activation(cfg->act, err);
+    if (rc)
+        return rc;
     if (!isfinite(cfg->gamma) || cfg->gamma < 0)
         return tg_error_set(err, TG_ERR_ARG, "--gamma: %g must be finite and >= 0", cfg->gamma);
     if (cfg->corruptions < 1 || cfg->corruptions > CAE_MAX_CORRUPTIONS)
@@ -280,7 +282,6 @@ static int meta_choice(const tg_checkpoint *ck, const char *path, const char *ke
 
 int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_config *cfg, tg_error *err)
 {
-    static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
     static const char *const decoders[] = {"linear", "sigmoid"};
     static const char *const losses[] = {"mse", "bce"};
     static const char *const flags[] = {"0", "1"};
@@ -288,11 +289,11 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     if (model && strcmp(model, "cae") != 0)
         return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s is not a cae checkpoint", model);
     cae_config c = cae_config_default();
-    int act = c.act, dec = 0, loss = 0, tied = 0, rc;
+    int dec = 0, loss = 0, tied = 0, rc;
     uint64_t input = 0, hidden = 0, corruptions = c.corruptions, noise_seed = c.noise_seed;
     if ((rc = tg_ckpt_meta_uint(ck, path, "input", true, 1, 1u << 24, &input, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "hidden", true, 1, 1u << 24, &hidden, err)) ||
-        (rc = meta_choice(ck, path, "activation", activations, 4, &act, err)) ||
+        (rc = tg_cli_meta_activation(ck, path, &c.act, err)) ||
         (rc = meta_choice(ck, path, "decoder", decoders, 2, &dec, err)) ||
         (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
         (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
@@ -308,7 +309,6 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     c.hidden = (size_t)hidden;
     c.corruptions = (size_t)corruptions;
     c.noise_seed = noise_seed;
-    c.act = (tg_activation)act;
     c.sigmoid_decoder = dec == 1;
     c.loss = (cae_loss_kind)loss;
     c.tied = tied == 1;

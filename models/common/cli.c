@@ -41,6 +41,19 @@ bool tg_cli_given(const tg_cli *c, const char *name)
     return i >= 0 && c->given[i];
 }
 
+/* One line of a command's help, with TG_CLI_ACTIVATIONS replaced by the list. */
+static void print_option(FILE *f, const tg_cli_option *o)
+{
+    const char *slot = strstr(o->help, TG_CLI_ACTIVATIONS);
+    if (!slot) {
+        fprintf(f, "  %-13s %s\n", o->name, o->help);
+        return;
+    }
+    char list[256];
+    fprintf(f, "  %-13s %.*s%s%s\n", o->name, (int)(slot - o->help), o->help,
+            tg_cli_activation_list("|", list, sizeof list), slot + strlen(TG_CLI_ACTIVATIONS));
+}
+
 static void print_usage(const tg_cli *c, FILE *f)
 {
     if (!c->command) {
@@ -53,7 +66,7 @@ static void print_usage(const tg_cli *c, FILE *f)
     fprintf(f, "usage: %s %s [options]\noptions:\n", c->program, c->command_name);
     for (int i = 0; i < c->n_options; i++)
         if (c->options[i].commands & c->command)
-            fprintf(f, "  %-13s %s\n", c->options[i].name, c->options[i].help);
+            print_option(f, &c->options[i]);
 }
 
 int tg_cli_parse(tg_cli *c, int argc, char **argv)
@@ -417,4 +430,50 @@ int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err)
 {
     tg_cli_say(c->program, "%s", err->msg);
     return tg_cli_exit_status(rc);
+}
+
+/* ---- activations ----------------------------------------------------------------------------- */
+
+const char *tg_cli_activation_list(const char *sep, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < TG_ACT_COUNT && used < len; k++)
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", k ? sep : "", tg_activation_name((tg_activation)k));
+    return buf;
+}
+
+bool tg_cli_activation(const tg_cli *c, tg_activation *act)
+{
+    const char *name = tg_cli_value(c, "--activation");
+    if (!name)
+        return true;
+    int k = tg_activation_parse(name);
+    if (k >= 0) {
+        *act = (tg_activation)k;
+        return true;
+    }
+    char list[256];
+    tg_cli_say(c->program, "--activation: unknown value '%s' (one of: %s)", name,
+               tg_cli_activation_list(" ", list, sizeof list));
+    return false;
+}
+
+int tg_cli_meta_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err)
+{
+    const char *name = tg_ckpt_get_meta(ck, "activation");
+    if (!name)
+        return TG_OK;
+    int k = tg_activation_parse(name);
+    if (k < 0)
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", name);
+    *act = (tg_activation)k;
+    return TG_OK;
+}
+
+int tg_cli_check_activation(tg_activation act, tg_error *err)
+{
+    if ((unsigned)act >= TG_ACT_COUNT)
+        return tg_error_set(err, TG_ERR_ARG, "--activation: unknown kind %d", (int)act);
+    return TG_OK;
 }

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "autograd/ops.h"
+#include "nn/io/checkpoint.h"
 #include "nn/io/data.h"
 #include "nn/optim.h"
 
@@ -29,8 +31,11 @@ typedef struct tg_cli_option {
     const char *name;    /* "--batch" */
     bool takes_value;
     unsigned commands;   /* bitwise OR of the commands that accept it */
-    const char *help;    /* "N  mini-batch size (32)" */
+    const char *help;    /* "N  mini-batch size (32)"; TG_CLI_ACTIVATIONS in it stands for the
+                            list of activations, "sigmoid|tanh|relu|softplus" */
 } tg_cli_option;
+
+#define TG_CLI_ACTIVATIONS "{activations}"
 
 typedef struct tg_cli {
     /* set by the caller before tg_cli_parse */
@@ -124,5 +129,18 @@ void tg_cli_say(const char *program, const char *fmt, ...) __attribute__((format
 int tg_cli_exit_status(int error_code);
 /* Prints "PROGRAM: MESSAGE" and returns tg_cli_exit_status(rc). */
 int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err);
+
+/* ---- activations: every list of their names is made here, from tg_activation_name ---------- */
+
+/* The names of all activations joined by sep ("sigmoid|tanh|relu|softplus" for "|"), in buf. */
+const char *tg_cli_activation_list(const char *sep, char *buf, size_t len);
+/* --activation NAME (tg_activation_parse); *act unchanged when absent; false after one line
+ * "PROGRAM: --activation: unknown value 'NAME' (one of: sigmoid tanh relu softplus)". */
+bool tg_cli_activation(const tg_cli *c, tg_activation *act);
+/* Metadata key "activation" of a checkpoint read from `path`: *act unchanged when absent;
+ * TG_ERR_FORMAT "PATH: metadata activation=NAME is not a known activation" when unknown. */
+int tg_cli_meta_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err);
+/* TG_ERR_ARG "--activation: unknown kind K" unless act is one of the activations. */
+int tg_cli_check_activation(tg_activation act, tg_error *err);
 
 #endif

@@ -1,6 +1,6 @@
 /* mlp — train and evaluate a multi-layer perceptron classifier: the framework's second client.
  *
- *   mlp train [--data PATH] [--layers 256,128] [--activation relu] [--epochs 10] [--batch 64]
+ *   mlp train [--data PATH] [--layers 256,128] [--activation A] [--epochs 10] [--batch 64]
  *             [--optimizer adam|sgd] [--lr 1e-3] [--momentum X] [--seed 1] [--threads N]
  *             [--limit N] [--out mlp.ckpt] [--init-encoder CAE.ckpt]
  *   mlp eval --model FILE [--data PATH] [--threads N]
@@ -26,7 +26,7 @@ enum command { CMD_TRAIN = 1 << 0, CMD_EVAL = 1 << 1 };
 static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL, "PATH  IDX directory or 'synthetic'"},
     {"--layers", true, CMD_TRAIN, "W,W,..  hidden layer widths (256,128)"},
-    {"--activation", true, CMD_TRAIN, "A  relu|sigmoid|tanh|softplus (relu)"},
+    {"--activation", true, CMD_TRAIN, "A  " TG_CLI_ACTIVATIONS " (relu)"},
     {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
     {"--lr", true, CMD_TRAIN, "X  learning rate, 1e-30..1e9 (1e-3)"},
     {"--momentum", true, CMD_TRAIN, "X  SGD momentum, 0..0.999999 (0; sgd only)"},
@@ -54,9 +54,7 @@ typedef struct train_request {
 /* Reads the train options; false after printing one line on stderr. */
 static bool parse_train_request(const tg_cli *c, train_request *r)
 {
-    /* Listed in tg_activation order, so a choice's index is its tg_activation value. */
-    static const char *const activations[] = {"sigmoid", "tanh", "relu", "softplus"};
-    int act = TG_ACT_RELU;
+    r->model.act = TG_ACT_RELU;
     long epochs = 10, batch = 64, limit = 0, seed = 1;
     tg_error err;
     const char *layers = tg_cli_given(c, "--layers") ? tg_cli_value(c, "--layers") : "256,128";
@@ -64,9 +62,8 @@ static bool parse_train_request(const tg_cli *c, train_request *r)
         tg_cli_say("mlp", "%s", err.msg);
         return false;
     }
-    if (!tg_cli_choice(c, "--activation", activations, 4, &act) || !tg_cli_optimizer(c, &r->train.opt))
+    if (!tg_cli_activation(c, &r->model.act) || !tg_cli_optimizer(c, &r->train.opt))
         return false;
-    r->model.act = (tg_activation)act;
     if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
         !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
         return false;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "nn/io/atomic_file.h"
 #include "nn/init.h"
 
@@ -74,9 +75,7 @@ int mlp_config_check(const mlp_config *cfg, tg_error *err)
         if (cfg->hidden[k] < 1 || cfg->hidden[k] > MLP_MAX_WIDTH)
             return tg_error_set(err, TG_ERR_ARG, "hidden layer %d: width %zu outside 1..%d", k, cfg->hidden[k],
                                 MLP_MAX_WIDTH);
-    if ((unsigned)cfg->act >= TG_ACT_COUNT)
-        return tg_error_set(err, TG_ERR_ARG, "unknown activation kind %d", (int)cfg->act);
-    return TG_OK;
+    return tg_cli_check_activation(cfg->act, err);
 }
 
 int mlp_model_init(mlp_model *m, const mlp_config *cfg, tg_rng *rng, tg_error *err)
@@ -168,14 +167,13 @@ static int config_from_checkpoint(const tg_checkpoint *ck, const char *path, mlp
                *input = required_meta(ck, path, "input", err), *classes = required_meta(ck, path, "classes", err);
     if (!layers || !act || !input || !classes)
         return TG_ERR_FORMAT;
-    mlp_config c = {.act = TG_ACT_RELU};
+    mlp_config c = {0};
     tg_error why;
     if (mlp_parse_layers(layers, &c, &why))
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata layers=%s is malformed", layers);
-    int kind = tg_activation_parse(act);
-    if (kind < 0)
-        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", act);
-    c.act = (tg_activation)kind;
+    int rc = tg_cli_meta_activation(ck, path, &c.act, err);
+    if (rc)
+        return rc;
     if (!parse_count(input, strlen(input), MLP_MAX_FEATURES, &c.input) ||
         !parse_count(classes, strlen(classes), MLP_MAX_FEATURES, &c.classes))
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata input=%s classes=%s: not valid sizes", input,
@@ -238,12 +236,11 @@ int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activat
     if (!model || strcmp(model, "cae") != 0)
         return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s: --init-encoder needs a cae checkpoint",
                             model ? model : "(missing)");
-    const char *name = tg_ckpt_get_meta(ck, "activation");
-    int kind = name ? tg_activation_parse(name) : TG_ACT_SIGMOID; /* the CAE's default when absent */
-    if (kind < 0)
-        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", name);
-    *act = (tg_activation)kind;
-    return TG_OK;
+    tg_activation kind = TG_ACT_SIGMOID; /* the CAE's default when absent */
+    int rc = tg_cli_meta_activation(ck, path, &kind, err);
+    if (rc == TG_OK)
+        *act = kind;
+    return rc;
 }
 
 int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
