@@ -153,12 +153,10 @@ static int cmd_train(const tg_cli *c)
                                   {"--resume", tg_cli_value(c, "--resume"), true}};
     if (!tg_cli_check_files(c, outputs, 2, inputs, 2))
         return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
-    if (!data_path)
-        return TG_EXIT_USAGE;
     tg_dataset data;
-    if (tg_cli_load_split(c, data_path, "train", false, resume ? 0 : s.limit, &data))
-        return TG_EXIT_USAGE;
+    int status = tg_cli_load_data(c, "train", false, resume ? 0 : s.limit, &data);
+    if (status)
+        return status;
     if (data.rows * data.cols != s.model.input && !resume)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
@@ -172,7 +170,7 @@ static int cmd_train(const tg_cli *c)
     int rc = cae_train(&s, &data, &io, &result, &err);
     tg_dataset_free(&data);
     if (rc)
-        return rc == TG_ERR_NUMERIC ? (tg_cli_say("cae", "%s", err.msg), TG_EXIT_INTERNAL) : tg_cli_fail(c, rc, &err);
+        return tg_cli_fail(c, rc, &err);
     if (result.interrupted)
         return TG_EXIT_INTERRUPTED;
     tg_cli_say("cae", "wrote %s", io.out_path);
@@ -185,10 +183,10 @@ static int cmd_bench(const tg_cli *c)
     s.epochs = 3;
     if (!parse_train_settings(c, &s) || !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
     tg_dataset data;
-    if (!data_path || tg_cli_load_split(c, data_path, "train", false, s.limit, &data))
-        return TG_EXIT_USAGE;
+    int status = tg_cli_load_data(c, "train", false, s.limit, &data);
+    if (status)
+        return status;
     s.model.input = data.rows * data.cols;
     cae_train_io io = {.records = stderr, .profile = tg_cli_given(c, "--profile")};
     cae_train_result result;
@@ -214,13 +212,12 @@ static int cmd_bench(const tg_cli *c)
 
 /* ---- eval, render, compare --------------------------------------------------------------- */
 
-static int load_model(const char *path, cae_model *m)
+/* TG_EXIT_OK, or an exit status after one stderr line. */
+static int load_model(const tg_cli *c, const char *path, cae_model *m)
 {
     tg_error err;
     int rc = cae_model_load_file(m, path, &err);
-    if (rc)
-        tg_cli_say("cae", "%s", err.msg);
-    return rc;
+    return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
 }
 
 static void print_eval(const char *model_name, const cae_eval_options *o, const cae_eval_result *r)
@@ -257,8 +254,50 @@ static bool check_output_dir(const tg_cli *c, const char *dir, const char *const
     return tg_cli_check_files(c, outputs, n_out, inputs, n_in);
 }
 
-/* Loads the model(s) and the test split; the train split too when it is there and the test
- * images have labels (the probe). */
+/* The test split and, for the probe, the train split when it is there and the test images have
+ * labels (an absent train split is skipped, a broken one is an error).  TG_EXIT_OK (then both
+ * are the caller's to free, train when *have_train) or an exit status after one stderr line. */
+static int load_eval_data(const tg_cli *c, tg_dataset *test, tg_dataset *train, bool *have_train)
+{
+    *have_train = false;
+    const char *data_path = tg_cli_data_dir(c);
+    if (!data_path)
+        return TG_EXIT_USAGE;
+    int status = tg_cli_load_split(c, data_path, "t10k", false, 0, test);
+    if (status || !test->labels || !tg_cli_split_exists(data_path, "train"))
+        return status;
+    if ((status = tg_cli_load_split(c, data_path, "train", false, 0, train)))
+        tg_dataset_free(test);
+    *have_train = status == TG_EXIT_OK;
+    return status;
+}
+
+/* Evaluates each model (one eval line each, named by its file when comparing) and, when
+ * comparing, draws the charts into out_dir. */
+static int report_models(const tg_cli *c, cae_model *models, int n, const tg_dataset *test, const tg_dataset *train,
+                         uint64_t seed, const char *out_dir)
+{
+    bool compare = c->command == CMD_COMPARE;
+    cae_eval_options opts = cae_eval_options_default();
+    opts.seed = seed;
+    tg_error err;
+    for (int i = 0; i < n; i++) {
+        cae_eval_result r;
+        int rc = cae_evaluate(&models[i], test, train, &opts, &r, &err);
+        if (rc)
+            return tg_cli_fail(c, rc, &err);
+        print_eval(compare ? c->repeats[i] : NULL, &opts, &r);
+    }
+    if (!compare)
+        return TG_EXIT_OK;
+    int rc = cae_compare_charts(models, c->repeats, n, test, out_dir, &err);
+    if (rc)
+        return tg_cli_fail(c, rc, &err);
+    tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s", out_dir);
+    return TG_EXIT_OK;
+}
+
+/* `cae eval` (one --model) and `cae compare` (several, and --out DIR for the charts). */
 static int eval_models(const tg_cli *c, bool compare)
 {
     if (c->n_repeats == 0 || (!compare && c->n_repeats > 1)) {
@@ -278,48 +317,19 @@ static int eval_models(const tg_cli *c, bool compare)
         return TG_EXIT_USAGE;
     cae_model models[MAX_MODELS];
     int loaded = 0, status = TG_EXIT_OK;
-    for (; loaded < c->n_repeats; loaded++)
-        if (load_model(c->repeats[loaded], &models[loaded])) {
-            status = TG_EXIT_USAGE;
-            break;
-        }
-    const char *data_path = status ? NULL : tg_cli_data_dir(c);
-    tg_dataset test = {0}, train = {0};
-    bool have_test = false, have_train = false;
-    if (!status && (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, &test)))
-        status = TG_EXIT_USAGE;
-    have_test = !status;
-    /* The probe trains on the train split: skipped when it is absent, an error when it is broken. */
-    if (!status && test.labels && tg_cli_split_exists(data_path, "train")) {
-        if (tg_cli_load_split(c, data_path, "train", false, 0, &train))
-            status = TG_EXIT_USAGE;
-        else
-            have_train = true;
-    }
-    cae_eval_options opts = cae_eval_options_default();
-    opts.seed = (uint64_t)seed;
-    tg_error err;
-    for (int i = 0; i < loaded && !status; i++) {
-        cae_eval_result r;
-        int rc = cae_evaluate(&models[i], &test, have_train ? &train : NULL, &opts, &r, &err);
-        if (rc)
-            status = tg_cli_fail(c, rc, &err);
-        else
-            print_eval(compare ? c->repeats[i] : NULL, &opts, &r);
-    }
-    if (!status && compare) {
-        int rc = cae_compare_charts(models, c->repeats, loaded, &test, out_dir, &err);
-        if (rc)
-            status = tg_cli_fail(c, rc, &err);
-        else
-            tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s", out_dir);
+    while (status == TG_EXIT_OK && loaded < c->n_repeats)
+        if ((status = load_model(c, c->repeats[loaded], &models[loaded])) == TG_EXIT_OK)
+            loaded++;
+    tg_dataset test, train;
+    bool have_train = false;
+    if (status == TG_EXIT_OK && (status = load_eval_data(c, &test, &train, &have_train)) == TG_EXIT_OK) {
+        status = report_models(c, models, loaded, &test, have_train ? &train : NULL, (uint64_t)seed, out_dir);
+        tg_dataset_free(&test);
+        if (have_train)
+            tg_dataset_free(&train);
     }
     for (int i = 0; i < loaded; i++)
         cae_model_free(&models[i]);
-    if (have_test)
-        tg_dataset_free(&test);
-    if (have_train)
-        tg_dataset_free(&train);
     return status;
 }
 
@@ -336,13 +346,13 @@ static int cmd_render(const tg_cli *c)
                                                              with_log ? "loss.svg" : NULL, NULL}))
         return TG_EXIT_USAGE;
     cae_model m;
-    if (load_model(c->repeats[0], &m))
-        return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
+    int status = load_model(c, c->repeats[0], &m);
+    if (status)
+        return status;
     tg_dataset test;
-    if (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, &test)) {
+    if ((status = tg_cli_load_data(c, "t10k", false, 0, &test))) {
         cae_model_free(&m);
-        return TG_EXIT_USAGE;
+        return status;
     }
     tg_error err;
     int rc = cae_render(&m, &test, out_dir, tg_cli_value(c, "--log"), &err);
@@ -495,12 +505,17 @@ static int cmd_gradcheck(const tg_cli *c)
     int rc;
     bool from_file = c->n_repeats == 1;
     if (from_file) {
-        if (load_model(c->repeats[0], &m))
-            return TG_EXIT_USAGE;
+        int status = load_model(c, c->repeats[0], &m);
+        if (status)
+            return status;
     } else {
-        if (c->n_repeats > 1 || (rc = cae_model_init(&m, &cfg, &rng, &err))) {
-            tg_cli_say("cae gradcheck", "%s", c->n_repeats > 1 ? "give at most one --model" : err.msg);
+        if (c->n_repeats > 1) {
+            tg_cli_say("cae gradcheck", "give at most one --model");
             return TG_EXIT_USAGE;
+        }
+        if ((rc = cae_model_init(&m, &cfg, &rng, &err))) {
+            tg_cli_say("cae gradcheck", "%s", err.msg);
+            return tg_cli_exit_status(rc);
         }
         /* Non-zero biases, so the check does not sit at a special point. */
         tg_rng_fill_uniform(&rng, m.enc_b.value.data, m.enc_b.value.size, -0.5f, 0.5f);

@@ -280,9 +280,13 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
         bool want_labels = need_labels || exists_plain_or_gz(path, labels);
         rc = tg_dataset_load(ds, path, split, want_labels, limit, &err);
     }
-    if (rc)
-        tg_cli_say(c->program, "%s", err.msg);
-    return rc;
+    return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
+}
+
+int tg_cli_load_data(const tg_cli *c, const char *split, bool need_labels, size_t limit, tg_dataset *ds)
+{
+    const char *path = tg_cli_data_dir(c);
+    return path ? tg_cli_load_split(c, path, split, need_labels, limit, ds) : TG_EXIT_USAGE;
 }
 
 /* ---- files ----------------------------------------------------------------------------------- */

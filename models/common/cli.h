@@ -87,9 +87,11 @@ const char *tg_cli_data_dir(const tg_cli *c);
 /* Loads split "train" or "t10k" from `path` (or the built-in data set when path is
  * "synthetic": always the same images, whatever --seed says, so a resumed run sees the same data).
  * Labels are loaded when their file exists (a broken one is an error, not skipped); with
- * need_labels they are required. Prints one line and returns nonzero on failure. */
+ * need_labels they are required.  Returns TG_EXIT_OK, or an exit status after one stderr line. */
 int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool need_labels, size_t limit,
                       tg_dataset *ds);
+/* tg_cli_data_dir and tg_cli_load_split in one: TG_EXIT_OK, or an exit status after one line. */
+int tg_cli_load_data(const tg_cli *c, const char *split, bool need_labels, size_t limit, tg_dataset *ds);
 
 /* Whether the images file of `split` is there (plain or .gz), or path is "synthetic". */
 bool tg_cli_split_exists(const char *path, const char *split);
@@ -125,7 +127,9 @@ const atomic_int *tg_cli_catch_stop_signals(void);
  * file content can add a line of its own or drive the terminal. */
 void tg_cli_say(const char *program, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Maps a library error code to an exit status (file and argument errors are usage errors). */
+/* Maps a library error code to an exit status: bad arguments, shapes, files and file contents
+ * are the user's (TG_EXIT_USAGE); anything else, running out of memory and a diverged run
+ * included, is an internal failure (TG_EXIT_INTERNAL). */
 int tg_cli_exit_status(int error_code);
 /* Prints "PROGRAM: MESSAGE" and returns tg_cli_exit_status(rc). */
 int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err);

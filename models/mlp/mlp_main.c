@@ -76,22 +76,22 @@ static bool parse_train_request(const tg_cli *c, train_request *r)
     return true;
 }
 
-/* Reads the --init-encoder checkpoint; without --activation, the MLP takes the encoder's.  NULL
- * after printing one line. */
-static tg_checkpoint *read_encoder(const tg_cli *c, train_request *r)
+/* Reads the --init-encoder checkpoint into *ck; without --activation, the MLP takes the
+ * encoder's.  TG_EXIT_OK, or an exit status after one stderr line. */
+static int read_encoder(const tg_cli *c, train_request *r, tg_checkpoint **ck)
 {
     tg_error err;
-    tg_checkpoint *ck = tg_ckpt_read(r->encoder_path, &err);
-    tg_activation act = TG_ACT_SIGMOID;
-    int rc = ck ? mlp_encoder_activation(ck, r->encoder_path, &act, &err) : err.code;
+    *ck = tg_ckpt_read(r->encoder_path, &err);
+    tg_activation act = r->model.act;
+    int rc = *ck ? mlp_encoder_activation(*ck, r->encoder_path, &act, &err) : err.code;
     if (rc) {
-        tg_cli_fail(c, rc, &err);
-        tg_ckpt_free(ck);
-        return NULL;
+        tg_ckpt_free(*ck);
+        *ck = NULL;
+        return tg_cli_fail(c, rc, &err);
     }
     if (!tg_cli_given(c, "--activation"))
         r->model.act = act;
-    return ck;
+    return TG_EXIT_OK;
 }
 
 /* The model plus how it was trained (informational metadata), written atomically. */
@@ -116,6 +116,26 @@ static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
     return rc;
 }
 
+/* The train split, labels required, with at least two classes.  TG_EXIT_OK or an exit status
+ * after one stderr line. */
+static int load_train_data(const tg_cli *c, size_t limit, tg_dataset *data)
+{
+    const char *data_path = tg_cli_data_dir(c);
+    if (!data_path)
+        return TG_EXIT_USAGE;
+    int status = tg_cli_load_split(c, data_path, "train", true, limit, data);
+    if (status || data->n_classes >= 2)
+        return status;
+    /* checked here, where the file is known, not as "1 classes" later */
+    char labels[4096];
+    snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", data_path);
+    if (strcmp(data_path, "synthetic") && access(labels, F_OK) != 0)
+        strncat(labels, ".gz", sizeof labels - strlen(labels) - 1);
+    tg_cli_say(c->program, "%s: every label is %d: a classifier needs at least 2 classes", labels, data->n_classes - 1);
+    tg_dataset_free(data);
+    return TG_EXIT_USAGE;
+}
+
 static int cmd_train(const tg_cli *c)
 {
     train_request r = {0};
@@ -126,24 +146,11 @@ static int cmd_train(const tg_cli *c)
     if (!tg_cli_check_files(c, &output, 1, &input, 1))
         return TG_EXIT_USAGE;
     tg_checkpoint *encoder = NULL;
-    if (r.encoder_path && !(encoder = read_encoder(c, &r)))
-        return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
+    int status = r.encoder_path ? read_encoder(c, &r, &encoder) : TG_EXIT_OK;
     tg_dataset data;
-    if (!data_path || tg_cli_load_split(c, data_path, "train", true, r.train.limit, &data)) {
+    if (status || (status = load_train_data(c, r.train.limit, &data))) {
         tg_ckpt_free(encoder);
-        return TG_EXIT_USAGE;
-    }
-    if (data.n_classes < 2) { /* checked here, where the file is known, not as "1 classes" later */
-        char labels[4096];
-        snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", data_path);
-        if (strcmp(data_path, "synthetic") && access(labels, F_OK) != 0)
-            strncat(labels, ".gz", sizeof labels - strlen(labels) - 1);
-        tg_cli_say(c->program, "%s: every label is %d: a classifier needs at least 2 classes", labels,
-                   data.n_classes - 1);
-        tg_ckpt_free(encoder);
-        tg_dataset_free(&data);
-        return TG_EXIT_USAGE;
+        return status;
     }
     /* The data decide the input and output sizes: other image sizes and class counts work. */
     r.model.input = data.rows * data.cols;
@@ -166,7 +173,7 @@ static int cmd_train(const tg_cli *c)
     mlp_train_result result;
     rc = mlp_train(&m, &r.train, &data, &io, &result, &err);
     tg_dataset_free(&data);
-    int status = TG_EXIT_OK;
+    status = TG_EXIT_OK;
     if (rc == TG_ERR_NUMERIC) { /* a diverged run is not the user's input's fault */
         tg_cli_say("mlp", "%s; no checkpoint written", err.msg);
         status = TG_EXIT_INTERNAL;
@@ -198,11 +205,11 @@ static int cmd_eval(const tg_cli *c)
     int rc = mlp_model_load_file(&m, model_path, &err);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    const char *data_path = tg_cli_data_dir(c);
     tg_dataset test;
-    if (!data_path || tg_cli_load_split(c, data_path, "t10k", true, 0, &test)) {
+    int status = tg_cli_load_data(c, "t10k", true, 0, &test);
+    if (status) {
         mlp_model_free(&m);
-        return TG_EXIT_USAGE;
+        return status;
     }
     mlp_scores scores;
     rc = mlp_evaluate(&m, &test, EVAL_BATCH, &scores, &err);
