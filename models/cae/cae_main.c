@@ -93,20 +93,9 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 
 static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
 {
-    if (!parse_model_options(c, &s->model) || !tg_cli_optimizer(c, &s->opt))
+    if (!parse_model_options(c, &s->model) || !tg_loop_parse_options(c, &s->run))
         return false;
-    long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
-    if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) ||
-        !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) || !tg_cli_long(c, "--steps", 1, LONG_MAX, &steps) ||
-        !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
-        return false;
-    s->epochs = epochs;
-    s->batch = (size_t)batch;
-    s->steps = steps;
-    s->limit = (size_t)limit;
-    s->seed = (uint64_t)seed;
-    s->model.noise_seed = s->seed; /* the corruptions of the γ term follow the run's seed too */
-    s->shuffle = !tg_cli_given(c, "--no-shuffle");
+    s->model.noise_seed = s->run.seed; /* the corruptions of the γ term follow the run's seed too */
     return true;
 }
 
@@ -144,8 +133,8 @@ static int cmd_train(const tg_cli *c)
         return TG_EXIT_USAGE;
     }
     if (resume) { /* targets not given on the command line come from the checkpoint */
-        s.epochs = tg_cli_given(c, "--epochs") ? s.epochs : -1;
-        s.steps = tg_cli_given(c, "--steps") ? s.steps : -1;
+        s.run.epochs = tg_cli_given(c, "--epochs") ? s.run.epochs : -1;
+        s.run.steps = tg_cli_given(c, "--steps") ? s.run.steps : -1;
     }
     const char *out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt";
     const tg_cli_file outputs[] = {{"--out", out_path, true}, {"--log", tg_cli_value(c, "--log"), false}};
@@ -154,25 +143,29 @@ static int cmd_train(const tg_cli *c)
     if (!tg_cli_check_files(c, outputs, 2, inputs, 2))
         return TG_EXIT_USAGE;
     tg_dataset data;
-    int status = tg_cli_load_data(c, "train", false, resume ? 0 : s.limit, &data);
+    int status = tg_cli_load_data(c, "train", false, resume ? 0 : s.run.limit, &data);
     if (status)
         return status;
     if (data.rows * data.cols != s.model.input && !resume)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
-        .init_path = tg_cli_value(c, "--init"), .resume_path = tg_cli_value(c, "--resume"),
-        .out_path = out_path, .log_path = tg_cli_value(c, "--log"),
-        .records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
+        .init_path = tg_cli_value(c, "--init"), .resume_path = tg_cli_value(c, "--resume"), .out_path = out_path,
+        .loop = {.records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
+                 .log_path = tg_cli_value(c, "--log")},
     };
-    io.stop = tg_cli_catch_stop_signals();
-    cae_train_result result;
+    io.loop.stop = tg_cli_catch_stop_signals();
+    tg_loop_result result;
     tg_error err;
     int rc = cae_train(&s, &data, &io, &result, &err);
     tg_dataset_free(&data);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    if (result.interrupted)
+    if (result.interrupted) {
+        const tg_loop_position *end = &result.end;
+        tg_cli_say("cae", "interrupted at step %ld (epoch %llu, image %zu of %zu); state saved to %s; continue with --resume %s",
+                   end->step, (unsigned long long)end->epoch + 1, end->position, result.epoch_size, out_path, out_path);
         return TG_EXIT_INTERRUPTED;
+    }
     tg_cli_say("cae", "wrote %s", io.out_path);
     return TG_EXIT_OK;
 }
@@ -180,27 +173,27 @@ static int cmd_train(const tg_cli *c)
 static int cmd_bench(const tg_cli *c)
 {
     cae_train_settings s = cae_train_settings_default();
-    s.epochs = 3;
+    s.run.epochs = 3;
     if (!parse_train_settings(c, &s) || !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
     tg_dataset data;
-    int status = tg_cli_load_data(c, "train", false, s.limit, &data);
+    int status = tg_cli_load_data(c, "train", false, s.run.limit, &data);
     if (status)
         return status;
     s.model.input = data.rows * data.cols;
-    cae_train_io io = {.records = stderr, .profile = tg_cli_given(c, "--profile")};
-    cae_train_result result;
+    cae_train_io io = {.loop = {.records = stderr, .profile = tg_cli_given(c, "--profile")}};
+    tg_loop_result result;
     tg_error err;
     int rc = cae_train(&s, &data, &io, &result, &err);
-    size_t n = s.limit && s.limit < data.n ? s.limit : data.n;
+    size_t n = result.epoch_size;
     tg_dataset_free(&data);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.6g samples_per_s=%.0f", s.batch, tg_get_threads(),
+    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.6g samples_per_s=%.0f", s.run.batch, tg_get_threads(),
            s.model.hidden, result.best_epoch_s, result.best_epoch_s > 0 ? (double)n / result.best_epoch_s : 0.0);
     /* How close the epoch came to the time its matrix products alone take at the rate this build
      * reaches on them, measured now (the γ term adds products of its own: no figure then). */
-    double gflops = s.model.gamma == 0 ? cae_step_matmul_gflops(s.batch, s.model.input, s.model.hidden) : 0.0;
+    double gflops = s.model.gamma == 0 ? cae_step_matmul_gflops(s.run.batch, s.model.input, s.model.hidden) : 0.0;
     if (gflops > 0 && result.best_epoch_s > 0) {
         double epoch_gflop = cae_matmul_gflop(n, s.model.input, s.model.hidden);
         printf(" matmul_gflops=%.1f flop_limit_s=%.4g flop_fraction=%.3f", gflops, epoch_gflop / gflops,

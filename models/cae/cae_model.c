@@ -322,7 +322,7 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
 int cae_model_load_weights(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
 {
     int rc = tg_ckpt_load_params(ck, path, m->params, m->n_params, err);
-    /* A run's checkpoint says how many steps it took (cae_train writes train_step): the next
+    /* A run's checkpoint says how many steps it took (the training loop writes train_step): the next
      * step's corruptions are those of step train_step + 1, as in the uninterrupted run. */
     const char *steps = tg_ckpt_get_meta(ck, "train_step");
     if (rc == TG_OK && steps) {

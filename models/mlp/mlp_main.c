@@ -8,7 +8,6 @@
  * Conventions as for `cae` (shared/spec/cli.md): key=value results on stdout, messages on
  * stderr; exit 0 success, 1 internal failure (a diverged run), 2 bad usage or bad input with one
  * stderr line, 130 interrupted (the weights so far are saved). */
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,7 +45,7 @@ static const tg_cli_option OPTIONS[] = {
 
 typedef struct train_request {
     mlp_config model;          /* input and classes come from the data */
-    mlp_train_settings train;
+    tg_loop_settings train;
     const char *out_path;
     const char *encoder_path;  /* --init-encoder, or NULL */
 } train_request;
@@ -55,22 +54,15 @@ typedef struct train_request {
 static bool parse_train_request(const tg_cli *c, train_request *r)
 {
     r->model.act = TG_ACT_RELU;
-    long epochs = 10, batch = 64, limit = 0, seed = 1;
+    r->train = (tg_loop_settings){.epochs = 10, .batch = 64, .limit = 0, .shuffle = true, .seed = 1};
     tg_error err;
     const char *layers = tg_cli_given(c, "--layers") ? tg_cli_value(c, "--layers") : "256,128";
     if (mlp_parse_layers(layers, &r->model, &err)) {
         tg_cli_say("mlp", "%s", err.msg);
         return false;
     }
-    if (!tg_cli_activation(c, &r->model.act) || !tg_cli_optimizer(c, &r->train.opt))
+    if (!tg_cli_activation(c, &r->model.act) || !tg_loop_parse_options(c, &r->train))
         return false;
-    if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
-        !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
-        return false;
-    r->train.epochs = epochs;
-    r->train.batch = (size_t)batch;
-    r->train.limit = (size_t)limit;
-    r->train.seed = (uint64_t)seed;
     r->out_path = tg_cli_given(c, "--out") ? tg_cli_value(c, "--out") : DEFAULT_OUT;
     r->encoder_path = tg_cli_value(c, "--init-encoder");
     return true;
@@ -136,6 +128,41 @@ static int load_train_data(const tg_cli *c, size_t limit, tg_dataset *data)
     return TG_EXIT_USAGE;
 }
 
+/* The model for the data (which decide the input and output sizes: other image sizes and class
+ * counts work), seeded, with its first layer from the encoder when there is one. */
+static int build_model(const tg_cli *c, train_request *r, const tg_checkpoint *encoder, const tg_dataset *data,
+                       mlp_model *m)
+{
+    r->model.input = data->rows * data->cols;
+    r->model.classes = (size_t)data->n_classes;
+    tg_rng rng;
+    tg_rng_seed(&rng, r->train.seed, INIT_STREAM);
+    tg_error err;
+    /* The random initialization is drawn either way, so the other layers start from the same
+     * weights as the randomly initialized MLP with this seed: the runs differ only in layer 0. */
+    int rc = mlp_model_init(m, &r->model, &rng, &err);
+    if (rc == TG_OK && encoder && (rc = mlp_init_from_encoder(m, encoder, r->encoder_path, &err)))
+        mlp_model_free(m);
+    return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
+}
+
+/* Trains m and writes it, also after an interrupt (the weights so far), not after a failure. */
+static int train_and_save(const tg_cli *c, const train_request *r, mlp_model *m, const tg_dataset *data)
+{
+    tg_loop_io io = {.records = stdout, .progress = isatty(STDERR_FILENO), .stop = tg_cli_catch_stop_signals()};
+    tg_loop_result result;
+    tg_error err;
+    int rc = mlp_train(m, &r->train, data, &io, &result, &err);
+    if (rc || (rc = save_model(m, r, &err)))
+        return tg_cli_fail(c, rc, &err);
+    if (result.interrupted) {
+        tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps_done, r->out_path);
+        return TG_EXIT_INTERRUPTED;
+    }
+    tg_cli_say("mlp", "wrote %s", r->out_path);
+    return TG_EXIT_OK;
+}
+
 static int cmd_train(const tg_cli *c)
 {
     train_request r = {0};
@@ -152,40 +179,14 @@ static int cmd_train(const tg_cli *c)
         tg_ckpt_free(encoder);
         return status;
     }
-    /* The data decide the input and output sizes: other image sizes and class counts work. */
-    r.model.input = data.rows * data.cols;
-    r.model.classes = (size_t)data.n_classes;
-    tg_rng rng;
-    tg_rng_seed(&rng, r.train.seed, INIT_STREAM);
     mlp_model m;
-    tg_error err;
-    /* The random initialization is drawn either way, so the other layers start from the same
-     * weights as the randomly initialized MLP with this seed: the runs differ only in layer 0. */
-    int rc = mlp_model_init(&m, &r.model, &rng, &err);
-    if (rc == TG_OK && encoder && (rc = mlp_init_from_encoder(&m, encoder, r.encoder_path, &err)))
-        mlp_model_free(&m);
+    status = build_model(c, &r, encoder, &data, &m);
     tg_ckpt_free(encoder);
-    if (rc) {
-        tg_dataset_free(&data);
-        return tg_cli_fail(c, rc, &err);
+    if (status == TG_EXIT_OK) {
+        status = train_and_save(c, &r, &m, &data);
+        mlp_model_free(&m);
     }
-    mlp_train_io io = {.records = stdout, .progress = isatty(STDERR_FILENO), .stop = tg_cli_catch_stop_signals()};
-    mlp_train_result result;
-    rc = mlp_train(&m, &r.train, &data, &io, &result, &err);
     tg_dataset_free(&data);
-    status = TG_EXIT_OK;
-    if (rc == TG_ERR_NUMERIC) { /* a diverged run is not the user's input's fault */
-        tg_cli_say("mlp", "%s; no checkpoint written", err.msg);
-        status = TG_EXIT_INTERNAL;
-    } else if (rc || (rc = save_model(&m, &r, &err))) {
-        status = tg_cli_fail(c, rc, &err);
-    } else if (result.interrupted) {
-        tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps, r.out_path);
-        status = TG_EXIT_INTERRUPTED;
-    } else {
-        tg_cli_say("mlp", "wrote %s", r.out_path);
-    }
-    mlp_model_free(&m);
     return status;
 }
 
