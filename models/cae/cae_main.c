@@ -479,8 +479,80 @@ static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin,
     return ok;
 }
 
+/* The model to check: --model FILE, or a small random one with the model options and non-zero
+ * biases (so that the check does not sit at a special point).  TG_EXIT_OK or an exit status. */
+static int gradcheck_model(const tg_cli *c, const cae_config *cfg, tg_rng *rng, cae_model *m)
+{
+    if (c->n_repeats == 1)
+        return load_model(c, c->repeats[0], m);
+    if (c->n_repeats > 1) {
+        tg_cli_say("cae gradcheck", "give at most one --model");
+        return TG_EXIT_USAGE;
+    }
+    tg_error err;
+    int rc = cae_model_init(m, cfg, rng, &err);
+    if (rc) {
+        tg_cli_say("cae gradcheck", "%s", err.msg);
+        return tg_cli_exit_status(rc);
+    }
+    tg_rng_fill_uniform(rng, m->enc_b.value.data, m->enc_b.value.size, -0.5f, 0.5f);
+    tg_rng_fill_uniform(rng, m->dec_b.value.data, m->dec_b.value.size, -0.2f, 0.2f);
+    return TG_EXIT_OK;
+}
+
+/* The check's settings for one term: the higher-order term is checked as Q/Q₀ (see unit_scale),
+ * with a step and a floor of its own. */
+static tg_gradcheck_opts term_options(tg_tape *tape, gradcheck_ctx *ctx, const tg_gradcheck_opts *opts)
+{
+    tg_gradcheck_opts term_opts = *opts;
+    ctx->scale = 1.0f;
+    if (ctx->terms == CAE_TERMS_HESSIAN) {
+        ctx->scale = unit_scale(tape, ctx);
+        /* Q is made of differences f'(z) - f'(z̃) of float activations, so its value is
+         * noisier (relative to its changes) than the other terms', and its third
+         * derivatives are larger: eps 1e-2 gives truncation errors up to 9.7e-3 (tanh),
+         * eps 3e-3 rounding noise up to 2.3e-2 on gradients ~3e-3.  A middle step, and a
+         * floor of 3e-2 (about 4e-4 of the largest gradient, ~0.5..1 after the scaling),
+         * measured over every activation, decoder, tying and seeds 1..6: at most 3.2e-3. */
+        term_opts.eps = 5e-3;
+        term_opts.floor = 3e-2;
+    }
+    return term_opts;
+}
+
 /* Checks every loss term separately (so a small λ cannot hide a wrong penalty gradient), then
- * the whole loss; prints the largest error over all of them. */
+ * the whole loss, one stderr line each; prints the largest error over all of them. */
+static int check_terms(tg_tape *tape, gradcheck_ctx *ctx, const tg_gradcheck_opts *opts)
+{
+    static const char *const term_names[] = {"all", "reconstruction", "penalty", "hessian"};
+    /* The higher-order term alone too when the model has one (γ > 0). */
+    static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN, CAE_TERMS_ALL};
+    cae_model *m = ctx->model;
+    double worst = 0.0;
+    size_t checked = 0;
+    int status = TG_EXIT_OK;
+    for (int t = 0; t < 4 && status == TG_EXIT_OK; t++) {
+        if (order[t] == CAE_TERMS_HESSIAN && !(m->cfg.gamma > 0))
+            continue;
+        ctx->terms = order[t];
+        tg_gradcheck_opts term_opts = term_options(tape, ctx, opts);
+        tg_gradcheck_result res;
+        tg_error err;
+        int rc = tg_gradcheck(tape, gradcheck_loss, ctx, m->params, m->n_params, &term_opts, &res, &err);
+        checked += res.checked;
+        if (res.max_rel_err > worst)
+            worst = res.max_rel_err;
+        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g", term_names[ctx->terms],
+                   res.max_rel_err, res.checked, res.max_abs_grad);
+        if (rc) {
+            tg_cli_say("cae gradcheck", "term=%s: %s", term_names[ctx->terms], err.msg);
+            status = TG_EXIT_INTERNAL;
+        }
+    }
+    printf("max_rel_err=%.3g checked=%zu\n", worst, checked);
+    return status;
+}
+
 static int cmd_gradcheck(const tg_cli *c)
 {
     enum { SMALL_D = 16, SMALL_H = 6, BATCH = 4 };
@@ -494,29 +566,13 @@ static int cmd_gradcheck(const tg_cli *c)
     tg_rng rng;
     tg_rng_seed(&rng, (uint64_t)seed, 0x6c);
     cae_model m;
-    tg_error err;
-    int rc;
-    bool from_file = c->n_repeats == 1;
-    if (from_file) {
-        int status = load_model(c, c->repeats[0], &m);
-        if (status)
-            return status;
-    } else {
-        if (c->n_repeats > 1) {
-            tg_cli_say("cae gradcheck", "give at most one --model");
-            return TG_EXIT_USAGE;
-        }
-        if ((rc = cae_model_init(&m, &cfg, &rng, &err))) {
-            tg_cli_say("cae gradcheck", "%s", err.msg);
-            return tg_cli_exit_status(rc);
-        }
-        /* Non-zero biases, so the check does not sit at a special point. */
-        tg_rng_fill_uniform(&rng, m.enc_b.value.data, m.enc_b.value.size, -0.5f, 0.5f);
-        tg_rng_fill_uniform(&rng, m.dec_b.value.data, m.dec_b.value.size, -0.2f, 0.2f);
-    }
+    int status = gradcheck_model(c, &cfg, &rng, &m);
+    if (status)
+        return status;
     m.noise_held = true; /* fixed corruptions: the loss must be the same function at every evaluation */
     gradcheck_ctx ctx = {.model = &m, .scale = 1.0f};
-    rc = tg_tensor_create(&ctx.x, 2, (size_t[]){BATCH, m.cfg.input}, &err);
+    tg_error err;
+    int rc = tg_tensor_create(&ctx.x, 2, (size_t[]){BATCH, m.cfg.input}, &err);
     tg_tape *tape = rc ? NULL : tg_tape_new(&err);
     if (!tape) {
         tg_tensor_free(&ctx.x);
@@ -525,54 +581,17 @@ static int cmd_gradcheck(const tg_cli *c)
     }
     tg_rng_fill_uniform(&rng, ctx.x.data, ctx.x.size, 0.05f, 0.95f);
     /* float32 losses: eps 1e-2 keeps rounding noise (~6e-8·|L|/eps) well under the tolerance,
-     * and gradients below the floor are compared in absolute terms (see gradcheck.h). */
-    /* A seeded sample of each parameter by default: every element costs two evaluations of the
+     * and gradients below the floor are compared in absolute terms (see gradcheck.h).
+     * A seeded sample of each parameter by default: every element costs two evaluations of the
      * whole loss, so checking all of a wide model (--hidden 65536) would never end. */
     tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-2, .max_per_param = tg_cli_given(c, "--all") ? 0 : GRADCHECK_SAMPLE,
                               .seed = (uint64_t)seed};
     if (m.cfg.act == TG_ACT_RELU && !keep_away_from_kink(&m, &ctx.x, 2.0 * opts.eps, &rng)) {
         tg_cli_say("cae gradcheck", "cannot place inputs away from relu's kink for this model");
-        tg_tape_free(tape);
-        tg_tensor_free(&ctx.x);
-        cae_model_free(&m);
-        return TG_EXIT_INTERNAL;
+        status = TG_EXIT_INTERNAL;
+    } else {
+        status = check_terms(tape, &ctx, &opts);
     }
-    static const char *const term_names[] = {"all", "reconstruction", "penalty", "hessian"};
-    double worst = 0.0;
-    size_t checked = 0;
-    int status = TG_EXIT_OK;
-    /* The higher-order term alone too when the model has one (γ > 0). */
-    static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN, CAE_TERMS_ALL};
-    for (int t = 0; t < 4 && status == TG_EXIT_OK; t++) {
-        if (order[t] == CAE_TERMS_HESSIAN && !(m.cfg.gamma > 0))
-            continue;
-        ctx.terms = order[t];
-        ctx.scale = 1.0f;
-        tg_gradcheck_opts term_opts = opts;
-        if (ctx.terms == CAE_TERMS_HESSIAN) {
-            ctx.scale = unit_scale(tape, &ctx);
-            /* Q is made of differences f'(z) - f'(z̃) of float activations, so its value is
-             * noisier (relative to its changes) than the other terms', and its third
-             * derivatives are larger: eps 1e-2 gives truncation errors up to 9.7e-3 (tanh),
-             * eps 3e-3 rounding noise up to 2.3e-2 on gradients ~3e-3.  A middle step, and a
-             * floor of 3e-2 (about 4e-4 of the largest gradient, ~0.5..1 after the scaling),
-             * measured over every activation, decoder, tying and seeds 1..6: at most 3.2e-3. */
-            term_opts.eps = 5e-3;
-            term_opts.floor = 3e-2;
-        }
-        tg_gradcheck_result res;
-        rc = tg_gradcheck(tape, gradcheck_loss, &ctx, m.params, m.n_params, &term_opts, &res, &err);
-        checked += res.checked;
-        if (res.max_rel_err > worst)
-            worst = res.max_rel_err;
-        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g", term_names[ctx.terms],
-                res.max_rel_err, res.checked, res.max_abs_grad);
-        if (rc) {
-            tg_cli_say("cae gradcheck", "term=%s: %s", term_names[ctx.terms], err.msg);
-            status = TG_EXIT_INTERNAL;
-        }
-    }
-    printf("max_rel_err=%.3g checked=%zu\n", worst, checked);
     tg_tape_free(tape);
     tg_tensor_free(&ctx.x);
     cae_model_free(&m);
