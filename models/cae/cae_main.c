@@ -3,13 +3,11 @@
  * Results go to stdout as key=value lines; messages go to stderr.
  * Exit status: 0 success, 1 internal failure (or a failed gradient check, or a diverged run),
  * 2 bad usage or bad input, 130 interrupted after saving. */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "autograd/gradcheck.h"
@@ -42,10 +40,8 @@ static const tg_cli_option OPTIONS[] = {
     {"--gamma", true, MODEL_OPTS, "X  weight of the higher-order (CAE+H) term E||J(x)-J(x+e)||^2 (0: off)"},
     {"--corruptions", true, MODEL_OPTS, "N  Gaussian corruptions of each input for that term (4)"},
     {"--sigma", true, MODEL_OPTS, "X  standard deviation of the corruptions (0.1)"},
-    {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
-    {"--lr", true, CMD_TRAIN, "X  learning rate, 1e-30..1e9 (1e-3)"},
-    {"--momentum", true, CMD_TRAIN, "X  SGD momentum, 0..0.999999 (0; sgd only)"},
-    {"--adam-eps", true, CMD_TRAIN, "X  Adam epsilon, 1e-30..1 (1e-8; adam only)"},
+    TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
+    TG_CLI_ADAM_EPS_OPTION(CMD_TRAIN),
     {"--epochs", true, CMD_TRAIN | CMD_BENCH, "N  passes over the data (5; bench: 3)"},
     {"--batch", true, CMD_TRAIN | CMD_BENCH, "N  mini-batch size (32)"},
     {"--steps", true, CMD_TRAIN, "N  stop after N optimizer steps"},
@@ -291,8 +287,9 @@ static int report_models(const tg_cli *c, cae_model *models, int n, const tg_dat
 }
 
 /* `cae eval` (one --model) and `cae compare` (several, and --out DIR for the charts). */
-static int eval_models(const tg_cli *c, bool compare)
+static int cmd_eval_or_compare(const tg_cli *c)
 {
+    bool compare = c->command == CMD_COMPARE;
     if (c->n_repeats == 0 || (!compare && c->n_repeats > 1)) {
         tg_cli_say(c->program, "%s: %s", c->command_name, c->n_repeats ? "give one --model" : "--model FILE is required");
         return TG_EXIT_USAGE;
@@ -601,26 +598,14 @@ static int cmd_gradcheck(const tg_cli *c)
 int main(int argc, char **argv)
 {
     static const tg_cli_command commands[] = {
-        {"train", CMD_TRAIN, "train a contractive autoencoder and write a checkpoint"},
-        {"eval", CMD_EVAL, "test-set metrics of a checkpoint (one key=value line)"},
-        {"render", CMD_RENDER, "PNG pictures and SVG plots of a checkpoint"},
-        {"gradcheck", CMD_GRADCHECK, "compare the model's analytic gradient with finite differences"},
-        {"compare", CMD_COMPARE, "evaluate several checkpoints side by side, with charts"},
-        {"bench", CMD_BENCH, "time training epochs"},
+        {"train", CMD_TRAIN, "train a contractive autoencoder and write a checkpoint", cmd_train},
+        {"eval", CMD_EVAL, "test-set metrics of a checkpoint (one key=value line)", cmd_eval_or_compare},
+        {"render", CMD_RENDER, "PNG pictures and SVG plots of a checkpoint", cmd_render},
+        {"gradcheck", CMD_GRADCHECK, "compare the model's analytic gradient with finite differences", cmd_gradcheck},
+        {"compare", CMD_COMPARE, "evaluate several checkpoints side by side, with charts", cmd_eval_or_compare},
+        {"bench", CMD_BENCH, "time training epochs", cmd_bench},
     };
     tg_cli c = {.program = "cae", .commands = commands, .n_commands = 6, .options = OPTIONS,
                 .n_options = N_OPTIONS, .repeatable = "--model"};
-    int rc = tg_cli_parse(&c, argc, argv);
-    if (rc)
-        return rc < 0 ? TG_EXIT_OK : rc;
-    tg_cli_exit_on_stop_signals(&c);
-    switch (c.command) {
-    case CMD_TRAIN: return cmd_train(&c);
-    case CMD_BENCH: return cmd_bench(&c);
-    case CMD_EVAL: return eval_models(&c, false);
-    case CMD_COMPARE: return eval_models(&c, true);
-    case CMD_RENDER: return cmd_render(&c);
-    case CMD_GRADCHECK: return cmd_gradcheck(&c);
-    default: return TG_EXIT_USAGE;
-    }
+    return tg_cli_main(&c, argc, argv);
 }

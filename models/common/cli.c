@@ -124,6 +124,18 @@ int tg_cli_parse(tg_cli *c, int argc, char **argv)
     return TG_EXIT_OK;
 }
 
+int tg_cli_main(tg_cli *c, int argc, char **argv)
+{
+    int rc = tg_cli_parse(c, argc, argv);
+    if (rc)
+        return rc < 0 ? TG_EXIT_OK : rc;
+    tg_cli_exit_on_stop_signals(c);
+    for (int i = 0; i < c->n_commands; i++)
+        if (c->commands[i].bit == c->command)
+            return c->commands[i].run(c);
+    return TG_EXIT_USAGE;
+}
+
 /* ---- typed values ------------------------------------------------------------------------- */
 
 bool tg_cli_long(const tg_cli *c, const char *name, long lo, long hi, long *out)

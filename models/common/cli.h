@@ -21,10 +21,13 @@ enum { TG_EXIT_OK = 0, TG_EXIT_INTERNAL = 1, TG_EXIT_USAGE = 2, TG_EXIT_INTERRUP
 #define TG_CLI_MAX_OPTIONS 64
 #define TG_CLI_MAX_REPEATS 16
 
+typedef struct tg_cli tg_cli;
+
 typedef struct tg_cli_command {
     const char *name;
     unsigned bit;        /* distinct bit per command */
     const char *summary; /* one line for `PROGRAM help` */
+    int (*run)(const tg_cli *c); /* the command, returning the exit status (tg_cli_main) */
 } tg_cli_command;
 
 typedef struct tg_cli_option {
@@ -37,7 +40,15 @@ typedef struct tg_cli_option {
 
 #define TG_CLI_ACTIVATIONS "{activations}"
 
-typedef struct tg_cli {
+/* The rows of the options tg_cli_optimizer reads, for a program's option table (--adam-eps is
+ * a row of its own: TG_CLI_ADAM_EPS_OPTION). */
+#define TG_CLI_OPTIMIZER_OPTIONS(commands)                                  \
+    {"--optimizer", true, (commands), "O  adam|sgd (adam)"},                \
+    {"--lr", true, (commands), "X  learning rate, 1e-30..1e9 (1e-3)"},      \
+    {"--momentum", true, (commands), "X  SGD momentum, 0..0.999999 (0; sgd only)"}
+#define TG_CLI_ADAM_EPS_OPTION(commands) {"--adam-eps", true, (commands), "X  Adam epsilon, 1e-30..1 (1e-8; adam only)"}
+
+struct tg_cli {
     /* set by the caller before tg_cli_parse */
     const char *program;
     const tg_cli_command *commands;
@@ -52,11 +63,14 @@ typedef struct tg_cli {
     bool given[TG_CLI_MAX_OPTIONS];
     const char *repeats[TG_CLI_MAX_REPEATS]; /* every value of the repeatable option */
     int n_repeats;
-} tg_cli;
+};
 
 /* Parses argv. Returns TG_EXIT_OK, TG_EXIT_USAGE (one line printed on stderr), or -1 when help
  * was asked for and printed on stdout. */
 int tg_cli_parse(tg_cli *c, int argc, char **argv);
+/* A program's main: parses argv, installs tg_cli_exit_on_stop_signals and runs the command;
+ * returns the exit status (TG_EXIT_OK after help). */
+int tg_cli_main(tg_cli *c, int argc, char **argv);
 
 const char *tg_cli_value(const tg_cli *c, const char *name);
 bool tg_cli_given(const tg_cli *c, const char *name);

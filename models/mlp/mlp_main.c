@@ -26,9 +26,7 @@ static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL, "PATH  IDX directory or 'synthetic'"},
     {"--layers", true, CMD_TRAIN, "W,W,..  hidden layer widths (256,128)"},
     {"--activation", true, CMD_TRAIN, "A  " TG_CLI_ACTIVATIONS " (relu)"},
-    {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
-    {"--lr", true, CMD_TRAIN, "X  learning rate, 1e-30..1e9 (1e-3)"},
-    {"--momentum", true, CMD_TRAIN, "X  SGD momentum, 0..0.999999 (0; sgd only)"},
+    TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
     {"--epochs", true, CMD_TRAIN, "N  passes over the data (10)"},
     {"--batch", true, CMD_TRAIN, "N  mini-batch size (64)"},
     {"--limit", true, CMD_TRAIN, "N  use only the first N training images"},
@@ -225,13 +223,9 @@ static int cmd_eval(const tg_cli *c)
 int main(int argc, char **argv)
 {
     static const tg_cli_command commands[] = {
-        {"train", CMD_TRAIN, "train a classifier and write a checkpoint (one key=value line per epoch)"},
-        {"eval", CMD_EVAL, "test accuracy and loss of a checkpoint on the t10k split"},
+        {"train", CMD_TRAIN, "train a classifier and write a checkpoint (one key=value line per epoch)", cmd_train},
+        {"eval", CMD_EVAL, "test accuracy and loss of a checkpoint on the t10k split", cmd_eval},
     };
     tg_cli c = {.program = "mlp", .commands = commands, .n_commands = 2, .options = OPTIONS, .n_options = N_OPTIONS};
-    int rc = tg_cli_parse(&c, argc, argv);
-    if (rc)
-        return rc < 0 ? TG_EXIT_OK : rc;
-    tg_cli_exit_on_stop_signals(&c);
-    return c.command == CMD_TRAIN ? cmd_train(&c) : cmd_eval(&c);
+    return tg_cli_main(&c, argc, argv);
 }
