@@ -11,8 +11,9 @@ double cae_matmul_gflop(size_t images, size_t input, size_t hidden);
 
 /* GFLOP/s of tg_gemm on those five products for batch B, D inputs and H hidden units, with the
  * operands laid out and transposed as the tape runs them, on the current thread setting and
- * inside a team as training is: the best of a few timed loops of at least 0.05 s.  Caches are
- * warm, so this is an upper bound of what a training step gets.  0 when out of memory. */
+ * inside a team as training is: the best of a few timed loops, each long enough for the clock's
+ * resolution not to matter.  Caches are warm, so this is an upper bound of what a training step
+ * gets.  0 when out of memory. */
 double cae_step_matmul_gflops(size_t batch, size_t input, size_t hidden);
 
 #endif

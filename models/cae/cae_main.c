@@ -3,13 +3,11 @@
  * Results go to stdout as key=value lines; messages go to stderr.
  * Exit status: 0 success, 1 internal failure (or a failed gradient check, or a diverged run),
  * 2 bad usage or bad input, 130 interrupted after saving. */
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "autograd/gradcheck.h"
@@ -35,17 +33,15 @@ static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH, "PATH  IDX directory or 'synthetic'"},
     {"--hidden", true, MODEL_OPTS | CMD_BENCH, "N  hidden units (64)"},
     {"--lambda", true, MODEL_OPTS, "X  contractive penalty weight (1e-4)"},
-    {"--activation", true, MODEL_OPTS, "A  %s (sigmoid)"},
+    {"--activation", true, MODEL_OPTS, "A  " TG_CLI_ACTIVATIONS " (sigmoid)"},
     {"--decoder", true, MODEL_OPTS, "D  linear|sigmoid (linear)"},
     {"--loss", true, MODEL_OPTS, "L  mse|bce (mse)"},
     {"--tied", false, MODEL_OPTS, "   decoder weights are the encoder's transposed"},
     {"--gamma", true, MODEL_OPTS, "X  weight of the higher-order (CAE+H) term E||J(x)-J(x+e)||^2 (0: off)"},
     {"--corruptions", true, MODEL_OPTS, "N  Gaussian corruptions of each input for that term (4)"},
     {"--sigma", true, MODEL_OPTS, "X  standard deviation of the corruptions (0.1)"},
-    {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
-    {"--lr", true, CMD_TRAIN, "X  learning rate, 1e-30..1e9 (1e-3)"},
-    {"--momentum", true, CMD_TRAIN, "X  SGD momentum, 0..0.999999 (0; sgd only)"},
-    {"--adam-eps", true, CMD_TRAIN, "X  Adam epsilon, 1e-30..1 (1e-8; adam only)"},
+    TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
+    TG_CLI_ADAM_EPS_OPTION(CMD_TRAIN),
     {"--epochs", true, CMD_TRAIN | CMD_BENCH, "N  passes over the data (5; bench: 3)"},
     {"--batch", true, CMD_TRAIN | CMD_BENCH, "N  mini-batch size (32)"},
     {"--steps", true, CMD_TRAIN, "N  stop after N optimizer steps"},
@@ -71,7 +67,7 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     int dec = cfg->sigmoid_decoder, loss = cfg->loss;
     if (!tg_cli_long(c, "--hidden", 1, 65536, &hidden) ||
         !tg_cli_double(c, "--lambda", 0, CAE_MAX_LAMBDA, false, &cfg->lambda) ||
-        !tg_cli_activation(c, "--activation", &cfg->act) || !tg_cli_choice(c, "--decoder", decoders, 2, &dec) ||
+        !tg_cli_activation(c, &cfg->act) || !tg_cli_choice(c, "--decoder", decoders, 2, &dec) ||
         !tg_cli_choice(c, "--loss", losses, 2, &loss) || !tg_cli_double(c, "--gamma", 0, CAE_MAX_GAMMA, false, &cfg->gamma) ||
         !tg_cli_long(c, "--corruptions", 1, CAE_MAX_CORRUPTIONS, &corruptions) ||
         !tg_cli_double(c, "--sigma", 0, CAE_MAX_SIGMA, true, &cfg->sigma))
@@ -93,20 +89,9 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 
 static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
 {
-    if (!parse_model_options(c, &s->model) || !tg_cli_optimizer(c, &s->opt))
+    if (!parse_model_options(c, &s->model) || !tg_loop_parse_options(c, &s->run))
         return false;
-    long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
-    if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) ||
-        !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) || !tg_cli_long(c, "--steps", 1, LONG_MAX, &steps) ||
-        !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
-        return false;
-    s->epochs = epochs;
-    s->batch = (size_t)batch;
-    s->steps = steps;
-    s->limit = (size_t)limit;
-    s->seed = (uint64_t)seed;
-    s->model.noise_seed = s->seed; /* the corruptions of the γ term follow the run's seed too */
-    s->shuffle = !tg_cli_given(c, "--no-shuffle");
+    s->model.noise_seed = s->run.seed; /* the corruptions of the γ term follow the run's seed too */
     return true;
 }
 
@@ -144,8 +129,8 @@ static int cmd_train(const tg_cli *c)
         return TG_EXIT_USAGE;
     }
     if (resume) { /* targets not given on the command line come from the checkpoint */
-        s.epochs = tg_cli_given(c, "--epochs") ? s.epochs : -1;
-        s.steps = tg_cli_given(c, "--steps") ? s.steps : -1;
+        s.run.epochs = tg_cli_given(c, "--epochs") ? s.run.epochs : -1;
+        s.run.steps = tg_cli_given(c, "--steps") ? s.run.steps : -1;
     }
     const char *out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt";
     const tg_cli_file outputs[] = {{"--out", out_path, true}, {"--log", tg_cli_value(c, "--log"), false}};
@@ -153,28 +138,30 @@ static int cmd_train(const tg_cli *c)
                                   {"--resume", tg_cli_value(c, "--resume"), true}};
     if (!tg_cli_check_files(c, outputs, 2, inputs, 2))
         return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
-    if (!data_path)
-        return TG_EXIT_USAGE;
     tg_dataset data;
-    if (tg_cli_load_split(c, data_path, "train", false, resume ? 0 : s.limit, &data))
-        return TG_EXIT_USAGE;
+    int status = tg_cli_load_data(c, "train", false, resume ? 0 : s.run.limit, &data);
+    if (status)
+        return status;
     if (data.rows * data.cols != s.model.input && !resume)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
-        .init_path = tg_cli_value(c, "--init"), .resume_path = tg_cli_value(c, "--resume"),
-        .out_path = out_path, .log_path = tg_cli_value(c, "--log"),
-        .records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
+        .init_path = tg_cli_value(c, "--init"), .resume_path = tg_cli_value(c, "--resume"), .out_path = out_path,
+        .loop = {.records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
+                 .log_path = tg_cli_value(c, "--log")},
     };
-    io.stop = tg_cli_catch_stop_signals();
-    cae_train_result result;
+    io.loop.stop = tg_cli_catch_stop_signals();
+    tg_loop_result result;
     tg_error err;
     int rc = cae_train(&s, &data, &io, &result, &err);
     tg_dataset_free(&data);
     if (rc)
-        return rc == TG_ERR_NUMERIC ? (tg_cli_say("cae", "%s", err.msg), TG_EXIT_INTERNAL) : tg_cli_fail(c, rc, &err);
-    if (result.interrupted)
+        return tg_cli_fail(c, rc, &err);
+    if (result.interrupted) {
+        const tg_loop_position *end = &result.end;
+        tg_cli_say("cae", "interrupted at step %ld (epoch %llu, image %zu of %zu); state saved to %s; continue with --resume %s",
+                   end->step, (unsigned long long)end->epoch + 1, end->position, result.epoch_size, out_path, out_path);
         return TG_EXIT_INTERRUPTED;
+    }
     tg_cli_say("cae", "wrote %s", io.out_path);
     return TG_EXIT_OK;
 }
@@ -182,27 +169,27 @@ static int cmd_train(const tg_cli *c)
 static int cmd_bench(const tg_cli *c)
 {
     cae_train_settings s = cae_train_settings_default();
-    s.epochs = 3;
+    s.run.epochs = 3;
     if (!parse_train_settings(c, &s) || !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
     tg_dataset data;
-    if (!data_path || tg_cli_load_split(c, data_path, "train", false, s.limit, &data))
-        return TG_EXIT_USAGE;
+    int status = tg_cli_load_data(c, "train", false, s.run.limit, &data);
+    if (status)
+        return status;
     s.model.input = data.rows * data.cols;
-    cae_train_io io = {.records = stderr, .profile = tg_cli_given(c, "--profile")};
-    cae_train_result result;
+    cae_train_io io = {.loop = {.records = stderr, .profile = tg_cli_given(c, "--profile")}};
+    tg_loop_result result;
     tg_error err;
     int rc = cae_train(&s, &data, &io, &result, &err);
-    size_t n = s.limit && s.limit < data.n ? s.limit : data.n;
+    size_t n = result.epoch_size;
     tg_dataset_free(&data);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.6g samples_per_s=%.0f", s.batch, tg_get_threads(),
+    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.6g samples_per_s=%.0f", s.run.batch, tg_get_threads(),
            s.model.hidden, result.best_epoch_s, result.best_epoch_s > 0 ? (double)n / result.best_epoch_s : 0.0);
     /* How close the epoch came to the time its matrix products alone take at the rate this build
      * reaches on them, measured now (the γ term adds products of its own: no figure then). */
-    double gflops = s.model.gamma == 0 ? cae_step_matmul_gflops(s.batch, s.model.input, s.model.hidden) : 0.0;
+    double gflops = s.model.gamma == 0 ? cae_step_matmul_gflops(s.run.batch, s.model.input, s.model.hidden) : 0.0;
     if (gflops > 0 && result.best_epoch_s > 0) {
         double epoch_gflop = cae_matmul_gflop(n, s.model.input, s.model.hidden);
         printf(" matmul_gflops=%.1f flop_limit_s=%.4g flop_fraction=%.3f", gflops, epoch_gflop / gflops,
@@ -214,13 +201,12 @@ static int cmd_bench(const tg_cli *c)
 
 /* ---- eval, render, compare --------------------------------------------------------------- */
 
-static int load_model(const char *path, cae_model *m)
+/* TG_EXIT_OK, or an exit status after one stderr line. */
+static int load_model(const tg_cli *c, const char *path, cae_model *m)
 {
     tg_error err;
     int rc = cae_model_load_file(m, path, &err);
-    if (rc)
-        tg_cli_say("cae", "%s", err.msg);
-    return rc;
+    return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
 }
 
 static void print_eval(const char *model_name, const cae_eval_options *o, const cae_eval_result *r)
@@ -257,9 +243,53 @@ static bool check_output_dir(const tg_cli *c, const char *dir, const char *const
     return tg_cli_check_files(c, outputs, n_out, inputs, n_in);
 }
 
-/* Loads the model(s) and the test split; the train split too when `with_train` (the probe). */
-static int eval_models(const tg_cli *c, bool compare)
+/* The test split and, for the probe, the train split when it is there and the test images have
+ * labels (an absent train split is skipped, a broken one is an error).  TG_EXIT_OK (then both
+ * are the caller's to free, train when *have_train) or an exit status after one stderr line. */
+static int load_eval_data(const tg_cli *c, tg_dataset *test, tg_dataset *train, bool *have_train)
 {
+    *have_train = false;
+    const char *data_path = tg_cli_data_dir(c);
+    if (!data_path)
+        return TG_EXIT_USAGE;
+    int status = tg_cli_load_split(c, data_path, "t10k", false, 0, test);
+    if (status || !test->labels || !tg_cli_split_exists(data_path, "train"))
+        return status;
+    if ((status = tg_cli_load_split(c, data_path, "train", false, 0, train)))
+        tg_dataset_free(test);
+    *have_train = status == TG_EXIT_OK;
+    return status;
+}
+
+/* Evaluates each model (one eval line each, named by its file when comparing) and, when
+ * comparing, draws the charts into out_dir. */
+static int report_models(const tg_cli *c, cae_model *models, int n, const tg_dataset *test, const tg_dataset *train,
+                         uint64_t seed, const char *out_dir)
+{
+    bool compare = c->command == CMD_COMPARE;
+    cae_eval_options opts = cae_eval_options_default();
+    opts.seed = seed;
+    tg_error err;
+    for (int i = 0; i < n; i++) {
+        cae_eval_result r;
+        int rc = cae_evaluate(&models[i], test, train, &opts, &r, &err);
+        if (rc)
+            return tg_cli_fail(c, rc, &err);
+        print_eval(compare ? c->repeats[i] : NULL, &opts, &r);
+    }
+    if (!compare)
+        return TG_EXIT_OK;
+    int rc = cae_compare_charts(models, c->repeats, n, test, out_dir, &err);
+    if (rc)
+        return tg_cli_fail(c, rc, &err);
+    tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s", out_dir);
+    return TG_EXIT_OK;
+}
+
+/* `cae eval` (one --model) and `cae compare` (several, and --out DIR for the charts). */
+static int cmd_eval_or_compare(const tg_cli *c)
+{
+    bool compare = c->command == CMD_COMPARE;
     if (c->n_repeats == 0 || (!compare && c->n_repeats > 1)) {
         tg_cli_say(c->program, "%s: %s", c->command_name, c->n_repeats ? "give one --model" : "--model FILE is required");
         return TG_EXIT_USAGE;
@@ -277,48 +307,19 @@ static int eval_models(const tg_cli *c, bool compare)
         return TG_EXIT_USAGE;
     cae_model models[MAX_MODELS];
     int loaded = 0, status = TG_EXIT_OK;
-    for (; loaded < c->n_repeats; loaded++)
-        if (load_model(c->repeats[loaded], &models[loaded])) {
-            status = TG_EXIT_USAGE;
-            break;
-        }
-    const char *data_path = status ? NULL : tg_cli_data_dir(c);
-    tg_dataset test = {0}, train = {0};
-    bool have_test = false, have_train = false;
-    if (!status && (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, &test)))
-        status = TG_EXIT_USAGE;
-    have_test = !status;
-    /* The probe trains on the train split: skipped when it is absent, an error when it is broken. */
-    if (!status && test.labels && tg_cli_split_exists(data_path, "train")) {
-        if (tg_cli_load_split(c, data_path, "train", false, 0, &train))
-            status = TG_EXIT_USAGE;
-        else
-            have_train = true;
-    }
-    cae_eval_options opts = cae_eval_options_default();
-    opts.seed = (uint64_t)seed;
-    tg_error err;
-    for (int i = 0; i < loaded && !status; i++) {
-        cae_eval_result r;
-        int rc = cae_evaluate(&models[i], &test, have_train ? &train : NULL, &opts, &r, &err);
-        if (rc)
-            status = tg_cli_fail(c, rc, &err);
-        else
-            print_eval(compare ? c->repeats[i] : NULL, &opts, &r);
-    }
-    if (!status && compare) {
-        int rc = cae_compare_charts(models, c->repeats, loaded, &test, out_dir, &err);
-        if (rc)
-            status = tg_cli_fail(c, rc, &err);
-        else
-            tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s", out_dir);
+    while (status == TG_EXIT_OK && loaded < c->n_repeats)
+        if ((status = load_model(c, c->repeats[loaded], &models[loaded])) == TG_EXIT_OK)
+            loaded++;
+    tg_dataset test, train;
+    bool have_train = false;
+    if (status == TG_EXIT_OK && (status = load_eval_data(c, &test, &train, &have_train)) == TG_EXIT_OK) {
+        status = report_models(c, models, loaded, &test, have_train ? &train : NULL, (uint64_t)seed, out_dir);
+        tg_dataset_free(&test);
+        if (have_train)
+            tg_dataset_free(&train);
     }
     for (int i = 0; i < loaded; i++)
         cae_model_free(&models[i]);
-    if (have_test)
-        tg_dataset_free(&test);
-    if (have_train)
-        tg_dataset_free(&train);
     return status;
 }
 
@@ -335,13 +336,13 @@ static int cmd_render(const tg_cli *c)
                                                              with_log ? "loss.svg" : NULL, NULL}))
         return TG_EXIT_USAGE;
     cae_model m;
-    if (load_model(c->repeats[0], &m))
-        return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
+    int status = load_model(c, c->repeats[0], &m);
+    if (status)
+        return status;
     tg_dataset test;
-    if (!data_path || tg_cli_load_split(c, data_path, "t10k", false, 0, &test)) {
+    if ((status = tg_cli_load_data(c, "t10k", false, 0, &test))) {
         cae_model_free(&m);
-        return TG_EXIT_USAGE;
+        return status;
     }
     tg_error err;
     int rc = cae_render(&m, &test, out_dir, tg_cli_value(c, "--log"), &err);
@@ -475,8 +476,80 @@ static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin,
     return ok;
 }
 
+/* The model to check: --model FILE, or a small random one with the model options and non-zero
+ * biases (so that the check does not sit at a special point).  TG_EXIT_OK or an exit status. */
+static int gradcheck_model(const tg_cli *c, const cae_config *cfg, tg_rng *rng, cae_model *m)
+{
+    if (c->n_repeats == 1)
+        return load_model(c, c->repeats[0], m);
+    if (c->n_repeats > 1) {
+        tg_cli_say("cae gradcheck", "give at most one --model");
+        return TG_EXIT_USAGE;
+    }
+    tg_error err;
+    int rc = cae_model_init(m, cfg, rng, &err);
+    if (rc) {
+        tg_cli_say("cae gradcheck", "%s", err.msg);
+        return tg_cli_exit_status(rc);
+    }
+    tg_rng_fill_uniform(rng, m->enc_b.value.data, m->enc_b.value.size, -0.5f, 0.5f);
+    tg_rng_fill_uniform(rng, m->dec_b.value.data, m->dec_b.value.size, -0.2f, 0.2f);
+    return TG_EXIT_OK;
+}
+
+/* The check's settings for one term: the higher-order term is checked as Q/Q₀ (see unit_scale),
+ * with a step and a floor of its own. */
+static tg_gradcheck_opts term_options(tg_tape *tape, gradcheck_ctx *ctx, const tg_gradcheck_opts *opts)
+{
+    tg_gradcheck_opts term_opts = *opts;
+    ctx->scale = 1.0f;
+    if (ctx->terms == CAE_TERMS_HESSIAN) {
+        ctx->scale = unit_scale(tape, ctx);
+        /* Q is made of differences f'(z) - f'(z̃) of float activations, so its value is
+         * noisier (relative to its changes) than the other terms', and its third
+         * derivatives are larger: eps 1e-2 gives truncation errors up to 9.7e-3 (tanh),
+         * eps 3e-3 rounding noise up to 2.3e-2 on gradients ~3e-3.  A middle step, and a
+         * floor of 3e-2 (about 4e-4 of the largest gradient, ~0.5..1 after the scaling),
+         * measured over every activation, decoder, tying and seeds 1..6: at most 3.2e-3. */
+        term_opts.eps = 5e-3;
+        term_opts.floor = 3e-2;
+    }
+    return term_opts;
+}
+
 /* Checks every loss term separately (so a small λ cannot hide a wrong penalty gradient), then
- * the whole loss; prints the largest error over all of them. */
+ * the whole loss, one stderr line each; prints the largest error over all of them. */
+static int check_terms(tg_tape *tape, gradcheck_ctx *ctx, const tg_gradcheck_opts *opts)
+{
+    static const char *const term_names[] = {"all", "reconstruction", "penalty", "hessian"};
+    /* The higher-order term alone too when the model has one (γ > 0). */
+    static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN, CAE_TERMS_ALL};
+    cae_model *m = ctx->model;
+    double worst = 0.0;
+    size_t checked = 0;
+    int status = TG_EXIT_OK;
+    for (int t = 0; t < 4 && status == TG_EXIT_OK; t++) {
+        if (order[t] == CAE_TERMS_HESSIAN && !(m->cfg.gamma > 0))
+            continue;
+        ctx->terms = order[t];
+        tg_gradcheck_opts term_opts = term_options(tape, ctx, opts);
+        tg_gradcheck_result res;
+        tg_error err;
+        int rc = tg_gradcheck(tape, gradcheck_loss, ctx, m->params, m->n_params, &term_opts, &res, &err);
+        checked += res.checked;
+        if (res.max_rel_err > worst)
+            worst = res.max_rel_err;
+        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g", term_names[ctx->terms],
+                   res.max_rel_err, res.checked, res.max_abs_grad);
+        if (rc) {
+            tg_cli_say("cae gradcheck", "term=%s: %s", term_names[ctx->terms], err.msg);
+            status = TG_EXIT_INTERNAL;
+        }
+    }
+    printf("max_rel_err=%.3g checked=%zu\n", worst, checked);
+    return status;
+}
+
 static int cmd_gradcheck(const tg_cli *c)
 {
     enum { SMALL_D = 16, SMALL_H = 6, BATCH = 4 };
@@ -490,24 +563,13 @@ static int cmd_gradcheck(const tg_cli *c)
     tg_rng rng;
     tg_rng_seed(&rng, (uint64_t)seed, 0x6c);
     cae_model m;
-    tg_error err;
-    int rc;
-    bool from_file = c->n_repeats == 1;
-    if (from_file) {
-        if (load_model(c->repeats[0], &m))
-            return TG_EXIT_USAGE;
-    } else {
-        if (c->n_repeats > 1 || (rc = cae_model_init(&m, &cfg, &rng, &err))) {
-            tg_cli_say("cae gradcheck", "%s", c->n_repeats > 1 ? "give at most one --model" : err.msg);
-            return TG_EXIT_USAGE;
-        }
-        /* Non-zero biases, so the check does not sit at a special point. */
-        tg_rng_fill_uniform(&rng, m.enc_b.value.data, m.enc_b.value.size, -0.5f, 0.5f);
-        tg_rng_fill_uniform(&rng, m.dec_b.value.data, m.dec_b.value.size, -0.2f, 0.2f);
-    }
+    int status = gradcheck_model(c, &cfg, &rng, &m);
+    if (status)
+        return status;
     m.noise_held = true; /* fixed corruptions: the loss must be the same function at every evaluation */
     gradcheck_ctx ctx = {.model = &m, .scale = 1.0f};
-    rc = tg_tensor_create(&ctx.x, 2, (size_t[]){BATCH, m.cfg.input}, &err);
+    tg_error err;
+    int rc = tg_tensor_create(&ctx.x, 2, (size_t[]){BATCH, m.cfg.input}, &err);
     tg_tape *tape = rc ? NULL : tg_tape_new(&err);
     if (!tape) {
         tg_tensor_free(&ctx.x);
@@ -516,55 +578,17 @@ static int cmd_gradcheck(const tg_cli *c)
     }
     tg_rng_fill_uniform(&rng, ctx.x.data, ctx.x.size, 0.05f, 0.95f);
     /* float32 losses: eps 1e-2 keeps rounding noise (~6e-8·|L|/eps) well under the tolerance,
-     * and gradients below the floor are compared in absolute terms (see gradcheck.h). */
-    /* A seeded sample of each parameter by default: every element costs two evaluations of the
+     * and gradients below the floor are compared in absolute terms (see gradcheck.h).
+     * A seeded sample of each parameter by default: every element costs two evaluations of the
      * whole loss, so checking all of a wide model (--hidden 65536) would never end. */
     tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-2, .max_per_param = tg_cli_given(c, "--all") ? 0 : GRADCHECK_SAMPLE,
                               .seed = (uint64_t)seed};
     if (tg_activation_has_kink(m.cfg.act.kind) && !keep_away_from_kink(&m, &ctx.x, 2.0 * opts.eps, &rng)) {
-        tg_cli_say("cae gradcheck", "cannot place inputs away from %s's kink for this model",
-                   tg_activation_name(m.cfg.act.kind));
-        tg_tape_free(tape);
-        tg_tensor_free(&ctx.x);
-        cae_model_free(&m);
-        return TG_EXIT_INTERNAL;
+        tg_cli_say("cae gradcheck", "cannot place inputs away from relu's kink for this model");
+        status = TG_EXIT_INTERNAL;
+    } else {
+        status = check_terms(tape, &ctx, &opts);
     }
-    static const char *const term_names[] = {"all", "reconstruction", "penalty", "hessian"};
-    double worst = 0.0;
-    size_t checked = 0;
-    int status = TG_EXIT_OK;
-    /* The higher-order term alone too when the model has one (γ > 0). */
-    static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN, CAE_TERMS_ALL};
-    for (int t = 0; t < 4 && status == TG_EXIT_OK; t++) {
-        if (order[t] == CAE_TERMS_HESSIAN && !(m.cfg.gamma > 0))
-            continue;
-        ctx.terms = order[t];
-        ctx.scale = 1.0f;
-        tg_gradcheck_opts term_opts = opts;
-        if (ctx.terms == CAE_TERMS_HESSIAN) {
-            ctx.scale = unit_scale(tape, &ctx);
-            /* Q is made of differences f'(z) - f'(z̃) of float activations, so its value is
-             * noisier (relative to its changes) than the other terms', and its third
-             * derivatives are larger: eps 1e-2 gives truncation errors up to 9.7e-3 (tanh),
-             * eps 3e-3 rounding noise up to 2.3e-2 on gradients ~3e-3.  A middle step, and a
-             * floor of 3e-2 (about 4e-4 of the largest gradient, ~0.5..1 after the scaling),
-             * measured over every activation, decoder, tying and seeds 1..6: at most 3.2e-3. */
-            term_opts.eps = 5e-3;
-            term_opts.floor = 3e-2;
-        }
-        tg_gradcheck_result res;
-        rc = tg_gradcheck(tape, gradcheck_loss, &ctx, m.params, m.n_params, &term_opts, &res, &err);
-        checked += res.checked;
-        if (res.max_rel_err > worst)
-            worst = res.max_rel_err;
-        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g", term_names[ctx.terms],
-                res.max_rel_err, res.checked, res.max_abs_grad);
-        if (rc) {
-            tg_cli_say("cae gradcheck", "term=%s: %s", term_names[ctx.terms], err.msg);
-            status = TG_EXIT_INTERNAL;
-        }
-    }
-    printf("max_rel_err=%.3g checked=%zu\n", worst, checked);
     tg_tape_free(tape);
     tg_tensor_free(&ctx.x);
     cae_model_free(&m);
@@ -574,26 +598,14 @@ static int cmd_gradcheck(const tg_cli *c)
 int main(int argc, char **argv)
 {
     static const tg_cli_command commands[] = {
-        {"train", CMD_TRAIN, "train a contractive autoencoder and write a checkpoint"},
-        {"eval", CMD_EVAL, "test-set metrics of a checkpoint (one key=value line)"},
-        {"render", CMD_RENDER, "PNG pictures and SVG plots of a checkpoint"},
-        {"gradcheck", CMD_GRADCHECK, "compare the model's analytic gradient with finite differences"},
-        {"compare", CMD_COMPARE, "evaluate several checkpoints side by side, with charts"},
-        {"bench", CMD_BENCH, "time training epochs"},
+        {"train", CMD_TRAIN, "train a contractive autoencoder and write a checkpoint", cmd_train},
+        {"eval", CMD_EVAL, "test-set metrics of a checkpoint (one key=value line)", cmd_eval_or_compare},
+        {"render", CMD_RENDER, "PNG pictures and SVG plots of a checkpoint", cmd_render},
+        {"gradcheck", CMD_GRADCHECK, "compare the model's analytic gradient with finite differences", cmd_gradcheck},
+        {"compare", CMD_COMPARE, "evaluate several checkpoints side by side, with charts", cmd_eval_or_compare},
+        {"bench", CMD_BENCH, "time training epochs", cmd_bench},
     };
     tg_cli c = {.program = "cae", .commands = commands, .n_commands = 6, .options = OPTIONS,
                 .n_options = N_OPTIONS, .repeatable = "--model"};
-    int rc = tg_cli_parse(&c, argc, argv);
-    if (rc)
-        return rc < 0 ? TG_EXIT_OK : rc;
-    tg_cli_exit_on_stop_signals(&c);
-    switch (c.command) {
-    case CMD_TRAIN: return cmd_train(&c);
-    case CMD_BENCH: return cmd_bench(&c);
-    case CMD_EVAL: return eval_models(&c, false);
-    case CMD_COMPARE: return eval_models(&c, true);
-    case CMD_RENDER: return cmd_render(&c);
-    case CMD_GRADCHECK: return cmd_gradcheck(&c);
-    default: return TG_EXIT_USAGE;
-    }
+    return tg_cli_main(&c, argc, argv);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "nn/io/atomic_file.h"
 #include "nn/init.h"
 #include "tensor/parallel.h"
@@ -29,9 +30,9 @@ int cae_config_check(const cae_config *cfg, tg_error *err)
         return tg_error_set(err, TG_ERR_ARG, "--hidden: %zu outside 1..65536", cfg->hidden);
     if (!isfinite(cfg->lambda) || cfg->lambda < 0)
         return tg_error_set(err, TG_ERR_ARG, "--lambda: %g must be finite and >= 0", cfg->lambda);
-    if (!tg_activation_valid(cfg->act))
-        return tg_error_set(err, TG_ERR_ARG, "--activation: kind %d with parameter %g is not a valid activation",
-                            (int)cfg->act.kind, (double)cfg->act.param);
+    int rc = tg_cli_check_activation(cfg->act, err);
+    if (rc)
+        return rc;
     if (!isfinite(cfg->gamma) || cfg->gamma < 0)
         return tg_error_set(err, TG_ERR_ARG, "--gamma: %g must be finite and >= 0", cfg->gamma);
     if (cfg->corruptions < 1 || cfg->corruptions > CAE_MAX_CORRUPTIONS)
@@ -95,9 +96,8 @@ tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
  * uniform in the unit disc (drawn in the square, rejected outside: 21% of draws) gives two
  * independent normals u·f and v·f, f = sqrt(-2 ln s / s), s = u² + v².  No trigonometry and one
  * logarithm per pair.  In two passes over blocks of pairs: the draws (sequential: one rng)
- * and then f, whose inlined logarithm (tg_logf) lets that loop vectorize; the corruptions of a
- * step are k·B·D numbers (800k at batch 256), and with libm's log in double the pairs took
- * ~20 ns each, most of a CAE+H step. */
+ * and then f, whose inlined logarithm (tg_logf) lets that loop vectorize: the corruptions of a
+ * step are k·B·D numbers, and with libm's log in double the pairs took most of a CAE+H step. */
 static TG_VECTORIZE void add_normal_noise(tg_rng *rng, float *x, size_t n, float sd)
 {
     enum { PAIRS_PER_BLOCK = 256 };
@@ -151,7 +151,8 @@ static void corrupt_rows(size_t lo, size_t hi, void *ctx)
 
 void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde)
 {
-    /* A row of 784 normals takes 1-2 µs: 8 rows a chunk keep the hand-offs (~1 µs) small. */
+    /* A row of normals is little work: chunks of 8 rows keep the cost of handing work to a
+     * thread small beside the work handed. */
     enum { ROWS_PER_CHUNK = 8 };
     corrupt_job job = {cfg, step, x, B, x_tilde};
     tg_parallel_for(cfg->corruptions * B, ROWS_PER_CHUNK, corrupt_rows, &job);
@@ -248,12 +249,10 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
 {
     const cae_config *c = &m->cfg;
     int rc;
-    char act_text[64];
-    tg_activation_format(c->act, act_text, sizeof act_text);
     if ((rc = tg_ckpt_set_meta(ck, "model", "cae", err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "input", err, "%zu", c->input)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "hidden", err, "%zu", c->hidden)) ||
-        (rc = tg_ckpt_set_meta(ck, "activation", act_text, err)) ||
+        (rc = tg_cli_set_meta_activation(ck, c->act, err)) ||
         (rc = tg_ckpt_set_meta(ck, "decoder", c->sigmoid_decoder ? "sigmoid" : "linear", err)) ||
         (rc = tg_ckpt_set_meta(ck, "loss", c->loss == CAE_LOSS_BCE ? "bce" : "mse", err)) ||
         (rc = tg_ckpt_set_meta(ck, "lambda", exact_decimal(c->lambda).s, err)) ||
@@ -265,9 +264,6 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
         return rc;
     return tg_ckpt_add_params(ck, m->params, m->n_params, err);
 }
-
-
-/* Looks up an optional number in [lo, hi]; *out keeps its default when the key is absent. */
 
 /* Looks up an optional key whose value must be one of `choices` (index returned in *out). */
 static int meta_choice(const tg_checkpoint *ck, const char *path, const char *key, const char *const *choices,
@@ -284,15 +280,6 @@ static int meta_choice(const tg_checkpoint *ck, const char *path, const char *ke
     return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a known value", key, v);
 }
 
-/* The optional key "activation" (tg_activation_parse's text); *act keeps its default when absent. */
-static int meta_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err)
-{
-    const char *v = tg_ckpt_get_meta(ck, "activation");
-    if (v && tg_activation_parse(v, act) != 0)
-        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", v);
-    return TG_OK;
-}
-
 int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_config *cfg, tg_error *err)
 {
     static const char *const decoders[] = {"linear", "sigmoid"};
@@ -306,7 +293,7 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     uint64_t input = 0, hidden = 0, corruptions = c.corruptions, noise_seed = c.noise_seed;
     if ((rc = tg_ckpt_meta_uint(ck, path, "input", true, 1, 1u << 24, &input, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "hidden", true, 1, 1u << 24, &hidden, err)) ||
-        (rc = meta_activation(ck, path, &c.act, err)) ||
+        (rc = tg_cli_meta_activation(ck, path, &c.act, err)) ||
         (rc = meta_choice(ck, path, "decoder", decoders, 2, &dec, err)) ||
         (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
         (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
@@ -335,7 +322,7 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
 int cae_model_load_weights(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
 {
     int rc = tg_ckpt_load_params(ck, path, m->params, m->n_params, err);
-    /* A run's checkpoint says how many steps it took (cae_train writes train_step): the next
+    /* A run's checkpoint says how many steps it took (the training loop writes train_step): the next
      * step's corruptions are those of step train_step + 1, as in the uninterrupted run. */
     const char *steps = tg_ckpt_get_meta(ck, "train_step");
     if (rc == TG_OK && steps) {

@@ -97,7 +97,7 @@ typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY, 
  * copies) on the tape.  h, recon and penalty are always built; Q is built for
  * CAE_TERMS_HESSIAN, and for CAE_TERMS_ALL when γ > 0.  y is built unless the tape records
  * gradients and the decoder is linear with the MSE loss: training never reads y, so the
- * decoder and its loss are then one op (tg_affine_mse, the same gradients, faster; or
+ * decoder and its loss are then one op (tg_affine_mse, the same gradients without a node for y; or
  * tg_affine_mse_gram when tg_affine_mse_gram_pays, e.g. hidden 64 at batch 256: the same
  * gradients to float rounding, fewer flops).  On error the tape holds it (sticky) and the return
  * value is its code. */

@@ -17,9 +17,9 @@
 #define RECON_IMAGES 16
 #define TANGENT_IMAGES 4
 #define TANGENT_VECTORS 7
-/* Test images in a mean spectrum: each costs one eigen-decomposition of J·Jᵀ [H,H] (0.25 s for
- * H = 256 on one core, O(H³)).  With 100 instead of 200 the drawn curve moves by at most 5 of
- * the chart's 460 pixels (measured on a 256-unit CAE of Fashion-MNIST). */
+/* Test images in a mean spectrum: each costs one eigen-decomposition of J·Jᵀ [H,H], O(H³), the
+ * bulk of `render` for a wide model.  With 100 instead of 200 the drawn curve moves by at most 5
+ * of the chart's 460 pixels (measured on a 256-unit CAE of Fashion-MNIST). */
 #define SPECTRUM_IMAGES 100
 #define TILE_SCALE 2 /* each pixel drawn as 2x2 */
 #define MAX_COMPARE_MODELS 64

@@ -41,6 +41,18 @@ bool tg_cli_given(const tg_cli *c, const char *name)
     return i >= 0 && c->given[i];
 }
 
+/* One line of a command's help, with TG_CLI_ACTIVATIONS replaced by the list. */
+static void print_option(FILE *f, const tg_cli_option *o)
+{
+    const char *slot = strstr(o->help, TG_CLI_ACTIVATIONS);
+    if (!slot) {
+        fprintf(f, "  %-13s %s\n", o->name, o->help);
+        return;
+    }
+    fprintf(f, "  %-13s %.*s%s%s\n", o->name, (int)(slot - o->help), o->help, tg_activation_choices(),
+            slot + strlen(TG_CLI_ACTIVATIONS));
+}
+
 static void print_usage(const tg_cli *c, FILE *f)
 {
     if (!c->command) {
@@ -52,15 +64,8 @@ static void print_usage(const tg_cli *c, FILE *f)
     }
     fprintf(f, "usage: %s %s [options]\noptions:\n", c->program, c->command_name);
     for (int i = 0; i < c->n_options; i++)
-        if (c->options[i].commands & c->command) {
-            /* the list comes from the activation registry, so help never falls behind it */
-            const char *help = c->options[i].help, *list = strstr(help, "%s");
-            if (list)
-                fprintf(f, "  %-13s %.*s%s%s\n", c->options[i].name, (int)(list - help), help, tg_activation_choices(),
-                        list + 2);
-            else
-                fprintf(f, "  %-13s %s\n", c->options[i].name, help);
-        }
+        if (c->options[i].commands & c->command)
+            print_option(f, &c->options[i]);
 }
 
 int tg_cli_parse(tg_cli *c, int argc, char **argv)
@@ -116,6 +121,18 @@ int tg_cli_parse(tg_cli *c, int argc, char **argv)
         }
     }
     return TG_EXIT_OK;
+}
+
+int tg_cli_main(tg_cli *c, int argc, char **argv)
+{
+    int rc = tg_cli_parse(c, argc, argv);
+    if (rc)
+        return rc < 0 ? TG_EXIT_OK : rc;
+    tg_cli_exit_on_stop_signals(c);
+    for (int i = 0; i < c->n_commands; i++)
+        if (c->commands[i].bit == c->command)
+            return c->commands[i].run(c);
+    return TG_EXIT_USAGE;
 }
 
 /* ---- typed values ------------------------------------------------------------------------- */
@@ -181,20 +198,6 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
         snprintf(list + strlen(list), sizeof list - strlen(list), " %s", choices[i]);
     tg_cli_say(c->program, "%s: unknown value '%s' (one of:%s)", name, s, list);
     return false;
-}
-
-bool tg_cli_activation(const tg_cli *c, const char *name, tg_activation *out)
-{
-    const char *s = tg_cli_value(c, name);
-    if (!s)
-        return true;
-    int rc = tg_activation_parse(s, out);
-    if (rc == -1)
-        tg_cli_say(c->program, "%s: unknown value '%s' (one of: %s)", name, s, tg_activation_choices());
-    else if (rc != 0)
-        tg_cli_say(c->program, "%s: bad parameter in '%s' (choices: %s; a parameter is a finite number >= 0)", name,
-                   s, tg_activation_choices());
-    return rc == 0;
 }
 
 bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out)
@@ -288,9 +291,13 @@ int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool
         bool want_labels = need_labels || exists_plain_or_gz(path, labels);
         rc = tg_dataset_load(ds, path, split, want_labels, limit, &err);
     }
-    if (rc)
-        tg_cli_say(c->program, "%s", err.msg);
-    return rc;
+    return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
+}
+
+int tg_cli_load_data(const tg_cli *c, const char *split, bool need_labels, size_t limit, tg_dataset *ds)
+{
+    const char *path = tg_cli_data_dir(c);
+    return path ? tg_cli_load_split(c, path, split, need_labels, limit, ds) : TG_EXIT_USAGE;
 }
 
 /* ---- files ----------------------------------------------------------------------------------- */
@@ -438,4 +445,45 @@ int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err)
 {
     tg_cli_say(c->program, "%s", err->msg);
     return tg_cli_exit_status(rc);
+}
+
+/* ---- activations ----------------------------------------------------------------------------- */
+
+bool tg_cli_activation(const tg_cli *c, tg_activation *act)
+{
+    const char *text = tg_cli_value(c, "--activation");
+    if (!text)
+        return true;
+    int rc = tg_activation_parse(text, act);
+    if (rc == -1)
+        tg_cli_say(c->program, "--activation: unknown value '%s' (one of: %s)", text, tg_activation_choices());
+    else if (rc != 0)
+        tg_cli_say(c->program, "--activation: bad parameter in '%s' (choices: %s; a parameter is a finite number >= 0)",
+                   text, tg_activation_choices());
+    return rc == 0;
+}
+
+int tg_cli_meta_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err)
+{
+    const char *name = tg_ckpt_get_meta(ck, "activation");
+    if (!name)
+        return TG_OK;
+    if (tg_activation_parse(name, act) != 0)
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", name);
+    return TG_OK;
+}
+
+int tg_cli_set_meta_activation(tg_checkpoint *ck, tg_activation act, tg_error *err)
+{
+    char text[64];
+    tg_activation_format(act, text, sizeof text);
+    return tg_ckpt_set_meta(ck, "activation", text, err);
+}
+
+int tg_cli_check_activation(tg_activation act, tg_error *err)
+{
+    if (!tg_activation_valid(act))
+        return tg_error_set(err, TG_ERR_ARG, "--activation: kind %d with parameter %g is not a valid activation",
+                            (int)act.kind, (double)act.param);
+    return TG_OK;
 }

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "autograd/ops.h"
+#include "nn/io/checkpoint.h"
 #include "nn/io/data.h"
 #include "nn/optim.h"
 
@@ -20,20 +21,34 @@ enum { TG_EXIT_OK = 0, TG_EXIT_INTERNAL = 1, TG_EXIT_USAGE = 2, TG_EXIT_INTERRUP
 #define TG_CLI_MAX_OPTIONS 64
 #define TG_CLI_MAX_REPEATS 16
 
+typedef struct tg_cli tg_cli;
+
 typedef struct tg_cli_command {
     const char *name;
     unsigned bit;        /* distinct bit per command */
     const char *summary; /* one line for `PROGRAM help` */
+    int (*run)(const tg_cli *c); /* the command, returning the exit status (tg_cli_main) */
 } tg_cli_command;
 
 typedef struct tg_cli_option {
     const char *name;    /* "--batch" */
     bool takes_value;
     unsigned commands;   /* bitwise OR of the commands that accept it */
-    const char *help;    /* "N  mini-batch size (32)"; a %s in it stands for the activations' list */
+    const char *help;    /* "N  mini-batch size (32)"; TG_CLI_ACTIVATIONS in it stands for the
+                            activations' list, tg_activation_choices() */
 } tg_cli_option;
 
-typedef struct tg_cli {
+#define TG_CLI_ACTIVATIONS "{activations}"
+
+/* The rows of the options tg_cli_optimizer reads, for a program's option table (--adam-eps is
+ * a row of its own: TG_CLI_ADAM_EPS_OPTION). */
+#define TG_CLI_OPTIMIZER_OPTIONS(commands)                                  \
+    {"--optimizer", true, (commands), "O  adam|sgd (adam)"},                \
+    {"--lr", true, (commands), "X  learning rate, 1e-30..1e9 (1e-3)"},      \
+    {"--momentum", true, (commands), "X  SGD momentum, 0..0.999999 (0; sgd only)"}
+#define TG_CLI_ADAM_EPS_OPTION(commands) {"--adam-eps", true, (commands), "X  Adam epsilon, 1e-30..1 (1e-8; adam only)"}
+
+struct tg_cli {
     /* set by the caller before tg_cli_parse */
     const char *program;
     const tg_cli_command *commands;
@@ -48,11 +63,14 @@ typedef struct tg_cli {
     bool given[TG_CLI_MAX_OPTIONS];
     const char *repeats[TG_CLI_MAX_REPEATS]; /* every value of the repeatable option */
     int n_repeats;
-} tg_cli;
+};
 
 /* Parses argv. Returns TG_EXIT_OK, TG_EXIT_USAGE (one line printed on stderr), or -1 when help
  * was asked for and printed on stdout. */
 int tg_cli_parse(tg_cli *c, int argc, char **argv);
+/* A program's main: parses argv, installs tg_cli_exit_on_stop_signals and runs the command;
+ * returns the exit status (TG_EXIT_OK after help). */
+int tg_cli_main(tg_cli *c, int argc, char **argv);
 
 const char *tg_cli_value(const tg_cli *c, const char *name);
 bool tg_cli_given(const tg_cli *c, const char *name);
@@ -67,8 +85,6 @@ bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool
 bool tg_cli_float(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, float *out);
 /* One of `choices`; *out receives its index. */
 bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out);
-/* An activation, "NAME" or "NAME:PARAM" (tg_activation_parse); *out keeps its value when absent. */
-bool tg_cli_activation(const tg_cli *c, const char *name, tg_activation *out);
 
 /* The optimizer options, read the same way by every program: --optimizer adam|sgd (adam),
  * --lr (1e-3 for both), --momentum (SGD only), --adam-eps (Adam only), in the ranges of
@@ -85,9 +101,11 @@ const char *tg_cli_data_dir(const tg_cli *c);
 /* Loads split "train" or "t10k" from `path` (or the built-in data set when path is
  * "synthetic": always the same images, whatever --seed says, so a resumed run sees the same data).
  * Labels are loaded when their file exists (a broken one is an error, not skipped); with
- * need_labels they are required. Prints one line and returns nonzero on failure. */
+ * need_labels they are required.  Returns TG_EXIT_OK, or an exit status after one stderr line. */
 int tg_cli_load_split(const tg_cli *c, const char *path, const char *split, bool need_labels, size_t limit,
                       tg_dataset *ds);
+/* tg_cli_data_dir and tg_cli_load_split in one: TG_EXIT_OK, or an exit status after one line. */
+int tg_cli_load_data(const tg_cli *c, const char *split, bool need_labels, size_t limit, tg_dataset *ds);
 
 /* Whether the images file of `split` is there (plain or .gz), or path is "synthetic". */
 bool tg_cli_split_exists(const char *path, const char *split);
@@ -123,9 +141,25 @@ const atomic_int *tg_cli_catch_stop_signals(void);
  * file content can add a line of its own or drive the terminal. */
 void tg_cli_say(const char *program, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Maps a library error code to an exit status (file and argument errors are usage errors). */
+/* Maps a library error code to an exit status: bad arguments, shapes, files and file contents
+ * are the user's (TG_EXIT_USAGE); anything else, running out of memory and a diverged run
+ * included, is an internal failure (TG_EXIT_INTERNAL). */
 int tg_cli_exit_status(int error_code);
 /* Prints "PROGRAM: MESSAGE" and returns tg_cli_exit_status(rc). */
 int tg_cli_fail(const tg_cli *c, int rc, const tg_error *err);
+
+/* ---- activations: every list of their names is made here, from tg_activation_name ---------- */
+
+/* --activation NAME[:PARAM] (tg_activation_parse); *act unchanged when absent; false after one
+ * line "PROGRAM: --activation: unknown value 'NAME' (one of: sigmoid|tanh|...)" or naming a bad
+ * parameter. */
+bool tg_cli_activation(const tg_cli *c, tg_activation *act);
+/* Metadata key "activation" of a checkpoint read from `path`: *act unchanged when absent;
+ * TG_ERR_FORMAT "PATH: metadata activation=NAME is not a known activation" when unknown. */
+int tg_cli_meta_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err);
+/* Writes the metadata key "activation" as tg_activation_format's text ("elu:0.5"). */
+int tg_cli_set_meta_activation(tg_checkpoint *ck, tg_activation act, tg_error *err);
+/* TG_ERR_ARG naming the kind and parameter unless tg_activation_valid(act). */
+int tg_cli_check_activation(tg_activation act, tg_error *err);
 
 #endif

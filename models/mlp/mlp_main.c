@@ -1,6 +1,6 @@
 /* mlp — train and evaluate a multi-layer perceptron classifier: the framework's second client.
  *
- *   mlp train [--data PATH] [--layers 256,128] [--activation relu] [--epochs 10] [--batch 64]
+ *   mlp train [--data PATH] [--layers 256,128] [--activation A] [--epochs 10] [--batch 64]
  *             [--optimizer adam|sgd] [--lr 1e-3] [--momentum X] [--seed 1] [--threads N]
  *             [--limit N] [--out mlp.ckpt] [--init-encoder CAE.ckpt]
  *   mlp eval --model FILE [--data PATH] [--threads N]
@@ -8,7 +8,6 @@
  * Conventions as for `cae` (shared/spec/cli.md): key=value results on stdout, messages on
  * stderr; exit 0 success, 1 internal failure (a diverged run), 2 bad usage or bad input with one
  * stderr line, 130 interrupted (the weights so far are saved). */
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,10 +25,8 @@ enum command { CMD_TRAIN = 1 << 0, CMD_EVAL = 1 << 1 };
 static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL, "PATH  IDX directory or 'synthetic'"},
     {"--layers", true, CMD_TRAIN, "W,W,..  hidden layer widths (256,128)"},
-    {"--activation", true, CMD_TRAIN, "A  %s (relu)"},
-    {"--optimizer", true, CMD_TRAIN, "O  adam|sgd (adam)"},
-    {"--lr", true, CMD_TRAIN, "X  learning rate, 1e-30..1e9 (1e-3)"},
-    {"--momentum", true, CMD_TRAIN, "X  SGD momentum, 0..0.999999 (0; sgd only)"},
+    {"--activation", true, CMD_TRAIN, "A  " TG_CLI_ACTIVATIONS " (relu)"},
+    TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
     {"--epochs", true, CMD_TRAIN, "N  passes over the data (10)"},
     {"--batch", true, CMD_TRAIN, "N  mini-batch size (64)"},
     {"--limit", true, CMD_TRAIN, "N  use only the first N training images"},
@@ -46,7 +43,7 @@ static const tg_cli_option OPTIONS[] = {
 
 typedef struct train_request {
     mlp_config model;          /* input and classes come from the data */
-    mlp_train_settings train;
+    tg_loop_settings train;
     const char *out_path;
     const char *encoder_path;  /* --init-encoder, or NULL */
 } train_request;
@@ -54,44 +51,37 @@ typedef struct train_request {
 /* Reads the train options; false after printing one line on stderr. */
 static bool parse_train_request(const tg_cli *c, train_request *r)
 {
-    long epochs = 10, batch = 64, limit = 0, seed = 1;
+    r->model.act = tg_activation_of(TG_ACT_RELU);
+    r->train = (tg_loop_settings){.epochs = 10, .batch = 64, .limit = 0, .shuffle = true, .seed = 1};
     tg_error err;
     const char *layers = tg_cli_given(c, "--layers") ? tg_cli_value(c, "--layers") : "256,128";
     if (mlp_parse_layers(layers, &r->model, &err)) {
         tg_cli_say("mlp", "%s", err.msg);
         return false;
     }
-    r->model.act = tg_activation_of(TG_ACT_RELU);
-    if (!tg_cli_activation(c, "--activation", &r->model.act) || !tg_cli_optimizer(c, &r->train.opt))
+    if (!tg_cli_activation(c, &r->model.act) || !tg_loop_parse_options(c, &r->train))
         return false;
-    if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
-        !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
-        return false;
-    r->train.epochs = epochs;
-    r->train.batch = (size_t)batch;
-    r->train.limit = (size_t)limit;
-    r->train.seed = (uint64_t)seed;
     r->out_path = tg_cli_given(c, "--out") ? tg_cli_value(c, "--out") : DEFAULT_OUT;
     r->encoder_path = tg_cli_value(c, "--init-encoder");
     return true;
 }
 
-/* Reads the --init-encoder checkpoint; without --activation, the MLP takes the encoder's.  NULL
- * after printing one line. */
-static tg_checkpoint *read_encoder(const tg_cli *c, train_request *r)
+/* Reads the --init-encoder checkpoint into *ck; without --activation, the MLP takes the
+ * encoder's.  TG_EXIT_OK, or an exit status after one stderr line. */
+static int read_encoder(const tg_cli *c, train_request *r, tg_checkpoint **ck)
 {
     tg_error err;
-    tg_checkpoint *ck = tg_ckpt_read(r->encoder_path, &err);
-    tg_activation act;
-    int rc = ck ? mlp_encoder_activation(ck, r->encoder_path, &act, &err) : err.code;
+    *ck = tg_ckpt_read(r->encoder_path, &err);
+    tg_activation act = r->model.act;
+    int rc = *ck ? mlp_encoder_activation(*ck, r->encoder_path, &act, &err) : err.code;
     if (rc) {
-        tg_cli_fail(c, rc, &err);
-        tg_ckpt_free(ck);
-        return NULL;
+        tg_ckpt_free(*ck);
+        *ck = NULL;
+        return tg_cli_fail(c, rc, &err);
     }
     if (!tg_cli_given(c, "--activation"))
         r->model.act = act;
-    return ck;
+    return TG_EXIT_OK;
 }
 
 /* The model plus how it was trained (informational metadata), written atomically. */
@@ -116,6 +106,61 @@ static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
     return rc;
 }
 
+/* The train split, labels required, with at least two classes.  TG_EXIT_OK or an exit status
+ * after one stderr line. */
+static int load_train_data(const tg_cli *c, size_t limit, tg_dataset *data)
+{
+    const char *data_path = tg_cli_data_dir(c);
+    if (!data_path)
+        return TG_EXIT_USAGE;
+    int status = tg_cli_load_split(c, data_path, "train", true, limit, data);
+    if (status || data->n_classes >= 2)
+        return status;
+    /* checked here, where the file is known, not as "1 classes" later */
+    char labels[4096];
+    snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", data_path);
+    if (strcmp(data_path, "synthetic") && access(labels, F_OK) != 0)
+        strncat(labels, ".gz", sizeof labels - strlen(labels) - 1);
+    tg_cli_say(c->program, "%s: every label is %d: a classifier needs at least 2 classes", labels, data->n_classes - 1);
+    tg_dataset_free(data);
+    return TG_EXIT_USAGE;
+}
+
+/* The model for the data (which decide the input and output sizes: other image sizes and class
+ * counts work), seeded, with its first layer from the encoder when there is one. */
+static int build_model(const tg_cli *c, train_request *r, const tg_checkpoint *encoder, const tg_dataset *data,
+                       mlp_model *m)
+{
+    r->model.input = data->rows * data->cols;
+    r->model.classes = (size_t)data->n_classes;
+    tg_rng rng;
+    tg_rng_seed(&rng, r->train.seed, INIT_STREAM);
+    tg_error err;
+    /* The random initialization is drawn either way, so the other layers start from the same
+     * weights as the randomly initialized MLP with this seed: the runs differ only in layer 0. */
+    int rc = mlp_model_init(m, &r->model, &rng, &err);
+    if (rc == TG_OK && encoder && (rc = mlp_init_from_encoder(m, encoder, r->encoder_path, &err)))
+        mlp_model_free(m);
+    return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
+}
+
+/* Trains m and writes it, also after an interrupt (the weights so far), not after a failure. */
+static int train_and_save(const tg_cli *c, const train_request *r, mlp_model *m, const tg_dataset *data)
+{
+    tg_loop_io io = {.records = stdout, .progress = isatty(STDERR_FILENO), .stop = tg_cli_catch_stop_signals()};
+    tg_loop_result result;
+    tg_error err;
+    int rc = mlp_train(m, &r->train, data, &io, &result, &err);
+    if (rc || (rc = save_model(m, r, &err)))
+        return tg_cli_fail(c, rc, &err);
+    if (result.interrupted) {
+        tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps_done, r->out_path);
+        return TG_EXIT_INTERRUPTED;
+    }
+    tg_cli_say("mlp", "wrote %s", r->out_path);
+    return TG_EXIT_OK;
+}
+
 static int cmd_train(const tg_cli *c)
 {
     train_request r = {0};
@@ -126,59 +171,20 @@ static int cmd_train(const tg_cli *c)
     if (!tg_cli_check_files(c, &output, 1, &input, 1))
         return TG_EXIT_USAGE;
     tg_checkpoint *encoder = NULL;
-    if (r.encoder_path && !(encoder = read_encoder(c, &r)))
-        return TG_EXIT_USAGE;
-    const char *data_path = tg_cli_data_dir(c);
+    int status = r.encoder_path ? read_encoder(c, &r, &encoder) : TG_EXIT_OK;
     tg_dataset data;
-    if (!data_path || tg_cli_load_split(c, data_path, "train", true, r.train.limit, &data)) {
+    if (status || (status = load_train_data(c, r.train.limit, &data))) {
         tg_ckpt_free(encoder);
-        return TG_EXIT_USAGE;
+        return status;
     }
-    if (data.n_classes < 2) { /* checked here, where the file is known, not as "1 classes" later */
-        char labels[4096];
-        snprintf(labels, sizeof labels, "%s/train-labels-idx1-ubyte", data_path);
-        if (strcmp(data_path, "synthetic") && access(labels, F_OK) != 0)
-            strncat(labels, ".gz", sizeof labels - strlen(labels) - 1);
-        tg_cli_say(c->program, "%s: every label is %d: a classifier needs at least 2 classes", labels,
-                   data.n_classes - 1);
-        tg_ckpt_free(encoder);
-        tg_dataset_free(&data);
-        return TG_EXIT_USAGE;
-    }
-    /* The data decide the input and output sizes: other image sizes and class counts work. */
-    r.model.input = data.rows * data.cols;
-    r.model.classes = (size_t)data.n_classes;
-    tg_rng rng;
-    tg_rng_seed(&rng, r.train.seed, INIT_STREAM);
     mlp_model m;
-    tg_error err;
-    /* The random initialization is drawn either way, so the other layers start from the same
-     * weights as the randomly initialized MLP with this seed: the runs differ only in layer 0. */
-    int rc = mlp_model_init(&m, &r.model, &rng, &err);
-    if (rc == TG_OK && encoder && (rc = mlp_init_from_encoder(&m, encoder, r.encoder_path, &err)))
-        mlp_model_free(&m);
+    status = build_model(c, &r, encoder, &data, &m);
     tg_ckpt_free(encoder);
-    if (rc) {
-        tg_dataset_free(&data);
-        return tg_cli_fail(c, rc, &err);
+    if (status == TG_EXIT_OK) {
+        status = train_and_save(c, &r, &m, &data);
+        mlp_model_free(&m);
     }
-    mlp_train_io io = {.records = stdout, .progress = isatty(STDERR_FILENO), .stop = tg_cli_catch_stop_signals()};
-    mlp_train_result result;
-    rc = mlp_train(&m, &r.train, &data, &io, &result, &err);
     tg_dataset_free(&data);
-    int status = TG_EXIT_OK;
-    if (rc == TG_ERR_NUMERIC) { /* a diverged run is not the user's input's fault */
-        tg_cli_say("mlp", "%s; no checkpoint written", err.msg);
-        status = TG_EXIT_INTERNAL;
-    } else if (rc || (rc = save_model(&m, &r, &err))) {
-        status = tg_cli_fail(c, rc, &err);
-    } else if (result.interrupted) {
-        tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps, r.out_path);
-        status = TG_EXIT_INTERRUPTED;
-    } else {
-        tg_cli_say("mlp", "wrote %s", r.out_path);
-    }
-    mlp_model_free(&m);
     return status;
 }
 
@@ -198,11 +204,11 @@ static int cmd_eval(const tg_cli *c)
     int rc = mlp_model_load_file(&m, model_path, &err);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    const char *data_path = tg_cli_data_dir(c);
     tg_dataset test;
-    if (!data_path || tg_cli_load_split(c, data_path, "t10k", true, 0, &test)) {
+    int status = tg_cli_load_data(c, "t10k", true, 0, &test);
+    if (status) {
         mlp_model_free(&m);
-        return TG_EXIT_USAGE;
+        return status;
     }
     mlp_scores scores;
     rc = mlp_evaluate(&m, &test, EVAL_BATCH, &scores, &err);
@@ -217,13 +223,9 @@ static int cmd_eval(const tg_cli *c)
 int main(int argc, char **argv)
 {
     static const tg_cli_command commands[] = {
-        {"train", CMD_TRAIN, "train a classifier and write a checkpoint (one key=value line per epoch)"},
-        {"eval", CMD_EVAL, "test accuracy and loss of a checkpoint on the t10k split"},
+        {"train", CMD_TRAIN, "train a classifier and write a checkpoint (one key=value line per epoch)", cmd_train},
+        {"eval", CMD_EVAL, "test accuracy and loss of a checkpoint on the t10k split", cmd_eval},
     };
     tg_cli c = {.program = "mlp", .commands = commands, .n_commands = 2, .options = OPTIONS, .n_options = N_OPTIONS};
-    int rc = tg_cli_parse(&c, argc, argv);
-    if (rc)
-        return rc < 0 ? TG_EXIT_OK : rc;
-    tg_cli_exit_on_stop_signals(&c);
-    return c.command == CMD_TRAIN ? cmd_train(&c) : cmd_eval(&c);
+    return tg_cli_main(&c, argc, argv);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "nn/io/atomic_file.h"
 #include "nn/init.h"
 
@@ -74,10 +75,7 @@ int mlp_config_check(const mlp_config *cfg, tg_error *err)
         if (cfg->hidden[k] < 1 || cfg->hidden[k] > MLP_MAX_WIDTH)
             return tg_error_set(err, TG_ERR_ARG, "hidden layer %d: width %zu outside 1..%d", k, cfg->hidden[k],
                                 MLP_MAX_WIDTH);
-    if (!tg_activation_valid(cfg->act))
-        return tg_error_set(err, TG_ERR_ARG, "activation kind %d with parameter %g is not a valid activation",
-                            (int)cfg->act.kind, (double)cfg->act.param);
-    return TG_OK;
+    return tg_cli_check_activation(cfg->act, err);
 }
 
 int mlp_model_init(mlp_model *m, const mlp_config *cfg, tg_rng *rng, tg_error *err)
@@ -88,8 +86,7 @@ int mlp_model_init(mlp_model *m, const mlp_config *cfg, tg_rng *rng, tg_error *e
         return rc;
     m->cfg = *cfg;
     /* He keeps the variance of relu activations constant through the layers (relu zeroes
-     * half of them; leaky_relu and elu nearly so); Glorot does the same for the symmetric
-     * activations and for the logits. */
+     * half of them); Glorot does the same for the symmetric activations and for the logits. */
     tg_activation_kind k = cfg->act.kind;
     bool relu_like = k == TG_ACT_RELU || k == TG_ACT_LEAKY_RELU || k == TG_ACT_ELU;
     tg_init_kind hidden_init = relu_like ? TG_INIT_HE_NORMAL : TG_INIT_GLOROT_UNIFORM;
@@ -142,11 +139,9 @@ int mlp_model_to_checkpoint(const mlp_model *m, tg_checkpoint *ck, tg_error *err
 {
     char layers[MLP_MAX_HIDDEN * 8];
     mlp_format_layers(&m->cfg, layers, sizeof layers);
-    char act_text[48];
-    tg_activation_format(m->cfg.act, act_text, sizeof act_text);
     int rc;
     if ((rc = tg_ckpt_set_meta(ck, "model", "mlp", err)) || (rc = tg_ckpt_set_meta(ck, "layers", layers, err)) ||
-        (rc = tg_ckpt_set_meta(ck, "activation", act_text, err)) ||
+        (rc = tg_cli_set_meta_activation(ck, m->cfg.act, err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "input", err, "%zu", m->cfg.input)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "classes", err, "%zu", m->cfg.classes)))
         return rc;
@@ -174,12 +169,13 @@ static int config_from_checkpoint(const tg_checkpoint *ck, const char *path, mlp
                *input = required_meta(ck, path, "input", err), *classes = required_meta(ck, path, "classes", err);
     if (!layers || !act || !input || !classes)
         return TG_ERR_FORMAT;
-    mlp_config c = {.act = tg_activation_of(TG_ACT_RELU)};
+    mlp_config c = {0};
     tg_error why;
     if (mlp_parse_layers(layers, &c, &why))
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata layers=%s is malformed", layers);
-    if (tg_activation_parse(act, &c.act) != 0)
-        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", act);
+    int rc = tg_cli_meta_activation(ck, path, &c.act, err);
+    if (rc)
+        return rc;
     if (!parse_count(input, strlen(input), MLP_MAX_FEATURES, &c.input) ||
         !parse_count(classes, strlen(classes), MLP_MAX_FEATURES, &c.classes))
         return tg_file_error(err, TG_ERR_FORMAT, path, "metadata input=%s classes=%s: not valid sizes", input,
@@ -242,16 +238,16 @@ int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activat
     if (!model || strcmp(model, "cae") != 0)
         return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s: --init-encoder needs a cae checkpoint",
                             model ? model : "(missing)");
-    const char *name = tg_ckpt_get_meta(ck, "activation");
-    *act = tg_activation_of(TG_ACT_SIGMOID); /* the CAE's default when absent */
-    if (name && tg_activation_parse(name, act) != 0)
-        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata activation=%s is not a known activation", name);
-    return TG_OK;
+    tg_activation kind = tg_activation_of(TG_ACT_SIGMOID); /* the CAE's default when absent */
+    int rc = tg_cli_meta_activation(ck, path, &kind, err);
+    if (rc == TG_OK)
+        *act = kind;
+    return rc;
 }
 
 int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
 {
-    tg_activation act;
+    tg_activation act = tg_activation_of(TG_ACT_SIGMOID);
     int rc = mlp_encoder_activation(ck, path, &act, err);
     if (rc)
         return rc;

@@ -1,18 +1,12 @@
-/* The MLP's training loop and its evaluation: both run the same batch function (see
- * mlp_train.h); training adds the backward pass and the optimizer step. */
+/* The MLP's training (its step on the shared loop, models/common/train_loop.h) and its
+ * evaluation: both run the same forward pass (see mlp_train.h); training adds the backward pass,
+ * and the loop the optimizer step. */
 #include "mlp_train.h"
-
-#include "nn/io/atomic_file.h"
-#include "tensor/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-/* What one batch contributed: its mean loss and how many predictions were right. */
-typedef struct batch_outcome {
-    double loss;
-    size_t correct;
-} batch_outcome;
+#include "nn/io/atomic_file.h"
 
 int mlp_check_data(const mlp_model *m, const tg_dataset *data, const char *what, tg_error *err)
 {
@@ -27,180 +21,127 @@ int mlp_check_data(const mlp_model *m, const tg_dataset *data, const char *what,
     return TG_OK;
 }
 
+/* What one batch gave: its loss node, the loss's value (the batch mean) and how many
+ * predictions were right. */
+typedef struct batch_outcome {
+    tg_node *loss;
+    double mean_loss;
+    size_t correct;
+} batch_outcome;
+
 /* Builds the loss of the images idx[0..count) on a reset tape, and counts right predictions.
- * `labels` [count] receives the batch's labels as int32, the type tg_softmax_xent reads.
- * With `opt`, also runs the backward pass and one optimizer step; `step` (1-based) names the
- * step in messages.  `batcher` (which handed out idx) gets the next batch prefetched.  Reads
- * the loss before the update, so it is the loss the batch was trained on. */
-static int run_batch(tg_tape *tape, mlp_model *m, const tg_dataset *data, const uint32_t *idx, size_t count,
-                     const tg_batcher *batcher, int32_t *labels, tg_optimizer *opt, long step, batch_outcome *out,
-                     tg_error *err)
+ * `labels` [count] receives the batch's labels as int32, the type tg_softmax_xent reads. */
+static int forward_batch(tg_tape *tape, mlp_model *m, const tg_dataset *data, const uint32_t *idx, size_t count,
+                         int32_t *labels, batch_outcome *out, tg_error *err)
 {
     tg_tape_reset(tape);
     tg_node *x = tg_input_new(tape, 2, (size_t[]){count, m->cfg.input}); // [B,D]
     if (x)
         tg_dataset_images_to_float(data, idx, count, x->value.data);
-    tg_batcher_prefetch_next(batcher, data); /* the next batch loads while this one runs */
     for (size_t k = 0; k < count; k++)
         labels[k] = data->labels[idx[k]];
     tg_node *logits = mlp_logits(tape, m, x);                           // [B,C]
-    tg_node *loss = tg_softmax_xent(tape, logits, labels);              // [1]
+    out->loss = tg_softmax_xent(tape, logits, labels);                  // [1]
     int rc = tg_tape_get_error(tape, err);
     if (rc)
         return rc;
-    out->loss = loss->value.data[0];
+    out->mean_loss = out->loss->value.data[0];
     out->correct = 0;
     for (size_t k = 0; k < count; k++)
         out->correct += mlp_argmax(logits->value.data + k * m->cfg.classes, m->cfg.classes) == (size_t)labels[k];
-    if (!opt)
-        return TG_OK;
-    if (!isfinite(out->loss))
-        return tg_error_set(err, TG_ERR_NUMERIC, "step %ld: the loss became %g; stopping (try a smaller --lr)", step,
-                            out->loss);
-    tg_params_zero_grad(m->params, m->n_params);
-    if ((rc = tg_backward(tape, loss, err)))
-        return rc;
-    if ((rc = tg_optim_step(opt, err))) {
-        char why[TG_ERROR_MSG_MAX];
-        snprintf(why, sizeof why, "%s", err ? err->msg : "");
-        return tg_error_set(err, rc, "step %ld: %s; stopping (try a smaller --lr)", step, why);
-    }
     return TG_OK;
 }
 
-/* The tape, the label buffer and the batcher of a run; freed together. */
-typedef struct batch_run {
-    tg_tape *tape;
-    int32_t *labels; /* [batch] */
-    tg_batcher batcher;
-    bool have_batcher;
-} batch_run;
+/* ---- training ------------------------------------------------------------------------------ */
 
-static int batch_run_init(batch_run *r, const tg_dataset *data, size_t batch, size_t limit, bool shuffle,
-                          uint64_t seed, tg_error *err)
+typedef struct mlp_trainer {
+    mlp_model *m;
+    int32_t *labels; /* [batch] */
+} mlp_trainer;
+
+/* The epoch line's figure besides the loss: the fraction of right predictions. */
+static const tg_loop_figure FIGURES[] = {{"train_acc", 4, true, true}};
+
+/* The loss of the batch and its backward pass; the loop then runs the optimizer.  Reads the
+ * loss before the update, so it is the loss the batch was trained on. */
+static int mlp_step(void *ctx, tg_loop *loop, tg_loop_step *st, tg_error *err)
 {
-    *r = (batch_run){0};
-    int rc = tg_batcher_init(&r->batcher, data, batch, limit, shuffle, seed, err);
+    mlp_trainer *t = ctx;
+    batch_outcome b;
+    int rc = forward_batch(loop->tape, t->m, loop->data, st->idx, st->count, t->labels, &b, err);
     if (rc)
         return rc;
-    r->have_batcher = true;
-    r->labels = malloc((batch < data->n ? batch : data->n) * sizeof *r->labels);
-    if (!r->labels)
-        return tg_error_set(err, TG_ERR_NOMEM, "cannot allocate labels for a batch of %zu", batch);
-    r->tape = tg_tape_new(err);
-    return r->tape ? TG_OK : TG_ERR_NOMEM;
+    if (!isfinite(b.mean_loss))
+        return tg_error_set(err, TG_ERR_NUMERIC,
+                            "step %ld: the loss became %g; stopping (try a smaller --lr); no checkpoint written",
+                            st->number, b.mean_loss);
+    if ((rc = tg_backward(loop->tape, b.loss, err)))
+        return rc;
+    st->loss = b.mean_loss;
+    st->figures[0] = (double)b.correct;
+    return TG_OK;
 }
 
-static void batch_run_free(batch_run *r)
+int mlp_train(mlp_model *m, const tg_loop_settings *s, const tg_dataset *data, const tg_loop_io *io,
+              tg_loop_result *result, tg_error *err)
 {
-    tg_tape_free(r->tape);
-    free(r->labels);
-    if (r->have_batcher)
-        tg_batcher_free(&r->batcher);
-    *r = (batch_run){0};
-}
-
-static int train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data, const mlp_train_io *io,
-                 mlp_train_result *result, tg_error *err)
-{
-    *result = (mlp_train_result){0};
+    *result = (tg_loop_result){0};
     int rc = mlp_check_data(m, data, "train", err);
     if (rc)
         return rc;
-    tg_optimizer opt;
-    if ((rc = tg_optim_init(&opt, &s->opt, m->params, m->n_params, err)))
-        return rc;
-    batch_run run;
-    if ((rc = batch_run_init(&run, data, s->batch, s->limit, true, s->seed, err)))
-        goto done;
-    const size_t epoch_size = tg_batcher_size(&run.batcher), batches = tg_batcher_batches_per_epoch(&run.batcher);
-    for (long epoch = 0; epoch < s->epochs && !result->interrupted; epoch++) {
-        tg_batcher_seek(&run.batcher, (uint64_t)epoch, 0);
-        double start = tg_now_seconds();
-        double loss_sum = 0.0; /* Σ batch mean loss · batch size, so the epoch mean weighs every image once */
-        size_t correct = 0, seen = 0;
-        const uint32_t *idx;
-        size_t count;
-        while ((count = tg_batcher_next(&run.batcher, &idx)) > 0) {
-            batch_outcome b;
-            if ((rc = run_batch(run.tape, m, data, idx, count, &run.batcher, run.labels, &opt, result->steps + 1, &b,
-                                err)))
-                goto done;
-            result->steps++;
-            loss_sum += b.loss * (double)count;
-            correct += b.correct;
-            seen += count;
-            if (io->progress && (result->steps % 25 == 0 || seen == epoch_size))
-                fprintf(stderr, "\repoch %ld: batch %zu/%zu loss %.4f ", epoch + 1, (seen + s->batch - 1) / s->batch,
-                        batches, loss_sum / (double)seen);
-            if (io->stop && *io->stop) {
-                result->interrupted = true;
-                break;
-            }
-        }
-        if (io->progress)
-            fputc('\n', stderr);
-        result->epochs_done += seen == epoch_size;
-        if (io->records) {
-            fprintf(io->records, "epoch=%ld loss=%.6g train_acc=%.4f seconds=%.3f%s\n", epoch + 1,
-                    loss_sum / (double)seen, (double)correct / (double)seen, tg_now_seconds() - start,
-                    seen == epoch_size ? "" : " partial=1");
-            fflush(io->records);
-        }
-    }
-done:
-    batch_run_free(&run);
-    tg_optim_free(&opt);
+    mlp_trainer t = {m, malloc((s->batch < data->n ? s->batch : data->n) * sizeof *t.labels)};
+    if (!t.labels)
+        return tg_error_set(err, TG_ERR_NOMEM, "cannot allocate labels for a batch of %zu", s->batch);
+    const tg_loop_model model = {.ctx = &t, .params = m->params, .n_params = m->n_params, .step = mlp_step,
+                                 .figures = FIGURES, .n_figures = 1,
+                                 .stopping = "stopping (try a smaller --lr); no checkpoint written"};
+    tg_loop loop;
+    rc = tg_loop_open(&loop, &model, s, &(tg_loop_position){0}, data, io, NULL, NULL, err);
+    if (rc == TG_OK)
+        rc = tg_loop_run(&loop, err);
+    *result = loop.result;
+    rc = tg_loop_close(&loop, rc, err);
+    free(t.labels);
     return rc;
 }
 
-typedef struct train_call {
-    mlp_model *m;
-    const mlp_train_settings *s;
-    const tg_dataset *data;
-    const mlp_train_io *io;
-    mlp_train_result *result;
-    tg_error *err;
-    int rc;
-} train_call;
-
-static void run_train_call(void *ctx)
-{
-    train_call *c = ctx;
-    c->rc = train(c->m, c->s, c->data, c->io, c->result, c->err);
-}
-
-/* The whole run on one team of threads (tensor/parallel.h), as the CAE's. */
-int mlp_train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data, const mlp_train_io *io,
-              mlp_train_result *result, tg_error *err)
-{
-    train_call c = {m, s, data, io, result, err, TG_OK};
-    tg_team_run(run_train_call, &c);
-    return c.rc;
-}
+/* ---- evaluation ---------------------------------------------------------------------------- */
 
 int mlp_evaluate(mlp_model *m, const tg_dataset *data, size_t batch, mlp_scores *scores, tg_error *err)
 {
     *scores = (mlp_scores){0};
     int rc = mlp_check_data(m, data, "test", err);
-    batch_run run = {0};
-    if (rc || (rc = batch_run_init(&run, data, batch, 0, false, 0, err)))
-        goto done;
-    tg_tape_set_grad_enabled(run.tape, false); /* no gradients: nothing is kept for a backward */
+    if (rc)
+        return rc;
+    tg_batcher batcher;
+    if ((rc = tg_batcher_init(&batcher, data, batch, 0, false, 0, err)))
+        return rc;
+    int32_t *labels = malloc((batch < data->n ? batch : data->n) * sizeof *labels);
+    tg_tape *tape = NULL;
+    if (!labels)
+        rc = tg_error_set(err, TG_ERR_NOMEM, "cannot allocate labels for a batch of %zu", batch);
+    else if (!(tape = tg_tape_new(err)))
+        rc = TG_ERR_NOMEM;
+    else
+        tg_tape_set_grad_enabled(tape, false); /* no gradients: nothing is kept for a backward */
     const uint32_t *idx;
     size_t count, correct = 0;
     double loss_sum = 0.0;
-    while ((count = tg_batcher_next(&run.batcher, &idx)) > 0) {
+    while (rc == TG_OK && (count = tg_batcher_next(&batcher, &idx)) > 0) {
         batch_outcome b;
-        if ((rc = run_batch(run.tape, m, data, idx, count, &run.batcher, run.labels, NULL, 0, &b, err)))
-            goto done;
-        loss_sum += b.loss * (double)count;
+        if ((rc = forward_batch(tape, m, data, idx, count, labels, &b, err)))
+            break;
+        tg_batcher_prefetch_next(&batcher, data); /* a hint: the next batch's images start loading */
+        loss_sum += b.mean_loss * (double)count;
         correct += b.correct;
         scores->samples += count;
     }
-    scores->loss = loss_sum / (double)scores->samples;
-    scores->accuracy = (double)correct / (double)scores->samples;
-done:
-    batch_run_free(&run);
+    if (rc == TG_OK) {
+        scores->loss = loss_sum / (double)scores->samples;
+        scores->accuracy = (double)correct / (double)scores->samples;
+    }
+    tg_tape_free(tape);
+    free(labels);
+    tg_batcher_free(&batcher);
     return rc;
 }

@@ -2,42 +2,21 @@
 #ifndef MLP_TRAIN_H
 #define MLP_TRAIN_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdio.h>
 
 #include "mlp_model.h"
 #include "nn/io/data.h"
-#include "nn/optim.h"
+#include "train_loop.h"
 
-typedef struct mlp_train_settings {
-    tg_opt_config opt;
-    long epochs;  /* passes over the data */
-    size_t batch; /* mini-batch size; the last, smaller batch of an epoch is used too */
-    size_t limit; /* use only the first `limit` images (0: all) */
-    uint64_t seed; /* seeds the per-epoch shuffles (the caller seeds the initialization) */
-} mlp_train_settings;
-
-typedef struct mlp_train_io {
-    FILE *records;                     /* one key=value line per epoch (stdout), or NULL */
-    bool progress;                     /* redraw a one-line progress note on stderr */
-    const atomic_int *stop;            /* when it becomes nonzero (a signal), stop after the
-                                          current step; may be NULL */
-} mlp_train_io;
-
-typedef struct mlp_train_result {
-    long steps;        /* optimizer steps taken */
-    long epochs_done;  /* complete epochs */
-    bool interrupted;  /* *io->stop was seen: the model holds the weights of the last step */
-} mlp_train_result;
-
-/* Trains m in place on `data`, whose labels must be in 0..m->cfg.classes-1: per step, a batch
- * from the seeded batcher -> logits -> softmax cross-entropy -> backward -> optimizer.  A
- * non-finite loss or gradient stops the run with TG_ERR_NUMERIC and a message naming the step
- * (the model then holds the last finite weights). */
-int mlp_train(mlp_model *m, const mlp_train_settings *s, const tg_dataset *data, const mlp_train_io *io,
-              mlp_train_result *result, tg_error *err);
+/* Trains m in place on `data`, whose labels must be in 0..m->cfg.classes-1, with the shared
+ * loop (train_loop.h; s->seed seeds the shuffles, the caller seeds the initialization): per
+ * step, a batch -> logits -> softmax cross-entropy -> backward -> optimizer; the epoch line
+ * reports train_acc.  A non-finite loss or gradient stops the run with TG_ERR_NUMERIC and a
+ * message naming the step (the model then holds the last finite weights).  After a stop signal,
+ * result->interrupted is set and m holds the last step's weights. */
+int mlp_train(mlp_model *m, const tg_loop_settings *s, const tg_dataset *data, const tg_loop_io *io,
+              tg_loop_result *result, tg_error *err);
 
 typedef struct mlp_scores {
     double loss;     /* mean softmax cross-entropy per example */

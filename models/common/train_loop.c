@@ -1,0 +1,374 @@
+/* The training loop of both programs: see train_loop.h. */
+#include "train_loop.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn/io/atomic_file.h"
+#include "tensor/parallel.h"
+
+#define PROGRESS_EVERY 16 /* steps between redraws of the progress bar */
+
+/* ---- open and close ---------------------------------------------------------------------- */
+
+/* Restores optimizer moments and step count (all or nothing: checked before copying). */
+static int load_optimizer_state(const tg_checkpoint *ck, const char *path, tg_optimizer *opt, tg_error *err)
+{
+    char name[TG_OPT_STATE_NAME_MAX];
+    int n = tg_optim_state_count(opt);
+    for (int k = 0; k < n; k++) {
+        const tg_tensor *mine = tg_optim_state_tensor(opt, k, name);
+        const tg_tensor *saved = tg_ckpt_find(ck, name);
+        if (!saved || !tg_tensor_same_shape(saved, mine))
+            return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: optimizer state %s is missing or has the wrong shape",
+                                path, name);
+        /* Adam's second moments are means of squares: a negative one makes sqrt(v) NaN. */
+        int rc = tg_ckpt_check_values(saved, path, name, strncmp(name, "adam.v/", 7) == 0, err);
+        if (rc)
+            return rc;
+    }
+    const tg_tensor *step = tg_ckpt_find(ck, tg_optim_step_name(opt));
+    if (!step || step->size != 1 || !(step->data[0] >= 0 && step->data[0] <= 1e15)) /* (long) of more is UB */
+        return tg_file_error(err, TG_ERR_FORMAT, path, "not resumable: %s is missing or invalid",
+                             tg_optim_step_name(opt));
+    for (int k = 0; k < n; k++) {
+        tg_tensor *mine = tg_optim_state_tensor(opt, k, name);
+        tg_tensor_copy(mine, tg_ckpt_find(ck, name), NULL);
+    }
+    opt->step = (long)step->data[0];
+    return TG_OK;
+}
+
+/* Opens the CSV log (appended to when resuming) and writes its header to an empty one. */
+static int open_log(tg_loop *loop, bool append, tg_error *err)
+{
+    int rc = tg_open_stream_output(loop->io.log_path, append, &loop->log, err);
+    if (rc)
+        return rc;
+    fseek(loop->log, 0, SEEK_END);
+    if (ftell(loop->log) == 0) {
+        fprintf(loop->log, "step,epoch,loss");
+        for (int k = 0; k < loop->model.n_figures; k++)
+            fprintf(loop->log, ",%s", loop->model.figures[k].name);
+        fprintf(loop->log, "\n");
+    }
+    return TG_OK;
+}
+
+int tg_loop_open(tg_loop *loop, const tg_loop_model *model, const tg_loop_settings *s, const tg_loop_position *start,
+                 const tg_dataset *data, const tg_loop_io *io, const tg_checkpoint *resume, const char *resume_path,
+                 tg_error *err)
+{
+    *loop = (tg_loop){.model = *model, .s = *s, .pos = *start, .io = *io, .data = data};
+    int rc = tg_optim_init(&loop->opt, &s->opt, model->params, model->n_params, err);
+    if (rc)
+        return rc;
+    loop->have_opt = true;
+    if (resume && (rc = load_optimizer_state(resume, resume_path, &loop->opt, err)))
+        return rc;
+    if ((rc = tg_batcher_init(&loop->batcher, data, s->batch, s->limit, s->shuffle, s->seed, err)))
+        return rc;
+    loop->have_batcher = true;
+    loop->epoch_size = s->limit > 0 && s->limit < data->n ? s->limit : data->n;
+    if (start->position > loop->epoch_size)
+        return tg_error_set(err, TG_ERR_FORMAT, "%s: train_position %zu is past the epoch's %zu images", resume_path,
+                            start->position, loop->epoch_size);
+    if (!(loop->tape = tg_tape_new(err)))
+        return err ? err->code : TG_ERR_NOMEM;
+    tg_tape_set_profile(loop->tape, io->profile);
+    if (io->log_path && (rc = open_log(loop, resume != NULL, err)))
+        return rc;
+    tg_params_zero_grad(model->params, model->n_params); /* from here on each update clears them */
+    tg_batcher_seek(&loop->batcher, start->epoch, start->position);
+    return TG_OK;
+}
+
+int tg_loop_close(tg_loop *loop, int rc, tg_error *err)
+{
+    if (loop->log && fclose(loop->log) != 0 && rc == TG_OK)
+        rc = tg_file_error(err, TG_ERR_IO, loop->io.log_path, "cannot write the log");
+    loop->log = NULL;
+    tg_tape_free(loop->tape);
+    loop->tape = NULL;
+    if (loop->have_batcher)
+        tg_batcher_free(&loop->batcher);
+    if (loop->have_opt)
+        tg_optim_free(&loop->opt);
+    loop->have_batcher = loop->have_opt = false;
+    return rc;
+}
+
+/* ---- one step ------------------------------------------------------------------------------ */
+
+typedef struct epoch_sums {
+    double loss;                          /* Σ batch mean loss · batch size */
+    double figures[TG_LOOP_MAX_FIGURES];  /* likewise, or Σ counts */
+    size_t samples;
+    double seconds;
+} epoch_sums;
+
+/* err's message as "step N: MESSAGE; STOPPING" (the message is copied first: tg_error_set must
+ * not read the buffer it writes). */
+static int step_error(tg_error *err, int rc, long step, const char *stopping)
+{
+    char why[TG_ERROR_MSG_MAX];
+    snprintf(why, sizeof why, "%s", err ? err->msg : "");
+    return tg_error_set(err, rc, "step %ld: %s; %s", step, why, stopping);
+}
+
+static double profile_clock(const tg_loop *loop)
+{
+    return loop->io.profile ? tg_now_seconds() : 0.0;
+}
+
+/* The model's step on the images idx[0..count), the optimizer's, and the step's share of the
+ * epoch's figures and of the log. */
+static int loop_step(tg_loop *loop, const uint32_t *idx, size_t count, epoch_sums *sums, tg_error *err)
+{
+    tg_loop_step st = {.idx = idx, .count = count, .number = loop->pos.step + 1, .first_loss = loop->pos.first_loss};
+    int rc = loop->model.step(loop->model.ctx, loop, &st, err);
+    if (rc)
+        return rc;
+    if (loop->pos.first_loss == 0)
+        loop->pos.first_loss = st.loss;
+    double start = profile_clock(loop);
+    if ((rc = tg_optim_step_zero_grad(&loop->opt, err)))
+        return step_error(err, rc, st.number, loop->model.stopping);
+    if (loop->io.profile)
+        loop->optimizer_s += tg_now_seconds() - start;
+    /* The next batch's images are asked for at the end of the step rather than right after this
+     * batch's conversion: asked for earlier, they tended to be pushed out of the cache again by
+     * the step's own data before their turn came. */
+    start = profile_clock(loop);
+    tg_batcher_prefetch_next(&loop->batcher, loop->data);
+    if (loop->io.profile)
+        loop->data_s += tg_now_seconds() - start;
+    sums->loss += st.loss * (double)count;
+    for (int k = 0; k < loop->model.n_figures; k++)
+        sums->figures[k] += loop->model.figures[k].count ? st.figures[k] : st.figures[k] * (double)count;
+    sums->samples += count;
+    if (loop->log) {
+        fprintf(loop->log, "%ld,%llu,%.9g", st.number, (unsigned long long)loop->pos.epoch + 1, st.loss);
+        for (int k = 0; k < loop->model.n_figures; k++)
+            fprintf(loop->log, ",%.9g", loop->model.figures[k].count ? st.figures[k] / (double)count : st.figures[k]);
+        fprintf(loop->log, "\n");
+    }
+    return TG_OK;
+}
+
+/* ---- one epoch ----------------------------------------------------------------------------- */
+
+static void draw_progress(uint64_t epoch, size_t done, size_t total, double elapsed, double loss)
+{
+    double frac = total ? (double)done / (double)total : 1.0;
+    double rate = elapsed > 0 ? (double)done / elapsed : 0.0;
+    double eta = rate > 0 ? (double)(total - done) / rate : 0.0;
+    char bar[31];
+    int filled = (int)(frac * 30.0);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < filled ? '#' : '.';
+    bar[30] = '\0';
+    fprintf(stderr, "\repoch %llu [%s] %5.1f%% %8.0f samples/s ETA %5.1fs loss %.5f ",
+            (unsigned long long)epoch + 1, bar, 100.0 * frac, rate, eta, loss);
+    fflush(stderr);
+}
+
+static void print_epoch_line(const tg_loop *loop, const epoch_sums *sums, bool complete)
+{
+    FILE *f = loop->io.records;
+    double n = (double)sums->samples;
+    fprintf(f, "epoch=%llu loss=%.6g", (unsigned long long)loop->pos.epoch + 1, sums->loss / n);
+    for (int k = 0; k < loop->model.n_figures; k++) {
+        const tg_loop_figure *fig = &loop->model.figures[k];
+        fprintf(f, fig->fixed ? " %s=%.*f" : " %s=%.*g", fig->name, fig->digits, sums->figures[k] / n);
+    }
+    fprintf(f, " seconds=%.3f", sums->seconds);
+    if (loop->model.rate_and_step)
+        fprintf(f, " samples_per_s=%.0f step=%ld", n / sums->seconds, loop->pos.step);
+    fprintf(f, "%s\n", complete ? "" : " partial=1");
+}
+
+static bool step_limit_reached(const tg_loop *loop)
+{
+    return loop->s.steps > 0 && loop->pos.step >= loop->s.steps;
+}
+
+static bool stop_requested(const tg_loop *loop)
+{
+    return loop->io.stop && *loop->io.stop;
+}
+
+int tg_loop_epoch(tg_loop *loop, tg_error *err)
+{
+    epoch_sums sums = {0};
+    tg_loop_position *pos = &loop->pos;
+    tg_loop_result *result = &loop->result;
+    double start = tg_now_seconds();
+    bool started_fresh = pos->position == 0;
+    const uint32_t *idx;
+    size_t count;
+    while (!step_limit_reached(loop) && (count = tg_batcher_next(&loop->batcher, &idx)) > 0) {
+        int rc = loop_step(loop, idx, count, &sums, err);
+        if (rc)
+            return rc;
+        pos->step++;
+        pos->position += count;
+        result->steps_done++;
+        result->last_loss = sums.loss / (double)sums.samples;
+        if (loop->io.progress && (pos->step % PROGRESS_EVERY == 0 || pos->position == loop->epoch_size))
+            draw_progress(pos->epoch, pos->position, loop->epoch_size, tg_now_seconds() - start, result->last_loss);
+        if (stop_requested(loop))
+            break;
+    }
+    sums.seconds = tg_now_seconds() - start;
+    if (loop->io.progress)
+        fprintf(stderr, "\n");
+    bool complete = pos->position == loop->epoch_size;
+    if (!complete && sums.samples == 0 && !step_limit_reached(loop))
+        /* the batcher and the position disagree: without this, the run would never end */
+        return tg_error_set(err, TG_ERR_STATE, "epoch %llu: no images left at image %zu of %zu",
+                            (unsigned long long)pos->epoch + 1, pos->position, loop->epoch_size);
+    if (loop->io.records && sums.samples > 0)
+        print_epoch_line(loop, &sums, complete);
+    if (loop->io.records)
+        fflush(loop->io.records);
+    if (complete) {
+        if (started_fresh && (result->best_epoch_s == 0 || sums.seconds < result->best_epoch_s))
+            result->best_epoch_s = sums.seconds;
+        result->epochs_done++;
+        pos->epoch++;
+        pos->position = 0;
+        tg_batcher_seek(&loop->batcher, pos->epoch, 0);
+    }
+    result->interrupted = stop_requested(loop);
+    return TG_OK;
+}
+
+/* ---- the run --------------------------------------------------------------------------------- */
+
+typedef struct run_call {
+    tg_loop *loop;
+    tg_error *err;
+    int rc;
+} run_call;
+
+static void run_epochs(void *ctx)
+{
+    run_call *c = ctx;
+    tg_loop *loop = c->loop;
+    while (c->rc == TG_OK && (long)loop->pos.epoch < loop->s.epochs && !step_limit_reached(loop) &&
+           !loop->result.interrupted)
+        c->rc = tg_loop_epoch(loop, c->err);
+}
+
+int tg_loop_run(tg_loop *loop, tg_error *err)
+{
+    run_call c = {loop, err, TG_OK};
+    tg_team_run(run_epochs, &c);
+    loop->result.end = loop->pos;
+    loop->result.epoch_size = loop->epoch_size;
+    if (c.rc == TG_OK && loop->io.profile) {
+        tg_tape_profile_print(loop->tape, stderr);
+        fprintf(stderr, "op=(batch conversion) forward_s=%.6f\nop=(optimizer) forward_s=%.6f\n", loop->data_s,
+                loop->optimizer_s);
+    }
+    return c.rc;
+}
+
+/* ---- the run's state in a checkpoint ------------------------------------------------------ */
+
+int tg_loop_add_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err)
+{
+    const tg_optimizer *opt = &loop->opt;
+    const tg_loop_settings *s = &loop->s;
+    const tg_loop_position *pos = &loop->pos;
+    int rc;
+    if ((rc = tg_ckpt_set_meta(ck, "optimizer", tg_opt_kind_name(opt->cfg.kind), err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "lr", err, "%.9g", (double)opt->cfg.lr)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "momentum", err, "%.9g", (double)opt->cfg.momentum)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "adam_eps", err, "%.9g", (double)opt->cfg.eps)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "batch", err, "%zu", s->batch)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", s->limit)) ||
+        (rc = tg_ckpt_set_meta(ck, "shuffle", s->shuffle ? "1" : "0", err)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)s->seed)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "epochs", err, "%ld", s->epochs)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "train_step", err, "%ld", pos->step)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "train_epoch", err, "%llu", (unsigned long long)pos->epoch)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "train_position", err, "%zu", pos->position)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "first_loss", err, "%.17g", pos->first_loss)))
+        return rc;
+    /* Optimizer state: moments or momentum buffers under their own names, and the step count. */
+    char name[TG_OPT_STATE_NAME_MAX];
+    for (int k = 0; k < tg_optim_state_count(opt) && !rc; k++) {
+        tg_tensor *t = tg_optim_state_tensor((tg_optimizer *)opt, k, name);
+        rc = tg_ckpt_add(ck, name, t, err);
+    }
+    if (rc)
+        return rc;
+    float step = (float)opt->step; /* exact up to 2^24 steps */
+    tg_tensor t;
+    tg_tensor_wrap(&t, &step, 1, (size_t[]){1}, NULL);
+    return tg_ckpt_add(ck, tg_optim_step_name(opt), &t, err);
+}
+
+int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, tg_loop_settings *s,
+                                     tg_loop_position *pos, tg_error *err)
+{
+    const char *opt = tg_ckpt_get_meta(ck, "optimizer");
+    if (!opt || (strcmp(opt, "adam") && strcmp(opt, "sgd")))
+        return tg_file_error(err, TG_ERR_FORMAT, path, "not resumable: no optimizer state (optimizer=%s)",
+                             opt ? opt : "missing");
+    tg_loop_settings r = *s;
+    r.opt = tg_opt_config_default(strcmp(opt, "sgd") == 0 ? TG_OPT_SGD : TG_OPT_ADAM);
+    double lr = 0, mom = 0, eps = 0, first_loss = 0;
+    uint64_t batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0, position = 0;
+    int rc;
+    if ((rc = tg_ckpt_meta_real(ck, path, "lr", true, TG_OPT_MIN_LR, TG_OPT_MAX_LR, &lr, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "momentum", true, 0, TG_OPT_MAX_MOMENTUM, &mom, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "adam_eps", true, TG_OPT_MIN_EPS, TG_OPT_MAX_EPS, &eps, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "batch", true, 1, 1000000000, &batch, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "limit", true, 0, 1000000000000, &limit, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "shuffle", true, 0, 1, &shuffle, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "seed", true, 0, UINT64_MAX, &seed, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "epochs", true, 0, 1000000000, &epochs, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "train_step", true, 0, 1000000000000000, &step, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "train_epoch", true, 0, 1000000000, &epoch, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "train_position", true, 0, 1000000000000, &position, err)) ||
+        /* optional: checkpoints written before the divergence reference was saved lack it */
+        (rc = tg_ckpt_meta_real(ck, path, "first_loss", false, 0, INFINITY, &first_loss, err)))
+        return rc;
+    r.opt.lr = (float)lr;
+    r.opt.momentum = (float)mom;
+    r.opt.eps = (float)eps;
+    r.batch = (size_t)batch;
+    r.limit = (size_t)limit;
+    r.shuffle = shuffle != 0;
+    r.seed = seed;
+    r.epochs = s->epochs >= 0 ? s->epochs : (long)epochs;
+    r.steps = s->steps >= 0 ? s->steps : 0;
+    *pos = (tg_loop_position){.step = (long)step, .epoch = epoch, .position = (size_t)position, .first_loss = first_loss};
+    *s = r;
+    return TG_OK;
+}
+
+/* ---- options -------------------------------------------------------------------------------- */
+
+bool tg_loop_parse_options(const tg_cli *c, tg_loop_settings *s)
+{
+    if (!tg_cli_optimizer(c, &s->opt))
+        return false;
+    long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
+    if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
+        !tg_cli_long(c, "--steps", 1, LONG_MAX, &steps) || !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) ||
+        !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
+        return false;
+    s->epochs = epochs;
+    s->batch = (size_t)batch;
+    s->steps = steps;
+    s->limit = (size_t)limit;
+    s->seed = (uint64_t)seed;
+    if (tg_cli_given(c, "--no-shuffle"))
+        s->shuffle = false;
+    return true;
+}
