@@ -320,13 +320,15 @@ int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, 
         return tg_file_error(err, TG_ERR_FORMAT, path, "not resumable: no optimizer state (optimizer=%s)",
                              opt ? opt : "missing");
     tg_loop_settings r = *s;
-    r.opt = tg_opt_config_default(strcmp(opt, "sgd") == 0 ? TG_OPT_SGD : TG_OPT_ADAM);
+    const bool sgd = strcmp(opt, "sgd") == 0;
+    r.opt = tg_opt_config_default(sgd ? TG_OPT_SGD : TG_OPT_ADAM);
     double lr = 0, mom = 0, eps = 0, first_loss = 0;
     uint64_t batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0, position = 0;
     int rc;
     if ((rc = tg_ckpt_meta_real(ck, path, "lr", true, TG_OPT_MIN_LR, TG_OPT_MAX_LR, &lr, err)) ||
         (rc = tg_ckpt_meta_real(ck, path, "momentum", true, 0, TG_OPT_MAX_MOMENTUM, &mom, err)) ||
-        (rc = tg_ckpt_meta_real(ck, path, "adam_eps", true, TG_OPT_MIN_EPS, TG_OPT_MAX_EPS, &eps, err)) ||
+        /* Adam's alone: an SGD run stores 0 */
+        (rc = tg_ckpt_meta_real(ck, path, "adam_eps", true, sgd ? 0 : TG_OPT_MIN_EPS, TG_OPT_MAX_EPS, &eps, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "batch", true, 1, 1000000000, &batch, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "limit", true, 0, 1000000000000, &limit, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "shuffle", true, 0, 1, &shuffle, err)) ||
