@@ -220,8 +220,8 @@ bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out)
 
 bool tg_cli_apply_threads(const tg_cli *c)
 {
-    long threads = tg_available_cores();
-    if (!tg_cli_long(c, "--threads", 1, 1024, &threads))
+    long threads = tg_get_threads(); /* the library's default: TG_THREADS, OMP_NUM_THREADS, the cores */
+    if (!tg_cli_long(c, "--threads", 1, TG_MAX_THREADS, &threads))
         return false;
     tg_set_threads((int)threads);
     return true;
