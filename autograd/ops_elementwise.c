@@ -286,12 +286,13 @@ TG_VECTORIZE static void unary_pass(tg_node *n, unary_kind kind, bool backward)
     }
 }
 
-void tg_op_square_forward(tg_node *n) { unary_pass(n, UNARY_SQUARE, false); }
-void tg_op_square_backward(tg_node *n) { unary_pass(n, UNARY_SQUARE, true); }
-void tg_op_exp_forward(tg_node *n) { unary_pass(n, UNARY_EXP, false); }
-void tg_op_exp_backward(tg_node *n) { unary_pass(n, UNARY_EXP, true); }
-void tg_op_log_forward(tg_node *n) { unary_pass(n, UNARY_LOG, false); }
-void tg_op_log_backward(tg_node *n) { unary_pass(n, UNARY_LOG, true); }
+#define UNARY_OP(name, kind)                                                  \
+    void tg_op_##name##_forward(tg_node *n) { unary_pass(n, kind, false); }  \
+    void tg_op_##name##_backward(tg_node *n) { unary_pass(n, kind, true); }
+UNARY_OP(square, UNARY_SQUARE)
+UNARY_OP(exp, UNARY_EXP)
+UNARY_OP(log, UNARY_LOG)
+#undef UNARY_OP
 
 static tg_node *unary(tg_tape *t, const tg_op_def *op, tg_node *x)
 {

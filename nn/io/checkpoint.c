@@ -396,48 +396,60 @@ const tg_tensor *tg_ckpt_tensor(const tg_checkpoint *ck, int i)
 
 /* ===================================== typed metadata ======================================= */
 
-/* The value of key, or NULL: TG_OK when absent and optional, the "missing" error when required. */
-static const char *meta_value(const tg_checkpoint *ck, const char *path, const char *key, bool required, int *rc,
-                              tg_error *err)
+/* A whole number: decimal digits only, no sign, no overflow. */
+static bool parse_whole(const char *v, uint64_t *n)
+{
+    *n = 0;
+    bool ok = *v != '\0';
+    for (const char *p = v; *p && ok; p++) {
+        ok = *p >= '0' && *p <= '9' && *n <= (UINT64_MAX - (uint64_t)(*p - '0')) / 10;
+        *n = ok ? *n * 10 + (uint64_t)(*p - '0') : *n;
+    }
+    return ok;
+}
+
+/* A metadata number and its range: whole (in ulo..uhi, into *u) or real (in [lo, hi], into *x). */
+typedef struct number_rule {
+    bool whole;
+    uint64_t ulo, uhi;
+    double lo, hi;
+} number_rule;
+
+/* Reads key under `rule`: TG_OK with the output unchanged when it is absent and optional, the
+ * "missing" error when required, an error naming the file, key and range when out of it. */
+static int meta_number(const tg_checkpoint *ck, const char *path, const char *key, bool required,
+                       const number_rule *rule, uint64_t *u, double *x, tg_error *err)
 {
     const char *v = tg_ckpt_get_meta(ck, key);
-    *rc = !v && required ? tg_file_error(err, TG_ERR_FORMAT, path, "metadata key '%s' is missing", key) : TG_OK;
-    return v;
+    if (!v)
+        return required ? tg_file_error(err, TG_ERR_FORMAT, path, "metadata key '%s' is missing", key) : TG_OK;
+    if (rule->whole) {
+        uint64_t n;
+        if (!parse_whole(v, &n) || n < rule->ulo || n > rule->uhi)
+            return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a whole number in %llu..%llu", key,
+                                 v, (unsigned long long)rule->ulo, (unsigned long long)rule->uhi);
+        *u = n;
+        return TG_OK;
+    }
+    char *end;
+    double r = strtod(v, &end);
+    if (end == v || *end || !(r >= rule->lo && r <= rule->hi))
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a number in [%g, %g]", key, v, rule->lo,
+                             rule->hi);
+    *x = r;
+    return TG_OK;
 }
 
 int tg_ckpt_meta_uint(const tg_checkpoint *ck, const char *path, const char *key, bool required, uint64_t lo,
                       uint64_t hi, uint64_t *out, tg_error *err)
 {
-    int rc;
-    const char *v = meta_value(ck, path, key, required, &rc, err);
-    if (!v)
-        return rc;
-    uint64_t n = 0;
-    bool ok = *v != '\0';
-    for (const char *p = v; *p && ok; p++) {
-        ok = *p >= '0' && *p <= '9' && n <= (UINT64_MAX - (uint64_t)(*p - '0')) / 10;
-        n = ok ? n * 10 + (uint64_t)(*p - '0') : n;
-    }
-    if (!ok || n < lo || n > hi)
-        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a whole number in %llu..%llu", key, v,
-                            (unsigned long long)lo, (unsigned long long)hi);
-    *out = n;
-    return TG_OK;
+    return meta_number(ck, path, key, required, &(number_rule){.whole = true, .ulo = lo, .uhi = hi}, out, NULL, err);
 }
 
 int tg_ckpt_meta_real(const tg_checkpoint *ck, const char *path, const char *key, bool required, double lo,
                       double hi, double *out, tg_error *err)
 {
-    int rc;
-    const char *v = meta_value(ck, path, key, required, &rc, err);
-    if (!v)
-        return rc;
-    char *end;
-    double x = strtod(v, &end);
-    if (end == v || *end || !(x >= lo && x <= hi))
-        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata %s=%s is not a number in [%g, %g]", key, v, lo, hi);
-    *out = x;
-    return TG_OK;
+    return meta_number(ck, path, key, required, &(number_rule){.lo = lo, .hi = hi}, NULL, out, err);
 }
 
 
