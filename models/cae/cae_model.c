@@ -46,11 +46,10 @@ int cae_config_check(const cae_config *cfg, tg_error *err)
 
 int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *err)
 {
-    memset(m, 0, sizeof *m);
+    *m = (cae_model){.cfg = *cfg}; /* nothing allocated: cae_model_free is safe from here on */
     int rc = cae_config_check(cfg, err);
     if (rc)
         return rc;
-    m->cfg = *cfg;
     size_t D = cfg->input, H = cfg->hidden;
     if ((rc = tg_param_init(&m->enc_w, "enc.weight", 2, (size_t[]){D, H}, err)) ||
         (rc = tg_param_init(&m->enc_b, "enc.bias", 1, (size_t[]){H}, err)) ||
@@ -359,12 +358,12 @@ int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char 
     return rc;
 }
 
+static int load_model(const tg_checkpoint *ck, const char *path, void *m, tg_error *err)
+{
+    return cae_model_from_checkpoint(m, ck, path, err);
+}
+
 int cae_model_load_file(cae_model *m, const char *path, tg_error *err)
 {
-    tg_checkpoint *ck = tg_ckpt_read(path, err);
-    if (!ck)
-        return err ? err->code : TG_ERR_IO;
-    int rc = cae_model_from_checkpoint(m, ck, path, err);
-    tg_ckpt_free(ck);
-    return rc;
+    return tg_ckpt_read_with(path, load_model, m, err);
 }

@@ -219,15 +219,15 @@ int mlp_model_from_checkpoint(mlp_model *m, const tg_checkpoint *ck, const char 
     return rc;
 }
 
+static int load_model(const tg_checkpoint *ck, const char *path, void *m, tg_error *err)
+{
+    return mlp_model_from_checkpoint(m, ck, path, err);
+}
+
 int mlp_model_load_file(mlp_model *m, const char *path, tg_error *err)
 {
-    memset(m, 0, sizeof *m);
-    tg_checkpoint *ck = tg_ckpt_read(path, err);
-    if (!ck)
-        return err ? err->code : TG_ERR_IO;
-    int rc = mlp_model_from_checkpoint(m, ck, path, err);
-    tg_ckpt_free(ck);
-    return rc;
+    memset(m, 0, sizeof *m); /* mlp_model_free is safe even when the file cannot be read */
+    return tg_ckpt_read_with(path, load_model, m, err);
 }
 
 /* ---- pre-training: the first layer from a CAE's encoder ----------------------------------- */

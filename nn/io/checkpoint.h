@@ -101,6 +101,10 @@ int tg_ckpt_write(const tg_checkpoint *ck, const char *path, tg_error *err);
  * any defect: not a regular file (directory, FIFO: opened non-blocking, never hangs), unreadable,
  * empty, over TG_CKPT_MAX_FILE_BYTES, or any violation of the format (see tg_ckpt_parse). */
 tg_checkpoint *tg_ckpt_read(const char *path, tg_error *err);
+/* Reads the checkpoint at path and hands it to use(ck, path, ctx, err) (a model's loader), then
+ * frees it; returns use's result, or the read's error. */
+typedef int (*tg_ckpt_use_fn)(const tg_checkpoint *ck, const char *path, void *ctx, tg_error *err);
+int tg_ckpt_read_with(const char *path, tg_ckpt_use_fn use, void *ctx, tg_error *err);
 /* tg_ckpt_read with another size limit in bytes (files larger than max_bytes are rejected). */
 tg_checkpoint *tg_ckpt_read_limited(const char *path, uint64_t max_bytes, tg_error *err);
 

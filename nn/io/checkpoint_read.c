@@ -338,3 +338,13 @@ tg_checkpoint *tg_ckpt_read(const char *path, tg_error *err)
 {
     return tg_ckpt_read_limited(path, TG_CKPT_MAX_FILE_BYTES, err);
 }
+
+int tg_ckpt_read_with(const char *path, tg_ckpt_use_fn use, void *ctx, tg_error *err)
+{
+    tg_checkpoint *ck = tg_ckpt_read(path, err);
+    if (!ck)
+        return err ? err->code : TG_ERR_IO;
+    int rc = use(ck, path, ctx, err);
+    tg_ckpt_free(ck);
+    return rc;
+}
