@@ -274,6 +274,10 @@ else
 fi
 rm -rf "$WORK/claims"
 
+# A model too large to save is refused before anything is allocated or trained, naming the option.
+expect2 "mlp train --layers 65536,65536 (a 17 GB checkpoint)" "--layers" "over the format's" -- \
+    "$MLP" train --data synthetic --layers 65536,65536 --out "$KEEP"
+
 # gradcheck samples each parameter by default: a wide model is checked in seconds, not hours.
 if tg_emulated; then
     skip "gradcheck --hidden 4096: too slow under emulation"

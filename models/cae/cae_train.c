@@ -91,13 +91,7 @@ static int check_checkpoint_fits(const cae_train_settings *s, tg_error *err)
     double params = D * H * (s->model.tied ? 1.0 : 2.0) + H + D;
     const tg_opt_config *opt = &s->run.opt;
     double copies = 1.0 + (opt->kind == TG_OPT_ADAM ? 2.0 : (opt->momentum > 0.0f ? 1.0 : 0.0));
-    double bytes = 4.0 * params * copies; /* headers and metadata add a few kilobytes */
-    if (bytes > (double)TG_CKPT_MAX_FILE_BYTES)
-        return tg_error_set(err, TG_ERR_ARG,
-                            "the model's checkpoint would take %.0f bytes (weights and optimizer state), over the format's "
-                            "%llu-byte limit: use fewer --hidden units",
-                            bytes, (unsigned long long)TG_CKPT_MAX_FILE_BYTES);
-    return TG_OK;
+    return tg_cli_check_checkpoint_fits(params, copies, "use fewer --hidden units", err);
 }
 
 /* The model of the run: initialized from the seed, then given the weights of --resume or --init. */

@@ -473,6 +473,17 @@ int tg_cli_meta_activation(const tg_checkpoint *ck, const char *path, tg_activat
     return TG_OK;
 }
 
+int tg_cli_check_checkpoint_fits(double params, double copies, const char *advice, tg_error *err)
+{
+    double bytes = 4.0 * params * copies; /* headers and metadata add a few kilobytes */
+    if (bytes > (double)TG_CKPT_MAX_FILE_BYTES)
+        return tg_error_set(err, TG_ERR_ARG,
+                            "the model's checkpoint would take %.0f bytes (weights and optimizer state), over the format's "
+                            "%llu-byte limit: %s",
+                            bytes, (unsigned long long)TG_CKPT_MAX_FILE_BYTES, advice);
+    return TG_OK;
+}
+
 int tg_cli_set_meta_activation(tg_checkpoint *ck, tg_activation act, tg_error *err)
 {
     char text[64];

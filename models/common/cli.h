@@ -157,6 +157,11 @@ bool tg_cli_activation(const tg_cli *c, tg_activation *act);
 /* Metadata key "activation" of a checkpoint read from `path`: *act unchanged when absent;
  * TG_ERR_FORMAT "PATH: metadata activation=NAME is not a known activation" when unknown. */
 int tg_cli_meta_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err);
+/* Refuses, before anything is allocated, a model whose checkpoint would be over the format's size
+ * limit (TG_CKPT_MAX_FILE_BYTES): `params` numbers, each saved `copies` times (the weights, and the
+ * optimizer's moments when they are saved too).  TG_ERR_ARG naming the bytes, the limit and
+ * `advice` ("use fewer --hidden units"); otherwise the run would train to the end and then fail. */
+int tg_cli_check_checkpoint_fits(double params, double copies, const char *advice, tg_error *err);
 /* Writes the metadata key "activation" as tg_activation_format's text ("elu:0.5"). */
 int tg_cli_set_meta_activation(tg_checkpoint *ck, tg_activation act, tg_error *err);
 /* TG_ERR_ARG naming the kind and parameter unless tg_activation_valid(act). */

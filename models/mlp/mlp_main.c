@@ -136,6 +136,9 @@ static int build_model(const tg_cli *c, train_request *r, const tg_checkpoint *e
     tg_rng rng;
     tg_rng_seed(&rng, r->train.seed, INIT_STREAM);
     tg_error err;
+    /* the checkpoint holds the weights alone: refused up front when it could never be written */
+    if (tg_cli_check_checkpoint_fits(mlp_param_count(&r->model), 1.0, "use narrower or fewer --layers", &err))
+        return tg_cli_fail(c, TG_ERR_ARG, &err);
     /* The random initialization is drawn either way, so the other layers start from the same
      * weights as the randomly initialized MLP with this seed: the runs differ only in layer 0. */
     int rc = mlp_model_init(m, &r->model, &rng, &err);

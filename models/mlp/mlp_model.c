@@ -63,6 +63,17 @@ void mlp_format_layers(const mlp_config *cfg, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s%zu", k ? "," : "", cfg->hidden[k]);
 }
 
+double mlp_param_count(const mlp_config *cfg)
+{
+    double count = 0.0, in = (double)cfg->input;
+    for (int k = 0; k <= cfg->n_hidden; k++) {
+        double out = (double)(k < cfg->n_hidden ? cfg->hidden[k] : cfg->classes);
+        count += in * out + out; /* weight and bias */
+        in = out;
+    }
+    return count;
+}
+
 int mlp_config_check(const mlp_config *cfg, tg_error *err)
 {
     if (cfg->input < 1 || cfg->input > MLP_MAX_FEATURES)

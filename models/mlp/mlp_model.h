@@ -48,6 +48,8 @@ int mlp_parse_layers(const char *text, mlp_config *cfg, tg_error *err);
 void mlp_format_layers(const mlp_config *cfg, char *buf, size_t len);
 
 /* TG_ERR_ARG naming the field when a value is outside its range. */
+/* The parameters of the model cfg describes (weights and biases), as a double: no overflow. */
+double mlp_param_count(const mlp_config *cfg);
 int mlp_config_check(const mlp_config *cfg, tg_error *err);
 
 /* Creates the layers; hidden weights use He (normal) initialization when the activation is
