@@ -36,18 +36,18 @@ tg_node *tg_affine_mse_gram(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool
  * K < M·N / (2(M + N)), e.g. K = 64 at M = 256, N = 784.  For a target that needs no gradient
  * (an autoencoder's input); with one, the Gram route adds a product of M·K·N to form it. */
 bool tg_affine_mse_gram_pays(size_t M, size_t K, size_t N);
-/* The CAE's contractive penalty: h = f(x·W + b) [B,H] (activations), W [D,H].
- * P = (1/B) Σ_b Σ_j f'(z_bj)² Σ_i W_ij², with f' computed from h (so h must be the output of
- * `act`, or a leaf holding such values).  Gradient flows to h (hence on to z, W, b, x through
- * the ordinary ops) and directly to W through Σ_i W_ij²; derivation in jacobian_penalty.c. */
+/* The CAE's contractive penalty (fused.def) of h = f(x·W + b) [B,H] and W [D,H], with f' computed
+ * from h (so h must be the output of `act`, or a leaf holding such values).  Gradient flows to h
+ * (hence on to z, W, b, x through the ordinary ops) and directly to W through Σ_i W_ij²;
+ * derivation in jacobian_penalty.c. */
 tg_node *tg_jacobian_penalty(tg_tape *t, tg_node *h, tg_node *W, tg_activation act);
-/* The higher-order (CAE+H) penalty: how much the encoder's Jacobian changes between x and
- * corrupted copies x̃ = x + ε.  h = f(x·W + b) [B,H]; h_tilde = f(x̃·W + b) [R,H] with R = k·B
- * rows, row r a corruption of input r mod B (k corruptions, stacked corruption-major); W [D,H].
- *     P = (1/R) Σ_r Σ_j (f'(z_{r mod B, j}) - f'(z̃_rj))² Σ_i W_ij²  = mean over r of ‖J(x) - J(x̃)‖_F²
- * f' is computed from h and h_tilde (both must be outputs of `act`, or leaves holding such
- * values).  Gradient flows to h and h_tilde (hence on through the ordinary ops) and directly to
- * W through Σ_i W_ij²; derivation in jacobian_penalty.c. */
+/* The higher-order (CAE+H) penalty (fused.def), the mean over r of ‖J(x) - J(x̃)‖_F²: how much
+ * the encoder's Jacobian changes between x and corrupted copies x̃ = x + ε.  h = f(x·W + b)
+ * [B,H]; h_tilde = f(x̃·W + b) [R,H] with R = k·B rows, row r a corruption of input r mod B (k
+ * corruptions, stacked corruption-major); W [D,H].  f' is computed from h and h_tilde (both
+ * must be outputs of `act`, or leaves holding such values).  Gradient flows to h and h_tilde
+ * (hence on through the ordinary ops) and directly to W through Σ_i W_ij²; derivation in
+ * jacobian_penalty.c. */
 tg_node *tg_jacobian_diff_penalty(tg_tape *t, tg_node *h, tg_node *h_tilde, tg_node *W, tg_activation act);
 
 /* ---- the reference compositions (fused/reference.c) ---- */
