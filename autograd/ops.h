@@ -80,6 +80,26 @@ tg_node *tg_sum_over_cols(tg_tape *t, tg_node *x);            /* [M,N] -> [M,1] 
 tg_node *tg_square(tg_tape *t, tg_node *x);
 tg_node *tg_exp(tg_tape *t, tg_node *x);
 tg_node *tg_log(tg_tape *t, tg_node *x);                      /* no domain check: as logf */
+/* Elementwise math and reductions along an axis (ops_math.c): */
+tg_node *tg_div(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row; no check of b = 0 */
+tg_node *tg_max(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row; ties: gradient to a */
+tg_node *tg_min(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row; ties: gradient to a */
+tg_node *tg_sqrt(tg_tape *t, tg_node *x);                     /* no domain check: as sqrtf */
+tg_node *tg_pow(tg_tape *t, tg_node *x, float p);             /* p finite; no domain check: as powf */
+tg_node *tg_abs(tg_tape *t, tg_node *x);                      /* gradient 0 at x = 0 */
+tg_node *tg_neg(tg_tape *t, tg_node *x);
+tg_node *tg_clamp(tg_tape *t, tg_node *x, float lo, float hi); /* lo <= hi (either may be infinite) */
+tg_node *tg_rsub(tg_tape *t, tg_node *x, float c);            /* c - x, c finite */
+tg_node *tg_one_minus(tg_tape *t, tg_node *x);                /* 1 - x: records rsub */
+tg_node *tg_softmax(tg_tape *t, tg_node *x);                  /* over the last dimension (each row) */
+tg_node *tg_log_softmax(tg_tape *t, tg_node *x);              /* over the last dimension (each row) */
+tg_node *tg_sum_axis(tg_tape *t, tg_node *x, int axis);       /* x [M,N]; axis 0 -> [1,N], 1 -> [M,1] */
+tg_node *tg_mean_axis(tg_tape *t, tg_node *x, int axis);      /* x [M,N]; axis 0 -> [1,N], 1 -> [M,1] */
+tg_node *tg_max_axis(tg_tape *t, tg_node *x, int axis);       /* x [M,N]; as sum_axis; ties: the first */
+/* Not an op (no gradient): idx[i] = the index of the first maximum of row i of x, rows over the
+ * last dimension (a NaN counts as the maximum); idx holds size/shape[ndim-1] entries.  Returns the
+ * number of rows written (0 for an empty tensor).  For predictions: tg_argmax_rows(&logits->value, pred). */
+size_t tg_argmax_rows(const tg_tensor *x, int32_t *idx);
 /* The activations (activations.def): */
 tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* any kind, with its parameter */
 tg_node *tg_sigmoid(tg_tape *t, tg_node *x);

@@ -880,6 +880,190 @@ static void gc_case_activation_slope(void)
     }
 }
 
+/* ---- elementwise math and reductions along an axis (ops_math.c) ------------------------------
+ *
+ * The ops' constants (pow's p, clamp's bounds, rsub's c, the axis) are in math_args, set by each
+ * case before its runs.  Inputs stay away from every kink by more than the step: |x| >= 0.1 for
+ * abs, |a - b| >= 0.1 for max and min, 0.1 from clamp's bounds, and max_axis's values 0.05
+ * apart (no ties). */
+static struct {
+    float c0, c1; /* pow: p; clamp: lo, hi; rsub: c */
+    int axis;
+} math_args;
+
+static tg_node *apply_math(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const tg_op_def *op = c->expect;
+    if (op == &tg_op_div)
+        return tg_div(t, in[0], in[1]);
+    if (op == &tg_op_max)
+        return tg_max(t, in[0], in[1]);
+    if (op == &tg_op_min)
+        return tg_min(t, in[0], in[1]);
+    if (op == &tg_op_sqrt)
+        return tg_sqrt(t, in[0]);
+    if (op == &tg_op_pow)
+        return tg_pow(t, in[0], math_args.c0);
+    if (op == &tg_op_abs)
+        return tg_abs(t, in[0]);
+    if (op == &tg_op_neg)
+        return tg_neg(t, in[0]);
+    if (op == &tg_op_clamp)
+        return tg_clamp(t, in[0], math_args.c0, math_args.c1);
+    if (op == &tg_op_rsub)
+        return tg_rsub(t, in[0], math_args.c0);
+    if (op == &tg_op_softmax)
+        return tg_softmax(t, in[0]);
+    if (op == &tg_op_log_softmax)
+        return tg_log_softmax(t, in[0]);
+    if (op == &tg_op_sum_axis)
+        return tg_sum_axis(t, in[0], math_args.axis);
+    if (op == &tg_op_mean_axis)
+        return tg_mean_axis(t, in[0], math_args.axis);
+    return tg_max_axis(t, in[0], math_args.axis);
+}
+
+/* a's elements moved to at least `margin` from the b they meet (b a's shape or a broadcast row). */
+static void apart_from_b(tg_param *a, const tg_param *b, float margin)
+{
+    size_t bs = b->value.size == a->value.size ? 1 : 0, N = tg_tensor_ncols(&a->value);
+    for (size_t k = 0; k < a->value.size; k++) {
+        float bk = b->value.data[bs ? k : k % N];
+        if (fabsf(a->value.data[k] - bk) < margin)
+            a->value.data[k] = bk + (a->value.data[k] >= bk ? margin : -margin);
+    }
+}
+
+/* div, max, min: b of a's shape, a row [1,N], a row [N], and a 3-D a with a row b.  div's b is
+ * in ±[0.5, 1.5) (1/b stays smooth); max's and min's a is 0.1 from b. */
+static void gc_math_binary(const tg_op_def *op, double eps)
+{
+    enum { SAME, ROW, ROW_1D, A_3D, N_FORMS };
+    static const char *const form_name[N_FORMS] = {"same shape", "row [1,N]", "row [N]", "a 3-D"};
+    for (int form = 0; form < N_FORMS; form++)
+        for (int trial = 0; trial < 2; trial++) {
+            gc_case c;
+            gc_begin(&c, 1100 + (uint64_t)(10 * form + trial));
+            size_t M = gc_dim(&c, 1, 5), N = gc_dim(&c, 1, 5);
+            c.expect = op;
+            c.apply = apply_math;
+            tg_param *a = form == A_3D ? gc_param(&c, "a", 3, (size_t[]){M, 2, N}, -1.0f, 1.0f)
+                                       : gc_param2(&c, "a", M, N, -1.0f, 1.0f);
+            size_t bN = form == A_3D ? 2 * N : N;
+            tg_param *b = form == SAME     ? gc_param2(&c, "b", M, N, -1.0f, 1.0f)
+                          : form == ROW_1D ? gc_param(&c, "b", 1, (size_t[]){bN}, -1.0f, 1.0f)
+                                           : gc_param2(&c, "b", 1, bN, -1.0f, 1.0f);
+            if (op == &tg_op_div)
+                away_from_zero(&c, b, 0.5f, 1.5f);
+            else
+                apart_from_b(a, b, 0.1f);
+            snprintf(c.label, sizeof c.label, "%s %s M=%zu N=%zu", op->name, form_name[form], M, N);
+            gc_run(&c, eps);
+        }
+}
+
+static void gc_case_div(void) { gc_math_binary(&tg_op_div, 1e-2); }
+static void gc_case_max(void) { gc_math_binary(&tg_op_max, 5e-2); } /* piecewise linear: exact */
+static void gc_case_min(void) { gc_math_binary(&tg_op_min, 5e-2); }
+
+/* A one-input op with constants (c0, c1) on x [M,N] (a 1-D x on trial 1, 70 columns on trial 3)
+ * in [lo, hi); `fix` (may be NULL) then moves x off the op's kinks. */
+static void gc_math_unary(const tg_op_def *op, float c0, float c1, float lo, float hi, void (*fix)(gc_case *, tg_param *),
+                          double eps)
+{
+    math_args.c0 = c0;
+    math_args.c1 = c1;
+    for (int trial = 0; trial < 4; trial++) {
+        gc_case c;
+        gc_begin(&c, 1200 + (uint64_t)trial);
+        size_t M = gc_dim(&c, 1, 6), N = trial == 3 ? 70 : gc_dim(&c, 1, 6);
+        c.expect = op;
+        c.apply = apply_math;
+        tg_param *x = trial == 1 ? gc_param(&c, "x", 1, (size_t[]){N}, lo, hi) : gc_param2(&c, "x", M, N, lo, hi);
+        if (fix)
+            fix(&c, x);
+        char s[64];
+        snprintf(c.label, sizeof c.label, "%s (%g, %g) x %s", op->name, (double)c0, (double)c1,
+                 tg_tensor_shape_str(s, sizeof s, &x->value));
+        gc_run(&c, eps);
+    }
+}
+
+static void off_zero(gc_case *c, tg_param *x) { away_from_zero(c, x, 0.1f, 2.0f); }
+
+/* x 0.1 from clamp's bounds (math_args.c0, c1) */
+static void off_bounds(gc_case *c, tg_param *x)
+{
+    (void)c;
+    for (size_t k = 0; k < x->value.size; k++)
+        for (int bound = 0; bound < 2; bound++) {
+            float v = x->value.data[k], at = bound ? math_args.c1 : math_args.c0;
+            if (fabsf(v - at) < 0.1f)
+                x->value.data[k] = at + (v >= at ? 0.1f : -0.1f);
+        }
+}
+
+/* x normal with σ 2: softmax's rows then hold both large and small probabilities */
+static void spread(gc_case *c, tg_param *x) { tg_rng_fill_normal(&c->rng, x->value.data, x->value.size, 0.0f, 2.0f); }
+
+static void gc_case_sqrt(void) { gc_math_unary(&tg_op_sqrt, 0.0f, 0.0f, 0.5f, 3.0f, NULL, 1e-2); }
+static void gc_case_pow(void)
+{
+    /* an integer p: any sign of x; the step's error is eps² itself ((x±e)³), large beside 3x² near 0 */
+    gc_math_unary(&tg_op_pow, 3.0f, 0.0f, -1.5f, 1.5f, NULL, 3e-3);
+    gc_math_unary(&tg_op_pow, 0.5f, 0.0f, 0.5f, 3.0f, NULL, 1e-2);
+    gc_math_unary(&tg_op_pow, -1.5f, 0.0f, 0.5f, 3.0f, NULL, 1e-2);
+    gc_math_unary(&tg_op_pow, 2.7f, 0.0f, 0.5f, 2.0f, NULL, 1e-2);
+}
+static void gc_case_abs(void) { gc_math_unary(&tg_op_abs, 0.0f, 0.0f, -2.0f, 2.0f, off_zero, 5e-2); }
+static void gc_case_neg(void) { gc_math_unary(&tg_op_neg, 0.0f, 0.0f, -2.0f, 2.0f, NULL, 1e-1); }
+static void gc_case_clamp(void) { gc_math_unary(&tg_op_clamp, -0.5f, 0.7f, -1.5f, 1.5f, off_bounds, 5e-2); }
+static void gc_case_rsub(void)
+{
+    gc_math_unary(&tg_op_rsub, 1.0f, 0.0f, -2.0f, 2.0f, NULL, 1e-1);
+    gc_math_unary(&tg_op_rsub, -2.5f, 0.0f, -2.0f, 2.0f, NULL, 1e-1);
+}
+static void gc_case_softmax(void) { gc_math_unary(&tg_op_softmax, 0.0f, 0.0f, 0.0f, 1.0f, spread, 1e-2); }
+static void gc_case_log_softmax(void) { gc_math_unary(&tg_op_log_softmax, 0.0f, 0.0f, 0.0f, 1.0f, spread, 1e-2); }
+
+/* Distinct values 0.05 apart, shuffled: no ties for max_axis to break, even after a step. */
+static void distinct(gc_case *c, tg_param *x)
+{
+    size_t n = x->value.size;
+    for (size_t k = 0; k < n; k++)
+        x->value.data[k] = 0.05f * ((float)k - 0.5f * (float)n);
+    for (size_t k = n; k > 1; k--) {
+        size_t r = tg_rng_below(&c->rng, (uint32_t)k);
+        float v = x->value.data[k - 1];
+        x->value.data[k - 1] = x->value.data[r];
+        x->value.data[r] = v;
+    }
+}
+
+/* Both axes; linear (and piecewise linear for max_axis away from ties): the difference is exact. */
+static void gc_axis(const tg_op_def *op, void (*fix)(gc_case *, tg_param *))
+{
+    for (int axis = 0; axis <= 1; axis++) {
+        math_args.axis = axis;
+        for (int trial = 0; trial < 3; trial++) {
+            gc_case c;
+            gc_begin(&c, 1300 + (uint64_t)(10 * axis + trial));
+            size_t M = gc_dim(&c, 1, 6), N = trial == 2 ? 70 : gc_dim(&c, 1, 6);
+            c.expect = op;
+            c.apply = apply_math;
+            tg_param *x = gc_param2(&c, "x", M, N, -2.0f, 2.0f);
+            if (fix)
+                fix(&c, x);
+            snprintf(c.label, sizeof c.label, "%s axis %d x [%zu,%zu]", op->name, axis, M, N);
+            gc_run(&c, fix ? 2e-2 : 1e-1);
+        }
+    }
+}
+
+static void gc_case_sum_axis(void) { gc_axis(&tg_op_sum_axis, NULL); }
+static void gc_case_mean_axis(void) { gc_axis(&tg_op_mean_axis, NULL); }
+static void gc_case_max_axis(void) { gc_axis(&tg_op_max_axis, distinct); }
+
 /* ---- the suite: one test per registered op ------------------------------------------------- */
 
 #define TG_OP(name, formula) \
