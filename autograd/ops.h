@@ -75,8 +75,8 @@ tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or
 tg_node *tg_scale(tg_tape *t, tg_node *x, float c);           /* c finite */
 tg_node *tg_sum(tg_tape *t, tg_node *x);                      /* -> [1] */
 tg_node *tg_mean(tg_tape *t, tg_node *x);                     /* -> [1] */
-tg_node *tg_sum_over_rows(tg_tape *t, tg_node *x);            /* [M,N] -> [1,N] */
-tg_node *tg_sum_over_cols(tg_tape *t, tg_node *x);            /* [M,N] -> [M,1] */
+tg_node *tg_sum_over_rows(tg_tape *t, tg_node *x);            /* [M,N] -> [1,N]: tg_sum_axis(t, x, 0) */
+tg_node *tg_sum_over_cols(tg_tape *t, tg_node *x);            /* [M,N] -> [M,1]: tg_sum_axis(t, x, 1) */
 tg_node *tg_square(tg_tape *t, tg_node *x);
 tg_node *tg_exp(tg_tape *t, tg_node *x);
 tg_node *tg_log(tg_tape *t, tg_node *x);                      /* no domain check: as logf */

@@ -321,10 +321,6 @@ static tg_node *apply_unary(tg_tape *t, gc_case *c, tg_node *const *in)
         return tg_sum(t, in[0]);
     if (op == &tg_op_mean)
         return tg_mean(t, in[0]);
-    if (op == &tg_op_sum_over_rows)
-        return tg_sum_over_rows(t, in[0]);
-    if (op == &tg_op_sum_over_cols)
-        return tg_sum_over_cols(t, in[0]);
     if (op == &tg_op_square)
         return tg_square(t, in[0]);
     if (op == &tg_op_exp)
@@ -405,8 +401,6 @@ static void gc_activation(tg_activation_kind kind, float lo, float hi, double ep
 static void gc_case_scale(void) { gc_unary(&tg_op_scale, -2.0f, 2.0f, 0.0f, 1e-1); }
 static void gc_case_sum(void) { gc_unary(&tg_op_sum, -2.0f, 2.0f, 0.0f, 1e-1); }
 static void gc_case_mean(void) { gc_unary(&tg_op_mean, -2.0f, 2.0f, 0.0f, 1e-1); }
-static void gc_case_sum_over_rows(void) { gc_unary(&tg_op_sum_over_rows, -2.0f, 2.0f, 0.0f, 1e-1); }
-static void gc_case_sum_over_cols(void) { gc_unary(&tg_op_sum_over_cols, -2.0f, 2.0f, 0.0f, 1e-1); }
 static void gc_case_square(void) { gc_unary(&tg_op_square, -2.0f, 2.0f, 0.0f, 1e-1); }
 /* Smooth ops: eps 1e-2 (truncation error ~eps², far below the tolerance). */
 static void gc_case_exp(void) { gc_unary(&tg_op_exp, -2.0f, 2.0f, 0.0f, 1e-2); }
