@@ -1,5 +1,5 @@
 /* autograd/ops_elementwise.c — elementwise ops: add, sub, mul (with a row broadcast), scale,
- * square, exp and log (the activations are in ops_activation.c).
+ * (square, exp, log and the other one-input math: ops_math.c; the activations: ops_activation.c).
  *
  * Every loop is a plain loop over contiguous floats, so the compiler can vectorize the
  * arithmetic ones (the transcendental ones call libm per element).  Backward functions
@@ -177,11 +177,11 @@ TG_VECTORIZE void tg_op_mul_backward(tg_node *n)
 
 static const char *binary_symbol(const tg_op_def *op)
 {
-    return op == &tg_op_add ? "+" : op == &tg_op_sub ? "-" : "*";
+    return op == &tg_op_add ? "+" : op == &tg_op_sub ? "-" : op == &tg_op_mul ? "*" : op == &tg_op_div ? "/" : "and";
 }
 
 /* b must have a's shape, or be one row (b [1,N] or [N]) with a's row length N. */
-static tg_node *binary(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b)
+tg_node *tg_binary_op(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b)
 {
     if (!tg_tape_check_inputs(t, op->name, 2, a, b))
         return NULL;
@@ -195,9 +195,9 @@ static tg_node *binary(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b)
     return tg_tape_forward(t, n);
 }
 
-tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_add, a, b); }
-tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_sub, a, b); }
-tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b) { return binary(t, &tg_op_mul, a, b); }
+tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_add, a, b); }
+tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_sub, a, b); }
+tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_mul, a, b); }
 
 /* ---- scale: y = c·x ------------------------------------------------------------------------ */
 
@@ -236,72 +236,3 @@ tg_node *tg_scale(tg_tape *t, tg_node *x, float c)
     return tg_tape_forward(t, n);
 }
 
-/* ---- unary ops: y = f(x), same shape ---------------------------------------------------------
- *
- * square, exp and log share one forward and one backward, each loop specialized per function
- * (a switch over constant kinds around an inlined body, as the activations do).  Outside log's
- * domain the results are C's: ln 0 = -inf (and dx = ±inf), ln of x < 0 = NaN; no check: a loss
- * that takes a log guards its argument (see bce_logits, softmax_xent). */
-
-typedef enum unary_kind { UNARY_SQUARE, UNARY_EXP, UNARY_LOG } unary_kind;
-
-TG_ALWAYS_INLINE float unary_value(unary_kind kind, float x)
-{
-    switch (kind) {
-    case UNARY_SQUARE: return x * x;
-    case UNARY_EXP: return expf(x);
-    default: return logf(x);
-    }
-}
-
-/* dy·f'(x):  (x²)' = 2x;  (eˣ)' = eˣ = y;  (ln x)' = 1/x */
-TG_ALWAYS_INLINE float unary_grad(unary_kind kind, float dy, float x, float y)
-{
-    switch (kind) {
-    case UNARY_SQUARE: return 2.0f * x * dy;
-    case UNARY_EXP: return y * dy;
-    default: return dy / x;
-    }
-}
-
-TG_ALWAYS_INLINE void unary_loops(const unary_kind kind, tg_node *n, bool backward)
-{
-    const float *x = n->in[0]->value.data, *y = n->value.data, *dy = n->grad.data;
-    float *out = backward ? n->in[0]->grad.data : n->value.data;
-    if (backward)
-        for (size_t k = 0; k < n->value.size; k++)
-            out[k] += unary_grad(kind, dy[k], x[k], y[k]);
-    else
-        for (size_t k = 0; k < n->value.size; k++)
-            out[k] = unary_value(kind, x[k]);
-}
-
-// x [M,N] -> y [M,N], or (backward) dx += dy·f'(x)
-TG_VECTORIZE static void unary_pass(tg_node *n, unary_kind kind, bool backward)
-{
-    switch (kind) {
-    case UNARY_SQUARE: unary_loops(UNARY_SQUARE, n, backward); break;
-    case UNARY_EXP: unary_loops(UNARY_EXP, n, backward); break;
-    default: unary_loops(UNARY_LOG, n, backward); break;
-    }
-}
-
-#define UNARY_OP(name, kind)                                                  \
-    void tg_op_##name##_forward(tg_node *n) { unary_pass(n, kind, false); }  \
-    void tg_op_##name##_backward(tg_node *n) { unary_pass(n, kind, true); }
-UNARY_OP(square, UNARY_SQUARE)
-UNARY_OP(exp, UNARY_EXP)
-UNARY_OP(log, UNARY_LOG)
-#undef UNARY_OP
-
-static tg_node *unary(tg_tape *t, const tg_op_def *op, tg_node *x)
-{
-    if (!tg_tape_check_inputs(t, op->name, 1, x))
-        return NULL;
-    tg_node *n = tg_tape_record(t, op, 1, &x, x->value.ndim, x->value.shape);
-    return tg_tape_forward(t, n);
-}
-
-tg_node *tg_square(tg_tape *t, tg_node *x) { return unary(t, &tg_op_square, x); }
-tg_node *tg_exp(tg_tape *t, tg_node *x) { return unary(t, &tg_op_exp, x); }
-tg_node *tg_log(tg_tape *t, tg_node *x) { return unary(t, &tg_op_log, x); }

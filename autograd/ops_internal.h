@@ -22,6 +22,10 @@
 #include "ops.def"
 #undef TG_OP
 
+/* y = a ∘ b for the two-input elementwise ops (add, sub, mul, div, max, min): b has a's shape
+ * or is one row [1,N] (or [N]) broadcast over a's rows; records and runs op, or fails naming it. */
+tg_node *tg_binary_op(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b);
+
 /* Whether an activation op computed node h, and if so which (kind and parameter) in *act. */
 bool tg_activation_of_node(const tg_node *h, tg_activation *act);
 /* Whether act is a known kind with a valid parameter; if not, fails the tape naming the op. */

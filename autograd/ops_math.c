@@ -101,23 +101,9 @@ static void minmax_backward(tg_node *n, bool is_max)
 void tg_op_max_backward(tg_node *n) { minmax_backward(n, true); }
 void tg_op_min_backward(tg_node *n) { minmax_backward(n, false); }
 
-/* b must have a's shape, or be one row (b [1,N] or [N]) with a's row length N. */
-static tg_node *math_binary(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b)
-{
-    if (!tg_tape_check_inputs(t, op->name, 2, a, b))
-        return NULL;
-    bool same = tg_tensor_same_shape(&a->value, &b->value);
-    bool row = tg_rows(b) == 1 && tg_cols(b) == tg_cols(a);
-    if (!same && !row)
-        return tg_tape_fail(t, TG_ERR_SHAPE, "%s: %s and %s: shapes differ (b must be %s or a row [1,%zu])",
-                            op->name, SHAPE(a), SHAPE(b), SHAPE(a), tg_cols(a));
-    tg_node *in[2] = {a, b};
-    return tg_tape_forward(t, tg_tape_record(t, op, 2, in, a->value.ndim, a->value.shape));
-}
-
-tg_node *tg_div(tg_tape *t, tg_node *a, tg_node *b) { return math_binary(t, &tg_op_div, a, b); }
-tg_node *tg_max(tg_tape *t, tg_node *a, tg_node *b) { return math_binary(t, &tg_op_max, a, b); }
-tg_node *tg_min(tg_tape *t, tg_node *a, tg_node *b) { return math_binary(t, &tg_op_min, a, b); }
+tg_node *tg_div(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_div, a, b); }
+tg_node *tg_max(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_max, a, b); }
+tg_node *tg_min(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_min, a, b); }
 
 /* ---- one-input ops: y = f(x), same shape; constants in typed params ------------------------ */
 
@@ -136,7 +122,7 @@ typedef struct rsub_params {
 } rsub_params;
 TG_OP_PARAMS(rsub_params)
 
-typedef enum math_unary_kind { MU_SQRT, MU_POW, MU_ABS, MU_NEG, MU_CLAMP, MU_RSUB } math_unary_kind;
+typedef enum math_unary_kind { MU_SQUARE, MU_EXP, MU_LOG, MU_SQRT, MU_POW, MU_ABS, MU_NEG, MU_CLAMP, MU_RSUB } math_unary_kind;
 
 /* The constants (c0, c1) of a node of `kind`: pow (p, -), clamp (lo, hi), rsub (c, -). */
 static void unary_constants(const tg_node *n, math_unary_kind kind, float *c0, float *c1)
@@ -155,6 +141,9 @@ static void unary_constants(const tg_node *n, math_unary_kind kind, float *c0, f
 TG_ALWAYS_INLINE float unary_value(math_unary_kind kind, float x, float c0, float c1)
 {
     switch (kind) {
+    case MU_SQUARE: return x * x;
+    case MU_EXP: return expf(x);
+    case MU_LOG: return logf(x); /* C's results outside the domain: ln 0 = -inf, ln of x < 0 = NaN */
     case MU_SQRT: return sqrtf(x);
     case MU_POW: return powf(x, c0);
     case MU_ABS: return fabsf(x);
@@ -164,12 +153,15 @@ TG_ALWAYS_INLINE float unary_value(math_unary_kind kind, float x, float c0, floa
     }
 }
 
-/* dy·f'(x):  (√x)' = 1/(2√x) = 1/(2y) (+inf at 0, as 1/0);  (x^p)' = p·x^{p-1} (0 for p = 0,
+/* dy·f'(x):  (x²)' = 2x;  (eˣ)' = eˣ = y;  (ln x)' = 1/x;  (√x)' = 1/(2√x) = 1/(2y) (+inf at 0, as 1/0);  (x^p)' = p·x^{p-1} (0 for p = 0,
  * where powf(0, -1) would make 0·inf);  |x|' = sign(x);  (-x)' = -1;  clamp' = 1 between the
  * bounds (included), 0 outside;  (c - x)' = -1 */
 TG_ALWAYS_INLINE float unary_grad(math_unary_kind kind, float dy, float x, float y, float c0, float c1)
 {
     switch (kind) {
+    case MU_SQUARE: return 2.0f * x * dy;
+    case MU_EXP: return y * dy;
+    case MU_LOG: return dy / x;
     case MU_SQRT: return dy / (2.0f * y);
     case MU_POW: return c0 == 0.0f ? 0.0f : dy * c0 * powf(x, c0 - 1.0f);
     case MU_ABS: return x > 0.0f ? dy : x < 0.0f ? -dy : 0.0f;
@@ -198,6 +190,9 @@ TG_ALWAYS_INLINE void unary_loops(const math_unary_kind kind, tg_node *n, bool b
 TG_VECTORIZE static void unary_pass(tg_node *n, math_unary_kind kind, bool backward)
 {
     switch (kind) {
+    case MU_SQUARE: unary_loops(MU_SQUARE, n, backward); break;
+    case MU_EXP: unary_loops(MU_EXP, n, backward); break;
+    case MU_LOG: unary_loops(MU_LOG, n, backward); break;
     case MU_SQRT: unary_loops(MU_SQRT, n, backward); break;
     case MU_POW: unary_loops(MU_POW, n, backward); break;
     case MU_ABS: unary_loops(MU_ABS, n, backward); break;
@@ -210,6 +205,9 @@ TG_VECTORIZE static void unary_pass(tg_node *n, math_unary_kind kind, bool backw
 #define MATH_UNARY_OP(name, kind)                                            \
     void tg_op_##name##_forward(tg_node *n) { unary_pass(n, kind, false); } \
     void tg_op_##name##_backward(tg_node *n) { unary_pass(n, kind, true); }
+MATH_UNARY_OP(square, MU_SQUARE)
+MATH_UNARY_OP(exp, MU_EXP)
+MATH_UNARY_OP(log, MU_LOG)
 MATH_UNARY_OP(sqrt, MU_SQRT)
 MATH_UNARY_OP(pow, MU_POW)
 MATH_UNARY_OP(abs, MU_ABS)
@@ -232,6 +230,9 @@ static tg_node *unary_op(tg_tape *t, const tg_op_def *op, tg_node *x)
     return tg_tape_forward(t, record_unary(t, op, x));
 }
 
+tg_node *tg_square(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_square, x); }
+tg_node *tg_exp(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_exp, x); }
+tg_node *tg_log(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_log, x); }
 tg_node *tg_sqrt(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_sqrt, x); }
 tg_node *tg_abs(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_abs, x); }
 tg_node *tg_neg(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_neg, x); }

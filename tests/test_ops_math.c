@@ -311,7 +311,7 @@ Test(ops_math, constructor_messages)
         cr_assert_str_eq(tg_tape_error(t), message);                   \
     } while (0)
     EXPECT_ERROR(tg_div(t, NODE(3, 4), NODE(2, 4)), TG_ERR_SHAPE,
-                 "div: [3,4] and [2,4]: shapes differ (b must be [3,4] or a row [1,4])");
+                 "div: [3,4] / [2,4]: shapes differ (b must be [3,4] or a row [1,4])");
     EXPECT_ERROR(tg_max(t, NODE(3, 4), NODE(1, 3)), TG_ERR_SHAPE,
                  "max: [3,4] and [1,3]: shapes differ (b must be [3,4] or a row [1,4])");
     EXPECT_ERROR(tg_pow(t, NODE(2, 2), INFINITY), TG_ERR_ARG, "pow: exponent inf is not finite");
