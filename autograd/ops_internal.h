@@ -165,6 +165,20 @@ typedef struct loss_params {
 } loss_params;
 TG_OP_PARAMS(loss_params)
 
+/* A row's maximum m, and ln Σ_j e^{x_j - m} in *log_s (in [0, ln C]: the largest term is e⁰ = 1),
+ * for x [C]: what softmax, log_softmax and softmax_xent shift and normalize by. */
+static inline float row_max_log_sum(const float *x, size_t C, double *log_s)
+{
+    float m = x[0];
+    for (size_t j = 1; j < C; j++)
+        m = fmaxf(m, x[j]);
+    double s = 0.0;
+    for (size_t j = 0; j < C; j++)
+        s += expf(x[j] - m);
+    *log_s = log(s);
+    return m;
+}
+
 /* The scale of a loss reduction (ops.h): 1/elements for TG_REDUCE_MEAN, 1/rows for TG_REDUCE_ROW_SUM. */
 static inline double tg_reduction_scale(size_t elements, size_t rows, int red)
 {

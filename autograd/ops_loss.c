@@ -204,13 +204,8 @@ TG_VECTORIZE void tg_op_softmax_xent_forward(tg_node *n)
     double total = 0.0;
     for (size_t i = 0; i < M; i++) {
         const float *row = z + i * C;
-        float m = row[0];
-        for (size_t j = 1; j < C; j++)
-            m = fmaxf(m, row[j]);
-        double s = 0.0;
-        for (size_t j = 0; j < C; j++)
-            s += expf(row[j] - m);
-        double log_s = log(s); /* in [0, ln C]: the largest term is e⁰ = 1 */
+        double log_s;
+        float m = row_max_log_sum(row, C, &log_s);
         if (n->saved) {
             n->saved[2 * i] = m;
             n->saved[2 * i + 1] = (float)log_s;

@@ -16,6 +16,8 @@
  * NaN), and the gradient follows the value that was returned. */
 #include "ops_internal.h"
 
+#include <stdio.h>
+
 #include <stdint.h>
 
 /* ---- binary ops: y = a ∘ b, b either a's shape or one row broadcast over a's rows ------------ */
@@ -237,40 +239,45 @@ tg_node *tg_sqrt(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_sqrt, x); }
 tg_node *tg_abs(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_abs, x); }
 tg_node *tg_neg(tg_tape *t, tg_node *x) { return unary_op(t, &tg_op_neg, x); }
 
+/* A one-input op with constants c (pow: p; clamp: lo, hi; rsub: c): refused, naming the op and
+ * `why`, unless `valid`; the constants go into the node's params before the forward runs. */
+static tg_node *unary_with_constants(tg_tape *t, const tg_op_def *op, tg_node *x, bool valid, const char *why,
+                                     const float c[2])
+{
+    if (!tg_tape_check_inputs(t, op->name, 1, x))
+        return NULL;
+    if (!valid)
+        return tg_tape_fail(t, TG_ERR_ARG, "%s: %s", op->name, why);
+    tg_node *n = record_unary(t, op, x);
+    if (n && op == &tg_op_pow)
+        pow_params_set(n, (pow_params){c[0]});
+    else if (n && op == &tg_op_clamp)
+        clamp_params_set(n, (clamp_params){c[0], c[1]});
+    else if (n)
+        rsub_params_set(n, (rsub_params){c[0]});
+    return tg_tape_forward(t, n);
+}
+
 tg_node *tg_pow(tg_tape *t, tg_node *x, float p)
 {
-    if (!tg_tape_check_inputs(t, "pow", 1, x))
-        return NULL;
-    if (!isfinite(p))
-        return tg_tape_fail(t, TG_ERR_ARG, "pow: exponent %g is not finite", (double)p);
-    tg_node *n = record_unary(t, &tg_op_pow, x);
-    if (n)
-        pow_params_set(n, (pow_params){p});
-    return tg_tape_forward(t, n);
+    char why[64];
+    snprintf(why, sizeof why, "exponent %g is not finite", (double)p);
+    return unary_with_constants(t, &tg_op_pow, x, isfinite(p), why, (float[2]){p, 0.0f});
 }
 
 tg_node *tg_clamp(tg_tape *t, tg_node *x, float lo, float hi)
 {
-    if (!tg_tape_check_inputs(t, "clamp", 1, x))
-        return NULL;
-    if (!(lo <= hi)) /* also refuses a NaN bound */
-        return tg_tape_fail(t, TG_ERR_ARG, "clamp: bounds [%g, %g]: need lo <= hi", (double)lo, (double)hi);
-    tg_node *n = record_unary(t, &tg_op_clamp, x);
-    if (n)
-        clamp_params_set(n, (clamp_params){lo, hi});
-    return tg_tape_forward(t, n);
+    char why[96];
+    snprintf(why, sizeof why, "bounds [%g, %g]: need lo <= hi", (double)lo, (double)hi);
+    /* !(lo <= hi) also refuses a NaN bound */
+    return unary_with_constants(t, &tg_op_clamp, x, lo <= hi, why, (float[2]){lo, hi});
 }
 
 tg_node *tg_rsub(tg_tape *t, tg_node *x, float c)
 {
-    if (!tg_tape_check_inputs(t, "rsub", 1, x))
-        return NULL;
-    if (!isfinite(c))
-        return tg_tape_fail(t, TG_ERR_ARG, "rsub: constant %g is not finite", (double)c);
-    tg_node *n = record_unary(t, &tg_op_rsub, x);
-    if (n)
-        rsub_params_set(n, (rsub_params){c});
-    return tg_tape_forward(t, n);
+    char why[64];
+    snprintf(why, sizeof why, "constant %g is not finite", (double)c);
+    return unary_with_constants(t, &tg_op_rsub, x, isfinite(c), why, (float[2]){c, 0.0f});
 }
 
 tg_node *tg_one_minus(tg_tape *t, tg_node *x) { return tg_rsub(t, x, 1.0f); }
@@ -284,18 +291,6 @@ tg_node *tg_one_minus(tg_tape *t, tg_node *x) { return tg_rsub(t, x, 1.0f); }
 /* Rows and row length of the last-dimension reading: C = shape[ndim-1], R = size / C. */
 static size_t last_dim(const tg_node *n) { return n->value.shape[n->value.ndim - 1]; }
 
-/* m = max of the row, and ln Σ_j e^{x_j - m} */
-static float row_max_log_sum(const float *x, size_t C, double *log_s)
-{
-    float m = x[0];
-    for (size_t j = 1; j < C; j++)
-        m = fmaxf(m, x[j]);
-    double s = 0.0;
-    for (size_t j = 0; j < C; j++)
-        s += expf(x[j] - m);
-    *log_s = log(s);
-    return m;
-}
 
 // x [R,C] -> y [R,C], each row softmax(x_i) (log: log_softmax(x_i))
 static void softmax_forward(tg_node *n, bool log_of)
