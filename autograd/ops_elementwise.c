@@ -198,6 +198,10 @@ tg_node *tg_binary_op(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b)
 tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_add, a, b); }
 tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_sub, a, b); }
 tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_mul, a, b); }
+/* (div, max and min compute in ops_math.c) */
+tg_node *tg_div(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_div, a, b); }
+tg_node *tg_max(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_max, a, b); }
+tg_node *tg_min(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_min, a, b); }
 
 /* ---- scale: y = c·x ------------------------------------------------------------------------ */
 

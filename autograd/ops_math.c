@@ -103,9 +103,7 @@ static void minmax_backward(tg_node *n, bool is_max)
 void tg_op_max_backward(tg_node *n) { minmax_backward(n, true); }
 void tg_op_min_backward(tg_node *n) { minmax_backward(n, false); }
 
-tg_node *tg_div(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_div, a, b); }
-tg_node *tg_max(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_max, a, b); }
-tg_node *tg_min(tg_tape *t, tg_node *a, tg_node *b) { return tg_binary_op(t, &tg_op_min, a, b); }
+/* (Their constructors are with add's, sub's and mul's in ops_elementwise.c.) */
 
 /* ---- one-input ops: y = f(x), same shape; constants in typed params ------------------------ */
 
