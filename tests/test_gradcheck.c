@@ -471,6 +471,60 @@ static void gc_case_relu(void) { gc_activation(TG_ACT_RELU, -2.0f, 2.0f, 1e-2); 
 static void gc_case_leaky_relu(void) { gc_activation(TG_ACT_LEAKY_RELU, -2.0f, 2.0f, 1e-2); }
 static void gc_case_elu(void) { gc_activation(TG_ACT_ELU, -3.0f, 2.0f, 1e-2); }
 
+/* ---- broadcasting: add, sub, mul in the forms gc_binary leaves out ---------------------------- */
+
+/* add, sub and mul in the forms of broadcasting other than "b a's shape or a row" (gc_binary):
+ * b a column or a scalar, a the row, column or scalar, a column with a row, 3-D a with a column;
+ * N up to 70 crosses the 64-column blocks of the row sums. */
+static tg_node *apply_broadcast(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    if (c->expect == &tg_op_add)
+        return tg_add(t, in[0], in[1]);
+    if (c->expect == &tg_op_sub)
+        return tg_sub(t, in[0], in[1]);
+    return tg_mul(t, in[0], in[1]);
+}
+
+static void gc_broadcast(const tg_op_def *op)
+{
+    enum { B_COL, B_SCALAR, B_SCALAR_2D, A_ROW, A_COL, A_SCALAR, COL_ROW, ROW_COL, A_3D_B_COL, N_FORMS };
+    static const char *const form_name[N_FORMS] = {"b column",  "b scalar [1]",  "b scalar [1,1]",
+                                                   "a row",     "a column",      "a scalar",
+                                                   "a column, b row", "a row, b column", "a 3-D, b column"};
+    for (int form = 0; form < N_FORMS; form++)
+        for (int trial = 0; trial < 2; trial++) {
+            gc_case c;
+            gc_begin(&c, 720 + (uint64_t)(10 * form + trial));
+            size_t M = gc_dim(&c, 2, 5), N = trial == 1 ? 70 : gc_dim(&c, 2, 5); /* M, N >= 2: no form degenerates */
+            size_t full[2] = {M, N}, row[2] = {1, N}, col[2] = {M, 1}, one[2] = {1, 1}, a_3d[3] = {M, 2, N};
+            const size_t *a = full, *b = full;
+            int a_ndim = 2, b_ndim = 2;
+            switch (form) {
+            case B_COL: b = col; break;
+            case B_SCALAR: b = one, b_ndim = 1; break;
+            case B_SCALAR_2D: b = one; break;
+            case A_ROW: a = row; break;
+            case A_COL: a = col; break;
+            case A_SCALAR: a = one, a_ndim = 1; break;
+            case COL_ROW: a = col, b = row; break;
+            case ROW_COL: a = row, b = col; break;
+            default: a = a_3d, a_ndim = 3, b = col; break;
+            }
+            gc_param(&c, "a", a_ndim, a, -1.0f, 1.0f);
+            gc_param(&c, "b", b_ndim, b, -1.0f, 1.0f);
+            c.expect = op;
+            c.apply = apply_broadcast;
+            char sa[64], sb[64];
+            snprintf(c.label, sizeof c.label, "%s %s: %s, %s", op->name, form_name[form],
+                     tg_tensor_shape_str(sa, sizeof sa, &c.p[0].value), tg_tensor_shape_str(sb, sizeof sb, &c.p[1].value));
+            gc_run(&c, 1e-1);
+        }
+}
+
+Test(gradcheck_broadcast, add) { gc_broadcast(&tg_op_add); }
+Test(gradcheck_broadcast, sub) { gc_broadcast(&tg_op_sub); }
+Test(gradcheck_broadcast, mul) { gc_broadcast(&tg_op_mul); }
+
 /* ---- losses ------------------------------------------------------------------------------- */
 
 static tg_node *apply_loss(tg_tape *t, gc_case *c, tg_node *const *in)
