@@ -359,7 +359,8 @@ static tg_node *binary(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b)
         const tg_node *big = a->value.size >= b->value.size ? a : b; /* the forms that would fit it */
         return tg_tape_fail(t, TG_ERR_SHAPE,
                             "%s: %s %s %s: shapes do not broadcast (one must have the other's shape or be a row, "
-                            "column or scalar of it: for %s, [1,%zu], [%zu,1] or [1]; or a column [M,1] and a row [1,N])",
+                            "column or scalar of it: for %s, [1,%zu], [%zu,1] or [1]; "
+                            "or a column [M,1] and a row [1,N])",
                             op->name, SHAPE(a), binary_symbol(op), SHAPE(b), SHAPE(big), tg_cols(big), tg_rows(big));
     }
     tg_node *in[2] = {a, b};
