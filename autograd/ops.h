@@ -69,9 +69,19 @@ double tg_activation_slope(tg_activation act, double h);
 tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_b);
 /* x·op(w) + b, op(w) = w or wᵀ, b a row of op(w)'s columns: a Dense layer in one op */
 tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w);
-tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row */
-tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row */
-tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row */
+/* add, sub, mul broadcast (2-D reading): a and b the same shape, or one a row [1,N] or [N], a
+ * column [M,1] or a scalar [1] of the other (y: the other's shape), or a column [M,1] and a row
+ * [1,N] (y [M,N]). */
+tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);
+tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);
+tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);
+/* Shapes and constants (dim: 0..ndim-1; shapes: 1..4 dimensions, none 0): */
+tg_node *tg_reshape(tg_tape *t, tg_node *x, int ndim, const size_t *shape); /* same count; a copy */
+tg_node *tg_slice(tg_tape *t, tg_node *x, int dim, size_t start, size_t length); /* length >= 1 */
+tg_node *tg_concat(tg_tape *t, tg_node *a, tg_node *b, int dim); /* other dimensions equal */
+tg_node *tg_transpose_of(tg_tape *t, tg_node *x);             /* [M,N] -> [N,M]; [N] -> [N,1] */
+tg_node *tg_const(tg_tape *t, float value, int ndim, const size_t *shape); /* a leaf; value finite */
+tg_node *tg_add_scalar(tg_tape *t, tg_node *x, float c);      /* x + c, c finite (x - c: add -c) */
 tg_node *tg_scale(tg_tape *t, tg_node *x, float c);           /* c finite */
 tg_node *tg_sum(tg_tape *t, tg_node *x);                      /* -> [1] */
 tg_node *tg_mean(tg_tape *t, tg_node *x);                     /* -> [1] */

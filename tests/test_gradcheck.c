@@ -465,6 +465,265 @@ static void gc_case_relu(void) { gc_activation(TG_ACT_RELU, -2.0f, 2.0f, 1e-2); 
 static void gc_case_leaky_relu(void) { gc_activation(TG_ACT_LEAKY_RELU, -2.0f, 2.0f, 1e-2); }
 static void gc_case_elu(void) { gc_activation(TG_ACT_ELU, -3.0f, 2.0f, 1e-2); }
 
+/* ---- shapes and constants: reshape, slice, concat, transpose, const, scalar ops, broadcasting --
+ *
+ * A shape_case is a gc_case (its first member, so the apply functions get it back from the
+ * gc_case pointer) with the shape ops' own attributes.  Each op is also checked where its input's
+ * gradient has two sources (two slices of x, concat(x, x), ...): a backward that wrote (=)
+ * instead of adding would fail.  Every case is linear or quadratic in each element: the central
+ * difference is exact for any step, so eps is large (it only shrinks the rounding noise). */
+
+typedef struct shape_case {
+    gc_case c;
+    int dim, variant;
+    size_t start, length;
+    int ndim;
+    size_t shape[TG_MAX_DIMS];
+} shape_case;
+
+/* A param of `ndim` random dimensions in 1..hi. */
+static tg_param *gc_param_dims(gc_case *c, const char *name, int ndim, size_t hi, size_t shape[TG_MAX_DIMS])
+{
+    for (int d = 0; d < ndim; d++)
+        shape[d] = gc_dim(c, 1, hi);
+    return gc_param(c, name, ndim, shape, -1.0f, 1.0f);
+}
+
+static tg_node *apply_reshape(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const shape_case *s = (const shape_case *)c;
+    if (s->variant == 1) /* x through two reshapes, added: two sources for x's gradient */
+        return tg_add(t, tg_reshape(t, in[0], s->ndim, s->shape),
+                      tg_reshape(t, tg_scale(t, in[0], 2.0f), s->ndim, s->shape));
+    return tg_reshape(t, in[0], s->ndim, s->shape);
+}
+
+/* [M,N] -> [M·N], [N,M] (not a transpose: the order is kept), [M,1,N] and back from 3-D. */
+static void gc_case_reshape(void)
+{
+    for (int trial = 0; trial < 5; trial++) {
+        shape_case s = {0};
+        gc_begin(&s.c, 600 + (uint64_t)trial);
+        size_t x_shape[TG_MAX_DIMS];
+        tg_param *x = gc_param_dims(&s.c, "x", trial == 3 ? 3 : 2, 6, x_shape);
+        size_t size = x->value.size, M = x_shape[0], N = size / M;
+        s.c.expect = &tg_op_reshape;
+        s.c.apply = apply_reshape;
+        s.ndim = trial == 2 ? 3 : trial == 0 ? 1 : 2;
+        size_t shapes[5][3] = {{size}, {N, M}, {M, 1, N}, {M, N}, {N, M}};
+        memcpy(s.shape, shapes[trial], sizeof shapes[trial]);
+        if (trial == 4) {
+            s.variant = 1;
+            s.c.expect = &tg_op_add;
+        }
+        char a[64], b[64];
+        snprintf(s.c.label, sizeof s.c.label, "reshape %s -> %s%s", tg_tensor_shape_str(a, sizeof a, &x->value),
+                 tg_shape_str(b, sizeof b, s.ndim, s.shape), s.variant ? " (twice, added)" : "");
+        gc_run(&s.c, 0.5);
+    }
+}
+
+static tg_node *apply_slice(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const shape_case *s = (const shape_case *)c;
+    tg_node *y = tg_slice(t, in[0], s->dim, s->start, s->length);
+    if (s->variant == 1) /* a second slice of x over the same range, added */
+        return tg_add(t, y, tg_slice(t, tg_scale(t, in[0], -3.0f), s->dim, s->start, s->length));
+    return y;
+}
+
+/* Every dimension of 1-D, 2-D (rows, columns) and 3-D x, at a random start and length. */
+static void gc_case_slice(void)
+{
+    static const struct { int ndim, dim; } form[] = {{1, 0}, {2, 0}, {2, 1}, {3, 0}, {3, 1}, {3, 2}, {4, 3}};
+    enum { N_FORMS = sizeof form / sizeof form[0] };
+    for (int trial = 0; trial < N_FORMS + 2; trial++) { /* then two 3-D ones at a random dimension */
+        shape_case s = {0};
+        gc_begin(&s.c, 620 + (uint64_t)trial);
+        int ndim = trial < N_FORMS ? form[trial].ndim : 3;
+        size_t shape[TG_MAX_DIMS];
+        tg_param *x = gc_param_dims(&s.c, "x", ndim, 6, shape);
+        s.dim = trial < N_FORMS ? form[trial].dim : (int)gc_dim(&s.c, 0, 2);
+        size_t D = shape[s.dim];
+        s.start = gc_dim(&s.c, 0, D - 1);
+        s.length = gc_dim(&s.c, 1, D - s.start);
+        s.variant = trial == N_FORMS + 1;
+        s.c.expect = s.variant ? &tg_op_add : &tg_op_slice;
+        s.c.apply = apply_slice;
+        char a[64];
+        snprintf(s.c.label, sizeof s.c.label, "slice %s dim %d [%zu,+%zu)%s",
+                 tg_tensor_shape_str(a, sizeof a, &x->value), s.dim, s.start, s.length, s.variant ? " twice" : "");
+        gc_run(&s.c, 0.5);
+    }
+}
+
+static tg_node *apply_concat(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const shape_case *s = (const shape_case *)c;
+    return tg_concat(t, in[0], c->n_params == 1 ? in[0] : in[1], s->dim); /* one param: concat(x, x) */
+}
+
+/* a and b of 1..3 dimensions, differing along dim; and concat(x, x). */
+static void gc_case_concat(void)
+{
+    for (int trial = 0; trial < 8; trial++) {
+        shape_case s = {0};
+        gc_begin(&s.c, 640 + (uint64_t)trial);
+        int ndim = trial < 1 ? 1 : trial < 3 ? 2 : 3;
+        s.dim = trial < 1 ? 0 : trial < 3 ? trial - 1 : (int)gc_dim(&s.c, 0, 2);
+        size_t a_shape[TG_MAX_DIMS], b_shape[TG_MAX_DIMS];
+        gc_param_dims(&s.c, "a", ndim, 5, a_shape);
+        if (trial < 7) {
+            memcpy(b_shape, a_shape, sizeof b_shape);
+            b_shape[s.dim] = gc_dim(&s.c, 1, 5);
+            gc_param(&s.c, "b", ndim, b_shape, -1.0f, 1.0f);
+        }
+        s.c.expect = &tg_op_concat;
+        s.c.apply = apply_concat;
+        char a[64], b[64];
+        snprintf(s.c.label, sizeof s.c.label, "concat %s, %s dim %d", tg_tensor_shape_str(a, sizeof a, &s.c.p[0].value),
+                 trial < 7 ? tg_tensor_shape_str(b, sizeof b, &s.c.p[1].value) : "itself", s.dim);
+        gc_run(&s.c, 0.5);
+    }
+}
+
+static tg_node *apply_transpose(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const shape_case *s = (const shape_case *)c;
+    if (s->variant == 1) /* x ⊙ (xᵀ)ᵀ: two sources for x's gradient, one through two transposes */
+        return tg_mul(t, in[0], tg_transpose_of(t, tg_transpose_of(t, in[0])));
+    return tg_transpose_of(t, in[0]);
+}
+
+/* [M,N], [N] (-> [N,1]), [37,45] (more than one 32-tile each way), and x ⊙ (xᵀ)ᵀ. */
+static void gc_case_transpose(void)
+{
+    for (int trial = 0; trial < 5; trial++) {
+        shape_case s = {0};
+        gc_begin(&s.c, 660 + (uint64_t)trial);
+        size_t M = trial == 3 ? 37 : gc_dim(&s.c, 1, 6), N = trial == 3 ? 45 : gc_dim(&s.c, 1, 6);
+        tg_param *x = trial == 2 ? gc_param(&s.c, "x", 1, (size_t[]){N}, -1.0f, 1.0f)
+                                 : gc_param2(&s.c, "x", M, N, -1.0f, 1.0f);
+        s.variant = trial == 4;
+        s.c.expect = s.variant ? &tg_op_mul : &tg_op_transpose;
+        s.c.apply = apply_transpose;
+        char a[64];
+        snprintf(s.c.label, sizeof s.c.label, "transpose %s%s", tg_tensor_shape_str(a, sizeof a, &x->value),
+                 s.variant ? " (x * (x^T)^T)" : "");
+        gc_run(&s.c, s.variant ? 1e-1 : 0.5);
+    }
+}
+
+/* x combined with a constant of x's shape, a scalar [1], or a column [M,1]: the constant's value
+ * reaches x's gradient (mul), or its shape the broadcast (add). */
+static tg_node *apply_const(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const shape_case *s = (const shape_case *)c;
+    tg_node *k = tg_const(t, c->factor, s->ndim, s->shape);
+    if (k)
+        cr_assert_eq(k->op, &tg_op_const, "%s: recorded %s", c->label, k->op->name);
+    return s->variant == 1 ? tg_add(t, in[0], k) : tg_mul(t, k, in[0]);
+}
+
+static void gc_case_const(void)
+{
+    static const char *const form_name[] = {"x's shape", "a scalar [1]", "a column [M,1]"};
+    for (int trial = 0; trial < 6; trial++) {
+        shape_case s = {0};
+        gc_begin(&s.c, 680 + (uint64_t)trial);
+        size_t M = gc_dim(&s.c, 1, 5), N = gc_dim(&s.c, 1, 5);
+        gc_param2(&s.c, "x", M, N, -1.0f, 1.0f);
+        int form = trial % 3;
+        s.variant = trial >= 3; /* 0: const ⊙ x, 1: x + const */
+        s.ndim = form == 1 ? 1 : 2;
+        size_t shapes[3][2] = {{M, N}, {1}, {M, 1}};
+        memcpy(s.shape, shapes[form], sizeof shapes[form]);
+        s.c.factor = -0.5f - 2.0f * tg_rng_uniform(&s.c.rng);
+        s.c.expect = s.variant ? &tg_op_add : &tg_op_mul;
+        s.c.apply = apply_const;
+        snprintf(s.c.label, sizeof s.c.label, "x [%zu,%zu] %s const %g of %s", M, N, s.variant ? "+" : "*",
+                 (double)s.c.factor, form_name[form]);
+        gc_run(&s.c, 1e-1);
+    }
+}
+
+static tg_node *apply_scalar(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    return tg_add_scalar(t, in[0], c->factor);
+}
+
+static void gc_scalar_op(const tg_op_def *op)
+{
+    for (int trial = 0; trial < 3; trial++) {
+        gc_case c;
+        gc_begin(&c, 700 + (uint64_t)trial);
+        tg_param *x = trial == 1 ? gc_param(&c, "x", 1, (size_t[]){gc_dim(&c, 1, 6)}, -2.0f, 2.0f)
+                                 : gc_param2(&c, "x", gc_dim(&c, 1, 6), gc_dim(&c, 1, 6), -2.0f, 2.0f);
+        c.factor = 4.0f * tg_rng_uniform(&c.rng) - 2.0f;
+        c.expect = op;
+        c.apply = apply_scalar;
+        char a[64];
+        snprintf(c.label, sizeof c.label, "%s x %s c %g", op->name, tg_tensor_shape_str(a, sizeof a, &x->value),
+                 (double)c.factor);
+        gc_run(&c, 0.5);
+    }
+}
+
+static void gc_case_add_scalar(void) { gc_scalar_op(&tg_op_add_scalar); }
+
+/* add, sub and mul in the forms of broadcasting other than "b a's shape or a row" (gc_binary):
+ * b a column or a scalar, a the row, column or scalar, a column with a row, 3-D a with a column;
+ * N up to 70 crosses the 64-column blocks of the row sums. */
+static tg_node *apply_broadcast(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    if (c->expect == &tg_op_add)
+        return tg_add(t, in[0], in[1]);
+    if (c->expect == &tg_op_sub)
+        return tg_sub(t, in[0], in[1]);
+    return tg_mul(t, in[0], in[1]);
+}
+
+static void gc_broadcast(const tg_op_def *op)
+{
+    enum { B_COL, B_SCALAR, B_SCALAR_2D, A_ROW, A_COL, A_SCALAR, COL_ROW, ROW_COL, A_3D_B_COL, N_FORMS };
+    static const char *const form_name[N_FORMS] = {"b column",  "b scalar [1]",  "b scalar [1,1]",
+                                                   "a row",     "a column",      "a scalar",
+                                                   "a column, b row", "a row, b column", "a 3-D, b column"};
+    for (int form = 0; form < N_FORMS; form++)
+        for (int trial = 0; trial < 2; trial++) {
+            gc_case c;
+            gc_begin(&c, 720 + (uint64_t)(10 * form + trial));
+            size_t M = gc_dim(&c, 2, 5), N = trial == 1 ? 70 : gc_dim(&c, 2, 5); /* M, N >= 2: no form degenerates */
+            size_t full[2] = {M, N}, row[2] = {1, N}, col[2] = {M, 1}, one[2] = {1, 1}, a_3d[3] = {M, 2, N};
+            const size_t *a = full, *b = full;
+            int a_ndim = 2, b_ndim = 2;
+            switch (form) {
+            case B_COL: b = col; break;
+            case B_SCALAR: b = one, b_ndim = 1; break;
+            case B_SCALAR_2D: b = one; break;
+            case A_ROW: a = row; break;
+            case A_COL: a = col; break;
+            case A_SCALAR: a = one, a_ndim = 1; break;
+            case COL_ROW: a = col, b = row; break;
+            case ROW_COL: a = row, b = col; break;
+            default: a = a_3d, a_ndim = 3, b = col; break;
+            }
+            gc_param(&c, "a", a_ndim, a, -1.0f, 1.0f);
+            gc_param(&c, "b", b_ndim, b, -1.0f, 1.0f);
+            c.expect = op;
+            c.apply = apply_broadcast;
+            char sa[64], sb[64];
+            tg_tensor_shape_str(sa, sizeof sa, &c.p[0].value);
+            tg_tensor_shape_str(sb, sizeof sb, &c.p[1].value);
+            snprintf(c.label, sizeof c.label, "%s %s: %s, %s", op->name, form_name[form], sa, sb);
+            gc_run(&c, 1e-1);
+        }
+}
+
+Test(gradcheck_broadcast, add) { gc_broadcast(&tg_op_add); }
+Test(gradcheck_broadcast, sub) { gc_broadcast(&tg_op_sub); }
+Test(gradcheck_broadcast, mul) { gc_broadcast(&tg_op_mul); }
+
 /* ---- losses ------------------------------------------------------------------------------- */
 
 static tg_node *apply_loss(tg_tape *t, gc_case *c, tg_node *const *in)

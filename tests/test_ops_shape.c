@@ -1,0 +1,352 @@
+/* tests/test_ops_shape.c — the shape ops, constants and broadcasting (autograd/ops_shape.c and
+ * the broadcasts of ops_elementwise.c): values and gradients against numbers worked out by hand
+ * here, and each constructor's shape errors with their exact messages.  Gradients against finite
+ * differences are in test_gradcheck.c. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+
+#define MAX_PARAMS 3
+
+typedef struct fixture {
+    tg_tape *t;
+    tg_param p[MAX_PARAMS];
+    int n_params;
+} fixture;
+
+static void begin(fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->t = tg_tape_new(NULL);
+    cr_assert_not_null(f->t);
+}
+
+static void end(fixture *f)
+{
+    for (int i = 0; i < f->n_params; i++)
+        tg_param_free(&f->p[i]);
+    tg_tape_free(f->t);
+}
+
+/* A parameter leaf of the given shape and values (its gradient is what the tests read). */
+static tg_node *param(fixture *f, int ndim, const size_t *shape, const float *values)
+{
+    cr_assert_lt(f->n_params, MAX_PARAMS);
+    tg_param *p = &f->p[f->n_params++];
+    cr_assert_eq(tg_param_init(p, "p", ndim, shape, NULL), TG_OK);
+    memcpy(p->value.data, values, p->value.size * sizeof(float));
+    return tg_param_leaf(f->t, p);
+}
+
+static tg_node *input(fixture *f, int ndim, const size_t *shape, const float *values)
+{
+    tg_node *n = tg_input_new(f->t, ndim, shape);
+    cr_assert_not_null(n, "%s", tg_tape_error(f->t));
+    memcpy(n->value.data, values, n->value.size * sizeof(float));
+    return n;
+}
+
+/* t's shape is `shape` and its elements are `values`, exactly (the ops here copy, add or multiply
+ * small integers: no rounding). */
+static void expect_tensor(const tg_tensor *t, int ndim, const size_t *shape, const float *values, const char *what)
+{
+    char got[64], want[64];
+    tg_tensor_shape_str(got, sizeof got, t);
+    tg_shape_str(want, sizeof want, ndim, shape);
+    cr_assert_str_eq(got, want, "%s: shape %s, expected %s", what, got, want);
+    for (size_t k = 0; k < t->size; k++)
+        cr_assert_eq(t->data[k], values[k], "%s: element %zu is %g, expected %g", what, k, (double)t->data[k],
+                     (double)values[k]);
+}
+
+/* Runs the backward of L = Σ y ⊙ w: dL/dy = w, so each input's gradient is w carried back through
+ * the op, which the tests then compare with the one worked out by hand. */
+static void backward_with(fixture *f, tg_node *y, const float *w)
+{
+    cr_assert_not_null(y, "%s", tg_tape_error(f->t));
+    tg_node *wn = input(f, y->value.ndim, y->value.shape, w);
+    tg_error err = {0};
+    cr_assert_eq(tg_backward(f->t, tg_sum(f->t, tg_mul(f->t, y, wn)), &err), TG_OK, "%s", err.msg);
+}
+
+#define SHAPE(...) (const size_t[]){__VA_ARGS__}
+#define VALUES(...) (const float[]){__VA_ARGS__}
+
+/* ---- reshape ------------------------------------------------------------------------------ */
+
+Test(ops_shape, reshape_keeps_the_elements_in_order_in_a_copy)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(2, 3), VALUES(1, 2, 3, 4, 5, 6));
+    tg_node *y = tg_reshape(f.t, x, 3, SHAPE(3, 1, 2));
+    cr_assert_not_null(y, "%s", tg_tape_error(f.t));
+    cr_assert_eq(y->op, &tg_op_reshape);
+    expect_tensor(&y->value, 3, SHAPE(3, 1, 2), VALUES(1, 2, 3, 4, 5, 6), "reshape [2,3] -> [3,1,2]");
+    cr_assert_neq(y->value.data, x->value.data, "reshape is a copy, not a view");
+    f.p[0].value.data[0] = 99.0f; /* the copy does not follow later changes of its input */
+    cr_assert_eq(y->value.data[0], 1.0f);
+    expect_tensor(&tg_reshape(f.t, x, 1, SHAPE(6))->value, 1, SHAPE(6), VALUES(99, 2, 3, 4, 5, 6), "reshape -> [6]");
+    backward_with(&f, y, VALUES(10, 20, 30, 40, 50, 60));
+    expect_tensor(&f.p[0].grad, 2, SHAPE(2, 3), VALUES(10, 20, 30, 40, 50, 60), "d reshape");
+    end(&f);
+}
+
+/* ---- slice -------------------------------------------------------------------------------- */
+
+Test(ops_shape, slice_takes_rows_columns_or_a_range_of_any_dimension)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = input(&f, 2, SHAPE(3, 4), VALUES(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    expect_tensor(&tg_slice(f.t, x, 0, 1, 2)->value, 2, SHAPE(2, 4), VALUES(4, 5, 6, 7, 8, 9, 10, 11), "rows 1..2");
+    expect_tensor(&tg_slice(f.t, x, 1, 1, 2)->value, 2, SHAPE(3, 2), VALUES(1, 2, 5, 6, 9, 10), "columns 1..2");
+    expect_tensor(&tg_slice(f.t, x, 1, 3, 1)->value, 2, SHAPE(3, 1), VALUES(3, 7, 11), "the last column");
+    tg_node *z = input(&f, 3, SHAPE(2, 3, 2), VALUES(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    expect_tensor(&tg_slice(f.t, z, 1, 2, 1)->value, 3, SHAPE(2, 1, 2), VALUES(4, 5, 10, 11), "[2,3,2] dim 1 [2,3)");
+    expect_tensor(&tg_slice(f.t, z, 2, 1, 1)->value, 3, SHAPE(2, 3, 1), VALUES(1, 3, 5, 7, 9, 11), "dim 2 [1,2)");
+    expect_tensor(&tg_slice(f.t, z, 0, 0, 2)->value, 3, SHAPE(2, 3, 2), z->value.data, "all of dim 0");
+    end(&f);
+}
+
+Test(ops_shape, slice_gradient_lands_in_its_range_and_zeros_elsewhere)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(3, 4), VALUES(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
+    backward_with(&f, tg_slice(f.t, x, 1, 1, 2), VALUES(1, 2, 3, 4, 5, 6));
+    expect_tensor(&f.p[0].grad, 2, SHAPE(3, 4), VALUES(0, 1, 2, 0, 0, 3, 4, 0, 0, 5, 6, 0), "d slice of columns");
+    tg_tape_reset(f.t);
+    tg_param_zero_grad(&f.p[0]);
+    /* two slices of x that overlap in row 1: its gradient gets both */
+    x = tg_param_leaf(f.t, &f.p[0]);
+    tg_node *y = tg_add(f.t, tg_slice(f.t, x, 0, 0, 2), tg_slice(f.t, x, 0, 1, 2));
+    backward_with(&f, y, VALUES(1, 1, 1, 1, 2, 2, 2, 2));
+    expect_tensor(&f.p[0].grad, 2, SHAPE(3, 4), VALUES(1, 1, 1, 1, 3, 3, 3, 3, 2, 2, 2, 2), "d two slices");
+    end(&f);
+}
+
+/* ---- concat ------------------------------------------------------------------------------- */
+
+Test(ops_shape, concat_joins_along_a_dimension_and_splits_the_gradient)
+{
+    fixture f;
+    begin(&f);
+    tg_node *a = param(&f, 2, SHAPE(2, 2), VALUES(1, 2, 3, 4));
+    tg_node *b = param(&f, 2, SHAPE(2, 1), VALUES(5, 6));
+    tg_node *y = tg_concat(f.t, a, b, 1);
+    cr_assert_not_null(y, "%s", tg_tape_error(f.t));
+    expect_tensor(&y->value, 2, SHAPE(2, 3), VALUES(1, 2, 5, 3, 4, 6), "concat columns");
+    backward_with(&f, y, VALUES(10, 20, 30, 40, 50, 60));
+    expect_tensor(&f.p[0].grad, 2, SHAPE(2, 2), VALUES(10, 20, 40, 50), "da");
+    expect_tensor(&f.p[1].grad, 2, SHAPE(2, 1), VALUES(30, 60), "db");
+
+    tg_node *r = input(&f, 2, SHAPE(1, 3), VALUES(1, 2, 3)), *s = input(&f, 2, SHAPE(2, 3), VALUES(4, 5, 6, 7, 8, 9));
+    expect_tensor(&tg_concat(f.t, r, s, 0)->value, 2, SHAPE(3, 3), VALUES(1, 2, 3, 4, 5, 6, 7, 8, 9), "concat rows");
+    tg_node *u = input(&f, 3, SHAPE(2, 1, 2), VALUES(1, 2, 3, 4)), *v = input(&f, 3, SHAPE(2, 1, 1), VALUES(8, 9));
+    expect_tensor(&tg_concat(f.t, u, v, 2)->value, 3, SHAPE(2, 1, 3), VALUES(1, 2, 8, 3, 4, 9), "concat 3-D dim 2");
+    end(&f);
+}
+
+Test(ops_shape, concat_of_a_node_with_itself_adds_both_gradients)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(1, 2), VALUES(1, 2));
+    tg_node *y = tg_concat(f.t, x, x, 0);
+    expect_tensor(&y->value, 2, SHAPE(2, 2), VALUES(1, 2, 1, 2), "concat(x, x)");
+    backward_with(&f, y, VALUES(1, 2, 3, 4));
+    expect_tensor(&f.p[0].grad, 2, SHAPE(1, 2), VALUES(4, 6), "dx");
+    end(&f);
+}
+
+/* ---- transpose ---------------------------------------------------------------------------- */
+
+Test(ops_shape, transpose_swaps_rows_and_columns)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(2, 3), VALUES(1, 2, 3, 4, 5, 6));
+    tg_node *y = tg_transpose_of(f.t, x);
+    cr_assert_not_null(y, "%s", tg_tape_error(f.t));
+    expect_tensor(&y->value, 2, SHAPE(3, 2), VALUES(1, 4, 2, 5, 3, 6), "xᵀ");
+    backward_with(&f, y, VALUES(1, 2, 3, 4, 5, 6)); /* dx_ij = w_ji, w [3,2] */
+    expect_tensor(&f.p[0].grad, 2, SHAPE(2, 3), VALUES(1, 3, 5, 2, 4, 6), "d xᵀ");
+    tg_node *row = input(&f, 1, SHAPE(3), VALUES(7, 8, 9));
+    expect_tensor(&tg_transpose_of(f.t, row)->value, 2, SHAPE(3, 1), VALUES(7, 8, 9), "[3]ᵀ");
+    end(&f);
+}
+
+/* ---- constants ---------------------------------------------------------------------------- */
+
+Test(ops_shape, const_is_a_leaf_filled_with_its_value)
+{
+    fixture f;
+    begin(&f);
+    tg_node *k = tg_const(f.t, 2.5f, 2, SHAPE(2, 3));
+    cr_assert_not_null(k, "%s", tg_tape_error(f.t));
+    cr_assert_eq(k->op, &tg_op_const);
+    cr_assert_eq(k->n_in, 0);
+    cr_assert_not(k->requires_grad);
+    expect_tensor(&k->value, 2, SHAPE(2, 3), VALUES(2.5, 2.5, 2.5, 2.5, 2.5, 2.5), "const");
+    tg_node *x = param(&f, 1, SHAPE(3), VALUES(1, 2, 3));
+    tg_node *y = tg_mul(f.t, x, tg_const(f.t, -3.0f, 1, SHAPE(1))); /* x·(-3) through a scalar const */
+    expect_tensor(&y->value, 1, SHAPE(3), VALUES(-3, -6, -9), "x * const");
+    backward_with(&f, y, VALUES(1, 1, 2));
+    expect_tensor(&f.p[0].grad, 1, SHAPE(3), VALUES(-3, -3, -6), "dx");
+    end(&f);
+}
+
+Test(ops_shape, add_scalar_and_rsub)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(1, 3), VALUES(1, -2, 0.5));
+    expect_tensor(&tg_add_scalar(f.t, x, 1.5f)->value, 2, SHAPE(1, 3), VALUES(2.5, -0.5, 2), "x + 1.5");
+    tg_node *y = tg_rsub(f.t, x, 1.0f);
+    expect_tensor(&y->value, 2, SHAPE(1, 3), VALUES(0, 3, 0.5), "1 - x");
+    backward_with(&f, y, VALUES(1, 2, 3));
+    expect_tensor(&f.p[0].grad, 2, SHAPE(1, 3), VALUES(-1, -2, -3), "d(1 - x)");
+    tg_tape_reset(f.t);
+    tg_param_zero_grad(&f.p[0]);
+    backward_with(&f, tg_add_scalar(f.t, tg_param_leaf(f.t, &f.p[0]), 1.5f), VALUES(1, 2, 3));
+    expect_tensor(&f.p[0].grad, 2, SHAPE(1, 3), VALUES(1, 2, 3), "d(x + 1.5)");
+    end(&f);
+}
+
+/* ---- broadcasting ------------------------------------------------------------------------- */
+
+/* One broadcast: y = a ∘ b, and with L = Σ w ⊙ y (w = 1..6 over y [2,3]) the gradients da, db. */
+typedef struct broadcast_case {
+    const char *name;
+    char op; /* '+', '-', '*' */
+    int a_ndim, b_ndim;
+    size_t a_shape[2], b_shape[2];
+    float a[6], b[6], y[6], da[6], db[6];
+} broadcast_case;
+
+static const broadcast_case broadcast_cases[] = {
+    /* a [2,3] = 1..6 with b a column {10, 20}: db_i = Σ_j w_ij = {6, 15} */
+    {"a + column", '+', 2, 2, {2, 3}, {2, 1}, {1, 2, 3, 4, 5, 6}, {10, 20},
+     {11, 12, 13, 24, 25, 26}, {1, 2, 3, 4, 5, 6}, {6, 15}},
+    {"a - column", '-', 2, 2, {2, 3}, {2, 1}, {1, 2, 3, 4, 5, 6}, {10, 20},
+     {-9, -8, -7, -16, -15, -14}, {1, 2, 3, 4, 5, 6}, {-6, -15}},
+    /* da = w ⊙ b; db_i = Σ_j w_ij·a_ij = {1+4+9, 16+25+36} */
+    {"a * column", '*', 2, 2, {2, 3}, {2, 1}, {1, 2, 3, 4, 5, 6}, {10, 20},
+     {10, 20, 30, 80, 100, 120}, {10, 20, 30, 80, 100, 120}, {14, 77}},
+    /* b a scalar 2: db = Σ w ⊙ a = 91 */
+    {"a * scalar", '*', 2, 1, {2, 3}, {1}, {1, 2, 3, 4, 5, 6}, {2},
+     {2, 4, 6, 8, 10, 12}, {2, 4, 6, 8, 10, 12}, {91}},
+    /* the scalar on the left: 10 - b, d(10) = Σ w = 21, db = -w */
+    {"scalar - b", '-', 1, 2, {1}, {2, 3}, {10}, {1, 2, 3, 4, 5, 6},
+     {9, 8, 7, 6, 5, 4}, {21}, {-1, -2, -3, -4, -5, -6}},
+    /* a row on the left: da_j = Σ_i w_ij = {5, 7, 9} */
+    {"row - b", '-', 2, 2, {1, 3}, {2, 3}, {1, 2, 3}, {10, 20, 30, 40, 50, 60},
+     {-9, -18, -27, -39, -48, -57}, {5, 7, 9}, {-1, -2, -3, -4, -5, -6}},
+    /* a column {1,2} and a row {10,20,30} meet in [2,3] */
+    {"column + row", '+', 2, 2, {2, 1}, {1, 3}, {1, 2}, {10, 20, 30},
+     {11, 21, 31, 12, 22, 32}, {6, 15}, {5, 7, 9}},
+    /* da_i = Σ_j w_ij·b_j = {10+40+90, 40+100+180}; db_j = Σ_i w_ij·a_i = {1+8, 2+10, 3+12} */
+    {"column * row", '*', 2, 2, {2, 1}, {1, 3}, {1, 2}, {10, 20, 30},
+     {10, 20, 30, 20, 40, 60}, {140, 320}, {9, 12, 15}},
+};
+
+Test(ops_shape, broadcasts_rows_columns_and_scalars_either_way)
+{
+    for (size_t c = 0; c < sizeof broadcast_cases / sizeof broadcast_cases[0]; c++) {
+        const broadcast_case *bc = &broadcast_cases[c];
+        fixture f;
+        begin(&f);
+        tg_node *a = param(&f, bc->a_ndim, bc->a_shape, bc->a), *b = param(&f, bc->b_ndim, bc->b_shape, bc->b);
+        tg_node *y = bc->op == '+' ? tg_add(f.t, a, b) : bc->op == '-' ? tg_sub(f.t, a, b) : tg_mul(f.t, a, b);
+        cr_assert_not_null(y, "%s: %s", bc->name, tg_tape_error(f.t));
+        expect_tensor(&y->value, 2, SHAPE(2, 3), bc->y, bc->name);
+        backward_with(&f, y, VALUES(1, 2, 3, 4, 5, 6));
+        expect_tensor(&f.p[0].grad, bc->a_ndim, bc->a_shape, bc->da, bc->name);
+        expect_tensor(&f.p[1].grad, bc->b_ndim, bc->b_shape, bc->db, bc->name);
+        end(&f);
+    }
+}
+
+Test(ops_shape, a_3d_operand_broadcasts_in_the_2d_reading)
+{
+    fixture f;
+    begin(&f);
+    tg_node *a = input(&f, 3, SHAPE(2, 1, 2), VALUES(1, 2, 3, 4));
+    tg_node *col = input(&f, 2, SHAPE(2, 1), VALUES(10, 20)), *row = input(&f, 1, SHAPE(2), VALUES(10, 20));
+    expect_tensor(&tg_add(f.t, a, col)->value, 3, SHAPE(2, 1, 2), VALUES(11, 12, 23, 24), "[2,1,2] + [2,1]");
+    expect_tensor(&tg_mul(f.t, row, a)->value, 3, SHAPE(2, 1, 2), VALUES(10, 40, 30, 80), "[2] * [2,1,2]");
+    end(&f);
+}
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+Test(ops_shape, constructor_messages)
+{
+    tg_tape *t = tg_tape_new(NULL);
+#define NODE(...) tg_input_new(t, (int)(sizeof SHAPE(__VA_ARGS__) / sizeof(size_t)), SHAPE(__VA_ARGS__))
+#define EXPECT_ERROR(call, code, message)                                      \
+    do {                                                                       \
+        tg_tape_reset(t);                                                      \
+        cr_assert_null(call, #call " returned a node");                        \
+        cr_assert_eq(tg_tape_status(t), code, "%s", tg_tape_error(t));         \
+        cr_assert_str_eq(tg_tape_error(t), message);                           \
+    } while (0)
+    EXPECT_ERROR(tg_reshape(t, NODE(2, 3), 2, SHAPE(4, 2)), TG_ERR_SHAPE,
+                 "reshape: [2,3] -> [4,2]: element counts differ (6 vs 8)");
+    EXPECT_ERROR(tg_reshape(t, NODE(2, 3), 5, SHAPE(1, 1, 1, 2, 3)), TG_ERR_SHAPE,
+                 "reshape: [2,3] to a new shape: tensor: 5 dimensions (must be 1..4)");
+    EXPECT_ERROR(tg_reshape(t, NODE(2, 3), 2, SHAPE(6, 0)), TG_ERR_SHAPE,
+                 "reshape: [2,3] to a new shape: tensor: dimension 1 is 0");
+    EXPECT_ERROR(tg_reshape(t, NODE(2, 3), 1, NULL), TG_ERR_ARG, "reshape: shape is NULL");
+    EXPECT_ERROR(tg_slice(t, NODE(3, 4), 2, 0, 1), TG_ERR_ARG, "slice: [3,4]: dimension 2 outside 0..1");
+    EXPECT_ERROR(tg_slice(t, NODE(3, 4), -1, 0, 1), TG_ERR_ARG, "slice: [3,4]: dimension -1 outside 0..1");
+    EXPECT_ERROR(tg_slice(t, NODE(3, 4), 1, 3, 2), TG_ERR_SHAPE,
+                 "slice: [3,4]: range [3, 3+2) of dimension 1 (size 4) is out of range");
+    EXPECT_ERROR(tg_slice(t, NODE(3, 4), 0, 3, 1), TG_ERR_SHAPE,
+                 "slice: [3,4]: range [3, 3+1) of dimension 0 (size 3) is out of range");
+    EXPECT_ERROR(tg_slice(t, NODE(3, 4), 0, 1, 0), TG_ERR_SHAPE,
+                 "slice: [3,4]: range [1, 1+0) of dimension 0 (size 3) is empty");
+    EXPECT_ERROR(tg_slice(t, NODE(3, 4), 0, 1, SIZE_MAX), TG_ERR_SHAPE,
+                 "slice: [3,4]: range [1, 1+18446744073709551615) of dimension 0 (size 3) is out of range");
+    EXPECT_ERROR(tg_concat(t, NODE(2, 3), NODE(6), 0), TG_ERR_SHAPE, "concat: [2,3] and [6]: 2 vs 1 dimensions");
+    EXPECT_ERROR(tg_concat(t, NODE(2, 3), NODE(3, 2), 0), TG_ERR_SHAPE,
+                 "concat: [2,3] and [3,2] along dimension 0: dimension 1 differs");
+    EXPECT_ERROR(tg_concat(t, NODE(2, 3), NODE(2, 3), 2), TG_ERR_ARG,
+                 "concat: [2,3] and [2,3]: dimension 2 outside 0..1");
+    EXPECT_ERROR(tg_transpose_of(t, NODE(2, 3, 4)), TG_ERR_SHAPE,
+                 "transpose: [2,3,4]: 3 dimensions (a [M,N] or [N] tensor is needed)");
+    EXPECT_ERROR(tg_const(t, INFINITY, 1, SHAPE(2)), TG_ERR_ARG, "const: value inf is not finite");
+    EXPECT_ERROR(tg_const(t, 1.0f, 0, SHAPE(2)), TG_ERR_SHAPE, "const: tensor: 0 dimensions (must be 1..4)");
+    EXPECT_ERROR(tg_const(t, 1.0f, 2, NULL), TG_ERR_ARG, "const: shape is NULL");
+    EXPECT_ERROR(tg_add_scalar(t, NODE(2, 3), NAN), TG_ERR_ARG, "add_scalar: [2,3] with constant nan: not finite");
+    EXPECT_ERROR(tg_rsub(t, NODE(2, 3), -INFINITY), TG_ERR_ARG, "rsub: constant -inf is not finite");
+    EXPECT_ERROR(tg_add(t, NODE(2, 3), NODE(3, 1)), TG_ERR_SHAPE,
+                 "add: [2,3] + [3,1]: shapes do not broadcast (one must have the other's shape or be a row, column or "
+                 "scalar of it: for [2,3], [1,3], [2,1] or [1]; or a column [M,1] and a row [1,N])");
+    EXPECT_ERROR(tg_mul(t, NODE(2, 1), NODE(3, 2)), TG_ERR_SHAPE,
+                 "mul: [2,1] * [3,2]: shapes do not broadcast (one must have the other's shape or be a row, column or "
+                 "scalar of it: for [3,2], [1,2], [3,1] or [1]; or a column [M,1] and a row [1,N])");
+    EXPECT_ERROR(tg_sub(t, NODE(2, 3), NODE(1, 2)), TG_ERR_SHAPE,
+                 "sub: [2,3] - [1,2]: shapes do not broadcast (one must have the other's shape or be a row, column or "
+                 "scalar of it: for [2,3], [1,3], [2,1] or [1]; or a column [M,1] and a row [1,N])");
+#undef EXPECT_ERROR
+#undef NODE
+    tg_tape_free(t);
+}
+
+Test(ops_shape, a_shape_error_is_sticky)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(2, 3), VALUES(1, 2, 3, 4, 5, 6));
+    cr_assert_null(tg_slice(f.t, x, 1, 2, 2));
+    cr_assert_null(tg_reshape(f.t, x, 1, SHAPE(6)), "ops after an error do nothing");
+    cr_assert_null(tg_const(f.t, 1.0f, 1, SHAPE(1)));
+    tg_error err = {0};
+    cr_assert_eq(tg_backward(f.t, tg_sum(f.t, x), &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "slice: [2,3]: range [2, 2+2) of dimension 1 (size 3) is out of range");
+    end(&f);
+}
