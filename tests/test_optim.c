@@ -534,8 +534,18 @@ Test(optim, defaults_and_names)
     cr_assert(!sgd.nesterov);
     cr_assert_eq(tg_opt_kind_parse("adam"), TG_OPT_ADAM);
     cr_assert_eq(tg_opt_kind_parse("sgd"), TG_OPT_SGD);
-    cr_assert_eq(tg_opt_kind_parse("adamw"), -1);
+    cr_assert_eq(tg_opt_kind_parse("adamw"), TG_OPT_ADAMW);
+    cr_assert_eq(tg_opt_kind_parse("rmsprop"), TG_OPT_RMSPROP);
+    cr_assert_eq(tg_opt_kind_parse("lion"), -1);
     cr_assert_str_eq(tg_opt_kind_name(TG_OPT_ADAM), "adam");
+    cr_assert_str_eq(tg_opt_kind_name(TG_OPT_RMSPROP), "rmsprop");
+    cr_assert_str_eq(tg_opt_kind_name((tg_opt_kind)9), "unknown");
+    tg_opt_config adamw = tg_opt_config_default(TG_OPT_ADAMW);
+    cr_assert(adamw.lr == 1e-3f && adamw.beta1 == 0.9f && adamw.beta2 == 0.999f && adamw.eps == 1e-8f);
+    cr_assert_eq(adamw.weight_decay, 0.01f, "torch.optim.AdamW's default decay");
+    tg_opt_config rms = tg_opt_config_default(TG_OPT_RMSPROP);
+    cr_assert(rms.lr == 0.01f && rms.alpha == 0.99f && rms.eps == 1e-8f && rms.momentum == 0.0f && !rms.centered);
+    cr_assert_eq(rms.weight_decay, 0.0f);
 }
 
 /* Parameters large enough for the update to go multi-threaded (over 1M elements in all): a tall
