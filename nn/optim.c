@@ -1,4 +1,5 @@
-/* nn/optim.c — SGD and Adam (formulas and state in optim.h). */
+/* nn/optim.c — SGD, Adam, AdamW and RMSprop, parameter groups, applying a schedule (formulas and
+ * state in optim.h; the schedules themselves are in schedule.c). */
 #include "optim.h"
 
 #include "tensor/parallel.h"
@@ -18,34 +19,49 @@
 tg_opt_config tg_opt_config_default(tg_opt_kind kind)
 {
     tg_opt_config c = {.kind = kind, .weight_decay = 0.0f, .clip_norm = 0.0f, .nesterov = false};
-    if (kind == TG_OPT_ADAM) {
+    switch (kind) {
+    case TG_OPT_ADAM:
+    case TG_OPT_ADAMW:
         c.lr = 1e-3f;
         c.beta1 = 0.9f;
         c.beta2 = 0.999f;
         c.eps = 1e-8f;
-    } else {
+        c.weight_decay = kind == TG_OPT_ADAMW ? 0.01f : 0.0f;
+        break;
+    case TG_OPT_RMSPROP:
+        c.lr = 0.01f;
+        c.alpha = 0.99f;
+        c.eps = 1e-8f;
+        break;
+    case TG_OPT_SGD:
+    default:
         c.lr = 0.01f;
         c.momentum = 0.0f;
+        break;
     }
     return c;
 }
 
+static const char *const kind_names[] = {"sgd", "adam", "adamw", "rmsprop"};
+#define N_KINDS ((int)(sizeof kind_names / sizeof kind_names[0]))
+
 const char *tg_opt_kind_name(tg_opt_kind kind)
 {
-    switch (kind) {
-    case TG_OPT_SGD: return "sgd";
-    case TG_OPT_ADAM: return "adam";
-    }
-    return "unknown";
+    return (int)kind >= 0 && (int)kind < N_KINDS ? kind_names[kind] : "unknown";
 }
 
 int tg_opt_kind_parse(const char *name)
 {
-    if (name && strcmp(name, "sgd") == 0)
-        return TG_OPT_SGD;
-    if (name && strcmp(name, "adam") == 0)
-        return TG_OPT_ADAM;
+    for (int k = 0; name && k < N_KINDS; k++)
+        if (strcmp(name, kind_names[k]) == 0)
+            return k;
     return -1;
+}
+
+/* Adam and AdamW share their moments and their update loop. */
+static bool is_adam(tg_opt_kind kind)
+{
+    return kind == TG_OPT_ADAM || kind == TG_OPT_ADAMW;
 }
 
 /* ---- validation ------------------------------------------------------------------------- */
@@ -56,11 +72,37 @@ static bool in_unit_interval(float x)
     return x >= 0.0f && x < 1.0f;
 }
 
+/* The fields of one kind (check_config has checked the ones they all share). */
+static int check_kind_fields(const tg_opt_config *c, const char *k, tg_error *err)
+{
+    if (c->nesterov && c->kind != TG_OPT_SGD)
+        return tg_error_set(err, TG_ERR_ARG, "optim %s: nesterov applies to sgd only", k);
+    if (c->centered && c->kind != TG_OPT_RMSPROP)
+        return tg_error_set(err, TG_ERR_ARG, "optim %s: centered applies to rmsprop only", k);
+    if (c->kind == TG_OPT_SGD || c->kind == TG_OPT_RMSPROP) {
+        if (!in_unit_interval(c->momentum))
+            return tg_error_set(err, TG_ERR_ARG, "optim %s: momentum = %g (must be in [0, 1))", k, c->momentum);
+        if (c->nesterov && c->momentum == 0.0f)
+            return tg_error_set(err, TG_ERR_ARG, "optim sgd: nesterov needs momentum > 0 (momentum = 0)");
+    }
+    if (is_adam(c->kind)) {
+        if (!in_unit_interval(c->beta1))
+            return tg_error_set(err, TG_ERR_ARG, "optim %s: beta1 = %g (must be in [0, 1))", k, c->beta1);
+        if (!in_unit_interval(c->beta2))
+            return tg_error_set(err, TG_ERR_ARG, "optim %s: beta2 = %g (must be in [0, 1))", k, c->beta2);
+    }
+    if (c->kind == TG_OPT_RMSPROP && !in_unit_interval(c->alpha))
+        return tg_error_set(err, TG_ERR_ARG, "optim rmsprop: alpha = %g (must be in [0, 1))", c->alpha);
+    if (c->kind != TG_OPT_SGD && !(isfinite(c->eps) && c->eps > 0.0f))
+        return tg_error_set(err, TG_ERR_ARG, "optim %s: eps = %g (must be finite and > 0)", k, c->eps);
+    return TG_OK;
+}
+
 static int check_config(const tg_opt_config *c, tg_error *err)
 {
-    if (c->kind != TG_OPT_SGD && c->kind != TG_OPT_ADAM)
-        return tg_error_set(err, TG_ERR_ARG, "optim: kind = %d is not sgd (%d) or adam (%d)", (int)c->kind,
-                            TG_OPT_SGD, TG_OPT_ADAM);
+    if ((int)c->kind < 0 || (int)c->kind >= N_KINDS)
+        return tg_error_set(err, TG_ERR_ARG, "optim: kind = %d is not sgd, adam, adamw or rmsprop (0 to %d)",
+                            (int)c->kind, N_KINDS - 1);
     const char *k = tg_opt_kind_name(c->kind);
     if (!(isfinite(c->lr) && c->lr > 0.0f))
         return tg_error_set(err, TG_ERR_ARG, "optim %s: lr = %g (must be finite and > 0)", k, c->lr);
@@ -70,20 +112,7 @@ static int check_config(const tg_opt_config *c, tg_error *err)
     if (!(isfinite(c->clip_norm) && c->clip_norm >= 0.0f))
         return tg_error_set(err, TG_ERR_ARG, "optim %s: clip_norm = %g (must be finite and >= 0; 0 = off)", k,
                             c->clip_norm);
-    if (c->kind == TG_OPT_SGD) {
-        if (!in_unit_interval(c->momentum))
-            return tg_error_set(err, TG_ERR_ARG, "optim sgd: momentum = %g (must be in [0, 1))", c->momentum);
-        if (c->nesterov && c->momentum == 0.0f)
-            return tg_error_set(err, TG_ERR_ARG, "optim sgd: nesterov needs momentum > 0 (momentum = 0)");
-    } else {
-        if (!in_unit_interval(c->beta1))
-            return tg_error_set(err, TG_ERR_ARG, "optim adam: beta1 = %g (must be in [0, 1))", c->beta1);
-        if (!in_unit_interval(c->beta2))
-            return tg_error_set(err, TG_ERR_ARG, "optim adam: beta2 = %g (must be in [0, 1))", c->beta2);
-        if (!(isfinite(c->eps) && c->eps > 0.0f))
-            return tg_error_set(err, TG_ERR_ARG, "optim adam: eps = %g (must be finite and > 0)", c->eps);
-    }
-    return TG_OK;
+    return check_kind_fields(c, k, err);
 }
 
 static int check_params(tg_param *const *params, int n_params, tg_error *err)
@@ -160,12 +189,21 @@ int tg_optim_init(tg_optimizer *o, const tg_opt_config *cfg, tg_param *const *pa
     }
     memcpy(o->params, params, (size_t)n_params * sizeof *o->params);
 
-    bool needs_m = cfg->kind == TG_OPT_ADAM || cfg->momentum > 0.0f;
-    bool needs_v = cfg->kind == TG_OPT_ADAM;
+    o->group_of = calloc((size_t)n_params, sizeof *o->group_of);
+    if (!o->group_of) {
+        tg_optim_free(o);
+        return tg_error_set(err, TG_ERR_NOMEM, "optim: cannot allocate the groups of %d parameters", n_params);
+    }
+
+    bool needs_m = is_adam(cfg->kind) || cfg->momentum > 0.0f;
+    bool needs_v = cfg->kind != TG_OPT_SGD;
+    bool needs_grad_avg = cfg->kind == TG_OPT_RMSPROP && cfg->centered;
     if (needs_m)
         rc = alloc_state(&o->m, params, n_params, err);
     if (rc == TG_OK && needs_v)
         rc = alloc_state(&o->v, params, n_params, err);
+    if (rc == TG_OK && needs_grad_avg)
+        rc = alloc_state(&o->grad_avg, params, n_params, err);
     if (rc)
         tg_optim_free(o);
     return rc;
@@ -177,6 +215,9 @@ void tg_optim_free(tg_optimizer *o)
         return;
     free_state(o->m, o->n_params);
     free_state(o->v, o->n_params);
+    free_state(o->grad_avg, o->n_params);
+    free(o->group_of);
+    free(o->groups);
     free(o->params);
     memset(o, 0, sizeof *o);
 }
@@ -188,8 +229,109 @@ void tg_optim_reset(tg_optimizer *o)
             tg_tensor_fill(&o->m[i], 0.0f);
         if (o->v)
             tg_tensor_fill(&o->v[i], 0.0f);
+        if (o->grad_avg)
+            tg_tensor_fill(&o->grad_avg[i], 0.0f);
     }
     o->step = 0;
+}
+
+/* ---- groups and schedules --------------------------------------------------------------- */
+
+/* params' index in the optimizer's list, -1 when it is not there. */
+static int param_index(const tg_optimizer *o, const tg_param *p)
+{
+    for (int i = 0; i < o->n_params; i++)
+        if (o->params[i] == p)
+            return i;
+    return -1;
+}
+
+/* Checks everything first, so that a refused group changes nothing. */
+static int check_group(const tg_optimizer *o, tg_param *const *params, int n, tg_opt_group g, tg_error *err)
+{
+    if (!o || !o->params)
+        return tg_error_set(err, TG_ERR_STATE, "optim: a group for an optimizer that is not initialized");
+    if (!(isfinite(g.lr_scale) && g.lr_scale >= 0.0f))
+        return tg_error_set(err, TG_ERR_ARG, "optim group: lr_scale = %g (must be finite and >= 0)", g.lr_scale);
+    if (!(isfinite(g.weight_decay) && g.weight_decay >= 0.0f))
+        return tg_error_set(err, TG_ERR_ARG, "optim group: weight_decay = %g (must be finite and >= 0)",
+                            g.weight_decay);
+    if (!params || n < 1)
+        return tg_error_set(err, TG_ERR_ARG, "optim group: %d parameters (need at least 1)", params ? n : 0);
+    for (int k = 0; k < n; k++) {
+        int i = params[k] ? param_index(o, params[k]) : -1;
+        if (i < 0)
+            return tg_error_set(err, TG_ERR_ARG, "optim group: parameter %d (%s) is not one of the optimizer's", k,
+                                params[k] ? params[k]->name : "NULL");
+        if (o->group_of[i] != 0)
+            return tg_error_set(err, TG_ERR_ARG, "optim group: parameter %s is already in group %d", params[k]->name,
+                                o->group_of[i]);
+        for (int j = 0; j < k; j++)
+            if (params[j] == params[k])
+                return tg_error_set(err, TG_ERR_ARG, "optim group: parameter %s is listed twice (%d and %d)",
+                                    params[k]->name, j, k);
+    }
+    return TG_OK;
+}
+
+int tg_optim_add_group(tg_optimizer *o, tg_param *const *params, int n_params, tg_opt_group g, tg_error *err)
+{
+    int rc = check_group(o, params, n_params, g, err);
+    if (rc)
+        return rc;
+    tg_opt_group *groups = realloc(o->groups, (size_t)(o->n_groups + 1) * sizeof *groups);
+    if (!groups)
+        return tg_error_set(err, TG_ERR_NOMEM, "optim group: cannot allocate group %d", o->n_groups + 1);
+    o->groups = groups;
+    o->groups[o->n_groups++] = g;
+    for (int k = 0; k < n_params; k++)
+        o->group_of[param_index(o, params[k])] = o->n_groups;
+    return TG_OK;
+}
+
+int tg_optim_no_decay_1d(tg_optimizer *o, tg_error *err)
+{
+    if (!o || !o->params)
+        return tg_error_set(err, TG_ERR_STATE, "optim: a group for an optimizer that is not initialized");
+    tg_param **chosen = malloc((size_t)o->n_params * sizeof *chosen);
+    if (!chosen)
+        return tg_error_set(err, TG_ERR_NOMEM, "optim: cannot allocate %d parameter pointers", o->n_params);
+    int n = 0;
+    for (int i = 0; i < o->n_params; i++)
+        if (o->params[i]->value.ndim <= 1 && o->group_of[i] == 0)
+            chosen[n++] = o->params[i];
+    int rc = n ? tg_optim_add_group(o, chosen, n, (tg_opt_group){.lr_scale = 1.0f, .weight_decay = 0.0f}, err)
+               : TG_OK;
+    free(chosen);
+    return rc;
+}
+
+int tg_optim_set_schedule(tg_optimizer *o, const tg_schedule *s, tg_error *err)
+{
+    if (!o || !o->params)
+        return tg_error_set(err, TG_ERR_STATE, "optim: a schedule for an optimizer that is not initialized");
+    int rc = s ? tg_schedule_check(s, err) : TG_OK;
+    if (rc)
+        return rc;
+    o->scheduled = s != NULL;
+    if (s)
+        o->schedule = *s;
+    return TG_OK;
+}
+
+/* Group g's rate for step t + 1: its base cfg.lr·lr_scale (exactly cfg.lr for group 0), through the
+ * schedule if there is one. */
+static float group_lr(const tg_optimizer *o, int g, long t)
+{
+    double base = g == 0 ? (double)o->cfg.lr : (double)o->cfg.lr * (double)o->groups[g - 1].lr_scale;
+    return (float)(o->scheduled ? tg_schedule_lr(&o->schedule, base, t) : base);
+}
+
+float tg_optim_lr(const tg_optimizer *o, int group)
+{
+    if (!o || !o->params || group < 0 || group > o->n_groups)
+        return -1.0f;
+    return group_lr(o, group, o->step);
 }
 
 /* ---- gradients -------------------------------------------------------------------------- */
@@ -250,15 +392,20 @@ static float clip_scale(const tg_optimizer *o)
 
 /* ---- updates ---------------------------------------------------------------------------- */
 
+/* What a parameter's group, and the schedule, give its update this step. */
+typedef struct {
+    float lr, wd;
+} step_settings;
+
 /* SGD on elements [lo, hi) of one parameter; buf is NULL without momentum.  w, g, buf: [n] (flat).
  * With zero_grad, also sets the gradient to zero once read (in the same pass, while in cache). */
-TG_VECTORIZE static void sgd_update(const tg_opt_config *c, tg_param *p, tg_tensor *buf, float grad_scale,
-                                    bool zero_grad, size_t lo, size_t hi)
+TG_VECTORIZE static void sgd_update(const tg_opt_config *c, step_settings set, tg_param *p, tg_tensor *buf,
+                                    float grad_scale, bool zero_grad, size_t lo, size_t hi)
 {
     float *restrict w = p->value.data;
     float *restrict g = p->grad.data;
     float *restrict b = buf ? buf->data : NULL;
-    const float lr = c->lr, mu = c->momentum, wd = c->weight_decay;
+    const float lr = set.lr, mu = c->momentum, wd = set.wd;
     for (size_t i = lo; i < hi; i++) {
         float d = grad_scale * g[i] + wd * w[i];
         if (zero_grad)
@@ -272,41 +419,78 @@ TG_VECTORIZE static void sgd_update(const tg_opt_config *c, tg_param *p, tg_tens
     }
 }
 
-/* The bias corrections of Adam step t, computed once per step in double. */
+/* The factors of an Adam or AdamW update of one parameter, from its rate and decay and the bias
+ * corrections 1 - beta^t of the step (computed once per step in double). */
 typedef struct {
     float step_size;    /* lr / (1 - beta1^t) */
     float inv_sqrt_bc2; /* 1 / sqrt(1 - beta2^t) */
-} adam_corrections;
+    float decay;        /* AdamW: 1 - lr·wd; Adam: 1 (an exact no-op) */
+    float wd;           /* Adam: the L2 decay added to the gradient; AdamW: 0 */
+} adam_factors;
 
-static adam_corrections adam_corrections_for(const tg_opt_config *c, long t)
+static adam_factors adam_factors_for(tg_opt_kind kind, step_settings set, double bc1, double bc2)
 {
-    double bc1 = 1.0 - pow((double)c->beta1, (double)t);
-    double bc2 = 1.0 - pow((double)c->beta2, (double)t);
-    return (adam_corrections){.step_size = (float)((double)c->lr / bc1), .inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2))};
+    bool decoupled = kind == TG_OPT_ADAMW;
+    return (adam_factors){.step_size = (float)((double)set.lr / bc1),
+                          .inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2)),
+                          .decay = decoupled ? (float)(1.0 - (double)set.lr * (double)set.wd) : 1.0f,
+                          .wd = decoupled ? 0.0f : set.wd};
 }
 
-/* Adam on elements [lo, hi) of one parameter, one fused pass over w, g, m, v: [n] (flat).
+/* Adam or AdamW on elements [lo, hi) of one parameter, one fused pass over w, g, m, v: [n] (flat).
  * lr·m̂/(sqrt(v̂)+eps) is computed as (lr/bc1)·m / (sqrt(v)·(1/sqrt(bc2)) + eps), PyTorch's
  * arrangement except that its division by sqrt(bc2) is a multiplication by the inverse (within
  * an ulp of it): the divider is this loop's bottleneck, so one division fewer per element is a
- * fifth of the update (docs/performance.md). */
+ * fifth of the update (docs/performance.md).  AdamW's decay comes first, as in PyTorch. */
 TG_VECTORIZE_DIVIDES static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
-                                             float grad_scale, adam_corrections bc, bool zero_grad, size_t lo, size_t hi)
+                                             float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi)
 {
     /* restrict: value, grad and the moments are distinct buffers, which lets the loop vectorize. */
     float *restrict w = p->value.data;
     float *restrict g = p->grad.data;
     float *restrict m = m_t->data, *restrict v = v_t->data;
-    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = c->weight_decay;
+    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = f.wd, decay = f.decay;
     const float one_minus_b1 = 1.0f - b1, one_minus_b2 = 1.0f - b2;
     for (size_t i = lo; i < hi; i++) {
-        float d = grad_scale * g[i] + wd * w[i];
+        float wi = w[i] * decay;
+        float d = grad_scale * g[i] + wd * wi;
         if (zero_grad)
             g[i] = 0.0f;
         m[i] = b1 * m[i] + one_minus_b1 * d;
         v[i] = b2 * v[i] + one_minus_b2 * (d * d);
-        float denom = sqrtf(v[i]) * bc.inv_sqrt_bc2 + eps;
-        w[i] -= bc.step_size * m[i] / denom;
+        float denom = sqrtf(v[i]) * f.inv_sqrt_bc2 + eps;
+        w[i] = wi - f.step_size * m[i] / denom;
+    }
+}
+
+/* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf
+ * (momentum) and avg (grad_avg, centered): [n] (flat). */
+TG_VECTORIZE_DIVIDES static void rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p,
+                                                float *restrict sq, float *restrict buf, float *restrict avg,
+                                                float grad_scale, bool zero_grad, size_t lo, size_t hi)
+{
+    float *restrict w = p->value.data;
+    float *restrict g = p->grad.data;
+    const float lr = set.lr, wd = set.wd, alpha = c->alpha, eps = c->eps, mu = c->momentum;
+    const float one_minus_alpha = 1.0f - alpha;
+    for (size_t i = lo; i < hi; i++) {
+        float d = grad_scale * g[i] + wd * w[i];
+        if (zero_grad)
+            g[i] = 0.0f;
+        sq[i] = alpha * sq[i] + one_minus_alpha * (d * d);
+        float var = sq[i];
+        if (avg) {
+            avg[i] = alpha * avg[i] + one_minus_alpha * d;
+            var = sq[i] - avg[i] * avg[i];
+            var = var > 0.0f ? var : 0.0f;
+        }
+        float denom = sqrtf(var) + eps;
+        if (buf) {
+            buf[i] = mu * buf[i] + d / denom;
+            w[i] -= lr * buf[i];
+        } else {
+            w[i] -= lr * d / denom;
+        }
     }
 }
 
@@ -329,7 +513,7 @@ typedef struct step_job {
     tg_optimizer *o;
     size_t parts;
     float grad_scale;
-    adam_corrections bc;
+    double bc1, bc2; /* Adam and AdamW: 1 - beta1^t, 1 - beta2^t */
     bool zero_grads;
     atomic_bool non_finite; /* the check: some gradient element is inf or NaN */
 } step_job;
@@ -367,10 +551,19 @@ static void check_run(step_job *job, int param, size_t lo, size_t hi)
 static void update_run(step_job *job, int i, size_t lo, size_t hi)
 {
     tg_optimizer *o = job->o;
-    if (o->cfg.kind == TG_OPT_ADAM)
-        adam_update(&o->cfg, o->params[i], &o->m[i], &o->v[i], job->grad_scale, job->bc, job->zero_grads, lo, hi);
+    const int group = o->group_of[i];
+    const step_settings set = {.lr = group_lr(o, group, o->step - 1),
+                               .wd = group ? o->groups[group - 1].weight_decay : o->cfg.weight_decay};
+    tg_param *p = o->params[i];
+    float *buf = o->m ? o->m[i].data : NULL;
+    if (is_adam(o->cfg.kind))
+        adam_update(&o->cfg, p, &o->m[i], &o->v[i], job->grad_scale,
+                    adam_factors_for(o->cfg.kind, set, job->bc1, job->bc2), job->zero_grads, lo, hi);
+    else if (o->cfg.kind == TG_OPT_RMSPROP)
+        rmsprop_update(&o->cfg, set, p, o->v[i].data, buf, o->grad_avg ? o->grad_avg[i].data : NULL,
+                       job->grad_scale, job->zero_grads, lo, hi);
     else
-        sgd_update(&o->cfg, o->params[i], o->m ? &o->m[i] : NULL, job->grad_scale, job->zero_grads, lo, hi);
+        sgd_update(&o->cfg, set, p, o->m ? &o->m[i] : NULL, job->grad_scale, job->zero_grads, lo, hi);
 }
 
 static void check_chunks(size_t c0, size_t c1, void *ctx) { for_runs(c0, c1, ctx, check_run); }
@@ -394,8 +587,10 @@ static int optim_step(tg_optimizer *o, bool zero_grads, tg_error *err)
         return report_non_finite(o, err);
     o->step++;
     job.grad_scale = clip_scale(o);
-    if (o->cfg.kind == TG_OPT_ADAM)
-        job.bc = adam_corrections_for(&o->cfg, o->step);
+    if (is_adam(o->cfg.kind)) {
+        job.bc1 = 1.0 - pow((double)o->cfg.beta1, (double)o->step);
+        job.bc2 = 1.0 - pow((double)o->cfg.beta2, (double)o->step);
+    }
     tg_parallel_for(chunks, 1, update_chunks, &job);
     return TG_OK;
 }
@@ -405,28 +600,68 @@ int tg_optim_step_zero_grad(tg_optimizer *o, tg_error *err) { return optim_step(
 
 /* ---- state for checkpoints -------------------------------------------------------------- */
 
+/* A parameter's state tensors in checkpoint order: m, v, grad_avg, those it has. */
+typedef enum { SLOT_M, SLOT_V, SLOT_GRAD_AVG } state_slot;
+
+static int slots_per_param(const tg_optimizer *o)
+{
+    return (o->m != NULL) + (o->v != NULL) + (o->grad_avg != NULL);
+}
+
+/* The slot of the k-th state tensor and its parameter; false when k is out of range. */
+static bool find_slot(const tg_optimizer *o, int k, state_slot *slot, int *param)
+{
+    int per = slots_per_param(o);
+    if (k < 0 || per == 0 || k >= per * o->n_params)
+        return false;
+    *param = k / per;
+    int j = k % per;
+    if (!o->m)
+        j++;
+    if (j >= SLOT_V && !o->v)
+        j++;
+    *slot = (state_slot)j;
+    return true;
+}
+
+/* The names of a slot, as PyTorch's state keys where it has a short one. */
+static const char *slot_name(tg_opt_kind kind, state_slot slot)
+{
+    switch (slot) {
+    case SLOT_M: return is_adam(kind) ? "m" : "momentum";
+    case SLOT_V: return kind == TG_OPT_RMSPROP ? "square_avg" : "v";
+    case SLOT_GRAD_AVG: return "grad_avg";
+    }
+    return "?";
+}
+
 int tg_optim_state_count(const tg_optimizer *o)
 {
-    return (o->m ? o->n_params : 0) + (o->v ? o->n_params : 0);
+    return slots_per_param(o) * o->n_params;
 }
 
 tg_tensor *tg_optim_state_tensor(tg_optimizer *o, int k, char name[TG_OPT_STATE_NAME_MAX])
 {
-    if (k < 0 || k >= tg_optim_state_count(o))
+    state_slot slot;
+    int i;
+    if (!find_slot(o, k, &slot, &i))
         return NULL;
-    if (o->cfg.kind == TG_OPT_ADAM) {
-        int i = k / 2;
-        bool second = k % 2 == 1;
-        if (name)
-            snprintf(name, TG_OPT_STATE_NAME_MAX, "adam.%s/%s", second ? "v" : "m", o->params[i]->name);
-        return second ? &o->v[i] : &o->m[i];
-    }
     if (name)
-        snprintf(name, TG_OPT_STATE_NAME_MAX, "sgd.momentum/%s", o->params[k]->name);
-    return &o->m[k];
+        snprintf(name, TG_OPT_STATE_NAME_MAX, "%s.%s/%s", tg_opt_kind_name(o->cfg.kind), slot_name(o->cfg.kind, slot),
+                 o->params[i]->name);
+    return slot == SLOT_M ? &o->m[i] : slot == SLOT_V ? &o->v[i] : &o->grad_avg[i];
+}
+
+bool tg_optim_state_nonnegative(const tg_optimizer *o, int k)
+{
+    state_slot slot;
+    int i;
+    return find_slot(o, k, &slot, &i) && slot == SLOT_V;
 }
 
 const char *tg_optim_step_name(const tg_optimizer *o)
 {
-    return o->cfg.kind == TG_OPT_ADAM ? "adam.step" : "sgd.step";
+    static const char *const names[] = {"sgd.step", "adam.step", "adamw.step", "rmsprop.step"};
+    int k = (int)o->cfg.kind;
+    return k >= 0 && k < N_KINDS ? names[k] : "unknown.step";
 }

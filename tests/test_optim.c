@@ -1,13 +1,15 @@
-/* tests/test_optim.c — the optimizers of nn/optim.c: SGD and Adam against updates computed here,
- * independently, in double from the published formulas (PyTorch's torch.optim.SGD /
- * torch.optim.Adam documentation); clipping, rejected gradients and configurations, the state
- * a checkpoint saves, and threaded updates. */
+/* tests/test_optim.c — the optimizers of nn/optim.c: SGD, Adam, AdamW and RMSprop against updates
+ * computed here, independently, in double from the published formulas (PyTorch's torch.optim
+ * documentation; the 100-step runs use optim_reference.h); parameter groups; clipping, rejected
+ * gradients and configurations, the state a checkpoint saves and an exact resume from it, and
+ * threaded updates. */
 #include <criterion/criterion.h>
 
 #include <math.h>
 #include <string.h>
 
 #include "nn/optim.h"
+#include "optim_reference.h"
 #include "table_test.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
@@ -294,6 +296,161 @@ Test(optim, adam_first_step_moves_by_lr_times_sign)
     tg_param_free(&p);
 }
 
+/* ---- 100 steps against PyTorch's formulas ----------------------------------------------- */
+
+/* Each optimizer, 100 steps of the fixed problem of optim_reference.h, every parameter element
+ * within 1e-6 (relative) of the reference after every step.  Rates and decays are powers of two
+ * where the decay is decoupled, so that AdamW's factor 1 − lr·wd is a float exactly and the
+ * comparison measures the update rule, not the rounding of one constant. */
+static const struct {
+    const char *name;
+    tg_opt_config cfg;
+} reference_runs[] = {
+    {"sgd", {.kind = TG_OPT_SGD, .lr = 0.05f}},
+    {"sgd, momentum 0.9, weight decay 0.01", {.kind = TG_OPT_SGD, .lr = 0.02f, .momentum = 0.9f, .weight_decay = 0.01f}},
+    {"sgd, nesterov", {.kind = TG_OPT_SGD, .lr = 0.02f, .momentum = 0.9f, .nesterov = true}},
+    {"adam, weight decay 0.05", {.kind = TG_OPT_ADAM, .lr = 0.03f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                                 .weight_decay = 0.05f}},
+    {"adamw", {.kind = TG_OPT_ADAMW, .lr = 0.03125f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+               .weight_decay = 0.25f}},
+    {"adamw, betas 0.8 0.99, eps 1e-3", {.kind = TG_OPT_ADAMW, .lr = 0.0625f, .beta1 = 0.8f, .beta2 = 0.99f,
+                                         .eps = 1e-3f, .weight_decay = 0.125f}},
+    {"rmsprop", {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f}},
+    {"rmsprop, weight decay 0.1", {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f,
+                                   .weight_decay = 0.1f}},
+    {"rmsprop, momentum 0.9", {.kind = TG_OPT_RMSPROP, .lr = 0.001f, .alpha = 0.99f, .eps = 1e-8f,
+                               .momentum = 0.9f}},
+    {"rmsprop, centered", {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f, .centered = true}},
+    /* (With alpha 0.9 this run drifts 1.8e-6 from the reference in double, the library's bits
+     * being those of the formula evaluated in float: s − a² cancels 50-fold on "b" there.) */
+    {"rmsprop, centered, momentum 0.5, eps 1e-6, weight decay 0.1",
+     {.kind = TG_OPT_RMSPROP, .lr = 0.002f, .alpha = 0.99f, .eps = 1e-6f, .momentum = 0.5f, .centered = true,
+      .weight_decay = 0.1f}},
+};
+
+TABLE_TEST(optim, matches_pytorch_formulas_over_100_steps, reference_runs)
+{
+    ref_setup s = {.cfg = reference_runs[*row].cfg};
+    double worst = ref_compare_run(&s, 100, 1e-6, reference_runs[*row].name);
+    cr_log_info("%-60s max relative error %.2e", reference_runs[*row].name, worst);
+}
+
+/* ---- parameter groups ------------------------------------------------------------------- */
+
+/* "b" in a group of its own (its own rate factor and decay), "w" on cfg's: each follows the
+ * reference with its own settings for 100 steps. */
+static const struct {
+    const char *name;
+    tg_opt_config cfg;
+    tg_opt_group group;
+} group_runs[] = {
+    {"adamw, no decay on b", {.kind = TG_OPT_ADAMW, .lr = 0.03125f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
+                              .weight_decay = 0.25f}, {.lr_scale = 1.0f, .weight_decay = 0.0f}},
+    {"adamw, b at half the rate, decay 0.5", {.kind = TG_OPT_ADAMW, .lr = 0.03125f, .beta1 = 0.9f, .beta2 = 0.999f,
+                                              .eps = 1e-8f, .weight_decay = 0.25f}, {.lr_scale = 0.5f, .weight_decay = 0.5f}},
+    {"sgd momentum, b with decay 0.2 at twice the rate", {.kind = TG_OPT_SGD, .lr = 0.01f, .momentum = 0.9f},
+     {.lr_scale = 2.0f, .weight_decay = 0.2f}},
+    {"rmsprop centered, b without decay", {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f,
+                                           .centered = true, .weight_decay = 0.1f}, {.lr_scale = 1.0f}},
+    {"adam, b frozen", {.kind = TG_OPT_ADAM, .lr = 0.03f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f},
+     {.lr_scale = 0.0f}},
+};
+
+TABLE_TEST(optim, groups_apply_their_own_settings, group_runs)
+{
+    ref_setup s = {.cfg = group_runs[*row].cfg, .bias_group = true, .group = group_runs[*row].group};
+    ref_compare_run(&s, 100, 1e-6, group_runs[*row].name);
+}
+
+Test(optim, groups_change_the_update)
+{
+    /* Guards the test above against groups being ignored: the same run without the group ends
+     * elsewhere for "b" and in the same place for "w". */
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAMW);
+    cfg.weight_decay = 0.5f;
+    cfg.lr = 0.05f;
+    ref_setup grouped = {.cfg = cfg, .bias_group = true, .group = {.lr_scale = 1.0f, .weight_decay = 0.0f}};
+    ref_setup plain = {.cfg = cfg};
+    ref_lib a, b;
+    ref_lib_init(&a, &grouped);
+    ref_lib_init(&b, &plain);
+    for (int t = 0; t < 10; t++)
+        for (int j = 0; j < REF_PARAMS; j++) {
+            for (size_t e = 0; e < REF_SIZE[j]; e++)
+                a.p[j].grad.data[e] = b.p[j].grad.data[e] = 0.1f * (float)(e + 1);
+            if (j == REF_PARAMS - 1) {
+                cr_assert_eq(tg_optim_step(&a.o, NULL), TG_OK);
+                cr_assert_eq(tg_optim_step(&b.o, NULL), TG_OK);
+            }
+        }
+    cr_assert(memcmp(a.p[0].value.data, b.p[0].value.data, 6 * sizeof(float)) == 0, "w is in neither group");
+    cr_assert_neq(a.p[1].value.data[0], b.p[1].value.data[0], "b's group did not change its update");
+    ref_lib_free(&a);
+    ref_lib_free(&b);
+}
+
+Test(optim, no_decay_1d_groups_biases)
+{
+    /* A matrix, a bias and a norm-like [1]: the two vectors go in one group without decay. */
+    tg_param p[3], *ps[3] = {&p[0], &p[1], &p[2]};
+    tg_param_init(&p[0], "dense.weight", 2, (size_t[]){2, 3}, NULL);
+    tg_param_init(&p[1], "dense.bias", 1, (size_t[]){3}, NULL);
+    tg_param_init(&p[2], "norm.gain", 1, (size_t[]){1}, NULL);
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAMW);
+    tg_optimizer o = make_optim(&cfg, ps, 3);
+    tg_error err = {0};
+    cr_assert_eq(tg_optim_no_decay_1d(&o, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(o.n_groups, 1);
+    cr_assert(o.group_of[0] == 0 && o.group_of[1] == 1 && o.group_of[2] == 1);
+    cr_assert(o.groups[0].lr_scale == 1.0f && o.groups[0].weight_decay == 0.0f);
+    cr_assert_eq(tg_optim_lr(&o, 1), cfg.lr);
+    cr_assert_eq(tg_optim_no_decay_1d(&o, &err), TG_OK, "nothing left to group is not an error");
+    cr_assert_eq(o.n_groups, 1);
+    cr_assert_eq(tg_optim_lr(&o, 2), -1.0f, "no group 2");
+    tg_optim_free(&o);
+    free_params(p, 3);
+}
+
+Test(optim, bad_groups_rejected_changing_nothing)
+{
+    static const param_spec spec[2] = {{"w", 2, {1, 2}, {0, 0}}, {"b", 1, {3}, {0}}};
+    tg_param p[2], *ps[2], stranger;
+    make_params(p, ps, spec, 2);
+    make_param(&stranger, "stranger", (double[]){0}, 1);
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_SGD);
+    tg_optimizer o = make_optim(&cfg, ps, 2);
+    tg_opt_group ok = {.lr_scale = 1.0f};
+    struct {
+        tg_param *list[2];
+        int n;
+        tg_opt_group g;
+        const char *says;
+    } cases[] = {
+        {{&p[1], &stranger}, 2, ok, "stranger"},
+        {{&p[1], &p[1]}, 2, ok, "twice"},
+        {{&p[1]}, 1, {.lr_scale = -1.0f}, "lr_scale"},
+        {{&p[1]}, 1, {.lr_scale = NAN}, "lr_scale"},
+        {{&p[1]}, 1, {.lr_scale = 1.0f, .weight_decay = -0.5f}, "weight_decay"},
+        {{&p[1]}, 0, ok, "at least 1"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tg_error err = {0};
+        cr_assert_eq(tg_optim_add_group(&o, cases[k].list, cases[k].n, cases[k].g, &err), TG_ERR_ARG, "case %zu", k);
+        cr_assert(strstr(err.msg, cases[k].says) != NULL, "case %zu: '%s' does not say %s", k, err.msg, cases[k].says);
+        cr_assert(o.n_groups == 0 && o.group_of[1] == 0, "case %zu: a refused group changed something", k);
+    }
+    tg_error err = {0};
+    cr_assert_eq(tg_optim_add_group(&o, &ps[1], 1, ok, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(tg_optim_add_group(&o, &ps[1], 1, ok, &err), TG_ERR_ARG);
+    cr_assert(strstr(err.msg, "already in group 1") != NULL, "%s", err.msg);
+    tg_optim_free(&o);
+    tg_optimizer empty = {0};
+    cr_assert_eq(tg_optim_add_group(&empty, &ps[1], 1, ok, &err), TG_ERR_STATE);
+    cr_assert_eq(tg_optim_no_decay_1d(&empty, &err), TG_ERR_STATE);
+    free_params(p, 2);
+    tg_param_free(&stranger);
+}
+
 /* ---- clipping and the gradient norm ----------------------------------------------------- */
 
 Test(optim, grad_norm_is_global)
@@ -388,6 +545,18 @@ Test(optim, bad_configs_rejected_naming_the_field)
         {{.kind = TG_OPT_ADAM, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 0}, "eps"},
         {{.kind = TG_OPT_ADAM, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = NAN}, "eps"},
         {{.kind = (tg_opt_kind)7, .lr = 0.1f}, "kind"},
+        {{.kind = TG_OPT_ADAMW, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 1.0f, .eps = 1e-8f}, "beta2"},
+        {{.kind = TG_OPT_ADAMW, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = -1}, "eps"},
+        {{.kind = TG_OPT_ADAMW, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = NAN},
+         "weight_decay"},
+        {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 1.0f, .eps = 1e-8f}, "alpha"},
+        {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = NAN, .eps = 1e-8f}, "alpha"},
+        {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 0.99f, .eps = 0}, "eps"},
+        {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 1.0f}, "momentum"},
+        {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.9f, .nesterov = true},
+         "nesterov"},
+        {{.kind = TG_OPT_SGD, .lr = 0.1f, .centered = true}, "centered"},
+        {{.kind = TG_OPT_ADAM, .lr = 0.1f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .centered = true}, "centered"},
     };
     tg_param p, *pp = &p;
     make_param(&p, "w", (double[]){0}, 1);
@@ -520,6 +689,184 @@ Test(optim, restored_state_resumes_exactly)
     twins_free(&t);
 }
 
+/* The names a checkpoint stores each kind's state under, in tg_optim_state_tensor's order, and
+ * which of them hold means of squares. */
+static const struct {
+    const char *name;
+    tg_opt_config cfg;
+    int count;
+    const char *names[6]; /* of the state tensors, for parameters "w" and "b" */
+    int nonnegative;      /* bit k: state tensor k is a mean of squares */
+    const char *step;
+} state_layouts[] = {
+    {"adamw", {.kind = TG_OPT_ADAMW, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}, 4,
+     {"adamw.m/w", "adamw.v/w", "adamw.m/b", "adamw.v/b"}, 0xa, "adamw.step"},
+    {"rmsprop", {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f}, 2,
+     {"rmsprop.square_avg/w", "rmsprop.square_avg/b"}, 0x3, "rmsprop.step"},
+    {"rmsprop, momentum", {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.9f}, 4,
+     {"rmsprop.momentum/w", "rmsprop.square_avg/w", "rmsprop.momentum/b", "rmsprop.square_avg/b"}, 0xa,
+     "rmsprop.step"},
+    {"rmsprop, centered", {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f, .centered = true}, 4,
+     {"rmsprop.square_avg/w", "rmsprop.grad_avg/w", "rmsprop.square_avg/b", "rmsprop.grad_avg/b"}, 0x5,
+     "rmsprop.step"},
+    {"rmsprop, centered, momentum",
+     {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.9f, .centered = true}, 6,
+     {"rmsprop.momentum/w", "rmsprop.square_avg/w", "rmsprop.grad_avg/w", "rmsprop.momentum/b",
+      "rmsprop.square_avg/b", "rmsprop.grad_avg/b"},
+     0x12, "rmsprop.step"},
+    {"adam", {.kind = TG_OPT_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}, 4,
+     {"adam.m/w", "adam.v/w", "adam.m/b", "adam.v/b"}, 0xa, "adam.step"},
+    {"sgd, momentum", {.kind = TG_OPT_SGD, .lr = 0.01f, .momentum = 0.9f}, 2, {"sgd.momentum/w", "sgd.momentum/b"}, 0,
+     "sgd.step"},
+};
+
+TABLE_TEST(optim, state_layout_per_kind, state_layouts)
+{
+    const char *what = state_layouts[*row].name;
+    ref_setup s = {.cfg = state_layouts[*row].cfg};
+    ref_lib l;
+    ref_lib_init(&l, &s);
+    cr_assert_eq(tg_optim_state_count(&l.o), state_layouts[*row].count, "%s", what);
+    char name[TG_OPT_STATE_NAME_MAX];
+    for (int k = 0; k < state_layouts[*row].count; k++) {
+        tg_tensor *t = tg_optim_state_tensor(&l.o, k, name);
+        cr_assert_not_null(t, "%s: %d", what, k);
+        cr_assert_str_eq(name, state_layouts[*row].names[k], "%s: state %d", what, k);
+        cr_assert_eq(t->size, REF_SIZE[k / (state_layouts[*row].count / 2)], "%s: state %d has its parameter's shape",
+                     what, k);
+        cr_assert_eq(tg_optim_state_nonnegative(&l.o, k), (state_layouts[*row].nonnegative >> k & 1) != 0, "%s: %d",
+                     what, k);
+    }
+    cr_assert_null(tg_optim_state_tensor(&l.o, state_layouts[*row].count, name));
+    cr_assert(!tg_optim_state_nonnegative(&l.o, -1));
+    cr_assert_str_eq(tg_optim_step_name(&l.o), state_layouts[*row].step);
+    ref_lib_free(&l);
+}
+
+Test(optim, long_parameter_names_fit_in_state_names)
+{
+    char long_name[TG_PARAM_NAME_MAX];
+    memset(long_name, 'x', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    tg_param p, *pp = &p;
+    make_param(&p, long_name, (double[]){1}, 1);
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_RMSPROP);
+    cfg.centered = true;
+    tg_optimizer o = make_optim(&cfg, &pp, 1);
+    char name[TG_OPT_STATE_NAME_MAX];
+    tg_optim_state_tensor(&o, 0, name);
+    cr_assert_eq(strlen(name), strlen("rmsprop.square_avg/") + strlen(long_name), "%s", name);
+    tg_optim_free(&o);
+    tg_param_free(&p);
+}
+
+/* The gradient of the fixed problem at the library's own parameters (a run without a reference). */
+static void own_gradients(ref_lib *l, long t)
+{
+    for (int j = 0; j < REF_PARAMS; j++)
+        for (size_t e = 0; e < REF_SIZE[j]; e++)
+            l->p[j].grad.data[e] = (float)(REF_CURVE[j][e] * ((double)l->p[j].value.data[e] - REF_TARGET[j][e]) +
+                                           0.5 * sin(0.7 * (double)t + 1.3 * (double)e + j));
+}
+
+static void own_steps(ref_lib *l, long from, long to)
+{
+    for (long t = from; t <= to; t++) {
+        own_gradients(l, t);
+        cr_assert_eq(tg_optim_step_zero_grad(&l->o, NULL), TG_OK);
+    }
+}
+
+/* Saves the optimizer's state as a checkpoint does (each tensor under its name, the step as a
+ * float), starts a fresh optimizer set up the same way, and restores it by name. */
+static void checkpoint_and_restore(ref_lib *l, const ref_setup *s)
+{
+    enum { MAX_STATE = 3 * REF_PARAMS };
+    int n = tg_optim_state_count(&l->o);
+    cr_assert(n <= MAX_STATE);
+    char names[MAX_STATE][TG_OPT_STATE_NAME_MAX];
+    tg_tensor saved[MAX_STATE];
+    for (int k = 0; k < n; k++) {
+        const tg_tensor *t = tg_optim_state_tensor(&l->o, k, names[k]);
+        cr_assert_eq(tg_tensor_zeros(&saved[k], t->ndim, t->shape, NULL), TG_OK);
+        cr_assert_eq(tg_tensor_copy(&saved[k], t, NULL), TG_OK);
+    }
+    float step = (float)l->o.step;
+    tg_optim_free(&l->o);
+
+    ref_lib_optim(l, s);
+    cr_assert_eq(tg_optim_state_count(&l->o), n);
+    char name[TG_OPT_STATE_NAME_MAX];
+    for (int k = n - 1; k >= 0; k--) { /* by name, not by position */
+        tg_tensor *mine = tg_optim_state_tensor(&l->o, k, name);
+        int found = -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(names[i], name) == 0)
+                found = found < 0 ? i : -2;
+        cr_assert(found >= 0, "state %s: missing or saved twice", name);
+        cr_assert_eq(tg_tensor_copy(mine, &saved[found], NULL), TG_OK);
+    }
+    l->o.step = (long)step;
+    for (int k = 0; k < n; k++)
+        tg_tensor_free(&saved[k]);
+}
+
+static const tg_schedule WARM_COSINE = {.kind = TG_SCHED_COSINE, .warmup_steps = 10, .warmup_start = 0.1f,
+                                        .t_max = 80, .eta_min = 1e-4f};
+static const tg_schedule WARM_STEP = {.kind = TG_SCHED_STEP, .warmup_steps = 5, .step_size = 20, .gamma = 0.5f};
+
+static const struct {
+    const char *name;
+    ref_setup setup;
+} resumes[] = {
+    {"sgd, momentum, groups, cosine", {.cfg = {.kind = TG_OPT_SGD, .lr = 0.02f, .momentum = 0.9f, .weight_decay = 0.01f},
+                                       .bias_group = true, .group = {.lr_scale = 2.0f}, .schedule = &WARM_COSINE}},
+    {"adam", {.cfg = {.kind = TG_OPT_ADAM, .lr = 0.03f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}}},
+    {"adamw, groups, step schedule",
+     {.cfg = {.kind = TG_OPT_ADAMW, .lr = 0.03f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.1f},
+      .bias_group = true, .group = {.lr_scale = 1.0f}, .schedule = &WARM_STEP}},
+    {"rmsprop, centered, momentum, cosine",
+     {.cfg = {.kind = TG_OPT_RMSPROP, .lr = 0.002f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.5f, .centered = true,
+              .weight_decay = 0.1f},
+      .schedule = &WARM_COSINE}},
+    {"rmsprop", {.cfg = {.kind = TG_OPT_RMSPROP, .lr = 0.01f, .alpha = 0.99f, .eps = 1e-8f}}},
+};
+
+/* 100 steps in one go, and 40 steps, a checkpoint, a fresh optimizer restored from it, and 60 more:
+ * the same bits, parameters and state. */
+TABLE_TEST(optim, resume_mid_run_is_bitwise_exact, resumes)
+{
+    const char *what = resumes[*row].name;
+    const ref_setup *s = &resumes[*row].setup;
+    ref_lib whole, resumed;
+    ref_lib_init(&whole, s);
+    ref_lib_init(&resumed, s);
+    own_steps(&whole, 1, 100);
+    own_steps(&resumed, 1, 40);
+    checkpoint_and_restore(&resumed, s);
+    own_steps(&resumed, 41, 100);
+    cr_assert_eq(resumed.o.step, 100);
+    for (int j = 0; j < REF_PARAMS; j++)
+        cr_assert(memcmp(whole.p[j].value.data, resumed.p[j].value.data, REF_SIZE[j] * sizeof(float)) == 0,
+                  "%s: %s differs after the resume", what, REF_NAMES[j]);
+    for (int k = 0; k < tg_optim_state_count(&whole.o); k++) {
+        const tg_tensor *a = tg_optim_state_tensor(&whole.o, k, NULL), *b = tg_optim_state_tensor(&resumed.o, k, NULL);
+        cr_assert(memcmp(a->data, b->data, a->size * sizeof(float)) == 0, "%s: state %d differs", what, k);
+    }
+    /* ... and the run did move: a resume that restored nothing would differ from it. */
+    ref_lib fresh;
+    ref_lib_init(&fresh, s);
+    own_steps(&fresh, 1, 40);
+    tg_optim_free(&fresh.o);
+    ref_lib_optim(&fresh, s);
+    own_steps(&fresh, 41, 100);
+    cr_assert(memcmp(whole.p[0].value.data, fresh.p[0].value.data, REF_SIZE[0] * sizeof(float)) != 0,
+              "%s: losing the state changes nothing, so this test shows nothing", what);
+    ref_lib_free(&fresh);
+    ref_lib_free(&whole);
+    ref_lib_free(&resumed);
+}
+
 Test(optim, defaults_and_names)
 {
     tg_opt_config adam = tg_opt_config_default(TG_OPT_ADAM);
@@ -534,8 +881,18 @@ Test(optim, defaults_and_names)
     cr_assert(!sgd.nesterov);
     cr_assert_eq(tg_opt_kind_parse("adam"), TG_OPT_ADAM);
     cr_assert_eq(tg_opt_kind_parse("sgd"), TG_OPT_SGD);
-    cr_assert_eq(tg_opt_kind_parse("adamw"), -1);
+    cr_assert_eq(tg_opt_kind_parse("adamw"), TG_OPT_ADAMW);
+    cr_assert_eq(tg_opt_kind_parse("rmsprop"), TG_OPT_RMSPROP);
+    cr_assert_eq(tg_opt_kind_parse("lion"), -1);
     cr_assert_str_eq(tg_opt_kind_name(TG_OPT_ADAM), "adam");
+    cr_assert_str_eq(tg_opt_kind_name(TG_OPT_RMSPROP), "rmsprop");
+    cr_assert_str_eq(tg_opt_kind_name((tg_opt_kind)9), "unknown");
+    tg_opt_config adamw = tg_opt_config_default(TG_OPT_ADAMW);
+    cr_assert(adamw.lr == 1e-3f && adamw.beta1 == 0.9f && adamw.beta2 == 0.999f && adamw.eps == 1e-8f);
+    cr_assert_eq(adamw.weight_decay, 0.01f, "torch.optim.AdamW's default decay");
+    tg_opt_config rms = tg_opt_config_default(TG_OPT_RMSPROP);
+    cr_assert(rms.lr == 0.01f && rms.alpha == 0.99f && rms.eps == 1e-8f && rms.momentum == 0.0f && !rms.centered);
+    cr_assert_eq(rms.weight_decay, 0.0f);
 }
 
 /* Parameters large enough for the update to go multi-threaded (over 1M elements in all): a tall
@@ -555,13 +912,35 @@ static void make_big_params(tg_param p[BIG_PARAMS], uint64_t seed)
     }
 }
 
-/* Runs three Adam steps on fresh parameters with `threads` threads; fused zeroing when asked. */
-static void three_adam_steps(tg_param p[BIG_PARAMS], int threads, bool fused_zero)
+/* The configurations the threaded split must not change: each update loop, with groups (the
+ * vector without decay) and a schedule on the new ones. */
+static const struct {
+    const char *name;
+    tg_opt_config cfg;
+    bool groups_and_schedule;
+} threaded[] = {
+    {"adam", {.kind = TG_OPT_ADAM, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f}, false},
+    {"adamw", {.kind = TG_OPT_ADAMW, .lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.01f},
+     true},
+    {"rmsprop, centered, momentum",
+     {.kind = TG_OPT_RMSPROP, .lr = 1e-3f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.9f, .centered = true,
+      .weight_decay = 0.01f},
+     true},
+    {"sgd, nesterov", {.kind = TG_OPT_SGD, .lr = 1e-2f, .momentum = 0.9f, .nesterov = true, .weight_decay = 1e-3f},
+     true},
+};
+
+/* Runs three steps of threaded[row] on fresh parameters with `threads` threads; fused zeroing when
+ * asked. */
+static void three_steps(size_t row, tg_param p[BIG_PARAMS], int threads, bool fused_zero)
 {
     make_big_params(p, 11);
     tg_param *params[BIG_PARAMS] = {&p[0], &p[1], &p[2]};
-    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
-    tg_optimizer o = make_optim(&cfg, params, BIG_PARAMS);
+    tg_optimizer o = make_optim(&threaded[row].cfg, params, BIG_PARAMS);
+    if (threaded[row].groups_and_schedule) {
+        cr_assert_eq(tg_optim_no_decay_1d(&o, NULL), TG_OK);
+        cr_assert_eq(tg_optim_set_schedule(&o, &WARM_COSINE, NULL), TG_OK);
+    }
     tg_set_threads(threads);
     for (int step = 0; step < 3; step++) {
         tg_rng rng;
@@ -575,22 +954,25 @@ static void three_adam_steps(tg_param p[BIG_PARAMS], int threads, bool fused_zer
 
 /* Threads split each parameter: the same bits as one thread, and (the fused zeroing reaching
  * every gradient element) no element left out. */
-Test(optim, threaded_update_is_bitwise_identical_and_fused_zeroing_matches)
+TABLE_TEST(optim, threaded_update_is_bitwise_identical_and_fused_zeroing_matches, threaded)
 {
+    const char *what = threaded[*row].name;
     tg_param one[BIG_PARAMS], two[BIG_PARAMS], three[BIG_PARAMS], fused[BIG_PARAMS];
-    three_adam_steps(one, 1, false);
-    three_adam_steps(two, 2, false);
-    three_adam_steps(three, 3, false);
-    three_adam_steps(fused, 2, true);
+    three_steps(*row, one, 1, false);
+    three_steps(*row, two, 2, false);
+    three_steps(*row, three, 3, false);
+    three_steps(*row, fused, 2, true);
     tg_set_threads(1);
     for (int i = 0; i < BIG_PARAMS; i++) {
         size_t bytes = one[i].value.size * sizeof(float);
-        cr_assert(memcmp(one[i].value.data, two[i].value.data, bytes) == 0, "%s: 1 vs 2 threads differ", one[i].name);
-        cr_assert(memcmp(one[i].value.data, three[i].value.data, bytes) == 0, "%s: 1 vs 3 threads differ", one[i].name);
-        cr_assert(memcmp(one[i].value.data, fused[i].value.data, bytes) == 0, "%s: fused zeroing changed the update",
+        cr_assert(memcmp(one[i].value.data, two[i].value.data, bytes) == 0, "%s: %s: 1 vs 2 threads differ", what,
                   one[i].name);
+        cr_assert(memcmp(one[i].value.data, three[i].value.data, bytes) == 0, "%s: %s: 1 vs 3 threads differ", what,
+                  one[i].name);
+        cr_assert(memcmp(one[i].value.data, fused[i].value.data, bytes) == 0, "%s: %s: fused zeroing changed the update",
+                  what, one[i].name);
         for (size_t k = 0; k < fused[i].grad.size; k++)
-            cr_assert_eq(fused[i].grad.data[k], 0.0f, "%s: gradient %zu not zeroed", fused[i].name, k);
+            cr_assert_eq(fused[i].grad.data[k], 0.0f, "%s: %s: gradient %zu not zeroed", what, fused[i].name, k);
         cr_assert_neq(one[i].grad.data[0], 0.0f, "tg_optim_step must leave gradients alone");
     }
     for (int i = 0; i < BIG_PARAMS; i++) {
