@@ -244,3 +244,71 @@ Test(reference, covers_every_variant_and_no_other)
     cr_assert_geq(gram, 2, "variants through the Gram route: %d", gram);
     free(text);
 }
+
+/* ---- a gradient check where the Gram route is taken ------------------------------------------
+ *
+ * `cae gradcheck` checks batches of 4, where the decoder's loss is tg_affine_mse (explicit); the
+ * Gram route (tg_affine_mse_gram) is taken from batch 64 on at this problem's 36 pixels and 6
+ * hidden units.  So the whole CAE loss is checked here at that shape, untied and tied, through
+ * cae_build as training builds it. */
+typedef struct gram_check {
+    cae_model *model;
+    tg_tensor x;
+    cae_terms terms;
+} gram_check;
+
+static tg_node *gram_check_loss(tg_tape *tape, void *ctx)
+{
+    gram_check *c = ctx;
+    cae_graph g;
+    cae_build(tape, c->model, tg_input(tape, &c->x), c->terms, &g);
+    if (g.recon && tg_tape_grad_enabled(tape)) /* (the perturbed losses, without gradients, go through mse) */
+        cr_assert_eq(g.recon->op, &tg_op_affine_mse_gram, "the reconstruction went through %s", g.recon->op->name);
+    return g.loss;
+}
+
+static void gradcheck_gram_route(const ref_variant *v)
+{
+    static ref_data d;
+    tg_error err = {0};
+    cr_assert_eq(ref_data_load(&d, &err), TG_OK, "%s", err.msg);
+    cr_assert(tg_affine_mse_gram_pays(v->batch, REF_HIDDEN, REF_D), "%s: batch %zu does not take the Gram route",
+              v->name, v->batch);
+    ref_model m;
+    cr_assert_eq(ref_model_init(&m, v, &err), TG_OK, "%s", err.msg);
+    gram_check c = {.model = &m.cae};
+    /* non-zero biases: not a special point */
+    tg_rng rng;
+    tg_rng_seed(&rng, v->seed, 0x6c);
+    tg_rng_fill_uniform(&rng, c.model->enc_b.value.data, REF_HIDDEN, -0.5f, 0.5f);
+    tg_rng_fill_uniform(&rng, c.model->dec_b.value.data, REF_D, -0.2f, 0.2f);
+    tg_tensor_wrap(&c.x, d.x, 2, (size_t[]){v->batch, REF_D}, NULL);
+    tg_tape *tape = tg_tape_new(&err);
+    cr_assert_not_null(tape);
+    const tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-4, .max_per_param = 64, .seed = v->seed};
+    for (int t = 0; t < 2; t++) {
+        c.terms = t == 0 ? CAE_TERMS_RECON : CAE_TERMS_ALL;
+        tg_gradcheck_result res;
+        int rc = tg_gradcheck(tape, gram_check_loss, &c, c.model->params, c.model->n_params, &opts, &res, &err);
+        cr_log_info("%s terms=%s: max_rel_err %.3g over %zu elements (largest gradient %.3g), %zu measured again",
+                    v->name, t == 0 ? "recon" : "all", res.max_rel_err, res.checked, res.max_abs_grad, res.retried);
+        cr_expect_eq(rc, TG_OK, "%s: %s", v->name, err.msg);
+    }
+    tg_tape_free(tape);
+    ref_model_free(&m);
+}
+
+static const ref_variant *variant_named(const char *name)
+{
+    for (int i = 0; i < REF_N_VARIANTS; i++)
+        if (strcmp(ref_variants[i].name, name) == 0)
+            return &ref_variants[i];
+    cr_assert_fail("no variant %s in problem.h", name);
+    return NULL;
+}
+
+Test(reference, gradcheck_through_the_gram_route)
+{
+    gradcheck_gram_route(variant_named("cae_gram_sigmoid_linear_mse_adam"));
+    gradcheck_gram_route(variant_named("cae_gram_tanh_linear_mse_tied_sgdm"));
+}

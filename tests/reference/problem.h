@@ -127,7 +127,7 @@ typedef struct ref_data {
     int32_t labels[REF_IMAGES];
 } ref_data;
 
-static int ref_data_load(ref_data *d, tg_error *err)
+static inline int ref_data_load(ref_data *d, tg_error *err)
 {
     tg_dataset ds;
     int rc = tg_dataset_synthetic(&ds, "train", REF_IMAGES, REF_SIDE, REF_SIDE, REF_DATA_SEED, err);
@@ -140,7 +140,7 @@ static int ref_data_load(ref_data *d, tg_error *err)
     return TG_OK;
 }
 
-static cae_config ref_cae_config(const ref_variant *v, tg_activation act)
+static inline cae_config ref_cae_config(const ref_variant *v, tg_activation act)
 {
     cae_config cfg = cae_config_default();
     cfg.input = REF_D;
@@ -159,7 +159,7 @@ static cae_config ref_cae_config(const ref_variant *v, tg_activation act)
     return cfg;
 }
 
-static int ref_model_init(ref_model *m, const ref_variant *v, tg_error *err)
+static inline int ref_model_init(ref_model *m, const ref_variant *v, tg_error *err)
 {
     memset(m, 0, sizeof *m);
     m->v = v;
@@ -196,7 +196,7 @@ static int ref_model_init(ref_model *m, const ref_variant *v, tg_error *err)
     return TG_OK;
 }
 
-static void ref_model_free(ref_model *m)
+static inline void ref_model_free(ref_model *m)
 {
     if (m->v && m->v->model == REF_CAE)
         cae_model_free(&m->cae);
@@ -206,14 +206,14 @@ static void ref_model_free(ref_model *m)
 }
 
 /* The first image of step `step`'s batch (steps from 1). */
-static size_t ref_batch_start(const ref_variant *v, long step)
+static inline size_t ref_batch_start(const ref_variant *v, long step)
 {
     return (size_t)(step - 1) * v->batch % REF_IMAGES;
 }
 
 /* Builds the loss of step `step` on the reset tape (with gradients) and runs the backward; the
  * gradients are added to the params' (zero them first).  *loss: its value. */
-static int ref_forward_backward(ref_model *m, tg_tape *tape, const ref_data *d, long step, float *loss,
+static inline int ref_forward_backward(ref_model *m, tg_tape *tape, const ref_data *d, long step, float *loss,
                                 tg_error *err)
 {
     const ref_variant *v = m->v;
@@ -241,7 +241,7 @@ static int ref_forward_backward(ref_model *m, tg_tape *tape, const ref_data *d, 
     return tg_backward(tape, l, err);
 }
 
-static tg_opt_config ref_opt_config(const ref_variant *v)
+static inline tg_opt_config ref_opt_config(const ref_variant *v)
 {
     tg_opt_config c = tg_opt_config_default(v->opt);
     c.lr = v->lr;
@@ -253,7 +253,7 @@ static tg_opt_config ref_opt_config(const ref_variant *v)
 /* The variant's settings on one line (the script reads them; the reference file repeats them, so
  * the test can tell a stale reference from a wrong result).  Float settings as the float values
  * the library uses, to 9 digits. */
-static void ref_config_line(const ref_variant *v, char *buf, size_t cap)
+static inline void ref_config_line(const ref_variant *v, char *buf, size_t cap)
 {
     tg_activation act;
     tg_activation_parse(v->activation, &act);
