@@ -4,12 +4,21 @@
  * θ of each parameter:
  *
  *     numeric  = (L(θ + eps) - L(θ - eps)) / (2·eps)       (central difference, O(eps²) error)
+ *     noise    = 4 ulps of the two losses / (2·eps)         (what float rounding of L can fake)
  *     analytic = the gradient tg_backward put into the parameter
- *     rel_err  = |analytic - numeric| / max(|analytic|, |numeric|, floor)
+ *     rel_err  = max(0, |analytic - numeric| - noise) / max(|analytic|, |numeric|, floor)
  *
  * and the check passes when the largest rel_err is <= tolerance.  The floor keeps tiny
  * gradients (where float rounding dominates) from failing on noise: below it, errors are
- * measured in absolute terms, tolerance·floor.
+ * measured in absolute terms, tolerance·floor.  The noise term scales the allowance with the
+ * loss's magnitude (a summed BCE of ~10 has ulps 100 times a loss of ~0.1's).
+ *
+ * An element that fails is measured again before it counts as a failure: with steps 2·eps and
+ * eps/2, and with Richardson's extrapolations (4·D(h) - D(2h))/3 of the pairs, each with its own
+ * noise; it passes if one of these passes (the one with the least noise is reported).  A longer
+ * step beats rounding, a shorter one and the extrapolations beat truncation (large third
+ * derivatives); a wrong backward is wrong by the same amount at every step, so it still fails,
+ * with the rel_err of the step eps.  res->retried counts the elements measured again.
  *
  * Usage:
  *
@@ -28,7 +37,8 @@
  * Precision.  Values are float32: a loss near 1 is known to ~6e-8, so the numeric gradient
  * carries noise ~6e-8/eps.  eps 1e-3 gives ~1e-4 absolute noise, fine for gradients of order
  * 1e-1..1; for smooth ops eps 1e-2 is often better (truncation error ~eps², noise ~1e-5).  Keep
- * inputs away from kinks (relu at 0) and domain edges (log near 0) by more than eps. */
+ * inputs away from kinks (relu at 0) and domain edges (log near 0) by more than eps (2·eps for
+ * the retries to help: a retry's estimate across a kink measures nothing, and rescues nothing). */
 #ifndef TG_GRADCHECK_H
 #define TG_GRADCHECK_H
 
@@ -64,6 +74,7 @@ typedef struct tg_gradcheck_result {
     double worst_numeric;
     size_t checked;         /* elements compared */
     double max_abs_grad;    /* largest |analytic| or |numeric| seen */
+    size_t retried;         /* elements the first step failed, checked again with other steps */
 } tg_gradcheck_result;
 
 /* Checks d loss / d params[0..n_params) for the loss built by fn(tape, ctx).
@@ -72,7 +83,8 @@ typedef struct tg_gradcheck_result {
  *     gradient, which stays in the params' grads when tg_gradcheck returns;
  *  2. for each checked element, sets the value to θ+eps and θ-eps, rebuilds the loss each time
  *     (grad mode off, tape reset before every build), and takes the central difference over
- *     the step actually stored in float;
+ *     the step actually stored in float (and, for an element that fails, the other steps above;
+ *     a step at which the loss is not finite is left out of those);
  *  3. restores every value exactly (also on error), restores the tape's grad mode and resets
  *     the tape.
  * Parameters the loss uses but that are not listed are not zeroed: step 1 adds to their grads.

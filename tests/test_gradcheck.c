@@ -1344,7 +1344,17 @@ typedef struct api_ctx {
     int mode; /* which loss: see api_loss */
 } api_ctx;
 
-enum { LOSS_SUM_SQUARE, LOSS_BAD_SQUARE, LOSS_DEAD_RELU, LOSS_SHAPE_ERROR };
+enum { LOSS_SUM_SQUARE, LOSS_BAD_SQUARE, LOSS_DEAD_RELU, LOSS_SHAPE_ERROR, LOSS_LARGE, LOSS_BAD_LARGE, LOSS_STEEP };
+
+/* The loss plus 1000: its float value then has ulps of 6e-5, which a step of 2e-3 turns into 3e-2
+ * of the gradients (of 1..4). */
+static tg_node *plus_1000(tg_tape *t, tg_node *loss)
+{
+    tg_node *c = tg_input_new(t, 1, (size_t[]){1});
+    if (c)
+        c->value.data[0] = 1000.0f;
+    return tg_add(t, loss, c);
+}
 
 static tg_node *api_loss(tg_tape *t, void *ctx)
 {
@@ -1357,6 +1367,12 @@ static tg_node *api_loss(tg_tape *t, void *ctx)
         return tg_sum(t, tg_tape_forward(t, y));
     }
     case LOSS_DEAD_RELU: return tg_sum(t, tg_relu(t, x)); /* x < 0: every gradient is 0 */
+    case LOSS_LARGE: return plus_1000(t, tg_sum(t, tg_square(t, x)));
+    case LOSS_BAD_LARGE: {
+        tg_node *y = tg_tape_record(t, &bad_square_def, 1, &x, x->value.ndim, x->value.shape);
+        return plus_1000(t, tg_sum(t, tg_tape_forward(t, y)));
+    }
+    case LOSS_STEEP: return tg_sum(t, tg_tanh(t, tg_scale(t, x, 20.0f))); /* third derivatives ~1e4 */
     default: return tg_sum(t, tg_matmul(t, x, x, false, false)); /* [2,5]·[2,5]: an error */
     }
 }
@@ -1410,6 +1426,55 @@ Test(gradcheck_api, detects_a_wrong_backward)
     snprintf(expect, sizeof expect, "gradcheck: param 'x' element %zu: analytic ", res.worst_index);
     cr_assert_eq(strncmp(err.msg, expect, strlen(expect)), 0, "message: %s", err.msg);
     cr_assert(strstr(err.msg, "vs numeric") && strstr(err.msg, "> tolerance 0.01"), "message: %s", err.msg);
+    cr_assert_eq(res.retried, 10, "every element was measured again before failing");
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+/* A loss of ~1000: its rounding alone puts errors of ~3% into the central differences at eps 1e-3,
+ * which the check allows for (issue 25: `cae gradcheck` failed correct code on BCE losses) ... */
+Test(gradcheck_api, allows_for_the_rounding_of_a_large_loss)
+{
+    api_ctx a;
+    api_init(&a, LOSS_LARGE, 0.5f, 2.0f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, &res, &err), TG_OK, "%s", err.msg);
+    cr_assert_leq(res.max_rel_err, 1e-2);
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+/* ... and still fails a wrong backward in the same loss. */
+Test(gradcheck_api, detects_a_wrong_backward_in_a_large_loss)
+{
+    api_ctx a;
+    api_init(&a, LOSS_BAD_LARGE, 0.5f, 2.0f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, &res, &err), TG_ERR_NUMERIC);
+    cr_assert_gt(res.max_rel_err, 0.25, "3x against 2x, less the rounding allowance: %g", res.max_rel_err);
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+/* tanh(20x) at a step of 2e-2: truncation errors of a few percent, which the shorter step and
+ * Richardson's extrapolation remove; the elements are measured again, and pass. */
+Test(gradcheck_api, measures_again_where_truncation_fails_the_step)
+{
+    api_ctx a;
+    api_init(&a, LOSS_STEEP, -0.1f, 0.1f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a.x};
+    tg_gradcheck_opts opts = {.eps = 2e-2};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, &opts, &res, &err), TG_OK, "%s", err.msg);
+    cr_assert_gt(res.retried, 0, "no element needed a second step: the test does not test retries");
     tg_tape_free(t);
     tg_param_free(&a.x);
 }

@@ -28,8 +28,11 @@ tg_node *tg_affine_mse(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool tran
 /* The same loss as tg_affine_mse, computed through the Gram matrix G = op(w)·op(w)ᵀ [K,K] instead of
  * the layer's output: the products along N become target·op(w)ᵀ and targetᵀ·x (both skip the
  * target's zeros), plus four of K² by M or N (derivation in affine_mse_gram.c).  Faster when
- * tg_affine_mse_gram_pays(M, K, N); the value is exact to ~(‖T‖/‖Y − T‖)²·1e-7 relative (its
- * terms cancel), the gradients as accurate as tg_affine_mse's, with other bits. */
+ * tg_affine_mse_gram_pays(M, K, N).  Other bits than tg_affine_mse's, and less accurate where
+ * Y − T is small against T (a trained autoencoder), because its terms cancel: the value to
+ * ~(‖T‖/‖Y − T‖)²·1e-7 relative; w's gradient within ~3× of tg_affine_mse's error and b's the
+ * same (x is centered first and the common parts summed in double); x's gradient ~(‖T‖/‖Y − T‖)
+ * times tg_affine_mse's error (measurements in affine_mse_gram.c). */
 tg_node *tg_affine_mse_gram(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w, tg_node *target,
                             tg_reduction red);
 /* Whether tg_affine_mse_gram does fewer flops than tg_affine_mse for x [M,K] and target [M,N]:
