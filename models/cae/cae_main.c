@@ -32,7 +32,8 @@ enum command { CMD_TRAIN = 1 << 0, CMD_EVAL = 1 << 1, CMD_RENDER = 1 << 2, CMD_G
 static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH, "PATH  IDX directory or 'synthetic'"},
     {"--hidden", true, MODEL_OPTS | CMD_BENCH, "N  hidden units (64)"},
-    {"--lambda", true, MODEL_OPTS, "X  contractive penalty weight (1e-4)"},
+    {"--lambda", true, MODEL_OPTS,
+     "X  contractive penalty weight (1e-4); it weighs a per-pixel mean (mse) or sum (bce): the paper's summed-MSE λ is X·D"},
     {"--activation", true, MODEL_OPTS, "A  " TG_CLI_ACTIVATIONS " (sigmoid)"},
     {"--decoder", true, MODEL_OPTS, "D  linear|sigmoid (linear)"},
     {"--loss", true, MODEL_OPTS, "L  mse|bce (mse)"},
@@ -539,8 +540,8 @@ static int check_terms(tg_tape *tape, gradcheck_ctx *ctx, const tg_gradcheck_opt
         checked += res.checked;
         if (res.max_rel_err > worst)
             worst = res.max_rel_err;
-        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu largest_grad=%.3g", term_names[ctx->terms],
-                   res.max_rel_err, res.checked, res.max_abs_grad);
+        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu retried=%zu largest_grad=%.3g",
+                   term_names[ctx->terms], res.max_rel_err, res.checked, res.retried, res.max_abs_grad);
         if (rc) {
             tg_cli_say("cae gradcheck", "term=%s: %s", term_names[ctx->terms], err.msg);
             status = TG_EXIT_INTERNAL;

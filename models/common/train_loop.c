@@ -23,8 +23,8 @@ static int load_optimizer_state(const tg_checkpoint *ck, const char *path, tg_op
         if (!saved || !tg_tensor_same_shape(saved, mine))
             return tg_error_set(err, TG_ERR_FORMAT, "%s: not resumable: optimizer state %s is missing or has the wrong shape",
                                 path, name);
-        /* Adam's second moments are means of squares: a negative one makes sqrt(v) NaN. */
-        int rc = tg_ckpt_check_values(saved, path, name, strncmp(name, "adam.v/", 7) == 0, err);
+        /* second moments (Adam's, RMSprop's) are means of squares: a negative one makes a sqrt NaN */
+        int rc = tg_ckpt_check_values(saved, path, name, tg_optim_state_nonnegative(opt, k), err);
         if (rc)
             return rc;
     }
