@@ -9,6 +9,8 @@
 #include "autograd/ops.h"
 #include "tensor/parallel.h"
 
+#include "tape_test.h"
+
 #define TOL 1e-6f
 
 static tg_tape *new_tape(void)
@@ -303,13 +305,7 @@ Test(ops_math, constructor_messages)
 {
     tg_tape *t = new_tape();
 #define NODE(...) tg_input_new(t, 2, (size_t[]){__VA_ARGS__})
-#define EXPECT_ERROR(call, code, message)                              \
-    do {                                                               \
-        tg_tape_reset(t);                                              \
-        cr_assert_null(call, #call " returned a node");                \
-        cr_assert_eq(tg_tape_status(t), code, "%s", tg_tape_error(t)); \
-        cr_assert_str_eq(tg_tape_error(t), message);                   \
-    } while (0)
+#define EXPECT_ERROR(call, code, message) EXPECT_TAPE_ERROR(t, call, code, message)
     EXPECT_ERROR(tg_div(t, NODE(3, 4), NODE(2, 4)), TG_ERR_SHAPE,
                  "div: [3,4] / [2,4]: shapes differ (b must be [3,4] or a row [1,4])");
     EXPECT_ERROR(tg_max(t, NODE(3, 4), NODE(1, 3)), TG_ERR_SHAPE,

@@ -8,6 +8,8 @@
 
 #include "autograd/ops.h"
 
+#include "tape_test.h"
+
 #define MAX_PARAMS 3
 
 typedef struct fixture {
@@ -287,13 +289,7 @@ Test(ops_shape, constructor_messages)
 {
     tg_tape *t = tg_tape_new(NULL);
 #define NODE(...) tg_input_new(t, (int)(sizeof SHAPE(__VA_ARGS__) / sizeof(size_t)), SHAPE(__VA_ARGS__))
-#define EXPECT_ERROR(call, code, message)                                      \
-    do {                                                                       \
-        tg_tape_reset(t);                                                      \
-        cr_assert_null(call, #call " returned a node");                        \
-        cr_assert_eq(tg_tape_status(t), code, "%s", tg_tape_error(t));         \
-        cr_assert_str_eq(tg_tape_error(t), message);                           \
-    } while (0)
+#define EXPECT_ERROR(call, code, message) EXPECT_TAPE_ERROR(t, call, code, message)
     EXPECT_ERROR(tg_reshape(t, NODE(2, 3), 2, SHAPE(4, 2)), TG_ERR_SHAPE,
                  "reshape: [2,3] -> [4,2]: element counts differ (6 vs 8)");
     EXPECT_ERROR(tg_reshape(t, NODE(2, 3), 5, SHAPE(1, 1, 1, 2, 3)), TG_ERR_SHAPE,

@@ -11,6 +11,8 @@
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
 
+#include "tape_test.h"
+
 static tg_tape *new_tape(void)
 {
     tg_error err = {0};
@@ -209,13 +211,7 @@ Test(tape, constructor_messages)
 {
     tg_tape *t = new_tape();
 #define NODE(...) tg_input_new(t, 2, (size_t[]){__VA_ARGS__})
-#define EXPECT_ERROR(call, code, message)                                      \
-    do {                                                                       \
-        tg_tape_reset(t);                                                      \
-        cr_assert_null(call, #call " returned a node");                        \
-        cr_assert_eq(tg_tape_status(t), code, "%s", tg_tape_error(t));         \
-        cr_assert_str_eq(tg_tape_error(t), message);                           \
-    } while (0)
+#define EXPECT_ERROR(call, code, message) EXPECT_TAPE_ERROR(t, call, code, message)
     EXPECT_ERROR(tg_matmul(t, NODE(32, 784), NODE(64, 784), false, false), TG_ERR_SHAPE,
                  "matmul: [32,784] x [64,784]: inner dimensions differ");
     EXPECT_ERROR(tg_matmul(t, NODE(32, 784), NODE(784, 64), false, true), TG_ERR_SHAPE,
