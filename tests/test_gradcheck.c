@@ -1387,6 +1387,19 @@ static void api_init(api_ctx *a, int mode, float lo, float hi)
     tg_rng_fill_uniform(&rng, a->x.value.data, a->x.value.size, lo, hi);
 }
 
+/* One check of api_loss in `mode` over x in [lo, hi): a fresh tape, tg_gradcheck, the tape freed;
+ * a->x stays for the caller (to free).  Returns tg_gradcheck's code. */
+static int api_check(api_ctx *a, int mode, float lo, float hi, const tg_gradcheck_opts *opts, tg_gradcheck_result *res,
+                     tg_error *err)
+{
+    api_init(a, mode, lo, hi);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&a->x};
+    int rc = tg_gradcheck(t, api_loss, a, params, 1, opts, res, err);
+    tg_tape_free(t);
+    return rc;
+}
+
 Test(gradcheck_api, passes_and_leaves_analytic_gradient_and_values)
 {
     api_ctx a;
@@ -1413,12 +1426,9 @@ Test(gradcheck_api, passes_and_leaves_analytic_gradient_and_values)
 Test(gradcheck_api, detects_a_wrong_backward)
 {
     api_ctx a;
-    api_init(&a, LOSS_BAD_SQUARE, 0.5f, 2.0f);
-    tg_tape *t = tg_tape_new(NULL);
-    tg_param *params[] = {&a.x};
     tg_gradcheck_result res;
     tg_error err = {0};
-    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, &res, &err), TG_ERR_NUMERIC);
+    cr_assert_eq(api_check(&a, LOSS_BAD_SQUARE, 0.5f, 2.0f, NULL, &res, &err), TG_ERR_NUMERIC);
     /* |3x - 2x| / 3x = 1/3 at every element */
     cr_assert_float_eq(res.max_rel_err, 1.0 / 3.0, 1e-3);
     cr_assert_eq(res.worst_param, 0);
@@ -1427,7 +1437,6 @@ Test(gradcheck_api, detects_a_wrong_backward)
     cr_assert_eq(strncmp(err.msg, expect, strlen(expect)), 0, "message: %s", err.msg);
     cr_assert(strstr(err.msg, "vs numeric") && strstr(err.msg, "> tolerance 0.01"), "message: %s", err.msg);
     cr_assert_eq(res.retried, 10, "every element was measured again before failing");
-    tg_tape_free(t);
     tg_param_free(&a.x);
 }
 
@@ -1436,14 +1445,10 @@ Test(gradcheck_api, detects_a_wrong_backward)
 Test(gradcheck_api, allows_for_the_rounding_of_a_large_loss)
 {
     api_ctx a;
-    api_init(&a, LOSS_LARGE, 0.5f, 2.0f);
-    tg_tape *t = tg_tape_new(NULL);
-    tg_param *params[] = {&a.x};
     tg_gradcheck_result res;
     tg_error err = {0};
-    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, &res, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(api_check(&a, LOSS_LARGE, 0.5f, 2.0f, NULL, &res, &err), TG_OK, "%s", err.msg);
     cr_assert_leq(res.max_rel_err, 1e-2);
-    tg_tape_free(t);
     tg_param_free(&a.x);
 }
 
@@ -1451,14 +1456,10 @@ Test(gradcheck_api, allows_for_the_rounding_of_a_large_loss)
 Test(gradcheck_api, detects_a_wrong_backward_in_a_large_loss)
 {
     api_ctx a;
-    api_init(&a, LOSS_BAD_LARGE, 0.5f, 2.0f);
-    tg_tape *t = tg_tape_new(NULL);
-    tg_param *params[] = {&a.x};
     tg_gradcheck_result res;
     tg_error err = {0};
-    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, &res, &err), TG_ERR_NUMERIC);
+    cr_assert_eq(api_check(&a, LOSS_BAD_LARGE, 0.5f, 2.0f, NULL, &res, &err), TG_ERR_NUMERIC);
     cr_assert_gt(res.max_rel_err, 0.25, "3x against 2x, less the rounding allowance: %g", res.max_rel_err);
-    tg_tape_free(t);
     tg_param_free(&a.x);
 }
 
@@ -1467,28 +1468,20 @@ Test(gradcheck_api, detects_a_wrong_backward_in_a_large_loss)
 Test(gradcheck_api, measures_again_where_truncation_fails_the_step)
 {
     api_ctx a;
-    api_init(&a, LOSS_STEEP, -0.1f, 0.1f);
-    tg_tape *t = tg_tape_new(NULL);
-    tg_param *params[] = {&a.x};
     tg_gradcheck_opts opts = {.eps = 2e-2};
     tg_gradcheck_result res;
     tg_error err = {0};
-    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, &opts, &res, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(api_check(&a, LOSS_STEEP, -0.1f, 0.1f, &opts, &res, &err), TG_OK, "%s", err.msg);
     cr_assert_gt(res.retried, 0, "no element needed a second step: the test does not test retries");
-    tg_tape_free(t);
     tg_param_free(&a.x);
 }
 
 Test(gradcheck_api, refuses_a_check_of_zeros)
 {
     api_ctx a;
-    api_init(&a, LOSS_DEAD_RELU, -2.0f, -0.5f);
-    tg_tape *t = tg_tape_new(NULL);
-    tg_param *params[] = {&a.x};
     tg_error err = {0};
-    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, NULL, &err), TG_ERR_NUMERIC);
+    cr_assert_eq(api_check(&a, LOSS_DEAD_RELU, -2.0f, -0.5f, NULL, NULL, &err), TG_ERR_NUMERIC);
     cr_assert(strstr(err.msg, "gradcheck: every gradient is (near) zero") == err.msg, "message: %s", err.msg);
-    tg_tape_free(t);
     tg_param_free(&a.x);
 }
 
@@ -1512,12 +1505,11 @@ Test(gradcheck_api, samples_max_per_param)
 Test(gradcheck_api, returns_tape_errors_and_rejects_bad_arguments)
 {
     api_ctx a;
-    api_init(&a, LOSS_SHAPE_ERROR, -1.0f, 1.0f);
+    tg_error err = {0};
+    cr_assert_eq(api_check(&a, LOSS_SHAPE_ERROR, -1.0f, 1.0f, NULL, NULL, &err), TG_ERR_SHAPE);
+    cr_assert_str_eq(err.msg, "matmul: [2,5] x [2,5]: inner dimensions differ");
     tg_tape *t = tg_tape_new(NULL);
     tg_param *params[] = {&a.x};
-    tg_error err = {0};
-    cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 1, NULL, NULL, &err), TG_ERR_SHAPE);
-    cr_assert_str_eq(err.msg, "matmul: [2,5] x [2,5]: inner dimensions differ");
     cr_assert_eq(tg_gradcheck(t, api_loss, &a, params, 0, NULL, NULL, &err), TG_ERR_ARG);
     tg_gradcheck_opts negative = {.eps = -1.0};
     a.mode = LOSS_SUM_SQUARE;
