@@ -191,16 +191,9 @@ TG_VECTORIZE static void mean_row_terms(const float *wn, const double *mu, const
         c[k] = 0.0;
     for (size_t j = 0; j < N; j++) {
         const float *w = wn + j * K;
-        double lane[TG_SUM_LANES] = {0};
-        size_t k = 0;
-        for (; k + TG_SUM_LANES <= K; k += TG_SUM_LANES)
-            for (int l = 0; l < TG_SUM_LANES; l++)
-                lane[l] += (double)w[k + l] * mu[k + l];
-        for (; k < K; k++)
-            lane[k % TG_SUM_LANES] += (double)w[k] * mu[k];
-        const double y = combine_lanes(lane) + (double)b[j];
+        const double y = lanes_dot(w, mu, K) + (double)b[j];
         y_mean[j] = y;
-        for (k = 0; k < K; k++)
+        for (size_t k = 0; k < K; k++)
             c[k] += y * (double)w[k];
     }
 }
