@@ -110,6 +110,15 @@ tg_node *tg_max_axis(tg_tape *t, tg_node *x, int axis);       /* x [M,N]; as sum
  * last dimension (a NaN counts as the maximum); idx holds size/shape[ndim-1] entries.  Returns the
  * number of rows written (0 for an empty tensor).  For predictions: tg_argmax_rows(&logits->value, pred). */
 size_t tg_argmax_rows(const tg_tensor *x, int32_t *idx);
+/* Layers (ops_layers.c): */
+/* training (tg_tape_training): zeroes each element with probability p in [0,1), scales the rest by
+ * 1/(1-p); eval: the identity.  The mask depends on (seed, the node's position, the element) only:
+ * the same bits on any thread count; pass a seed that changes each step for fresh masks. */
+tg_node *tg_dropout(tg_tape *t, tg_node *x, float p, uint64_t seed);
+/* over the last dimension; gamma, beta: rows of its size, each may be NULL; eps finite, > 0 */
+tg_node *tg_layer_norm(tg_tape *t, tg_node *x, tg_node *gamma, tg_node *beta, float eps);
+/* w [V,D] -> [count,D]; idx[count] in 0..V-1 (checked here), valid until the next reset */
+tg_node *tg_embedding(tg_tape *t, tg_node *w, const int32_t *idx, size_t count);
 /* The activations (activations.def): */
 tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* any kind, with its parameter */
 tg_node *tg_sigmoid(tg_tape *t, tg_node *x);

@@ -30,6 +30,7 @@ struct tg_tape {
     tg_node **nodes;
     int n_nodes, cap_nodes;
     bool grad_enabled;
+    bool training; /* train (true) or eval mode, read by dropout */
     tg_error error; /* the sticky error: code TG_OK while all is well */
     bool profile;
     int n_profile;
@@ -121,6 +122,7 @@ tg_tape *tg_tape_new(tg_error *err)
         return NULL;
     }
     t->grad_enabled = true;
+    t->training = true;
     return t;
 }
 
@@ -147,6 +149,8 @@ void tg_tape_reset(tg_tape *t)
 
 void tg_tape_set_grad_enabled(tg_tape *t, bool enabled) { t->grad_enabled = enabled; }
 bool tg_tape_grad_enabled(const tg_tape *t) { return t->grad_enabled; }
+void tg_tape_set_training(tg_tape *t, bool training) { t->training = training; }
+bool tg_tape_training(const tg_tape *t) { return t->training; }
 int tg_tape_status(const tg_tape *t) { return t->error.code; }
 const char *tg_tape_error(const tg_tape *t) { return t->error.msg; }
 

@@ -84,6 +84,12 @@ void tg_tape_reset(tg_tape *tape);
 void tg_tape_set_grad_enabled(tg_tape *tape, bool enabled);
 bool tg_tape_grad_enabled(const tg_tape *tape);
 
+/* Training mode (default: training).  Ops that behave differently when training (dropout) read
+ * the mode when they are recorded: in eval mode dropout is the identity.  Independent of the
+ * gradient mode, and kept across tg_tape_reset. */
+void tg_tape_set_training(tg_tape *tape, bool training);
+bool tg_tape_training(const tg_tape *tape);
+
 /* The sticky error: TG_OK while everything is fine. */
 int tg_tape_status(const tg_tape *tape);
 const char *tg_tape_error(const tg_tape *tape);

@@ -17,6 +17,12 @@ static bool param_name(char out[TG_PARAM_NAME_MAX], const char *layer, const cha
 int tg_dense_init(tg_dense *d, const char *name, size_t in, size_t out, tg_init_kind init,
                   tg_rng *rng, tg_error *err)
 {
+    return tg_dense_init_ex(d, name, in, out, true, init, rng, err);
+}
+
+int tg_dense_init_ex(tg_dense *d, const char *name, size_t in, size_t out, bool bias, tg_init_kind init,
+                     tg_rng *rng, tg_error *err)
+{
     memset(d, 0, sizeof *d);
     if (!name || !name[0])
         return tg_error_set(err, TG_ERR_ARG, "dense: layer name is empty");
@@ -33,7 +39,7 @@ int tg_dense_init(tg_dense *d, const char *name, size_t in, size_t out, tg_init_
                             name, name, TG_PARAM_NAME_MAX - 1);
 
     int rc = tg_param_init(&d->weight, weight_name, 2, (size_t[]){in, out}, err);
-    if (rc == TG_OK)
+    if (rc == TG_OK && bias)
         rc = tg_param_init(&d->bias, bias_name, 1, (size_t[]){out}, err); /* zero: tg_param_init */
     if (rc == TG_OK)
         rc = tg_init_apply(&d->weight.value, init, in, out, rng, err);
@@ -43,6 +49,7 @@ int tg_dense_init(tg_dense *d, const char *name, size_t in, size_t out, tg_init_
     }
     d->in = in;
     d->out = out;
+    d->no_bias = !bias;
     return TG_OK;
 }
 
@@ -70,6 +77,8 @@ tg_node *tg_dense_forward(tg_tape *t, tg_dense *d, tg_node *x)
                             tg_cols(x), tg_tensor_shape_str(ws, sizeof ws, &d->weight.value), d->in);
     }
     tg_node *w = tg_param_leaf(t, &d->weight);             // W [in,out]
+    if (d->no_bias)
+        return tg_matmul(t, x, w, false, false);           // x [B,in] · W -> [B,out]
     tg_node *b = tg_param_leaf(t, &d->bias);               // b [out]
     return tg_affine(t, x, w, b, false);                   // x [B,in] · W + b -> [B,out], one op
 }
@@ -77,6 +86,8 @@ tg_node *tg_dense_forward(tg_tape *t, tg_dense *d, tg_node *x)
 int tg_dense_params(tg_dense *d, tg_param **out)
 {
     out[0] = &d->weight;
+    if (d->no_bias)
+        return 1;
     out[1] = &d->bias;
     return 2;
 }

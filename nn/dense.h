@@ -11,6 +11,7 @@
 #ifndef TG_NN_DENSE_H
 #define TG_NN_DENSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "autograd/param.h"
@@ -24,8 +25,9 @@ extern "C" {
 
 typedef struct tg_dense {
     tg_param weight; /* [in,out] */
-    tg_param bias;   /* [out] */
+    tg_param bias;   /* [out]; empty (data NULL) for a layer without bias */
     size_t in, out;
+    bool no_bias;    /* tg_dense_init_ex(bias = false): z = x · W */
 } tg_dense;
 
 /* Creates the parameters ("enc" -> "enc.weight", "enc.bias"), draws the weight from `init`
@@ -34,15 +36,19 @@ typedef struct tg_dense {
  * each other), a NULL rng or an unknown init kind.  On failure *d is left empty (safe to free). */
 int tg_dense_init(tg_dense *d, const char *name, size_t in, size_t out, tg_init_kind init,
                   tg_rng *rng, tg_error *err);
+/* tg_dense_init with a choice: bias false makes z = x · W, with no "<name>.bias" parameter (for a
+ * layer followed by a norm whose β does the shift).  The weight draws the same numbers either way. */
+int tg_dense_init_ex(tg_dense *d, const char *name, size_t in, size_t out, bool bias, tg_init_kind init,
+                     tg_rng *rng, tg_error *err);
 void tg_dense_free(tg_dense *d);
 
-/* z [B,out] = x [B,in] · W + b, recorded on the tape.  x's 2-D reading must have `in` columns;
- * otherwise the tape gets a sticky shape error naming the layer.  NULL in (or a tape already in
- * error), NULL out. */
+/* z [B,out] = x [B,in] · W + b (without bias: x · W), recorded on the tape.  x's 2-D reading
+ * must have `in` columns; otherwise the tape gets a sticky shape error naming the layer.  NULL in
+ * (or a tape already in error), NULL out. */
 tg_node *tg_dense_forward(tg_tape *t, tg_dense *d, tg_node *x);
 
 /* The layer's parameters, for an optimizer or a checkpoint: out[0] = &d->weight,
- * out[1] = &d->bias.  Returns 2. */
+ * out[1] = &d->bias (with a bias).  Returns their count: 2, or 1 without bias. */
 int tg_dense_params(tg_dense *d, tg_param **out);
 
 #ifdef __cplusplus

@@ -301,3 +301,34 @@ TABLE_TEST(dense, regression_reaches_zero_loss, fits)
     cr_assert_float_eq(d.bias.value.data[0], 2.0f, fits[*row].tol, "%s: b = %g", name, d.bias.value.data[0]);
     tg_dense_free(&d);
 }
+
+/* ---- without bias ----------------------------------------------------------------------- */
+
+Test(dense, without_bias_is_x_times_w_with_the_same_weight)
+{
+    tg_dense with = make_dense("a", 3, 2, TG_INIT_GLOROT_UNIFORM, 5), without;
+    tg_rng rng = seeded(5);
+    tg_error err = {0};
+    cr_assert_eq(tg_dense_init_ex(&without, "b", 3, 2, false, TG_INIT_GLOROT_UNIFORM, &rng, &err), TG_OK, "%s", err.msg);
+    cr_assert(memcmp(with.weight.value.data, without.weight.value.data, 6 * sizeof(float)) == 0,
+                 "the same draws for the weight");
+    cr_assert_null(without.bias.value.data);
+    tg_param *ps[2] = {NULL, NULL};
+    cr_assert_eq(tg_dense_params(&without, ps), 1);
+    cr_assert_eq(ps[0], &without.weight);
+    with.bias.value.data[1] = 0.5f;
+
+    tg_tape *t = tg_tape_new(NULL);
+    const float xv[] = {1, -2, 3, 0.5f, 0, -1};
+    tg_node *x = tg_input_new(t, 2, (size_t[]){2, 3});
+    memcpy(x->value.data, xv, sizeof xv);
+    tg_node *za = tg_dense_forward(t, &with, x), *zb = tg_dense_forward(t, &without, x);
+    cr_assert_not_null(zb, "%s", tg_tape_error(t));
+    for (size_t k = 0; k < 4; k++)
+        cr_assert_float_eq(zb->value.data[k], za->value.data[k] - (k % 2 ? 0.5f : 0.0f), 1e-6);
+    cr_assert_eq(tg_backward(t, tg_sum(t, zb), &err), TG_OK, "%s", err.msg);
+    cr_assert_float_eq(without.weight.grad.data[0], 1.5f, 1e-6, "Σ_rows x_0");
+    tg_tape_free(t);
+    tg_dense_free(&with);
+    tg_dense_free(&without);
+}

@@ -1103,6 +1103,92 @@ static void gc_case_jacobian_diff_penalty(void)
     }
 }
 
+/* ---- layers (ops_layers.c): dropout, layer_norm, embedding ------------------------------------
+ *
+ * Dropout is checked in training mode: its mask depends on (seed, node position, element) only,
+ * so every evaluation of the check sees the same mask and the op is linear in x; and in eval
+ * mode (the identity).  layer_norm: with no affine, γ only, and γ and β, on 2-D and 3-D x.
+ * embedding: indices with repeats, so the scatter-add sums. */
+static struct {
+    float p, eps;
+    bool eval;
+    size_t count;
+} layer_args;
+
+static tg_node *apply_layer(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const tg_op_def *op = c->expect;
+    if (op == &tg_op_dropout) {
+        tg_tape_set_training(t, !layer_args.eval);
+        tg_node *y = tg_dropout(t, in[0], layer_args.p, 1234);
+        tg_tape_set_training(t, true);
+        return y;
+    }
+    if (op == &tg_op_layer_norm)
+        return tg_layer_norm(t, in[0], c->n_params > 1 ? in[1] : NULL, c->n_params > 2 ? in[2] : NULL, layer_args.eps);
+    return tg_embedding(t, in[0], c->labels, layer_args.count);
+}
+
+static void gc_case_dropout(void)
+{
+    for (int trial = 0; trial < 4; trial++) {
+        gc_case c;
+        gc_begin(&c, 1400 + (uint64_t)trial);
+        c.expect = &tg_op_dropout;
+        c.apply = apply_layer;
+        layer_args.p = trial % 2 ? 0.5f : 0.2f;
+        layer_args.eval = trial == 3;
+        size_t M = gc_dim(&c, 2, 6), N = gc_dim(&c, 3, 7);
+        gc_param2(&c, "x", M, N, -2.0f, 2.0f);
+        snprintf(c.label, sizeof c.label, "dropout p=%g %s [%zu,%zu]", (double)layer_args.p,
+                 layer_args.eval ? "eval" : "training", M, N);
+        gc_run(&c, 1e-1); /* linear in x: the difference is exact */
+    }
+}
+
+static void gc_case_layer_norm(void)
+{
+    for (int trial = 0; trial < 6; trial++) {
+        gc_case c;
+        gc_begin(&c, 1500 + (uint64_t)trial);
+        c.expect = &tg_op_layer_norm;
+        c.apply = apply_layer;
+        layer_args.eps = trial % 2 ? 1e-5f : 0.1f;
+        size_t M = gc_dim(&c, 1, 4), N = gc_dim(&c, 2, 7);
+        if (trial >= 4)
+            gc_param(&c, "x", 3, (size_t[]){2, M, N}, -1.0f, 1.0f);
+        else
+            gc_param2(&c, "x", M, N, -1.0f, 1.0f);
+        tg_rng_fill_normal(&c.rng, c.p[0].value.data, c.p[0].value.size, 0.5f, 2.0f);
+        int affine = trial % 3; /* 0: none, 1: γ, 2: γ and β */
+        if (affine >= 1)
+            gc_param(&c, "gamma", 1, (size_t[]){N}, 0.5f, 1.5f);
+        if (affine >= 2)
+            gc_param2(&c, "beta", 1, N, -1.0f, 1.0f);
+        snprintf(c.label, sizeof c.label, "layer_norm %s x %zu rows of %zu, eps %g, affine %d",
+                 trial >= 4 ? "3-D" : "2-D", c.p[0].value.size / N, N, (double)layer_args.eps, affine);
+        gc_run(&c, 1e-2);
+    }
+}
+
+static void gc_case_embedding(void)
+{
+    for (int trial = 0; trial < 4; trial++) {
+        gc_case c;
+        gc_begin(&c, 1600 + (uint64_t)trial);
+        c.expect = &tg_op_embedding;
+        c.apply = apply_layer;
+        size_t V = gc_dim(&c, 1, 6), D = gc_dim(&c, 1, 5);
+        layer_args.count = gc_dim(&c, 1, 12);
+        for (size_t i = 0; i < layer_args.count; i++)
+            c.labels[i] = (int32_t)tg_rng_below(&c.rng, (uint32_t)V);
+        c.labels[0] = (int32_t)(V - 1); /* the last row, and with count > V, repeats */
+        gc_param2(&c, "W", V, D, -1.0f, 1.0f);
+        snprintf(c.label, sizeof c.label, "embedding W [%zu,%zu], %zu indices", V, D, layer_args.count);
+        gc_run(&c, 1e-1); /* linear in W */
+    }
+}
+
 /* ---- activation_slope: f' read off h, for each activation ---------------------------------- */
 
 static tg_node *apply_activation_slope(tg_tape *t, gc_case *c, tg_node *const *in)
