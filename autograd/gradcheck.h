@@ -10,8 +10,21 @@
  *
  * and the check passes when the largest rel_err is <= tolerance.  The floor keeps tiny
  * gradients (where float rounding dominates) from failing on noise: below it, errors are
- * measured in absolute terms, tolerance·floor.  The noise term scales the allowance with the
- * loss's magnitude (a summed BCE of ~10 has ulps 100 times a loss of ~0.1's).
+ * measured in absolute terms, tolerance·floor.  Both the noise term and the floor scale with the
+ * loss's magnitude (a summed BCE of ~10 has ulps 100 times a loss of ~0.1's, and every float
+ * rounding on the way to it too): the floor used is opts' floor · max(1, |L|), so a loss ≤ 1
+ * keeps the absolute floor (res->floor says which was used).  The "every gradient is zero" test
+ * keeps the caller's floor.
+ *
+ * Inputs.  An op's input gradient can be checked directly, not only through an upstream op:
+ * hold the input in a tg_param, take it in the loss function through tg_param_leaf, and list it
+ * in opts.inputs (or among the params: the only difference is the name in messages).
+ *
+ * Kinks.  When the worst element fails and its one-sided slopes (L(θ)-L(θ-eps))/eps and
+ * (L(θ+eps)-L(θ))/eps disagree beyond rounding while the analytic gradient matches one of them
+ * (relu at 0, a max tie: the backward picked a side), the message ends "at a kink: the left and
+ * right slopes differ (left .., right ..)" and res->worst_at_kink is set.  It is still a failure:
+ * move the input away from the kink.
  *
  * An element that fails is measured again before it counts as a failure: with steps 2·eps and
  * eps/2, and with Richardson's extrapolations (4·D(h) - D(2h))/3 of the pairs, each with its own
@@ -42,6 +55,7 @@
 #ifndef TG_GRADCHECK_H
 #define TG_GRADCHECK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,23 +78,36 @@ typedef struct tg_gradcheck_opts {
     double tolerance;     /* [1e-2] largest accepted relative error */
     size_t max_per_param; /* [0 = every element] else a seeded sample of this many per param */
     uint64_t seed;        /* [0 is a valid seed] which elements the sample picks */
+    /* Leaves standing for the loss's inputs, checked after the params: hold an input tensor in a
+     * tg_param and let fn take it through tg_param_leaf (not tg_input, whose node has no gradient),
+     * so an op's input gradient is checked directly.  Messages call them "input 'name'". */
+    tg_param *const *inputs; /* [NULL] */
+    int n_inputs;            /* [0] */
 } tg_gradcheck_opts;
 
 typedef struct tg_gradcheck_result {
     double max_rel_err;     /* the largest relative error over the checked elements */
-    int worst_param;        /* where it occurred: index into params (-1 if nothing checked) */
+    int worst_param;        /* where it occurred: index into params, or n_params + i for inputs[i]
+                             * (-1 if nothing checked) */
     size_t worst_index;     /*   and element index in that param */
     double worst_analytic;  /*   the two gradients there */
     double worst_numeric;
     size_t checked;         /* elements compared */
     double max_abs_grad;    /* largest |analytic| or |numeric| seen */
     size_t retried;         /* elements the first step failed, checked again with other steps */
+    bool worst_at_kink;     /* the worst element failed on a kink (see "Kinks" above) */
+    double worst_left;      /*   its one-sided slopes (L(θ) - L(θ-eps))/eps */
+    double worst_right;     /*   and (L(θ+eps) - L(θ))/eps */
+    double loss;            /* L at the unperturbed point */
+    double floor;           /* the floor used: opts' floor · max(1, |loss|) */
+    int n_params;           /* as passed (worst_param >= n_params names an input) */
 } tg_gradcheck_result;
 
 /* Checks d loss / d params[0..n_params) for the loss built by fn(tape, ctx).
  *
- *  1. zeroes the params' gradients, builds the loss once, runs tg_backward: the analytic
- *     gradient, which stays in the params' grads when tg_gradcheck returns;
+ *  1. zeroes the params' (and opts' inputs') gradients, builds the loss once, runs tg_backward:
+ *     the analytic gradient, which stays in their grads when tg_gradcheck returns; builds it
+ *     once more with grad mode off: L, for the floor and the one-sided slopes;
  *  2. for each checked element, sets the value to θ+eps and θ-eps, rebuilds the loss each time
  *     (grad mode off, tape reset before every build), and takes the central difference over
  *     the step actually stored in float (and, for an element that fails, the other steps above;
@@ -89,8 +116,9 @@ typedef struct tg_gradcheck_result {
  *     the tape.
  * Parameters the loss uses but that are not listed are not zeroed: step 1 adds to their grads.
  *
+ * n_params may be 0 when opts lists inputs.
  * Returns TG_OK when max_rel_err <= tolerance; otherwise TG_ERR_NUMERIC with a message naming
- * the param, the element and both gradients.  Also TG_ERR_NUMERIC, "gradcheck: every gradient is
+ * the param (or input), the element and both gradients (and the kink, if it sits on one).  Also TG_ERR_NUMERIC, "gradcheck: every gradient is
  * (near) zero ...", when every analytic and numeric gradient is below tolerance·floor, since a
  * check of zeros proves nothing; and when a loss or gradient is not finite.  Any tape error
  * raised by fn (or by tg_backward) is returned as is; bad arguments give TG_ERR_ARG.

@@ -134,6 +134,10 @@ tg_node *tg_mse(tg_tape *t, tg_node *pred, tg_node *target, tg_reduction red);
 tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reduction red);
 /* logits [M,C]; labels[M] in 0..C-1 (checked here), valid until the next reset */
 tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels);
+/* the same op on uint8_t labels (a tg_dataset's bytes, no copy); _gather: row i's label is
+ * labels[idx[i]] (a batch of indices into the data set); checked and valid as above */
+tg_node *tg_softmax_xent_u8(tg_tape *t, tg_node *logits, const uint8_t *labels);
+tg_node *tg_softmax_xent_gather(tg_tape *t, tg_node *logits, const uint8_t *labels, const uint32_t *idx);
 
 /* The formula of a built-in op (its ops.def line), or NULL for an op of the caller's own. */
 const char *tg_op_formula(const tg_op_def *op);

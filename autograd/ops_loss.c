@@ -190,16 +190,30 @@ tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reductio
  * rather than their sum: for large logits a float lse would lose the digits the difference
  * z_ij - lse_i needs. */
 
+/* The labels stay the caller's (valid until the next reset), read where they are: int32 or uint8
+ * (a data set's own bytes), either row i's label at labels[i] or, with idx, at labels[idx[i]]
+ * (a batch of indices into the data set).  No copy either way. */
+typedef enum xent_label_width { XENT_LABELS_I32, XENT_LABELS_U8 } xent_label_width;
 typedef struct softmax_xent_params {
-    const int32_t *labels; /* [M], the caller's: valid until the next reset */
+    const void *labels;   /* [M] (or indexed by idx): int32_t or uint8_t, as width says */
+    const uint32_t *idx;  /* [M] or NULL: row i's label is labels[idx[i]] */
+    xent_label_width width;
 } softmax_xent_params;
 TG_OP_PARAMS(softmax_xent_params)
 
-// z [M,C] (logits), labels int32 [M] (params) -> L [1]; saved = (m_i, ln s_i) per row [M,2]
+static inline size_t xent_label(const softmax_xent_params *p, size_t i)
+{
+    size_t k = p->idx ? p->idx[i] : i;
+    if (p->width == XENT_LABELS_U8)
+        return ((const uint8_t *)p->labels)[k];
+    return (size_t)((const int32_t *)p->labels)[k];
+}
+
+// z [M,C] (logits), labels [M] (params) -> L [1]; saved = (m_i, ln s_i) per row [M,2]
 TG_VECTORIZE void tg_op_softmax_xent_forward(tg_node *n)
 {
     const float *z = n->in[0]->value.data;
-    const int32_t *labels = softmax_xent_params_of(n).labels;
+    const softmax_xent_params p = softmax_xent_params_of(n);
     size_t M = tg_rows(n->in[0]), C = tg_cols(n->in[0]);
     double total = 0.0;
     for (size_t i = 0; i < M; i++) {
@@ -210,7 +224,7 @@ TG_VECTORIZE void tg_op_softmax_xent_forward(tg_node *n)
             n->saved[2 * i] = m;
             n->saved[2 * i + 1] = (float)log_s;
         }
-        total += ((double)m + log_s) - (double)row[labels[i]];
+        total += ((double)m + log_s) - (double)row[xent_label(&p, i)];
     }
     n->value.data[0] = (float)(total / (double)M);
 }
@@ -220,7 +234,7 @@ TG_VECTORIZE void tg_op_softmax_xent_backward(tg_node *n)
 {
     tg_node *logits = n->in[0];
     const float *z = logits->value.data, *saved = n->saved;
-    const int32_t *labels = softmax_xent_params_of(n).labels;
+    const softmax_xent_params p = softmax_xent_params_of(n);
     size_t M = tg_rows(logits), C = tg_cols(logits);
     float g = (float)((double)n->grad.data[0] / (double)M);
     for (size_t i = 0; i < M; i++) {
@@ -228,26 +242,47 @@ TG_VECTORIZE void tg_op_softmax_xent_backward(tg_node *n)
         float *dz = logits->grad.data + i * C;
         for (size_t j = 0; j < C; j++)
             dz[j] += g * expf((z[i * C + j] - m) - log_s);
-        dz[labels[i]] -= g;
+        dz[xent_label(&p, i)] -= g;
     }
 }
 
-tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels)
+/* Checks every label (the caller's, through p) lies in 0..C-1, then records and runs the op. */
+static tg_node *record_softmax_xent(tg_tape *t, tg_node *logits, softmax_xent_params p)
 {
     if (!tg_tape_check_inputs(t, "softmax_xent", 1, logits))
         return NULL;
-    if (!labels)
+    if (!p.labels)
         return tg_tape_fail(t, TG_ERR_ARG, "softmax_xent: labels are NULL");
     size_t M = tg_rows(logits), C = tg_cols(logits);
-    for (size_t i = 0; i < M; i++)
-        if (labels[i] < 0 || (size_t)labels[i] >= C)
-            return tg_tape_fail(t, TG_ERR_ARG, "softmax_xent: label %d at row %zu outside 0..%zu",
-                                (int)labels[i], i, C - 1);
+    for (size_t i = 0; i < M; i++) {
+        long long label = p.width == XENT_LABELS_U8 ? (long long)xent_label(&p, i)
+                                                    : (long long)((const int32_t *)p.labels)[p.idx ? p.idx[i] : i];
+        if (label < 0 || (size_t)label >= C)
+            return tg_tape_fail(t, TG_ERR_ARG, "softmax_xent: label %lld at row %zu outside 0..%zu", label, i,
+                                C - 1);
+    }
     tg_node *n = tg_tape_record(t, &tg_op_softmax_xent, 1, &logits, 1, (size_t[]){1});
     if (n) {
-        softmax_xent_params_set(n, (softmax_xent_params){labels});
+        softmax_xent_params_set(n, p);
         if (n->requires_grad)
             n->saved = tg_tape_scratch(t, 2 * M);
     }
     return tg_tape_forward(t, n);
+}
+
+tg_node *tg_softmax_xent(tg_tape *t, tg_node *logits, const int32_t *labels)
+{
+    return record_softmax_xent(t, logits, (softmax_xent_params){labels, NULL, XENT_LABELS_I32});
+}
+
+tg_node *tg_softmax_xent_u8(tg_tape *t, tg_node *logits, const uint8_t *labels)
+{
+    return record_softmax_xent(t, logits, (softmax_xent_params){labels, NULL, XENT_LABELS_U8});
+}
+
+tg_node *tg_softmax_xent_gather(tg_tape *t, tg_node *logits, const uint8_t *labels, const uint32_t *idx)
+{
+    if (!idx)
+        return tg_tape_fail(t, TG_ERR_ARG, "softmax_xent: idx is NULL");
+    return record_softmax_xent(t, logits, (softmax_xent_params){labels, idx, XENT_LABELS_U8});
 }

@@ -1603,3 +1603,115 @@ Test(gradcheck_api, returns_tape_errors_and_rejects_bad_arguments)
     tg_tape_free(t);
     tg_param_free(&a.x);
 }
+
+/* ---- inputs, a floor scaled with the loss, kinks (issue 20 part 6) ----------------------------- */
+
+/* An input's gradient is checked directly: x held in a tg_param, listed in opts.inputs (no params). */
+Test(gradcheck_api, checks_input_leaves)
+{
+    api_ctx a;
+    api_init(&a, LOSS_SUM_SQUARE, 0.5f, 2.0f);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *inputs[] = {&a.x};
+    tg_gradcheck_opts opts = {.inputs = inputs, .n_inputs = 1};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, NULL, 0, &opts, &res, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(res.checked, 10);
+    a.mode = LOSS_BAD_SQUARE;
+    cr_assert_eq(tg_gradcheck(t, api_loss, &a, NULL, 0, &opts, &res, &err), TG_ERR_NUMERIC);
+    cr_assert_eq(res.worst_param, 0);
+    cr_assert(strstr(err.msg, "gradcheck: input 'x' element ") == err.msg, "message: %s", err.msg);
+    cr_assert_null(strstr(err.msg, "kink"), "no kink away from one: %s", err.msg);
+    tg_tape_free(t);
+    tg_param_free(&a.x);
+}
+
+/* A test-only op y = x whose backward adds a constant 5e-4 to the true gradient: an absolute
+ * error, as float rounding inside a large loss makes. */
+static void nudge_forward(tg_node *n)
+{
+    memcpy(n->value.data, n->in[0]->value.data, n->value.size * sizeof(float));
+}
+static void nudge_backward(tg_node *n)
+{
+    for (size_t k = 0; k < n->value.size; k++)
+        n->in[0]->grad.data[k] += n->grad.data[k] + 5e-4f;
+}
+static const tg_op_def nudge_def = {"nudge", nudge_forward, nudge_backward};
+
+typedef struct nudge_ctx {
+    tg_param x;
+    float level; /* the loss's value: level + 0·Σ nudge(x) */
+} nudge_ctx;
+
+static tg_node *nudge_loss(tg_tape *t, void *ctx)
+{
+    nudge_ctx *c = ctx;
+    tg_node *x = tg_param_leaf(t, &c->x);
+    tg_node *y = tg_tape_forward(t, tg_tape_record(t, &nudge_def, 1, &x, x->value.ndim, x->value.shape));
+    return tg_add_scalar(t, tg_sum(t, tg_scale(t, y, 0.0f)), c->level);
+}
+
+/* The same absolute error of 5e-4 (analytic 5e-4, numeric 0) passes under a loss of 100, whose
+ * floor is 0.1, and fails under a loss of 0.5, whose floor stays 1e-3.  eps 0.1 keeps the
+ * rounding allowance (4 ulps of L / 0.2) below the error, so only the floor decides. */
+Test(gradcheck_api, scales_the_floor_with_the_loss)
+{
+    nudge_ctx c = {.level = 100.0f};
+    cr_assert_eq(tg_param_init(&c.x, "x", 1, (size_t[]){4}, NULL), TG_OK);
+    for (int k = 0; k < 4; k++)
+        c.x.value.data[k] = 0.25f * (float)(k + 1);
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *params[] = {&c.x};
+    tg_gradcheck_opts opts = {.eps = 0.1};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, nudge_loss, &c, params, 1, &opts, &res, &err), TG_OK, "%s", err.msg);
+    cr_assert_float_eq(res.floor, 0.1, 1e-9);
+    cr_assert_float_eq(res.loss, 100.0, 1e-9);
+    c.level = 0.5f;
+    cr_assert_eq(tg_gradcheck(t, nudge_loss, &c, params, 1, &opts, &res, &err), TG_ERR_NUMERIC);
+    cr_assert_float_eq(res.floor, 1e-3, 1e-12);
+    tg_tape_free(t);
+    tg_param_free(&c.x);
+}
+
+typedef struct kink_ctx {
+    tg_param x; /* [2,3] */
+    bool max_axis; /* Σ max over each row's columns, else Σ relu(x) */
+} kink_ctx;
+
+static tg_node *kink_loss(tg_tape *t, void *ctx)
+{
+    kink_ctx *c = ctx;
+    tg_node *x = tg_param_leaf(t, &c->x);
+    return tg_sum(t, c->max_axis ? tg_max_axis(t, x, 1) : tg_relu(t, x));
+}
+
+static void expect_kink(kink_ctx *c, const float v[6], size_t where)
+{
+    memcpy(c->x.value.data, v, 6 * sizeof(float));
+    tg_tape *t = tg_tape_new(NULL);
+    tg_param *inputs[] = {&c->x};
+    tg_gradcheck_opts opts = {.inputs = inputs, .n_inputs = 1};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    cr_assert_eq(tg_gradcheck(t, kink_loss, c, NULL, 0, &opts, &res, &err), TG_ERR_NUMERIC);
+    cr_assert_eq(res.worst_index, where, "worst %zu: %s", res.worst_index, err.msg);
+    cr_assert(res.worst_at_kink);
+    cr_assert(strstr(err.msg, "at a kink: the left and right slopes differ"), "message: %s", err.msg);
+    cr_assert_float_eq(fabs(res.worst_right - res.worst_left), 1.0, 1e-2);
+    tg_tape_free(t);
+}
+
+/* relu at exactly 0, and a tie of a row's maximum: the failure says it sits on a kink. */
+Test(gradcheck_api, reports_a_kink)
+{
+    kink_ctx c = {0};
+    cr_assert_eq(tg_param_init(&c.x, "x", 2, (size_t[]){2, 3}, NULL), TG_OK);
+    expect_kink(&c, (const float[6]){0.5f, -0.75f, 1.25f, 0.0f, 2.0f, -1.5f}, 3);
+    c.max_axis = true;
+    expect_kink(&c, (const float[6]){0.5f, -0.75f, 0.25f, 1.5f, 1.5f, -1.5f}, 4); /* 4 gets no gradient: rel 1 */
+    tg_param_free(&c.x);
+}
