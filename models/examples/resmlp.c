@@ -1,0 +1,148 @@
+/* resmlp.c — a residual MLP with layer norm and dropout, trained on Fashion-MNIST (or any IDX set):
+ *
+ *   resmlp [--data DIR|synthetic] [--epochs N] [--limit N]
+ *
+ * x [B,784] -> Dense 256 -> two residual blocks h += Dense(dropout(relu(layer_norm(h)))) ->
+ * relu(layer_norm(h)) -> Dense 10, softmax cross-entropy, Adam on a cosine schedule.  Prints `epoch=… loss=…` per
+ * epoch and `test_acc=…` (dropout off: the tape's eval mode).  As a test it runs two epochs of
+ * the synthetic set and must reach 90%; on Fashion-MNIST, 10 epochs reach about 0.89. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "nn/dense.h"
+#include "nn/io/data.h"
+#include "nn/metrics.h"
+#include "nn/optim.h"
+
+enum { WIDTH = 256, BLOCKS = 2, BATCH = 128, MAX_BATCH = 1000 };
+
+typedef struct resmlp {
+    tg_dense in, block[BLOCKS], out;
+    tg_param gamma[BLOCKS + 1], beta[BLOCKS + 1]; /* each layer norm's scale and shift [WIDTH] */
+    tg_param *params[2 + 2 * BLOCKS + 2 + 2 * (BLOCKS + 1)];
+    int n_params;
+} resmlp;
+
+static int init(resmlp *m, size_t inputs, size_t classes, tg_error *err)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 1, 0);
+    int rc = tg_dense_init(&m->in, "in", inputs, WIDTH, TG_INIT_HE_NORMAL, &rng, err) ||
+             tg_dense_init(&m->out, "out", WIDTH, classes, TG_INIT_GLOROT_UNIFORM, &rng, err);
+    for (int b = 0; b < BLOCKS && !rc; b++)
+        rc = tg_dense_init(&m->block[b], b ? "block1" : "block0", WIDTH, WIDTH, TG_INIT_HE_NORMAL, &rng, err);
+    m->n_params = 0;
+    for (int k = 0; k <= BLOCKS && !rc; k++) {
+        rc = tg_param_init(&m->gamma[k], "ln.gamma", 1, (size_t[]){WIDTH}, err) ||
+             tg_param_init(&m->beta[k], "ln.beta", 1, (size_t[]){WIDTH}, err);
+        if (!rc)
+            tg_tensor_fill(&m->gamma[k].value, 1.0f); /* beta starts at 0 */
+        m->params[m->n_params++] = &m->gamma[k], m->params[m->n_params++] = &m->beta[k];
+    }
+    tg_dense_params(&m->in, m->params + m->n_params), m->n_params += 2;
+    tg_dense_params(&m->out, m->params + m->n_params), m->n_params += 2;
+    for (int b = 0; b < BLOCKS; b++)
+        tg_dense_params(&m->block[b], m->params + m->n_params), m->n_params += 2;
+    return rc ? TG_ERR_ARG : TG_OK;
+}
+
+/* Logits [n,classes] of x [n,inputs]; dropout masks seeded by the step (fresh every step). */
+static tg_node *forward(tg_tape *t, resmlp *m, tg_node *x, uint64_t step)
+{
+    tg_node *h = tg_dense_forward(t, &m->in, x);                                           // [n,256]
+    for (int b = 0; b < BLOCKS; b++) {
+        tg_node *n = tg_layer_norm(t, h, tg_param_leaf(t, &m->gamma[b]), tg_param_leaf(t, &m->beta[b]), 1e-5f);
+        tg_node *d = tg_dropout(t, tg_relu(t, n), 0.1f, step * BLOCKS + (uint64_t)b);
+        h = tg_add(t, h, tg_dense_forward(t, &m->block[b], d));                             // residual
+    }
+    tg_node *n = tg_layer_norm(t, h, tg_param_leaf(t, &m->gamma[BLOCKS]), tg_param_leaf(t, &m->beta[BLOCKS]), 1e-5f);
+    return tg_dense_forward(t, &m->out, tg_relu(t, n));                                    // [n,10]
+}
+
+/* Images idx[0..n) of data as an input node. */
+static tg_node *batch(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n)
+{
+    tg_node *x = tg_input_new(t, 2, (size_t[]){n, data->rows * data->cols});
+    if (x)
+        tg_dataset_images_to_float(data, idx, n, x->value.data);
+    return x;
+}
+
+/* Test accuracy in eval mode (no dropout, no gradients), in batches of MAX_BATCH. */
+static double test_accuracy(tg_tape *t, resmlp *m, const tg_dataset *test)
+{
+    uint32_t idx[MAX_BATCH];
+    double right = 0.0;
+    tg_tape_set_training(t, false);
+    tg_tape_set_grad_enabled(t, false);
+    for (size_t start = 0; start < test->n; start += MAX_BATCH) {
+        size_t n = test->n - start < MAX_BATCH ? test->n - start : MAX_BATCH;
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (uint32_t)(start + i);
+        tg_tape_reset(t);
+        tg_node *z = forward(t, m, batch(t, test, idx, n), 0);
+        right += z ? tg_accuracy_u8(&z->value, test->labels, idx) * (double)n : 0.0;
+    }
+    tg_tape_set_training(t, true);
+    tg_tape_set_grad_enabled(t, true);
+    return right / (double)test->n;
+}
+
+static int fail(const tg_error *err)
+{
+    fprintf(stderr, "resmlp: %s\n", err->msg);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = "synthetic";
+    long epochs = 2, limit = 0;
+    for (int a = 1; a + 1 < argc; a += 2) {
+        if (!strcmp(argv[a], "--data")) dir = argv[a + 1];
+        else if (!strcmp(argv[a], "--epochs")) epochs = strtol(argv[a + 1], NULL, 10);
+        else if (!strcmp(argv[a], "--limit")) limit = strtol(argv[a + 1], NULL, 10);
+        else return fprintf(stderr, "usage: resmlp [--data DIR|synthetic] [--epochs N] [--limit N]\n"), 2;
+    }
+    tg_error err;
+    tg_dataset train, test;
+    bool synthetic = !strcmp(dir, "synthetic");
+    if ((synthetic ? tg_dataset_synthetic(&train, "train", 4096, 28, 28, 1, &err)
+                   : tg_dataset_load(&train, dir, "train", true, (size_t)limit, &err)) ||
+        (synthetic ? tg_dataset_synthetic(&test, "t10k", 1024, 28, 28, 1, &err)
+                   : tg_dataset_load(&test, dir, "t10k", true, 0, &err)))
+        return fail(&err);
+    resmlp m;
+    tg_optimizer opt;
+    tg_batcher batches;
+    tg_tape *t = tg_tape_new(&err);
+    tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
+    if (!t || init(&m, train.rows * train.cols, (size_t)train.n_classes, &err) ||
+        tg_optim_init(&opt, &cfg, m.params, m.n_params, &err) || tg_batcher_init(&batches, &train, BATCH, 0, true, 1, &err))
+        return fail(&err);
+    /* the rate follows a cosine from 1e-3 to 0 over the run (PyTorch's CosineAnnealingLR) */
+    tg_schedule cosine = {.kind = TG_SCHED_COSINE, .t_max = epochs * (long)((train.n + BATCH - 1) / BATCH)};
+    if (tg_optim_set_schedule(&opt, &cosine, &err))
+        return fail(&err);
+    const uint32_t *idx;
+    size_t n;
+    uint64_t step = 0;
+    for (long epoch = 1; epoch <= epochs; epoch++) {
+        tg_batcher_seek(&batches, (uint64_t)epoch, 0);
+        double loss_sum = 0.0;
+        while ((n = tg_batcher_next(&batches, &idx)) > 0) {
+            tg_tape_reset(t);
+            tg_node *logits = forward(t, &m, batch(t, &train, idx, n), ++step);
+            tg_node *loss = tg_softmax_xent_gather(t, logits, train.labels, idx); /* labels[idx[i]], no copy */
+            if (tg_backward(t, loss, &err) || tg_optim_step_zero_grad(&opt, &err))
+                return fail(&err);
+            loss_sum += loss->value.data[0] * (double)n;
+        }
+        printf("epoch=%ld loss=%.4f\n", epoch, loss_sum / (double)train.n);
+    }
+    double acc = test_accuracy(t, &m, &test);
+    printf("test_acc=%.4f\n", acc);
+    return synthetic && acc < 0.9 ? 1 : 0;
+}
