@@ -233,5 +233,19 @@ else
     echo "skip - Fashion-MNIST not installed ($FM)"
 fi
 
+# --- --preset rifai2011: the paper's settings, written into the checkpoint's metadata -----------
+"$CAE" train --data synthetic --preset rifai2011 --steps 3 --out "$WORK/rifai.ckpt" >"$WORK/rifai.txt" 2>&1
+check "--preset rifai2011 --steps 3 exits 0" test $? -eq 0
+meta=$(head -c 600 "$WORK/rifai.ckpt" | tr '\0\n' '  ')
+for kv in preset=rifai2011 tied=1 decoder=sigmoid loss=bce lambda=0.1 hidden=1000 optimizer=sgd lr=0.0099999 init=glorot_uniform_x4; do
+    check "--preset rifai2011 writes $kv" grep -q -- "$kv" <<<"$meta"
+done
+"$CAE" train --data synthetic --preset rifai2011 --hidden 12 --lambda 0.5 --steps 2 --out "$WORK/rifai2.ckpt" >/dev/null 2>&1
+meta=$(head -c 600 "$WORK/rifai2.ckpt" | tr '\0\n' '  ')
+check "options given override the preset (hidden=12 lambda=0.5)" grep -q "hidden=12 .*lambda=0.5" <<<"$meta"
+expect_exit 2 "--preset of an unknown name" train --data synthetic --preset nope
+"$CAE" train --help | grep -q rifai2011
+check "train --help lists the preset" test $? -eq 0
+
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]
