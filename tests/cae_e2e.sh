@@ -103,7 +103,7 @@ check "eval exits 0" test $? -eq 0
 for key in test_mse jac_fro2 contraction_0.1 contraction_1 contraction_3 saturated probe_acc hess_fro2 hess_sigma; do
     check "eval prints $key" grep -q " \?$key=[0-9.e+-]*" "$WORK/eval.txt"
 done
-check "eval keys in order, new ones last" grep -Eq '^test_mse=[^ ]+ jac_fro2=[^ ]+ contraction_0.1=[^ ]+ contraction_1=[^ ]+ contraction_3=[^ ]+ saturated=[^ ]+ probe_acc=[^ ]+ hess_fro2=[^ ]+ hess_sigma=0.1$' "$WORK/eval.txt"
+check "eval keys in order, new ones last" grep -Eq '^test_mse=[^ ]+ jac_fro2=[^ ]+ contraction_0.1=[^ ]+ contraction_1=[^ ]+ contraction_3=[^ ]+ saturated=[^ ]+ probe_acc=[^ ]+ hess_fro2=[^ ]+ hess_sigma=0.1 jac_fro=[^ ]+ dead=[^ ]+ switching=[^ ]+$' "$WORK/eval.txt"
 expect_exit 0 "render" render --model "$WORK/a.ckpt" --data synthetic --log "$WORK/a.csv" --out "$WORK/pics"
 for f in filters.png recon.png tangents.png spectrum.svg loss.svg; do
     check "render wrote $f" test -s "$WORK/pics/$f"
