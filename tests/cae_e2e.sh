@@ -70,7 +70,7 @@ check "--gamma: threads 1 and 2 give byte-identical checkpoints" cmp -s "$WORK/h
 check "--gamma: stop at step 45 + resume == uninterrupted run" cmp -s "$WORK/h.ckpt" "$WORK/hr.ckpt"
 "$CAE" eval --model "$WORK/h.ckpt" --data synthetic >"$WORK/heval.txt" 2>/dev/null
 check "--gamma: eval exits 0" test $? -eq 0
-check "--gamma: eval's Hessian term uses the model's sigma" grep -q ' hess_sigma=0.2$' "$WORK/heval.txt"
+check "--gamma: eval's Hessian term uses the model's sigma" grep -q ' hess_sigma=0.2 jac_fro=' "$WORK/heval.txt"
 expect_exit 0 "gradcheck of a --gamma checkpoint" gradcheck --model "$WORK/h.ckpt"
 expect_exit 2 "--gamma -1" train --data synthetic --gamma -1
 expect_exit 2 "--sigma 0" train --data synthetic --gamma 1 --sigma 0
@@ -103,7 +103,7 @@ check "eval exits 0" test $? -eq 0
 for key in test_mse jac_fro2 contraction_0.1 contraction_1 contraction_3 saturated probe_acc hess_fro2 hess_sigma; do
     check "eval prints $key" grep -q " \?$key=[0-9.e+-]*" "$WORK/eval.txt"
 done
-check "eval keys in order, new ones last" grep -Eq '^test_mse=[^ ]+ jac_fro2=[^ ]+ contraction_0.1=[^ ]+ contraction_1=[^ ]+ contraction_3=[^ ]+ saturated=[^ ]+ probe_acc=[^ ]+ hess_fro2=[^ ]+ hess_sigma=0.1$' "$WORK/eval.txt"
+check "eval keys in order, new ones last" grep -Eq '^test_mse=[^ ]+ jac_fro2=[^ ]+ contraction_0.1=[^ ]+ contraction_1=[^ ]+ contraction_3=[^ ]+ saturated=[^ ]+ probe_acc=[^ ]+ hess_fro2=[^ ]+ hess_sigma=0.1 jac_fro=[^ ]+ dead=[^ ]+ switching=[^ ]+$' "$WORK/eval.txt"
 expect_exit 0 "render" render --model "$WORK/a.ckpt" --data synthetic --log "$WORK/a.csv" --out "$WORK/pics"
 for f in filters.png recon.png tangents.png spectrum.svg loss.svg; do
     check "render wrote $f" test -s "$WORK/pics/$f"
@@ -114,11 +114,11 @@ check "compare wrote charts" test -s "$WORK/cmp/contraction.svg" -a -s "$WORK/cm
 check "compare wrote contraction.csv: 2 models x 12 radii" test "$(grep -c "ckpt,[0-9.e+-]*,[0-9.e+-]*$" "$WORK/cmp/contraction.csv")" -eq 24
 check "compare wrote spectrum.csv: 2 models x 64 values" test "$(($(wc -l <"$WORK/cmp/spectrum.csv") - 1))" -eq 128
 "$CAE" compare --model "$WORK/a.ckpt" --model "$WORK/h.ckpt" --data synthetic --out "$WORK/cmph" >"$WORK/cmph.txt" 2>/dev/null
-check "compare prints hess_fro2 for a --gamma model" grep -q "^model=$WORK/h.ckpt .* hess_fro2=[0-9.e+-]* hess_sigma=0.2$" "$WORK/cmph.txt"
+check "compare prints hess_fro2 for a --gamma model" grep -q "^model=$WORK/h.ckpt .* hess_fro2=[0-9.e+-]* hess_sigma=0.2 jac_fro=" "$WORK/cmph.txt"
 # the γ term does its job: same run with and without it, Hessian term measured with the same σ
 "$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 5 --out "$WORK/hq.ckpt" >/dev/null 2>&1
 "$CAE" compare --model "$WORK/h0.ckpt" --model "$WORK/hq.ckpt" --data synthetic --out "$WORK/cmpq" >"$WORK/cmpq.txt" 2>/dev/null
-hess_of() { sed -n "s|^model=$1 .* hess_fro2=\([0-9.e+-]*\) hess_sigma=0.1$|\1|p" "$WORK/cmpq.txt"; }
+hess_of() { sed -n "s|^model=$1 .* hess_fro2=\([0-9.e+-]*\) hess_sigma=0.1 jac_fro=.*$|\1|p" "$WORK/cmpq.txt"; }
 hq=$(hess_of "$WORK/hq.ckpt") h0=$(hess_of "$WORK/h0.ckpt")
 check "--gamma 5 lowers the Hessian term ($h0 -> $hq)" awk -v a="$h0" -v b="$hq" 'BEGIN{exit !(a > 0 && b > 0 && b < 0.5 * a)}'
 
@@ -232,6 +232,20 @@ elif [ -e "$FM/train-images-idx3-ubyte.gz" ]; then
 else
     echo "skip - Fashion-MNIST not installed ($FM)"
 fi
+
+# --- --preset rifai2011: the paper's settings, written into the checkpoint's metadata -----------
+"$CAE" train --data synthetic --preset rifai2011 --steps 3 --out "$WORK/rifai.ckpt" >"$WORK/rifai.txt" 2>&1
+check "--preset rifai2011 --steps 3 exits 0" test $? -eq 0
+meta=$(head -c 600 "$WORK/rifai.ckpt" | tr '\0\n' '  ')
+for kv in preset=rifai2011 tied=1 decoder=sigmoid loss=bce lambda=0.1 hidden=1000 optimizer=sgd lr=0.0099999 init=glorot_uniform_x4; do
+    check "--preset rifai2011 writes $kv" grep -q -- "$kv" <<<"$meta"
+done
+"$CAE" train --data synthetic --preset rifai2011 --hidden 12 --lambda 0.5 --steps 2 --out "$WORK/rifai2.ckpt" >/dev/null 2>&1
+meta=$(head -c 600 "$WORK/rifai2.ckpt" | tr '\0\n' '  ')
+check "options given override the preset (hidden=12 lambda=0.5)" grep -q "hidden=12 .*lambda=0.5" <<<"$meta"
+expect_exit 2 "--preset of an unknown name" train --data synthetic --preset nope
+"$CAE" train --help | grep -q rifai2011
+check "train --help lists the preset" test $? -eq 0
 
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -94,7 +94,7 @@ static cae_eval_options options_without_hessian(void)
 static void check_jacobians(cae_model *m, const tg_dataset *ds)
 {
     const size_t D = m->cfg.input, H = m->cfg.hidden;
-    double *x = malloc(D * sizeof *x), *want = malloc(H * D * sizeof *want), fro2 = 0.0;
+    double *x = malloc(D * sizeof *x), *want = malloc(H * D * sizeof *want), fro2 = 0.0, fro = 0.0;
     float *xf = malloc(D * sizeof *xf), *J = malloc(H * D * sizeof *J);
     tg_error err;
     for (size_t k = 0; k < ds->n; k++) {
@@ -103,11 +103,14 @@ static void check_jacobians(cae_model *m, const tg_dataset *ds)
             xf[i] = (float)x[i];
         finite_difference_jacobian(m, x, want);
         cr_assert_eq(cae_jacobian_at(m, xf, J, &err), TG_OK, "%s", err.msg);
+        double image_fro2 = 0.0;
         for (size_t e = 0; e < H * D; e++) {
+            image_fro2 += want[e] * want[e];
             cr_assert(fabs(J[e] - want[e]) <= 1e-5 + 1e-4 * fabs(want[e]), "%s image %zu J[%zu,%zu] = %.7g, want %.7g",
                       tg_activation_name(m->cfg.act.kind), k, e / D, e % D, (double)J[e], want[e]);
             fro2 += want[e] * want[e] / (double)ds->n;
         }
+        fro += sqrt(image_fro2) / (double)ds->n;
     }
     cae_eval_options o = options_without_hessian();
     cae_eval_result r;
@@ -115,6 +118,8 @@ static void check_jacobians(cae_model *m, const tg_dataset *ds)
     cr_assert_eq(r.images, ds->n);
     cr_assert(fabs(r.jac_fro2 - fro2) <= 1e-4 * fro2, "%s: jac_fro2 %.7g, want %.7g", tg_activation_name(m->cfg.act.kind),
               r.jac_fro2, fro2);
+    cr_assert(fabs(r.jac_fro - fro) <= 1e-4 * fro, "%s: jac_fro %.7g, want %.7g (the mean norm, not squared)",
+              tg_activation_name(m->cfg.act.kind), r.jac_fro, fro);
     cr_assert(isnan(r.probe_acc), "no labels, no probe");
     free(x);
     free(want);
@@ -194,6 +199,9 @@ Test(cae_eval, a_constant_encoder_does_not_move)
         cr_assert_eq(r.contraction[k], 0.0);
     cr_assert_eq(r.jac_fro2, 0.0);
     cr_assert(fabs(r.saturated - 2.0 / 3.0) < 1e-12, "saturated %g", r.saturated);
+    cr_assert_eq(r.jac_fro, 0.0);
+    cr_assert(fabs(r.dead - 1.0 / 3.0) < 1e-12, "dead %g: only σ(-10) is below 0.01", r.dead);
+    cr_assert_eq(r.switching, 0.0, "a constant unit never switches");
     cae_model_free(&m);
 }
 
@@ -207,5 +215,58 @@ Test(cae_eval, images_of_another_size_are_refused)
     tg_error err;
     cr_assert_eq(cae_evaluate(&m, &ds, NULL, &o, &r, &err), TG_ERR_ARG);
     cr_assert_str_eq(err.msg, "the test images have 9 pixels (3x3) but the model expects 4");
+    cae_model_free(&m);
+}
+
+/* Units whose answers are known: 200 images of two pixels, all 0 except pixel 0 of images 7 and 8
+ * and pixel 1 of image 7 (255).  Sigmoid units z = w·x_p + b:
+ *   0: w 0, b -10            off (σ < 0.01) on every image: dead; saturated always: not switching
+ *   1: w 0, b 0              σ = 0.5 always: neither
+ *   2: pixel 1, w 40, b -20  off on 199 of 200 (99.5% > 99%): dead; σ(±20) saturated always
+ *   3: pixel 0, w 40, b -20  off on 198 of 200 (99%, not more): not dead; saturated always
+ *   4: pixel 0, w 4, b -2.5  σ(-2.5) = 0.076 or σ(1.5) = 0.82: neither
+ *   5: pixel 1, w 40, b -38  σ(-38) off and saturated on 199, σ(2) = 0.88 on one: dead and switching
+ * so dead = 3/6 (units 0, 2, 5) and switching = 1/6 (unit 5). */
+Test(cae_eval, dead_and_switching_units_of_a_hand_built_encoder)
+{
+    enum { N = 200, ROWS = 1, COLS = 2, D = ROWS * COLS, H = 6 };
+    static const float w[H] = {0, 0, 40, 40, 4, 40}, b[H] = {-10, 0, -20, -20, -2.5f, -38};
+    static const size_t pixel[H] = {0, 0, 1, 0, 0, 1};
+    uint8_t pixels[N * D];
+    memset(pixels, 0, sizeof pixels);
+    pixels[7 * D] = pixels[8 * D] = pixels[7 * D + 1] = 255;
+    tg_dataset ds = {.images = pixels, .n = N, .rows = ROWS, .cols = COLS};
+    cae_model m = make_model(D, H, tg_activation_of(TG_ACT_SIGMOID), 4);
+    memset(m.enc_w.value.data, 0, m.enc_w.value.size * sizeof(float));
+    for (size_t j = 0; j < H; j++) {
+        m.enc_w.value.data[pixel[j] * H + j] = w[j]; /* W [D,H] */
+        m.enc_b.value.data[j] = b[j];
+    }
+    cae_eval_options o = options_without_hessian();
+    cae_eval_result r;
+    tg_error err;
+    cr_assert_eq(cae_evaluate(&m, &ds, NULL, &o, &r, &err), TG_OK, "%s", err.msg);
+    cr_assert(fabs(r.dead - 3.0 / 6.0) < 1e-12, "dead %g, want 0.5 (units 0, 2, 5)", r.dead);
+    cr_assert(fabs(r.switching - 1.0 / 6.0) < 1e-12, "switching %g, want 1/6 (unit 5)", r.switching);
+    cae_model_free(&m);
+}
+
+/* relu: a unit is off only at exactly 0.  Constant units at h = 0 (b -1) and h = 0.005 (b 0.005):
+ * only the first is dead, though the second is below sigmoid's 0.01. */
+Test(cae_eval, a_relu_unit_is_dead_only_at_zero)
+{
+    enum { N = 4, ROWS = 2, COLS = 2, D = ROWS * COLS, H = 2 };
+    uint8_t pixels[N * D];
+    tg_dataset ds = images(pixels, N, ROWS, COLS);
+    cae_model m = make_model(D, H, tg_activation_of(TG_ACT_RELU), 5);
+    memset(m.enc_w.value.data, 0, m.enc_w.value.size * sizeof(float));
+    m.enc_b.value.data[0] = -1.0f;
+    m.enc_b.value.data[1] = 0.005f;
+    cae_eval_options o = options_without_hessian();
+    cae_eval_result r;
+    tg_error err;
+    cr_assert_eq(cae_evaluate(&m, &ds, NULL, &o, &r, &err), TG_OK, "%s", err.msg);
+    cr_assert(fabs(r.dead - 0.5) < 1e-12, "dead %g, want 0.5", r.dead);
+    cr_assert_eq(r.switching, 0.0);
     cae_model_free(&m);
 }

@@ -40,6 +40,59 @@ static bool is_saturated(tg_activation act, float h)
     }
 }
 
+/* A unit is off on an image when its activation is below 0.01 (sigmoid, tanh, softplus and the
+ * others), or not above 0 for the relu-like ones (relu, leaky_relu, elu: their negative side);
+ * a unit off on more than 99% of the images is dead. */
+static bool is_off(tg_activation act, float h)
+{
+    switch (act.kind) {
+    case TG_ACT_RELU:
+    case TG_ACT_LEAKY_RELU:
+    case TG_ACT_ELU: return h <= 0.0f;
+    default: return h < 0.01f;
+    }
+}
+
+/* Per hidden unit, over the images seen so far: on how many it was off, on how many saturated;
+ * and Σ_i W_ij², the squared norm of its weights (‖J(x)‖_F² = Σ_j f'(z_j)²·Σ_i W_ij²). */
+typedef struct unit_counts {
+    size_t *off, *saturated;
+    double *w2;
+} unit_counts;
+
+/* The saturated fraction, the per-unit counts and ‖J‖_F of each of `count` images' h [count,H]. */
+static void unit_stats(const cae_model *m, const float *h, size_t count, unit_counts *u, cae_eval_result *sums)
+{
+    const size_t H = m->cfg.hidden;
+    for (size_t b = 0; b < count; b++) {
+        size_t sat = 0;
+        double fro2 = 0.0;
+        for (size_t j = 0; j < H; j++) {
+            float v = h[b * H + j];
+            bool s = is_saturated(m->cfg.act, v);
+            double slope = tg_activation_slope(m->cfg.act, v);
+            sat += s;
+            u->saturated[j] += s;
+            u->off[j] += is_off(m->cfg.act, v);
+            fro2 += slope * slope * u->w2[j];
+        }
+        sums->saturated += (double)sat / (double)H;
+        sums->jac_fro += sqrt(fro2);
+    }
+}
+
+/* dead and switching from the counts over n images. */
+static void unit_fractions(const unit_counts *u, size_t H, size_t n, cae_eval_result *r)
+{
+    size_t dead = 0, switching = 0;
+    for (size_t j = 0; j < H; j++) {
+        dead += (double)u->off[j] > 0.99 * (double)n;
+        switching += u->saturated[j] > 0 && u->saturated[j] < n;
+    }
+    r->dead = (double)dead / (double)H;
+    r->switching = (double)switching / (double)H;
+}
+
 static size_t eval_count(const tg_dataset *test, const cae_eval_options *o)
 {
     return o->max_images > 0 && o->max_images < test->n ? o->max_images : test->n;
@@ -96,7 +149,7 @@ static int hessian_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, co
 
 /* Reconstruction error, Jacobian norm, saturation and contraction on one chunk of images. */
 static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const uint32_t *idx, size_t count,
-                      const cae_eval_options *o, tg_rng *rng, cae_eval_result *sums, tg_error *err)
+                      const cae_eval_options *o, tg_rng *rng, unit_counts *units, cae_eval_result *sums, tg_error *err)
 {
     const size_t D = m->cfg.input, H = m->cfg.hidden;
     tg_tape_reset(tape);
@@ -115,11 +168,8 @@ static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const
             se += d * d;
         }
         sums->test_mse += se / (double)D;
-        size_t sat = 0;
-        for (size_t j = 0; j < H; j++)
-            sat += is_saturated(m->cfg.act, g.h->value.data[b * H + j]);
-        sums->saturated += (double)sat / (double)H;
     }
+    unit_stats(m, g.h->value.data, count, units, sums);
     sums->jac_fro2 += (double)g.penalty->value.data[0] * (double)count; /* penalty = mean over the batch */
 
     /* Contraction: encode x + ε for each radius and compare with h(x). */
@@ -332,20 +382,31 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
     tg_tape_set_grad_enabled(tape, false);
     tg_rng rng;
     tg_rng_seed(&rng, o->seed, 0xe7a1);
-    int rc = TG_OK;
+    const size_t D = m->cfg.input, H = m->cfg.hidden;
+    unit_counts units = {calloc(H, sizeof(size_t)), calloc(H, sizeof(size_t)), calloc(H, sizeof(double))};
+    int rc = units.off && units.saturated && units.w2 ? TG_OK : tg_error_set(err, TG_ERR_NOMEM, "eval: out of memory");
+    for (size_t i = 0; i < D && rc == TG_OK; i++)
+        for (size_t j = 0; j < H; j++)
+            units.w2[j] += (double)m->enc_w.value.data[i * H + j] * m->enc_w.value.data[i * H + j];
     for (size_t first = 0; first < n && rc == TG_OK; first += EVAL_CHUNK) {
         size_t count = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
-        rc = eval_chunk(tape, m, test, idx + first, count, o, &rng, r, err);
+        rc = eval_chunk(tape, m, test, idx + first, count, o, &rng, &units, r, err);
         if (rc == TG_OK && o->hess_corruptions > 0)
             rc = hessian_chunk(tape, m, test, idx + first, count, o, first / EVAL_CHUNK, r, err);
     }
+    if (rc == TG_OK)
+        unit_fractions(&units, H, n, r);
     tg_tape_free(tape);
     free(idx);
+    free(units.off);
+    free(units.saturated);
+    free(units.w2);
     if (rc)
         return rc;
     r->images = n;
     r->test_mse /= (double)n;
     r->jac_fro2 /= (double)n;
+    r->jac_fro /= (double)n;
     r->saturated /= (double)n;
     r->hess_fro2 /= (double)n;
     r->hess_sigma = cae_eval_hess_sigma(m, o);

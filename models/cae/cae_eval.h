@@ -27,7 +27,10 @@ typedef struct cae_eval_result {
     double test_mse;      /* mean over images of the per-pixel MSE of the reconstruction */
     double jac_fro2;      /* mean over images of ‖J_h(x)‖_F² */
     double contraction[CAE_MAX_RADII]; /* mean ‖h(x+ε) − h(x)‖ / ‖ε‖, ε uniform on the sphere of radius r */
+    double jac_fro;       /* mean over images of ‖J_h(x)‖_F (not squared) */
     double saturated;     /* mean fraction of saturated hidden units (see cae_eval.c) */
+    double dead;          /* fraction of units off (h < 0.01; relu-like: h <= 0) on > 99% of the images */
+    double switching;     /* fraction of units saturated on some images and not on others */
     double probe_acc;     /* linear-probe test accuracy; NaN when no labels */
     double hess_fro2;     /* mean over images of E_ε ‖J_h(x) - J_h(x+ε)‖_F², ε ~ N(0, σ²I) (seeded) */
     double hess_sigma;    /* the σ used for it */

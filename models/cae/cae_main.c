@@ -31,6 +31,10 @@ enum command { CMD_TRAIN = 1 << 0, CMD_EVAL = 1 << 1, CMD_RENDER = 1 << 2, CMD_G
 
 static const tg_cli_option OPTIONS[] = {
     {"--data", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH, "PATH  IDX directory or 'synthetic'"},
+    {"--preset", true, CMD_TRAIN,
+     "P  " CAE_PRESET_RIFAI2011 ": Rifai et al. 2011 as run by its authors: --tied --decoder sigmoid --loss bce --lambda 0.1 "
+     "(a per-image sum: the paper's λ) --optimizer sgd --lr 0.01 --hidden 1000, sigmoid units, weights U(±4·sqrt(6/(D+H))); "
+     "options given override it"},
     {"--hidden", true, MODEL_OPTS | CMD_BENCH, "N  hidden units (64)"},
     {"--lambda", true, MODEL_OPTS,
      "X  contractive penalty weight (1e-4); it weighs a per-pixel mean (mse) or sum (bce): the paper's summed-MSE λ is X·D"},
@@ -88,9 +92,35 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 
 /* ---- train and bench ----------------------------------------------------------------------- */
 
+/* --preset rifai2011: the model of Rifai et al. (ICML 2011) as the authors' code trains it; the
+ * options given on the command line are read afterwards and override it.  The BCE is summed
+ * over the pixels, so λ = 0.1 is the paper's λ as it stands (see docs/cli.md). */
+static bool apply_preset(const tg_cli *c, cae_train_settings *s, tg_opt_kind *kind, float *lr)
+{
+    static const char *const presets[] = {CAE_PRESET_RIFAI2011};
+    int preset = -1;
+    if (!tg_cli_choice(c, "--preset", presets, 1, &preset) || preset < 0)
+        return preset < 0 && !tg_cli_given(c, "--preset");
+    cae_config *m = &s->model;
+    m->tied = true;
+    m->sigmoid_decoder = true;
+    m->loss = CAE_LOSS_BCE;
+    m->lambda = 0.1;
+    m->hidden = 1000;
+    m->act = tg_activation_of(TG_ACT_SIGMOID);
+    m->init = CAE_INIT_GLOROT_X4;
+    m->preset = presets[preset];
+    *kind = TG_OPT_SGD;
+    *lr = 0.01f;
+    return true;
+}
+
 static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
 {
-    if (!parse_model_options(c, &s->model) || !tg_loop_parse_options(c, &s->run))
+    tg_opt_kind kind = TG_OPT_ADAM;
+    float lr = 1e-3f;
+    if (!apply_preset(c, s, &kind, &lr) || !parse_model_options(c, &s->model) ||
+        !tg_loop_parse_options_or(c, kind, lr, &s->run))
         return false;
     s->model.noise_seed = s->run.seed; /* the corruptions of the γ term follow the run's seed too */
     return true;
@@ -217,8 +247,9 @@ static void print_eval(const char *model_name, const cae_eval_options *o, const 
     printf("test_mse=%.6g jac_fro2=%.6g", r->test_mse, r->jac_fro2);
     for (int k = 0; k < o->n_radii; k++)
         printf(" contraction_%g=%.6g", o->radii[k], r->contraction[k]);
-    printf(" saturated=%.4f probe_acc=%.4f hess_fro2=%.6g hess_sigma=%g\n", r->saturated, r->probe_acc, r->hess_fro2,
-           r->hess_sigma);
+    /* new keys go last: scripts may read the line by position */
+    printf(" saturated=%.4f probe_acc=%.4f hess_fro2=%.6g hess_sigma=%g jac_fro=%.6g dead=%.4f switching=%.4f\n",
+           r->saturated, r->probe_acc, r->hess_fro2, r->hess_sigma, r->jac_fro, r->dead, r->switching);
 }
 
 /* The output-path policy for the files `names` (NULL-terminated) that render or compare write

@@ -58,9 +58,16 @@ int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *e
         cae_model_free(m);
         return rc;
     }
-    tg_init_glorot_uniform(&m->enc_w.value, D, H, rng);
-    if (!cfg->tied)
-        tg_init_glorot_uniform(&m->dec_w.value, H, D, rng);
+    if (cfg->init == CAE_INIT_GLOROT_X4) { /* U(±4·sqrt(6/(D+H))), drawn as tg_init_glorot_uniform draws */
+        float a = (float)(4.0 * sqrt(6.0 / ((double)D + (double)H)));
+        tg_rng_fill_uniform(rng, m->enc_w.value.data, m->enc_w.value.size, -a, a);
+        if (!cfg->tied)
+            tg_rng_fill_uniform(rng, m->dec_w.value.data, m->dec_w.value.size, -a, a);
+    } else {
+        tg_init_glorot_uniform(&m->enc_w.value, D, H, rng);
+        if (!cfg->tied)
+            tg_init_glorot_uniform(&m->dec_w.value, H, D, rng);
+    }
     m->params[m->n_params++] = &m->enc_w;
     m->params[m->n_params++] = &m->enc_b;
     if (!cfg->tied)
@@ -261,6 +268,10 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
         (rc = tg_ckpt_set_meta(ck, "sigma", exact_decimal(c->sigma).s, err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "noise_seed", err, "%llu", (unsigned long long)c->noise_seed)))
         return rc;
+    /* Written only when not the defaults, so the default run's checkpoint stays as it was. */
+    if ((c->init == CAE_INIT_GLOROT_X4 && (rc = tg_ckpt_set_meta(ck, "init", CAE_INIT_X4_NAME, err))) ||
+        (c->preset && (rc = tg_ckpt_set_meta(ck, "preset", c->preset, err))))
+        return rc;
     return tg_ckpt_add_params(ck, m->params, m->n_params, err);
 }
 
@@ -284,18 +295,22 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     static const char *const decoders[] = {"linear", "sigmoid"};
     static const char *const losses[] = {"mse", "bce"};
     static const char *const flags[] = {"0", "1"};
+    static const char *const inits[] = {"glorot_uniform", CAE_INIT_X4_NAME};
+    static const char *const presets[] = {CAE_PRESET_RIFAI2011};
     const char *model = tg_ckpt_get_meta(ck, "model");
     if (model && strcmp(model, "cae") != 0)
         return tg_file_error(err, TG_ERR_FORMAT, path, "model=%s is not a cae checkpoint", model);
     cae_config c = cae_config_default();
-    int dec = 0, loss = 0, tied = 0, rc;
+    int dec = 0, loss = 0, tied = 0, init = 0, preset = -1, rc;
     uint64_t input = 0, hidden = 0, corruptions = c.corruptions, noise_seed = c.noise_seed;
     if ((rc = tg_ckpt_meta_uint(ck, path, "input", true, 1, 1u << 24, &input, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "hidden", true, 1, 1u << 24, &hidden, err)) ||
         (rc = tg_cli_meta_activation(ck, path, &c.act, err)) ||
         (rc = meta_choice(ck, path, "decoder", decoders, 2, &dec, err)) ||
         (rc = meta_choice(ck, path, "loss", losses, 2, &loss, err)) ||
-        (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)))
+        (rc = meta_choice(ck, path, "tied", flags, 2, &tied, err)) ||
+        (rc = meta_choice(ck, path, "init", inits, 2, &init, err)) ||
+        (rc = meta_choice(ck, path, "preset", presets, 1, &preset, err)))
         return rc;
     /* The ranges of the options: a checkpoint is no more trusted than a command line. */
     if ((rc = tg_ckpt_meta_real(ck, path, "lambda", false, 0, CAE_MAX_LAMBDA, &c.lambda, err)) ||
@@ -311,6 +326,8 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     c.sigmoid_decoder = dec == 1;
     c.loss = (cae_loss_kind)loss;
     c.tied = tied == 1;
+    c.init = (cae_init_kind)init;
+    c.preset = preset >= 0 ? presets[preset] : NULL;
     tg_error why;
     if (cae_config_check(&c, &why))
         return tg_file_error(err, TG_ERR_FORMAT, path, "%s", why.msg);

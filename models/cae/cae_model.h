@@ -34,6 +34,14 @@
 
 typedef enum cae_loss_kind { CAE_LOSS_MSE = 0, CAE_LOSS_BCE } cae_loss_kind;
 
+/* The weights' initialization: Glorot-uniform U(±sqrt(6/(D+H))) (the default, Keras'), or four
+ * times that range, the convention for sigmoid units that Rifai et al.'s code uses (metadata
+ * init=glorot_uniform_x4; nn/init.h has no such kind, so it is the CAE's own). */
+typedef enum cae_init_kind { CAE_INIT_GLOROT = 0, CAE_INIT_GLOROT_X4 } cae_init_kind;
+#define CAE_INIT_X4_NAME "glorot_uniform_x4"
+/* --preset rifai2011: the settings of Rifai et al. (ICML 2011) as their code ran them. */
+#define CAE_PRESET_RIFAI2011 "rifai2011"
+
 #define CAE_MAX_CORRUPTIONS 64
 /* Largest λ (contractive penalty) and γ (higher-order term) and σ accepted from an option or a
  * checkpoint: far past any useful value, small enough that the loss stays finite in float. */
@@ -53,6 +61,8 @@ typedef struct cae_config {
     size_t corruptions;    /* k: corrupted copies of each input for that term */
     double sigma;          /* standard deviation of the Gaussian corruption */
     uint64_t noise_seed;   /* seeds the corruptions (the run's --seed) */
+    cae_init_kind init;    /* the weights' initialization (cae_model_init) */
+    const char *preset;    /* the --preset the run was given (informational metadata), or NULL */
 } cae_config;
 
 /* The spec's defaults: 784 -> 64 sigmoid, linear decoder, mse, λ = 1e-4, untied; γ = 0 (no
@@ -75,7 +85,8 @@ typedef struct cae_model {
     bool noise_held;
 } cae_model;
 
-/* Glorot-uniform weights (the Keras default the seed uses), zero biases, from `rng`. */
+/* Glorot-uniform weights (the Keras default the seed uses; 4× the range with CAE_INIT_GLOROT_X4),
+ * zero biases, from `rng`. */
 int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *err);
 void cae_model_free(cae_model *m);
 

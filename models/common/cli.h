@@ -90,6 +90,9 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
  * --lr (1e-3 for both), --momentum (SGD only), --adam-eps (Adam only), in the ranges of
  * nn/optim.h; an option of the other optimizer is refused rather than ignored. */
 bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out);
+/* The same with another optimizer and learning rate when --optimizer and --lr are not given (a
+ * preset's, e.g. cae's rifai2011: sgd, 0.01). */
+bool tg_cli_optimizer_or(const tg_cli *c, tg_opt_kind default_kind, float default_lr, tg_opt_config *out);
 
 /* --threads N (1..1024; default: all cores) applied with tg_set_threads. */
 bool tg_cli_apply_threads(const tg_cli *c);

@@ -358,7 +358,12 @@ int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, 
 
 bool tg_loop_parse_options(const tg_cli *c, tg_loop_settings *s)
 {
-    if (!tg_cli_optimizer(c, &s->opt))
+    return tg_loop_parse_options_or(c, TG_OPT_ADAM, 1e-3f, s);
+}
+
+bool tg_loop_parse_options_or(const tg_cli *c, tg_opt_kind default_kind, float default_lr, tg_loop_settings *s)
+{
+    if (!tg_cli_optimizer_or(c, default_kind, default_lr, &s->opt))
         return false;
     long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
     if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||

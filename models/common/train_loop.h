@@ -152,5 +152,7 @@ int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, 
  * --epochs 1..1000000, --batch 1..2^20, --steps, --limit, --seed, --no-shuffle (each only
  * when the program has it); absent ones leave *s as it is.  False after one stderr line. */
 bool tg_loop_parse_options(const tg_cli *c, tg_loop_settings *s);
+/* The same with tg_cli_optimizer_or's defaults for the optimizer. */
+bool tg_loop_parse_options_or(const tg_cli *c, tg_opt_kind default_kind, float default_lr, tg_loop_settings *s);
 
 #endif
