@@ -15,36 +15,37 @@
 #include "nn/io/data.h"
 #include "nn/metrics.h"
 #include "nn/optim.h"
+#include "nn/params.h"
 
 enum { WIDTH = 256, BLOCKS = 2, BATCH = 128, MAX_BATCH = 1000 };
 
 typedef struct resmlp {
     tg_dense in, block[BLOCKS], out;
     tg_param gamma[BLOCKS + 1], beta[BLOCKS + 1]; /* each layer norm's scale and shift [WIDTH] */
-    tg_param *params[2 + 2 * BLOCKS + 2 + 2 * (BLOCKS + 1)];
-    int n_params;
+    tg_param_list params;                         /* all of them, by name: for the optimizer */
 } resmlp;
 
 static int init(resmlp *m, size_t inputs, size_t classes, tg_error *err)
 {
     tg_rng rng;
     tg_rng_seed(&rng, 1, 0);
+    tg_param_list_init(&m->params);
     int rc = tg_dense_init(&m->in, "in", inputs, WIDTH, TG_INIT_HE_NORMAL, &rng, err) ||
              tg_dense_init(&m->out, "out", WIDTH, classes, TG_INIT_GLOROT_UNIFORM, &rng, err);
     for (int b = 0; b < BLOCKS && !rc; b++)
         rc = tg_dense_init(&m->block[b], b ? "block1" : "block0", WIDTH, WIDTH, TG_INIT_HE_NORMAL, &rng, err);
-    m->n_params = 0;
     for (int k = 0; k <= BLOCKS && !rc; k++) {
-        rc = tg_param_init(&m->gamma[k], "ln.gamma", 1, (size_t[]){WIDTH}, err) ||
-             tg_param_init(&m->beta[k], "ln.beta", 1, (size_t[]){WIDTH}, err);
+        char name[2][16]; /* "ln0.gamma", ...: a checkpoint needs each name once */
+        snprintf(name[0], sizeof name[0], "ln%d.gamma", k), snprintf(name[1], sizeof name[1], "ln%d.beta", k);
+        rc = tg_param_init(&m->gamma[k], name[0], 1, (size_t[]){WIDTH}, err) ||
+             tg_param_init(&m->beta[k], name[1], 1, (size_t[]){WIDTH}, err) ||
+             tg_param_list_add(&m->params, &m->gamma[k], err) || tg_param_list_add(&m->params, &m->beta[k], err);
         if (!rc)
             tg_tensor_fill(&m->gamma[k].value, 1.0f); /* beta starts at 0 */
-        m->params[m->n_params++] = &m->gamma[k], m->params[m->n_params++] = &m->beta[k];
     }
-    tg_dense_params(&m->in, m->params + m->n_params), m->n_params += 2;
-    tg_dense_params(&m->out, m->params + m->n_params), m->n_params += 2;
-    for (int b = 0; b < BLOCKS; b++)
-        tg_dense_params(&m->block[b], m->params + m->n_params), m->n_params += 2;
+    rc = rc || tg_param_list_add_dense(&m->params, &m->in, err) || tg_param_list_add_dense(&m->params, &m->out, err);
+    for (int b = 0; b < BLOCKS && !rc; b++)
+        rc = tg_param_list_add_dense(&m->params, &m->block[b], err);
     return rc ? TG_ERR_ARG : TG_OK;
 }
 
@@ -120,7 +121,7 @@ int main(int argc, char **argv)
     tg_tape *t = tg_tape_new(&err);
     tg_opt_config cfg = tg_opt_config_default(TG_OPT_ADAM);
     if (!t || init(&m, train.rows * train.cols, (size_t)train.n_classes, &err) ||
-        tg_optim_init(&opt, &cfg, m.params, m.n_params, &err) || tg_batcher_init(&batches, &train, BATCH, 0, true, 1, &err))
+        tg_optim_init(&opt, &cfg, m.params.items, m.params.count, &err) || tg_batcher_init(&batches, &train, BATCH, 0, true, 1, &err))
         return fail(&err);
     /* the rate follows a cosine from 1e-3 to 0 over the run (PyTorch's CosineAnnealingLR) */
     tg_schedule cosine = {.kind = TG_SCHED_COSINE, .t_max = epochs * (long)((train.n + BATCH - 1) / BATCH)};
