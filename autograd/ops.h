@@ -117,6 +117,13 @@ size_t tg_argmax_rows(const tg_tensor *x, int32_t *idx);
 tg_node *tg_dropout(tg_tape *t, tg_node *x, float p, uint64_t seed);
 /* over the last dimension; gamma, beta: rows of its size, each may be NULL; eps finite, > 0 */
 tg_node *tg_layer_norm(tg_tape *t, tg_node *x, tg_node *gamma, tg_node *beta, float eps);
+/* x [B,N], rows = the batch; gamma, beta: rows [N], each may be NULL; eps finite, > 0.  Training
+ * (tg_tape_training, B >= 2): each column by its batch mean and biased variance, and when batch_stats
+ * is not NULL the forward writes there [2N] the batch means then the biased variances (the running
+ * statistics are the caller's to update: nn/batch_norm.h does).  Eval: by running_mean and
+ * running_var [N] (required; read when the forward runs, valid until the next reset). */
+tg_node *tg_batch_norm(tg_tape *t, tg_node *x, tg_node *gamma, tg_node *beta, float eps, const float *running_mean,
+                       const float *running_var, float *batch_stats);
 /* w [V,D] -> [count,D]; idx[count] in 0..V-1 (checked here), valid until the next reset */
 tg_node *tg_embedding(tg_tape *t, tg_node *w, const int32_t *idx, size_t count);
 /* The activations (activations.def): */

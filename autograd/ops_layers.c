@@ -1,4 +1,4 @@
-/* autograd/ops_layers.c — the ops under the layers of nn/: dropout, layer_norm, embedding.
+/* autograd/ops_layers.c — the ops under the layers of nn/: dropout, layer_norm, embedding, batch_norm.
  *
  * Every loop is plain and sequential, so the results are the same bits for any thread count.
  * Backward functions accumulate (+=), as everywhere (op.h).
@@ -171,14 +171,14 @@ void tg_op_layer_norm_backward(tg_node *n)
 }
 
 /* γ or β: absent, or N elements as [N] or [1,N] */
-static bool check_row(tg_tape *t, tg_node *x, tg_node *v, const char *what)
+static bool check_row(tg_tape *t, const char *op, tg_node *x, tg_node *v, const char *what)
 {
     if (!v)
         return true;
     size_t N = last_dim(x);
     bool row = v->value.size == N && (v->value.ndim == 1 || (v->value.ndim == 2 && v->value.shape[0] == 1));
     if (!row)
-        tg_tape_fail(t, TG_ERR_SHAPE, "layer_norm: x %s: %s %s must be a row [%zu]", SHAPE(x), what, SHAPE(v), N);
+        tg_tape_fail(t, TG_ERR_SHAPE, "%s: x %s: %s %s must be a row [%zu]", op, SHAPE(x), what, SHAPE(v), N);
     return row;
 }
 
@@ -188,7 +188,7 @@ tg_node *tg_layer_norm(tg_tape *t, tg_node *x, tg_node *gamma, tg_node *beta, fl
         return NULL;
     if (!(eps > 0.0f) || !isfinite(eps))
         return tg_tape_fail(t, TG_ERR_ARG, "layer_norm: eps = %g must be finite and > 0", (double)eps);
-    if (!check_row(t, x, gamma, "gamma") || !check_row(t, x, beta, "beta"))
+    if (!check_row(t, "layer_norm", x, gamma, "gamma") || !check_row(t, "layer_norm", x, beta, "beta"))
         return NULL;
     tg_node *in[3] = {x, NULL, NULL};
     int n_in = 1;
@@ -255,5 +255,136 @@ tg_node *tg_embedding(tg_tape *t, tg_node *w, const int32_t *idx, size_t count)
     tg_node *n = tg_tape_record(t, &tg_op_embedding, 1, &w, 2, (size_t[]){count, D});
     if (n)
         embedding_params_set(n, (embedding_params){idx});
+    return tg_tape_forward(t, n);
+}
+
+/* ---- batch_norm: each column of x [B,N] to mean 0, variance 1 over the batch, then ·γ + β -----
+ *
+ * Training: column j of B rows: μ_j = Σ_i x_ij / B, σ²_j = Σ_i (x_ij-μ_j)² / B (biased; two passes
+ * in double, as layer_norm), r_j = 1/√(σ²_j + eps), x̂ = (x-μ)·r, y = x̂·γ + β.  The backward is
+ * layer_norm's with rows and columns exchanged: with g = dy·γ, means over the batch,
+ *     dx = r·(g - mean(g) - x̂·mean(g·x̂)),   dγ = Σ_rows dy·x̂,   dβ = Σ_rows dy.
+ * Eval: μ and σ² are the caller's running statistics, constants: dx = r·g.
+ *
+ * The op has no state.  The running statistics belong to the layer (nn/batch_norm.h), which passes
+ * them in eval and updates them itself once per training forward, from the batch statistics the
+ * forward writes to `batch_stats` when asked.  So a gradient check's repeated evaluations of the
+ * same node change nothing outside the tape. */
+
+typedef struct batch_norm_params {
+    const float *run_mean, *run_var; /* eval: [N], the caller's, valid until the next reset */
+    float *batch_stats;              /* training, optional: [2N] <- batch means, biased variances */
+    float eps;
+    bool training;                   /* the tape's mode when the node was recorded */
+    signed char gamma_in, beta_in;   /* the input index of γ and β, -1 when absent */
+} batch_norm_params;
+TG_OP_PARAMS(batch_norm_params)
+
+// x [B,N]; γ, β [N] (optional) -> y [B,N]; saved = (μ_j, r_j) per column [2,N]
+void tg_op_batch_norm_forward(tg_node *n)
+{
+    batch_norm_params bp = batch_norm_params_of(n);
+    const float *x = n->in[0]->value.data;
+    const float *gamma = bp.gamma_in >= 0 ? n->in[bp.gamma_in]->value.data : NULL;
+    const float *beta = bp.beta_in >= 0 ? n->in[bp.beta_in]->value.data : NULL;
+    size_t B = tg_rows(n), N = tg_cols(n);
+    float *mean_of = n->saved, *r_of = n->saved + N;
+    for (size_t j = 0; j < N; j++) {
+        double mean, var;
+        if (bp.training) {
+            mean = 0.0;
+            for (size_t i = 0; i < B; i++)
+                mean += x[i * N + j];
+            mean /= (double)B;
+            var = 0.0;
+            for (size_t i = 0; i < B; i++)
+                var += ((double)x[i * N + j] - mean) * ((double)x[i * N + j] - mean);
+            var /= (double)B;
+            if (bp.batch_stats) {
+                bp.batch_stats[j] = (float)mean;
+                bp.batch_stats[N + j] = (float)var;
+            }
+        } else {
+            mean = bp.run_mean[j];
+            var = bp.run_var[j];
+        }
+        double r = 1.0 / sqrt(var + (double)bp.eps);
+        for (size_t i = 0; i < B; i++) {
+            double v = ((double)x[i * N + j] - mean) * r;
+            if (gamma)
+                v *= gamma[j];
+            if (beta)
+                v += beta[j];
+            n->value.data[i * N + j] = (float)v;
+        }
+        mean_of[j] = (float)mean;
+        r_of[j] = (float)r;
+    }
+}
+
+void tg_op_batch_norm_backward(tg_node *n)
+{
+    batch_norm_params bp = batch_norm_params_of(n);
+    tg_node *xn = n->in[0];
+    tg_node *gn = bp.gamma_in >= 0 ? n->in[bp.gamma_in] : NULL, *bn = bp.beta_in >= 0 ? n->in[bp.beta_in] : NULL;
+    const float *x = xn->value.data, *dy = n->grad.data, *gamma = gn ? gn->value.data : NULL;
+    size_t B = tg_rows(n), N = tg_cols(n);
+    for (size_t j = 0; j < N; j++) {
+        double mean = n->saved[j], r = n->saved[N + j], gj = gamma ? gamma[j] : 1.0;
+        double sum_dy = 0.0, sum_dyx = 0.0; /* Σ_i dy, Σ_i dy·x̂ */
+        for (size_t i = 0; i < B; i++) {
+            sum_dy += dy[i * N + j];
+            sum_dyx += (double)dy[i * N + j] * (((double)x[i * N + j] - mean) * r);
+        }
+        if (tg_wants_grad(xn)) {
+            double mg = bp.training ? gj * sum_dy / (double)B : 0.0;
+            double mgx = bp.training ? gj * sum_dyx / (double)B : 0.0;
+            for (size_t i = 0; i < B; i++) {
+                double g = (double)dy[i * N + j] * gj, xh = ((double)x[i * N + j] - mean) * r;
+                xn->grad.data[i * N + j] += (float)(r * (g - mg - xh * mgx));
+            }
+        }
+        if (gn && tg_wants_grad(gn))
+            gn->grad.data[j] += (float)sum_dyx;
+        if (bn && tg_wants_grad(bn))
+            bn->grad.data[j] += (float)sum_dy;
+    }
+}
+
+tg_node *tg_batch_norm(tg_tape *t, tg_node *x, tg_node *gamma, tg_node *beta, float eps, const float *running_mean,
+                       const float *running_var, float *batch_stats)
+{
+    if (!tg_tape_check_inputs(t, "batch_norm", 1, x))
+        return NULL;
+    if (!(eps > 0.0f) || !isfinite(eps))
+        return tg_tape_fail(t, TG_ERR_ARG, "batch_norm: eps = %g must be finite and > 0", (double)eps);
+    bool training = tg_tape_training(t);
+    if (x->value.ndim != 2)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "batch_norm: x %s must be [B,N]", SHAPE(x));
+    if (training && x->value.shape[0] < 2)
+        return tg_tape_fail(t, TG_ERR_SHAPE, "batch_norm: x %s: training needs a batch of 2 rows or more", SHAPE(x));
+    if (!training && (!running_mean || !running_var))
+        return tg_tape_fail(t, TG_ERR_ARG, "batch_norm: eval mode needs the running mean and variance");
+    if (!check_row(t, "batch_norm", x, gamma, "gamma") || !check_row(t, "batch_norm", x, beta, "beta"))
+        return NULL;
+    tg_node *in[3] = {x, NULL, NULL};
+    int n_in = 1;
+    batch_norm_params bp = {.run_mean = running_mean, .run_var = running_var, .batch_stats = batch_stats,
+                            .eps = eps, .training = training, .gamma_in = -1, .beta_in = -1};
+    if (gamma) {
+        bp.gamma_in = (signed char)n_in;
+        in[n_in++] = gamma;
+    }
+    if (beta) {
+        bp.beta_in = (signed char)n_in;
+        in[n_in++] = beta;
+    }
+    tg_node *n = tg_tape_record(t, &tg_op_batch_norm, n_in, in, 2, x->value.shape);
+    if (n) {
+        batch_norm_params_set(n, bp);
+        n->saved = tg_tape_scratch(t, 2 * x->value.shape[1]);
+        if (!n->saved)
+            return NULL;
+    }
     return tg_tape_forward(t, n);
 }

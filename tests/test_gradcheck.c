@@ -1103,16 +1103,22 @@ static void gc_case_jacobian_diff_penalty(void)
     }
 }
 
-/* ---- layers (ops_layers.c): dropout, layer_norm, embedding ------------------------------------
+/* ---- layers (ops_layers.c): dropout, layer_norm, batch_norm, embedding ------------------------
  *
  * Dropout is checked in training mode: its mask depends on (seed, node position, element) only,
  * so every evaluation of the check sees the same mask and the op is linear in x; and in eval
  * mode (the identity).  layer_norm: with no affine, γ only, and γ and β, on 2-D and 3-D x.
+ * batch_norm: in training mode (batch statistics) with no affine, γ, γ and β, some trials asking for
+ * the batch statistics (the op writes them, the same each evaluation, and keeps no state: the
+ * running statistics live in nn/batch_norm.h's layer, which updates them after the forward, so the
+ * check's repeated evaluations disturb nothing); one trial in eval mode (running statistics given).
  * embedding: indices with repeats, so the scatter-add sums. */
 static struct {
     float p, eps;
     bool eval;
     size_t count;
+    float run_mean[8], run_var[8], batch_stats[16];
+    bool want_stats;
 } layer_args;
 
 static tg_node *apply_layer(tg_tape *t, gc_case *c, tg_node *const *in)
@@ -1126,6 +1132,14 @@ static tg_node *apply_layer(tg_tape *t, gc_case *c, tg_node *const *in)
     }
     if (op == &tg_op_layer_norm)
         return tg_layer_norm(t, in[0], c->n_params > 1 ? in[1] : NULL, c->n_params > 2 ? in[2] : NULL, layer_args.eps);
+    if (op == &tg_op_batch_norm) {
+        tg_tape_set_training(t, !layer_args.eval);
+        tg_node *y = tg_batch_norm(t, in[0], c->n_params > 1 ? in[1] : NULL, c->n_params > 2 ? in[2] : NULL,
+                                   layer_args.eps, layer_args.run_mean, layer_args.run_var,
+                                   layer_args.want_stats ? layer_args.batch_stats : NULL);
+        tg_tape_set_training(t, true);
+        return y;
+    }
     return tg_embedding(t, in[0], c->labels, layer_args.count);
 }
 
@@ -1169,6 +1183,36 @@ static void gc_case_layer_norm(void)
                  trial >= 4 ? "3-D" : "2-D", c.p[0].value.size / N, N, (double)layer_args.eps, affine);
         gc_run(&c, 1e-2);
     }
+}
+
+static void gc_case_batch_norm(void)
+{
+    for (int trial = 0; trial < 7; trial++) {
+        gc_case c;
+        gc_begin(&c, 1700 + (uint64_t)trial);
+        c.expect = &tg_op_batch_norm;
+        c.apply = apply_layer;
+        layer_args.eps = trial % 2 ? 1e-5f : 0.1f;
+        layer_args.eval = trial == 6;
+        layer_args.want_stats = trial >= 3;
+        size_t B = gc_dim(&c, 2, 6), N = gc_dim(&c, 1, 8);
+        gc_param2(&c, "x", B, N, -1.0f, 1.0f);
+        tg_rng_fill_normal(&c.rng, c.p[0].value.data, c.p[0].value.size, 0.5f, 2.0f);
+        for (size_t j = 0; j < N; j++) {
+            layer_args.run_mean[j] = 2.0f * tg_rng_uniform(&c.rng) - 1.0f;
+            layer_args.run_var[j] = 0.5f + 1.5f * tg_rng_uniform(&c.rng);
+        }
+        int affine = trial % 3; /* 0: none, 1: γ, 2: γ and β */
+        if (affine >= 1)
+            gc_param(&c, "gamma", 1, (size_t[]){N}, 0.5f, 1.5f);
+        if (affine >= 2)
+            gc_param2(&c, "beta", 1, N, -1.0f, 1.0f);
+        snprintf(c.label, sizeof c.label, "batch_norm %s x [%zu,%zu], eps %g, affine %d%s",
+                 layer_args.eval ? "eval" : "training", B, N, (double)layer_args.eps, affine,
+                 layer_args.want_stats ? ", batch stats out" : "");
+        gc_run(&c, 1e-2);
+    }
+    layer_args.eval = false;
 }
 
 static void gc_case_embedding(void)
