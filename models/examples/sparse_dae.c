@@ -29,6 +29,8 @@
 #include "nn/optim.h"
 #include "nn/params.h"
 
+#include "example_data.h"
+
 enum { CODE = 128, BATCH = 128, MAX_BATCH = 1000 };
 static const float MASK = 0.25f;
 static float lambda = 0.5f; /* --l1 */
@@ -88,31 +90,17 @@ static double test_mse(tg_tape *t, dae *m, const tg_dataset *test, bool masked, 
     return se / (double)test->n;
 }
 
-static int fail(const tg_error *err)
-{
-    fprintf(stderr, "sparse_dae: %s\n", err->msg);
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
-    const char *dir = "synthetic";
-    long epochs = 2, limit = 0;
-    for (int a = 1; a + 1 < argc; a += 2) {
-        if (!strcmp(argv[a], "--data")) dir = argv[a + 1];
-        else if (!strcmp(argv[a], "--epochs")) epochs = strtol(argv[a + 1], NULL, 10);
-        else if (!strcmp(argv[a], "--limit")) limit = strtol(argv[a + 1], NULL, 10);
-        else if (!strcmp(argv[a], "--l1")) lambda = strtof(argv[a + 1], NULL);
-        else return fprintf(stderr, "usage: sparse_dae [--data DIR|synthetic] [--epochs N] [--limit N] [--l1 LAMBDA]\n"), 2;
-    }
+    example_args args;
+    double l1 = lambda;
+    if (!example_parse(argc, argv, "sparse_dae", "--l1", &l1, &args))
+        return 2;
+    lambda = (float)l1;
     tg_error err;
     tg_dataset train, test;
-    bool synthetic = !strcmp(dir, "synthetic");
-    if ((synthetic ? tg_dataset_synthetic(&train, "train", 4096, 28, 28, 1, &err)
-                   : tg_dataset_load(&train, dir, "train", false, (size_t)limit, &err)) ||
-        (synthetic ? tg_dataset_synthetic(&test, "t10k", 1024, 28, 28, 1, &err)
-                   : tg_dataset_load(&test, dir, "t10k", false, 0, &err)))
-        return fail(&err);
+    if (example_load(&args, false, &train, &test, &err))
+        return example_fail("sparse_dae", &err);
     dae m;
     tg_rng rng, noise;
     tg_rng_seed(&rng, 1, 0);
@@ -128,11 +116,11 @@ int main(int argc, char **argv)
         tg_param_list_add_dense(&m.params, &m.enc, &err) || tg_param_list_add_dense(&m.params, &m.dec, &err) ||
         tg_optim_init(&opt, &cfg, m.params.items, m.params.count, &err) ||
         tg_batcher_init(&batches, &train, BATCH, 0, true, 1, &err))
-        return fail(&err);
+        return example_fail("sparse_dae", &err);
     double first = NAN, last = NAN;
     const uint32_t *idx;
     size_t n;
-    for (long epoch = 1; epoch <= epochs; epoch++) {
+    for (long epoch = 1; epoch <= args.epochs; epoch++) {
         tg_batcher_seek(&batches, (uint64_t)epoch, 0);
         double loss_sum = 0.0;
         while ((n = tg_batcher_next(&batches, &idx)) > 0) {
@@ -140,7 +128,7 @@ int main(int argc, char **argv)
             tg_node *x = batch(t, &train, idx, n, NULL), *x_in = batch(t, &train, idx, n, &noise), *code, *logits;
             tg_node *loss = forward(t, &m, x_in, x, &code, &logits);
             if (tg_backward(t, loss, &err) || tg_optim_step_zero_grad(&opt, &err))
-                return fail(&err);
+                return example_fail("sparse_dae", &err);
             loss_sum += loss->value.data[0] * (double)n;
         }
         last = loss_sum / (double)train.n;
@@ -152,5 +140,5 @@ int main(int argc, char **argv)
     printf("test_mse=%.5f test_mse_masked=%.5f code_abs=%.4f\n", mse, mse_masked, code_abs);
     tg_optim_free(&opt), tg_batcher_free(&batches), tg_tape_free(t), tg_param_list_free(&m.params);
     tg_dense_free(&m.enc), tg_dense_free(&m.dec), tg_dataset_free(&train), tg_dataset_free(&test);
-    return synthetic && (!isfinite(mse) || (epochs >= 2 && !(last < first))) ? 1 : 0;
+    return !strcmp(args.dir, "synthetic") && (!isfinite(mse) || (args.epochs >= 2 && !(last < first))) ? 1 : 0;
 }

@@ -26,6 +26,8 @@
 #include "nn/optim.h"
 #include "nn/params.h"
 
+#include "example_data.h"
+
 enum { HIDDEN = 256, Z = 16, BATCH = 128, MAX_BATCH = 1000 };
 
 typedef struct vae {
@@ -94,30 +96,15 @@ static double test_loss(tg_tape *t, vae *m, const tg_dataset *test)
     return sum / (double)test->n;
 }
 
-static int fail(const tg_error *err)
-{
-    fprintf(stderr, "vae: %s\n", err->msg);
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
-    const char *dir = "synthetic";
-    long epochs = 2, limit = 0;
-    for (int a = 1; a + 1 < argc; a += 2) {
-        if (!strcmp(argv[a], "--data")) dir = argv[a + 1];
-        else if (!strcmp(argv[a], "--epochs")) epochs = strtol(argv[a + 1], NULL, 10);
-        else if (!strcmp(argv[a], "--limit")) limit = strtol(argv[a + 1], NULL, 10);
-        else return fprintf(stderr, "usage: vae [--data DIR|synthetic] [--epochs N] [--limit N]\n"), 2;
-    }
+    example_args args;
+    if (!example_parse(argc, argv, "vae", NULL, NULL, &args))
+        return 2;
     tg_error err;
     tg_dataset train, test;
-    bool synthetic = !strcmp(dir, "synthetic");
-    if ((synthetic ? tg_dataset_synthetic(&train, "train", 4096, 28, 28, 1, &err)
-                   : tg_dataset_load(&train, dir, "train", false, (size_t)limit, &err)) ||
-        (synthetic ? tg_dataset_synthetic(&test, "t10k", 1024, 28, 28, 1, &err)
-                   : tg_dataset_load(&test, dir, "t10k", false, 0, &err)))
-        return fail(&err);
+    if (example_load(&args, false, &train, &test, &err))
+        return example_fail("vae", &err);
     vae m;
     tg_optimizer opt;
     tg_batcher batches;
@@ -126,20 +113,20 @@ int main(int argc, char **argv)
     if (!t || init(&m, train.rows * train.cols, &err) ||
         tg_optim_init(&opt, &cfg, m.params.items, m.params.count, &err) ||
         tg_batcher_init(&batches, &train, BATCH, 0, true, 1, &err))
-        return fail(&err);
+        return example_fail("vae", &err);
     tg_rng noise;
     tg_rng_seed(&noise, 1, 2); /* ε of the training steps */
     double first = NAN, last = NAN;
     const uint32_t *idx;
     size_t n;
-    for (long epoch = 1; epoch <= epochs; epoch++) {
+    for (long epoch = 1; epoch <= args.epochs; epoch++) {
         tg_batcher_seek(&batches, (uint64_t)epoch, 0);
         double loss_sum = 0.0, kl_sum = 0.0;
         while ((n = tg_batcher_next(&batches, &idx)) > 0) {
             tg_tape_reset(t);
             tg_node *kl, *loss = forward(t, &m, batch(t, &train, idx, n), &noise, &kl);
             if (tg_backward(t, loss, &err) || tg_optim_step_zero_grad(&opt, &err))
-                return fail(&err);
+                return example_fail("vae", &err);
             loss_sum += loss->value.data[0] * (double)n, kl_sum += kl->value.data[0] * (double)n;
         }
         last = loss_sum / (double)train.n;
@@ -151,5 +138,5 @@ int main(int argc, char **argv)
     tg_optim_free(&opt), tg_batcher_free(&batches), tg_tape_free(t), tg_param_list_free(&m.params);
     tg_dense_free(&m.enc), tg_dense_free(&m.head), tg_dense_free(&m.dec), tg_dense_free(&m.out);
     tg_dataset_free(&train), tg_dataset_free(&test);
-    return synthetic && (!isfinite(elbo) || (epochs >= 2 && !(last < first))) ? 1 : 0;
+    return !strcmp(args.dir, "synthetic") && (!isfinite(elbo) || (args.epochs >= 2 && !(last < first))) ? 1 : 0;
 }

@@ -1,0 +1,66 @@
+/* models/examples/example_data.h — what the training examples (resmlp, vae, sparse_dae) share:
+ * their command line and their data, so each file shows only its network.
+ *
+ *   NAME [--data DIR|synthetic] [--epochs N] [--limit N] [--EXTRA X]
+ *
+ * --data: an IDX directory (Fashion-MNIST's layout) or the built-in synthetic set (the default,
+ * what the test suite runs); --limit: the first N training images; --EXTRA: one real option of
+ * the example's own (sparse_dae's --l1), when it names one. */
+#ifndef TG_EXAMPLE_DATA_H
+#define TG_EXAMPLE_DATA_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/io/data.h"
+
+typedef struct example_args {
+    const char *dir;
+    long epochs, limit;
+} example_args;
+
+/* Reads the options into *a (defaults: synthetic, 2 epochs, every image), and `extra` (an option
+ * name such as "--l1", or NULL) into *extra_value.  Prints the usage and returns false on anything
+ * else. */
+static inline bool example_parse(int argc, char **argv, const char *name, const char *extra, double *extra_value,
+                                 example_args *a)
+{
+    *a = (example_args){"synthetic", 2, 0};
+    for (int k = 1; k + 1 < argc; k += 2) {
+        if (!strcmp(argv[k], "--data"))
+            a->dir = argv[k + 1];
+        else if (!strcmp(argv[k], "--epochs"))
+            a->epochs = strtol(argv[k + 1], NULL, 10);
+        else if (!strcmp(argv[k], "--limit"))
+            a->limit = strtol(argv[k + 1], NULL, 10);
+        else if (extra && !strcmp(argv[k], extra))
+            *extra_value = strtod(argv[k + 1], NULL);
+        else {
+            fprintf(stderr, "usage: %s [--data DIR|synthetic] [--epochs N] [--limit N]%s%s%s\n", name,
+                    extra ? " [" : "", extra ? extra : "", extra ? " X]" : "");
+            return false;
+        }
+    }
+    return argc % 2 == 1; /* an option without its value is refused too */
+}
+
+/* The training and test sets (with their labels when `labels`): 4096 and 1024 synthetic images,
+ * or the IDX files' train-* (the first --limit) and t10k-*. */
+static inline int example_load(const example_args *a, bool labels, tg_dataset *train, tg_dataset *test, tg_error *err)
+{
+    if (!strcmp(a->dir, "synthetic"))
+        return tg_dataset_synthetic(train, "train", 4096, 28, 28, 1, err) ||
+               tg_dataset_synthetic(test, "t10k", 1024, 28, 28, 1, err);
+    return tg_dataset_load(train, a->dir, "train", labels, (size_t)a->limit, err) ||
+           tg_dataset_load(test, a->dir, "t10k", labels, 0, err);
+}
+
+/* One line "NAME: message" on stderr; exit status 1. */
+static inline int example_fail(const char *name, const tg_error *err)
+{
+    fprintf(stderr, "%s: %s\n", name, err->msg);
+    return 1;
+}
+
+#endif
