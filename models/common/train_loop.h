@@ -141,8 +141,8 @@ struct tg_loop {
 /* Opens a run of `model` on `data`, from `start` (all zero: a new run): the optimizer, whose
  * state comes from `resume` when given (the checkpoint read from `resume_path`, which messages
  * name; with validation the parameters hold its model tensors, the best weights, on entry, and
- * the current ones are read from its `last/<param>`), the batcher at start's epoch and position, the tape and the log.  On failure
- * tg_loop_close frees what was opened. */
+ * the current ones are read from its `last/<param>`), the batcher at start's epoch and position,
+ * the tape and the log.  On failure tg_loop_close frees what was opened. */
 int tg_loop_open(tg_loop *loop, const tg_loop_model *model, const tg_loop_settings *s, const tg_loop_position *start,
                  const tg_dataset *data, const tg_loop_io *io, const tg_checkpoint *resume, const char *resume_path,
                  tg_error *err);
