@@ -276,7 +276,12 @@ is "--valid: held-out images are not trained on (valid_acc $v_acc < 0.9)" less "
 is "--valid: checkpoint metadata valid=40" grep -aq '^valid=40$' "$DIR/v.ckpt"
 best=$(sed -n 's/^mlp: best epoch \([0-9]*\) .*/\1/p' "$DIR/err")
 is "--valid: stderr names the best epoch ($best), as the metadata does" grep -aq "^best_epoch=${best:-x}\$" "$DIR/v.ckpt"
-cp "$DIR/out" "$DIR/v1.out"
+run eval --model "$DIR/v.ckpt" --data synthetic
+cp "$DIR/out" "$DIR/v.eval"
+run train --data synthetic --limit 60 --valid 40 --epochs "${best:-1}" --batch 10 --out "$DIR/vb.ckpt"
+run eval --model "$DIR/vb.ckpt" --data synthetic
+is "--valid: best epoch $best < 30, and the checkpoint holds its weights (same eval as a run stopped there)" \
+    test "${best:-30}" -lt 30 -a -s "$DIR/out" -a "$(cat "$DIR/out")" = "$(cat "$DIR/v.eval")"
 run train --data synthetic --limit 60 --valid 40 --epochs 30 --batch 10 --out "$DIR/v2.ckpt"
 is "--valid: same seed, same split and checkpoint" cmp -s "$DIR/v.ckpt" "$DIR/v2.ckpt"
 run train --data synthetic --limit 60 --valid 40 --epochs 30 --batch 10 --patience 2 --out "$DIR/p.ckpt"
