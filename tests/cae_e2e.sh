@@ -247,5 +247,39 @@ expect_exit 2 "--preset of an unknown name" train --data synthetic --preset nope
 "$CAE" train --help | grep -q rifai2011
 check "train --help lists the preset" test $? -eq 0
 
+# --- --valid N / --patience K: a seeded held-out split, model selection, early stopping ---------
+V=(--data synthetic --limit 1000 --valid 200 --batch 100 --lr 1 --seed 3)
+"$CAE" train "${V[@]}" --epochs 8 --out "$WORK/v.ckpt" >"$WORK/v.txt" 2>"$WORK/v.err"
+check "--valid 200: exit 0" test $? -eq 0
+check "--valid: epoch lines end in valid_loss=" test "$(grep -c ' valid_loss=[0-9.e-]*$' "$WORK/v.txt")" -eq 8
+check "--valid: 8 steps of 100 per epoch (the 800 images not held out)" grep -q '^epoch=1 .* step=8 ' "$WORK/v.txt"
+best=$(sed -n 's/^cae: best epoch \([0-9]*\) .*/\1/p' "$WORK/v.err")
+check "--valid: stderr names the best epoch ($best), as the metadata does" grep -aq "^best_epoch=${best:-x}\$" "$WORK/v.ckpt"
+check "--valid: metadata valid=200" grep -aq '^valid=200$' "$WORK/v.ckpt"
+# the best epoch is not the last at --lr 1: its weights are those of a run that stops there
+"$CAE" train "${V[@]}" --epochs "${best:-1}" --out "$WORK/vb.ckpt" >/dev/null 2>&1
+"$CAE" eval --data synthetic --model "$WORK/v.ckpt" | cut -d' ' -f1 >"$WORK/v.eval"
+"$CAE" eval --data synthetic --model "$WORK/vb.ckpt" | cut -d' ' -f1 >"$WORK/vb.eval"
+check "--valid: best epoch $best < 8, and the checkpoint holds its weights" \
+    test "${best:-8}" -lt 8 -a -s "$WORK/v.eval" -a "$(cat "$WORK/v.eval")" = "$(cat "$WORK/vb.eval")"
+"$CAE" train "${V[@]}" --seed 4 --epochs 1 --out "$WORK/v4.ckpt" >"$WORK/v4.txt" 2>/dev/null
+check "--valid: another seed holds out other images (another valid_loss)" \
+    test "$(grep -o 'valid_loss=.*' "$WORK/v4.txt")" != "$(grep -o 'valid_loss=.*' "$WORK/v.txt" | head -1)"
+# exact resume: cut mid-epoch 6 (best and current weights differ there), then continued
+"$CAE" train "${V[@]}" --epochs 8 --steps 53 --out "$WORK/vr.ckpt" >/dev/null 2>&1
+"$CAE" train --data synthetic --resume "$WORK/vr.ckpt" --out "$WORK/vr2.ckpt" >/dev/null 2>&1
+check "--valid: a resumed run ends byte-identical to the uninterrupted one" cmp -s "$WORK/v.ckpt" "$WORK/vr2.ckpt"
+"$CAE" train "${V[@]}" --epochs 20 --patience 1 --out "$WORK/vp.ckpt" >"$WORK/vp.txt" 2>"$WORK/vp.err"
+check "--patience 1 stops before --epochs 20" test $? -eq 0 -a "$(grep -c '^epoch=' "$WORK/vp.txt")" -lt 20
+check "--patience: stderr says it stopped" grep -q 'stopped after epoch' "$WORK/vp.err"
+expect_exit 2 "--valid 0" train --data synthetic --limit 100 --valid 0 --out "$WORK/x.ckpt"
+check "--valid 0: the message names --valid" grep -q -- '--valid' "$WORK/err.txt"
+expect_exit 2 "--valid 100 of 100 images" train --data synthetic --limit 100 --valid 100 --out "$WORK/x.ckpt"
+check "--valid 100 of 100: the message names --valid" grep -q -- '--valid' "$WORK/err.txt"
+expect_exit 2 "--patience without --valid" train --data synthetic --limit 100 --patience 1 --out "$WORK/x.ckpt"
+expect_exit 2 "--valid with --resume (the split comes from the checkpoint)" train --data synthetic --resume "$WORK/vr.ckpt" \
+    --valid 10 --out "$WORK/x.ckpt"
+check "no checkpoint after the refusals" test ! -e "$WORK/x.ckpt"
+
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -263,5 +263,37 @@ else
     echo "skip: Fashion-MNIST is not installed at $FM"
 fi
 
+# --- --valid N / --patience K: a seeded held-out split, model selection, early stopping ---------
+# 20 images trained on, 40 held out: memorized (train_acc 1) but not valid_acc 1, which they
+# would be if the held-out images were trained on too.
+run train --data synthetic --limit 60 --valid 40 --epochs 30 --batch 10 --out "$DIR/v.ckpt"
+is "--valid 40: exit 0" test "$rc" -eq 0
+is "--valid: 30 epoch lines" test "$(grep -c '^epoch=' "$DIR/out")" -eq 30
+is "--valid: the epoch line has valid_acc= and valid_loss=" grep -q ' valid_acc=[0-9.]* valid_loss=[0-9.]*$' "$DIR/out"
+is "--valid: trained images memorized (train_acc=1.0000)" grep -q '^epoch=30 .*train_acc=1.0000' "$DIR/out"
+v_acc=$(value valid_acc "$DIR/out" '^epoch=30 ')
+is "--valid: held-out images are not trained on (valid_acc $v_acc < 0.9)" less "$v_acc" 0.9
+is "--valid: checkpoint metadata valid=40" grep -aq '^valid=40$' "$DIR/v.ckpt"
+best=$(sed -n 's/^mlp: best epoch \([0-9]*\) .*/\1/p' "$DIR/err")
+is "--valid: stderr names the best epoch ($best), as the metadata does" grep -aq "^best_epoch=${best:-x}\$" "$DIR/v.ckpt"
+run eval --model "$DIR/v.ckpt" --data synthetic
+cp "$DIR/out" "$DIR/v.eval"
+run train --data synthetic --limit 60 --valid 40 --epochs "${best:-1}" --batch 10 --out "$DIR/vb.ckpt"
+run eval --model "$DIR/vb.ckpt" --data synthetic
+is "--valid: best epoch $best < 30, and the checkpoint holds its weights (same eval as a run stopped there)" \
+    test "${best:-30}" -lt 30 -a -s "$DIR/out" -a "$(cat "$DIR/out")" = "$(cat "$DIR/v.eval")"
+run train --data synthetic --limit 60 --valid 40 --epochs 30 --batch 10 --out "$DIR/v2.ckpt"
+is "--valid: same seed, same split and checkpoint" cmp -s "$DIR/v.ckpt" "$DIR/v2.ckpt"
+run train --data synthetic --limit 60 --valid 40 --epochs 30 --batch 10 --patience 2 --out "$DIR/p.ckpt"
+is "--patience 2 stops before --epochs 30" test "$rc" -eq 0 -a "$(grep -c '^epoch=' "$DIR/out")" -lt 30
+is "--patience: stderr says it stopped" grep -q 'stopped after epoch' "$DIR/err"
+run train --data synthetic --limit 60 --valid 0 --out "$DIR/x.ckpt"
+is "--valid 0: exit 2 naming --valid" test "$rc" -eq 2 -a "$(grep -c -- '--valid' "$DIR/err")" -eq 1
+run train --data synthetic --limit 60 --valid 60 --out "$DIR/x.ckpt"
+is "--valid 60 of 60 images: exit 2 naming --valid" test "$rc" -eq 2 -a "$(grep -c -- '--valid' "$DIR/err")" -eq 1
+run train --data synthetic --limit 60 --patience 2 --out "$DIR/x.ckpt"
+is "--patience without --valid: exit 2" test "$rc" -eq 2 -a "$(grep -c -- '--patience' "$DIR/err")" -eq 1
+is "no checkpoint after the refusals" test ! -e "$DIR/x.ckpt"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -52,6 +52,8 @@ static const tg_cli_option OPTIONS[] = {
     {"--steps", true, CMD_TRAIN, "N  stop after N optimizer steps"},
     {"--limit", true, CMD_TRAIN | CMD_BENCH, "N  use only the first N training images"},
     {"--no-shuffle", false, CMD_TRAIN, "   visit images in file order"},
+    {"--valid", true, CMD_TRAIN, "N  hold out N training images (chosen by --seed); keep the best epoch on them"},
+    {"--patience", true, CMD_TRAIN, "K  with --valid: stop after K epochs without a better validation loss"},
     {"--seed", true, CMD_TRAIN | CMD_GRADCHECK | CMD_EVAL | CMD_BENCH, "N  seed (1)"},
     {"--threads", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH | CMD_GRADCHECK, "N  worker threads (all cores)"},
     {"--init", true, CMD_TRAIN, "FILE  start from this checkpoint's weights"},
@@ -193,6 +195,12 @@ static int cmd_train(const tg_cli *c)
                    end->step, (unsigned long long)end->epoch + 1, end->position, result.epoch_size, out_path, out_path);
         return TG_EXIT_INTERRUPTED;
     }
+    if (result.stopped_early)
+        tg_cli_say("cae", "stopped after epoch %llu: no better validation loss for %llu epochs",
+                   (unsigned long long)result.end.epoch, (unsigned long long)result.end.epoch - result.best_epoch);
+    if (result.best_epoch > 0)
+        tg_cli_say("cae", "best epoch %ld (valid_loss=%.6g): its weights are in %s", result.best_epoch,
+                   result.best_loss, io.out_path);
     tg_cli_say("cae", "wrote %s", io.out_path);
     return TG_EXIT_OK;
 }

@@ -72,6 +72,32 @@ static int cae_step(void *ctx, tg_loop *loop, tg_loop_step *st, tg_error *err)
     return TG_OK;
 }
 
+/* The training loss's definition (CAE_TERMS_ALL, the γ term's corruptions drawn as for a step
+ * 0, which training never takes) averaged over the held-out images, in chunks. */
+#define VALID_CHUNK 256
+static int cae_validate(void *ctx, tg_loop *loop, const tg_dataset *valid, tg_loop_valid_result *out, tg_error *err)
+{
+    cae_model *m = ctx;
+    uint32_t idx[VALID_CHUNK];
+    double sum = 0.0;
+    cae_model_set_step(m, 0);
+    for (size_t first = 0; first < valid->n; first += VALID_CHUNK) {
+        size_t count = valid->n - first < VALID_CHUNK ? valid->n - first : VALID_CHUNK;
+        for (size_t k = 0; k < count; k++)
+            idx[k] = (uint32_t)(first + k);
+        tg_tape_reset(loop->tape);
+        tg_node *x = tg_input_new(loop->tape, 2, (size_t[]){count, m->cfg.input});
+        if (x)
+            tg_dataset_images_to_float(valid, idx, count, x->value.data);
+        cae_graph g;
+        if (cae_build(loop->tape, m, x, CAE_TERMS_ALL, &g))
+            return tg_tape_get_error(loop->tape, err);
+        sum += (double)g.loss->value.data[0] * (double)count;
+    }
+    out->loss = sum / (double)valid->n;
+    return TG_OK;
+}
+
 /* ---- a run: open, save, close ------------------------------------------------------------ */
 
 typedef struct cae_run {
@@ -79,6 +105,7 @@ typedef struct cae_run {
     bool have_model;
     tg_checkpoint *resume; /* the --resume checkpoint, until the optimizer state is restored */
     tg_loop loop;
+    tg_dataset train, held; /* with --valid: the split of the data (tg_loop_split) */
 } cae_run;
 
 /* Refuses, before anything is allocated, a model whose checkpoint (weights plus optimizer state)
@@ -135,15 +162,24 @@ static int open_run(cae_run *r, const cae_train_settings *settings, const tg_dat
                             data->rows * data->cols, data->rows, data->cols, s.model.input);
     if ((io->out_path && (rc = check_checkpoint_fits(&s, err))) || (rc = open_model(r, &s, io, err)))
         return rc;
+    tg_loop_io loop_io = io->loop;
+    if (s.run.valid > 0) {
+        if ((rc = tg_loop_split(data, s.run.limit, s.run.valid, s.run.seed, &r->train, &r->held, err)))
+            return rc;
+        data = &r->train;
+        loop_io.valid = &r->held;
+    }
     const tg_loop_model model = {.ctx = &r->model, .params = r->model.params, .n_params = r->model.n_params,
                                  .step = cae_step, .figures = FIGURES, .n_figures = N_FIGURES, .rate_and_step = true,
-                                 .stopping = "stopping, no checkpoint written"};
-    return tg_loop_open(&r->loop, &model, &s.run, &start, data, &io->loop, r->resume, io->resume_path, err);
+                                 .evaluate = cae_validate, .stopping = "stopping, no checkpoint written"};
+    return tg_loop_open(&r->loop, &model, &s.run, &start, data, &loop_io, r->resume, io->resume_path, err);
 }
 
-/* The model, then what a resume needs (tg_loop_add_state), written atomically. */
-static int save_run(const cae_run *r, const char *path, tg_error *err)
+/* The model (with --valid: the best weights), then what a resume needs (tg_loop_add_state),
+ * written atomically. */
+static int save_run(cae_run *r, const char *path, tg_error *err)
 {
+    tg_loop_select_best(&r->loop);
     tg_checkpoint *ck = tg_ckpt_new(err);
     if (!ck)
         return err ? err->code : TG_ERR_NOMEM;
@@ -168,5 +204,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
     if (r.have_model)
         cae_model_free(&r.model);
     tg_ckpt_free(r.resume);
+    tg_loop_split_free(&r.train);
+    tg_loop_split_free(&r.held);
     return rc;
 }

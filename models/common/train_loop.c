@@ -3,12 +3,17 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/io/atomic_file.h"
 #include "tensor/parallel.h"
+#include "tensor/rng.h"
 
 #define PROGRESS_EVERY 16 /* steps between redraws of the progress bar */
+#define VALID_STREAM 0x76616c6964ULL /* "valid": the held-out split's rng stream (shuffles use 0..) */
+
+static int load_best_state(tg_loop *loop, const tg_checkpoint *ck, const char *path, tg_error *err);
 
 /* ---- open and close ---------------------------------------------------------------------- */
 
@@ -56,6 +61,34 @@ static int open_log(tg_loop *loop, bool append, tg_error *err)
     return TG_OK;
 }
 
+/* With validation: copies of the starting weights as the best so far, and for a resume, the
+ * current weights from `last/<param>` into the parameters (which hold the checkpoint's best). */
+static int open_best(tg_loop *loop, const tg_checkpoint *resume, const char *path, tg_error *err)
+{
+    loop->result.best_loss = INFINITY;
+    if (loop->s.valid == 0)
+        return TG_OK;
+    if (!loop->io.valid || !loop->model.evaluate)
+        return tg_error_set(err, TG_ERR_ARG, "--valid: this run has no held-out images to evaluate");
+    int n = loop->model.n_params;
+    if (!(loop->best = calloc((size_t)n, sizeof *loop->best)))
+        return tg_error_set(err, TG_ERR_NOMEM, "cannot allocate the best weights");
+    int rc = TG_OK;
+    for (int k = 0; k < n && !rc; k++)
+        rc = tg_tensor_clone(&loop->best[k], &loop->model.params[k]->value, err);
+    char name[TG_PARAM_NAME_MAX + 8];
+    for (int k = 0; k < n && resume && !rc; k++) {
+        snprintf(name, sizeof name, "last/%s", loop->model.params[k]->name);
+        const tg_tensor *saved = tg_ckpt_find(resume, name);
+        if (!saved || !tg_tensor_same_shape(saved, &loop->model.params[k]->value))
+            return tg_file_error(err, TG_ERR_FORMAT, path, "not resumable: tensor %s is missing or has the wrong shape",
+                                 name);
+        if (!(rc = tg_ckpt_check_values(saved, path, name, false, err)))
+            rc = tg_tensor_copy(&loop->model.params[k]->value, saved, err);
+    }
+    return rc;
+}
+
 int tg_loop_open(tg_loop *loop, const tg_loop_model *model, const tg_loop_settings *s, const tg_loop_position *start,
                  const tg_dataset *data, const tg_loop_io *io, const tg_checkpoint *resume, const char *resume_path,
                  tg_error *err)
@@ -66,6 +99,10 @@ int tg_loop_open(tg_loop *loop, const tg_loop_model *model, const tg_loop_settin
         return rc;
     loop->have_opt = true;
     if (resume && (rc = load_optimizer_state(resume, resume_path, &loop->opt, err)))
+        return rc;
+    if ((rc = open_best(loop, resume, resume_path, err)))
+        return rc;
+    if (resume && s->valid > 0 && (rc = load_best_state(loop, resume, resume_path, err)))
         return rc;
     if ((rc = tg_batcher_init(&loop->batcher, data, s->batch, s->limit, s->shuffle, s->seed, err)))
         return rc;
@@ -96,6 +133,10 @@ int tg_loop_close(tg_loop *loop, int rc, tg_error *err)
     if (loop->have_opt)
         tg_optim_free(&loop->opt);
     loop->have_batcher = loop->have_opt = false;
+    for (int k = 0; loop->best && k < loop->model.n_params; k++)
+        tg_tensor_free(&loop->best[k]);
+    free(loop->best);
+    loop->best = NULL;
     return rc;
 }
 
@@ -157,6 +198,62 @@ static int loop_step(tg_loop *loop, const uint32_t *idx, size_t count, epoch_sum
     return TG_OK;
 }
 
+/* ---- validation and model selection ------------------------------------------------------ */
+
+/* Scores the weights at the end of epoch pos.epoch on the held-out images and keeps them when
+ * they are the best so far; sets result.stopped_early when --patience has run out. */
+static int validate(tg_loop *loop, tg_loop_valid_result *out, tg_error *err)
+{
+    *out = (tg_loop_valid_result){.accuracy = -1.0};
+    tg_tape_set_grad_enabled(loop->tape, false);
+    int rc = loop->model.evaluate(loop->model.ctx, loop, loop->io.valid, out, err);
+    tg_tape_set_grad_enabled(loop->tape, true);
+    if (rc)
+        return rc;
+    tg_loop_result *r = &loop->result;
+    long epoch = (long)loop->pos.epoch + 1;
+    if (out->loss < r->best_loss) {
+        r->best_loss = out->loss;
+        r->best_epoch = epoch;
+        for (int k = 0; k < loop->model.n_params; k++)
+            tg_tensor_copy(&loop->best[k], &loop->model.params[k]->value, NULL);
+    }
+    r->stopped_early = loop->s.patience > 0 && epoch - r->best_epoch >= loop->s.patience;
+    return TG_OK;
+}
+
+/* The best loss and epoch of a resumed run with validation (its weights: open_best). */
+static int load_best_state(tg_loop *loop, const tg_checkpoint *ck, const char *path, tg_error *err)
+{
+    uint64_t best_epoch = 0;
+    double best_loss = INFINITY;
+    int rc;
+    if ((rc = tg_ckpt_meta_uint(ck, path, "best_epoch", true, 0, loop->pos.epoch, &best_epoch, err)) ||
+        (rc = tg_ckpt_meta_real(ck, path, "best_loss", true, -INFINITY, INFINITY, &best_loss, err)))
+        return rc;
+    tg_loop_result *r = &loop->result;
+    r->best_epoch = (long)best_epoch;
+    r->best_loss = best_loss;
+    r->stopped_early = loop->s.patience > 0 && best_epoch > 0 &&
+                       (long)loop->pos.epoch - r->best_epoch >= loop->s.patience;
+    return TG_OK;
+}
+
+void tg_loop_select_best(tg_loop *loop)
+{
+    if (!loop->best || loop->best_in_params)
+        return;
+    for (int k = 0; k < loop->model.n_params; k++) {
+        float *a = loop->model.params[k]->value.data, *b = loop->best[k].data;
+        for (size_t i = 0; i < loop->best[k].size; i++) {
+            float t = a[i];
+            a[i] = b[i];
+            b[i] = t;
+        }
+    }
+    loop->best_in_params = true;
+}
+
 /* ---- one epoch ----------------------------------------------------------------------------- */
 
 static void draw_progress(uint64_t epoch, size_t done, size_t total, double elapsed, double loss)
@@ -174,7 +271,8 @@ static void draw_progress(uint64_t epoch, size_t done, size_t total, double elap
     fflush(stderr);
 }
 
-static void print_epoch_line(const tg_loop *loop, const epoch_sums *sums, bool complete)
+static void print_epoch_line(const tg_loop *loop, const epoch_sums *sums, bool complete,
+                             const tg_loop_valid_result *valid)
 {
     FILE *f = loop->io.records;
     double n = (double)sums->samples;
@@ -186,6 +284,10 @@ static void print_epoch_line(const tg_loop *loop, const epoch_sums *sums, bool c
     fprintf(f, " seconds=%.3f", sums->seconds);
     if (loop->model.rate_and_step)
         fprintf(f, " samples_per_s=%.0f step=%ld", n / sums->seconds, loop->pos.step);
+    if (valid && valid->accuracy >= 0)
+        fprintf(f, " valid_acc=%.4f", valid->accuracy);
+    if (valid)
+        fprintf(f, " valid_loss=%.6g", valid->loss);
     fprintf(f, "%s\n", complete ? "" : " partial=1");
 }
 
@@ -229,8 +331,15 @@ int tg_loop_epoch(tg_loop *loop, tg_error *err)
         /* the batcher and the position disagree: without this, the run would never end */
         return tg_error_set(err, TG_ERR_STATE, "epoch %llu: no images left at image %zu of %zu",
                             (unsigned long long)pos->epoch + 1, pos->position, loop->epoch_size);
+    tg_loop_valid_result valid;
+    bool validated = complete && loop->s.valid > 0;
+    if (validated) {
+        int rc = validate(loop, &valid, err);
+        if (rc)
+            return rc;
+    }
     if (loop->io.records && sums.samples > 0)
-        print_epoch_line(loop, &sums, complete);
+        print_epoch_line(loop, &sums, complete, validated ? &valid : NULL);
     if (loop->io.records)
         fflush(loop->io.records);
     if (complete) {
@@ -258,7 +367,7 @@ static void run_epochs(void *ctx)
     run_call *c = ctx;
     tg_loop *loop = c->loop;
     while (c->rc == TG_OK && (long)loop->pos.epoch < loop->s.epochs && !step_limit_reached(loop) &&
-           !loop->result.interrupted)
+           !loop->result.interrupted && !loop->result.stopped_early)
         c->rc = tg_loop_epoch(loop, c->err);
 }
 
@@ -277,6 +386,25 @@ int tg_loop_run(tg_loop *loop, tg_error *err)
 }
 
 /* ---- the run's state in a checkpoint ------------------------------------------------------ */
+
+/* With validation: the split, the best epoch and loss, and the current weights (the model's own
+ * tensors hold the best once tg_loop_select_best has run). */
+static int add_valid_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err)
+{
+    const tg_loop_result *r = &loop->result;
+    int rc;
+    if ((rc = tg_ckpt_set_meta_fmt(ck, "valid", err, "%zu", loop->s.valid)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "patience", err, "%ld", loop->s.patience)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "best_epoch", err, "%ld", r->best_epoch)) ||
+        (rc = tg_ckpt_set_meta_fmt(ck, "best_loss", err, "%.17g", r->best_loss)))
+        return rc;
+    char name[TG_PARAM_NAME_MAX + 8];
+    for (int k = 0; k < loop->model.n_params && !rc; k++) {
+        snprintf(name, sizeof name, "last/%s", loop->model.params[k]->name);
+        rc = tg_ckpt_add(ck, name, loop->best_in_params ? &loop->best[k] : &loop->model.params[k]->value, err);
+    }
+    return rc;
+}
 
 int tg_loop_add_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err)
 {
@@ -309,7 +437,9 @@ int tg_loop_add_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err)
     float step = (float)opt->step; /* exact up to 2^24 steps */
     tg_tensor t;
     tg_tensor_wrap(&t, &step, 1, (size_t[]){1}, NULL);
-    return tg_ckpt_add(ck, tg_optim_step_name(opt), &t, err);
+    if ((rc = tg_ckpt_add(ck, tg_optim_step_name(opt), &t, err)) || s->valid == 0)
+        return rc;
+    return add_valid_state(loop, ck, err);
 }
 
 int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, tg_loop_settings *s,
@@ -324,6 +454,7 @@ int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, 
     r.opt = tg_opt_config_default(sgd ? TG_OPT_SGD : TG_OPT_ADAM);
     double lr = 0, mom = 0, eps = 0, first_loss = 0;
     uint64_t batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0, position = 0;
+    uint64_t valid = 0, patience = 0;
     int rc;
     if ((rc = tg_ckpt_meta_real(ck, path, "lr", true, TG_OPT_MIN_LR, TG_OPT_MAX_LR, &lr, err)) ||
         (rc = tg_ckpt_meta_real(ck, path, "momentum", true, 0, TG_OPT_MAX_MOMENTUM, &mom, err)) ||
@@ -338,8 +469,13 @@ int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, 
         (rc = tg_ckpt_meta_uint(ck, path, "train_epoch", true, 0, 1000000000, &epoch, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "train_position", true, 0, 1000000000000, &position, err)) ||
         /* optional: checkpoints written before the divergence reference was saved lack it */
-        (rc = tg_ckpt_meta_real(ck, path, "first_loss", false, 0, INFINITY, &first_loss, err)))
+        (rc = tg_ckpt_meta_real(ck, path, "first_loss", false, 0, INFINITY, &first_loss, err)) ||
+        /* optional: only a run with validation has them */
+        (rc = tg_ckpt_meta_uint(ck, path, "valid", false, 0, UINT32_MAX, &valid, err)) ||
+        (rc = tg_ckpt_meta_uint(ck, path, "patience", false, 0, LONG_MAX, &patience, err)))
         return rc;
+    r.valid = (size_t)valid;
+    r.patience = (long)patience;
     r.opt.lr = (float)lr;
     r.opt.momentum = (float)mom;
     r.opt.eps = (float)eps;
@@ -366,10 +502,17 @@ bool tg_loop_parse_options_or(const tg_cli *c, tg_opt_kind default_kind, float d
     if (!tg_cli_optimizer_or(c, default_kind, default_lr, &s->opt))
         return false;
     long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
+    long valid = (long)s->valid;
     if (!tg_cli_long(c, "--epochs", 1, 1000000, &epochs) || !tg_cli_long(c, "--batch", 1, 1 << 20, &batch) ||
         !tg_cli_long(c, "--steps", 1, LONG_MAX, &steps) || !tg_cli_long(c, "--limit", 1, LONG_MAX, &limit) ||
-        !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
+        !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed) || !tg_cli_long(c, "--valid", 1, UINT32_MAX, &valid) ||
+        !tg_cli_long(c, "--patience", 1, 1000000, &s->patience))
         return false;
+    if (tg_cli_given(c, "--patience") && !tg_cli_given(c, "--valid")) {
+        tg_cli_say(c->program, "--patience needs --valid N (it counts epochs without a better validation loss)");
+        return false;
+    }
+    s->valid = (size_t)valid;
     s->epochs = epochs;
     s->batch = (size_t)batch;
     s->steps = steps;
@@ -378,4 +521,71 @@ bool tg_loop_parse_options_or(const tg_cli *c, tg_opt_kind default_kind, float d
     if (tg_cli_given(c, "--no-shuffle"))
         s->shuffle = false;
     return true;
+}
+
+/* ---- the held-out split ------------------------------------------------------------------- */
+
+void tg_loop_split_free(tg_dataset *ds)
+{
+    free(ds->images);
+    free(ds->labels);
+    memset(ds, 0, sizeof *ds);
+}
+
+/* The images of `all` whose held[i] is `which`, in file order. */
+static int split_part(const tg_dataset *all, size_t n, const bool *held, bool which, size_t count, tg_dataset *out,
+                      tg_error *err)
+{
+    const size_t dim = all->rows * all->cols;
+    *out = (tg_dataset){.n = count, .rows = all->rows, .cols = all->cols, .n_classes = all->n_classes};
+    out->images = malloc(count * dim);
+    out->labels = all->labels ? malloc(count) : NULL;
+    if (!out->images || (all->labels && !out->labels)) {
+        tg_loop_split_free(out);
+        return tg_error_set(err, TG_ERR_NOMEM, "cannot allocate %zu images for the held-out split", count);
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (held[i] != which)
+            continue;
+        memcpy(out->images + j * dim, all->images + i * dim, dim);
+        if (all->labels)
+            out->labels[j] = all->labels[i];
+        j++;
+    }
+    return TG_OK;
+}
+
+int tg_loop_split(const tg_dataset *all, size_t limit, size_t valid, uint64_t seed, tg_dataset *train,
+                  tg_dataset *held_out, tg_error *err)
+{
+    *train = *held_out = (tg_dataset){0};
+    const size_t n = limit > 0 && limit < all->n ? limit : all->n;
+    if (valid == 0 || valid >= n || n > UINT32_MAX)
+        return tg_error_set(err, TG_ERR_ARG, "--valid %zu: must be 1 to %zu (below the %zu training images)", valid,
+                            n > 0 ? n - 1 : 0, n);
+    uint32_t *perm = malloc(n * sizeof *perm);
+    bool *held = calloc(n, sizeof *held);
+    int rc = TG_OK;
+    if (!perm || !held)
+        rc = tg_error_set(err, TG_ERR_NOMEM, "cannot allocate the held-out split of %zu images", n);
+    else {
+        tg_rng rng; /* a partial Fisher-Yates shuffle: its first `valid` entries are held out */
+        tg_rng_seed(&rng, seed, VALID_STREAM);
+        for (size_t i = 0; i < n; i++)
+            perm[i] = (uint32_t)i;
+        for (size_t i = 0; i < valid; i++) {
+            size_t j = i + tg_rng_below(&rng, (uint32_t)(n - i));
+            uint32_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+            held[perm[i]] = true;
+        }
+        if (!(rc = split_part(all, n, held, false, n - valid, train, err)) &&
+            (rc = split_part(all, n, held, true, valid, held_out, err)))
+            tg_loop_split_free(train);
+    }
+    free(perm);
+    free(held);
+    return rc;
 }

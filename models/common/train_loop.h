@@ -34,7 +34,9 @@ typedef struct tg_loop_settings {
     size_t batch;  /* mini-batch size; the last, smaller batch of an epoch is used too */
     size_t limit;  /* use only the first `limit` images (0: all) */
     bool shuffle;  /* a seeded shuffle per epoch; otherwise file order */
-    uint64_t seed; /* seeds the shuffles (stream k for epoch k) */
+    uint64_t seed; /* seeds the shuffles (stream k for epoch k) and the held-out split */
+    size_t valid;  /* images held out of the training set for validation (0: none; see tg_loop_split) */
+    long patience; /* with valid: stop after this many epochs without a better validation loss (0: never) */
 } tg_loop_settings;
 
 /* Where a run stands: what an exact resume needs besides weights and optimizer state. */
@@ -70,6 +72,12 @@ typedef struct tg_loop_step {
 
 typedef struct tg_loop tg_loop;
 
+/* A model's evaluation on the held-out images. */
+typedef struct tg_loop_valid_result {
+    double loss;     /* the training loss's definition, averaged over the images */
+    double accuracy; /* fraction of right predictions, or < 0 when the model has none */
+} tg_loop_valid_result;
+
 typedef struct tg_loop_model {
     void *ctx;
     tg_param **params; /* what the optimizer updates */
@@ -82,6 +90,9 @@ typedef struct tg_loop_model {
     const tg_loop_figure *figures;
     int n_figures;
     bool rate_and_step;   /* the epoch line also says samples_per_s= and step= */
+    /* With settings.valid: scores the current weights on io.valid (after each full epoch, on
+     * loop->tape with gradients off; the model's step resets it).  NULL: no validation. */
+    int (*evaluate)(void *ctx, tg_loop *loop, const tg_dataset *valid, tg_loop_valid_result *out, tg_error *err);
     const char *stopping; /* ends the message of a failed optimizer step: "stopping, no checkpoint written" */
 } tg_loop_model;
 
@@ -91,6 +102,7 @@ typedef struct tg_loop_io {
     bool profile;           /* print the tape's per-op profile to stderr at the end */
     const char *log_path;   /* CSV, one row per step (appended to when resuming), or NULL */
     const atomic_int *stop; /* nonzero (a signal arrived): stop after the current step; NULL: never */
+    const tg_dataset *valid; /* the held-out images (settings.valid of them), or NULL */
 } tg_loop_io;
 
 typedef struct tg_loop_result {
@@ -101,6 +113,9 @@ typedef struct tg_loop_result {
     bool interrupted;    /* *io.stop was seen: the caller saves and exits 130 */
     tg_loop_position end; /* where the run stopped */
     size_t epoch_size;   /* images per epoch */
+    long best_epoch;     /* with validation: the epoch (from 1) of the lowest validation loss (0: none yet) */
+    double best_loss;    /* its validation loss (INFINITY: none yet) */
+    bool stopped_early;  /* --patience ran out */
 } tg_loop_result;
 
 struct tg_loop {
@@ -118,12 +133,16 @@ struct tg_loop {
     double data_s, optimizer_s; /* time spent outside the tape, when profiling (a step adds its
                                    batch conversion to data_s) */
     bool have_opt, have_batcher;
+    tg_tensor *best;      /* with validation: the best weights so far, one per parameter (at the
+                             start: the starting weights) */
+    bool best_in_params;  /* tg_loop_select_best swapped them into the parameters */
 };
 
 /* Opens a run of `model` on `data`, from `start` (all zero: a new run): the optimizer, whose
  * state comes from `resume` when given (the checkpoint read from `resume_path`, which messages
- * name), the batcher at start's epoch and position, the tape and the log.  On failure
- * tg_loop_close frees what was opened. */
+ * name; with validation the parameters hold its model tensors, the best weights, on entry, and
+ * the current ones are read from its `last/<param>`), the batcher at start's epoch and position,
+ * the tape and the log.  On failure tg_loop_close frees what was opened. */
 int tg_loop_open(tg_loop *loop, const tg_loop_model *model, const tg_loop_settings *s, const tg_loop_position *start,
                  const tg_dataset *data, const tg_loop_io *io, const tg_checkpoint *resume, const char *resume_path,
                  tg_error *err);
@@ -138,9 +157,24 @@ int tg_loop_run(tg_loop *loop, tg_error *err);
  * returns rc or that error. */
 int tg_loop_close(tg_loop *loop, int rc, tg_error *err);
 
+/* With validation: swaps the best weights into the parameters (the run's current ones go where
+ * the best were, and tg_loop_add_state still saves them as the current ones).  Call it after the
+ * run, before saving the model.  Nothing without validation or when already swapped. */
+void tg_loop_select_best(tg_loop *loop);
+
+/* Splits the first `limit` images of `all` (0: all) into `valid` images held out, chosen by a
+ * permutation seeded by `seed` (the same images for the same seed and data), and the rest to
+ * train on; both keep file order.  TG_ERR_ARG naming --valid when valid is 0 or not below the
+ * images.  Free both with tg_loop_split_free. */
+int tg_loop_split(const tg_dataset *all, size_t limit, size_t valid, uint64_t seed, tg_dataset *train,
+                  tg_dataset *held, tg_error *err);
+void tg_loop_split_free(tg_dataset *ds);
+
 /* Adds to ck what a resume needs besides the model: the settings and the position as metadata
  * (optimizer, lr, momentum, adam_eps, batch, limit, shuffle, seed, epochs, train_step,
- * train_epoch, train_position, first_loss) and the optimizer's state tensors and step count. */
+ * train_epoch, train_position, first_loss) and the optimizer's state tensors and step count;
+ * with validation also valid, patience, best_epoch, best_loss and the current weights as
+ * `last/<param>` (the model's own tensors then hold the best, see tg_loop_select_best). */
 int tg_loop_add_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err);
 /* Reads them back from a checkpoint of tg_loop_add_state.  s->epochs < 0 on entry means the
  * stored target, >= 0 a new one; s->steps < 0 means no limit (a limit belongs to one invocation,
@@ -149,7 +183,8 @@ int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, 
                                      tg_loop_position *pos, tg_error *err);
 
 /* The options every training command reads the same way: the optimizer (tg_cli_optimizer),
- * --epochs 1..1000000, --batch 1..2^20, --steps, --limit, --seed, --no-shuffle (each only
+ * --epochs 1..1000000, --batch 1..2^20, --steps, --limit, --seed, --no-shuffle, --valid N,
+ * --patience K (needs --valid) (each only
  * when the program has it); absent ones leave *s as it is.  False after one stderr line. */
 bool tg_loop_parse_options(const tg_cli *c, tg_loop_settings *s);
 /* The same with tg_cli_optimizer_or's defaults for the optimizer. */

@@ -2,7 +2,7 @@
  *
  *   mlp train [--data PATH] [--layers 256,128] [--activation A] [--epochs 10] [--batch 64]
  *             [--optimizer adam|sgd] [--lr 1e-3] [--momentum X] [--seed 1] [--threads N]
- *             [--limit N] [--out mlp.ckpt] [--init-encoder CAE.ckpt]
+ *             [--limit N] [--valid N [--patience K]] [--out mlp.ckpt] [--init-encoder CAE.ckpt]
  *   mlp eval --model FILE [--data PATH] [--threads N]
  *
  * Conventions as for `cae` (shared/spec/cli.md): key=value results on stdout, messages on
@@ -30,7 +30,9 @@ static const tg_cli_option OPTIONS[] = {
     {"--epochs", true, CMD_TRAIN, "N  passes over the data (10)"},
     {"--batch", true, CMD_TRAIN, "N  mini-batch size (64)"},
     {"--limit", true, CMD_TRAIN, "N  use only the first N training images"},
-    {"--seed", true, CMD_TRAIN, "N  seeds initialization and shuffling (1)"},
+    {"--seed", true, CMD_TRAIN, "N  seeds initialization, shuffling and the --valid split (1)"},
+    {"--valid", true, CMD_TRAIN, "N  hold out N training images (chosen by --seed); keep the best epoch on them"},
+    {"--patience", true, CMD_TRAIN, "K  with --valid: stop after K epochs without a better validation loss"},
     {"--threads", true, CMD_TRAIN | CMD_EVAL, "N  worker threads (all cores); results do not depend on it"},
     {"--out", true, CMD_TRAIN, "FILE  checkpoint to write (" DEFAULT_OUT ")"},
     {"--model", true, CMD_EVAL, "FILE  checkpoint to evaluate"},
@@ -85,7 +87,7 @@ static int read_encoder(const tg_cli *c, train_request *r, tg_checkpoint **ck)
 }
 
 /* The model plus how it was trained (informational metadata), written atomically. */
-static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
+static int save_model(const mlp_model *m, const train_request *r, long best_epoch, tg_error *err)
 {
     tg_checkpoint *ck = tg_ckpt_new(err);
     if (!ck)
@@ -100,7 +102,9 @@ static int save_model(const mlp_model *m, const train_request *r, tg_error *err)
         !(rc = tg_ckpt_set_meta_fmt(ck, "batch", err, "%zu", r->train.batch)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", r->train.limit)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)r->train.seed)) &&
-        !(rc = r->encoder_path ? tg_ckpt_set_meta(ck, "init_encoder", r->encoder_path, err) : TG_OK))
+        !(rc = r->encoder_path ? tg_ckpt_set_meta(ck, "init_encoder", r->encoder_path, err) : TG_OK) &&
+        !(rc = r->train.valid ? tg_ckpt_set_meta_fmt(ck, "valid", err, "%zu", r->train.valid) : TG_OK) &&
+        !(rc = r->train.valid ? tg_ckpt_set_meta_fmt(ck, "best_epoch", err, "%ld", best_epoch) : TG_OK))
         rc = tg_ckpt_write(ck, r->out_path, err);
     tg_ckpt_free(ck);
     return rc;
@@ -154,12 +158,18 @@ static int train_and_save(const tg_cli *c, const train_request *r, mlp_model *m,
     tg_loop_result result;
     tg_error err;
     int rc = mlp_train(m, &r->train, data, &io, &result, &err);
-    if (rc || (rc = save_model(m, r, &err)))
+    if (rc || (rc = save_model(m, r, result.best_epoch, &err)))
         return tg_cli_fail(c, rc, &err);
     if (result.interrupted) {
         tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps_done, r->out_path);
         return TG_EXIT_INTERRUPTED;
     }
+    if (result.stopped_early)
+        tg_cli_say("mlp", "stopped after epoch %llu: no better validation loss for %llu epochs",
+                   (unsigned long long)result.end.epoch, (unsigned long long)result.end.epoch - result.best_epoch);
+    if (result.best_epoch > 0)
+        tg_cli_say("mlp", "best epoch %ld (valid_loss=%.6g): its weights are in %s", result.best_epoch,
+                   result.best_loss, r->out_path);
     tg_cli_say("mlp", "wrote %s", r->out_path);
     return TG_EXIT_OK;
 }

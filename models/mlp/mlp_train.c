@@ -82,6 +82,47 @@ static int mlp_step(void *ctx, tg_loop *loop, tg_loop_step *st, tg_error *err)
     return TG_OK;
 }
 
+#define VALID_BATCH 1000
+
+/* The held-out images' cross-entropy and accuracy (mlp_evaluate, on its own tape). */
+static int mlp_validate(void *ctx, tg_loop *loop, const tg_dataset *valid, tg_loop_valid_result *out, tg_error *err)
+{
+    (void)loop;
+    mlp_trainer *t = ctx;
+    mlp_scores scores;
+    int rc = mlp_evaluate(t->m, valid, VALID_BATCH, &scores, err);
+    out->loss = scores.loss;
+    out->accuracy = scores.accuracy;
+    return rc;
+}
+
+/* The loop on data (or, with s->valid, on its split), ending with the best weights in m. */
+static int run_loop(mlp_trainer *t, const tg_loop_settings *s, const tg_dataset *data, const tg_loop_io *io,
+                    tg_loop_result *result, tg_error *err)
+{
+    tg_dataset train = {0}, held = {0};
+    tg_loop_io loop_io = *io;
+    int rc = TG_OK;
+    if (s->valid > 0 && !(rc = tg_loop_split(data, s->limit, s->valid, s->seed, &train, &held, err))) {
+        data = &train;
+        loop_io.valid = &held;
+    }
+    const tg_loop_model model = {.ctx = t, .params = t->m->params, .n_params = t->m->n_params, .step = mlp_step,
+                                 .figures = FIGURES, .n_figures = 1, .evaluate = mlp_validate,
+                                 .stopping = "stopping (try a smaller --lr); no checkpoint written"};
+    tg_loop loop = {0};
+    if (rc == TG_OK && (rc = tg_loop_open(&loop, &model, s, &(tg_loop_position){0}, data, &loop_io, NULL, NULL, err)) ==
+                           TG_OK)
+        rc = tg_loop_run(&loop, err);
+    if (rc == TG_OK)
+        tg_loop_select_best(&loop);
+    *result = loop.result;
+    rc = tg_loop_close(&loop, rc, err);
+    tg_loop_split_free(&train);
+    tg_loop_split_free(&held);
+    return rc;
+}
+
 int mlp_train(mlp_model *m, const tg_loop_settings *s, const tg_dataset *data, const tg_loop_io *io,
               tg_loop_result *result, tg_error *err)
 {
@@ -92,15 +133,7 @@ int mlp_train(mlp_model *m, const tg_loop_settings *s, const tg_dataset *data, c
     mlp_trainer t = {m, malloc((s->batch < data->n ? s->batch : data->n) * sizeof *t.labels)};
     if (!t.labels)
         return tg_error_set(err, TG_ERR_NOMEM, "cannot allocate labels for a batch of %zu", s->batch);
-    const tg_loop_model model = {.ctx = &t, .params = m->params, .n_params = m->n_params, .step = mlp_step,
-                                 .figures = FIGURES, .n_figures = 1,
-                                 .stopping = "stopping (try a smaller --lr); no checkpoint written"};
-    tg_loop loop;
-    rc = tg_loop_open(&loop, &model, s, &(tg_loop_position){0}, data, io, NULL, NULL, err);
-    if (rc == TG_OK)
-        rc = tg_loop_run(&loop, err);
-    *result = loop.result;
-    rc = tg_loop_close(&loop, rc, err);
+    rc = run_loop(&t, s, data, io, result, err);
     free(t.labels);
     return rc;
 }
