@@ -195,13 +195,7 @@ static int cmd_train(const tg_cli *c)
                    end->step, (unsigned long long)end->epoch + 1, end->position, result.epoch_size, out_path, out_path);
         return TG_EXIT_INTERRUPTED;
     }
-    if (result.stopped_early)
-        tg_cli_say("cae", "stopped after epoch %llu: no better validation loss for %llu epochs",
-                   (unsigned long long)result.end.epoch, (unsigned long long)result.end.epoch - result.best_epoch);
-    if (result.best_epoch > 0)
-        tg_cli_say("cae", "best epoch %ld (valid_loss=%.6g): its weights are in %s", result.best_epoch,
-                   result.best_loss, io.out_path);
-    tg_cli_say("cae", "wrote %s", io.out_path);
+    tg_loop_say_end("cae", &result, io.out_path);
     return TG_EXIT_OK;
 }
 

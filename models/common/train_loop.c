@@ -589,3 +589,14 @@ int tg_loop_split(const tg_dataset *all, size_t limit, size_t valid, uint64_t se
     free(held);
     return rc;
 }
+
+void tg_loop_say_end(const char *program, const tg_loop_result *result, const char *out_path)
+{
+    if (result->stopped_early)
+        tg_cli_say(program, "stopped after epoch %llu: no better validation loss for %llu epochs",
+                   (unsigned long long)result->end.epoch, (unsigned long long)result->end.epoch - result->best_epoch);
+    if (result->best_epoch > 0)
+        tg_cli_say(program, "best epoch %ld (valid_loss=%.6g): its weights are in %s", result->best_epoch,
+                   result->best_loss, out_path);
+    tg_cli_say(program, "wrote %s", out_path);
+}

@@ -190,4 +190,7 @@ bool tg_loop_parse_options(const tg_cli *c, tg_loop_settings *s);
 /* The same with tg_cli_optimizer_or's defaults for the optimizer. */
 bool tg_loop_parse_options_or(const tg_cli *c, tg_opt_kind default_kind, float default_lr, tg_loop_settings *s);
 
+/* The end of a finished run on stderr: an early stop, the best epoch (with --valid), "wrote FILE". */
+void tg_loop_say_end(const char *program, const tg_loop_result *result, const char *out_path);
+
 #endif

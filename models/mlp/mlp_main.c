@@ -164,13 +164,7 @@ static int train_and_save(const tg_cli *c, const train_request *r, mlp_model *m,
         tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps_done, r->out_path);
         return TG_EXIT_INTERRUPTED;
     }
-    if (result.stopped_early)
-        tg_cli_say("mlp", "stopped after epoch %llu: no better validation loss for %llu epochs",
-                   (unsigned long long)result.end.epoch, (unsigned long long)result.end.epoch - result.best_epoch);
-    if (result.best_epoch > 0)
-        tg_cli_say("mlp", "best epoch %ld (valid_loss=%.6g): its weights are in %s", result.best_epoch,
-                   result.best_loss, r->out_path);
-    tg_cli_say("mlp", "wrote %s", r->out_path);
+    tg_loop_say_end("mlp", &result, r->out_path);
     return TG_EXIT_OK;
 }
 
