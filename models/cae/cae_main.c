@@ -316,6 +316,7 @@ static int report_models(const tg_cli *c, cae_model *models, int n, const tg_dat
     int rc = cae_compare_charts(models, c->repeats, n, test, out_dir, &err);
     if (rc)
         return tg_cli_fail(c, rc, &err);
+    tg_cli_outputs_complete();
     tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s", out_dir);
     return TG_EXIT_OK;
 }
@@ -384,6 +385,7 @@ static int cmd_render(const tg_cli *c)
     cae_model_free(&m);
     if (rc)
         return tg_cli_fail(c, rc, &err);
+    tg_cli_outputs_complete();
     tg_cli_say("cae", "wrote filters.png recon.png tangents.png spectrum.svg%s into %s",
             tg_cli_value(c, "--log") ? " loss.svg" : "", out_dir);
     return TG_EXIT_OK;

@@ -367,6 +367,12 @@ static void on_stop_signal_exit(int sig)
     _exit(TG_EXIT_INTERRUPTED);
 }
 
+void tg_cli_outputs_complete(void)
+{
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
+}
+
 void tg_cli_exit_on_stop_signals(const tg_cli *c)
 {
     g_program = c->program;

@@ -129,6 +129,9 @@ typedef struct tg_cli_file {
  * `whole`.  Prints one line naming the option and the file and returns false otherwise. */
 bool tg_cli_check_files(const tg_cli *c, const tg_cli_file *outputs, int n_out, const tg_cli_file *inputs, int n_in);
 
+/* Every output is written: a SIGINT or SIGTERM from now on is ignored, so a signal that comes
+ * just after the work ends cannot turn a complete run into "interrupted" (exit 130, two lines). */
+void tg_cli_outputs_complete(void);
 /* Installs SIGINT/SIGTERM handlers that remove this process's temporary files, print one line
  * and exit 130 at once: for the work that has nothing to save (loading, evaluating, drawing).
  * Called first thing by each program; training switches to tg_cli_catch_stop_signals. */

@@ -592,6 +592,7 @@ int tg_loop_split(const tg_dataset *all, size_t limit, size_t valid, uint64_t se
 
 void tg_loop_say_end(const char *program, const tg_loop_result *result, const char *out_path)
 {
+    tg_cli_outputs_complete();
     if (result->stopped_early)
         tg_cli_say(program, "stopped after epoch %llu: no better validation loss for %llu epochs",
                    (unsigned long long)result->end.epoch, (unsigned long long)result->end.epoch - result->best_epoch);

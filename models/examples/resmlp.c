@@ -51,6 +51,17 @@ static int init(resmlp *m, size_t inputs, size_t classes, tg_error *err)
     return rc ? TG_ERR_ARG : TG_OK;
 }
 
+static void release(resmlp *m)
+{
+    tg_dense_free(&m->in);
+    tg_dense_free(&m->out);
+    for (int b = 0; b < BLOCKS; b++)
+        tg_dense_free(&m->block[b]);
+    for (int k = 0; k <= BLOCKS; k++)
+        tg_param_free(&m->gamma[k]), tg_param_free(&m->beta[k]);
+    tg_param_list_free(&m->params);
+}
+
 /* Logits [n,classes] of x [n,inputs]; dropout masks seeded by the step (fresh every step). */
 static tg_node *forward(tg_tape *t, resmlp *m, tg_node *x, uint64_t step)
 {
@@ -132,5 +143,11 @@ int main(int argc, char **argv)
     }
     double acc = test_accuracy(t, &m, &test);
     printf("test_acc=%.4f\n", acc);
+    tg_tape_free(t);
+    tg_batcher_free(&batches);
+    tg_optim_free(&opt);
+    release(&m);
+    tg_dataset_free(&train);
+    tg_dataset_free(&test);
     return !strcmp(args.dir, "synthetic") && acc < 0.9 ? 1 : 0;
 }
