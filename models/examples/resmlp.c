@@ -19,7 +19,7 @@
 
 #include "example_data.h"
 
-enum { WIDTH = 256, BLOCKS = 2, BATCH = 128, MAX_BATCH = 1000 };
+enum { WIDTH = 256, BLOCKS = 2, BATCH = 128 };
 
 typedef struct resmlp {
     tg_dense in, block[BLOCKS], out;
@@ -75,28 +75,17 @@ static tg_node *forward(tg_tape *t, resmlp *m, tg_node *x, uint64_t step)
     return tg_dense_forward(t, &m->out, tg_relu(t, n));                                    // [n,10]
 }
 
-/* Images idx[0..n) of data as an input node. */
-static tg_node *batch(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n)
-{
-    tg_node *x = tg_input_new(t, 2, (size_t[]){n, data->rows * data->cols});
-    if (x)
-        tg_dataset_images_to_float(data, idx, n, x->value.data);
-    return x;
-}
-
-/* Test accuracy in eval mode (no dropout, no gradients), in batches of MAX_BATCH. */
+/* Test accuracy in eval mode (no dropout, no gradients), in batches of EXAMPLE_TEST_BATCH. */
 static double test_accuracy(tg_tape *t, resmlp *m, const tg_dataset *test)
 {
-    uint32_t idx[MAX_BATCH];
+    uint32_t idx[EXAMPLE_TEST_BATCH];
     double right = 0.0;
     tg_tape_set_training(t, false);
     tg_tape_set_grad_enabled(t, false);
-    for (size_t start = 0; start < test->n; start += MAX_BATCH) {
-        size_t n = test->n - start < MAX_BATCH ? test->n - start : MAX_BATCH;
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (uint32_t)(start + i);
+    for (size_t start = 0; start < test->n; start += EXAMPLE_TEST_BATCH) {
+        size_t n = example_test_batch(test, start, idx);
         tg_tape_reset(t);
-        tg_node *z = forward(t, m, batch(t, test, idx, n), 0);
+        tg_node *z = forward(t, m, example_images(t, test, idx, n), 0);
         right += z ? tg_accuracy_u8(&z->value, test->labels, idx) * (double)n : 0.0;
     }
     tg_tape_set_training(t, true);
@@ -133,7 +122,7 @@ int main(int argc, char **argv)
         double loss_sum = 0.0;
         while ((n = tg_batcher_next(&batches, &idx)) > 0) {
             tg_tape_reset(t);
-            tg_node *logits = forward(t, &m, batch(t, &train, idx, n), ++step);
+            tg_node *logits = forward(t, &m, example_images(t, &train, idx, n), ++step);
             tg_node *loss = tg_softmax_xent_gather(t, logits, train.labels, idx); /* labels[idx[i]], no copy */
             if (tg_backward(t, loss, &err) || tg_optim_step_zero_grad(&opt, &err))
                 return example_fail("resmlp", &err);

@@ -31,7 +31,7 @@
 
 #include "example_data.h"
 
-enum { CODE = 128, BATCH = 128, MAX_BATCH = 1000 };
+enum { CODE = 128, BATCH = 128 };
 static const float MASK = 0.25f;
 static float lambda = 0.5f; /* --l1 */
 
@@ -43,9 +43,7 @@ typedef struct dae {
 /* The images idx[0..n) of data as an input node; masked: each pixel zeroed with probability MASK. */
 static tg_node *batch(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n, tg_rng *mask)
 {
-    tg_node *x = tg_input_new(t, 2, (size_t[]){n, data->rows * data->cols});
-    if (x)
-        tg_dataset_images_to_float(data, idx, n, x->value.data);
+    tg_node *x = example_images(t, data, idx, n);
     for (size_t k = 0; x && mask && k < x->value.size; k++)
         if (tg_rng_uniform(mask) < MASK)
             x->value.data[k] = 0.0f;
@@ -67,15 +65,13 @@ static tg_node *forward(tg_tape *t, dae *m, tg_node *x_in, tg_node *x, tg_node *
  * of σ(logits) against the clean image, and the mean |h_j| in *code_abs. */
 static double test_mse(tg_tape *t, dae *m, const tg_dataset *test, bool masked, double *code_abs)
 {
-    uint32_t idx[MAX_BATCH];
+    uint32_t idx[EXAMPLE_TEST_BATCH];
     double se = 0.0, abs_sum = 0.0;
     tg_rng rng;
     tg_rng_seed(&rng, 7, 1);
     tg_tape_set_grad_enabled(t, false);
-    for (size_t start = 0; start < test->n; start += MAX_BATCH) {
-        size_t n = test->n - start < MAX_BATCH ? test->n - start : MAX_BATCH;
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (uint32_t)(start + i);
+    for (size_t start = 0; start < test->n; start += EXAMPLE_TEST_BATCH) {
+        size_t n = example_test_batch(test, start, idx);
         tg_tape_reset(t);
         tg_node *x = batch(t, test, idx, n, NULL), *x_in = masked ? batch(t, test, idx, n, &rng) : x;
         tg_node *code, *logits;

@@ -28,7 +28,7 @@
 
 #include "example_data.h"
 
-enum { HIDDEN = 256, Z = 16, BATCH = 128, MAX_BATCH = 1000 };
+enum { HIDDEN = 256, Z = 16, BATCH = 128 };
 
 typedef struct vae {
     tg_dense enc, head, dec, out; /* head: [HIDDEN, 2·Z], μ in columns 0..Z-1, log σ² in Z..2Z-1 */
@@ -67,29 +67,18 @@ static tg_node *forward(tg_tape *t, vae *m, tg_node *x, tg_rng *rng, tg_node **k
     return tg_add(t, rec, *kl);
 }
 
-/* Images idx[0..n) of data as an input node. */
-static tg_node *batch(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n)
-{
-    tg_node *x = tg_input_new(t, 2, (size_t[]){n, data->rows * data->cols});
-    if (x)
-        tg_dataset_images_to_float(data, idx, n, x->value.data);
-    return x;
-}
-
 /* The mean loss over the test set (no gradients), ε from a fixed seed. */
 static double test_loss(tg_tape *t, vae *m, const tg_dataset *test)
 {
-    uint32_t idx[MAX_BATCH];
+    uint32_t idx[EXAMPLE_TEST_BATCH];
     double sum = 0.0;
     tg_rng rng;
     tg_rng_seed(&rng, 7, 1);
     tg_tape_set_grad_enabled(t, false);
-    for (size_t start = 0; start < test->n; start += MAX_BATCH) {
-        size_t n = test->n - start < MAX_BATCH ? test->n - start : MAX_BATCH;
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (uint32_t)(start + i);
+    for (size_t start = 0; start < test->n; start += EXAMPLE_TEST_BATCH) {
+        size_t n = example_test_batch(test, start, idx);
         tg_tape_reset(t);
-        tg_node *kl, *loss = forward(t, m, batch(t, test, idx, n), &rng, &kl);
+        tg_node *kl, *loss = forward(t, m, example_images(t, test, idx, n), &rng, &kl);
         sum += loss ? loss->value.data[0] * (double)n : NAN;
     }
     tg_tape_set_grad_enabled(t, true);
@@ -124,7 +113,7 @@ int main(int argc, char **argv)
         double loss_sum = 0.0, kl_sum = 0.0;
         while ((n = tg_batcher_next(&batches, &idx)) > 0) {
             tg_tape_reset(t);
-            tg_node *kl, *loss = forward(t, &m, batch(t, &train, idx, n), &noise, &kl);
+            tg_node *kl, *loss = forward(t, &m, example_images(t, &train, idx, n), &noise, &kl);
             if (tg_backward(t, loss, &err) || tg_optim_step_zero_grad(&opt, &err))
                 return example_fail("vae", &err);
             loss_sum += loss->value.data[0] * (double)n, kl_sum += kl->value.data[0] * (double)n;
