@@ -204,7 +204,7 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
     if (r.have_model)
         cae_model_free(&r.model);
     tg_ckpt_free(r.resume);
-    tg_loop_split_free(&r.train);
-    tg_loop_split_free(&r.held);
+    tg_dataset_free(&r.train);
+    tg_dataset_free(&r.held);
     return rc;
 }

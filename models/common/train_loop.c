@@ -11,7 +11,6 @@
 #include "tensor/rng.h"
 
 #define PROGRESS_EVERY 16 /* steps between redraws of the progress bar */
-#define VALID_STREAM 0x76616c6964ULL /* "valid": the held-out split's rng stream (shuffles use 0..) */
 
 static int load_best_state(tg_loop *loop, const tg_checkpoint *ck, const char *path, tg_error *err);
 
@@ -525,69 +524,16 @@ bool tg_loop_parse_options_or(const tg_cli *c, tg_opt_kind default_kind, float d
 
 /* ---- the held-out split ------------------------------------------------------------------- */
 
-void tg_loop_split_free(tg_dataset *ds)
-{
-    free(ds->images);
-    free(ds->labels);
-    memset(ds, 0, sizeof *ds);
-}
-
-/* The images of `all` whose held[i] is `which`, in file order. */
-static int split_part(const tg_dataset *all, size_t n, const bool *held, bool which, size_t count, tg_dataset *out,
-                      tg_error *err)
-{
-    const size_t dim = all->rows * all->cols;
-    *out = (tg_dataset){.n = count, .rows = all->rows, .cols = all->cols, .n_classes = all->n_classes};
-    out->images = malloc(count * dim);
-    out->labels = all->labels ? malloc(count) : NULL;
-    if (!out->images || (all->labels && !out->labels)) {
-        tg_loop_split_free(out);
-        return tg_error_set(err, TG_ERR_NOMEM, "cannot allocate %zu images for the held-out split", count);
-    }
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (held[i] != which)
-            continue;
-        memcpy(out->images + j * dim, all->images + i * dim, dim);
-        if (all->labels)
-            out->labels[j] = all->labels[i];
-        j++;
-    }
-    return TG_OK;
-}
-
 int tg_loop_split(const tg_dataset *all, size_t limit, size_t valid, uint64_t seed, tg_dataset *train,
                   tg_dataset *held_out, tg_error *err)
 {
-    *train = *held_out = (tg_dataset){0};
     const size_t n = limit > 0 && limit < all->n ? limit : all->n;
-    if (valid == 0 || valid >= n || n > UINT32_MAX)
+    if (valid == 0 || valid >= n || n > UINT32_MAX) { /* the library's check, worded for the option */
+        *train = *held_out = (tg_dataset){0};
         return tg_error_set(err, TG_ERR_ARG, "--valid %zu: must be 1 to %zu (below the %zu training images)", valid,
                             n > 0 ? n - 1 : 0, n);
-    uint32_t *perm = malloc(n * sizeof *perm);
-    bool *held = calloc(n, sizeof *held);
-    int rc = TG_OK;
-    if (!perm || !held)
-        rc = tg_error_set(err, TG_ERR_NOMEM, "cannot allocate the held-out split of %zu images", n);
-    else {
-        tg_rng rng; /* a partial Fisher-Yates shuffle: its first `valid` entries are held out */
-        tg_rng_seed(&rng, seed, VALID_STREAM);
-        for (size_t i = 0; i < n; i++)
-            perm[i] = (uint32_t)i;
-        for (size_t i = 0; i < valid; i++) {
-            size_t j = i + tg_rng_below(&rng, (uint32_t)(n - i));
-            uint32_t t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-            held[perm[i]] = true;
-        }
-        if (!(rc = split_part(all, n, held, false, n - valid, train, err)) &&
-            (rc = split_part(all, n, held, true, valid, held_out, err)))
-            tg_loop_split_free(train);
     }
-    free(perm);
-    free(held);
-    return rc;
+    return tg_dataset_split(all, limit, valid, seed, train, held_out, err);
 }
 
 void tg_loop_say_end(const char *program, const tg_loop_result *result, const char *out_path)

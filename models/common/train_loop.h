@@ -162,13 +162,11 @@ int tg_loop_close(tg_loop *loop, int rc, tg_error *err);
  * run, before saving the model.  Nothing without validation or when already swapped. */
 void tg_loop_select_best(tg_loop *loop);
 
-/* Splits the first `limit` images of `all` (0: all) into `valid` images held out, chosen by a
- * permutation seeded by `seed` (the same images for the same seed and data), and the rest to
- * train on; both keep file order.  TG_ERR_ARG naming --valid when valid is 0 or not below the
- * images.  Free both with tg_loop_split_free. */
+/* tg_dataset_split for --valid: `valid` of the first `limit` images (0: all) held out, the rest
+ * to train on; TG_ERR_ARG naming --valid when valid is 0 or not below the images.  Free both
+ * with tg_dataset_free. */
 int tg_loop_split(const tg_dataset *all, size_t limit, size_t valid, uint64_t seed, tg_dataset *train,
                   tg_dataset *held, tg_error *err);
-void tg_loop_split_free(tg_dataset *ds);
 
 /* Adds to ck what a resume needs besides the model: the settings and the position as metadata
  * (optimizer, lr, momentum, adam_eps, batch, limit, shuffle, seed, epochs, train_step,

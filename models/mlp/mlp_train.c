@@ -118,8 +118,8 @@ static int run_loop(mlp_trainer *t, const tg_loop_settings *s, const tg_dataset 
         tg_loop_select_best(&loop);
     *result = loop.result;
     rc = tg_loop_close(&loop, rc, err);
-    tg_loop_split_free(&train);
-    tg_loop_split_free(&held);
+    tg_dataset_free(&train);
+    tg_dataset_free(&held);
     return rc;
 }
 

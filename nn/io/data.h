@@ -8,6 +8,7 @@
  *   tg_idx_parse_mem             the same for a file image in memory (the fuzzing entry point)
  *   tg_dataset_load              <dir>/<split>-images-idx3-ubyte[.gz] (+ labels) -> tg_dataset
  *   tg_dataset_synthetic         n generated images with labels 0..9, no files needed
+ *   tg_dataset_split             a seeded held-out split (validation) and the rest
  *   tg_dataset_images_to_float   selected images -> out [count, rows*cols], byte / 255
  *   tg_batcher_*                 (epoch, position) iterator over shuffled or ordered indices
  *
@@ -78,6 +79,13 @@ int tg_dataset_load(tg_dataset *ds, const char *dir, const char *split, bool wan
  * the same on every IEEE-754 machine.  n, rows, cols >= 1. */
 int tg_dataset_synthetic(tg_dataset *ds, const char *split, size_t n, size_t rows, size_t cols,
                          uint64_t seed, tg_error *err);
+
+/* Splits the first `limit` images of `all` (0: all) into `held_count` images held out (for
+ * validation), chosen by a permutation seeded by `seed` (the same images for the same seed and
+ * data), and the rest.  Both keep file order and the labels; free both with tg_dataset_free.
+ * TG_ERR_ARG when held_count is 0 or not below the images; on failure both are empty. */
+int tg_dataset_split(const tg_dataset *all, size_t limit, size_t held_count, uint64_t seed, tg_dataset *rest,
+                     tg_dataset *held_out, tg_error *err);
 
 /* Releases what a loader allocated and empties *ds.  Safe on an empty (zeroed) data set. */
 void tg_dataset_free(tg_dataset *ds);

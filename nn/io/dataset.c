@@ -194,6 +194,73 @@ int tg_dataset_synthetic(tg_dataset *ds, const char *split, size_t n, size_t row
 }
 
 /* ------------------------------------------------------------------------------------------- */
+/* A held-out split. */
+
+#define HELD_OUT_STREAM 0x76616c6964ULL /* "valid": the split's rng stream (the batcher's shuffles use 0..) */
+
+/* The images of `all` (the first n) whose held[i] is `which`, in file order, into a data set
+ * that tg_dataset_free releases. */
+static int split_part(const tg_dataset *all, size_t n, const bool *held, bool which, size_t count, tg_dataset *out,
+                      tg_error *err)
+{
+    const size_t dim = all->rows * all->cols;
+    void **blocks = calloc(2, sizeof *blocks);
+    uint8_t *images = malloc(count * dim);
+    uint8_t *labels = all->labels ? malloc(count) : NULL;
+    if (!blocks || !images || (all->labels && !labels)) {
+        free(blocks), free(images), free(labels);
+        return tg_error_set(err, TG_ERR_NOMEM, "cannot allocate %zu images for a held-out split", count);
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (held[i] != which)
+            continue;
+        memcpy(images + j * dim, all->images + i * dim, dim);
+        if (labels)
+            labels[j] = all->labels[i];
+        j++;
+    }
+    blocks[0] = images, blocks[1] = labels;
+    *out = (tg_dataset){.images = images, .labels = labels, .n = count, .rows = all->rows, .cols = all->cols,
+                        .n_classes = all->n_classes, .storage_ = blocks};
+    return TG_OK;
+}
+
+int tg_dataset_split(const tg_dataset *all, size_t limit, size_t held_count, uint64_t seed, tg_dataset *rest,
+                     tg_dataset *held_out, tg_error *err)
+{
+    *rest = *held_out = (tg_dataset){0};
+    const size_t n = limit > 0 && limit < all->n ? limit : all->n;
+    if (held_count == 0 || held_count >= n || n > UINT32_MAX)
+        return tg_error_set(err, TG_ERR_ARG, "held-out split of %zu images: must be 1 to %zu (below the %zu images)",
+                            held_count, n > 0 ? n - 1 : 0, n);
+    uint32_t *perm = malloc(n * sizeof *perm);
+    bool *held = calloc(n, sizeof *held);
+    int rc = TG_OK;
+    if (!perm || !held)
+        rc = tg_error_set(err, TG_ERR_NOMEM, "cannot allocate the held-out split of %zu images", n);
+    else {
+        tg_rng rng; /* a partial Fisher-Yates shuffle: its first `held_count` entries are held out */
+        tg_rng_seed(&rng, seed, HELD_OUT_STREAM);
+        for (size_t i = 0; i < n; i++)
+            perm[i] = (uint32_t)i;
+        for (size_t i = 0; i < held_count; i++) {
+            size_t j = i + tg_rng_below(&rng, (uint32_t)(n - i));
+            uint32_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
+            held[perm[i]] = true;
+        }
+        if (!(rc = split_part(all, n, held, false, n - held_count, rest, err)) &&
+            (rc = split_part(all, n, held, true, held_count, held_out, err)))
+            tg_dataset_free(rest);
+    }
+    free(perm);
+    free(held);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- */
 /* Mini-batch iterator. */
 
 int tg_batcher_init(tg_batcher *b, const tg_dataset *ds, size_t batch, size_t limit, bool shuffle,

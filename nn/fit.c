@@ -1,0 +1,212 @@
+/* nn/fit.c — tg_fit: shuffled mini-batches, softmax cross-entropy, an optimizer with a schedule,
+ * and validation with early stopping, for an image classifier given as a forward function. */
+#include "fit.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "autograd/ops.h"
+#include "nn/metrics.h"
+
+enum { EVAL_BATCH = 1000 };
+
+tg_fit_config tg_fit_defaults(void)
+{
+    return (tg_fit_config){.epochs = 10, .batch = 64, .seed = 1, .opt = tg_opt_config_default(TG_OPT_ADAM),
+                           .schedule = {.kind = TG_SCHED_CONSTANT}, .log = stdout};
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int check_setup(tg_model m, const tg_dataset *train, const tg_fit_config *cfg, tg_error *err)
+{
+    if (!m.forward || !m.params || m.params->count < 1)
+        return tg_error_set(err, TG_ERR_ARG, "fit: the model needs a forward function and parameters");
+    if (!train || !train->labels || train->n == 0)
+        return tg_error_set(err, TG_ERR_ARG, "fit: the training set needs images and labels");
+    if (cfg->epochs < 1)
+        return tg_error_set(err, TG_ERR_ARG, "fit: epochs %ld: must be at least 1", cfg->epochs);
+    if (cfg->batch < 1)
+        return tg_error_set(err, TG_ERR_ARG, "fit: batch 0: must be at least 1");
+    if (cfg->patience < 0 || (cfg->patience > 0 && cfg->valid == 0))
+        return tg_error_set(err, TG_ERR_ARG, "fit: patience %ld needs a validation set (valid > 0)", cfg->patience);
+    return TG_OK;
+}
+
+/* x [n, rows·cols] = the images idx[0..n) of data as floats in [0,1]. */
+static tg_node *image_batch(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n)
+{
+    tg_node *x = tg_input_new(t, 2, (size_t[]){n, data->rows * data->cols});
+    if (x)
+        tg_dataset_images_to_float(data, idx, n, x->value.data);
+    return x;
+}
+
+/* The accuracy of m on data, on tape t in eval mode; t is left in training mode. */
+static int accuracy_on(tg_tape *t, tg_model m, const tg_dataset *data, double *accuracy, tg_error *err)
+{
+    double right = 0.0;
+    int rc = TG_OK;
+    uint32_t idx[EVAL_BATCH];
+    tg_tape_set_training(t, false);
+    tg_tape_set_grad_enabled(t, false);
+    for (size_t start = 0; start < data->n && rc == TG_OK; start += EVAL_BATCH) {
+        size_t n = data->n - start < EVAL_BATCH ? data->n - start : EVAL_BATCH;
+        for (size_t i = 0; i < n; i++)
+            idx[i] = (uint32_t)(start + i);
+        tg_tape_reset(t);
+        tg_node *x = image_batch(t, data, idx, n);
+        tg_node *logits = x ? m.forward(t, m.self, x, 0) : NULL;
+        if (!logits || tg_tape_status(t) != TG_OK)
+            rc = tg_error_set(err, tg_tape_status(t) ? tg_tape_status(t) : TG_ERR_ARG, "evaluate: %s",
+                              tg_tape_error(t));
+        else if (logits->value.ndim != 2 || logits->value.shape[0] != n)
+            rc = tg_error_set(err, TG_ERR_ARG, "evaluate: the forward must give logits [%zu, classes]", n);
+        else
+            right += tg_accuracy_u8(&logits->value, data->labels + start, NULL) * (double)n;
+    }
+    tg_tape_set_training(t, true);
+    tg_tape_set_grad_enabled(t, true);
+    *accuracy = data->n ? right / (double)data->n : 0.0;
+    return rc;
+}
+
+int tg_evaluate(tg_model m, const tg_dataset *data, double *accuracy, tg_error *err)
+{
+    *accuracy = 0.0;
+    if (!m.forward || !data || !data->labels)
+        return tg_error_set(err, TG_ERR_ARG, "evaluate: needs a forward function and a labelled data set");
+    tg_tape *t = tg_tape_new(err);
+    if (!t)
+        return err ? err->code : TG_ERR_NOMEM;
+    int rc = accuracy_on(t, m, data, accuracy, err);
+    tg_tape_free(t);
+    return rc;
+}
+
+/* What a run holds besides the model. */
+typedef struct fit_run {
+    tg_tape *tape;
+    tg_optimizer opt;
+    tg_batcher batches;
+    tg_dataset train, held;  /* with validation: the split (else train is unused) */
+    tg_tensor *best;         /* with validation: the best epoch's weights, one per parameter */
+    uint64_t step;
+} fit_run;
+
+static void run_free(fit_run *r, int n_params)
+{
+    tg_tape_free(r->tape);
+    tg_optim_free(&r->opt);
+    tg_batcher_free(&r->batches);
+    tg_dataset_free(&r->train);
+    tg_dataset_free(&r->held);
+    for (int k = 0; r->best && k < n_params; k++)
+        tg_tensor_free(&r->best[k]);
+    free(r->best);
+}
+
+static int run_open(fit_run *r, tg_model m, const tg_dataset **data, const tg_fit_config *cfg, tg_error *err)
+{
+    tg_param_list *ps = m.params;
+    int rc = TG_OK;
+    if (cfg->valid > 0) {
+        if ((rc = tg_dataset_split(*data, 0, cfg->valid, cfg->seed, &r->train, &r->held, err)))
+            return rc;
+        *data = &r->train;
+        if (!(r->best = calloc((size_t)ps->count, sizeof *r->best)))
+            return tg_error_set(err, TG_ERR_NOMEM, "fit: cannot allocate the best weights' list");
+        for (int k = 0; k < ps->count && rc == TG_OK; k++)
+            rc = tg_tensor_clone(&r->best[k], &ps->items[k]->value, err);
+        if (rc)
+            return rc;
+    }
+    tg_schedule sched = cfg->schedule;
+    const long steps_per_epoch = (long)(((*data)->n + cfg->batch - 1) / cfg->batch);
+    if (sched.kind == TG_SCHED_COSINE && sched.t_max == 0)
+        sched.t_max = cfg->epochs * steps_per_epoch;
+    if (!(r->tape = tg_tape_new(err)))
+        return err ? err->code : TG_ERR_NOMEM;
+    if ((rc = tg_optim_init(&r->opt, &cfg->opt, ps->items, ps->count, err)) ||
+        (cfg->opt.weight_decay > 0 && (rc = tg_optim_no_decay_1d(&r->opt, err))) ||
+        (sched.kind != TG_SCHED_CONSTANT || sched.warmup_steps > 0 ? (rc = tg_optim_set_schedule(&r->opt, &sched, err))
+                                                                   : TG_OK))
+        return rc;
+    return tg_batcher_init(&r->batches, *data, cfg->batch, 0, true, cfg->seed, err);
+}
+
+/* One epoch over data; *mean_loss is the mean of the images' losses. */
+static int run_epoch(fit_run *r, tg_model m, const tg_dataset *data, long epoch, double *mean_loss, tg_error *err)
+{
+    const uint32_t *idx;
+    size_t n;
+    double sum = 0.0;
+    tg_batcher_seek(&r->batches, (uint64_t)epoch, 0);
+    while ((n = tg_batcher_next(&r->batches, &idx)) > 0) {
+        tg_tape_reset(r->tape);
+        tg_node *x = image_batch(r->tape, data, idx, n);
+        tg_node *logits = x ? m.forward(r->tape, m.self, x, ++r->step) : NULL;
+        tg_node *loss = tg_softmax_xent_gather(r->tape, logits, data->labels, idx);
+        int rc = tg_backward(r->tape, loss, err);
+        if (rc || (rc = tg_optim_step_zero_grad(&r->opt, err)))
+            return rc;
+        sum += loss->value.data[0] * (double)n;
+    }
+    *mean_loss = sum / (double)data->n;
+    if (!isfinite(*mean_loss))
+        return tg_error_set(err, TG_ERR_NUMERIC, "fit: the training loss is %g in epoch %ld (try a smaller lr)",
+                            *mean_loss, epoch);
+    return TG_OK;
+}
+
+/* Copies the parameters' values into the kept weights (to_params false) or back. */
+static void copy_best(fit_run *r, tg_param_list *ps, bool to_params)
+{
+    for (int k = 0; k < ps->count; k++) {
+        float *value = ps->items[k]->value.data;
+        memcpy(to_params ? value : r->best[k].data, to_params ? r->best[k].data : value,
+               r->best[k].size * sizeof(float));
+    }
+}
+
+int tg_fit(tg_model m, const tg_dataset *train, const tg_fit_config *cfg, tg_fit_result *result, tg_error *err)
+{
+    tg_fit_result res = {0};
+    fit_run r = {0};
+    const tg_dataset *data = train;
+    int rc = check_setup(m, train, cfg, err);
+    if (rc == TG_OK)
+        rc = run_open(&r, m, &data, cfg, err);
+    double best_acc = -1.0;
+    for (long epoch = 1; rc == TG_OK && epoch <= cfg->epochs; epoch++) {
+        double start = seconds_now(), acc = 0.0;
+        if ((rc = run_epoch(&r, m, data, epoch, &res.loss, err)) ||
+            (cfg->valid > 0 && (rc = accuracy_on(r.tape, m, &r.held, &acc, err))))
+            break;
+        res.epochs = epoch;
+        if (cfg->valid > 0 && acc > best_acc) {
+            best_acc = res.valid_acc = acc, res.best_epoch = epoch;
+            copy_best(&r, m.params, false);
+        }
+        if (cfg->log && cfg->valid > 0)
+            fprintf(cfg->log, "epoch=%ld loss=%.4f valid_acc=%.4f seconds=%.2f\n", epoch, res.loss, acc,
+                    seconds_now() - start);
+        else if (cfg->log)
+            fprintf(cfg->log, "epoch=%ld loss=%.4f seconds=%.2f\n", epoch, res.loss, seconds_now() - start);
+        if (cfg->patience > 0 && epoch - res.best_epoch >= cfg->patience)
+            break;
+    }
+    if (rc == TG_OK && cfg->valid > 0 && res.best_epoch < res.epochs)
+        copy_best(&r, m.params, true);
+    if (result)
+        *result = res;
+    run_free(&r, m.params ? m.params->count : 0);
+    return rc;
+}
