@@ -9,6 +9,7 @@
  *   tg_dataset_load              <dir>/<split>-images-idx3-ubyte[.gz] (+ labels) -> tg_dataset
  *   tg_dataset_synthetic         n generated images with labels 0..9, no files needed
  *   tg_dataset_split             a seeded held-out split (validation) and the rest
+ *   tg_idx_write, tg_dataset_save   IDX files out (generated data sets)
  *   tg_dataset_images_to_float   selected images -> out [count, rows*cols], byte / 255
  *   tg_batcher_*                 (epoch, position) iterator over shuffled or ordered indices
  *
@@ -86,6 +87,14 @@ int tg_dataset_synthetic(tg_dataset *ds, const char *split, size_t n, size_t row
  * TG_ERR_ARG when held_count is 0 or not below the images; on failure both are empty. */
 int tg_dataset_split(const tg_dataset *all, size_t limit, size_t held_count, uint64_t seed, tg_dataset *rest,
                      tg_dataset *held_out, tg_error *err);
+
+/* Writes an IDX file of unsigned bytes (magic 0x0000080N, N = ndim; big-endian dimensions;
+ * the data), atomically: a crash never leaves half a file at path.  TG_ERR_ARG for ndim outside
+ * 1..4 or a dimension outside 1..2³²−1; the writer's TG_ERR_IO naming the path. */
+int tg_idx_write(const char *path, int ndim, const size_t *dims, const uint8_t *data, tg_error *err);
+/* Writes ds as <dir>/<split>-images-idx3-ubyte and, when it has labels, <split>-labels-idx1-ubyte
+ * (plain, what tg_dataset_load reads back). */
+int tg_dataset_save(const tg_dataset *ds, const char *dir, const char *split, tg_error *err);
 
 /* Releases what a loader allocated and empties *ds.  Safe on an empty (zeroed) data set. */
 void tg_dataset_free(tg_dataset *ds);

@@ -11,6 +11,7 @@
  * streams: a plain file is never read past its header when the header is wrong, and a .gz file is
  * never held whole in its compressed form. */
 #include "data.h"
+#include "atomic_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -487,5 +488,46 @@ done:
     }
     free(image_path);
     free(label_path);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* Writing. */
+
+int tg_idx_write(const char *path, int ndim, const size_t *dims, const uint8_t *data, tg_error *err)
+{
+    if (ndim < 1 || ndim > 4)
+        return tg_error_set(err, TG_ERR_ARG, "%s: %d dimensions (an IDX file has 1..4)", path, ndim);
+    uint8_t header[4 + 4 * 4] = {0, 0, 0x08, (uint8_t)ndim}; /* magic: unsigned bytes, ndim */
+    size_t count = 1;
+    for (int d = 0; d < ndim; d++) {
+        if (dims[d] == 0 || dims[d] > UINT32_MAX || count > SIZE_MAX / dims[d])
+            return tg_error_set(err, TG_ERR_ARG, "%s: dimension %d is %zu (1..4294967295)", path, d, dims[d]);
+        count *= dims[d];
+        for (int k = 0; k < 4; k++)
+            header[4 + 4 * d + k] = (uint8_t)(dims[d] >> (24 - 8 * k)); /* big-endian */
+    }
+    tg_atomic_file f;
+    int rc = tg_atomic_open(&f, path, err);
+    if (rc)
+        return rc;
+    int e = tg_atomic_write(&f, header, 4 + 4 * (size_t)ndim);
+    if (e == 0)
+        e = tg_atomic_write(&f, data, count);
+    return tg_atomic_finish(&f, e, true, err);
+}
+
+int tg_dataset_save(const tg_dataset *ds, const char *dir, const char *split, tg_error *err)
+{
+    char *path = malloc(strlen(dir) + 64);
+    if (!path)
+        return tg_error_set(err, TG_ERR_NOMEM, "dataset: out of memory");
+    sprintf(path, "%s/%s-images-idx3-ubyte", dir, split);
+    int rc = tg_idx_write(path, 3, (size_t[]){ds->n, ds->rows, ds->cols}, ds->images, err);
+    if (rc == TG_OK && ds->labels) {
+        sprintf(path, "%s/%s-labels-idx1-ubyte", dir, split);
+        rc = tg_idx_write(path, 1, (size_t[]){ds->n}, ds->labels, err);
+    }
+    free(path);
     return rc;
 }
