@@ -344,7 +344,7 @@ opt_case "missing value (--model at the end)" --model "needs a value" eval --dat
 opt_case "unknown activation" --activation "unknown value" $T --activation swish
 opt_case "unknown decoder" --decoder "unknown value" $T --decoder softmax
 opt_case "unknown loss" --loss "unknown value" $T --loss huber
-opt_case "unknown optimizer" --optimizer "unknown value" $T --optimizer rmsprop
+opt_case "unknown optimizer" --optimizer "unknown value" $T --optimizer adagrad
 opt_case "--loss bce with the linear decoder" "--loss bce" "--decoder sigmoid" $T --loss bce --decoder linear
 opt_case "--resume with --lr (settings come from the run)" --lr "cannot be combined" \
     train --data synthetic --resume "$REF" --lr 0.1 --out "$KEEP"

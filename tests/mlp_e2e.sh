@@ -221,7 +221,7 @@ missing value|train ${S[*]} --batch
 --lr nan|train ${S[*]} --lr nan
 --lr 0|train ${S[*]} --lr 0
 --activation gelu|train ${S[*]} --activation gelu
---optimizer rmsprop|train ${S[*]} --optimizer rmsprop
+--optimizer adagrad|train ${S[*]} --optimizer adagrad
 --momentum with adam|train ${S[*]} --momentum 0.9
 --momentum 1|train ${S[*]} --optimizer sgd --momentum 1
 --threads 0|train ${S[*]} --threads 0

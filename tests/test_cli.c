@@ -125,7 +125,7 @@ Test(cli_parse, help_lists_the_command_options_with_the_activations, .init = cr_
     cr_assert_eq(PARSE(&c, "b", "--help"), -1);
     cr_assert_eq(PARSE(&c, "help"), -1);
     cr_assert_eq(PARSE(&c, "a", "--n", "1", "-h"), -1);
-    char want[2048];
+    char want[4096];
     snprintf(want, sizeof want,
              "usage: prog b [options]\noptions:\n"
              "  --n           N  a count\n"
@@ -140,10 +140,17 @@ Test(cli_parse, help_lists_the_command_options_with_the_activations, .init = cr_
              "  --flag           a flag\n"
              "  --pick        P  one|two|three\n"
              "  --activation  A  %s (relu)\n"
-             "  --optimizer   O  adam|sgd (adam)\n"
+             "  --optimizer   O  adam|adamw|rmsprop|sgd (adam)\n"
              "  --lr          X  learning rate, 1e-30..1e9 (1e-3)\n"
-             "  --momentum    X  SGD momentum, 0..0.999999 (0; sgd only)\n"
-             "  --adam-eps    X  Adam epsilon, 1e-30..1 (1e-8; adam only)\n"
+             "  --momentum    X  momentum, 0..0.999999 (0; sgd, rmsprop)\n"
+             "  --weight-decay X  weight decay of the weights (not biases), 0..1e6 (0; adamw: 0.01, decoupled; "
+             "others: L2)\n"
+             "  --rms-alpha   X  RMSprop smoothing constant, 0..0.999999 (0.99; rmsprop only)\n"
+             "  --centered       centered RMSprop (rmsprop only)\n"
+             "  --schedule    S  learning-rate schedule none|step:EVERY:GAMMA|cosine[:T_MAX[:ETA_MIN]] (none; bare "
+             "cosine: T_MAX = the --epochs' steps after the warm-up, ETA_MIN 0)\n"
+             "  --warmup      N  linear warm-up from 0 over the first N steps (0)\n"
+             "  --adam-eps    X  Adam epsilon, 1e-30..1 (1e-8; adam, adamw)\n"
              "  --epochs      N\n  --batch       N\n  --steps       N\n  --limit       N\n  --seed        N\n"
              "  --no-shuffle  \n",
              "sigmoid|tanh|relu|softplus|leaky_relu[:slope]|elu[:alpha]");
@@ -255,8 +262,8 @@ Test(cli_values, the_optimizer_options, .init = cr_redirect_stderr)
     cr_assert(!tg_cli_optimizer(&c, &o));
     cr_assert_eq(PARSE(&c, "a", "--optimizer", "sgd", "--adam-eps", "1e-6"), TG_EXIT_OK);
     cr_assert(!tg_cli_optimizer(&c, &o));
-    stderr_is("prog: --momentum applies to --optimizer sgd only\n"
-              "prog: --adam-eps applies to --optimizer adam only\n");
+    stderr_is("prog: --momentum applies to --optimizer rmsprop|sgd only, not adam\n"
+              "prog: --adam-eps applies to --optimizer adam|adamw only, not sgd\n");
 }
 
 Test(cli_values, the_training_options, .init = cr_redirect_stderr)
