@@ -344,7 +344,25 @@ opt_case "missing value (--model at the end)" --model "needs a value" eval --dat
 opt_case "unknown activation" --activation "unknown value" $T --activation swish
 opt_case "unknown decoder" --decoder "unknown value" $T --decoder softmax
 opt_case "unknown loss" --loss "unknown value" $T --loss huber
-opt_case "unknown optimizer" --optimizer "unknown value" $T --optimizer rmsprop
+opt_case "unknown optimizer" --optimizer "unknown value" $T --optimizer adagrad
+opt_case "--weight-decay -1" --weight-decay "not a number" $T --weight-decay -1
+opt_case "--weight-decay nan" --weight-decay "not a number" $T --weight-decay nan
+opt_case "--optimizer adamw --momentum 0.9 (adamw has none)" --momentum "applies to --optimizer rmsprop|sgd only" \
+    $T --optimizer adamw --momentum 0.9
+opt_case "--rms-alpha with adam" --rms-alpha "rmsprop only" $T --rms-alpha 0.9
+opt_case "--centered with sgd" --centered "rmsprop only" $T --optimizer sgd --centered
+opt_case "--adam-eps with rmsprop" --adam-eps "adam|adamw only" $T --optimizer rmsprop --adam-eps 1e-6
+opt_case "--rms-alpha 1" --rms-alpha "not a number" $T --optimizer rmsprop --rms-alpha 1
+opt_case "--schedule step:0:0.5" --schedule "step:EVERY:GAMMA" $T --schedule step:0:0.5
+opt_case "--schedule step:10:0 (GAMMA 0)" --schedule "step:EVERY:GAMMA" $T --schedule step:10:0
+opt_case "--schedule step:10:2 (a growing rate)" --schedule "GAMMA in (0, 1]" $T --schedule step:10:2
+opt_case "--schedule step:10 (no GAMMA)" --schedule "step:EVERY:GAMMA" $T --schedule step:10
+opt_case "--schedule cosine:0" --schedule "cosine[:T_MAX[:ETA_MIN]]" $T --schedule cosine:0
+opt_case "--schedule cosine:10:-1" --schedule "ETA_MIN" $T --schedule cosine:10:-1
+opt_case "--schedule cosine:10:0:1 (a field too many)" --schedule "cosine[:T_MAX" $T --schedule cosine:10:0:1
+opt_case "--schedule linear (unknown)" --schedule "none|step" $T --schedule linear
+opt_case "--warmup -1" --warmup "whole number" $T --warmup -1
+opt_case "--warmup 1.5" --warmup "whole number" $T --warmup 1.5
 opt_case "--loss bce with the linear decoder" "--loss bce" "--decoder sigmoid" $T --loss bce --decoder linear
 opt_case "--resume with --lr (settings come from the run)" --lr "cannot be combined" \
     train --data synthetic --resume "$REF" --lr 0.1 --out "$KEEP"

@@ -281,5 +281,40 @@ expect_exit 2 "--valid with --resume (the split comes from the checkpoint)" trai
     --valid 10 --out "$WORK/x.ckpt"
 check "no checkpoint after the refusals" test ! -e "$WORK/x.ckpt"
 
+# --- --optimizer adamw|rmsprop, --weight-decay, --schedule, --warmup -------------------------------
+O=(--data synthetic --limit 320 --batch 32 --hidden 16 --seed 2) # 10 steps an epoch
+# epoch_field RUN_OUTPUT EPOCH KEY: KEY's value on the epoch's line
+epoch_field() { tr ' ' '\n' <"$1" | sed -n "/^epoch=$2\$/,/^epoch=/s/^$3=//p"; }
+"$CAE" train "${O[@]}" --epochs 2 --optimizer adamw --weight-decay 0 --out "$WORK/w0.ckpt" >"$WORK/w0.txt" 2>&1
+"$CAE" train "${O[@]}" --epochs 2 --optimizer adamw --weight-decay 0.5 --out "$WORK/w5.ckpt" >"$WORK/w5.txt" 2>&1
+check "adamw: --weight-decay 0.5 trains another model than 0 (epoch-2 loss $(epoch_field "$WORK/w5.txt" 2 loss) vs $(epoch_field "$WORK/w0.txt" 2 loss))" \
+    test -n "$(epoch_field "$WORK/w5.txt" 2 loss)" -a "$(epoch_field "$WORK/w5.txt" 2 loss)" != "$(epoch_field "$WORK/w0.txt" 2 loss)"
+check "adamw: metadata optimizer=adamw weight_decay=0.5 and AdamW's state" \
+    bash -c "grep -aq '^optimizer=adamw\$' '$WORK/w5.ckpt' && grep -aq '^weight_decay=0.5\$' '$WORK/w5.ckpt' && grep -aq 'adamw.v/enc.weight' '$WORK/w5.ckpt'"
+check "no weight decay: no weight_decay key" bash -c "! grep -aq '^weight_decay=' '$WORK/w0.ckpt'"
+"$CAE" train "${O[@]}" --epochs 2 --optimizer rmsprop --momentum 0.5 --rms-alpha 0.9 --centered --out "$WORK/rms.ckpt" >"$WORK/rms.txt" 2>&1
+check "rmsprop: trains, with its settings and state in the checkpoint" bash -c "grep -aq '^rms_alpha=0.899999976\$' '$WORK/rms.ckpt' &&
+    grep -aq '^centered=1\$' '$WORK/rms.ckpt' && grep -aq 'rmsprop.grad_avg/enc.bias' '$WORK/rms.ckpt' && grep -q '^epoch=2 ' '$WORK/rms.txt'"
+# cosine over the 3 epochs' 30 steps after a warm-up of 5 (T_MAX 25): the last step of epoch k is t = 10k - 1
+"$CAE" train "${O[@]}" --epochs 3 --lr 0.01 --schedule cosine --warmup 5 --out "$WORK/cos.ckpt" >"$WORK/cos.txt" 2>&1
+for k in 1 2 3; do
+    got=$(epoch_field "$WORK/cos.txt" $k lr)
+    check "cosine: epoch $k's lr=$got is 0.01·(1+cos(π·(10·$k-1-5)/25))/2" awk -v g="${got:-x}" -v t=$((10 * k - 6)) \
+        'BEGIN { w = 0.01 * (1 + cos(3.141592653589793 * t / 25)) / 2; exit !(g != "x" && (g - w) ^ 2 <= (1e-6 * w) ^ 2 + 1e-24) }'
+done
+check "cosine: metadata schedule=cosine:25:0 warmup=5" bash -c "grep -aq '^schedule=cosine:25:0\$' '$WORK/cos.ckpt' && grep -aq '^warmup=5\$' '$WORK/cos.ckpt'"
+"$CAE" train "${O[@]}" --epochs 2 --schedule step:4:0.5 --out "$WORK/st.ckpt" >"$WORK/st.txt" 2>&1
+got=$(epoch_field "$WORK/st.txt" 2 lr)
+check "step:4:0.5: epoch 2's last step (t = 19) at 1e-3·0.5^4 (lr=$got)" awk -v g="${got:-x}" \
+    'BEGIN { exit !(g != "x" && (g - 6.25e-5) ^ 2 <= (1e-6 * 6.25e-5) ^ 2) }'
+check "no schedule: no lr= on the epoch line" bash -c "! grep -q ' lr=' '$WORK/w0.txt'"
+# adamw + cosine resumes byte for byte (interrupt_test.sh does it by signal)
+"$CAE" train "${O[@]}" --epochs 3 --optimizer adamw --schedule cosine:20:1e-5 --warmup 3 --out "$WORK/ac.ckpt" >/dev/null 2>&1
+"$CAE" train "${O[@]}" --epochs 3 --optimizer adamw --schedule cosine:20:1e-5 --warmup 3 --steps 13 --out "$WORK/ac1.ckpt" >/dev/null 2>&1
+"$CAE" train --data synthetic --resume "$WORK/ac1.ckpt" --out "$WORK/ac2.ckpt" >/dev/null 2>&1
+check "adamw + cosine: stop at step 13 + resume == uninterrupted run" cmp -s "$WORK/ac.ckpt" "$WORK/ac2.ckpt"
+expect_exit 2 "--schedule with --resume (the schedule comes from the checkpoint)" train --data synthetic \
+    --resume "$WORK/ac1.ckpt" --schedule none --out "$WORK/x.ckpt"
+
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -226,8 +226,31 @@ T="train --data synthetic --steps 1 --hidden 4 --out $KEEP"
 expect2 "--lr 1e-50 (0 as a float)" "--lr" "not a number OR too small" -- "$CAE" $T --lr 1e-50
 expect2 "--adam-eps 1e-45 (a float denormal)" "--adam-eps" "not a number OR too small" -- "$CAE" $T --adam-eps 1e-45
 expect2 "mlp --lr 1e-50" "--lr" "not a number OR too small" -- "$MLP" train --data synthetic --lr 1e-50 --out "$KEEP"
-expect2 "cae --momentum with Adam (would be ignored)" "--momentum" "sgd only" -- "$CAE" $T --momentum 0.9
-expect2 "cae --adam-eps with SGD (would be ignored)" "--adam-eps" "adam only" -- "$CAE" $T --optimizer sgd --adam-eps 1e-6
+expect2 "cae --momentum with Adam (would be ignored)" "--momentum" "rmsprop|sgd only" -- "$CAE" $T --momentum 0.9
+expect2 "cae --adam-eps with SGD (would be ignored)" "--adam-eps" "adam|adamw only" -- "$CAE" $T --optimizer sgd --adam-eps 1e-6
+expect2 "mlp --optimizer adamw --momentum 0.9" "--momentum" "rmsprop|sgd only" -- \
+    "$MLP" train --data synthetic --optimizer adamw --momentum 0.9 --out "$KEEP"
+expect2 "mlp --schedule step:0:0.5" "--schedule" "step:EVERY:GAMMA" -- \
+    "$MLP" train --data synthetic --schedule step:0:0.5 --out "$KEEP"
+expect2 "mlp --weight-decay 1e-50 (0 as a float)" "--weight-decay" "not a number OR too small" -- \
+    "$MLP" train --data synthetic --weight-decay 1e-50 --out "$KEEP"
+# A scheduled RMSprop run's checkpoint, its new keys damaged (each CRC fixed).
+"$CAE" train --data synthetic --steps 3 --hidden 4 --seed 3 --optimizer rmsprop --weight-decay 0.1 --schedule cosine:9 \
+    --warmup 2 --out "$WORK/sched.ckpt" >/dev/null 2>&1
+f=$(derive) && cp "$WORK/sched.ckpt" "$f" && set_meta "$f" schedule cosine
+expect2 "--resume with schedule=cosine (no T_MAX)" "schedule=cosine" "T_MAX" -- \
+    "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && cp "$WORK/sched.ckpt" "$f" && set_meta "$f" schedule step:0:0.5
+expect2 "--resume with schedule=step:0:0.5" "schedule=step:0:0.5" "not none|step" -- \
+    "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && cp "$WORK/sched.ckpt" "$f" && set_meta "$f" weight_decay -1
+expect2 "--resume with weight_decay=-1" "$f" "weight_decay" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && cp "$WORK/sched.ckpt" "$f" && set_meta "$f" rms_alpha 1
+expect2 "--resume with rms_alpha=1" "$f" "rms_alpha" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && cp "$WORK/sched.ckpt" "$f" && set_meta "$f" optimizer adagrad
+expect2 "--resume with optimizer=adagrad" "$f" "optimizer=adagrad" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
+f=$(derive) && cp "$WORK/sched.ckpt" "$f" && set_meta "$f" warmup -3
+expect2 "--resume with warmup=-3" "$f" "warmup" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
 good_data "$WORK/oneclass"
 idx_labels 16 0 >"$WORK/oneclass/train-labels-idx1-ubyte"
 expect2 "mlp train on labels of one class" "$WORK/oneclass/train-labels-idx1-ubyte" "at least 2 classes" -- \

@@ -268,21 +268,31 @@ twice_case twice-in-place 1
 
 # ---- each optimizer resumes ------------------------------------------------------------------------
 
-# An SGD run stopped by --steps resumes to the uninterrupted run's bytes (its checkpoint stores
-# adam_eps=0, which the resume once refused as outside Adam's range).
-SGD=(--data synthetic --epochs 2 --batch 16 --hidden 16 --seed 5 --optimizer sgd --momentum 0.9 --lr 0.01)
-if timeout -s KILL "$RUN_LIMIT" "$CAE" train "${SGD[@]}" --out "$WORK/sgd-full.ckpt" >/dev/null 2>"$WORK/sgd.err" &&
-    timeout -s KILL "$RUN_LIMIT" "$CAE" train "${SGD[@]}" --steps 100 --out "$WORK/sgd-half.ckpt" >/dev/null 2>>"$WORK/sgd.err" &&
-    timeout -s KILL "$RUN_LIMIT" "$CAE" train --data synthetic --resume "$WORK/sgd-half.ckpt" --out "$WORK/sgd-resumed.ckpt" \
-        >/dev/null 2>>"$WORK/sgd.err"; then
-    if cmp -s "$WORK/sgd-full.ckpt" "$WORK/sgd-resumed.ckpt"; then
-        ok "SGD with momentum: stopped at step 100, resumed, byte-identical to the uninterrupted run"
+# optimizer_resumes NAME OPTIONS...: a run of these options stopped by --steps 100 resumes to the
+# uninterrupted run's bytes: the optimizer's kind, settings and state and the schedule all come
+# back from the checkpoint.
+optimizer_resumes() {
+    local name=$1; shift
+    local base=(--data synthetic --epochs 2 --batch 16 --hidden 16 --seed 5 "$@") f=$WORK/opt-${name// /_}
+    if timeout -s KILL "$RUN_LIMIT" "$CAE" train "${base[@]}" --out "$f.full.ckpt" >/dev/null 2>"$f.err" &&
+        timeout -s KILL "$RUN_LIMIT" "$CAE" train "${base[@]}" --steps 100 --out "$f.half.ckpt" >/dev/null 2>>"$f.err" &&
+        timeout -s KILL "$RUN_LIMIT" "$CAE" train --data synthetic --resume "$f.half.ckpt" --out "$f.resumed.ckpt" \
+            >/dev/null 2>>"$f.err"; then
+        if cmp -s "$f.full.ckpt" "$f.resumed.ckpt"; then
+            ok "$name: stopped at step 100, resumed, byte-identical to the uninterrupted run"
+        else
+            bad "$name: the resumed checkpoint differs from the uninterrupted run's"
+        fi
     else
-        bad "SGD with momentum: the resumed checkpoint differs from the uninterrupted run's"
+        bad "$name: a run or its resume failed [$(head -c 300 "$f.err" | tr '\n' '|')]"
     fi
-else
-    bad "SGD with momentum: a run or its resume failed [$(head -c 300 "$WORK/sgd.err" | tr '\n' '|')]"
-fi
+}
+# SGD's checkpoint stores adam_eps=0, which the resume once refused as outside Adam's range.
+optimizer_resumes "SGD with momentum" --optimizer sgd --momentum 0.9 --lr 0.01
+optimizer_resumes "AdamW with a cosine schedule and a warm-up" --optimizer adamw --weight-decay 0.1 --schedule cosine \
+    --warmup 20
+optimizer_resumes "centered RMSprop with momentum and a step schedule" --optimizer rmsprop --momentum 0.5 --centered \
+    --rms-alpha 0.95 --schedule step:30:0.7
 
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -221,8 +221,14 @@ missing value|train ${S[*]} --batch
 --lr nan|train ${S[*]} --lr nan
 --lr 0|train ${S[*]} --lr 0
 --activation gelu|train ${S[*]} --activation gelu
---optimizer rmsprop|train ${S[*]} --optimizer rmsprop
+--optimizer adagrad|train ${S[*]} --optimizer adagrad
 --momentum with adam|train ${S[*]} --momentum 0.9
+--momentum with adamw|train ${S[*]} --optimizer adamw --momentum 0.9
+--centered with adam|train ${S[*]} --centered
+--weight-decay -1|train ${S[*]} --weight-decay -1
+--schedule step:0:0.5|train ${S[*]} --schedule step:0:0.5
+--schedule cosine:x|train ${S[*]} --schedule cosine:x
+--warmup abc|train ${S[*]} --warmup abc
 --momentum 1|train ${S[*]} --optimizer sgd --momentum 1
 --threads 0|train ${S[*]} --threads 0
 --seed -1|train ${S[*]} --seed -1

@@ -125,7 +125,7 @@ Test(cli_parse, help_lists_the_command_options_with_the_activations, .init = cr_
     cr_assert_eq(PARSE(&c, "b", "--help"), -1);
     cr_assert_eq(PARSE(&c, "help"), -1);
     cr_assert_eq(PARSE(&c, "a", "--n", "1", "-h"), -1);
-    char want[2048];
+    char want[4096];
     snprintf(want, sizeof want,
              "usage: prog b [options]\noptions:\n"
              "  --n           N  a count\n"
@@ -140,10 +140,17 @@ Test(cli_parse, help_lists_the_command_options_with_the_activations, .init = cr_
              "  --flag           a flag\n"
              "  --pick        P  one|two|three\n"
              "  --activation  A  %s (relu)\n"
-             "  --optimizer   O  adam|sgd (adam)\n"
+             "  --optimizer   O  adam|adamw|rmsprop|sgd (adam)\n"
              "  --lr          X  learning rate, 1e-30..1e9 (1e-3)\n"
-             "  --momentum    X  SGD momentum, 0..0.999999 (0; sgd only)\n"
-             "  --adam-eps    X  Adam epsilon, 1e-30..1 (1e-8; adam only)\n"
+             "  --momentum    X  momentum, 0..0.999999 (0; sgd, rmsprop)\n"
+             "  --weight-decay X  weight decay of the weights (not biases), 0..1e6 (0; adamw: 0.01, decoupled; "
+             "others: L2)\n"
+             "  --rms-alpha   X  RMSprop smoothing constant, 0..0.999999 (0.99; rmsprop only)\n"
+             "  --centered       centered RMSprop (rmsprop only)\n"
+             "  --schedule    S  learning-rate schedule none|step:EVERY:GAMMA|cosine[:T_MAX[:ETA_MIN]] (none; bare "
+             "cosine: T_MAX = the --epochs' steps after the warm-up, ETA_MIN 0)\n"
+             "  --warmup      N  linear warm-up from 0 over the first N steps (0)\n"
+             "  --adam-eps    X  Adam epsilon, 1e-30..1 (1e-8; adam, adamw)\n"
              "  --epochs      N\n  --batch       N\n  --steps       N\n  --limit       N\n  --seed        N\n"
              "  --no-shuffle  \n",
              "sigmoid|tanh|relu|softplus|leaky_relu[:slope]|elu[:alpha]");
@@ -255,8 +262,8 @@ Test(cli_values, the_optimizer_options, .init = cr_redirect_stderr)
     cr_assert(!tg_cli_optimizer(&c, &o));
     cr_assert_eq(PARSE(&c, "a", "--optimizer", "sgd", "--adam-eps", "1e-6"), TG_EXIT_OK);
     cr_assert(!tg_cli_optimizer(&c, &o));
-    stderr_is("prog: --momentum applies to --optimizer sgd only\n"
-              "prog: --adam-eps applies to --optimizer adam only\n");
+    stderr_is("prog: --momentum applies to --optimizer rmsprop|sgd only, not adam\n"
+              "prog: --adam-eps applies to --optimizer adam|adamw only, not sgd\n");
 }
 
 Test(cli_values, the_training_options, .init = cr_redirect_stderr)
@@ -627,4 +634,50 @@ Test(train_loop, a_resumed_run_ends_with_the_same_weights)
     tg_ckpt_free(ck);
     tiny_free(&whole);
     tiny_free(&resumed);
+}
+
+/* The schedule's text, from an option or a checkpoint: one parser, and its format reads back. */
+Test(cli_schedule, parse_and_format)
+{
+    tg_schedule s = {0};
+    char text[64];
+    cr_assert(tg_cli_schedule_parse("step:3:0.5", &s) && s.kind == TG_SCHED_STEP && s.step_size == 3 && s.gamma == 0.5f);
+    tg_cli_schedule_format(&s, text, sizeof text);
+    cr_assert_str_eq(text, "step:3:0.5");
+    cr_assert(tg_cli_schedule_parse("cosine", &s) && s.kind == TG_SCHED_COSINE && s.t_max == 0 && s.eta_min == 0.0f);
+    cr_assert(tg_cli_schedule_parse("none", &s) && !tg_cli_schedule_active(&s));
+    const char *bad[] = {"step:0:0.5", "step:3:0", "step:3:1.5", "step:3", "cosine:0", "cosine:5:-1", "cosine:5:0:1",
+                         "step:3:0.5x", "linear", "", "none:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert(!tg_cli_schedule_parse(bad[i], &s), "'%s' was accepted", bad[i]);
+}
+
+/* A run's optimizer settings: no weight decay on the 1-d bias (its own group), a bare cosine
+ * resolved to the epochs' steps after the warm-up, and all of it back from the checkpoint. */
+Test(train_loop, weight_decay_spares_the_biases_and_the_schedule_is_saved)
+{
+    tg_dataset data = tiny_data();
+    tg_loop_io io = {0};
+    tg_error err;
+    tg_loop loop;
+    tiny_model m;
+    tiny_init(&m);
+    tg_loop_settings s = tiny_settings(2, 0); /* 3 steps an epoch */
+    s.opt = tg_opt_config_default(TG_OPT_ADAMW);
+    s.opt.weight_decay = 0.5f;
+    s.schedule = (tg_schedule){.kind = TG_SCHED_COSINE, .warmup_steps = 1};
+    cr_assert_eq(run_loop(&m, &s, &(tg_loop_position){0}, &data, &io, NULL, &loop, &err), TG_OK, "%s", err.msg);
+    cr_assert_eq(loop.opt.group_of[0], 0, "the weights decay at cfg's rate");
+    cr_assert(loop.opt.group_of[1] > 0 && loop.opt.groups[loop.opt.group_of[1] - 1].weight_decay == 0.0f, "the bias");
+    cr_assert(loop.opt.scheduled && loop.opt.schedule.t_max == 5 && loop.result.schedule.t_max == 5);
+    tg_checkpoint *ck = tg_ckpt_new(&err);
+    cr_assert_eq(tg_loop_add_state(&loop, ck, &err), TG_OK, "%s", err.msg);
+    tg_loop_close(&loop, TG_OK, &err);
+    tg_loop_settings r = {.epochs = -1, .steps = -1};
+    tg_loop_position start;
+    cr_assert_eq(tg_loop_settings_from_checkpoint(ck, "run.ckpt", &r, &start, &err), TG_OK, "%s", err.msg);
+    cr_assert(r.opt.kind == TG_OPT_ADAMW && r.opt.weight_decay == 0.5f);
+    cr_assert(r.schedule.kind == TG_SCHED_COSINE && r.schedule.t_max == 5 && r.schedule.warmup_steps == 1);
+    tg_ckpt_free(ck);
+    tiny_free(&m);
 }

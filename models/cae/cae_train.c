@@ -110,15 +110,13 @@ typedef struct cae_run {
 
 /* Refuses, before anything is allocated, a model whose checkpoint (weights plus optimizer state)
  * would exceed the format's size limit: otherwise the run would train to the end and then fail to
- * save.  Counted from the settings: D·H per weight matrix (one when tied), H + D biases, and per
- * parameter two Adam moments or one SGD momentum buffer. */
+ * save.  Counted from the settings: D·H per weight matrix (one when tied), H + D biases, each with
+ * the optimizer's state (tg_cli_state_copies). */
 static int check_checkpoint_fits(const cae_train_settings *s, tg_error *err)
 {
     double D = (double)s->model.input, H = (double)s->model.hidden;
     double params = D * H * (s->model.tied ? 1.0 : 2.0) + H + D;
-    const tg_opt_config *opt = &s->run.opt;
-    double copies = 1.0 + (opt->kind == TG_OPT_ADAM ? 2.0 : (opt->momentum > 0.0f ? 1.0 : 0.0));
-    return tg_cli_check_checkpoint_fits(params, copies, "use fewer --hidden units", err);
+    return tg_cli_check_checkpoint_fits(params, tg_cli_state_copies(&s->run.opt), "use fewer --hidden units", err);
 }
 
 /* The model of the run: initialized from the seed, then given the weights of --resume or --init. */

@@ -200,29 +200,6 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
     return false;
 }
 
-bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out)
-{
-    return tg_cli_optimizer_or(c, TG_OPT_ADAM, 1e-3f, out);
-}
-
-bool tg_cli_optimizer_or(const tg_cli *c, tg_opt_kind default_kind, float default_lr, tg_opt_config *out)
-{
-    static const char *const kinds[] = {"adam", "sgd"};
-    int kind = default_kind == TG_OPT_SGD ? 1 : 0;
-    if (!tg_cli_choice(c, "--optimizer", kinds, 2, &kind))
-        return false;
-    const char *foreign = kind == 1 ? "--adam-eps" : "--momentum";
-    if (tg_cli_given(c, foreign)) {
-        tg_cli_say(c->program, "%s applies to --optimizer %s only", foreign, kind == 1 ? "adam" : "sgd");
-        return false;
-    }
-    *out = tg_opt_config_default(kind == 1 ? TG_OPT_SGD : TG_OPT_ADAM);
-    out->lr = default_lr; /* the programs' default: 1e-3 for both (SGD's library default is 0.01) */
-    return tg_cli_float(c, "--lr", TG_OPT_MIN_LR, TG_OPT_MAX_LR, false, &out->lr) &&
-           tg_cli_float(c, "--momentum", 0, TG_OPT_MAX_MOMENTUM, false, &out->momentum) &&
-           tg_cli_float(c, "--adam-eps", TG_OPT_MIN_EPS, TG_OPT_MAX_EPS, false, &out->eps);
-}
-
 bool tg_cli_apply_threads(const tg_cli *c)
 {
     long threads = tg_get_threads(); /* the library's default: TG_THREADS, OMP_NUM_THREADS, the cores */

@@ -15,6 +15,7 @@
 #include "nn/io/checkpoint.h"
 #include "nn/io/data.h"
 #include "nn/optim.h"
+#include "optim_cli.h"
 
 enum { TG_EXIT_OK = 0, TG_EXIT_INTERNAL = 1, TG_EXIT_USAGE = 2, TG_EXIT_INTERRUPTED = 130 };
 
@@ -39,14 +40,6 @@ typedef struct tg_cli_option {
 } tg_cli_option;
 
 #define TG_CLI_ACTIVATIONS "{activations}"
-
-/* The rows of the options tg_cli_optimizer reads, for a program's option table (--adam-eps is
- * a row of its own: TG_CLI_ADAM_EPS_OPTION). */
-#define TG_CLI_OPTIMIZER_OPTIONS(commands)                                  \
-    {"--optimizer", true, (commands), "O  adam|sgd (adam)"},                \
-    {"--lr", true, (commands), "X  learning rate, 1e-30..1e9 (1e-3)"},      \
-    {"--momentum", true, (commands), "X  SGD momentum, 0..0.999999 (0; sgd only)"}
-#define TG_CLI_ADAM_EPS_OPTION(commands) {"--adam-eps", true, (commands), "X  Adam epsilon, 1e-30..1 (1e-8; adam only)"}
 
 struct tg_cli {
     /* set by the caller before tg_cli_parse */
@@ -85,14 +78,6 @@ bool tg_cli_double(const tg_cli *c, const char *name, double lo, double hi, bool
 bool tg_cli_float(const tg_cli *c, const char *name, double lo, double hi, bool lo_open, float *out);
 /* One of `choices`; *out receives its index. */
 bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out);
-
-/* The optimizer options, read the same way by every program: --optimizer adam|sgd (adam),
- * --lr (1e-3 for both), --momentum (SGD only), --adam-eps (Adam only), in the ranges of
- * nn/optim.h; an option of the other optimizer is refused rather than ignored. */
-bool tg_cli_optimizer(const tg_cli *c, tg_opt_config *out);
-/* The same with another optimizer and learning rate when --optimizer and --lr are not given (a
- * preset's, e.g. cae's rifai2011: sgd, 0.01). */
-bool tg_cli_optimizer_or(const tg_cli *c, tg_opt_kind default_kind, float default_lr, tg_opt_config *out);
 
 /* --threads N (1..1024; default: all cores) applied with tg_set_threads. */
 bool tg_cli_apply_threads(const tg_cli *c);

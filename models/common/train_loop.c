@@ -88,15 +88,36 @@ static int open_best(tg_loop *loop, const tg_checkpoint *resume, const char *pat
     return rc;
 }
 
+/* The optimizer's settings beyond its configuration: no weight decay on biases (nor on any
+ * parameter of one dimension), and the schedule, a bare cosine's length resolved to the steps of
+ * the run's epochs (not of --steps, which one invocation alone has) after the warm-up. */
+static int open_optimizer_settings(tg_loop *loop, tg_error *err)
+{
+    int rc = tg_optim_no_decay_1d(&loop->opt, err);
+    tg_schedule *sched = &loop->s.schedule;
+    if (rc || !tg_cli_schedule_active(sched))
+        return rc;
+    if (sched->kind == TG_SCHED_COSINE && sched->t_max == 0) {
+        long per_epoch = (long)((loop->epoch_size + loop->s.batch - 1) / loop->s.batch);
+        long total = loop->s.epochs * per_epoch - sched->warmup_steps;
+        sched->t_max = total > 1 ? total : 1;
+    }
+    return tg_optim_set_schedule(&loop->opt, sched, err);
+}
+
 int tg_loop_open(tg_loop *loop, const tg_loop_model *model, const tg_loop_settings *s, const tg_loop_position *start,
                  const tg_dataset *data, const tg_loop_io *io, const tg_checkpoint *resume, const char *resume_path,
                  tg_error *err)
 {
     *loop = (tg_loop){.model = *model, .s = *s, .pos = *start, .io = *io, .data = data};
+    loop->epoch_size = s->limit > 0 && s->limit < data->n ? s->limit : data->n;
     int rc = tg_optim_init(&loop->opt, &s->opt, model->params, model->n_params, err);
     if (rc)
         return rc;
     loop->have_opt = true;
+    if ((rc = open_optimizer_settings(loop, err)))
+        return rc;
+    loop->result.schedule = loop->s.schedule;
     if (resume && (rc = load_optimizer_state(resume, resume_path, &loop->opt, err)))
         return rc;
     if ((rc = open_best(loop, resume, resume_path, err)))
@@ -106,7 +127,6 @@ int tg_loop_open(tg_loop *loop, const tg_loop_model *model, const tg_loop_settin
     if ((rc = tg_batcher_init(&loop->batcher, data, s->batch, s->limit, s->shuffle, s->seed, err)))
         return rc;
     loop->have_batcher = true;
-    loop->epoch_size = s->limit > 0 && s->limit < data->n ? s->limit : data->n;
     if (start->position > loop->epoch_size)
         return tg_error_set(err, TG_ERR_FORMAT, "%s: train_position %zu is past the epoch's %zu images", resume_path,
                             start->position, loop->epoch_size);
@@ -146,6 +166,7 @@ typedef struct epoch_sums {
     double figures[TG_LOOP_MAX_FIGURES];  /* likewise, or Σ counts */
     size_t samples;
     double seconds;
+    float lr; /* the rate of the last step */
 } epoch_sums;
 
 /* err's message as "step N: MESSAGE; STOPPING" (the message is copied first: tg_error_set must
@@ -173,6 +194,7 @@ static int loop_step(tg_loop *loop, const uint32_t *idx, size_t count, epoch_sum
     if (loop->pos.first_loss == 0)
         loop->pos.first_loss = st.loss;
     double start = profile_clock(loop);
+    sums->lr = tg_optim_lr(&loop->opt, 0);
     if ((rc = tg_optim_step_zero_grad(&loop->opt, err)))
         return step_error(err, rc, st.number, loop->model.stopping);
     if (loop->io.profile)
@@ -287,6 +309,8 @@ static void print_epoch_line(const tg_loop *loop, const epoch_sums *sums, bool c
         fprintf(f, " valid_acc=%.4f", valid->accuracy);
     if (valid)
         fprintf(f, " valid_loss=%.6g", valid->loss);
+    if (loop->opt.scheduled)
+        fprintf(f, " lr=%.9g", (double)sums->lr);
     fprintf(f, "%s\n", complete ? "" : " partial=1");
 }
 
@@ -415,6 +439,7 @@ int tg_loop_add_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err)
         (rc = tg_ckpt_set_meta_fmt(ck, "lr", err, "%.9g", (double)opt->cfg.lr)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "momentum", err, "%.9g", (double)opt->cfg.momentum)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "adam_eps", err, "%.9g", (double)opt->cfg.eps)) ||
+        (rc = tg_cli_add_optimizer_meta(ck, &opt->cfg, &s->schedule, err)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "batch", err, "%zu", s->batch)) ||
         (rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", s->limit)) ||
         (rc = tg_ckpt_set_meta(ck, "shuffle", s->shuffle ? "1" : "0", err)) ||
@@ -444,21 +469,12 @@ int tg_loop_add_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err)
 int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, tg_loop_settings *s,
                                      tg_loop_position *pos, tg_error *err)
 {
-    const char *opt = tg_ckpt_get_meta(ck, "optimizer");
-    if (!opt || (strcmp(opt, "adam") && strcmp(opt, "sgd")))
-        return tg_file_error(err, TG_ERR_FORMAT, path, "not resumable: no optimizer state (optimizer=%s)",
-                             opt ? opt : "missing");
     tg_loop_settings r = *s;
-    const bool sgd = strcmp(opt, "sgd") == 0;
-    r.opt = tg_opt_config_default(sgd ? TG_OPT_SGD : TG_OPT_ADAM);
-    double lr = 0, mom = 0, eps = 0, first_loss = 0;
+    double first_loss = 0;
     uint64_t batch = 0, limit = 0, shuffle = 0, seed = 0, epochs = 0, step = 0, epoch = 0, position = 0;
     uint64_t valid = 0, patience = 0;
     int rc;
-    if ((rc = tg_ckpt_meta_real(ck, path, "lr", true, TG_OPT_MIN_LR, TG_OPT_MAX_LR, &lr, err)) ||
-        (rc = tg_ckpt_meta_real(ck, path, "momentum", true, 0, TG_OPT_MAX_MOMENTUM, &mom, err)) ||
-        /* Adam's alone: an SGD run stores 0 */
-        (rc = tg_ckpt_meta_real(ck, path, "adam_eps", true, sgd ? 0 : TG_OPT_MIN_EPS, TG_OPT_MAX_EPS, &eps, err)) ||
+    if ((rc = tg_cli_optimizer_from_checkpoint(ck, path, &r.opt, &r.schedule, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "batch", true, 1, 1000000000, &batch, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "limit", true, 0, 1000000000000, &limit, err)) ||
         (rc = tg_ckpt_meta_uint(ck, path, "shuffle", true, 0, 1, &shuffle, err)) ||
@@ -475,9 +491,6 @@ int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, 
         return rc;
     r.valid = (size_t)valid;
     r.patience = (long)patience;
-    r.opt.lr = (float)lr;
-    r.opt.momentum = (float)mom;
-    r.opt.eps = (float)eps;
     r.batch = (size_t)batch;
     r.limit = (size_t)limit;
     r.shuffle = shuffle != 0;
@@ -498,7 +511,7 @@ bool tg_loop_parse_options(const tg_cli *c, tg_loop_settings *s)
 
 bool tg_loop_parse_options_or(const tg_cli *c, tg_opt_kind default_kind, float default_lr, tg_loop_settings *s)
 {
-    if (!tg_cli_optimizer_or(c, default_kind, default_lr, &s->opt))
+    if (!tg_cli_optimizer_or(c, default_kind, default_lr, &s->opt) || !tg_cli_schedule(c, &s->schedule))
         return false;
     long epochs = s->epochs, batch = (long)s->batch, steps = s->steps, limit = (long)s->limit, seed = (long)s->seed;
     long valid = (long)s->valid;

@@ -11,7 +11,8 @@
  *     rc = tg_loop_close(&loop, rc, err);   // closes the log (its write error is an error too)
  *
  * Epoch line: `epoch=N loss=… FIGURE=… seconds=…` (plus `samples_per_s=… step=…` when the
- * model asks for them, and ` partial=1` for an epoch cut short). */
+ * model asks for them, `lr=…`, the rate of the epoch's last step, with a schedule, and
+ * ` partial=1` for an epoch cut short). */
 #ifndef TG_TRAIN_LOOP_H
 #define TG_TRAIN_LOOP_H
 
@@ -29,6 +30,8 @@
 /* How a run trains, whatever the model. */
 typedef struct tg_loop_settings {
     tg_opt_config opt;
+    tg_schedule schedule; /* the learning rate's (zeroed: none, tg_cli_schedule_active); a cosine
+                             schedule's t_max 0 means the steps of `epochs` epochs after the warm-up */
     long epochs;   /* passes over the data */
     long steps;    /* stop after this many optimizer steps of the run (0: no limit) */
     size_t batch;  /* mini-batch size; the last, smaller batch of an epoch is used too */
@@ -116,6 +119,7 @@ typedef struct tg_loop_result {
     long best_epoch;     /* with validation: the epoch (from 1) of the lowest validation loss (0: none yet) */
     double best_loss;    /* its validation loss (INFINITY: none yet) */
     bool stopped_early;  /* --patience ran out */
+    tg_schedule schedule; /* the run's schedule, a cosine's t_max 0 replaced by the run's length */
 } tg_loop_result;
 
 struct tg_loop {
@@ -138,8 +142,9 @@ struct tg_loop {
     bool best_in_params;  /* tg_loop_select_best swapped them into the parameters */
 };
 
-/* Opens a run of `model` on `data`, from `start` (all zero: a new run): the optimizer, whose
- * state comes from `resume` when given (the checkpoint read from `resume_path`, which messages
+/* Opens a run of `model` on `data`, from `start` (all zero: a new run): the optimizer, with no
+ * weight decay on the parameters of one dimension (biases; tg_optim_no_decay_1d) and the schedule
+ * of the settings, whose state comes from `resume` when given (the checkpoint read from `resume_path`, which messages
  * name; with validation the parameters hold its model tensors, the best weights, on entry, and
  * the current ones are read from its `last/<param>`), the batcher at start's epoch and position,
  * the tape and the log.  On failure tg_loop_close frees what was opened. */
@@ -169,7 +174,7 @@ int tg_loop_split(const tg_dataset *all, size_t limit, size_t valid, uint64_t se
                   tg_dataset *held, tg_error *err);
 
 /* Adds to ck what a resume needs besides the model: the settings and the position as metadata
- * (optimizer, lr, momentum, adam_eps, batch, limit, shuffle, seed, epochs, train_step,
+ * (optimizer, lr, momentum, adam_eps, those of tg_cli_add_optimizer_meta, batch, limit, shuffle, seed, epochs, train_step,
  * train_epoch, train_position, first_loss) and the optimizer's state tensors and step count;
  * with validation also valid, patience, best_epoch, best_loss and the current weights as
  * `last/<param>` (the model's own tensors then hold the best, see tg_loop_select_best). */
@@ -180,7 +185,8 @@ int tg_loop_add_state(const tg_loop *loop, tg_checkpoint *ck, tg_error *err);
 int tg_loop_settings_from_checkpoint(const tg_checkpoint *ck, const char *path, tg_loop_settings *s,
                                      tg_loop_position *pos, tg_error *err);
 
-/* The options every training command reads the same way: the optimizer (tg_cli_optimizer),
+/* The options every training command reads the same way: the optimizer (tg_cli_optimizer), the
+ * schedule (tg_cli_schedule),
  * --epochs 1..1000000, --batch 1..2^20, --steps, --limit, --seed, --no-shuffle, --valid N,
  * --patience K (needs --valid) (each only
  * when the program has it); absent ones leave *s as it is.  False after one stderr line. */

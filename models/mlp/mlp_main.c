@@ -1,7 +1,8 @@
 /* mlp — train and evaluate a multi-layer perceptron classifier: the framework's second client.
  *
  *   mlp train [--data PATH] [--layers 256,128] [--activation A] [--epochs 10] [--batch 64]
- *             [--optimizer adam|sgd] [--lr 1e-3] [--momentum X] [--seed 1] [--threads N]
+ *             [--optimizer adam|adamw|rmsprop|sgd] [--lr 1e-3] [--momentum X] [--weight-decay X]
+ *             [--rms-alpha X] [--centered] [--schedule S] [--warmup N] [--seed 1] [--threads N]
  *             [--limit N] [--valid N [--patience K]] [--out mlp.ckpt] [--init-encoder CAE.ckpt]
  *   mlp eval --model FILE [--data PATH] [--threads N]
  *
@@ -86,8 +87,9 @@ static int read_encoder(const tg_cli *c, train_request *r, tg_checkpoint **ck)
     return TG_EXIT_OK;
 }
 
-/* The model plus how it was trained (informational metadata), written atomically. */
-static int save_model(const mlp_model *m, const train_request *r, long best_epoch, tg_error *err)
+/* The model plus how it was trained (informational metadata; the schedule as the run used it),
+ * written atomically. */
+static int save_model(const mlp_model *m, const train_request *r, const tg_loop_result *result, tg_error *err)
 {
     tg_checkpoint *ck = tg_ckpt_new(err);
     if (!ck)
@@ -98,13 +100,14 @@ static int save_model(const mlp_model *m, const train_request *r, long best_epoc
         !(rc = tg_ckpt_set_meta(ck, "optimizer", tg_opt_kind_name(o->kind), err)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "lr", err, "%.9g", (double)o->lr)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "momentum", err, "%.9g", (double)o->momentum)) &&
+        !(rc = tg_cli_add_optimizer_meta(ck, o, &result->schedule, err)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "epochs", err, "%ld", r->train.epochs)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "batch", err, "%zu", r->train.batch)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", r->train.limit)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)r->train.seed)) &&
         !(rc = r->encoder_path ? tg_ckpt_set_meta(ck, "init_encoder", r->encoder_path, err) : TG_OK) &&
         !(rc = r->train.valid ? tg_ckpt_set_meta_fmt(ck, "valid", err, "%zu", r->train.valid) : TG_OK) &&
-        !(rc = r->train.valid ? tg_ckpt_set_meta_fmt(ck, "best_epoch", err, "%ld", best_epoch) : TG_OK))
+        !(rc = r->train.valid ? tg_ckpt_set_meta_fmt(ck, "best_epoch", err, "%ld", result->best_epoch) : TG_OK))
         rc = tg_ckpt_write(ck, r->out_path, err);
     tg_ckpt_free(ck);
     return rc;
@@ -158,7 +161,7 @@ static int train_and_save(const tg_cli *c, const train_request *r, mlp_model *m,
     tg_loop_result result;
     tg_error err;
     int rc = mlp_train(m, &r->train, data, &io, &result, &err);
-    if (rc || (rc = save_model(m, r, result.best_epoch, &err)))
+    if (rc || (rc = save_model(m, r, &result, &err)))
         return tg_cli_fail(c, rc, &err);
     if (result.interrupted) {
         tg_cli_say("mlp", "interrupted after step %ld; the weights so far are in %s", result.steps_done, r->out_path);
