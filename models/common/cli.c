@@ -41,15 +41,16 @@ bool tg_cli_given(const tg_cli *c, const char *name)
     return i >= 0 && c->given[i];
 }
 
-/* One line of a command's help, with TG_CLI_ACTIVATIONS replaced by the list. */
-static void print_option(FILE *f, const tg_cli_option *o)
+/* One line of a command's help, the name padded to `width`, with TG_CLI_ACTIVATIONS replaced by
+ * the list. */
+static void print_option(FILE *f, const tg_cli_option *o, int width)
 {
     const char *slot = strstr(o->help, TG_CLI_ACTIVATIONS);
     if (!slot) {
-        fprintf(f, "  %-13s %s\n", o->name, o->help);
+        fprintf(f, "  %-*s %s\n", width, o->name, o->help);
         return;
     }
-    fprintf(f, "  %-13s %.*s%s%s\n", o->name, (int)(slot - o->help), o->help, tg_activation_choices(),
+    fprintf(f, "  %-*s %.*s%s%s\n", width, o->name, (int)(slot - o->help), o->help, tg_activation_choices(),
             slot + strlen(TG_CLI_ACTIVATIONS));
 }
 
@@ -63,9 +64,12 @@ static void print_usage(const tg_cli *c, FILE *f)
         return;
     }
     fprintf(f, "usage: %s %s [options]\noptions:\n", c->program, c->command_name);
+    int width = 13; /* the names' column: the longest name of the program's options, at least 13 */
+    for (int i = 0; i < c->n_options; i++)
+        width = (int)strlen(c->options[i].name) > width ? (int)strlen(c->options[i].name) : width;
     for (int i = 0; i < c->n_options; i++)
         if (c->options[i].commands & c->command)
-            print_option(f, &c->options[i]);
+            print_option(f, &c->options[i], width);
 }
 
 int tg_cli_parse(tg_cli *c, int argc, char **argv)
