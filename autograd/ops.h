@@ -76,7 +76,7 @@ tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);
 tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);
 tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);
 /* Shapes and constants (dim: 0..ndim-1; shapes: 1..4 dimensions, none 0): */
-tg_node *tg_reshape(tg_tape *t, tg_node *x, int ndim, const size_t *shape); /* same count; a copy */
+tg_node *tg_reshape(tg_tape *t, tg_node *x, int ndim, const size_t *shape); /* same count; a view of x's value */
 tg_node *tg_slice(tg_tape *t, tg_node *x, int dim, size_t start, size_t length); /* length >= 1 */
 tg_node *tg_concat(tg_tape *t, tg_node *a, tg_node *b, int dim); /* other dimensions equal */
 tg_node *tg_transpose_of(tg_tape *t, tg_node *x);             /* [M,N] -> [N,M]; [N] -> [N,1] */

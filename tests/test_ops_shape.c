@@ -78,21 +78,100 @@ static void backward_with(fixture *f, tg_node *y, const float *w)
 
 /* ---- reshape ------------------------------------------------------------------------------ */
 
-Test(ops_shape, reshape_keeps_the_elements_in_order_in_a_copy)
+Test(ops_shape, reshape_is_a_view_of_its_input)
 {
     fixture f;
     begin(&f);
     tg_node *x = param(&f, 2, SHAPE(2, 3), VALUES(1, 2, 3, 4, 5, 6));
+    size_t used = tg_tape_arena_used(f.t);
     tg_node *y = tg_reshape(f.t, x, 3, SHAPE(3, 1, 2));
     cr_assert_not_null(y, "%s", tg_tape_error(f.t));
     cr_assert_eq(y->op, &tg_op_reshape);
+    cr_assert(y->is_view);
     expect_tensor(&y->value, 3, SHAPE(3, 1, 2), VALUES(1, 2, 3, 4, 5, 6), "reshape [2,3] -> [3,1,2]");
-    cr_assert_neq(y->value.data, x->value.data, "reshape is a copy, not a view");
-    f.p[0].value.data[0] = 99.0f; /* the copy does not follow later changes of its input */
-    cr_assert_eq(y->value.data[0], 1.0f);
-    expect_tensor(&tg_reshape(f.t, x, 1, SHAPE(6))->value, 1, SHAPE(6), VALUES(99, 2, 3, 4, 5, 6), "reshape -> [6]");
+    cr_assert_eq(y->value.data, x->value.data, "reshape shares its input's storage");
+    cr_assert_null(y->value.owned, "a view owns nothing");
+    size_t node_bytes = (sizeof(tg_node) + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+    cr_assert_eq(tg_tape_arena_used(f.t) - used, node_bytes, "the node, and no value buffer, in the arena");
+    f.p[0].value.data[0] = 99.0f; /* the view follows its input */
+    cr_assert_eq(y->value.data[0], 99.0f);
+    tg_node *z = tg_reshape(f.t, y, 1, SHAPE(6)); /* a view of a view: still x's storage */
+    cr_assert_eq(z->value.data, x->value.data);
+    expect_tensor(&z->value, 1, SHAPE(6), VALUES(99, 2, 3, 4, 5, 6), "reshape -> [6]");
     backward_with(&f, y, VALUES(10, 20, 30, 40, 50, 60));
+    cr_assert_neq(y->grad.data, f.p[0].grad.data, "the gradient is the view's own buffer");
     expect_tensor(&f.p[0].grad, 2, SHAPE(2, 3), VALUES(10, 20, 30, 40, 50, 60), "d reshape");
+    end(&f);
+}
+
+/* A view of an intermediate node (arena storage) and of a caller's tensor (tg_input); the
+ * gradient of x used both directly and through a view gets both terms, in a buffer of its own. */
+Test(ops_shape, reshape_views_nodes_and_inputs_and_keeps_gradients_apart)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(2, 2), VALUES(1, 2, 3, 4));
+    tg_node *h = tg_scale(f.t, x, 2.0f);
+    tg_node *v = tg_reshape(f.t, h, 1, SHAPE(4));
+    cr_assert_eq(v->value.data, h->value.data);
+    float caller[4] = {5, 6, 7, 8};
+    tg_tensor c;
+    cr_assert_eq(tg_tensor_wrap(&c, caller, 2, SHAPE(2, 2), NULL), TG_OK);
+    tg_node *cv = tg_reshape(f.t, tg_input(f.t, &c), 1, SHAPE(4));
+    cr_assert_eq(cv->value.data, caller);
+    /* L = Σ w ⊙ (h as [4] + h as [4]) with w = 1..4: dh = 2w, dx = 2·dh = 4w */
+    tg_node *sum = tg_add(f.t, tg_reshape(f.t, h, 1, SHAPE(4)), v);
+    backward_with(&f, sum, VALUES(1, 2, 3, 4));
+    cr_assert_neq(v->grad.data, h->grad.data);
+    expect_tensor(&h->grad, 2, SHAPE(2, 2), VALUES(2, 4, 6, 8), "dh through two views");
+    expect_tensor(&f.p[0].grad, 2, SHAPE(2, 2), VALUES(4, 8, 12, 16), "dx");
+    end(&f);
+}
+
+/* A small model, tanh(x·W + b) against a target, through three reshapes ([4,5] -> [20] -> [2,10]
+ * -> [4,5]) and without them: the loss and the gradients are the same bits (a reshape moves no
+ * value, whether it copies, as it used to, or is a view). */
+static float model_loss(fixture *f, const tg_tensor *x, const tg_tensor *target, bool reshapes)
+{
+    tg_tape_reset(f->t);
+    for (int i = 0; i < f->n_params; i++)
+        tg_param_zero_grad(&f->p[i]);
+    tg_node *h = tg_affine(f->t, tg_input(f->t, x), tg_param_leaf(f->t, &f->p[0]), tg_param_leaf(f->t, &f->p[1]),
+                           false);
+    if (reshapes)
+        h = tg_reshape(f->t, tg_reshape(f->t, tg_reshape(f->t, h, 1, SHAPE(20)), 2, SHAPE(2, 10)), 2, SHAPE(4, 5));
+    tg_node *loss = tg_mse(f->t, tg_tanh(f->t, h), tg_input(f->t, target), TG_REDUCE_MEAN);
+    tg_error err = {0};
+    cr_assert_eq(tg_backward(f->t, loss, &err), TG_OK, "%s", err.msg);
+    return loss->value.data[0];
+}
+
+Test(ops_shape, a_model_through_reshapes_gets_the_same_bits)
+{
+    fixture f;
+    begin(&f);
+    float xv[24], tv[20], wv[30], bv[5];
+    for (int k = 0; k < 30; k++) {
+        wv[k] = sinf(0.7f * (float)k);
+        if (k < 24)
+            xv[k] = cosf(1.3f * (float)k);
+        if (k < 20)
+            tv[k] = sinf(0.3f * (float)k + 1.0f);
+        if (k < 5)
+            bv[k] = 0.1f * (float)k - 0.2f;
+    }
+    param(&f, 2, SHAPE(6, 5), wv);
+    param(&f, 1, SHAPE(5), bv);
+    tg_tensor x, target;
+    tg_tensor_wrap(&x, xv, 2, SHAPE(4, 6), NULL);
+    tg_tensor_wrap(&target, tv, 2, SHAPE(4, 5), NULL);
+    float plain = model_loss(&f, &x, &target, false), dw[30], db[5];
+    memcpy(dw, f.p[0].grad.data, sizeof dw);
+    memcpy(db, f.p[1].grad.data, sizeof db);
+    float viewed = model_loss(&f, &x, &target, true);
+    cr_assert_eq(memcmp(&plain, &viewed, sizeof plain), 0, "loss %.9g vs %.9g", (double)plain, (double)viewed);
+    cr_assert_eq(memcmp(dw, f.p[0].grad.data, sizeof dw), 0, "dW differs");
+    cr_assert_eq(memcmp(db, f.p[1].grad.data, sizeof db), 0, "db differs");
     end(&f);
 }
 
