@@ -351,15 +351,71 @@ Test(ops_shape, broadcasts_rows_columns_and_scalars_either_way)
     }
 }
 
-Test(ops_shape, a_3d_operand_broadcasts_in_the_2d_reading)
+/* Broadcasts aligned from the right that are none of the 2-D forms (the general walk), for
+ * each op: y = a ∘ b and, with L = Σ w ⊙ y, w = 1, 2, 3, ... over y, the gradients da, db.
+ * Every number below was worked out by hand (w's flat index in y [I,J,K]: (i·J + j)·K + k). */
+typedef struct nd_case {
+    const char *name;
+    tg_node *(*op)(tg_tape *, tg_node *, tg_node *);
+    int a_ndim, b_ndim, y_ndim;
+    size_t a_shape[4], b_shape[4], y_shape[4];
+    float a[24], b[24], y[24], da[24], db[24];
+} nd_case;
+
+#define IOTA24 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23
+#define W24 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
+
+static const nd_case nd_cases[] = {
+    /* a = 0..23, b = {100, 200, 300} along dimension 1: y = a + 100(j+1);
+     * db_j = Σ_{i,k} w_ijk = {(1+2+3+4)+(13+..+16), (5+..+8)+(17+..+20), (9+..+12)+(21+..+24)} */
+    {"[2,3,4] + [3,1]", tg_add, 3, 2, 3, {2, 3, 4}, {3, 1}, {2, 3, 4}, {IOTA24}, {100, 200, 300},
+     {100, 101, 102, 103, 204, 205, 206, 207, 308, 309, 310, 311,
+      112, 113, 114, 115, 216, 217, 218, 219, 320, 321, 322, 323},
+     {W24}, {68, 100, 132}},
+    /* a [2,1,4] = 1..8, b [3,1] = {1, 10, 100}: y_ijk = a_ik·b_j;
+     * da_ik = Σ_j w_ijk·b_j = (w_i0k + 10 w_i1k + 100 w_i2k), db_j = Σ_{i,k} w_ijk·a_ik */
+    {"[2,1,4] * [3,1]", tg_mul, 3, 2, 3, {2, 1, 4}, {3, 1}, {2, 3, 4}, {1, 2, 3, 4, 5, 6, 7, 8}, {1, 10, 100},
+     {1, 2, 3, 4, 10, 20, 30, 40, 100, 200, 300, 400, 5, 6, 7, 8, 50, 60, 70, 80, 500, 600, 700, 800},
+     {951, 1062, 1173, 1284, 2283, 2394, 2505, 2616}, {412, 556, 700}},
+    /* a [4] = {1000, .., 4000} along the last dimension, b = 0..23: y = 1000(k+1) - (12i + 4j + k);
+     * da_k = Σ_{i,j} w_ijk = 60 + 6(k+1), db = -w */
+    {"[4] - [2,3,4]", tg_sub, 1, 3, 3, {4}, {2, 3, 4}, {2, 3, 4}, {1000, 2000, 3000, 4000}, {IOTA24},
+     {1000, 1999, 2998, 3997, 996, 1995, 2994, 3993, 992, 1991, 2990, 3989,
+      988, 1987, 2986, 3985, 984, 1983, 2982, 3981, 980, 1979, 2978, 3977},
+     {66, 72, 78, 84},
+     {-1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19, -20, -21, -22, -23, -24}},
+    /* a [2,1,3] = {1,5,9; 2,6,10}, b [2,1] = {4, 7} along dimension 1: y_ijk = max(a_ik, b_j);
+     * da: w where a won (a >= b), db: w where b won: b=4 at (0,0,0), (1,0,0); b=7 at (0,1,0..1), (1,1,0..1) */
+    {"max([2,1,3], [2,1])", tg_max, 3, 2, 3, {2, 1, 3}, {2, 1}, {2, 2, 3}, {1, 5, 9, 2, 6, 10}, {4, 7},
+     {4, 5, 9, 7, 7, 9, 4, 6, 10, 7, 7, 10}, {0, 2, 9, 0, 8, 21}, {1 + 7, 4 + 5 + 10 + 11}},
+    /* the same with min: y_ijk = min(a_ik, b_j); a wins where a <= b */
+    {"min([2,1,3], [2,1])", tg_min, 3, 2, 3, {2, 1, 3}, {2, 1}, {2, 2, 3}, {1, 5, 9, 2, 6, 10}, {4, 7},
+     {1, 4, 4, 1, 5, 7, 2, 4, 4, 2, 6, 7}, {1 + 4, 5, 0, 7 + 10, 11, 0}, {2 + 3 + 8 + 9, 6 + 12}},
+    /* a column [2,1] = {6, 12} over b [3] = {1, 2, 3}: y_ij = a_i / b_j; da_i = Σ_j w_ij / b_j,
+     * db_j = -Σ_i w_ij·a_i / b_j² = {-(6 + 48)/1, -(12 + 60)/4, -(18 + 72)/9} */
+    {"[2,1] / [3]", tg_div, 2, 1, 2, {2, 1}, {3}, {2, 3}, {6, 12}, {1, 2, 3}, {6, 3, 2, 12, 6, 4},
+     {1 + 1 + 1, 4 + 2.5f + 2}, {-54, -18, -10}},
+    /* four dimensions: a [2,1,1,2] = 1..4, b [2,1,1] = {10, 20} -> y [2,2,1,2]: y_ijl = a_il + b_j;
+     * da_il = Σ_j w: {1+3, 2+4, 5+7, 6+8}, db_j = Σ_{i,l} w: {1+2+5+6, 3+4+7+8} */
+    {"[2,1,1,2] + [2,1,1]", tg_add, 4, 3, 4, {2, 1, 1, 2}, {2, 1, 1}, {2, 2, 1, 2}, {1, 2, 3, 4}, {10, 20},
+     {11, 12, 21, 22, 13, 14, 23, 24}, {4, 6, 12, 14}, {14, 22}},
+};
+
+Test(ops_shape, broadcasts_aligned_from_the_right_in_any_dimensions)
 {
-    fixture f;
-    begin(&f);
-    tg_node *a = input(&f, 3, SHAPE(2, 1, 2), VALUES(1, 2, 3, 4));
-    tg_node *col = input(&f, 2, SHAPE(2, 1), VALUES(10, 20)), *row = input(&f, 1, SHAPE(2), VALUES(10, 20));
-    expect_tensor(&tg_add(f.t, a, col)->value, 3, SHAPE(2, 1, 2), VALUES(11, 12, 23, 24), "[2,1,2] + [2,1]");
-    expect_tensor(&tg_mul(f.t, row, a)->value, 3, SHAPE(2, 1, 2), VALUES(10, 40, 30, 80), "[2] * [2,1,2]");
-    end(&f);
+    for (size_t c = 0; c < sizeof nd_cases / sizeof nd_cases[0]; c++) {
+        const nd_case *k = &nd_cases[c];
+        fixture f;
+        begin(&f);
+        tg_node *a = param(&f, k->a_ndim, k->a_shape, k->a), *b = param(&f, k->b_ndim, k->b_shape, k->b);
+        tg_node *y = k->op(f.t, a, b);
+        cr_assert_not_null(y, "%s: %s", k->name, tg_tape_error(f.t));
+        expect_tensor(&y->value, k->y_ndim, k->y_shape, k->y, k->name);
+        backward_with(&f, y, VALUES(W24));
+        expect_tensor(&f.p[0].grad, k->a_ndim, k->a_shape, k->da, k->name);
+        expect_tensor(&f.p[1].grad, k->b_ndim, k->b_shape, k->db, k->name);
+        end(&f);
+    }
 }
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -399,14 +455,28 @@ Test(ops_shape, constructor_messages)
     EXPECT_ERROR(tg_add_scalar(t, NODE(2, 3), NAN), TG_ERR_ARG, "add_scalar: [2,3] with constant nan: not finite");
     EXPECT_ERROR(tg_rsub(t, NODE(2, 3), -INFINITY), TG_ERR_ARG, "rsub: constant -inf is not finite");
     EXPECT_ERROR(tg_add(t, NODE(2, 3), NODE(3, 1)), TG_ERR_SHAPE,
-                 "add: [2,3] + [3,1]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [2,3], [1,3], [2,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "add: [2,3] + [3,1]: shapes do not broadcast: a's dimension 0 is 2, b's dimension 0 is 3"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_mul(t, NODE(2, 1), NODE(3, 2)), TG_ERR_SHAPE,
-                 "mul: [2,1] * [3,2]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [3,2], [1,2], [3,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "mul: [2,1] * [3,2]: shapes do not broadcast: a's dimension 0 is 2, b's dimension 0 is 3"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_sub(t, NODE(2, 3), NODE(1, 2)), TG_ERR_SHAPE,
-                 "sub: [2,3] - [1,2]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [2,3], [1,3], [2,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "sub: [2,3] - [1,2]: shapes do not broadcast: a's dimension 1 is 3, b's dimension 1 is 2"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    /* of different dimensions: the first pair from the right that differs, with its positions */
+    EXPECT_ERROR(tg_add(t, NODE(2, 3, 4), NODE(3, 5)), TG_ERR_SHAPE,
+                 "add: [2,3,4] + [3,5]: shapes do not broadcast: a's dimension 2 is 4, b's dimension 1 is 5"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    EXPECT_ERROR(tg_div(t, NODE(4), NODE(2, 3, 5)), TG_ERR_SHAPE,
+                 "div: [4] / [2,3,5]: shapes do not broadcast: a's dimension 0 is 4, b's dimension 2 is 5"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    EXPECT_ERROR(tg_max(t, NODE(2, 1, 3, 4), NODE(5, 2, 1, 1)), TG_ERR_SHAPE,
+                 "max: [2,1,3,4] and [5,2,1,1]: shapes do not broadcast: a's dimension 0 is 2, b's dimension 0 is 5"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    /* the 2-D reading's row of a 3-D tensor's columns is not a broadcast aligned from the right */
+    EXPECT_ERROR(tg_add(t, NODE(2, 3, 4), NODE(12)), TG_ERR_SHAPE,
+                 "add: [2,3,4] + [12]: shapes do not broadcast: a's dimension 2 is 4, b's dimension 0 is 12"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
 #undef EXPECT_ERROR
 #undef NODE
     tg_tape_free(t);
