@@ -1,5 +1,5 @@
 /* tests/test_ops_shape.c — the shape ops, constants and broadcasting (autograd/ops_shape.c and
- * the broadcasts of ops_elementwise.c): values and gradients against numbers worked out by hand
+ * the broadcasts of ops_broadcast.c and ops_elementwise.c): values and gradients against numbers worked out by hand
  * here, and each constructor's shape errors with their exact messages.  Gradients against finite
  * differences are in test_gradcheck.c. */
 #include <criterion/criterion.h>
