@@ -48,6 +48,15 @@ bool tg_tape_check_inputs(tg_tape *tape, const char *name, int n_in, ...);
  * requires_grad is derived from the inputs (and the tape's grad mode).  NULL on error (sticky). */
 tg_node *tg_tape_record(tg_tape *tape, const tg_op_def *op, int n_in, tg_node *const *in,
                         int ndim, const size_t *shape);
+/* Appends a node for the one-input `op` whose value is a view of x's value in another shape of
+ * the same element count (x's storage, not copied: x's values are contiguous and no op writes into
+ * an input's value, so the view reads what x holds for the whole step; it owns nothing, and it
+ * lives as long as x's storage does: the arena's until the reset, a parameter's or the caller's
+ * tensor's as tg_param_leaf and tg_input say).  Only the value is shared: the node's gradient is
+ * a buffer of its own, as every node's, and the op's backward adds it into x's (an aliased
+ * gradient would be zero-filled or assigned (=) as the view's while holding x's other terms).
+ * The caller has checked the counts.  NULL on error (sticky). */
+tg_node *tg_tape_record_view(tg_tape *tape, const tg_op_def *op, tg_node *x, int ndim, const size_t *shape);
 /* Runs n's forward (timed when profiling) and returns n; NULL in, NULL out. */
 tg_node *tg_tape_forward(tg_tape *tape, tg_node *n);
 /* Sets the sticky error (only the first error is kept) and returns NULL for convenience. */

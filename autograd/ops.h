@@ -69,14 +69,15 @@ double tg_activation_slope(tg_activation act, double h);
 tg_node *tg_matmul(tg_tape *t, tg_node *a, tg_node *b, bool trans_a, bool trans_b);
 /* x·op(w) + b, op(w) = w or wᵀ, b a row of op(w)'s columns: a Dense layer in one op */
 tg_node *tg_affine(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, bool trans_w);
-/* add, sub, mul broadcast (2-D reading): a and b the same shape, or one a row [1,N] or [N], a
- * column [M,1] or a scalar [1] of the other (y: the other's shape), or a column [M,1] and a row
- * [1,N] (y [M,N]). */
+/* add, sub, mul (and div, max, min below) broadcast as numpy does: a and b aligned from the
+ * right, each pair of sizes equal or one of them 1; y has the larger of each pair and the larger
+ * number of dimensions ([2,3,4] + [3,1] -> [2,3,4]; [M,N] + a row [N] or a column [M,1] or a
+ * scalar [1]; a column [M,1] + a row [1,N] -> [M,N]). */
 tg_node *tg_add(tg_tape *t, tg_node *a, tg_node *b);
 tg_node *tg_sub(tg_tape *t, tg_node *a, tg_node *b);
 tg_node *tg_mul(tg_tape *t, tg_node *a, tg_node *b);
 /* Shapes and constants (dim: 0..ndim-1; shapes: 1..4 dimensions, none 0): */
-tg_node *tg_reshape(tg_tape *t, tg_node *x, int ndim, const size_t *shape); /* same count; a copy */
+tg_node *tg_reshape(tg_tape *t, tg_node *x, int ndim, const size_t *shape); /* same count; a view of x's value */
 tg_node *tg_slice(tg_tape *t, tg_node *x, int dim, size_t start, size_t length); /* length >= 1 */
 tg_node *tg_concat(tg_tape *t, tg_node *a, tg_node *b, int dim); /* other dimensions equal */
 tg_node *tg_transpose_of(tg_tape *t, tg_node *x);             /* [M,N] -> [N,M]; [N] -> [N,1] */
@@ -91,9 +92,9 @@ tg_node *tg_square(tg_tape *t, tg_node *x);
 tg_node *tg_exp(tg_tape *t, tg_node *x);
 tg_node *tg_log(tg_tape *t, tg_node *x);                      /* no domain check: as logf */
 /* Elementwise math and reductions along an axis (ops_math.c): */
-tg_node *tg_div(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row; no check of b = 0 */
-tg_node *tg_max(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row; ties: gradient to a */
-tg_node *tg_min(tg_tape *t, tg_node *a, tg_node *b);          /* b: a's shape or a row; ties: gradient to a */
+tg_node *tg_div(tg_tape *t, tg_node *a, tg_node *b);          /* broadcast as add; no check of b = 0 */
+tg_node *tg_max(tg_tape *t, tg_node *a, tg_node *b);          /* broadcast as add; ties: gradient to a */
+tg_node *tg_min(tg_tape *t, tg_node *a, tg_node *b);          /* broadcast as add; ties: gradient to a */
 tg_node *tg_sqrt(tg_tape *t, tg_node *x);                     /* no domain check: as sqrtf */
 tg_node *tg_pow(tg_tape *t, tg_node *x, float p);             /* p finite; no domain check: as powf */
 tg_node *tg_abs(tg_tape *t, tg_node *x);                      /* gradient 0 at x = 0 */

@@ -22,9 +22,42 @@
 #include "ops.def"
 #undef TG_OP
 
-/* y = a ∘ b for the two-input elementwise ops (add, sub, mul, div, max, min): b has a's shape
- * or is one row [1,N] (or [N]) broadcast over a's rows; records and runs op, or fails naming it. */
+/* ---- the two-input elementwise ops (ops_broadcast.c says how they broadcast) ---- */
+
+typedef enum tg_binary_kind {
+    TG_BINARY_ADD, TG_BINARY_SUB, TG_BINARY_MUL, TG_BINARY_DIV, TG_BINARY_MAX, TG_BINARY_MIN
+} tg_binary_kind;
+
+/* y = a ∘ b, shapes broadcast (aligned from the right, each pair of sizes equal or one of them
+ * 1); records and runs op, or fails naming it, both shapes and the sizes that differ. */
 tg_node *tg_binary_op(tg_tape *t, const tg_op_def *op, tg_node *a, tg_node *b);
+/* Whether binary node n is the form with the ops' own loops: a has y's shape and b has it too or
+ * is a row of it (2-D reading: b [1,N] or [N] over y [M,N]). */
+bool tg_binary_a_full_b_row(const tg_node *n);
+/* The general forward and backward of binary node n of `kind`: any broadcast, one strided walk
+ * over y (single-threaded; the backward's sums over the repeats taken in double, in y's order). */
+void tg_binary_general_forward(tg_node *n, tg_binary_kind kind);
+void tg_binary_general_backward(tg_node *n, tg_binary_kind kind);
+
+/* Whether max (is_max) or min takes a: a >= b (a <= b), ties to a, and a NaN a is taken too;
+ * a NaN b fails the test and is taken. */
+TG_ALWAYS_INLINE bool tg_picks_a(bool is_max, float a, float b)
+{
+    return (is_max ? a >= b : a <= b) || isnan(a);
+}
+
+/* a ∘ b for one element (inlined with a constant kind, the switch folds away). */
+TG_ALWAYS_INLINE float tg_binary_value(tg_binary_kind kind, float a, float b)
+{
+    switch (kind) {
+    case TG_BINARY_ADD: return a + b;
+    case TG_BINARY_SUB: return a - b;
+    case TG_BINARY_MUL: return a * b;
+    case TG_BINARY_DIV: return a / b;
+    case TG_BINARY_MAX: return tg_picks_a(true, a, b) ? a : b;
+    default: return tg_picks_a(false, a, b) ? a : b;
+    }
+}
 
 /* Whether an activation op computed node h, and if so which (kind and parameter) in *act. */
 bool tg_activation_of_node(const tg_node *h, tg_activation *act);

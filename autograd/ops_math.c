@@ -1,5 +1,5 @@
 /* autograd/ops_math.c — elementwise math and reductions along an axis: div, max, min (two
- * inputs, b a's shape or a row), sqrt, pow, abs, neg, clamp, rsub (one input, constants in the
+ * inputs, broadcast as ops_broadcast.c says), sqrt, pow, abs, neg, clamp, rsub (one input, constants in the
  * node's typed params), softmax and log_softmax (rows of the last dimension), sum_axis,
  * mean_axis, max_axis ([M,N], axis 0 or 1), and tg_argmax_rows (no gradient: a plain function).
  *
@@ -20,9 +20,8 @@
 
 #include <stdint.h>
 
-/* ---- binary ops: y = a ∘ b, b either a's shape or one row broadcast over a's rows ------------ */
-
-typedef enum math_binary_kind { MB_DIV, MB_MAX, MB_MIN } math_binary_kind;
+/* ---- binary ops: y = a ∘ b; these loops for b a's shape or one row broadcast over a's rows,
+ * the general walk of ops_broadcast.c for every other broadcast ------------------------------ */
 
 /* Element (i,j) of b is b[i·stride + j]: stride N for a's shape, 0 for a broadcast row (whose
  * backward's `db[0·i + j] +=` then sums over the rows it was used in). */
@@ -31,41 +30,33 @@ static size_t row_stride_of_b(const tg_node *n)
     return n->in[1]->value.size == n->value.size ? tg_cols(n) : 0;
 }
 
-/* Whether max (is_max) or min takes a: a >= b (a <= b), ties to a, and a NaN a is taken too;
- * a NaN b fails the test and is taken. */
-TG_ALWAYS_INLINE bool picks_a(bool is_max, float a, float b)
-{
-    return (is_max ? a >= b : a <= b) || isnan(a);
-}
-
-TG_ALWAYS_INLINE float binary_value(math_binary_kind kind, float a, float b)
-{
-    switch (kind) {
-    case MB_DIV: return a / b;
-    case MB_MAX: return picks_a(true, a, b) ? a : b;
-    default: return picks_a(false, a, b) ? a : b;
-    }
-}
-
 // a [M,N], b [M,N] or [1,N] -> y [M,N]
-TG_ALWAYS_INLINE void binary_forward_loops(const math_binary_kind kind, tg_node *n)
+TG_ALWAYS_INLINE void binary_forward_loops(const tg_binary_kind kind, tg_node *n)
 {
+    if (!tg_binary_a_full_b_row(n)) {
+        tg_binary_general_forward(n, kind);
+        return;
+    }
     const float *a = n->in[0]->value.data, *b = n->in[1]->value.data;
     float *y = n->value.data;
     size_t M = tg_rows(n), N = tg_cols(n), bs = row_stride_of_b(n);
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++)
-            y[i * N + j] = binary_value(kind, a[i * N + j], b[i * bs + j]);
+            y[i * N + j] = tg_binary_value(kind, a[i * N + j], b[i * bs + j]);
 }
 
-TG_VECTORIZE void tg_op_div_forward(tg_node *n) { binary_forward_loops(MB_DIV, n); }
-TG_VECTORIZE void tg_op_max_forward(tg_node *n) { binary_forward_loops(MB_MAX, n); }
-TG_VECTORIZE void tg_op_min_forward(tg_node *n) { binary_forward_loops(MB_MIN, n); }
+TG_VECTORIZE void tg_op_div_forward(tg_node *n) { binary_forward_loops(TG_BINARY_DIV, n); }
+TG_VECTORIZE void tg_op_max_forward(tg_node *n) { binary_forward_loops(TG_BINARY_MAX, n); }
+TG_VECTORIZE void tg_op_min_forward(tg_node *n) { binary_forward_loops(TG_BINARY_MIN, n); }
 
 /* y = a/b:  ∂y/∂a = 1/b, ∂y/∂b = -a/b², so da += dy/b and db -= dy·a/b² (a broadcast row sums
  * over the rows).  div(x, x) works: both loops read values and add into the same gradient. */
 TG_VECTORIZE void tg_op_div_backward(tg_node *n)
 {
+    if (!tg_binary_a_full_b_row(n)) {
+        tg_binary_general_backward(n, TG_BINARY_DIV);
+        return;
+    }
     tg_node *a = n->in[0], *b = n->in[1];
     const float *dy = n->grad.data, *av = a->value.data, *bv = b->value.data;
     size_t M = tg_rows(n), N = tg_cols(n), bs = row_stride_of_b(n);
@@ -84,6 +75,10 @@ TG_VECTORIZE void tg_op_div_backward(tg_node *n)
 /* y = a or b, whichever was picked: dy goes to that one (ties: to a). */
 static void minmax_backward(tg_node *n, bool is_max)
 {
+    if (!tg_binary_a_full_b_row(n)) {
+        tg_binary_general_backward(n, is_max ? TG_BINARY_MAX : TG_BINARY_MIN);
+        return;
+    }
     tg_node *a = n->in[0], *b = n->in[1];
     const float *dy = n->grad.data, *av = a->value.data, *bv = b->value.data;
     size_t M = tg_rows(n), N = tg_cols(n), bs = row_stride_of_b(n);
@@ -91,7 +86,7 @@ static void minmax_backward(tg_node *n, bool is_max)
     for (size_t i = 0; i < M; i++)
         for (size_t j = 0; j < N; j++) {
             size_t k = i * N + j;
-            if (picks_a(is_max, av[k], bv[i * bs + j])) {
+            if (tg_picks_a(is_max, av[k], bv[i * bs + j])) {
                 if (da)
                     a->grad.data[k] += dy[k];
             } else if (db) {
@@ -103,7 +98,7 @@ static void minmax_backward(tg_node *n, bool is_max)
 void tg_op_max_backward(tg_node *n) { minmax_backward(n, true); }
 void tg_op_min_backward(tg_node *n) { minmax_backward(n, false); }
 
-/* (Their constructors are with add's, sub's and mul's in ops_elementwise.c.) */
+/* (Their constructors are with add's, sub's and mul's in ops_broadcast.c.) */
 
 /* ---- one-input ops: y = f(x), same shape; constants in typed params ------------------------ */
 

@@ -2,9 +2,11 @@
  * add_scalar (c - x is rsub, in ops_math.c).
  *
  * The shape ops move values without arithmetic, so their forwards are copies and their
- * backwards add dy back to where each value came from.  reshape copies too (a view would spare
- * the copy, but tg_tape_record gives every node its own arena buffer, and a copy is valid for the
- * tape's whole step whatever the input is: a parameter, a caller's tensor, another node).
+ * backwards add dy back to where each value came from.  reshape copies nothing: its value is a
+ * view of its input's storage (tg_tape_record_view, op.h: values are contiguous and no op writes
+ * into an input's value), valid as long as that storage is, which covers the tape's step whatever
+ * the input is (a parameter, a caller's tensor, another node).  Its gradient is not shared: the
+ * view's own buffer is added into the input's, as every other op's backward does.
  * A dimension `dim` splits a tensor into [outer, D, inner]: outer = the product of the
  * dimensions before dim, D = shape[dim], inner = the product of those after it; a range of dim
  * is then, for each of the outer blocks, one contiguous run of (range length)·inner floats. */
@@ -42,13 +44,11 @@ static void copy_blocks(float *dst, size_t dst_step, const float *src, size_t sr
 
 /* ---- reshape: the same elements in another shape ------------------------------------------- */
 
-// x [any], y [shape], the same element count
-void tg_op_reshape_forward(tg_node *n)
-{
-    memcpy(n->value.data, n->in[0]->value.data, n->value.size * sizeof(float));
-}
+// x [any], y [shape], the same element count: y's value is x's storage already (a view)
+void tg_op_reshape_forward(tg_node *n) { (void)n; }
 
-/* dx += dy, element for element (the order of the elements is the same) */
+/* dx += dy, element for element (the order of the elements is the same; dy is the view's own
+ * buffer, never x's gradient: see the top of this file) */
 void tg_op_reshape_backward(tg_node *n)
 {
     copy_blocks(n->in[0]->grad.data, 0, n->grad.data, 0, 1, n->value.size, true);
@@ -69,7 +69,7 @@ tg_node *tg_reshape(tg_tape *t, tg_node *x, int ndim, const size_t *shape)
         return tg_tape_fail(t, TG_ERR_SHAPE, "reshape: %s -> %s: element counts differ (%zu vs %zu)", SHAPE(x),
                             tg_shape_str(s, sizeof s, ndim, shape), x->value.size, count);
     }
-    tg_node *n = tg_tape_record(t, &tg_op_reshape, 1, &x, ndim, shape);
+    tg_node *n = tg_tape_record_view(t, &tg_op_reshape, x, ndim, shape);
     return tg_tape_forward(t, n);
 }
 

@@ -248,6 +248,25 @@ tg_node *tg_tape_record(tg_tape *t, const tg_op_def *op, int n_in, tg_node *cons
     return n;
 }
 
+tg_node *tg_tape_record_view(tg_tape *t, const tg_op_def *op, tg_node *x, int ndim, const size_t *shape)
+{
+    if (t->error.code)
+        return NULL;
+    tg_tensor view;
+    tg_error err;
+    if (tg_tensor_reshape(&view, &x->value, ndim, shape, &err))
+        return tg_tape_fail(t, err.code, "%s: %s", op->name, err.msg);
+    tg_node *n = append_node(t, op);
+    if (!n)
+        return NULL;
+    n->value = view; /* owned = NULL: nothing to free, ever */
+    n->is_view = true;
+    n->n_in = 1;
+    n->in[0] = x;
+    n->requires_grad = x->requires_grad && t->grad_enabled;
+    return n;
+}
+
 static profile_entry *profile_slot(tg_tape *t, const tg_op_def *op)
 {
     for (int i = 0; i < t->n_profile; i++)
@@ -422,7 +441,7 @@ void tg_tape_print(const tg_tape *t, FILE *f)
         size_t used = 0;
         for (int k = 0; k < n->n_in && used < sizeof inputs; k++)
             used += (size_t)snprintf(inputs + used, sizeof inputs - used, "%s%d", k ? "," : "", n->in[k]->index);
-        size_t bytes = (n->value.size + (n->grad.data ? n->grad.size : 0)) * sizeof(float);
+        size_t bytes = ((n->is_view ? 0 : n->value.size) + (n->grad.data ? n->grad.size : 0)) * sizeof(float);
         /* the op's formula from the registry, its value part (before the gradients' ';') */
         const char *formula = tg_op_formula(n->op), *end = formula ? strchr(formula, ';') : NULL;
         int formula_len = formula ? (end ? (int)(end - formula) : (int)strlen(formula)) : 0;

@@ -58,7 +58,8 @@ struct tg_node {
     int index;                  /* position on the tape */
     int n_in;
     tg_node *in[TG_MAX_INPUTS];
-    tg_tensor value;            /* the forward result (a view into the arena or a param/input) */
+    tg_tensor value;            /* the forward result (a view into the arena or a param/input, or,
+                                   for a view node, of its input's value: is_view) */
     tg_tensor grad;             /* d(loss)/d(value); empty (data == NULL) unless requires_grad
                                    and a backward pass is running or has run */
     bool requires_grad;         /* true when some parameter leads to this node */
@@ -73,6 +74,8 @@ struct tg_node {
                                    gradient nothing has written yet with = (tg_grad_first_write) */
     bool grad_unwritten;        /* during tg_backward: nothing has written this intermediate
                                    gradient yet, its buffer holds stale data (see tape.c) */
+    bool is_view;               /* the value shares in[0]'s storage (reshape): no buffer of its own;
+                                   its gradient is still its own (tg_tape_record_view, op.h) */
 };
 
 tg_tape *tg_tape_new(tg_error *err);

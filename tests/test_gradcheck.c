@@ -290,7 +290,7 @@ static void gc_binary(const tg_op_def *op)
             c.apply = apply_binary;
             if (form == A_3D) {
                 gc_param(&c, "a", 3, (size_t[]){M, 2, N}, -1.0f, 1.0f);
-                gc_param2(&c, "b", 1, 2 * N, -1.0f, 1.0f);
+                gc_param(&c, "b", 3, (size_t[]){1, 2, N}, -1.0f, 1.0f); /* a row in the 2-D reading */
             } else {
                 gc_param2(&c, "a", M, N, -1.0f, 1.0f);
                 if (form == SAME)
@@ -306,9 +306,65 @@ static void gc_binary(const tg_op_def *op)
     }
 }
 
-static void gc_case_add(void) { gc_binary(&tg_op_add); }
-static void gc_case_sub(void) { gc_binary(&tg_op_sub); }
-static void gc_case_mul(void) { gc_binary(&tg_op_mul); }
+/* ---- the two-input ops (add, sub, mul, div, max, min) in broadcasts of 3 and 4 dimensions -----
+ *
+ * Shapes aligned from the right that are none of the 2-D forms (y's shape, a row, a column, a
+ * scalar), so the general walk of ops_broadcast.c computes them: b repeated along y's first and
+ * last dimensions, both operands repeated, a of fewer dimensions, four dimensions with repeats
+ * on both sides.  div's b is in ±[0.5, 1.5); for max and min a's values are odd multiples of 0.1
+ * and b's even ones, so no pair they compare is closer than 0.1 (no kink within a step). */
+static const struct {
+    int a_ndim, b_ndim;
+    size_t a[4], b[4];
+} nd_forms[] = {
+    {3, 2, {2, 3, 4}, {3, 1}},       /* -> [2,3,4] */
+    {3, 2, {2, 1, 4}, {3, 1}},       /* -> [2,3,4] */
+    {1, 3, {4}, {2, 3, 4}},          /* -> [2,3,4] */
+    {3, 3, {3, 1, 5}, {1, 4, 1}},    /* -> [3,4,5] */
+    {4, 3, {2, 1, 3, 1}, {4, 1, 5}}, /* -> [2,4,3,5] */
+};
+
+static tg_node *apply_nd(tg_tape *t, gc_case *c, tg_node *const *in)
+{
+    const tg_op_def *op = c->expect;
+    tg_node *(*f)(tg_tape *, tg_node *, tg_node *) = op == &tg_op_add ? tg_add : op == &tg_op_sub ? tg_sub
+                                                    : op == &tg_op_mul ? tg_mul : op == &tg_op_div ? tg_div
+                                                    : op == &tg_op_max ? tg_max : tg_min;
+    return f(t, in[0], in[1]);
+}
+
+/* p's values rounded to multiples of 0.2, plus `shift` */
+static void on_grid(tg_param *p, float shift)
+{
+    for (size_t k = 0; k < p->value.size; k++)
+        p->value.data[k] = 0.2f * roundf(p->value.data[k] / 0.2f) + shift;
+}
+
+static void gc_broadcast_nd(const tg_op_def *op)
+{
+    for (size_t form = 0; form < sizeof nd_forms / sizeof nd_forms[0]; form++) {
+        gc_case c;
+        gc_begin(&c, 900 + (uint64_t)form);
+        tg_param *a = gc_param(&c, "a", nd_forms[form].a_ndim, nd_forms[form].a, -1.0f, 1.0f);
+        tg_param *b = gc_param(&c, "b", nd_forms[form].b_ndim, nd_forms[form].b, -1.0f, 1.0f);
+        if (op == &tg_op_div)
+            away_from_zero(&c, b, 0.5f, 1.5f);
+        if (op == &tg_op_max || op == &tg_op_min) {
+            on_grid(a, 0.1f);
+            on_grid(b, 0.0f);
+        }
+        c.expect = op;
+        c.apply = apply_nd;
+        char sa[64], sb[64];
+        snprintf(c.label, sizeof c.label, "%s %s and %s", op->name, tg_tensor_shape_str(sa, sizeof sa, &a->value),
+                 tg_tensor_shape_str(sb, sizeof sb, &b->value));
+        gc_run(&c, op == &tg_op_div ? 1e-2 : 5e-2);
+    }
+}
+
+static void gc_case_add(void) { gc_binary(&tg_op_add); gc_broadcast_nd(&tg_op_add); }
+static void gc_case_sub(void) { gc_binary(&tg_op_sub); gc_broadcast_nd(&tg_op_sub); }
+static void gc_case_mul(void) { gc_binary(&tg_op_mul); gc_broadcast_nd(&tg_op_mul); }
 
 /* ---- one-input ops ------------------------------------------------------------------------ */
 
@@ -688,13 +744,14 @@ static void gc_broadcast(const tg_op_def *op)
     enum { B_COL, B_SCALAR, B_SCALAR_2D, A_ROW, A_COL, A_SCALAR, COL_ROW, ROW_COL, A_3D_B_COL, N_FORMS };
     static const char *const form_name[N_FORMS] = {"b column",  "b scalar [1]",  "b scalar [1,1]",
                                                    "a row",     "a column",      "a scalar",
-                                                   "a column, b row", "a row, b column", "a 3-D, b column"};
+                                                   "a column, b row", "a row, b column", "a 3-D, b column [M,1,1]"};
     for (int form = 0; form < N_FORMS; form++)
         for (int trial = 0; trial < 2; trial++) {
             gc_case c;
             gc_begin(&c, 720 + (uint64_t)(10 * form + trial));
             size_t M = gc_dim(&c, 2, 5), N = trial == 1 ? 70 : gc_dim(&c, 2, 5); /* M, N >= 2: no form degenerates */
-            size_t full[2] = {M, N}, row[2] = {1, N}, col[2] = {M, 1}, one[2] = {1, 1}, a_3d[3] = {M, 2, N};
+            size_t full[2] = {M, N}, row[2] = {1, N}, col[2] = {M, 1}, one[2] = {1, 1}, a_3d[3] = {M, 2, N},
+                   col_3d[3] = {M, 1, 1};
             const size_t *a = full, *b = full;
             int a_ndim = 2, b_ndim = 2;
             switch (form) {
@@ -706,7 +763,7 @@ static void gc_broadcast(const tg_op_def *op)
             case A_SCALAR: a = one, a_ndim = 1; break;
             case COL_ROW: a = col, b = row; break;
             case ROW_COL: a = row, b = col; break;
-            default: a = a_3d, a_ndim = 3, b = col; break;
+            default: a = a_3d, a_ndim = 3, b = col_3d, b_ndim = 3; break;
             }
             gc_param(&c, "a", a_ndim, a, -1.0f, 1.0f);
             gc_param(&c, "b", b_ndim, b, -1.0f, 1.0f);
@@ -1317,7 +1374,7 @@ static void apart_from_b(tg_param *a, const tg_param *b, float margin)
     }
 }
 
-/* div, max, min: b of a's shape, a row [1,N], a row [N], and a 3-D a with a row b.  div's b is
+/* div, max, min: b of a's shape, a row [1,N], a row [N], and a 3-D a with a row b [1,2,N].  div's b is
  * in ±[0.5, 1.5) (1/b stays smooth); max's and min's a is 0.1 from b. */
 static void gc_math_binary(const tg_op_def *op, double eps)
 {
@@ -1332,10 +1389,10 @@ static void gc_math_binary(const tg_op_def *op, double eps)
             c.apply = apply_math;
             tg_param *a = form == A_3D ? gc_param(&c, "a", 3, (size_t[]){M, 2, N}, -1.0f, 1.0f)
                                        : gc_param2(&c, "a", M, N, -1.0f, 1.0f);
-            size_t bN = form == A_3D ? 2 * N : N;
             tg_param *b = form == SAME     ? gc_param2(&c, "b", M, N, -1.0f, 1.0f)
-                          : form == ROW_1D ? gc_param(&c, "b", 1, (size_t[]){bN}, -1.0f, 1.0f)
-                                           : gc_param2(&c, "b", 1, bN, -1.0f, 1.0f);
+                          : form == ROW_1D ? gc_param(&c, "b", 1, (size_t[]){N}, -1.0f, 1.0f)
+                          : form == A_3D   ? gc_param(&c, "b", 3, (size_t[]){1, 2, N}, -1.0f, 1.0f)
+                                           : gc_param2(&c, "b", 1, N, -1.0f, 1.0f);
             if (op == &tg_op_div)
                 away_from_zero(&c, b, 0.5f, 1.5f);
             else
@@ -1345,9 +1402,9 @@ static void gc_math_binary(const tg_op_def *op, double eps)
         }
 }
 
-static void gc_case_div(void) { gc_math_binary(&tg_op_div, 1e-2); }
-static void gc_case_max(void) { gc_math_binary(&tg_op_max, 5e-2); } /* piecewise linear: exact */
-static void gc_case_min(void) { gc_math_binary(&tg_op_min, 5e-2); }
+static void gc_case_div(void) { gc_math_binary(&tg_op_div, 1e-2); gc_broadcast_nd(&tg_op_div); }
+static void gc_case_max(void) { gc_math_binary(&tg_op_max, 5e-2); gc_broadcast_nd(&tg_op_max); } /* piecewise linear: exact */
+static void gc_case_min(void) { gc_math_binary(&tg_op_min, 5e-2); gc_broadcast_nd(&tg_op_min); }
 
 /* A one-input op with constants (c0, c1) on x [M,N] (a 1-D x on trial 1, 70 columns on trial 3)
  * in [lo, hi); `fix` (may be NULL) then moves x off the op's kinks. */

@@ -307,9 +307,14 @@ Test(ops_math, constructor_messages)
 #define NODE(...) tg_input_new(t, 2, (size_t[]){__VA_ARGS__})
 #define EXPECT_ERROR(call, code, message) EXPECT_TAPE_ERROR(t, call, code, message)
     EXPECT_ERROR(tg_div(t, NODE(3, 4), NODE(2, 4)), TG_ERR_SHAPE,
-                 "div: [3,4] / [2,4]: shapes differ (b must be [3,4] or a row [1,4])");
+                 "div: [3,4] / [2,4]: shapes do not broadcast: a's dimension 0 is 3, b's dimension 0 is 2"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_max(t, NODE(3, 4), NODE(1, 3)), TG_ERR_SHAPE,
-                 "max: [3,4] and [1,3]: shapes differ (b must be [3,4] or a row [1,4])");
+                 "max: [3,4] and [1,3]: shapes do not broadcast: a's dimension 1 is 4, b's dimension 1 is 3"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    EXPECT_ERROR(tg_min(t, NODE(4, 1), NODE(3, 2)), TG_ERR_SHAPE,
+                 "min: [4,1] and [3,2]: shapes do not broadcast: a's dimension 0 is 4, b's dimension 0 is 3"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_pow(t, NODE(2, 2), INFINITY), TG_ERR_ARG, "pow: exponent inf is not finite");
     EXPECT_ERROR(tg_clamp(t, NODE(2, 2), 1.0f, 0.0f), TG_ERR_ARG, "clamp: bounds [1, 0]: need lo <= hi");
     EXPECT_ERROR(tg_clamp(t, NODE(2, 2), NAN, 0.0f), TG_ERR_ARG, "clamp: bounds [nan, 0]: need lo <= hi");

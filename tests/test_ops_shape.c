@@ -1,5 +1,5 @@
 /* tests/test_ops_shape.c — the shape ops, constants and broadcasting (autograd/ops_shape.c and
- * the broadcasts of ops_elementwise.c): values and gradients against numbers worked out by hand
+ * the broadcasts of ops_broadcast.c and ops_elementwise.c): values and gradients against numbers worked out by hand
  * here, and each constructor's shape errors with their exact messages.  Gradients against finite
  * differences are in test_gradcheck.c. */
 #include <criterion/criterion.h>
@@ -78,21 +78,100 @@ static void backward_with(fixture *f, tg_node *y, const float *w)
 
 /* ---- reshape ------------------------------------------------------------------------------ */
 
-Test(ops_shape, reshape_keeps_the_elements_in_order_in_a_copy)
+Test(ops_shape, reshape_is_a_view_of_its_input)
 {
     fixture f;
     begin(&f);
     tg_node *x = param(&f, 2, SHAPE(2, 3), VALUES(1, 2, 3, 4, 5, 6));
+    size_t used = tg_tape_arena_used(f.t);
     tg_node *y = tg_reshape(f.t, x, 3, SHAPE(3, 1, 2));
     cr_assert_not_null(y, "%s", tg_tape_error(f.t));
     cr_assert_eq(y->op, &tg_op_reshape);
+    cr_assert(y->is_view);
     expect_tensor(&y->value, 3, SHAPE(3, 1, 2), VALUES(1, 2, 3, 4, 5, 6), "reshape [2,3] -> [3,1,2]");
-    cr_assert_neq(y->value.data, x->value.data, "reshape is a copy, not a view");
-    f.p[0].value.data[0] = 99.0f; /* the copy does not follow later changes of its input */
-    cr_assert_eq(y->value.data[0], 1.0f);
-    expect_tensor(&tg_reshape(f.t, x, 1, SHAPE(6))->value, 1, SHAPE(6), VALUES(99, 2, 3, 4, 5, 6), "reshape -> [6]");
+    cr_assert_eq(y->value.data, x->value.data, "reshape shares its input's storage");
+    cr_assert_null(y->value.owned, "a view owns nothing");
+    size_t node_bytes = (sizeof(tg_node) + TG_ALIGN - 1) / TG_ALIGN * TG_ALIGN;
+    cr_assert_eq(tg_tape_arena_used(f.t) - used, node_bytes, "the node, and no value buffer, in the arena");
+    f.p[0].value.data[0] = 99.0f; /* the view follows its input */
+    cr_assert_eq(y->value.data[0], 99.0f);
+    tg_node *z = tg_reshape(f.t, y, 1, SHAPE(6)); /* a view of a view: still x's storage */
+    cr_assert_eq(z->value.data, x->value.data);
+    expect_tensor(&z->value, 1, SHAPE(6), VALUES(99, 2, 3, 4, 5, 6), "reshape -> [6]");
     backward_with(&f, y, VALUES(10, 20, 30, 40, 50, 60));
+    cr_assert_neq(y->grad.data, f.p[0].grad.data, "the gradient is the view's own buffer");
     expect_tensor(&f.p[0].grad, 2, SHAPE(2, 3), VALUES(10, 20, 30, 40, 50, 60), "d reshape");
+    end(&f);
+}
+
+/* A view of an intermediate node (arena storage) and of a caller's tensor (tg_input); the
+ * gradient of x used both directly and through a view gets both terms, in a buffer of its own. */
+Test(ops_shape, reshape_views_nodes_and_inputs_and_keeps_gradients_apart)
+{
+    fixture f;
+    begin(&f);
+    tg_node *x = param(&f, 2, SHAPE(2, 2), VALUES(1, 2, 3, 4));
+    tg_node *h = tg_scale(f.t, x, 2.0f);
+    tg_node *v = tg_reshape(f.t, h, 1, SHAPE(4));
+    cr_assert_eq(v->value.data, h->value.data);
+    float caller[4] = {5, 6, 7, 8};
+    tg_tensor c;
+    cr_assert_eq(tg_tensor_wrap(&c, caller, 2, SHAPE(2, 2), NULL), TG_OK);
+    tg_node *cv = tg_reshape(f.t, tg_input(f.t, &c), 1, SHAPE(4));
+    cr_assert_eq(cv->value.data, caller);
+    /* L = Σ w ⊙ (h as [4] + h as [4]) with w = 1..4: dh = 2w, dx = 2·dh = 4w */
+    tg_node *sum = tg_add(f.t, tg_reshape(f.t, h, 1, SHAPE(4)), v);
+    backward_with(&f, sum, VALUES(1, 2, 3, 4));
+    cr_assert_neq(v->grad.data, h->grad.data);
+    expect_tensor(&h->grad, 2, SHAPE(2, 2), VALUES(2, 4, 6, 8), "dh through two views");
+    expect_tensor(&f.p[0].grad, 2, SHAPE(2, 2), VALUES(4, 8, 12, 16), "dx");
+    end(&f);
+}
+
+/* A small model, tanh(x·W + b) against a target, through three reshapes ([4,5] -> [20] -> [2,10]
+ * -> [4,5]) and without them: the loss and the gradients are the same bits (a reshape moves no
+ * value, whether it copies, as it used to, or is a view). */
+static float model_loss(fixture *f, const tg_tensor *x, const tg_tensor *target, bool reshapes)
+{
+    tg_tape_reset(f->t);
+    for (int i = 0; i < f->n_params; i++)
+        tg_param_zero_grad(&f->p[i]);
+    tg_node *h = tg_affine(f->t, tg_input(f->t, x), tg_param_leaf(f->t, &f->p[0]), tg_param_leaf(f->t, &f->p[1]),
+                           false);
+    if (reshapes)
+        h = tg_reshape(f->t, tg_reshape(f->t, tg_reshape(f->t, h, 1, SHAPE(20)), 2, SHAPE(2, 10)), 2, SHAPE(4, 5));
+    tg_node *loss = tg_mse(f->t, tg_tanh(f->t, h), tg_input(f->t, target), TG_REDUCE_MEAN);
+    tg_error err = {0};
+    cr_assert_eq(tg_backward(f->t, loss, &err), TG_OK, "%s", err.msg);
+    return loss->value.data[0];
+}
+
+Test(ops_shape, a_model_through_reshapes_gets_the_same_bits)
+{
+    fixture f;
+    begin(&f);
+    float xv[24], tv[20], wv[30], bv[5];
+    for (int k = 0; k < 30; k++) {
+        wv[k] = sinf(0.7f * (float)k);
+        if (k < 24)
+            xv[k] = cosf(1.3f * (float)k);
+        if (k < 20)
+            tv[k] = sinf(0.3f * (float)k + 1.0f);
+        if (k < 5)
+            bv[k] = 0.1f * (float)k - 0.2f;
+    }
+    param(&f, 2, SHAPE(6, 5), wv);
+    param(&f, 1, SHAPE(5), bv);
+    tg_tensor x, target;
+    tg_tensor_wrap(&x, xv, 2, SHAPE(4, 6), NULL);
+    tg_tensor_wrap(&target, tv, 2, SHAPE(4, 5), NULL);
+    float plain = model_loss(&f, &x, &target, false), dw[30], db[5];
+    memcpy(dw, f.p[0].grad.data, sizeof dw);
+    memcpy(db, f.p[1].grad.data, sizeof db);
+    float viewed = model_loss(&f, &x, &target, true);
+    cr_assert_eq(memcmp(&plain, &viewed, sizeof plain), 0, "loss %.9g vs %.9g", (double)plain, (double)viewed);
+    cr_assert_eq(memcmp(dw, f.p[0].grad.data, sizeof dw), 0, "dW differs");
+    cr_assert_eq(memcmp(db, f.p[1].grad.data, sizeof db), 0, "db differs");
     end(&f);
 }
 
@@ -272,15 +351,71 @@ Test(ops_shape, broadcasts_rows_columns_and_scalars_either_way)
     }
 }
 
-Test(ops_shape, a_3d_operand_broadcasts_in_the_2d_reading)
+/* Broadcasts aligned from the right that are none of the 2-D forms (the general walk), for
+ * each op: y = a ∘ b and, with L = Σ w ⊙ y, w = 1, 2, 3, ... over y, the gradients da, db.
+ * Every number below was worked out by hand (w's flat index in y [I,J,K]: (i·J + j)·K + k). */
+typedef struct nd_case {
+    const char *name;
+    tg_node *(*op)(tg_tape *, tg_node *, tg_node *);
+    int a_ndim, b_ndim, y_ndim;
+    size_t a_shape[4], b_shape[4], y_shape[4];
+    float a[24], b[24], y[24], da[24], db[24];
+} nd_case;
+
+#define IOTA24 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23
+#define W24 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24
+
+static const nd_case nd_cases[] = {
+    /* a = 0..23, b = {100, 200, 300} along dimension 1: y = a + 100(j+1);
+     * db_j = Σ_{i,k} w_ijk = {(1+2+3+4)+(13+..+16), (5+..+8)+(17+..+20), (9+..+12)+(21+..+24)} */
+    {"[2,3,4] + [3,1]", tg_add, 3, 2, 3, {2, 3, 4}, {3, 1}, {2, 3, 4}, {IOTA24}, {100, 200, 300},
+     {100, 101, 102, 103, 204, 205, 206, 207, 308, 309, 310, 311,
+      112, 113, 114, 115, 216, 217, 218, 219, 320, 321, 322, 323},
+     {W24}, {68, 100, 132}},
+    /* a [2,1,4] = 1..8, b [3,1] = {1, 10, 100}: y_ijk = a_ik·b_j;
+     * da_ik = Σ_j w_ijk·b_j = (w_i0k + 10 w_i1k + 100 w_i2k), db_j = Σ_{i,k} w_ijk·a_ik */
+    {"[2,1,4] * [3,1]", tg_mul, 3, 2, 3, {2, 1, 4}, {3, 1}, {2, 3, 4}, {1, 2, 3, 4, 5, 6, 7, 8}, {1, 10, 100},
+     {1, 2, 3, 4, 10, 20, 30, 40, 100, 200, 300, 400, 5, 6, 7, 8, 50, 60, 70, 80, 500, 600, 700, 800},
+     {951, 1062, 1173, 1284, 2283, 2394, 2505, 2616}, {412, 556, 700}},
+    /* a [4] = {1000, .., 4000} along the last dimension, b = 0..23: y = 1000(k+1) - (12i + 4j + k);
+     * da_k = Σ_{i,j} w_ijk = 60 + 6(k+1), db = -w */
+    {"[4] - [2,3,4]", tg_sub, 1, 3, 3, {4}, {2, 3, 4}, {2, 3, 4}, {1000, 2000, 3000, 4000}, {IOTA24},
+     {1000, 1999, 2998, 3997, 996, 1995, 2994, 3993, 992, 1991, 2990, 3989,
+      988, 1987, 2986, 3985, 984, 1983, 2982, 3981, 980, 1979, 2978, 3977},
+     {66, 72, 78, 84},
+     {-1, -2, -3, -4, -5, -6, -7, -8, -9, -10, -11, -12, -13, -14, -15, -16, -17, -18, -19, -20, -21, -22, -23, -24}},
+    /* a [2,1,3] = {1,5,9; 2,6,10}, b [2,1] = {4, 7} along dimension 1: y_ijk = max(a_ik, b_j);
+     * da: w where a won (a >= b), db: w where b won: b=4 at (0,0,0), (1,0,0); b=7 at (0,1,0..1), (1,1,0..1) */
+    {"max([2,1,3], [2,1])", tg_max, 3, 2, 3, {2, 1, 3}, {2, 1}, {2, 2, 3}, {1, 5, 9, 2, 6, 10}, {4, 7},
+     {4, 5, 9, 7, 7, 9, 4, 6, 10, 7, 7, 10}, {0, 2, 9, 0, 8, 21}, {1 + 7, 4 + 5 + 10 + 11}},
+    /* the same with min: y_ijk = min(a_ik, b_j); a wins where a <= b */
+    {"min([2,1,3], [2,1])", tg_min, 3, 2, 3, {2, 1, 3}, {2, 1}, {2, 2, 3}, {1, 5, 9, 2, 6, 10}, {4, 7},
+     {1, 4, 4, 1, 5, 7, 2, 4, 4, 2, 6, 7}, {1 + 4, 5, 0, 7 + 10, 11, 0}, {2 + 3 + 8 + 9, 6 + 12}},
+    /* a column [2,1] = {6, 12} over b [3] = {1, 2, 3}: y_ij = a_i / b_j; da_i = Σ_j w_ij / b_j,
+     * db_j = -Σ_i w_ij·a_i / b_j² = {-(6 + 48)/1, -(12 + 60)/4, -(18 + 72)/9} */
+    {"[2,1] / [3]", tg_div, 2, 1, 2, {2, 1}, {3}, {2, 3}, {6, 12}, {1, 2, 3}, {6, 3, 2, 12, 6, 4},
+     {1 + 1 + 1, 4 + 2.5f + 2}, {-54, -18, -10}},
+    /* four dimensions: a [2,1,1,2] = 1..4, b [2,1,1] = {10, 20} -> y [2,2,1,2]: y_ijl = a_il + b_j;
+     * da_il = Σ_j w: {1+3, 2+4, 5+7, 6+8}, db_j = Σ_{i,l} w: {1+2+5+6, 3+4+7+8} */
+    {"[2,1,1,2] + [2,1,1]", tg_add, 4, 3, 4, {2, 1, 1, 2}, {2, 1, 1}, {2, 2, 1, 2}, {1, 2, 3, 4}, {10, 20},
+     {11, 12, 21, 22, 13, 14, 23, 24}, {4, 6, 12, 14}, {14, 22}},
+};
+
+Test(ops_shape, broadcasts_aligned_from_the_right_in_any_dimensions)
 {
-    fixture f;
-    begin(&f);
-    tg_node *a = input(&f, 3, SHAPE(2, 1, 2), VALUES(1, 2, 3, 4));
-    tg_node *col = input(&f, 2, SHAPE(2, 1), VALUES(10, 20)), *row = input(&f, 1, SHAPE(2), VALUES(10, 20));
-    expect_tensor(&tg_add(f.t, a, col)->value, 3, SHAPE(2, 1, 2), VALUES(11, 12, 23, 24), "[2,1,2] + [2,1]");
-    expect_tensor(&tg_mul(f.t, row, a)->value, 3, SHAPE(2, 1, 2), VALUES(10, 40, 30, 80), "[2] * [2,1,2]");
-    end(&f);
+    for (size_t c = 0; c < sizeof nd_cases / sizeof nd_cases[0]; c++) {
+        const nd_case *k = &nd_cases[c];
+        fixture f;
+        begin(&f);
+        tg_node *a = param(&f, k->a_ndim, k->a_shape, k->a), *b = param(&f, k->b_ndim, k->b_shape, k->b);
+        tg_node *y = k->op(f.t, a, b);
+        cr_assert_not_null(y, "%s: %s", k->name, tg_tape_error(f.t));
+        expect_tensor(&y->value, k->y_ndim, k->y_shape, k->y, k->name);
+        backward_with(&f, y, VALUES(W24));
+        expect_tensor(&f.p[0].grad, k->a_ndim, k->a_shape, k->da, k->name);
+        expect_tensor(&f.p[1].grad, k->b_ndim, k->b_shape, k->db, k->name);
+        end(&f);
+    }
 }
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -320,14 +455,28 @@ Test(ops_shape, constructor_messages)
     EXPECT_ERROR(tg_add_scalar(t, NODE(2, 3), NAN), TG_ERR_ARG, "add_scalar: [2,3] with constant nan: not finite");
     EXPECT_ERROR(tg_rsub(t, NODE(2, 3), -INFINITY), TG_ERR_ARG, "rsub: constant -inf is not finite");
     EXPECT_ERROR(tg_add(t, NODE(2, 3), NODE(3, 1)), TG_ERR_SHAPE,
-                 "add: [2,3] + [3,1]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [2,3], [1,3], [2,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "add: [2,3] + [3,1]: shapes do not broadcast: a's dimension 0 is 2, b's dimension 0 is 3"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_mul(t, NODE(2, 1), NODE(3, 2)), TG_ERR_SHAPE,
-                 "mul: [2,1] * [3,2]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [3,2], [1,2], [3,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "mul: [2,1] * [3,2]: shapes do not broadcast: a's dimension 0 is 2, b's dimension 0 is 3"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_sub(t, NODE(2, 3), NODE(1, 2)), TG_ERR_SHAPE,
-                 "sub: [2,3] - [1,2]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [2,3], [1,3], [2,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "sub: [2,3] - [1,2]: shapes do not broadcast: a's dimension 1 is 3, b's dimension 1 is 2"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    /* of different dimensions: the first pair from the right that differs, with its positions */
+    EXPECT_ERROR(tg_add(t, NODE(2, 3, 4), NODE(3, 5)), TG_ERR_SHAPE,
+                 "add: [2,3,4] + [3,5]: shapes do not broadcast: a's dimension 2 is 4, b's dimension 1 is 5"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    EXPECT_ERROR(tg_div(t, NODE(4), NODE(2, 3, 5)), TG_ERR_SHAPE,
+                 "div: [4] / [2,3,5]: shapes do not broadcast: a's dimension 0 is 4, b's dimension 2 is 5"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    EXPECT_ERROR(tg_max(t, NODE(2, 1, 3, 4), NODE(5, 2, 1, 1)), TG_ERR_SHAPE,
+                 "max: [2,1,3,4] and [5,2,1,1]: shapes do not broadcast: a's dimension 0 is 2, b's dimension 0 is 5"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
+    /* the 2-D reading's row of a 3-D tensor's columns is not a broadcast aligned from the right */
+    EXPECT_ERROR(tg_add(t, NODE(2, 3, 4), NODE(12)), TG_ERR_SHAPE,
+                 "add: [2,3,4] + [12]: shapes do not broadcast: a's dimension 2 is 4, b's dimension 0 is 12"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
 #undef EXPECT_ERROR
 #undef NODE
     tg_tape_free(t);

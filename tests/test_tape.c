@@ -217,14 +217,14 @@ Test(tape, constructor_messages)
     EXPECT_ERROR(tg_matmul(t, NODE(32, 784), NODE(784, 64), false, true), TG_ERR_SHAPE,
                  "matmul: [32,784] x [784,64]ᵀ: inner dimensions differ");
     EXPECT_ERROR(tg_add(t, NODE(32, 64), NODE(32, 10)), TG_ERR_SHAPE,
-                 "add: [32,64] + [32,10]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [32,64], [1,64], [32,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "add: [32,64] + [32,10]: shapes do not broadcast: a's dimension 1 is 64, b's dimension 1 is 10"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_sub(t, NODE(3, 4), NODE(2, 4)), TG_ERR_SHAPE,
-                 "sub: [3,4] - [2,4]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [3,4], [1,4], [3,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "sub: [3,4] - [2,4]: shapes do not broadcast: a's dimension 0 is 3, b's dimension 0 is 2"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_mul(t, NODE(3, 4), NODE(4, 3)), TG_ERR_SHAPE,
-                 "mul: [3,4] * [4,3]: shapes do not broadcast (one must have the other's shape or be a row, column or "
-                 "scalar of it: for [3,4], [1,4], [3,1] or [1]; or a column [M,1] and a row [1,N])");
+                 "mul: [3,4] * [4,3]: shapes do not broadcast: a's dimension 1 is 4, b's dimension 1 is 3"
+                 " (aligned from the right, each pair of sizes must be equal or one of them 1)");
     EXPECT_ERROR(tg_scale(t, NODE(2, 2), NAN), TG_ERR_ARG, "scale: factor nan is not finite");
     EXPECT_ERROR(tg_mse(t, NODE(4, 3), NODE(4, 2), TG_REDUCE_MEAN), TG_ERR_SHAPE,
                  "mse: pred [4,3] vs target [4,2]: shapes differ");
