@@ -42,32 +42,52 @@ size_t tg_conv_scratch_floats(const tg_conv_geom *g)
 }
 
 /* One segment of a panel: `len` columns starting at column j of the virtual matrix, all in output
- * row i of image b, from output column ow0. */
+ * row i of image b, from output column ow0.  segment_at finds the first; segment_next moves to the
+ * one after it (the next output row, from its column 0), without a division. */
 typedef struct segment {
-    size_t b, i, ow0, len;
+    size_t j, b, i, ow0, len;
 } segment;
 
 static segment segment_at(const tg_conv_geom *g, size_t j, size_t j1)
 {
     size_t P = g->OH * g->OW, p = j % P;
-    segment s = {j / P, p / g->OW, p % g->OW, 0};
+    segment s = {j, j / P, p / g->OW, p % g->OW, 0};
     s.len = g->OW - s.ow0 < j1 - j ? g->OW - s.ow0 : j1 - j;
     return s;
 }
 
-/* The outputs q in [*lo, *hi) of a segment (ow = ow0 + q) whose input column
- * iw = ow·stride_w − pad_w + kw·dil_w falls inside the image. */
-static void valid_span(const tg_conv_geom *g, const segment *s, size_t kw, size_t *lo, size_t *hi)
+static void segment_next(const tg_conv_geom *g, segment *s, size_t j1)
+{
+    s->j += s->len, s->ow0 = 0;
+    if (++s->i == g->OH)
+        s->i = 0, s->b++;
+    s->len = g->OW < j1 - s->j ? g->OW : j1 - s->j;
+}
+
+/* Where kernel column kw reads for a segment: input column iw = iw0 + q·stride_w for its outputs
+ * q in [lo, hi) (inside the image); the rest read padding. */
+typedef struct span {
+    long iw0;
+    size_t lo, hi;
+} span;
+
+static span span_of(const tg_conv_geom *g, size_t ow0, size_t len, size_t kw)
 {
     long sw = (long)g->stride_w, W = (long)g->W;
-    long base = (long)(s->ow0 * g->stride_w + kw * g->dil_w) - (long)g->pad_w; /* iw at q = 0 */
+    long base = (long)(ow0 * g->stride_w + kw * g->dil_w) - (long)g->pad_w; /* iw at q = 0 */
     long a = base >= 0 ? 0 : (-base + sw - 1) / sw;
     long z = base > W - 1 ? 0 : (W - 1 - base) / sw + 1;
-    if (z > (long)s->len)
-        z = (long)s->len;
+    if (z > (long)len)
+        z = (long)len;
     if (a > z)
         a = z;
-    *lo = (size_t)a, *hi = (size_t)z;
+    return (span){base, (size_t)a, (size_t)z};
+}
+
+/* The span of a segment: a whole output row's is computed once per kernel column (`full`). */
+static span segment_span(const tg_conv_geom *g, const segment *s, size_t kw, const span *full)
+{
+    return s->ow0 == 0 && s->len == g->OW ? *full : span_of(g, s->ow0, s->len, kw);
 }
 
 /* The input row under output row i for kernel row kh, or -1 when it is padding. */
@@ -85,6 +105,23 @@ typedef struct panel_job {
     const float *bias;       /* scatter: [O] or NULL */
 } panel_job;
 
+// d[0, len) <- the segment's taps of one input row (NULL: all padding)
+static inline void fill_segment(float *d, const float *row, span sp, size_t len, size_t stride)
+{
+    if (!row)
+        sp.lo = sp.hi = 0;
+    for (size_t q = 0; q < sp.lo; q++)
+        d[q] = 0.0f;
+    if (stride == 1)
+        for (size_t q = sp.lo; q < sp.hi; q++)
+            d[q] = row[sp.iw0 + (long)q];
+    else
+        for (size_t q = sp.lo; q < sp.hi; q++)
+            d[q] = row[sp.iw0 + (long)(q * stride)];
+    for (size_t q = sp.hi; q < len; q++)
+        d[q] = 0.0f;
+}
+
 // col rows [lo, hi) of the panel [K, cols] <- x [B,C,H,W]: row r = (c, kh, kw)
 static void im2col_rows(size_t lo, size_t hi, void *ctx)
 {
@@ -92,25 +129,13 @@ static void im2col_rows(size_t lo, size_t hi, void *ctx)
     const tg_conv_geom *g = pj->g;
     for (size_t r = lo; r < hi; r++) {
         size_t c = r / (g->KH * g->KW), kh = r / g->KW % g->KH, kw = r % g->KW;
+        span full = span_of(g, 0, g->OW, kw);
         float *d = pj->dst + r * pj->cols;
-        for (size_t j = pj->j0; j < pj->j1;) {
-            segment s = segment_at(g, j, pj->j1);
+        for (segment s = segment_at(g, pj->j0, pj->j1); s.j < pj->j1; segment_next(g, &s, pj->j1)) {
             long ih = input_row(g, s.i, kh);
-            size_t a = 0, z = 0;
-            if (ih >= 0)
-                valid_span(g, &s, kw, &a, &z);
-            const float *row = pj->src + ((s.b * g->C + c) * g->H + (size_t)(ih < 0 ? 0 : ih)) * g->W;
-            long iw0 = (long)(s.ow0 * g->stride_w + kw * g->dil_w) - (long)g->pad_w;
-            for (size_t q = 0; q < a; q++)
-                d[q] = 0.0f;
-            if (g->stride_w == 1 && z > a)
-                memcpy(d + a, row + iw0 + (long)a, (z - a) * sizeof(float));
-            else
-                for (size_t q = a; q < z; q++)
-                    d[q] = row[iw0 + (long)(q * g->stride_w)];
-            for (size_t q = z; q < s.len; q++)
-                d[q] = 0.0f;
-            d += s.len, j += s.len;
+            const float *row = ih < 0 ? NULL : pj->src + ((s.b * g->C + c) * g->H + (size_t)ih) * g->W;
+            fill_segment(d, row, segment_span(g, &s, kw, &full), s.len, g->stride_w);
+            d += s.len;
         }
     }
 }
@@ -127,18 +152,15 @@ static void col2im_planes(size_t lo, size_t hi, void *ctx)
         float *dx = pj->dst + (b * g->C + c) * g->H * g->W;
         for (size_t k = 0; k < KK; k++) {
             size_t kh = k / g->KW, kw = k % g->KW;
+            span full = span_of(g, 0, g->OW, kw);
             const float *d = pj->src + (c * KK + k) * pj->cols + (ja - pj->j0);
-            for (size_t j = ja; j < jz;) {
-                segment s = segment_at(g, j, jz);
+            for (segment s = segment_at(g, ja, jz); s.j < jz; segment_next(g, &s, jz)) {
                 long ih = input_row(g, s.i, kh);
-                size_t a = 0, z = 0;
-                if (ih >= 0)
-                    valid_span(g, &s, kw, &a, &z);
+                span sp = segment_span(g, &s, kw, &full);
                 float *row = dx + (size_t)(ih < 0 ? 0 : ih) * g->W;
-                long iw0 = (long)(s.ow0 * g->stride_w + kw * g->dil_w) - (long)g->pad_w;
-                for (size_t q = a; q < z; q++)
-                    row[iw0 + (long)(q * g->stride_w)] += d[q];
-                d += s.len, j += s.len;
+                for (size_t q = sp.lo; q < sp.hi && ih >= 0; q++)
+                    row[sp.iw0 + (long)(q * g->stride_w)] += d[q];
+                d += s.len;
             }
         }
     }

@@ -46,8 +46,11 @@ typedef struct tg_conv_geom {
     size_t stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
 } tg_conv_geom;
 
-/* The most floats one panel of col (K rows × its columns) may hold: 256 KB, an eighth to a half of
- * an L2 cache, so the panel stays there between its fill and the products that read it. */
+/* The most floats one panel of col (K rows × its columns) may hold: 256 KB, half of the smallest
+ * L2 cache seen here (Zen 1's), so the panel stays there between its fill and the products that
+ * read it.  Fixed, not sized from the running machine: the weight gradient's rounding depends on
+ * where the panels end, and every machine must compute the same bits.  (docs/performance.md has the
+ * measurement: larger panels change little until they overflow L2.) */
 #define TG_CONV_PANEL_FLOATS (64 * 1024)
 
 /* Fills in OH and OW from the rest of *g; false when a stride or dilation is 0, a size is 0, or the
