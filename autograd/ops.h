@@ -127,6 +127,16 @@ tg_node *tg_batch_norm(tg_tape *t, tg_node *x, tg_node *gamma, tg_node *beta, fl
                        const float *running_var, float *batch_stats);
 /* w [V,D] -> [count,D]; idx[count] in 0..V-1 (checked here), valid until the next reset */
 tg_node *tg_embedding(tg_tape *t, tg_node *w, const int32_t *idx, size_t count);
+/* Convolution and pooling, NCHW (autograd/ops_conv.c, ops_pool.c).  stride, dilation >= 1 and
+ * padding >= 0 apply to both spatial dimensions; b may be NULL. */
+/* x [B,C,H,W], w [O,C,KH,KW], b [O] -> [B,O,OH,OW], OH = (H + 2·padding - dilation·(KH-1) - 1)/stride + 1 */
+tg_node *tg_conv2d(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, int stride, int padding, int dilation);
+/* x [B,C,L], w [O,C,K], b [O] -> [B,O,OL], OL = (L + 2·padding - dilation·(K-1) - 1)/stride + 1 */
+tg_node *tg_conv1d(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, int stride, int padding, int dilation);
+/* x [B,C,H,W] -> [B,C,OH,OW], OH = (H + 2·padding - kernel)/stride + 1; stride 0 = kernel; padding <= kernel/2 */
+tg_node *tg_max_pool2d(tg_tape *t, tg_node *x, int kernel, int stride, int padding); /* ties: the first */
+tg_node *tg_avg_pool2d(tg_tape *t, tg_node *x, int kernel, int stride, int padding); /* divisor kernel² */
+tg_node *tg_global_avg_pool2d(tg_tape *t, tg_node *x);       /* [B,C,H,W] -> [B,C] */
 /* The activations (activations.def): */
 tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* any kind, with its parameter */
 tg_node *tg_sigmoid(tg_tape *t, tg_node *x);

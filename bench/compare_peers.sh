@@ -27,3 +27,13 @@ echo "# cost against hidden size (batch 256, 2 threads)"
 for hidden in 64 256 1024; do
     "$build/cae" bench --data "$data" --epochs 3 --batch 256 --threads 2 --hidden "$hidden" 2>/dev/null
 done
+
+echo "# convolution (issue 21): conv2d GFLOP/s per LeNet-5 layer at batch 64 beside the same product as one tg_gemm"
+for threads in 1 2; do
+    "$build/bench/bench_conv" --threads "$threads"
+done
+echo "# LeNet-5 training epochs on Fashion-MNIST (best of 3): tapegrad on 1 and 2 threads, then PyTorch (1 thread, its best)"
+for threads in 1 2; do
+    "$build/models/examples/lenet" --bench --data "$data" --epochs 3 --threads "$threads"
+done
+"${peer_env[@]}" /usr/bin/python3 "$peers/torch_lenet.py" --batch 64 --threads 1 --epochs 3 | tail -n 1

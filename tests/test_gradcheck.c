@@ -1504,6 +1504,9 @@ static void gc_case_sum_axis(void) { gc_axis(&tg_op_sum_axis, NULL); }
 static void gc_case_mean_axis(void) { gc_axis(&tg_op_mean_axis, NULL); }
 static void gc_case_max_axis(void) { gc_axis(&tg_op_max_axis, distinct); }
 
+/* convolution and pooling (issue 21) */
+#include "gradcheck_conv.h"
+
 /* ---- the suite: one test per registered op ------------------------------------------------- */
 
 #define TG_OP(name, formula) \

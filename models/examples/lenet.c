@@ -1,0 +1,175 @@
+/* lenet.c — LeNet-5 on Fashion-MNIST (or any 28×28 IDX set, or the built-in synthetic one):
+ *
+ *   lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] [--batch N] [--bench]
+ *
+ * x [B,784] -> [B,1,28,28] -> conv 1→6 5×5 pad 2, relu, max-pool 2 -> [B,6,14,14]
+ *   -> conv 6→16 5×5, relu, max-pool 2 -> [B,16,5,5] -> [B,400] -> dense 120 relu, 84 relu, 10,
+ * softmax cross-entropy, Adam 1e-3, batch 64: ../shared/peers/torch_lenet.py's network.
+ * Prints `epoch=… loss=… seconds=… test_acc=…` per epoch (seconds: the training alone) and a final
+ * `test_acc=…`.  --bench trains without evaluating and prints
+ * `lenet batch=… threads=… best_epoch_s=… samples_per_s=…` (the fastest epoch).
+ * As a test it trains two epochs of the synthetic set and must reach 90%. */
+#include <stdlib.h>
+
+#include "autograd/ops.h"
+#include "nn/conv.h"
+#include "nn/fit.h"
+#include "nn/sequential.h"
+#include "tensor/parallel.h"
+
+#include "example_data.h"
+
+typedef struct lenet {
+    tg_conv2d_layer c1, c2;
+    tg_sequential head;   /* 400 -> 120 -> 84 -> 10 */
+    tg_param_list params; /* c1.*, c2.*, head.* */
+} lenet;
+
+static int init(lenet *m, tg_error *err)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, 1, 0);
+    tg_param_list_init(&m->params);
+    tg_param *p[2];
+    int rc = tg_conv2d_layer_init(&m->c1, "c1", 1, 6, 5, 1, 2, TG_INIT_HE_UNIFORM, &rng, err) ||
+             tg_conv2d_layer_init(&m->c2, "c2", 6, 16, 5, 1, 0, TG_INIT_HE_UNIFORM, &rng, err) ||
+             tg_seq_build(&m->head, "head", 400, "dense:120 relu dense:84 relu dense:10", 2, err);
+    for (int k = 0; k < 2 && !rc; k++) {
+        tg_conv2d_layer_params(k ? &m->c2 : &m->c1, p);
+        rc = tg_param_list_add(&m->params, p[0], err) || tg_param_list_add(&m->params, p[1], err);
+    }
+    for (int i = 0; i < m->head.params.count && !rc; i++)
+        rc = tg_param_list_add(&m->params, m->head.params.items[i], err);
+    return rc ? TG_ERR_ARG : TG_OK;
+}
+
+static void release(lenet *m)
+{
+    tg_conv2d_layer_free(&m->c1), tg_conv2d_layer_free(&m->c2), tg_seq_free(&m->head);
+    tg_param_list_free(&m->params);
+}
+
+/* Logits [B,10] of images x [B,784]. */
+static tg_node *forward(tg_tape *t, void *self, tg_node *x, uint64_t step)
+{
+    lenet *m = self;
+    size_t B = x ? x->value.shape[0] : 0;
+    tg_node *h = tg_reshape(t, x, 4, (size_t[]){B, 1, 28, 28});
+    h = tg_max_pool2d(t, tg_relu(t, tg_conv2d_layer_forward(t, &m->c1, h)), 2, 0, 0); // [B,6,14,14]
+    h = tg_max_pool2d(t, tg_relu(t, tg_conv2d_layer_forward(t, &m->c2, h)), 2, 0, 0); // [B,16,5,5]
+    return tg_seq_forward(t, &m->head, tg_reshape(t, h, 2, (size_t[]){B, 400}), step); // [B,10]
+}
+
+typedef struct options {
+    example_args data;
+    long threads;
+    size_t batch;
+    bool bench;
+} options;
+
+static bool parse(int argc, char **argv, options *o)
+{
+    *o = (options){{"synthetic", 2, 0}, 0, 64, false};
+    for (int k = 1; k < argc; k++) {
+        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
+        if (!strcmp(argv[k], "--bench"))
+            o->bench = true;
+        else if (v && !strcmp(argv[k], "--data"))
+            o->data.dir = v, k++;
+        else if (v && !strcmp(argv[k], "--epochs"))
+            o->data.epochs = strtol(v, NULL, 10), k++;
+        else if (v && !strcmp(argv[k], "--limit"))
+            o->data.limit = strtol(v, NULL, 10), k++;
+        else if (v && !strcmp(argv[k], "--threads"))
+            o->threads = strtol(v, NULL, 10), k++;
+        else if (v && !strcmp(argv[k], "--batch"))
+            o->batch = (size_t)strtoul(v, NULL, 10), k++;
+        else
+            return false;
+    }
+    return o->data.epochs >= 1 && o->batch >= 1 && o->threads >= 0;
+}
+
+/* What one run holds: the model, the data, the training state, the figures. */
+typedef struct run {
+    options opt;
+    lenet m;
+    tg_dataset train, test;
+    tg_optimizer adam;
+    tg_batcher batches;
+    tg_tape *tape;
+    double best_epoch_s, test_acc;
+    int rc;
+    tg_error err;
+} run;
+
+/* One epoch over the shuffled training set; its mean loss in *loss. */
+static int train_epoch(run *r, long epoch, double *loss)
+{
+    const uint32_t *idx;
+    size_t n;
+    double sum = 0.0;
+    tg_batcher_seek(&r->batches, (uint64_t)epoch, 0);
+    while ((n = tg_batcher_next(&r->batches, &idx)) > 0) {
+        tg_tape_reset(r->tape);
+        tg_node *x = example_images(r->tape, &r->train, idx, n);
+        tg_node *l = tg_softmax_xent_gather(r->tape, forward(r->tape, &r->m, x, 0), r->train.labels, idx);
+        int rc = tg_backward(r->tape, l, &r->err);
+        if (rc || (rc = tg_optim_step_zero_grad(&r->adam, &r->err)))
+            return rc;
+        sum += l->value.data[0] * (double)n;
+    }
+    *loss = sum / (double)r->train.n;
+    return TG_OK;
+}
+
+/* The epochs, inside the library's thread team (tg_team_run: one hand-over for the whole run). */
+static void train(void *ctx)
+{
+    run *r = ctx;
+    tg_model model = {.self = &r->m, .forward = forward, .params = &r->m.params};
+    for (long epoch = 1; epoch <= r->opt.data.epochs && !r->rc; epoch++) {
+        double start = tg_now_seconds(), loss = 0.0;
+        if ((r->rc = train_epoch(r, epoch, &loss)))
+            return;
+        double seconds = tg_now_seconds() - start;
+        if (epoch == 1 || seconds < r->best_epoch_s)
+            r->best_epoch_s = seconds;
+        if (r->opt.bench)
+            continue;
+        if ((r->rc = tg_evaluate(model, &r->test, &r->test_acc, &r->err)))
+            return;
+        printf("epoch=%ld loss=%.4f seconds=%.2f test_acc=%.4f\n", epoch, loss, seconds, r->test_acc);
+        fflush(stdout);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static run r; /* large: the optimizer and data sets */
+    if (!parse(argc, argv, &r.opt)) {
+        fprintf(stderr, "usage: lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] [--batch N] "
+                        "[--bench]\n");
+        return 2;
+    }
+    if (r.opt.threads > 0)
+        tg_set_threads((int)r.opt.threads);
+    tg_opt_config adam = tg_opt_config_default(TG_OPT_ADAM); /* lr 1e-3 */
+    if (example_load(&r.opt.data, true, &r.train, &r.test, &r.err) || init(&r.m, &r.err) ||
+        tg_optim_init(&r.adam, &adam, r.m.params.items, r.m.params.count, &r.err) ||
+        tg_batcher_init(&r.batches, &r.train, r.opt.batch, 0, true, 1, &r.err) || !(r.tape = tg_tape_new(&r.err)))
+        return example_fail("lenet", &r.err);
+    if (r.train.rows != 28 || r.train.cols != 28)
+        return fprintf(stderr, "lenet: images are %zux%zu, LeNet-5 here takes 28x28\n", r.train.rows, r.train.cols), 1;
+    tg_team_run(train, &r);
+    if (r.rc)
+        return example_fail("lenet", &r.err);
+    if (r.opt.bench)
+        printf("lenet batch=%zu threads=%d best_epoch_s=%.3f samples_per_s=%.0f\n", r.opt.batch, tg_get_threads(),
+               r.best_epoch_s, (double)r.train.n / r.best_epoch_s);
+    else
+        printf("test_acc=%.4f\n", r.test_acc);
+    tg_tape_free(r.tape), tg_batcher_free(&r.batches), tg_optim_free(&r.adam);
+    release(&r.m), tg_dataset_free(&r.train), tg_dataset_free(&r.test);
+    return !r.opt.bench && !strcmp(r.opt.data.dir, "synthetic") && r.test_acc < 0.9 ? 1 : 0;
+}
