@@ -5,10 +5,10 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "autograd/ops.h"
 #include "nn/metrics.h"
+#include "tensor/parallel.h"
 
 enum { EVAL_BATCH = 1000 };
 
@@ -16,13 +16,6 @@ tg_fit_config tg_fit_defaults(void)
 {
     return (tg_fit_config){.epochs = 10, .batch = 64, .seed = 1, .opt = tg_opt_config_default(TG_OPT_ADAM),
                            .schedule = {.kind = TG_SCHED_CONSTANT}, .log = stdout};
-}
-
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static int check_setup(tg_model m, const tg_dataset *train, const tg_fit_config *cfg, tg_error *err)
@@ -176,37 +169,71 @@ static void copy_best(fit_run *r, tg_param_list *ps, bool to_params)
     }
 }
 
-int tg_fit(tg_model m, const tg_dataset *train, const tg_fit_config *cfg, tg_fit_result *result, tg_error *err)
+/* Everything tg_fit works with, for the function the thread team runs. */
+typedef struct fit_call {
+    tg_model m;
+    const tg_dataset *data;
+    const tg_fit_config *cfg;
+    fit_run *run;
+    tg_fit_result res;
+    int rc;
+    tg_error *err;
+} fit_call;
+
+static void log_epoch(const tg_fit_config *cfg, long epoch, const tg_fit_result *res, double valid_acc,
+                      double seconds)
 {
-    tg_fit_result res = {0};
-    fit_run r = {0};
-    const tg_dataset *data = train;
-    int rc = check_setup(m, train, cfg, err);
-    if (rc == TG_OK)
-        rc = run_open(&r, m, &data, cfg, err);
+    if (!cfg->log)
+        return;
+    fprintf(cfg->log, "epoch=%ld loss=%.4f", epoch, res->loss);
+    if (cfg->valid > 0)
+        fprintf(cfg->log, " valid_acc=%.4f", valid_acc);
+    if (cfg->test)
+        fprintf(cfg->log, " test_acc=%.4f", res->test_acc);
+    fprintf(cfg->log, " seconds=%.2f\n", seconds);
+    fflush(cfg->log);
+}
+
+/* The epochs (the team runs this). */
+static void fit_epochs(void *ctx)
+{
+    fit_call *f = ctx;
+    const tg_fit_config *cfg = f->cfg;
+    fit_run *r = f->run;
     double best_acc = -1.0;
-    for (long epoch = 1; rc == TG_OK && epoch <= cfg->epochs; epoch++) {
-        double start = seconds_now(), acc = 0.0;
-        if ((rc = run_epoch(&r, m, data, epoch, &res.loss, err)) ||
-            (cfg->valid > 0 && (rc = accuracy_on(r.tape, m, &r.held, &acc, err))))
+    for (long epoch = 1; f->rc == TG_OK && epoch <= cfg->epochs; epoch++) {
+        double start = tg_now_seconds(), acc = 0.0;
+        if ((f->rc = run_epoch(r, f->m, f->data, epoch, &f->res.loss, f->err)))
             break;
-        res.epochs = epoch;
+        double seconds = tg_now_seconds() - start;
+        f->res.best_epoch_s = epoch == 1 || seconds < f->res.best_epoch_s ? seconds : f->res.best_epoch_s;
+        if ((cfg->valid > 0 && (f->rc = accuracy_on(r->tape, f->m, &r->held, &acc, f->err))) ||
+            (cfg->test && (f->rc = accuracy_on(r->tape, f->m, cfg->test, &f->res.test_acc, f->err))))
+            break;
+        f->res.epochs = epoch;
         if (cfg->valid > 0 && acc > best_acc) {
-            best_acc = res.valid_acc = acc, res.best_epoch = epoch;
-            copy_best(&r, m.params, false);
+            best_acc = f->res.valid_acc = acc, f->res.best_epoch = epoch;
+            copy_best(r, f->m.params, false);
         }
-        if (cfg->log && cfg->valid > 0)
-            fprintf(cfg->log, "epoch=%ld loss=%.4f valid_acc=%.4f seconds=%.2f\n", epoch, res.loss, acc,
-                    seconds_now() - start);
-        else if (cfg->log)
-            fprintf(cfg->log, "epoch=%ld loss=%.4f seconds=%.2f\n", epoch, res.loss, seconds_now() - start);
-        if (cfg->patience > 0 && epoch - res.best_epoch >= cfg->patience)
+        log_epoch(cfg, epoch, &f->res, acc, seconds);
+        if (cfg->patience > 0 && epoch - f->res.best_epoch >= cfg->patience)
             break;
     }
-    if (rc == TG_OK && cfg->valid > 0 && res.best_epoch < res.epochs)
+}
+
+int tg_fit(tg_model m, const tg_dataset *train, const tg_fit_config *cfg, tg_fit_result *result, tg_error *err)
+{
+    fit_run r = {0};
+    fit_call f = {.m = m, .data = train, .cfg = cfg, .run = &r, .err = err};
+    f.rc = check_setup(m, train, cfg, err);
+    if (f.rc == TG_OK)
+        f.rc = run_open(&r, m, &f.data, cfg, err);
+    if (f.rc == TG_OK)
+        tg_team_run(fit_epochs, &f);
+    if (f.rc == TG_OK && cfg->valid > 0 && f.res.best_epoch < f.res.epochs)
         copy_best(&r, m.params, true);
     if (result)
-        *result = res;
+        *result = f.res;
     run_free(&r, m.params ? m.params->count : 0);
-    return rc;
+    return f.rc;
 }

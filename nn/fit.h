@@ -19,9 +19,13 @@
  *   cfg.seed); after each epoch the model is scored on them in eval mode; the weights of the
  *   epoch with the highest accuracy (the first on a tie) are kept and put back at the end;
  *   cfg.patience > 0 stops after that many epochs without a better one.
+ * - Test set (cfg.test, optional): scored after each epoch in eval mode and reported, never
+ *   used to choose anything (that is what validation is for).
  * - Log: one line per epoch on cfg.log (NULL: silent),
- *       epoch=3 loss=0.3121 valid_acc=0.8890 seconds=1.42
- *   (valid_acc only with validation).
+ *       epoch=3 loss=0.3121 valid_acc=0.8890 test_acc=0.8850 seconds=1.42
+ *   (valid_acc with validation, test_acc with a test set; seconds: the epoch's training alone).
+ * - Threads: the epochs run inside tg_team_run (tensor/parallel.h), the library's thread team
+ *   held for the whole run; the bits are the same on any thread count.
  * A loss that turns NaN or infinite stops the run with TG_ERR_NUMERIC naming the epoch. */
 #ifndef TG_NN_FIT_H
 #define TG_NN_FIT_H
@@ -56,6 +60,7 @@ typedef struct tg_fit_config {
     tg_schedule schedule;  /* the learning rate over the steps */
     size_t valid;          /* training images held out for validation (0: none) */
     long patience;         /* with valid: stop after this many epochs without a better accuracy (0: never) */
+    const tg_dataset *test; /* scored and logged after each epoch, or NULL */
     FILE *log;             /* one line per epoch, or NULL */
 } tg_fit_config;
 
@@ -64,9 +69,12 @@ typedef struct tg_fit_result {
     double loss;       /* the last epoch's mean training loss */
     long best_epoch;   /* with validation: the epoch whose weights the model holds (else 0) */
     double valid_acc;  /* with validation: its accuracy (else 0) */
+    double test_acc;   /* with a test set: the last epoch's accuracy on it (else 0) */
+    double best_epoch_s; /* the fastest epoch's training seconds (a throughput figure) */
 } tg_fit_result;
 
-/* 10 epochs, batch 64, seed 1, Adam with lr 1e-3, a constant rate, no validation, log on stdout. */
+/* 10 epochs, batch 64, seed 1, Adam with lr 1e-3, a constant rate, no validation, no test set,
+ * log on stdout. */
 tg_fit_config tg_fit_defaults(void);
 /* Trains m on the labelled images of train (see above).  TG_ERR_ARG for a data set without
  * labels, a bad config (naming the field), a forward whose output is not [B, classes]; the

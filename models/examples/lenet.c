@@ -5,8 +5,8 @@
  * x [B,784] -> [B,1,28,28] -> conv 1→6 5×5 pad 2, relu, max-pool 2 -> [B,6,14,14]
  *   -> conv 6→16 5×5, relu, max-pool 2 -> [B,16,5,5] -> [B,400] -> dense 120 relu, 84 relu, 10,
  * softmax cross-entropy, Adam 1e-3, batch 64: ../shared/peers/torch_lenet.py's network.
- * Prints `epoch=… loss=… seconds=… test_acc=…` per epoch (seconds: the training alone) and a final
- * `test_acc=…`.  --bench trains without evaluating and prints
+ * Trained by tg_fit (nn/fit.h), which prints `epoch=… loss=… test_acc=… seconds=…` per epoch
+ * (seconds: the training alone); then a final `test_acc=…`.  --bench trains without evaluating and prints
  * `lenet batch=… threads=… best_epoch_s=… samples_per_s=…` (the fastest epoch).
  * As a test it trains two epochs of the synthetic set and must reach 90%. */
 #include <stdlib.h>
@@ -90,86 +90,34 @@ static bool parse(int argc, char **argv, options *o)
     return o->data.epochs >= 1 && o->batch >= 1 && o->threads >= 0;
 }
 
-/* What one run holds: the model, the data, the training state, the figures. */
-typedef struct run {
+int main(int argc, char **argv)
+{
     options opt;
     lenet m;
     tg_dataset train, test;
-    tg_optimizer adam;
-    tg_batcher batches;
-    tg_tape *tape;
-    double best_epoch_s, test_acc;
-    int rc;
     tg_error err;
-} run;
-
-/* One epoch over the shuffled training set; its mean loss in *loss. */
-static int train_epoch(run *r, long epoch, double *loss)
-{
-    const uint32_t *idx;
-    size_t n;
-    double sum = 0.0;
-    tg_batcher_seek(&r->batches, (uint64_t)epoch, 0);
-    while ((n = tg_batcher_next(&r->batches, &idx)) > 0) {
-        tg_tape_reset(r->tape);
-        tg_node *x = example_images(r->tape, &r->train, idx, n);
-        tg_node *l = tg_softmax_xent_gather(r->tape, forward(r->tape, &r->m, x, 0), r->train.labels, idx);
-        int rc = tg_backward(r->tape, l, &r->err);
-        if (rc || (rc = tg_optim_step_zero_grad(&r->adam, &r->err)))
-            return rc;
-        sum += l->value.data[0] * (double)n;
-    }
-    *loss = sum / (double)r->train.n;
-    return TG_OK;
-}
-
-/* The epochs, inside the library's thread team (tg_team_run: one hand-over for the whole run). */
-static void train(void *ctx)
-{
-    run *r = ctx;
-    tg_model model = {.self = &r->m, .forward = forward, .params = &r->m.params};
-    for (long epoch = 1; epoch <= r->opt.data.epochs && !r->rc; epoch++) {
-        double start = tg_now_seconds(), loss = 0.0;
-        if ((r->rc = train_epoch(r, epoch, &loss)))
-            return;
-        double seconds = tg_now_seconds() - start;
-        if (epoch == 1 || seconds < r->best_epoch_s)
-            r->best_epoch_s = seconds;
-        if (r->opt.bench)
-            continue;
-        if ((r->rc = tg_evaluate(model, &r->test, &r->test_acc, &r->err)))
-            return;
-        printf("epoch=%ld loss=%.4f seconds=%.2f test_acc=%.4f\n", epoch, loss, seconds, r->test_acc);
-        fflush(stdout);
-    }
-}
-
-int main(int argc, char **argv)
-{
-    static run r; /* large: the optimizer and data sets */
-    if (!parse(argc, argv, &r.opt)) {
+    tg_fit_result res;
+    if (!parse(argc, argv, &opt)) {
         fprintf(stderr, "usage: lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] [--batch N] "
                         "[--bench]\n");
         return 2;
     }
-    if (r.opt.threads > 0)
-        tg_set_threads((int)r.opt.threads);
-    tg_opt_config adam = tg_opt_config_default(TG_OPT_ADAM); /* lr 1e-3 */
-    if (example_load(&r.opt.data, true, &r.train, &r.test, &r.err) || init(&r.m, &r.err) ||
-        tg_optim_init(&r.adam, &adam, r.m.params.items, r.m.params.count, &r.err) ||
-        tg_batcher_init(&r.batches, &r.train, r.opt.batch, 0, true, 1, &r.err) || !(r.tape = tg_tape_new(&r.err)))
-        return example_fail("lenet", &r.err);
-    if (r.train.rows != 28 || r.train.cols != 28)
-        return fprintf(stderr, "lenet: images are %zux%zu, LeNet-5 here takes 28x28\n", r.train.rows, r.train.cols), 1;
-    tg_team_run(train, &r);
-    if (r.rc)
-        return example_fail("lenet", &r.err);
-    if (r.opt.bench)
-        printf("lenet batch=%zu threads=%d best_epoch_s=%.3f samples_per_s=%.0f\n", r.opt.batch, tg_get_threads(),
-               r.best_epoch_s, (double)r.train.n / r.best_epoch_s);
+    if (opt.threads > 0)
+        tg_set_threads((int)opt.threads);
+    tg_fit_config cfg = tg_fit_defaults(); /* Adam 1e-3, shuffled batches from seed 1 */
+    cfg.epochs = opt.data.epochs, cfg.batch = opt.batch, cfg.test = opt.bench ? NULL : &test;
+    tg_model model = {.self = &m, .forward = forward, .params = &m.params};
+    if (example_load(&opt.data, true, &train, &test, &err) || init(&m, &err))
+        return example_fail("lenet", &err);
+    if (train.rows != 28 || train.cols != 28)
+        return fprintf(stderr, "lenet: images are %zux%zu, LeNet-5 here takes 28x28\n", train.rows, train.cols), 1;
+    if (tg_fit(model, &train, &cfg, &res, &err))
+        return example_fail("lenet", &err);
+    if (opt.bench)
+        printf("lenet batch=%zu threads=%d best_epoch_s=%.3f samples_per_s=%.0f\n", opt.batch, tg_get_threads(),
+               res.best_epoch_s, (double)train.n / res.best_epoch_s);
     else
-        printf("test_acc=%.4f\n", r.test_acc);
-    tg_tape_free(r.tape), tg_batcher_free(&r.batches), tg_optim_free(&r.adam);
-    release(&r.m), tg_dataset_free(&r.train), tg_dataset_free(&r.test);
-    return !r.opt.bench && !strcmp(r.opt.data.dir, "synthetic") && r.test_acc < 0.9 ? 1 : 0;
+        printf("test_acc=%.4f\n", res.test_acc);
+    release(&m), tg_dataset_free(&train), tg_dataset_free(&test);
+    return !opt.bench && !strcmp(opt.data.dir, "synthetic") && res.test_acc < 0.9 ? 1 : 0;
 }
