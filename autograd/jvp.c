@@ -66,12 +66,13 @@ static bool sweep_alloc(tg_tape *t, sweep *s)
     return true;
 }
 
-/* Runs the rules of nodes first..last whose tangent is not set yet (seeds keep theirs). */
-static bool sweep_run(tg_tape *t, sweep *s, const bool *seeded)
+/* Runs the rules of nodes first..last whose tangent is not set yet and that `last` depends on
+ * (skip[i - first] marks the others, and the seeds, which keep theirs; NULL: none). */
+static bool sweep_run(tg_tape *t, sweep *s, const bool *skip)
 {
     for (int i = s->first; i <= s->last; i++) {
         tg_node *n = tg_tape_node(t, i);
-        if (seeded && seeded[i - s->first])
+        if (skip && skip[i - s->first])
             continue;
         tg_node *dx[TG_MAX_INPUTS] = {0};
         bool any = false;
@@ -117,16 +118,25 @@ tg_node *tg_jvp_many(tg_tape *t, tg_node *y, int n, tg_node *const *x, tg_node *
     }
     if (!sweep_alloc(t, &s))
         return NULL;
-    bool *seeded = (bool *)(void *)tg_tape_scratch(t, (size_t)(s.last - s.first) / sizeof(float) + 1);
-    if (!seeded)
+    /* skip: the nodes y does not depend on (one reverse pass over the inputs, as tg_backward's),
+     * such as the tangents of earlier sweeps, and the seeds */
+    bool *skip = (bool *)(void *)tg_tape_scratch(t, (size_t)(s.last - s.first) / sizeof(float) + 1);
+    if (!skip)
         return NULL;
-    memset(seeded, 0, (size_t)(s.last - s.first + 1));
+    memset(skip, 1, (size_t)(s.last - s.first + 1));
+    skip[s.last - s.first] = false;
+    for (int i = s.last; i >= s.first; i--)
+        for (int k = 0; !skip[i - s.first] && k < tg_tape_node(t, i)->n_in; k++) {
+            int in = tg_tape_node(t, i)->in[k]->index;
+            if (in >= s.first)
+                skip[in - s.first] = false;
+        }
     for (int k = 0; k < n; k++) {
         tg_node **slot = &s.table[x[k]->index - s.first];
         *slot = *slot ? tg_add(t, *slot, v[k]) : v[k]; /* one input listed twice: both directions */
-        seeded[x[k]->index - s.first] = true;
+        skip[x[k]->index - s.first] = true;
     }
-    if (!sweep_run(t, &s, seeded))
+    if (!sweep_run(t, &s, skip))
         return NULL;
     tg_node *dy = s.table[y->index - s.first];
     return dy ? dy : tg_const(t, 0.0f, y->value.ndim, y->value.shape);
