@@ -137,6 +137,8 @@ tg_node *tg_conv1d(tg_tape *t, tg_node *x, tg_node *w, tg_node *b, int stride, i
 tg_node *tg_max_pool2d(tg_tape *t, tg_node *x, int kernel, int stride, int padding); /* ties: the first */
 tg_node *tg_avg_pool2d(tg_tape *t, tg_node *x, int kernel, int stride, int padding); /* divisor kernel² */
 tg_node *tg_global_avg_pool2d(tg_tape *t, tg_node *x);       /* [B,C,H,W] -> [B,C] */
+/* x (the shape of max_pool2d node m's input) read at m's arg-maxes: m's tangent rule (forward mode) */
+tg_node *tg_max_pool2d_route(tg_tape *t, tg_node *x, const tg_node *m);
 /* The activations (activations.def): */
 tg_node *tg_activate(tg_tape *t, tg_node *x, tg_activation act); /* any kind, with its parameter */
 tg_node *tg_sigmoid(tg_tape *t, tg_node *x);

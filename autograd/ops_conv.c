@@ -14,12 +14,6 @@
 
 #include "tensor/conv.h"
 
-typedef struct conv_params {
-    float *scratch;               /* tg_conv_scratch_floats of the geometry, arena: forward and backward */
-    uint32_t stride, padding, dilation;
-    bool has_bias, one_d;         /* b is in[2]; conv1d (3-D tensors) */
-} conv_params;
-TG_OP_PARAMS(conv_params)
 
 /* The kernels' geometry from the node's inputs (conv1d: H = KH = 1, no padding along H). */
 static tg_conv_geom geometry(const tg_node *x, const tg_node *w, conv_params cp)

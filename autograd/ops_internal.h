@@ -223,6 +223,63 @@ static inline double tg_reduction_scale(size_t elements, size_t rows, int red)
 bool tg_affine_mse_check(tg_tape *t, const char *name, tg_node *x, tg_node *w, tg_node *b, bool trans_w,
                          tg_node *target, tg_reduction red);
 
+/* ---- parameters the tangent rules (jvp_rules*.c) read besides their own ops ---- */
+
+typedef struct pow_params {
+    float p;
+} pow_params;
+TG_OP_PARAMS(pow_params)
+
+/* conv2d's and conv1d's geometry (ops_conv.c) */
+typedef struct conv_params {
+    float *scratch;               /* tg_conv_scratch_floats of the geometry, arena: forward and backward */
+    uint32_t stride, padding, dilation;
+    bool has_bias, one_d;         /* b is in[2]; conv1d (3-D tensors) */
+} conv_params;
+TG_OP_PARAMS(conv_params)
+
+/* the pooling ops' window (ops_pool.c) */
+typedef struct pool_params {
+    uint32_t kernel, stride, padding;
+    const tg_node *source; /* max_pool2d_route: the max_pool2d whose arg-maxes it follows */
+} pool_params;
+TG_OP_PARAMS(pool_params)
+
+/* layer_norm's and batch_norm's: eps, and which inputs are γ and β */
+typedef struct layer_norm_params {
+    float eps;
+    signed char gamma_in, beta_in; /* the input index of γ and β, -1 when absent */
+} layer_norm_params;
+TG_OP_PARAMS(layer_norm_params)
+
+typedef struct batch_norm_params {
+    const float *run_mean, *run_var; /* eval: [N], the caller's, valid until the next reset */
+    float *batch_stats;              /* training, optional: [2N] <- batch means, biased variances */
+    float eps;
+    bool training;                   /* the tape's mode when the node was recorded */
+    signed char gamma_in, beta_in;   /* the input index of γ and β, -1 when absent */
+} batch_norm_params;
+TG_OP_PARAMS(batch_norm_params)
+
+/* softmax_xent's labels stay the caller's (valid until the next reset), read where they are: int32
+ * or uint8 (a data set's own bytes), either row i's label at labels[i] or, with idx, at
+ * labels[idx[i]] (a batch of indices into the data set).  No copy either way. */
+typedef enum xent_label_width { XENT_LABELS_I32, XENT_LABELS_U8 } xent_label_width;
+typedef struct softmax_xent_params {
+    const void *labels;   /* [M] (or indexed by idx): int32_t or uint8_t, as width says */
+    const uint32_t *idx;  /* [M] or NULL: row i's label is labels[idx[i]] */
+    xent_label_width width;
+} softmax_xent_params;
+TG_OP_PARAMS(softmax_xent_params)
+
+static inline size_t xent_label(const softmax_xent_params *p, size_t i)
+{
+    size_t k = p->idx ? p->idx[i] : i;
+    if (p->width == XENT_LABELS_U8)
+        return ((const uint8_t *)p->labels)[k];
+    return (size_t)((const int32_t *)p->labels)[k];
+}
+
 /* Columns are processed in blocks of this many when a reduction walks a matrix row by row
  * and keeps one double accumulator per column on the stack. */
 #define TG_COL_BLOCK 64

@@ -97,12 +97,6 @@ tg_node *tg_dropout(tg_tape *t, tg_node *x, float p, uint64_t seed)
  * (x̂ depends on x directly and through μ and r: ∂μ/∂x_j = 1/N, ∂r/∂x_j = -r³(x_j-μ)/N, and
  * collecting terms gives the two means). */
 
-typedef struct layer_norm_params {
-    float eps;
-    signed char gamma_in, beta_in; /* the input index of γ and β, -1 when absent */
-} layer_norm_params;
-TG_OP_PARAMS(layer_norm_params)
-
 static size_t last_dim(const tg_node *x) { return x->value.shape[x->value.ndim - 1]; }
 
 // x [.., N] -> y [.., N]; γ, β [N] (optional); saved = (μ, r) per row [M,2]
@@ -270,15 +264,6 @@ tg_node *tg_embedding(tg_tape *t, tg_node *w, const int32_t *idx, size_t count)
  * them in eval and updates them itself once per training forward, from the batch statistics the
  * forward writes to `batch_stats` when asked.  So a gradient check's repeated evaluations of the
  * same node change nothing outside the tape. */
-
-typedef struct batch_norm_params {
-    const float *run_mean, *run_var; /* eval: [N], the caller's, valid until the next reset */
-    float *batch_stats;              /* training, optional: [2N] <- batch means, biased variances */
-    float eps;
-    bool training;                   /* the tape's mode when the node was recorded */
-    signed char gamma_in, beta_in;   /* the input index of γ and β, -1 when absent */
-} batch_norm_params;
-TG_OP_PARAMS(batch_norm_params)
 
 // x [B,N]; γ, β [N] (optional) -> y [B,N]; saved = (μ_j, r_j) per column [2,N]
 void tg_op_batch_norm_forward(tg_node *n)

@@ -190,25 +190,7 @@ tg_node *tg_bce_logits(tg_tape *t, tg_node *logits, tg_node *target, tg_reductio
  * rather than their sum: for large logits a float lse would lose the digits the difference
  * z_ij - lse_i needs. */
 
-/* The labels stay the caller's (valid until the next reset), read where they are: int32 or uint8
- * (a data set's own bytes), either row i's label at labels[i] or, with idx, at labels[idx[i]]
- * (a batch of indices into the data set).  No copy either way. */
-typedef enum xent_label_width { XENT_LABELS_I32, XENT_LABELS_U8 } xent_label_width;
-typedef struct softmax_xent_params {
-    const void *labels;   /* [M] (or indexed by idx): int32_t or uint8_t, as width says */
-    const uint32_t *idx;  /* [M] or NULL: row i's label is labels[idx[i]] */
-    xent_label_width width;
-} softmax_xent_params;
-TG_OP_PARAMS(softmax_xent_params)
-
-static inline size_t xent_label(const softmax_xent_params *p, size_t i)
-{
-    size_t k = p->idx ? p->idx[i] : i;
-    if (p->width == XENT_LABELS_U8)
-        return ((const uint8_t *)p->labels)[k];
-    return (size_t)((const int32_t *)p->labels)[k];
-}
-
+/* (softmax_xent_params, the labels' reading: ops_internal.h) */
 // z [M,C] (logits), labels [M] (params) -> L [1]; saved = (m_i, ln s_i) per row [M,2]
 TG_VECTORIZE void tg_op_softmax_xent_forward(tg_node *n)
 {

@@ -102,11 +102,6 @@ void tg_op_min_backward(tg_node *n) { minmax_backward(n, false); }
 
 /* ---- one-input ops: y = f(x), same shape; constants in typed params ------------------------ */
 
-typedef struct pow_params {
-    float p;
-} pow_params;
-TG_OP_PARAMS(pow_params)
-
 typedef struct clamp_params {
     float lo, hi;
 } clamp_params;

@@ -10,6 +10,7 @@
  *        PyTorch's count_include_pad=True), so every window has the same divisor and dx = dy/kernel²
  *        on each real pixel of each window that holds it.
  * global_avg_pool2d: y[b,c] = mean of plane (b,c), dx = dy / (H·W).
+ * max_pool2d_route: x read at a max_pool2d's saved arg-maxes (that op's tangent, for forward mode).
  *
  * Every loop is split over the threads by planes (b,c): a plane's outputs read only that plane and
  * its backward writes only that plane, each element in a fixed order, so the results are the same
@@ -20,10 +21,6 @@
 
 #include "tensor/parallel.h"
 
-typedef struct pool_params {
-    uint32_t kernel, stride, padding;
-} pool_params;
-TG_OP_PARAMS(pool_params)
 
 /* A parallel chunk should hold at least this many outputs' work. */
 enum { POOL_CHUNK = 4096 };
@@ -105,6 +102,50 @@ void tg_op_max_pool2d_backward(tg_node *n)
     tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), max_pool_back_planes, &pj);
 }
 
+/* ---- max_pool2d_route: x gathered at an earlier max_pool2d's arg-maxes ----------------------
+ * The tangent of max_pool2d (ẏ = ẋ at the arg-max of each window, which the forward saved) is
+ * this op on ẋ; it is linear in x, and its backward is max_pool2d's: n->saved is the source's
+ * arg-max array (the source lives on the same tape, so its scratch outlives this node). */
+
+// planes [lo, hi): y[plane][k] = x[plane][arg[k]]
+static void route_planes(size_t lo, size_t hi, void *ctx)
+{
+    const pool_job *pj = ctx;
+    const int32_t *arg = (const int32_t *)pj->n->saved;
+    for (size_t plane = lo; plane < hi; plane++) {
+        const float *x = pj->n->in[0]->value.data + plane * pj->H * pj->W;
+        for (size_t k = plane * pj->OH * pj->OW; k < (plane + 1) * pj->OH * pj->OW; k++)
+            pj->n->value.data[k] = x[arg[k]];
+    }
+}
+
+void tg_op_max_pool2d_route_forward(tg_node *n)
+{
+    pool_job pj = pool_job_of(n);
+    tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), route_planes, &pj);
+}
+
+void tg_op_max_pool2d_route_backward(tg_node *n) { tg_op_max_pool2d_backward(n); }
+
+tg_node *tg_max_pool2d_route(tg_tape *t, tg_node *x, const tg_node *source)
+{
+    if (!tg_tape_check_inputs(t, "max_pool2d_route", 1, x))
+        return NULL;
+    if (!source || source->op != &tg_op_max_pool2d)
+        return tg_tape_fail(t, TG_ERR_ARG, "max_pool2d_route: the source is not a max_pool2d node");
+    if (!tg_tensor_same_shape(&x->value, &source->in[0]->value))
+        return tg_tape_fail(t, TG_ERR_SHAPE, "max_pool2d_route: x %s, but the max_pool2d's input is %s", SHAPE(x),
+                            SHAPE(source->in[0]));
+    tg_node *n = tg_tape_record(t, &tg_op_max_pool2d_route, 1, &x, 4, source->value.shape);
+    if (n) {
+        pool_params pp = pool_params_of(source);
+        pp.source = source;
+        pool_params_set(n, pp);
+        n->saved = source->saved;
+    }
+    return tg_tape_forward(t, n);
+}
+
 /* ---- avg_pool2d --------------------------------------------------------------------------- */
 
 // planes [lo, hi): y = Σ window / kernel²
@@ -179,7 +220,7 @@ static tg_node *pool_record(tg_tape *t, const tg_op_def *op, tg_node *x, int ker
                    (W + 2 * p - k) / (size_t)stride + 1};
     tg_node *n = tg_tape_record(t, op, 1, &x, 4, y);
     if (n) {
-        pool_params_set(n, (pool_params){(uint32_t)kernel, (uint32_t)stride, (uint32_t)padding});
+        pool_params_set(n, (pool_params){(uint32_t)kernel, (uint32_t)stride, (uint32_t)padding, NULL});
         if (op == &tg_op_max_pool2d && !(n->saved = tg_tape_scratch(t, n->value.size))) /* the arg-maxes */
             return NULL;
     }

@@ -21,6 +21,12 @@ static tg_node *apply_conv(tg_tape *t, gc_case *c, tg_node *const *in)
         return tg_max_pool2d(t, in[0], a->kernel, a->stride, a->padding);
     if (c->expect == &tg_op_avg_pool2d)
         return tg_avg_pool2d(t, in[0], a->kernel, a->stride, a->padding);
+    if (c->expect == &tg_op_max_pool2d_route) { /* the arg-maxes of another image, its values a permutation */
+        tg_node *src = tg_input_new(t, 4, in[0]->value.shape);
+        for (size_t k = 0; src && k < src->value.size; k++)
+            src->value.data[k] = (float)((k * 37 + 11) % src->value.size);
+        return tg_max_pool2d_route(t, in[0], tg_max_pool2d(t, src, a->kernel, a->stride, a->padding));
+    }
     return tg_global_avg_pool2d(t, in[0]);
 }
 
@@ -93,3 +99,4 @@ static void gc_pool(const tg_op_def *op, void (*fix)(gc_case *, tg_param *), dou
 static void gc_case_max_pool2d(void) { gc_pool(&tg_op_max_pool2d, distinct, 1e-2); }
 static void gc_case_avg_pool2d(void) { gc_pool(&tg_op_avg_pool2d, NULL, 0.5); }
 static void gc_case_global_avg_pool2d(void) { gc_pool(&tg_op_global_avg_pool2d, NULL, 0.5); }
+static void gc_case_max_pool2d_route(void) { gc_pool(&tg_op_max_pool2d_route, NULL, 0.5); } /* linear in x */

@@ -175,6 +175,12 @@ interrupt_case() {
         return
     fi
     signal_and_wait "$sig"
+    # In the last epoch a loaded machine can let the run finish between the look and the signal:
+    # exit 0 with every step logged is then right (as for the timed case below), and says nothing.
+    if [ "$RUN_RC" = 0 ] && log_rows_at_least "$WORK/$name.csv" "$TOTAL_STEPS"; then
+        echo "skip - $name ($sig): the run had finished its $TOTAL_STEPS steps when the signal came"
+        return
+    fi
     check_interrupted "$name" "$name ($sig)" "$RUN_RC" "$ckpt" || return
     resume_and_compare "$name" "$ckpt" "$WORK/$name.resumed.ckpt" "$WORK/$name.csv"
 }

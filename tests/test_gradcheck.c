@@ -143,9 +143,228 @@ static tg_node *gc_loss(tg_tape *t, void *ctx)
     return probe(t, y, &c->probe);
 }
 
+/* ---- jvp::<op>: every op's tangent rule, on the same cases ------------------------------------
+ *
+ * The suite `jvp` has one test per line of ops.def too, generated below; each runs the op's
+ * gc_case_<name> (its inputs, shapes and step, written once) with gc_run switched to jvp_run,
+ * which moves every param of the case along a seeded random direction v and checks the tangent
+ * tg_jvp_many records (autograd/jvp.h) three ways:
+ *   1. against central differences of the forward, (y(θ + eps·v) - y(θ - eps·v)) / (2·eps);
+ *   2. against the Jacobian built by backward passes, Σ_i J_i·v_i with the rows of each J_i from
+ *      tg_jacobian(..., TG_JACOBIAN_ROWS): J·v = (Jᵀ)ᵀ·v;
+ *   3. differentiated in turn: tg_gradcheck of the probe of the tangent, so the tangent nodes
+ *      carry correct gradients (what Hessian-vector products and the penalties' gradients use).
+ *      A tangent constant in θ (a linear op, a piecewise-constant derivative) has zero gradients,
+ *      analytic and numeric, which the check reports as "every gradient is (near) zero": that
+ *      counts as a pass. */
+#include <stdlib.h>
+
+#include "autograd/jvp.h"
+
+static bool gc_jvp_mode; /* the tests of the `jvp` suite set it: gc_run runs jvp_run */
+
+#define TG_OP(name, formula) static void gc_case_##name(void);
+#include "autograd/ops.def"
+#undef TG_OP
+
+#define TG_OP(name, formula) \
+    Test(jvp, name) { gc_jvp_mode = true; gc_case_##name(); }
+#include "autograd/ops.def"
+#undef TG_OP
+
+typedef struct jvp_case {
+    gc_case *c;
+    tg_tensor v[MAX_PARAMS]; /* the direction of each param */
+} jvp_case;
+
+/* y = the case's op on its params (no probe), with the tangent Σ_i J_i·v_i when `tangent` */
+static tg_node *jvp_build(tg_tape *t, jvp_case *j, tg_node **tangent)
+{
+    gc_case *c = j->c;
+    tg_node *in[MAX_PARAMS] = {0}, *v[MAX_PARAMS] = {0};
+    for (int i = 0; i < c->n_params; i++) {
+        in[i] = tg_param_leaf(t, &c->p[i]);
+        v[i] = tg_input(t, &j->v[i]);
+    }
+    tg_node *y = c->apply(t, c, in);
+    if (tangent)
+        *tangent = tg_jvp_many(t, y, c->n_params, in, v);
+    return y;
+}
+
+static tg_node *jvp_probe_loss(tg_tape *t, void *ctx)
+{
+    jvp_case *j = ctx;
+    tg_node *tangent = NULL;
+    jvp_build(t, j, &tangent);
+    /* + 0·Σθ_0: the loss depends on a param even when the tangent does not (a linear op's), so the
+     * check runs, and a tangent that wrongly ignores θ (a value copied into a constant) fails */
+    tg_node *anchor = tg_scale(t, tg_sum(t, tg_tape_node(t, 0)), 0.0f);
+    return tg_add(t, probe(t, tangent, &j->c->probe), anchor);
+}
+
+/* y(θ + s·v) into out */
+static void jvp_shifted(tg_tape *t, jvp_case *j, double s, float *out, size_t size)
+{
+    gc_case *c = j->c;
+    float *keep[MAX_PARAMS];
+    for (int i = 0; i < c->n_params; i++) {
+        keep[i] = malloc(c->p[i].value.size * sizeof(float));
+        memcpy(keep[i], c->p[i].value.data, c->p[i].value.size * sizeof(float));
+        for (size_t k = 0; k < c->p[i].value.size; k++)
+            c->p[i].value.data[k] = (float)((double)keep[i][k] + s * j->v[i].data[k]);
+    }
+    tg_tape_reset(t);
+    tg_node *y = jvp_build(t, j, NULL);
+    cr_assert_not_null(y, "%s: %s", c->label, tg_tape_error(t));
+    memcpy(out, y->value.data, size * sizeof(float));
+    for (int i = 0; i < c->n_params; i++) {
+        memcpy(c->p[i].value.data, keep[i], c->p[i].value.size * sizeof(float));
+        free(keep[i]);
+    }
+}
+
+/* max_k |a_k - b_k| over max(max |a|, max |b|, floor), after an absolute allowance `noise` */
+static double jvp_rel_err(const float *a, const float *b, size_t n, double noise, size_t *worst)
+{
+    double scale = 1e-3, err = 0.0;
+    for (size_t k = 0; k < n; k++)
+        scale = fmax(scale, fmax(fabs(a[k]), fabs(b[k])));
+    for (size_t k = 0; k < n; k++) {
+        double e = fmax(0.0, fabs((double)a[k] - (double)b[k]) - noise) / scale;
+        if (e > err)
+            err = e, *worst = k;
+    }
+    return err;
+}
+
+/* 1: the tangent against central differences of y at steps eps, eps/4, eps/16, and Richardson's
+ * extrapolation (16·D(h/4) - D(h))/15 of each pair, which cancels the h² term; the best of them
+ * counts (as gradcheck's retries: a wrong rule is wrong at every step).  The cases' steps are
+ * chosen for one element at a time; along v every param moves at once, so y can be of a higher
+ * degree in the step (affine_mse: quartic), and the shorter steps are there for that. */
+static void jvp_check_differences(tg_tape *t, jvp_case *j, const float *jv, size_t size, double eps)
+{
+    float *up = malloc(size * sizeof(float)), *down = malloc(size * sizeof(float));
+    float *fd = malloc(size * sizeof(float)), *prev = malloc(size * sizeof(float)), *rich = malloc(size * sizeof(float));
+    double best = INFINITY, prev_noise = 0.0;
+    size_t worst = 0;
+    const float *worst_fd = fd;
+    float y_max = 0.0f;
+    for (int s = 0; s < 3 && best > TOLERANCE; s++) {
+        double h = eps / (double)(1 << (2 * s));
+        jvp_shifted(t, j, h, up, size);
+        jvp_shifted(t, j, -h, down, size);
+        for (size_t k = 0; k < size; k++) {
+            fd[k] = (float)(((double)up[k] - (double)down[k]) / (2 * h));
+            y_max = fmaxf(y_max, fmaxf(fabsf(up[k]), fabsf(down[k])));
+        }
+        double noise = 8.0 * ((double)nextafterf(y_max, INFINITY) - (double)y_max) / (2 * h);
+        size_t at = 0;
+        double e = jvp_rel_err(jv, fd, size, noise, &at);
+        if (e < best)
+            best = e, worst = at, worst_fd = fd;
+        if (s > 0) {
+            for (size_t k = 0; k < size; k++)
+                rich[k] = (float)((16.0 * fd[k] - prev[k]) / 15.0);
+            e = jvp_rel_err(jv, rich, size, (16.0 * noise + prev_noise) / 15.0, &at);
+            if (e < best)
+                best = e, worst = at, worst_fd = rich;
+        }
+        memcpy(prev, fd, size * sizeof(float));
+        prev_noise = noise;
+    }
+    cr_assert_leq(best, TOLERANCE, "%s: tangent vs central differences: element %zu: %g vs %g (rel err %.3g)",
+                  j->c->label, worst, (double)jv[worst], (double)worst_fd[worst], best);
+    free(up), free(down), free(fd), free(prev), free(rich);
+}
+
+/* 2: the tangent against Σ_i J_i·v_i, the J_i built row by row by backward passes */
+static void jvp_check_rows(tg_tape *t, jvp_case *j, const float *jv, size_t size)
+{
+    gc_case *c = j->c;
+    tg_tape_reset(t);
+    tg_node *y = jvp_build(t, j, NULL); /* the nodes at the same positions (dropout's mask depends on them) */
+    cr_assert_not_null(y, "%s: %s", c->label, tg_tape_error(t));
+    tg_node *in[MAX_PARAMS] = {0};
+    for (int i = 0; i < c->n_params; i++)
+        in[i] = tg_tape_node(t, 2 * i); /* jvp_build records each param's leaf, then its direction */
+    double *acc = calloc(size, sizeof(double));
+    for (int i = 0; i < c->n_params; i++) {
+        tg_tensor J = {0};
+        tg_error err = {0};
+        if (!y->requires_grad)
+            break;
+        cr_assert_eq(tg_jacobian(t, y, in[i], TG_JACOBIAN_ROWS, &J, &err), TG_OK, "%s: %s", c->label, err.msg);
+        size_t D = c->p[i].value.size;
+        for (size_t r = 0; r < size; r++)
+            for (size_t k = 0; k < D; k++)
+                acc[r] += (double)J.data[r * D + k] * j->v[i].data[k];
+        tg_tensor_free(&J);
+    }
+    float *rows = malloc(size * sizeof(float));
+    for (size_t r = 0; r < size; r++)
+        rows[r] = (float)acc[r];
+    size_t worst = 0;
+    double err = jvp_rel_err(jv, rows, size, 0.0, &worst);
+    cr_assert_leq(err, 1e-4, "%s: tangent vs the rows of J built by backward passes: element %zu: %g vs %g (%.3g)",
+                  c->label, worst, (double)jv[worst], (double)rows[worst], err);
+    free(rows), free(acc);
+}
+
+/* 3: the tangent's own gradients (reverse over forward) against finite differences */
+static void jvp_check_second_order(tg_tape *t, jvp_case *j, double eps)
+{
+    gc_case *c = j->c;
+    tg_rng_fill_uniform(&c->rng, c->probe.w, PROBE_MAX, -1.0f, 1.0f);
+    c->probe.offset = NAN;
+    tg_param *params[MAX_PARAMS] = {&c->p[0], &c->p[1], &c->p[2], &c->p[3]};
+    tg_gradcheck_opts opts = {.eps = eps, .tolerance = TOLERANCE};
+    tg_gradcheck_result res;
+    tg_error err = {0};
+    int rc = tg_gradcheck(t, jvp_probe_loss, j, params, c->n_params, &opts, &res, &err);
+    bool linear = rc == TG_ERR_NUMERIC && strstr(err.msg, "every gradient is (near) zero");
+    cr_assert(rc == TG_OK || linear, "%s: the tangent's gradient: %s", c->label, err.msg);
+}
+
+static void jvp_run(gc_case *c, double eps)
+{
+    jvp_case j = {.c = c};
+    tg_rng rng;
+    tg_rng_seed(&rng, 0x6a7670, (uint64_t)c->n_params); /* "jvp" */
+    for (int i = 0; i < c->n_params; i++) {
+        cr_assert_eq(tg_tensor_create(&j.v[i], c->p[i].value.ndim, c->p[i].value.shape, NULL), TG_OK);
+        tg_rng_fill_uniform(&rng, j.v[i].data, j.v[i].size, -1.0f, 1.0f);
+    }
+    tg_tape *t = tg_tape_new(NULL);
+    tg_node *tangent = NULL;
+    tg_node *y = jvp_build(t, &j, &tangent);
+    cr_assert(y && tangent, "%s: %s", c->label, tg_tape_error(t));
+    cr_assert(tg_tensor_same_shape(&y->value, &tangent->value), "%s: the tangent's shape is not y's", c->label);
+    size_t size = y->value.size;
+    float *jv = malloc(size * sizeof(float));
+    memcpy(jv, tangent->value.data, size * sizeof(float));
+
+    jvp_check_differences(t, &j, jv, size, eps);
+    jvp_check_rows(t, &j, jv, size);
+    jvp_check_second_order(t, &j, eps);
+    cr_log_info("%-44s tangent checked (%zu elements)", c->label, size);
+
+    free(jv);
+    tg_tape_free(t);
+    for (int i = 0; i < c->n_params; i++) {
+        tg_tensor_free(&j.v[i]);
+        tg_param_free(&c->p[i]);
+    }
+}
+
 /* Checks every element of every param, then frees the params. */
 static void gc_run(gc_case *c, double eps)
 {
+    if (gc_jvp_mode) {
+        jvp_run(c, eps);
+        return;
+    }
     tg_rng_fill_uniform(&c->rng, c->probe.w, PROBE_MAX, -1.0f, 1.0f);
     c->probe.offset = NAN;
     tg_tape *t = tg_tape_new(NULL);
