@@ -37,7 +37,7 @@ static void conv_forward(tg_node *n)
     conv_params cp = conv_params_of(n);
     tg_conv_geom g = geometry(n->in[0], n->in[1], cp);
     tg_conv2d_forward(TG_PATH_AUTO, &g, n->in[0]->value.data, n->in[1]->value.data,
-                      cp.has_bias ? n->in[2]->value.data : NULL, n->value.data, cp.scratch);
+                      cp.has_bias ? n->in[2]->value.data : NULL, n->value.data, cp.scratch, cp.kept);
 }
 
 static void conv_backward(tg_node *n)
@@ -47,7 +47,7 @@ static void conv_backward(tg_node *n)
     tg_conv_geom g = geometry(x, w, cp);
     tg_conv2d_backward(TG_PATH_AUTO, &g, x->value.data, w->value.data, n->grad.data,
                        tg_wants_grad(x) ? x->grad.data : NULL, tg_wants_grad(w) ? w->grad.data : NULL,
-                       b && tg_wants_grad(b) ? b->grad.data : NULL, cp.scratch);
+                       b && tg_wants_grad(b) ? b->grad.data : NULL, cp.scratch, cp.kept);
 }
 
 void tg_op_conv2d_forward(tg_node *n) { conv_forward(n); }
@@ -96,7 +96,8 @@ static tg_node *conv_record(tg_tape *t, const tg_op_def *op, int dims, tg_node *
     tg_node *n = tg_tape_record(t, op, b ? 3 : 2, in, dims, dims == 4 ? y4 : y3);
     if (n) {
         cp.scratch = tg_tape_scratch(t, tg_conv_scratch_floats(&g));
-        if (!cp.scratch)
+        cp.kept = w->requires_grad ? tg_tape_scratch(t, tg_conv_cols_floats(&g)) : NULL;
+        if (!cp.scratch || (w->requires_grad && !cp.kept))
             return NULL;
         conv_params_set(n, cp);
     }

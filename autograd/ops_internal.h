@@ -233,6 +233,7 @@ TG_OP_PARAMS(pow_params)
 /* conv2d's and conv1d's geometry (ops_conv.c) */
 typedef struct conv_params {
     float *scratch;               /* tg_conv_scratch_floats of the geometry, arena: forward and backward */
+    float *kept;                  /* when w wants a gradient: the forward's unrolled patches (arena) */
     uint32_t stride, padding, dilation;
     bool has_bias, one_d;         /* b is in[2]; conv1d (3-D tensors) */
 } conv_params;

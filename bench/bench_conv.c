@@ -49,9 +49,9 @@ static void run_pass(bench *bn, pass p)
     const tg_conv_geom *g = &bn->g;
     size_t K = g->C * g->KH * g->KW, N = g->B * g->OH * g->OW;
     switch (p) {
-    case FORWARD: tg_conv2d_forward(bn->path, g, bn->x, bn->w, bn->b, bn->y, bn->scratch); break;
-    case INPUT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, bn->dx, NULL, NULL, bn->scratch); break;
-    case WEIGHT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, NULL, bn->dw, bn->db, bn->scratch); break;
+    case FORWARD: tg_conv2d_forward(bn->path, g, bn->x, bn->w, bn->b, bn->y, bn->scratch, NULL); break;
+    case INPUT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, bn->dx, NULL, NULL, bn->scratch, NULL); break;
+    case WEIGHT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, NULL, bn->dw, bn->db, bn->scratch, NULL); break;
     default: tg_gemm_path(bn->path, TG_NOTRANS, TG_NOTRANS, g->O, N, K, 1.0f, bn->w, K, bn->col, N, 0.0f, bn->y, N);
     }
 }

@@ -206,14 +206,17 @@ static void fill_col(panel_job pj, const float *x, float *col)
     tg_parallel_for(pj.g->C * pj.g->KH * pj.g->KW, grain_rows(pj.cols), im2col_rows, &pj);
 }
 
+size_t tg_conv_cols_floats(const tg_conv_geom *g) { return g->C * g->KH * g->KW * g->B * g->OH * g->OW; }
+
 void tg_conv2d_forward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *bias,
-                       float *y, float *scratch)
+                       float *y, float *scratch, float *kept)
 {
     size_t K = g->C * g->KH * g->KW, all = g->B * g->OH * g->OW, panel = tg_conv_panel_cols(g);
-    float *col = scratch, *out = scratch + K * panel;
+    float *out = scratch + K * panel;
     for (size_t j0 = 0; j0 < all; j0 += panel) {
         panel_job pj = {g, j0, j0 + panel < all ? j0 + panel : all, 0, NULL, NULL, bias};
         pj.cols = pj.j1 - pj.j0;
+        float *col = kept ? kept + K * j0 : scratch; /* kept: panel after panel, each [K, cols] */
         fill_col(pj, x, col);
         // out [O, cols] = W [O,K] · col [K, cols]
         tg_gemm_path(path, TG_NOTRANS, TG_NOTRANS, g->O, pj.cols, K, 1.0f, w, K, col, pj.cols, 0.0f, out, pj.cols);
@@ -243,7 +246,7 @@ static void bias_rows(size_t lo, size_t hi, void *ctx)
 }
 
 void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *dy,
-                        float *dx, float *dw, float *db, float *scratch)
+                        float *dx, float *dw, float *db, float *scratch, const float *kept)
 {
     size_t K = g->C * g->KH * g->KW, P = g->OH * g->OW, all = g->B * P, panel = tg_conv_panel_cols(g);
     float *col = scratch, *dyp = scratch + K * panel;
@@ -256,9 +259,12 @@ void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x
         pj.cols = pj.j1 - pj.j0;
         tg_parallel_for(g->O, grain_rows(pj.cols), gather_rows, &pj);
         if (dw) {
-            fill_col(pj, x, col);
+            const float *patches = kept ? kept + K * j0 : col;
+            if (!kept)
+                fill_col(pj, x, col);
             // dW [O,K] += dY [O, cols] · col [K, cols]ᵀ: the batch's share in this panel
-            tg_gemm_path(path, TG_NOTRANS, TG_TRANS, g->O, K, pj.cols, 1.0f, dyp, pj.cols, col, pj.cols, 1.0f, dw, K);
+            tg_gemm_path(path, TG_NOTRANS, TG_TRANS, g->O, K, pj.cols, 1.0f, dyp, pj.cols, patches, pj.cols, 1.0f, dw,
+                         K);
         }
         if (dx) {
             // dcol [K, cols] = W [O,K]ᵀ · dY [O, cols]; then each patch adds back into its pixels

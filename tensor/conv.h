@@ -61,14 +61,20 @@ size_t tg_conv_panel_cols(const tg_conv_geom *g);
 /* The scratch the fast kernels need: a col panel and an output panel, (K + O)·panel_cols floats. */
 size_t tg_conv_scratch_floats(const tg_conv_geom *g);
 
+/* The floats of the whole batch's unrolled patches, col [K, B·OH·OW]: what `kept` holds. */
+size_t tg_conv_cols_floats(const tg_conv_geom *g);
 /* y = conv(x, w) + bias (bias may be NULL) on the matmul path `path` (TG_PATH_AUTO: the active one);
- * scratch: tg_conv_scratch_floats(g) floats. */
+ * scratch: tg_conv_scratch_floats(g) floats.  kept: NULL, or tg_conv_cols_floats(g) floats where
+ * the forward leaves every panel of col for the backward's dw (which then unrolls nothing: the
+ * unrolling moves as many floats as the products read, so doing it once per step instead of
+ * twice is most of what the weight gradient costs beyond its product). */
 void tg_conv2d_forward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *bias,
-                       float *y, float *scratch);
+                       float *y, float *scratch, float *kept);
 /* The backward for dy [B,O,OH,OW]: dx += ∂/∂x, dw += ∂/∂w, db += Σ_{b,i,j} dy; each may be NULL
- * (not wanted).  x is read only for dw, w only for dx. */
+ * (not wanted).  x is read only for dw (not even then with kept: the forward's panels, same x),
+ * w only for dx.  The same bits with kept or without. */
 void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *dy,
-                        float *dx, float *dw, float *db, float *scratch);
+                        float *dx, float *dw, float *db, float *scratch, const float *kept);
 
 /* The reference twins: the direct 7-loop sums, one thread, in double.  Same contracts. */
 void tg_conv2d_forward_ref(const tg_conv_geom *g, const float *x, const float *w, const float *bias, float *y);

@@ -80,10 +80,10 @@ static void matches_reference(tg_simd_path path)
         float *dx_ref = malloc(nx * sizeof(float)), *dw_ref = malloc(nw * sizeof(float)), db_ref[64];
         float *scratch = malloc(tg_conv_scratch_floats(&g) * sizeof(float));
         memcpy(dx_ref, dx, nx * sizeof(float)), memcpy(dw_ref, dw, nw * sizeof(float)), memcpy(db_ref, db, g.O * sizeof(float));
-        tg_conv2d_forward(path, &g, x, w, b, y, scratch);
+        tg_conv2d_forward(path, &g, x, w, b, y, scratch, NULL);
         tg_conv2d_forward_ref(&g, x, w, b, y_ref);
         expect_close(y, y_ref, ny, "forward", path, k);
-        tg_conv2d_backward(path, &g, x, w, dy, dx, dw, db, scratch);
+        tg_conv2d_backward(path, &g, x, w, dy, dx, dw, db, scratch, NULL);
         tg_conv2d_backward_ref(&g, x, w, dy, dx_ref, dw_ref, db_ref);
         expect_close(dx, dx_ref, nx, "input gradient", path, k);
         expect_close(dw, dw_ref, nw, "weight gradient", path, k);
@@ -107,20 +107,26 @@ static void same_bits_for_any_thread_count(tg_simd_path path)
         float *x = random_floats(&rng, nx), *w = random_floats(&rng, nw), *b = random_floats(&rng, g.O);
         float *dy = random_floats(&rng, ny), *scratch = malloc(tg_conv_scratch_floats(&g) * sizeof(float));
         size_t total = ny + nx + nw + g.O;
-        float *out[3];
-        for (int threads = 1; threads <= 3; threads++) {
-            tg_set_threads(threads);
-            float *o = out[threads - 1] = calloc(total, sizeof(float));
-            tg_conv2d_forward(path, &g, x, w, b, o, scratch);
-            tg_conv2d_backward(path, &g, x, w, dy, o + ny, o + ny + nx, o + ny + nx + nw, scratch);
+        float *out[4], *kept = malloc(tg_conv_cols_floats(&g) * sizeof(float));
+        for (int run = 1; run <= 4; run++) { /* 1, 2, 3 threads; then 2 threads with the patches kept */
+            tg_set_threads(run == 4 ? 2 : run);
+            float *o = out[run - 1] = calloc(total, sizeof(float));
+            tg_conv2d_forward(path, &g, x, w, b, o, scratch, run == 4 ? kept : NULL);
+            if (run == 4)
+                memset(scratch, 0xff, tg_conv_scratch_floats(&g) * sizeof(float)); /* dw must read kept alone */
+            tg_conv2d_backward(path, &g, x, w, dy, o + ny, o + ny + nx, o + ny + nx + nw, scratch, run == 4 ? kept : NULL);
         }
         tg_set_threads(0);
         cr_assert(memcmp(out[0], out[1], total * sizeof(float)) == 0, "%s: 1 and 2 threads differ", tg_simd_name(path));
         cr_assert(memcmp(out[0], out[2], total * sizeof(float)) == 0, "%s: 1 and 3 threads differ", tg_simd_name(path));
-        free(x), free(w), free(b), free(dy), free(scratch), free(out[0]), free(out[1]), free(out[2]);
+        cr_assert(memcmp(out[0], out[3], total * sizeof(float)) == 0, "%s: the kept patches give other bits",
+                  tg_simd_name(path));
+        free(x), free(w), free(b), free(dy), free(scratch), free(kept);
+        for (int k = 0; k < 4; k++)
+            free(out[k]);
     }
 }
-TEST_EVERY_PATH(same_bits_for_1_2_3_threads, same_bits_for_any_thread_count)
+TEST_EVERY_PATH(same_bits_for_1_2_3_threads_and_kept_patches, same_bits_for_any_thread_count)
 
 Test(conv, geometry_and_panels)
 {
