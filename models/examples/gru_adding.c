@@ -25,12 +25,13 @@
 #include "nn/recurrent.h"
 #include "tensor/parallel.h"
 
-enum { T = 50, HIDDEN = 64, BATCH = 64, EVAL_N = 1024 };
+enum { T = 50, HIDDEN = 32, BATCH = 64, EVAL_N = 1024 };
 #define BASELINE (2.0 / 12.0)
-/* The test's budget and the most it may score: a run with seed 1 leaves the baseline's plateau
- * between steps 300 and 400 and is below 0.01 by step 500 on every kernel path (docs/tutorial.md);
- * 0.02, an eighth of the baseline, leaves room for a path whose rounding moves that breakout. */
-#define TEST_STEPS 500
+/* The test's budget and the most it may score: with seed 1 the training MSE leaves the baseline's
+ * plateau between steps 400 and 600 and is near 0.006 by step 700, on the AVX-512 and the scalar
+ * path alike (their bits differ); 0.02, an eighth of the baseline, leaves room for a path whose
+ * rounding moves that breakout by a hundred steps. */
+#define TEST_STEPS 700
 #define TEST_MAX_MSE 0.02
 
 typedef struct adding {
