@@ -248,7 +248,7 @@ static void print_eval(const char *model_name, const cae_eval_options *o, const 
         printf("model=%s ", model_name);
     printf("test_mse=%.6g jac_fro2=%.6g", r->test_mse, r->jac_fro2);
     for (int k = 0; k < o->n_radii; k++)
-        printf(" contraction_%g=%.6g", o->radii[k], r->contraction[k]);
+        printf(" contraction_%g=%.6g", o->radii[k], r->contraction[CAE_DIR_RANDOM][k]);
     /* new keys go last: scripts may read the line by position */
     printf(" saturated=%.4f probe_acc=%.4f hess_fro2=%.6g hess_sigma=%g jac_fro=%.6g dead=%.4f switching=%.4f\n",
            r->saturated, r->probe_acc, r->hess_fro2, r->hess_sigma, r->jac_fro, r->dead, r->switching);

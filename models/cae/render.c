@@ -290,7 +290,7 @@ int cae_compare_charts(cae_model *models, const char *const *names, int n, const
         cae_eval_result res;
         if ((rc = cae_evaluate(&models[i], test, NULL, &opts, &res, err)))
             break;
-        memcpy(ratios[i], res.contraction, sizeof ratios[i]);
+        memcpy(ratios[i], res.contraction[CAE_DIR_RANDOM], sizeof ratios[i]);
         if (!(spectra[i] = malloc(spectrum_length(&models[i]) * sizeof(double))))
             rc = tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory");
         else
