@@ -28,6 +28,24 @@ int cae_direction_of(const char *name, size_t len)
     return -1;
 }
 
+int cae_directions_parse(const char *text, unsigned *mask, tg_error *err)
+{
+    unsigned kinds = 1u << CAE_DIR_RANDOM;
+    for (const char *p = text;;) {
+        size_t len = strcspn(p, ",");
+        int d = cae_direction_of(p, len);
+        if (d < 0 && !(len == 3 && !strncmp(p, "all", 3)))
+            return tg_error_set(err, TG_ERR_ARG, "unknown value '%.*s' (one of: random data tangent orthogonal all)",
+                                (int)len, p);
+        kinds |= d < 0 ? CAE_DIRECTIONS_ALL : 1u << d;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *mask = kinds;
+    return TG_OK;
+}
+
 /* ---- the tangent subspace ----------------------------------------------------------------- */
 
 static double dot(const double *a, const double *b, size_t n)

@@ -42,6 +42,10 @@ typedef enum cae_direction {
 /* "random", "data", "tangent", "orthogonal". */
 const char *cae_direction_name(cae_direction d);
 
+/* *mask (bits 1u << cae_direction, random always set) from "KIND,KIND,..." or "all"; left alone
+ * on an error (TG_ERR_ARG naming the unknown kind). */
+int cae_directions_parse(const char *text, unsigned *mask, tg_error *err);
+
 /* The direction kind named by the `len` characters at `name`, or -1. */
 int cae_direction_of(const char *name, size_t len);
 

@@ -38,6 +38,29 @@ double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o)
     return m->cfg.gamma > 0 ? m->cfg.sigma : CAE_EVAL_HESS_SIGMA;
 }
 
+int cae_eval_parse_radii(const char *text, double *radii, int *n, tg_error *err)
+{
+    int count = 0;
+    double parsed[CAE_MAX_RADII];
+    for (const char *p = text;; p++) {
+        char *end;
+        double r = strtod(p, &end);
+        if (end == p || (*end != ',' && *end != '\0'))
+            return tg_error_set(err, TG_ERR_ARG, "'%s' is not a list of numbers separated by commas", text);
+        if (count == CAE_MAX_RADII)
+            return tg_error_set(err, TG_ERR_ARG, "more than %d radii", CAE_MAX_RADII);
+        parsed[count++] = r;
+        if (*(p = end) == '\0')
+            break;
+    }
+    int rc = cae_eval_check_radii(parsed, count, err);
+    if (rc == TG_OK) {
+        memcpy(radii, parsed, (size_t)count * sizeof *radii);
+        *n = count;
+    }
+    return rc;
+}
+
 /* A unit is saturated when its activation sits on a flat part of f: sigmoid h < 0.05 or > 0.95;
  * tanh |h| > 0.9; relu h == 0 (inactive); softplus h < 0.05 (the flat left tail); any other
  * activation where its slope f' is below 0.19, the slope at tanh's threshold (leaky_relu with a

@@ -58,6 +58,10 @@ cae_eval_options cae_eval_options_default(void);
  * with a message saying which is not. */
 int cae_eval_check_radii(const double *radii, int n, tg_error *err);
 
+/* radii [CAE_MAX_RADII] and *n from "R,R,..." (numbers separated by commas, as cae_eval_check_radii
+ * wants them); left alone on an error (TG_ERR_ARG, its message without the option's name). */
+int cae_eval_parse_radii(const char *text, double *radii, int *n, tg_error *err);
+
 /* All metrics on `test`; the probe is trained on `train` features (skipped when either set has no
  * labels or train is NULL). */
 int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, const cae_eval_options *opts,
