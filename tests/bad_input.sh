@@ -336,6 +336,13 @@ opt_case "--seed -5" --seed "whole number" $T --seed -5
 opt_case "eval --seed x" --seed "whole number" eval --model "$REF" --data synthetic --seed x
 opt_case "eval --threads -2" --threads "whole number" eval --model "$REF" --data synthetic --threads -2
 opt_case "unknown option --bogus" --bogus "unknown option" $T --bogus
+opt_case "eval --radii 0" --radii "positive" eval --model "$REF" --data synthetic --radii 0
+opt_case "eval --radii 2,1 (decreasing)" --radii "increase" eval --model "$REF" --data synthetic --radii 2,1
+opt_case "eval --radii 1,,2" --radii "not a list" eval --model "$REF" --data synthetic --radii 1,,2
+opt_case "eval --radii 1..65 (too many)" --radii "more than 64" eval --model "$REF" --data synthetic --radii "$(seq -s, 1 65)"
+opt_case "eval --directions sideways" --directions "unknown value" eval --model "$REF" --data synthetic --directions sideways
+opt_case "compare --sigma 0" --sigma "not a number" compare --model "$REF" --data synthetic --out "$WORK/cmp" --sigma 0
+opt_case "compare --seed -1" --seed "whole number" compare --model "$REF" --data synthetic --out "$WORK/cmp" --seed -1
 opt_case "option of another command (eval --lr)" --lr "unknown option" eval --model "$REF" --lr 1
 opt_case "single-dash option -x" "'-x'" "unknown option" $T -x
 opt_case "stray positional argument" "'extra'" "unknown option" $T extra

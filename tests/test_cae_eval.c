@@ -172,8 +172,8 @@ Test(cae_eval, a_linear_encoder_contracts_by_its_scale)
     cr_assert_eq(cae_evaluate(&m, &ds, NULL, &o, &r, &err), TG_OK, "%s", err.msg);
     cr_assert_eq(o.n_radii, 3);
     for (int k = 0; k < o.n_radii; k++)
-        cr_assert(fabs(r.contraction[k] - c) <= 1e-4 * c, "radius %g: ratio %.7g, want %g", o.radii[k],
-                  r.contraction[k], c);
+        cr_assert(fabs(r.contraction[CAE_DIR_RANDOM][k] - c) <= 1e-4 * c, "radius %g: ratio %.7g, want %g", o.radii[k],
+                  r.contraction[CAE_DIR_RANDOM][k], c);
     cr_assert(fabs(r.jac_fro2 - c * c * H) <= 1e-5 * c * c * H, "jac_fro2 %.9g, want %g", r.jac_fro2, c * c * H);
     cr_assert_eq(r.saturated, 0.0, "no unit is inactive");
     cr_assert(r.test_mse < 1e-9, "test_mse %g: the decoder undoes the encoder", r.test_mse);
@@ -196,7 +196,7 @@ Test(cae_eval, a_constant_encoder_does_not_move)
     tg_error err;
     cr_assert_eq(cae_evaluate(&m, &ds, NULL, &o, &r, &err), TG_OK, "%s", err.msg);
     for (int k = 0; k < o.n_radii; k++)
-        cr_assert_eq(r.contraction[k], 0.0);
+        cr_assert_eq(r.contraction[CAE_DIR_RANDOM][k], 0.0);
     cr_assert_eq(r.jac_fro2, 0.0);
     cr_assert(fabs(r.saturated - 2.0 / 3.0) < 1e-12, "saturated %g", r.saturated);
     cr_assert_eq(r.jac_fro, 0.0);

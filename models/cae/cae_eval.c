@@ -14,8 +14,21 @@
 
 cae_eval_options cae_eval_options_default(void)
 {
-    return (cae_eval_options){.radii = {0.1, 1.0, 3.0}, .n_radii = 3, .seed = 1, .max_images = 0,
-                              .hess_sigma = 0.0, .hess_corruptions = 4};
+    return (cae_eval_options){.radii = {0.1, 1.0, 3.0}, .n_radii = 3, .directions = 1u << CAE_DIR_RANDOM, .seed = 1,
+                              .max_images = 0, .hess_sigma = 0.0, .hess_corruptions = 4};
+}
+
+int cae_eval_check_radii(const double *radii, int n, tg_error *err)
+{
+    if (n < 1 || n > CAE_MAX_RADII)
+        return tg_error_set(err, TG_ERR_ARG, "%d radii (1..%d)", n, CAE_MAX_RADII);
+    for (int k = 0; k < n; k++) {
+        if (!(radii[k] > 0) || !isfinite(radii[k]))
+            return tg_error_set(err, TG_ERR_ARG, "radius %g is not a positive finite number", radii[k]);
+        if (k > 0 && !(radii[k] > radii[k - 1]))
+            return tg_error_set(err, TG_ERR_ARG, "the radii must increase (%g after %g)", radii[k], radii[k - 1]);
+    }
+    return TG_OK;
 }
 
 double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o)
@@ -23,6 +36,29 @@ double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o)
     if (o->hess_sigma > 0)
         return o->hess_sigma;
     return m->cfg.gamma > 0 ? m->cfg.sigma : CAE_EVAL_HESS_SIGMA;
+}
+
+int cae_eval_parse_radii(const char *text, double *radii, int *n, tg_error *err)
+{
+    int count = 0;
+    double parsed[CAE_MAX_RADII];
+    for (const char *p = text;; p++) {
+        char *end;
+        double r = strtod(p, &end);
+        if (end == p || (*end != ',' && *end != '\0'))
+            return tg_error_set(err, TG_ERR_ARG, "'%s' is not a list of numbers separated by commas", text);
+        if (count == CAE_MAX_RADII)
+            return tg_error_set(err, TG_ERR_ARG, "more than %d radii", CAE_MAX_RADII);
+        parsed[count++] = r;
+        if (*(p = end) == '\0')
+            break;
+    }
+    int rc = cae_eval_check_radii(parsed, count, err);
+    if (rc == TG_OK) {
+        memcpy(radii, parsed, (size_t)count * sizeof *radii);
+        *n = count;
+    }
+    return rc;
 }
 
 /* A unit is saturated when its activation sits on a flat part of f: sigmoid h < 0.05 or > 0.95;
@@ -147,9 +183,10 @@ static int hessian_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, co
     return TG_OK;
 }
 
-/* Reconstruction error, Jacobian norm, saturation and contraction on one chunk of images. */
-static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const uint32_t *idx, size_t count,
-                      const cae_eval_options *o, tg_rng *rng, unit_counts *units, cae_eval_result *sums, tg_error *err)
+/* Reconstruction error, Jacobian norm, saturation and the random and data contractions on one
+ * chunk of the n evaluated images. */
+static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const uint32_t *idx, size_t count, size_t n,
+                      const cae_eval_options *o, tg_rng *rngs, unit_counts *units, cae_eval_result *sums, tg_error *err)
 {
     const size_t D = m->cfg.input, H = m->cfg.hidden;
     tg_tape_reset(tape);
@@ -171,50 +208,12 @@ static int eval_chunk(tg_tape *tape, cae_model *m, const tg_dataset *test, const
     }
     unit_stats(m, g.h->value.data, count, units, sums);
     sums->jac_fro2 += (double)g.penalty->value.data[0] * (double)count; /* penalty = mean over the batch */
-
-    /* Contraction: encode x + ε for each radius and compare with h(x). */
-    float *h0 = malloc(count * H * sizeof(float)), *dir = malloc(D * sizeof(float));
-    if (!h0 || !dir) {
-        free(h0);
-        free(dir);
+    float *h0 = malloc(count * H * sizeof *h0); /* out of the tape, which the contractions reuse */
+    if (!h0)
         return tg_error_set(err, TG_ERR_NOMEM, "eval: out of memory");
-    }
-    memcpy(h0, g.h->value.data, count * H * sizeof(float));
-    int rc = TG_OK;
-    for (int r = 0; r < o->n_radii && rc == TG_OK; r++) {
-        tg_tape_reset(tape);
-        tg_node *xp = tg_input_new(tape, 2, (size_t[]){count, D});
-        if (!xp) {
-            rc = tg_tape_get_error(tape, err);
-            break;
-        }
-        tg_dataset_images_to_float(test, idx, count, xp->value.data);
-        for (size_t b = 0; b < count; b++) {
-            /* ε = r·u/‖u‖ with u ~ N(0, I): uniform on the sphere of radius r. */
-            tg_rng_fill_normal(rng, dir, D, 0.0f, 1.0f);
-            double norm2 = 0.0;
-            for (size_t i = 0; i < D; i++)
-                norm2 += (double)dir[i] * dir[i];
-            double scale = o->radii[r] / sqrt(norm2);
-            for (size_t i = 0; i < D; i++)
-                xp->value.data[b * D + i] += (float)(scale * dir[i]);
-        }
-        tg_node *hp = cae_encode(tape, m, xp);
-        if (!hp) {
-            rc = tg_tape_get_error(tape, err);
-            break;
-        }
-        for (size_t b = 0; b < count; b++) {
-            double d2 = 0.0;
-            for (size_t j = 0; j < H; j++) {
-                double d = (double)hp->value.data[b * H + j] - (double)h0[b * H + j];
-                d2 += d * d;
-            }
-            sums->contraction[r] += sqrt(d2) / o->radii[r];
-        }
-    }
+    memcpy(h0, g.h->value.data, count * H * sizeof *h0);
+    int rc = cae_chunk_contractions(tape, m, test, idx, count, n, o, rngs, h0, sums, err);
     free(h0);
-    free(dir);
     return rc;
 }
 
@@ -363,15 +362,30 @@ static int linear_probe(cae_model *m, const tg_dataset *train, const tg_dataset 
 
 /* ---- the whole evaluation ---------------------------------------------------------------- */
 
-int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, const cae_eval_options *o,
-                 cae_eval_result *r, tg_error *err)
+/* The sums of cae_evaluate turned into means over the n images (and the contractions over the
+ * images each kind measured); the anisotropies from them. */
+static void finish_means(const cae_eval_options *o, size_t n, cae_eval_result *r)
 {
-    memset(r, 0, sizeof *r);
-    r->probe_acc = NAN;
-    if (test->rows * test->cols != m->cfg.input)
-        return tg_error_set(err, TG_ERR_ARG, "the test images have %zu pixels (%zux%zu) but the model expects %zu",
-                            test->rows * test->cols, test->rows, test->cols, m->cfg.input);
-    size_t n = eval_count(test, o);
+    r->images = n;
+    r->test_mse /= (double)n;
+    r->jac_fro2 /= (double)n;
+    r->jac_fro /= (double)n;
+    r->saturated /= (double)n;
+    r->hess_fro2 /= (double)n;
+    for (int d = 0; d < CAE_N_DIRECTIONS; d++)
+        for (int k = 0; k < CAE_MAX_RADII; k++)
+            r->contraction[d][k] = k < o->n_radii && r->direction_images[d] > 0
+                                       ? r->contraction[d][k] / (double)r->direction_images[d] : NAN;
+    r->tangent_k = r->tangent_images > 0 ? r->tangent_k / (double)r->tangent_images : NAN;
+    /* NaN / x is NaN: a ratio whose kinds were not both measured stays NaN */
+    r->anisotropy = r->contraction[CAE_DIR_TANGENT][0] / r->contraction[CAE_DIR_ORTHOGONAL][0];
+    r->anisotropy_data = r->contraction[CAE_DIR_DATA][0] / r->contraction[CAE_DIR_RANDOM][0];
+}
+
+/* Every metric but the probe over the first n images of `test`. */
+static int measure(cae_model *m, const tg_dataset *test, size_t n, const cae_eval_options *o, cae_eval_result *r,
+                   tg_error *err)
+{
     tg_tape *tape = tg_tape_new(err);
     uint32_t *idx = iota_indices(n);
     if (!tape || !idx) {
@@ -380,8 +394,9 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
         return tg_error_set(err, TG_ERR_NOMEM, "eval: out of memory");
     }
     tg_tape_set_grad_enabled(tape, false);
-    tg_rng rng;
-    tg_rng_seed(&rng, o->seed, 0xe7a1);
+    tg_rng rngs[2]; /* random directions (the stream they always had), data partners */
+    tg_rng_seed(&rngs[0], o->seed, 0xe7a1);
+    tg_rng_seed(&rngs[1], o->seed, 0xda7a);
     const size_t D = m->cfg.input, H = m->cfg.hidden;
     unit_counts units = {calloc(H, sizeof(size_t)), calloc(H, sizeof(size_t)), calloc(H, sizeof(double))};
     int rc = units.off && units.saturated && units.w2 ? TG_OK : tg_error_set(err, TG_ERR_NOMEM, "eval: out of memory");
@@ -390,10 +405,12 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
             units.w2[j] += (double)m->enc_w.value.data[i * H + j] * m->enc_w.value.data[i * H + j];
     for (size_t first = 0; first < n && rc == TG_OK; first += EVAL_CHUNK) {
         size_t count = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
-        rc = eval_chunk(tape, m, test, idx + first, count, o, &rng, &units, r, err);
+        rc = eval_chunk(tape, m, test, idx + first, count, n, o, rngs, &units, r, err);
         if (rc == TG_OK && o->hess_corruptions > 0)
             rc = hessian_chunk(tape, m, test, idx + first, count, o, first / EVAL_CHUNK, r, err);
     }
+    if (rc == TG_OK)
+        rc = cae_tangent_contractions(m, test, idx, n, o, r, err);
     if (rc == TG_OK)
         unit_fractions(&units, H, n, r);
     tg_tape_free(tape);
@@ -401,17 +418,25 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
     free(units.off);
     free(units.saturated);
     free(units.w2);
+    return rc;
+}
+
+int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, const cae_eval_options *o,
+                 cae_eval_result *r, tg_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->probe_acc = NAN;
+    if (test->rows * test->cols != m->cfg.input)
+        return tg_error_set(err, TG_ERR_ARG, "the test images have %zu pixels (%zux%zu) but the model expects %zu",
+                            test->rows * test->cols, test->rows, test->cols, m->cfg.input);
+    int rc = cae_eval_check_radii(o->radii, o->n_radii, err);
+    size_t n = eval_count(test, o);
+    if (rc == TG_OK)
+        rc = measure(m, test, n, o, r, err);
     if (rc)
         return rc;
-    r->images = n;
-    r->test_mse /= (double)n;
-    r->jac_fro2 /= (double)n;
-    r->jac_fro /= (double)n;
-    r->saturated /= (double)n;
-    r->hess_fro2 /= (double)n;
+    finish_means(o, n, r);
     r->hess_sigma = cae_eval_hess_sigma(m, o);
-    for (int k = 0; k < o->n_radii; k++)
-        r->contraction[k] /= (double)n;
     if (train && train->rows * train->cols != m->cfg.input)
         return tg_error_set(err, TG_ERR_ARG, "the train images have %zu pixels (%zux%zu) but the model expects %zu",
                             train->rows * train->cols, train->rows, train->cols, m->cfg.input);

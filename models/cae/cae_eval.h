@@ -5,15 +5,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cae_directions.h"
 #include "cae_model.h"
 #include "nn/io/data.h"
 
-#define CAE_MAX_RADII 16
+#define CAE_MAX_RADII 64
 
 typedef struct cae_eval_options {
-    double radii[CAE_MAX_RADII]; /* contraction radii */
+    double radii[CAE_MAX_RADII]; /* contraction radii: positive, finite, increasing (cae_eval_check_radii) */
     int n_radii;
-    uint64_t seed;               /* for the random directions, the corruptions and the probe */
+    unsigned directions;         /* bit mask of 1u << cae_direction: kinds of contraction measured
+                                    besides the random one, which always is */
+    uint64_t seed;               /* for the directions, the corruptions and the probe */
     size_t max_images;           /* test images used (0: all) */
     double hess_sigma;           /* σ of the corruptions for hess_fro2; 0: the model's σ when it
                                     was trained with the γ term, else CAE_EVAL_HESS_SIGMA */
@@ -26,7 +29,15 @@ typedef struct cae_eval_result {
     size_t images;
     double test_mse;      /* mean over images of the per-pixel MSE of the reconstruction */
     double jac_fro2;      /* mean over images of ‖J_h(x)‖_F² */
-    double contraction[CAE_MAX_RADII]; /* mean ‖h(x+ε) − h(x)‖ / ‖ε‖, ε uniform on the sphere of radius r */
+    /* [kind][radius]: mean ‖h(x + r·u) − h(x)‖ / r over the images with a direction u of that kind
+     * (cae_directions.h); NaN for a kind not measured.  [CAE_DIR_RANDOM]: ε = r·u uniform on the
+     * sphere of radius r, over every image. */
+    double contraction[CAE_N_DIRECTIONS][CAE_MAX_RADII];
+    size_t direction_images[CAE_N_DIRECTIONS]; /* images in each kind's mean */
+    double tangent_k;     /* mean dimension of the tangent subspace over tangent_images images */
+    size_t tangent_images;
+    double anisotropy;      /* contraction tangent ÷ orthogonal at the smallest radius (NaN if not measured) */
+    double anisotropy_data; /* contraction data ÷ random at the smallest radius (NaN if not measured) */
     double jac_fro;       /* mean over images of ‖J_h(x)‖_F (not squared) */
     double saturated;     /* mean fraction of saturated hidden units (see cae_eval.c) */
     double dead;          /* fraction of units off (h < 0.01; relu-like: h <= 0) on > 99% of the images */
@@ -39,8 +50,17 @@ typedef struct cae_eval_result {
 /* The σ hess_fro2 uses for model m under options o. */
 double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o);
 
-/* The spec's radii 0.1, 1, 3 and seed 1; hess_fro2 with 4 corruptions per image. */
+/* The spec's radii 0.1, 1, 3, random directions only, and seed 1; hess_fro2 with 4 corruptions
+ * per image. */
 cae_eval_options cae_eval_options_default(void);
+
+/* TG_OK when 1 <= n <= CAE_MAX_RADII radii are positive, finite and increasing; else TG_ERR_ARG
+ * with a message saying which is not. */
+int cae_eval_check_radii(const double *radii, int n, tg_error *err);
+
+/* radii [CAE_MAX_RADII] and *n from "R,R,..." (numbers separated by commas, as cae_eval_check_radii
+ * wants them); left alone on an error (TG_ERR_ARG, its message without the option's name). */
+int cae_eval_parse_radii(const char *text, double *radii, int *n, tg_error *err);
 
 /* All metrics on `test`; the probe is trained on `train` features (skipped when either set has no
  * labels or train is NULL). */

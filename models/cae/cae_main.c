@@ -44,7 +44,8 @@ static const tg_cli_option OPTIONS[] = {
     {"--tied", false, MODEL_OPTS, "   decoder weights are the encoder's transposed"},
     {"--gamma", true, MODEL_OPTS, "X  weight of the higher-order (CAE+H) term E||J(x)-J(x+e)||^2 (0: off)"},
     {"--corruptions", true, MODEL_OPTS, "N  Gaussian corruptions of each input for that term (4)"},
-    {"--sigma", true, MODEL_OPTS, "X  standard deviation of the corruptions (0.1)"},
+    {"--sigma", true, MODEL_OPTS | CMD_EVAL | CMD_COMPARE,
+     "X  standard deviation of the corruptions (0.1; eval, compare: of hess_fro2's, default the (first) model's)"},
     TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
     TG_CLI_ADAM_EPS_OPTION(CMD_TRAIN),
     {"--epochs", true, CMD_TRAIN | CMD_BENCH, "N  passes over the data (5; bench: 3)"},
@@ -54,7 +55,10 @@ static const tg_cli_option OPTIONS[] = {
     {"--no-shuffle", false, CMD_TRAIN, "   visit images in file order"},
     {"--valid", true, CMD_TRAIN, "N  hold out N training images (chosen by --seed); keep the best epoch on them"},
     {"--patience", true, CMD_TRAIN, "K  with --valid: stop after K epochs without a better validation loss"},
-    {"--seed", true, CMD_TRAIN | CMD_GRADCHECK | CMD_EVAL | CMD_BENCH, "N  seed (1)"},
+    {"--seed", true, CMD_TRAIN | CMD_GRADCHECK | CMD_EVAL | CMD_COMPARE | CMD_BENCH, "N  seed (1)"},
+    {"--radii", true, CMD_EVAL | CMD_COMPARE, "R,R,...  contraction radii, increasing, at most 64 (0.1,1,3)"},
+    {"--directions", true, CMD_EVAL | CMD_COMPARE,
+     "LIST  also measure the contraction along data|tangent|orthogonal directions, or all (random only)"},
     {"--threads", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH | CMD_GRADCHECK, "N  worker threads (all cores)"},
     {"--init", true, CMD_TRAIN, "FILE  start from this checkpoint's weights"},
     {"--resume", true, CMD_TRAIN, "FILE  continue this run exactly"},
@@ -248,10 +252,20 @@ static void print_eval(const char *model_name, const cae_eval_options *o, const 
         printf("model=%s ", model_name);
     printf("test_mse=%.6g jac_fro2=%.6g", r->test_mse, r->jac_fro2);
     for (int k = 0; k < o->n_radii; k++)
-        printf(" contraction_%g=%.6g", o->radii[k], r->contraction[k]);
+        printf(" contraction_%g=%.6g", o->radii[k], r->contraction[CAE_DIR_RANDOM][k]);
     /* new keys go last: scripts may read the line by position */
-    printf(" saturated=%.4f probe_acc=%.4f hess_fro2=%.6g hess_sigma=%g jac_fro=%.6g dead=%.4f switching=%.4f\n",
+    printf(" saturated=%.4f probe_acc=%.4f hess_fro2=%.6g hess_sigma=%g jac_fro=%.6g dead=%.4f switching=%.4f",
            r->saturated, r->probe_acc, r->hess_fro2, r->hess_sigma, r->jac_fro, r->dead, r->switching);
+    for (int d = CAE_DIR_DATA; d < CAE_N_DIRECTIONS; d++)
+        for (int k = 0; o->directions & (1u << d) && k < o->n_radii; k++)
+            printf(" contraction_%s_%g=%.6g", cae_direction_name((cae_direction)d), o->radii[k], r->contraction[d][k]);
+    if (o->directions & (1u << CAE_DIR_TANGENT | 1u << CAE_DIR_ORTHOGONAL))
+        printf(" tangent_k=%.4g", r->tangent_k);
+    if ((o->directions & (1u << CAE_DIR_TANGENT)) && (o->directions & (1u << CAE_DIR_ORTHOGONAL)))
+        printf(" anisotropy=%.6g", r->anisotropy);
+    if (o->directions & (1u << CAE_DIR_DATA))
+        printf(" anisotropy_data=%.6g", r->anisotropy_data);
+    putchar('\n');
 }
 
 /* The output-path policy for the files `names` (NULL-terminated) that render or compare write
@@ -295,14 +309,40 @@ static int load_eval_data(const tg_cli *c, tg_dataset *test, tg_dataset *train, 
     return status;
 }
 
+/* --radii and --directions, parsed by cae_eval_parse_radii and cae_directions_parse. */
+static bool parse_list(const tg_cli *c, const char *name, cae_eval_options *o)
+{
+    const char *text = tg_cli_value(c, name);
+    tg_error err;
+    int rc = !text ? TG_OK
+             : !strcmp(name, "--radii") ? cae_eval_parse_radii(text, o->radii, &o->n_radii, &err)
+                              : cae_directions_parse(text, &o->directions, &err);
+    if (rc)
+        tg_cli_say(c->program, "%s: %s", name, err.msg);
+    return rc == TG_OK;
+}
+
+/* The options of `cae eval` and `cae compare`: --seed, --radii, --directions, --sigma. */
+static bool parse_eval_options(const tg_cli *c, cae_eval_options *o)
+{
+    long seed = 1;
+    if (!tg_cli_long(c, "--seed", 0, LONG_MAX, &seed) || !parse_list(c, "--radii", o) ||
+        !parse_list(c, "--directions", o) ||
+        !tg_cli_double(c, "--sigma", 0, CAE_MAX_SIGMA, true, &o->hess_sigma))
+        return false;
+    o->seed = (uint64_t)seed;
+    return true;
+}
+
 /* Evaluates each model (one eval line each, named by its file when comparing) and, when
- * comparing, draws the charts into out_dir. */
+ * comparing, draws the charts into out_dir.  A comparison measures hess_fro2 with one σ for
+ * every model: --sigma, else the first model's (cae_eval_hess_sigma). */
 static int report_models(const tg_cli *c, cae_model *models, int n, const tg_dataset *test, const tg_dataset *train,
-                         uint64_t seed, const char *out_dir)
+                         cae_eval_options opts, const char *out_dir)
 {
     bool compare = c->command == CMD_COMPARE;
-    cae_eval_options opts = cae_eval_options_default();
-    opts.seed = seed;
+    if (compare)
+        opts.hess_sigma = cae_eval_hess_sigma(&models[0], &opts);
     tg_error err;
     for (int i = 0; i < n; i++) {
         cae_eval_result r;
@@ -313,11 +353,13 @@ static int report_models(const tg_cli *c, cae_model *models, int n, const tg_dat
     }
     if (!compare)
         return TG_EXIT_OK;
-    int rc = cae_compare_charts(models, c->repeats, n, test, out_dir, &err);
+    int rc = cae_compare_charts(models, c->repeats, n, test, &opts, tg_cli_given(c, "--radii"), out_dir, &err);
     if (rc)
         return tg_cli_fail(c, rc, &err);
     tg_cli_outputs_complete();
-    tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, spectrum.csv) into %s", out_dir);
+    bool more = opts.directions & ~(1u << CAE_DIR_RANDOM);
+    tg_cli_say("cae", "wrote contraction.svg, spectrum.svg and their numbers (contraction.csv, %sspectrum.csv) into %s",
+               more ? "directions.csv, " : "", out_dir);
     return TG_EXIT_OK;
 }
 
@@ -329,16 +371,17 @@ static int cmd_eval_or_compare(const tg_cli *c)
         tg_cli_say(c->program, "%s: %s", c->command_name, c->n_repeats ? "give one --model" : "--model FILE is required");
         return TG_EXIT_USAGE;
     }
-    long seed = 1;
-    if (!tg_cli_apply_threads(c) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed))
+    cae_eval_options opts = cae_eval_options_default();
+    if (!tg_cli_apply_threads(c) || !parse_eval_options(c, &opts))
         return TG_EXIT_USAGE;
     const char *out_dir = tg_cli_value(c, "--out");
     if (compare && !out_dir) {
         tg_cli_say("cae compare", "--out DIR is required");
         return TG_EXIT_USAGE;
     }
-    if (compare && !check_output_dir(c, out_dir, (const char *const[]){"contraction.svg", "spectrum.svg",
-                                                                      "contraction.csv", "spectrum.csv", NULL}))
+    bool more = opts.directions & ~(1u << CAE_DIR_RANDOM);
+    if (compare && !check_output_dir(c, out_dir, (const char *const[]){"contraction.svg", "spectrum.svg", "contraction.csv",
+                                                                      "spectrum.csv", more ? "directions.csv" : NULL, NULL}))
         return TG_EXIT_USAGE;
     cae_model models[MAX_MODELS];
     int loaded = 0, status = TG_EXIT_OK;
@@ -348,7 +391,7 @@ static int cmd_eval_or_compare(const tg_cli *c)
     tg_dataset test, train;
     bool have_train = false;
     if (status == TG_EXIT_OK && (status = load_eval_data(c, &test, &train, &have_train)) == TG_EXIT_OK) {
-        status = report_models(c, models, loaded, &test, have_train ? &train : NULL, (uint64_t)seed, out_dir);
+        status = report_models(c, models, loaded, &test, have_train ? &train : NULL, opts, out_dir);
         tg_dataset_free(&test);
         if (have_train)
             tg_dataset_free(&train);

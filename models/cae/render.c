@@ -266,22 +266,133 @@ static int write_compare_csv(const char *path, const char *columns, const char *
     return rc;
 }
 
+/* directions.csv: model,direction,radius,ratio for the kinds besides random; ratios
+ * [kind][model][radius]. */
+static int write_directions_csv(const char *path, const char *const *names, int n, const cae_eval_options *o,
+                                const double *ratios, tg_error *err)
+{
+    char *text = NULL;
+    size_t len = 0, R = (size_t)o->n_radii;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return tg_error_set(err, TG_ERR_NOMEM, "compare: cannot open a memory stream");
+    fputs("model,direction,radius,ratio\n", f);
+    for (int i = 0; i < n; i++)
+        for (int d = CAE_DIR_DATA; d < CAE_N_DIRECTIONS; d++)
+            for (size_t k = 0; o->directions & (1u << d) && k < R; k++)
+                fprintf(f, "%s,%s,%.9g,%.9g\n", names[i], cae_direction_name((cae_direction)d), o->radii[k],
+                        ratios[((size_t)d * (size_t)n + (size_t)i) * R + k]);
+    int rc = ferror(f) | (fclose(f) != 0) ? tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory")
+                                          : tg_write_file_atomic(path, text, len, err);
+    free(text);
+    return rc;
+}
+
+/* The width and height attributes of the <svg> element of a chart document. */
+static void svg_size(const char *doc, double *w, double *h)
+{
+    const char *root = strstr(doc, "<svg"), *a = root ? strstr(root, " width=\"") : NULL;
+    const char *b = root ? strstr(root, " height=\"") : NULL;
+    *w = a ? strtod(a + 8, NULL) : 0.0;
+    *h = b ? strtod(b + 9, NULL) : 0.0;
+}
+
+/* One SVG document holding the `n` charts as panels, two to a row (each a nested <svg>). */
+static int write_panels(const char *path, const tg_chart *charts, size_t n, tg_error *err)
+{
+    char *docs[CAE_N_DIRECTIONS] = {0}, *text = NULL;
+    size_t lens[CAE_N_DIRECTIONS], len = 0;
+    double w[CAE_N_DIRECTIONS], h[CAE_N_DIRECTIONS], col_w = 0.0, total_h = 0.0;
+    int rc = TG_OK;
+    for (size_t p = 0; p < n && rc == TG_OK; p++) {
+        if ((rc = tg_svg_chart_string(&charts[p], &docs[p], &lens[p], err)) == TG_OK)
+            svg_size(docs[p], &w[p], &h[p]);
+        col_w = rc == TG_OK && w[p] > col_w ? w[p] : col_w;
+    }
+    for (size_t p = 0; p < n && rc == TG_OK; p += 2)
+        total_h += p + 1 < n && h[p + 1] > h[p] ? h[p + 1] : h[p];
+    FILE *f = rc == TG_OK ? open_memstream(&text, &len) : NULL;
+    if (rc == TG_OK && !f)
+        rc = tg_error_set(err, TG_ERR_NOMEM, "compare: cannot open a memory stream");
+    if (f) {
+        double width = n > 1 ? 2 * col_w : col_w, y = 0.0;
+        fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%.0f\" height=\"%.0f\" "
+                   "viewBox=\"0 0 %.0f %.0f\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"#ffffff\"/>\n",
+                width, total_h, width, total_h);
+        for (size_t p = 0; p < n; p++) {
+            fprintf(f, "<g transform=\"translate(%.0f,%.0f)\">\n", p % 2 ? col_w : 0.0, y);
+            fwrite(docs[p], 1, lens[p], f);
+            fputs("</g>\n", f);
+            if (p % 2 || p + 1 == n)
+                y += p % 2 && h[p - 1] > h[p] ? h[p - 1] : h[p];
+        }
+        fputs("</svg>\n", f);
+        rc = ferror(f) | (fclose(f) != 0) ? tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory")
+                                          : tg_write_file_atomic(path, text, len, err);
+    }
+    for (size_t p = 0; p < n; p++)
+        free(docs[p]);
+    free(text);
+    return rc;
+}
+
+/* contraction.svg: the ratio against the radius, every model a series; with kinds of direction
+ * besides random, one panel per kind (random, data, tangent, orthogonal, those measured). */
+static int write_contraction_chart(const char *path, const char *const *names, int n, const cae_eval_options *o,
+                                   const double *ratios, tg_error *err)
+{
+    static const char *const titles[CAE_N_DIRECTIONS] = {
+        "Contraction ratio ||h(x+e) - h(x)|| / ||e||", "Contraction along data directions (towards other images)",
+        "Contraction along tangent directions (leading singular vectors of J)",
+        "Contraction orthogonal to the tangent directions"};
+    tg_chart charts[CAE_N_DIRECTIONS];
+    tg_chart_series *series = calloc((size_t)n * CAE_N_DIRECTIONS, sizeof *series);
+    if (!series)
+        return tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory");
+    size_t panels = 0, R = (size_t)o->n_radii;
+    for (int d = 0; d < CAE_N_DIRECTIONS; d++) {
+        if (!(o->directions & (1u << d)))
+            continue;
+        tg_chart_series *s = series + panels * (size_t)n;
+        for (int i = 0; i < n; i++)
+            s[i] = (tg_chart_series){.name = names[i], .x = o->radii, .y = ratios + ((size_t)d * (size_t)n + (size_t)i) * R,
+                                     .n = R};
+        charts[panels++] = (tg_chart){.title = titles[d], .x_label = "radius ||e||", .y_label = "mean contraction ratio",
+                                      .log_x = 1, .log_y = 1, .markers = 1, .series = s, .nseries = (size_t)n};
+    }
+    int rc = panels == 1 ? tg_svg_write_chart(path, &charts[0], err) : write_panels(path, charts, panels, err);
+    free(series);
+    return rc;
+}
+
+/* The charts' evaluation: the lines' seed and kinds of direction, over at most 1000 images, no
+ * Hessian term; the lines' radii when given, else 12 from 0.01 to 10, log-spaced. */
+static cae_eval_options chart_options(const cae_eval_options *lines, bool keep_radii)
+{
+    enum { N_RADII = 12 };
+    cae_eval_options o = *lines;
+    o.max_images = 1000;
+    o.hess_corruptions = 0;
+    if (!keep_radii) {
+        o.n_radii = N_RADII;
+        for (int r = 0; r < N_RADII; r++)
+            o.radii[r] = 0.01 * pow(10.0, 3.0 * r / (N_RADII - 1));
+    }
+    return o;
+}
+
 int cae_compare_charts(cae_model *models, const char *const *names, int n, const tg_dataset *test,
-                       const char *out_dir, tg_error *err)
+                       const cae_eval_options *lines, bool keep_radii, const char *out_dir, tg_error *err)
 {
     if (n < 1 || n > MAX_COMPARE_MODELS)
         return tg_error_set(err, TG_ERR_ARG, "compare: %d models (1..%d)", n, MAX_COMPARE_MODELS);
-    enum { N_RADII = 12 };
     char path[4096];
     int rc = cae_ensure_dir(out_dir, err);
     if (rc)
         return rc;
-    cae_eval_options opts = cae_eval_options_default();
-    opts.n_radii = N_RADII;
-    opts.max_images = 1000;
-    for (int r = 0; r < N_RADII; r++)
-        opts.radii[r] = 0.01 * pow(10.0, 3.0 * r / (N_RADII - 1)); /* 0.01 .. 10, log-spaced */
-    double (*ratios)[N_RADII] = calloc((size_t)n, sizeof *ratios);
+    cae_eval_options opts = chart_options(lines, keep_radii);
+    size_t R = (size_t)opts.n_radii;
+    double *ratios = calloc((size_t)n * CAE_N_DIRECTIONS * R, sizeof *ratios); /* [kind][model][radius] */
     double **spectra = calloc((size_t)n, sizeof *spectra);
     tg_chart_series *series = calloc((size_t)n, sizeof *series);
     if (!ratios || !spectra || !series)
@@ -290,20 +401,16 @@ int cae_compare_charts(cae_model *models, const char *const *names, int n, const
         cae_eval_result res;
         if ((rc = cae_evaluate(&models[i], test, NULL, &opts, &res, err)))
             break;
-        memcpy(ratios[i], res.contraction, sizeof ratios[i]);
+        for (int d = 0; d < CAE_N_DIRECTIONS; d++)
+            memcpy(ratios + ((size_t)d * (size_t)n + (size_t)i) * R, res.contraction[d], R * sizeof *ratios);
         if (!(spectra[i] = malloc(spectrum_length(&models[i]) * sizeof(double))))
             rc = tg_error_set(err, TG_ERR_NOMEM, "compare: out of memory");
         else
             rc = cae_mean_spectrum(&models[i], test, SPECTRUM_IMAGES, spectra[i], err);
     }
     if (rc == TG_OK) {
-        for (int i = 0; i < n; i++)
-            series[i] = (tg_chart_series){.name = names[i], .x = opts.radii, .y = ratios[i], .n = N_RADII};
-        tg_chart chart = {.title = "Contraction ratio ||h(x+e) - h(x)|| / ||e||", .x_label = "radius ||e||",
-                          .y_label = "mean contraction ratio", .log_x = 1, .log_y = 1, .markers = 1,
-                          .series = series, .nseries = (size_t)n};
         join_path(path, sizeof path, out_dir, "contraction.svg");
-        rc = tg_svg_write_chart(path, &chart, err);
+        rc = write_contraction_chart(path, names, n, &opts, ratios, err);
     }
     if (rc == TG_OK) {
         for (int i = 0; i < n; i++)
@@ -313,7 +420,11 @@ int cae_compare_charts(cae_model *models, const char *const *names, int n, const
     }
     if (rc == TG_OK) { /* the charts' numbers, for reports and scripts */
         join_path(path, sizeof path, out_dir, "contraction.csv");
-        rc = write_compare_csv(path, "radius,ratio", names, n, opts.radii, (const double *)ratios, N_RADII, NULL, NULL, err);
+        rc = write_compare_csv(path, "radius,ratio", names, n, opts.radii, ratios, R, NULL, NULL, err);
+    }
+    if (rc == TG_OK && opts.directions & ~(1u << CAE_DIR_RANDOM)) {
+        join_path(path, sizeof path, out_dir, "directions.csv");
+        rc = write_directions_csv(path, names, n, &opts, ratios, err);
     }
     if (rc == TG_OK) {
         size_t lengths[MAX_COMPARE_MODELS];
