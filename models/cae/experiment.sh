@@ -141,8 +141,8 @@ count_below() { paste <(ratios "$1") <(ratios "$2") | awk 'NF == 2 { n++; if ($1
              "$(metric $m saturated) | $(metric $m probe_acc) | $(mlp_acc "$m") |"
     done
     echo
-    echo "Metrics over all the test images. The Hessian term is measured with σ = $(metric CAE hess_sigma) for the"
-    echo "AE and the CAE and the model's own σ = $(metric CAE+H hess_sigma) for CAE+H, 4 corruptions per image."
+    echo "Metrics over all the test images. The Hessian term is measured with one σ for every model"
+    echo "(cae compare's common σ: $(metric CAE+H hess_sigma)), 4 corruptions per image."
     echo
     echo "Contraction ratio ‖h(x+ε) − h(x)‖ / ‖ε‖, ε uniform on the sphere of radius r (mean over 1000 test images):"
     echo
