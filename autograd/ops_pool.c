@@ -54,11 +54,35 @@ static size_t plane_grain(const pool_job *pj)
 
 /* ---- max_pool2d --------------------------------------------------------------------------- */
 
+/* max_pool_planes for kernel 2, stride 2, no padding: the same scan order and strict test, with
+ * the window's four offsets written out instead of window()'s clipping per output. */
+static void max_pool_2x2_planes(const pool_job *pj, size_t lo, size_t hi)
+{
+    int32_t *arg = (int32_t *)pj->n->saved;
+    const size_t W = pj->W, offsets[3] = {1, W, W + 1};
+    for (size_t plane = lo; plane < hi; plane++) {
+        const float *x = pj->n->in[0]->value.data + plane * pj->H * W;
+        size_t out = plane * pj->OH * pj->OW;
+        for (size_t i = 0; i < pj->OH; i++)
+            for (size_t j = 0; j < pj->OW; j++, out++) {
+                size_t base = 2 * i * W + 2 * j, best = base;
+                for (int k = 0; k < 3; k++)
+                    best = x[base + offsets[k]] > x[best] ? base + offsets[k] : best;
+                pj->n->value.data[out] = x[best];
+                arg[out] = (int32_t)best;
+            }
+    }
+}
+
 // planes [lo, hi) of x [B,C,H,W] -> y [B,C,OH,OW]; saved = the arg-max's index in its plane (int32)
 static void max_pool_planes(size_t lo, size_t hi, void *ctx)
 {
     const pool_job *pj = ctx;
     int32_t *arg = (int32_t *)pj->n->saved;
+    if (pj->pp.kernel == 2 && pj->pp.stride == 2 && pj->pp.padding == 0) { /* the common case, unrolled */
+        max_pool_2x2_planes(pj, lo, hi);
+        return;
+    }
     for (size_t plane = lo; plane < hi; plane++) {
         const float *x = pj->n->in[0]->value.data + plane * pj->H * pj->W;
         size_t out = plane * pj->OH * pj->OW;

@@ -247,3 +247,29 @@ Test(conv_ops, conv1d_is_conv2d_of_one_row)
     cr_assert(memcmp(y1->value.data, y2->value.data, y1->value.size * sizeof(float)) == 0);
     tg_tape_free(t);
 }
+
+/* max_pool2d's unrolled 2×2 path against the definition, on values with many ties (0..3). */
+Test(conv_ops, max_pool_2x2_matches_the_definition)
+{
+    tg_tape *t = tg_tape_new(NULL);
+    enum { B = 2, C = 3, H = 6, W = 8 };
+    float v[B * C * H * W];
+    for (size_t k = 0; k < sizeof v / sizeof *v; k++)
+        v[k] = (float)((k * 7 + k / 5) % 4);
+    tg_node *y = tg_max_pool2d(t, input(t, 4, (size_t[]){B, C, H, W}, v), 2, 2, 0);
+    cr_assert_not_null(y, "%s", tg_tape_error(t));
+    const int32_t *arg = (const int32_t *)y->saved;
+    for (size_t plane = 0; plane < B * C; plane++)
+        for (size_t i = 0; i < H / 2; i++)
+            for (size_t j = 0; j < W / 2; j++) {
+                const float *x = v + plane * H * W;
+                size_t best = 2 * i * W + 2 * j; /* the first maximum in scan order */
+                for (size_t h = 2 * i; h < 2 * i + 2; h++)
+                    for (size_t w = 2 * j; w < 2 * j + 2; w++)
+                        best = x[h * W + w] > x[best] ? h * W + w : best;
+                size_t out = (plane * (H / 2) + i) * (W / 2) + j;
+                cr_assert_eq(y->value.data[out], x[best]);
+                cr_assert_eq((size_t)arg[out], best, "plane %zu (%zu,%zu): arg %d, want %zu", plane, i, j, arg[out], best);
+            }
+    tg_tape_free(t);
+}
