@@ -54,23 +54,32 @@ static size_t plane_grain(const pool_job *pj)
 
 /* ---- max_pool2d --------------------------------------------------------------------------- */
 
-/* max_pool_planes for kernel 2, stride 2, no padding: the same scan order and strict test, with
- * the window's four offsets written out instead of window()'s clipping per output. */
+/* One output row of max_pool_planes for kernel 2, stride 2, no padding: the same scan order
+ * and strict test, with the window's four values in registers (selects, no data-dependent loads,
+ * so the loop over j vectorizes).  top, bottom: the window rows' starts; base: top's index. */
+TG_VECTORIZE static void max_pool_2x2_row(const float *top, const float *bottom, size_t base, size_t W, size_t OW,
+                                          float *y, int32_t *arg)
+{
+    for (size_t j = 0; j < OW; j++) {
+        float m = top[2 * j];
+        int32_t a = (int32_t)(base + 2 * j);
+        a = top[2 * j + 1] > m ? (int32_t)(base + 2 * j + 1) : a, m = top[2 * j + 1] > m ? top[2 * j + 1] : m;
+        a = bottom[2 * j] > m ? (int32_t)(base + W + 2 * j) : a, m = bottom[2 * j] > m ? bottom[2 * j] : m;
+        a = bottom[2 * j + 1] > m ? (int32_t)(base + W + 2 * j + 1) : a, m = bottom[2 * j + 1] > m ? bottom[2 * j + 1] : m;
+        y[j] = m, arg[j] = a;
+    }
+}
+
 static void max_pool_2x2_planes(const pool_job *pj, size_t lo, size_t hi)
 {
     int32_t *arg = (int32_t *)pj->n->saved;
-    const size_t W = pj->W, offsets[3] = {1, W, W + 1};
+    const size_t W = pj->W;
     for (size_t plane = lo; plane < hi; plane++) {
         const float *x = pj->n->in[0]->value.data + plane * pj->H * W;
         size_t out = plane * pj->OH * pj->OW;
-        for (size_t i = 0; i < pj->OH; i++)
-            for (size_t j = 0; j < pj->OW; j++, out++) {
-                size_t base = 2 * i * W + 2 * j, best = base;
-                for (int k = 0; k < 3; k++)
-                    best = x[base + offsets[k]] > x[best] ? base + offsets[k] : best;
-                pj->n->value.data[out] = x[best];
-                arg[out] = (int32_t)best;
-            }
+        for (size_t i = 0; i < pj->OH; i++, out += pj->OW)
+            max_pool_2x2_row(x + 2 * i * W, x + (2 * i + 1) * W, 2 * i * W, W, pj->OW, pj->n->value.data + out,
+                             arg + out);
     }
 }
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "parallel.h"
+#include "vmath.h"
 
 /* A parallel chunk should move at least this many floats: less and handing it to another thread
  * costs more than the copy. */
@@ -237,10 +238,9 @@ static void bias_rows(size_t lo, size_t hi, void *ctx)
     const bias_job *bj = ctx;
     size_t P = bj->g->OH * bj->g->OW, O = bj->g->O;
     for (size_t o = lo; o < hi; o++) {
-        double sum = 0.0;
+        double sum = 0.0; /* each image's plane over lanes (one serial sum waits on every addition) */
         for (size_t b = 0; b < bj->g->B; b++)
-            for (size_t p = 0; p < P; p++)
-                sum += bj->dy[(b * O + o) * P + p];
+            sum += lanes_sum(bj->dy + (b * O + o) * P, P);
         bj->db[o] += (float)sum;
     }
 }

@@ -99,4 +99,31 @@ static inline float tg_logf(float x)
     return x < 0.0f || x != x ? (float)NAN : y;
 }
 
+/* Sums in double over TG_SUM_LANES independent running sums, combined in a fixed order at
+ * the end.  A single running sum cannot be vectorized without reassociating (which this
+ * project never lets the compiler do); separate lanes can, and the order of every addition is
+ * still fixed, so the result is the same bits on every machine and thread count. */
+#define TG_SUM_LANES 8
+
+static inline double combine_lanes(const double *lane)
+{
+    double total = 0.0;
+    for (int l = 0; l < TG_SUM_LANES; l++)
+        total += lane[l];
+    return total;
+}
+
+/* Σ_k x_k */
+static inline double lanes_sum(const float *x, size_t n)
+{
+    double lane[TG_SUM_LANES] = {0};
+    size_t k = 0;
+    for (; k + TG_SUM_LANES <= n; k += TG_SUM_LANES)
+        for (int l = 0; l < TG_SUM_LANES; l++)
+            lane[l] += (double)x[k + l];
+    for (; k < n; k++)
+        lane[k % TG_SUM_LANES] += (double)x[k];
+    return combine_lanes(lane);
+}
+
 #endif
