@@ -52,6 +52,13 @@ static size_t plane_grain(const pool_job *pj)
     return work >= POOL_CHUNK ? 1 : POOL_CHUNK / work;
 }
 
+/* fn over every plane (b,c) of node n's input, split over the threads */
+static void for_planes(tg_node *n, void (*fn)(size_t, size_t, void *))
+{
+    pool_job pj = pool_job_of(n);
+    tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), fn, &pj);
+}
+
 /* ---- max_pool2d --------------------------------------------------------------------------- */
 
 /* One output row of max_pool_planes for kernel 2, stride 2, no padding: the same scan order
@@ -123,17 +130,9 @@ static void max_pool_back_planes(size_t lo, size_t hi, void *ctx)
     }
 }
 
-void tg_op_max_pool2d_forward(tg_node *n)
-{
-    pool_job pj = pool_job_of(n);
-    tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), max_pool_planes, &pj);
-}
+void tg_op_max_pool2d_forward(tg_node *n) { for_planes(n, max_pool_planes); }
 
-void tg_op_max_pool2d_backward(tg_node *n)
-{
-    pool_job pj = pool_job_of(n);
-    tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), max_pool_back_planes, &pj);
-}
+void tg_op_max_pool2d_backward(tg_node *n) { for_planes(n, max_pool_back_planes); }
 
 /* ---- max_pool2d_route: x gathered at an earlier max_pool2d's arg-maxes ----------------------
  * The tangent of max_pool2d (ẏ = ẋ at the arg-max of each window, which the forward saved) is
@@ -152,11 +151,7 @@ static void route_planes(size_t lo, size_t hi, void *ctx)
     }
 }
 
-void tg_op_max_pool2d_route_forward(tg_node *n)
-{
-    pool_job pj = pool_job_of(n);
-    tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), route_planes, &pj);
-}
+void tg_op_max_pool2d_route_forward(tg_node *n) { for_planes(n, route_planes); }
 
 void tg_op_max_pool2d_route_backward(tg_node *n) { tg_op_max_pool2d_backward(n); }
 
@@ -222,17 +217,9 @@ static void avg_pool_back_planes(size_t lo, size_t hi, void *ctx)
     }
 }
 
-void tg_op_avg_pool2d_forward(tg_node *n)
-{
-    pool_job pj = pool_job_of(n);
-    tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), avg_pool_planes, &pj);
-}
+void tg_op_avg_pool2d_forward(tg_node *n) { for_planes(n, avg_pool_planes); }
 
-void tg_op_avg_pool2d_backward(tg_node *n)
-{
-    pool_job pj = pool_job_of(n);
-    tg_parallel_for(tg_rows(n) * n->value.shape[1], plane_grain(&pj), avg_pool_back_planes, &pj);
-}
+void tg_op_avg_pool2d_backward(tg_node *n) { for_planes(n, avg_pool_back_planes); }
 
 static tg_node *pool_record(tg_tape *t, const tg_op_def *op, tg_node *x, int kernel, int stride, int padding)
 {

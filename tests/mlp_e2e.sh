@@ -12,13 +12,7 @@ CAE=${2:-$(dirname "$MLP")/cae}
 MLP=$(tg_wrap "$MLP" "$DIR")
 passed=0 failed=0
 
-# verdict NAME STATUS: records a check's outcome (STATUS 0 = pass).
-verdict() {
-    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "pass: $1"
-    else failed=$((failed + 1)); echo "FAIL: $1"; fi
-}
-# is NAME COMMAND...: a check that passes when COMMAND succeeds.
-is() { local name=$1; shift; "$@"; verdict "$name" $?; }
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_checks.sh"
 # run ARGS...: runs mlp, keeping stdout/stderr in $DIR/out, $DIR/err and the status in $rc.
 run() { "$MLP" "$@" >"$DIR/out" 2>"$DIR/err"; rc=$?; }
 # value KEY FILE [LINE_PATTERN]: the value of KEY= on the last line matching the pattern.

@@ -11,11 +11,7 @@ trap 'rm -rf "$DIR"' EXIT
 VAR=$(tg_wrap "$VAR" "$DIR")
 MLP=$(tg_wrap "$MLP" "$DIR")
 passed=0 failed=0
-verdict() {
-    if [ "$2" -eq 0 ]; then passed=$((passed + 1)); echo "pass: $1"
-    else failed=$((failed + 1)); echo "FAIL: $1"; fi
-}
-is() { local name=$1; shift; "$@"; verdict "$name" $?; }
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_checks.sh"
 run() { "$VAR" "$@" >"$DIR/out" 2>"$DIR/err"; rc=$?; }
 # usage_error NAME PATTERN ARGS...: exit 2, one stderr line matching PATTERN, nothing on stdout.
 usage_error() {
