@@ -230,8 +230,11 @@ int tg_fit(tg_model m, const tg_dataset *train, const tg_fit_config *cfg, tg_fit
         f.rc = run_open(&r, m, &f.data, cfg, err);
     if (f.rc == TG_OK)
         tg_team_run(fit_epochs, &f);
-    if (f.rc == TG_OK && cfg->valid > 0 && f.res.best_epoch < f.res.epochs)
+    if (f.rc == TG_OK && cfg->valid > 0 && f.res.best_epoch < f.res.epochs) {
         copy_best(&r, m.params, true);
+        if (cfg->test) /* the result describes the model as it is returned */
+            f.rc = accuracy_on(r.tape, m, cfg->test, &f.res.test_acc, err);
+    }
     if (result)
         *result = f.res;
     run_free(&r, m.params ? m.params->count : 0);

@@ -69,7 +69,7 @@ typedef struct tg_fit_result {
     double loss;       /* the last epoch's mean training loss */
     long best_epoch;   /* with validation: the epoch whose weights the model holds (else 0) */
     double valid_acc;  /* with validation: its accuracy (else 0) */
-    double test_acc;   /* with a test set: the last epoch's accuracy on it (else 0) */
+    double test_acc;   /* with a test set: the returned model's accuracy on it (else 0) */
     double best_epoch_s; /* the fastest epoch's training seconds (a throughput figure) */
 } tg_fit_result;
 

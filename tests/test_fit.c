@@ -185,7 +185,7 @@ Test(fit, keeps_the_best_epoch_and_stops_after_patience)
     tg_error err;
     cr_assert_eq(tg_seq_build(&m.net, NULL, 784, "dense:24 relu dense:10", 2, &err), TG_OK);
     tg_fit_config cfg = quiet_config(6);
-    cfg.valid = 200, cfg.patience = 2, cfg.batch = 32;
+    cfg.valid = 200, cfg.patience = 2, cfg.batch = 32, cfg.test = &test;
     m.first_epoch_steps = (1024 - 200 + 31) / 32;
     tg_model model = {.self = &m, .forward = sabotaged_forward, .params = &m.net.params};
     tg_fit_result r;
@@ -199,6 +199,8 @@ Test(fit, keeps_the_best_epoch_and_stops_after_patience)
     double acc;
     cr_assert_eq(tg_evaluate(model, &held, &acc, &err), TG_OK);
     cr_assert_eq(acc, r.valid_acc, "the model holds weights scoring %g, the best epoch scored %g", acc, r.valid_acc);
+    cr_assert_eq(tg_evaluate(model, &test, &acc, &err), TG_OK);
+    cr_assert_eq(acc, r.test_acc, "result.test_acc %g is not the returned model's %g", r.test_acc, acc);
     tg_dataset_free(&rest);
     tg_dataset_free(&held);
     tg_seq_free(&m.net);
