@@ -1,10 +1,11 @@
 /* lenet.c — LeNet-5 on Fashion-MNIST (or any 28×28 IDX set, or the built-in synthetic one):
  *
- *   lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] [--batch N] [--bench]
+ *   lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] [--batch N] [--cosine] [--bench]
  *
  * x [B,784] -> [B,1,28,28] -> conv 1→6 5×5 pad 2, relu, max-pool 2 -> [B,6,14,14]
  *   -> conv 6→16 5×5, relu, max-pool 2 -> [B,16,5,5] -> [B,400] -> dense 120 relu, 84 relu, 10,
- * softmax cross-entropy, Adam 1e-3, batch 64: ../shared/peers/torch_lenet.py's network.
+ * softmax cross-entropy, Adam 1e-3, batch 64: ../shared/peers/torch_lenet.py's network and training
+ * (--cosine: the rate down a cosine to 0 over the run instead, which ends higher: docs/tutorial.md).
  * Trained by tg_fit (nn/fit.h), which prints `epoch=… loss=… test_acc=… seconds=…` per epoch
  * (seconds: the training alone); then a final `test_acc=…`.  --bench trains without evaluating and prints
  * `lenet batch=… threads=… best_epoch_s=… samples_per_s=…` (the fastest epoch).
@@ -64,16 +65,18 @@ typedef struct options {
     example_args data;
     long threads;
     size_t batch;
-    bool bench;
+    bool bench, cosine;
 } options;
 
 static bool parse(int argc, char **argv, options *o)
 {
-    *o = (options){{"synthetic", 2, 0}, 0, 64, false};
+    *o = (options){{"synthetic", 2, 0}, 0, 64, false, false};
     for (int k = 1; k < argc; k++) {
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
         if (!strcmp(argv[k], "--bench"))
             o->bench = true;
+        else if (!strcmp(argv[k], "--cosine"))
+            o->cosine = true;
         else if (v && !strcmp(argv[k], "--data"))
             o->data.dir = v, k++;
         else if (v && !strcmp(argv[k], "--epochs"))
@@ -99,13 +102,15 @@ int main(int argc, char **argv)
     tg_fit_result res;
     if (!parse(argc, argv, &opt)) {
         fprintf(stderr, "usage: lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] [--batch N] "
-                        "[--bench]\n");
+                        "[--cosine] [--bench]\n");
         return 2;
     }
     if (opt.threads > 0)
         tg_set_threads((int)opt.threads);
     tg_fit_config cfg = tg_fit_defaults(); /* Adam 1e-3, shuffled batches from seed 1 */
     cfg.epochs = opt.data.epochs, cfg.batch = opt.batch, cfg.test = opt.bench ? NULL : &test;
+    if (opt.cosine) /* the rate from 1e-3 down a cosine to 0 over the run (the default is constant: the peer's) */
+        cfg.schedule.kind = TG_SCHED_COSINE;
     tg_model model = {.self = &m, .forward = forward, .params = &m.params};
     if (example_load(&opt.data, true, &train, &test, &err) || init(&m, &err))
         return example_fail("lenet", &err);
