@@ -36,6 +36,9 @@ static const tg_cli_option OPTIONS[] = {
      "(a per-image sum: the paper's λ) --optimizer sgd --lr 0.01 --hidden 1000, sigmoid units, weights U(±4·sqrt(6/(D+H))); "
      "options given override it"},
     {"--hidden", true, MODEL_OPTS | CMD_BENCH, "N  hidden units (64)"},
+    {"--encoder", true, MODEL_OPTS, "D,W1,..,H  a deep encoder: the pixel count, then each layer's units (the last: the code)"},
+    {"--penalty", true, MODEL_OPTS, "P  fused|hutchinson|exact (fused for one layer, hutchinson for a deep encoder)"},
+    {"--probes", true, MODEL_OPTS, "K  Hutchinson probes per step (1)"},
     {"--lambda", true, MODEL_OPTS,
      "X  contractive penalty weight (1e-4); it weighs a per-pixel mean (mse) or sum (bce): the paper's summed-MSE λ is X·D"},
     {"--activation", true, MODEL_OPTS, "A  " TG_CLI_ACTIVATIONS " (sigmoid)"},
@@ -66,6 +69,33 @@ static const tg_cli_option OPTIONS[] = {
 };
 #define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
 
+/* --encoder, --penalty and --probes (after the other model options: --encoder sets hidden). */
+static bool parse_encoder_options(const tg_cli *c, cae_config *cfg)
+{
+    static const char *const penalties[] = {"fused", "hutchinson", "exact"};
+    const char *encoder = tg_cli_value(c, "--encoder");
+    tg_error err;
+    if (encoder && tg_cli_given(c, "--hidden")) {
+        tg_cli_say("cae", "--encoder and --hidden exclude each other (--hidden N is --encoder D,N)");
+        return false;
+    }
+    if (encoder && cae_config_set_encoder(cfg, encoder, &err)) {
+        tg_cli_say("cae", "%s", err.msg);
+        return false;
+    }
+    int penalty = cfg->penalty; /* after --encoder, which may change it */
+    long probes = (long)cfg->probes;
+    if (!tg_cli_choice(c, "--penalty", penalties, 3, &penalty) || !tg_cli_long(c, "--probes", 1, CAE_MAX_PROBES, &probes))
+        return false;
+    if (tg_cli_given(c, "--probes") && penalty != CAE_PENALTY_HUTCHINSON) {
+        tg_cli_say("cae", "--probes: only with --penalty hutchinson (the default with a deep --encoder)");
+        return false;
+    }
+    cfg->penalty = (cae_penalty_kind)penalty;
+    cfg->probes = (size_t)probes;
+    return true;
+}
+
 static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 {
     static const char *const decoders[] = {"linear", "sigmoid"};
@@ -85,6 +115,8 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     cfg->loss = (cae_loss_kind)loss;
     cfg->tied = cfg->tied || tg_cli_given(c, "--tied");
     tg_error err;
+    if (!parse_encoder_options(c, cfg))
+        return false;
     if (cae_config_check(cfg, &err)) {
         tg_cli_say("cae", "%s", err.msg);
         return false;
@@ -175,6 +207,12 @@ static int cmd_train(const tg_cli *c)
     int status = tg_cli_load_data(c, "train", false, resume ? 0 : s.run.limit, &data);
     if (status)
         return status;
+    if (tg_cli_given(c, "--encoder") && data.rows * data.cols != s.model.input) {
+        tg_cli_say("cae train", "--encoder %s: the first number must be the data's pixel count, %zu (%zux%zu)",
+                   tg_cli_value(c, "--encoder"), data.rows * data.cols, data.rows, data.cols);
+        tg_dataset_free(&data);
+        return TG_EXIT_USAGE;
+    }
     if (data.rows * data.cols != s.model.input && !resume)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
@@ -374,6 +412,12 @@ static int cmd_render(const tg_cli *c)
     int status = load_model(c, c->repeats[0], &m);
     if (status)
         return status;
+    if (cae_model_depth(&m) > 1) { /* filters.png draws one layer's weights */
+        tg_cli_say("cae render", "%s: a deep encoder (--encoder); render draws one-layer models (cae eval and compare take it)",
+                   c->repeats[0]);
+        cae_model_free(&m);
+        return TG_EXIT_USAGE;
+    }
     tg_dataset test;
     if ((status = tg_cli_load_data(c, "t10k", false, 0, &test))) {
         cae_model_free(&m);
@@ -619,7 +663,11 @@ static int cmd_gradcheck(const tg_cli *c)
      * whole loss, so checking all of a wide model (--hidden 65536) would never end. */
     tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-2, .max_per_param = tg_cli_given(c, "--all") ? 0 : GRADCHECK_SAMPLE,
                               .seed = (uint64_t)seed};
-    if (tg_activation_has_kink(m.cfg.act.kind) && !keep_away_from_kink(&m, &ctx.x, 2.0 * opts.eps, &rng)) {
+    if (tg_activation_has_kink(m.cfg.act.kind) && cae_model_depth(&m) > 1) { /* the placement is one layer's */
+        tg_cli_say("cae gradcheck", "a deep encoder with %s: the check places inputs away from the kink of one layer only",
+                   tg_activation_name(m.cfg.act.kind));
+        status = TG_EXIT_USAGE;
+    } else if (tg_activation_has_kink(m.cfg.act.kind) && !keep_away_from_kink(&m, &ctx.x, 2.0 * opts.eps, &rng)) {
         tg_cli_say("cae gradcheck", "cannot place inputs away from relu's kink for this model");
         status = TG_EXIT_INTERNAL;
     } else {
