@@ -20,6 +20,7 @@
 
 #include "autograd/jvp.h"
 #include "autograd/op.h"
+#include "cli.h"
 #include "nn/init.h"
 #include "nn/io/atomic_file.h"
 #include "tensor/matmul.h"
@@ -91,6 +92,31 @@ int cae_config_set_encoder(cae_config *cfg, const char *text, tg_error *err)
 }
 
 static const char *const PENALTIES[] = {"fused", "hutchinson", "exact"};
+
+bool cae_cli_encoder_options(const tg_cli *c, cae_config *cfg)
+{
+    const char *encoder = tg_cli_value(c, "--encoder");
+    tg_error err;
+    if (encoder && tg_cli_given(c, "--hidden")) {
+        tg_cli_say("cae", "--encoder and --hidden exclude each other (--hidden N is --encoder D,N)");
+        return false;
+    }
+    if (encoder && cae_config_set_encoder(cfg, encoder, &err)) {
+        tg_cli_say("cae", "%s", err.msg);
+        return false;
+    }
+    int penalty = cfg->penalty; /* after --encoder, which may change it */
+    long probes = (long)cfg->probes;
+    if (!tg_cli_choice(c, "--penalty", PENALTIES, 3, &penalty) || !tg_cli_long(c, "--probes", 1, CAE_MAX_PROBES, &probes))
+        return false;
+    if (tg_cli_given(c, "--probes") && penalty != CAE_PENALTY_HUTCHINSON) {
+        tg_cli_say("cae", "--probes: only with --penalty hutchinson (the default with a deep --encoder)");
+        return false;
+    }
+    cfg->penalty = (cae_penalty_kind)penalty;
+    cfg->probes = (size_t)probes;
+    return true;
+}
 
 int cae_deep_meta_write(const cae_config *c, tg_checkpoint *ck, tg_error *err)
 {

@@ -5,6 +5,11 @@
 #define CAE_DEEP_H
 
 #include "cae_model.h"
+#include "cli.h"
+
+/* The options --encoder, --penalty and --probes of `cae train` and `cae gradcheck` into cfg (after
+ * the other model options: --encoder sets hidden); false after one stderr line naming the option. */
+bool cae_cli_encoder_options(const tg_cli *c, cae_config *cfg);
 
 /* A deep model's parameters (cfg->depth >= 2): Glorot-uniform weights (4× the range with
  * CAE_INIT_GLOROT_X4) drawn layer by layer, the encoder's first, then the decoder's; zero biases.

@@ -13,6 +13,7 @@
 #include "autograd/gradcheck.h"
 #include "cli.h"
 #include "cae_bench.h"
+#include "cae_deep.h"
 #include "cae_eval.h"
 #include "cae_model.h"
 #include "cae_train.h"
@@ -69,33 +70,6 @@ static const tg_cli_option OPTIONS[] = {
 };
 #define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
 
-/* --encoder, --penalty and --probes (after the other model options: --encoder sets hidden). */
-static bool parse_encoder_options(const tg_cli *c, cae_config *cfg)
-{
-    static const char *const penalties[] = {"fused", "hutchinson", "exact"};
-    const char *encoder = tg_cli_value(c, "--encoder");
-    tg_error err;
-    if (encoder && tg_cli_given(c, "--hidden")) {
-        tg_cli_say("cae", "--encoder and --hidden exclude each other (--hidden N is --encoder D,N)");
-        return false;
-    }
-    if (encoder && cae_config_set_encoder(cfg, encoder, &err)) {
-        tg_cli_say("cae", "%s", err.msg);
-        return false;
-    }
-    int penalty = cfg->penalty; /* after --encoder, which may change it */
-    long probes = (long)cfg->probes;
-    if (!tg_cli_choice(c, "--penalty", penalties, 3, &penalty) || !tg_cli_long(c, "--probes", 1, CAE_MAX_PROBES, &probes))
-        return false;
-    if (tg_cli_given(c, "--probes") && penalty != CAE_PENALTY_HUTCHINSON) {
-        tg_cli_say("cae", "--probes: only with --penalty hutchinson (the default with a deep --encoder)");
-        return false;
-    }
-    cfg->penalty = (cae_penalty_kind)penalty;
-    cfg->probes = (size_t)probes;
-    return true;
-}
-
 static bool parse_model_options(const tg_cli *c, cae_config *cfg)
 {
     static const char *const decoders[] = {"linear", "sigmoid"};
@@ -115,7 +89,7 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     cfg->loss = (cae_loss_kind)loss;
     cfg->tied = cfg->tied || tg_cli_given(c, "--tied");
     tg_error err;
-    if (!parse_encoder_options(c, cfg))
+    if (!cae_cli_encoder_options(c, cfg))
         return false;
     if (cae_config_check(cfg, &err)) {
         tg_cli_say("cae", "%s", err.msg);
