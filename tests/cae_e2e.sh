@@ -138,6 +138,8 @@ check "--tied deep model: no decoder weights" bash -c "! grep -aq 'dec0.weight' 
 expect_exit 0 "eval of a tied deep model" eval --model "$WORK/deept.ckpt" --data synthetic
 expect_exit 0 "gradcheck --encoder (Hutchinson probes held)" gradcheck --encoder 16,8,6 --activation tanh --probes 2
 expect_exit 0 "gradcheck --encoder --penalty exact --tied" gradcheck --encoder 16,8,6 --penalty exact --tied
+"$CAE" train --data synthetic --epochs 3 --seed 7 --encoder 784,64 --out "$WORK/e1.ckpt" >/dev/null 2>&1
+check "--encoder 784,64 is --hidden 64 (the same bytes)" cmp -s "$WORK/a.ckpt" "$WORK/e1.ckpt"
 expect_exit 0 "one layer by the generic route (--penalty hutchinson)" train --data synthetic --epochs 1 \
     --penalty hutchinson --out "$WORK/g1.ckpt"
 

@@ -138,8 +138,10 @@ typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY, 
  * gradients and the decoder is linear with the MSE loss: training never reads y, so the
  * decoder and its loss are then one op (tg_affine_mse, the same gradients without a node for y; or
  * tg_affine_mse_gram when tg_affine_mse_gram_pays, e.g. hidden 64 at batch 256: other bits, w's
- * gradient within ~3× of tg_affine_mse's error, x's less accurate (fused.h), fewer flops).  On error the tape holds it (sticky) and the return
- * value is its code. */
+ * gradient within ~3× of tg_affine_mse's error, x's less accurate (fused.h), fewer flops).  The
+ * penalty is cfg.penalty's route (cae_deep.h: for a deep encoder the whole encoder's Jacobian);
+ * with CAE_TERMS_RECON, where it is only reported, its exact value (the fused op, or a deep
+ * model's closed form).  On error the tape holds it (sticky) and the return value is its code. */
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g);
 
 /* The corrupted inputs of step `step`: x_tilde [k·B,D], row c·B + b = x_b + ε with
