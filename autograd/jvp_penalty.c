@@ -28,6 +28,20 @@ static bool penalty_args(tg_tape *t, const char *name, tg_node *h, tg_node *x)
     return true;
 }
 
+/* v[0..n) = ±1, 32 signs per draw (a batch of images is 10⁵ of them per probe): bit j of the
+ * draw for element 32·k + j, 1 giving +1.  Written as the float's bits (the sign bit set for a
+ * 0 bit over 1.0f's pattern), with no branch, so that a block of 32 is one vector loop. */
+static TG_VECTORIZE void rademacher_fill(tg_rng *rng, float *v, size_t n)
+{
+    enum { ONE = 0x3f800000u };
+    for (size_t e0 = 0; e0 < n; e0 += 32) {
+        uint32_t bits = ~tg_rng_next_u32(rng), block[32];
+        for (uint32_t j = 0; j < 32; j++)
+            block[j] = ONE | ((bits >> j) & 1u) << 31;
+        memcpy(v + e0, block, (n - e0 < 32 ? n - e0 : 32) * sizeof *v);
+    }
+}
+
 /* ‖J v‖² summed over the batch, as a node */
 static tg_node *squared_tangent(tg_tape *t, tg_node *h, tg_node *x, tg_node *v)
 {
@@ -65,12 +79,7 @@ tg_node *tg_contractive_hutchinson(tg_tape *t, tg_node *h, tg_node *x, int k, ui
             return NULL;
         tg_rng rng; /* one stream per probe, drawn in order on this thread: the same bits always */
         tg_rng_seed(&rng, seed, 0x68757463u + (uint64_t)p); /* "hutc" */
-        uint32_t bits = 0; /* 32 signs per draw: a batch of images is 10⁵ of them per probe */
-        for (size_t e = 0; e < x->value.size; e++, bits >>= 1) {
-            if (e % 32 == 0)
-                bits = tg_rng_next_u32(&rng);
-            v->value.data[e] = bits & 1u ? 1.0f : -1.0f;
-        }
+        rademacher_fill(&rng, v->value.data, x->value.size);
         total = jvp_sum(t, total, squared_tangent(t, h, x, v));
     }
     return tg_scale(t, total, 1.0f / ((float)k * (float)B));

@@ -371,6 +371,18 @@ opt_case "--schedule linear (unknown)" --schedule "none|step" $T --schedule line
 opt_case "--warmup -1" --warmup "whole number" $T --warmup -1
 opt_case "--warmup 1.5" --warmup "whole number" $T --warmup 1.5
 opt_case "--loss bce with the linear decoder" "--loss bce" "--decoder sigmoid" $T --loss bce --decoder linear
+TE="train --data synthetic --steps 1 --out $KEEP" # a deep encoder (--encoder) instead of --hidden
+opt_case "--encoder 784 (no layer)" --encoder "layer widths" $TE --encoder 784
+opt_case "--encoder 783,64 on 28x28 data" --encoder "pixel count, 784" $TE --encoder 783,64
+opt_case "--encoder 784,0,64" --encoder "'0' is not a layer width" $TE --encoder 784,0,64
+opt_case "--encoder 784,256,64x" --encoder "'64x' is not a layer width" $TE --encoder 784,256,64x
+opt_case "--encoder with nine layers" --encoder "more than 8 layers" $TE --encoder 784,1,2,3,4,5,6,7,8,9
+opt_case "--encoder with --hidden" --encoder "exclude each other" $TE --encoder 784,16,4 --hidden 4
+opt_case "--probes 0" --probes "whole number" $TE --encoder 784,16,4 --probes 0
+opt_case "--probes with --penalty exact" --probes "hutchinson" $TE --encoder 784,16,4 --penalty exact --probes 2
+opt_case "--penalty fused with a deep --encoder" "--penalty fused" "one-layer" $TE --encoder 784,16,4 --penalty fused
+opt_case "--penalty unknown" --penalty "unknown value" $TE --penalty trace
+opt_case "--gamma with a deep --encoder" --gamma "one-layer" $TE --encoder 784,16,4 --gamma 0.1
 opt_case "--resume with --lr (settings come from the run)" --lr "cannot be combined" \
     train --data synthetic --resume "$REF" --lr 0.1 --out "$KEEP"
 opt_case "gradcheck with two --model" --model "one" gradcheck --model "$REF" --model "$REF"

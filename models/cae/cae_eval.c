@@ -400,15 +400,22 @@ static int measure(cae_model *m, const tg_dataset *test, size_t n, const cae_eva
     const size_t D = m->cfg.input, H = m->cfg.hidden;
     unit_counts units = {calloc(H, sizeof(size_t)), calloc(H, sizeof(size_t)), calloc(H, sizeof(double))};
     int rc = units.off && units.saturated && units.w2 ? TG_OK : tg_error_set(err, TG_ERR_NOMEM, "eval: out of memory");
-    for (size_t i = 0; i < D && rc == TG_OK; i++)
+    /* A deep encoder (cae_deep.c): ‖J‖_F per image from cae_jacobian_norms instead of the per-unit
+     * Σ W² (which stays 0), and no hess_fro2 (nan): its fused op is one layer's. */
+    const bool deep = cae_model_depth(m) > 1;
+    for (size_t i = 0; i < D && rc == TG_OK && !deep; i++)
         for (size_t j = 0; j < H; j++)
             units.w2[j] += (double)m->enc_w.value.data[i * H + j] * m->enc_w.value.data[i * H + j];
     for (size_t first = 0; first < n && rc == TG_OK; first += EVAL_CHUNK) {
         size_t count = n - first < EVAL_CHUNK ? n - first : EVAL_CHUNK;
         rc = eval_chunk(tape, m, test, idx + first, count, n, o, rngs, &units, r, err);
-        if (rc == TG_OK && o->hess_corruptions > 0)
+        if (rc == TG_OK && deep)
+            rc = cae_jacobian_norm_sums(m, test, idx + first, count, NULL, &r->jac_fro, err);
+        else if (rc == TG_OK && o->hess_corruptions > 0)
             rc = hessian_chunk(tape, m, test, idx + first, count, o, first / EVAL_CHUNK, r, err);
     }
+    if (deep)
+        r->hess_fro2 = NAN;
     if (rc == TG_OK)
         rc = cae_tangent_contractions(m, test, idx, n, o, r, err);
     if (rc == TG_OK)
@@ -449,6 +456,8 @@ int cae_evaluate(cae_model *m, const tg_dataset *test, const tg_dataset *train, 
 
 int cae_jacobian_at(cae_model *m, const float *x, float *J, tg_error *err)
 {
+    if (cae_model_depth(m) > 1)
+        return cae_deep_jacobian_at(m, x, J, err);
     const size_t D = m->cfg.input, H = m->cfg.hidden;
     tg_tape *tape = tg_tape_new(err);
     if (!tape)

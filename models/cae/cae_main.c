@@ -13,7 +13,9 @@
 #include "autograd/gradcheck.h"
 #include "cli.h"
 #include "cae_bench.h"
+#include "cae_deep.h"
 #include "cae_eval.h"
+#include "cae_gradcheck.h"
 #include "cae_model.h"
 #include "cae_train.h"
 #include "nn/io/data.h"
@@ -21,7 +23,6 @@
 #include "tensor/parallel.h"
 
 #define MAX_MODELS TG_CLI_MAX_REPEATS
-#define GRADCHECK_SAMPLE 64 /* elements checked per parameter by `gradcheck` without --all */
 
 /* ---- command-line options --------------------------------------------------------------- */
 
@@ -36,6 +37,9 @@ static const tg_cli_option OPTIONS[] = {
      "(a per-image sum: the paper's λ) --optimizer sgd --lr 0.01 --hidden 1000, sigmoid units, weights U(±4·sqrt(6/(D+H))); "
      "options given override it"},
     {"--hidden", true, MODEL_OPTS | CMD_BENCH, "N  hidden units (64)"},
+    {"--encoder", true, MODEL_OPTS, "D,W1,..,H  a deep encoder: the pixel count, then each layer's units (the last: the code)"},
+    {"--penalty", true, MODEL_OPTS, "P  fused|hutchinson|exact (fused for one layer, hutchinson for a deep encoder)"},
+    {"--probes", true, MODEL_OPTS, "K  Hutchinson probes per step (1)"},
     {"--lambda", true, MODEL_OPTS,
      "X  contractive penalty weight (1e-4); it weighs a per-pixel mean (mse) or sum (bce): the paper's summed-MSE λ is X·D"},
     {"--activation", true, MODEL_OPTS, "A  " TG_CLI_ACTIVATIONS " (sigmoid)"},
@@ -89,6 +93,8 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     cfg->loss = (cae_loss_kind)loss;
     cfg->tied = cfg->tied || tg_cli_given(c, "--tied");
     tg_error err;
+    if (!cae_cli_encoder_options(c, cfg))
+        return false;
     if (cae_config_check(cfg, &err)) {
         tg_cli_say("cae", "%s", err.msg);
         return false;
@@ -179,6 +185,12 @@ static int cmd_train(const tg_cli *c)
     int status = tg_cli_load_data(c, "train", false, resume ? 0 : s.run.limit, &data);
     if (status)
         return status;
+    if (tg_cli_given(c, "--encoder") && data.rows * data.cols != s.model.input) {
+        tg_cli_say("cae train", "--encoder %s: the first number must be the data's pixel count, %zu (%zux%zu)",
+                   tg_cli_value(c, "--encoder"), data.rows * data.cols, data.rows, data.cols);
+        tg_dataset_free(&data);
+        return TG_EXIT_USAGE;
+    }
     if (data.rows * data.cols != s.model.input && !resume)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
@@ -417,6 +429,12 @@ static int cmd_render(const tg_cli *c)
     int status = load_model(c, c->repeats[0], &m);
     if (status)
         return status;
+    if (cae_model_depth(&m) > 1) { /* filters.png draws one layer's weights */
+        tg_cli_say("cae render", "%s: a deep encoder (--encoder); render draws one-layer models (cae eval and compare take it)",
+                   c->repeats[0]);
+        cae_model_free(&m);
+        return TG_EXIT_USAGE;
+    }
     tg_dataset test;
     if ((status = tg_cli_load_data(c, "t10k", false, 0, &test))) {
         cae_model_free(&m);
@@ -434,244 +452,15 @@ static int cmd_render(const tg_cli *c)
     return TG_EXIT_OK;
 }
 
-/* ---- gradcheck ----------------------------------------------------------------------------- */
-
-typedef struct gradcheck_ctx {
-    cae_model *model;
-    tg_tensor x; /* [B,D] */
-    cae_terms terms;
-    float scale; /* the loss is multiplied by this constant (1: as built) */
-} gradcheck_ctx;
-
-static tg_node *gradcheck_loss(tg_tape *tape, void *ctx)
-{
-    gradcheck_ctx *g = ctx;
-    cae_graph graph;
-    cae_build(tape, g->model, tg_input(tape, &g->x), g->terms, &graph);
-    return g->scale == 1.0f ? graph.loss : tg_scale(tape, graph.loss, g->scale);
-}
-
-/* The higher-order term is small (~1e-3 for σ = 0.1), so its gradients would sit below the
- * check's floor, where errors are measured in absolute terms and a wrong gradient could pass.
- * Checking Q/Q₀ instead, with Q₀ its value at the checked point (a constant), puts it near 1:
- * the relative errors are the same, and the floor no longer hides them. */
-static float unit_scale(tg_tape *tape, gradcheck_ctx *g)
-{
-    g->scale = 1.0f;
-    bool grad = tg_tape_grad_enabled(tape);
-    tg_tape_set_grad_enabled(tape, false);
-    tg_tape_reset(tape);
-    tg_node *loss = gradcheck_loss(tape, g);
-    float value = loss ? fabsf(loss->value.data[0]) : 0.0f;
-    tg_tape_reset(tape);
-    tg_tape_set_grad_enabled(tape, grad);
-    return value > 0.0f && isfinite(1.0f / value) ? 1.0f / value : 1.0f;
-}
-
-/* The pre-activations z_j = x·W_j + b_j of one input row: z [H]. */
-static void preactivations(const cae_model *m, const float *x, double *z)
-{
-    const size_t D = m->cfg.input, H = m->cfg.hidden;
-    for (size_t j = 0; j < H; j++) {
-        z[j] = m->enc_b.value.data[j];
-        for (size_t i = 0; i < D; i++)
-            z[j] += (double)x[i] * m->enc_w.value.data[i * H + j];
-    }
-}
-
-/* How row b sits against relu's kink: the smallest |z| of the row and, when the model has the
- * γ term, of its corrupted copies x_b + noise[c·B + b] (noise [k·B,D]: the fixed corruptions of
- * the check); how many units are active (z > 0: the penalty is zero without any); and how many
- * (copy, unit) pairs have z and z̃ on opposite sides, the only places where relu's γ term is
- * not zero.  copy: room for D floats; z: for 2·H doubles. */
-typedef struct kink_position {
-    double nearest;
-    size_t active, crossings;
-} kink_position;
-
-static kink_position row_kink_position(const cae_model *m, const float *row, const float *noise, size_t b, size_t B,
-                                       float *copy, double *z)
-{
-    const size_t D = m->cfg.input, H = m->cfg.hidden;
-    double *zc = z + H;
-    preactivations(m, row, z);
-    kink_position k = {INFINITY, 0, 0};
-    for (size_t j = 0; j < H; j++) {
-        k.nearest = fmin(k.nearest, fabs(z[j]));
-        k.active += z[j] > 0;
-    }
-    for (size_t c = 0; noise && c < m->cfg.corruptions; c++) {
-        for (size_t i = 0; i < D; i++)
-            copy[i] = row[i] + noise[(c * B + b) * D + i];
-        preactivations(m, copy, zc);
-        for (size_t j = 0; j < H; j++) {
-            k.nearest = fmin(k.nearest, fabs(zc[j]));
-            k.crossings += (z[j] > 0) != (zc[j] > 0);
-        }
-    }
-    return k;
-}
-
-/* Redraws input rows until no pre-activation (of the inputs, and of their corrupted copies when
- * there is a γ term) lies within `margin` of relu's kink at 0, so that a step of ±eps on any
- * parameter cannot cross it (a finite difference across a kink measures nothing).  Also until
- * some unit is active and, with a γ term, some copy lies across the kink from its input:
- * otherwise the penalty (or the γ term) and all its gradients are zero, and its check would
- * test nothing.  Returns false if the inputs cannot be placed. */
-static bool keep_away_from_kink(const cae_model *m, tg_tensor *x, double margin, tg_rng *rng)
-{
-    const size_t D = m->cfg.input, B = tg_tensor_nrows(x);
-    bool copies = m->cfg.gamma > 0;
-    /* The corruptions do not depend on x: those of zero inputs are the noise itself. */
-    float *zeros = copies ? calloc(B * D, sizeof *zeros) : NULL;
-    float *noise = copies ? malloc(m->cfg.corruptions * B * D * sizeof *noise) : NULL;
-    float *copy = malloc(D * sizeof *copy);
-    double *z = malloc(2 * m->cfg.hidden * sizeof *z);
-    bool ok = copy && z && (!copies || (zeros && noise));
-    if (ok && copies)
-        cae_corrupt(&m->cfg, m->noise_step, zeros, B, noise);
-    for (int round = 0; ok; round++) {
-        size_t active = 0, crossings = 0;
-        for (size_t b = 0; b < B && ok; b++) {
-            float *row = x->data + b * D;
-            kink_position k;
-            int tries = 0;
-            while (ok && (k = row_kink_position(m, row, noise, b, B, copy, z)).nearest < margin) {
-                ok = ++tries <= 10000;
-                tg_rng_fill_uniform(rng, row, D, 0.05f, 0.95f);
-            }
-            active += k.active;
-            crossings += k.crossings;
-        }
-        if (active > 0 && (!copies || crossings > 0))
-            break;
-        ok = ok && round < 100;
-        tg_rng_fill_uniform(rng, x->data, B * D, 0.05f, 0.95f);
-    }
-    free(zeros);
-    free(noise);
-    free(copy);
-    free(z);
-    return ok;
-}
-
-/* The model to check: --model FILE, or a small random one with the model options and non-zero
- * biases (so that the check does not sit at a special point).  TG_EXIT_OK or an exit status. */
-static int gradcheck_model(const tg_cli *c, const cae_config *cfg, tg_rng *rng, cae_model *m)
-{
-    if (c->n_repeats == 1)
-        return load_model(c, c->repeats[0], m);
-    if (c->n_repeats > 1) {
-        tg_cli_say("cae gradcheck", "give at most one --model");
-        return TG_EXIT_USAGE;
-    }
-    tg_error err;
-    int rc = cae_model_init(m, cfg, rng, &err);
-    if (rc) {
-        tg_cli_say("cae gradcheck", "%s", err.msg);
-        return tg_cli_exit_status(rc);
-    }
-    tg_rng_fill_uniform(rng, m->enc_b.value.data, m->enc_b.value.size, -0.5f, 0.5f);
-    tg_rng_fill_uniform(rng, m->dec_b.value.data, m->dec_b.value.size, -0.2f, 0.2f);
-    return TG_EXIT_OK;
-}
-
-/* The check's settings for one term: the higher-order term is checked as Q/Q₀ (see unit_scale),
- * with a step and a floor of its own. */
-static tg_gradcheck_opts term_options(tg_tape *tape, gradcheck_ctx *ctx, const tg_gradcheck_opts *opts)
-{
-    tg_gradcheck_opts term_opts = *opts;
-    ctx->scale = 1.0f;
-    if (ctx->terms == CAE_TERMS_HESSIAN) {
-        ctx->scale = unit_scale(tape, ctx);
-        /* Q is made of differences f'(z) - f'(z̃) of float activations, so its value is
-         * noisier (relative to its changes) than the other terms', and its third
-         * derivatives are larger: eps 1e-2 gives truncation errors up to 9.7e-3 (tanh),
-         * eps 3e-3 rounding noise up to 2.3e-2 on gradients ~3e-3.  A middle step, and a
-         * floor of 3e-2 (about 4e-4 of the largest gradient, ~0.5..1 after the scaling),
-         * measured over every activation, decoder, tying and seeds 1..6: at most 3.2e-3. */
-        term_opts.eps = 5e-3;
-        term_opts.floor = 3e-2;
-    }
-    return term_opts;
-}
-
-/* Checks every loss term separately (so a small λ cannot hide a wrong penalty gradient), then
- * the whole loss, one stderr line each; prints the largest error over all of them. */
-static int check_terms(tg_tape *tape, gradcheck_ctx *ctx, const tg_gradcheck_opts *opts)
-{
-    static const char *const term_names[] = {"all", "reconstruction", "penalty", "hessian"};
-    /* The higher-order term alone too when the model has one (γ > 0). */
-    static const cae_terms order[] = {CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN, CAE_TERMS_ALL};
-    cae_model *m = ctx->model;
-    double worst = 0.0;
-    size_t checked = 0;
-    int status = TG_EXIT_OK;
-    for (int t = 0; t < 4 && status == TG_EXIT_OK; t++) {
-        if (order[t] == CAE_TERMS_HESSIAN && !(m->cfg.gamma > 0))
-            continue;
-        ctx->terms = order[t];
-        tg_gradcheck_opts term_opts = term_options(tape, ctx, opts);
-        tg_gradcheck_result res;
-        tg_error err;
-        int rc = tg_gradcheck(tape, gradcheck_loss, ctx, m->params, m->n_params, &term_opts, &res, &err);
-        checked += res.checked;
-        if (res.max_rel_err > worst)
-            worst = res.max_rel_err;
-        tg_cli_say("cae gradcheck", "term=%s max_rel_err=%.3g checked=%zu retried=%zu largest_grad=%.3g",
-                   term_names[ctx->terms], res.max_rel_err, res.checked, res.retried, res.max_abs_grad);
-        if (rc) {
-            tg_cli_say("cae gradcheck", "term=%s: %s", term_names[ctx->terms], err.msg);
-            status = TG_EXIT_INTERNAL;
-        }
-    }
-    printf("max_rel_err=%.3g checked=%zu\n", worst, checked);
-    return status;
-}
+/* ---- gradcheck (cae_gradcheck.c) ------------------------------------------------------------ */
 
 static int cmd_gradcheck(const tg_cli *c)
 {
-    enum { SMALL_D = 16, SMALL_H = 6, BATCH = 4 };
     long seed = 1;
-    cae_config cfg = cae_config_default();
-    cfg.input = SMALL_D;
-    cfg.hidden = SMALL_H;
-    cfg.lambda = 0.1;
+    cae_config cfg = cae_gradcheck_config();
     if (!parse_model_options(c, &cfg) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed) || !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
-    tg_rng rng;
-    tg_rng_seed(&rng, (uint64_t)seed, 0x6c);
-    cae_model m;
-    int status = gradcheck_model(c, &cfg, &rng, &m);
-    if (status)
-        return status;
-    m.noise_held = true; /* fixed corruptions: the loss must be the same function at every evaluation */
-    gradcheck_ctx ctx = {.model = &m, .scale = 1.0f};
-    tg_error err;
-    int rc = tg_tensor_create(&ctx.x, 2, (size_t[]){BATCH, m.cfg.input}, &err);
-    tg_tape *tape = rc ? NULL : tg_tape_new(&err);
-    if (!tape) {
-        tg_tensor_free(&ctx.x);
-        cae_model_free(&m);
-        return tg_cli_fail(c, TG_ERR_NOMEM, &err);
-    }
-    tg_rng_fill_uniform(&rng, ctx.x.data, ctx.x.size, 0.05f, 0.95f);
-    /* float32 losses: eps 1e-2 keeps rounding noise (~6e-8·|L|/eps) well under the tolerance,
-     * and gradients below the floor are compared in absolute terms (see gradcheck.h).
-     * A seeded sample of each parameter by default: every element costs two evaluations of the
-     * whole loss, so checking all of a wide model (--hidden 65536) would never end. */
-    tg_gradcheck_opts opts = {.eps = 1e-2, .floor = 1e-2, .max_per_param = tg_cli_given(c, "--all") ? 0 : GRADCHECK_SAMPLE,
-                              .seed = (uint64_t)seed};
-    if (tg_activation_has_kink(m.cfg.act.kind) && !keep_away_from_kink(&m, &ctx.x, 2.0 * opts.eps, &rng)) {
-        tg_cli_say("cae gradcheck", "cannot place inputs away from relu's kink for this model");
-        status = TG_EXIT_INTERNAL;
-    } else {
-        status = check_terms(tape, &ctx, &opts);
-    }
-    tg_tape_free(tape);
-    tg_tensor_free(&ctx.x);
-    cae_model_free(&m);
-    return status;
+    return cae_gradcheck(c, &cfg, (uint64_t)seed);
 }
 
 int main(int argc, char **argv)

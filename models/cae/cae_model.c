@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cae_deep.h"
 #include "cli.h"
 #include "nn/io/atomic_file.h"
 #include "nn/init.h"
@@ -18,7 +19,8 @@ cae_config cae_config_default(void)
     return (cae_config){
         .input = 784, .hidden = 64, .lambda = 1e-4, .act = tg_activation_of(TG_ACT_SIGMOID),
         .sigmoid_decoder = false, .loss = CAE_LOSS_MSE, .tied = false,
-        .gamma = 0.0, .corruptions = 4, .sigma = 0.1, .noise_seed = 1,
+        .gamma = 0.0, .corruptions = 4, .sigma = 0.1, .noise_seed = 1, .depth = 1, .penalty = CAE_PENALTY_FUSED,
+        .probes = 1,
     };
 }
 
@@ -41,6 +43,15 @@ int cae_config_check(const cae_config *cfg, tg_error *err)
         return tg_error_set(err, TG_ERR_ARG, "--sigma: %g must be finite and > 0", cfg->sigma);
     if (cfg->loss == CAE_LOSS_BCE && !cfg->sigmoid_decoder)
         return tg_error_set(err, TG_ERR_ARG, "--loss bce needs --decoder sigmoid (it is computed from the decoder's logits)");
+    if (cfg->depth < 1 || cfg->depth > CAE_MAX_LAYERS || (cfg->depth > 1 && cfg->widths[cfg->depth - 1] != cfg->hidden))
+        return tg_error_set(err, TG_ERR_ARG, "--encoder: %zu layers ending in %zu units, for a code of %zu", cfg->depth,
+                            cfg->depth > 1 ? cfg->widths[cfg->depth - 1] : cfg->hidden, cfg->hidden);
+    if (cfg->depth > 1 && cfg->penalty == CAE_PENALTY_FUSED)
+        return tg_error_set(err, TG_ERR_ARG, "--penalty fused is the one-layer op: a deep --encoder takes hutchinson or exact");
+    if (cfg->depth > 1 && cfg->gamma > 0)
+        return tg_error_set(err, TG_ERR_ARG, "--gamma: the higher-order term is the one-layer model's (not with --encoder)");
+    if (cfg->probes < 1 || cfg->probes > CAE_MAX_PROBES)
+        return tg_error_set(err, TG_ERR_ARG, "--probes: %zu outside 1..%d", cfg->probes, CAE_MAX_PROBES);
     return TG_OK;
 }
 
@@ -50,6 +61,12 @@ int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *e
     int rc = cae_config_check(cfg, err);
     if (rc)
         return rc;
+    m->noise_step = 1;
+    if (cfg->depth > 1) {
+        if ((rc = cae_deep_init(m, rng, err)))
+            cae_model_free(m);
+        return rc;
+    }
     size_t D = cfg->input, H = cfg->hidden;
     if ((rc = tg_param_init(&m->enc_w, "enc.weight", 2, (size_t[]){D, H}, err)) ||
         (rc = tg_param_init(&m->enc_b, "enc.bias", 1, (size_t[]){H}, err)) ||
@@ -73,7 +90,6 @@ int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *e
     if (!cfg->tied)
         m->params[m->n_params++] = &m->dec_w;
     m->params[m->n_params++] = &m->dec_b;
-    m->noise_step = 1;
     return TG_OK;
 }
 
@@ -83,14 +99,16 @@ void cae_model_free(cae_model *m)
     tg_param_free(&m->enc_b);
     tg_param_free(&m->dec_w);
     tg_param_free(&m->dec_b);
+    for (size_t k = 0; k < 2 * CAE_MAX_LAYERS; k++) {
+        tg_param_free(&m->deep_w[k]);
+        tg_param_free(&m->deep_b[k]);
+    }
     m->n_params = 0;
 }
 
 tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
 {
-    tg_node *W = tg_param_leaf(tape, &m->enc_w);
-    tg_node *z = tg_affine(tape, x, W, tg_param_leaf(tape, &m->enc_b), false); /* x·W + b  [B,H] */
-    return tg_activate(tape, z, m->cfg.act);
+    return cae_deep_encode(tape, m, x, NULL); /* f(x·W + b) for one layer */
 }
 
 /* The corruptions' rng stream numbers: one per step (its rows seed it differently, corrupt_rows),
@@ -188,30 +206,33 @@ static tg_node *build_hessian_term(tg_tape *tape, cae_model *m, tg_node *x, tg_n
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g)
 {
     memset(g, 0, sizeof *g);
-    tg_node *W = tg_param_leaf(tape, &m->enc_w);                                   /* [D,H] */
-    tg_node *b = tg_param_leaf(tape, &m->enc_b);                                   /* [H] */
-    tg_node *z = tg_affine(tape, x, W, b, false);                                    /* x·W + b */
-    g->h = tg_activate(tape, z, m->cfg.act);                                        /* [B,H] */
+    tg_node *leaves[2 * CAE_MAX_LAYERS] = {0}; /* encoder layer k's weight and bias leaves at 2k, 2k+1 */
+    g->h = cae_deep_encode(tape, m, x, leaves);                                     /* [B,H] */
+    tg_node *W = leaves[0], *b = leaves[1];                                         /* layer 1's */
+    tg_node *top = cae_deep_decode_hidden(tape, m, g->h, leaves); /* the output layer's input */
 
-    /* Decoder logits: h·V + c, or h·Wᵀ + c with tied weights (W then gets both gradients). */
-    tg_node *c = tg_param_leaf(tape, &m->dec_b);
-    tg_node *V = m->cfg.tied ? W : tg_param_leaf(tape, &m->dec_w);
+    /* Decoder logits: top·V + c, or top·W_1ᵀ + c with tied weights (W_1 then gets both gradients). */
+    tg_node *c = tg_param_leaf(tape, cae_dec_bias(m, cae_model_depth(m) - 1));
+    tg_node *V = m->cfg.tied ? W : tg_param_leaf(tape, cae_dec_weight(m, cae_model_depth(m) - 1));
     const bool fuse_decoder_and_loss =
         tg_tape_grad_enabled(tape) && m->cfg.loss == CAE_LOSS_MSE && !m->cfg.sigmoid_decoder;
     if (fuse_decoder_and_loss) {
-        /* mse(h·V + c, x), through V·Vᵀ when that is fewer flops (hidden 64 at batch 256) */
-        const bool gram = g->h && tg_affine_mse_gram_pays(tg_rows(x), tg_cols(g->h), tg_cols(x));
-        g->recon = gram ? tg_affine_mse_gram(tape, g->h, V, c, m->cfg.tied, x, TG_REDUCE_MEAN)
-                        : tg_affine_mse(tape, g->h, V, c, m->cfg.tied, x, TG_REDUCE_MEAN);
+        /* mse(top·V + c, x), through V·Vᵀ when that is fewer flops (hidden 64 at batch 256) */
+        const bool gram = top && tg_affine_mse_gram_pays(tg_rows(x), tg_cols(top), tg_cols(x));
+        g->recon = gram ? tg_affine_mse_gram(tape, top, V, c, m->cfg.tied, x, TG_REDUCE_MEAN)
+                        : tg_affine_mse(tape, top, V, c, m->cfg.tied, x, TG_REDUCE_MEAN);
     } else {
-        tg_node *logits = tg_affine(tape, g->h, V, c, m->cfg.tied);                 /* [B,D] */
+        tg_node *logits = tg_affine(tape, top, V, c, m->cfg.tied);                 /* [B,D] */
         g->y = m->cfg.sigmoid_decoder ? tg_sigmoid(tape, logits) : logits;
         if (m->cfg.loss == CAE_LOSS_BCE)
             g->recon = tg_bce_logits(tape, logits, x, TG_REDUCE_ROW_SUM); /* sum over pixels, mean over batch */
         else
             g->recon = tg_mse(tape, g->y, x, TG_REDUCE_MEAN);            /* (1/B) Σ_b (1/D) Σ_i (x-y)² */
     }
-    g->penalty = tg_jacobian_penalty(tape, g->h, W, m->cfg.act);
+    /* The fused op for one layer (always when only reported), else the generic route. */
+    g->penalty = m->cfg.penalty == CAE_PENALTY_FUSED || (cae_model_depth(m) == 1 && terms == CAE_TERMS_RECON)
+                     ? tg_jacobian_penalty(tape, g->h, W, m->cfg.act)
+                     : cae_generic_penalty(tape, m, x, g->h, terms);
     bool with_hessian = terms == CAE_TERMS_HESSIAN || (terms == CAE_TERMS_ALL && m->cfg.gamma > 0);
     if (with_hessian)
         g->hessian = build_hessian_term(tape, m, x, W, b, g->h);
@@ -269,7 +290,8 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
         (rc = tg_ckpt_set_meta_fmt(ck, "noise_seed", err, "%llu", (unsigned long long)c->noise_seed)))
         return rc;
     /* Written only when not the defaults, so the default run's checkpoint stays as it was. */
-    if ((c->init == CAE_INIT_GLOROT_X4 && (rc = tg_ckpt_set_meta(ck, "init", CAE_INIT_X4_NAME, err))) ||
+    if ((rc = cae_deep_meta_write(c, ck, err)) ||
+        (c->init == CAE_INIT_GLOROT_X4 && (rc = tg_ckpt_set_meta(ck, "init", CAE_INIT_X4_NAME, err))) ||
         (c->preset && (rc = tg_ckpt_set_meta(ck, "preset", c->preset, err))))
         return rc;
     return tg_ckpt_add_params(ck, m->params, m->n_params, err);
@@ -328,6 +350,8 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     c.tied = tied == 1;
     c.init = (cae_init_kind)init;
     c.preset = preset >= 0 ? presets[preset] : NULL;
+    if ((rc = cae_deep_meta_read(ck, path, &c, err)))
+        return rc;
     tg_error why;
     if (cae_config_check(&c, &why))
         return tg_file_error(err, TG_ERR_FORMAT, path, "%s", why.msg);
@@ -350,6 +374,20 @@ int cae_model_load_weights(cae_model *m, const tg_checkpoint *ck, const char *pa
     return rc;
 }
 
+/* The one-layer model's enc.weight has the shape [input, hidden] the metadata says. */
+static int check_encoder_shape(const tg_checkpoint *ck, const char *path, const cae_config *cfg, tg_error *err)
+{
+    const tg_tensor *w = tg_ckpt_find(ck, "enc.weight");
+    if (!w)
+        return tg_file_error(err, TG_ERR_FORMAT, path, "missing tensor enc.weight");
+    if (w->ndim != 2 || w->shape[0] != cfg->input || w->shape[1] != cfg->hidden) {
+        char shape[64];
+        return tg_error_set(err, TG_ERR_SHAPE, "%s: tensor enc.weight has shape %s but the metadata says input=%zu hidden=%zu",
+                            path, tg_tensor_shape_str(shape, sizeof shape, w), cfg->input, cfg->hidden);
+    }
+    return TG_OK;
+}
+
 int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
 {
     cae_config cfg;
@@ -358,14 +396,8 @@ int cae_model_from_checkpoint(cae_model *m, const tg_checkpoint *ck, const char 
         return rc;
     /* The metadata's sizes must match a tensor the file really holds before anything is
      * allocated from them: a forged input=16777216 would otherwise ask for terabytes. */
-    const tg_tensor *w = tg_ckpt_find(ck, "enc.weight");
-    if (!w)
-        return tg_file_error(err, TG_ERR_FORMAT, path, "missing tensor enc.weight");
-    if (w->ndim != 2 || w->shape[0] != cfg.input || w->shape[1] != cfg.hidden) {
-        char shape[64];
-        return tg_error_set(err, TG_ERR_SHAPE, "%s: tensor enc.weight has shape %s but the metadata says input=%zu hidden=%zu",
-                            path, tg_tensor_shape_str(shape, sizeof shape, w), cfg.input, cfg.hidden);
-    }
+    if ((rc = cfg.depth > 1 ? cae_deep_check_shapes(ck, path, &cfg, err) : check_encoder_shape(ck, path, &cfg, err)))
+        return rc;
     tg_rng unused;
     tg_rng_seed(&unused, 0, 0); /* the weights are overwritten by the checkpoint's */
     if ((rc = cae_model_init(m, &cfg, &unused, err)))

@@ -30,6 +30,7 @@
 #include "autograd/ops.h"
 #include "autograd/tape.h"
 #include "nn/io/checkpoint.h"
+#include "nn/io/data.h"
 #include "tensor/rng.h"
 
 typedef enum cae_loss_kind { CAE_LOSS_MSE = 0, CAE_LOSS_BCE } cae_loss_kind;
@@ -49,9 +50,24 @@ typedef enum cae_init_kind { CAE_INIT_GLOROT = 0, CAE_INIT_GLOROT_X4 } cae_init_
 #define CAE_MAX_GAMMA 1e6
 #define CAE_MAX_SIGMA 1e3
 
+/* A deep encoder (--encoder D,W1,..,H): at most this many layers, each at most CAE_MAX_WIDTH
+ * units; the Hutchinson estimate takes at most CAE_MAX_PROBES probes per step. */
+#define CAE_MAX_LAYERS 8
+#define CAE_MAX_WIDTH 65536
+#define CAE_MAX_PROBES 64
+
+/* How the contractive penalty P is computed: the fused one-layer op (tg_jacobian_penalty), or the
+ * generic route of autograd/jvp.h on the whole encoder: Hutchinson's estimate with `probes`
+ * Rademacher probes per step, or the exact ‖J‖_F² by one JVP per input pixel. */
+typedef enum cae_penalty_kind { CAE_PENALTY_FUSED = 0, CAE_PENALTY_HUTCHINSON, CAE_PENALTY_EXACT } cae_penalty_kind;
+
 typedef struct cae_config {
     size_t input;          /* D: pixels per image */
-    size_t hidden;         /* H */
+    size_t hidden;         /* H: the code size (the last encoder layer's width) */
+    size_t depth;          /* encoder layers: 1 (the one-layer model, --hidden) or 2..CAE_MAX_LAYERS */
+    size_t widths[CAE_MAX_LAYERS]; /* a deep encoder's layer widths (widths[depth-1] = hidden) */
+    cae_penalty_kind penalty; /* fused: one layer only (its default); deep: hutchinson (default) or exact */
+    size_t probes;         /* Hutchinson probes per step, 1..CAE_MAX_PROBES */
     double lambda;         /* weight of the contractive penalty */
     tg_activation act;     /* encoder activation */
     bool sigmoid_decoder;  /* false: linear decoder */
@@ -66,15 +82,27 @@ typedef struct cae_config {
 } cae_config;
 
 /* The spec's defaults: 784 -> 64 sigmoid, linear decoder, mse, λ = 1e-4, untied; γ = 0 (no
- * higher-order term), 4 corruptions of σ = 0.1, noise seed 1. */
+ * higher-order term), 4 corruptions of σ = 0.1, noise seed 1; one layer, the fused penalty. */
 cae_config cae_config_default(void);
+/* Sets the encoder from "D,W1,..,H" (--encoder): input, depth, widths and hidden ("D,H" is the
+ * one-layer model), and for two layers or more the Hutchinson penalty in place of the fused one,
+ * which is one layer's.  The message names --encoder. */
+int cae_config_set_encoder(cae_config *cfg, const char *text, tg_error *err);
+/* The units of encoder layer k (k < depth), and its inputs (layer 0: the pixels). */
+size_t cae_layer_width(const cae_config *cfg, size_t k);
+size_t cae_layer_inputs(const cae_config *cfg, size_t k);
 /* Checks the combination (e.g. bce needs the sigmoid decoder); message names the option. */
 int cae_config_check(const cae_config *cfg, tg_error *err);
 
 typedef struct cae_model {
     cae_config cfg;
-    tg_param enc_w, enc_b, dec_w, dec_b; /* dec_w unused (empty) when tied */
-    tg_param *params[4];                 /* the trainable ones, in checkpoint order */
+    tg_param enc_w, enc_b, dec_w, dec_b; /* the one-layer model's; dec_w unused (empty) when tied */
+    /* A deep model's (depth >= 2; the four above are then empty): per encoder layer k, weight
+     * [in_k, w_k] and bias in deep_w[k], deep_b[k] ("enc<k>.weight", "enc<k>.bias"); the decoder
+     * mirrors it from the code back to the pixels, its layer k in deep_w[depth + k] (absent when
+     * tied: layer depth-1-k's weight transposed), deep_b[depth + k] ("dec<k>.weight", ...). */
+    tg_param deep_w[2 * CAE_MAX_LAYERS], deep_b[2 * CAE_MAX_LAYERS];
+    tg_param *params[4 * CAE_MAX_LAYERS]; /* the trainable ones, in checkpoint order */
     int n_params;
     /* The corruptions of the γ term: cae_build draws them from the rng stream of `noise_step`
      * (the number of the training step being built, from 1) and, on a tape with gradients,
@@ -110,8 +138,10 @@ typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY, 
  * gradients and the decoder is linear with the MSE loss: training never reads y, so the
  * decoder and its loss are then one op (tg_affine_mse, the same gradients without a node for y; or
  * tg_affine_mse_gram when tg_affine_mse_gram_pays, e.g. hidden 64 at batch 256: other bits, w's
- * gradient within ~3× of tg_affine_mse's error, x's less accurate (fused.h), fewer flops).  On error the tape holds it (sticky) and the return
- * value is its code. */
+ * gradient within ~3× of tg_affine_mse's error, x's less accurate (fused.h), fewer flops).  The
+ * penalty is cfg.penalty's route (cae_deep.h: for a deep encoder the whole encoder's Jacobian);
+ * with CAE_TERMS_RECON, where it is only reported, its exact value (the fused op, or a deep
+ * model's closed form).  On error the tape holds it (sticky) and the return value is its code. */
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g);
 
 /* The corrupted inputs of step `step`: x_tilde [k·B,D], row c·B + b = x_b + ε with
@@ -121,13 +151,36 @@ void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B,
 
 /* Sets the step whose corruptions the next cae_build draws (the training loop's step number). */
 void cae_model_set_step(cae_model *m, uint64_t step);
-/* Encoder only: h = f(x·W + b) (for evaluation, on a no-grad tape). */
+/* Encoder only: h = f(x·W + b), or the deep encoder's layers (for evaluation, on a no-grad tape). */
 tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x);
 
-/* Checkpoints (shared/spec/checkpoint.md): metadata keys model=cae, input, hidden, activation,
+/* ---- deep encoders (models/cae/cae_deep.c) ---- */
+
+/* Encoder layers: 1 for the one-layer model. */
+size_t cae_model_depth(const cae_model *m);
+/* The weight and bias of encoder layer k, and of decoder layer k (counted from the code; the
+ * weight is NULL when tied). */
+tg_param *cae_enc_weight(cae_model *m, size_t k);
+tg_param *cae_enc_bias(cae_model *m, size_t k);
+tg_param *cae_dec_weight(cae_model *m, size_t k);
+tg_param *cae_dec_bias(cae_model *m, size_t k);
+/* ‖J_h(x_b)‖_F² of each row of x [B,D] into fro2[B], exactly, for any depth, without a tape
+ * sweep per pixel: J_b = S_n W_nᵀ ⋯ S_1 W_1ᵀ (S_k the slopes of layer k at x_b) is formed from
+ * the code side down to layer 1, and ‖J_b‖² = Σ_j r_jᵀ (W_1ᵀW_1) r_j for the rows r_j of
+ * S_n W_nᵀ ⋯ S_1 when layer 1 is narrower than the input (else from J_b itself).  Values only. */
+int cae_jacobian_norms(cae_model *m, const float *x, size_t B, double *fro2, tg_error *err);
+/* Adds Σ ‖J‖_F² and Σ ‖J‖_F over the images idx[0..count) of ds to *fro2 and *fro (either may be
+ * NULL): cae eval's jac_fro of a deep model. */
+int cae_jacobian_norm_sums(cae_model *m, const tg_dataset *ds, const uint32_t *idx, size_t count, double *fro2,
+                           double *fro, tg_error *err);
+/* The encoder's Jacobian at one image, J [H,D], of any depth (cae_jacobian_at's for a deep model). */
+int cae_deep_jacobian_at(cae_model *m, const float *x, float *J, tg_error *err);
+
+/* Checkpoints (docs/checkpoint.md): metadata keys model=cae, input, hidden, activation,
  * decoder, loss, lambda, tied, gamma, corruptions, sigma, noise_seed (the last four optional
- * when read: γ = 0 and the defaults); tensors enc.weight, enc.bias, dec.weight (untied),
- * dec.bias. */
+ * when read: γ = 0 and the defaults), then encoder (deep only), penalty and probes (unless
+ * fused); tensors enc.weight, enc.bias, dec.weight (untied), dec.bias, or a deep model's
+ * enc<k>.*, dec<k>.*. */
 int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err);
 /* Reads the config from a checkpoint's metadata (message names `path` and the key). */
 int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_config *cfg, tg_error *err);

@@ -110,12 +110,16 @@ typedef struct cae_run {
 
 /* Refuses, before anything is allocated, a model whose checkpoint (weights plus optimizer state)
  * would exceed the format's size limit: otherwise the run would train to the end and then fail to
- * save.  Counted from the settings: D·H per weight matrix (one when tied), H + D biases, each with
+ * save.  Counted from the settings: per encoder layer of `in` inputs and `out` units, in·out per
+ * weight matrix (one when tied: the decoder's mirror layer shares it), out + in biases, each with
  * the optimizer's state (tg_cli_state_copies). */
 static int check_checkpoint_fits(const cae_train_settings *s, tg_error *err)
 {
-    double D = (double)s->model.input, H = (double)s->model.hidden;
-    double params = D * H * (s->model.tied ? 1.0 : 2.0) + H + D;
+    double params = 0.0;
+    for (size_t k = 0; k < (s->model.depth > 1 ? s->model.depth : 1); k++) {
+        double in = (double)cae_layer_inputs(&s->model, k), out = (double)cae_layer_width(&s->model, k);
+        params += in * out * (s->model.tied ? 1.0 : 2.0) + out + in;
+    }
     return tg_cli_check_checkpoint_fits(params, tg_cli_state_copies(&s->run.opt), "use fewer --hidden units", err);
 }
 
