@@ -1,8 +1,8 @@
 /* gru_adding.c — a GRU on the adding problem (Hochreiter & Schmidhuber's long-memory benchmark):
  *
- *   gru_adding [--steps N] [--threads N] [--seed N]
+ *   gru_adding [--steps N] [--length T] [--threads N] [--seed N] [--check MSE]
  *
- * Each sequence has T = 50 steps; step t's input is (v_t, m_t): a value v_t uniform in [0,1] and a
+ * Each sequence has T steps (--length, default 50); step t's input is (v_t, m_t): a value v_t uniform in [0,1] and a
  * marker m_t, 1 at two steps (one in each half of the sequence) and 0 elsewhere.  The target is
  * the sum of the two marked values.  Predicting the mean, 1, always scores the variance of a sum of
  * two uniforms, 2/12 = 0.167: a model must remember the marked values across up to 49 steps.
@@ -12,8 +12,8 @@
  * through tg_recurrent_tbptt with a window of T (full BPTT: with a loss at the last step only, a
  * shorter window would cut the gradient before it reaches the markers), the optimizer step in its
  * window_done.  Prints `step=… train_mse=…` now and then, and `eval_mse=… baseline=0.1667` on a
- * fixed set of EVAL_N sequences.  As a test (the default budget) it must beat the baseline by the
- * margin in main; the full budget is --steps 2000. */
+ * fixed set of EVAL_N sequences.  --check MSE: exit 1 unless eval_mse < MSE (the test suite runs a
+ * short problem that way: tests/meson.build's arguments).  The full budget is --steps 2000. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,20 +25,16 @@
 #include "nn/recurrent.h"
 #include "tensor/parallel.h"
 
-enum { T = 50, HIDDEN = 32, BATCH = 64, EVAL_N = 1024 };
+enum { HIDDEN = 32, BATCH = 64, EVAL_N = 1024 };
 #define BASELINE (2.0 / 12.0)
-/* The test's budget and the most it may score: with seed 1 the training MSE leaves the baseline's
- * plateau between steps 400 and 600 and is near 0.006 by step 700, on the AVX-512 and the scalar
- * path alike (their bits differ); 0.02, an eighth of the baseline, leaves room for a path whose
- * rounding moves that breakout by a hundred steps. */
-#define TEST_STEPS 700
-#define TEST_MAX_MSE 0.02
+#define DEFAULT_STEPS 700
 
 typedef struct adding {
     tg_recurrent gru;
     tg_dense head;
     tg_param_list params;
     tg_optimizer opt;
+    size_t T;         /* the sequences' length */
     tg_tensor seq;    /* [BATCH,T,2]: the batch being run */
     tg_tensor target; /* [BATCH,1] */
     tg_error *err;
@@ -47,6 +43,7 @@ typedef struct adding {
 /* A batch of fresh sequences and their targets from rng. */
 static void make_batch(adding *m, tg_rng *rng)
 {
+    const size_t T = m->T;
     for (size_t b = 0; b < BATCH; b++) {
         float *x = m->seq.data + b * T * 2;
         size_t first = tg_rng_below(rng, T / 2), second = T / 2 + tg_rng_below(rng, T / 2);
@@ -65,7 +62,7 @@ static tg_node *input(tg_tape *t, void *ctx, int step)
 static tg_node *loss(tg_tape *t, void *ctx, int step, tg_rnn_state s)
 {
     adding *m = ctx;
-    if (step != T - 1)
+    if ((size_t)step != m->T - 1)
         return NULL;
     return tg_mse(t, tg_dense_forward(t, &m->head, s.h), tg_input(t, &m->target), TG_REDUCE_MEAN);
 }
@@ -81,7 +78,7 @@ static double run_batch(tg_tape *t, adding *m, bool train, tg_error *err)
 {
     tg_rnn_carry carry;
     tg_tbptt_stats stats = {0};
-    tg_tbptt cfg = {T, T, input, loss, train ? optimizer_step : NULL, m};
+    tg_tbptt cfg = {(int)m->T, (int)m->T, input, loss, train ? optimizer_step : NULL, m};
     tg_tape_set_grad_enabled(t, train);
     int rc = tg_rnn_carry_init(&carry, &m->gru, BATCH, err);
     if (rc == TG_OK)
@@ -116,39 +113,50 @@ static int init(adding *m, uint64_t seed, tg_error *err)
            tg_dense_init(&m->head, "head", HIDDEN, 1, TG_INIT_GLOROT_UNIFORM, &rng, err) ||
            tg_param_list_add_recurrent(&m->params, &m->gru, err) || tg_param_list_add_dense(&m->params, &m->head, err) ||
            tg_optim_init(&m->opt, &cfg, m->params.items, m->params.count, err) ||
-           tg_tensor_zeros(&m->seq, 3, (size_t[]){BATCH, T, 2}, err) || tg_tensor_zeros2(&m->target, BATCH, 1, err);
+           tg_tensor_zeros(&m->seq, 3, (size_t[]){BATCH, m->T, 2}, err) || tg_tensor_zeros2(&m->target, BATCH, 1, err);
 }
 
-static bool parse(int argc, char **argv, long *steps, long *seed)
+typedef struct options {
+    long steps, length, seed;
+    double check; /* 0: none */
+} options;
+
+static bool parse(int argc, char **argv, options *o)
 {
+    *o = (options){DEFAULT_STEPS, 50, 1, 0.0};
     for (int k = 1; k + 1 < argc; k += 2) {
         if (!strcmp(argv[k], "--steps"))
-            *steps = strtol(argv[k + 1], NULL, 10);
+            o->steps = strtol(argv[k + 1], NULL, 10);
+        else if (!strcmp(argv[k], "--length"))
+            o->length = strtol(argv[k + 1], NULL, 10);
         else if (!strcmp(argv[k], "--threads"))
             tg_set_threads((int)strtol(argv[k + 1], NULL, 10));
         else if (!strcmp(argv[k], "--seed"))
-            *seed = strtol(argv[k + 1], NULL, 10);
+            o->seed = strtol(argv[k + 1], NULL, 10);
+        else if (!strcmp(argv[k], "--check"))
+            o->check = strtod(argv[k + 1], NULL);
         else
             break;
     }
-    if (argc % 2 == 1 && *steps >= 1)
+    if (argc % 2 == 1 && o->steps >= 1 && o->length >= 2 && o->length <= 100000)
         return true;
-    fprintf(stderr, "usage: gru_adding [--steps N] [--threads N] [--seed N]\n");
+    fprintf(stderr, "usage: gru_adding [--steps N] [--length T (2..100000)] [--threads N] [--seed N] [--check MSE]\n");
     return false;
 }
 
 int main(int argc, char **argv)
 {
-    long steps = TEST_STEPS, seed = 1;
-    if (!parse(argc, argv, &steps, &seed))
+    options o;
+    if (!parse(argc, argv, &o))
         return 2;
+    const long steps = o.steps;
     tg_error err = {0};
-    adding m = {.err = &err};
+    adding m = {.err = &err, .T = (size_t)o.length};
     tg_tape *t = tg_tape_new(&err);
-    if (!t || init(&m, (uint64_t)seed, &err))
+    if (!t || init(&m, (uint64_t)o.seed, &err))
         return fprintf(stderr, "gru_adding: %s\n", err.msg), 1;
     tg_rng data;
-    tg_rng_seed(&data, (uint64_t)seed, 2);
+    tg_rng_seed(&data, (uint64_t)o.seed, 2);
     double start = tg_now_seconds(), train = 0.0;
     for (long s = 1; s <= steps; s++) {
         make_batch(&m, &data);
@@ -163,10 +171,9 @@ int main(int argc, char **argv)
     double eval = evaluate(t, &m, &err);
     if (eval < 0.0)
         return fprintf(stderr, "gru_adding: %s\n", err.msg), 1;
-    printf("eval_mse=%.4f baseline=%.4f steps=%ld threads=%d seconds=%.1f\n", eval, BASELINE, steps,
+    printf("eval_mse=%.4f baseline=%.4f steps=%ld length=%zu threads=%d seconds=%.1f\n", eval, BASELINE, steps, m.T,
            tg_get_threads(), tg_now_seconds() - start);
     tg_optim_free(&m.opt), tg_param_list_free(&m.params), tg_recurrent_free(&m.gru), tg_dense_free(&m.head);
     tg_tensor_free(&m.seq), tg_tensor_free(&m.target), tg_tape_free(t);
-    /* The default (test) budget must beat the baseline by the margin below (see docs/tutorial.md). */
-    return steps == TEST_STEPS && !(eval < TEST_MAX_MSE) ? 1 : 0;
+    return o.check > 0.0 && !(eval < o.check) ? 1 : 0;
 }
