@@ -51,8 +51,9 @@ static inline bool example_parse(int argc, char **argv, const char *name, const 
  * or the IDX files' train-* (the first --limit) and t10k-*. */
 static inline int example_load(const example_args *a, bool labels, tg_dataset *train, tg_dataset *test, tg_error *err)
 {
-    if (!strcmp(a->dir, "synthetic"))
-        return tg_dataset_synthetic(train, "train", 4096, 28, 28, 1, err) ||
+    if (!strcmp(a->dir, "synthetic")) /* image i does not depend on the count: --limit takes a prefix */
+        return tg_dataset_synthetic(train, "train", a->limit > 0 && a->limit < 4096 ? (size_t)a->limit : 4096, 28, 28, 1,
+                                    err) ||
                tg_dataset_synthetic(test, "t10k", 1024, 28, 28, 1, err);
     return tg_dataset_load(train, a->dir, "train", labels, (size_t)a->limit, err) ||
            tg_dataset_load(test, a->dir, "t10k", labels, 0, err);
