@@ -207,6 +207,41 @@ static void im2col_items(size_t lo, size_t hi, void *ctx)
     }
 }
 
+/* Output row i's columns [q0, q1) of one dcol row (s: column q0) added onto the input row ih
+ * under kernel column span `full` (taps in padding add nothing). */
+static inline void add_row(float *plane, long ih, const float *s, span full, size_t q0, size_t q1, size_t W,
+                           size_t sw)
+{
+    size_t a, z;
+    inside(full, q0, q1, &a, &z);
+    if (ih >= 0)
+        add_floats(plane + (size_t)ih * W + (size_t)(full.iw0 + (long)(a * sw)), s + (a - q0), z - a, sw);
+}
+
+/* One dcol row (c, kh, kw) over image part ip added onto its plane of dx, output row after output
+ * row (s points at the image's first column in the panel); the whole rows between the cut first
+ * and last go through the short loop. */
+static void add_col_row(const tg_conv_geom *g, const image_part *ip, const float *s, float *plane, size_t kh,
+                        span full)
+{
+    size_t OW = g->OW, i = ip->i0, i1 = ip->i1, q0, q1;
+    row_columns(g, ip, i, &q0, &q1);
+    if (q0 != 0 || (q1 != OW && i + 1 == i1)) { /* a cut first row */
+        add_row(plane, input_row(g, i, kh), s, full, q0, q1, g->W, g->stride_w);
+        s += q1 - q0, i++;
+    }
+    size_t last_cut = i < i1 && (ip->pz - (i1 - 1) * OW) != OW;
+    for (; i + last_cut < i1; i++, s += OW) {
+        long ih = input_row(g, i, kh);
+        if (ih >= 0 && full.lo == 0 && full.hi == OW && g->stride_w == 1)
+            add_floats(plane + (size_t)ih * g->W + full.iw0, s, OW, 1);
+        else
+            add_row(plane, ih, s, full, 0, OW, g->W, g->stride_w);
+    }
+    if (i < i1) /* a cut last row */
+        add_row(plane, input_row(g, i, kh), s, full, 0, ip->pz - i * OW, g->W, g->stride_w);
+}
+
 /* dx [B,C,H,W] += col2im(dcol [K, cols]), planes (b, c) = [lo, hi) counted from the panel's first
  * image: each plane's taps in the order k = (kh, kw), then output rows, then columns. */
 static void col2im_planes(size_t lo, size_t hi, void *ctx)
@@ -219,19 +254,8 @@ static void col2im_planes(size_t lo, size_t hi, void *ctx)
         image_part ip = image_part_of(pj, b_first + plane / g->C);
         float *dx = pj->dst + (ip.b * g->C + c) * g->H * g->W;
         for (size_t k = 0; k < KK; k++) {
-            size_t kh = k / g->KW, kw = k % g->KW;
-            span full = span_of(g, 0, g->OW, kw);
-            const float *srow = pj->src + (c * KK + k) * pj->cols;
-            for (size_t i = ip.i0; i < ip.i1; i++) {
-                long ih = input_row(g, i, kh);
-                if (ih < 0)
-                    continue;
-                size_t q0, q1, a, z;
-                row_columns(g, &ip, i, &q0, &q1);
-                inside(full, q0, q1, &a, &z);
-                const float *s = srow + (size_t)(ip.d + (long)(i * g->OW + a));
-                add_floats(dx + (size_t)ih * g->W + (size_t)(full.iw0 + (long)(a * g->stride_w)), s, z - a, g->stride_w);
-            }
+            const float *s = pj->src + (c * KK + k) * pj->cols + (size_t)(ip.d + (long)ip.pa);
+            add_col_row(g, &ip, s, dx, k / g->KW, span_of(g, 0, g->OW, k % g->KW));
         }
     }
 }
