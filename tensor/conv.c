@@ -49,14 +49,17 @@ typedef struct span {
     size_t lo, hi;
 } span;
 
-static span span_of(const tg_conv_geom *g, size_t ow0, size_t len, size_t kw)
+static span span_of(const tg_conv_geom *g, size_t kw)
 {
-    long sw = (long)g->stride_w, W = (long)g->W;
-    long base = (long)(ow0 * g->stride_w + kw * g->dil_w) - (long)g->pad_w; /* iw at q = 0 */
-    long a = base >= 0 ? 0 : (-base + sw - 1) / sw;
-    long z = base > W - 1 ? 0 : (W - 1 - base) / sw + 1;
-    if (z > (long)len)
-        z = (long)len;
+    long sw = (long)g->stride_w, W = (long)g->W, len = (long)g->OW;
+    long base = (long)(kw * g->dil_w) - (long)g->pad_w; /* iw at q = 0 */
+    long a, z;
+    if (sw == 1) /* (no division: this runs once per kernel column of every item) */
+        a = base >= 0 ? 0 : -base, z = base > W - 1 ? 0 : W - base;
+    else
+        a = base >= 0 ? 0 : (-base + sw - 1) / sw, z = base > W - 1 ? 0 : (W - 1 - base) / sw + 1;
+    if (z > len)
+        z = len;
     if (a > z)
         a = z;
     return (span){base, (size_t)a, (size_t)z};
@@ -195,15 +198,16 @@ static void im2col_items(size_t lo, size_t hi, void *ctx)
 {
     const panel_job *pj = ctx;
     const tg_conv_geom *g = pj->g;
-    size_t P = g->OH * g->OW, b_first = pj->j0 / P;
+    size_t P = g->OH * g->OW, b = pj->j0 / P + lo / (g->KH * g->C), kh = lo % g->KH, c = lo / g->KH % g->C;
+    image_part ip = image_part_of(pj, b);
     for (size_t item = lo; item < hi; item++) {
-        size_t kh = item % g->KH, c = item / g->KH % g->C;
-        image_part ip = image_part_of(pj, b_first + item / (g->KH * g->C));
         const float *plane = pj->src + (ip.b * g->C + c) * g->H * g->W;
         for (size_t kw = 0; kw < g->KW; kw++) {
             float *d = pj->dst + ((c * g->KH + kh) * g->KW + kw) * pj->cols + (size_t)(ip.d + (long)ip.pa);
-            fill_col_row(g, &ip, d, plane, kh, span_of(g, 0, g->OW, kw));
+            fill_col_row(g, &ip, d, plane, kh, span_of(g, kw));
         }
+        if (++kh == g->KH && (kh = 0, ++c == g->C) && item + 1 < hi) /* the next item, without a division */
+            c = 0, ip = image_part_of(pj, ++b);
     }
 }
 
@@ -255,7 +259,7 @@ static void col2im_planes(size_t lo, size_t hi, void *ctx)
         float *dx = pj->dst + (ip.b * g->C + c) * g->H * g->W;
         for (size_t k = 0; k < KK; k++) {
             const float *s = pj->src + (c * KK + k) * pj->cols + (size_t)(ip.d + (long)ip.pa);
-            add_col_row(g, &ip, s, dx, k / g->KW, span_of(g, 0, g->OW, k % g->KW));
+            add_col_row(g, &ip, s, dx, k / g->KW, span_of(g, k % g->KW));
         }
     }
 }
