@@ -39,7 +39,8 @@ size_t tg_conv_panel_cols(const tg_conv_geom *g)
 
 size_t tg_conv_scratch_floats(const tg_conv_geom *g)
 {
-    return (g->C * g->KH * g->KW + g->O) * tg_conv_panel_cols(g);
+    size_t K = g->C * g->KH * g->KW;
+    return (K + 2 * g->O) * tg_conv_panel_cols(g) + K * g->O;
 }
 
 /* Where kernel column kw reads for a segment: input column iw = iw0 + q·stride_w for its outputs
@@ -345,11 +346,40 @@ static void bias_rows(size_t lo, size_t hi, void *ctx)
     }
 }
 
+/* dyT [cols, O] <- the panel's columns of dy [B,O,P], transposed: image part after image part. */
+static void gather_transposed(tg_simd_path path, const panel_job *pj, const float *dy, float *dyT)
+{
+    const tg_conv_geom *g = pj->g;
+    size_t P = g->OH * g->OW;
+    for (size_t b = pj->j0 / P; b * P < pj->j1; b++) {
+        image_part ip = image_part_of(pj, b);
+        tg_transpose_path(path, dyT + (size_t)(ip.d + (long)ip.pa) * g->O, g->O, dy + b * g->O * P + ip.pa, P, g->O,
+                          ip.pz - ip.pa);
+    }
+}
+
+/* dw [O,K] += dwT [K,O] transposed */
+static void add_transposed(float *dw, const float *dwT, size_t O, size_t K)
+{
+    for (size_t o = 0; o < O; o++)
+        for (size_t k = 0; k < K; k++)
+            dw[o * K + k] += dwT[k * O + o];
+}
+
+/* With O >= DW_TRANSPOSED_MIN_O filters the weight gradient is computed transposed,
+ * dWᵀ [K,O] = Σ_panels col [K, cols] · dYᵀ [cols, O], into scratch, and added onto dw at the end:
+ * that product reads col as it lies and dYᵀ (a small transposed gather), where dW = dY · colᵀ has
+ * the product transpose all of col to pack it.  With fewer filters dYᵀ is too narrow for the
+ * kernels' tiles and dW = dY · colᵀ is the faster (docs/performance.md, "Convolution").  The
+ * choice depends on the geometry alone, so the bits do not depend on the machine. */
+enum { DW_TRANSPOSED_MIN_O = 12 };
+
 void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *dy,
                         float *dx, float *dw, float *db, float *scratch, const float *kept)
 {
     size_t K = g->C * g->KH * g->KW, P = g->OH * g->OW, all = g->B * P, panel = tg_conv_panel_cols(g);
-    float *col = scratch, *dyp = scratch + K * panel;
+    float *col = scratch, *dyp = col + K * panel, *dyT = dyp + g->O * panel, *dwT = dyT + g->O * panel;
+    const bool transposed = g->O >= DW_TRANSPOSED_MIN_O;
     if (db) {
         bias_job bj = {g, dy, db};
         tg_parallel_for(g->O, 1, bias_rows, &bj);
@@ -357,16 +387,25 @@ void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x
     for (size_t j0 = 0; j0 < all && (dx || dw); j0 += panel) {
         panel_job pj = {g, j0, j0 + panel < all ? j0 + panel : all, 0, dy, dyp, NULL};
         pj.cols = pj.j1 - pj.j0;
-        tg_parallel_for(g->O, grain_rows(pj.cols), gather_rows, &pj);
         if (dw) {
             const float *patches = kept ? kept + K * j0 : col;
             if (!kept)
                 fill_col(pj, x, col);
-            // dW [O,K] += dY [O, cols] · col [K, cols]ᵀ: the batch's share in this panel
-            tg_gemm_path(path, TG_NOTRANS, TG_TRANS, g->O, K, pj.cols, 1.0f, dyp, pj.cols, patches, pj.cols, 1.0f, dw,
-                         K);
+            if (transposed) {
+                gather_transposed(path, &pj, dy, dyT);
+                // dWᵀ [K,O] (+)= col [K, cols] · dYᵀ [cols, O]: the batch's share in this panel
+                tg_gemm_path(path, TG_NOTRANS, TG_NOTRANS, K, g->O, pj.cols, 1.0f, patches, pj.cols, dyT, g->O,
+                             j0 == 0 ? 0.0f : 1.0f, dwT, g->O);
+            } else {
+                tg_parallel_for(g->O, grain_rows(pj.cols), gather_rows, &pj);
+                // dW [O,K] += dY [O, cols] · col [K, cols]ᵀ
+                tg_gemm_path(path, TG_NOTRANS, TG_TRANS, g->O, K, pj.cols, 1.0f, dyp, pj.cols, patches, pj.cols, 1.0f,
+                             dw, K);
+            }
         }
         if (dx) {
+            if (!dw || transposed)
+                tg_parallel_for(g->O, grain_rows(pj.cols), gather_rows, &pj);
             // dcol [K, cols] = W [O,K]ᵀ · dY [O, cols]; then each patch adds back into its pixels
             tg_gemm_path(path, TG_TRANS, TG_NOTRANS, K, pj.cols, g->O, 1.0f, w, K, dyp, pj.cols, 0.0f, col, pj.cols);
             size_t b_first = pj.j0 / P, b_last = (pj.j1 - 1) / P;
@@ -375,4 +414,6 @@ void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x
             tg_parallel_for((b_last - b_first + 1) * g->C, grain_rows(plane_work), col2im_planes, &pj);
         }
     }
+    if (dw && transposed)
+        add_transposed(dw, dwT, g->O, K);
 }
