@@ -3,7 +3,8 @@
  *   bench_conv [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N] [--clock wall|cpu]
  *
  * For each layer of LeNet-5 at batch B (default 64) it times the forward, the input gradient
- * (dx alone) and the weight gradient (dw and db), and prints one line per pass:
+ * (dx alone) and the weight gradient (dw and db; weight_grad_kept: from the patches a forward kept,
+ * as training does), and prints one line per pass:
  *
  *   layer=conv2 B=64 C=6 H=14 W=14 O=16 K=5 pass=forward path=avx512 threads=1 gflops=...
  *
@@ -37,13 +38,13 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-typedef enum { FORWARD, INPUT_GRAD, WEIGHT_GRAD, GEMM, N_PASSES } pass;
-static const char *const PASS_NAME[N_PASSES] = {"forward", "input_grad", "weight_grad", "gemm"};
+typedef enum { FORWARD, INPUT_GRAD, WEIGHT_GRAD, WEIGHT_GRAD_KEPT, GEMM, N_PASSES } pass;
+static const char *const PASS_NAME[N_PASSES] = {"forward", "input_grad", "weight_grad", "weight_grad_kept", "gemm"};
 
 typedef struct bench {
     tg_conv_geom g;
     tg_simd_path path;
-    float *x, *w, *b, *y, *dy, *dx, *dw, *db, *scratch, *col;
+    float *x, *w, *b, *y, *dy, *dx, *dw, *db, *scratch, *col, *kept;
 } bench;
 
 static float *random_floats(tg_rng *rng, size_t n)
@@ -65,6 +66,7 @@ static void run_pass(bench *bn, pass p)
     case FORWARD: tg_conv2d_forward(bn->path, g, bn->x, bn->w, bn->b, bn->y, bn->scratch, NULL); break;
     case INPUT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, bn->dx, NULL, NULL, bn->scratch, NULL); break;
     case WEIGHT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, NULL, bn->dw, bn->db, bn->scratch, NULL); break;
+    case WEIGHT_GRAD_KEPT: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, NULL, bn->dw, bn->db, bn->scratch, bn->kept); break;
     default: tg_gemm_path(bn->path, TG_NOTRANS, TG_NOTRANS, g->O, N, K, 1.0f, bn->w, K, bn->col, N, 0.0f, bn->y, N);
     }
 }
@@ -100,13 +102,15 @@ static void bench_layer(const char *name, tg_conv_geom g, tg_simd_path path)
     size_t K = g.C * g.KH * g.KW, N = g.B * g.OH * g.OW;
     bench bn = {g, path, random_floats(&rng, nx), random_floats(&rng, nw), random_floats(&rng, g.O),
                 random_floats(&rng, ny), random_floats(&rng, ny), random_floats(&rng, nx), random_floats(&rng, nw),
-                random_floats(&rng, g.O), random_floats(&rng, tg_conv_scratch_floats(&g)), random_floats(&rng, K * N)};
+                random_floats(&rng, g.O), random_floats(&rng, tg_conv_scratch_floats(&g)), random_floats(&rng, K * N),
+                random_floats(&rng, tg_conv_cols_floats(&g))};
+    tg_conv2d_forward(path, &bn.g, bn.x, bn.w, bn.b, bn.y, bn.scratch, bn.kept); /* what weight_grad_kept reads */
     double flops = 2.0 * (double)ny * (double)K;
     for (int p = 0; p < N_PASSES; p++)
         printf("layer=%s B=%zu C=%zu H=%zu W=%zu O=%zu K=%zu pass=%s path=%s threads=%d gflops=%.1f\n", name, g.B, g.C,
                g.H, g.W, g.O, g.KH, PASS_NAME[p], tg_simd_name(tg_simd_resolve(path)), tg_get_threads(),
                flops / time_pass(&bn, (pass)p) * 1e-9);
-    float *all[] = {bn.x, bn.w, bn.b, bn.y, bn.dy, bn.dx, bn.dw, bn.db, bn.scratch, bn.col};
+    float *all[] = {bn.x, bn.w, bn.b, bn.y, bn.dy, bn.dx, bn.dw, bn.db, bn.scratch, bn.col, bn.kept};
     for (size_t k = 0; k < sizeof all / sizeof all[0]; k++)
         free(all[k]);
 }
