@@ -247,21 +247,38 @@ static void add_col_row(const tg_conv_geom *g, const image_part *ip, const float
         add_row(plane, input_row(g, i, kh), s, full, 0, ip->pz - i * OW, g->W, g->stride_w);
 }
 
-/* dx [B,C,H,W] += col2im(dcol [K, cols]), planes (b, c) = [lo, hi) counted from the panel's first
- * image: each plane's taps in the order k = (kh, kw), then output rows, then columns. */
+/* dx [B,C,H,W] += col2im(dcol [K, cols]) for planes [lo, hi), numbered channel-major (plane
+ * c·images + n is channel c of the panel's n-th image).  Each dx element receives its taps in the
+ * order k = (kh, kw) (one per k at most).  The loop over k is the outer one, so that dcol is read
+ * row after row, each row across consecutive images, while the planes (a few KB) stay in L1;
+ * planes go in groups of PLANES_AT_ONCE to keep their parts on the stack. */
+enum { COL2IM_MIN_PLANES = 16 };
 static void col2im_planes(size_t lo, size_t hi, void *ctx)
 {
+    enum { PLANES_AT_ONCE = 64 };
     const panel_job *pj = ctx;
     const tg_conv_geom *g = pj->g;
     size_t P = g->OH * g->OW, b_first = pj->j0 / P, KK = g->KH * g->KW;
-    for (size_t plane = lo; plane < hi; plane++) {
-        size_t c = plane % g->C;
-        image_part ip = image_part_of(pj, b_first + plane / g->C);
-        float *dx = pj->dst + (ip.b * g->C + c) * g->H * g->W;
-        for (size_t k = 0; k < KK; k++) {
-            const float *s = pj->src + (c * KK + k) * pj->cols + (size_t)(ip.d + (long)ip.pa);
-            add_col_row(g, &ip, s, dx, k / g->KW, span_of(g, k % g->KW));
+    size_t images = (pj->j1 - 1) / P - b_first + 1;
+    for (size_t p0 = lo; p0 < hi; p0 += PLANES_AT_ONCE) {
+        size_t n = hi - p0 < PLANES_AT_ONCE ? hi - p0 : PLANES_AT_ONCE, c0 = p0 / images, n0 = p0 % images;
+        image_part ip[PLANES_AT_ONCE];
+        size_t chan[PLANES_AT_ONCE];
+        for (size_t q = 0, c = c0, m = n0; q < n; q++) {
+            ip[q] = image_part_of(pj, b_first + m), chan[q] = c;
+            if (++m == images)
+                m = 0, c++;
         }
+        for (size_t kh = 0; kh < g->KH; kh++)
+            for (size_t kw = 0; kw < g->KW; kw++) {
+                span full = span_of(g, kw);
+                for (size_t q = 0; q < n; q++) {
+                    const float *s = pj->src + (chan[q] * KK + kh * g->KW + kw) * pj->cols +
+                                     (size_t)(ip[q].d + (long)ip[q].pa);
+                    float *dx = pj->dst + (ip[q].b * g->C + chan[q]) * g->H * g->W;
+                    add_col_row(g, &ip[q], s, dx, kh, full);
+                }
+            }
     }
 }
 
@@ -411,7 +428,8 @@ void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x
             size_t b_first = pj.j0 / P, b_last = (pj.j1 - 1) / P;
             pj.src = col, pj.dst = dx;
             size_t plane_work = g->KH * g->KW * (pj.cols < P ? pj.cols : P);
-            tg_parallel_for((b_last - b_first + 1) * g->C, grain_rows(plane_work), col2im_planes, &pj);
+            size_t grain = grain_rows(plane_work) > COL2IM_MIN_PLANES ? grain_rows(plane_work) : COL2IM_MIN_PLANES;
+            tg_parallel_for((b_last - b_first + 1) * g->C, grain, col2im_planes, &pj);
         }
     }
     if (dw && transposed)
