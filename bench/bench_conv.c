@@ -62,11 +62,12 @@ static void run_pass(bench *bn, pass p)
 {
     const tg_conv_geom *g = &bn->g;
     size_t K = g->C * g->KH * g->KW, N = g->B * g->OH * g->OW;
+    const float *x = bn->x, *w = bn->w, *dy = bn->dy;
     switch (p) {
-    case FORWARD: tg_conv2d_forward(bn->path, g, bn->x, bn->w, bn->b, bn->y, bn->scratch, NULL); break;
-    case INPUT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, bn->dx, NULL, NULL, bn->scratch, NULL); break;
-    case WEIGHT_GRAD: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, NULL, bn->dw, bn->db, bn->scratch, NULL); break;
-    case WEIGHT_GRAD_KEPT: tg_conv2d_backward(bn->path, g, bn->x, bn->w, bn->dy, NULL, bn->dw, bn->db, bn->scratch, bn->kept); break;
+    case FORWARD: tg_conv2d_forward(bn->path, g, x, w, bn->b, bn->y, bn->scratch, NULL); break;
+    case INPUT_GRAD: tg_conv2d_backward(bn->path, g, x, w, dy, bn->dx, NULL, NULL, bn->scratch, NULL); break;
+    case WEIGHT_GRAD: tg_conv2d_backward(bn->path, g, x, w, dy, NULL, bn->dw, bn->db, bn->scratch, NULL); break;
+    case WEIGHT_GRAD_KEPT: tg_conv2d_backward(bn->path, g, x, w, dy, NULL, bn->dw, bn->db, bn->scratch, bn->kept); break;
     default: tg_gemm_path(bn->path, TG_NOTRANS, TG_NOTRANS, g->O, N, K, 1.0f, bn->w, K, bn->col, N, 0.0f, bn->y, N);
     }
 }
@@ -132,7 +133,8 @@ int main(int argc, char **argv)
             argc = 0; /* refuse below */
     }
     if (argc % 2 != 1 || batch < 1) {
-        fprintf(stderr, "usage: bench_conv [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N] [--clock wall|cpu]\n");
+        fprintf(stderr, "usage: bench_conv [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N] "
+                        "[--clock wall|cpu]\n");
         return 2;
     }
     bench_layer("conv1", (tg_conv_geom){.B = batch, .C = 1, .H = 28, .W = 28, .O = 6, .KH = 5, .KW = 5, .stride_h = 1,
