@@ -2,8 +2,10 @@
  *
  * The virtual matrix col [K, B·P] (K = C·KH·KW, P = OH·OW) is walked in panels of `cols` columns:
  * column j is output position p = j mod P of image b = j / P.  Every helper below works on one
- * panel [j0, j1) and walks it in segments: the columns of one output row of one image, which are
- * contiguous in x, y and dy alike. */
+ * panel [j0, j1), image part by image part (the panel's columns of one image), and within one
+ * output row by output row: the columns of one output row are contiguous in x, y and dy alike.
+ * Only the first and last rows of a part can be cut by the panel; the rows between are whole and
+ * go through short loops (the bookkeeping per row, not the floats, was what the unrolling cost). */
 #include "conv.h"
 
 #include <string.h>
