@@ -2,8 +2,10 @@
  *
  * The virtual matrix col [K, B·P] (K = C·KH·KW, P = OH·OW) is walked in panels of `cols` columns:
  * column j is output position p = j mod P of image b = j / P.  Every helper below works on one
- * panel [j0, j1) and walks it in segments: the columns of one output row of one image, which are
- * contiguous in x, y and dy alike. */
+ * panel [j0, j1), image part by image part (the panel's columns of one image), and within one
+ * output row by output row: the columns of one output row are contiguous in x, y and dy alike.
+ * Only the first and last rows of a part can be cut by the panel; the rows between are whole and
+ * go through short loops (the bookkeeping per row, not the floats, was what the unrolling cost). */
 #include "conv.h"
 
 #include <string.h>
@@ -39,30 +41,8 @@ size_t tg_conv_panel_cols(const tg_conv_geom *g)
 
 size_t tg_conv_scratch_floats(const tg_conv_geom *g)
 {
-    return (g->C * g->KH * g->KW + g->O) * tg_conv_panel_cols(g);
-}
-
-/* One segment of a panel: `len` columns starting at column j of the virtual matrix, all in output
- * row i of image b, from output column ow0.  segment_at finds the first; segment_next moves to the
- * one after it (the next output row, from its column 0), without a division. */
-typedef struct segment {
-    size_t j, b, i, ow0, len;
-} segment;
-
-static segment segment_at(const tg_conv_geom *g, size_t j, size_t j1)
-{
-    size_t P = g->OH * g->OW, p = j % P;
-    segment s = {j, j / P, p / g->OW, p % g->OW, 0};
-    s.len = g->OW - s.ow0 < j1 - j ? g->OW - s.ow0 : j1 - j;
-    return s;
-}
-
-static void segment_next(const tg_conv_geom *g, segment *s, size_t j1)
-{
-    s->j += s->len, s->ow0 = 0;
-    if (++s->i == g->OH)
-        s->i = 0, s->b++;
-    s->len = g->OW < j1 - s->j ? g->OW : j1 - s->j;
+    size_t K = g->C * g->KH * g->KW;
+    return (K + 2 * g->O) * tg_conv_panel_cols(g) + K * g->O;
 }
 
 /* Where kernel column kw reads for a segment: input column iw = iw0 + q·stride_w for its outputs
@@ -72,23 +52,20 @@ typedef struct span {
     size_t lo, hi;
 } span;
 
-static span span_of(const tg_conv_geom *g, size_t ow0, size_t len, size_t kw)
+static span span_of(const tg_conv_geom *g, size_t kw)
 {
-    long sw = (long)g->stride_w, W = (long)g->W;
-    long base = (long)(ow0 * g->stride_w + kw * g->dil_w) - (long)g->pad_w; /* iw at q = 0 */
-    long a = base >= 0 ? 0 : (-base + sw - 1) / sw;
-    long z = base > W - 1 ? 0 : (W - 1 - base) / sw + 1;
-    if (z > (long)len)
-        z = (long)len;
+    long sw = (long)g->stride_w, W = (long)g->W, len = (long)g->OW;
+    long base = (long)(kw * g->dil_w) - (long)g->pad_w; /* iw at q = 0 */
+    long a, z;
+    if (sw == 1) /* (no division: this runs once per kernel column of every item) */
+        a = base >= 0 ? 0 : -base, z = base > W - 1 ? 0 : W - base;
+    else
+        a = base >= 0 ? 0 : (-base + sw - 1) / sw, z = base > W - 1 ? 0 : (W - 1 - base) / sw + 1;
+    if (z > len)
+        z = len;
     if (a > z)
         a = z;
     return (span){base, (size_t)a, (size_t)z};
-}
-
-/* The span of a segment: a whole output row's is computed once per kernel column (`full`). */
-static span segment_span(const tg_conv_geom *g, const segment *s, size_t kw, const span *full)
-{
-    return s->ow0 == 0 && s->len == g->OW ? *full : span_of(g, s->ow0, s->len, kw);
 }
 
 /* The input row under output row i for kernel row kh, or -1 when it is padding. */
@@ -106,64 +83,204 @@ typedef struct panel_job {
     const float *bias;       /* scatter: [O] or NULL */
 } panel_job;
 
-// d[0, len) <- the segment's taps of one input row (NULL: all padding)
-static inline void fill_segment(float *d, const float *row, span sp, size_t len, size_t stride)
+/* The part of image b's P columns inside the panel, [pa, pz), and the output rows it spans. */
+typedef struct image_part {
+    size_t b, pa, pz, i0, i1;
+    long d;   /* column of the panel where image b's column 0 would be (may be negative) */
+} image_part;
+
+static image_part image_part_of(const panel_job *pj, size_t b)
 {
-    if (!row)
-        sp.lo = sp.hi = 0;
-    for (size_t q = 0; q < sp.lo; q++)
-        d[q] = 0.0f;
-    if (stride == 1)
-        for (size_t q = sp.lo; q < sp.hi; q++)
-            d[q] = row[sp.iw0 + (long)q];
-    else
-        for (size_t q = sp.lo; q < sp.hi; q++)
-            d[q] = row[sp.iw0 + (long)(q * stride)];
-    for (size_t q = sp.hi; q < len; q++)
+    const tg_conv_geom *g = pj->g;
+    size_t P = g->OH * g->OW, ja = b * P > pj->j0 ? b * P : pj->j0, jz = (b + 1) * P < pj->j1 ? (b + 1) * P : pj->j1;
+    image_part ip = {b, ja - b * P, jz - b * P, 0, 0, (long)(b * P) - (long)pj->j0};
+    ip.i0 = ip.pa / g->OW, ip.i1 = (ip.pz - 1) / g->OW + 1;
+    return ip;
+}
+
+/* Output row i's columns inside the panel: [q0, q1) of [0, OW). */
+static inline void row_columns(const tg_conv_geom *g, const image_part *ip, size_t i, size_t *q0, size_t *q1)
+{
+    *q0 = i == ip->i0 ? ip->pa - i * g->OW : 0;
+    *q1 = i + 1 == ip->i1 ? ip->pz - i * g->OW : g->OW;
+}
+
+static inline void zero_floats(float *d, size_t n)
+{
+    for (size_t q = 0; q < n; q++)
         d[q] = 0.0f;
 }
 
-// col rows [lo, hi) of the panel [K, cols] <- x [B,C,H,W]: row r = (c, kh, kw)
-static void im2col_rows(size_t lo, size_t hi, void *ctx)
+/* d[0, n) <- s[0, n): 8 floats at a time (one inlined move each, not a call), the tail as a last
+ * 8 (or 4) that overlaps what is already copied. */
+static inline void copy_floats(float *restrict d, const float *restrict s, size_t n)
 {
-    const panel_job *pj = ctx;
-    const tg_conv_geom *g = pj->g;
-    for (size_t r = lo; r < hi; r++) {
-        size_t c = r / (g->KH * g->KW), kh = r / g->KW % g->KH, kw = r % g->KW;
-        span full = span_of(g, 0, g->OW, kw);
-        float *d = pj->dst + r * pj->cols;
-        for (segment s = segment_at(g, pj->j0, pj->j1); s.j < pj->j1; segment_next(g, &s, pj->j1)) {
-            long ih = input_row(g, s.i, kh);
-            const float *row = ih < 0 ? NULL : pj->src + ((s.b * g->C + c) * g->H + (size_t)ih) * g->W;
-            fill_segment(d, row, segment_span(g, &s, kw, &full), s.len, g->stride_w);
-            d += s.len;
-        }
+    if (n >= 8) {
+        for (size_t q = 0; q + 8 <= n; q += 8)
+            memcpy(d + q, s + q, 8 * sizeof(float));
+        memcpy(d + n - 8, s + n - 8, 8 * sizeof(float));
+    } else if (n >= 4) {
+        memcpy(d, s, 4 * sizeof(float));
+        memcpy(d + n - 4, s + n - 4, 4 * sizeof(float));
+    } else {
+        for (size_t q = 0; q < n; q++)
+            d[q] = s[q];
     }
 }
 
-// dx [B,C,H,W] += col2im(dcol [K, cols]), planes (b, c) = [lo, hi) counted from the panel's first image
-static void col2im_planes(size_t lo, size_t hi, void *ctx)
+/* d[q] += s[q·stride] for q in [0, n) */
+static inline void add_floats(float *restrict d, const float *restrict s, size_t n, size_t stride)
+{
+    if (stride != 1) {
+        for (size_t q = 0; q < n; q++)
+            d[q * stride] += s[q];
+        return;
+    }
+    size_t q = 0;
+    for (; q + 8 <= n; q += 8)
+        for (size_t v = 0; v < 8; v++)
+            d[q + v] += s[q + v];
+    for (; q < n; q++)
+        d[q] += s[q];
+}
+
+/* Output row i's columns [q0, q1) that read input row ih = input_row(i, kh) inside the image,
+ * [a, z), for kernel column kw's span over a whole output row. */
+static inline void inside(span full, size_t q0, size_t q1, size_t *a, size_t *z)
+{
+    *a = full.lo < q0 ? q0 : full.lo > q1 ? q1 : full.lo;
+    *z = full.hi < *a ? *a : full.hi > q1 ? q1 : full.hi;
+}
+
+/* d[q - q0] for q in [q0, q1) <- output row i's taps of input row ih (< 0: padding), kernel
+ * column span `full` (d points at column q0 of the row). */
+static inline void fill_row(float *d, const float *plane, long ih, span full, size_t q0, size_t q1, size_t W,
+                            size_t sw)
+{
+    size_t a, z;
+    inside(full, q0, q1, &a, &z);
+    if (ih < 0)
+        a = z = q1;
+    zero_floats(d, a - q0);
+    const float *src = plane + (size_t)(ih < 0 ? 0 : ih) * W + full.iw0;
+    if (sw == 1)
+        copy_floats(d + (a - q0), src + a, z - a);
+    else
+        for (size_t q = a; q < z; q++)
+            d[q - q0] = src[q * sw];
+    zero_floats(d + (z - q0), q1 - z);
+}
+
+/* One col row (c, kh, kw) over image part ip: d points at the image's first column in the panel.
+ * The first and last output rows may be cut by the panel; the rows between are whole, and go
+ * through the short loop (the work per output row, not the floats, is what im2col costs). */
+static void fill_col_row(const tg_conv_geom *g, const image_part *ip, float *d, const float *plane, size_t kh,
+                         span full)
+{
+    size_t OW = g->OW, i = ip->i0, i1 = ip->i1, q0, q1;
+    row_columns(g, ip, i, &q0, &q1);
+    if (q0 != 0 || (q1 != OW && i + 1 == i1)) { /* a cut first row */
+        fill_row(d, plane, input_row(g, i, kh), full, q0, q1, g->W, g->stride_w);
+        d += q1 - q0, i++;
+    }
+    size_t last_cut = i < i1 && (ip->pz - (i1 - 1) * OW) != OW;
+    for (; i + last_cut < i1; i++, d += OW) {
+        long ih = input_row(g, i, kh);
+        if (ih >= 0 && full.lo == 0 && full.hi == OW && g->stride_w == 1)
+            copy_floats(d, plane + (size_t)ih * g->W + full.iw0, OW);
+        else
+            fill_row(d, plane, ih, full, 0, OW, g->W, g->stride_w);
+    }
+    if (i < i1) /* a cut last row */
+        fill_row(d, plane, input_row(g, i, kh), full, 0, ip->pz - i * OW, g->W, g->stride_w);
+}
+
+/* Items (image, c, kh), counted from the panel's first image, for [lo, hi): col rows (c, kh, kw)
+ * for every kw, over the image's columns in the panel, from x [B,C,H,W]. */
+static void im2col_items(size_t lo, size_t hi, void *ctx)
 {
     const panel_job *pj = ctx;
     const tg_conv_geom *g = pj->g;
-    size_t P = g->OH * g->OW, b_first = pj->j0 / P, KK = g->KH * g->KW;
-    for (size_t plane = lo; plane < hi; plane++) {
-        size_t b = b_first + plane / g->C, c = plane % g->C;
-        size_t ja = b * P > pj->j0 ? b * P : pj->j0, jz = (b + 1) * P < pj->j1 ? (b + 1) * P : pj->j1;
-        float *dx = pj->dst + (b * g->C + c) * g->H * g->W;
-        for (size_t k = 0; k < KK; k++) {
-            size_t kh = k / g->KW, kw = k % g->KW;
-            span full = span_of(g, 0, g->OW, kw);
-            const float *d = pj->src + (c * KK + k) * pj->cols + (ja - pj->j0);
-            for (segment s = segment_at(g, ja, jz); s.j < jz; segment_next(g, &s, jz)) {
-                long ih = input_row(g, s.i, kh);
-                span sp = segment_span(g, &s, kw, &full);
-                float *row = dx + (size_t)(ih < 0 ? 0 : ih) * g->W;
-                for (size_t q = sp.lo; q < sp.hi && ih >= 0; q++)
-                    row[sp.iw0 + (long)(q * g->stride_w)] += d[q];
-                d += s.len;
-            }
+    size_t P = g->OH * g->OW, b = pj->j0 / P + lo / (g->KH * g->C), kh = lo % g->KH, c = lo / g->KH % g->C;
+    image_part ip = image_part_of(pj, b);
+    for (size_t item = lo; item < hi; item++) {
+        const float *plane = pj->src + (ip.b * g->C + c) * g->H * g->W;
+        for (size_t kw = 0; kw < g->KW; kw++) {
+            float *d = pj->dst + ((c * g->KH + kh) * g->KW + kw) * pj->cols + (size_t)(ip.d + (long)ip.pa);
+            fill_col_row(g, &ip, d, plane, kh, span_of(g, kw));
         }
+        if (++kh == g->KH && (kh = 0, ++c == g->C) && item + 1 < hi) /* the next item, without a division */
+            c = 0, ip = image_part_of(pj, ++b);
+    }
+}
+
+/* Output row i's columns [q0, q1) of one dcol row (s: column q0) added onto the input row ih
+ * under kernel column span `full` (taps in padding add nothing). */
+static inline void add_row(float *plane, long ih, const float *s, span full, size_t q0, size_t q1, size_t W,
+                           size_t sw)
+{
+    size_t a, z;
+    inside(full, q0, q1, &a, &z);
+    if (ih >= 0)
+        add_floats(plane + (size_t)ih * W + (size_t)(full.iw0 + (long)(a * sw)), s + (a - q0), z - a, sw);
+}
+
+/* One dcol row (c, kh, kw) over image part ip added onto its plane of dx, output row after output
+ * row (s points at the image's first column in the panel); the whole rows between the cut first
+ * and last go through the short loop. */
+static void add_col_row(const tg_conv_geom *g, const image_part *ip, const float *s, float *plane, size_t kh,
+                        span full)
+{
+    size_t OW = g->OW, i = ip->i0, i1 = ip->i1, q0, q1;
+    row_columns(g, ip, i, &q0, &q1);
+    if (q0 != 0 || (q1 != OW && i + 1 == i1)) { /* a cut first row */
+        add_row(plane, input_row(g, i, kh), s, full, q0, q1, g->W, g->stride_w);
+        s += q1 - q0, i++;
+    }
+    size_t last_cut = i < i1 && (ip->pz - (i1 - 1) * OW) != OW;
+    for (; i + last_cut < i1; i++, s += OW) {
+        long ih = input_row(g, i, kh);
+        if (ih >= 0 && full.lo == 0 && full.hi == OW && g->stride_w == 1)
+            add_floats(plane + (size_t)ih * g->W + full.iw0, s, OW, 1);
+        else
+            add_row(plane, ih, s, full, 0, OW, g->W, g->stride_w);
+    }
+    if (i < i1) /* a cut last row */
+        add_row(plane, input_row(g, i, kh), s, full, 0, ip->pz - i * OW, g->W, g->stride_w);
+}
+
+/* dx [B,C,H,W] += col2im(dcol [K, cols]) for planes [lo, hi), numbered channel-major (plane
+ * c·images + n is channel c of the panel's n-th image).  Each dx element receives its taps in the
+ * order k = (kh, kw) (one per k at most).  The loop over k is the outer one, so that dcol is read
+ * row after row, each row across consecutive images, while the planes (a few KB) stay in L1;
+ * planes go in groups of PLANES_AT_ONCE to keep their parts on the stack. */
+enum { COL2IM_MIN_PLANES = 16 };
+static void col2im_planes(size_t lo, size_t hi, void *ctx)
+{
+    enum { PLANES_AT_ONCE = 64 };
+    const panel_job *pj = ctx;
+    const tg_conv_geom *g = pj->g;
+    size_t P = g->OH * g->OW, b_first = pj->j0 / P, KK = g->KH * g->KW;
+    size_t images = (pj->j1 - 1) / P - b_first + 1;
+    for (size_t p0 = lo; p0 < hi; p0 += PLANES_AT_ONCE) {
+        size_t n = hi - p0 < PLANES_AT_ONCE ? hi - p0 : PLANES_AT_ONCE, c0 = p0 / images, n0 = p0 % images;
+        image_part ip[PLANES_AT_ONCE];
+        size_t chan[PLANES_AT_ONCE];
+        for (size_t q = 0, c = c0, m = n0; q < n; q++) {
+            ip[q] = image_part_of(pj, b_first + m), chan[q] = c;
+            if (++m == images)
+                m = 0, c++;
+        }
+        for (size_t kh = 0; kh < g->KH; kh++)
+            for (size_t kw = 0; kw < g->KW; kw++) {
+                span full = span_of(g, kw);
+                for (size_t q = 0; q < n; q++) {
+                    const float *s = pj->src + (chan[q] * KK + kh * g->KW + kw) * pj->cols +
+                                     (size_t)(ip[q].d + (long)ip[q].pa);
+                    float *dx = pj->dst + (ip[q].b * g->C + chan[q]) * g->H * g->W;
+                    add_col_row(g, &ip[q], s, dx, kh, full);
+                }
+            }
     }
 }
 
@@ -204,7 +321,10 @@ static size_t grain_rows(size_t width) { return width >= CHUNK_FLOATS ? 1 : CHUN
 static void fill_col(panel_job pj, const float *x, float *col)
 {
     pj.src = x, pj.dst = col;
-    tg_parallel_for(pj.g->C * pj.g->KH * pj.g->KW, grain_rows(pj.cols), im2col_rows, &pj);
+    const tg_conv_geom *g = pj.g;
+    size_t P = g->OH * g->OW, images = (pj.j1 - 1) / P - pj.j0 / P + 1;
+    size_t item_work = g->KW * (pj.cols < P ? pj.cols : P);
+    tg_parallel_for(images * g->C * g->KH, grain_rows(item_work), im2col_items, &pj);
 }
 
 size_t tg_conv_cols_floats(const tg_conv_geom *g) { return g->C * g->KH * g->KW * g->B * g->OH * g->OW; }
@@ -245,11 +365,40 @@ static void bias_rows(size_t lo, size_t hi, void *ctx)
     }
 }
 
+/* dyT [cols, O] <- the panel's columns of dy [B,O,P], transposed: image part after image part. */
+static void gather_transposed(tg_simd_path path, const panel_job *pj, const float *dy, float *dyT)
+{
+    const tg_conv_geom *g = pj->g;
+    size_t P = g->OH * g->OW;
+    for (size_t b = pj->j0 / P; b * P < pj->j1; b++) {
+        image_part ip = image_part_of(pj, b);
+        tg_transpose_path(path, dyT + (size_t)(ip.d + (long)ip.pa) * g->O, g->O, dy + b * g->O * P + ip.pa, P, g->O,
+                          ip.pz - ip.pa);
+    }
+}
+
+/* dw [O,K] += dwT [K,O] transposed */
+static void add_transposed(float *dw, const float *dwT, size_t O, size_t K)
+{
+    for (size_t o = 0; o < O; o++)
+        for (size_t k = 0; k < K; k++)
+            dw[o * K + k] += dwT[k * O + o];
+}
+
+/* With O >= DW_TRANSPOSED_MIN_O filters the weight gradient is computed transposed,
+ * dWᵀ [K,O] = Σ_panels col [K, cols] · dYᵀ [cols, O], into scratch, and added onto dw at the end:
+ * that product reads col as it lies and dYᵀ (a small transposed gather), where dW = dY · colᵀ has
+ * the product transpose all of col to pack it.  With fewer filters dYᵀ is too narrow for the
+ * kernels' tiles and dW = dY · colᵀ is the faster (docs/performance.md, "Convolution").  The
+ * choice depends on the geometry alone, so the bits do not depend on the machine. */
+enum { DW_TRANSPOSED_MIN_O = 12 };
+
 void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *dy,
                         float *dx, float *dw, float *db, float *scratch, const float *kept)
 {
     size_t K = g->C * g->KH * g->KW, P = g->OH * g->OW, all = g->B * P, panel = tg_conv_panel_cols(g);
-    float *col = scratch, *dyp = scratch + K * panel;
+    float *col = scratch, *dyp = col + K * panel, *dyT = dyp + g->O * panel, *dwT = dyT + g->O * panel;
+    const bool transposed = g->O >= DW_TRANSPOSED_MIN_O;
     if (db) {
         bias_job bj = {g, dy, db};
         tg_parallel_for(g->O, 1, bias_rows, &bj);
@@ -257,22 +406,34 @@ void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x
     for (size_t j0 = 0; j0 < all && (dx || dw); j0 += panel) {
         panel_job pj = {g, j0, j0 + panel < all ? j0 + panel : all, 0, dy, dyp, NULL};
         pj.cols = pj.j1 - pj.j0;
-        tg_parallel_for(g->O, grain_rows(pj.cols), gather_rows, &pj);
         if (dw) {
             const float *patches = kept ? kept + K * j0 : col;
             if (!kept)
                 fill_col(pj, x, col);
-            // dW [O,K] += dY [O, cols] · col [K, cols]ᵀ: the batch's share in this panel
-            tg_gemm_path(path, TG_NOTRANS, TG_TRANS, g->O, K, pj.cols, 1.0f, dyp, pj.cols, patches, pj.cols, 1.0f, dw,
-                         K);
+            if (transposed) {
+                gather_transposed(path, &pj, dy, dyT);
+                // dWᵀ [K,O] (+)= col [K, cols] · dYᵀ [cols, O]: the batch's share in this panel
+                tg_gemm_path(path, TG_NOTRANS, TG_NOTRANS, K, g->O, pj.cols, 1.0f, patches, pj.cols, dyT, g->O,
+                             j0 == 0 ? 0.0f : 1.0f, dwT, g->O);
+            } else {
+                tg_parallel_for(g->O, grain_rows(pj.cols), gather_rows, &pj);
+                // dW [O,K] += dY [O, cols] · col [K, cols]ᵀ
+                tg_gemm_path(path, TG_NOTRANS, TG_TRANS, g->O, K, pj.cols, 1.0f, dyp, pj.cols, patches, pj.cols, 1.0f,
+                             dw, K);
+            }
         }
         if (dx) {
+            if (!dw || transposed)
+                tg_parallel_for(g->O, grain_rows(pj.cols), gather_rows, &pj);
             // dcol [K, cols] = W [O,K]ᵀ · dY [O, cols]; then each patch adds back into its pixels
             tg_gemm_path(path, TG_TRANS, TG_NOTRANS, K, pj.cols, g->O, 1.0f, w, K, dyp, pj.cols, 0.0f, col, pj.cols);
             size_t b_first = pj.j0 / P, b_last = (pj.j1 - 1) / P;
             pj.src = col, pj.dst = dx;
             size_t plane_work = g->KH * g->KW * (pj.cols < P ? pj.cols : P);
-            tg_parallel_for((b_last - b_first + 1) * g->C, grain_rows(plane_work), col2im_planes, &pj);
+            size_t grain = grain_rows(plane_work) > COL2IM_MIN_PLANES ? grain_rows(plane_work) : COL2IM_MIN_PLANES;
+            tg_parallel_for((b_last - b_first + 1) * g->C, grain, col2im_planes, &pj);
         }
     }
+    if (dw && transposed)
+        add_transposed(dw, dwT, g->O, K);
 }

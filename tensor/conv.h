@@ -16,8 +16,8 @@
  * whole: a panel of its columns, at most TG_CONV_PANEL_FLOATS floats, is filled, used by the
  * products, and refilled for the next columns.  Then
  *   forward        Y_panel [O, cols] = W [O,K] · col_panel             then copied into y (+ bias)
- *   weight grad    dW [O,K] += dY_panel [O, cols] · col_panelᵀ          (the reduction over the batch
- *                                                                         runs inside the product)
+ *   weight grad    dWᵀ [K,O] += col_panel · dY_panelᵀ [cols, O]          (the reduction over the batch
+ *                                                 runs inside the product; dw += dWᵀ transposed at the end)
  *   input grad     dcol_panel [K, cols] = Wᵀ · dY_panel,  then scattered back ("col2im") into dx
  * Panels span image boundaries, so small images are batched into one product (LeNet's second layer:
  * 8 images of 10×10 outputs per panel) and large ones are cut.  The panel's size bounds memory and
@@ -58,7 +58,8 @@ typedef struct tg_conv_geom {
 bool tg_conv_geom_init(tg_conv_geom *g);
 /* Columns of col per panel: as many as fit TG_CONV_PANEL_FLOATS (at least 16), at most B·OH·OW. */
 size_t tg_conv_panel_cols(const tg_conv_geom *g);
-/* The scratch the fast kernels need: a col panel and an output panel, (K + O)·panel_cols floats. */
+/* The scratch the fast kernels need: a col panel, an output panel and its transpose, and the
+ * transposed weight gradient: (K + 2·O)·panel_cols + K·O floats. */
 size_t tg_conv_scratch_floats(const tg_conv_geom *g);
 
 /* The floats of the whole batch's unrolled patches, col [K, B·OH·OW]: what `kept` holds. */
