@@ -99,7 +99,8 @@ expect_exit 2 "train --init with another hidden size" train --data synthetic --e
 
 # --- a deep encoder (--encoder): it trains, its penalty contracts the whole encoder, it resumes
 # exactly and on any thread count, eval reads it (render refuses it) -------------------------------
-deep_run() { "$CAE" train --data synthetic --encoder 784,128,32 --epochs 3 --seed 7 "$@"; }
+# (512 images, 48 steps: the deep runs are the script's costliest under emulation and sanitizers)
+deep_run() { "$CAE" train --data synthetic --limit 512 --encoder 784,64,16 --epochs 3 --seed 7 "$@"; }
 deep_run --lambda 1e-3 --out "$WORK/deep.ckpt" >"$WORK/deep.txt" 2>"$WORK/deep.err"
 check "train --encoder exits 0" test $? -eq 0
 deep_run --lambda 0 --out "$WORK/deep0.ckpt" >"$WORK/deep0.txt" 2>&1
@@ -109,16 +110,16 @@ check "--encoder: loss falls ($dfirst -> $dlast)" awk -v a="$dfirst" -v b="$dlas
 dpen=$(field "$WORK/deep.txt" 3 penalty) d0pen=$(field "$WORK/deep0.txt" 3 penalty)
 check "--encoder: last epoch's penalty below the lambda=0 run's ($dpen < $d0pen)" \
     awk -v a="$dpen" -v b="$d0pen" 'BEGIN{exit !(a < 0.7 * b)}'
-for kv in hidden=32 encoder=784,128,32 penalty=hutchinson probes=1; do
+for kv in hidden=16 encoder=784,64,16 penalty=hutchinson probes=1; do
     check "--encoder checkpoint metadata $kv" grep -aq "^$kv\$" "$WORK/deep.ckpt"
 done
 deep_run --lambda 1e-3 --threads 1 --out "$WORK/deep1.ckpt" >/dev/null 2>&1
 deep_run --lambda 1e-3 --threads 2 --out "$WORK/deep2.ckpt" >/dev/null 2>&1
 check "--encoder: threads 1 and 2 give the same bytes" cmp -s "$WORK/deep1.ckpt" "$WORK/deep2.ckpt"
 check "--encoder: the same bytes as the first run" cmp -s "$WORK/deep.ckpt" "$WORK/deep1.ckpt"
-deep_run --lambda 1e-3 --steps 70 --out "$WORK/deepr.ckpt" >/dev/null 2>&1
+deep_run --lambda 1e-3 --steps 20 --out "$WORK/deepr.ckpt" >/dev/null 2>&1
 "$CAE" train --data synthetic --resume "$WORK/deepr.ckpt" --out "$WORK/deepr.ckpt" >/dev/null 2>&1
-check "--encoder: stop at step 70 + resume == uninterrupted run" cmp -s "$WORK/deep.ckpt" "$WORK/deepr.ckpt"
+check "--encoder: stop at step 20 + resume == uninterrupted run" cmp -s "$WORK/deep.ckpt" "$WORK/deepr.ckpt"
 "$CAE" eval --model "$WORK/deep.ckpt" --data synthetic >"$WORK/deep_eval.txt" 2>&1
 check "eval of a deep model exits 0" test $? -eq 0
 "$CAE" eval --model "$WORK/deep0.ckpt" --data synthetic >"$WORK/deep0_eval.txt" 2>&1
@@ -133,7 +134,8 @@ expect_exit 0 "compare two deep models" compare --model "$WORK/deep.ckpt" --mode
 expect_exit 2 "render refuses a deep model" render --model "$WORK/deep.ckpt" --data synthetic --out "$WORK/deep_r"
 expect_exit 0 "--encoder --penalty exact (a few steps)" train --data synthetic --encoder 784,12,4 --penalty exact \
     --steps 3 --out "$WORK/deepx.ckpt"
-expect_exit 0 "--encoder --tied" train --data synthetic --encoder 784,64,16 --tied --epochs 1 --out "$WORK/deept.ckpt"
+expect_exit 0 "--encoder --tied" train --data synthetic --limit 256 --encoder 784,64,16 --tied --epochs 1 \
+    --out "$WORK/deept.ckpt"
 check "--tied deep model: no decoder weights" bash -c "! grep -aq 'dec0.weight' '$WORK/deept.ckpt'"
 expect_exit 0 "eval of a tied deep model" eval --model "$WORK/deept.ckpt" --data synthetic
 expect_exit 0 "gradcheck --encoder (Hutchinson probes held)" gradcheck --encoder 16,8,6 --activation tanh --probes 2
