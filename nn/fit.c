@@ -34,12 +34,20 @@ static int check_setup(tg_model m, const tg_dataset *train, const tg_fit_config 
 }
 
 /* x [n, rows·cols] = the images idx[0..n) of data as floats in [0,1]. */
-static tg_node *image_batch(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n)
+tg_node *tg_images_input(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n)
 {
     tg_node *x = tg_input_new(t, 2, (size_t[]){n, data->rows * data->cols});
     if (x)
         tg_dataset_images_to_float(data, idx, n, x->value.data);
     return x;
+}
+
+size_t tg_batch_in_order(const tg_dataset *data, size_t start, size_t max, uint32_t *idx)
+{
+    size_t n = start >= data->n ? 0 : data->n - start < max ? data->n - start : max;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = (uint32_t)(start + i);
+    return n;
 }
 
 /* The accuracy of m on data, on tape t in eval mode; t is left in training mode. */
@@ -51,11 +59,9 @@ static int accuracy_on(tg_tape *t, tg_model m, const tg_dataset *data, double *a
     tg_tape_set_training(t, false);
     tg_tape_set_grad_enabled(t, false);
     for (size_t start = 0; start < data->n && rc == TG_OK; start += EVAL_BATCH) {
-        size_t n = data->n - start < EVAL_BATCH ? data->n - start : EVAL_BATCH;
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (uint32_t)(start + i);
+        size_t n = tg_batch_in_order(data, start, EVAL_BATCH, idx);
         tg_tape_reset(t);
-        tg_node *x = image_batch(t, data, idx, n);
+        tg_node *x = tg_images_input(t, data, idx, n);
         tg_node *logits = x ? m.forward(t, m.self, x, 0) : NULL;
         if (!logits || tg_tape_status(t) != TG_OK)
             rc = tg_error_set(err, tg_tape_status(t) ? tg_tape_status(t) : TG_ERR_ARG, "evaluate: %s",
@@ -144,7 +150,7 @@ static int run_epoch(fit_run *r, tg_model m, const tg_dataset *data, long epoch,
     tg_batcher_seek(&r->batches, (uint64_t)epoch, 0);
     while ((n = tg_batcher_next(&r->batches, &idx)) > 0) {
         tg_tape_reset(r->tape);
-        tg_node *x = image_batch(r->tape, data, idx, n);
+        tg_node *x = tg_images_input(r->tape, data, idx, n);
         tg_node *logits = x ? m.forward(r->tape, m.self, x, ++r->step) : NULL;
         tg_node *loss = tg_softmax_xent_gather(r->tape, logits, data->labels, idx);
         int rc = tg_backward(r->tape, loss, err);

@@ -84,6 +84,13 @@ int tg_fit(tg_model m, const tg_dataset *train, const tg_fit_config *cfg, tg_fit
  * dropout, no gradients), in batches of 1000. */
 int tg_evaluate(tg_model m, const tg_dataset *data, double *accuracy, tg_error *err);
 
+/* The images idx[0..n) of data as a new input node [n, rows·cols] of t, pixels scaled to
+ * [0, 1]; NULL (the tape's error set) when out of memory. */
+tg_node *tg_images_input(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n);
+/* The batch of data that starts at image `start`, in file order: its indices into idx (room for
+ * max), their count back (0 at or past the end). */
+size_t tg_batch_in_order(const tg_dataset *data, size_t start, size_t max, uint32_t *idx);
+
 #ifdef __cplusplus
 }
 #endif

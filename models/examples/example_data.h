@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "autograd/tape.h"
+#include "nn/fit.h"
 #include "nn/io/data.h"
 
 typedef struct example_args {
@@ -59,27 +60,8 @@ static inline int example_load(const example_args *a, bool labels, tg_dataset *t
            tg_dataset_load(test, a->dir, "t10k", labels, 0, err);
 }
 
-/* Images idx[0..n) of data as an input node [n, rows·cols] (NULL, with the tape's error, when
- * out of memory). */
-static inline tg_node *example_images(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n)
-{
-    tg_node *x = tg_input_new(t, 2, (size_t[]){n, data->rows * data->cols});
-    if (x)
-        tg_dataset_images_to_float(data, idx, n, x->value.data);
-    return x;
-}
-
-/* The test set is evaluated in batches of this many images. */
+/* The test set is evaluated in batches of this many images (tg_batch_in_order, nn/fit.h). */
 #define EXAMPLE_TEST_BATCH 1000
-
-/* The batch of the test set that starts at image `start`: its indices into idx, their count back. */
-static inline size_t example_test_batch(const tg_dataset *test, size_t start, uint32_t idx[EXAMPLE_TEST_BATCH])
-{
-    size_t n = test->n - start < EXAMPLE_TEST_BATCH ? test->n - start : EXAMPLE_TEST_BATCH;
-    for (size_t i = 0; i < n; i++)
-        idx[i] = (uint32_t)(start + i);
-    return n;
-}
 
 /* The baseline an autoencoder must beat: predict every test image as the training set's mean
  * image m.  *mse = mean over test pixels of (x − m)²; *bce = mean over test images of

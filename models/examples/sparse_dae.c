@@ -45,7 +45,7 @@ typedef struct dae {
 /* The images idx[0..n) of data as an input node; masked: each pixel zeroed with probability MASK. */
 static tg_node *batch(tg_tape *t, const tg_dataset *data, const uint32_t *idx, size_t n, tg_rng *mask)
 {
-    tg_node *x = example_images(t, data, idx, n);
+    tg_node *x = tg_images_input(t, data, idx, n);
     for (size_t k = 0; x && mask && k < x->value.size; k++)
         if (tg_rng_uniform(mask) < MASK)
             x->value.data[k] = 0.0f;
@@ -73,7 +73,7 @@ static double test_mse(tg_tape *t, dae *m, const tg_dataset *test, bool masked, 
     tg_rng_seed(&rng, 7, 1);
     tg_tape_set_grad_enabled(t, false);
     for (size_t start = 0; start < test->n; start += EXAMPLE_TEST_BATCH) {
-        size_t n = example_test_batch(test, start, idx);
+        size_t n = tg_batch_in_order(test, start, EXAMPLE_TEST_BATCH, idx);
         tg_tape_reset(t);
         tg_node *x = batch(t, test, idx, n, NULL), *x_in = masked ? batch(t, test, idx, n, &rng) : x;
         tg_node *code, *logits;

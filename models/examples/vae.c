@@ -78,9 +78,9 @@ static double test_loss(tg_tape *t, vae *m, const tg_dataset *test)
     tg_rng_seed(&rng, 7, 1);
     tg_tape_set_grad_enabled(t, false);
     for (size_t start = 0; start < test->n; start += EXAMPLE_TEST_BATCH) {
-        size_t n = example_test_batch(test, start, idx);
+        size_t n = tg_batch_in_order(test, start, EXAMPLE_TEST_BATCH, idx);
         tg_tape_reset(t);
-        tg_node *kl, *loss = forward(t, m, example_images(t, test, idx, n), &rng, &kl);
+        tg_node *kl, *loss = forward(t, m, tg_images_input(t, test, idx, n), &rng, &kl);
         sum += loss ? loss->value.data[0] * (double)n : NAN;
     }
     tg_tape_set_grad_enabled(t, true);
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         double loss_sum = 0.0, kl_sum = 0.0;
         while ((n = tg_batcher_next(&batches, &idx)) > 0) {
             tg_tape_reset(t);
-            tg_node *kl, *loss = forward(t, &m, example_images(t, &train, idx, n), &noise, &kl);
+            tg_node *kl, *loss = forward(t, &m, tg_images_input(t, &train, idx, n), &noise, &kl);
             if (tg_backward(t, loss, &err) || tg_optim_step_zero_grad(&opt, &err))
                 return example_fail("vae", &err);
             loss_sum += loss->value.data[0] * (double)n, kl_sum += kl->value.data[0] * (double)n;
