@@ -50,6 +50,9 @@ static const tg_cli_option OPTIONS[] = {
     {"--corruptions", true, MODEL_OPTS, "N  Gaussian corruptions of each input for that term (4)"},
     {"--sigma", true, MODEL_OPTS | CMD_EVAL | CMD_COMPARE,
      "X  standard deviation of the corruptions (0.1; eval, compare: of hess_fro2's, default the (first) model's)"},
+    {"--noise", true, CMD_TRAIN | CMD_BENCH,
+     "gaussian:SIGMA|mask:P  a denoising AE: the encoder sees x + N(0, SIGMA²) per pixel, or x with each "
+     "pixel zeroed with probability P, and reconstructs the clean x; the penalty is taken there (none)"},
     TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
     TG_CLI_ADAM_EPS_OPTION(CMD_TRAIN),
     {"--epochs", true, CMD_TRAIN | CMD_BENCH, "N  passes over the data (5; bench: 3)"},
@@ -95,6 +98,10 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     tg_error err;
     if (!cae_cli_encoder_options(c, cfg))
         return false;
+    if (tg_cli_given(c, "--noise") && cae_noise_parse(tg_cli_value(c, "--noise"), cfg, &err)) {
+        tg_cli_say("cae", "%s", err.msg);
+        return false;
+    }
     if (cae_config_check(cfg, &err)) {
         tg_cli_say("cae", "%s", err.msg);
         return false;
