@@ -14,6 +14,10 @@
  * b.  The corruptions of a training step depend only on (seed, step), so a resumed run draws
  * the same ones (see cae_model.noise_step).
  *
+ * A denoising AE (Vincent et al. 2008; a baseline of Rifai et al. 2011) is the same loss with a
+ * corrupted x̃ in the encoder (cfg.noise: Gaussian or masking noise, drawn per step like Q's
+ * corruptions) and the clean x as R's target; P and Q are then taken at x̃.
+ *
  * R is the per-pixel mean squared error averaged over the batch (loss "mse", the seed's), or
  * binary cross-entropy summed over pixels and averaged over the batch (loss "bce", which needs
  * the sigmoid decoder and is computed from the logits, fused).  The penalty is the fused
