@@ -383,6 +383,25 @@ opt_case "--probes with --penalty exact" --probes "hutchinson" $TE --encoder 784
 opt_case "--penalty fused with a deep --encoder" "--penalty fused" "one-layer" $TE --encoder 784,16,4 --penalty fused
 opt_case "--penalty unknown" --penalty "unknown value" $TE --penalty trace
 opt_case "--gamma with a deep --encoder" --gamma "one-layer" $TE --encoder 784,16,4 --gamma 0.1
+opt_case "--noise mask:1.5" --noise "0 < P < 1" $T --noise mask:1.5
+opt_case "--noise mask:0" --noise "0 < P < 1" $T --noise mask:0
+opt_case "--noise gauss:0.1 (unknown kind)" --noise "gaussian:SIGMA" $T --noise gauss:0.1
+opt_case "--noise mask: (no P)" --noise "mask:P" $T --noise mask:
+opt_case "--noise gaussian:-1" --noise "0 < SIGMA" $T --noise gaussian:-1
+opt_case "--noise gaussian:0.1x" --noise "gaussian:SIGMA" $T --noise gaussian:0.1x
+opt_case "--noise with --resume" --noise "cannot be combined" train --data synthetic --resume "$REF" --noise mask:0.1 --out "$KEEP"
+opt_case "--stack-on with --encoder" --stack-on "--hidden" $TE --encoder 4,2 --stack-on "$REF"
+opt_case "--stack-on a missing file" "$WORK/none.ckpt" "No such file" $T --stack-on "$WORK/none.ckpt"
+opt_case "--stack-on an IDX file" "$WORK/plain.idx" "bad magic" $T --stack-on "$WORK/plain.idx"
+opt_case "--stack-on a model of 16 inputs on 28x28 data" "$SMALL" "takes 16 inputs" $T --stack-on "$SMALL"
+STACKED=$WORK/stacked.ckpt # a CAE on the codes of $REF's
+OTHER=$WORK/other.ckpt # $REF's shape, other weights
+"$CAE" train --data synthetic --steps 2 --hidden 3 --stack-on "$REF" --out "$STACKED" >/dev/null 2>&1
+"$CAE" train --data synthetic --steps 1 --hidden 4 --seed 2 --out "$OTHER" >/dev/null 2>&1
+opt_case "--stack-on: resumed against another lower CAE" "$OTHER" "not the CAE" \
+    train --data synthetic --resume "$STACKED" --stack-on "$OTHER" --out "$KEEP"
+opt_case "--stack-on a stacked CAE (its input: codes)" "$STACKED" "takes 4 inputs" $T --stack-on "$STACKED"
+opt_case "eval of a stacked CAE" "$STACKED" "stacked CAE" eval --model "$STACKED" --data synthetic
 opt_case "--resume with --lr (settings come from the run)" --lr "cannot be combined" \
     train --data synthetic --resume "$REF" --lr 0.1 --out "$KEEP"
 opt_case "gradcheck with two --model" --model "one" gradcheck --model "$REF" --model "$REF"

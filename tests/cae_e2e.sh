@@ -93,6 +93,47 @@ expect_exit 2 "checkpoint with gamma=abc" eval --model "$WORK/hbad1.ckpt" --data
 expect_exit 2 "checkpoint with corruptions=0" eval --model "$WORK/hbad2.ckpt" --data synthetic
 expect_exit 2 "checkpoint with sigma=0.0" train --data synthetic --resume "$WORK/hbad3.ckpt" --out "$WORK/x.ckpt"
 
+# --- baselines of Rifai et al. 2011: a denoising AE (--noise), a stacked CAE (--stack-on) ------
+# small runs: 256 images, 8 or 16 units, 16 steps
+DAE="train --data synthetic --limit 256 --hidden 8 --epochs 2 --seed 7"
+"$CAE" $DAE --out "$WORK/ae.ckpt" >/dev/null 2>&1
+for noise in gaussian:0.3 mask:0.25; do
+    n=${noise%%:*}
+    "$CAE" $DAE --noise $noise --out "$WORK/dae_$n.ckpt" >/dev/null 2>&1
+    check "--noise $noise: exit 0, metadata noise=$noise" grep -aq "^noise=$noise\$" "$WORK/dae_$n.ckpt"
+    check "--noise $noise: another model than the plain AE's (same seed)" bash -c "! cmp -s '$WORK/ae.ckpt' '$WORK/dae_$n.ckpt'"
+    "$CAE" $DAE --noise $noise --threads 1 --out "$WORK/dae1.ckpt" >/dev/null 2>&1
+    "$CAE" $DAE --noise $noise --threads 2 --out "$WORK/dae2.ckpt" >/dev/null 2>&1
+    check "--noise $noise: threads 1 and 2 give byte-identical checkpoints" cmp -s "$WORK/dae1.ckpt" "$WORK/dae2.ckpt"
+    check "--noise $noise: same seed, same bytes" cmp -s "$WORK/dae_$n.ckpt" "$WORK/dae1.ckpt"
+    "$CAE" $DAE --noise $noise --steps 11 --out "$WORK/daer.ckpt" >/dev/null 2>&1
+    "$CAE" train --data synthetic --resume "$WORK/daer.ckpt" --out "$WORK/daer.ckpt" >/dev/null 2>&1
+    check "--noise $noise: stop at step 11 + resume == uninterrupted run" cmp -s "$WORK/dae_$n.ckpt" "$WORK/daer.ckpt"
+done
+check "without --noise: no noise key (the checkpoint as before)" bash -c "! grep -aq '^noise=' '$WORK/ae.ckpt'"
+expect_exit 0 "eval of a denoising AE (on clean images)" eval --model "$WORK/dae_mask.ckpt" --data synthetic
+# L2 on the codes of L1 (the 8-unit AE above): its input is L1's 8 hidden units
+"$CAE" train --data synthetic --limit 256 --hidden 4 --epochs 2 --stack-on "$WORK/ae.ckpt" --out "$WORK/l2.ckpt" \
+    >"$WORK/l2.txt" 2>&1
+check "--stack-on: exit 0" test -s "$WORK/l2.ckpt"
+check "--stack-on: the model's input is L1's hidden count (input=8)" grep -aq '^input=8$' "$WORK/l2.ckpt"
+check "--stack-on: recorded (stack_on, stack_crc)" grep -aq "^stack_on=$WORK/ae.ckpt\$" "$WORK/l2.ckpt"
+"$CAE" train --data synthetic --limit 256 --hidden 4 --epochs 2 --stack-on "$WORK/ae.ckpt" --steps 9 --out "$WORK/l2r.ckpt" \
+    >/dev/null 2>&1
+"$CAE" train --data synthetic --resume "$WORK/l2r.ckpt" --out "$WORK/l2r.ckpt" >/dev/null 2>&1
+check "--stack-on: stop at step 9 + resume == uninterrupted run" cmp -s "$WORK/l2.ckpt" "$WORK/l2r.ckpt"
+# the lower CAE moved: --stack-on with --resume names it; another file with the same weights is it
+cp "$WORK/ae.ckpt" "$WORK/ae_moved.ckpt"
+"$CAE" train --data synthetic --limit 256 --hidden 4 --epochs 2 --stack-on "$WORK/ae.ckpt" --steps 9 --out "$WORK/l2m.ckpt" \
+    >/dev/null 2>&1
+"$CAE" train --data synthetic --resume "$WORK/l2m.ckpt" --stack-on "$WORK/ae_moved.ckpt" --out "$WORK/l2m.ckpt" >/dev/null 2>&1
+# the tensors (from the first, enc.weight, to before the CRC) are the uninterrupted run's
+tensors() { local at; at=$(grep -abo enc.weight "$1" | head -n 1 | cut -d: -f1); tail -c +"$at" "$1" | head -c -4; }
+check "--stack-on a moved L1 on --resume: the same weights and state" cmp -s <(tensors "$WORK/l2.ckpt") <(tensors "$WORK/l2m.ckpt")
+check "--stack-on a moved L1 on --resume: the new path recorded" grep -aq "^stack_on=$WORK/ae_moved.ckpt\$" "$WORK/l2m.ckpt"
+expect_exit 2 "--stack-on: resume against another L1" train --data synthetic --resume "$WORK/l2r.ckpt" \
+    --stack-on "$WORK/dae_mask.ckpt" --out "$WORK/x.ckpt"
+
 # init from a checkpoint
 expect_exit 0 "train --init from a checkpoint" train --data synthetic --epochs 1 --init "$WORK/a.ckpt" --out "$WORK/i.ckpt"
 expect_exit 2 "train --init with another hidden size" train --data synthetic --epochs 1 --hidden 32 --init "$WORK/a.ckpt" --out "$WORK/i2.ckpt"

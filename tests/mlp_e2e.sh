@@ -145,6 +145,26 @@ if [ -x "$CAE" ]; then
     is "--init-encoder: the fine-tuned model evaluates" test "$rc" -eq 0
     run train --data synthetic --layers 32 --activation tanh --epochs 1 --limit 256 --init-encoder "$DIR/enc_tanh.ckpt" --out "$DIR/pt.ckpt"
     is "--init-encoder from a tanh encoder with --activation tanh: exit 0" test "$rc" -eq 0
+    # a stacked CAE (cae train --stack-on) and fine-tuning the whole stack: --init-encoder twice
+    # fills layers 0 and 1; a deep CAE (--encoder 784,32,16) fills both from one file
+    "$CAE" train --data synthetic --hidden 16 --epochs 1 --limit 256 --stack-on "$DIR/enc.ckpt" --out "$DIR/enc2.ckpt" >/dev/null 2>&1
+    "$CAE" train --data synthetic --encoder 784,32,16 --epochs 1 --limit 256 --out "$DIR/deep.ckpt" >/dev/null 2>&1
+    run train --data synthetic --layers 32,16 --epochs 1 --lr 1e-30 --limit 64 --init-encoder "$DIR/enc.ckpt" \
+        --init-encoder "$DIR/enc2.ckpt" --out "$DIR/pre2.ckpt"
+    is "--init-encoder twice (L1, then L2 stacked on it): exit 0" test "$rc" -eq 0
+    is "--init-encoder twice: layer0.weight holds L1's enc.weight" cmp -s <(bytes enc.weight "$DIR/enc.ckpt" $((784 * 32 * 4))) \
+        <(bytes layer0.weight "$DIR/pre2.ckpt" $((784 * 32 * 4)))
+    is "--init-encoder twice: layer1.weight holds L2's enc.weight" cmp -s <(bytes enc.weight "$DIR/enc2.ckpt" $((32 * 16 * 4))) \
+        <(bytes layer1.weight "$DIR/pre2.ckpt" $((32 * 16 * 4)))
+    is "--init-encoder twice: both recorded" grep -aq "^init_encoder_1=$DIR/enc2.ckpt\$" "$DIR/pre2.ckpt"
+    ! grep -aq "^init_encoder_1=" "$DIR/pre0.ckpt"
+    verdict "one --init-encoder: no init_encoder_1 key (the checkpoint as before)" $?
+    run train --data synthetic --layers 32,16 --epochs 1 --lr 1e-30 --limit 64 --init-encoder "$DIR/deep.ckpt" --out "$DIR/pred.ckpt"
+    is "--init-encoder of a deep CAE: exit 0" test "$rc" -eq 0
+    is "--init-encoder of a deep CAE: layer0.weight holds enc0.weight" cmp -s <(bytes enc0.weight "$DIR/deep.ckpt" $((784 * 32 * 4))) \
+        <(bytes layer0.weight "$DIR/pred.ckpt" $((784 * 32 * 4)))
+    is "--init-encoder of a deep CAE: layer1.weight holds enc1.weight" cmp -s <(bytes enc1.weight "$DIR/deep.ckpt" $((32 * 16 * 4))) \
+        <(bytes layer1.weight "$DIR/pred.ckpt" $((32 * 16 * 4)))
     while IFS='|' read -r name want args; do
         [ -z "$name" ] && continue
         eval "set -- $args"
@@ -161,6 +181,10 @@ if [ -x "$CAE" ]; then
 --init-encoder of a missing file|none.ckpt|train --data synthetic --layers 32 --init-encoder $DIR/none.ckpt --out $DIR/x.ckpt
 --init-encoder of a truncated file|enc_cut.ckpt|train --data synthetic --layers 32 --init-encoder $DIR/enc_cut.ckpt --out $DIR/x.ckpt
 --init-encoder with eval|--init-encoder|eval --data synthetic --model $DIR/a.ckpt --init-encoder $DIR/enc.ckpt
+--init-encoder twice in the wrong order|enc2.ckpt: the encoder takes 32 inputs but the data's images have 784 pixels|train --data synthetic --layers 16,32 --init-encoder $DIR/enc2.ckpt --init-encoder $DIR/enc.ckpt --out $DIR/x.ckpt
+--init-encoder: a second layer of another width|enc2.ckpt: the encoder has 16 hidden units but --layers has 8 at position 2|train --data synthetic --layers 32,8 --init-encoder $DIR/enc.ckpt --init-encoder $DIR/enc2.ckpt --out $DIR/x.ckpt
+--init-encoder: more encoders than hidden layers|enc2.ckpt: its 1 encoder layer from hidden layer 2 on, but --layers has 1|train --data synthetic --layers 32 --init-encoder $DIR/enc.ckpt --init-encoder $DIR/enc2.ckpt --out $DIR/x.ckpt
+--init-encoder: a deep CAE for too few layers|deep.ckpt: its 2 encoder layers from hidden layer 1 on, but --layers has 1|train --data synthetic --layers 32 --init-encoder $DIR/deep.ckpt --out $DIR/x.ckpt
 EOF2
     is "a failed --init-encoder writes no checkpoint" test ! -e "$DIR/x.ckpt"
 else

@@ -105,3 +105,108 @@ Test(cae_noise, depends_on_seed_and_step_not_threads)
     free(next_step);
     free(other_seed);
 }
+
+/* ---- the denoising corruption (--noise, cae_corrupt_input) ----------------------------------- */
+
+static cae_config denoising(size_t input, cae_noise_kind kind, double level, uint64_t seed)
+{
+    cae_config cfg = config(input, 4, 0.1, seed);
+    cfg.noise = kind;
+    cfg.noise_level = level;
+    return cfg;
+}
+
+/* Gaussian: x + N(0, σ²) per pixel, σ as given (on zero inputs the output is the noise). */
+Test(cae_noise, gaussian_input_noise_has_the_given_sd)
+{
+    const size_t B = 128, D = 784, n = B * D;
+    cae_config cfg = denoising(D, CAE_NOISE_GAUSSIAN, 0.3, 9);
+    float *zeros = calloc(n, sizeof *zeros), *out = malloc(n * sizeof *out);
+    cae_corrupt_input(&cfg, 5, zeros, B, out);
+    double sum = 0, sum2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += out[i];
+        sum2 += (double)out[i] * out[i];
+    }
+    double mean = sum / n, sd = sqrt(sum2 / n - mean * mean);
+    cr_assert_lt(fabs(mean), 0.005, "mean %g", mean);
+    cr_assert_lt(fabs(sd - 0.3), 0.003, "sd %g (want 0.3)", sd); /* ~5 standard errors */
+    free(zeros);
+    free(out);
+}
+
+/* The same (seed, step) gives the same bits on 1 and 2 threads; the stream is not the γ term's. */
+Test(cae_noise, input_noise_depends_on_seed_and_step_not_threads)
+{
+    const size_t B = 40, D = 97, n = B * D;
+    cae_config cfg = denoising(D, CAE_NOISE_MASK, 0.5, 3);
+    cfg.corruptions = 1;
+    float *ones = malloc(n * sizeof *ones), *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    for (size_t i = 0; i < n; i++)
+        ones[i] = 1.0f;
+    tg_set_threads(1);
+    cae_corrupt_input(&cfg, 8, ones, B, a);
+    tg_set_threads(2);
+    cae_corrupt_input(&cfg, 8, ones, B, b);
+    cr_assert(memcmp(a, b, n * sizeof *a) == 0, "2 threads masked other pixels than 1");
+    cae_corrupt_input(&cfg, 9, ones, B, b);
+    cr_assert(memcmp(a, b, n * sizeof *a) != 0, "steps 8 and 9 masked the same pixels");
+    cfg.noise = CAE_NOISE_GAUSSIAN;
+    cae_corrupt_input(&cfg, 8, ones, B, a);
+    cae_corrupt(&cfg, 8, ones, B, b);
+    cr_assert(memcmp(a, b, n * sizeof *a) != 0, "the denoising noise is the γ term's corruption");
+    tg_set_threads(tg_available_cores());
+    free(ones);
+    free(a);
+    free(b);
+}
+
+/* A training step of a masking DAE: the encoder sees x with about P of its pixels zeroed (the
+ * others exact), the batch x itself is untouched, and the reconstruction term is taken against
+ * the clean x (a sigmoid decoder, so y is on the tape to recompute it from). */
+Test(cae_noise, masking_dae_step_encodes_masked_and_reconstructs_clean)
+{
+    const size_t B = 64, D = 784, n = B * D;
+    const double P = 0.25;
+    cae_config cfg = denoising(D, CAE_NOISE_MASK, P, 11);
+    cfg.hidden = 8;
+    cfg.sigmoid_decoder = true;
+    tg_rng rng;
+    tg_rng_seed(&rng, 1, 2);
+    cae_model m;
+    tg_error err;
+    cr_assert_eq(cae_model_init(&m, &cfg, &rng, &err), TG_OK, "%s", err.msg);
+    tg_tape *t = tg_tape_new(&err);
+    tg_node *x = tg_input_new(t, 2, (size_t[]){B, D});
+    for (size_t i = 0; i < n; i++)
+        x->value.data[i] = 0.2f + 0.6f * (float)(i % 7) / 7.0f; /* no zero pixel */
+    float *clean = malloc(n * sizeof *clean);
+    memcpy(clean, x->value.data, n * sizeof *clean);
+    cae_model_set_step(&m, 3);
+    cae_graph g;
+    cr_assert_eq(cae_build(t, &m, x, CAE_TERMS_ALL, &g), TG_OK, "%s", tg_tape_error(t));
+    cr_assert_neq(g.input, x, "the encoder's input is x itself");
+    size_t zeroed = 0;
+    for (size_t i = 0; i < n; i++) {
+        float v = g.input->value.data[i];
+        zeroed += v == 0.0f;
+        cr_assert(v == 0.0f || v == clean[i], "pixel %zu: %g is neither 0 nor x's %g", i, (double)v, (double)clean[i]);
+    }
+    double frac = (double)zeroed / n;
+    cr_assert_lt(fabs(frac - P), 0.01, "%.4f of the pixels zeroed, want %.2f", frac, P); /* ~5 standard errors */
+    cr_assert(memcmp(x->value.data, clean, n * sizeof *clean) == 0, "the batch (the target) was changed");
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)g.y->value.data[i] - clean[i];
+        sum += d * d;
+    }
+    cr_assert_float_eq(g.recon->value.data[0], sum / n, 1e-6, "recon %g is not the MSE against the clean x (%g)",
+                       (double)g.recon->value.data[0], sum / n);
+    /* CAE_TERMS_RECON (eval, render) encodes x as given */
+    cae_graph r;
+    cr_assert_eq(cae_build(t, &m, x, CAE_TERMS_RECON, &r), TG_OK, "%s", tg_tape_error(t));
+    cr_assert_eq(r.input, x);
+    tg_tape_free(t);
+    cae_model_free(&m);
+    free(clean);
+}

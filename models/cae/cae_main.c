@@ -50,6 +50,9 @@ static const tg_cli_option OPTIONS[] = {
     {"--corruptions", true, MODEL_OPTS, "N  Gaussian corruptions of each input for that term (4)"},
     {"--sigma", true, MODEL_OPTS | CMD_EVAL | CMD_COMPARE,
      "X  standard deviation of the corruptions (0.1; eval, compare: of hess_fro2's, default the (first) model's)"},
+    {"--noise", true, CMD_TRAIN | CMD_BENCH,
+     "gaussian:SIGMA|mask:P  a denoising AE: the encoder sees x + N(0, SIGMA²) per pixel, or x with each "
+     "pixel zeroed with probability P, and reconstructs the clean x; the penalty is taken there (none)"},
     TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
     TG_CLI_ADAM_EPS_OPTION(CMD_TRAIN),
     {"--epochs", true, CMD_TRAIN | CMD_BENCH, "N  passes over the data (5; bench: 3)"},
@@ -65,6 +68,9 @@ static const tg_cli_option OPTIONS[] = {
      "LIST  also measure the contraction along data|tangent|orthogonal directions, or all (random only)"},
     {"--threads", true, CMD_TRAIN | CMD_EVAL | CMD_RENDER | CMD_COMPARE | CMD_BENCH | CMD_GRADCHECK, "N  worker threads (all cores)"},
     {"--init", true, CMD_TRAIN, "FILE  start from this checkpoint's weights"},
+    {"--stack-on", true, CMD_TRAIN,
+     "FILE  a stacked CAE: train on the codes h(x) of this CAE's encoder (input = its hidden units); "
+     "with --resume: the run's lower CAE, moved (default: the path it recorded)"},
     {"--resume", true, CMD_TRAIN, "FILE  continue this run exactly"},
     {"--out", true, CMD_TRAIN | CMD_RENDER | CMD_COMPARE, "FILE|DIR  output (train: cae.ckpt)"},
     {"--log", true, CMD_TRAIN | CMD_RENDER, "FILE  CSV of the training steps (render: draw loss.svg from it)"},
@@ -95,6 +101,10 @@ static bool parse_model_options(const tg_cli *c, cae_config *cfg)
     tg_error err;
     if (!cae_cli_encoder_options(c, cfg))
         return false;
+    if (tg_cli_given(c, "--noise") && cae_noise_parse(tg_cli_value(c, "--noise"), cfg, &err)) {
+        tg_cli_say("cae", "%s", err.msg);
+        return false;
+    }
     if (cae_config_check(cfg, &err)) {
         tg_cli_say("cae", "%s", err.msg);
         return false;
@@ -143,7 +153,7 @@ static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
 static bool check_resume_options(const tg_cli *c)
 {
     static const char *const allowed[] = {"--resume", "--data", "--threads", "--out", "--log", "--epochs",
-                                          "--steps", "--profile"};
+                                          "--steps", "--profile", "--stack-on"};
     for (int i = 0; i < N_OPTIONS; i++) {
         if (!c->given[i])
             continue;
@@ -171,6 +181,10 @@ static int cmd_train(const tg_cli *c)
         tg_cli_say("cae train", "--init and --resume exclude each other");
         return TG_EXIT_USAGE;
     }
+    if (tg_cli_given(c, "--stack-on") && tg_cli_given(c, "--encoder")) {
+        tg_cli_say("cae train", "--stack-on takes a one-layer upper CAE (--hidden N), not --encoder");
+        return TG_EXIT_USAGE;
+    }
     if (resume) { /* targets not given on the command line come from the checkpoint */
         s.run.epochs = tg_cli_given(c, "--epochs") ? s.run.epochs : -1;
         s.run.steps = tg_cli_given(c, "--steps") ? s.run.steps : -1;
@@ -178,8 +192,9 @@ static int cmd_train(const tg_cli *c)
     const char *out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt";
     const tg_cli_file outputs[] = {{"--out", out_path, true}, {"--log", tg_cli_value(c, "--log"), false}};
     const tg_cli_file inputs[] = {{"--init", tg_cli_value(c, "--init"), true},
-                                  {"--resume", tg_cli_value(c, "--resume"), true}};
-    if (!tg_cli_check_files(c, outputs, 2, inputs, 2))
+                                  {"--resume", tg_cli_value(c, "--resume"), true},
+                                  {"--stack-on", tg_cli_value(c, "--stack-on"), true}};
+    if (!tg_cli_check_files(c, outputs, 2, inputs, 3))
         return TG_EXIT_USAGE;
     tg_dataset data;
     int status = tg_cli_load_data(c, "train", false, resume ? 0 : s.run.limit, &data);
@@ -195,6 +210,7 @@ static int cmd_train(const tg_cli *c)
         s.model.input = data.rows * data.cols; /* other IDX image sizes than 28x28 work */
     cae_train_io io = {
         .init_path = tg_cli_value(c, "--init"), .resume_path = tg_cli_value(c, "--resume"), .out_path = out_path,
+        .stack_path = tg_cli_value(c, "--stack-on"),
         .loop = {.records = stdout, .progress = isatty(STDERR_FILENO), .profile = tg_cli_given(c, "--profile"),
                  .log_path = tg_cli_value(c, "--log")},
     };
@@ -250,11 +266,22 @@ static int cmd_bench(const tg_cli *c)
 
 /* ---- eval, render, compare --------------------------------------------------------------- */
 
+/* A model on pixels: a stacked CAE (cae train --stack-on) takes a lower CAE's codes, which eval,
+ * render and compare do not compute. */
+static int load_pixel_model(const tg_checkpoint *ck, const char *path, void *m, tg_error *err)
+{
+    const char *lower = tg_ckpt_get_meta(ck, "stack_on");
+    if (lower)
+        return tg_error_set(err, TG_ERR_ARG, "%s: a stacked CAE (trained on the codes of %s); this command takes models on pixels",
+                            path, lower);
+    return cae_model_from_checkpoint(m, ck, path, err);
+}
+
 /* TG_EXIT_OK, or an exit status after one stderr line. */
 static int load_model(const tg_cli *c, const char *path, cae_model *m)
 {
     tg_error err;
-    int rc = cae_model_load_file(m, path, &err);
+    int rc = tg_ckpt_read_with(path, load_pixel_model, m, &err);
     return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
 }
 

@@ -52,7 +52,36 @@ int cae_config_check(const cae_config *cfg, tg_error *err)
         return tg_error_set(err, TG_ERR_ARG, "--gamma: the higher-order term is the one-layer model's (not with --encoder)");
     if (cfg->probes < 1 || cfg->probes > CAE_MAX_PROBES)
         return tg_error_set(err, TG_ERR_ARG, "--probes: %zu outside 1..%d", cfg->probes, CAE_MAX_PROBES);
+    double level = cfg->noise_level;
+    if ((cfg->noise == CAE_NOISE_GAUSSIAN && !(level > 0 && level <= CAE_MAX_SIGMA)) ||
+        (cfg->noise == CAE_NOISE_MASK && !(level > 0 && level < 1)))
+        return tg_error_set(err, TG_ERR_ARG, "--noise: %g is outside %s", level,
+                            cfg->noise == CAE_NOISE_MASK ? "0 < P < 1" : "0 < SIGMA <= 1000");
     return TG_OK;
+}
+
+int cae_noise_parse(const char *text, cae_config *cfg, tg_error *err)
+{
+    static const char *const kinds[] = {"none", "gaussian:", "mask:"};
+    for (int k = 0; k < 3; k++) {
+        size_t n = strlen(kinds[k]);
+        if (strncmp(text, kinds[k], n) != 0 || (k == 0 && text[n]))
+            continue;
+        char *end;
+        errno = 0;
+        double level = k == 0 ? 0.0 : strtod(text + n, &end);
+        if (k > 0 && (end == text + n || *end || errno || !isfinite(level)))
+            break;
+        cae_config c = *cfg;
+        c.noise = (cae_noise_kind)k;
+        c.noise_level = level;
+        if (cae_config_check(&c, err))
+            return TG_ERR_ARG;
+        *cfg = c;
+        return TG_OK;
+    }
+    return tg_error_set(err, TG_ERR_ARG, "--noise: '%s' is not none, gaussian:SIGMA (0 < SIGMA <= 1000) or mask:P (0 < P < 1)",
+                        text);
 }
 
 int cae_model_init(cae_model *m, const cae_config *cfg, tg_rng *rng, tg_error *err)
@@ -115,6 +144,8 @@ tg_node *cae_encode(tg_tape *tape, cae_model *m, tg_node *x)
  * apart from the streams of the initialization and the epochs' shuffles, which use small
  * stream numbers with the same seed. */
 #define NOISE_STREAM_BASE 0x6e6f697365000000ull /* "noise" */
+/* The denoising corruption's (--noise), apart from those: "input". */
+#define INPUT_NOISE_STREAM_BASE 0x696e707574000000ull
 
 /* x[0..n) += N(0, sd²) samples, two at a time by Marsaglia's polar method: a point (u, v)
  * uniform in the unit disc (drawn in the square, rejected outside: 21% of draws) gives two
@@ -149,37 +180,64 @@ static TG_VECTORIZE void add_normal_noise(tg_rng *rng, float *x, size_t n, float
     }
 }
 
+/* x[0..n): each element set to 0 with probability p (masking noise), one uniform per element. */
+static void mask_pixels(tg_rng *rng, float *x, size_t n, float p)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tg_rng_next_uniform(rng) < p)
+            x[i] = 0.0f;
+}
+
 typedef struct corrupt_job {
-    const cae_config *cfg;
-    uint64_t step;
+    uint64_t seed, stream;  /* the rows' rng: seed and stream of the step (corrupt_rows) */
+    cae_noise_kind kind;
+    float level;            /* σ (gaussian) or P (mask) */
     const float *x;
-    size_t B;
+    size_t B, D;
     float *x_tilde;
 } corrupt_job;
 
-/* Rows [lo, hi) of x_tilde: row r = c·B + b is x_b plus noise from a stream of its own, seeded
- * from (noise_seed, step, r), so a row's numbers do not depend on which thread fills it or on
- * what the other rows drew (the polar method's rejections make the draws per row vary). */
+/* Rows [lo, hi) of x_tilde: row r = c·B + b is x_b corrupted from an rng stream of its own,
+ * seeded from (seed, stream = base + step, r), so a row's numbers do not depend on which thread
+ * fills it or on what the other rows drew (the polar method's rejections make the draws per row
+ * vary). */
 static void corrupt_rows(size_t lo, size_t hi, void *ctx)
 {
     const corrupt_job *job = ctx;
-    const size_t D = job->cfg->input;
+    const size_t D = job->D;
     for (size_t r = lo; r < hi; r++) {
         float *row = job->x_tilde + r * D;
         memcpy(row, job->x + (r % job->B) * D, D * sizeof *row);
         tg_rng rng; /* the seeds of one step's rows are spread over PCG's 2^64 states by a golden-ratio step */
-        tg_rng_seed(&rng, job->cfg->noise_seed + 0x9e3779b97f4a7c15ull * (r + 1), NOISE_STREAM_BASE + job->step);
-        add_normal_noise(&rng, row, D, (float)job->cfg->sigma);
+        tg_rng_seed(&rng, job->seed + 0x9e3779b97f4a7c15ull * (r + 1), job->stream);
+        if (job->kind == CAE_NOISE_MASK)
+            mask_pixels(&rng, row, D, job->level);
+        else
+            add_normal_noise(&rng, row, D, job->level);
     }
 }
 
-void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde)
+/* `copies`·B corrupted rows of x [B,D] into x_tilde, in parallel. */
+static void corrupt(corrupt_job job, size_t copies)
 {
     /* A row of normals is little work: chunks of 8 rows keep the cost of handing work to a
      * thread small beside the work handed. */
     enum { ROWS_PER_CHUNK = 8 };
-    corrupt_job job = {cfg, step, x, B, x_tilde};
-    tg_parallel_for(cfg->corruptions * B, ROWS_PER_CHUNK, corrupt_rows, &job);
+    tg_parallel_for(copies * job.B, ROWS_PER_CHUNK, corrupt_rows, &job);
+}
+
+void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde)
+{
+    corrupt((corrupt_job){cfg->noise_seed, NOISE_STREAM_BASE + step, CAE_NOISE_GAUSSIAN, (float)cfg->sigma, x, B,
+                          cfg->input, x_tilde},
+            cfg->corruptions);
+}
+
+void cae_corrupt_input(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde)
+{
+    corrupt((corrupt_job){cfg->noise_seed, INPUT_NOISE_STREAM_BASE + step, cfg->noise, (float)cfg->noise_level, x, B,
+                          cfg->input, x_tilde},
+            1);
 }
 
 void cae_model_set_step(cae_model *m, uint64_t step)
@@ -203,11 +261,21 @@ static tg_node *build_hessian_term(tg_tape *tape, cae_model *m, tg_node *x, tg_n
     return tg_jacobian_diff_penalty(tape, h, h_tilde, W, m->cfg.act);
 }
 
+/* x̃ [B,D]: the denoising corruption of the batch x for the step being built (data: no gradient). */
+static tg_node *corrupted_input(tg_tape *tape, cae_model *m, tg_node *x)
+{
+    tg_node *x_tilde = x ? tg_input_new(tape, 2, (size_t[]){tg_rows(x), m->cfg.input}) : NULL;
+    if (x_tilde)
+        cae_corrupt_input(&m->cfg, m->noise_step, x->value.data, tg_rows(x), x_tilde->value.data);
+    return x_tilde;
+}
+
 int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_graph *g)
 {
     memset(g, 0, sizeof *g);
     tg_node *leaves[2 * CAE_MAX_LAYERS] = {0}; /* encoder layer k's weight and bias leaves at 2k, 2k+1 */
-    g->h = cae_deep_encode(tape, m, x, leaves);                                     /* [B,H] */
+    g->input = terms == CAE_TERMS_ALL && m->cfg.noise != CAE_NOISE_NONE ? corrupted_input(tape, m, x) : x;
+    g->h = cae_deep_encode(tape, m, g->input, leaves);                              /* [B,H] */
     tg_node *W = leaves[0], *b = leaves[1];                                         /* layer 1's */
     tg_node *top = cae_deep_decode_hidden(tape, m, g->h, leaves); /* the output layer's input */
 
@@ -232,10 +300,10 @@ int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_grap
     /* The fused op for one layer (always when only reported), else the generic route. */
     g->penalty = m->cfg.penalty == CAE_PENALTY_FUSED || (cae_model_depth(m) == 1 && terms == CAE_TERMS_RECON)
                      ? tg_jacobian_penalty(tape, g->h, W, m->cfg.act)
-                     : cae_generic_penalty(tape, m, x, g->h, terms);
+                     : cae_generic_penalty(tape, m, g->input, g->h, terms);
     bool with_hessian = terms == CAE_TERMS_HESSIAN || (terms == CAE_TERMS_ALL && m->cfg.gamma > 0);
     if (with_hessian)
-        g->hessian = build_hessian_term(tape, m, x, W, b, g->h);
+        g->hessian = build_hessian_term(tape, m, g->input, W, b, g->h);
 
     switch (terms) {
     case CAE_TERMS_RECON: g->loss = g->recon; break;
@@ -291,6 +359,9 @@ int cae_model_to_checkpoint(const cae_model *m, tg_checkpoint *ck, tg_error *err
         return rc;
     /* Written only when not the defaults, so the default run's checkpoint stays as it was. */
     if ((rc = cae_deep_meta_write(c, ck, err)) ||
+        (c->noise != CAE_NOISE_NONE &&
+         (rc = tg_ckpt_set_meta_fmt(ck, "noise", err, "%s:%s", c->noise == CAE_NOISE_MASK ? "mask" : "gaussian",
+                                    exact_decimal(c->noise_level).s))) ||
         (c->init == CAE_INIT_GLOROT_X4 && (rc = tg_ckpt_set_meta(ck, "init", CAE_INIT_X4_NAME, err))) ||
         (c->preset && (rc = tg_ckpt_set_meta(ck, "preset", c->preset, err))))
         return rc;
@@ -353,6 +424,9 @@ int cae_config_from_checkpoint(const tg_checkpoint *ck, const char *path, cae_co
     if ((rc = cae_deep_meta_read(ck, path, &c, err)))
         return rc;
     tg_error why;
+    const char *noise = tg_ckpt_get_meta(ck, "noise");
+    if (noise && cae_noise_parse(noise, &c, &why))
+        return tg_file_error(err, TG_ERR_FORMAT, path, "metadata noise=%s: %s", noise, why.msg);
     if (cae_config_check(&c, &why))
         return tg_file_error(err, TG_ERR_FORMAT, path, "%s", why.msg);
     *cfg = c;

@@ -14,6 +14,10 @@
  * b.  The corruptions of a training step depend only on (seed, step), so a resumed run draws
  * the same ones (see cae_model.noise_step).
  *
+ * A denoising AE (Vincent et al. 2008; a baseline of Rifai et al. 2011) is the same loss with a
+ * corrupted x̃ in the encoder (cfg.noise: Gaussian or masking noise, drawn per step like Q's
+ * corruptions) and the clean x as R's target; P and Q are then taken at x̃.
+ *
  * R is the per-pixel mean squared error averaged over the batch (loss "mse", the seed's), or
  * binary cross-entropy summed over pixels and averaged over the batch (loss "bce", which needs
  * the sigmoid decoder and is computed from the logits, fused).  The penalty is the fused
@@ -61,6 +65,11 @@ typedef enum cae_init_kind { CAE_INIT_GLOROT = 0, CAE_INIT_GLOROT_X4 } cae_init_
  * Rademacher probes per step, or the exact ‖J‖_F² by one JVP per input pixel. */
 typedef enum cae_penalty_kind { CAE_PENALTY_FUSED = 0, CAE_PENALTY_HUTCHINSON, CAE_PENALTY_EXACT } cae_penalty_kind;
 
+/* The denoising autoencoder's corruption of the encoder's input (--noise; Vincent et al. 2008, the
+ * baselines of Rifai et al. 2011): none, x + N(0, level²) per pixel, or each pixel set to 0 with
+ * probability level ("masking noise").  The reconstruction target stays the clean x. */
+typedef enum cae_noise_kind { CAE_NOISE_NONE = 0, CAE_NOISE_GAUSSIAN, CAE_NOISE_MASK } cae_noise_kind;
+
 typedef struct cae_config {
     size_t input;          /* D: pixels per image */
     size_t hidden;         /* H: the code size (the last encoder layer's width) */
@@ -77,6 +86,8 @@ typedef struct cae_config {
     size_t corruptions;    /* k: corrupted copies of each input for that term */
     double sigma;          /* standard deviation of the Gaussian corruption */
     uint64_t noise_seed;   /* seeds the corruptions (the run's --seed) */
+    cae_noise_kind noise;  /* the denoising corruption of the training input (none) */
+    double noise_level;    /* its σ (gaussian, 0 < σ <= CAE_MAX_SIGMA) or P (mask, 0 < P < 1) */
     cae_init_kind init;    /* the weights' initialization (cae_model_init) */
     const char *preset;    /* the --preset the run was given (informational metadata), or NULL */
 } cae_config;
@@ -93,6 +104,9 @@ size_t cae_layer_width(const cae_config *cfg, size_t k);
 size_t cae_layer_inputs(const cae_config *cfg, size_t k);
 /* Checks the combination (e.g. bce needs the sigmoid decoder); message names the option. */
 int cae_config_check(const cae_config *cfg, tg_error *err);
+/* Sets cfg's noise from "none", "gaussian:SIGMA" or "mask:P" (--noise, the metadata key noise);
+ * TG_ERR_ARG with a message saying what is expected (the caller names the option or file). */
+int cae_noise_parse(const char *text, cae_config *cfg, tg_error *err);
 
 typedef struct cae_model {
     cae_config cfg;
@@ -120,6 +134,7 @@ void cae_model_free(cae_model *m);
 
 /* Nodes of one built step. */
 typedef struct cae_graph {
+    tg_node *input;   /* [B,D] the encoder's input: x, or its corrupted copy (--noise, CAE_TERMS_ALL) */
     tg_node *h;       /* [B,H] hidden activations */
     tg_node *y;       /* [B,D] reconstruction (after the decoder activation); NULL when the
                          decoder and its loss were fused (see cae_build) */
@@ -133,7 +148,10 @@ typedef struct cae_graph {
 typedef enum cae_terms { CAE_TERMS_ALL = 0, CAE_TERMS_RECON, CAE_TERMS_PENALTY, CAE_TERMS_HESSIAN } cae_terms;
 
 /* Builds the loss for the batch `x` [B,D] (data: no gradient reaches x through the corrupted
- * copies) on the tape.  h, recon and penalty are always built; Q is built for
+ * copies) on the tape.  With a denoising --noise, CAE_TERMS_ALL (the training and validation
+ * loss) encodes a corrupted copy x̃ of x (cae_corrupt_input) and reconstructs the clean x: the
+ * penalty (and the γ term's corruptions) are then taken at x̃; the single terms (eval, render,
+ * gradcheck) see x as given.  h, recon and penalty are always built; Q is built for
  * CAE_TERMS_HESSIAN, and for CAE_TERMS_ALL when γ > 0.  y is built unless the tape records
  * gradients and the decoder is linear with the MSE loss: training never reads y, so the
  * decoder and its loss are then one op (tg_affine_mse, the same gradients without a node for y; or
@@ -148,6 +166,11 @@ int cae_build(tg_tape *tape, cae_model *m, tg_node *x, cae_terms terms, cae_grap
  * ε ~ N(0, σ²I) drawn from an rng stream of (cfg->noise_seed, step, row), so the same
  * (seed, step) gives the same corruptions on any number of threads.  x [B,D]. */
 void cae_corrupt(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde);
+
+/* The denoising corruption of step `step` (cfg->noise, which is not none): x_tilde [B,D], row b =
+ * x_b corrupted from an rng stream of (cfg->noise_seed, step, b) apart from cae_corrupt's, so it
+ * too is the same on any number of threads and on a resumed run. */
+void cae_corrupt_input(const cae_config *cfg, uint64_t step, const float *x, size_t B, float *x_tilde);
 
 /* Sets the step whose corruptions the next cae_build draws (the training loop's step number). */
 void cae_model_set_step(cae_model *m, uint64_t step);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/io/crc32.h"
 #include "tensor/parallel.h"
 
 cae_train_settings cae_train_settings_default(void)
@@ -17,6 +18,44 @@ cae_train_settings cae_train_settings_default(void)
 }
 
 /* ---- the step ------------------------------------------------------------------------------- */
+
+/* A run.  With --stack-on, `stack` is the lower CAE (L1) whose codes h(x) the model trains on,
+ * encoded batch by batch on a tape of its own (stack_tape, without gradients). */
+typedef struct cae_run {
+    cae_model model; /* first: the steps' ctx is the run */
+    bool have_model;
+    tg_checkpoint *resume; /* the --resume checkpoint, until the optimizer state is restored */
+    tg_loop loop;
+    tg_dataset train, held; /* with --valid: the split of the data (tg_loop_split) */
+    const char *stack_path; /* --stack-on (or the resumed run's stack_on), or NULL */
+    cae_model stack;
+    bool have_stack;
+    uint32_t stack_crc;     /* cae_stack_checksum of stack */
+    tg_tape *stack_tape;
+} cae_run;
+
+/* *x: the model's input for images idx[0..count) of ds on `tape`: the pixels as floats [count,D],
+ * or with --stack-on their codes under the lower CAE [count,H1] (NULL when the tape is in error,
+ * which cae_build then reports).  An error of the lower CAE's tape is returned. */
+static int batch_input(cae_run *r, tg_tape *tape, const tg_dataset *ds, const uint32_t *idx, size_t count, tg_node **x,
+                       tg_error *err)
+{
+    *x = tg_input_new(tape, 2, (size_t[]){count, r->model.cfg.input});
+    if (!*x || !r->have_stack) {
+        if (*x)
+            tg_dataset_images_to_float(ds, idx, count, (*x)->value.data);
+        return TG_OK;
+    }
+    tg_tape_reset(r->stack_tape);
+    tg_node *pixels = tg_input_new(r->stack_tape, 2, (size_t[]){count, r->stack.cfg.input});
+    if (pixels)
+        tg_dataset_images_to_float(ds, idx, count, pixels->value.data);
+    tg_node *h = cae_encode(r->stack_tape, &r->stack, pixels);
+    if (!h)
+        return tg_tape_get_error(r->stack_tape, err);
+    memcpy((*x)->value.data, h->value.data, h->value.size * sizeof *h->value.data);
+    return TG_OK;
+}
 
 /* A loss this many times the run's first step's means the run has diverged (e.g. --lr 1e6 with Adam,
  * whose bounded steps give huge but finite weights rather than NaN). */
@@ -40,12 +79,14 @@ static double batch_mse(const tg_node *x, const tg_node *y)
 /* The loss of the batch and its backward pass; the loop then runs the optimizer. */
 static int cae_step(void *ctx, tg_loop *loop, tg_loop_step *st, tg_error *err)
 {
-    cae_model *m = ctx;
+    cae_run *r = ctx;
+    cae_model *m = &r->model;
     double start = loop->io.profile ? tg_now_seconds() : 0.0;
     tg_tape_reset(loop->tape);
-    tg_node *x = tg_input_new(loop->tape, 2, (size_t[]){st->count, m->cfg.input}); /* [B,D] */
-    if (x)
-        tg_dataset_images_to_float(loop->data, st->idx, st->count, x->value.data);
+    tg_node *x;
+    int rc = batch_input(r, loop->tape, loop->data, st->idx, st->count, &x, err); /* [B,D] */
+    if (rc)
+        return rc;
     if (loop->io.profile)
         loop->data_s += tg_now_seconds() - start;
     cae_model_set_step(m, (uint64_t)st->number); /* the γ term's corruptions come from (seed, step) */
@@ -53,7 +94,7 @@ static int cae_step(void *ctx, tg_loop *loop, tg_loop_step *st, tg_error *err)
     if (cae_build(loop->tape, m, x, CAE_TERMS_ALL, &g))
         return tg_tape_get_error(loop->tape, err);
     /* The gradients are zero here: the previous step's optimizer update cleared them. */
-    int rc = tg_backward(loop->tape, g.loss, err);
+    rc = tg_backward(loop->tape, g.loss, err);
     if (rc)
         return rc;
     double loss = g.loss->value.data[0], recon = g.recon->value.data[0], penalty = g.penalty->value.data[0];
@@ -77,7 +118,8 @@ static int cae_step(void *ctx, tg_loop *loop, tg_loop_step *st, tg_error *err)
 #define VALID_CHUNK 256
 static int cae_validate(void *ctx, tg_loop *loop, const tg_dataset *valid, tg_loop_valid_result *out, tg_error *err)
 {
-    cae_model *m = ctx;
+    cae_run *r = ctx;
+    cae_model *m = &r->model;
     uint32_t idx[VALID_CHUNK];
     double sum = 0.0;
     cae_model_set_step(m, 0);
@@ -86,9 +128,10 @@ static int cae_validate(void *ctx, tg_loop *loop, const tg_dataset *valid, tg_lo
         for (size_t k = 0; k < count; k++)
             idx[k] = (uint32_t)(first + k);
         tg_tape_reset(loop->tape);
-        tg_node *x = tg_input_new(loop->tape, 2, (size_t[]){count, m->cfg.input});
-        if (x)
-            tg_dataset_images_to_float(valid, idx, count, x->value.data);
+        tg_node *x;
+        int rc = batch_input(r, loop->tape, valid, idx, count, &x, err);
+        if (rc)
+            return rc;
         cae_graph g;
         if (cae_build(loop->tape, m, x, CAE_TERMS_ALL, &g))
             return tg_tape_get_error(loop->tape, err);
@@ -100,13 +143,6 @@ static int cae_validate(void *ctx, tg_loop *loop, const tg_dataset *valid, tg_lo
 
 /* ---- a run: open, save, close ------------------------------------------------------------ */
 
-typedef struct cae_run {
-    cae_model model;
-    bool have_model;
-    tg_checkpoint *resume; /* the --resume checkpoint, until the optimizer state is restored */
-    tg_loop loop;
-    tg_dataset train, held; /* with --valid: the split of the data (tg_loop_split) */
-} cae_run;
 
 /* Refuses, before anything is allocated, a model whose checkpoint (weights plus optimizer state)
  * would exceed the format's size limit: otherwise the run would train to the end and then fail to
@@ -142,12 +178,59 @@ static int open_model(cae_run *r, const cae_train_settings *s, const cae_train_i
     return rc;
 }
 
+/* The lower CAE's identity in a stacked run's checkpoint (stack_crc): the CRC-32 of its
+ * parameters' float bytes, in checkpoint order. */
+static uint32_t stack_checksum(const cae_model *m)
+{
+    uint32_t crc = 0;
+    for (int k = 0; k < m->n_params; k++)
+        crc = tg_crc32(crc, m->params[k]->value.data, m->params[k]->value.size * sizeof(float));
+    return crc;
+}
+
+/* --stack-on (or the stack_on of the run being resumed): loads the lower CAE, which must take the
+ * data's pixels; a new model takes its codes (model->input = its hidden units), a resumed one
+ * must have been trained on this very CAE (its hidden count and stack_crc). */
+static int open_stack(cae_run *r, cae_config *model, const cae_train_io *io, const tg_dataset *data, tg_error *err)
+{
+    const char *recorded = r->resume ? tg_ckpt_get_meta(r->resume, "stack_on") : NULL;
+    r->stack_path = io->stack_path ? io->stack_path : recorded;
+    if (!r->stack_path)
+        return TG_OK;
+    if (r->resume && !recorded)
+        return tg_error_set(err, TG_ERR_ARG, "--stack-on %s: %s was not trained on a lower CAE's codes", r->stack_path,
+                            io->resume_path);
+    int rc = cae_model_load_file(&r->stack, r->stack_path, err);
+    if (rc)
+        return rc;
+    r->have_stack = true;
+    r->stack_crc = stack_checksum(&r->stack);
+    const cae_config *lower = &r->stack.cfg;
+    if (data->rows * data->cols != lower->input)
+        return tg_error_set(err, TG_ERR_ARG, "--stack-on %s: its encoder takes %zu inputs but the data's images have %zu pixels",
+                            r->stack_path, lower->input, data->rows * data->cols);
+    if (r->resume) {
+        const char *crc = tg_ckpt_get_meta(r->resume, "stack_crc");
+        char mine[16];
+        snprintf(mine, sizeof mine, "%08x", (unsigned)r->stack_crc);
+        if (model->input != lower->hidden || !crc || strcmp(crc, mine) != 0)
+            return tg_error_set(err, TG_ERR_ARG,
+                                "--stack-on %s: not the CAE %s was trained on (hidden %zu, weights' CRC-32 %s; the run: input %zu, stack_crc %s)",
+                                r->stack_path, io->resume_path, lower->hidden, mine, model->input, crc ? crc : "(missing)");
+    }
+    model->input = lower->hidden;
+    if (!(r->stack_tape = tg_tape_new(err)))
+        return err ? err->code : TG_ERR_NOMEM;
+    tg_tape_set_grad_enabled(r->stack_tape, false);
+    return TG_OK;
+}
+
 static int open_run(cae_run *r, const cae_train_settings *settings, const tg_dataset *data, const cae_train_io *io,
                     tg_error *err)
 {
     cae_train_settings s = *settings;
     tg_loop_position start = {0};
-    int rc;
+    int rc = TG_OK;
     if (io->resume_path) {
         if (!(r->resume = tg_ckpt_read(io->resume_path, err)))
             return err ? err->code : TG_ERR_IO;
@@ -159,7 +242,9 @@ static int open_run(cae_run *r, const cae_train_settings *settings, const tg_dat
         s.run.epochs = 5;
     if (s.run.steps < 0)
         s.run.steps = 0;
-    if (data->rows * data->cols != s.model.input)
+    if ((rc = open_stack(r, &s.model, io, data, err)))
+        return rc;
+    if (!r->have_stack && data->rows * data->cols != s.model.input)
         return tg_error_set(err, TG_ERR_ARG, "the data's images have %zu pixels (%zux%zu) but the model expects %zu",
                             data->rows * data->cols, data->rows, data->cols, s.model.input);
     if ((io->out_path && (rc = check_checkpoint_fits(&s, err))) || (rc = open_model(r, &s, io, err)))
@@ -171,7 +256,7 @@ static int open_run(cae_run *r, const cae_train_settings *settings, const tg_dat
         data = &r->train;
         loop_io.valid = &r->held;
     }
-    const tg_loop_model model = {.ctx = &r->model, .params = r->model.params, .n_params = r->model.n_params,
+    const tg_loop_model model = {.ctx = r, .params = r->model.params, .n_params = r->model.n_params,
                                  .step = cae_step, .figures = FIGURES, .n_figures = N_FIGURES, .rate_and_step = true,
                                  .evaluate = cae_validate, .stopping = "stopping, no checkpoint written"};
     return tg_loop_open(&r->loop, &model, &s.run, &start, data, &loop_io, r->resume, io->resume_path, err);
@@ -186,7 +271,10 @@ static int save_run(cae_run *r, const char *path, tg_error *err)
     if (!ck)
         return err ? err->code : TG_ERR_NOMEM;
     int rc;
-    if (!(rc = cae_model_to_checkpoint(&r->model, ck, err)) && !(rc = tg_loop_add_state(&r->loop, ck, err)))
+    if (!(rc = cae_model_to_checkpoint(&r->model, ck, err)) &&
+        !(rc = r->have_stack ? tg_ckpt_set_meta(ck, "stack_on", r->stack_path, err) : TG_OK) &&
+        !(rc = r->have_stack ? tg_ckpt_set_meta_fmt(ck, "stack_crc", err, "%08x", (unsigned)r->stack_crc) : TG_OK) &&
+        !(rc = tg_loop_add_state(&r->loop, ck, err)))
         rc = tg_ckpt_write(ck, path, err);
     tg_ckpt_free(ck);
     return rc;
@@ -205,6 +293,9 @@ int cae_train(const cae_train_settings *settings, const tg_dataset *data, const 
     rc = tg_loop_close(&r.loop, rc, err);
     if (r.have_model)
         cae_model_free(&r.model);
+    if (r.have_stack)
+        cae_model_free(&r.stack);
+    tg_tape_free(r.stack_tape);
     tg_ckpt_free(r.resume);
     tg_dataset_free(&r.train);
     tg_dataset_free(&r.held);

@@ -15,6 +15,8 @@ typedef struct cae_train_io {
     const char *init_path;   /* start from these weights (shapes must match), or NULL */
     const char *resume_path; /* continue this run exactly, or NULL */
     const char *out_path;    /* checkpoint written at the end and on interrupt, or NULL (bench) */
+    const char *stack_path;  /* --stack-on: train on the codes of this CAE's encoder, or NULL (a
+                                resumed run: the checkpoint's stack_on; given, it must be that CAE) */
     tg_loop_io loop;         /* epoch lines, progress bar, profile, log, stop flag */
 } cae_train_io;
 

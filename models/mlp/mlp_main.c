@@ -3,7 +3,7 @@
  *   mlp train [--data PATH] [--layers 256,128] [--activation A] [--epochs 10] [--batch 64]
  *             [--optimizer adam|adamw|rmsprop|sgd] [--lr 1e-3] [--momentum X] [--weight-decay X]
  *             [--rms-alpha X] [--centered] [--schedule S] [--warmup N] [--seed 1] [--threads N]
- *             [--limit N] [--valid N [--patience K]] [--out mlp.ckpt] [--init-encoder CAE.ckpt]
+ *             [--limit N] [--valid N [--patience K]] [--out mlp.ckpt] [--init-encoder CAE.ckpt]...
  *   mlp eval --model FILE [--data PATH] [--threads N]
  *
  * Conventions as for `cae` (shared/spec/cli.md): key=value results on stdout, messages on
@@ -38,7 +38,9 @@ static const tg_cli_option OPTIONS[] = {
     {"--out", true, CMD_TRAIN, "FILE  checkpoint to write (" DEFAULT_OUT ")"},
     {"--model", true, CMD_EVAL, "FILE  checkpoint to evaluate"},
     {"--init-encoder", true, CMD_TRAIN,
-     "FILE  first layer from this CAE checkpoint's encoder (pre-training; --activation defaults to the encoder's)"},
+     "FILE  first layer from this CAE checkpoint's encoder (pre-training; --activation defaults to the encoder's); "
+     "repeat it for the next layers (a stacked CAE: --init-encoder L1.ckpt --init-encoder L2.ckpt); "
+     "a deep CAE's (--encoder) fills as many layers as it has"},
 };
 #define N_OPTIONS (int)(sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -48,7 +50,9 @@ typedef struct train_request {
     mlp_config model;          /* input and classes come from the data */
     tg_loop_settings train;
     const char *out_path;
-    const char *encoder_path;  /* --init-encoder, or NULL */
+    const char *encoder_path;  /* the first --init-encoder, or NULL */
+    const char *const *encoder_paths; /* every --init-encoder, in order */
+    int n_encoders;
 } train_request;
 
 /* Reads the train options; false after printing one line on stderr. */
@@ -65,26 +69,49 @@ static bool parse_train_request(const tg_cli *c, train_request *r)
     if (!tg_cli_activation(c, &r->model.act) || !tg_loop_parse_options(c, &r->train))
         return false;
     r->out_path = tg_cli_given(c, "--out") ? tg_cli_value(c, "--out") : DEFAULT_OUT;
-    r->encoder_path = tg_cli_value(c, "--init-encoder");
+    r->encoder_paths = c->repeats;
+    r->n_encoders = c->n_repeats;
+    r->encoder_path = r->n_encoders ? r->encoder_paths[0] : NULL;
     return true;
 }
 
-/* Reads the --init-encoder checkpoint into *ck; without --activation, the MLP takes the
- * encoder's.  TG_EXIT_OK, or an exit status after one stderr line. */
-static int read_encoder(const tg_cli *c, train_request *r, tg_checkpoint **ck)
+/* Reads the --init-encoder checkpoints into ck[0..n_encoders); without --activation, the MLP takes
+ * the first encoder's.  TG_EXIT_OK, or an exit status after one stderr line (none left open). */
+static int read_encoders(const tg_cli *c, train_request *r, tg_checkpoint **ck)
 {
     tg_error err;
-    *ck = tg_ckpt_read(r->encoder_path, &err);
     tg_activation act = r->model.act;
-    int rc = *ck ? mlp_encoder_activation(*ck, r->encoder_path, &act, &err) : err.code;
+    int rc = TG_OK, k = 0;
+    for (; k < r->n_encoders && rc == TG_OK; k++) {
+        tg_activation kind = act;
+        ck[k] = tg_ckpt_read(r->encoder_paths[k], &err);
+        rc = ck[k] ? mlp_encoder_activation(ck[k], r->encoder_paths[k], &kind, &err) : err.code;
+        if (k == 0)
+            act = kind;
+    }
     if (rc) {
-        tg_ckpt_free(*ck);
-        *ck = NULL;
+        for (; k > 0; k--) {
+            tg_ckpt_free(ck[k - 1]);
+            ck[k - 1] = NULL;
+        }
         return tg_cli_fail(c, rc, &err);
     }
     if (!tg_cli_given(c, "--activation"))
         r->model.act = act;
     return TG_EXIT_OK;
+}
+
+/* The second and later --init-encoder files: init_encoder_1=..., init_encoder_2=... (the first is
+ * init_encoder, as with one). */
+static int add_encoder_meta(tg_checkpoint *ck, const train_request *r, tg_error *err)
+{
+    int rc = TG_OK;
+    for (int k = 1; k < r->n_encoders && rc == TG_OK; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "init_encoder_%d", k);
+        rc = tg_ckpt_set_meta(ck, key, r->encoder_paths[k], err);
+    }
+    return rc;
 }
 
 /* The model plus how it was trained (informational metadata; the schedule as the run used it),
@@ -106,6 +133,7 @@ static int save_model(const mlp_model *m, const train_request *r, const tg_loop_
         !(rc = tg_ckpt_set_meta_fmt(ck, "limit", err, "%zu", r->train.limit)) &&
         !(rc = tg_ckpt_set_meta_fmt(ck, "seed", err, "%llu", (unsigned long long)r->train.seed)) &&
         !(rc = r->encoder_path ? tg_ckpt_set_meta(ck, "init_encoder", r->encoder_path, err) : TG_OK) &&
+        !(rc = add_encoder_meta(ck, r, err)) &&
         !(rc = r->train.valid ? tg_ckpt_set_meta_fmt(ck, "valid", err, "%zu", r->train.valid) : TG_OK) &&
         !(rc = r->train.valid ? tg_ckpt_set_meta_fmt(ck, "best_epoch", err, "%ld", result->best_epoch) : TG_OK))
         rc = tg_ckpt_write(ck, r->out_path, err);
@@ -135,7 +163,7 @@ static int load_train_data(const tg_cli *c, size_t limit, tg_dataset *data)
 
 /* The model for the data (which decide the input and output sizes: other image sizes and class
  * counts work), seeded, with its first layer from the encoder when there is one. */
-static int build_model(const tg_cli *c, train_request *r, const tg_checkpoint *encoder, const tg_dataset *data,
+static int build_model(const tg_cli *c, train_request *r, tg_checkpoint *const *encoders, const tg_dataset *data,
                        mlp_model *m)
 {
     r->model.input = data->rows * data->cols;
@@ -149,8 +177,9 @@ static int build_model(const tg_cli *c, train_request *r, const tg_checkpoint *e
     /* The random initialization is drawn either way, so the other layers start from the same
      * weights as the randomly initialized MLP with this seed: the runs differ only in layer 0. */
     int rc = mlp_model_init(m, &r->model, &rng, &err);
-    if (rc == TG_OK && encoder && (rc = mlp_init_from_encoder(m, encoder, r->encoder_path, &err)))
-        mlp_model_free(m);
+    for (int k = 0, layer = 0, used = 0; rc == TG_OK && k < r->n_encoders; k++, layer += used)
+        if ((rc = mlp_init_from_encoder(m, layer, encoders[k], r->encoder_paths[k], &used, &err)))
+            mlp_model_free(m);
     return rc ? tg_cli_fail(c, rc, &err) : TG_EXIT_OK;
 }
 
@@ -177,24 +206,25 @@ static int cmd_train(const tg_cli *c)
     if (!parse_train_request(c, &r) || !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
     /* Before any training: a checkpoint that could not be written would waste the run. */
-    const tg_cli_file output = {"--out", r.out_path, true}, input = {"--init-encoder", r.encoder_path, true};
-    if (!tg_cli_check_files(c, &output, 1, &input, 1))
+    const tg_cli_file output = {"--out", r.out_path, true};
+    tg_cli_file inputs[TG_CLI_MAX_REPEATS];
+    for (int k = 0; k < r.n_encoders; k++)
+        inputs[k] = (tg_cli_file){"--init-encoder", r.encoder_paths[k], true};
+    if (!tg_cli_check_files(c, &output, 1, inputs, r.n_encoders))
         return TG_EXIT_USAGE;
-    tg_checkpoint *encoder = NULL;
-    int status = r.encoder_path ? read_encoder(c, &r, &encoder) : TG_EXIT_OK;
+    tg_checkpoint *encoders[TG_CLI_MAX_REPEATS] = {0};
+    int status = read_encoders(c, &r, encoders);
     tg_dataset data;
-    if (status || (status = load_train_data(c, r.train.limit, &data))) {
-        tg_ckpt_free(encoder);
-        return status;
+    if (status == TG_EXIT_OK && (status = load_train_data(c, r.train.limit, &data)) == TG_EXIT_OK) {
+        mlp_model m;
+        if ((status = build_model(c, &r, encoders, &data, &m)) == TG_EXIT_OK) {
+            status = train_and_save(c, &r, &m, &data);
+            mlp_model_free(&m);
+        }
+        tg_dataset_free(&data);
     }
-    mlp_model m;
-    status = build_model(c, &r, encoder, &data, &m);
-    tg_ckpt_free(encoder);
-    if (status == TG_EXIT_OK) {
-        status = train_and_save(c, &r, &m, &data);
-        mlp_model_free(&m);
-    }
-    tg_dataset_free(&data);
+    for (int k = 0; k < r.n_encoders; k++)
+        tg_ckpt_free(encoders[k]);
     return status;
 }
 
@@ -236,6 +266,7 @@ int main(int argc, char **argv)
         {"train", CMD_TRAIN, "train a classifier and write a checkpoint (one key=value line per epoch)", cmd_train},
         {"eval", CMD_EVAL, "test accuracy and loss of a checkpoint on the t10k split", cmd_eval},
     };
-    tg_cli c = {.program = "mlp", .commands = commands, .n_commands = 2, .options = OPTIONS, .n_options = N_OPTIONS};
+    tg_cli c = {.program = "mlp", .commands = commands, .n_commands = 2, .options = OPTIONS, .n_options = N_OPTIONS,
+                .repeatable = "--init-encoder"};
     return tg_cli_main(&c, argc, argv);
 }

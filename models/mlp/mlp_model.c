@@ -256,24 +256,60 @@ int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activat
     return rc;
 }
 
-int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err)
+/* The encoder layers a CAE checkpoint holds: the one-layer model's enc.weight [D,H] and enc.bias
+ * [H], or a deep encoder's enc0.*, enc1.*, ... (cae train --encoder); W[k], b[k] in order. */
+static int encoder_layers(const tg_checkpoint *ck, const char *path, const tg_tensor **W, const tg_tensor **b, int *n,
+                          tg_error *err)
+{
+    W[0] = tg_ckpt_find(ck, "enc.weight");
+    b[0] = tg_ckpt_find(ck, "enc.bias");
+    *n = W[0] || b[0] ? 1 : 0;
+    for (int k = 0; *n == k && k < MLP_MAX_HIDDEN; k++) { /* a deep encoder's, while there are more */
+        char name[32];
+        snprintf(name, sizeof name, "enc%d.weight", k);
+        W[k] = tg_ckpt_find(ck, name);
+        snprintf(name, sizeof name, "enc%d.bias", k);
+        b[k] = tg_ckpt_find(ck, name);
+        *n += W[k] || b[k];
+    }
+    bool ok = *n > 0;
+    for (int k = 0; ok && k < *n; k++)
+        ok = W[k] && W[k]->ndim == 2 && b[k] && b[k]->ndim == 1 && b[k]->shape[0] == W[k]->shape[1] &&
+             (k == 0 || W[k]->shape[0] == W[k - 1]->shape[1]);
+    return ok ? TG_OK
+              : tg_error_set(err, TG_ERR_FORMAT, "%s: no encoder: enc.weight [D,H] and enc.bias [H] are missing or malformed",
+                             path);
+}
+
+int mlp_init_from_encoder(mlp_model *m, int first, const tg_checkpoint *ck, const char *path, int *used, tg_error *err)
 {
     tg_activation act = tg_activation_of(TG_ACT_SIGMOID);
     int rc = mlp_encoder_activation(ck, path, &act, err);
     if (rc)
         return rc;
-    const tg_tensor *W = tg_ckpt_find(ck, "enc.weight"), *b = tg_ckpt_find(ck, "enc.bias");
-    if (!W || W->ndim != 2 || !b || b->ndim != 1 || b->shape[0] != W->shape[1])
-        return tg_error_set(err, TG_ERR_FORMAT, "%s: no encoder: enc.weight [D,H] and enc.bias [H] are missing or malformed",
-                            path);
-    size_t D = W->shape[0], H = W->shape[1];
-    tg_dense *first = &m->layers[0];
-    if (D != m->cfg.input)
-        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder takes %zu inputs but the data's images have %zu pixels",
-                            path, D, m->cfg.input);
-    if (H != m->cfg.hidden[0])
-        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder has %zu hidden units but --layers starts with %zu",
-                            path, H, m->cfg.hidden[0]);
+    const tg_tensor *W[MLP_MAX_HIDDEN], *b[MLP_MAX_HIDDEN];
+    int n;
+    if ((rc = encoder_layers(ck, path, W, b, &n, err)))
+        return rc;
+    if (first + n > m->cfg.n_hidden)
+        return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: its %d encoder layer%s from hidden layer %d on, but --layers has %d",
+                            path, n, n > 1 ? "s" : "", first + 1, m->cfg.n_hidden);
+    for (int k = 0; k < n; k++) {
+        size_t D = W[k]->shape[0], H = W[k]->shape[1], layer = (size_t)first + (size_t)k;
+        size_t in = layer ? m->cfg.hidden[layer - 1] : m->cfg.input;
+        if (D != in && layer == 0)
+            return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder takes %zu inputs but the data's images have %zu pixels",
+                                path, D, in);
+        if (D != in)
+            return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder takes %zu inputs but hidden layer %zu has %zu units",
+                                path, D, layer, in);
+        if (H != m->cfg.hidden[layer] && layer == 0)
+            return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder has %zu hidden units but --layers starts with %zu",
+                                path, H, m->cfg.hidden[0]);
+        if (H != m->cfg.hidden[layer])
+            return tg_error_set(err, TG_ERR_ARG, "--init-encoder %s: the encoder has %zu hidden units but --layers has %zu at position %zu",
+                                path, H, m->cfg.hidden[layer], layer + 1);
+    }
     if (act.kind != m->cfg.act.kind || act.param != m->cfg.act.param) {
         char encoder_act[48], mlp_act[48];
         tg_activation_format(act, encoder_act, sizeof encoder_act);
@@ -282,7 +318,11 @@ int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *pat
                             path, encoder_act, mlp_act);
     }
     /* Same layout: the CAE's z = x·W + b with W [D,H] input-major, as the Dense layer's. */
-    if ((rc = tg_tensor_copy(&first->weight.value, W, err)) || (rc = tg_tensor_copy(&first->bias.value, b, err)))
-        return rc;
+    for (int k = 0; k < n; k++) {
+        tg_dense *layer = &m->layers[first + k];
+        if ((rc = tg_tensor_copy(&layer->weight.value, W[k], err)) || (rc = tg_tensor_copy(&layer->bias.value, b[k], err)))
+            return rc;
+    }
+    *used = n;
     return TG_OK;
 }

@@ -77,11 +77,13 @@ int mlp_model_load_file(mlp_model *m, const char *path, tg_error *err);
  * (metadata model=cae, activation=...).  TG_ERR_FORMAT naming `path` when ck is not a CAE
  * checkpoint or its activation is unknown. */
 int mlp_encoder_activation(const tg_checkpoint *ck, const char *path, tg_activation *act, tg_error *err);
-/* Copies the CAE encoder's enc.weight [D,H] and enc.bias [H] into the first hidden layer
- * (layer0.weight [D,h1], layer0.bias [h1]), which has the same form z = x·W + b.  Checked first,
- * nothing changed on failure: ck is a CAE checkpoint (TG_ERR_FORMAT naming `path`), D equals the
- * model's input size, H its first hidden width, and the encoder's activation the model's
- * (TG_ERR_ARG naming the option and both values). */
-int mlp_init_from_encoder(mlp_model *m, const tg_checkpoint *ck, const char *path, tg_error *err);
+/* Copies the CAE encoder's layers into hidden layers first, first+1, ... (*used of them): the
+ * one-layer model's enc.weight [D,H] and enc.bias [H], or a deep encoder's enc0.*, enc1.*, ...
+ * (layer<k>.weight [in,h], layer<k>.bias [h] have the same form z = x·W + b).  Checked first,
+ * nothing changed on failure: ck is a CAE checkpoint (TG_ERR_FORMAT naming `path`), each
+ * layer's inputs equal the model's (the data's pixels for layer 0), its units the width of
+ * --layers there, and the encoder's activation the model's (TG_ERR_ARG naming the option, the
+ * file and both values). */
+int mlp_init_from_encoder(mlp_model *m, int first, const tg_checkpoint *ck, const char *path, int *used, tg_error *err);
 
 #endif
