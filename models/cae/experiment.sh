@@ -1,187 +1,194 @@
 #!/usr/bin/env bash
-# The paper's experiment, reproducibly: AE (λ = 0), CAE (λ > 0) and CAE+H (λ and γ > 0) trained
-# with the same budget, their diagnostics (Jacobian norm, Hessian term, contraction ratio against
-# radius, singular-value spectra, saturation, linear probe), and the pre-training comparison
-# (an MLP from random initialization against the same MLP whose first layer starts from each
-# encoder, fine-tuned with the same budget).  Writes OUT_DIR/report.md with the numbers of this
-# run, the charts, and whether the paper's claims hold here.
+# Rifai et al. (ICML 2011), Table 1 and its claims, as the authors ran the model: the CAE and the
+# paper's baselines (AE, AE with weight decay, denoising AEs with Gaussian and masking noise),
+# CAE+H, and a stacked two-layer CAE, each pre-trained with several seeds, measured (test error
+# after fine-tuning, mean ‖J‖_F, saturation, dead units, Hessian term, contraction curves along
+# random / data / tangent / orthogonal directions, spectra, tangent images) and fine-tuned as an
+# MLP with several seeds, with paired differences against random initialization.  Writes
+# OUT_DIR/report.md; with --docs, docs/experiment.md and its pictures in docs/experiment/.
 #
-#   models/cae/experiment.sh [DATA_DIR] [OUT_DIR]
+#   models/cae/experiment.sh [--quick] [--docs] [DATA_DIR] [OUT_DIR]
 #
-# DATA_DIR: IDX files (default $CAE_DATA, else /usr/share/datasets/fashion-mnist); OUT_DIR:
-# default out/experiment.  The programs come from $BUILD_DIR (default build/; build it first
-# with `meson setup build && ninja -C build`).  The settings below can be overridden from the
-# environment, e.g. HIDDEN=128 EPOCHS=1 LIMIT=5000 for a quick look.  Same settings and seed,
-# same numbers (the programs are deterministic for any thread count).
+# DATA_DIR: IDX files (default $CAE_DATA, else /usr/share/datasets/fashion-mnist; --quick:
+# synthetic).  OUT_DIR: default out/experiment (--quick: out/experiment-quick).  The programs come
+# from $BUILD_DIR (default build/).  --quick shrinks everything (for the test suite: a few
+# seconds); any setting below can be overridden from the environment.  The programs are
+# deterministic for any thread count: the same settings give the same report.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-DATA=${1:-${CAE_DATA:-/usr/share/datasets/fashion-mnist}}
-OUT=${2:-out/experiment}
+QUICK=0 DOCS=0
+while [ $# -gt 0 ]; do
+    case $1 in
+        --quick) QUICK=1 ;;
+        --docs) DOCS=1 ;;
+        --help|-h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        --*) echo "experiment.sh: unknown option $1 (--quick, --docs)" >&2; exit 2 ;;
+        *) break ;;
+    esac
+    shift
+done
+if [ $QUICK = 1 ]; then
+    DATA=${1:-synthetic}
+    OUT=${2:-out/experiment-quick}
+else
+    DATA=${1:-${CAE_DATA:-/usr/share/datasets/fashion-mnist}}
+    OUT=${2:-out/experiment}
+fi
 BUILD_DIR=${BUILD_DIR:-$ROOT/build}
-CAE=$BUILD_DIR/cae
-MLP=$BUILD_DIR/mlp
+RUN=${TG_RUN_WRAPPER:-} # the test suite's emulator or checker, if any
 
-# The budget: chosen so that the whole script runs in well under 15 minutes on 2 cores.
-HIDDEN=${HIDDEN:-256}        # hidden units of every encoder (and of the MLP's hidden layer)
-EPOCHS=${EPOCHS:-5}          # passes over the training images, for every autoencoder
-LIMIT=${LIMIT:-60000}        # training images used (the autoencoders and the MLPs)
-BATCH=${BATCH:-64}
-LR=${LR:-1e-3}               # Adam
-LAMBDA=${LAMBDA:-1e-2}       # CAE and CAE+H: weight of ‖J‖²
-GAMMA=${GAMMA:-1}            # CAE+H: weight of E‖J(x) - J(x+ε)‖²
+# ---- settings: the paper's model (cae train --preset rifai2011), a budget of ~30 min on 2 cores ----
+q() { if [ $QUICK = 1 ]; then echo "$2"; else echo "$1"; fi; } # q FULL QUICK
+HIDDEN=${HIDDEN:-$(q 1000 24)}          # units of every encoder (and of the MLP's hidden layers)
+HIDDEN2=${HIDDEN2:-$(q 1000 16)}        # the stacked CAE's second layer
+LIMIT=${LIMIT:-$(q 12000 600)}          # training images read; VALID of them held out (by seed)
+VALID=${VALID:-$(q 2000 100)}           # as the MNIST-variations sets: 10000 train, 2000 valid
+PRE_EPOCHS=${PRE_EPOCHS:-$(q 10 2)}     # pre-training, SGD (the preset's lr 0.01, batch 32)
+MLP_EPOCHS=${MLP_EPOCHS:-$(q 10 2)}     # fine-tuning, Adam 1e-3, batch 64; best epoch on VALID
+PRE_SEEDS=${PRE_SEEDS:-$(q "1 2 3" "1 2")}
+FT_SEEDS=${FT_SEEDS:-$(q "1 2 3" "1 2")}
+LAMBDA=${LAMBDA:-1}                     # the CAE's λ on the summed cross-entropy (the paper's convention)
+LAMBDA_SWEEP=${LAMBDA_SWEEP:-"0.3 3"} # more CAEs (first seed) to compare CAE+H at matched ‖J‖_F
+GAMMA=${GAMMA:-10}                      # CAE+H: weight of E‖J(x) − J(x+ε)‖²
 CORRUPTIONS=${CORRUPTIONS:-4}
-SIGMA=${SIGMA:-0.1}
-MLP_EPOCHS=${MLP_EPOCHS:-5}  # fine-tuning budget, the same for every MLP
-SEED=${SEED:-1}
+SIGMA=${SIGMA:-0.3}                     # CAE+H's corruptions, and every model's Hessian term
+WEIGHT_DECAY=${WEIGHT_DECAY:-1e-3}      # AE+wd (L2 on the weights, not the biases)
+DAE_SIGMA=${DAE_SIGMA:-0.3}             # DAE-g: Gaussian noise
+DAE_MASK=${DAE_MASK:-0.25}              # DAE-b: masking noise (a pixel zeroed with this probability)
+RADII=${RADII:-$(q "0.5,1,2,5,10,20,40" "0.5,2,10")}
+TANGENT_MODELS=${TANGENT_MODELS:-"AE CAE"} # tangent/orthogonal contraction (slow: ~3 min a model)
 
 die() { echo "experiment.sh: $*" >&2; exit 2; }
+CAE=$BUILD_DIR/cae MLP=$BUILD_DIR/mlp
 [ -x "$CAE" ] && [ -x "$MLP" ] || die "$CAE or $MLP is missing: build first (meson setup build && ninja -C build), or set BUILD_DIR"
-[ -d "$DATA" ] || die "$DATA: no such data directory (Fashion-MNIST: apt-get install dataset-fashion-mnist)"
+[ "$DATA" = synthetic ] || [ -d "$DATA" ] || die "$DATA: no such data directory (Fashion-MNIST: apt-get install dataset-fashion-mnist)"
 mkdir -p "$OUT" || die "cannot create $OUT"
-# Absolute paths: the rest runs inside OUT_DIR (short model names in the charts' legends).
-CAE=$(cd "$(dirname "$CAE")" && pwd)/cae
-MLP=$(cd "$(dirname "$MLP")" && pwd)/mlp
-DATA=$(cd "$DATA" && pwd)
+CAE=$(cd "$(dirname "$CAE")" && pwd)/cae MLP=$(cd "$(dirname "$MLP")" && pwd)/mlp
+[ "$DATA" = synthetic ] || DATA=$(cd "$DATA" && pwd)
 cd "$OUT"
 OUT=$(pwd)
+cae() { $RUN "$CAE" "$@"; }
+mlp() { $RUN "$MLP" "$@"; }
 
-# ---- timing -------------------------------------------------------------------------------------
+# The baselines and the CAEs: NAME|cae train options beyond the preset and the budget.
+MODELS=("AE|--lambda 0"
+        "AE+wd|--lambda 0 --weight-decay $WEIGHT_DECAY"
+        "DAE-g|--lambda 0 --noise gaussian:$DAE_SIGMA"
+        "DAE-b|--lambda 0 --noise mask:$DAE_MASK"
+        "CAE|--lambda $LAMBDA"
+        "CAE+H|--lambda $LAMBDA --gamma $GAMMA --corruptions $CORRUPTIONS --sigma $SIGMA")
+NAMES=() && for m in "${MODELS[@]}"; do NAMES+=("${m%%|*}"); done
+read -r -a PSEEDS <<<"$PRE_SEEDS"
+read -r -a FSEEDS <<<"$FT_SEEDS"
+FIRST=${PSEEDS[0]}
+
+# ---- progress and timing -------------------------------------------------------------------------
 START=$EPOCHREALTIME
 : >timings.txt
-# timed NAME COMMAND...: runs the command, appends "NAME SECONDS" to timings.txt.
-timed() {
-    local name=$1 t0=$EPOCHREALTIME
+read -r -a SWEEP <<<"$LAMBDA_SWEEP"
+STEPS=$(( (${#PSEEDS[@]} * (${#MODELS[@]} + 1) + ${#SWEEP[@]}) * 2 + ${#PSEEDS[@]} * ${#FSEEDS[@]} * (${#MODELS[@]} + 3) ))
+DONE=0
+note() { echo "experiment: $*" >&2; }
+progress() { # one line a run: [done/total] elapsed what
+    DONE=$((DONE + 1))
+    awk -v d=$DONE -v n=$STEPS -v a="$START" -v b="$EPOCHREALTIME" -v w="$1" \
+        'BEGIN { printf "experiment: [%3d/%d %3.0f%%] %5.0f s  %s\n", d, n, 100 * d / n, b - a, w }' >&2
+}
+timed() { # timed GROUP COMMAND...: adds the command's seconds to GROUP in timings.txt
+    local group=$1 t0=$EPOCHREALTIME
     shift
     "$@"
-    awk -v a="$t0" -v b="$EPOCHREALTIME" -v n="$name" 'BEGIN { printf "%s %.1f\n", n, b - a }' >>timings.txt
+    awk -v a="$t0" -v b="$EPOCHREALTIME" -v g="$group" 'BEGIN { printf "%s\t%.1f\n", g, b - a }' >>timings.txt
 }
-note() { echo "experiment: $*" >&2; }
 
-# ---- 1. the three autoencoders ---------------------------------------------------------------------
-common=(--data "$DATA" --hidden "$HIDDEN" --activation sigmoid --decoder linear --loss mse
-        --epochs "$EPOCHS" --limit "$LIMIT" --batch "$BATCH" --lr "$LR" --seed "$SEED")
-train_ae() { # NAME ARGS...
-    local name=$1
-    shift
-    note "training $name"
-    "$CAE" train "${common[@]}" "$@" --out "$name.ckpt" --log "$name.csv" >"$name.train.txt"
+# ---- 1. pre-training ----------------------------------------------------------------------------
+budget=(--data "$DATA" --preset rifai2011 --hidden "$HIDDEN" --epochs "$PRE_EPOCHS" --limit "$LIMIT"
+        --valid "$VALID")
+pretrain() { # NAME SEED OPTIONS...: NAME-sSEED.ckpt, its training output and its evaluation
+    local name=$1 seed=$2
+    shift 2
+    cae train "${budget[@]}" --seed "$seed" "$@" --out "$name-s$seed.ckpt" --log "$name-s$seed.csv" \
+        >"$name-s$seed.train.txt" 2>&1 || die "cae train of $name (seed $seed) failed: see $OUT/$name-s$seed.train.txt"
+    progress "trained $name, seed $seed"
 }
-timed "train AE" train_ae AE --lambda 0
-timed "train CAE" train_ae CAE --lambda "$LAMBDA"
-timed "train CAE+H" train_ae CAE+H --lambda "$LAMBDA" --gamma "$GAMMA" --corruptions "$CORRUPTIONS" --sigma "$SIGMA"
-
-# ---- 2. diagnostics: one table, one set of charts ------------------------------------------------
-note "comparing (eval of each model, charts)"
-timed "compare" "$CAE" compare --data "$DATA" --model AE.ckpt --model CAE.ckpt --model CAE+H.ckpt \
-    --out charts >compare.txt
-note "rendering the CAE's pictures"
-timed "render CAE" "$CAE" render --model CAE.ckpt --data "$DATA" --log CAE.csv --out render-CAE 2>/dev/null
-
-# ---- 3. pre-training for classification -----------------------------------------------------------
-mlp_common=(--data "$DATA" --layers "$HIDDEN" --activation sigmoid --epochs "$MLP_EPOCHS" --limit "$LIMIT"
-            --batch "$BATCH" --lr "$LR" --seed "$SEED")
-fine_tune() { # NAME [ENCODER]
-    local name=$1 init=()
-    [ $# -gt 1 ] && init=(--init-encoder "$2")
-    note "MLP from $name"
-    "$MLP" train "${mlp_common[@]}" "${init[@]}" --out "mlp-$name.ckpt" >"mlp-$name.train.txt"
-    "$MLP" eval --model "mlp-$name.ckpt" --data "$DATA" >"mlp-$name.eval.txt"
+evaluate() { # NAME SEED: cae eval with the report's radii, directions and σ
+    cae eval --model "$1-s$2.ckpt" --data "$DATA" --radii "$RADII" --directions data --sigma "$SIGMA" \
+        --seed 1 >"$1-s$2.eval.txt" 2>&1 || die "cae eval of $1 (seed $2) failed: see $OUT/$1-s$2.eval.txt"
+    progress "evaluated $1, seed $2"
 }
-timed "MLP random" fine_tune random
-for name in AE CAE CAE+H; do
-    timed "MLP from $name" fine_tune "$name" "$name.ckpt"
+for seed in "${PSEEDS[@]}"; do
+    for m in "${MODELS[@]}"; do
+        read -r -a opts <<<"${m#*|}"
+        timed "pre-train ${m%%|*}" pretrain "${m%%|*}" "$seed" "${opts[@]}"
+        timed "evaluate" evaluate "${m%%|*}" "$seed"
+    done
+    # The stacked CAE: a second CAE trained on the first one's codes (greedy, as the paper).
+    timed "pre-train CAE-2" pretrain CAE-2 "$seed" --lambda "$LAMBDA" --stack-on "CAE-s$seed.ckpt" --hidden "$HIDDEN2"
+    progress "(the stacked CAE is measured by its fine-tuning only)"
 done
+for lambda in "${SWEEP[@]}"; do # CAEs at other λ: the CAE's Hessian term against its ‖J‖_F
+    timed "pre-train CAE λ sweep" pretrain "CAE@$lambda" "$FIRST" --lambda "$lambda"
+    timed "evaluate" evaluate "CAE@$lambda" "$FIRST"
+done
+
+# ---- 2. fine-tuning: every (pre-training seed, fine-tuning seed) pair, one MLP per arm -------------
+# The MLP's seed (initialization of what no encoder gives, the batches, the validation split) is
+# 100·p + f, the same in every arm: the arms differ only in where their hidden layers start, so
+# their test errors can be compared pair by pair.
+: >runs.tsv
+fine_tune() { # ARM P F LAYERS ENCODERS...
+    local arm=$1 p=$2 f=$3 layers=$4 seed=$((100 * $2 + $3)) init=()
+    shift 4
+    for e in "$@"; do init+=(--init-encoder "$e"); done
+    local name="mlp-$arm-p$p-f$f"
+    mlp train --data "$DATA" --layers "$layers" --activation sigmoid --epochs "$MLP_EPOCHS" --limit "$LIMIT" \
+        --valid "$VALID" --seed "$seed" "${init[@]}" --out "$name.ckpt" >"$name.train.txt" 2>&1 &&
+        mlp eval --model "$name.ckpt" --data "$DATA" >"$name.eval.txt" 2>&1 ||
+        die "fine-tuning $arm ($p, $f) failed: see $OUT/$name.train.txt and .eval.txt"
+    local acc best
+    acc=$(tr ' ' '\n' <"$name.eval.txt" | sed -n 's/^test_acc=//p' | head -n 1)
+    best=$(sed -n 's/.*best epoch \([0-9]*\).*/\1/p' "$name.train.txt" | head -n 1)
+    printf '%s\t%s\t%s\t%s\t%s\n' "$arm" "$p" "$f" "$acc" "${best:-$MLP_EPOCHS}" >>runs.tsv
+    progress "fine-tuned $arm ($p, $f): test_acc=$acc"
+}
+for p in "${PSEEDS[@]}"; do
+    for f in "${FSEEDS[@]}"; do
+        timed "fine-tune" fine_tune random "$p" "$f" "$HIDDEN"
+        for name in "${NAMES[@]}"; do
+            timed "fine-tune" fine_tune "$name" "$p" "$f" "$HIDDEN" "$name-s$p.ckpt"
+        done
+        timed "fine-tune" fine_tune random-2 "$p" "$f" "$HIDDEN,$HIDDEN2"
+        timed "fine-tune" fine_tune CAE-2 "$p" "$f" "$HIDDEN,$HIDDEN2" "CAE-s$p.ckpt" "CAE-2-s$p.ckpt"
+    done
+done
+
+# ---- 3. pictures: the first seed's models side by side, the CAE's tangents ------------------------
+note "charts and pictures"
+models=() && for name in "${NAMES[@]}"; do models+=(--model "$name-s$FIRST.ckpt"); done
+timed "charts" cae compare --data "$DATA" "${models[@]}" --radii "$RADII" --directions data --sigma "$SIGMA" \
+    --out charts >compare.txt 2>compare.err || die "cae compare failed: see $OUT/compare.err"
+tangent=() && for name in $TANGENT_MODELS; do tangent+=(--model "$name-s$FIRST.ckpt"); done
+if [ ${#tangent[@]} -gt 0 ]; then
+    note "contraction along tangent and orthogonal directions ($TANGENT_MODELS)"
+    timed "tangent directions" cae compare --data "$DATA" "${tangent[@]}" --radii "$RADII" --directions all \
+        --sigma "$SIGMA" --out charts-tangent >compare-tangent.txt 2>compare-tangent.err ||
+        die "cae compare --directions all failed: see $OUT/compare-tangent.err"
+fi
+timed "charts" cae render --model "CAE-s$FIRST.ckpt" --data "$DATA" --log "CAE-s$FIRST.csv" --out render-CAE \
+    >/dev/null 2>render.err || die "cae render failed: see $OUT/render.err"
 TOTAL=$(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')
 
-# ---- 4. the report --------------------------------------------------------------------------------
-# value KEY FILE: the value of KEY= in FILE's first line that has it.
-value() { tr ' ' '\n' <"$2" | sed -n "s/^$1=//p" | head -n 1; }
-# metric NAME KEY: KEY of model NAME's line in compare.txt.
-metric() { grep "^model=$1.ckpt " compare.txt | tr ' ' '\n' | sed -n "s/^$2=//p"; }
-# ratios NAME: the contraction ratios of NAME at the charts' radii, in order, one per line.
-ratios() { awk -F, -v m="$1.ckpt" '$1 == m { print $3 }' charts/contraction.csv; }
-radii=$(awk -F, '$1 == "AE.ckpt" { print $2 }' charts/contraction.csv)
-INPUT=$(grep -a -m 1 '^input=' AE.ckpt | cut -d= -f2) # the checkpoint's metadata (one key=value a line)
-fmt() { awk -v x="$1" 'BEGIN { printf "%.4g", x }'; }
-below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; } # a < b
-verdict() { if "$@"; then echo "**yes**"; else echo "**no**"; fi; }
-
-mlp_acc() { value test_acc "mlp-$1.eval.txt"; }
-every_radius_below() { # A B: every contraction ratio of A is below B's at the same radius
-    paste <(ratios "$1") <(ratios "$2") | awk 'NF == 2 { n++; if ($1 < $2) k++ } END { exit !(n > 0 && k == n) }'
-}
-count_below() { paste <(ratios "$1") <(ratios "$2") | awk 'NF == 2 { n++; if ($1 < $2) k++ } END { printf "%d of %d", k, n }'; }
-
-{
-    echo "# AE, CAE and CAE+H on $(basename "$DATA"): the contractive autoencoder's claims, checked"
-    echo
-    echo "Generated by \`models/cae/experiment.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores;"
-    echo "the whole run took **${TOTAL} s**. Every number below comes from this run's files in this directory."
-    echo
-    echo "## Setup"
-    echo
-    echo "- Data: \`$DATA\`, the first $LIMIT training images; metrics on the test split (t10k)."
-    echo "- Encoders: $INPUT → $HIDDEN sigmoid, linear decoder, mean squared error;"
-    echo "  Adam lr $LR, batch $BATCH, $EPOCHS epochs, seed $SEED — the same budget for all three."
-    echo "- **AE**: λ = 0. **CAE**: λ = $LAMBDA (weight of ‖J‖_F²). **CAE+H**: λ = $LAMBDA and γ = $GAMMA"
-    echo "  (weight of E‖J(x) − J(x+ε)‖_F², $CORRUPTIONS Gaussian corruptions of σ = $SIGMA per image)."
-    echo "- Classification (the paper's pre-training protocol): an MLP $INPUT → $HIDDEN (sigmoid) → 10, trained on"
-    echo "  the labels for $MLP_EPOCHS epochs (Adam lr $LR, batch $BATCH, seed $SEED), from random initialization or"
-    echo "  with its first layer initialized from each encoder (\`mlp train --init-encoder\`)."
-    echo
-    echo "## Results"
-    echo
-    echo "| model | test MSE | mean ‖J‖_F² | Hessian term E‖J(x)−J(x+ε)‖_F² | contraction r = 0.1 | r = 1 | r = 3 | saturated units | linear probe acc | MLP test acc after fine-tuning |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
-    echo "| MLP from random init | | | | | | | | | $(mlp_acc random) |"
-    for m in AE CAE CAE+H; do
-        echo "| $m | $(fmt "$(metric $m test_mse)") | $(fmt "$(metric $m jac_fro2)") | $(fmt "$(metric $m hess_fro2)") |" \
-             "$(fmt "$(metric $m contraction_0.1)") | $(fmt "$(metric $m contraction_1)") | $(fmt "$(metric $m contraction_3)") |" \
-             "$(metric $m saturated) | $(metric $m probe_acc) | $(mlp_acc "$m") |"
-    done
-    echo
-    echo "Metrics over all the test images. The Hessian term is measured with one σ for every model"
-    echo "(cae compare's common σ: $(metric CAE+H hess_sigma)), 4 corruptions per image."
-    echo
-    echo "Contraction ratio ‖h(x+ε) − h(x)‖ / ‖ε‖, ε uniform on the sphere of radius r (mean over 1000 test images):"
-    echo
-    echo "| radius | $(for m in AE CAE CAE+H; do printf '%s | ' "$m"; done)"
-    echo "|---|---|---|---|"
-    paste <(echo "$radii") <(ratios AE) <(ratios CAE) <(ratios CAE+H) |
-        awk '{ printf "| %.3g | %.4g | %.4g | %.4g |\n", $1, $2, $3, $4 }'
-    echo
-    echo "![contraction ratio against radius](charts/contraction.svg)"
-    echo
-    echo "![mean singular values of the Jacobian](charts/spectrum.svg)"
-    echo
-    echo "Tangent directions (the leading right singular vectors of J at four test images) of the CAE:"
-    echo
-    echo "![CAE tangents](render-CAE/tangents.png)"
-    echo
-    echo "Other files of this run (not copied into docs/): \`render-CAE/{filters,recon}.png\`, \`render-CAE/loss.svg\`;"
-    echo "raw numbers: \`compare.txt\`, \`charts/*.csv\`, \`*.train.txt\`, \`*.csv\` (every training step), \`mlp-*.eval.txt\`."
-    echo "Pictures of the other models: \`cae render --model AE.ckpt --out DIR\`."
-    echo
-    echo "## The claims, on this run"
-    echo
-    echo "| claim (Rifai et al. 2011) | holds here? | numbers |"
-    echo "|---|---|---|"
-    echo "| the CAE's mean ‖J‖_F² is below the AE's | $(verdict below "$(metric CAE jac_fro2)" "$(metric AE jac_fro2)") | $(fmt "$(metric CAE jac_fro2)") vs $(fmt "$(metric AE jac_fro2)") |"
-    echo "| the CAE's contraction ratio is below the AE's at every radius | $(verdict every_radius_below CAE AE) | below at $(count_below CAE AE) radii |"
-    echo "| CAE+H's Hessian term is below the CAE's | $(verdict below "$(metric CAE+H hess_fro2)" "$(metric CAE hess_fro2)") | $(fmt "$(metric CAE+H hess_fro2)") vs $(fmt "$(metric CAE hess_fro2)") |"
-    echo "| CAE+H's contraction ratio is below the AE's at every radius | $(verdict every_radius_below CAE+H AE) | below at $(count_below CAE+H AE) radii |"
-    echo "| the CAE saturates more hidden units than the AE | $(verdict below "$(metric AE saturated)" "$(metric CAE saturated)") | $(metric CAE saturated) vs $(metric AE saturated) |"
-    echo "| pre-training with the CAE beats random initialization after fine-tuning | $(verdict below "$(mlp_acc random)" "$(mlp_acc CAE)") | $(mlp_acc CAE) vs $(mlp_acc random) |"
-    echo "| pre-training with CAE+H beats random initialization after fine-tuning | $(verdict below "$(mlp_acc random)" "$(mlp_acc CAE+H)") | $(mlp_acc CAE+H) vs $(mlp_acc random) |"
-    echo "| pre-training with the CAE beats pre-training with the AE | $(verdict below "$(mlp_acc AE)" "$(mlp_acc CAE)") | $(mlp_acc CAE) vs $(mlp_acc AE) |"
-    echo
-    echo "## Timings (seconds)"
-    echo
-    echo "| step | seconds |"
-    echo "|---|---|"
-    awk '{ s = $NF; $NF = ""; sub(/ $/, ""); printf "| %s | %s |\n", $0, s }' timings.txt
-    echo "| **total** | **$TOTAL** |"
-} >report.md
+# ---- 4. the report ------------------------------------------------------------------------------
+# shellcheck source=models/cae/experiment_report.sh
+. "$ROOT/models/cae/experiment_report.sh"
+IMG=. write_report >report.md
 note "wrote $OUT/report.md (total ${TOTAL} s)"
-grep -A 12 '^| claim' report.md
+if [ $DOCS = 1 ]; then
+    mkdir -p "$ROOT/docs/experiment"
+    cp charts/contraction.svg charts/spectrum.svg render-CAE/tangents.png render-CAE/filters.png "$ROOT/docs/experiment/"
+    [ ${#tangent[@]} -eq 0 ] || cp charts-tangent/contraction.svg "$ROOT/docs/experiment/contraction-tangent.svg"
+    IMG=experiment DOCS_LINKS=1 write_report >"$ROOT/docs/experiment.md"
+    note "wrote $ROOT/docs/experiment.md and docs/experiment/"
+fi
+sed -n '/^## The claims/,/^## /p' report.md | sed '$d'
