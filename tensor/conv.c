@@ -60,6 +60,14 @@ static bool use_wide(const tg_conv_geom *g)
            2 * wide_cols(g) <= 3 * g->OH * g->OW;
 }
 
+/* Columns per wide panel: whole images when one fits (a cut image's runs go through the edge
+ * code of both panels: whole images measured faster, docs/performance.md), else a cut as plain. */
+static size_t wide_panel_cols(const tg_conv_geom *g)
+{
+    size_t Q = wide_cols(g), cols = panel_cols_of(g, g->B * Q);
+    return cols >= Q ? cols / Q * Q : cols;
+}
+
 size_t tg_conv_scratch_floats(const tg_conv_geom *g)
 {
     size_t K = g->C * g->KH * g->KW, plain = tg_conv_panel_cols(g);
@@ -387,14 +395,29 @@ static void wide_im2col_rows(size_t lo, size_t hi, void *ctx)
     }
 }
 
-/* One wide output row i of an image part, [t, end): its real columns first (q < OW), then those
- * past OW.  Returns how many of each: *real, *extra. */
-static inline void wide_row_split(const tg_conv_geom *g, size_t t, size_t end, size_t *real, size_t *extra)
+/* Walks the wide output rows of an image part [ta, tz): for each, its real columns (q < OW) and
+ * those past OW, from output (i, q); only the first row may start at q > 0.  (No division per
+ * row: these loops move 10-float pieces, and a division costs as much as moving one.) */
+typedef struct wide_rows {
+    size_t t, tz, i, q, real, extra;
+} wide_rows;
+
+static inline wide_rows wide_rows_start(const tg_conv_geom *g, const wide_part *wp)
 {
-    size_t i = t / g->W, row_end = (i + 1) * g->W < end ? (i + 1) * g->W : end;
-    size_t real_end = i * g->W + g->OW < row_end ? i * g->W + g->OW : row_end;
-    *real = real_end > t ? real_end - t : 0;
-    *extra = row_end - t - *real;
+    return (wide_rows){wp->ta, wp->tz, wp->ta / g->W, wp->ta % g->W, 0, 0};
+}
+
+/* The next row's piece into r->real, r->extra; false at the part's end. */
+static inline bool wide_rows_next(const tg_conv_geom *g, wide_rows *r)
+{
+    if (r->real + r->extra) /* past the row just walked */
+        r->t += r->real + r->extra, r->i++, r->q = 0;
+    if (r->t >= r->tz)
+        return false;
+    size_t left = r->tz - r->t, row = g->W - r->q < left ? g->W - r->q : left;
+    r->real = r->q < g->OW ? (g->OW - r->q < row ? g->OW - r->q : row) : 0;
+    r->extra = row - r->real;
+    return true;
 }
 
 // the wide dy panel [O, cols] <- dy [B,O,P] (zeros in the columns past OW), rows o in [lo, hi)
@@ -403,18 +426,17 @@ static void wide_gather_rows(size_t lo, size_t hi, void *ctx)
     const panel_job *pj = ctx;
     const tg_conv_geom *g = pj->g;
     size_t P = g->OH * g->OW, Q = wide_cols(g), b0 = pj->j0 / Q, b1 = (pj->j1 - 1) / Q;
-    for (size_t o = lo; o < hi; o++)
-        for (size_t b = b0; b <= b1; b++) {
-            wide_part wp = wide_part_of(pj, b);
+    for (size_t b = b0; b <= b1; b++) {
+        wide_part wp = wide_part_of(pj, b);
+        for (size_t o = lo; o < hi; o++) {
             float *d = pj->dst + o * pj->cols + wp.at;
             const float *s = pj->src + (b * g->O + o) * P;
-            for (size_t t = wp.ta, real, extra; t < wp.tz; t += real + extra) {
-                wide_row_split(g, t, wp.tz, &real, &extra);
-                copy_floats(d, s + t / g->W * g->OW + t % g->W, real);
-                zero_floats(d + real, extra);
-                d += real + extra;
+            for (wide_rows r = wide_rows_start(g, &wp); wide_rows_next(g, &r); d += r.real + r.extra) {
+                copy_floats(d, s + r.i * g->OW + r.q, r.real);
+                zero_floats(d + r.real, r.extra);
             }
         }
+    }
 }
 
 // y [B,O,P] <- the real columns of the wide output panel [O, cols] + bias[o], rows o in [lo, hi)
@@ -423,16 +445,15 @@ static void wide_scatter_rows(size_t lo, size_t hi, void *ctx)
     const panel_job *pj = ctx;
     const tg_conv_geom *g = pj->g;
     size_t P = g->OH * g->OW, Q = wide_cols(g), b0 = pj->j0 / Q, b1 = (pj->j1 - 1) / Q;
-    for (size_t o = lo; o < hi; o++) {
-        float bo = pj->bias ? pj->bias[o] : 0.0f;
-        for (size_t b = b0; b <= b1; b++) {
-            wide_part wp = wide_part_of(pj, b);
+    for (size_t b = b0; b <= b1; b++) {
+        wide_part wp = wide_part_of(pj, b);
+        for (size_t o = lo; o < hi; o++) {
+            float bo = pj->bias ? pj->bias[o] : 0.0f;
             const float *s = pj->src + o * pj->cols + wp.at;
             float *d = pj->dst + (b * g->O + o) * P;
-            for (size_t t = wp.ta, real, extra; t < wp.tz; t += real + extra, s += real + extra) {
-                wide_row_split(g, t, wp.tz, &real, &extra);
-                float *dr = d + t / g->W * g->OW + t % g->W;
-                for (size_t q = 0; q < real; q++)
+            for (wide_rows r = wide_rows_start(g, &wp); wide_rows_next(g, &r); s += r.real + r.extra) {
+                float *dr = d + r.i * g->OW + r.q;
+                for (size_t q = 0; q < r.real; q++)
                     dr[q] = s[q] + bo;
             }
         }
@@ -500,7 +521,7 @@ static void wide_col2im_planes(size_t lo, size_t hi, void *ctx)
 static void forward_wide(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *bias,
                          float *y, float *scratch)
 {
-    size_t K = g->C * g->KH * g->KW, all = g->B * wide_cols(g), panel = panel_cols_of(g, all);
+    size_t K = g->C * g->KH * g->KW, all = g->B * wide_cols(g), panel = wide_panel_cols(g);
     float *col = scratch, *out = scratch + K * panel;
     for (size_t j0 = 0; j0 < all; j0 += panel) {
         panel_job pj = {g, j0, j0 + panel < all ? j0 + panel : all, 0, x, col, bias};
@@ -516,7 +537,7 @@ static void forward_wide(tg_simd_path path, const tg_conv_geom *g, const float *
 static void input_grad_wide(tg_simd_path path, const tg_conv_geom *g, const float *w, const float *dy, float *dx,
                             float *scratch)
 {
-    size_t K = g->C * g->KH * g->KW, Q = wide_cols(g), all = g->B * Q, panel = panel_cols_of(g, all);
+    size_t K = g->C * g->KH * g->KW, Q = wide_cols(g), all = g->B * Q, panel = wide_panel_cols(g);
     float *dcol = scratch, *dyp = scratch + K * panel;
     for (size_t j0 = 0; j0 < all; j0 += panel) {
         panel_job pj = {g, j0, j0 + panel < all ? j0 + panel : all, 0, dy, dyp, NULL};
