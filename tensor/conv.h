@@ -20,8 +20,14 @@
  *                                                 runs inside the product; dw += dWᵀ transposed at the end)
  *   input grad     dcol_panel [K, cols] = Wᵀ · dY_panel,  then scattered back ("col2im") into dx
  * Panels span image boundaries, so small images are batched into one product (LeNet's second layer:
- * 8 images of 10×10 outputs per panel) and large ones are cut.  The panel's size bounds memory and
- * keeps the panel in L2 while the product streams it (docs/performance.md has the measurement).
+ * 4.4 images of 10×10 outputs per panel of 436 columns) and large ones are cut.  The panel's size
+ * bounds memory and keeps the panel in L2 while the product streams it (docs/performance.md has the
+ * measurement).
+ * With stride 1 and no padding the forward (when it keeps no patches) and the input gradient use
+ * a "wide" col instead, whose output rows are W columns long (OW real ones and W − OW thrown away,
+ * or fed zeros): each image's patch row (c, kh, kw) is then one contiguous run of its plane, so
+ * im2col copies and col2im adds one run per (image, k) rather than one per output row, for up to
+ * 3/2 the products' columns (conv.c, wide_cols).  Its panels hold whole images when one fits.
  *
  * Determinism: panel boundaries depend on the geometry alone; every fill and scatter is split over
  * threads by disjoint output regions, each element's additions in a fixed order; the products are
@@ -59,7 +65,8 @@ bool tg_conv_geom_init(tg_conv_geom *g);
 /* Columns of col per panel: as many as fit TG_CONV_PANEL_FLOATS (at least 16), at most B·OH·OW. */
 size_t tg_conv_panel_cols(const tg_conv_geom *g);
 /* The scratch the fast kernels need: a col panel, an output panel and its transpose, and the
- * transposed weight gradient: (K + 2·O)·panel_cols + K·O floats. */
+ * transposed weight gradient: (K + 2·O)·cols + K·O floats, cols the wider of the plain and the wide
+ * panels (conv.c). */
 size_t tg_conv_scratch_floats(const tg_conv_geom *g);
 
 /* The floats of the whole batch's unrolled patches, col [K, B·OH·OW]: what `kept` holds. */

@@ -35,6 +35,11 @@ static const size_t GEOMS[][10] = {
     {2, 3, 6, 5, 4, 1, 1, 3, 0, 1},    /* 1×1, stride 3 */
     {2, 8, 40, 40, 4, 3, 3, 1, 1, 1},  /* K = 72: a panel of 910 columns cuts each 1600-column image */
     {5, 2, 1, 37, 3, 1, 4, 2, 3, 1},   /* a 1-D signal (conv1d's geometry) */
+    /* the wide layout (stride 1, no padding): */
+    {3, 2, 13, 11, 5, 3, 2, 1, 0, 2},  /* dilation 2, a non-square kernel, odd sizes */
+    {1, 1, 9, 9, 12, 3, 3, 1, 0, 1},   /* batch 1, one channel, O = 12 (the transposed dw) */
+    {2, 3, 30, 30, 4, 7, 7, 1, 0, 1},  /* K = 147, Q = 714: a panel of 445 columns cuts each image */
+    {3, 1, 1, 60, 2, 1, 19, 1, 0, 1},  /* a 1-D signal, KW = 19: two groups of kernel columns */
 };
 
 static tg_conv_geom geom_of(const size_t *v)
