@@ -1,11 +1,13 @@
-/* tensor/linalg.c — cyclic Jacobi eigen-solver and the wide-matrix SVD built on it.
+/* tensor/linalg.c — cyclic Jacobi eigen-solver, an eigenvalues-only solver for large matrices,
+ * and the wide-matrix SVD built on them.
  *
  * Jacobi in one paragraph: for an off-diagonal pair (p,q) choose the plane rotation R(p,q,θ)
  * that zeroes a_pq in A' = Rᵀ·A·R.  A' keeps A's eigenvalues and the off-diagonal mass drops by
  * 2·a_pq²; sweeping over all pairs again and again drives A to a diagonal matrix (quadratic
  * convergence at the end), and the product of the rotations holds the eigenvectors.  Slow
  * compared with tridiagonalization + QR, but short, robust and accurate, which is what an
- * analysis tool on 64×64 Gram matrices needs. */
+ * analysis tool on 64×64 Gram matrices needs; spectra of 1000-unit encoders (784×784 Gram
+ * matrices, a hundred of them) take tg_sym_eigenvalues instead. */
 #include "linalg.h"
 
 #include <float.h>
@@ -198,6 +200,116 @@ int tg_sym_eigen(double *a, size_t n, double *eigenvalues, double *eigenvectors,
     return tg_sym_eigen_sweeps(a, n, eigenvalues, eigenvectors, TG_EIGEN_MAX_SWEEPS, NULL, err);
 }
 
+/* ---- tg_sym_eigenvalues ------------------------------------------------------------------ */
+
+/* Householder reduction of the symmetric a [n,n] (both triangles filled, destroyed) to the
+ * tridiagonal matrix with diagonal d [n] and off-diagonal e [n-1] that has its eigenvalues.
+ * Step k reflects the part of column k below the diagonal onto its first entry, with the unit
+ * vector v of H = I − 2·v·vᵀ; the trailing block B becomes H·B·H = B − 2(v·wᵀ + w·vᵀ), where
+ * p = B·v and w = p − (vᵀp)·v.  p [n] is scratch. */
+static void tridiagonalize(double *a, size_t n, double *d, double *e, double *v, double *p)
+{
+    for (size_t k = 0; k + 2 < n; k++) {
+        size_t m = n - k - 1; /* the trailing block's order */
+        const double *col = a + (k + 1) * n + k;
+        double norm2x = 0.0;
+        for (size_t i = 0; i < m; i++)
+            norm2x += col[i * n] * col[i * n];
+        d[k] = a[k * n + k];
+        if (norm2x == 0.0) {
+            e[k] = 0.0;
+            continue;
+        }
+        double normx = sqrt(norm2x), x0 = col[0];
+        double alpha = x0 > 0 ? -normx : normx; /* the sign that avoids cancellation in v0 */
+        double vnorm = sqrt(2.0 * normx * (normx + fabs(x0)));
+        for (size_t i = 0; i < m; i++)
+            v[i] = col[i * n] / vnorm;
+        v[0] = (x0 - alpha) / vnorm;
+        e[k] = alpha;
+        double *b = a + (k + 1) * n + (k + 1);
+        double vp = 0.0;
+        for (size_t i = 0; i < m; i++) {
+            double s = 0.0;
+            for (size_t j = 0; j < m; j++)
+                s += b[i * n + j] * v[j];
+            p[i] = s;
+            vp += v[i] * s;
+        }
+        for (size_t i = 0; i < m; i++)
+            p[i] -= vp * v[i]; /* p is now w */
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < m; j++)
+                b[i * n + j] -= 2.0 * (v[i] * p[j] + p[i] * v[j]);
+    }
+    if (n >= 2) {
+        d[n - 2] = a[(n - 2) * n + (n - 2)];
+        e[n - 2] = a[(n - 1) * n + (n - 2)];
+    }
+    d[n - 1] = a[(n - 1) * n + (n - 1)];
+}
+
+/* How many eigenvalues of the tridiagonal (d, e) lie below x: the number of negative pivots of
+ * the LDLᵀ factorization of T − x·I (Sylvester's law of inertia).  A zero pivot is nudged to a
+ * tiny negative number, which counts the eigenvalue at x as below it by rounding only. */
+static size_t count_below(const double *d, const double *e, size_t n, double x, double tiny)
+{
+    size_t count = 0;
+    double q = d[0] - x;
+    for (size_t i = 0;; i++) {
+        if (q == 0.0)
+            q = -tiny;
+        count += q < 0.0;
+        if (i + 1 == n)
+            return count;
+        q = d[i + 1] - x - e[i] * e[i] / q;
+    }
+}
+
+int tg_sym_eigenvalues(double *a, size_t n, double *eigenvalues, tg_error *err)
+{
+    if (!a || !eigenvalues)
+        return tg_error_set(err, TG_ERR_ARG, "sym_eigenvalues: NULL %s", !a ? "matrix" : "eigenvalues");
+    if (n == 0 || n > SIZE_MAX / sizeof(double) / n)
+        return tg_error_set(err, TG_ERR_ARG, "sym_eigenvalues: n = %zu", n);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i; j < n; j++) {
+            if (!isfinite(a[i * n + j]))
+                return tg_error_set(err, TG_ERR_NUMERIC, "sym_eigenvalues: a[%zu,%zu] = %g is not finite", i, j,
+                                    a[i * n + j]);
+            a[j * n + i] = a[i * n + j];
+        }
+    double *scratch = malloc(4 * n * sizeof(double));
+    if (!scratch)
+        return tg_error_set(err, TG_ERR_NOMEM, "sym_eigenvalues: n = %zu: out of memory", n);
+    double *d = scratch, *e = d + n, *v = e + n, *p = v + n;
+    tridiagonalize(a, n, d, e, v, p);
+    /* Gershgorin: every eigenvalue lies in [lo, hi]. */
+    double lo = d[0], hi = d[0];
+    for (size_t i = 0; i < n; i++) {
+        double r = (i > 0 ? fabs(e[i - 1]) : 0.0) + (i + 1 < n ? fabs(e[i]) : 0.0);
+        lo = fmin(lo, d[i] - r);
+        hi = fmax(hi, d[i] + r);
+    }
+    double scale = fmax(fabs(lo), fabs(hi)), tiny = DBL_MIN + DBL_EPSILON * scale * DBL_EPSILON;
+    /* The j-th largest eigenvalue by bisection: the point where n − j eigenvalues lie below. */
+    for (size_t j = 0; j < n; j++) {
+        double l = lo, h = hi;
+        for (int it = 0; it < 200 && h - l > 2.0 * DBL_EPSILON * scale; it++) {
+            double mid = 0.5 * (l + h);
+            if (mid <= l || mid >= h)
+                break;
+            if (count_below(d, e, n, mid, tiny) >= n - j)
+                h = mid;
+            else
+                l = mid;
+        }
+        eigenvalues[j] = 0.5 * (l + h);
+    }
+    free(scratch);
+    return TG_OK;
+}
+
 /* ---- tg_svd_wide ----------------------------------------------------------------------- */
 
 /* Removes from v [d] its components along the unit rows basis[0..count) [count,d]
@@ -315,7 +427,7 @@ int tg_svd_wide(const float *J, size_t h, size_t d, float *sigma, float *right_v
     }
 
     gram_upper(J, h, d, gram);
-    rc = tg_sym_eigen(gram, h, lambda, k ? u : NULL, err);
+    rc = k ? tg_sym_eigen(gram, h, lambda, u, err) : tg_sym_eigenvalues(gram, h, lambda, err);
     if (rc != TG_OK)
         goto done;
 

@@ -7,6 +7,7 @@
  * (64 typical, 256 fine, ~1024 works but is slow: the cost is O(n³) per sweep).
  *
  *   tg_sym_eigen(a, n, λ, V)      A = Vᵀ·diag(λ)·V,  λ sorted descending, V's rows orthonormal
+ *   tg_sym_eigenvalues(a, n, λ)   λ alone, by tridiagonalization and bisection (large n)
  *   tg_svd_wide(J, h, d, σ, R, k) J = U·diag(σ)·Rᵀ,  σ descending (h values), R's first k rows
  */
 #ifndef TG_LINALG_H
@@ -47,12 +48,19 @@ int tg_sym_eigen(double *a, size_t n, double *eigenvalues, double *eigenvectors,
 int tg_sym_eigen_sweeps(double *a, size_t n, double *eigenvalues, double *eigenvectors,
                         int max_sweeps, int *sweeps_used, tg_error *err);
 
+/* The eigenvalues alone of the symmetric n×n row-major `a` (upper triangle read, destroyed),
+ * sorted descending: Householder reduction to a tridiagonal matrix, then bisection on its Sturm
+ * counts.  O(n³) once instead of per sweep, for spectra of large matrices; each eigenvalue is
+ * accurate to a few eps·max|λ| (absolute: small eigenvalues less so than tg_sym_eigen's).
+ * Errors: TG_ERR_ARG, TG_ERR_NUMERIC (a non-finite entry), TG_ERR_NOMEM. */
+int tg_sym_eigenvalues(double *a, size_t n, double *eigenvalues, tg_error *err);
 /* Singular values and leading right singular vectors of a wide matrix (h <= d), through the
  * eigen-decomposition of the Gram matrix G = J·Jᵀ [h,h], accumulated in double.
  *
  *   J              [h,d] float, row-major (the encoder Jacobian: J_ji = ∂h_j/∂x_i)
  *   sigma          [h]   out: σ_j = sqrt(max(λ_j(G), 0)), descending
- *   right_vectors  [k,d] out, may be NULL (then k is ignored): row j is the unit right
+ *   right_vectors  [k,d] out, may be NULL (then k is ignored and the values come from
+ *                        tg_sym_eigenvalues, fast for large h): row j is the unit right
  *                        singular vector v_j = Jᵀu_j/σ_j of sigma[j], for j < k <= h; its sign
  *                        follows tg_sym_eigen's convention for u_j
  *

@@ -337,6 +337,57 @@ Test(linalg, eigen_errors)
     free(c);
 }
 
+/* ---- tg_sym_eigenvalues: against the known spectrum and against Jacobi (its twin) ---------- */
+
+/* Known spectra A = Q·diag(λ)·Qᵀ (repeated, zero, negative, graded values) and random symmetric
+ * matrices: the values agree with the constructed ones and with tg_sym_eigen's to 1e-12·max|λ|. */
+Test(linalg, eigenvalues_alone_match_the_spectrum_and_jacobi)
+{
+    const size_t sizes[] = {1, 2, 3, 7, 64, 150};
+    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+        size_t n = sizes[s];
+        double *lambda = malloc(n * sizeof(double)), *values = malloc(n * sizeof(double));
+        double *twin = malloc(n * sizeof(double));
+        cr_assert(lambda && values && twin);
+        for (int kind = 0; kind < 3; kind++) {
+            for (size_t i = 0; i < n; i++) /* graded with repeats and a zero; clustered; random sign */
+                lambda[i] = kind == 0 ? (double)(i % 5) * pow(10.0, -(double)(i % 3)) - (i == 1 ? 3.0 : 0.0)
+                          : kind == 1 ? 1.0 + 1e-9 * (double)i : (i % 2 ? -1.0 : 1.0) * (double)(i + 1);
+            double *q = householder_product(n, 3, 17 + n + (uint64_t)kind);
+            double *a = compose(q, lambda, n), *b = copy_of(a, n * n);
+            tg_error err;
+            cr_assert_eq(tg_sym_eigenvalues(a, n, values, &err), TG_OK, "n=%zu: %s", n, err.msg);
+            cr_assert_eq(tg_sym_eigen(b, n, twin, NULL, &err), TG_OK, "n=%zu: %s", n, err.msg);
+            qsort(lambda, n, sizeof(double), cmp_desc);
+            double scale = 0.0;
+            for (size_t i = 0; i < n; i++)
+                scale = fmax(scale, fabs(lambda[i]));
+            for (size_t i = 0; i < n; i++) {
+                cr_assert(fabs(values[i] - lambda[i]) <= 1e-12 * scale + 1e-300, "n=%zu kind %d λ_%zu: %.17g, built %.17g",
+                          n, kind, i, values[i], lambda[i]);
+                cr_assert(fabs(values[i] - twin[i]) <= 1e-12 * scale + 1e-300, "n=%zu kind %d λ_%zu: %.17g, Jacobi %.17g",
+                          n, kind, i, values[i], twin[i]);
+            }
+            free(q), free(a), free(b);
+        }
+        free(lambda), free(values), free(twin);
+    }
+}
+
+Test(linalg, eigenvalues_alone_of_zero_diagonal_and_bad_input)
+{
+    double zero[9] = {0}, diag[9] = {2, 0, 0, 0, -1, 0, 0, 0, 2}, v[3];
+    cr_assert_eq(tg_sym_eigenvalues(zero, 3, v, NULL), TG_OK);
+    cr_assert(v[0] == 0 && v[1] == 0 && v[2] == 0);
+    cr_assert_eq(tg_sym_eigenvalues(diag, 3, v, NULL), TG_OK);
+    cr_assert(fabs(v[0] - 2) < 1e-15 && fabs(v[1] - 2) < 1e-15 && fabs(v[2] + 1) < 1e-15, "%g %g %g", v[0], v[1], v[2]);
+    double bad[4] = {1, NAN, 0, 1};
+    tg_error err;
+    cr_assert_eq(tg_sym_eigenvalues(bad, 2, v, &err), TG_ERR_NUMERIC);
+    cr_assert_eq(tg_sym_eigenvalues(bad, 0, v, &err), TG_ERR_ARG);
+    cr_assert_eq(tg_sym_eigenvalues(NULL, 2, v, &err), TG_ERR_ARG);
+}
+
 /* ---- tg_svd_wide ------------------------------------------------------------------------ */
 
 /* J [h,d] = U·diag(σ)·V_hᵀ in float, U [h,h] and V [d,d] from Householder products (V_h: the

@@ -485,6 +485,17 @@ int cae_jacobian_svd(const float *J, size_t H, size_t D, float *sigma, float *ve
 {
     if (H <= D)
         return tg_svd_wide(J, H, D, sigma, vectors, k, err);
+    if (!vectors || k == 0) { /* the values alone: those of Jᵀ, a wide matrix */
+        float *Jt = malloc(H * D * sizeof *Jt);
+        if (!Jt)
+            return tg_error_set(err, TG_ERR_NOMEM, "svd: out of memory");
+        for (size_t j = 0; j < H; j++)
+            for (size_t i = 0; i < D; i++)
+                Jt[i * H + j] = J[j * D + i];
+        int rc = tg_svd_wide(Jt, D, H, sigma, NULL, 0, err);
+        free(Jt);
+        return rc;
+    }
     /* Tall J (more hidden units than pixels): Jᵀ is wide with the same singular values, and J's
      * right singular vectors are the eigenvectors of JᵀJ [D,D]. */
     double *gram = calloc(D * D, sizeof *gram), *eval = malloc(D * sizeof *eval), *evec = malloc(D * D * sizeof *evec);
