@@ -50,13 +50,23 @@ is "paired rows all over 4 pairs" test "$(grep -c "(n = 4)" "$R")" -eq 13
 is "nine claims, each with a verdict" test "$(sed -n '/^## The claims/,/^## /p' "$R" | grep -cE '\| \*\*(yes|no)\*\* \|')" -eq 9
 is "no empty number where one is due" test -z "$(grep -E 'nan|inf|\*\*\*\*' "$R")"
 is "the fine-tuning runs: 9 arms × 4 pairs" test "$(wc -l <"$DIR/a/runs.tsv")" -eq 36
-is "the charts and pictures" test -s "$DIR/a/charts/contraction.svg" -a -s "$DIR/a/charts-tangent/contraction.svg" \
-    -a -s "$DIR/a/render-CAE/tangents.png"
+is "the charts and pictures" test -s "$DIR/a/charts/contraction.svg" -a -s "$DIR/a/render-CAE/tangents.png"
+is "the tangent and orthogonal curves" grep -q "contraction_orthogonal_10=" "$DIR/a/CAE-s1.tangent.txt"
+is "... in the report" grep -qF "| radius | CAE tangent | CAE orthogonal |" "$R"
 is "a progress line per run" test "$(grep -c '^experiment: \[' "$DIR/err")" -ge 40
 
 BUILD_DIR=$BUILD bash "$EXP" --quick synthetic "$DIR/b" >/dev/null 2>&1
 is "the same settings give the same runs" cmp -s "$DIR/a/runs.tsv" "$DIR/b/runs.tsv"
 is "... and the same Table 1" cmp -s <(sed -n '/^## Table 1/,/^## /p' "$R") <(sed -n '/^## Table 1/,/^## /p' "$DIR/b/report.md")
+
+BUILD_DIR=$BUILD bash "$EXP" --quick synthetic "$DIR/a" >/dev/null 2>"$DIR/err"
+is "started again, it keeps every finished run ($(grep -c '\] .* kept ' "$DIR/err") kept)" \
+    test "$(grep -c '\] .* kept ' "$DIR/err")" -eq "$(grep -c '^experiment: \[' "$DIR/err")"
+is "... and writes the same report" cmp -s <(sed -n '/^## Table 1/,/^## Time/p' "$R") <(sed -n '/^## Table 1/,/^## Time/p' "$DIR/b/report.md")
+HIDDEN=20 BUILD_DIR=$BUILD bash "$EXP" --quick synthetic "$DIR/a" >"$DIR/out" 2>"$DIR/err"
+rc=$?
+is "other settings on top of a run: exit 2, one line naming the directory" \
+    test "$rc" -eq 2 -a "$(wc -l <"$DIR/err")" -eq 1 -a -n "$(grep "$DIR/a holds a run with other settings" "$DIR/err")"
 
 # --- usage errors ---------------------------------------------------------------------------------
 BUILD_DIR=$BUILD bash "$EXP" --fast >"$DIR/out" 2>"$DIR/err"

@@ -13,7 +13,8 @@
 # synthetic).  OUT_DIR: default out/experiment (--quick: out/experiment-quick).  The programs come
 # from $BUILD_DIR (default build/).  --quick shrinks everything (for the test suite: a few
 # seconds); any setting below can be overridden from the environment.  The programs are
-# deterministic for any thread count: the same settings give the same report.
+# deterministic for any thread count: the same settings give the same report.  An interrupted
+# run, started again with the same settings and OUT_DIR, keeps the runs it finished.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -57,7 +58,8 @@ WEIGHT_DECAY=${WEIGHT_DECAY:-1e-3}      # AE+wd (L2 on the weights, not the bias
 DAE_SIGMA=${DAE_SIGMA:-0.3}             # DAE-g: Gaussian noise
 DAE_MASK=${DAE_MASK:-0.25}              # DAE-b: masking noise (a pixel zeroed with this probability)
 RADII=${RADII:-$(q "0.5,1,2,5,10,20,40" "0.5,2,10")}
-TANGENT_MODELS=${TANGENT_MODELS:-"AE CAE"} # tangent/orthogonal contraction (slow: ~3 min a model)
+CHART_MODELS=${CHART_MODELS:-"AE DAE-g CAE CAE+H"} # drawn side by side (spectra: ~45 s a model)
+TANGENT_MODELS=${TANGENT_MODELS:-"CAE"}  # tangent/orthogonal contraction (~3.5 min a model)
 
 die() { echo "experiment.sh: $*" >&2; exit 2; }
 CAE=$BUILD_DIR/cae MLP=$BUILD_DIR/mlp
@@ -68,6 +70,17 @@ CAE=$(cd "$(dirname "$CAE")" && pwd)/cae MLP=$(cd "$(dirname "$MLP")" && pwd)/ml
 [ "$DATA" = synthetic ] || DATA=$(cd "$DATA" && pwd)
 cd "$OUT"
 OUT=$(pwd)
+# The settings of this OUT_DIR's runs: a run with other settings starts elsewhere, never on top.
+SETTINGS="data=$DATA hidden=$HIDDEN hidden2=$HIDDEN2 limit=$LIMIT valid=$VALID pre_epochs=$PRE_EPOCHS
+mlp_epochs=$MLP_EPOCHS lambda=$LAMBDA gamma=$GAMMA corruptions=$CORRUPTIONS sigma=$SIGMA wd=$WEIGHT_DECAY
+dae_sigma=$DAE_SIGMA dae_mask=$DAE_MASK radii=$RADII sweep=$LAMBDA_SWEEP"
+if [ -f settings.txt ] && [ "$(cat settings.txt)" != "$SETTINGS" ]; then
+    die "$OUT holds a run with other settings (its settings.txt): remove it or choose another OUT_DIR"
+fi
+[ -f settings.txt ] || : >timings.txt # a resumed run adds its times to the finished runs
+echo "$SETTINGS" >settings.txt
+# finished FILE PATTERN: FILE exists and has PATTERN (a finished run's last words): skip the run.
+finished() { [ -f "$1" ] && grep -q "$2" "$1"; }
 cae() { $RUN "$CAE" "$@"; }
 mlp() { $RUN "$MLP" "$@"; }
 
@@ -85,9 +98,8 @@ FIRST=${PSEEDS[0]}
 
 # ---- progress and timing -------------------------------------------------------------------------
 START=$EPOCHREALTIME
-: >timings.txt
 read -r -a SWEEP <<<"$LAMBDA_SWEEP"
-STEPS=$(( (${#PSEEDS[@]} * (${#MODELS[@]} + 1) + ${#SWEEP[@]}) * 2 + ${#PSEEDS[@]} * ${#FSEEDS[@]} * (${#MODELS[@]} + 3) ))
+STEPS=$(( ${#PSEEDS[@]} * (2 * ${#MODELS[@]} + 1) + 2 * ${#SWEEP[@]} + ${#PSEEDS[@]} * ${#FSEEDS[@]} * (${#MODELS[@]} + 3) ))
 DONE=0
 note() { echo "experiment: $*" >&2; }
 progress() { # one line a run: [done/total] elapsed what
@@ -108,11 +120,13 @@ budget=(--data "$DATA" --preset rifai2011 --hidden "$HIDDEN" --epochs "$PRE_EPOC
 pretrain() { # NAME SEED OPTIONS...: NAME-sSEED.ckpt, its training output and its evaluation
     local name=$1 seed=$2
     shift 2
+    finished "$name-s$seed.train.txt" "^cae: wrote " && { progress "kept $name, seed $seed"; return; }
     cae train "${budget[@]}" --seed "$seed" "$@" --out "$name-s$seed.ckpt" --log "$name-s$seed.csv" \
         >"$name-s$seed.train.txt" 2>&1 || die "cae train of $name (seed $seed) failed: see $OUT/$name-s$seed.train.txt"
     progress "trained $name, seed $seed"
 }
 evaluate() { # NAME SEED: cae eval with the report's radii, directions and σ
+    finished "$1-s$2.eval.txt" "^test_mse=" && { progress "kept the evaluation of $1, seed $2"; return; }
     cae eval --model "$1-s$2.ckpt" --data "$DATA" --radii "$RADII" --directions data --sigma "$SIGMA" \
         --seed 1 >"$1-s$2.eval.txt" 2>&1 || die "cae eval of $1 (seed $2) failed: see $OUT/$1-s$2.eval.txt"
     progress "evaluated $1, seed $2"
@@ -123,9 +137,9 @@ for seed in "${PSEEDS[@]}"; do
         timed "pre-train ${m%%|*}" pretrain "${m%%|*}" "$seed" "${opts[@]}"
         timed "evaluate" evaluate "${m%%|*}" "$seed"
     done
-    # The stacked CAE: a second CAE trained on the first one's codes (greedy, as the paper).
+    # The stacked CAE: a second CAE trained on the first one's codes (greedy, as the paper),
+    # measured by its fine-tuning only (cae eval takes models on pixels).
     timed "pre-train CAE-2" pretrain CAE-2 "$seed" --lambda "$LAMBDA" --stack-on "CAE-s$seed.ckpt" --hidden "$HIDDEN2"
-    progress "(the stacked CAE is measured by its fine-tuning only)"
 done
 for lambda in "${SWEEP[@]}"; do # CAEs at other λ: the CAE's Hessian term against its ‖J‖_F
     timed "pre-train CAE λ sweep" pretrain "CAE@$lambda" "$FIRST" --lambda "$lambda"
@@ -136,10 +150,10 @@ done
 # The MLP's seed (initialization of what no encoder gives, the batches, the validation split) is
 # 100·p + f, the same in every arm: the arms differ only in where their hidden layers start, so
 # their test errors can be compared pair by pair.
-: >runs.tsv
-fine_tune() { # ARM P F LAYERS ENCODERS...
+fine_tune() { # ARM P F LAYERS ENCODERS...: one line of runs.tsv in mlp-ARM-pP-fF.run
     local arm=$1 p=$2 f=$3 layers=$4 seed=$((100 * $2 + $3)) init=()
     shift 4
+    [ -s "mlp-$arm-p$p-f$f.run" ] && { progress "kept $arm ($p, $f)"; return; }
     for e in "$@"; do init+=(--init-encoder "$e"); done
     local name="mlp-$arm-p$p-f$f"
     mlp train --data "$DATA" --layers "$layers" --activation sigmoid --epochs "$MLP_EPOCHS" --limit "$LIMIT" \
@@ -149,7 +163,7 @@ fine_tune() { # ARM P F LAYERS ENCODERS...
     local acc best
     acc=$(tr ' ' '\n' <"$name.eval.txt" | sed -n 's/^test_acc=//p' | head -n 1)
     best=$(sed -n 's/.*best epoch \([0-9]*\).*/\1/p' "$name.train.txt" | head -n 1)
-    printf '%s\t%s\t%s\t%s\t%s\n' "$arm" "$p" "$f" "$acc" "${best:-$MLP_EPOCHS}" >>runs.tsv
+    printf '%s\t%s\t%s\t%s\t%s\n' "$arm" "$p" "$f" "$acc" "${best:-$MLP_EPOCHS}" >"$name.run"
     progress "fine-tuned $arm ($p, $f): test_acc=$acc"
 }
 for p in "${PSEEDS[@]}"; do
@@ -162,22 +176,25 @@ for p in "${PSEEDS[@]}"; do
         timed "fine-tune" fine_tune CAE-2 "$p" "$f" "$HIDDEN,$HIDDEN2" "CAE-s$p.ckpt" "CAE-2-s$p.ckpt"
     done
 done
+for p in "${PSEEDS[@]}"; do for f in "${FSEEDS[@]}"; do
+    for arm in random "${NAMES[@]}" random-2 CAE-2; do cat "mlp-$arm-p$p-f$f.run"; done
+done; done >runs.tsv
 
 # ---- 3. pictures: the first seed's models side by side, the CAE's tangents ------------------------
 note "charts and pictures"
-models=() && for name in "${NAMES[@]}"; do models+=(--model "$name-s$FIRST.ckpt"); done
+models=() && for name in $CHART_MODELS; do models+=(--model "$name-s$FIRST.ckpt"); done
 timed "charts" cae compare --data "$DATA" "${models[@]}" --radii "$RADII" --directions data --sigma "$SIGMA" \
     --out charts >compare.txt 2>compare.err || die "cae compare failed: see $OUT/compare.err"
-tangent=() && for name in $TANGENT_MODELS; do tangent+=(--model "$name-s$FIRST.ckpt"); done
-if [ ${#tangent[@]} -gt 0 ]; then
-    note "contraction along tangent and orthogonal directions ($TANGENT_MODELS)"
-    timed "tangent directions" cae compare --data "$DATA" "${tangent[@]}" --radii "$RADII" --directions all \
-        --sigma "$SIGMA" --out charts-tangent >compare-tangent.txt 2>compare-tangent.err ||
-        die "cae compare --directions all failed: see $OUT/compare-tangent.err"
-fi
+for name in $TANGENT_MODELS; do
+    note "contraction along tangent and orthogonal directions: $name"
+    finished "$name-s$FIRST.tangent.txt" "^test_mse=" ||
+        timed "tangent directions" cae eval --model "$name-s$FIRST.ckpt" --data "$DATA" --radii "$RADII" \
+            --directions tangent,orthogonal --sigma "$SIGMA" --seed 1 >"$name-s$FIRST.tangent.txt" 2>&1 ||
+        die "cae eval --directions of $name failed: see $OUT/$name-s$FIRST.tangent.txt"
+done
 timed "charts" cae render --model "CAE-s$FIRST.ckpt" --data "$DATA" --log "CAE-s$FIRST.csv" --out render-CAE \
     >/dev/null 2>render.err || die "cae render failed: see $OUT/render.err"
-TOTAL=$(awk -v a="$START" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }')
+TOTAL=$(awk -F'\t' '{ s += $2 } END { printf "%.0f", s }' timings.txt) # every run's time, resumed or not
 
 # ---- 4. the report ------------------------------------------------------------------------------
 # shellcheck source=models/cae/experiment_report.sh
@@ -187,7 +204,6 @@ note "wrote $OUT/report.md (total ${TOTAL} s)"
 if [ $DOCS = 1 ]; then
     mkdir -p "$ROOT/docs/experiment"
     cp charts/contraction.svg charts/spectrum.svg render-CAE/tangents.png render-CAE/filters.png "$ROOT/docs/experiment/"
-    [ ${#tangent[@]} -eq 0 ] || cp charts-tangent/contraction.svg "$ROOT/docs/experiment/contraction-tangent.svg"
     IMG=experiment DOCS_LINKS=1 write_report >"$ROOT/docs/experiment.md"
     note "wrote $ROOT/docs/experiment.md and docs/experiment/"
 fi

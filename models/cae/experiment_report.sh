@@ -181,19 +181,23 @@ write_report() {
     echo
     echo "![contraction ratio against radius, random and data directions]($IMG/$( [ "$IMG" = . ] && echo charts/)contraction.svg)"
     echo
-    if [ -s compare-tangent.txt ]; then
-        echo "Along the tangent directions of the Jacobian (its leading right singular vectors at each image) and"
-        echo "orthogonal to them; anisotropy = tangent ÷ orthogonal at the smallest radius (first 100 test images):"
+    if [ -n "$TANGENT_MODELS" ]; then
+        echo "Along the tangent directions of the Jacobian (uniform in the span of its leading right singular"
+        echo "vectors at each image, those with σ ≥ 0.1·σ_1) and orthogonal to them, first seed, first 100 test images:"
         echo
-        echo "| model | anisotropy (tangent ÷ orthogonal) | data ÷ random | mean tangent dimension k |"
-        echo "|---|---|---|---|"
+        printf '| radius |'; for n in $TANGENT_MODELS; do printf ' %s tangent | %s orthogonal |' "$n" "$n"; done; echo
+        printf '|---|'; for n in $TANGENT_MODELS; do printf -- '---|---|'; done; echo
+        local columns="${RADII//,/$'\n'}" r
         for n in $TANGENT_MODELS; do
-            local line; line=$(grep "^model=$n-s$FIRST.ckpt " compare-tangent.txt | tr ' ' '\n')
-            printf '| %s | %s | %s | %s |\n' "$n" "$(fmt "$(echo "$line" | sed -n 's/^anisotropy=//p')")" \
-                "$(fmt "$(echo "$line" | sed -n 's/^anisotropy_data=//p')")" "$(fmt "$(echo "$line" | sed -n 's/^tangent_k=//p')")"
+            columns=$(paste <(echo "$columns") <(for r in ${RADII//,/ }; do value "contraction_tangent_$r" "$n-s$FIRST.tangent.txt"; done) \
+                <(for r in ${RADII//,/ }; do value "contraction_orthogonal_$r" "$n-s$FIRST.tangent.txt"; done))
         done
+        echo "$columns" | awk '{ printf "| %s |", $1; for (i = 2; i <= NF; i++) printf " %.4g |", $i; print "" }'
         echo
-        echo "![contraction along tangent and orthogonal directions]($IMG/$( [ "$IMG" = . ] && echo charts-tangent/contraction.svg || echo contraction-tangent.svg))"
+        for n in $TANGENT_MODELS; do
+            echo "$n: anisotropy (tangent ÷ orthogonal at the smallest radius) $(fmt "$(value anisotropy "$n-s$FIRST.tangent.txt")"),"
+            echo "mean tangent dimension k = $(fmt "$(value tangent_k "$n-s$FIRST.tangent.txt")") of $HIDDEN units."
+        done
         echo
     fi
     echo "## CAE+H at matched ‖J‖_F"
