@@ -431,6 +431,14 @@ static void wide_gather_rows(size_t lo, size_t hi, void *ctx)
         for (size_t o = lo; o < hi; o++) {
             float *d = pj->dst + o * pj->cols + wp.at;
             const float *s = pj->src + (b * g->O + o) * P;
+            if (wp.tz - wp.ta == Q) { /* a whole image: every row but the last OW real, W - OW zeros */
+                for (size_t i = 0; i + 1 < g->OH; i++, d += g->W, s += g->OW) {
+                    copy_floats(d, s, g->OW);
+                    zero_floats(d + g->OW, g->W - g->OW);
+                }
+                copy_floats(d, s, g->OW);
+                continue;
+            }
             for (wide_rows r = wide_rows_start(g, &wp); wide_rows_next(g, &r); d += r.real + r.extra) {
                 copy_floats(d, s + r.i * g->OW + r.q, r.real);
                 zero_floats(d + r.real, r.extra);
@@ -451,6 +459,12 @@ static void wide_scatter_rows(size_t lo, size_t hi, void *ctx)
             float bo = pj->bias ? pj->bias[o] : 0.0f;
             const float *s = pj->src + o * pj->cols + wp.at;
             float *d = pj->dst + (b * g->O + o) * P;
+            if (wp.tz - wp.ta == Q) { /* a whole image: row i's OW real columns start at i·W */
+                for (size_t i = 0; i < g->OH; i++, d += g->OW, s += g->W)
+                    for (size_t q = 0; q < g->OW; q++)
+                        d[q] = s[q] + bo;
+                continue;
+            }
             for (wide_rows r = wide_rows_start(g, &wp); wide_rows_next(g, &r); s += r.real + r.extra) {
                 float *dr = d + r.i * g->OW + r.q;
                 for (size_t q = 0; q < r.real; q++)
