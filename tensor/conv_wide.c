@@ -139,7 +139,23 @@ static TG_VECTORIZE void add_kernel_row(float *restrict d, const float *const *s
     for (size_t kw = 0; kw < KW; kw++)
         for (size_t v = kw * dw; v < mid0; v++)
             d[v] += s[kw][v - kw * dw];
-    for (size_t v = mid0; v < mid1; v += LANES) { /* the interior: every run covers v */
+    size_t v = mid0;
+    /* the interior [mid0, mid1), where every run covers v: two vectors at a time, two chains of
+     * additions (one vector's chain of KW additions waited on itself, docs/performance.md) */
+    for (; v + 2 * LANES <= mid1; v += 2 * LANES) {
+        f32x16 acc0, acc1, run0, run1;
+        memcpy(&acc0, d + v, sizeof acc0);
+        memcpy(&acc1, d + v + LANES, sizeof acc1);
+        for (size_t kw = 0; kw < KW; kw++) {
+            memcpy(&run0, s[kw] + v - kw * dw, sizeof run0);
+            memcpy(&run1, s[kw] + v + LANES - kw * dw, sizeof run1);
+            acc0 += run0;
+            acc1 += run1;
+        }
+        memcpy(d + v, &acc0, sizeof acc0);
+        memcpy(d + v + LANES, &acc1, sizeof acc1);
+    }
+    for (; v < mid1; v += LANES) { /* the interior's last vector */
         f32x16 acc, run;
         memcpy(&acc, d + v, sizeof acc);
         for (size_t kw = 0; kw < KW; kw++) {
@@ -149,8 +165,8 @@ static TG_VECTORIZE void add_kernel_row(float *restrict d, const float *const *s
         memcpy(d + v, &acc, sizeof acc);
     }
     for (size_t kw = 0; kw < KW; kw++)
-        for (size_t v = mid1 > kw * dw ? mid1 : kw * dw; v < n + kw * dw; v++)
-            d[v] += s[kw][v - kw * dw];
+        for (size_t t = mid1 > kw * dw ? mid1 : kw * dw; t < n + kw * dw; t++)
+            d[t] += s[kw][t - kw * dw];
     (void)end;
 }
 
