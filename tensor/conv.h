@@ -27,7 +27,7 @@
  * a "wide" col instead, whose output rows are W columns long (OW real ones and W − OW thrown away,
  * or fed zeros): each image's patch row (c, kh, kw) is then one contiguous run of its plane, so
  * im2col copies and col2im adds one run per (image, k) rather than one per output row, for up to
- * 3/2 the products' columns (conv.c, wide_cols).  Its panels hold whole images when one fits.
+ * 3/2 the products' columns (conv_internal.h, wide_cols).  Its panels hold whole images when one fits.
  *
  * Determinism: panel boundaries depend on the geometry alone; every fill and scatter is split over
  * threads by disjoint output regions, each element's additions in a fixed order; the products are

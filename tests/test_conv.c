@@ -40,6 +40,8 @@ static const size_t GEOMS[][10] = {
     {1, 1, 9, 9, 12, 3, 3, 1, 0, 1},   /* batch 1, one channel, O = 12 (the transposed dw) */
     {2, 3, 30, 30, 4, 7, 7, 1, 0, 1},  /* K = 147, Q = 714: a panel of 445 columns cuts each image */
     {3, 1, 1, 60, 2, 1, 19, 1, 0, 1},  /* a 1-D signal, KW = 19: two groups of kernel columns */
+    {2, 5, 12, 41, 7, 3, 3, 1, 0, 1},  /* runs of 408: 25 interior vectors (pairs, then one), odd C */
+    {1, 4, 5, 21, 13, 5, 3, 1, 0, 1},  /* the kernel as tall as the input: one output row, batch 1 */
 };
 
 static tg_conv_geom geom_of(const size_t *v)
