@@ -50,7 +50,7 @@ MLP_EPOCHS=${MLP_EPOCHS:-$(q 10 2)}     # fine-tuning, Adam 1e-3, batch 64; best
 PRE_SEEDS=${PRE_SEEDS:-$(q "1 2 3" "1 2")}
 FT_SEEDS=${FT_SEEDS:-$(q "1 2 3" "1 2")}
 LAMBDA=${LAMBDA:-1}                     # the CAE's λ on the summed cross-entropy (the paper's convention)
-LAMBDA_SWEEP=${LAMBDA_SWEEP:-"0.3 3"} # more CAEs (first seed) to compare CAE+H at matched ‖J‖_F
+LAMBDA_SWEEP=${LAMBDA_SWEEP:-"0.3 3 10"} # more CAEs (first seed): CAE+H compared at matched ‖J‖_F
 GAMMA=${GAMMA:-10}                      # CAE+H: weight of E‖J(x) − J(x+ε)‖²
 CORRUPTIONS=${CORRUPTIONS:-4}
 SIGMA=${SIGMA:-0.3}                     # CAE+H's corruptions, and every model's Hessian term
@@ -58,8 +58,8 @@ WEIGHT_DECAY=${WEIGHT_DECAY:-1e-3}      # AE+wd (L2 on the weights, not the bias
 DAE_SIGMA=${DAE_SIGMA:-0.3}             # DAE-g: Gaussian noise
 DAE_MASK=${DAE_MASK:-0.25}              # DAE-b: masking noise (a pixel zeroed with this probability)
 RADII=${RADII:-$(q "0.5,1,2,5,10,20,40" "0.5,2,10")}
-CHART_MODELS=${CHART_MODELS:-"AE DAE-g CAE CAE+H"} # drawn side by side (spectra: ~45 s a model)
-TANGENT_MODELS=${TANGENT_MODELS:-"CAE"}  # tangent/orthogonal contraction (~3.5 min a model)
+CHART_MODELS=${CHART_MODELS:-"AE DAE-g CAE CAE+H"} # drawn side by side (each adds its mean spectrum)
+TANGENT_MODELS=${TANGENT_MODELS:-"CAE"}  # tangent/orthogonal contraction (a Jacobian SVD per image)
 
 die() { echo "experiment.sh: $*" >&2; exit 2; }
 CAE=$BUILD_DIR/cae MLP=$BUILD_DIR/mlp
@@ -70,10 +70,11 @@ CAE=$(cd "$(dirname "$CAE")" && pwd)/cae MLP=$(cd "$(dirname "$MLP")" && pwd)/ml
 [ "$DATA" = synthetic ] || DATA=$(cd "$DATA" && pwd)
 cd "$OUT"
 OUT=$(pwd)
-# The settings of this OUT_DIR's runs: a run with other settings starts elsewhere, never on top.
+# The settings of this OUT_DIR's runs: a run with other settings starts elsewhere, never on top
+# (the λ sweep's runs are named by their λ: adding one keeps the others).
 SETTINGS="data=$DATA hidden=$HIDDEN hidden2=$HIDDEN2 limit=$LIMIT valid=$VALID pre_epochs=$PRE_EPOCHS
 mlp_epochs=$MLP_EPOCHS lambda=$LAMBDA gamma=$GAMMA corruptions=$CORRUPTIONS sigma=$SIGMA wd=$WEIGHT_DECAY
-dae_sigma=$DAE_SIGMA dae_mask=$DAE_MASK radii=$RADII sweep=$LAMBDA_SWEEP"
+dae_sigma=$DAE_SIGMA dae_mask=$DAE_MASK radii=$RADII charts=$CHART_MODELS tangents=$TANGENT_MODELS"
 if [ -f settings.txt ] && [ "$(cat settings.txt)" != "$SETTINGS" ]; then
     die "$OUT holds a run with other settings (its settings.txt): remove it or choose another OUT_DIR"
 fi
@@ -183,8 +184,9 @@ done; done >runs.tsv
 # ---- 3. pictures: the first seed's models side by side, the CAE's tangents ------------------------
 note "charts and pictures"
 models=() && for name in $CHART_MODELS; do models+=(--model "$name-s$FIRST.ckpt"); done
-timed "charts" cae compare --data "$DATA" "${models[@]}" --radii "$RADII" --directions data --sigma "$SIGMA" \
-    --out charts >compare.txt 2>compare.err || die "cae compare failed: see $OUT/compare.err"
+[ -s charts/spectrum.svg ] && finished compare.txt "^model=" ||
+    timed "charts" cae compare --data "$DATA" "${models[@]}" --radii "$RADII" --directions data --sigma "$SIGMA" \
+        --out charts >compare.txt 2>compare.err || die "cae compare failed: see $OUT/compare.err"
 for name in $TANGENT_MODELS; do
     note "contraction along tangent and orthogonal directions: $name"
     finished "$name-s$FIRST.tangent.txt" "^test_mse=" ||
@@ -192,7 +194,7 @@ for name in $TANGENT_MODELS; do
             --directions tangent,orthogonal --sigma "$SIGMA" --seed 1 >"$name-s$FIRST.tangent.txt" 2>&1 ||
         die "cae eval --directions of $name failed: see $OUT/$name-s$FIRST.tangent.txt"
 done
-timed "charts" cae render --model "CAE-s$FIRST.ckpt" --data "$DATA" --log "CAE-s$FIRST.csv" --out render-CAE \
+[ -s render-CAE/filters.png ] || timed "charts" cae render --model "CAE-s$FIRST.ckpt" --data "$DATA" --log "CAE-s$FIRST.csv" --out render-CAE \
     >/dev/null 2>render.err || die "cae render failed: see $OUT/render.err"
 TOTAL=$(awk -F'\t' '{ s += $2 } END { printf "%.0f", s }' timings.txt) # every run's time, resumed or not
 

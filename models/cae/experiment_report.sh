@@ -80,7 +80,7 @@ matched_hessian() {
     local x; x=$(value jac_fro "CAE+H-s$FIRST.eval.txt")
     for n in CAE "${SWEEP[@]/#/CAE@}"; do
         echo "$(value jac_fro "$n-s$FIRST.eval.txt") $(value hess_fro2 "$n-s$FIRST.eval.txt")"
-    done | sort -g | awk -v x="$x" '{ j[n] = log($1); h[n++] = log($2) } END {
+    done | sort -g | awk -v x="$x" '{ j[n] = log($1); h[n] = log($2); n++ } END {
         for (i = 0; i + 1 < n; i++) if (log(x) >= j[i] && log(x) <= j[i + 1] && j[i + 1] > j[i]) {
             t = (log(x) - j[i]) / (j[i + 1] - j[i]); printf "%.4g", exp(h[i] + t * (h[i + 1] - h[i])); exit } }'
 }
