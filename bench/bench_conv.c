@@ -2,7 +2,8 @@
  *
  *   bench_conv [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N] [--clock wall|cpu]
  *
- * For each layer of LeNet-5 at batch B (default 64) it times the forward, the input gradient
+ * For each layer of LeNet-5 at batch B (default 64) it times the forward (forward_kept: keeping
+ * its patches for the weight gradient, as training does), the input gradient
  * (dx alone) and the weight gradient (dw and db; weight_grad_kept: from the patches a forward kept,
  * as training does), and prints one line per pass:
  *
@@ -38,8 +39,9 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-typedef enum { FORWARD, INPUT_GRAD, WEIGHT_GRAD, WEIGHT_GRAD_KEPT, GEMM, N_PASSES } pass;
-static const char *const PASS_NAME[N_PASSES] = {"forward", "input_grad", "weight_grad", "weight_grad_kept", "gemm"};
+typedef enum { FORWARD, FORWARD_KEPT, INPUT_GRAD, WEIGHT_GRAD, WEIGHT_GRAD_KEPT, GEMM, N_PASSES } pass;
+static const char *const PASS_NAME[N_PASSES] = {"forward",     "forward_kept",     "input_grad",
+                                                "weight_grad", "weight_grad_kept", "gemm"};
 
 typedef struct bench {
     tg_conv_geom g;
@@ -65,6 +67,7 @@ static void run_pass(bench *bn, pass p)
     const float *x = bn->x, *w = bn->w, *dy = bn->dy;
     switch (p) {
     case FORWARD: tg_conv2d_forward(bn->path, g, x, w, bn->b, bn->y, bn->scratch, NULL); break;
+    case FORWARD_KEPT: tg_conv2d_forward(bn->path, g, x, w, bn->b, bn->y, bn->scratch, bn->kept); break;
     case INPUT_GRAD: tg_conv2d_backward(bn->path, g, x, w, dy, bn->dx, NULL, NULL, bn->scratch, NULL); break;
     case WEIGHT_GRAD: tg_conv2d_backward(bn->path, g, x, w, dy, NULL, bn->dw, bn->db, bn->scratch, NULL); break;
     case WEIGHT_GRAD_KEPT: tg_conv2d_backward(bn->path, g, x, w, dy, NULL, bn->dw, bn->db, bn->scratch, bn->kept); break;
