@@ -272,13 +272,43 @@ static void scatter_rows(size_t lo, size_t hi, void *ctx)
     }
 }
 
-/* Rows per parallel chunk for rows of `width` floats. */
+/* Items (image of the panel)·K + k in [lo, hi), stride 1 and no padding: col row k over the image's
+ * columns in the panel, output row after output row, each row OW floats of one input row (every
+ * tap inside the image), from the run at wide_offset(k) of its plane.  The same copies as
+ * im2col_items, without its per-row padding and stride bookkeeping. */
+static void im2col_dense_items(size_t lo, size_t hi, void *ctx)
+{
+    const panel_job *pj = ctx;
+    const tg_conv_geom *g = pj->g;
+    size_t P = g->OH * g->OW, K = g->C * g->KH * g->KW, KK = g->KH * g->KW, OW = g->OW, W = g->W;
+    for (size_t item = lo; item < hi; item++) {
+        size_t k = item % K;
+        image_part ip = image_part_of(pj, pj->j0 / P + item / K);
+        const float *s = pj->src + (ip.b * g->C + k / KK) * g->H * W + wide_offset(g, k);
+        float *d = pj->dst + k * pj->cols + (size_t)(ip.d + (long)ip.pa);
+        size_t i = ip.i0, q = ip.pa - i * OW, left = ip.pz - ip.pa;
+        if (q) { /* a cut first row */
+            size_t n = OW - q < left ? OW - q : left;
+            copy_floats(d, s + i * W + q, n);
+            d += n, left -= n, i++;
+        }
+        for (; left >= OW; left -= OW, i++, d += OW)
+            copy_floats(d, s + i * W, OW);
+        if (left) /* a cut last row */
+            copy_floats(d, s + i * W, left);
+    }
+}
 
 static void fill_col(panel_job pj, const float *x, float *col)
 {
     pj.src = x, pj.dst = col;
     const tg_conv_geom *g = pj.g;
     size_t P = g->OH * g->OW, images = (pj.j1 - 1) / P - pj.j0 / P + 1;
+    if (taps_inside(g)) { /* the forward that keeps its patches, and dw when it unrolls them */
+        size_t K = g->C * g->KH * g->KW;
+        tg_parallel_for(images * K, grain_rows(pj.cols < P ? pj.cols : P), im2col_dense_items, &pj);
+        return;
+    }
     size_t item_work = g->KW * (pj.cols < P ? pj.cols : P);
     tg_parallel_for(images * g->C * g->KH, grain_rows(item_work), im2col_items, &pj);
 }
