@@ -79,13 +79,6 @@ static inline bool use_wide(const tg_conv_geom *g)
     return taps_inside(g) && 2 * wide_cols(g) <= 3 * g->OH * g->OW;
 }
 
-/* Offset in its channel's plane of patch row k = (c, kh, kw)'s run (stride 1, no padding). */
-static inline size_t wide_offset(const tg_conv_geom *g, size_t k)
-{
-    size_t kh = k / g->KW % g->KH, kw = k % g->KW;
-    return kh * g->dil_h * g->W + kw * g->dil_w;
-}
-
 /* Columns per wide panel: whole images when one fits (a cut image's runs go through the edge
  * code of both panels: whole images measured faster, docs/performance.md), else a cut as plain. */
 static inline size_t wide_panel_cols(const tg_conv_geom *g)

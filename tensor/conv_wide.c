@@ -18,6 +18,13 @@ static wide_part wide_part_of(const panel_job *pj, size_t b)
     return (wide_part){b, ja - b * Q, jz - b * Q, ja - pj->j0};
 }
 
+/* Offset in its channel's plane of patch row k = (c, kh, kw)'s run. */
+static size_t wide_offset(const tg_conv_geom *g, size_t k)
+{
+    size_t kh = k / g->KW % g->KH, kw = k % g->KW;
+    return kh * g->dil_h * g->W + kw * g->dil_w;
+}
+
 // col_wide rows k in [lo, hi) of the panel <- x [B,C,H,W]: one copy per image
 static void wide_im2col_rows(size_t lo, size_t hi, void *ctx)
 {
