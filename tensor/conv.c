@@ -272,13 +272,56 @@ static void scatter_rows(size_t lo, size_t hi, void *ctx)
     }
 }
 
-/* Rows per parallel chunk for rows of `width` floats. */
+/* d <- `len` columns of a patch row from output position q0 of its first output row on, one
+ * input row (s, then s + W, ...) per output row: OW floats each, the first and last maybe cut. */
+static inline void copy_patch_rows(float *d, const float *s, size_t q0, size_t len, size_t OW, size_t W)
+{
+    if (q0) { /* a cut first row */
+        size_t n = OW - q0 < len ? OW - q0 : len;
+        copy_floats(d, s + q0, n);
+        d += n, len -= n, s += W;
+    }
+    for (; len >= OW; len -= OW, s += W, d += OW)
+        copy_floats(d, s, OW);
+    if (len) /* a cut last row */
+        copy_floats(d, s, len);
+}
+
+/* Items (image of the panel)·K + k in [lo, hi), stride 1 and no padding: col row k over the image's
+ * columns in the panel, output row after output row, each row OW floats of one input row (every
+ * tap inside the image), from input row i + kh·dil_h, column kw·dil_w on.  The same copies as
+ * im2col_items, without its per-row padding and stride bookkeeping. */
+static void im2col_dense_items(size_t lo, size_t hi, void *ctx)
+{
+    const panel_job *pj = ctx;
+    const tg_conv_geom *g = pj->g;
+    size_t P = g->OH * g->OW, K = g->C * g->KH * g->KW, HW = g->H * g->W, W = g->W;
+    for (size_t item = lo; item < hi;) { /* the items of one image at a time: (c, kh, kw) counted, not divided */
+        size_t n = item / K, ka = item - n * K, kz = hi - n * K < K ? hi - n * K : K;
+        image_part ip = image_part_of(pj, pj->j0 / P + n);
+        size_t q0 = ip.pa - ip.i0 * g->OW, len = ip.pz - ip.pa;
+        const float *x_b = pj->src + ip.b * g->C * HW + ip.i0 * W;
+        float *d = pj->dst + ka * pj->cols + (size_t)(ip.d + (long)ip.pa);
+        size_t c = ka / (g->KH * g->KW), kh = ka / g->KW % g->KH, kw = ka % g->KW;
+        for (size_t k = ka; k < kz; k++, d += pj->cols) {
+            copy_patch_rows(d, x_b + c * HW + kh * g->dil_h * W + kw * g->dil_w, q0, len, g->OW, W);
+            if (++kw == g->KW && (kw = 0, ++kh == g->KH))
+                kh = 0, c++;
+        }
+        item = n * K + kz;
+    }
+}
 
 static void fill_col(panel_job pj, const float *x, float *col)
 {
     pj.src = x, pj.dst = col;
     const tg_conv_geom *g = pj.g;
     size_t P = g->OH * g->OW, images = (pj.j1 - 1) / P - pj.j0 / P + 1;
+    if (taps_inside(g)) { /* the forward that keeps its patches, and dw when it unrolls them */
+        size_t K = g->C * g->KH * g->KW;
+        tg_parallel_for(images * K, grain_rows(pj.cols < P ? pj.cols : P), im2col_dense_items, &pj);
+        return;
+    }
     size_t item_work = g->KW * (pj.cols < P ? pj.cols : P);
     tg_parallel_for(images * g->C * g->KH, grain_rows(item_work), im2col_items, &pj);
 }

@@ -28,6 +28,9 @@
  * or fed zeros): each image's patch row (c, kh, kw) is then one contiguous run of its plane, so
  * im2col copies and col2im adds one run per (image, k) rather than one per output row, for up to
  * 3/2 the products' columns (conv_internal.h, wide_cols).  Its panels hold whole images when one fits.
+ * The patches the forward keeps stay in the plain layout (the weight gradient's product over a wide
+ * col would pay for its columns past OW); with stride 1 and no padding they are filled by a plain
+ * copy per output row, none of the padding and stride bookkeeping (conv.c, im2col_dense_items).
  *
  * Determinism: panel boundaries depend on the geometry alone; every fill and scatter is split over
  * threads by disjoint output regions, each element's additions in a fixed order; the products are

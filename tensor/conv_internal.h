@@ -66,10 +66,17 @@ static inline void copy_floats(float *restrict d, const float *restrict s, size_
  * either way; dx adds its taps in the same order, with the panels cut elsewhere. */
 static inline size_t wide_cols(const tg_conv_geom *g) { return (g->OH - 1) * g->W + g->OW; }
 
+/* Stride 1 and no padding: every tap of output row i, kernel row kh, kernel column kw reads inside
+ * the image, OW consecutive floats of input row i + kh·dil_h from column kw·dil_w (what both the
+ * wide layout and the plain layout's dense fill, conv.c, rest on). */
+static inline bool taps_inside(const tg_conv_geom *g)
+{
+    return g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0;
+}
+
 static inline bool use_wide(const tg_conv_geom *g)
 {
-    return g->stride_h == 1 && g->stride_w == 1 && g->pad_h == 0 && g->pad_w == 0 &&
-           2 * wide_cols(g) <= 3 * g->OH * g->OW;
+    return taps_inside(g) && 2 * wide_cols(g) <= 3 * g->OH * g->OW;
 }
 
 /* Columns per wide panel: whole images when one fits (a cut image's runs go through the edge

@@ -42,6 +42,11 @@ static const size_t GEOMS[][10] = {
     {3, 1, 1, 60, 2, 1, 19, 1, 0, 1},  /* a 1-D signal, KW = 19: two groups of kernel columns */
     {2, 5, 12, 41, 7, 3, 3, 1, 0, 1},  /* runs of 408: 25 interior vectors (pairs, then one), odd C */
     {1, 4, 5, 21, 13, 5, 3, 1, 0, 1},  /* the kernel as tall as the input: one output row, batch 1 */
+    /* stride 1, no padding, not wide (Q > 3/2 P): the plain layout's dense fill in every pass */
+    {1, 1, 10, 9, 3, 2, 3, 1, 0, 3},   /* batch 1, one channel, dilation 3, odd sizes, O < 12 */
+    {2, 3, 12, 12, 13, 9, 9, 1, 0, 1}, /* O >= 12 (the transposed dw), 4x4 outputs */
+    /* K = 4480: panels of 16 columns cut each 31-column output row, first rows cut at both ends */
+    {2, 64, 1, 100, 5, 1, 70, 1, 0, 1},
 };
 
 static tg_conv_geom geom_of(const size_t *v)
@@ -100,6 +105,39 @@ static void matches_reference(tg_simd_path path)
     }
 }
 TEST_EVERY_PATH(matches_reference, matches_reference)
+
+/* Every geometry: the forward that keeps its patches (plain layout, filled by the dense fill when
+ * stride 1 and no padding) gives y with the same bits as the one that keeps none (wide or plain),
+ * and the weight gradient from the kept patches (scratch poisoned) the same bits as the one that
+ * unrolls them again, which matches_reference checks against the reference loops. */
+static void kept_patches_same_bits(tg_simd_path path)
+{
+    require_path(path);
+    for (size_t k = 0; k < sizeof GEOMS / sizeof GEOMS[0]; k++) {
+        tg_conv_geom g = geom_of(GEOMS[k]);
+        tg_rng rng;
+        tg_rng_seed(&rng, 80 + k, 1);
+        size_t nx = g.B * g.C * g.H * g.W, nw = g.O * g.C * g.KH * g.KW, ny = g.B * g.O * g.OH * g.OW;
+        size_t ns = tg_conv_scratch_floats(&g);
+        float *x = random_floats(&rng, nx), *w = random_floats(&rng, nw), *b = random_floats(&rng, g.O);
+        float *dy = random_floats(&rng, ny), *scratch = malloc(ns * sizeof(float));
+        float *kept = malloc(tg_conv_cols_floats(&g) * sizeof(float)), *out[2];
+        for (int run = 0; run < 2; run++) { /* run 1 keeps its patches */
+            float *o = out[run] = calloc(ny + nw + nx, sizeof(float));
+            tg_conv2d_forward(path, &g, x, w, b, o, scratch, run ? kept : NULL);
+            memset(scratch, 0xff, ns * sizeof(float));
+            tg_conv2d_backward(path, &g, x, w, dy, o + ny + nw, o + ny, NULL, scratch, run ? kept : NULL);
+        }
+        cr_assert(memcmp(out[0], out[1], ny * sizeof(float)) == 0, "%s, geometry %zu: kept: y differs",
+                  tg_simd_name(path), k);
+        cr_assert(memcmp(out[0] + ny, out[1] + ny, nw * sizeof(float)) == 0, "%s, geometry %zu: kept: dw differs",
+                  tg_simd_name(path), k);
+        cr_assert(memcmp(out[0] + ny + nw, out[1] + ny + nw, nx * sizeof(float)) == 0,
+                  "%s, geometry %zu: kept: dx differs", tg_simd_name(path), k);
+        free(x), free(w), free(b), free(dy), free(scratch), free(kept), free(out[0]), free(out[1]);
+    }
+}
+TEST_EVERY_PATH(kept_patches_same_bits, kept_patches_same_bits)
 
 /* LeNet's second layer at batch 64 and the panel-cutting geometry: large enough to run threaded. */
 static void same_bits_for_any_thread_count(tg_simd_path path)
