@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/fit.h"
 #include "nn/io/crc32.h"
 #include "tensor/parallel.h"
 
@@ -40,17 +41,15 @@ typedef struct cae_run {
 static int batch_input(cae_run *r, tg_tape *tape, const tg_dataset *ds, const uint32_t *idx, size_t count, tg_node **x,
                        tg_error *err)
 {
-    *x = tg_input_new(tape, 2, (size_t[]){count, r->model.cfg.input});
-    if (!*x || !r->have_stack) {
-        if (*x)
-            tg_dataset_images_to_float(ds, idx, count, (*x)->value.data);
+    if (!r->have_stack) { /* open_run checked that the images have the model's input size */
+        *x = tg_images_input(tape, ds, idx, count);
         return TG_OK;
     }
+    *x = tg_input_new(tape, 2, (size_t[]){count, r->model.cfg.input});
+    if (!*x)
+        return TG_OK;
     tg_tape_reset(r->stack_tape);
-    tg_node *pixels = tg_input_new(r->stack_tape, 2, (size_t[]){count, r->stack.cfg.input});
-    if (pixels)
-        tg_dataset_images_to_float(ds, idx, count, pixels->value.data);
-    tg_node *h = cae_encode(r->stack_tape, &r->stack, pixels);
+    tg_node *h = cae_encode(r->stack_tape, &r->stack, tg_images_input(r->stack_tape, ds, idx, count));
     if (!h)
         return tg_tape_get_error(r->stack_tape, err);
     memcpy((*x)->value.data, h->value.data, h->value.size * sizeof *h->value.data);
@@ -124,9 +123,7 @@ static int cae_validate(void *ctx, tg_loop *loop, const tg_dataset *valid, tg_lo
     double sum = 0.0;
     cae_model_set_step(m, 0);
     for (size_t first = 0; first < valid->n; first += VALID_CHUNK) {
-        size_t count = valid->n - first < VALID_CHUNK ? valid->n - first : VALID_CHUNK;
-        for (size_t k = 0; k < count; k++)
-            idx[k] = (uint32_t)(first + k);
+        size_t count = tg_batch_in_order(valid, first, VALID_CHUNK, idx);
         tg_tape_reset(loop->tape);
         tg_node *x;
         int rc = batch_input(r, loop->tape, valid, idx, count, &x, err);
