@@ -237,22 +237,36 @@ static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_
  * sit on different cache complexes for a while, so that every line the threads pass between
  * them costs a trip through main memory: on this project's machine such spells made two-thread
  * epochs slower than one-thread ones, for minutes, while pure arithmetic still gained from the
- * second thread (docs/performance.md).  So the caller keeps measuring: it runs the team's loops
- * in phases, and at the end of each phase tries the other way (the team, or itself alone) for
- * PROBE_LOOPS loops; if that took under 90% of the time the last PROBE_LOOPS loops of the phase
- * took, it switches.  A training step repeats the same loops, so the two windows hold the same
- * work.  Which thread runs a chunk changes no bit, so neither does this. */
+ * second thread (docs/performance.md).  So the caller keeps measuring.  It runs its loops in
+ * the mode it chose for a phase, then times a window of loops in that mode (WINDOW_MAX_LOOPS, or
+ * fewer if they take over WINDOW_MAX_S) and as many in the other (the probe); if the probe took
+ * under 90% of the window, it switches.  A training step repeats the same loops, so the two
+ * windows hold the same work.
+ *
+ * Phases are measured in seconds, not loops: the machine's load changes on a clock (another
+ * process starts), and a phase counted in loops lasted many seconds in a loop of small products,
+ * long enough to run a whole benchmark in the wrong mode.  A phase lasts at least PHASE_MIN_S and
+ * at least PHASE_PER_PROBE times the last window and probe, so probing (a slow window when the
+ * mode was right) costs a few percent at most.  Which thread runs a chunk changes no bit, so
+ * neither does any of this. */
 enum {
-    PROBE_LOOPS = 256,
-    FIRST_PHASE_LOOPS = 1024,  /* the first decision comes early: a slow spell may be on now */
-    PHASE_LOOPS = 32768,       /* probing costs a slow window per phase: 1% of a phase at most */
+    WINDOW_MAX_LOOPS = 256,
+    WINDOW_MIN_LOOPS = 64,     /* enough to hold a few training steps' loops, whatever their mix */
+    PHASE_PER_PROBE = 32,
 };
+static const double WINDOW_MAX_S = 0.01;  /* a window of long loops ends sooner (but not below MIN) */
+static const double FIRST_PHASE_S = 0.02; /* the first decision comes early: a slow spell may be on now */
+static const double PHASE_MIN_S = 0.2;
+
+typedef enum { RUNNING, WINDOW, PROBE } chooser_stage;
 
 typedef struct mode_chooser {
-    bool solo, probing;        /* the mode in use; whether this is a probe of the other one */
-    long left;                 /* loops left in the current phase or probe */
-    double window_s;           /* seconds of the phase's last PROBE_LOOPS loops */
-    double probe_s;            /* seconds of the probe so far */
+    bool solo;                 /* the mode in use */
+    chooser_stage stage;
+    double phase_end;          /* RUNNING: when the window starts (tg_now_seconds) */
+    long loops;                /* WINDOW: loops timed so far */
+    long left;                 /* PROBE: loops left to time */
+    double window_s, probe_s;  /* seconds of the window's and the probe's loops */
     int size;                  /* the team size it measured (another size starts it afresh) */
 } mode_chooser;
 
@@ -260,7 +274,11 @@ static _Thread_local mode_chooser t_mode; /* the caller's (one team per process)
 
 /* The mode chooser of the calling thread: started on its first team loop, and again for a team of
  * another size (tg_set_threads) or a new tg_team_run, whose loops may differ from the last ones. */
-static void start_choosing(int size) { t_mode = (mode_chooser){.solo = false, .left = FIRST_PHASE_LOOPS, .size = size}; }
+static void start_choosing(int size)
+{
+    t_mode = (mode_chooser){.solo = false, .stage = RUNNING, .phase_end = tg_now_seconds() + FIRST_PHASE_S,
+                            .size = size};
+}
 
 static mode_chooser *caller_mode(int size)
 {
@@ -269,35 +287,44 @@ static mode_chooser *caller_mode(int size)
     return &t_mode;
 }
 
+/* Moves the chooser on after a loop that took `seconds` and ended at `now`. */
+static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
+{
+    switch (mc->stage) {
+    case RUNNING:
+        if (now >= mc->phase_end)
+            *mc = (mode_chooser){.solo = mc->solo, .stage = WINDOW, .size = mc->size};
+        return;
+    case WINDOW:
+        mc->window_s += seconds;
+        mc->loops++;
+        if (mc->loops == WINDOW_MAX_LOOPS || (mc->loops >= WINDOW_MIN_LOOPS && mc->window_s >= WINDOW_MAX_S))
+            mc->stage = PROBE, mc->left = mc->loops;
+        return;
+    case PROBE:
+        mc->probe_s += seconds;
+        if (--mc->left > 0)
+            return;
+        if (mc->probe_s < 0.9 * mc->window_s)
+            mc->solo = !mc->solo;
+        double phase_s = PHASE_PER_PROBE * (mc->window_s + mc->probe_s);
+        mc->stage = RUNNING;
+        mc->phase_end = now + (phase_s > PHASE_MIN_S ? phase_s : PHASE_MIN_S);
+        return;
+    }
+}
+
 static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
 {
     mode_chooser *mc = caller_mode(atomic_load(&tm->size));
-    bool solo = mc->probing ? !mc->solo : mc->solo;
+    bool solo = mc->stage == PROBE ? !mc->solo : mc->solo;
     double start = tg_now_seconds();
     if (solo)
         run_serially(n, grain, chunks, body, ctx);
     else
         team_loop(tm, n, grain, chunks, body, ctx);
-    double seconds = tg_now_seconds() - start;
-    mc->left--;
-    if (mc->probing) {
-        mc->probe_s += seconds;
-        if (mc->left == 0) {
-            if (mc->probe_s < 0.9 * mc->window_s)
-                mc->solo = !mc->solo;
-            mc->probing = false;
-            mc->left = PHASE_LOOPS;
-            mc->window_s = 0.0;
-        }
-        return;
-    }
-    if (mc->left < PROBE_LOOPS)
-        mc->window_s += seconds;
-    if (mc->left == 0) {
-        mc->probing = true;
-        mc->left = PROBE_LOOPS;
-        mc->probe_s = 0.0;
-    }
+    double now = tg_now_seconds();
+    chooser_after_loop(mc, now - start, now);
 }
 
 /* ---- the helpers' lives --------------------------------------------------------------------- */

@@ -207,6 +207,42 @@ Test(parallel, caller_goes_alone_when_the_team_is_slower)
                      atomic_load(&g_tally.by_helpers));
 }
 
+/* Runs loops of 4 chunks for `seconds`, then 100 more; returns the chunks helpers ran in those 100. */
+static int helped_after(tally *t, double seconds)
+{
+    for (double end = tg_now_seconds() + seconds; tg_now_seconds() < end;)
+        check_loop(t, 4, 1);
+    atomic_store(&t->by_helpers, 0);
+    for (int rep = 0; rep < 100; rep++)
+        check_loop(t, 4, 1);
+    return atomic_load(&t->by_helpers);
+}
+
+/* The load changes in the middle of a run: first every chunk costs 50 µs on either thread, so the
+ * team halves a loop's time and the caller keeps it; then the helper's chunks cost 3 ms (its core
+ * went to another process).  The phases are timed, so within a phase and a probe (well under the
+ * 3 s given here) the caller runs alone. */
+static void loops_where_the_helper_slows_down(void *ctx)
+{
+    tally *t = ctx;
+    t->team_size = current_team_size();
+    t->slow_helper_us = t->slow_caller_us = 50;
+    t->loops_helped = helped_after(t, 0.5); /* (the field's use here: chunks, not loops) */
+    t->slow_helper_us = 3000;
+    atomic_store(&t->by_helpers, helped_after(t, 3.0));
+    t->slow_helper_us = t->slow_caller_us = 0;
+}
+
+Test(parallel, caller_goes_alone_when_the_helper_slows_down_later)
+{
+    if (emulated())
+        cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
+    in_team(2, loops_where_the_helper_slows_down);
+    cr_assert_gt(g_tally.loops_helped, 0, "the team was not used while it was faster");
+    cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "helpers still ran %d chunks 3 s after slowing down",
+                 atomic_load(&g_tally.by_helpers));
+}
+
 /* ---- nesting ------------------------------------------------------------------------------- */
 
 static void inner(void *ctx)
