@@ -126,19 +126,30 @@ enum {
 #define CURSOR_JOB(c) ((uint32_t)((c) >> 32))
 #define CURSOR_CHUNK(c) ((size_t)((c) & 0xffffffffu))
 
+/* A per-thread claim cursor on a cache line of its own: the threads' claims do not contend. */
+typedef struct padded_cursor {
+    _Alignas(64) _Atomic uint64_t value; /* CURSOR(job, next chunk of the thread's share) */
+} padded_cursor;
+
 typedef struct team {
-    _Atomic bool busy;        /* a thread owns the team (one team per process) */
-    _Atomic int size;         /* threads taking part in the owner's loops, owner included */
-    int helpers;              /* helper threads started (by an owner, or stop_helpers) */
-    _Atomic uint32_t job;     /* bumped when a loop is posted; helpers wait for it to change */
-    _Atomic bool shutdown;
-    /* The posted loop.  Atomic because a late helper may read them while the caller posts the
-     * next loop; that helper's claims then all fail (see CURSOR), so it never uses what it read. */
+    /* The posted loop and the count of its finished chunks share one cache line, written by the
+     * caller when it posts: a helper that sees a new job has the whole loop in the same transfer
+     * (each cache line passed between two cores costs a few hundred nanoseconds, and a loop of
+     * a training step lasts a few microseconds).  The fields are atomic because a late helper
+     * may read them while the caller posts the next loop; that helper's claims then all fail
+     * (see CURSOR), so it never uses what it read. */
+    _Alignas(64) _Atomic uint32_t job; /* bumped when a loop is posted; helpers wait for it to change */
+    _Atomic bool shutdown;             /* (here: the helpers poll it with job) */
+    _Atomic int size;                  /* threads taking part in the owner's loops, owner included */
     _Atomic(tg_range_fn) body;
     _Atomic(void *) ctx;
     _Atomic size_t n, grain, chunks;
-    _Atomic uint64_t cursor[TEAM_MAX]; /* per thread: CURSOR(job, next chunk of its share) */
     _Atomic size_t done;               /* chunks of the current loop finished */
+    padded_cursor cursor[TEAM_MAX];
+    /* Written when a thread takes or releases the team, which helpers never read: a line of
+     * its own, so taking the team does not wait for the helpers' copy to be given up. */
+    _Alignas(64) _Atomic bool busy;    /* a thread owns the team (one team per process) */
+    int helpers;                       /* helper threads started (by an owner, or stop_helpers) */
     _Atomic int sleepers;              /* helpers blocked on `wake` */
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -166,11 +177,11 @@ static size_t share_begin(size_t chunks, int size, int t)
 static size_t claim_chunk(team *tm, uint32_t job, int size, int owner)
 {
     size_t end = share_begin(atomic_load(&tm->chunks), size, owner + 1);
-    uint64_t c = atomic_load(&tm->cursor[owner]);
+    uint64_t c = atomic_load(&tm->cursor[owner].value);
     for (;;) {
         if (CURSOR_JOB(c) != job || CURSOR_CHUNK(c) >= end)
             return SIZE_MAX;
-        if (atomic_compare_exchange_weak(&tm->cursor[owner], &c, c + 1))
+        if (atomic_compare_exchange_weak(&tm->cursor[owner].value, &c, c + 1))
             return CURSOR_CHUNK(c);
     }
 }
@@ -202,15 +213,21 @@ static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_
     uint32_t job = atomic_load(&tm->job) + 1;
     int size = atomic_load(&tm->size);
     /* Cursors first: from here on no claim for an older loop can succeed, so a late helper
-     * cannot pair the fields below with an old cursor. */
+     * cannot pair the fields below with an old cursor.  Release stores keep that order for any
+     * thread that reads a field below (its loads are acquire or stronger) and let the cores
+     * fetch the lines in parallel; sequentially consistent stores each waited for their cache
+     * line to come back from the helper's core, one after the other, which made posting a loop
+     * cost more than the helper's whole trip (docs/performance.md).  Only job keeps the full
+     * fence: the wake-up below pairs it with the helpers' `sleepers`. */
+    const memory_order rel = memory_order_release;
     for (int t = 0; t < size; t++)
-        atomic_store(&tm->cursor[t], CURSOR(job, share_begin(chunks, size, t)));
-    atomic_store(&tm->body, body);
-    atomic_store(&tm->ctx, ctx);
-    atomic_store(&tm->n, n);
-    atomic_store(&tm->grain, grain);
-    atomic_store(&tm->chunks, chunks);
-    atomic_store(&tm->done, 0);
+        atomic_store_explicit(&tm->cursor[t].value, CURSOR(job, share_begin(chunks, size, t)), rel);
+    atomic_store_explicit(&tm->body, body, rel);
+    atomic_store_explicit(&tm->ctx, ctx, rel);
+    atomic_store_explicit(&tm->n, n, rel);
+    atomic_store_explicit(&tm->grain, grain, rel);
+    atomic_store_explicit(&tm->chunks, chunks, rel);
+    atomic_store_explicit(&tm->done, 0, rel);
     atomic_store(&tm->job, job);
     if (atomic_load(&tm->sleepers) > 0) {
         pthread_mutex_lock(&tm->lock);
@@ -442,7 +459,9 @@ static bool team_acquire(team *tm, int threads)
     if (threads > TEAM_MAX)
         threads = TEAM_MAX;
     int helpers = start_helpers(tm, threads - 1);
-    atomic_store(&tm->size, helpers + 1 < threads ? helpers + 1 : threads);
+    int size = helpers + 1 < threads ? helpers + 1 : threads;
+    if (atomic_load(&tm->size) != size) /* (a store would take the loop's line from the helpers) */
+        atomic_store(&tm->size, size);
     t_team_owner = true;
     return true;
 }
