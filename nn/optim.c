@@ -352,21 +352,8 @@ double tg_optim_grad_norm(const tg_optimizer *o)
     return sqrt(s);
 }
 
-/* Whether g[0..n) holds a NaN or Inf: an all-ones exponent, tested on the bits with an OR
- * reduction so the loop vectorizes (an early-exit isfinite() loop does not). */
-TG_VECTORIZE static bool any_non_finite(const float *g, size_t n)
-{
-    uint32_t all_ones_seen = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits;
-        memcpy(&bits, &g[i], sizeof bits);
-        all_ones_seen |= (uint32_t)((bits & 0x7f800000u) == 0x7f800000u);
-    }
-    return all_ones_seen != 0;
-}
-
 /* TG_ERR_NUMERIC naming the first non-finite gradient element: the slow scan, run only after
- * the fast check (any_non_finite, in optim_step) found one. */
+ * the fast check (tg_floats_finite, in optim_step) found one. */
 static int report_non_finite(const tg_optimizer *o, tg_error *err)
 {
     for (int i = 0; i < o->n_params; i++) {
@@ -541,7 +528,7 @@ static void for_runs(size_t c0, size_t c1, step_job *job, run_fn fn)
 
 static void check_run(step_job *job, int param, size_t lo, size_t hi)
 {
-    if (any_non_finite(job->o->params[param]->grad.data + lo, hi - lo))
+    if (!tg_floats_finite(job->o->params[param]->grad.data + lo, hi - lo))
         atomic_store_explicit(&job->non_finite, true, memory_order_relaxed);
 }
 

@@ -9,6 +9,7 @@
 #include "conv_internal.h"
 
 #include "parallel.h"
+#include "tensor.h"
 #include "vmath.h"
 
 bool tg_conv_geom_init(tg_conv_geom *g)
@@ -328,9 +329,30 @@ static void fill_col(panel_job pj, const float *x, float *col)
 
 size_t tg_conv_cols_floats(const tg_conv_geom *g) { return g->C * g->KH * g->KW * g->B * g->OH * g->OW; }
 
+/* Non-finite values.  The kernels feed zeros through where the definition has no term at all (a
+ * tap in the padding, the wide layout's columns past OW), and 0·inf is NaN: an infinite weight
+ * would turn outputs and input gradients into NaN that the definition leaves finite, and an
+ * infinite dy would do the same to dw through the padding.  The reference loops skip those taps,
+ * so a pass with a non-finite weight (or, for dw with padding, a non-finite dy) runs them: the
+ * definition's infinities and NaNs, at the reference's speed, on a step the optimizer refuses
+ * anyway.  The checks cost one pass over w (and over dy, with padding). */
+static bool weights_finite(const tg_conv_geom *g, const float *w)
+{
+    return tg_floats_finite(w, g->O * g->C * g->KH * g->KW);
+}
+
+static bool padding_meets(const tg_conv_geom *g, const float *dy)
+{
+    return (g->pad_h || g->pad_w) && !tg_floats_finite(dy, g->B * g->O * g->OH * g->OW);
+}
+
 void tg_conv2d_forward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *bias,
                        float *y, float *scratch, float *kept)
 {
+    if (!weights_finite(g, w)) { /* (kept stays unfilled: the backward sees the same w) */
+        tg_conv2d_forward_ref(g, x, w, bias, y);
+        return;
+    }
     if (!kept && use_wide(g)) {
         tg_conv_forward_wide(path, g, x, w, bias, y, scratch);
         return;
@@ -402,6 +424,10 @@ void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x
     size_t K = g->C * g->KH * g->KW, P = g->OH * g->OW, all = g->B * P, panel = tg_conv_panel_cols(g);
     float *col = scratch, *dyp = col + K * panel, *dyT = dyp + g->O * panel, *dwT = dyT + g->O * panel;
     const bool transposed = g->O >= DW_TRANSPOSED_MIN_O;
+    if (!weights_finite(g, w) || (dw && padding_meets(g, dy))) {
+        tg_conv2d_backward_ref(g, x, w, dy, dx, dw, db);
+        return;
+    }
     if (db) {
         bias_job bj = {g, dy, db};
         tg_parallel_for(g->O, 1, bias_rows, &bj);

@@ -78,12 +78,16 @@ size_t tg_conv_cols_floats(const tg_conv_geom *g);
  * scratch: tg_conv_scratch_floats(g) floats.  kept: NULL, or tg_conv_cols_floats(g) floats where
  * the forward leaves every panel of col for the backward's dw (which then unrolls nothing: the
  * unrolling moves as many floats as the products read, so doing it once per step instead of
- * twice is most of what the weight gradient costs beyond its product). */
+ * twice is most of what the weight gradient costs beyond its product).  A weight that is infinite
+ * or NaN sends the pass to the reference loops (and leaves kept unfilled: the backward then runs
+ * them too), so that y has exactly the definition's non-finite values (conv.c). */
 void tg_conv2d_forward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *bias,
                        float *y, float *scratch, float *kept);
 /* The backward for dy [B,O,OH,OW]: dx += ∂/∂x, dw += ∂/∂w, db += Σ_{b,i,j} dy; each may be NULL
- * (not wanted).  x is read only for dw (not even then with kept: the forward's panels, same x),
- * w only for dx.  The same bits with kept or without. */
+ * (not wanted).  x is read for dw (not with kept: the forward's panels, same x), w for dx; both
+ * are read when w holds an infinity or NaN, or dy does and there is padding: then the reference
+ * loops run, which give the definition's non-finite values (conv.c).  The same bits with kept or
+ * without. */
 void tg_conv2d_backward(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *dy,
                         float *dx, float *dw, float *db, float *scratch, const float *kept);
 

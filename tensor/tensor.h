@@ -71,6 +71,9 @@ int tg_tensor_wrap(tg_tensor *view, float *data, int ndim, const size_t *shape, 
 static inline size_t tg_tensor_nrows(const tg_tensor *t) { return t->ndim == 1 ? 1 : t->shape[0]; }
 static inline size_t tg_tensor_ncols(const tg_tensor *t) { return t->ndim == 1 ? t->shape[0] : t->size / t->shape[0]; }
 bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);
+/* Whether every one of v[0..n) is finite (no infinity, no NaN): one branch-free pass that
+ * vectorizes, for checks run on every step (the optimizer's gradients, a convolution's weights). */
+bool tg_floats_finite(const float *v, size_t n);
 
 /* Writes "[32,784]" into buf (always NUL-terminated); returns buf. */
 char *tg_shape_str(char *buf, size_t buflen, int ndim, const size_t *shape);

@@ -106,6 +106,59 @@ static void matches_reference(tg_simd_path path)
 }
 TEST_EVERY_PATH(matches_reference, matches_reference)
 
+/* Finite, +inf, -inf or NaN. */
+static int kind_of(float v) { return isnan(v) ? 3 : isinf(v) ? (v > 0 ? 1 : 2) : 0; }
+
+/* fast and ref hold the same non-finite values at the same places, and close finite ones. */
+static void expect_same_non_finite(const float *fast, const float *ref, size_t n, const char *what,
+                                   tg_simd_path path, size_t geom)
+{
+    size_t non_finite = 0;
+    for (size_t k = 0; k < n; k++) {
+        cr_assert_eq(kind_of(fast[k]), kind_of(ref[k]), "%s, %s, geometry %zu: element %zu is %g, the definition's %g",
+                     tg_simd_name(path), what, geom, k, fast[k], ref[k]);
+        non_finite += kind_of(ref[k]) != 0;
+        if (kind_of(ref[k]) == 0)
+            cr_assert_leq(fabs((double)fast[k] - ref[k]), 1e-4 * fmax(1.0, fabs(ref[k])), "%s, %s, geometry %zu: %zu",
+                          tg_simd_name(path), what, geom, k);
+    }
+    cr_assert_gt(non_finite, 0, "%s, geometry %zu: the infinity reached nothing", what, geom);
+}
+
+/* An infinite weight (the corner tap, which falls in the padding and, in the wide layout, on the
+ * columns past OW) and an infinite dy at an output's corner: y, dx and dw have the definition's
+ * infinities and NaNs, not the NaN of 0·inf where the definition has no term. */
+static void non_finite_as_the_definition(tg_simd_path path)
+{
+    require_path(path);
+    static const size_t geoms[] = {0, 3, 7, 12}; /* padding 2; dilation and padding; wide; wide, tall kernel */
+    for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++) {
+        size_t k = geoms[gi];
+        tg_conv_geom g = geom_of(GEOMS[k]);
+        tg_rng rng;
+        tg_rng_seed(&rng, 120 + k, 1);
+        size_t nx = g.B * g.C * g.H * g.W, nw = g.O * g.C * g.KH * g.KW, ny = g.B * g.O * g.OH * g.OW;
+        float *x = random_floats(&rng, nx), *w = random_floats(&rng, nw), *dy = random_floats(&rng, ny);
+        float *y = calloc(ny, sizeof(float)), *y_ref = calloc(ny, sizeof(float));
+        float *dx = calloc(nx, sizeof(float)), *dx_ref = calloc(nx, sizeof(float));
+        float *dw = calloc(nw, sizeof(float)), *dw_ref = calloc(nw, sizeof(float));
+        float *scratch = malloc(tg_conv_scratch_floats(&g) * sizeof(float));
+        w[0] = INFINITY;
+        tg_conv2d_forward(path, &g, x, w, NULL, y, scratch, NULL);
+        tg_conv2d_forward_ref(&g, x, w, NULL, y_ref);
+        expect_same_non_finite(y, y_ref, ny, "forward, w[0] = inf", path, k);
+        tg_conv2d_backward(path, &g, x, w, dy, dx, NULL, NULL, scratch, NULL);
+        tg_conv2d_backward_ref(&g, x, w, dy, dx_ref, NULL, NULL);
+        expect_same_non_finite(dx, dx_ref, nx, "input gradient, w[0] = inf", path, k);
+        w[0] = 0.5f, dy[0] = -INFINITY;
+        tg_conv2d_backward(path, &g, x, w, dy, NULL, dw, NULL, scratch, NULL);
+        tg_conv2d_backward_ref(&g, x, w, dy, NULL, dw_ref, NULL);
+        expect_same_non_finite(dw, dw_ref, nw, "weight gradient, dy[0] = -inf", path, k);
+        free(x), free(w), free(dy), free(y), free(y_ref), free(dx), free(dx_ref), free(dw), free(dw_ref), free(scratch);
+    }
+}
+TEST_EVERY_PATH(non_finite_as_the_definition, non_finite_as_the_definition)
+
 /* Every geometry: the forward that keeps its patches (plain layout, filled by the dense fill when
  * stride 1 and no padding) gives y with the same bits as the one that keeps none (wide or plain),
  * and the weight gradient from the kept patches (scratch poisoned) the same bits as the one that
