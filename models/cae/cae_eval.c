@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/dense.h"
+#include "nn/fit.h"
 #include "nn/optim.h"
 #include "tensor/linalg.h"
 
@@ -143,15 +144,12 @@ static uint32_t *iota_indices(size_t n)
     return idx;
 }
 
-/* Encodes images [first, first+count) of `ds` into h [count,H] (copied out of the tape). */
+/* Encodes images idx[0..count) of `ds` into h [count,H] (copied out of the tape). */
 static int encode_images(tg_tape *tape, cae_model *m, const tg_dataset *ds, const uint32_t *idx, size_t count,
                          float *h_out, tg_error *err)
 {
     tg_tape_reset(tape);
-    tg_node *x = tg_input_new(tape, 2, (size_t[]){count, m->cfg.input});
-    if (x)
-        tg_dataset_images_to_float(ds, idx, count, x->value.data);
-    tg_node *h = cae_encode(tape, m, x);
+    tg_node *h = cae_encode(tape, m, tg_images_input(tape, ds, idx, count));
     if (!h)
         return tg_tape_get_error(tape, err);
     memcpy(h_out, h->value.data, h->value.size * sizeof(float));

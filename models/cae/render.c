@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nn/fit.h"
 #include "nn/io/atomic_file.h"
 #include "nn/io/png.h"
 #include "nn/io/svg.h"
@@ -73,11 +74,7 @@ static int render_reconstructions(cae_model *m, const tg_dataset *test, const ch
     if (rc == TG_OK) {
         tg_tape_set_grad_enabled(tape, false);
         uint32_t idx[RECON_IMAGES];
-        for (size_t i = 0; i < n; i++)
-            idx[i] = (uint32_t)i;
-        tg_node *x = tg_input_new(tape, 2, (size_t[]){n, D});
-        if (x)
-            tg_dataset_images_to_float(test, idx, n, x->value.data);
+        tg_node *x = tg_images_input(tape, test, idx, tg_batch_in_order(test, 0, n, idx));
         cae_graph g; /* only y is used: RECON leaves the γ term's corruptions out */
         if (cae_build(tape, m, x, CAE_TERMS_RECON, &g))
             rc = tg_tape_get_error(tape, err);
