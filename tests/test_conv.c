@@ -76,6 +76,26 @@ static void expect_close(const float *fast, const float *ref, size_t n, const ch
                   worst, scale);
 }
 
+/* Where one pass writes: y for the forward; dx, dw, db (each may be NULL) for the backward. */
+typedef struct pass_out {
+    float *y, *dx, *dw, *db;
+} pass_out;
+
+/* The forward (if out.y) and the backward (if any of out.dx, dw, db) with the fast kernels into
+ * out and with the reference loops into ref. */
+static void fast_and_reference(tg_simd_path path, const tg_conv_geom *g, const float *x, const float *w, const float *b,
+                               const float *dy, float *scratch, pass_out out, pass_out ref)
+{
+    if (out.y) {
+        tg_conv2d_forward(path, g, x, w, b, out.y, scratch, NULL);
+        tg_conv2d_forward_ref(g, x, w, b, ref.y);
+    }
+    if (out.dx || out.dw || out.db) {
+        tg_conv2d_backward(path, g, x, w, dy, out.dx, out.dw, out.db, scratch, NULL);
+        tg_conv2d_backward_ref(g, x, w, dy, ref.dx, ref.dw, ref.db);
+    }
+}
+
 /* Forward and backward (dx, dw, db added onto random values: the kernels accumulate) against the
  * reference loops. */
 static void matches_reference(tg_simd_path path)
@@ -92,11 +112,8 @@ static void matches_reference(tg_simd_path path)
         float *dx_ref = malloc(nx * sizeof(float)), *dw_ref = malloc(nw * sizeof(float)), db_ref[64];
         float *scratch = malloc(tg_conv_scratch_floats(&g) * sizeof(float));
         memcpy(dx_ref, dx, nx * sizeof(float)), memcpy(dw_ref, dw, nw * sizeof(float)), memcpy(db_ref, db, g.O * sizeof(float));
-        tg_conv2d_forward(path, &g, x, w, b, y, scratch, NULL);
-        tg_conv2d_forward_ref(&g, x, w, b, y_ref);
+        fast_and_reference(path, &g, x, w, b, dy, scratch, (pass_out){y, dx, dw, db}, (pass_out){y_ref, dx_ref, dw_ref, db_ref});
         expect_close(y, y_ref, ny, "forward", path, k);
-        tg_conv2d_backward(path, &g, x, w, dy, dx, dw, db, scratch, NULL);
-        tg_conv2d_backward_ref(&g, x, w, dy, dx_ref, dw_ref, db_ref);
         expect_close(dx, dx_ref, nx, "input gradient", path, k);
         expect_close(dw, dw_ref, nw, "weight gradient", path, k);
         expect_close(db, db_ref, g.O, "bias gradient", path, k);
@@ -144,15 +161,11 @@ static void non_finite_as_the_definition(tg_simd_path path)
         float *dw = calloc(nw, sizeof(float)), *dw_ref = calloc(nw, sizeof(float));
         float *scratch = malloc(tg_conv_scratch_floats(&g) * sizeof(float));
         w[0] = INFINITY;
-        tg_conv2d_forward(path, &g, x, w, NULL, y, scratch, NULL);
-        tg_conv2d_forward_ref(&g, x, w, NULL, y_ref);
+        fast_and_reference(path, &g, x, w, NULL, dy, scratch, (pass_out){.y = y, .dx = dx}, (pass_out){.y = y_ref, .dx = dx_ref});
         expect_same_non_finite(y, y_ref, ny, "forward, w[0] = inf", path, k);
-        tg_conv2d_backward(path, &g, x, w, dy, dx, NULL, NULL, scratch, NULL);
-        tg_conv2d_backward_ref(&g, x, w, dy, dx_ref, NULL, NULL);
         expect_same_non_finite(dx, dx_ref, nx, "input gradient, w[0] = inf", path, k);
         w[0] = 0.5f, dy[0] = -INFINITY;
-        tg_conv2d_backward(path, &g, x, w, dy, NULL, dw, NULL, scratch, NULL);
-        tg_conv2d_backward_ref(&g, x, w, dy, NULL, dw_ref, NULL);
+        fast_and_reference(path, &g, x, w, NULL, dy, scratch, (pass_out){.dw = dw}, (pass_out){.dw = dw_ref});
         expect_same_non_finite(dw, dw_ref, nw, "weight gradient, dy[0] = -inf", path, k);
         free(x), free(w), free(dy), free(y), free(y_ref), free(dx), free(dx_ref), free(dw), free(dw_ref), free(scratch);
     }
