@@ -554,7 +554,15 @@ static void update_run(step_job *job, int i, size_t lo, size_t hi)
 }
 
 static void check_chunks(size_t c0, size_t c1, void *ctx) { for_runs(c0, c1, ctx, check_run); }
-static void update_chunks(size_t c0, size_t c1, void *ctx) { for_runs(c0, c1, ctx, update_run); }
+/* Subnormals flushed: a moment decays by beta (or momentum) each step its gradient is zero and
+ * would otherwise spend hundreds of steps as a slow subnormal.  What the flush changes is below
+ * FLT_MIN: the moments' stored values, and updates a billion billion times smaller than eps. */
+static void update_chunks(size_t c0, size_t c1, void *ctx)
+{
+    tg_fp_mode saved = tg_subnormals_flush();
+    for_runs(c0, c1, ctx, update_run);
+    tg_subnormals_restore(saved);
+}
 
 static int optim_step(tg_optimizer *o, bool zero_grads, tg_error *err)
 {

@@ -2,6 +2,10 @@
 
 #include "vmath.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h> /* _mm_getcsr, _mm_setcsr */
+#endif
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,3 +218,29 @@ TG_VECTORIZE bool tg_floats_finite(const float *v, size_t n)
     }
     return all_ones_seen == 0;
 }
+
+/* Out of line on purpose: a call the compiler cannot see into keeps the loads and arithmetic of
+ * the caller's loop on the right side of the mode switch. */
+#if defined(__x86_64__) || defined(__i386__)
+enum { MXCSR_DAZ = 1u << 6, MXCSR_FTZ = 1u << 15 };
+tg_fp_mode tg_subnormals_flush(void)
+{
+    unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | MXCSR_DAZ | MXCSR_FTZ);
+    return saved;
+}
+void tg_subnormals_restore(tg_fp_mode saved) { _mm_setcsr((unsigned)saved); }
+#elif defined(__aarch64__)
+enum { FPCR_FZ = 1u << 24 };
+tg_fp_mode tg_subnormals_flush(void)
+{
+    unsigned long saved;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(saved));
+    __asm__ volatile("msr fpcr, %0" : : "r"(saved | FPCR_FZ) : "memory");
+    return saved;
+}
+void tg_subnormals_restore(tg_fp_mode saved) { __asm__ volatile("msr fpcr, %0" : : "r"(saved) : "memory"); }
+#else
+tg_fp_mode tg_subnormals_flush(void) { return 0; }
+void tg_subnormals_restore(tg_fp_mode saved) { (void)saved; }
+#endif

@@ -75,6 +75,17 @@ bool tg_tensor_same_shape(const tg_tensor *a, const tg_tensor *b);
  * vectorizes, for checks run on every step (the optimizer's gradients, a convolution's weights). */
 bool tg_floats_finite(const float *v, size_t n);
 
+/* Subnormal floats (nonzero, below FLT_MIN = 1.2e-38 in magnitude) count as zero on the calling
+ * thread, read or produced, until tg_subnormals_restore(the returned mode).  For loops whose
+ * values decay geometrically, as the optimizers' moments do once a gradient stops (a ReLU unit
+ * dies): each passes hundreds of steps through the subnormal range, where x86 takes a microcode
+ * assist per instruction that meets one and a whole update ran 7 times slower
+ * (docs/performance.md).  x86-64: MXCSR's FTZ and DAZ; AArch64: FPCR.FZ (the same but for results
+ * within half a unit of FLT_MIN, which it judges before rounding); elsewhere nothing changes. */
+typedef unsigned long tg_fp_mode;
+tg_fp_mode tg_subnormals_flush(void);
+void tg_subnormals_restore(tg_fp_mode saved);
+
 /* Writes "[32,784]" into buf (always NUL-terminated); returns buf. */
 char *tg_shape_str(char *buf, size_t buflen, int ndim, const size_t *shape);
 char *tg_tensor_shape_str(char *buf, size_t buflen, const tg_tensor *t);

@@ -5,6 +5,7 @@
  * threaded updates. */
 #include <criterion/criterion.h>
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -1008,5 +1009,52 @@ Test(optim, fused_zeroing_changes_nothing_on_a_bad_gradient)
         for (int i = 0; i < BIG_PARAMS; i++)
             tg_param_free(&p[i]);
     }
+    tg_set_threads(1);
+}
+
+/* ---- subnormal state -------------------------------------------------------------------- */
+
+/* Whether x is subnormal: nonzero and below FLT_MIN in magnitude. */
+static bool subnormal(float x) { return x != 0.0f && fabsf(x) < FLT_MIN; }
+
+static const tg_opt_kind DECAYING[] = {TG_OPT_SGD, TG_OPT_ADAM, TG_OPT_RMSPROP};
+
+/* Every optimizer with a decaying state, on two threads and a parameter big enough to be split
+ * between them: even elements get one tiny gradient and then zeros (the moment decays by beta1 or
+ * the momentum and would pass ~150 steps through the subnormal range), odd ones a constant
+ * 1e-20 (whose square is subnormal: Adam's v and RMSprop's square average would be, from the
+ * first step).  No state element may ever be subnormal, and the calling thread's own arithmetic
+ * must keep its subnormals after the steps. */
+TABLE_TEST(optim, state_never_goes_subnormal, DECAYING)
+{
+    enum { N = 70000, STEPS = 300 };
+    tg_set_threads(2);
+    tg_param p, *pp = &p;
+    cr_assert_eq(tg_param_init(&p, "w", 1, (size_t[]){N}, NULL), TG_OK);
+    for (size_t i = 0; i < N; i++)
+        p.value.data[i] = 0.5f;
+    tg_opt_config cfg = tg_opt_config_default(DECAYING[*row]);
+    cfg.momentum = DECAYING[*row] == TG_OPT_SGD ? 0.9f : cfg.momentum;
+    tg_optimizer o = make_optim(&cfg, &pp, 1);
+    long nonzero_late = 0; /* state elements still nonzero after 100 steps: the test saw decay */
+    for (int s = 1; s <= STEPS; s++) {
+        for (size_t i = 0; i < N; i++)
+            p.grad.data[i] = i % 2 ? 1e-20f : s == 1 ? 1e-30f : 0.0f;
+        cr_assert_eq(tg_optim_step(&o, NULL), TG_OK);
+        for (int k = 0; k < tg_optim_state_count(&o); k++) {
+            char name[TG_OPT_STATE_NAME_MAX];
+            const tg_tensor *t = tg_optim_state_tensor(&o, k, name);
+            for (size_t i = 0; i < t->size; i++) {
+                cr_assert(!subnormal(t->data[i]), "%s[%zu] = %g after step %d is subnormal", name, i, t->data[i], s);
+                nonzero_late += s > 100 && i % 2 == 0 && t->data[i] != 0.0f;
+            }
+        }
+    }
+    if (DECAYING[*row] != TG_OPT_RMSPROP) /* its square average of 1e-30² is zero from the start */
+        cr_assert(nonzero_late > 0, "the pulse's moment decayed to zero too soon to test anything");
+    volatile float tiny = 1e-30f;
+    cr_assert(subnormal(tiny * 1e-10f), "after a step the calling thread flushes subnormals: its mode was not restored");
+    tg_optim_free(&o);
+    tg_param_free(&p);
     tg_set_threads(1);
 }
