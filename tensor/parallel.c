@@ -116,6 +116,9 @@ enum {
     SPINS_BEFORE_SLEEP = 1 << 14,
     SPINS_BEFORE_YIELD = 1 << 10, /* the caller's wait for a helper's last chunk */
 };
+/* A wait for a helper this long is a time slice lost to another process, not a slow chunk (a
+ * scheduler's slices last milliseconds). */
+static const double STALL_MIN_S = 0.0005;
 
 /* A claim cursor packs a loop's number (high 32 bits) with the next unclaimed chunk of one
  * thread's share (low 32 bits), so a helper still working on an older loop can never claim a
@@ -207,8 +210,29 @@ static void work_on(team *tm, uint32_t job, int self)
     }
 }
 
-/* Posts a loop, works on it, and returns when every chunk has run. */
-static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
+/* Waits until every chunk of the loop has run; returns the seconds it waited past the first
+ * SPINS_BEFORE_YIELD polls (0 for a wait shorter than those). */
+static double wait_for_helpers(team *tm, size_t chunks)
+{
+    double yielding_since = 0.0;
+    for (int spins = 0; atomic_load(&tm->done) != chunks; spins++) {
+        if (spins < SPINS_BEFORE_YIELD) {
+            cpu_relax();
+            continue;
+        }
+        /* The helper has probably lost its core: yield ours, in case the system wants to run
+         * it here. */
+        if (yielding_since == 0.0)
+            yielding_since = tg_now_seconds();
+        sched_yield();
+    }
+    return yielding_since == 0.0 ? 0.0 : tg_now_seconds() - yielding_since;
+}
+
+/* Posts a loop, works on it, and returns when every chunk has run: true if the helpers kept the
+ * caller waiting longer than its own share took (and over STALL_MIN_S), the mark of a helper
+ * that lost its core in the middle of a chunk. */
+static bool team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx, double start)
 {
     uint32_t job = atomic_load(&tm->job) + 1;
     int size = atomic_load(&tm->size);
@@ -237,14 +261,10 @@ static void team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_
     t_in_team_loop = true; /* a body's own loops run serially: the team is busy with this one */
     work_on(tm, job, 0);
     t_in_team_loop = false;
-    /* Only chunks a helper claimed and is still running are left.  If that takes long, the
-     * helper has probably lost its core: yield ours, in case the system wants to run it here. */
-    for (int spins = 0; atomic_load(&tm->done) != chunks; spins++) {
-        if (spins < SPINS_BEFORE_YIELD)
-            cpu_relax();
-        else
-            sched_yield();
-    }
+    double own_share_s = tg_now_seconds() - start;
+    /* Only chunks a helper claimed and is still running are left. */
+    double waited_s = wait_for_helpers(tm, chunks);
+    return waited_s > STALL_MIN_S && waited_s > own_share_s;
 }
 
 /* ---- the team or the caller alone: whichever is faster on this machine now ----------------
@@ -274,6 +294,9 @@ enum {
 static const double WINDOW_MAX_S = 0.01;  /* a window of long loops ends sooner (but not below MIN) */
 static const double FIRST_PHASE_S = 0.02; /* the first decision comes early: a slow spell may be on now */
 static const double PHASE_MIN_S = 0.2;
+/* One stall may be the system's own work passing by; a second this soon is another process. */
+static const double STALL_AGAIN_S = 0.05;
+static const double STALL_PHASE_MAX_S = 0.8; /* the longest the caller goes alone after stalls */
 
 typedef enum { RUNNING, WINDOW, PROBE } chooser_stage;
 
@@ -285,6 +308,8 @@ typedef struct mode_chooser {
     long left;                 /* PROBE: loops left to time */
     double window_s, probe_s;  /* seconds of the window's and the probe's loops */
     int size;                  /* the team size it measured (another size starts it afresh) */
+    double last_stall;         /* when a helper last kept a team loop waiting (see team_loop) */
+    double stall_phase_s;      /* how long the caller goes alone after stalls: doubles while they recur */
 } mode_chooser;
 
 static _Thread_local mode_chooser t_mode; /* the caller's (one team per process) */
@@ -294,7 +319,7 @@ static _Thread_local mode_chooser t_mode; /* the caller's (one team per process)
 static void start_choosing(int size)
 {
     t_mode = (mode_chooser){.solo = false, .stage = RUNNING, .phase_end = tg_now_seconds() + FIRST_PHASE_S,
-                            .size = size};
+                            .size = size, .stall_phase_s = FIRST_PHASE_S};
 }
 
 static mode_chooser *caller_mode(int size)
@@ -309,8 +334,13 @@ static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
 {
     switch (mc->stage) {
     case RUNNING:
-        if (now >= mc->phase_end)
-            *mc = (mode_chooser){.solo = mc->solo, .stage = WINDOW, .size = mc->size};
+        if (now < mc->phase_end)
+            return;
+        if (!mc->solo)
+            mc->stall_phase_s = FIRST_PHASE_S; /* a whole phase on the team went by without stalls */
+        mc->stage = WINDOW;
+        mc->loops = 0;
+        mc->window_s = mc->probe_s = 0.0;
         return;
     case WINDOW:
         mc->window_s += seconds;
@@ -331,17 +361,39 @@ static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
     }
 }
 
+/* A helper kept the caller of a team loop waiting a time slice (see team_loop).  Twice in a short
+ * while: another process has a helper's core now, and every loop on the team may wait as long
+ * for the chunks that helper holds, several times slower than the caller alone (a window of
+ * loops can miss it: the helper runs in turns with the other process, and a 10 ms window may
+ * fall in one of its turns).  So go alone at once, for a short phase at first (a new thread's
+ * first slices, before the system spreads the threads, stall too), twice as long each time the
+ * stalls come back, until a whole phase on the team passes without them. */
+static void chooser_stalled(mode_chooser *mc, double now)
+{
+    bool again = now - mc->last_stall < STALL_AGAIN_S;
+    mc->last_stall = now;
+    if (!again)
+        return;
+    mc->solo = true;
+    mc->stage = RUNNING;
+    mc->phase_end = now + mc->stall_phase_s;
+    mc->stall_phase_s = 2 * mc->stall_phase_s < STALL_PHASE_MAX_S ? 2 * mc->stall_phase_s : STALL_PHASE_MAX_S;
+}
+
 static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
 {
     mode_chooser *mc = caller_mode(atomic_load(&tm->size));
     bool solo = mc->stage == PROBE ? !mc->solo : mc->solo;
     double start = tg_now_seconds();
+    bool stalled = false;
     if (solo)
         run_serially(n, grain, chunks, body, ctx);
     else
-        team_loop(tm, n, grain, chunks, body, ctx);
+        stalled = team_loop(tm, n, grain, chunks, body, ctx, start);
     double now = tg_now_seconds();
     chooser_after_loop(mc, now - start, now);
+    if (stalled && !mc->solo && mc->stage != PROBE)
+        chooser_stalled(mc, now);
 }
 
 /* ---- the helpers' lives --------------------------------------------------------------------- */

@@ -35,6 +35,9 @@ typedef struct tally {
     int team_size;                /* threads the loops may use (tg_get_threads) */
     int loops_helped;             /* loops_after_pauses: loops in which a helper ran a chunk */
     int helped_before_slowdown;   /* loops_where_the_helper_slows_down: helpers' chunks in the first half */
+    int helped_while_stalling;    /* loops_where_the_helper_stalls: helpers' chunks in the first loops after */
+    _Atomic double caller_chunk_max_s; /* the longest chunk the caller ran (with slow_caller_us) */
+    double helper_chunk_at[2];    /* when helpers started the first two chunks since by_helpers was zeroed */
 } tally;
 
 static pthread_t g_caller; /* the thread that runs the loops under test */
@@ -55,11 +58,17 @@ static void record_chunk(size_t lo, size_t hi, void *ctx)
     if (lo % t->grain != 0 || hi != expected_hi)
         atomic_fetch_add(&t->bad_bounds, 1);
     if (thread_number() != 0) {
-        atomic_fetch_add(&t->by_helpers, 1);
+        int k = atomic_fetch_add(&t->by_helpers, 1);
+        if (k < 2)
+            t->helper_chunk_at[k] = tg_now_seconds();
         if (t->slow_helper_us)
             sleep_us(t->slow_helper_us);
     } else if (t->slow_caller_us) {
+        double start = tg_now_seconds();
         sleep_us(t->slow_caller_us);
+        double took = tg_now_seconds() - start;
+        if (took > atomic_load(&t->caller_chunk_max_s))
+            atomic_store(&t->caller_chunk_max_s, took); /* (only the caller writes it) */
     }
     for (size_t i = lo; i < hi; i++)
         atomic_fetch_add(&t->runs[i], 1);
@@ -248,6 +257,50 @@ Test(parallel, caller_goes_alone_when_the_helper_slows_down_later)
         cr_skip("the team never beat the caller alone here (the machine gave the helper no time): "
                 "the switch away from it is not tested");
     cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "helpers still ran %d chunks 3 s after slowing down",
+                 atomic_load(&g_tally.by_helpers));
+}
+
+/* A helper that loses its core in the middle of the run: loops of 4 chunks of 50 µs for 0.5 s
+ * (the team wins), then the helper's chunks take 3 ms, a scheduler's time slice.  The caller
+ * does not wait for the next window of loops (a phase of at least 0.2 s): the second loop that
+ * kept it waiting sends it alone, and no chunk goes to the helper in the next 30 loops. */
+static void loops_where_the_helper_stalls(void *ctx)
+{
+    tally *t = ctx;
+    t->team_size = current_team_size();
+    t->slow_helper_us = t->slow_caller_us = 50;
+    t->helped_before_slowdown = helped_after(t, 0.5);
+    t->slow_helper_us = 3000;
+    atomic_store(&t->by_helpers, 0);
+    atomic_store(&t->caller_chunk_max_s, 0.0);
+    for (int rep = 0; rep < 100 && atomic_load(&t->by_helpers) < 2; rep++) /* 100 loops: within STALL_AGAIN_S */
+        check_loop(t, 4, 1);
+    t->helped_while_stalling = atomic_load(&t->by_helpers);
+    atomic_store(&t->by_helpers, 0);
+    for (int rep = 0; rep < 30; rep++)
+        check_loop(t, 4, 1);
+    t->slow_helper_us = t->slow_caller_us = 0;
+}
+
+Test(parallel, caller_goes_alone_at_once_when_a_helper_stalls)
+{
+    if (emulated())
+        cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
+    in_team(2, loops_where_the_helper_stalls);
+    if (g_tally.helped_before_slowdown == 0 || g_tally.helped_while_stalling < 2)
+        cr_skip("the machine gave the helper too little time (%d chunks before the stall, %d after): "
+                "the caller had no stalls to react to",
+                g_tally.helped_before_slowdown, g_tally.helped_while_stalling);
+    double apart = g_tally.helper_chunk_at[1] - g_tally.helper_chunk_at[0];
+    if (apart > 0.04)
+        cr_skip("the helper's two stalls came %.0f ms apart: on a machine this busy one at a time is "
+                "the system's own work", 1e3 * apart);
+    /* A caller that lost its own core in its share has waited less than its share took: no stall. */
+    if (atomic_load(&g_tally.caller_chunk_max_s) > 0.001)
+        cr_skip("the caller itself lost its core (a 50 us chunk took %.1f ms): its waits were no stalls",
+                1e3 * atomic_load(&g_tally.caller_chunk_max_s));
+    cr_assert_eq(atomic_load(&g_tally.by_helpers), 0,
+                 "after two stalled loops the helper still ran %d chunks of the next 30 loops",
                  atomic_load(&g_tally.by_helpers));
 }
 
