@@ -234,13 +234,18 @@ static int helped_after(tally *t, double seconds)
  * team halves a loop's time and the caller keeps it; then the helper's chunks cost 3 ms (its core
  * went to another process).  The phases are timed, so within a phase and a probe (well under the
  * 3 s given here) the caller runs alone. */
-static void loops_where_the_helper_slows_down(void *ctx)
+static void team_wins_then_helper_slows_down(tally *t)
 {
-    tally *t = ctx;
     t->team_size = current_team_size();
     t->slow_helper_us = t->slow_caller_us = 50;
     t->helped_before_slowdown = helped_after(t, 0.5);
     t->slow_helper_us = 3000;
+}
+
+static void loops_where_the_helper_slows_down(void *ctx)
+{
+    tally *t = ctx;
+    team_wins_then_helper_slows_down(t);
     atomic_store(&t->by_helpers, helped_after(t, 3.0));
     t->slow_helper_us = t->slow_caller_us = 0;
 }
@@ -267,10 +272,7 @@ Test(parallel, caller_goes_alone_when_the_helper_slows_down_later)
 static void loops_where_the_helper_stalls(void *ctx)
 {
     tally *t = ctx;
-    t->team_size = current_team_size();
-    t->slow_helper_us = t->slow_caller_us = 50;
-    t->helped_before_slowdown = helped_after(t, 0.5);
-    t->slow_helper_us = 3000;
+    team_wins_then_helper_slows_down(t);
     atomic_store(&t->by_helpers, 0);
     atomic_store(&t->caller_chunk_max_s, 0.0);
     for (int rep = 0; rep < 100 && atomic_load(&t->by_helpers) < 2; rep++) /* 100 loops: within STALL_AGAIN_S */
