@@ -364,8 +364,8 @@ static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
 /* A helper kept the caller of a team loop waiting a time slice (see team_loop).  Twice in a short
  * while: another process has a helper's core now, and every loop on the team may wait as long
  * for the chunks that helper holds, several times slower than the caller alone (a window of
- * loops can miss it: the helper runs in turns with the other process, and a 10 ms window may
- * fall in one of its turns).  So go alone at once, for a short phase at first (a new thread's
+ * loops can miss it: the helper runs in turns with the other process, and a window of
+ * WINDOW_MAX_S may fall in one of its turns).  So go alone at once, for a short phase at first (a new thread's
  * first slices, before the system spreads the threads, stall too), twice as long each time the
  * stalls come back, until a whole phase on the team passes without them. */
 static void chooser_stalled(mode_chooser *mc, double now)
