@@ -2,7 +2,7 @@
 
 #include "vmath.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE__))
 #include <xmmintrin.h> /* _mm_getcsr, _mm_setcsr */
 #endif
 
@@ -221,7 +221,7 @@ TG_VECTORIZE bool tg_floats_finite(const float *v, size_t n)
 
 /* Out of line on purpose: a call the compiler cannot see into keeps the loads and arithmetic of
  * the caller's loop on the right side of the mode switch. */
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(__x86_64__) || (defined(__i386__) && defined(__SSE__))
 enum { MXCSR_DAZ = 1u << 6, MXCSR_FTZ = 1u << 15 };
 tg_fp_mode tg_subnormals_flush(void)
 {
