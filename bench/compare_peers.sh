@@ -9,6 +9,12 @@ peers=${2:-../shared/peers}
 data=${3:-/usr/share/datasets/fashion-mnist}
 peer_env=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
 
+# Every figure names its processor (the ratios are only comparable on the same one).
+echo "# cpu: $(grep -m1 -E 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')," \
+    "$(grep -m1 -E 'cpu family' /proc/cpuinfo | tr -d '\t')," \
+    "$(grep -m1 -E '^model\s' /proc/cpuinfo | tr -d '\t'), avx512f: $(grep -qw avx512f /proc/cpuinfo && echo yes || echo no)," \
+    "cores: $(nproc)"
+
 echo "# matmul, 1 thread: tapegrad, then OpenBLAS"
 "$build/bench/bench_matmul" --threads 1
 "${peer_env[@]}" OPENBLAS_NUM_THREADS=1 /usr/bin/python3 "$peers/sgemm_openblas.py"
@@ -37,3 +43,8 @@ for threads in 1 2; do
     "$build/models/examples/lenet" --bench --data "$data" --epochs 3 --threads "$threads"
 done
 "${peer_env[@]}" /usr/bin/python3 "$peers/torch_lenet.py" --batch 64 --threads 1 --epochs 3 | tail -n 1
+
+echo "# threads in a user's own loop (issue 22): the tutorial's MLP on 1 and the default threads, quiet and beside a busy process"
+"$build/bench/bench_loop" --data "$data"
+echo "# what one parallel loop costs beyond its work (issue 22)"
+"$build/bench/bench_team"
