@@ -5,6 +5,7 @@
 #include "tensor/parallel.h"
 #include "tensor/vmath.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -93,8 +94,11 @@ static int check_kind_fields(const tg_opt_config *c, const char *k, tg_error *er
     }
     if (c->kind == TG_OPT_RMSPROP && !in_unit_interval(c->alpha))
         return tg_error_set(err, TG_ERR_ARG, "optim rmsprop: alpha = %g (must be in [0, 1))", c->alpha);
-    if (c->kind != TG_OPT_SGD && !(isfinite(c->eps) && c->eps > 0.0f))
-        return tg_error_set(err, TG_ERR_ARG, "optim %s: eps = %g (must be finite and > 0)", k, c->eps);
+    /* Normal, not just > 0: the update flushes subnormals (see update_chunks), and a subnormal eps
+     * would be a zero there, 0/0 for an element whose moments are zero. */
+    if (c->kind != TG_OPT_SGD && !(isfinite(c->eps) && c->eps >= FLT_MIN))
+        return tg_error_set(err, TG_ERR_ARG, "optim %s: eps = %g (must be finite and >= %g, the smallest normal float)",
+                            k, c->eps, FLT_MIN);
     return TG_OK;
 }
 

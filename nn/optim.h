@@ -35,7 +35,8 @@
  * the same inputs give the same bits.  It runs with subnormal floats flushed to zero
  * (tg_subnormals_flush, tensor/tensor.h): a moment whose gradient has stopped decays through the
  * subnormal range, where x86 arithmetic is many times slower, and is stored as 0 instead; what
- * changes is below 1.2e-38 (PyTorch, which does not flush by default, keeps such values).
+ * changes is below 1.2e-38 (PyTorch, which does not flush by default, keeps such values), and
+ * eps must be at least that (FLT_MIN).
  *
  * Parameter groups (tg_optim_add_group): a group's parameters take their weight decay and a
  * learning-rate factor from the group instead of cfg, e.g. no decay on biases and norms

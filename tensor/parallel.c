@@ -116,9 +116,11 @@ enum {
     SPINS_BEFORE_SLEEP = 1 << 14,
     SPINS_BEFORE_YIELD = 1 << 10, /* the caller's wait for a helper's last chunk */
 };
-/* A wait for a helper this long is a time slice lost to another process, not a slow chunk (a
- * scheduler's slices last milliseconds). */
+/* A wait for a helper this long, and this many times what the caller's own share took, is a
+ * time slice lost to another process (a scheduler's slices last milliseconds), not a chunk that
+ * costs more than the others (a zero-skipping product's row blocks differ by tens of percent). */
 static const double STALL_MIN_S = 0.0005;
+enum { STALL_SHARE_FACTOR = 4 };
 
 /* A claim cursor packs a loop's number (high 32 bits) with the next unclaimed chunk of one
  * thread's share (low 32 bits), so a helper still working on an older loop can never claim a
@@ -230,8 +232,8 @@ static double wait_for_helpers(team *tm, size_t chunks)
 }
 
 /* Posts a loop, works on it, and returns when every chunk has run: true if the helpers kept the
- * caller waiting longer than its own share took (and over STALL_MIN_S), the mark of a helper
- * that lost its core in the middle of a chunk. */
+ * caller waiting STALL_SHARE_FACTOR times as long as its own share took (and over STALL_MIN_S),
+ * the mark of a helper that lost its core in the middle of a chunk. */
 static bool team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx, double start)
 {
     uint32_t job = atomic_load(&tm->job) + 1;
@@ -264,7 +266,7 @@ static bool team_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_
     double own_share_s = tg_now_seconds() - start;
     /* Only chunks a helper claimed and is still running are left. */
     double waited_s = wait_for_helpers(tm, chunks);
-    return waited_s > STALL_MIN_S && waited_s > own_share_s;
+    return waited_s > STALL_MIN_S && waited_s > STALL_SHARE_FACTOR * own_share_s;
 }
 
 /* ---- the team or the caller alone: whichever is faster on this machine now ----------------
@@ -329,6 +331,15 @@ static mode_chooser *caller_mode(int size)
     return &t_mode;
 }
 
+/* A phase in the mode chosen, from `now`: PHASE_MIN_S, or PHASE_PER_PROBE times the last window
+ * and probe if longer. */
+static void start_phase(mode_chooser *mc, double now)
+{
+    double phase_s = PHASE_PER_PROBE * (mc->window_s + mc->probe_s);
+    mc->stage = RUNNING;
+    mc->phase_end = now + (phase_s > PHASE_MIN_S ? phase_s : PHASE_MIN_S);
+}
+
 /* Moves the chooser on after a loop that took `seconds` and ended at `now`. */
 static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
 {
@@ -354,9 +365,7 @@ static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
             return;
         if (mc->probe_s < 0.9 * mc->window_s)
             mc->solo = !mc->solo;
-        double phase_s = PHASE_PER_PROBE * (mc->window_s + mc->probe_s);
-        mc->stage = RUNNING;
-        mc->phase_end = now + (phase_s > PHASE_MIN_S ? phase_s : PHASE_MIN_S);
+        start_phase(mc, now);
         return;
     }
 }
@@ -367,17 +376,24 @@ static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
  * loops can miss it: the helper runs in turns with the other process, and a window of
  * WINDOW_MAX_S may fall in one of its turns).  So go alone at once, for a short phase at first (a new thread's
  * first slices, before the system spreads the threads, stall too), twice as long each time the
- * stalls come back, until a whole phase on the team passes without them. */
-static void chooser_stalled(mode_chooser *mc, double now)
+ * stalls come back, until a whole phase on the team passes without them.  A probe of the team
+ * (from running alone) that stalls twice has lost already: it ends, and the caller stays alone
+ * for a phase.  Returns whether the mode changed (the loop then counts in no window or probe). */
+static bool chooser_stalled(mode_chooser *mc, double now)
 {
     bool again = now - mc->last_stall < STALL_AGAIN_S;
     mc->last_stall = now;
     if (!again)
-        return;
+        return false;
+    if (mc->stage == PROBE) { /* a team loop in a probe: the caller was running alone */
+        start_phase(mc, now);
+        return true;
+    }
     mc->solo = true;
     mc->stage = RUNNING;
     mc->phase_end = now + mc->stall_phase_s;
     mc->stall_phase_s = 2 * mc->stall_phase_s < STALL_PHASE_MAX_S ? 2 * mc->stall_phase_s : STALL_PHASE_MAX_S;
+    return true;
 }
 
 static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, tg_range_fn body, void *ctx)
@@ -391,9 +407,8 @@ static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, t
     else
         stalled = team_loop(tm, n, grain, chunks, body, ctx, start);
     double now = tg_now_seconds();
-    chooser_after_loop(mc, now - start, now);
-    if (stalled && !mc->solo && mc->stage != PROBE)
-        chooser_stalled(mc, now);
+    if (!(stalled && chooser_stalled(mc, now)))
+        chooser_after_loop(mc, now - start, now);
 }
 
 /* ---- the helpers' lives --------------------------------------------------------------------- */

@@ -229,7 +229,12 @@ tg_fp_mode tg_subnormals_flush(void)
     _mm_setcsr(saved | MXCSR_DAZ | MXCSR_FTZ);
     return saved;
 }
-void tg_subnormals_restore(tg_fp_mode saved) { _mm_setcsr((unsigned)saved); }
+/* Only the two mode bits: the exception flags the update raised stay raised, as they would have. */
+void tg_subnormals_restore(tg_fp_mode saved)
+{
+    unsigned mode = MXCSR_DAZ | MXCSR_FTZ;
+    _mm_setcsr((_mm_getcsr() & ~mode) | ((unsigned)saved & mode));
+}
 #elif defined(__aarch64__)
 enum { FPCR_FZ = 1u << 24 };
 tg_fp_mode tg_subnormals_flush(void)
@@ -239,7 +244,12 @@ tg_fp_mode tg_subnormals_flush(void)
     __asm__ volatile("msr fpcr, %0" : : "r"(saved | FPCR_FZ) : "memory");
     return saved;
 }
-void tg_subnormals_restore(tg_fp_mode saved) { __asm__ volatile("msr fpcr, %0" : : "r"(saved) : "memory"); }
+void tg_subnormals_restore(tg_fp_mode saved)
+{
+    unsigned long now;
+    __asm__ volatile("mrs %0, fpcr" : "=r"(now));
+    __asm__ volatile("msr fpcr, %0" : : "r"((now & ~(unsigned long)FPCR_FZ) | (saved & FPCR_FZ)) : "memory");
+}
 #else
 tg_fp_mode tg_subnormals_flush(void) { return 0; }
 void tg_subnormals_restore(tg_fp_mode saved) { (void)saved; }

@@ -553,6 +553,7 @@ Test(optim, bad_configs_rejected_naming_the_field)
         {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 1.0f, .eps = 1e-8f}, "alpha"},
         {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = NAN, .eps = 1e-8f}, "alpha"},
         {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 0.99f, .eps = 0}, "eps"},
+        {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 0.99f, .eps = 1e-40f}, "eps"}, /* subnormal: 0 in the update */
         {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 1.0f}, "momentum"},
         {{.kind = TG_OPT_RMSPROP, .lr = 0.1f, .alpha = 0.99f, .eps = 1e-8f, .momentum = 0.9f, .nesterov = true},
          "nesterov"},
@@ -1028,6 +1029,13 @@ static const tg_opt_kind DECAYING[] = {TG_OPT_SGD, TG_OPT_ADAM, TG_OPT_RMSPROP};
 TABLE_TEST(optim, state_never_goes_subnormal, DECAYING)
 {
     enum { N = 70000, STEPS = 300 };
+    tg_fp_mode saved = tg_subnormals_flush();
+    volatile float tiny = 1e-30f;
+    volatile float product = tiny * 1e-10f; /* volatile: made before the restore, not moved past it */
+    tg_subnormals_restore(saved);
+    bool flushes = product == 0.0f;
+    if (!flushes) /* valgrind ignores MXCSR's FTZ and DAZ; some processors have no such mode */
+        cr_skip("subnormals cannot be flushed here: the optimizers keep them (and run slower)");
     tg_set_threads(2);
     tg_param p, *pp = &p;
     cr_assert_eq(tg_param_init(&p, "w", 1, (size_t[]){N}, NULL), TG_OK);
@@ -1052,7 +1060,6 @@ TABLE_TEST(optim, state_never_goes_subnormal, DECAYING)
     }
     if (DECAYING[*row] != TG_OPT_RMSPROP) /* its square average of 1e-30² is zero from the start */
         cr_assert(nonzero_late > 0, "the pulse's moment decayed to zero too soon to test anything");
-    volatile float tiny = 1e-30f;
     cr_assert(subnormal(tiny * 1e-10f), "after a step the calling thread flushes subnormals: its mode was not restored");
     tg_optim_free(&o);
     tg_param_free(&p);

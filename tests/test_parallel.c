@@ -275,7 +275,7 @@ static void loops_where_the_helper_stalls(void *ctx)
     team_wins_then_helper_slows_down(t);
     atomic_store(&t->by_helpers, 0);
     atomic_store(&t->caller_chunk_max_s, 0.0);
-    for (int rep = 0; rep < 100 && atomic_load(&t->by_helpers) < 2; rep++) /* 100 loops: within STALL_AGAIN_S */
+    for (int rep = 0; rep < 100 && atomic_load(&t->by_helpers) < 2; rep++) /* (the skips below judge the timing) */
         check_loop(t, 4, 1);
     t->helped_while_stalling = atomic_load(&t->by_helpers);
     atomic_store(&t->by_helpers, 0);
