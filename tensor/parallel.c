@@ -374,11 +374,12 @@ static void chooser_after_loop(mode_chooser *mc, double seconds, double now)
  * while: another process has a helper's core now, and every loop on the team may wait as long
  * for the chunks that helper holds, several times slower than the caller alone (a window of
  * loops can miss it: the helper runs in turns with the other process, and a window of
- * WINDOW_MAX_S may fall in one of its turns).  So go alone at once, for a short phase at first (a new thread's
- * first slices, before the system spreads the threads, stall too), twice as long each time the
- * stalls come back, until a whole phase on the team passes without them.  A probe of the team
- * (from running alone) that stalls twice has lost already: it ends, and the caller stays alone
- * for a phase.  Returns whether the mode changed (the loop then counts in no window or probe). */
+ * WINDOW_MAX_S may fall in one of its turns).  So go alone at once, for a short phase at first
+ * (a new thread's first slices, before the system spreads the threads, stall too), twice as long
+ * each time the stalls come back, until a whole phase on the team passes without them.  A probe
+ * of the team (from running alone) that stalls twice has lost already: it ends, and the caller
+ * stays alone for a phase.  Returns whether the mode changed (the loop then counts in no window
+ * or probe). */
 static bool chooser_stalled(mode_chooser *mc, double now)
 {
     bool again = now - mc->last_stall < STALL_AGAIN_S;
