@@ -297,7 +297,8 @@ Test(parallel, caller_goes_alone_at_once_when_a_helper_stalls)
     if (apart > 0.04)
         cr_skip("the helper's two stalls came %.0f ms apart: on a machine this busy one at a time is "
                 "the system's own work", 1e3 * apart);
-    /* A caller that lost its own core in its share has waited less than its share took: no stall. */
+    /* A caller that lost its own core in its share took so long over it that the helper's wait
+     * was under the library's STALL_SHARE_FACTOR times the share: no stall, rightly. */
     if (atomic_load(&g_tally.caller_chunk_max_s) > 0.001)
         cr_skip("the caller itself lost its core (a 50 us chunk took %.1f ms): its waits were no stalls",
                 1e3 * atomic_load(&g_tally.caller_chunk_max_s));
