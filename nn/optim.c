@@ -2,6 +2,7 @@
  * state in optim.h; the schedules themselves are in schedule.c). */
 #include "optim.h"
 
+#include "tensor/cache_hints.h"
 #include "tensor/parallel.h"
 #include "tensor/vmath.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 
 /* torch.nn.utils.clip_grad_norm_ adds this to the norm before dividing by it. */
 #define CLIP_NORM_EPS 1e-6
@@ -536,6 +538,12 @@ static void check_run(step_job *job, int param, size_t lo, size_t hi)
         atomic_store_explicit(&job->non_finite, true, memory_order_relaxed);
 }
 
+/* The update walks a run in blocks of UPDATE_BLOCK elements and, before each, claims the
+ * weights CLAIM_AHEAD elements on for writing (tensor/cache_hints.h): the products' threads
+ * read every weight since the last step, so most lines this thread writes are also in another
+ * core's cache (two threads' Adam over such weights: docs/performance.md, sixth session). */
+enum { UPDATE_BLOCK = 256, CLAIM_AHEAD = 512 };
+
 /* Updates elements [lo, hi) of one parameter and, if asked, zeroes their gradient in the same
  * pass (which saves the training loop one; a memset after the update cost a third as much as
  * the update itself). */
@@ -545,16 +553,24 @@ static void update_run(step_job *job, int i, size_t lo, size_t hi)
     const int group = o->group_of[i];
     const step_settings set = {.lr = group_lr(o, group, o->step - 1),
                                .wd = group ? o->groups[group - 1].weight_decay : o->cfg.weight_decay};
+    const adam_factors factors = is_adam(o->cfg.kind) ? adam_factors_for(o->cfg.kind, set, job->bc1, job->bc2)
+                                                      : (adam_factors){0};
     tg_param *p = o->params[i];
     float *buf = o->m ? o->m[i].data : NULL;
-    if (is_adam(o->cfg.kind))
-        adam_update(&o->cfg, p, &o->m[i], &o->v[i], job->grad_scale,
-                    adam_factors_for(o->cfg.kind, set, job->bc1, job->bc2), job->zero_grads, lo, hi);
-    else if (o->cfg.kind == TG_OPT_RMSPROP)
-        rmsprop_update(&o->cfg, set, p, o->v[i].data, buf, o->grad_avg ? o->grad_avg[i].data : NULL,
-                       job->grad_scale, job->zero_grads, lo, hi);
-    else
-        sgd_update(&o->cfg, set, p, o->m ? &o->m[i] : NULL, job->grad_scale, job->zero_grads, lo, hi);
+    for (size_t b = lo; b < hi; b += UPDATE_BLOCK) {
+        const size_t e = hi - b > UPDATE_BLOCK ? b + UPDATE_BLOCK : hi;
+        if (hi - b > CLAIM_AHEAD) { /* the block CLAIM_AHEAD on, cut at the run's end */
+            const size_t ahead = b + CLAIM_AHEAD;
+            tg_claim_for_write(p->value.data + ahead, hi - ahead < UPDATE_BLOCK ? hi - ahead : UPDATE_BLOCK);
+        }
+        if (is_adam(o->cfg.kind))
+            adam_update(&o->cfg, p, &o->m[i], &o->v[i], job->grad_scale, factors, job->zero_grads, b, e);
+        else if (o->cfg.kind == TG_OPT_RMSPROP)
+            rmsprop_update(&o->cfg, set, p, o->v[i].data, buf, o->grad_avg ? o->grad_avg[i].data : NULL,
+                           job->grad_scale, job->zero_grads, b, e);
+        else
+            sgd_update(&o->cfg, set, p, o->m ? &o->m[i] : NULL, job->grad_scale, job->zero_grads, b, e);
+    }
 }
 
 static void check_chunks(size_t c0, size_t c1, void *ctx) { for_runs(c0, c1, ctx, check_run); }
