@@ -11,14 +11,17 @@
  * library chooses, TG_THREADS / OMP_NUM_THREADS / the cores) it runs the epochs and prints the
  * median epoch time:
  *
+ *   images=10000 epochs=3 batch=64 default_threads=2
  *   load=quiet threads=1 epoch_s=0.512
- *   load=quiet threads=default(2) epoch_s=0.301
+ *   load=quiet threads=default epoch_s=0.301
  *   ...
  *   ratio_quiet=1.70 ratio_busy=0.95     (one thread's time over the default's: > 1 is faster)
- */
+ *
+ * Bad arguments and data that cannot be read exit 2 with one line, as the programs do. */
 #define _GNU_SOURCE /* sched_setaffinity */
 #include <sched.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,8 +135,12 @@ static pid_t start_busy_process(void)
         for (int c = 0; c < CPU_SETSIZE; c++)
             if (CPU_ISSET(c, &allowed))
                 core = c;
+    const pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
+        /* never outlive the benchmark (interrupted, killed, crashed): a core left spinning */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+            _exit(0);
         if (core >= 0) {
             cpu_set_t one;
             CPU_ZERO(&one);
@@ -156,24 +163,34 @@ static void stop_busy_process(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
+/* A whole decimal number from lo to hi, else -1. */
+static long whole_number(const char *text, long lo, long hi)
+{
+    char *end;
+    long n = strtol(text, &end, 10);
+    return end != text && *end == '\0' && n >= lo && n <= hi ? n : -1;
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = getenv("CAE_DATA") ? getenv("CAE_DATA") : "/usr/share/datasets/fashion-mnist";
+    const char *env_data = getenv("CAE_DATA");
+    const char *dir = env_data && *env_data ? env_data : "/usr/share/datasets/fashion-mnist";
     long images = 10000, epochs = 3;
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--data") && a + 1 < argc)
             dir = argv[++a];
         else if (!strcmp(argv[a], "--images") && a + 1 < argc)
-            images = strtol(argv[++a], NULL, 10);
+            images = whole_number(argv[++a], BATCH, 100000000);
         else if (!strcmp(argv[a], "--epochs") && a + 1 < argc)
-            epochs = strtol(argv[++a], NULL, 10);
+            epochs = whole_number(argv[++a], 1, 64);
         else {
             fprintf(stderr, "usage: bench_loop [--data DIR|synthetic] [--images N] [--epochs N (1..64)]\n");
             return 2;
         }
     }
-    if (images < BATCH || epochs < 1 || epochs > 64) {
-        fprintf(stderr, "bench_loop: --images must be >= %d and --epochs 1..64\n", BATCH);
+    if (images < 0 || epochs < 0) {
+        fprintf(stderr, "bench_loop: --images must be a whole number from %d to 100000000 and --epochs one from 1 to 64\n",
+                BATCH);
         return 2;
     }
     int default_threads = tg_get_threads(); /* before any tg_set_threads: the library's own choice */
@@ -181,19 +198,21 @@ int main(int argc, char **argv)
     tg_error err;
     int rc = !strcmp(dir, "synthetic") ? tg_dataset_synthetic(&data, "train", (size_t)images, 28, 28, 1, &err)
                                        : tg_dataset_load(&data, dir, "train", true, (size_t)images, &err);
-    if (rc)
-        die(dir, &err);
+    if (rc) {
+        fprintf(stderr, "bench_loop: %s\n", err.msg); /* names the file */
+        return 2;
+    }
     printf("images=%zu epochs=%ld batch=%d default_threads=%d\n", data.n, epochs, BATCH, default_threads);
     double quiet_one = median_epoch(&data, 1, (int)epochs);
     printf("load=quiet threads=1 epoch_s=%.3f\n", quiet_one);
     double quiet_default = median_epoch(&data, default_threads, (int)epochs);
-    printf("load=quiet threads=default(%d) epoch_s=%.3f\n", default_threads, quiet_default);
+    printf("load=quiet threads=default epoch_s=%.3f\n", quiet_default);
     fflush(stdout);
     pid_t busy = start_busy_process();
     double busy_one = median_epoch(&data, 1, (int)epochs);
     printf("load=busy threads=1 epoch_s=%.3f\n", busy_one);
     double busy_default = median_epoch(&data, default_threads, (int)epochs);
-    printf("load=busy threads=default(%d) epoch_s=%.3f\n", default_threads, busy_default);
+    printf("load=busy threads=default epoch_s=%.3f\n", busy_default);
     stop_busy_process(busy);
     printf("ratio_quiet=%.2f ratio_busy=%.2f\n", quiet_one / quiet_default, busy_one / busy_default);
     tg_dataset_free(&data);
