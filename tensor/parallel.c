@@ -164,6 +164,7 @@ typedef struct team {
 static team g_team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 static _Thread_local bool t_team_owner;   /* this thread owns the team (a loop, or tg_team_run) */
 static _Thread_local bool t_in_team_loop; /* ... and is inside one of its loops (a body) */
+static _Thread_local bool t_helper;       /* this thread is one of the team's helpers */
 
 static inline void cpu_relax(void)
 {
@@ -452,6 +453,7 @@ static helper_start g_helper_start[TEAM_MAX];
 static void *helper_main(void *arg)
 {
     const helper_start *h = arg;
+    t_helper = true;
     helper_loop(&g_team, h->self, h->seen);
     return NULL;
 }
@@ -488,6 +490,18 @@ static void install_exit_hooks(void)
 {
     atexit(stop_helpers);
     pthread_atfork(NULL, NULL, forget_helpers_in_child);
+}
+
+void tg_stop_threads(void)
+{
+    team *tm = &g_team;
+    if (t_team_owner || t_helper)
+        return; /* the team is working for this very call's caller: it would wait for itself */
+    while (atomic_exchange(&tm->busy, true)) /* another thread's loop: wait for its end */
+        sched_yield();
+    stop_helpers();
+    atomic_store(&tm->shutdown, false); /* the next loop starts new helpers */
+    atomic_store(&tm->busy, false);
 }
 
 /* Starts helpers until `wanted` run (the owner calls this, so helpers never start twice); returns

@@ -2,10 +2,10 @@
  *
  * Kernels split output rows or columns on fixed boundaries that do not depend on the thread
  * count, so results are bitwise identical for any setting.  The library keeps its own team of
- * helper threads (started on the first loop that wants them, parked in between, stopped at exit):
- * a plain user loop gets the same threads as the programs, with nothing to manage.  The thread
- * count is tg_set_threads's, else the environment's TG_THREADS, else OMP_NUM_THREADS, else the
- * number of cores this process may run on. */
+ * helper threads (started on the first loop that wants them, parked in between, stopped at exit
+ * or by tg_stop_threads): a plain user loop gets the same threads as the programs, with nothing
+ * to manage.  The thread count is tg_set_threads's, else the environment's TG_THREADS, else
+ * OMP_NUM_THREADS, else the number of cores this process may run on. */
 #ifndef TG_PARALLEL_H
 #define TG_PARALLEL_H
 
@@ -39,6 +39,13 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
  * without it.  Nested calls and calls while another thread owns the team just call fn. */
 typedef void (*tg_team_fn)(void *ctx);
 void tg_team_run(tg_team_fn fn, void *ctx);
+
+/* Stops the library's helper threads now and waits for them to end (they also stop at exit);
+ * the next parallel loop that wants them starts them again.  For a program that wants its
+ * threads back between phases of work, or before unloading the library.  Called from a loop
+ * body or inside tg_team_run it does nothing (the team is working for its caller).  Loops
+ * another thread starts meanwhile run on that thread. */
+void tg_stop_threads(void);
 
 /* n >= 1 threads from now on (more than TG_MAX_THREADS is TG_MAX_THREADS), over the environment;
  * 0: the default again (TG_THREADS, OMP_NUM_THREADS, the cores: read at the next loop).  Values

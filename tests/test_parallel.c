@@ -6,6 +6,7 @@
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
+#include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -354,6 +355,88 @@ Test(parallel, loops_inside_loop_bodies)
     loop_of_loops(&c); /* and without a team */
     cr_assert_eq(atomic_load(&c.inner_items), 4000);
     tg_set_threads(1);
+}
+
+/* ---- stopping the helpers --------------------------------------------------------------------- */
+
+/* Threads of this process now (the entries of /proc/self/task), or -1 without /proc. */
+static int process_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* process_threads() once it equals `want`, polling for up to two seconds (a joined thread leaves
+ * /proc a moment after its join returns); the last count otherwise. */
+static int threads_settled_at(int want)
+{
+    int n = process_threads();
+    for (int i = 0; i < 200 && n != want; i++, n = process_threads())
+        sleep_us(10000);
+    return n;
+}
+
+typedef struct stop_tally {
+    atomic_int items, by_helpers;
+} stop_tally;
+
+static void stop_from_a_body(size_t lo, size_t hi, void *ctx)
+{
+    stop_tally *st = ctx;
+    tg_stop_threads(); /* the team is running this very loop: no effect (on a helper, no wait) */
+    atomic_fetch_add(&st->items, (int)(hi - lo));
+    if (thread_number() != 0)
+        atomic_fetch_add(&st->by_helpers, 1);
+    sleep_us(300); /* worth the team's while */
+}
+
+static void stop_then_loops(void *ctx)
+{
+    tg_stop_threads(); /* inside tg_team_run: no effect */
+    many_loops(ctx);
+}
+
+Test(parallel, stop_threads_ends_the_helpers_and_the_next_loop_starts_them)
+{
+    tg_stop_threads();
+    const int before = process_threads();
+    if (before < 0)
+        cr_skip("no /proc/self/task to count threads in");
+    tg_set_threads(3);
+    memset(&g_tally, 0, sizeof g_tally);
+    check_loop(&g_tally, 1000, 10);
+    cr_assert_eq(threads_settled_at(before + 2), before + 2, "three threads: two helpers");
+    tg_stop_threads();
+    cr_assert_eq(threads_settled_at(before), before, "after tg_stop_threads the helpers are gone");
+    tg_stop_threads(); /* nothing left to stop */
+
+    many_loops(&g_tally); /* every item once, and the helpers back at work */
+    cr_assert_gt(atomic_load(&g_tally.by_helpers), 0, "the helpers did not come back");
+    cr_assert_eq(threads_settled_at(before + 2), before + 2);
+
+    /* Until a helper has run a body (the caller may be running its loops alone for a while). */
+    stop_tally st = {0};
+    g_caller = pthread_self();
+    for (int rep = 1; rep <= 100 && atomic_load(&st.by_helpers) == 0; rep++) {
+        tg_parallel_for(64, 1, stop_from_a_body, &st);
+        cr_assert_eq(atomic_load(&st.items), 64 * rep);
+    }
+    if (atomic_load(&st.by_helpers) == 0)
+        cr_log_warn("no helper ran a loop body here (the caller stayed alone): the helpers' case untested");
+    cr_assert_eq(threads_settled_at(before + 2), before + 2, "a stop from a loop body stopped the team");
+    memset(&g_tally, 0, sizeof g_tally);
+    tg_team_run(stop_then_loops, &g_tally);
+    cr_assert_gt(atomic_load(&g_tally.by_helpers), 0, "a stop inside tg_team_run stopped its team");
+    cr_assert_eq(threads_settled_at(before + 2), before + 2);
+    tg_stop_threads();
+    tg_set_threads(1);
+    cr_assert_eq(threads_settled_at(before), before);
 }
 
 /* ---- same bits ----------------------------------------------------------------------------- */
