@@ -158,10 +158,18 @@ typedef struct team {
     _Atomic int sleepers;              /* helpers blocked on `wake` */
     pthread_mutex_t lock;
     pthread_cond_t wake;
+    _Atomic int stoppers;              /* threads in tg_stop_threads waiting for the team */
+    pthread_cond_t released;           /* signalled (under lock) when the team is released to them */
     pthread_t helper_id[TEAM_MAX];
 } team;
 
-static team g_team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+static team g_team = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+                      .released = PTHREAD_COND_INITIALIZER};
+/* The process is exiting: the helpers are stopped for good (a tg_stop_threads in a later atexit
+ * handler must not let a loop start new ones while the process tears down). */
+static _Atomic bool g_exiting;
+/* One joiner at a time: exit on one thread while another is in tg_stop_threads. */
+static pthread_mutex_t g_join_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Thread_local bool t_team_owner;   /* this thread owns the team (a loop, or tg_team_run) */
 static _Thread_local bool t_in_team_loop; /* ... and is inside one of its loops (a body) */
 static _Thread_local bool t_helper;       /* this thread is one of the team's helpers */
@@ -463,6 +471,7 @@ static void *helper_main(void *arg)
 static void stop_helpers(void)
 {
     team *tm = &g_team;
+    pthread_mutex_lock(&g_join_lock);
     pthread_mutex_lock(&tm->lock);
     atomic_store(&tm->shutdown, true);
     pthread_cond_broadcast(&tm->wake);
@@ -471,6 +480,13 @@ static void stop_helpers(void)
         if (!pthread_equal(tm->helper_id[k], pthread_self()))
             pthread_join(tm->helper_id[k], NULL);
     tm->helpers = 0;
+    pthread_mutex_unlock(&g_join_lock);
+}
+
+static void stop_helpers_at_exit(void)
+{
+    atomic_store(&g_exiting, true);
+    stop_helpers();
 }
 
 /* In a child after fork: only the forking thread exists, so no helper does (the next loop starts
@@ -480,28 +496,51 @@ static void forget_helpers_in_child(void)
     team *tm = &g_team;
     tm->helpers = 0;
     atomic_store(&tm->sleepers, 0);
+    atomic_store(&tm->stoppers, 0);
+    atomic_store(&tm->busy, t_team_owner); /* a loop of another thread has no thread here */
+    if (!atomic_load(&g_exiting))
+        atomic_store(&tm->shutdown, false); /* a fork inside another thread's tg_stop_threads */
     pthread_mutex_init(&tm->lock, NULL);
     pthread_cond_init(&tm->wake, NULL);
+    pthread_cond_init(&tm->released, NULL);
+    pthread_mutex_init(&g_join_lock, NULL);
 }
 
 static pthread_once_t g_exit_hooks_once = PTHREAD_ONCE_INIT;
 
 static void install_exit_hooks(void)
 {
-    atexit(stop_helpers);
+    atexit(stop_helpers_at_exit);
     pthread_atfork(NULL, NULL, forget_helpers_in_child);
+}
+
+/* Wakes the threads in tg_stop_threads waiting for the team. */
+static void wake_stoppers(team *tm)
+{
+    pthread_mutex_lock(&tm->lock);
+    pthread_cond_broadcast(&tm->released);
+    pthread_mutex_unlock(&tm->lock);
 }
 
 void tg_stop_threads(void)
 {
     team *tm = &g_team;
-    if (t_team_owner || t_helper)
+    if (t_team_owner || t_helper || atomic_load(&g_exiting))
         return; /* the team is working for this very call's caller: it would wait for itself */
-    while (atomic_exchange(&tm->busy, true)) /* another thread's loop: wait for its end */
-        sched_yield();
+    /* Another thread's loop or tg_team_run: asleep until team_release sees a stopper waiting.
+     * stoppers is raised before busy is tried, and team_release reads it after clearing busy:
+     * one of the two sees the other. */
+    pthread_mutex_lock(&tm->lock);
+    atomic_fetch_add(&tm->stoppers, 1);
+    while (atomic_exchange(&tm->busy, true))
+        pthread_cond_wait(&tm->released, &tm->lock);
+    atomic_fetch_sub(&tm->stoppers, 1);
+    pthread_mutex_unlock(&tm->lock);
     stop_helpers();
     atomic_store(&tm->shutdown, false); /* the next loop starts new helpers */
     atomic_store(&tm->busy, false);
+    if (atomic_load(&tm->stoppers)) /* another stopper waited for this one */
+        wake_stoppers(tm);
 }
 
 /* Starts helpers until `wanted` run (the owner calls this, so helpers never start twice); returns
@@ -536,7 +575,8 @@ static int start_helpers(team *tm, int wanted)
  * owns it. */
 static bool team_acquire(team *tm, int threads)
 {
-    if (atomic_exchange(&tm->busy, true))
+    /* a thread waiting in tg_stop_threads goes first (the caller's loops run on it meanwhile) */
+    if (atomic_load(&tm->stoppers) || atomic_exchange(&tm->busy, true))
         return false;
     if (threads > TEAM_MAX)
         threads = TEAM_MAX;
@@ -552,6 +592,8 @@ static void team_release(team *tm)
 {
     t_team_owner = false;
     atomic_store(&tm->busy, false);
+    if (atomic_load(&tm->stoppers))
+        wake_stoppers(tm);
 }
 
 void tg_team_run(tg_team_fn fn, void *ctx)

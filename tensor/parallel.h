@@ -40,11 +40,12 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 typedef void (*tg_team_fn)(void *ctx);
 void tg_team_run(tg_team_fn fn, void *ctx);
 
-/* Stops the library's helper threads now and waits for them to end (they also stop at exit);
- * the next parallel loop that wants them starts them again.  For a program that wants its
- * threads back between phases of work, or before unloading the library.  Called from a loop
- * body or inside tg_team_run it does nothing (the team is working for its caller).  Loops
- * another thread starts meanwhile run on that thread. */
+/* Stops the library's helper threads and waits for them to end (they also stop at exit); the
+ * next parallel loop that wants them starts them again.  For a program that wants its threads
+ * back between phases of work, or before unloading the library.  If another thread is in a
+ * loop or in tg_team_run, this waits (asleep) for that to end; that thread's further loops run
+ * on it alone until the helpers are stopped.  Called from a loop body or inside tg_team_run it
+ * does nothing (the team is working for its caller), and during exit too. */
 void tg_stop_threads(void);
 
 /* n >= 1 threads from now on (more than TG_MAX_THREADS is TG_MAX_THREADS), over the environment;

@@ -439,6 +439,80 @@ Test(parallel, stop_threads_ends_the_helpers_and_the_next_loop_starts_them)
     cr_assert_eq(threads_settled_at(before), before);
 }
 
+/* A thread that runs loops (in tg_team_run, or each on its own) while the test's thread stops
+ * the helpers: the stop waits for the team, the loops lose no item. */
+typedef struct loop_thread {
+    bool in_team_run;
+    atomic_bool started, stop_requested, bad;
+    tally t;
+} loop_thread;
+
+static void loops_until_asked(void *ctx)
+{
+    loop_thread *lt = ctx;
+    atomic_store(&lt->started, true);
+    for (int rep = 0; rep < 20000 && !atomic_load(&lt->stop_requested); rep++) {
+        size_t n = 1 + (size_t)(rep * 37) % MAX_ITEMS, grain = 1 + (size_t)(rep * 13) % 300;
+        memset(lt->t.runs, 0, sizeof lt->t.runs);
+        lt->t.n = n, lt->t.grain = grain;
+        tg_parallel_for(n, grain, record_chunk, &lt->t);
+        for (size_t i = 0; i < n; i++)
+            if (atomic_load(&lt->t.runs[i]) != 1)
+                atomic_store(&lt->bad, true);
+        if (atomic_load(&lt->t.bad_bounds))
+            atomic_store(&lt->bad, true);
+    }
+}
+
+static void *loop_thread_main(void *arg)
+{
+    loop_thread *lt = arg;
+    g_caller = pthread_self();
+    if (lt->in_team_run)
+        tg_team_run(loops_until_asked, lt);
+    else
+        loops_until_asked(lt);
+    return NULL;
+}
+
+static double stop_beside(loop_thread *lt)
+{
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, loop_thread_main, lt), 0);
+    while (!atomic_load(&lt->started))
+        sleep_us(100);
+    sleep_us(20000); /* the loops well under way */
+    double start = tg_now_seconds();
+    if (lt->in_team_run) /* the stop waits for tg_team_run: let it end a little later */
+        atomic_store(&lt->stop_requested, true);
+    tg_stop_threads();
+    double took = tg_now_seconds() - start;
+    atomic_store(&lt->stop_requested, true);
+    pthread_join(th, NULL);
+    cr_assert_not(atomic_load(&lt->bad), "%s: a loop lost or repeated an item", lt->in_team_run ? "team" : "loops");
+    return took;
+}
+
+static loop_thread g_loop_thread; /* big: not on the stack */
+
+Test(parallel, stop_threads_beside_another_threads_loops)
+{
+    tg_stop_threads();
+    const int before = process_threads();
+    tg_set_threads(2);
+    for (int in_team = 0; in_team < 2; in_team++) {
+        memset(&g_loop_thread, 0, sizeof g_loop_thread);
+        g_loop_thread.in_team_run = in_team;
+        double took = stop_beside(&g_loop_thread);
+        /* back-to-back loops on the other thread must not keep the stop waiting */
+        cr_assert_lt(took, 5.0, "%s: tg_stop_threads waited %.1f s", in_team ? "team" : "loops", took);
+        tg_stop_threads(); /* (the other thread's last loops may have started new helpers) */
+        if (before >= 0)
+            cr_assert_eq(threads_settled_at(before), before, "%s: helpers left", in_team ? "team" : "loops");
+    }
+    tg_set_threads(1);
+}
+
 /* ---- same bits ----------------------------------------------------------------------------- */
 
 typedef struct product {
