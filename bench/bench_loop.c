@@ -19,6 +19,7 @@
  *
  * Bad arguments and data that cannot be read exit 2 with one line, as the programs do. */
 #define _GNU_SOURCE /* sched_setaffinity */
+#include <ctype.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -163,12 +164,17 @@ static void stop_busy_process(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
-/* A whole decimal number from lo to hi, else -1. */
-static long whole_number(const char *text, long lo, long hi)
+/* The value of option `name`: a whole decimal number (digits only) from lo to hi, else exit 2
+ * with one line naming the option. */
+static long whole_number(const char *name, const char *text, long lo, long hi)
 {
     char *end;
-    long n = strtol(text, &end, 10);
-    return end != text && *end == '\0' && n >= lo && n <= hi ? n : -1;
+    long n = isdigit((unsigned char)text[0]) ? strtol(text, &end, 10) : -1;
+    if (n < lo || n > hi || *end != '\0') {
+        fprintf(stderr, "bench_loop: %s %s: must be a whole number from %ld to %ld\n", name, text, lo, hi);
+        exit(2);
+    }
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -180,18 +186,13 @@ int main(int argc, char **argv)
         if (!strcmp(argv[a], "--data") && a + 1 < argc)
             dir = argv[++a];
         else if (!strcmp(argv[a], "--images") && a + 1 < argc)
-            images = whole_number(argv[++a], BATCH, 100000000);
+            images = whole_number("--images", argv[++a], BATCH, 100000000);
         else if (!strcmp(argv[a], "--epochs") && a + 1 < argc)
-            epochs = whole_number(argv[++a], 1, 64);
+            epochs = whole_number("--epochs", argv[++a], 1, 64);
         else {
             fprintf(stderr, "usage: bench_loop [--data DIR|synthetic] [--images N] [--epochs N (1..64)]\n");
             return 2;
         }
-    }
-    if (images < 0 || epochs < 0) {
-        fprintf(stderr, "bench_loop: --images must be a whole number from %d to 100000000 and --epochs one from 1 to 64\n",
-                BATCH);
-        return 2;
     }
     int default_threads = tg_get_threads(); /* before any tg_set_threads: the library's own choice */
     tg_dataset data;

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* torch.nn.utils.clip_grad_norm_ adds this to the norm before dividing by it. */
 #define CLIP_NORM_EPS 1e-6
 

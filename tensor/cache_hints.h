@@ -8,12 +8,12 @@
 #ifndef TG_CACHE_HINTS_H
 #define TG_CACHE_HINTS_H
 
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stddef.h>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 /* Whether the processor says it has PREFETCHW (CPUID 8000_0001h, ECX bit 8); GCC emits it for
  * __builtin_prefetch only when built for such a processor, hence the instruction by name below. */

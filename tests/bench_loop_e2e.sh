@@ -39,24 +39,40 @@ is "an unknown option: exit 2 with the usage" one_line_naming usage
 
 # Killed while its busy child spins, the benchmark takes the child with it.  Under an emulator
 # the process tree is the emulator's: skipped there.
+# children PID: the processes whose parent is PID, from /proc (pgrep is not always installed);
+# a name in stat may hold spaces and parentheses, so the fields are read after the last ") ".
+children() {
+    local parent=$1 stat fields
+    if [ -r "/proc/$parent/task/$parent/children" ]; then # (a kernel built with it: Debian's)
+        tr ' ' '\n' <"/proc/$parent/task/$parent/children" | grep .
+        return
+    fi
+    for stat in /proc/[0-9]*/stat; do
+        fields=$(cat "$stat" 2>/dev/null) || continue
+        set -- ${fields##*) } # state, parent, ...
+        [ "${2:-}" = "$parent" ] || continue
+        stat=${stat#/proc/}
+        echo "${stat%/stat}"
+    done
+}
 if tg_emulated; then
     echo "skip: the busy child's end (emulated)"
 else
-    "$BENCH" --data synthetic --images 2048 --epochs 64 >/dev/null 2>&1 &
+    "$BENCH" --data synthetic --images 2048 --epochs 64 >/dev/null 2>&1 & # a busy phase of seconds
     bench=$!
     child=
-    for _ in $(seq 600); do # the quiet settings first, then the child: up to a minute
-        child=$(pgrep -P "$bench" | head -n 1)
+    while kill -0 "$bench" 2>/dev/null; do # the quiet settings first, then the child
+        child=$(children "$bench" | head -n 1)
         [ -n "$child" ] && break
-        sleep 0.1
+        sleep 0.05
     done
     kill -KILL "$bench" 2>/dev/null
     wait "$bench" 2>/dev/null
     gone=1
     if [ -n "$child" ]; then
-        for _ in $(seq 50); do
+        for _ in $(seq 100); do
             kill -0 "$child" 2>/dev/null || { gone=0; break; }
-            sleep 0.1
+            sleep 0.05
         done
         kill -KILL "$child" 2>/dev/null
     fi
