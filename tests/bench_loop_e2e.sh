@@ -48,7 +48,7 @@ children() {
         return
     fi
     for stat in /proc/[0-9]*/stat; do
-        fields=$(cat "$stat" 2>/dev/null) || continue
+        read -r fields <"$stat" 2>/dev/null || continue # (a builtin: no process per entry)
         set -- ${fields##*) } # state, parent, ...
         [ "${2:-}" = "$parent" ] || continue
         stat=${stat#/proc/}
@@ -58,7 +58,7 @@ children() {
 if tg_emulated; then
     echo "skip: the busy child's end (emulated)"
 else
-    "$BENCH" --data synthetic --images 2048 --epochs 64 >/dev/null 2>&1 & # a busy phase of seconds
+    "$BENCH" --data synthetic --images 256 --epochs 64 >/dev/null 2>&1 & # a busy phase of a few tenths of a second or more
     bench=$!
     child=
     while kill -0 "$bench" 2>/dev/null; do # the quiet settings first, then the child
