@@ -522,27 +522,6 @@ static void wake_stoppers(team *tm)
     pthread_mutex_unlock(&tm->lock);
 }
 
-void tg_stop_threads(void)
-{
-    team *tm = &g_team;
-    if (t_team_owner || t_helper || atomic_load(&g_exiting))
-        return; /* the team is working for this very call's caller: it would wait for itself */
-    /* Another thread's loop or tg_team_run: asleep until team_release sees a stopper waiting.
-     * stoppers is raised before busy is tried, and team_release reads it after clearing busy:
-     * one of the two sees the other. */
-    pthread_mutex_lock(&tm->lock);
-    atomic_fetch_add(&tm->stoppers, 1);
-    while (atomic_exchange(&tm->busy, true))
-        pthread_cond_wait(&tm->released, &tm->lock);
-    atomic_fetch_sub(&tm->stoppers, 1);
-    pthread_mutex_unlock(&tm->lock);
-    stop_helpers();
-    atomic_store(&tm->shutdown, false); /* the next loop starts new helpers */
-    atomic_store(&tm->busy, false);
-    if (atomic_load(&tm->stoppers)) /* another stopper waited for this one */
-        wake_stoppers(tm);
-}
-
 /* Starts helpers until `wanted` run (the owner calls this, so helpers never start twice); returns
  * how many run.  A helper the system refuses to start is simply not there: its share of every
  * loop is run by the others. */
@@ -594,6 +573,27 @@ static void team_release(team *tm)
     atomic_store(&tm->busy, false);
     if (atomic_load(&tm->stoppers))
         wake_stoppers(tm);
+}
+
+void tg_stop_threads(void)
+{
+    team *tm = &g_team;
+    /* In a loop body or tg_team_run the team works for this call's caller (it would wait for
+     * itself); during exit the helpers are already stopped for good. */
+    if (t_team_owner || t_helper || atomic_load(&g_exiting))
+        return;
+    /* Another thread's loop or tg_team_run: asleep until team_release sees a stopper waiting.
+     * stoppers is raised before busy is tried, and team_release reads it after clearing busy:
+     * one of the two sees the other. */
+    pthread_mutex_lock(&tm->lock);
+    atomic_fetch_add(&tm->stoppers, 1);
+    while (atomic_exchange(&tm->busy, true))
+        pthread_cond_wait(&tm->released, &tm->lock);
+    atomic_fetch_sub(&tm->stoppers, 1);
+    pthread_mutex_unlock(&tm->lock);
+    stop_helpers();
+    atomic_store(&tm->shutdown, false); /* the next loop starts new helpers */
+    team_release(tm);                   /* (which wakes another stopper waiting for this one) */
 }
 
 void tg_team_run(tg_team_fn fn, void *ctx)

@@ -43,10 +43,6 @@ is "an unknown option: exit 2 with the usage" one_line_naming usage
 # a name in stat may hold spaces and parentheses, so the fields are read after the last ") ".
 children() {
     local parent=$1 stat fields
-    if [ -r "/proc/$parent/task/$parent/children" ]; then # (a kernel built with it: Debian's)
-        tr ' ' '\n' <"/proc/$parent/task/$parent/children" | grep .
-        return
-    fi
     for stat in /proc/[0-9]*/stat; do
         read -r fields <"$stat" 2>/dev/null || continue # (a builtin: no process per entry)
         set -- ${fields##*) } # state, parent, ...
