@@ -13,14 +13,16 @@
  * fraction of A set to zero at random, through tg_gemm and through tg_gemm_sparse_a (GFLOP/s
  * count the dense product's flops, so the two are comparable):
  *
- *   M=256 K=784 N=64 op=NN path=avx512 threads=1 zeros=0.5 dense_gflops=110.2 sparse_gflops=121.0 speedup=1.10
+ *   M=256 K=784 N=64 op=NN path=avx512 threads=1 zeros=0.5 dense_gflops=110.2 sparse_gflops=121.0 speedup=1.10 threshold=0.45
  *
+ * threshold: the share of zeros from which the library itself chooses the zero-skipping kernel on
+ * this path and processor (tg_gemm_sparse_min_zero_fraction).
  * Independent random zeros are the harder case for the zero-skipping kernel: it skips a step
  * only when both rows of a pair are zero there, which in images (zeros in runs) happens more.
  * With --images DIR, A is a batch of real images instead (the first B training images of the IDX
  * set in DIR, as the CAE reads them), and `zeros=` is the share of their pixels that are zero:
  *
- *   M=256 K=784 N=64 op=NN path=avx2 threads=1 images=1 zeros=0.50 dense_gflops=... sparse_gflops=... speedup=...
+ *   M=256 K=784 N=64 op=NN path=avx2 threads=1 images=1 zeros=0.50 dense_gflops=... sparse_gflops=... speedup=... threshold=...
  * The timing mirrors the OpenBLAS peer (shared/peers/sgemm_openblas.py) so the two can be
  * compared line by line: inputs uniform in [0,1), 3 warm-up calls, then the best of 5 runs of a
  * loop that repeats the product until it has taken at least 0.06 s; C = op(A)·op(B) (beta = 0). */
@@ -156,8 +158,8 @@ static int report_sparse(tg_simd_path path, int threads, size_t M, size_t K, siz
     if (dense < 0.0 || sparse < 0.0)
         return cannot_allocate(M, K, N);
     printf("M=%zu K=%zu N=%zu op=%s path=%s threads=%d %szeros=%.2f dense_gflops=%.1f sparse_gflops=%.1f "
-           "speedup=%.2f\n", M, K, N, op, tg_simd_name(path), threads, given ? "images=1 " : "", zeros, dense, sparse,
-           sparse / dense);
+           "speedup=%.2f threshold=%.2f\n", M, K, N, op, tg_simd_name(path), threads, given ? "images=1 " : "", zeros,
+           dense, sparse, sparse / dense, tg_gemm_sparse_min_zero_fraction(path));
     fflush(stdout);
     return 0;
 }

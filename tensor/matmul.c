@@ -527,6 +527,12 @@ bool tg_gemm_skips_zeros(tg_simd_path path)
     return kern && kern->sparse_tile;
 }
 
+double tg_gemm_sparse_min_zero_fraction(tg_simd_path path)
+{
+    const tg_gemm_kernel *kern = kernel_for(tg_simd_resolve(path));
+    return kern && kern->sparse_tile ? kern->sparse_min_zero_fraction() : 2.0;
+}
+
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda)
 {
     enum { SAMPLE_ELEMENTS = 16384 };
@@ -541,7 +547,7 @@ bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t l
     size_t zeros = 0;
     for (size_t s = 0; s < sample_rows; s++)
         zeros += count_zeros(A + (s * rows / sample_rows) * lda, cols); /* rows spread evenly over A */
-    return (double)zeros >= kern->sparse_min_zero_fraction * (double)(sample_rows * cols);
+    return (double)zeros >= kern->sparse_min_zero_fraction() * (double)(sample_rows * cols);
 }
 
 /* ---- the checked tensor form ------------------------------------------------------------- */

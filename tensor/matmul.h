@@ -114,10 +114,15 @@ void tg_gemm_ex(tg_trans ta, tg_trans tb, size_t M, size_t N, size_t K, float al
  * false for the scalar reference and for a path this build or processor cannot run. */
 bool tg_gemm_skips_zeros(tg_simd_path path);
 
-/* Whether A [rows, cols] (row stride lda) has zeros enough for tg_gemm_sparse_a to pay on the
- * active path (a share measured for each instruction set, about 45%), judged from a sample of
- * about 16K elements in whole rows spread over A; false at once on a path without the
- * zero-skipping kernel. */
+/* The share of zeros in op(A) from which tg_gemm_sparse_a pays on `path` (TG_PATH_AUTO: the active
+ * one) on this processor: measured per instruction set and, for AVX-512, per processor (45% where
+ * the 512-bit FMAs run in halves, as on AMD's Zen 4, 75% where they run whole); above 1 for a
+ * path without the zero-skipping kernel. */
+double tg_gemm_sparse_min_zero_fraction(tg_simd_path path);
+
+/* Whether A [rows, cols] (row stride lda) has that share of zeros on the active path, judged from
+ * a sample of about 16K elements in whole rows spread over A; false at once on a path without
+ * the zero-skipping kernel. */
 bool tg_gemm_prefers_sparse_a(const float *A, size_t rows, size_t cols, size_t lda);
 
 /* dst [cols, rows] (row stride ldd >= rows) = src [rows, cols] (row stride lds) transposed:

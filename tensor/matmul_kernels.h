@@ -73,13 +73,19 @@ typedef struct tg_gemm_kernel {
      * onto +0) and meets a zero step, which turns it into +0 in `tile` and not here.  And 0·inf
      * or 0·NaN would have been NaN. */
     void (*sparse_tile)(const tg_tile *t);
-    /* The share of zeros in op(A) from which sparse_tile beats tile (tg_gemm_prefers_sparse_a),
-     * measured per instruction set with `bench_matmul --zeros` (docs/performance.md). */
-    double sparse_min_zero_fraction;
+    /* The share of zeros in op(A) from which sparse_tile beats tile on this processor
+     * (tg_gemm_prefers_sparse_a), measured with `bench_matmul --zeros` and `--images` and on
+     * whole programs (docs/performance.md): per instruction set, and for AVX-512 per processor. */
+    double (*sparse_min_zero_fraction)(void);
 } tg_gemm_kernel;
 
 enum { TG_SPARSE_MR = 2 };    /* rows that share a list of steps: the steps skipped are those where both are zero */
 enum { TG_SPARSE_ROWS = 16 }; /* rows per zero-skipping tile: its pairs share each strip of B while it is in L1 */
+
+/* The AVX-512 zero-skipping threshold for an x86-64 processor of this vendor and family (the
+ * rule behind tg_gemm_kernel_avx512's; a pure function, so the tests can ask about processors
+ * they do not run on). */
+double tg_avx512_sparse_min_zero_fraction_for(bool amd, unsigned family);
 
 #if defined(TG_HAVE_X86_SIMD)
 extern const tg_gemm_kernel tg_gemm_kernel_avx2;

@@ -12,6 +12,7 @@
 
 #include "table_test.h"
 #include "tensor/matmul.h"
+#include "tensor/matmul_kernels.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
 #include "tensor/tensor.h"
@@ -540,22 +541,45 @@ Test(matmul, sparse_a_propagates_nan_in_a)
     free_problem(&p);
 }
 
-/* On a path with the zero-skipping kernel the choice follows the share of zeros; on one without
- * it (the scalar reference) the answer is always no, whatever A holds. */
+/* Zeros in the first `share` of each row of A [rows, cols]: every sampled row has that share. */
+static void zero_row_starts(float *A, size_t rows, size_t cols, double share)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < (size_t)(share * (double)cols); c++)
+            A[r * cols + c] = 0.0f;
+}
+
+/* On a path with the zero-skipping kernel the choice follows the share of zeros, from this
+ * processor's threshold on; on one without it (the scalar reference) the answer is always no,
+ * whatever A holds. */
 Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
 {
     const bool kernel = tg_gemm_skips_zeros(TG_PATH_AUTO);
+    const double share = tg_gemm_sparse_min_zero_fraction(TG_PATH_AUTO);
     const char *path = tg_simd_name(tg_simd_active());
+    cr_assert(kernel ? share > 0.3 && share < 0.9 : share > 1.0, "%s: threshold %g", path, share);
     problem p = make_problem(TG_NOTRANS, TG_NOTRANS, 256, 1, 784, 0, 1.0f, 0.0f, 8);
     cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: no zeros", path);
-    sprinkle_zeros(&p, 0.25, false, 9);
-    cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: a quarter zeros", path);
-    sprinkle_zeros(&p, 0.5, false, 10); /* about 62% now */
-    cr_assert_eq(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), kernel, "%s: most zeros", path);
-    sprinkle_zeros(&p, 1.0, false, 11);
+    if (kernel) {
+        zero_row_starts(p.A, p.M, p.K, share - 0.02);
+        cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: just below %g zeros", path, share);
+        zero_row_starts(p.A, p.M, p.K, share + 0.02);
+        cr_assert(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: just above %g zeros", path, share);
+    }
+    zero_row_starts(p.A, p.M, p.K, 1.0);
     cr_assert_eq(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), kernel, "%s: all zeros", path);
     cr_assert_not(tg_gemm_prefers_sparse_a(p.A, 0, p.K, p.lda), "%s: empty", path);
     free_problem(&p);
+}
+
+/* AVX-512's threshold by processor: low where 512-bit FMAs run in two halves (Zen 4), high where
+ * they run whole (Zen 5's server parts, Intel's). */
+Test(matmul, avx512_sparse_threshold_follows_the_processor)
+{
+    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(true, 25), 0.45, 1e-12, "Zen 4");
+    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(true, 26), 0.75, 1e-12, "Zen 5");
+    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(false, 6), 0.75, 1e-12, "Intel");
+    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(false, 25), 0.75, 1e-12, "another vendor's 25");
 }
 
 /* ---- tg_gemm_options.row_bias: the product lands on a bias row ------------------------------ */
