@@ -1,10 +1,10 @@
 /* nn/optim.c — SGD, Adam, AdamW and RMSprop, parameter groups, applying a schedule (formulas and
  * state in optim.h; the schedules themselves are in schedule.c). */
 #include "optim.h"
+#include "optim_rules.h"
 
 #include "tensor/cache_hints.h"
 #include "tensor/parallel.h"
-#include "tensor/vmath.h"
 
 #include <float.h>
 #include <math.h>
@@ -382,109 +382,7 @@ static float clip_scale(const tg_optimizer *o)
     return coef < 1.0 ? (float)coef : 1.0f;
 }
 
-/* ---- updates ---------------------------------------------------------------------------- */
-
-/* What a parameter's group, and the schedule, give its update this step. */
-typedef struct {
-    float lr, wd;
-} step_settings;
-
-/* SGD on elements [lo, hi) of one parameter; buf is NULL without momentum.  w, g, buf: [n] (flat).
- * With zero_grad, also sets the gradient to zero once read (in the same pass, while in cache). */
-TG_VECTORIZE static void sgd_update(const tg_opt_config *c, step_settings set, tg_param *p, tg_tensor *buf,
-                                    float grad_scale, bool zero_grad, size_t lo, size_t hi)
-{
-    float *restrict w = p->value.data;
-    float *restrict g = p->grad.data;
-    float *restrict b = buf ? buf->data : NULL;
-    const float lr = set.lr, mu = c->momentum, wd = set.wd;
-    for (size_t i = lo; i < hi; i++) {
-        float d = grad_scale * g[i] + wd * w[i];
-        if (zero_grad)
-            g[i] = 0.0f;
-        if (b) {
-            b[i] = mu * b[i] + d;
-            /* Nesterov: step along the gradient plus the look-ahead of the updated velocity. */
-            d = c->nesterov ? d + mu * b[i] : b[i];
-        }
-        w[i] -= lr * d;
-    }
-}
-
-/* The factors of an Adam or AdamW update of one parameter, from its rate and decay and the bias
- * corrections 1 - beta^t of the step (computed once per step in double). */
-typedef struct {
-    float step_size;    /* lr / (1 - beta1^t) */
-    float inv_sqrt_bc2; /* 1 / sqrt(1 - beta2^t) */
-    float decay;        /* AdamW: 1 - lr·wd; Adam: 1 (an exact no-op) */
-    float wd;           /* Adam: the L2 decay added to the gradient; AdamW: 0 */
-} adam_factors;
-
-static adam_factors adam_factors_for(tg_opt_kind kind, step_settings set, double bc1, double bc2)
-{
-    bool decoupled = kind == TG_OPT_ADAMW;
-    return (adam_factors){.step_size = (float)((double)set.lr / bc1),
-                          .inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2)),
-                          .decay = decoupled ? (float)(1.0 - (double)set.lr * (double)set.wd) : 1.0f,
-                          .wd = decoupled ? 0.0f : set.wd};
-}
-
-/* Adam or AdamW on elements [lo, hi) of one parameter, one fused pass over w, g, m, v: [n] (flat).
- * lr·m̂/(sqrt(v̂)+eps) is computed as (lr/bc1)·m / (sqrt(v)·(1/sqrt(bc2)) + eps), PyTorch's
- * arrangement except that its division by sqrt(bc2) is a multiplication by the inverse (within
- * an ulp of it): the divider is this loop's bottleneck, so one division fewer per element is a
- * fifth of the update (docs/performance.md).  AdamW's decay comes first, as in PyTorch. */
-TG_VECTORIZE_DIVIDES static void adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
-                                             float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi)
-{
-    /* restrict: value, grad and the moments are distinct buffers, which lets the loop vectorize. */
-    float *restrict w = p->value.data;
-    float *restrict g = p->grad.data;
-    float *restrict m = m_t->data, *restrict v = v_t->data;
-    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = f.wd, decay = f.decay;
-    const float one_minus_b1 = 1.0f - b1, one_minus_b2 = 1.0f - b2;
-    for (size_t i = lo; i < hi; i++) {
-        float wi = w[i] * decay;
-        float d = grad_scale * g[i] + wd * wi;
-        if (zero_grad)
-            g[i] = 0.0f;
-        m[i] = b1 * m[i] + one_minus_b1 * d;
-        v[i] = b2 * v[i] + one_minus_b2 * (d * d);
-        float denom = sqrtf(v[i]) * f.inv_sqrt_bc2 + eps;
-        w[i] = wi - f.step_size * m[i] / denom;
-    }
-}
-
-/* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf
- * (momentum) and avg (grad_avg, centered): [n] (flat). */
-TG_VECTORIZE_DIVIDES static void rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p,
-                                                float *restrict sq, float *restrict buf, float *restrict avg,
-                                                float grad_scale, bool zero_grad, size_t lo, size_t hi)
-{
-    float *restrict w = p->value.data;
-    float *restrict g = p->grad.data;
-    const float lr = set.lr, wd = set.wd, alpha = c->alpha, eps = c->eps, mu = c->momentum;
-    const float one_minus_alpha = 1.0f - alpha;
-    for (size_t i = lo; i < hi; i++) {
-        float d = grad_scale * g[i] + wd * w[i];
-        if (zero_grad)
-            g[i] = 0.0f;
-        sq[i] = alpha * sq[i] + one_minus_alpha * (d * d);
-        float var = sq[i];
-        if (avg) {
-            avg[i] = alpha * avg[i] + one_minus_alpha * d;
-            var = sq[i] - avg[i] * avg[i];
-            var = var > 0.0f ? var : 0.0f;
-        }
-        float denom = sqrtf(var) + eps;
-        if (buf) {
-            buf[i] = mu * buf[i] + d / denom;
-            w[i] -= lr * buf[i];
-        } else {
-            w[i] -= lr * d / denom;
-        }
-    }
-}
+/* ---- a step: the checks, then the rules (optim_rules.h) over every parameter, in one parallel loop ---- */
 
 /* Below this many elements in all, threads cost more than they save; the 784-64-784 CAE
  * (101,200 parameters) is above it and gains (docs/performance.md). */
@@ -552,7 +450,7 @@ static void update_run(step_job *job, int i, size_t lo, size_t hi)
     const int group = o->group_of[i];
     const step_settings set = {.lr = group_lr(o, group, o->step - 1),
                                .wd = group ? o->groups[group - 1].weight_decay : o->cfg.weight_decay};
-    const adam_factors factors = is_adam(o->cfg.kind) ? adam_factors_for(o->cfg.kind, set, job->bc1, job->bc2)
+    const adam_factors factors = is_adam(o->cfg.kind) ? tg_adam_factors_for(o->cfg.kind, set, job->bc1, job->bc2)
                                                       : (adam_factors){0};
     tg_param *p = o->params[i];
     float *buf = o->m ? o->m[i].data : NULL;
@@ -563,12 +461,12 @@ static void update_run(step_job *job, int i, size_t lo, size_t hi)
             tg_claim_for_write(p->value.data + ahead, hi - ahead < UPDATE_BLOCK ? hi - ahead : UPDATE_BLOCK);
         }
         if (is_adam(o->cfg.kind))
-            adam_update(&o->cfg, p, &o->m[i], &o->v[i], job->grad_scale, factors, job->zero_grads, b, e);
+            tg_adam_update(&o->cfg, p, &o->m[i], &o->v[i], job->grad_scale, factors, job->zero_grads, b, e);
         else if (o->cfg.kind == TG_OPT_RMSPROP)
-            rmsprop_update(&o->cfg, set, p, o->v[i].data, buf, o->grad_avg ? o->grad_avg[i].data : NULL,
+            tg_rmsprop_update(&o->cfg, set, p, o->v[i].data, buf, o->grad_avg ? o->grad_avg[i].data : NULL,
                            job->grad_scale, job->zero_grads, b, e);
         else
-            sgd_update(&o->cfg, set, p, o->m ? &o->m[i] : NULL, job->grad_scale, job->zero_grads, b, e);
+            tg_sgd_update(&o->cfg, set, p, o->m ? &o->m[i] : NULL, job->grad_scale, job->zero_grads, b, e);
     }
 }
 

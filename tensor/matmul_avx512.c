@@ -16,43 +16,27 @@
  * another instantiation, and missing columns are masked lanes (loads never touch them). */
 #include "matmul_kernels.h"
 
-/* Where the zero-skipping kernel starts to pay.  Skipping a step saves that step's FMAs and costs
- * its share of the list (compress, permute, stores) and an indirect load of B's row.  On AMD's Zen
- * 4 (family 25) a 512-bit FMA runs as two 256-bit halves, so the dense tile has AVX2's peak and
- * skipping pays from 45% zeros, as on the AVX2 path.  Where it runs whole (Zen 5's desktop and
- * server parts, family 26; Intel's server cores) the dense tile is twice as fast against the
- * same list: with Fashion-MNIST's 50% zeros the two kernels are even on a product and the dense
- * one wins whole training runs, and with zeros spread at random skipping pays from 70-80%
- * (docs/performance.md).  Zen 5's laptop parts split their FMAs too but share family 26: they
- * get the higher share, which costs them the gain at 45-75% zeros, not correctness. */
-double tg_avx512_sparse_min_zero_fraction_for(bool amd, unsigned family)
-{
-    return amd && family == 25 ? 0.45 : 0.75;
-}
+#include "cpu.h"
 
 #if defined(TG_HAVE_X86_SIMD)
 
-#include <cpuid.h>
 #include <immintrin.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <string.h>
 
-/* This processor's vendor and family (CPUID leaf 0's vendor string, leaf 1's family: the base
- * field, plus the extended one when the base is 15), asked once. */
+/* Where the zero-skipping kernel starts to pay.  Skipping a step saves that step's FMAs and costs
+ * its share of the list (compress, permute, stores) and an indirect load of B's row.  Where a
+ * 512-bit FMA runs as two 256-bit halves (Zen 4) the dense tile has AVX2's peak and skipping pays
+ * from 45% zeros, as on the AVX2 path.  Where it runs whole (Zen 5, Intel's server cores) the
+ * dense tile is twice as fast against the same list: with Fashion-MNIST's 50% zeros the two
+ * kernels are even on a product and the dense one wins whole training runs, and with zeros
+ * spread at random skipping pays from 70-80% (docs/performance.md). */
 static double sparse_min_zero_fraction(void)
 {
     static _Atomic double known; /* 0: not asked yet */
     double share = atomic_load_explicit(&known, memory_order_relaxed);
     if (share == 0.0) {
-        unsigned a = 0, b = 0, c = 0, d = 0, family = 0;
-        char vendor[13] = {0};
-        if (__get_cpuid(0, &a, &b, &c, &d)) {
-            memcpy(vendor, &b, 4), memcpy(vendor + 4, &d, 4), memcpy(vendor + 8, &c, 4);
-            if (__get_cpuid(1, &a, &b, &c, &d))
-                family = ((a >> 8) & 0xf) == 0xf ? 0xf + ((a >> 20) & 0xff) : (a >> 8) & 0xf;
-        }
-        share = tg_avx512_sparse_min_zero_fraction_for(strcmp(vendor, "AuthenticAMD") == 0, family);
+        share = tg_x86_fma512_whole(tg_x86_model_here()) ? 0.75 : 0.45;
         atomic_store_explicit(&known, share, memory_order_relaxed);
     }
     return share;

@@ -82,11 +82,6 @@ typedef struct tg_gemm_kernel {
 enum { TG_SPARSE_MR = 2 };    /* rows that share a list of steps: the steps skipped are those where both are zero */
 enum { TG_SPARSE_ROWS = 16 }; /* rows per zero-skipping tile: its pairs share each strip of B while it is in L1 */
 
-/* The AVX-512 zero-skipping threshold for an x86-64 processor of this vendor and family (the
- * rule behind tg_gemm_kernel_avx512's; a pure function, so the tests can ask about processors
- * they do not run on). */
-double tg_avx512_sparse_min_zero_fraction_for(bool amd, unsigned family);
-
 #if defined(TG_HAVE_X86_SIMD)
 extern const tg_gemm_kernel tg_gemm_kernel_avx2;
 extern const tg_gemm_kernel tg_gemm_kernel_avx512;

@@ -20,14 +20,19 @@
 #if defined(TG_HAVE_X86_SIMD) && defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
     !defined(__SANITIZE_ADDRESS__)
 #define TG_VECTORIZE __attribute__((target_clones("avx512f", "avx2", "default")))
-/* For loops bound by division and square root: AVX2 at most.  The dividers do not get wider with
- * AVX-512 (Zen 4 splits a 512-bit division in two), so wider vectors gain nothing there, and
- * Adam's update measured slower built for 512 bits than for 256 (docs/performance.md, "Figures
- * that used to live in code comments"). */
+/* For loops bound by division and square root, two builds, chosen at run time by
+ * tg_divides512_here() (tensor/cpu.h): TG_VECTORIZE_DIVIDES, AVX2 at most, and
+ * TG_VECTORIZE_DIVIDES512, AVX-512.  Whether the dividers gain from 512-bit vectors depends on
+ * the processor, not only its instruction set: Zen 4 splits a 512-bit division in two and its
+ * Adam update measured slower built for 512 bits than for 256, Zen 5's measured faster
+ * (docs/performance.md).  TG_HAVE_DIVIDES512 says whether the second build exists. */
 #define TG_VECTORIZE_DIVIDES __attribute__((target_clones("avx2", "default")))
+#define TG_VECTORIZE_DIVIDES512 __attribute__((target("avx512f")))
+#define TG_HAVE_DIVIDES512 1
 #else
 #define TG_VECTORIZE
 #define TG_VECTORIZE_DIVIDES
+#define TG_HAVE_DIVIDES512 0
 #endif
 
 /* e^x within 2 ulp of libm (denormal results included); +inf above 88.72, exactly 0 below

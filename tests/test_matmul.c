@@ -12,7 +12,7 @@
 
 #include "table_test.h"
 #include "tensor/matmul.h"
-#include "tensor/matmul_kernels.h"
+#include "tensor/cpu.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
 #include "tensor/tensor.h"
@@ -572,14 +572,28 @@ Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
     free_problem(&p);
 }
 
-/* AVX-512's threshold by processor: low where 512-bit FMAs run in two halves (Zen 4), high where
- * they run whole (Zen 5's server parts, Intel's). */
+/* AVX-512's threshold follows the processor: low where 512-bit FMAs run in two halves (Zen 4),
+ * high where they run whole (Zen 5's server parts, Intel's), as tensor/cpu.h tells them apart. */
 Test(matmul, avx512_sparse_threshold_follows_the_processor)
 {
-    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(true, 25), 0.45, 1e-12, "Zen 4");
-    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(true, 26), 0.75, 1e-12, "Zen 5");
-    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(false, 6), 0.75, 1e-12, "Intel");
-    cr_assert_float_eq(tg_avx512_sparse_min_zero_fraction_for(false, 25), 0.75, 1e-12, "another vendor's 25");
+    const tg_x86_model zen4 = {true, 25}, zen5 = {true, 26}, intel = {false, 6}, other25 = {false, 25};
+    cr_assert_not(tg_x86_fma512_whole(zen4), "Zen 4");
+    cr_assert(tg_x86_fma512_whole(zen5), "Zen 5");
+    cr_assert(tg_x86_fma512_whole(intel), "Intel");
+    cr_assert(tg_x86_fma512_whole(other25), "another vendor's family 25");
+    if (!tg_gemm_skips_zeros(TG_PATH_AVX512))
+        cr_skip_test("this processor or build has no AVX-512 path");
+    const double expected = tg_x86_fma512_whole(tg_x86_model_here()) ? 0.75 : 0.45;
+    cr_assert_float_eq(tg_gemm_sparse_min_zero_fraction(TG_PATH_AVX512), expected, 1e-12);
+}
+
+/* The optimizers' 512-bit build (tensor/vmath.h) only where it was measured faster: Zen 5. */
+Test(matmul, divides512_only_where_measured_faster)
+{
+    const tg_x86_model zen4 = {true, 25}, zen5 = {true, 26}, intel = {false, 6};
+    cr_assert_not(tg_x86_divides512_faster(zen4), "Zen 4");
+    cr_assert(tg_x86_divides512_faster(zen5), "Zen 5");
+    cr_assert_not(tg_x86_divides512_faster(intel), "Intel");
 }
 
 /* ---- tg_gemm_options.row_bias: the product lands on a bias row ------------------------------ */

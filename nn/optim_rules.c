@@ -1,0 +1,156 @@
+/* nn/optim_rules.c — SGD, Adam (and AdamW) and RMSprop on a run of one parameter's elements. */
+#include "optim_rules.h"
+
+#include <math.h>
+
+#include "tensor/cpu.h"
+#include "tensor/vmath.h"
+
+/* SGD on elements [lo, hi) of one parameter; buf is NULL without momentum.  w, g, buf: [n] (flat).
+ * With zero_grad, also sets the gradient to zero once read (in the same pass, while in cache). */
+TG_VECTORIZE void tg_sgd_update(const tg_opt_config *c, step_settings set, tg_param *p, tg_tensor *buf,
+                                float grad_scale, bool zero_grad, size_t lo, size_t hi)
+{
+    float *restrict w = p->value.data;
+    float *restrict g = p->grad.data;
+    float *restrict b = buf ? buf->data : NULL;
+    const float lr = set.lr, mu = c->momentum, wd = set.wd;
+    for (size_t i = lo; i < hi; i++) {
+        float d = grad_scale * g[i] + wd * w[i];
+        if (zero_grad)
+            g[i] = 0.0f;
+        if (b) {
+            b[i] = mu * b[i] + d;
+            /* Nesterov: step along the gradient plus the look-ahead of the updated velocity. */
+            d = c->nesterov ? d + mu * b[i] : b[i];
+        }
+        w[i] -= lr * d;
+    }
+}
+
+adam_factors tg_adam_factors_for(tg_opt_kind kind, step_settings set, double bc1, double bc2)
+{
+    bool decoupled = kind == TG_OPT_ADAMW;
+    return (adam_factors){.step_size = (float)((double)set.lr / bc1),
+                          .inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2)),
+                          .decay = decoupled ? (float)(1.0 - (double)set.lr * (double)set.wd) : 1.0f,
+                          .wd = decoupled ? 0.0f : set.wd};
+}
+
+/* Adam or AdamW on elements [lo, hi) of one parameter, one fused pass over w, g, m, v: [n] (flat).
+ * lr·m̂/(sqrt(v̂)+eps) is computed as (lr/bc1)·m / (sqrt(v)·(1/sqrt(bc2)) + eps), PyTorch's
+ * arrangement except that its division by sqrt(bc2) is a multiplication by the inverse (within
+ * an ulp of it): the divider is this loop's bottleneck, so one division fewer per element is a
+ * fifth of the update (docs/performance.md).  AdamW's decay comes first, as in PyTorch.
+ * Built twice (adam_update picks): the loop is bound by the divider, whose best vector width
+ * depends on the processor (tensor/vmath.h). */
+static inline __attribute__((always_inline)) void adam_run(const tg_opt_config *c, tg_param *p, tg_tensor *m_t,
+                                                           tg_tensor *v_t, float grad_scale, adam_factors f,
+                                                           bool zero_grad, size_t lo, size_t hi)
+{
+    /* restrict: value, grad and the moments are distinct buffers, which lets the loop vectorize. */
+    float *restrict w = p->value.data;
+    float *restrict g = p->grad.data;
+    float *restrict m = m_t->data, *restrict v = v_t->data;
+    const float b1 = c->beta1, b2 = c->beta2, eps = c->eps, wd = f.wd, decay = f.decay;
+    const float one_minus_b1 = 1.0f - b1, one_minus_b2 = 1.0f - b2;
+    for (size_t i = lo; i < hi; i++) {
+        float wi = w[i] * decay;
+        float d = grad_scale * g[i] + wd * wi;
+        if (zero_grad)
+            g[i] = 0.0f;
+        m[i] = b1 * m[i] + one_minus_b1 * d;
+        v[i] = b2 * v[i] + one_minus_b2 * (d * d);
+        float denom = sqrtf(v[i]) * f.inv_sqrt_bc2 + eps;
+        w[i] = wi - f.step_size * m[i] / denom;
+    }
+}
+
+TG_VECTORIZE_DIVIDES static void adam_update256(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
+                                                float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi)
+{
+    adam_run(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+}
+
+#if TG_HAVE_DIVIDES512
+TG_VECTORIZE_DIVIDES512 static void adam_update512(const tg_opt_config *c, tg_param *p, tg_tensor *m_t,
+                                                   tg_tensor *v_t, float grad_scale, adam_factors f, bool zero_grad,
+                                                   size_t lo, size_t hi)
+{
+    adam_run(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+}
+#endif
+
+/* The same bits from either build: +, −, ×, ÷ and sqrt are exactly rounded in any width. */
+void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
+                        adam_factors f, bool zero_grad, size_t lo, size_t hi)
+{
+#if TG_HAVE_DIVIDES512
+    if (tg_divides512_here()) {
+        adam_update512(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+        return;
+    }
+#endif
+    adam_update256(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+}
+
+/* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf
+ * (momentum) and avg (grad_avg, centered): [n] (flat).  Built twice, as Adam is. */
+static inline __attribute__((always_inline)) void rmsprop_run(const tg_opt_config *c, step_settings set,
+                                                              tg_param *p, float *restrict sq, float *restrict buf,
+                                                              float *restrict avg, float grad_scale, bool zero_grad,
+                                                              size_t lo, size_t hi)
+{
+    float *restrict w = p->value.data;
+    float *restrict g = p->grad.data;
+    const float lr = set.lr, wd = set.wd, alpha = c->alpha, eps = c->eps, mu = c->momentum;
+    const float one_minus_alpha = 1.0f - alpha;
+    for (size_t i = lo; i < hi; i++) {
+        float d = grad_scale * g[i] + wd * w[i];
+        if (zero_grad)
+            g[i] = 0.0f;
+        sq[i] = alpha * sq[i] + one_minus_alpha * (d * d);
+        float var = sq[i];
+        if (avg) {
+            avg[i] = alpha * avg[i] + one_minus_alpha * d;
+            var = sq[i] - avg[i] * avg[i];
+            var = var > 0.0f ? var : 0.0f;
+        }
+        float denom = sqrtf(var) + eps;
+        if (buf) {
+            buf[i] = mu * buf[i] + d / denom;
+            w[i] -= lr * buf[i];
+        } else {
+            w[i] -= lr * d / denom;
+        }
+    }
+}
+
+
+TG_VECTORIZE_DIVIDES static void rmsprop_update256(const tg_opt_config *c, step_settings set, tg_param *p, float *sq,
+                                                   float *buf, float *avg, float grad_scale, bool zero_grad,
+                                                   size_t lo, size_t hi)
+{
+    rmsprop_run(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
+}
+
+#if TG_HAVE_DIVIDES512
+TG_VECTORIZE_DIVIDES512 static void rmsprop_update512(const tg_opt_config *c, step_settings set, tg_param *p,
+                                                      float *sq, float *buf, float *avg, float grad_scale,
+                                                      bool zero_grad, size_t lo, size_t hi)
+{
+    rmsprop_run(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
+}
+#endif
+
+void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *sq, float *buf, float *avg,
+                       float grad_scale, bool zero_grad, size_t lo, size_t hi)
+{
+#if TG_HAVE_DIVIDES512
+    if (tg_divides512_here()) {
+        rmsprop_update512(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
+        return;
+    }
+#endif
+    rmsprop_update256(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
+}

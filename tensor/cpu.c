@@ -1,0 +1,44 @@
+/* tensor/cpu.c — the processor's vendor and family, and the rules of cpu.h. */
+#include "cpu.h"
+
+#include "matmul.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+bool tg_x86_fma512_whole(tg_x86_model m) { return !(m.amd && m.family == 25); }
+
+bool tg_x86_divides512_faster(tg_x86_model m) { return m.amd && m.family >= 26; }
+
+tg_x86_model tg_x86_model_here(void)
+{
+    tg_x86_model m = {false, 0};
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    char vendor[13] = {0};
+    if (!__get_cpuid(0, &a, &b, &c, &d))
+        return m;
+    memcpy(vendor, &b, 4), memcpy(vendor + 4, &d, 4), memcpy(vendor + 8, &c, 4);
+    m.amd = strcmp(vendor, "AuthenticAMD") == 0;
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        unsigned base = (a >> 8) & 0xf;
+        m.family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
+    }
+#endif
+    return m;
+}
+
+bool tg_divides512_here(void)
+{
+    static _Atomic int known; /* 0: not asked yet, 1: no, 2: yes */
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        k = tg_simd_active() == TG_PATH_AVX512 && tg_x86_divides512_faster(tg_x86_model_here()) ? 2 : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
+}
