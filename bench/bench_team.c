@@ -12,7 +12,22 @@
  *
  * chunk_us: one chunk's time on 1 thread (loop_us / 2); overhead_us: the 2-thread loop's time
  * beyond one chunk, i.e. what posting the loop, the helper's start and the final wait cost.  The
- * median of 5 repetitions.  The loops run outside tg_team_run, as a user's own loop does. */
+ * median of 5 repetitions.  The loops run outside tg_team_run, as a user's own loop does.
+ *
+ * First, two figures of the machine under every team: how far apart its first two cores are.
+ *
+ *   line_round_trip_ns=150.2 remote_read_gbs=85.1
+ *
+ * line_round_trip_ns: one cache line written by a thread, read by another that writes it back, and
+ * read again by the first (the median of 5 runs of 100,000 trips); remote_read_gbs: the rate at
+ * which a thread reads 400 KB another thread has just written.  A virtual machine's two cores can
+ * sit on one cache complex or on two, and the host may move them while it runs: this project's
+ * Zen 5 machine showed 150 ns and 85 GB/s, then 500 ns and 33 GB/s, minutes apart, and whether
+ * two threads beat one on a small training step changed with it (docs/performance.md).  Quote
+ * these beside any two-thread figure. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +50,75 @@ static int compare_doubles(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+/* ---- the two cores' distance ------------------------------------------------------------- */
+
+enum { TRIPS = 100000, REMOTE_WORDS = 100000 };
+
+typedef struct probe {
+    _Alignas(64) _Atomic long turn; /* odd: the other thread's move; even: the first thread's */
+    _Alignas(64) unsigned data[REMOTE_WORDS]; /* integers: the reader's sum is not a chain of float adds */
+} probe;
+
+static probe g_probe;
+
+/* The other thread: answers TRIPS moves, then writes data whenever `turn` asks (a negative turn
+ * -2r-1), until turn is LONG_MIN. */
+static void *probe_partner(void *arg)
+{
+    (void)arg;
+    for (long k = 0; k < 5L * TRIPS; k++) {
+        while (atomic_load(&g_probe.turn) != 2 * k + 1)
+            ;
+        atomic_store(&g_probe.turn, 2 * k + 2);
+    }
+    for (long r = 0;; r++) {
+        long t;
+        while ((t = atomic_load(&g_probe.turn)) != -2 * r - 1)
+            if (t == LONG_MIN)
+                return NULL;
+        for (size_t i = 0; i < REMOTE_WORDS; i++)
+            g_probe.data[i] = (unsigned)(i + (size_t)r);
+        atomic_store(&g_probe.turn, -2 * r - 2);
+    }
+}
+
+/* Prints line_round_trip_ns and remote_read_gbs (medians of 5); 1 when no second thread starts. */
+static int print_core_distance(void)
+{
+    pthread_t partner;
+    atomic_store(&g_probe.turn, 0);
+    if (pthread_create(&partner, NULL, probe_partner, NULL) != 0)
+        return 1;
+    double ns[5], gbs[5];
+    for (long rep = 0, k = 0; rep < 5; rep++) {
+        double start = tg_now_seconds();
+        for (long end = k + TRIPS; k < end; k++) {
+            atomic_store(&g_probe.turn, 2 * k + 1);
+            while (atomic_load(&g_probe.turn) != 2 * k + 2)
+                ;
+        }
+        ns[rep] = (tg_now_seconds() - start) / TRIPS * 1e9;
+    }
+    for (long r = 0; r < 5; r++) {
+        atomic_store(&g_probe.turn, -2 * r - 1);
+        while (atomic_load(&g_probe.turn) != -2 * r - 2)
+            ;
+        double start = tg_now_seconds();
+        unsigned sum = 0;
+        for (size_t i = 0; i < REMOTE_WORDS; i++)
+            sum += g_probe.data[i];
+        gbs[r] = sizeof g_probe.data / (tg_now_seconds() - start) / 1e9;
+        g_sink = (double)sum;
+    }
+    atomic_store(&g_probe.turn, LONG_MIN);
+    pthread_join(partner, NULL);
+    qsort(ns, 5, sizeof ns[0], compare_doubles);
+    qsort(gbs, 5, sizeof gbs[0], compare_doubles);
+    printf("line_round_trip_ns=%.1f remote_read_gbs=%.1f\n", ns[2], gbs[2]);
+    fflush(stdout);
+    return 0;
 }
 
 /* The median over 5 repetitions of one 2-chunk loop's microseconds, on `threads` threads. */
@@ -67,6 +151,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_team: --loops must be 100..10000000\n");
         return 2;
     }
+    if (print_core_distance() != 0)
+        fprintf(stderr, "bench_team: cannot start a second thread; no line_round_trip_ns\n");
     const size_t chain[] = {2000, 5000, 18000}; /* additions per chunk: about 1, 3 and 10 us */
     for (size_t c = 0; c < sizeof chain / sizeof chain[0]; c++) {
         double one = loop_us(1, chain[c], loops);
