@@ -14,7 +14,8 @@
  * beyond one chunk, i.e. what posting the loop, the helper's start and the final wait cost.  The
  * median of 5 repetitions.  The loops run outside tg_team_run, as a user's own loop does.
  *
- * First, two figures of the machine under every team: how far apart its first two cores are.
+ * First, two figures of the machine under every team: how far apart two of its cores are (the two
+ * the scheduler gives two spinning threads, as it gives the library's helper, unpinned).
  *
  *   line_round_trip_ns=150.2 remote_read_gbs=85.1
  *
@@ -26,6 +27,8 @@
  * two threads beat one on a small training step changed with it (docs/performance.md).  Quote
  * these beside any two-thread figure. */
 #include <limits.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -63,30 +66,46 @@ typedef struct probe {
 
 static probe g_probe;
 
+/* Spins until turn is `want` and returns true, or false at LONG_MIN (the end).  It yields its
+ * core now and then: where both threads share one core, the other gets to move. */
+static bool await_turn(long want)
+{
+    for (unsigned polls = 1;; polls++) {
+        long t = atomic_load(&g_probe.turn);
+        if (t == want)
+            return true;
+        if (t == LONG_MIN)
+            return false;
+        if (polls % 1024 == 0)
+            sched_yield();
+    }
+}
+
 /* The other thread: answers TRIPS moves, then writes data whenever `turn` asks (a negative turn
  * -2r-1), until turn is LONG_MIN. */
 static void *probe_partner(void *arg)
 {
     (void)arg;
     for (long k = 0; k < 5L * TRIPS; k++) {
-        while (atomic_load(&g_probe.turn) != 2 * k + 1)
-            ;
+        if (!await_turn(2 * k + 1))
+            return NULL;
         atomic_store(&g_probe.turn, 2 * k + 2);
     }
     for (long r = 0;; r++) {
-        long t;
-        while ((t = atomic_load(&g_probe.turn)) != -2 * r - 1)
-            if (t == LONG_MIN)
-                return NULL;
+        if (!await_turn(-2 * r - 1))
+            return NULL;
         for (size_t i = 0; i < REMOTE_WORDS; i++)
             g_probe.data[i] = (unsigned)(i + (size_t)r);
         atomic_store(&g_probe.turn, -2 * r - 2);
     }
 }
 
-/* Prints line_round_trip_ns and remote_read_gbs (medians of 5); 1 when no second thread starts. */
+/* Prints line_round_trip_ns and remote_read_gbs (medians of 5); 1 when this process has one core
+ * (the figures would be the scheduler's) or no second thread starts. */
 static int print_core_distance(void)
 {
+    if (tg_available_cores() < 2)
+        return 1;
     pthread_t partner;
     atomic_store(&g_probe.turn, 0);
     if (pthread_create(&partner, NULL, probe_partner, NULL) != 0)
@@ -96,15 +115,13 @@ static int print_core_distance(void)
         double start = tg_now_seconds();
         for (long end = k + TRIPS; k < end; k++) {
             atomic_store(&g_probe.turn, 2 * k + 1);
-            while (atomic_load(&g_probe.turn) != 2 * k + 2)
-                ;
+            await_turn(2 * k + 2);
         }
         ns[rep] = (tg_now_seconds() - start) / TRIPS * 1e9;
     }
     for (long r = 0; r < 5; r++) {
         atomic_store(&g_probe.turn, -2 * r - 1);
-        while (atomic_load(&g_probe.turn) != -2 * r - 2)
-            ;
+        await_turn(-2 * r - 2);
         double start = tg_now_seconds();
         unsigned sum = 0;
         for (size_t i = 0; i < REMOTE_WORDS; i++)
@@ -152,7 +169,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (print_core_distance() != 0)
-        fprintf(stderr, "bench_team: cannot start a second thread; no line_round_trip_ns\n");
+        fprintf(stderr, "bench_team: one core, or no second thread: no line_round_trip_ns\n");
     const size_t chain[] = {2000, 5000, 18000}; /* additions per chunk: about 1, 3 and 10 us */
     for (size_t c = 0; c < sizeof chain / sizeof chain[0]; c++) {
         double one = loop_us(1, chain[c], loops);

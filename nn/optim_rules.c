@@ -42,7 +42,7 @@ adam_factors tg_adam_factors_for(tg_opt_kind kind, step_settings set, double bc1
  * arrangement except that its division by sqrt(bc2) is a multiplication by the inverse (within
  * an ulp of it): the divider is this loop's bottleneck, so one division fewer per element is a
  * fifth of the update (docs/performance.md).  AdamW's decay comes first, as in PyTorch.
- * Built twice (adam_update picks): the loop is bound by the divider, whose best vector width
+ * Built twice (tg_adam_update picks): the loop is bound by the divider, whose best vector width
  * depends on the processor (tensor/vmath.h). */
 static inline __attribute__((always_inline)) void adam_run(const tg_opt_config *c, tg_param *p, tg_tensor *m_t,
                                                            tg_tensor *v_t, float grad_scale, adam_factors f,
@@ -82,24 +82,34 @@ TG_VECTORIZE_DIVIDES512 static void adam_update512(const tg_opt_config *c, tg_pa
 #endif
 
 /* The same bits from either build: +, −, ×, ÷ and sqrt are exactly rounded in any width. */
-void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
-                        adam_factors f, bool zero_grad, size_t lo, size_t hi)
+bool tg_adam_update_built_for(int bits, const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
+                              float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi)
 {
+    if (bits == 256) {
+        adam_update256(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+        return true;
+    }
 #if TG_HAVE_DIVIDES512
-    if (tg_divides512_here()) {
+    if (bits == 512 && __builtin_cpu_supports("avx512f")) {
         adam_update512(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
-        return;
+        return true;
     }
 #endif
-    adam_update256(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+    return false;
+}
+
+void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
+                    adam_factors f, bool zero_grad, size_t lo, size_t hi)
+{
+    tg_adam_update_built_for(tg_divides512_here() ? 512 : 256, c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
 }
 
 /* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf
- * (momentum) and avg (grad_avg, centered): [n] (flat).  Built twice, as Adam is. */
-static inline __attribute__((always_inline)) void rmsprop_run(const tg_opt_config *c, step_settings set,
-                                                              tg_param *p, float *restrict sq, float *restrict buf,
-                                                              float *restrict avg, float grad_scale, bool zero_grad,
-                                                              size_t lo, size_t hi)
+ * (momentum) and avg (grad_avg, centered): [n] (flat).  One build: its branches on buf and avg
+ * keep GCC from vectorizing the loop at any width. */
+TG_VECTORIZE_DIVIDES void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *restrict sq,
+                                            float *restrict buf, float *restrict avg, float grad_scale, bool zero_grad,
+                                            size_t lo, size_t hi)
 {
     float *restrict w = p->value.data;
     float *restrict g = p->grad.data;
@@ -127,30 +137,3 @@ static inline __attribute__((always_inline)) void rmsprop_run(const tg_opt_confi
 }
 
 
-TG_VECTORIZE_DIVIDES static void rmsprop_update256(const tg_opt_config *c, step_settings set, tg_param *p, float *sq,
-                                                   float *buf, float *avg, float grad_scale, bool zero_grad,
-                                                   size_t lo, size_t hi)
-{
-    rmsprop_run(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
-}
-
-#if TG_HAVE_DIVIDES512
-TG_VECTORIZE_DIVIDES512 static void rmsprop_update512(const tg_opt_config *c, step_settings set, tg_param *p,
-                                                      float *sq, float *buf, float *avg, float grad_scale,
-                                                      bool zero_grad, size_t lo, size_t hi)
-{
-    rmsprop_run(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
-}
-#endif
-
-void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *sq, float *buf, float *avg,
-                       float grad_scale, bool zero_grad, size_t lo, size_t hi)
-{
-#if TG_HAVE_DIVIDES512
-    if (tg_divides512_here()) {
-        rmsprop_update512(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
-        return;
-    }
-#endif
-    rmsprop_update256(c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
-}

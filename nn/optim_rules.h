@@ -1,5 +1,6 @@
 /* nn/optim_rules.h — the optimizers' per-element update rules, one fused pass over a run of a
- * parameter each (internal: optim.c calls them from its parallel step; formulas in optim.h). */
+ * parameter each (internal, not installed: optim.c calls them from its parallel step and the
+ * tests call them directly; formulas in optim.h). */
 #ifndef TG_OPTIM_RULES_H
 #define TG_OPTIM_RULES_H
 
@@ -30,6 +31,11 @@ void tg_sgd_update(const tg_opt_config *c, step_settings set, tg_param *p, tg_te
                    bool zero_grad, size_t lo, size_t hi);
 void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
                     adam_factors f, bool zero_grad, size_t lo, size_t hi);
+/* tg_adam_update's build for `bits`-wide vectors: 256 (AVX2 at most) or 512 (AVX-512, where this
+ * build has it and the processor runs it); false, doing nothing, for a build that cannot run
+ * here.  tg_adam_update picks by tg_divides512_here(); the tests compare the two. */
+bool tg_adam_update_built_for(int bits, const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
+                              float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi);
 void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *sq, float *buf, float *avg,
                        float grad_scale, bool zero_grad, size_t lo, size_t hi);
 

@@ -14,22 +14,25 @@ bool tg_x86_fma512_whole(tg_x86_model m) { return !(m.amd && m.family == 25); }
 
 bool tg_x86_divides512_faster(tg_x86_model m) { return m.amd && m.family >= 26; }
 
+tg_x86_model tg_x86_model_from(const char *vendor, unsigned signature)
+{
+    const unsigned base = (signature >> 8) & 0xf; /* the extended family counts only past 15 */
+    return (tg_x86_model){.amd = strncmp(vendor, "AuthenticAMD", 12) == 0,
+                          .family = base == 0xf ? base + ((signature >> 20) & 0xff) : base};
+}
+
 tg_x86_model tg_x86_model_here(void)
 {
-    tg_x86_model m = {false, 0};
 #if defined(__x86_64__)
     unsigned a, b, c, d;
     char vendor[13] = {0};
-    if (!__get_cpuid(0, &a, &b, &c, &d))
-        return m;
-    memcpy(vendor, &b, 4), memcpy(vendor + 4, &d, 4), memcpy(vendor + 8, &c, 4);
-    m.amd = strcmp(vendor, "AuthenticAMD") == 0;
-    if (__get_cpuid(1, &a, &b, &c, &d)) {
-        unsigned base = (a >> 8) & 0xf;
-        m.family = base == 0xf ? base + ((a >> 20) & 0xff) : base;
+    if (__get_cpuid(0, &a, &b, &c, &d)) {
+        memcpy(vendor, &b, 4), memcpy(vendor + 4, &d, 4), memcpy(vendor + 8, &c, 4);
+        if (__get_cpuid(1, &a, &b, &c, &d))
+            return tg_x86_model_from(vendor, a);
     }
 #endif
-    return m;
+    return (tg_x86_model){false, 0};
 }
 
 bool tg_divides512_here(void)

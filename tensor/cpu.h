@@ -17,15 +17,19 @@ typedef struct tg_x86_model {
     unsigned family; /* CPUID leaf 1: the base family, plus the extended one when the base is 15 */
 } tg_x86_model;
 
+/* The model from CPUID leaf 0's vendor string (12 characters) and leaf 1's EAX (the signature). */
+tg_x86_model tg_x86_model_from(const char *vendor, unsigned signature);
 /* This processor's vendor and family (all zero off x86-64). */
 tg_x86_model tg_x86_model_here(void);
 
-/* 512-bit FMAs run whole: everywhere but AMD's family 25 (Zen 4).  (Zen 5's laptop parts split
- * them too but share family 26 with the server parts: they are taken for whole.) */
+/* 512-bit FMAs run whole: everywhere but AMD's family 25 (Zen 4).  Taken for whole but not
+ * measured: Zen 5's laptop parts (which split them, but share family 26 with the server parts)
+ * and Intel's client cores with one 512-bit FMA unit; a wrong guess costs speed, not bits. */
 bool tg_x86_fma512_whole(tg_x86_model m);
 
 /* 512-bit division and square root give more elements a cycle than 256-bit ones: AMD's family 26
- * (Zen 5) as measured; not Zen 4 (slower), and Intel's processors are not measured. */
+ * (Zen 5, measured) and later ones (assumed); not Zen 4 (measured slower); Intel's processors are
+ * not measured, so they keep 256 bits. */
 bool tg_x86_divides512_faster(tg_x86_model m);
 
 /* Whether the active kernel path is AVX-512 (the processor's best, or TG_SIMD's choice: so

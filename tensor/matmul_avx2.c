@@ -167,8 +167,8 @@ static TG_AVX2 void tile_avx2(const tg_tile *t)
         tile_layout(false, t);
 }
 
-/* Measured on Zen 1 and Zen 5 alike: AVX2's dense tile is slow enough that skipping half the
- * steps pays (docs/performance.md). */
+/* Measured on the Xeon's AVX2 path and on Zen 5: AVX2's dense tile is slow enough that skipping
+ * half the steps pays (docs/performance.md). */
 static double sparse_min_zero_fraction(void) { return 0.45; }
 
 const tg_gemm_kernel tg_gemm_kernel_avx2 = {

@@ -30,7 +30,8 @@
  * from 45% zeros, as on the AVX2 path.  Where it runs whole (Zen 5, Intel's server cores) the
  * dense tile is twice as fast against the same list: with Fashion-MNIST's 50% zeros the two
  * kernels are even on a product and the dense one wins whole training runs, and with zeros
- * spread at random skipping pays from 70-80% (docs/performance.md). */
+ * spread at random skipping pays from 70-80% (docs/performance.md).  Which processors count as
+ * which, and the ones only guessed: tensor/cpu.h. */
 static double sparse_min_zero_fraction(void)
 {
     static _Atomic double known; /* 0: not asked yet */

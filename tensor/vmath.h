@@ -27,7 +27,8 @@
  * Adam update measured slower built for 512 bits than for 256, Zen 5's measured faster
  * (docs/performance.md).  TG_HAVE_DIVIDES512 says whether the second build exists. */
 #define TG_VECTORIZE_DIVIDES __attribute__((target_clones("avx2", "default")))
-#define TG_VECTORIZE_DIVIDES512 __attribute__((target("avx512f")))
+/* (prefer-vector-width: a -mtune for Intel's AVX-512 processors would otherwise make it 256 bits) */
+#define TG_VECTORIZE_DIVIDES512 __attribute__((target("avx512f,prefer-vector-width=512")))
 #define TG_HAVE_DIVIDES512 1
 #else
 #define TG_VECTORIZE

@@ -541,12 +541,13 @@ Test(matmul, sparse_a_propagates_nan_in_a)
     free_problem(&p);
 }
 
-/* Zeros in the first `share` of each row of A [rows, cols]: every sampled row has that share. */
-static void zero_row_starts(float *A, size_t rows, size_t cols, double share)
+/* Zeros in the first `share` of each row of A [rows, cols] (row stride lda): every sampled row has
+ * that share. */
+static void zero_row_starts(float *A, size_t rows, size_t cols, size_t lda, double share)
 {
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < (size_t)(share * (double)cols); c++)
-            A[r * cols + c] = 0.0f;
+            A[r * lda + c] = 0.0f;
 }
 
 /* On a path with the zero-skipping kernel the choice follows the share of zeros, from this
@@ -561,12 +562,12 @@ Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
     problem p = make_problem(TG_NOTRANS, TG_NOTRANS, 256, 1, 784, 0, 1.0f, 0.0f, 8);
     cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: no zeros", path);
     if (kernel) {
-        zero_row_starts(p.A, p.M, p.K, share - 0.02);
+        zero_row_starts(p.A, p.M, p.K, p.lda, share - 0.02);
         cr_assert_not(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: just below %g zeros", path, share);
-        zero_row_starts(p.A, p.M, p.K, share + 0.02);
+        zero_row_starts(p.A, p.M, p.K, p.lda, share + 0.02);
         cr_assert(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), "%s: just above %g zeros", path, share);
     }
-    zero_row_starts(p.A, p.M, p.K, 1.0);
+    zero_row_starts(p.A, p.M, p.K, p.lda, 1.0);
     cr_assert_eq(tg_gemm_prefers_sparse_a(p.A, p.M, p.K, p.lda), kernel, "%s: all zeros", path);
     cr_assert_not(tg_gemm_prefers_sparse_a(p.A, 0, p.K, p.lda), "%s: empty", path);
     free_problem(&p);
@@ -576,7 +577,14 @@ Test(matmul, prefers_sparse_a_from_the_share_of_zeros)
  * high where they run whole (Zen 5's server parts, Intel's), as tensor/cpu.h tells them apart. */
 Test(matmul, avx512_sparse_threshold_follows_the_processor)
 {
-    const tg_x86_model zen4 = {true, 25}, zen5 = {true, 26}, intel = {false, 6}, other25 = {false, 25};
+    /* real signatures (CPUID leaf 1's EAX): an EPYC 9004 (Zen 4), an EPYC 9005 (Zen 5), a Xeon 4th gen */
+    const tg_x86_model zen4 = tg_x86_model_from("AuthenticAMD", 0x00A10F11u);
+    const tg_x86_model zen5 = tg_x86_model_from("AuthenticAMD", 0x00B00F21u);
+    const tg_x86_model intel = tg_x86_model_from("GenuineIntel", 0x000806F8u);
+    const tg_x86_model other25 = {false, 25};
+    cr_assert(zen4.amd && zen4.family == 25, "Zen 4: %u", zen4.family);
+    cr_assert(zen5.amd && zen5.family == 26, "Zen 5: %u", zen5.family);
+    cr_assert(!intel.amd && intel.family == 6, "Intel: %u", intel.family);
     cr_assert_not(tg_x86_fma512_whole(zen4), "Zen 4");
     cr_assert(tg_x86_fma512_whole(zen5), "Zen 5");
     cr_assert(tg_x86_fma512_whole(intel), "Intel");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nn/optim.h"
+#include "nn/optim_rules.h"
 #include "optim_reference.h"
 #include "table_test.h"
 #include "tensor/parallel.h"
@@ -1064,4 +1065,68 @@ TABLE_TEST(optim, state_never_goes_subnormal, DECAYING)
     tg_optim_free(&o);
     tg_param_free(&p);
     tg_set_threads(1);
+}
+
+/* ---- the two builds of Adam's update (nn/optim_rules.c) -------------------------------------- */
+
+/* One build's run over n elements from the same start: w, g, m, v, with gradients, moments and
+ * weights spread over many binades (zeros, tiny and large values included). */
+typedef struct adam_state {
+    tg_param p;
+    tg_tensor m, v;
+} adam_state;
+
+static void adam_state_init(adam_state *s, size_t n, uint64_t seed)
+{
+    cr_assert_eq(tg_param_init(&s->p, "w", 1, (size_t[]){n}, NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros1(&s->m, n, NULL), TG_OK);
+    cr_assert_eq(tg_tensor_zeros1(&s->v, n, NULL), TG_OK);
+    tg_rng rng;
+    tg_rng_seed(&rng, seed, 3);
+    for (size_t i = 0; i < n; i++) {
+        double scale = ldexp(1.0, (int)(tg_rng_uniform(&rng) * 40.0) - 30);
+        s->p.value.data[i] = (float)((tg_rng_uniform(&rng) - 0.5) * 4.0);
+        s->p.grad.data[i] = i % 7 == 0 ? 0.0f : (float)((tg_rng_uniform(&rng) - 0.5) * scale);
+        s->m.data[i] = (float)((tg_rng_uniform(&rng) - 0.5) * scale * 0.1);
+        s->v.data[i] = (float)(tg_rng_uniform(&rng) * scale * scale * 0.01);
+    }
+}
+
+static void adam_state_free(adam_state *s)
+{
+    tg_param_free(&s->p);
+    tg_tensor_free(&s->m);
+    tg_tensor_free(&s->v);
+}
+
+static bool same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
+
+/* The 512-bit build (Zen 5's) against the 256-bit one, bit for bit, on any processor that can run
+ * both: Adam and AdamW, with and without the fused zeroing, over a run that is no multiple of a
+ * vector (and starts at an odd element). */
+Test(optim, adam_builds_for_256_and_512_bits_agree)
+{
+    enum { N = 100003 };
+    const size_t lo = 5, hi = N;
+    for (int kind = 0; kind < 2; kind++)
+        for (int zero = 0; zero < 2; zero++) {
+            tg_opt_config cfg = tg_opt_config_default(kind ? TG_OPT_ADAMW : TG_OPT_ADAM);
+            cfg.weight_decay = 0.01f;
+            adam_factors f = tg_adam_factors_for(cfg.kind, (step_settings){.lr = 1e-3f, .wd = 0.01f}, 0.1, 0.001);
+            adam_state narrow, wide;
+            adam_state_init(&narrow, N, 7);
+            adam_state_init(&wide, N, 7);
+            cr_assert(tg_adam_update_built_for(256, &cfg, &narrow.p, &narrow.m, &narrow.v, 0.5f, f, zero, lo, hi));
+            bool ran = tg_adam_update_built_for(512, &cfg, &wide.p, &wide.m, &wide.v, 0.5f, f, zero, lo, hi);
+            if (ran) {
+                cr_assert(same_bits(narrow.p.value.data, wide.p.value.data, N), "kind %d zero %d: w", kind, zero);
+                cr_assert(same_bits(narrow.p.grad.data, wide.p.grad.data, N), "kind %d zero %d: g", kind, zero);
+                cr_assert(same_bits(narrow.m.data, wide.m.data, N), "kind %d zero %d: m", kind, zero);
+                cr_assert(same_bits(narrow.v.data, wide.v.data, N), "kind %d zero %d: v", kind, zero);
+            }
+            adam_state_free(&narrow);
+            adam_state_free(&wide);
+            if (!ran)
+                cr_skip_test("no 512-bit build of Adam's update here (no AVX-512, or not GCC on x86-64)");
+        }
 }
