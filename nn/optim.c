@@ -382,7 +382,7 @@ static float clip_scale(const tg_optimizer *o)
     return coef < 1.0 ? (float)coef : 1.0f;
 }
 
-/* ---- a step: the checks, then the rules (optim_rules.h) over every parameter, in one parallel loop ---- */
+/* ---- a step: the check, then the update rules (optim_rules.h), one parallel loop each ---- */
 
 /* Below this many elements in all, threads cost more than they save; the 784-64-784 CAE
  * (101,200 parameters) is above it and gains (docs/performance.md). */
@@ -464,7 +464,7 @@ static void update_run(step_job *job, int i, size_t lo, size_t hi)
             tg_adam_update(&o->cfg, p, &o->m[i], &o->v[i], job->grad_scale, factors, job->zero_grads, b, e);
         else if (o->cfg.kind == TG_OPT_RMSPROP)
             tg_rmsprop_update(&o->cfg, set, p, o->v[i].data, buf, o->grad_avg ? o->grad_avg[i].data : NULL,
-                           job->grad_scale, job->zero_grads, b, e);
+                              job->grad_scale, job->zero_grads, b, e);
         else
             tg_sgd_update(&o->cfg, set, p, o->m ? &o->m[i] : NULL, job->grad_scale, job->zero_grads, b, e);
     }

@@ -135,5 +135,3 @@ TG_VECTORIZE_DIVIDES void tg_rmsprop_update(const tg_opt_config *c, step_setting
         }
     }
 }
-
-
