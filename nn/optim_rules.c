@@ -98,10 +98,13 @@ bool tg_adam_update_built_for(int bits, const tg_opt_config *c, tg_param *p, tg_
     return false;
 }
 
+/* The 512-bit build where the processor gains from it and this build has it (a sanitizer build
+ * has none), else the 256-bit one. */
 void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
                     adam_factors f, bool zero_grad, size_t lo, size_t hi)
 {
-    tg_adam_update_built_for(tg_divides512_here() ? 512 : 256, c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+    if (!(tg_divides512_here() && tg_adam_update_built_for(512, c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi)))
+        tg_adam_update_built_for(256, c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
 }
 
 /* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf

@@ -216,8 +216,12 @@ Test(parallel, caller_goes_alone_when_the_team_is_slower)
         cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
     in_team(2, loops_where_the_team_loses);
     cr_assert_eq(g_tally.team_size, 2);
-    cr_assert_eq(atomic_load(&g_tally.by_helpers), 0, "helpers still ran %d chunks after the probe",
-                     atomic_load(&g_tally.by_helpers));
+    /* On the team every one of the 100 loops gives the helper a chunk.  Alone, none does, but for
+     * a probe of the team that falls among them (a loaded machine that holds the caller past its
+     * phase's end, as when CI runs the suites side by side): the probe's loops stall on the slow
+     * helper and it ends after two, so a chunk or two. */
+    cr_assert_leq(atomic_load(&g_tally.by_helpers), 2, "helpers still ran %d chunks after the probe",
+                  atomic_load(&g_tally.by_helpers));
 }
 
 /* Runs loops of 4 chunks for `seconds`, then 100 more; returns the chunks helpers ran in those 100. */
