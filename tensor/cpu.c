@@ -21,7 +21,7 @@ tg_x86_model tg_x86_model_from(const char *vendor, unsigned signature)
                           .family = base == 0xf ? base + ((signature >> 20) & 0xff) : base};
 }
 
-tg_x86_model tg_x86_model_here(void)
+static tg_x86_model ask_cpuid(void)
 {
 #if defined(__x86_64__)
     unsigned a, b, c, d;
@@ -35,13 +35,20 @@ tg_x86_model tg_x86_model_here(void)
     return (tg_x86_model){false, 0};
 }
 
-bool tg_divides512_here(void)
+/* Asked once: in a virtual machine every CPUID traps to the host, and the kernels ask each step. */
+tg_x86_model tg_x86_model_here(void)
 {
-    static _Atomic int known; /* 0: not asked yet, 1: no, 2: yes */
-    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    static _Atomic unsigned known; /* 0: not asked yet; else 1 | amd << 1 | family << 2 */
+    unsigned k = atomic_load_explicit(&known, memory_order_relaxed);
     if (k == 0) {
-        k = tg_simd_active() == TG_PATH_AVX512 && tg_x86_divides512_faster(tg_x86_model_here()) ? 2 : 1;
+        tg_x86_model m = ask_cpuid();
+        k = 1u | (unsigned)m.amd << 1 | m.family << 2;
         atomic_store_explicit(&known, k, memory_order_relaxed);
     }
-    return k == 2;
+    return (tg_x86_model){.amd = (k >> 1) & 1u, .family = k >> 2};
+}
+
+bool tg_divides512_here(void)
+{
+    return tg_simd_active() == TG_PATH_AVX512 && tg_x86_divides512_faster(tg_x86_model_here());
 }

@@ -19,7 +19,7 @@ typedef struct tg_x86_model {
 
 /* The model from CPUID leaf 0's vendor string (12 characters) and leaf 1's EAX (the signature). */
 tg_x86_model tg_x86_model_from(const char *vendor, unsigned signature);
-/* This processor's vendor and family (all zero off x86-64). */
+/* This processor's vendor and family (all zero off x86-64), asked of CPUID once. */
 tg_x86_model tg_x86_model_here(void);
 
 /* 512-bit FMAs run whole: everywhere but AMD's family 25 (Zen 4).  Taken for whole but not

@@ -21,7 +21,6 @@
 #if defined(TG_HAVE_X86_SIMD)
 
 #include <immintrin.h>
-#include <stdatomic.h>
 #include <stdint.h>
 
 /* Where the zero-skipping kernel starts to pay.  Skipping a step saves that step's FMAs and costs
@@ -32,16 +31,7 @@
  * kernels are even on a product and the dense one wins whole training runs, and with zeros
  * spread at random skipping pays from 70-80% (docs/performance.md).  Which processors count as
  * which, and the ones only guessed: tensor/cpu.h. */
-static double sparse_min_zero_fraction(void)
-{
-    static _Atomic double known; /* 0: not asked yet */
-    double share = atomic_load_explicit(&known, memory_order_relaxed);
-    if (share == 0.0) {
-        share = tg_x86_fma512_whole(tg_x86_model_here()) ? 0.75 : 0.45;
-        atomic_store_explicit(&known, share, memory_order_relaxed);
-    }
-    return share;
-}
+static double sparse_min_zero_fraction(void) { return tg_x86_fma512_whole(tg_x86_model_here()) ? 0.75 : 0.45; }
 
 #define TG_AVX512 __attribute__((target("avx512f,avx512vl,avx512dq")))
 #define TG_INLINE_AVX512 static inline __attribute__((always_inline, target("avx512f,avx512vl,avx512dq")))
