@@ -329,7 +329,9 @@ opt_case "--threads 100000" --threads "whole number" $T --threads 100000
 opt_case "--threads 0" --threads "whole number" $T --threads 0
 opt_case "--epochs abc" --epochs "whole number" $T --epochs abc
 opt_case "--epochs 1e3" --epochs "whole number" $T --epochs 1e3
-opt_case "--epochs ''" --epochs "whole number" $T --epochs ''
+opt_case "--epochs ''" --epochs "whole number OR empty value" $T --epochs ''
+opt_case "--data '' (not the root directory)" --data "empty value" $T --data ''
+opt_case "eval --model ''" --model "empty value" eval --model '' --data synthetic
 opt_case "--steps -3" --steps "whole number" $T --steps -3
 opt_case "--limit 0" --limit "whole number" $T --limit 0
 opt_case "--seed -5" --seed "whole number" $T --seed -5

@@ -76,10 +76,10 @@ expect2 "train --out a FIFO" "$WORK/fifo" "FIFO" -- "$CAE" train $LONG --out "$W
 still_kind "train --out a FIFO" -p "$WORK/fifo"
 mkdir "$WORK/adir"
 expect2 "train --out a directory" "$WORK/adir" "directory" -- "$CAE" train $LONG --out "$WORK/adir"
-expect2 "train --out ''" "--out" "empty file name" -- "$CAE" train $LONG --out ''
+expect2 "train --out ''" "--out" "empty file name OR empty value" -- "$CAE" train $LONG --out ''
 expect2 "train --out in a missing directory (checked before training)" "$WORK/none/x.ckpt" "No such file" -- \
     "$CAE" train $LONG --out "$WORK/none/x.ckpt"
-expect2 "mlp train --out ''" "--out" "empty file name" -- "$MLP" train --data synthetic --epochs 1000000 --out ''
+expect2 "mlp train --out ''" "--out" "empty file name OR empty value" -- "$MLP" train --data synthetic --epochs 1000000 --out ''
 expect2 "train --log the same file as --out" "--log" "same file as --out" -- \
     "$CAE" train $LONG --out "$KEEP" --log "$KEEP"
 expect2 "train --log the same file as --out, spelled differently" "--log" "same file as --out" -- \

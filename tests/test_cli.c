@@ -189,15 +189,24 @@ Test(cli_values, whole_numbers, .init = cr_redirect_stderr)
         cr_assert(tg_cli_long(&c, "--n", 1, 10, &v), "%s", good[i]);
         cr_assert_eq(v, want[i]);
     }
-    static const char *const bad[] = {"0", "11", "", "3x", "1.5", "99999999999999999999999"};
-    for (int i = 0; i < 6; i++) {
+    static const char *const bad[] = {"0", "11", "3x", "1.5", "99999999999999999999999"};
+    for (int i = 0; i < 5; i++) {
         cr_assert_eq(PARSE(&c, "a", "--n", (char *)bad[i]), TG_EXIT_OK);
         cr_assert(!tg_cli_long(&c, "--n", 1, 10, &v), "'%s' refused", bad[i]);
         cr_assert_eq(v, 7, "a refused value changes nothing");
     }
     char said[1024];
-    lines_of(said, sizeof said, "prog: --n: '%s' is not a whole number in 1..10\n", bad, 6, "");
+    lines_of(said, sizeof said, "prog: --n: '%s' is not a whole number in 1..10\n", bad, 5, "");
     stderr_is(said);
+}
+
+/* No option takes "": `--data ''` would otherwise name the root directory's files. */
+Test(cli_parse, empty_values_refused, .init = cr_redirect_stderr)
+{
+    tg_cli c = program();
+    cr_assert_eq(PARSE(&c, "a", "--n", ""), TG_EXIT_USAGE);
+    cr_assert_eq(PARSE(&c, "b", "--model", "x", "--model", ""), TG_EXIT_USAGE);
+    stderr_is("prog: a: option --n has an empty value\nprog: b: option --model has an empty value\n");
 }
 
 Test(cli_values, reals_and_floats, .init = cr_redirect_stderr)

@@ -115,6 +115,10 @@ int tg_cli_parse(tg_cli *c, int argc, char **argv)
             return TG_EXIT_USAGE;
         }
         c->values[i] = argv[++a];
+        if (!*c->values[i]) { /* no option takes "": --data '' would read /train-images-idx3-ubyte */
+            tg_cli_say(c->program, "%s: option %s has an empty value", c->command_name, argv[a - 1]);
+            return TG_EXIT_USAGE;
+        }
         if (c->repeatable && !strcmp(c->options[i].name, c->repeatable)) {
             if (c->n_repeats == TG_CLI_MAX_REPEATS) {
                 tg_cli_say(c->program, "%s: at most %d %s options", c->command_name, TG_CLI_MAX_REPEATS,
