@@ -341,6 +341,8 @@ opt_case "unknown option --bogus" --bogus "unknown option" $T --bogus
 opt_case "eval --radii 0" --radii "positive" eval --model "$REF" --data synthetic --radii 0
 opt_case "eval --radii 2,1 (decreasing)" --radii "increase" eval --model "$REF" --data synthetic --radii 2,1
 opt_case "eval --radii 1,,2" --radii "not a list" eval --model "$REF" --data synthetic --radii 1,,2
+opt_case "eval --radii 1e308 (x + r·u overflows a float: NaN ratios)" --radii "up to" \
+    eval --model "$REF" --data synthetic --radii 1e308
 opt_case "eval --radii 1..65 (too many)" --radii "more than 64" eval --model "$REF" --data synthetic --radii "$(seq -s, 1 65)"
 opt_case "eval --directions sideways" --directions "unknown value" eval --model "$REF" --data synthetic --directions sideways
 opt_case "compare --sigma 0" --sigma "not a number" compare --model "$REF" --data synthetic --out "$WORK/cmp" --sigma 0

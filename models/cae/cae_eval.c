@@ -24,8 +24,9 @@ int cae_eval_check_radii(const double *radii, int n, tg_error *err)
     if (n < 1 || n > CAE_MAX_RADII)
         return tg_error_set(err, TG_ERR_ARG, "%d radii (1..%d)", n, CAE_MAX_RADII);
     for (int k = 0; k < n; k++) {
-        if (!(radii[k] > 0) || !isfinite(radii[k]))
-            return tg_error_set(err, TG_ERR_ARG, "radius %g is not a positive finite number", radii[k]);
+        if (!(radii[k] > 0) || !(radii[k] <= CAE_MAX_RADIUS))
+            return tg_error_set(err, TG_ERR_ARG, "radius %.9g is not a positive number up to %g", radii[k],
+                                CAE_MAX_RADIUS);
         if (k > 0 && !(radii[k] > radii[k - 1]))
             return tg_error_set(err, TG_ERR_ARG, "the radii must increase (%g after %g)", radii[k], radii[k - 1]);
     }

@@ -10,9 +10,13 @@
 #include "nn/io/data.h"
 
 #define CAE_MAX_RADII 64
+/* The largest contraction radius: the perturbed image x + r·u is made of floats, and far below
+ * FLT_MAX so that x·W stays finite (a radius of 1e308 made every ratio NaN).  Pixels lie in
+ * [0, 1]: at 1e6 every unit has long saturated. */
+#define CAE_MAX_RADIUS 1e6
 
 typedef struct cae_eval_options {
-    double radii[CAE_MAX_RADII]; /* contraction radii: positive, finite, increasing (cae_eval_check_radii) */
+    double radii[CAE_MAX_RADII]; /* contraction radii: in (0, CAE_MAX_RADIUS], increasing (cae_eval_check_radii) */
     int n_radii;
     unsigned directions;         /* bit mask of 1u << cae_direction: kinds of contraction measured
                                     besides the random one, which always is */
@@ -54,7 +58,7 @@ double cae_eval_hess_sigma(const cae_model *m, const cae_eval_options *o);
  * per image. */
 cae_eval_options cae_eval_options_default(void);
 
-/* TG_OK when 1 <= n <= CAE_MAX_RADII radii are positive, finite and increasing; else TG_ERR_ARG
+/* TG_OK when 1 <= n <= CAE_MAX_RADII radii are positive, at most CAE_MAX_RADIUS and increasing; else TG_ERR_ARG
  * with a message saying which is not. */
 int cae_eval_check_radii(const double *radii, int n, tg_error *err);
 
