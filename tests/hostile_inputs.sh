@@ -88,6 +88,12 @@ expect2 "train --log the --init checkpoint" "--log" "same file as --init" -- \
     "$CAE" train $LONG --init "$REF" --out "$KEEP" --log "$REF"
 expect2 "train --log a data file" "--log" "same file as --data" -- \
     "$CAE" train --data "$GOOD" --hidden 3 --epochs 1000000 --out "$KEEP" --log "$GOOD/train-labels-idx1-ubyte"
+# The lower CAE (--stack-on) and the pre-trained encoder (--init-encoder) outlive the run: only
+# --resume X and --init X may be replaced by --out X.  KEEP is both here, so it must survive.
+expect2 "train --stack-on X --out X (the stacked CAE would replace its lower CAE)" "--out" "same file as --stack-on" -- \
+    "$CAE" train $LONG --stack-on "$KEEP" --out "$KEEP"
+expect2 "mlp train --init-encoder X --out X" "--out" "same file as --init-encoder" -- \
+    "$MLP" train --data synthetic --layers 4 --epochs 1000000 --init-encoder "$KEEP" --out "$KEEP"
 long_name=$(printf 'n%.0s' {1..255})
 if "$CAE" train --data synthetic --steps 1 --hidden 4 --out "$WORK/$long_name" >/dev/null 2>"$WORK/err.txt" &&
     [ -s "$WORK/$long_name" ]; then

@@ -41,6 +41,10 @@ is "another seed gives other files" test -n "$(cmp "$DIR/rot/train-images-idx3-u
 is "labels are copied" cmp -s "$DIR/rot/train-labels-idx1-ubyte" "$DIR/seed2/train-labels-idx1-ubyte"
 run bg-img --data synthetic --limit 50 --backgrounds "$DIR/rot" --out "$DIR/bgrot"
 is "bg-img with --backgrounds: exit 0" test "$rc" -eq 0
+cp "$DIR/rot/train-images-idx3-ubyte" "$DIR/rot.idx"
+usage_error "--out the --backgrounds directory" "same file as --backgrounds" bg-img --data synthetic --limit 50 \
+    --backgrounds "$DIR/rot" --out "$DIR/rot"
+is "--backgrounds left as it was" cmp -s "$DIR/rot.idx" "$DIR/rot/train-images-idx3-ubyte"
 
 # --- the generated set trains: mlp reads it like any IDX directory ------------------------------
 "$MLP" train --data "$DIR/rot" --epochs 2 --layers 64 --out "$DIR/m.ckpt" >"$DIR/mlp.txt" 2>&1

@@ -191,9 +191,11 @@ static int cmd_train(const tg_cli *c)
     }
     const char *out_path = tg_cli_value(c, "--out") ? tg_cli_value(c, "--out") : "cae.ckpt";
     const tg_cli_file outputs[] = {{"--out", out_path, true}, {"--log", tg_cli_value(c, "--log"), false}};
+    /* --stack-on is not `whole`: the lower CAE outlives the run (its path and CRC are recorded
+     * and a resume reads it again), so --out must not replace it. */
     const tg_cli_file inputs[] = {{"--init", tg_cli_value(c, "--init"), true},
                                   {"--resume", tg_cli_value(c, "--resume"), true},
-                                  {"--stack-on", tg_cli_value(c, "--stack-on"), true}};
+                                  {"--stack-on", tg_cli_value(c, "--stack-on"), false}};
     if (!tg_cli_check_files(c, outputs, 2, inputs, 3))
         return TG_EXIT_USAGE;
     tg_dataset data;

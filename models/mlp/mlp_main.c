@@ -208,8 +208,10 @@ static int cmd_train(const tg_cli *c)
     /* Before any training: a checkpoint that could not be written would waste the run. */
     const tg_cli_file output = {"--out", r.out_path, true};
     tg_cli_file inputs[TG_CLI_MAX_REPEATS];
+    /* Not `whole`: an MLP replacing the CAE it was initialized from would destroy the
+     * pre-trained model (only --resume X and --init X may be replaced by --out X). */
     for (int k = 0; k < r.n_encoders; k++)
-        inputs[k] = (tg_cli_file){"--init-encoder", r.encoder_paths[k], true};
+        inputs[k] = (tg_cli_file){"--init-encoder", r.encoder_paths[k], false};
     if (!tg_cli_check_files(c, &output, 1, inputs, r.n_encoders))
         return TG_EXIT_USAGE;
     tg_checkpoint *encoders[TG_CLI_MAX_REPEATS] = {0};

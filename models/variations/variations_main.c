@@ -68,10 +68,18 @@ static int write_preview(const char *path, const tg_dataset *in, const tg_datase
 }
 
 /* The four output paths (images and labels of each split) and the preview's, and their check;
- * false after one line. */
+ * false after one line.  The --backgrounds files are inputs like --data's (which
+ * tg_cli_check_files knows): `--backgrounds D --out D` would replace the images it reads. */
 static bool check_outputs(const tg_cli *c, const char *dir, char paths[4][4096])
 {
-    tg_cli_file outs[5];
+    const char *bg = tg_cli_value(c, "--backgrounds");
+    char bg_paths[4][4096];
+    tg_cli_file outs[5], ins[4];
+    for (int k = 0; k < 4; k++) {
+        snprintf(bg_paths[k], sizeof bg_paths[k], "%s/train-%s%s", bg ? bg : "",
+                 k / 2 ? "labels-idx1-ubyte" : "images-idx3-ubyte", k % 2 ? ".gz" : "");
+        ins[k] = (tg_cli_file){"--backgrounds", bg ? bg_paths[k] : NULL, false};
+    }
     for (int k = 0; k < 4; k++) {
         int n = snprintf(paths[k], sizeof paths[k], "%s/%s-%s", dir, SPLITS[k / 2],
                          k % 2 ? "labels-idx1-ubyte" : "images-idx3-ubyte");
@@ -82,7 +90,7 @@ static bool check_outputs(const tg_cli *c, const char *dir, char paths[4][4096])
         outs[k] = (tg_cli_file){"--out", paths[k], true};
     }
     outs[4] = (tg_cli_file){"--preview", tg_cli_value(c, "--preview"), true};
-    return tg_cli_check_files(c, outs, 5, NULL, 0);
+    return tg_cli_check_files(c, outs, 5, ins, 4);
 }
 
 /* Varies one split and writes it; the backgrounds are `bgs` (or the other split, `other`). */
