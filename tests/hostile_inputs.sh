@@ -358,6 +358,9 @@ expect2 "--out in a missing directory whose name holds a newline" "--out" "No su
 no_raw_controls "--out with a newline"
 expect2 "--lr value with an escape sequence" "--lr" "not a number" -- "$CAE" $T --lr $'1\e]0;pwned\a'
 no_raw_controls "--lr with an escape sequence"
+# An environment's thread count is not read when --threads is given: no warning line about it.
+expect2 "--threads 0 with TG_THREADS=abc" "--threads" "whole number" -- \
+    env TG_THREADS=abc "$CAE" train $LONG --threads 0 --out "$KEEP"
 # A directory path of 455+ bytes (several components: each stays under NAME_MAX).
 long_dir=$WORK
 for part in a b c d; do long_dir=$long_dir/$(printf "$part%.0s" {1..110}); done

@@ -210,7 +210,9 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
 
 bool tg_cli_apply_threads(const tg_cli *c)
 {
-    long threads = tg_get_threads(); /* the library's default: TG_THREADS, OMP_NUM_THREADS, the cores */
+    /* The library's default (TG_THREADS, OMP_NUM_THREADS, the cores) only without --threads:
+     * reading it warns about a malformed variable, a second stderr line about a value unused. */
+    long threads = tg_cli_given(c, "--threads") ? 1 : tg_get_threads();
     if (!tg_cli_long(c, "--threads", 1, TG_MAX_THREADS, &threads))
         return false;
     tg_set_threads((int)threads);
