@@ -406,9 +406,17 @@ opt_case "--stack-on: resumed against another lower CAE" "$OTHER" "not the CAE" 
     train --data synthetic --resume "$STACKED" --stack-on "$OTHER" --out "$KEEP"
 opt_case "--stack-on a stacked CAE (its input: codes)" "$STACKED" "takes 4 inputs" $T --stack-on "$STACKED"
 opt_case "eval of a stacked CAE" "$STACKED" "stacked CAE" eval --model "$STACKED" --data synthetic
+# A model of 784 inputs on 4x4 images: the line names the model's file (among several, the one).
+opt_case "eval of a 784-input model on 4x4 images" "$REF" "takes 784 inputs" eval --model "$REF" --data "$GOOD"
+opt_case "compare whose second model takes 784 inputs, on 4x4 images" "$REF" "takes 784 inputs" \
+    compare --model "$SMALL" --model "$REF" --data "$GOOD" --out "$WORK/cmp784"
+opt_case "render of a 784-input model on 4x4 images" "$REF" "takes 784 inputs" \
+    render --model "$REF" --data "$GOOD" --out "$WORK/pics784"
 opt_case "--resume with --lr (settings come from the run)" --lr "cannot be combined" \
     train --data synthetic --resume "$REF" --lr 0.1 --out "$KEEP"
 opt_case "gradcheck with two --model" --model "one" gradcheck --model "$REF" --model "$REF"
+opt_case "gradcheck --model with --hidden (would be ignored)" --hidden "cannot be combined with --model" \
+    gradcheck --model "$REF" --hidden 5
 opt_case "compare without --out" --out "required" compare --model "$REF" --model "$REF" --data synthetic
 opt_case "render without --out" --out "required" render --model "$REF" --data synthetic
 opt_case "unknown command" "'frobnicate'" "unknown command" frobnicate --data synthetic

@@ -265,6 +265,9 @@ expect2 "--resume with optimizer=adagrad" "$f" "optimizer=adagrad" -- "$CAE" tra
 f=$(derive) && cp "$WORK/sched.ckpt" "$f" && set_meta "$f" warmup -3
 expect2 "--resume with warmup=-3" "$f" "warmup" -- "$CAE" train --data synthetic --resume "$f" --out "$KEEP"
 good_data "$WORK/oneclass"
+"$MLP" train --data synthetic --layers 4 --epochs 1 --limit 64 --out "$WORK/m784.ckpt" >/dev/null 2>&1
+expect2 "mlp eval of a 784-input model on 4x4 images (names the model)" "$WORK/m784.ckpt" "model expects 784" -- \
+    "$MLP" eval --model "$WORK/m784.ckpt" --data "$GOOD"
 idx_labels 16 0 >"$WORK/oneclass/train-labels-idx1-ubyte"
 expect2 "mlp train on labels of one class" "$WORK/oneclass/train-labels-idx1-ubyte" "at least 2 classes" -- \
     "$MLP" train --data "$WORK/oneclass" --epochs 1 --out "$KEEP"

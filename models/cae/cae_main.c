@@ -350,6 +350,17 @@ static int load_eval_data(const tg_cli *c, tg_dataset *test, tg_dataset *train, 
     return status;
 }
 
+/* Whether the model at `path` takes the test images' pixels; else one line naming the file (the
+ * library's message names neither it nor, among several --model, which one). */
+static bool model_fits_test(const tg_cli *c, const char *path, const cae_model *m, const tg_dataset *test)
+{
+    if (test->rows * test->cols == m->cfg.input)
+        return true;
+    tg_cli_say(c->program, "--model %s: the model takes %zu inputs but the test images of --data have %zu pixels (%zux%zu)",
+               path, m->cfg.input, test->rows * test->cols, test->rows, test->cols);
+    return false;
+}
+
 /* --radii and --directions, parsed by cae_eval_parse_radii and cae_directions_parse. */
 static bool parse_list(const tg_cli *c, const char *name, cae_eval_options *o)
 {
@@ -382,6 +393,9 @@ static int report_models(const tg_cli *c, cae_model *models, int n, const tg_dat
                          cae_eval_options opts, const char *out_dir)
 {
     bool compare = c->command == CMD_COMPARE;
+    for (int i = 0; i < n; i++) /* all of them before any line is printed */
+        if (!model_fits_test(c, c->repeats[i], &models[i], test))
+            return TG_EXIT_USAGE;
     if (compare)
         opts.hess_sigma = cae_eval_hess_sigma(&models[0], &opts);
     tg_error err;
@@ -470,11 +484,15 @@ static int cmd_render(const tg_cli *c)
         return status;
     }
     tg_error err;
-    int rc = cae_render(&m, &test, out_dir, tg_cli_value(c, "--log"), &err);
+    int rc;
+    if (!model_fits_test(c, c->repeats[0], &m, &test))
+        status = TG_EXIT_USAGE;
+    else if ((rc = cae_render(&m, &test, out_dir, tg_cli_value(c, "--log"), &err)))
+        status = tg_cli_fail(c, rc, &err);
     tg_dataset_free(&test);
     cae_model_free(&m);
-    if (rc)
-        return tg_cli_fail(c, rc, &err);
+    if (status)
+        return status;
     tg_cli_outputs_complete();
     tg_cli_say("cae", "wrote filters.png recon.png tangents.png spectrum.svg%s into %s",
             tg_cli_value(c, "--log") ? " loss.svg" : "", out_dir);
@@ -483,11 +501,30 @@ static int cmd_render(const tg_cli *c)
 
 /* ---- gradcheck (cae_gradcheck.c) ------------------------------------------------------------ */
 
+/* With --model the model comes from the file: a model option beside it would be ignored, so it
+ * is refused (as with train --resume). */
+static bool check_gradcheck_options(const tg_cli *c)
+{
+    static const char *const allowed[] = {"--model", "--seed", "--threads", "--all"};
+    for (int i = 0; i < N_OPTIONS && tg_cli_given(c, "--model"); i++) {
+        bool ok = !c->given[i];
+        for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++)
+            ok = ok || !strcmp(c->options[i].name, allowed[k]);
+        if (!ok) {
+            tg_cli_say("cae gradcheck", "%s cannot be combined with --model (the model's settings come from the checkpoint)",
+                       c->options[i].name);
+            return false;
+        }
+    }
+    return true;
+}
+
 static int cmd_gradcheck(const tg_cli *c)
 {
     long seed = 1;
     cae_config cfg = cae_gradcheck_config();
-    if (!parse_model_options(c, &cfg) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed) || !tg_cli_apply_threads(c))
+    if (!check_gradcheck_options(c) || !parse_model_options(c, &cfg) || !tg_cli_long(c, "--seed", 0, LONG_MAX, &seed) ||
+        !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
     return cae_gradcheck(c, &cfg, (uint64_t)seed);
 }

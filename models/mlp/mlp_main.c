@@ -256,8 +256,10 @@ static int cmd_eval(const tg_cli *c)
     rc = mlp_evaluate(&m, &test, EVAL_BATCH, &scores, &err);
     tg_dataset_free(&test);
     mlp_model_free(&m);
-    if (rc)
-        return tg_cli_fail(c, rc, &err);
+    if (rc) { /* the model and the data disagree: the message names the model's file */
+        tg_cli_say(c->program, "--model %s: %s", model_path, err.msg);
+        return tg_cli_exit_status(rc);
+    }
     printf("test_acc=%.4f test_loss=%.6f\n", scores.accuracy, scores.loss);
     return TG_EXIT_OK;
 }
