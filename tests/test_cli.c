@@ -209,6 +209,21 @@ Test(cli_parse, empty_values_refused, .init = cr_redirect_stderr)
     stderr_is("prog: a: option --n has an empty value\nprog: b: option --model has an empty value\n");
 }
 
+/* An option whose file decides the settings (--resume, gradcheck --model) refuses the others but
+ * the allowed ones, naming the first refused; without it, anything goes. */
+Test(cli_parse, only_with_an_anchor, .init = cr_redirect_stderr)
+{
+    static const char *const allowed[] = {"--n", "--seed"};
+    tg_cli c = program();
+    cr_assert_eq(PARSE(&c, "a", "--flag", "--x", "2"), TG_EXIT_OK);
+    cr_assert(tg_cli_only_with(&c, "--pick", allowed, 2, "why"), "no anchor: no refusal");
+    cr_assert_eq(PARSE(&c, "a", "--pick", "one", "--seed", "3", "--n", "2"), TG_EXIT_OK);
+    cr_assert(tg_cli_only_with(&c, "--pick", allowed, 2, "why"), "the anchor and allowed options");
+    cr_assert_eq(PARSE(&c, "a", "--n", "2", "--pick", "one", "--x", "2", "--flag"), TG_EXIT_OK);
+    cr_assert(!tg_cli_only_with(&c, "--pick", allowed, 2, "it decides"));
+    stderr_is("prog: a: --x cannot be combined with --pick (it decides)\n");
+}
+
 Test(cli_values, reals_and_floats, .init = cr_redirect_stderr)
 {
     tg_cli c = program();

@@ -152,28 +152,17 @@ static bool parse_train_settings(const tg_cli *c, cae_train_settings *s)
  * threads, and new epoch/step targets may be given. */
 static bool check_resume_options(const tg_cli *c)
 {
-    static const char *const allowed[] = {"--resume", "--data", "--threads", "--out", "--log", "--epochs",
+    static const char *const allowed[] = {"--data", "--threads", "--out", "--log", "--epochs",
                                           "--steps", "--profile", "--stack-on"};
-    for (int i = 0; i < N_OPTIONS; i++) {
-        if (!c->given[i])
-            continue;
-        bool ok = false;
-        for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++)
-            ok = ok || !strcmp(c->options[i].name, allowed[k]);
-        if (!ok) {
-            tg_cli_say("cae train", "%s cannot be combined with --resume (the run's settings come from the checkpoint)",
-                    c->options[i].name);
-            return false;
-        }
-    }
-    return true;
+    return tg_cli_only_with(c, "--resume", allowed, (int)(sizeof allowed / sizeof allowed[0]),
+                            "the run's settings come from the checkpoint");
 }
 
 static int cmd_train(const tg_cli *c)
 {
     cae_train_settings s = cae_train_settings_default();
     bool resume = tg_cli_given(c, "--resume");
-    if (resume && !check_resume_options(c))
+    if (!check_resume_options(c))
         return TG_EXIT_USAGE;
     if (!parse_train_settings(c, &s) || !tg_cli_apply_threads(c))
         return TG_EXIT_USAGE;
@@ -505,18 +494,9 @@ static int cmd_render(const tg_cli *c)
  * is refused (as with train --resume). */
 static bool check_gradcheck_options(const tg_cli *c)
 {
-    static const char *const allowed[] = {"--model", "--seed", "--threads", "--all"};
-    for (int i = 0; i < N_OPTIONS && tg_cli_given(c, "--model"); i++) {
-        bool ok = !c->given[i];
-        for (size_t k = 0; k < sizeof allowed / sizeof allowed[0]; k++)
-            ok = ok || !strcmp(c->options[i].name, allowed[k]);
-        if (!ok) {
-            tg_cli_say("cae gradcheck", "%s cannot be combined with --model (the model's settings come from the checkpoint)",
-                       c->options[i].name);
-            return false;
-        }
-    }
-    return true;
+    static const char *const allowed[] = {"--seed", "--threads", "--all"};
+    return tg_cli_only_with(c, "--model", allowed, (int)(sizeof allowed / sizeof allowed[0]),
+                            "the model's settings come from the checkpoint");
 }
 
 static int cmd_gradcheck(const tg_cli *c)

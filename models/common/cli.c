@@ -208,6 +208,21 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
     return false;
 }
 
+bool tg_cli_only_with(const tg_cli *c, const char *anchor, const char *const *allowed, int n_allowed, const char *why)
+{
+    for (int i = 0; i < c->n_options && tg_cli_given(c, anchor); i++) {
+        bool ok = !c->given[i] || !strcmp(c->options[i].name, anchor);
+        for (int k = 0; k < n_allowed && !ok; k++)
+            ok = !strcmp(c->options[i].name, allowed[k]);
+        if (!ok) {
+            tg_cli_say(c->program, "%s: %s cannot be combined with %s (%s)", c->command_name, c->options[i].name, anchor,
+                       why);
+            return false;
+        }
+    }
+    return true;
+}
+
 bool tg_cli_apply_threads(const tg_cli *c)
 {
     /* The library's default (TG_THREADS, OMP_NUM_THREADS, the cores) only without --threads:

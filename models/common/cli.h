@@ -79,6 +79,11 @@ bool tg_cli_float(const tg_cli *c, const char *name, double lo, double hi, bool 
 /* One of `choices`; *out receives its index. */
 bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices, int n, int *out);
 
+/* When `anchor` is given, its file decides the settings: every other option given must be one of
+ * `allowed` (an option beside it would be ignored); else prints "PROGRAM COMMAND: --x cannot be
+ * combined with ANCHOR (WHY)" and returns false.  True when `anchor` is not given. */
+bool tg_cli_only_with(const tg_cli *c, const char *anchor, const char *const *allowed, int n_allowed, const char *why);
+
 /* --threads N (1..1024; default: all cores) applied with tg_set_threads. */
 bool tg_cli_apply_threads(const tg_cli *c);
 
