@@ -431,8 +431,10 @@ Test(parallel, stop_threads_ends_the_helpers_and_the_next_loop_starts_them)
         tg_parallel_for(64, 1, stop_from_a_body, &st);
         cr_assert_eq(atomic_load(&st.items), 64 * rep);
     }
+    /* Said at info level (--verbose): Criterion exits 1 after any cr_log_warn, even with every
+     * test passing, and a loaded machine or an emulator often keeps the caller alone here. */
     if (atomic_load(&st.by_helpers) == 0)
-        cr_log_warn("no helper ran a loop body here (the caller stayed alone): the helpers' case untested");
+        cr_log_info("no helper ran a loop body here (the caller stayed alone): the helpers' case untested");
     cr_assert_eq(threads_settled_at(before + 2), before + 2, "a stop from a loop body stopped the team");
     memset(&g_tally, 0, sizeof g_tally);
     tg_team_run(stop_then_loops, &g_tally);
