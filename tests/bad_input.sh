@@ -181,7 +181,7 @@ idx_images 8 14 14 >"$dir/$TI" && idx_labels 8 >"$dir/$TL"
 expect2 "eval of a 784-input model on 14x14 images" "14x14" "784" -- eval --model "$REF" --data "$dir"
 expect2 "render of a 784-input model on 14x14 images" "14x14" "784" -- \
     render --model "$REF" --data "$dir" --out "$WORK/render14"
-expect2 "--resume a 784-input run on 14x14 images" "14x14" "784" -- \
+expect2 "--resume a 784-input run on 14x14 images (names the checkpoint)" "$REF" "takes 784 inputs" -- \
     train --resume "$REF" --data "$dir" --out "$KEEP"
 expect2 "--init a 784-input model, training on 14x14 images" "$REF" "shape" -- \
     train --init "$REF" --hidden 4 --data "$dir" --epochs 1 --out "$KEEP"

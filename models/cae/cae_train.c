@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "nn/fit.h"
+#include "nn/io/atomic_file.h"
 #include "nn/io/crc32.h"
 #include "tensor/parallel.h"
 
@@ -241,9 +242,12 @@ static int open_run(cae_run *r, const cae_train_settings *settings, const tg_dat
         s.run.steps = 0;
     if ((rc = open_stack(r, &s.model, io, data, err)))
         return rc;
+    /* Only a resumed run's model can differ from the data (a new one takes the data's size):
+     * the message names its checkpoint. */
     if (!r->have_stack && data->rows * data->cols != s.model.input)
-        return tg_error_set(err, TG_ERR_ARG, "the data's images have %zu pixels (%zux%zu) but the model expects %zu",
-                            data->rows * data->cols, data->rows, data->cols, s.model.input);
+        return tg_file_error(err, TG_ERR_ARG, io->resume_path ? io->resume_path : "the model",
+                             "its model takes %zu inputs but the data's images have %zu pixels (%zux%zu)",
+                             s.model.input, data->rows * data->cols, data->rows, data->cols);
     if ((io->out_path && (rc = check_checkpoint_fits(&s, err))) || (rc = open_model(r, &s, io, err)))
         return rc;
     tg_loop_io loop_io = io->loop;
