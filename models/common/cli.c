@@ -210,7 +210,9 @@ bool tg_cli_choice(const tg_cli *c, const char *name, const char *const *choices
 
 bool tg_cli_only_with(const tg_cli *c, const char *anchor, const char *const *allowed, int n_allowed, const char *why)
 {
-    for (int i = 0; i < c->n_options && tg_cli_given(c, anchor); i++) {
+    if (!tg_cli_given(c, anchor))
+        return true;
+    for (int i = 0; i < c->n_options; i++) {
         bool ok = !c->given[i] || !strcmp(c->options[i].name, anchor);
         for (int k = 0; k < n_allowed && !ok; k++)
             ok = !strcmp(c->options[i].name, allowed[k]);
