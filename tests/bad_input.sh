@@ -412,6 +412,10 @@ opt_case "compare whose second model takes 784 inputs, on 4x4 images" "$REF" "ta
     compare --model "$SMALL" --model "$REF" --data "$GOOD" --out "$WORK/cmp784"
 opt_case "render of a 784-input model on 4x4 images" "$REF" "takes 784 inputs" \
     render --model "$REF" --data "$GOOD" --out "$WORK/pics784"
+# a refused render or compare leaves no --out directory behind (it is made when the outputs are written)
+for d in render14 cmp784 pics784; do
+    if [ -e "$WORK/$d" ]; then bad "a refused run left --out $d behind"; else ok "a refused run left no --out $d"; fi
+done
 opt_case "--resume with --lr (settings come from the run)" --lr "cannot be combined" \
     train --data synthetic --resume "$REF" --lr 0.1 --out "$KEEP"
 opt_case "gradcheck with two --model" --model "one" gradcheck --model "$REF" --model "$REF"

@@ -341,6 +341,36 @@ Test(atomic_file, file_name_over_name_max_is_refused)
     cr_assert_not_null(strstr(err.msg, want), "%s", err.msg);
 }
 
+/* An output directory: an existing one is taken as it is; a missing one is checked (not made)
+ * like a file to be written there, and tg_make_output_dir makes it; anything else is refused. */
+Test(atomic_file, output_dir_is_checked_before_it_is_made)
+{
+    tg_error err;
+    bool exists = false;
+    cr_assert_eq(mkdir(scratch_path("dir"), 0700), 0);
+    cr_assert_eq(tg_output_dir_check(scratch_path("dir"), &exists, &err), TG_OK, "%s", err.msg);
+    cr_assert(exists);
+    const char *missing[] = {"new", "new/", "new//"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(tg_output_dir_check(scratch_path(missing[i]), &exists, &err), TG_OK, "%s: %s", missing[i], err.msg);
+        cr_assert(!exists, "%s", missing[i]);
+        cr_assert(access(scratch_path("new"), F_OK) != 0, "%s: the check made the directory", missing[i]);
+    }
+    cr_assert_eq(tg_make_output_dir(scratch_path("new/"), &err), TG_OK, "%s", err.msg);
+    struct stat st;
+    cr_assert(stat(scratch_path("new"), &st) == 0 && S_ISDIR(st.st_mode));
+    cr_assert_eq(tg_make_output_dir(scratch_path("new"), &err), TG_OK, "an existing one: %s", err.msg);
+    write_bytes(scratch_path("file"), "x", 1);
+    const char *refused[][2] = {{"file", "not a directory"}, {"no/such", "No such file or directory"},
+                                {"file/sub", "Not a directory"}};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(tg_output_dir_check(scratch_path(refused[i][0]), &exists, &err), TG_ERR_IO, "%s", refused[i][0]);
+        cr_assert_not_null(strstr(err.msg, refused[i][1]), "%s: \"%s\" lacks \"%s\"", refused[i][0], err.msg,
+                           refused[i][1]);
+        cr_assert_neq(tg_make_output_dir(scratch_path(refused[i][0]), &err), TG_OK, "%s", refused[i][0]);
+    }
+}
+
 /* A write is refused where the policy refuses, and leaves what is there as it was. */
 Test(atomic_file, write_refuses_a_fifo_and_leaves_it)
 {

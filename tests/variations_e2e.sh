@@ -56,6 +56,7 @@ usage_error "a bad seed" "--seed" rot --data synthetic --seed -3 --out "$DIR/x"
 is "a bad seed creates no directory" test ! -e "$DIR/x"
 usage_error "--out is a file" "not a directory" rot --data synthetic --out "$DIR/rot.png"
 usage_error "a missing data directory" "$DIR/none" rot --data "$DIR/none" --out "$DIR/y"
+is "a missing data directory creates no --out directory" test ! -e "$DIR/y"
 usage_error "--backgrounds with rot" "--backgrounds" rot --data synthetic --backgrounds "$DIR/rot" --out "$DIR/z"
 usage_error "an unknown kind" "unknown command|rotate" rotate --out "$DIR/w"
 mkdir "$DIR/small" # one 14x14 image: IDX magic 0x00000803, dimensions 1, 14, 14
@@ -63,6 +64,7 @@ mkdir "$DIR/small" # one 14x14 image: IDX magic 0x00000803, dimensions 1, 14, 14
     >"$DIR/small/train-images-idx3-ubyte"
 usage_error "backgrounds of another size" "--backgrounds .*: images of 14x14, but --data.s are 28x28" bg-img --data synthetic --limit 5 \
     --backgrounds "$DIR/small" --out "$DIR/v"
+is "backgrounds of another size: no --out directory" test ! -e "$DIR/v"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

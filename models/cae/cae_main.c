@@ -18,6 +18,7 @@
 #include "cae_gradcheck.h"
 #include "cae_model.h"
 #include "cae_train.h"
+#include "nn/io/atomic_file.h"
 #include "nn/io/data.h"
 #include "render.h"
 #include "tensor/parallel.h"
@@ -298,15 +299,19 @@ static void print_eval(const char *model_name, const cae_eval_options *o, const 
     putchar('\n');
 }
 
-/* The output-path policy for the files `names` (NULL-terminated) that render or compare write
- * into --out DIR, which is created first; the --model and --log files are inputs. */
+/* The output-path policy for --out DIR (tg_output_dir_check) and the files `names`
+ * (NULL-terminated) that render or compare write into it; the --model and --log files are
+ * inputs. */
 static bool check_output_dir(const tg_cli *c, const char *dir, const char *const *names)
 {
     tg_error err;
-    if (cae_ensure_dir(dir, &err)) {
+    bool exists;
+    if (tg_output_dir_check(dir, &exists, &err)) {
         tg_cli_say(c->program, "--out %s", err.msg);
         return false;
     }
+    if (!exists)
+        return true; /* made when the outputs are written; nothing in it to collide with */
     enum { MAX_OUTPUTS = 8 };
     char paths[MAX_OUTPUTS][4096];
     tg_cli_file outputs[MAX_OUTPUTS], inputs[MAX_MODELS + 1];

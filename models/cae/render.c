@@ -25,16 +25,6 @@
 #define TILE_SCALE 2 /* each pixel drawn as 2x2 */
 #define MAX_COMPARE_MODELS 64
 
-int cae_ensure_dir(const char *dir, tg_error *err)
-{
-    struct stat st;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return tg_file_error(err, TG_ERR_IO, dir, "cannot create the directory: %s", strerror(errno));
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return tg_file_error(err, TG_ERR_IO, dir, "not a directory");
-    return TG_OK;
-}
-
 static void join_path(char *out, size_t n, const char *dir, const char *file)
 {
     snprintf(out, n, "%s/%s", dir, file);
@@ -206,7 +196,7 @@ int cae_render(cae_model *m, const tg_dataset *test, const char *out_dir, const 
         return tg_error_set(err, TG_ERR_ARG, "the test images have %zu pixels (%zux%zu) but the model expects %zu",
                             test->rows * test->cols, test->rows, test->cols, m->cfg.input);
     char path[4096];
-    int rc = cae_ensure_dir(out_dir, err);
+    int rc = tg_make_output_dir(out_dir, err);
     if (rc)
         return rc;
     join_path(path, sizeof path, out_dir, "filters.png");
@@ -384,7 +374,7 @@ int cae_compare_charts(cae_model *models, const char *const *names, int n, const
     if (n < 1 || n > MAX_COMPARE_MODELS)
         return tg_error_set(err, TG_ERR_ARG, "compare: %d models (1..%d)", n, MAX_COMPARE_MODELS);
     char path[4096];
-    int rc = cae_ensure_dir(out_dir, err);
+    int rc = tg_make_output_dir(out_dir, err);
     if (rc)
         return rc;
     cae_eval_options opts = chart_options(lines, keep_radii);

@@ -22,7 +22,4 @@ int cae_render(cae_model *m, const tg_dataset *test, const char *out_dir, const 
 int cae_compare_charts(cae_model *models, const char *const *names, int n, const tg_dataset *test,
                        const cae_eval_options *lines, bool keep_radii, const char *out_dir, tg_error *err);
 
-/* Creates `dir` if it does not exist (one level). */
-int cae_ensure_dir(const char *dir, tg_error *err);
-
 #endif

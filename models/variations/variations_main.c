@@ -9,13 +9,12 @@
  * kinds take their patches from --backgrounds' images of the same size (default: the other
  * split of --data, so that no image is its own background).  Prints one key=value line per
  * split.  Exit status as for `cae`: 0, 2 for bad usage or input (one line), 1 internal. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
+#include "nn/io/atomic_file.h"
 #include "nn/io/png.h"
 #include "variations.h"
 
@@ -35,17 +34,16 @@ static const tg_cli_option OPTIONS[] = {
 
 static const char *const SPLITS[2] = {"train", "t10k"};
 
-/* --out DIR, made if absent; NULL after one line. */
-static const char *output_dir(const tg_cli *c)
+/* --out DIR, an existing directory or one that can be made (tg_output_dir_check; run makes it
+ * once the data are loaded), in *exists; NULL after one line. */
+static const char *output_dir(const tg_cli *c, bool *exists)
 {
     const char *dir = tg_cli_value(c, "--out");
-    struct stat st;
-    if (!dir || !*dir)
+    tg_error err;
+    if (!dir)
         tg_cli_say(c->program, "--out DIR is required");
-    else if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        tg_cli_say(c->program, "--out %s: cannot create the directory: %s", dir, strerror(errno));
-    else if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        tg_cli_say(c->program, "--out %s: not a directory", dir);
+    else if (tg_output_dir_check(dir, exists, &err))
+        tg_cli_say(c->program, "--out %s", err.msg);
     else
         return dir;
     return NULL;
@@ -70,7 +68,7 @@ static int write_preview(const char *path, const tg_dataset *in, const tg_datase
 /* The four output paths (images and labels of each split) and the preview's, and their check;
  * false after one line.  The --backgrounds files are inputs like --data's (which
  * tg_cli_check_files knows): `--backgrounds D --out D` would replace the images it reads. */
-static bool check_outputs(const tg_cli *c, const char *dir, char paths[4][4096])
+static bool check_outputs(const tg_cli *c, const char *dir, bool dir_exists, char paths[4][4096])
 {
     const char *bg = tg_cli_value(c, "--backgrounds");
     char bg_paths[4][4096];
@@ -87,7 +85,7 @@ static bool check_outputs(const tg_cli *c, const char *dir, char paths[4][4096])
             tg_cli_say(c->program, "--out %s: the path is too long", dir);
             return false;
         }
-        outs[k] = (tg_cli_file){"--out", paths[k], true};
+        outs[k] = (tg_cli_file){"--out", dir_exists ? paths[k] : NULL, true}; /* (none yet in a new one) */
     }
     outs[4] = (tg_cli_file){"--preview", tg_cli_value(c, "--preview"), true};
     return tg_cli_check_files(c, outs, 5, ins, 4);
@@ -118,8 +116,9 @@ static int run(const tg_cli *c, variation_kind kind)
     long seed = 1, limit = 0;
     char paths[4][4096];
     const char *dir;
+    bool dir_exists;
     if (!tg_cli_long(c, "--seed", 0, 0x7fffffffL, &seed) || !tg_cli_long(c, "--limit", 1, 1L << 30, &limit) ||
-        !(dir = output_dir(c)) || !check_outputs(c, dir, paths))
+        !(dir = output_dir(c, &dir_exists)) || !check_outputs(c, dir, dir_exists, paths))
         return TG_EXIT_USAGE;
     tg_dataset data[2] = {{0}}, backgrounds = {0};
     int status = TG_EXIT_OK;
@@ -133,6 +132,9 @@ static int run(const tg_cli *c, variation_kind kind)
                    backgrounds.rows, backgrounds.cols, data[0].rows, data[0].cols);
         status = TG_EXIT_USAGE;
     }
+    tg_error err;
+    if (status == TG_EXIT_OK && tg_make_output_dir(dir, &err))
+        status = tg_cli_fail(c, err.code, &err);
     for (int s = 0; s < 2 && status == TG_EXIT_OK; s++)
         status = vary_split(c, kind, &data[s], bg_path ? &backgrounds : &data[1 - s], (uint64_t)seed, s, dir);
     tg_dataset_free(&data[0]), tg_dataset_free(&data[1]), tg_dataset_free(&backgrounds);

@@ -160,6 +160,37 @@ int tg_output_check(const char *path, tg_error *err)
     return rc;
 }
 
+int tg_output_dir_check(const char *dir, bool *exists, tg_error *err)
+{
+    struct stat st;
+    *exists = stat(dir, &st) == 0;
+    if (*exists)
+        return S_ISDIR(st.st_mode) ? TG_OK : tg_file_error(err, TG_ERR_IO, dir, "not a directory");
+    if (errno != ENOENT)
+        return tg_file_error(err, TG_ERR_IO, dir, "%s", strerror(errno));
+    /* To be made: as a file to be written there would be (without the trailing slashes, which
+     * would make it name a directory). */
+    size_t len = strlen(dir);
+    while (len > 1 && dir[len - 1] == '/')
+        len--;
+    char *name = strndup(dir, len);
+    if (!name)
+        return tg_file_error(err, TG_ERR_NOMEM, dir, "out of memory");
+    int rc = tg_output_check(name, err);
+    free(name);
+    return rc;
+}
+
+int tg_make_output_dir(const char *dir, tg_error *err)
+{
+    struct stat st;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return tg_file_error(err, TG_ERR_IO, dir, "cannot create the directory: %s", strerror(errno));
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return tg_file_error(err, TG_ERR_IO, dir, "not a directory");
+    return TG_OK;
+}
+
 bool tg_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;

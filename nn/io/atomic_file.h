@@ -62,6 +62,13 @@ void tg_atomic_remove_temporaries(void);
  * device, FIFO or socket). */
 int tg_output_check(const char *path, tg_error *err);
 
+/* The same policy for an output directory (--out DIR), checked before any work: DIR is a
+ * directory, or one level of it can be made (its parent is a writable directory and its name
+ * fits); *exists says which.  tg_make_output_dir makes it when the first output is written, so
+ * a command that fails before then leaves no empty directory behind. */
+int tg_output_dir_check(const char *dir, bool *exists, tg_error *err);
+int tg_make_output_dir(const char *dir, tg_error *err);
+
 /* Whether a and b name the same file: the same device and inode when both exist, else the same
  * name in the same directory (so "x" and "./x" are one file before it is created). */
 bool tg_same_file(const char *a, const char *b);
