@@ -424,7 +424,8 @@ opt_case "gradcheck --model with --hidden (would be ignored)" --hidden "cannot b
 opt_case "compare without --out" --out "required" compare --model "$REF" --model "$REF" --data synthetic
 opt_case "render without --out" --out "required" render --model "$REF" --data synthetic
 opt_case "unknown command" "'frobnicate'" "unknown command" frobnicate --data synthetic
-opt_case "--data names a missing directory" "$WORK/no-such-dir" "neither exists" $T --data "$WORK/no-such-dir"
+opt_case "--data names a missing directory" "$WORK/no-such-dir" "cannot open the data directory" $T --data "$WORK/no-such-dir"
+opt_case "--data names a file" "$REF" "not a directory" $T --data "$REF"
 
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

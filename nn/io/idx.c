@@ -443,6 +443,12 @@ int tg_dataset_load(tg_dataset *ds, const char *dir, const char *split, bool wan
         return tg_error_set(err, TG_ERR_ARG, "dataset: directory or split is NULL");
     if (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0)
         return tg_error_set(err, TG_ERR_ARG, "dataset: unknown split \"%s\" (expected train or t10k)", split);
+    /* A mistyped directory is named as such, not as its first missing file. */
+    struct stat dir_st;
+    if (stat(dir, &dir_st) != 0)
+        return tg_file_error(err, TG_ERR_IO, dir, "cannot open the data directory: %s", strerror(errno));
+    if (!S_ISDIR(dir_st.st_mode))
+        return tg_file_error(err, TG_ERR_IO, dir, "not a directory (the data are a directory of IDX files)");
 
     idx_expect image_kind = {3, "images", 0, NULL}, label_kind = {1, "labels", 0, NULL};
     idx_file images, labels;
