@@ -162,7 +162,7 @@ dir=$WORK/fifo && good_data "$dir" && rm "$dir/$TI" && mkfifo "$dir/$TI"
 expect2 "IDX path is a FIFO (must not block)" "$dir/$TI" "not a regular file" -- $(train_on "$dir")
 dir=$WORK/dangling && good_data "$dir" && rm "$dir/$TI" && ln -s "$WORK/nothing-here" "$dir/$TI"
 expect2 "IDX path is a dangling symlink" "$dir/$TI" "neither exists" -- $(train_on "$dir")
-expect2 "--data names a regular file" "$WORK/plain.idx" "Not a directory" -- $(train_on "$WORK/plain.idx")
+expect2 "--data names a regular file" "$WORK/plain.idx" "not a directory (the data are a directory" -- $(train_on "$WORK/plain.idx")
 if [ "$(id -u)" -ne 0 ]; then
     dir=$WORK/unreadable && good_data "$dir" && chmod 000 "$dir/$TI"
     expect2 "IDX file unreadable (mode 000)" "$dir/$TI" "Permission denied" -- $(train_on "$dir")
@@ -424,8 +424,7 @@ opt_case "gradcheck --model with --hidden (would be ignored)" --hidden "cannot b
 opt_case "compare without --out" --out "required" compare --model "$REF" --model "$REF" --data synthetic
 opt_case "render without --out" --out "required" render --model "$REF" --data synthetic
 opt_case "unknown command" "'frobnicate'" "unknown command" frobnicate --data synthetic
-opt_case "--data names a missing directory" "$WORK/no-such-dir" "cannot open the data directory" $T --data "$WORK/no-such-dir"
-opt_case "--data names a file" "$REF" "not a directory" $T --data "$REF"
+opt_case "--data names a missing directory" "$WORK/no-such-dir" "not a data directory" $T --data "$WORK/no-such-dir"
 
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

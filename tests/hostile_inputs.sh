@@ -372,7 +372,7 @@ good_data "$long_dir"
 head -c 40 "$GOOD/train-images-idx3-ubyte" >"$long_dir/train-images-idx3-ubyte"
 expect2 "a truncated IDX file under a ${#long_dir}-byte path" "train-images-idx3-ubyte" "truncated" -- \
     "$CAE" train --data "$long_dir" --hidden 3 --steps 1 --out "$KEEP"
-expect2 "--data a missing ${#long_dir}-byte directory" "$WORK" "cannot open the data directory" -- \
+expect2 "--data a missing ${#long_dir}-byte directory" "$WORK" "not a data directory" -- \
     "$CAE" train --data "$long_dir/missing" --hidden 3 --steps 1 --out "$KEEP"
 printf 'step,epoch,loss,mse,penalty\n5e-324,1,5e-324,5e-324,0\n5e-324,1,5e-324,5e-324,0\n' >"$WORK/tiny.csv"
 rm -rf "$WORK/tiny"

@@ -361,9 +361,11 @@ Test(atomic_file, output_dir_is_checked_before_it_is_made)
     cr_assert(stat(scratch_path("new"), &st) == 0 && S_ISDIR(st.st_mode));
     cr_assert_eq(tg_make_output_dir(scratch_path("new"), &err), TG_OK, "an existing one: %s", err.msg);
     write_bytes(scratch_path("file"), "x", 1);
+    cr_assert_eq(symlink("nowhere", scratch_path("dangling")), 0);
     const char *refused[][2] = {{"file", "not a directory"}, {"no/such", "No such file or directory"},
-                                {"file/sub", "Not a directory"}};
-    for (int i = 0; i < 3; i++) {
+                                {"file/sub", "Not a directory"}, {"dangling", "a symbolic link to nothing"},
+                                {"dangling/", "a symbolic link to nothing"}};
+    for (int i = 0; i < 5; i++) {
         cr_assert_eq(tg_output_dir_check(scratch_path(refused[i][0]), &exists, &err), TG_ERR_IO, "%s", refused[i][0]);
         cr_assert_not_null(strstr(err.msg, refused[i][1]), "%s: \"%s\" lacks \"%s\"", refused[i][0], err.msg,
                            refused[i][1]);

@@ -421,6 +421,28 @@ TABLE_TEST(load, bad_split_is_rejected, load_errors)
     cr_assert_eq(ds.n, 0, "%s", name);
 }
 
+/* A data directory that is missing or a file is named as such, before any file in it. */
+Test(load, a_missing_or_file_directory_is_named)
+{
+    char missing[4200], file[4200];
+    snprintf(missing, sizeof missing, "%s/no-such-dir", scratch);
+    snprintf(file, sizeof file, "%s/plain", scratch);
+    FILE *f = fopen(file, "w");
+    cr_assert(f && fputs("x", f) >= 0 && fclose(f) == 0);
+    const struct { const char *dir, *fragment; } cases[] = {
+        {missing, "not a data directory: No such file or directory"},
+        {file, "not a directory (the data are a directory of IDX files)"},
+    };
+    for (int i = 0; i < 2; i++) {
+        tg_dataset ds;
+        tg_error err;
+        cr_assert_eq(tg_dataset_load(&ds, cases[i].dir, "train", true, 0, &err), TG_ERR_IO, "%s", cases[i].dir);
+        cr_assert_not_null(strstr(err.msg, cases[i].dir), "\"%s\" does not name the directory", err.msg);
+        cr_assert_not_null(strstr(err.msg, cases[i].fragment), "\"%s\" lacks \"%s\"", err.msg, cases[i].fragment);
+        cr_assert_null(ds.images);
+    }
+}
+
 /* ---- the real Fashion-MNIST, when the Debian package dataset-fashion-mnist is installed -------- */
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"

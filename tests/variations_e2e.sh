@@ -55,6 +55,11 @@ usage_error "no --out" "--out DIR is required" rot --data synthetic
 usage_error "a bad seed" "--seed" rot --data synthetic --seed -3 --out "$DIR/x"
 is "a bad seed creates no directory" test ! -e "$DIR/x"
 usage_error "--out is a file" "not a directory" rot --data synthetic --out "$DIR/rot.png"
+run rot --data synthetic --limit 20 --out "$DIR/new/" --preview "$DIR/new/p.png"
+is "--preview inside a new --out directory" test "$rc" -eq 0 -a -s "$DIR/new/p.png" -a -s "$DIR/new/t10k-images-idx3-ubyte"
+usage_error "--preview named as one of the data files of a new --out" "not a file name of its own" rot --data synthetic \
+    --out "$DIR/new2" --preview "$DIR/new2/train-labels-idx1-ubyte"
+is "... and no --out directory" test ! -e "$DIR/new2"
 usage_error "a missing data directory" "$DIR/none" rot --data "$DIR/none" --out "$DIR/y"
 is "a missing data directory creates no --out directory" test ! -e "$DIR/y"
 usage_error "--backgrounds with rot" "--backgrounds" rot --data synthetic --backgrounds "$DIR/rot" --out "$DIR/z"

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "nn/fit.h"
@@ -374,9 +373,7 @@ int cae_compare_charts(cae_model *models, const char *const *names, int n, const
     if (n < 1 || n > MAX_COMPARE_MODELS)
         return tg_error_set(err, TG_ERR_ARG, "compare: %d models (1..%d)", n, MAX_COMPARE_MODELS);
     char path[4096];
-    int rc = tg_make_output_dir(out_dir, err);
-    if (rc)
-        return rc;
+    int rc = TG_OK;
     cae_eval_options opts = chart_options(lines, keep_radii);
     size_t R = (size_t)opts.n_radii;
     double *ratios = calloc((size_t)n * CAE_N_DIRECTIONS * R, sizeof *ratios); /* [kind][model][radius] */
@@ -395,7 +392,7 @@ int cae_compare_charts(cae_model *models, const char *const *names, int n, const
         else
             rc = cae_mean_spectrum(&models[i], test, SPECTRUM_IMAGES, spectra[i], err);
     }
-    if (rc == TG_OK) {
+    if (rc == TG_OK && (rc = tg_make_output_dir(out_dir, err)) == TG_OK) { /* (after the work: see docs/cli.md) */
         join_path(path, sizeof path, out_dir, "contraction.svg");
         rc = write_contraction_chart(path, names, n, &opts, ratios, err);
     }

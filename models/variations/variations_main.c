@@ -9,6 +9,7 @@
  * kinds take their patches from --backgrounds' images of the same size (default: the other
  * split of --data, so that no image is its own background).  Prints one key=value line per
  * split.  Exit status as for `cae`: 0, 2 for bad usage or input (one line), 1 internal. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,38 @@ static int write_preview(const char *path, const tg_dataset *in, const tg_datase
 /* The four output paths (images and labels of each split) and the preview's, and their check;
  * false after one line.  The --backgrounds files are inputs like --data's (which
  * tg_cli_check_files knows): `--backgrounds D --out D` would replace the images it reads. */
+/* The name of data file k (0..3: images and labels of train, then of t10k). */
+static void data_file_name(char name[64], int k)
+{
+    snprintf(name, 64, "%s-%s", SPLITS[k / 2], k % 2 ? "labels-idx1-ubyte" : "images-idx3-ubyte");
+}
+
+/* A --preview inside a --out DIR still to be made cannot have its directory checked yet (run makes
+ * it first), so its name is checked instead.  1: it is there, and fine; 0: it is elsewhere (or
+ * not asked for); -1: refused, after one line. */
+static int preview_in_new_dir(const tg_cli *c, const char *dir)
+{
+    const char *preview = tg_cli_value(c, "--preview");
+    const char *slash = preview ? strrchr(preview, '/') : NULL;
+    char parent[4096], out_dir[4096], data[64];
+    size_t dir_len = strlen(dir);
+    while (dir_len > 1 && dir[dir_len - 1] == '/') /* "new/" and "new" name one directory */
+        dir_len--;
+    if (!slash || snprintf(parent, sizeof parent, "%.*s", (int)(slash - preview), preview) >= (int)sizeof parent ||
+        snprintf(out_dir, sizeof out_dir, "%.*s", (int)dir_len, dir) >= (int)sizeof out_dir ||
+        !tg_same_file(parent, out_dir))
+        return 0;
+    const char *name = slash + 1;
+    bool taken = false;
+    for (int k = 0; k < 4; k++)
+        data_file_name(data, k), taken |= !strcmp(name, data);
+    if (!*name || strlen(name) > NAME_MAX || taken) {
+        tg_cli_say(c->program, "--preview %s: not a file name of its own in --out %s", preview, dir);
+        return -1;
+    }
+    return 1;
+}
+
 static bool check_outputs(const tg_cli *c, const char *dir, bool dir_exists, char paths[4][4096])
 {
     const char *bg = tg_cli_value(c, "--backgrounds");
@@ -79,8 +112,9 @@ static bool check_outputs(const tg_cli *c, const char *dir, bool dir_exists, cha
         ins[k] = (tg_cli_file){"--backgrounds", bg ? bg_paths[k] : NULL, false};
     }
     for (int k = 0; k < 4; k++) {
-        int n = snprintf(paths[k], sizeof paths[k], "%s/%s-%s", dir, SPLITS[k / 2],
-                         k % 2 ? "labels-idx1-ubyte" : "images-idx3-ubyte");
+        char name[64];
+        data_file_name(name, k);
+        int n = snprintf(paths[k], sizeof paths[k], "%s/%s", dir, name);
         if (n < 0 || (size_t)n >= sizeof paths[k]) {
             tg_cli_say(c->program, "--out %s: the path is too long", dir);
             return false;
@@ -88,6 +122,11 @@ static bool check_outputs(const tg_cli *c, const char *dir, bool dir_exists, cha
         outs[k] = (tg_cli_file){"--out", dir_exists ? paths[k] : NULL, true}; /* (none yet in a new one) */
     }
     outs[4] = (tg_cli_file){"--preview", tg_cli_value(c, "--preview"), true};
+    int in_new_dir = dir_exists ? 0 : preview_in_new_dir(c, dir);
+    if (in_new_dir < 0)
+        return false;
+    if (in_new_dir)
+        outs[4].path = NULL;
     return tg_cli_check_files(c, outs, 5, ins, 4);
 }
 
@@ -99,7 +138,7 @@ static int vary_split(const tg_cli *c, variation_kind kind, const tg_dataset *in
     tg_error err;
     const char *preview = split == 0 ? tg_cli_value(c, "--preview") : NULL;
     int rc = variation_make(in, bgs, kind, seed, split == 1, &out, &err);
-    if (rc == TG_OK)
+    if (rc == TG_OK && (rc = tg_make_output_dir(dir, &err)) == TG_OK)
         rc = tg_dataset_save(&out, dir, SPLITS[split], &err);
     if (rc == TG_OK && preview)
         rc = write_preview(preview, in, &out, &err);
@@ -132,9 +171,6 @@ static int run(const tg_cli *c, variation_kind kind)
                    backgrounds.rows, backgrounds.cols, data[0].rows, data[0].cols);
         status = TG_EXIT_USAGE;
     }
-    tg_error err;
-    if (status == TG_EXIT_OK && tg_make_output_dir(dir, &err))
-        status = tg_cli_fail(c, err.code, &err);
     for (int s = 0; s < 2 && status == TG_EXIT_OK; s++)
         status = vary_split(c, kind, &data[s], bg_path ? &backgrounds : &data[1 - s], (uint64_t)seed, s, dir);
     tg_dataset_free(&data[0]), tg_dataset_free(&data[1]), tg_dataset_free(&backgrounds);

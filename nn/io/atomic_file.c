@@ -168,15 +168,17 @@ int tg_output_dir_check(const char *dir, bool *exists, tg_error *err)
         return S_ISDIR(st.st_mode) ? TG_OK : tg_file_error(err, TG_ERR_IO, dir, "not a directory");
     if (errno != ENOENT)
         return tg_file_error(err, TG_ERR_IO, dir, "%s", strerror(errno));
-    /* To be made: as a file to be written there would be (without the trailing slashes, which
-     * would make it name a directory). */
+    /* To be made: checked as a file to be written there would be, without the trailing slashes
+     * (which would make it name a directory, and make lstat follow a link). */
     size_t len = strlen(dir);
     while (len > 1 && dir[len - 1] == '/')
         len--;
     char *name = strndup(dir, len);
     if (!name)
         return tg_file_error(err, TG_ERR_NOMEM, dir, "out of memory");
-    int rc = tg_output_check(name, err);
+    int rc = lstat(name, &st) == 0 /* mkdir would find the link there */
+                 ? tg_file_error(err, TG_ERR_IO, dir, "a symbolic link to nothing, not a directory")
+                 : tg_output_check(name, err);
     free(name);
     return rc;
 }

@@ -446,7 +446,7 @@ int tg_dataset_load(tg_dataset *ds, const char *dir, const char *split, bool wan
     /* A mistyped directory is named as such, not as its first missing file. */
     struct stat dir_st;
     if (stat(dir, &dir_st) != 0)
-        return tg_file_error(err, TG_ERR_IO, dir, "cannot open the data directory: %s", strerror(errno));
+        return tg_file_error(err, TG_ERR_IO, dir, "not a data directory: %s", strerror(errno));
     if (!S_ISDIR(dir_st.st_mode))
         return tg_file_error(err, TG_ERR_IO, dir, "not a directory (the data are a directory of IDX files)");
 
