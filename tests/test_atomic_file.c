@@ -395,6 +395,9 @@ Test(atomic_file, same_file)
     const char *a = scratch_path("a"), *b = scratch_path("b"), *hard = scratch_path("hard");
     cr_assert(tg_same_file(a, a), "one name, nothing there yet");
     cr_assert(tg_same_file(a, dotted), "two spellings of one name, nothing there yet");
+    char slashed[PATH_MAX + 300];
+    snprintf(slashed, sizeof slashed, "%s/a//", scratch);
+    cr_assert(tg_same_file(slashed, a), "a name with trailing slashes, nothing there yet");
     cr_assert(!tg_same_file(a, b), "two names, nothing there");
     write_bytes(a, "x", 1);
     cr_assert(tg_same_file(a, dotted), "two spellings of an existing file");

@@ -66,9 +66,6 @@ static int write_preview(const char *path, const tg_dataset *in, const tg_datase
     return rc;
 }
 
-/* The four output paths (images and labels of each split) and the preview's, and their check;
- * false after one line.  The --backgrounds files are inputs like --data's (which
- * tg_cli_check_files knows): `--backgrounds D --out D` would replace the images it reads. */
 /* The name of data file k (0..3: images and labels of train, then of t10k). */
 static void data_file_name(char name[64], int k)
 {
@@ -82,13 +79,9 @@ static int preview_in_new_dir(const tg_cli *c, const char *dir)
 {
     const char *preview = tg_cli_value(c, "--preview");
     const char *slash = preview ? strrchr(preview, '/') : NULL;
-    char parent[4096], out_dir[4096], data[64];
-    size_t dir_len = strlen(dir);
-    while (dir_len > 1 && dir[dir_len - 1] == '/') /* "new/" and "new" name one directory */
-        dir_len--;
+    char parent[4096], data[64];
     if (!slash || snprintf(parent, sizeof parent, "%.*s", (int)(slash - preview), preview) >= (int)sizeof parent ||
-        snprintf(out_dir, sizeof out_dir, "%.*s", (int)dir_len, dir) >= (int)sizeof out_dir ||
-        !tg_same_file(parent, out_dir))
+        !tg_same_file(parent, dir))
         return 0;
     const char *name = slash + 1;
     bool taken = false;
@@ -101,6 +94,9 @@ static int preview_in_new_dir(const tg_cli *c, const char *dir)
     return 1;
 }
 
+/* The four output paths (images and labels of each split) and the preview's, and their check;
+ * false after one line.  The --backgrounds files are inputs like --data's (which
+ * tg_cli_check_files knows): `--backgrounds D --out D` would replace the images it reads. */
 static bool check_outputs(const tg_cli *c, const char *dir, bool dir_exists, char paths[4][4096])
 {
     const char *bg = tg_cli_value(c, "--backgrounds");

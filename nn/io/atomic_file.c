@@ -116,6 +116,15 @@ static char *directory_of(const char *path, const char **name)
     return dir;
 }
 
+/* path without its trailing slashes, malloc'ed: "x/" and "x" name one file ("/" stays "/"). */
+static char *without_trailing_slashes(const char *path)
+{
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    return strndup(path, len);
+}
+
 /* Refuses anything at path but a regular file (following a symbolic link: the link itself
  * would be replaced, but a link to a device says the user meant the device). */
 static int check_replaceable(const char *path, tg_error *err)
@@ -170,10 +179,7 @@ int tg_output_dir_check(const char *dir, bool *exists, tg_error *err)
         return tg_file_error(err, TG_ERR_IO, dir, "%s", strerror(errno));
     /* To be made: checked as a file to be written there would be, without the trailing slashes
      * (which would make it name a directory, and make lstat follow a link). */
-    size_t len = strlen(dir);
-    while (len > 1 && dir[len - 1] == '/')
-        len--;
-    char *name = strndup(dir, len);
+    char *name = without_trailing_slashes(dir);
     if (!name)
         return tg_file_error(err, TG_ERR_NOMEM, dir, "out of memory");
     int rc = lstat(name, &st) == 0 /* mkdir would find the link there */
@@ -201,12 +207,13 @@ bool tg_same_file(const char *a, const char *b)
         return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
     if (has_a != has_b)
         return false;
-    const char *name_a, *name_b;
-    char *dir_a = directory_of(a, &name_a), *dir_b = directory_of(b, &name_b);
+    const char *name_a = NULL, *name_b = NULL;
+    char *trimmed_a = without_trailing_slashes(a), *trimmed_b = without_trailing_slashes(b);
+    char *dir_a = trimmed_a ? directory_of(trimmed_a, &name_a) : NULL;
+    char *dir_b = trimmed_b ? directory_of(trimmed_b, &name_b) : NULL;
     bool same = dir_a && dir_b && strcmp(name_a, name_b) == 0 && stat(dir_a, &sa) == 0 && stat(dir_b, &sb) == 0 &&
                 sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-    free(dir_a);
-    free(dir_b);
+    free(dir_a), free(dir_b), free(trimmed_a), free(trimmed_b);
     return same;
 }
 

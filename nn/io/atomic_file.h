@@ -70,7 +70,7 @@ int tg_output_dir_check(const char *dir, bool *exists, tg_error *err);
 int tg_make_output_dir(const char *dir, tg_error *err);
 
 /* Whether a and b name the same file: the same device and inode when both exist, else the same
- * name in the same directory (so "x" and "./x" are one file before it is created). */
+ * name in the same directory (so "x", "./x" and "x/" are one file before it is created). */
 bool tg_same_file(const char *a, const char *b);
 
 /* Opens a user-named file for reading without blocking: O_NONBLOCK (open() of a FIFO with no
