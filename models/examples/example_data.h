@@ -1,5 +1,6 @@
 /* models/examples/example_data.h — what the training examples (resmlp, vae, sparse_dae) share:
- * their command line and their data, so each file shows only its network.
+ * their command line and their data, so each file shows only its network; lenet and gru_adding
+ * read their own options' numbers with example_whole and example_real.
  *
  *   NAME [--data DIR|synthetic] [--epochs N] [--limit N] [--EXTRA X]
  *
@@ -9,6 +10,8 @@
 #ifndef TG_EXAMPLE_DATA_H
 #define TG_EXAMPLE_DATA_H
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,29 +26,68 @@ typedef struct example_args {
     long epochs, limit;
 } example_args;
 
+/* The number after `option` on the command line: `text` as a whole number in lo..hi (decimal
+ * digits only), or as a finite real in [lo, hi].  Anything else ("abc", "3x", "-1", "1e999") is
+ * said on one line naming the option and refused, so a typo never trains a model on a default. */
+static inline bool example_whole(const char *program, const char *option, const char *text, long lo, long hi,
+                                 long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (*text >= '0' && *text <= '9' && !errno && !*end && v >= lo && v <= hi)
+        return *out = v, true;
+    fprintf(stderr, "%s: %s: '%s' is not a whole number in %ld..%ld\n", program, option, text, lo, hi);
+    return false;
+}
+
+static inline bool example_real(const char *program, const char *option, const char *text, double lo, double hi,
+                                double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end != text && !*end && !errno && isfinite(v) && v >= lo && v <= hi)
+        return *out = v, true;
+    fprintf(stderr, "%s: %s: '%s' is not a number in [%g, %g]\n", program, option, text, lo, hi);
+    return false;
+}
+
+#define EXAMPLE_MAX_EPOCHS 1000000L
+
+static inline bool example_usage(const char *name, const char *extra)
+{
+    fprintf(stderr, "usage: %s [--data DIR|synthetic] [--epochs N] [--limit N]%s%s%s\n", name, extra ? " [" : "",
+            extra ? extra : "", extra ? " X]" : "");
+    return false;
+}
+
 /* Reads the options into *a (defaults: synthetic, 2 epochs, every image), and `extra` (an option
- * name such as "--l1", or NULL) into *extra_value.  Prints the usage and returns false on anything
- * else. */
+ * name such as "--l1", or NULL) into *extra_value (a real in [0, 1e6]).  Prints the usage, or what
+ * is wrong with a value, and returns false on anything else. */
 static inline bool example_parse(int argc, char **argv, const char *name, const char *extra, double *extra_value,
                                  example_args *a)
 {
     *a = (example_args){"synthetic", 2, 0};
+    if (argc % 2 == 0) /* an option without its value */
+        return example_usage(name, extra);
     for (int k = 1; k + 1 < argc; k += 2) {
-        if (!strcmp(argv[k], "--data"))
-            a->dir = argv[k + 1];
-        else if (!strcmp(argv[k], "--epochs"))
-            a->epochs = strtol(argv[k + 1], NULL, 10);
-        else if (!strcmp(argv[k], "--limit"))
-            a->limit = strtol(argv[k + 1], NULL, 10);
-        else if (extra && !strcmp(argv[k], extra))
-            *extra_value = strtod(argv[k + 1], NULL);
-        else {
-            fprintf(stderr, "usage: %s [--data DIR|synthetic] [--epochs N] [--limit N]%s%s%s\n", name,
-                    extra ? " [" : "", extra ? extra : "", extra ? " X]" : "");
+        const char *option = argv[k], *value = argv[k + 1];
+        bool ok = true;
+        if (!strcmp(option, "--data"))
+            a->dir = value;
+        else if (!strcmp(option, "--epochs"))
+            ok = example_whole(name, option, value, 1, EXAMPLE_MAX_EPOCHS, &a->epochs);
+        else if (!strcmp(option, "--limit"))
+            ok = example_whole(name, option, value, 1, LONG_MAX, &a->limit);
+        else if (extra && !strcmp(option, extra))
+            ok = example_real(name, option, value, 0.0, 1e6, extra_value);
+        else
+            return example_usage(name, extra);
+        if (!ok)
             return false;
-        }
     }
-    return argc % 2 == 1; /* an option without its value is refused too */
+    return true;
 }
 
 /* The training and test sets (with their labels when `labels`): 4096 and 1024 synthetic images,

@@ -25,6 +25,8 @@
 #include "nn/recurrent.h"
 #include "tensor/parallel.h"
 
+#include "example_data.h"
+
 enum { HIDDEN = 32, BATCH = 64, EVAL_N = 1024 };
 #define BASELINE (2.0 / 12.0)
 #define DEFAULT_STEPS 700
@@ -121,27 +123,37 @@ typedef struct options {
     double check; /* 0: none */
 } options;
 
+static bool usage(void)
+{
+    fprintf(stderr, "usage: gru_adding [--steps N] [--length T (2..100000)] [--threads N] [--seed N] [--check MSE]\n");
+    return false;
+}
+
 static bool parse(int argc, char **argv, options *o)
 {
     *o = (options){DEFAULT_STEPS, 50, 1, 0.0};
-    for (int k = 1; k + 1 < argc; k += 2) {
-        if (!strcmp(argv[k], "--steps"))
-            o->steps = strtol(argv[k + 1], NULL, 10);
-        else if (!strcmp(argv[k], "--length"))
-            o->length = strtol(argv[k + 1], NULL, 10);
-        else if (!strcmp(argv[k], "--threads"))
-            tg_set_threads((int)strtol(argv[k + 1], NULL, 10));
-        else if (!strcmp(argv[k], "--seed"))
-            o->seed = strtol(argv[k + 1], NULL, 10);
-        else if (!strcmp(argv[k], "--check"))
-            o->check = strtod(argv[k + 1], NULL);
+    long threads = 0;
+    bool ok = true;
+    if (argc % 2 == 0) /* an option without its value */
+        return usage();
+    for (int k = 1; ok && k + 1 < argc; k += 2) {
+        const char *option = argv[k], *v = argv[k + 1];
+        if (!strcmp(option, "--steps"))
+            ok = example_whole("gru_adding", option, v, 1, 1000000000L, &o->steps);
+        else if (!strcmp(option, "--length"))
+            ok = example_whole("gru_adding", option, v, 2, 100000, &o->length);
+        else if (!strcmp(option, "--threads"))
+            ok = example_whole("gru_adding", option, v, 1, TG_MAX_THREADS, &threads);
+        else if (!strcmp(option, "--seed"))
+            ok = example_whole("gru_adding", option, v, 0, LONG_MAX, &o->seed);
+        else if (!strcmp(option, "--check"))
+            ok = example_real("gru_adding", option, v, 0.0, 1e6, &o->check);
         else
-            break;
+            return usage();
     }
-    if (argc % 2 == 1 && o->steps >= 1 && o->length >= 2 && o->length <= 100000)
-        return true;
-    fprintf(stderr, "usage: gru_adding [--steps N] [--length T (2..100000)] [--threads N] [--seed N] [--check MSE]\n");
-    return false;
+    if (ok && threads > 0)
+        tg_set_threads((int)threads);
+    return ok;
 }
 
 int main(int argc, char **argv)

@@ -63,8 +63,7 @@ static tg_node *forward(tg_tape *t, void *self, tg_node *x, uint64_t step)
 
 typedef struct options {
     example_args data;
-    long threads;
-    size_t batch;
+    long threads, batch;
     bool bench, cosine;
 } options;
 
@@ -73,6 +72,7 @@ static bool parse(int argc, char **argv, options *o)
     *o = (options){{"synthetic", 2, 0}, 0, 64, false, false};
     for (int k = 1; k < argc; k++) {
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
+        bool ok = true;
         if (!strcmp(argv[k], "--bench"))
             o->bench = true;
         else if (!strcmp(argv[k], "--cosine"))
@@ -80,17 +80,21 @@ static bool parse(int argc, char **argv, options *o)
         else if (v && !strcmp(argv[k], "--data"))
             o->data.dir = v, k++;
         else if (v && !strcmp(argv[k], "--epochs"))
-            o->data.epochs = strtol(v, NULL, 10), k++;
+            ok = example_whole("lenet", argv[k], v, 1, EXAMPLE_MAX_EPOCHS, &o->data.epochs), k++;
         else if (v && !strcmp(argv[k], "--limit"))
-            o->data.limit = strtol(v, NULL, 10), k++;
+            ok = example_whole("lenet", argv[k], v, 1, LONG_MAX, &o->data.limit), k++;
         else if (v && !strcmp(argv[k], "--threads"))
-            o->threads = strtol(v, NULL, 10), k++;
+            ok = example_whole("lenet", argv[k], v, 1, TG_MAX_THREADS, &o->threads), k++;
         else if (v && !strcmp(argv[k], "--batch"))
-            o->batch = (size_t)strtoul(v, NULL, 10), k++;
+            ok = example_whole("lenet", argv[k], v, 1, 65536, &o->batch), k++;
         else
+            return fprintf(stderr, "usage: lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] "
+                                   "[--batch N] [--cosine] [--bench]\n"),
+                   false;
+        if (!ok)
             return false;
     }
-    return o->data.epochs >= 1 && o->batch >= 1 && o->threads >= 0;
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -100,15 +104,12 @@ int main(int argc, char **argv)
     tg_dataset train, test;
     tg_error err;
     tg_fit_result res;
-    if (!parse(argc, argv, &opt)) {
-        fprintf(stderr, "usage: lenet [--data DIR|synthetic] [--epochs N] [--threads N] [--limit N] [--batch N] "
-                        "[--cosine] [--bench]\n");
+    if (!parse(argc, argv, &opt))
         return 2;
-    }
     if (opt.threads > 0)
         tg_set_threads((int)opt.threads);
     tg_fit_config cfg = tg_fit_defaults(); /* Adam 1e-3, shuffled batches from seed 1 */
-    cfg.epochs = opt.data.epochs, cfg.batch = opt.batch, cfg.test = opt.bench ? NULL : &test;
+    cfg.epochs = opt.data.epochs, cfg.batch = (size_t)opt.batch, cfg.test = opt.bench ? NULL : &test;
     if (opt.cosine) /* the rate from 1e-3 down a cosine to 0 over the run (the default is constant: the peer's) */
         cfg.schedule.kind = TG_SCHED_COSINE;
     tg_model model = {.self = &m, .forward = forward, .params = &m.params};
@@ -119,7 +120,7 @@ int main(int argc, char **argv)
     if (tg_fit(model, &train, &cfg, &res, &err))
         return example_fail("lenet", &err);
     if (opt.bench)
-        printf("lenet batch=%zu threads=%d best_epoch_s=%.3f samples_per_s=%.0f\n", opt.batch, tg_get_threads(),
+        printf("lenet batch=%ld threads=%d best_epoch_s=%.3f samples_per_s=%.0f\n", opt.batch, tg_get_threads(),
                res.best_epoch_s, (double)train.n / res.best_epoch_s);
     else
         printf("test_acc=%.4f\n", res.test_acc);

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The examples' command lines (run by `meson test`): usage: examples_cli.sh EXAMPLES_DIR
+#
+# Each example reads a few numbers from its command line (models/examples/example_data.h's
+# example_whole and example_real).  A value that is not one ("abc", "3x", "1.5" for a count, a
+# sign, out of range) must stop it with exit 2 and one line naming the option, as the programs do
+# (shared/spec/cli.md), never train on a default or on zero epochs.  The cases stop before any
+# work, so the script is quick under an emulator too.
+set -u
+DIR=$1
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+. "$(dirname "${BASH_SOURCE[0]}")/run_wrapper.sh"
+pass=0 failed=0
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL - $1"; }
+
+TIMEOUT=${BAD_INPUT_TIMEOUT:-60}
+REF=$WORK/ref.ckpt # the bad-input contract protects an --out file: the examples write none
+KEEP=$WORK/keep.ckpt
+echo "not a checkpoint" >"$REF"
+. "$(dirname "${BASH_SOURCE[0]}")/bad_input_lib.sh"
+
+for name in vae sparse_dae resmlp lenet; do
+    prog=$(tg_wrap "$DIR/$name" "$WORK")
+    for value in abc 0 -1 +2 3x 1.5 " 2" 99999999999999999999; do
+        expect2_run "$name --epochs '$value'" "--epochs" "not a whole number" -- "$prog" --epochs "$value"
+    done
+    expect2_run "$name --limit 0" "--limit" "not a whole number" -- "$prog" --limit 0
+    expect2_run "$name --epochs (no value)" "usage" "--epochs N" -- "$prog" --epochs
+    expect2_run "$name --bogus 1" "usage" "--data" -- "$prog" --bogus 1
+done
+sparse_dae=$(tg_wrap "$DIR/sparse_dae" "$WORK")
+for value in x -0.5 1e999 nan inf; do
+    expect2_run "sparse_dae --l1 '$value'" "--l1" "not a number" -- "$sparse_dae" --l1 "$value"
+done
+lenet=$(tg_wrap "$DIR/lenet" "$WORK")
+for option in --batch --threads; do
+    for value in 0 x 1e3 100000; do
+        expect2_run "lenet $option '$value'" "$option" "not a whole number" -- "$lenet" "$option" "$value"
+    done
+done
+gru=$(tg_wrap "$DIR/gru_adding" "$WORK")
+expect2_run "gru_adding --length 1" "--length" "in 2..100000" -- "$gru" --length 1
+expect2_run "gru_adding --steps abc" "--steps" "not a whole number" -- "$gru" --steps abc
+expect2_run "gru_adding --threads 0" "--threads" "not a whole number" -- "$gru" --threads 0
+expect2_run "gru_adding --seed -3" "--seed" "not a whole number" -- "$gru" --seed -3
+expect2_run "gru_adding --check x" "--check" "not a number" -- "$gru" --check x
+expect2_run "gru_adding --steps (no value)" "usage" "--steps N" -- "$gru" --steps
+
+echo "$pass passed, $failed failed"
+[ "$failed" -eq 0 ]
