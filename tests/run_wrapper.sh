@@ -28,3 +28,13 @@ tg_wrap() {
 
 # tg_emulated: true when the programs run under an emulator (tens of times slower than native).
 tg_emulated() { [ -n "${TG_RUN_WRAPPER:-}" ]; }
+
+# tg_native_only WHAT: true for a native build; under an emulator it prints "skip - WHAT: ..." and
+# is false.  For checks of option handling and of what a report says, which run the same code on
+# every processor and path: the native runs (every path, and under the sanitizers) check them, and
+# under an emulator they would cost minutes of CI's hour.
+tg_native_only() {
+    tg_emulated || return 0
+    echo "skip - $1: the same code on every processor, checked by the native runs (slow under an emulator)"
+    return 1
+}
