@@ -3,7 +3,7 @@
 # Usage: tests/fuzz/run.sh BUILD_DIR SECONDS      (BUILD_DIR configured with -Dfuzz=true, see
 #        tests/fuzz/meson.build; the targets are built first if needed)
 #
-# One target at a time (each uses one core).  The committed corpus is copied to a temporary
+# As many targets at a time as there are processors.  The committed corpus is copied to a temporary
 # directory first, so the inputs libFuzzer adds never touch the checkout.  A finding (crash,
 # sanitizer report, broken contract, leak, timeout of one input, out-of-memory) fails the run;
 # its input is kept in BUILD_DIR/fuzz-artifacts/TARGET/ and the report's first lines are printed.
@@ -25,8 +25,10 @@ if ! ninja -C "$BUILD" "${TARGETS[@]/#/tests/fuzz/}" >"$TMP/build.log" 2>&1; the
     exit 2
 fi
 
-pass=0 failed=0
-for target in "${TARGETS[@]}"; do
+# fuzz_one TARGET: runs it and writes its verdict (one "ok" or "FAIL" line, and the report's
+# first lines on a failure) to $TMP/TARGET.verdict.
+fuzz_one() {
+    local target=$1 exe corpus artifacts seeds rc execs units cov
     exe=$BUILD/tests/fuzz/$target
     corpus=$TMP/corpus/$target
     artifacts=$BUILD/fuzz-artifacts/$target
@@ -42,14 +44,25 @@ for target in "${TARGETS[@]}"; do
     units=$(ls "$corpus" | wc -l)
     cov=$(grep -o 'cov: [0-9]*' "$TMP/$target.log" | tail -1)
     if [ $rc -eq 0 ] && [ -n "$execs" ]; then
-        pass=$((pass + 1))
         echo "ok   - $target: ${execs} executions in ${SECONDS_EACH}s, corpus $seeds -> $units inputs, $cov"
     else
-        failed=$((failed + 1))
         echo "FAIL - $target: exit $rc after ${execs:-?} executions; input(s) kept in $artifacts/:"
         ls "$artifacts" | sed 's/^/         /'
         grep -m1 -B2 -A12 -E 'ERROR: |runtime error|fuzz contract broken|SUMMARY' "$TMP/$target.log" | head -30 | sed 's/^/    /'
-    fi
+    fi >"$TMP/$target.verdict"
+}
+
+# As many targets at a time as there are processors (each uses one core), verdicts in order.
+jobs=$(nproc 2>/dev/null || echo 1)
+for target in "${TARGETS[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    fuzz_one "$target" &
+done
+wait
+pass=0 failed=0
+for target in "${TARGETS[@]}"; do
+    cat "$TMP/$target.verdict" 2>/dev/null || echo "FAIL - $target: no verdict"
+    if grep -q '^ok' "$TMP/$target.verdict" 2>/dev/null; then pass=$((pass + 1)); else failed=$((failed + 1)); fi
 done
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]
