@@ -146,10 +146,10 @@ if [ "$aarch64" = 1 ]; then
     run_suite build-aarch64 "${default#path=}" "$default" ", AArch64 under qemu-aarch64" "${emulated[@]}"
     if [ "$default" != path=scalar ]; then
         # The scalar path is the same C as x86-64's scalar path, whose suite ran above; its
-        # unit tests compare each kernel with itself here.  CI keeps the hour (this run took 5
-        # minutes on a fast machine, twice that on a slow one) and checks the scalar path
-        # through its checkpoints instead: paths_agree below trains on every path and compares
-        # them with NEON's and x86-64's.  ./test.sh --aarch64 runs the whole suite on it.
+        # unit tests compare each kernel with itself here.  To keep within its hour on a slow
+        # processor (docs/performance.md has the times), CI checks this path through its
+        # checkpoints instead: paths_agree below trains on it and compares the result bit for
+        # bit with x86-64's scalar one.  ./test.sh --aarch64 runs the whole suite on it.
         if [ "$ci" = 1 ]; then
             echo "(CI: the scalar path's suite is left to ./test.sh --aarch64; paths_agree checks its checkpoints)"
         else
