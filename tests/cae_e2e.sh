@@ -196,8 +196,8 @@ check "eval keys in order, new ones last" grep -Eq '^test_mse=[^ ]+ jac_fro2=[^ 
 # --radii and --directions (issue 23): the keys, in order after the others; the random ratios are
 # the same with and without the other kinds (they have streams of their own).  The tangent and
 # orthogonal kinds decompose each image's Jacobian, which costs about H times a plain eval: small
-# models (8 hidden units) keep these checks, and compare's below, cheap under emulation and
-# sanitizers (hs, below: one trained with --gamma, for compare's sigma).
+# models (8 hidden units) keep these checks, and compare's below, cheap under the sanitizers and
+# the ones kept under emulation (hs, below: one trained with --gamma, for compare's sigma).
 "$CAE" train --data synthetic --epochs 1 --limit 256 --hidden 8 --seed 11 --out "$WORK/s.ckpt" >/dev/null 2>&1
 "$CAE" train --data synthetic --epochs 1 --limit 256 --hidden 8 --seed 12 --out "$WORK/s2.ckpt" >/dev/null 2>&1
 "$CAE" eval --model "$WORK/s.ckpt" --data synthetic >"$WORK/evals.txt" 2>/dev/null

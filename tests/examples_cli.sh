@@ -31,7 +31,7 @@ for name in vae sparse_dae resmlp lenet; do
     expect2_run "$name --bogus 1" "usage" "--data" -- "$prog" --bogus 1
 done
 sparse_dae=$(tg_wrap "$DIR/sparse_dae" "$WORK")
-for value in x -0.5 1e999 nan inf; do
+for value in x -0.5 1e999 nan inf " 0.5" ""; do
     expect2_run "sparse_dae --l1 '$value'" "--l1" "not a number" -- "$sparse_dae" --l1 "$value"
 done
 lenet=$(tg_wrap "$DIR/lenet" "$WORK")

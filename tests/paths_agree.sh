@@ -76,7 +76,7 @@ for p in $paths; do [ "$p" = scalar ] || simd+=("$p"); done
 threads="1 2"
 if [ "$quick" = 1 ]; then
     [ "${#simd[@]}" -gt 0 ] && simd=("${simd[-1]}") # the best: simd_paths lists slowest first
-    paths="scalar ${simd[*]}"
+    paths="scalar ${simd[*]:-}"
     threads=1
 fi
 
@@ -98,8 +98,10 @@ for v in "${variants[@]}"; do
             fail "$name on $p: 1 and 2 threads give different checkpoints"
         fi
     done
+    # the scalar path against another build's (a build without SIMD paths is compared too)
+    [ -n "$shared" ] && [ "$reach" = any-arch ] && against_shared "$name" scalar scalar "$work/$name.scalar.t1.ckpt"
     if [ "${#simd[@]}" -eq 0 ]; then
-        echo "skip - $name: no SIMD path on this processor or build, nothing to compare with"
+        echo "skip - $name: no SIMD path on this processor or build, no other path to compare with"
         continue
     fi
     first=$work/$name.${simd[0]}.t1.ckpt
@@ -119,7 +121,6 @@ for v in "${variants[@]}"; do
     fi
     if [ -n "$shared" ] && [ "$reach" = any-arch ]; then
         against_shared "$name" simd "${simd[0]}" "$first"
-        against_shared "$name" scalar scalar "$work/$name.scalar.t1.ckpt"
     fi
 done
 

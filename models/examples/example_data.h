@@ -10,6 +10,7 @@
 #ifndef TG_EXAMPLE_DATA_H
 #define TG_EXAMPLE_DATA_H
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -45,9 +46,8 @@ static inline bool example_real(const char *program, const char *option, const c
                                 double *out)
 {
     char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (end != text && !*end && !errno && isfinite(v) && v >= lo && v <= hi)
+    double v = strtod(text, &end); /* an overflow gives an infinity; an underflow is a real number */
+    if (end != text && !*end && !isspace((unsigned char)*text) && isfinite(v) && v >= lo && v <= hi)
         return *out = v, true;
     fprintf(stderr, "%s: %s: '%s' is not a number in [%g, %g]\n", program, option, text, lo, hi);
     return false;

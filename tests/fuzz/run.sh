@@ -17,7 +17,7 @@ BUILD=$1 SECONDS_EACH=$2
 HERE=$(cd "$(dirname "$0")" && pwd)
 TARGETS=(fuzz_idx fuzz_gzip fuzz_checkpoint)
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$TMP"' EXIT # no fuzzer outlives the script
 
 if ! ninja -C "$BUILD" "${TARGETS[@]/#/tests/fuzz/}" >"$TMP/build.log" 2>&1; then
     tail -20 "$TMP/build.log"
@@ -53,9 +53,9 @@ fuzz_one() {
 }
 
 # As many targets at a time as there are processors (each uses one core), verdicts in order.
-jobs=$(nproc 2>/dev/null || echo 1)
+max_jobs=$(nproc 2>/dev/null || echo 1)
 for target in "${TARGETS[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    while [ "$(jobs -rp | wc -l)" -ge "$max_jobs" ]; do wait -n; done
     fuzz_one "$target" &
 done
 wait
