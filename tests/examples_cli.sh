@@ -34,6 +34,8 @@ sparse_dae=$(tg_wrap "$DIR/sparse_dae" "$WORK")
 for value in x -0.5 1e999 nan inf " 0.5" ""; do
     expect2_run "sparse_dae --l1 '$value'" "--l1" "not a number" -- "$sparse_dae" --l1 "$value"
 done
+# a tiny real is a number (strtod's underflow): the line is about the next option, not --l1
+expect2_run "sparse_dae --l1 1e-310 --epochs x" "--epochs" "not a whole number" -- "$sparse_dae" --l1 1e-310 --epochs x
 lenet=$(tg_wrap "$DIR/lenet" "$WORK")
 for option in --batch --threads; do
     for value in 0 x 1e3 100000; do
