@@ -4,8 +4,9 @@
 # Each example reads a few numbers from its command line (models/examples/example_data.h's
 # example_whole and example_real).  A value that is not one ("abc", "3x", "1.5" for a count, a
 # sign, out of range) must stop it with exit 2 and one line naming the option, as the programs do
-# (shared/spec/cli.md), never train on a default or on zero epochs.  The cases stop before any
-# work, so the script is quick under an emulator too.
+# (docs/cli.md), never train on a default or on zero epochs; data that cannot be loaded is bad
+# input too (exit 2, naming the directory).  The cases stop before any training, so the script
+# is quick under an emulator too.
 set -u
 DIR=$1
 WORK=$(mktemp -d)
@@ -29,6 +30,7 @@ for name in vae sparse_dae resmlp lenet; do
     expect2_run "$name --limit 0" "--limit" "not a whole number" -- "$prog" --limit 0
     expect2_run "$name --epochs (no value)" "usage" "--epochs N" -- "$prog" --epochs
     expect2_run "$name --bogus 1" "usage" "--data" -- "$prog" --bogus 1
+    expect2_run "$name --data (missing)" "$WORK/missing" "not a data directory" -- "$prog" --data "$WORK/missing"
 done
 sparse_dae=$(tg_wrap "$DIR/sparse_dae" "$WORK")
 for value in x -0.5 1e999 nan inf " 0.5" ""; do
@@ -37,6 +39,8 @@ done
 # a tiny real is a number (strtod's underflow): the line is about the next option, not --l1
 expect2_run "sparse_dae --l1 1e-310 --epochs x" "--epochs" "not a whole number" -- "$sparse_dae" --l1 1e-310 --epochs x
 lenet=$(tg_wrap "$DIR/lenet" "$WORK")
+good_data "$WORK/small" # 4x4 images (bad_input_lib.sh)
+expect2_run "lenet on 4x4 images" "$WORK/small" "takes 28x28" -- "$lenet" --data "$WORK/small"
 for option in --batch --threads; do
     for value in 0 x 1e3 100000; do
         expect2_run "lenet $option '$value'" "$option" "not a whole number" -- "$lenet" "$option" "$value"

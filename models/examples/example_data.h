@@ -139,4 +139,11 @@ static inline int example_fail(const char *name, const tg_error *err)
     return 1;
 }
 
+/* The data could not be loaded: bad input, exit 2 like the programs (the message names the file). */
+static inline int example_bad_data(const char *name, const tg_error *err)
+{
+    example_fail(name, err);
+    return 2;
+}
+
 #endif

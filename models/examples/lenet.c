@@ -113,10 +113,14 @@ int main(int argc, char **argv)
     if (opt.cosine) /* the rate from 1e-3 down a cosine to 0 over the run (the default is constant: the peer's) */
         cfg.schedule.kind = TG_SCHED_COSINE;
     tg_model model = {.self = &m, .forward = forward, .params = &m.params};
-    if (example_load(&opt.data, true, &train, &test, &err) || init(&m, &err))
-        return example_fail("lenet", &err);
+    if (example_load(&opt.data, true, &train, &test, &err))
+        return example_bad_data("lenet", &err);
     if (train.rows != 28 || train.cols != 28)
-        return fprintf(stderr, "lenet: images are %zux%zu, LeNet-5 here takes 28x28\n", train.rows, train.cols), 1;
+        return fprintf(stderr, "lenet: %s: images are %zux%zu, LeNet-5 here takes 28x28\n", opt.data.dir, train.rows,
+                       train.cols),
+               2;
+    if (init(&m, &err))
+        return example_fail("lenet", &err);
     if (tg_fit(model, &train, &cfg, &res, &err))
         return example_fail("lenet", &err);
     if (opt.bench)

@@ -55,8 +55,10 @@ int main(int argc, char **argv)
     tg_fit_config cfg = tg_fit_defaults(); /* Adam 1e-3, the rate down a cosine to 0 over the run */
     cfg.epochs = args.epochs, cfg.batch = 128, cfg.schedule.kind = TG_SCHED_COSINE;
     tg_model model = {.self = &m, .forward = forward, .params = &m.params};
-    if (example_load(&args, true, &train, &test, &err) || init(&m, train.rows * train.cols, &err) ||
-        tg_fit(model, &train, &cfg, NULL, &err) || tg_evaluate(model, &test, &acc, &err))
+    if (example_load(&args, true, &train, &test, &err))
+        return example_bad_data("resmlp", &err);
+    if (init(&m, train.rows * train.cols, &err) || tg_fit(model, &train, &cfg, NULL, &err) ||
+        tg_evaluate(model, &test, &acc, &err))
         return example_fail("resmlp", &err);
     printf("test_acc=%.4f\n", acc);
     for (int k = 0; k < BLOCKS + 2; k++)

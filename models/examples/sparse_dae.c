@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     tg_error err;
     tg_dataset train, test;
     if (example_load(&args, false, &train, &test, &err))
-        return example_fail("sparse_dae", &err);
+        return example_bad_data("sparse_dae", &err);
     dae m;
     tg_rng rng, noise;
     tg_rng_seed(&rng, 1, 0);

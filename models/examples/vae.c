@@ -95,7 +95,7 @@ int main(int argc, char **argv)
     tg_error err;
     tg_dataset train, test;
     if (example_load(&args, false, &train, &test, &err))
-        return example_fail("vae", &err);
+        return example_bad_data("vae", &err);
     vae m;
     tg_optimizer opt;
     tg_batcher batches;
