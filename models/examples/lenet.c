@@ -115,10 +115,12 @@ int main(int argc, char **argv)
     tg_model model = {.self = &m, .forward = forward, .params = &m.params};
     if (example_load(&opt.data, true, &train, &test, &err))
         return example_bad_data("lenet", &err);
-    if (train.rows != 28 || train.cols != 28)
-        return fprintf(stderr, "lenet: %s: images are %zux%zu, LeNet-5 here takes 28x28\n", opt.data.dir, train.rows,
-                       train.cols),
-               2;
+    if (train.rows != 28 || train.cols != 28) {
+        fprintf(stderr, "lenet: %s: images are %zux%zu, LeNet-5 here takes 28x28\n", opt.data.dir, train.rows,
+                train.cols);
+        tg_dataset_free(&train), tg_dataset_free(&test);
+        return 2;
+    }
     if (init(&m, &err))
         return example_fail("lenet", &err);
     if (tg_fit(model, &train, &cfg, &res, &err))
