@@ -412,9 +412,14 @@ static void team_or_solo_loop(team *tm, size_t n, size_t grain, size_t chunks, t
     bool solo = mc->stage == PROBE ? !mc->solo : mc->solo;
     double start = tg_now_seconds();
     bool stalled = false;
-    if (solo)
+    if (solo) {
+        /* A body's own loops run serially here too, as on the team: otherwise each would count as a
+         * loop of the window (or probe), which would then hold less work than the other mode's
+         * window of as many loops, and the caller alone would look faster than it is. */
+        t_in_team_loop = true;
         run_serially(n, grain, chunks, body, ctx);
-    else
+        t_in_team_loop = false;
+    } else
         stalled = team_loop(tm, n, grain, chunks, body, ctx, start);
     double now = tg_now_seconds();
     if (!(stalled && chooser_stalled(mc, now)))
@@ -617,8 +622,10 @@ void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx)
     size_t chunks = (n + grain - 1) / grain;
     /* Always chunk by chunk, even on one thread: a body that keeps per-chunk partial sums then
      * sees the same chunks whatever the thread count.  A body's own loops run on its thread:
-     * the team is busy with the loop that called it. */
-    if (chunks > 1 && chunks <= 0xffffffffu && !t_in_team_loop) {
+     * the team is busy with the loop that called it.  (A helper does not even ask for the team:
+     * the ask writes the team's `busy` line, which would then travel between the cores at every
+     * loop of a body that runs many.) */
+    if (chunks > 1 && chunks <= 0xffffffffu && !t_in_team_loop && !t_helper) {
         if (t_team_owner) {
             if (atomic_load(&g_team.size) > 1) {
                 team_or_solo_loop(&g_team, n, grain, chunks, body, ctx);
