@@ -26,7 +26,8 @@ typedef void (*tg_range_fn)(size_t lo, size_t hi, void *ctx);
  * tg_get_threads() threads.  Chunk boundaries depend on n and grain only, never on the thread
  * count (one thread runs the same chunks in order), so a body whose chunks are independent gives
  * the same bits on any number of threads.  Choose grain so one chunk's work outweighs
- * handing it to another thread, or the fork costs more than it saves. */
+ * handing it to another thread, or the fork costs more than it saves.  A loop that a body runs
+ * (an op called from a chunk) runs serially on that chunk's thread. */
 void tg_parallel_for(size_t n, size_t grain, tg_range_fn body, void *ctx);
 
 /* Runs fn(ctx) on the calling thread with the team reserved for it: every parallel loop fn runs
