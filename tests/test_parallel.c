@@ -389,15 +389,9 @@ Test(parallel, loops_inside_loop_bodies)
  * the inner loops a body ran alone counted as loops too, a probe of the caller alone held a
  * fraction of the team's work, won, and kept the caller alone for good. */
 typedef struct nesting_tally {
+    nested_ctx inner;       /* the inner loops' items (count_items) */
     _Atomic int by_helpers; /* outer chunks run by a helper */
-    _Atomic int inner_items;
 } nesting_tally;
-
-static void count_inner(size_t lo, size_t hi, void *ctx)
-{
-    nesting_tally *t = ctx;
-    atomic_fetch_add(&t->inner_items, (int)(hi - lo));
-}
 
 static void sleepy_outer_chunk(size_t lo, size_t hi, void *ctx)
 {
@@ -407,7 +401,7 @@ static void sleepy_outer_chunk(size_t lo, size_t hi, void *ctx)
         atomic_fetch_add(&t->by_helpers, 1);
     sleep_us(1000);
     for (int k = 0; k < 10; k++)
-        tg_parallel_for(8, 2, count_inner, t);
+        tg_parallel_for(8, 2, count_items, &t->inner);
 }
 
 static void sleepy_loops_of_loops(void *ctx)
@@ -417,7 +411,7 @@ static void sleepy_loops_of_loops(void *ctx)
     for (double end = tg_now_seconds() + 0.6; tg_now_seconds() < end;)
         tg_parallel_for(2, 1, sleepy_outer_chunk, t);
     atomic_store(&t->by_helpers, 0);
-    atomic_store(&t->inner_items, 0);
+    atomic_store(&t->inner.inner_items, 0);
     for (int rep = 0; rep < 50; rep++)
         tg_parallel_for(2, 1, sleepy_outer_chunk, t);
 }
@@ -430,7 +424,7 @@ Test(parallel, team_kept_when_loop_bodies_run_loops)
     tg_set_threads(2);
     tg_team_run(sleepy_loops_of_loops, &t);
     tg_set_threads(1);
-    cr_assert_eq(atomic_load(&t.inner_items), 50 * 2 * 10 * 8);
+    cr_assert_eq(atomic_load(&t.inner.inner_items), 50 * 2 * 10 * 8);
     cr_assert_geq(atomic_load(&t.by_helpers), 40, "helpers ran %d of the last 100 outer chunks: the caller went alone",
                   atomic_load(&t.by_helpers));
 }
