@@ -391,17 +391,21 @@ Test(parallel, loops_inside_loop_bodies)
 typedef struct nesting_tally {
     nested_ctx inner;       /* the inner loops' items (count_items) */
     _Atomic int by_helpers; /* outer chunks run by a helper */
+    _Atomic int late;       /* outer chunks that took over 3 ms: the machine held a thread back */
 } nesting_tally;
 
 static void sleepy_outer_chunk(size_t lo, size_t hi, void *ctx)
 {
     (void)lo, (void)hi;
     nesting_tally *t = ctx;
+    double began = tg_now_seconds();
     if (thread_number() != 0)
         atomic_fetch_add(&t->by_helpers, 1);
     sleep_us(1000);
     for (int k = 0; k < 10; k++)
         tg_parallel_for(8, 2, count_items, &t->inner);
+    if (tg_now_seconds() - began > 0.003)
+        atomic_fetch_add(&t->late, 1);
 }
 
 static void sleepy_loops_of_loops(void *ctx)
@@ -420,13 +424,25 @@ Test(parallel, team_kept_when_loop_bodies_run_loops)
 {
     if (emulated())
         cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
+    /* A machine that holds a thread back (another process on its core) may rightly send the
+     * caller alone: such a run is tried again, three times in all.  With the miscount the caller
+     * went alone on every run of a quiet machine, with no chunk late. */
     static nesting_tally t;
-    tg_set_threads(2);
-    tg_team_run(sleepy_loops_of_loops, &t);
-    tg_set_threads(1);
-    cr_assert_eq(atomic_load(&t.inner.inner_items), 50 * 2 * 10 * 8);
-    cr_assert_geq(atomic_load(&t.by_helpers), 40, "helpers ran %d of the last 100 outer chunks: the caller went alone",
-                  atomic_load(&t.by_helpers));
+    int late = 0;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        memset(&t, 0, sizeof t);
+        tg_set_threads(2);
+        tg_team_run(sleepy_loops_of_loops, &t);
+        tg_set_threads(1);
+        cr_assert_eq(atomic_load(&t.inner.inner_items), 50 * 2 * 10 * 8);
+        if (atomic_load(&t.by_helpers) >= 40)
+            return;
+        late += atomic_load(&t.late);
+    }
+    if (late > 0)
+        cr_skip("the caller went alone, but %d chunks ran over 3 ms: the machine held a thread back", late);
+    cr_assert_fail("helpers ran %d of the last 100 outer chunks, on a machine that held no chunk back: "
+                   "the caller went alone", atomic_load(&t.by_helpers));
 }
 
 /* ---- stopping the helpers --------------------------------------------------------------------- */
