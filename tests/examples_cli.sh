@@ -54,5 +54,12 @@ expect2_run "gru_adding --seed -3" "--seed" "not a whole number" -- "$gru" --see
 expect2_run "gru_adding --check x" "--check" "not a number" -- "$gru" --check x
 expect2_run "gru_adding --steps (no value)" "usage" "--steps N" -- "$gru" --steps
 
+mlp_fit=$(tg_wrap "$DIR/mlp_fit" "$WORK") # positional: mlp_fit [DIR|synthetic] [EPOCHS]
+for value in abc 0 -1 3x; do
+    expect2_run "mlp_fit synthetic '$value'" "EPOCHS" "not a whole number" -- "$mlp_fit" synthetic "$value"
+done
+expect2_run "mlp_fit (missing data)" "$WORK/missing" "not a data directory" -- "$mlp_fit" "$WORK/missing"
+expect2_run "mlp_fit (three arguments)" "usage" "EPOCHS" -- "$mlp_fit" synthetic 1 2
+
 echo "$pass passed, $failed failed"
 [ "$failed" -eq 0 ]

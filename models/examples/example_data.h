@@ -1,6 +1,6 @@
 /* models/examples/example_data.h — what the training examples (resmlp, vae, sparse_dae) share:
- * their command line and their data, so each file shows only its network; lenet and gru_adding
- * read their own options' numbers with example_whole and example_real.
+ * their command line and their data, so each file shows only its network; lenet, gru_adding and
+ * mlp_fit read their own options' numbers with example_whole and example_real.
  *
  *   NAME [--data DIR|synthetic] [--epochs N] [--limit N] [--EXTRA X]
  *
