@@ -26,6 +26,8 @@
 #include "tensor/rng.h"
 #include "tensor/tensor.h"
 
+#include "bench_args.h"
+
 enum { WARMUP_CALLS = 3, REPEATS = 5 };
 static const double MIN_LOOP_SECONDS = 0.06;
 static bool cpu_clock; /* --clock cpu */
@@ -125,9 +127,9 @@ int main(int argc, char **argv)
     tg_simd_path path = TG_PATH_AUTO;
     for (int k = 1; k + 1 < argc; k += 2) {
         if (!strcmp(argv[k], "--threads"))
-            tg_set_threads(atoi(argv[k + 1]));
+            tg_set_threads((int)bench_whole("bench_conv", argv[k], argv[k + 1], 1, TG_MAX_THREADS));
         else if (!strcmp(argv[k], "--batch"))
-            batch = (size_t)strtoul(argv[k + 1], NULL, 10);
+            batch = (size_t)bench_whole("bench_conv", argv[k], argv[k + 1], 1, 65536);
         else if (!strcmp(argv[k], "--path") && tg_simd_parse(argv[k + 1]) >= 0)
             path = (tg_simd_path)tg_simd_parse(argv[k + 1]);
         else if (!strcmp(argv[k], "--clock") && (!strcmp(argv[k + 1], "cpu") || !strcmp(argv[k + 1], "wall")))
@@ -135,7 +137,7 @@ int main(int argc, char **argv)
         else
             argc = 0; /* refuse below */
     }
-    if (argc % 2 != 1 || batch < 1) {
+    if (argc % 2 != 1) {
         fprintf(stderr, "usage: bench_conv [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N] "
                         "[--clock wall|cpu]\n");
         return 2;

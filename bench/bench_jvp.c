@@ -2,7 +2,7 @@
  * contractive penalty by each route, against the plain autoencoder step (λ = 0), on random data:
  * forward + backward, median of the repeats.  Prints key=value lines:
  *     bench=jvp route=plain|fused|hutchinson1 batch=B seconds=… ratio=… (to plain)
- * usage: bench_jvp [batch=64] [repeats=30] */
+ * usage: bench_jvp [BATCH (default 64)] [REPEATS (default 30, at most 1000)] */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -11,6 +11,8 @@
 #include "autograd/ops.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
+
+#include "bench_args.h"
 
 enum { D = 784, H = 64, ROUTES = 3 };
 
@@ -39,10 +41,10 @@ static int by_value(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    size_t batch = argc > 1 ? (size_t)atoi(argv[1]) : 64;
-    int repeats = argc > 2 ? atoi(argv[2]) : 30;
-    if (batch < 1 || repeats < 1 || repeats > 1000)
-        return 2;
+    if (argc > 3)
+        return fprintf(stderr, "usage: bench_jvp [BATCH (default 64)] [REPEATS (default 30)]\n"), 2;
+    size_t batch = argc > 1 ? (size_t)bench_whole("bench_jvp", "BATCH", argv[1], 1, 65536) : 64;
+    int repeats = argc > 2 ? (int)bench_whole("bench_jvp", "REPEATS", argv[2], 1, 1000) : 30;
     cae m;
     tg_rng rng;
     tg_rng_seed(&rng, 1, 1);

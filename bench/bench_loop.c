@@ -35,6 +35,8 @@
 #include "nn/optim.h"
 #include "tensor/parallel.h"
 
+#include "bench_args.h"
+
 enum { BATCH = 64, MAX_BATCH_LABELS = BATCH };
 
 typedef struct model {
@@ -164,19 +166,6 @@ static void stop_busy_process(pid_t pid)
     waitpid(pid, NULL, 0);
 }
 
-/* The value of option `name`: a whole decimal number (digits only) from lo to hi, else exit 2
- * with one line naming the option. */
-static long whole_number(const char *name, const char *text, long lo, long hi)
-{
-    char *end;
-    long n = isdigit((unsigned char)text[0]) ? strtol(text, &end, 10) : -1;
-    if (n < lo || n > hi || *end != '\0') {
-        fprintf(stderr, "bench_loop: %s %s: must be a whole number from %ld to %ld\n", name, text, lo, hi);
-        exit(2);
-    }
-    return n;
-}
-
 int main(int argc, char **argv)
 {
     const char *env_data = getenv("CAE_DATA");
@@ -186,9 +175,9 @@ int main(int argc, char **argv)
         if (!strcmp(argv[a], "--data") && a + 1 < argc)
             dir = argv[++a];
         else if (!strcmp(argv[a], "--images") && a + 1 < argc)
-            images = whole_number("--images", argv[++a], BATCH, 100000000);
+            images = bench_whole("bench_loop", "--images", argv[++a], BATCH, 100000000);
         else if (!strcmp(argv[a], "--epochs") && a + 1 < argc)
-            epochs = whole_number("--epochs", argv[++a], 1, 64);
+            epochs = bench_whole("bench_loop", "--epochs", argv[++a], 1, 64);
         else {
             fprintf(stderr, "usage: bench_loop [--data DIR|synthetic] [--images N] [--epochs N (1..64)]\n");
             return 2;

@@ -19,6 +19,8 @@
 #include "nn/recurrent.h"
 #include "tensor/parallel.h"
 
+#include "bench_args.h"
+
 typedef struct task {
     tg_tensor seq, weights;
 } task;
@@ -68,26 +70,29 @@ int main(int argc, char **argv)
 {
     const char *cell = "gru";
     long batch = 32, hidden = 64, in = 8, reps = 3;
+    struct { const char *name; long *value, hi; } sizes[] = {
+        {"--batch", &batch, 65536}, {"--hidden", &hidden, 4096}, {"--in", &in, 4096}, {"--reps", &reps, 1000}};
     for (int a = 1; a < argc; a += 2) {
-        long *v = !strcmp(argv[a], "--batch") ? &batch : !strcmp(argv[a], "--hidden") ? &hidden
-                  : !strcmp(argv[a], "--in")  ? &in
-                  : !strcmp(argv[a], "--reps") ? &reps : NULL;
+        int s = 0;
+        while (s < 4 && strcmp(argv[a], sizes[s].name))
+            s++;
         if (a + 1 < argc && !strcmp(argv[a], "--cell"))
             cell = argv[a + 1];
-        else if (a + 1 < argc && v)
-            *v = strtol(argv[a + 1], NULL, 10);
+        else if (a + 1 < argc && s < 4)
+            *sizes[s].value = bench_whole("bench_recurrent", argv[a], argv[a + 1], 1, sizes[s].hi);
         else
             return fprintf(stderr, "usage: bench_recurrent [--cell rnn|gru|lstm] [--batch N] [--hidden N] [--in N] "
                                    "[--reps N]\n"), 2;
     }
+    if (strcmp(cell, "rnn") && strcmp(cell, "gru") && strcmp(cell, "lstm"))
+        return fprintf(stderr, "bench_recurrent: --cell %s: must be rnn, gru or lstm\n", cell), 2;
     tg_cell_kind kind = !strcmp(cell, "rnn") ? TG_CELL_RNN : !strcmp(cell, "lstm") ? TG_CELL_LSTM : TG_CELL_GRU;
     tg_recurrent r;
     tg_rng rng;
     tg_error err = {0};
     tg_rng_seed(&rng, 1, 1);
-    if (batch < 1 || hidden < 1 || in < 1 || reps < 1 ||
-        tg_recurrent_init(&r, kind, "rec", (size_t)in, (size_t)hidden, &rng, &err))
-        return fprintf(stderr, "bench_recurrent: %s\n", err.code ? err.msg : "sizes must be >= 1"), 2;
+    if (tg_recurrent_init(&r, kind, "rec", (size_t)in, (size_t)hidden, &rng, &err))
+        return fprintf(stderr, "bench_recurrent: %s\n", err.msg), 2;
     printf("cell=%s batch=%ld hidden=%ld in=%ld threads=%d\n", tg_cell_name(kind), batch, hidden, in, tg_get_threads());
     static const int runs[][2] = {{50, 50}, {500, 500}, {50, 25}, {500, 50}, {500, 25}};
     for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++)
