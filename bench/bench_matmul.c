@@ -38,6 +38,8 @@
 #include "tensor/rng.h"
 #include "tensor/tensor.h"
 
+#include "bench_args.h"
+
 enum { MAX_SIZES = 16, WARMUP_CALLS = 3, REPEATS = 5 };
 static const double MIN_LOOP_SECONDS = 0.06;
 
@@ -198,8 +200,8 @@ int main(int argc, char **argv)
     const char *images_dir = NULL;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc && parse_size(argv[i + 1])) {
-            threads = (int)parse_size(argv[++i]);
+        if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            threads = (int)bench_whole("bench_matmul", argv[i], argv[i + 1], 1, TG_MAX_THREADS), i++;
         } else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc && tg_simd_parse(argv[i + 1]) >= 0) {
             path = (tg_simd_path)tg_simd_parse(argv[++i]);
         } else if (strcmp(argv[i], "--batch") == 0 && (nbatch = parse_sizes(argc, argv, &i, batches)) > 0) {

@@ -37,6 +37,8 @@
 
 #include "tensor/parallel.h"
 
+#include "bench_args.h"
+
 static volatile double g_sink; /* keeps the chain from being optimized away */
 
 /* Chunk [lo, hi) of a loop whose chunks are `*(size_t *)ctx` additions each. */
@@ -158,15 +160,11 @@ int main(int argc, char **argv)
     long loops = 20000;
     for (int a = 1; a < argc; a++) {
         if (!strcmp(argv[a], "--loops") && a + 1 < argc) {
-            loops = strtol(argv[++a], NULL, 10);
+            loops = bench_whole("bench_team", argv[a], argv[a + 1], 100, 10000000), a++;
         } else {
             fprintf(stderr, "usage: bench_team [--loops N (100..10000000)]\n");
             return 2;
         }
-    }
-    if (loops < 100 || loops > 10000000) {
-        fprintf(stderr, "bench_team: --loops must be 100..10000000\n");
-        return 2;
     }
     if (print_core_distance() != 0)
         fprintf(stderr, "bench_team: one core, or no second thread: no line_round_trip_ns\n");

@@ -28,6 +28,8 @@ for value in abc -1 64x 0 99999999999999999999; do
     refused bench_jvp BATCH "$value"
     refused bench_recurrent --hidden --hidden "$value"
     refused bench_loop --epochs --epochs "$value"
+    refused bench_matmul --threads --threads "$value"
+    refused bench_team --loops --loops "$value"
 done
 refused bench_jvp REPEATS 8 1001
 refused bench_recurrent --cell --cell xyz
