@@ -19,7 +19,6 @@
  *
  * Bad arguments and data that cannot be read exit 2 with one line, as the programs do. */
 #define _GNU_SOURCE /* sched_setaffinity */
-#include <ctype.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>

@@ -72,21 +72,24 @@ int main(int argc, char **argv)
     long batch = 32, hidden = 64, in = 8, reps = 3;
     struct { const char *name; long *value, hi; } sizes[] = {
         {"--batch", &batch, 65536}, {"--hidden", &hidden, 4096}, {"--in", &in, 4096}, {"--reps", &reps, 1000}};
+    enum { N_SIZES = sizeof sizes / sizeof sizes[0] };
     for (int a = 1; a < argc; a += 2) {
         int s = 0;
-        while (s < 4 && strcmp(argv[a], sizes[s].name))
+        while (s < N_SIZES && strcmp(argv[a], sizes[s].name))
             s++;
         if (a + 1 < argc && !strcmp(argv[a], "--cell"))
             cell = argv[a + 1];
-        else if (a + 1 < argc && s < 4)
+        else if (a + 1 < argc && s < N_SIZES)
             *sizes[s].value = bench_whole("bench_recurrent", argv[a], argv[a + 1], 1, sizes[s].hi);
         else
             return fprintf(stderr, "usage: bench_recurrent [--cell rnn|gru|lstm] [--batch N] [--hidden N] [--in N] "
                                    "[--reps N]\n"), 2;
     }
-    if (strcmp(cell, "rnn") && strcmp(cell, "gru") && strcmp(cell, "lstm"))
+    tg_cell_kind kind = TG_CELL_RNN; /* the cell whose library name (tg_cell_name) is `cell` */
+    while (kind <= TG_CELL_LSTM && strcmp(cell, tg_cell_name(kind)))
+        kind++;
+    if (kind > TG_CELL_LSTM)
         return fprintf(stderr, "bench_recurrent: --cell %s: must be rnn, gru or lstm\n", cell), 2;
-    tg_cell_kind kind = !strcmp(cell, "rnn") ? TG_CELL_RNN : !strcmp(cell, "lstm") ? TG_CELL_LSTM : TG_CELL_GRU;
     tg_recurrent r;
     tg_rng rng;
     tg_error err = {0};
