@@ -910,8 +910,8 @@ static void make_big_params(tg_param p[BIG_PARAMS], uint64_t seed)
     tg_param_init(&p[1], "vector", 1, (size_t[]){5000}, NULL);
     tg_param_init(&p[2], "wide.weight", 2, (size_t[]){37, 2003}, NULL);
     for (int i = 0; i < BIG_PARAMS; i++) {
-        tg_rng_fill_normal(&rng, p[i].value.data, p[i].value.size, 0.0f, 1.0f);
-        tg_rng_fill_normal(&rng, p[i].grad.data, p[i].grad.size, 0.0f, 0.1f);
+        tg_rng_fill_uniform(&rng, p[i].value.data, p[i].value.size, -1.7f, 1.7f);
+        tg_rng_fill_uniform(&rng, p[i].grad.data, p[i].grad.size, -0.17f, 0.17f);
     }
 }
 
@@ -949,7 +949,7 @@ static void three_steps(size_t row, tg_param p[BIG_PARAMS], int threads, bool fu
         tg_rng rng;
         tg_rng_seed(&rng, 100 + (uint64_t)step, 0);
         for (int i = 0; i < BIG_PARAMS; i++)
-            tg_rng_fill_normal(&rng, p[i].grad.data, p[i].grad.size, 0.0f, 0.1f);
+            tg_rng_fill_uniform(&rng, p[i].grad.data, p[i].grad.size, -0.17f, 0.17f);
         cr_assert_eq(fused_zero ? tg_optim_step_zero_grad(&o, NULL) : tg_optim_step(&o, NULL), TG_OK);
     }
     tg_optim_free(&o);
