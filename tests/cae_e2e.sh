@@ -22,8 +22,13 @@ expect_exit() {
     ok "$name"
 }
 
+# The core runs train on the 2048 synthetic images, 64 steps an epoch; under an emulator on 1024
+# of them (the same checks at half the cost: these runs are most of the script's time there).
+SYN=(--data synthetic) PER_EPOCH=64
+tg_emulated && SYN=(--data synthetic --limit 1024) PER_EPOCH=32
+
 # --- training on the built-in synthetic data --------------------------------------------------
-"$CAE" train --data synthetic --epochs 3 --seed 7 --out "$WORK/a.ckpt" --log "$WORK/a.csv" >"$WORK/a.txt" 2>"$WORK/a.err"
+"$CAE" train "${SYN[@]}" --epochs 3 --seed 7 --out "$WORK/a.ckpt" --log "$WORK/a.csv" >"$WORK/a.txt" 2>"$WORK/a.err"
 check "train synthetic exits 0" test $? -eq 0
 check "train prints one line per epoch" test "$(grep -c '^epoch=' "$WORK/a.txt")" -eq 3
 first=$(awk -F'[ =]' '/^epoch=1 /{print $4}' "$WORK/a.txt")
@@ -31,23 +36,24 @@ last=$(awk -F'[ =]' '/^epoch=3 /{print $4}' "$WORK/a.txt")
 check "loss falls over training ($first -> $last)" awk -v a="$first" -v b="$last" 'BEGIN{exit !(b < 0.8 * a)}'
 check "checkpoint written" test -s "$WORK/a.ckpt"
 check "log has a header and one row per step" test "$(head -1 "$WORK/a.csv")" = "step,epoch,loss,mse,penalty"
-check "log rows = 3 epochs of 64 steps" test "$(($(wc -l <"$WORK/a.csv") - 1))" -eq 192
+check "log rows = 3 epochs of $PER_EPOCH steps" test "$(($(wc -l <"$WORK/a.csv") - 1))" -eq $((3 * PER_EPOCH))
 
 # same seed, same bits; any thread count, same bits
-"$CAE" train --data synthetic --epochs 3 --seed 7 --threads 1 --out "$WORK/b.ckpt" >/dev/null 2>&1
-"$CAE" train --data synthetic --epochs 3 --seed 7 --threads 2 --out "$WORK/c.ckpt" >/dev/null 2>&1
+"$CAE" train "${SYN[@]}" --epochs 3 --seed 7 --threads 1 --out "$WORK/b.ckpt" >/dev/null 2>&1
+"$CAE" train "${SYN[@]}" --epochs 3 --seed 7 --threads 2 --out "$WORK/c.ckpt" >/dev/null 2>&1
 check "same seed: byte-identical checkpoints" cmp -s "$WORK/a.ckpt" "$WORK/b.ckpt"
 check "threads 1 and 2: byte-identical checkpoints" cmp -s "$WORK/b.ckpt" "$WORK/c.ckpt"
-"$CAE" train --data synthetic --epochs 3 --seed 8 --out "$WORK/d.ckpt" >/dev/null 2>&1
+"$CAE" train "${SYN[@]}" --epochs 3 --seed 8 --out "$WORK/d.ckpt" >/dev/null 2>&1
 check "another seed: another checkpoint" bash -c "! cmp -s '$WORK/a.ckpt' '$WORK/d.ckpt'"
 
-# an exact resume: stop after 70 steps (mid-epoch 2), continue, compare with the uninterrupted run
-"$CAE" train --data synthetic --epochs 3 --seed 7 --steps 70 --out "$WORK/r.ckpt" >/dev/null 2>&1
+# an exact resume: stop after 70 steps (mid-epoch 2, or 3 under an emulator), continue, compare
+# with the uninterrupted run
+"$CAE" train "${SYN[@]}" --epochs 3 --seed 7 --steps 70 --out "$WORK/r.ckpt" >/dev/null 2>&1
 "$CAE" train --data synthetic --resume "$WORK/r.ckpt" --out "$WORK/r.ckpt" >/dev/null 2>&1
 check "stop at step 70 + resume == uninterrupted run" cmp -s "$WORK/a.ckpt" "$WORK/r.ckpt"
 
 # --- CAE+H: the higher-order term (--gamma), its settings in the checkpoint, exact resume --------
-"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --out "$WORK/h.ckpt" \
+"$CAE" train "${SYN[@]}" --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --out "$WORK/h.ckpt" \
     --log "$WORK/h.csv" >"$WORK/h.txt" 2>"$WORK/h.err"
 check "train --gamma exits 0" test $? -eq 0
 hfirst=$(awk -F'[ =]' '/^epoch=1 /{print $4}' "$WORK/h.txt")
@@ -57,14 +63,14 @@ for kv in gamma=0.5 corruptions=3 sigma=0.2 noise_seed=7; do
     check "--gamma checkpoint metadata $kv" grep -aq "^$kv\$" "$WORK/h.ckpt"
 done
 check "without --gamma: metadata gamma=0" grep -aq '^gamma=0$' "$WORK/a.ckpt"
-"$CAE" train --data synthetic --epochs 2 --seed 7 --out "$WORK/h0.ckpt" >/dev/null 2>&1
+"$CAE" train "${SYN[@]}" --epochs 2 --seed 7 --out "$WORK/h0.ckpt" >/dev/null 2>&1
 check "--gamma changes the run" bash -c "! cmp -s '$WORK/h0.ckpt' '$WORK/h.ckpt'"
 # the corruptions depend on (seed, step) only: any thread count, and an interrupted run resumed
-# mid-epoch (step 45 of 64), give the same bytes
-"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --threads 1 \
+# mid-epoch (step 45: of 64 in epoch 1, or 13 of 32 in epoch 2), give the same bytes
+"$CAE" train "${SYN[@]}" --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --threads 1 \
     --out "$WORK/h1.ckpt" >/dev/null 2>&1
 check "--gamma: threads 1 and 2 give byte-identical checkpoints" cmp -s "$WORK/h.ckpt" "$WORK/h1.ckpt"
-"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --steps 45 \
+"$CAE" train "${SYN[@]}" --epochs 2 --seed 7 --gamma 0.5 --corruptions 3 --sigma 0.2 --steps 45 \
     --out "$WORK/hr.ckpt" >/dev/null 2>&1
 "$CAE" train --data synthetic --resume "$WORK/hr.ckpt" --out "$WORK/hr.ckpt" >/dev/null 2>&1
 check "--gamma: stop at step 45 + resume == uninterrupted run" cmp -s "$WORK/h.ckpt" "$WORK/hr.ckpt"
@@ -181,7 +187,7 @@ check "--tied deep model: no decoder weights" bash -c "! grep -aq 'dec0.weight' 
 expect_exit 0 "eval of a tied deep model" eval --model "$WORK/deept.ckpt" --data synthetic
 expect_exit 0 "gradcheck --encoder (Hutchinson probes held)" gradcheck --encoder 16,8,6 --activation tanh --probes 2
 expect_exit 0 "gradcheck --encoder --penalty exact --tied" gradcheck --encoder 16,8,6 --penalty exact --tied
-"$CAE" train --data synthetic --epochs 3 --seed 7 --encoder 784,64 --out "$WORK/e1.ckpt" >/dev/null 2>&1
+"$CAE" train "${SYN[@]}" --epochs 3 --seed 7 --encoder 784,64 --out "$WORK/e1.ckpt" >/dev/null 2>&1
 check "--encoder 784,64 is --hidden 64 (the same bytes)" cmp -s "$WORK/a.ckpt" "$WORK/e1.ckpt"
 expect_exit 0 "one layer by the generic route (--penalty hutchinson)" train --data synthetic --epochs 1 \
     --penalty hutchinson --out "$WORK/g1.ckpt"
@@ -264,7 +270,7 @@ if tg_native_only "compare's choice of sigma for hess_fro2"; then
     check "compare --sigma 0.05: every model's hess_fro2 with it" test "$(grep -c " hess_sigma=0.05 jac_fro=" "$WORK/cmph3.txt")" -eq 2
 fi
 # the γ term does its job: same run with and without it, Hessian term measured with the same σ
-"$CAE" train --data synthetic --epochs 2 --seed 7 --gamma 5 --out "$WORK/hq.ckpt" >/dev/null 2>&1
+"$CAE" train "${SYN[@]}" --epochs 2 --seed 7 --gamma 5 --out "$WORK/hq.ckpt" >/dev/null 2>&1
 "$CAE" compare --model "$WORK/h0.ckpt" --model "$WORK/hq.ckpt" --data synthetic --out "$WORK/cmpq" >"$WORK/cmpq.txt" 2>/dev/null
 hess_of() { sed -n "s|^model=$1 .* hess_fro2=\([0-9.e+-]*\) hess_sigma=0.1 jac_fro=.*$|\1|p" "$WORK/cmpq.txt"; }
 hq=$(hess_of "$WORK/hq.ckpt") h0=$(hess_of "$WORK/h0.ckpt")

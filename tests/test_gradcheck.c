@@ -14,6 +14,7 @@
 #include "autograd/gradcheck.h"
 #include "autograd/fused/fused.h"
 #include "autograd/ops.h"
+#include "emulated.h"
 #include "tensor/rng.h"
 
 #define MAX_PARAMS 4
@@ -130,6 +131,11 @@ static size_t gc_dim(gc_case *c, size_t lo, size_t hi) /* uniform in lo..hi */
 {
     return lo + tg_rng_below(&c->rng, (uint32_t)(hi - lo + 1));
 }
+
+/* The largest side of the large trials, whose sides from 17 up cross every path's tile edges.
+ * Under an emulator 24, not 40: a check's cost grows as the side's fifth power (elements times
+ * the product's flops), and 17..24 still crosses NEON's 8×12 tile and its edges. */
+static size_t gc_large_side(void) { return tg_test_emulated() ? 24 : 40; }
 
 static tg_node *gc_loss(tg_tape *t, void *ctx)
 {
@@ -395,13 +401,13 @@ static tg_node *apply_matmul(tg_tape *t, gc_case *c, tg_node *const *in)
 }
 
 /* op(A) [M,K] · op(B) [K,N], each stored as the transpose flag says.  The last trial is large
- * enough (17..40) for tg_gemm's vector kernels, not just its edge handling. */
+ * enough (17..gc_large_side()) for tg_gemm's vector kernels, not just its edge handling. */
 static void gc_matmul(bool trans_a, bool trans_b, const tg_op_def *expect)
 {
     for (int trial = 0; trial < 5; trial++) {
         gc_case c;
         gc_begin(&c, 100 + (uint64_t)trial);
-        size_t lo = trial == 4 ? 17 : 1, hi = trial == 4 ? 40 : 6;
+        size_t lo = trial == 4 ? 17 : 1, hi = trial == 4 ? gc_large_side() : 6;
         size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
         c.trans_a = trans_a;
         c.trans_b = trans_b;
@@ -450,7 +456,7 @@ static void gc_case_affine(void)
     for (int trial = 0; trial < 12; trial++) {
         gc_case c;
         gc_begin(&c, 150 + (uint64_t)trial);
-        size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? 40 : 6;
+        size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? gc_large_side() : 6;
         size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
         const char *kind = "";
         c.trans_b = trial % 2 == 1 && trial < 10;
@@ -1061,9 +1067,9 @@ static void gc_case_mse(void)
 }
 /* ---- affine_mse: mse(X·op(W) + b, T), fused ---------------------------------------------------
  *
- * Both reductions, W and Wᵀ, sizes up to 40 (the vector kernels and more than one square of the
- * loss's grid), X and T with 70% zeros (the zero-skipping products: X's in affine_mse, T's in
- * affine_mse_gram), and X as its own target (an autoencoder: X's gradient arrives from the
+ * Both reductions, W and Wᵀ, sizes up to gc_large_side() (the vector kernels and more than one
+ * square of the loss's grid), X and T with 70% zeros (the zero-skipping products: X's in
+ * affine_mse, T's in affine_mse_gram), and X as its own target (an autoencoder: X's gradient arrives from the
  * product and from the target).  The probe after the loss makes dL ≠ 1, the path where dL
  * scales the products.  The same trials run on both ops. */
 static tg_node *apply_affine_mse(tg_tape *t, gc_case *c, tg_node *const *in)
@@ -1087,7 +1093,7 @@ static void affine_mse_trials(const tg_op_def *op, gc_apply_fn apply)
     for (int trial = 0; trial < 10; trial++) {
         gc_case c;
         gc_begin(&c, 470 + (uint64_t)trial);
-        size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? 40 : 6;
+        size_t lo = trial >= 4 ? 17 : 1, hi = trial >= 4 ? gc_large_side() : 6;
         size_t M = gc_dim(&c, lo, hi), K = gc_dim(&c, lo, hi), N = gc_dim(&c, lo, hi);
         const bool self_target = trial >= 8;
         if (self_target)
