@@ -1069,9 +1069,9 @@ static void gc_case_mse(void)
  *
  * Both reductions, W and Wᵀ, sizes up to gc_large_side() (the vector kernels and more than one
  * square of the loss's grid), X and T with 70% zeros (the zero-skipping products: X's in
- * affine_mse, T's in affine_mse_gram), and X as its own target (an autoencoder: X's gradient arrives from the
- * product and from the target).  The probe after the loss makes dL ≠ 1, the path where dL
- * scales the products.  The same trials run on both ops. */
+ * affine_mse, T's in affine_mse_gram), and X as its own target (an autoencoder: X's gradient
+ * arrives from the product and from the target).  The probe after the loss makes dL ≠ 1, the
+ * path where dL scales the products.  The same trials run on both ops. */
 static tg_node *apply_affine_mse(tg_tape *t, gc_case *c, tg_node *const *in)
 {
     if (c->factor != 0.0f) /* X is the target */
