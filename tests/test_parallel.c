@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "emulated.h"
 #include "tensor/matmul.h"
 #include "tensor/parallel.h"
 #include "tensor/rng.h"
@@ -215,14 +216,12 @@ static void loops_where_the_team_loses(void *ctx)
  * those loops (no stall then).  A caller that never went alone gives the helper about 100. */
 enum { PROBE_CHUNKS = 4 };
 
-/* Under an emulator (qemu-user, as the AArch64 suite runs: its runner sets QEMU_LD_PREFIX) a
- * spinning helper and a sleeping one cost about the same, so which mode is faster is not clear
- * enough for the chooser to be judged. */
-static bool emulated(void) { return getenv("QEMU_LD_PREFIX") != NULL; }
+/* Under an emulator (tests/emulated.h) a spinning helper and a sleeping one cost about the same,
+ * so which mode is faster is not clear enough for the chooser to be judged. */
 
 Test(parallel, caller_goes_alone_when_the_team_is_slower)
 {
-    if (emulated())
+    if (tg_test_emulated())
         cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
     in_team(2, loops_where_the_team_loses);
     cr_assert_eq(g_tally.team_size, 2);
@@ -265,7 +264,7 @@ static void loops_where_the_helper_slows_down(void *ctx)
 
 Test(parallel, caller_goes_alone_when_the_helper_slows_down_later)
 {
-    if (emulated())
+    if (tg_test_emulated())
         cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
     in_team(2, loops_where_the_helper_slows_down);
     /* On a busy machine (the suite's other tests, a sanitizer's overhead) the helper may get no
@@ -317,7 +316,7 @@ static void loops_where_the_helper_stalls(void *ctx)
 
 Test(parallel, caller_goes_alone_at_once_when_a_helper_stalls)
 {
-    if (emulated())
+    if (tg_test_emulated())
         cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
     in_team(2, loops_where_the_helper_stalls);
     /* On a busy machine the helper may get too little time to take part, or the library may have
@@ -422,7 +421,7 @@ static void sleepy_loops_of_loops(void *ctx)
 
 Test(parallel, team_kept_when_loop_bodies_run_loops)
 {
-    if (emulated())
+    if (tg_test_emulated())
         cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
     /* A machine that holds a thread back (another process on its core) may rightly send the
      * caller alone: such a run is tried again, three times in all.  With the miscount the caller
