@@ -42,21 +42,26 @@
 
 enum { MAX_SIZES = 16, WARMUP_CALLS = 3, REPEATS = 5 };
 static const double MIN_LOOP_SECONDS = 0.06;
+/* The largest side a --batch or --square size may have (a 16384² product's three matrices take 3 GiB). */
+#define MAX_SIDE 16384
 
-static void usage(const char *prog)
+#define USAGE_LINE                                                                                             \
+    "usage: bench_matmul [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N...] [--square N...] " \
+    "[--zeros F...] [--images DIR]\n"
+
+/* --help: the usage line and what each option does (a bad argument gets the line alone). */
+static void help(void)
 {
-    fprintf(stderr,
-            "usage: %s [--threads N] [--path auto|scalar|avx2|avx512|neon] [--batch N...] [--square N...]\n"
-            "       [--zeros F...] [--images DIR]\n"
-            "  --threads N   worker threads (default: all cores)\n"
-            "  --path P      kernel path (default: auto, the best this processor supports)\n"
-            "  --batch N...  batch sizes for the CAE products (default: 32 256)\n"
-            "  --square N... sizes of the square NN products (default: 1024)\n"
-            "  --zeros F...  also time the products that read the images with a fraction F of zeros,\n"
-            "                densely and skipping zeros (default: none)\n"
-            "  --images DIR  also time them with real images as A: the first training images of the\n"
-            "                IDX set in DIR (e.g. /usr/share/datasets/fashion-mnist)\n",
-            prog);
+    printf(USAGE_LINE
+           "  --threads N   worker threads (default: all cores)\n"
+           "  --path P      kernel path (default: auto, the best this processor supports)\n"
+           "  --batch N...  batch sizes for the CAE products, 1 to %d (default: 32 256)\n"
+           "  --square N... sizes of the square NN products, 1 to %d (default: 1024)\n"
+           "  --zeros F...  also time the products that read the images with a fraction F of zeros,\n"
+           "                densely and skipping zeros (default: none)\n"
+           "  --images DIR  also time them with real images as A: the first training images of the\n"
+           "                IDX set in DIR (e.g. /usr/share/datasets/fashion-mnist)\n",
+           MAX_SIDE, MAX_SIDE);
 }
 
 static float *random_matrix(tg_rng *rng, size_t n)
@@ -111,25 +116,16 @@ static double gflops(tg_simd_path path, bool skip_zeros, size_t M, size_t K, siz
     return best > 0.0 ? 2.0 * (double)M * (double)K * (double)N / best / 1e9 : -1.0;
 }
 
-/* Parses a positive integer; returns 0 for anything else. */
-static size_t parse_size(const char *s)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    return (*s && !*end && v > 0) ? (size_t)v : 0;
-}
-
-/* Reads the numbers following argv[*i] into list; returns how many (0 = none, an error). */
+/* Reads the sizes following option argv[*i] (there is at least one argument after it) into list:
+ * that argument and every later one that starts with a digit, each a whole number from 1 to
+ * MAX_SIDE (else one line and exit 2, as bench_whole); returns how many. */
 static int parse_sizes(int argc, char **argv, int *i, size_t *list)
 {
+    const char *option = argv[*i];
     int n = 0;
-    while (*i + 1 < argc && n < MAX_SIZES) {
-        size_t v = parse_size(argv[*i + 1]);
-        if (v == 0)
-            break;
-        list[n++] = v;
-        (*i)++;
-    }
+    do
+        list[n++] = (size_t)bench_whole("bench_matmul", option, argv[++*i], 1, MAX_SIDE);
+    while (*i + 1 < argc && n < MAX_SIZES && isdigit((unsigned char)argv[*i + 1][0]));
     return n;
 }
 
@@ -190,34 +186,55 @@ static double parse_fraction(const char *s)
     return (*s && !*end && v >= 0.0 && v <= 1.0) ? v : -1.0;
 }
 
-int main(int argc, char **argv)
-{
-    size_t batches[MAX_SIZES] = {32, 256}, squares[MAX_SIZES] = {1024};
-    int nbatch = 2, nsquare = 1, nzeros = 0;
+/* What to time: the command line's choices, or the defaults. */
+typedef struct bench_settings {
+    size_t batches[MAX_SIZES], squares[MAX_SIZES];
+    int nbatch, nsquare, nzeros;
     double zeros[MAX_SIZES];
-    int threads = tg_get_threads();
-    tg_simd_path path = TG_PATH_AUTO;
-    const char *images_dir = NULL;
+    int threads;
+    tg_simd_path path;
+    const char *images_dir; /* NULL: no --images */
+} bench_settings;
 
+/* Reads the command line into *o: -1 to go on, else the exit status (0 after --help). */
+static int parse_args(int argc, char **argv, bench_settings *o)
+{
+    *o = (bench_settings){.batches = {32, 256}, .squares = {1024}, .nbatch = 2, .nsquare = 1,
+                          .threads = tg_get_threads(), .path = TG_PATH_AUTO};
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            threads = (int)bench_whole("bench_matmul", argv[i], argv[i + 1], 1, TG_MAX_THREADS), i++;
+            o->threads = (int)bench_whole("bench_matmul", argv[i], argv[i + 1], 1, TG_MAX_THREADS), i++;
         } else if (strcmp(argv[i], "--path") == 0 && i + 1 < argc && tg_simd_parse(argv[i + 1]) >= 0) {
-            path = (tg_simd_path)tg_simd_parse(argv[++i]);
-        } else if (strcmp(argv[i], "--batch") == 0 && (nbatch = parse_sizes(argc, argv, &i, batches)) > 0) {
-            continue;
-        } else if (strcmp(argv[i], "--square") == 0 && (nsquare = parse_sizes(argc, argv, &i, squares)) > 0) {
-            continue;
+            o->path = (tg_simd_path)tg_simd_parse(argv[++i]);
+        } else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            o->nbatch = parse_sizes(argc, argv, &i, o->batches);
+        } else if (strcmp(argv[i], "--square") == 0 && i + 1 < argc) {
+            o->nsquare = parse_sizes(argc, argv, &i, o->squares);
         } else if (strcmp(argv[i], "--zeros") == 0 && i + 1 < argc && parse_fraction(argv[i + 1]) >= 0.0) {
-            while (i + 1 < argc && nzeros < MAX_SIZES && parse_fraction(argv[i + 1]) >= 0.0)
-                zeros[nzeros++] = parse_fraction(argv[++i]);
+            while (i + 1 < argc && o->nzeros < MAX_SIZES && parse_fraction(argv[i + 1]) >= 0.0)
+                o->zeros[o->nzeros++] = parse_fraction(argv[++i]);
         } else if (strcmp(argv[i], "--images") == 0 && i + 1 < argc) {
-            images_dir = argv[++i];
+            o->images_dir = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            help();
+            return 0;
         } else {
-            usage(argv[0]);
+            fputs(USAGE_LINE, stderr);
             return 2;
         }
     }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    bench_settings o;
+    int status = parse_args(argc, argv, &o);
+    if (status >= 0)
+        return status;
+    tg_simd_path path = o.path;
+    const int threads = o.threads;
+    const char *images_dir = o.images_dir;
     if (path == TG_PATH_AUTO)
         path = tg_simd_active();
     if (!tg_simd_supported(path)) {
@@ -243,8 +260,8 @@ int main(int argc, char **argv)
         }
     }
     int rc = 0;
-    for (int b = 0; b < nbatch; b++) {
-        const size_t B = batches[b];
+    for (int b = 0; b < o.nbatch; b++) {
+        const size_t B = o.batches[b];
         /* forward h = x·W1 [B,784]·[784,64], reconstruction [B,64]·[64,784]; backward: the
          * decoder weight gradient hᵀ·g, the gradient into h through Wᵀ, the encoder weight
          * gradient xᵀ·g */
@@ -253,9 +270,9 @@ int main(int argc, char **argv)
         };
         for (size_t s = 0; s < sizeof step / sizeof step[0] && !rc; s++)
             rc = report(path, threads, step[s].M, step[s].K, step[s].N, step[s].op);
-        for (int z = 0; z < nzeros && !rc; z++) /* the products whose A is the images: x·W1, xᵀ·g */
-            rc = report_sparse(path, threads, B, D, H, "NN", zeros[z], NULL) ||
-                 report_sparse(path, threads, D, B, H, "TN", zeros[z], NULL);
+        for (int z = 0; z < o.nzeros && !rc; z++) /* the products whose A is the images: x·W1, xᵀ·g */
+            rc = report_sparse(path, threads, B, D, H, "NN", o.zeros[z], NULL) ||
+                 report_sparse(path, threads, D, B, H, "TN", o.zeros[z], NULL);
         if (images_dir && !rc) { /* the same two products on a batch of real images: x [B,784] */
             double share = 0.0;
             float *x = image_batch(&images, B, &share);
@@ -265,8 +282,8 @@ int main(int argc, char **argv)
             free(x);
         }
     }
-    for (int s = 0; s < nsquare && !rc; s++)
-        rc = report(path, threads, squares[s], squares[s], squares[s], "NN");
+    for (int s = 0; s < o.nsquare && !rc; s++)
+        rc = report(path, threads, o.squares[s], o.squares[s], o.squares[s], "NN");
     tg_dataset_free(&images);
     return rc;
 }

@@ -29,6 +29,8 @@ for value in abc -1 64x 0 99999999999999999999; do
     refused bench_recurrent --hidden --hidden "$value"
     refused bench_loop --epochs --epochs "$value"
     refused bench_matmul --threads --threads "$value"
+    refused bench_matmul --batch --batch "$value"
+    refused bench_matmul --square --square 64 "$value" # a later entry of the list too
     refused bench_team --loops --loops "$value"
 done
 refused bench_jvp REPEATS 8 1001
