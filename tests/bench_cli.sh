@@ -32,10 +32,13 @@ for value in abc -1 64x 0 99999999999999999999; do
     refused bench_matmul --batch --batch "$value"
     refused bench_matmul --square --square 64 "$value" # a later entry of the list too
     refused bench_team --loops --loops "$value"
+    refused bench_optim --hidden --hidden "$value"
+    refused bench_optim --threads --threads "$value"
 done
 refused bench_jvp REPEATS 8 1001
 refused bench_recurrent --cell --cell xyz
 refused bench_recurrent --reps --reps 1001
+refused bench_optim --optimizer --optimizer lbfgs
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
