@@ -6,26 +6,48 @@
 #include "tensor/cpu.h"
 #include "tensor/vmath.h"
 
+/* The variants of SGD's and RMSprop's loops.  Each loop below is written once with its variant's
+ * flags as arguments and inlined with constant ones, so every variant compiles to a loop without
+ * branches: GCC vectorizes no loop with control flow in it, and a branch on a flag that holds for
+ * the whole run (momentum or not, zero the gradient or not) is one. */
+typedef enum { SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV } sgd_variant;
+
+typedef struct sgd_args {
+    float *restrict w, *restrict g, *restrict buf; /* [n] each; buf NULL for SGD_PLAIN */
+    float lr, mu, wd, grad_scale;
+} sgd_args;
+
+static inline __attribute__((always_inline)) void sgd_run(const sgd_args *a, sgd_variant variant, bool zero_grad,
+                                                          size_t lo, size_t hi)
+{
+    float *restrict w = a->w, *restrict g = a->g, *restrict b = a->buf;
+    const float lr = a->lr, mu = a->mu, wd = a->wd, grad_scale = a->grad_scale;
+    for (size_t i = lo; i < hi; i++) {
+        float d = grad_scale * g[i] + wd * w[i];
+        if (zero_grad)
+            g[i] = 0.0f;
+        if (variant != SGD_PLAIN) {
+            b[i] = mu * b[i] + d;
+            /* Nesterov: step along the gradient plus the look-ahead of the updated velocity. */
+            d = variant == SGD_NESTEROV ? d + mu * b[i] : b[i];
+        }
+        w[i] -= lr * d;
+    }
+}
+
 /* SGD on elements [lo, hi) of one parameter; buf is NULL without momentum.  w, g, buf: [n] (flat).
  * With zero_grad, also sets the gradient to zero once read (in the same pass, while in cache). */
 TG_VECTORIZE void tg_sgd_update(const tg_opt_config *c, step_settings set, tg_param *p, tg_tensor *buf,
                                 float grad_scale, bool zero_grad, size_t lo, size_t hi)
 {
-    float *restrict w = p->value.data;
-    float *restrict g = p->grad.data;
-    float *restrict b = buf ? buf->data : NULL;
-    const float lr = set.lr, mu = c->momentum, wd = set.wd;
-    for (size_t i = lo; i < hi; i++) {
-        float d = grad_scale * g[i] + wd * w[i];
-        if (zero_grad)
-            g[i] = 0.0f;
-        if (b) {
-            b[i] = mu * b[i] + d;
-            /* Nesterov: step along the gradient plus the look-ahead of the updated velocity. */
-            d = c->nesterov ? d + mu * b[i] : b[i];
-        }
-        w[i] -= lr * d;
-    }
+    const sgd_args a = {p->value.data, p->grad.data, buf ? buf->data : NULL, set.lr, c->momentum, set.wd, grad_scale};
+    const sgd_variant variant = !buf ? SGD_PLAIN : c->nesterov ? SGD_NESTEROV : SGD_MOMENTUM;
+    if (variant == SGD_PLAIN)
+        zero_grad ? sgd_run(&a, SGD_PLAIN, true, lo, hi) : sgd_run(&a, SGD_PLAIN, false, lo, hi);
+    else if (variant == SGD_MOMENTUM)
+        zero_grad ? sgd_run(&a, SGD_MOMENTUM, true, lo, hi) : sgd_run(&a, SGD_MOMENTUM, false, lo, hi);
+    else
+        zero_grad ? sgd_run(&a, SGD_NESTEROV, true, lo, hi) : sgd_run(&a, SGD_NESTEROV, false, lo, hi);
 }
 
 adam_factors tg_adam_factors_for(tg_opt_kind kind, step_settings set, double bc1, double bc2)
@@ -107,16 +129,16 @@ void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tens
         tg_adam_update_built_for(256, c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
 }
 
-/* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf
- * (momentum) and avg (grad_avg, centered): [n] (flat).  One build: its branches on buf and avg
- * keep GCC from vectorizing the loop at any width. */
-TG_VECTORIZE_DIVIDES void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *restrict sq,
-                                            float *restrict buf, float *restrict avg, float grad_scale, bool zero_grad,
-                                            size_t lo, size_t hi)
+typedef struct rmsprop_args {
+    float *restrict w, *restrict g, *restrict sq, *restrict buf, *restrict avg; /* [n] each; see below */
+    float lr, wd, alpha, eps, mu, grad_scale;
+} rmsprop_args;
+
+static inline __attribute__((always_inline)) void rmsprop_run(const rmsprop_args *a, bool momentum, bool centered,
+                                                              bool zero_grad, size_t lo, size_t hi)
 {
-    float *restrict w = p->value.data;
-    float *restrict g = p->grad.data;
-    const float lr = set.lr, wd = set.wd, alpha = c->alpha, eps = c->eps, mu = c->momentum;
+    float *restrict w = a->w, *restrict g = a->g, *restrict sq = a->sq, *restrict buf = a->buf, *restrict avg = a->avg;
+    const float lr = a->lr, wd = a->wd, alpha = a->alpha, eps = a->eps, mu = a->mu, grad_scale = a->grad_scale;
     const float one_minus_alpha = 1.0f - alpha;
     for (size_t i = lo; i < hi; i++) {
         float d = grad_scale * g[i] + wd * w[i];
@@ -124,17 +146,39 @@ TG_VECTORIZE_DIVIDES void tg_rmsprop_update(const tg_opt_config *c, step_setting
             g[i] = 0.0f;
         sq[i] = alpha * sq[i] + one_minus_alpha * (d * d);
         float var = sq[i];
-        if (avg) {
+        if (centered) {
             avg[i] = alpha * avg[i] + one_minus_alpha * d;
             var = sq[i] - avg[i] * avg[i];
             var = var > 0.0f ? var : 0.0f;
         }
         float denom = sqrtf(var) + eps;
-        if (buf) {
+        if (momentum) {
             buf[i] = mu * buf[i] + d / denom;
             w[i] -= lr * buf[i];
         } else {
             w[i] -= lr * d / denom;
         }
+    }
+}
+
+/* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf
+ * (momentum) and avg (grad_avg, centered): [n] (flat).  Bound by the divider like Adam, but one
+ * build (AVX2 at most): the optimizer the CAE and the examples train with is Adam. */
+TG_VECTORIZE_DIVIDES void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *restrict sq,
+                                            float *restrict buf, float *restrict avg, float grad_scale, bool zero_grad,
+                                            size_t lo, size_t hi)
+{
+    const rmsprop_args a = {p->value.data, p->grad.data, sq, buf, avg, set.lr, set.wd, c->alpha, c->eps, c->momentum,
+                            grad_scale};
+    const int variant = (buf != NULL) * 4 + (avg != NULL) * 2 + zero_grad; /* momentum, centered, zero_grad */
+    switch (variant) {
+    case 0: rmsprop_run(&a, false, false, false, lo, hi); break;
+    case 1: rmsprop_run(&a, false, false, true, lo, hi); break;
+    case 2: rmsprop_run(&a, false, true, false, lo, hi); break;
+    case 3: rmsprop_run(&a, false, true, true, lo, hi); break;
+    case 4: rmsprop_run(&a, true, false, false, lo, hi); break;
+    case 5: rmsprop_run(&a, true, false, true, lo, hi); break;
+    case 6: rmsprop_run(&a, true, true, false, lo, hi); break;
+    default: rmsprop_run(&a, true, true, true, lo, hi); break;
     }
 }

@@ -916,7 +916,8 @@ static void make_big_params(tg_param p[BIG_PARAMS], uint64_t seed)
 }
 
 /* The configurations the threaded split must not change: each update loop, with groups (the
- * vector without decay) and a schedule on the new ones. */
+ * vector without decay) and a schedule on the new ones.  SGD and RMSprop compile one loop per
+ * variant (optim_rules.c): the plain ones and SGD's momentum are here beside the fullest ones. */
 static const struct {
     const char *name;
     tg_opt_config cfg;
@@ -931,6 +932,9 @@ static const struct {
      true},
     {"sgd, nesterov", {.kind = TG_OPT_SGD, .lr = 1e-2f, .momentum = 0.9f, .nesterov = true, .weight_decay = 1e-3f},
      true},
+    {"sgd", {.kind = TG_OPT_SGD, .lr = 1e-2f}, false},
+    {"sgd, momentum", {.kind = TG_OPT_SGD, .lr = 1e-2f, .momentum = 0.9f}, false},
+    {"rmsprop", {.kind = TG_OPT_RMSPROP, .lr = 1e-3f, .alpha = 0.99f, .eps = 1e-8f}, false},
 };
 
 /* Runs three steps of threaded[row] on fresh parameters with `threads` threads; fused zeroing when
