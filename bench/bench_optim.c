@@ -12,7 +12,7 @@
  * the threads as the optimizer splits its work: the step's time if its arithmetic cost nothing.
  * Prints the medians of ROUNDS rounds:
  *
- *   optimizer=adam params=101200 threads=2 step_us=17.4 floor_us=18.3 ratio=0.95
+ *   optimizer=adam params=101200 threads=2 step_us=17.5 floor_us=9.3 ratio=1.88
  *
  * (ratio = step ÷ floor: near 1 or below, the step is bound by memory; well above, by its
  * arithmetic).  Bad arguments exit 2 with one line, as the programs do. */
