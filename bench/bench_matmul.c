@@ -117,15 +117,19 @@ static double gflops(tg_simd_path path, bool skip_zeros, size_t M, size_t K, siz
 }
 
 /* Reads the sizes following option argv[*i] (there is at least one argument after it) into list:
- * that argument and every later one that starts with a digit, each a whole number from 1 to
- * MAX_SIDE (else one line and exit 2, as bench_whole); returns how many. */
+ * that argument and every later one that starts with a digit, at most MAX_SIZES, each a whole
+ * number from 1 to MAX_SIDE (else one line and exit 2, as bench_whole); returns how many. */
 static int parse_sizes(int argc, char **argv, int *i, size_t *list)
 {
     const char *option = argv[*i];
     int n = 0;
-    do
+    do {
+        if (n == MAX_SIZES) {
+            fprintf(stderr, "bench_matmul: %s: at most %d sizes\n", option, MAX_SIZES);
+            exit(2);
+        }
         list[n++] = (size_t)bench_whole("bench_matmul", option, argv[++*i], 1, MAX_SIDE);
-    while (*i + 1 < argc && n < MAX_SIZES && isdigit((unsigned char)argv[*i + 1][0]));
+    } while (*i + 1 < argc && isdigit((unsigned char)argv[*i + 1][0]));
     return n;
 }
 
@@ -219,7 +223,7 @@ static int parse_args(int argc, char **argv, bench_settings *o)
             help();
             return 0;
         } else {
-            fputs(USAGE_LINE, stderr);
+            fprintf(stderr, "bench_matmul: %s: not an option here; " USAGE_LINE, argv[i]);
             return 2;
         }
     }

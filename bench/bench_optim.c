@@ -7,15 +7,18 @@
  * 784 and 64 give its 101,200.  The optimizer has its defaults (optim.h: plain SGD, Adam, AdamW,
  * RMSprop without momentum or centering).  Each step first writes every gradient (as a backward
  * pass does, on the threads that will update it; untimed), then times tg_optim_step_zero_grad,
- * the call the training loops make.  The floor is a pass over the same arrays (the weights, the
- * gradients, zeroed, and the optimizer's own state) with only multiplies and adds, split over
- * the threads as the optimizer splits its work: the step's time if its arithmetic cost nothing.
- * Prints the medians of ROUNDS rounds:
+ * the call the training loops make.  The floor makes the step's passes over the same arrays
+ * with only multiplies and adds: the check of every gradient, then one pass over the weights,
+ * the gradients (zeroed) and the optimizer's own state, each split over the threads as the
+ * optimizer splits its work.  It is the step's time if its arithmetic cost nothing.  Prints the
+ * medians of ROUNDS rounds, threads being those the step splits over (1 below the optimizer's
+ * threshold, nn/optim.c):
  *
- *   optimizer=adam params=101200 threads=2 step_us=17.5 floor_us=9.3 ratio=1.88
+ *   optimizer=adam params=101200 threads=2 step_us=19.1 floor_us=13.4 ratio=1.43
  *
- * (ratio = step ÷ floor: near 1 or below, the step is bound by memory; well above, by its
- * arithmetic).  Bad arguments exit 2 with one line, as the programs do. */
+ * (ratio = step ÷ floor: near 1, the step is bound by memory; well above, by its arithmetic).
+ * Bad arguments exit 2 with one line, as the programs do. */
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +26,22 @@
 
 #include "autograd/param.h"
 #include "nn/optim.h"
+#include "nn/optim_rules.h"
 #include "tensor/parallel.h"
+#include "tensor/tensor.h"
 #include "tensor/vmath.h"
 
 #include "bench_args.h"
 
-enum { N_PARAMS = 4, MAX_STATES = 3, ROUNDS = 9, STEPS_PER_ROUND = 200, MAX_SIDE = 65536 };
+enum { N_PARAMS = 4, MAX_STATES = 3, ROUNDS = 9, STEPS_PER_ROUND = 200, MAX_SIDE = 4096 };
 
 typedef struct bench {
     tg_param param[N_PARAMS];
     tg_param *params[N_PARAMS];
     tg_optimizer *optim;
-    int states; /* the optimizer's state arrays per parameter: 0 (plain SGD) to MAX_STATES */
+    int states;   /* the optimizer's state arrays per parameter: 0 (plain SGD) to MAX_STATES */
+    size_t parts; /* runs per parameter, as the optimizer cuts them (tg_optim_parts) */
+    atomic_bool non_finite; /* the floor's check found an inf or NaN (it never does) */
 } bench;
 
 static void die(const char *what, const tg_error *err)
@@ -63,13 +70,12 @@ static void bench_free(bench *b)
         tg_param_free(&b->param[i]);
 }
 
-/* ---- work split as the optimizer splits it: run c / N_PARAMS of parameter c % N_PARAMS ---- */
+/* ---- work split as the optimizer splits it: chunk c is run c / N_PARAMS of parameter c % N_PARAMS ---- */
 
 typedef void (*run_fn)(bench *b, int param, size_t lo, size_t hi, long step);
 
 typedef struct runs_job {
     bench *b;
-    size_t parts; /* runs per parameter: the thread count, as nn/optim.c cuts them */
     run_fn fn;
     long step;
 } runs_job;
@@ -79,17 +85,17 @@ static void run_chunks(size_t c0, size_t c1, void *ctx)
     runs_job *job = ctx;
     for (size_t c = c0; c < c1; c++) {
         int i = (int)(c % N_PARAMS);
-        size_t part = c / N_PARAMS, n = job->b->param[i].value.size;
-        size_t lo = n * part / job->parts / 16 * 16;
-        size_t hi = part + 1 == job->parts ? n : n * (part + 1) / job->parts / 16 * 16;
-        job->fn(job->b, i, lo, hi, job->step);
+        size_t lo, hi;
+        tg_optim_run_bounds(job->b->param[i].value.size, job->b->parts, c / N_PARAMS, &lo, &hi);
+        if (lo < hi)
+            job->fn(job->b, i, lo, hi, job->step);
     }
 }
 
 static void for_runs(bench *b, run_fn fn, long step)
 {
-    runs_job job = {b, (size_t)tg_get_threads(), fn, step};
-    tg_parallel_for(job.parts * N_PARAMS, 1, run_chunks, &job);
+    runs_job job = {b, fn, step};
+    tg_parallel_for(b->parts * N_PARAMS, 1, run_chunks, &job);
 }
 
 /* Gradient elements [lo, hi) written, different each step: a backward pass's stores, on the
@@ -121,7 +127,16 @@ static inline __attribute__((always_inline)) void floor_pass(float *restrict w, 
     }
 }
 
-/* The floor on elements [lo, hi) of parameter i, over the optimizer's own state arrays. */
+/* The floor's first pass, as the step's: every gradient element checked for inf and NaN before
+ * anything changes (the result is not needed: the gradients are finite). */
+static void check_run(bench *b, int i, size_t lo, size_t hi, long step)
+{
+    (void)step;
+    if (!tg_floats_finite(b->param[i].grad.data + lo, hi - lo))
+        atomic_store_explicit(&b->non_finite, true, memory_order_relaxed);
+}
+
+/* The floor's second pass on elements [lo, hi) of parameter i, over the optimizer's own state arrays. */
 TG_VECTORIZE static void floor_run(bench *b, int i, size_t lo, size_t hi, long step)
 {
     (void)step;
@@ -156,8 +171,10 @@ static double median_step_s(bench *b, bool floor)
         for (int s = 0; s < STEPS_PER_ROUND; s++) {
             for_runs(b, write_gradient_run, step++);
             double start = tg_now_seconds();
-            if (floor)
+            if (floor) {
+                for_runs(b, check_run, 0);
                 for_runs(b, floor_run, 0);
+            }
             else if (tg_optim_step_zero_grad(b->optim, &err))
                 die("step", &err);
             timed += tg_now_seconds() - start;
@@ -168,26 +185,43 @@ static double median_step_s(bench *b, bool floor)
     return rounds[ROUNDS / 2];
 }
 
+#define USAGE "usage: bench_optim [--optimizer sgd|adam|adamw|rmsprop] [--input D (1..%d)] [--hidden H (1..%d)] " \
+              "[--threads N (1..%d)]\n"
+
+/* Reads the command line: -1 to go on, else the exit status (0 after --help). */
+static int parse_args(int argc, char **argv, long *D, long *H, int *kind)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--input") == 0 && i + 1 < argc) {
+            *D = bench_whole("bench_optim", argv[i], argv[i + 1], 1, MAX_SIDE), i++;
+        } else if (strcmp(argv[i], "--hidden") == 0 && i + 1 < argc) {
+            *H = bench_whole("bench_optim", argv[i], argv[i + 1], 1, MAX_SIDE), i++;
+        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+            tg_set_threads((int)bench_whole("bench_optim", argv[i], argv[i + 1], 1, TG_MAX_THREADS)), i++;
+        } else if (strcmp(argv[i], "--optimizer") == 0 && i + 1 < argc) {
+            if ((*kind = tg_opt_kind_parse(argv[++i])) < 0) {
+                fprintf(stderr, "bench_optim: --optimizer %s: must be sgd, adam, adamw or rmsprop\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf(USAGE, MAX_SIDE, MAX_SIDE, TG_MAX_THREADS);
+            return 0;
+        } else {
+            fprintf(stderr, "bench_optim: %s: not an option here; " USAGE, argv[i], MAX_SIDE, MAX_SIDE, TG_MAX_THREADS);
+            return 2;
+        }
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     long D = 784, H = 64;
     int kind = TG_OPT_ADAM;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--input") == 0 && i + 1 < argc)
-            D = bench_whole("bench_optim", argv[i], argv[i + 1], 1, MAX_SIDE), i++;
-        else if (strcmp(argv[i], "--hidden") == 0 && i + 1 < argc)
-            H = bench_whole("bench_optim", argv[i], argv[i + 1], 1, MAX_SIDE), i++;
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
-            tg_set_threads((int)bench_whole("bench_optim", argv[i], argv[i + 1], 1, TG_MAX_THREADS)), i++;
-        else if (strcmp(argv[i], "--optimizer") == 0 && i + 1 < argc && (kind = tg_opt_kind_parse(argv[i + 1])) >= 0)
-            i++;
-        else {
-            fprintf(stderr, "usage: bench_optim [--optimizer sgd|adam|adamw|rmsprop] [--input D (1..%d)] "
-                            "[--hidden H (1..%d)] [--threads N (1..%d)]\n", MAX_SIDE, MAX_SIDE, TG_MAX_THREADS);
-            return 2;
-        }
-    }
-    bench b;
+    int status = parse_args(argc, argv, &D, &H, &kind);
+    if (status >= 0)
+        return status;
+    bench b = {0};
     bench_init(&b, (size_t)D, (size_t)H);
     tg_opt_config cfg = tg_opt_config_default((tg_opt_kind)kind);
     tg_optimizer optim;
@@ -199,6 +233,8 @@ int main(int argc, char **argv)
         count += b.param[i].value.size;
     b.optim = &optim;
     b.states = tg_optim_state_count(&optim) / N_PARAMS;
+    b.parts = tg_optim_parts(count);
+    atomic_init(&b.non_finite, false);
     if (b.states > MAX_STATES) {
         fprintf(stderr, "bench_optim: %s keeps %d arrays per parameter, the floor at most %d\n",
                 tg_opt_kind_name(kind), b.states, MAX_STATES);
@@ -207,8 +243,8 @@ int main(int argc, char **argv)
     median_step_s(&b, false); /* warm-ups: the helpers, the caches, the moments away from zero */
     median_step_s(&b, true);
     double step_s = median_step_s(&b, false), floor_s = median_step_s(&b, true);
-    printf("optimizer=%s params=%zu threads=%d step_us=%.2f floor_us=%.2f ratio=%.2f\n", tg_opt_kind_name(kind), count,
-           tg_get_threads(), step_s * 1e6, floor_s * 1e6, step_s / floor_s);
+    printf("optimizer=%s params=%zu threads=%zu step_us=%.2f floor_us=%.2f ratio=%.2f\n", tg_opt_kind_name(kind), count,
+           b.parts, step_s * 1e6, floor_s * 1e6, step_s / floor_s);
     tg_optim_free(&optim);
     bench_free(&b);
     return 0;

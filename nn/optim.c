@@ -390,6 +390,14 @@ static float clip_scale(const tg_optimizer *o)
 /* Runs start on 64-byte boundaries, so no cache line is written by two threads. */
 #define OPTIM_RUN_ALIGN 16
 
+size_t tg_optim_parts(size_t elements) { return elements >= OPTIM_PARALLEL_MIN ? (size_t)tg_get_threads() : 1; }
+
+void tg_optim_run_bounds(size_t n, size_t parts, size_t part, size_t *lo, size_t *hi)
+{
+    *lo = n * part / parts / OPTIM_RUN_ALIGN * OPTIM_RUN_ALIGN;
+    *hi = part + 1 == parts ? n : n * (part + 1) / parts / OPTIM_RUN_ALIGN * OPTIM_RUN_ALIGN;
+}
+
 /* A step's work as one parallel loop: each parameter cut into `parts` contiguous runs, chunk
  * c = run c / n_params of parameter c % n_params.  With parts = the thread count,
  * tg_parallel_for gives thread t the chunks [t·n_params, (t+1)·n_params): run t of every
@@ -408,13 +416,6 @@ typedef struct step_job {
     atomic_bool non_finite; /* the check: some gradient element is inf or NaN */
 } step_job;
 
-/* Elements [lo, hi) of run `part` of a parameter of n elements. */
-static void run_bounds(size_t n, size_t parts, size_t part, size_t *lo, size_t *hi)
-{
-    *lo = n * part / parts / OPTIM_RUN_ALIGN * OPTIM_RUN_ALIGN;
-    *hi = part + 1 == parts ? n : n * (part + 1) / parts / OPTIM_RUN_ALIGN * OPTIM_RUN_ALIGN;
-}
-
 typedef void (*run_fn)(step_job *job, int param, size_t lo, size_t hi);
 
 static void for_runs(size_t c0, size_t c1, step_job *job, run_fn fn)
@@ -423,7 +424,7 @@ static void for_runs(size_t c0, size_t c1, step_job *job, run_fn fn)
     for (size_t c = c0; c < c1; c++) {
         int param = (int)(c % n_params);
         size_t lo, hi;
-        run_bounds(job->o->params[param]->value.size, job->parts, c / n_params, &lo, &hi);
+        tg_optim_run_bounds(job->o->params[param]->value.size, job->parts, c / n_params, &lo, &hi);
         if (lo < hi)
             fn(job, param, lo, hi);
     }
@@ -489,7 +490,7 @@ static int optim_step(tg_optimizer *o, bool zero_grads, tg_error *err)
     for (int i = 0; i < o->n_params; i++)
         elements += o->params[i]->value.size;
     step_job job = {.o = o, .zero_grads = zero_grads};
-    job.parts = elements >= OPTIM_PARALLEL_MIN ? (size_t)tg_get_threads() : 1;
+    job.parts = tg_optim_parts(elements);
     const size_t chunks = job.parts * (size_t)o->n_params;
     /* Check everything first, so a bad gradient leaves every parameter as it was; the same
      * split as the update, so each thread's check brings in what it will update. */

@@ -8,8 +8,9 @@
 
 /* The variants of SGD's and RMSprop's loops.  Each loop below is written once with its variant's
  * flags as arguments and inlined with constant ones, so every variant compiles to a loop without
- * branches: GCC vectorizes no loop with control flow in it, and a branch on a flag that holds for
- * the whole run (momentum or not, zero the gradient or not) is one. */
+ * branches.  GCC (12) did not vectorize these loops while the flags were tested inside them: a
+ * store under a flag (zeroing the gradient, the momentum buffer, the centered average) is control
+ * flow it does not turn into a select, even when the flag holds for the whole run. */
 typedef enum { SGD_PLAIN, SGD_MOMENTUM, SGD_NESTEROV } sgd_variant;
 
 typedef struct sgd_args {

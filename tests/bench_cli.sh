@@ -30,7 +30,7 @@ for value in abc -1 64x 0 99999999999999999999; do
     refused bench_loop --epochs --epochs "$value"
     refused bench_matmul --threads --threads "$value"
     refused bench_matmul --batch --batch "$value"
-    refused bench_matmul --square --square 64 "$value" # a later entry of the list too
+    refused bench_matmul "$value" --square 64 "$value" # a later entry of the list: the message quotes it
     refused bench_team --loops --loops "$value"
     refused bench_optim --hidden --hidden "$value"
     refused bench_optim --threads --threads "$value"
@@ -38,7 +38,10 @@ done
 refused bench_jvp REPEATS 8 1001
 refused bench_recurrent --cell --cell xyz
 refused bench_recurrent --reps --reps 1001
-refused bench_optim --optimizer --optimizer lbfgs
+refused bench_optim lbfgs --optimizer lbfgs
+refused bench_optim --bogus --bogus
+refused bench_matmul --bogus --bogus
+refused bench_matmul "at most" --batch 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

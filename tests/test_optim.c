@@ -7,6 +7,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "nn/optim.h"
@@ -1133,4 +1134,134 @@ Test(optim, adam_builds_for_256_and_512_bits_agree)
             if (!ran)
                 cr_skip_test("no 512-bit build of Adam's update here (no AVX-512, or not GCC on x86-64)");
         }
+}
+
+/* ---- SGD's and RMSprop's vectorized loops against plain ones ------------------------------ */
+
+/* The update rules of optim.h element by element, with their flags tested at every element: the
+ * plain twins of optim_rules.c's per-variant loops.  (sgd: buf NULL without momentum.) */
+static void sgd_plain(const tg_opt_config *c, step_settings set, float *w, float *g, float *buf, float grad_scale,
+                      bool zero_grad, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++) {
+        float d = grad_scale * g[i] + set.wd * w[i];
+        if (zero_grad)
+            g[i] = 0.0f;
+        if (buf) {
+            buf[i] = c->momentum * buf[i] + d;
+            d = c->nesterov ? d + c->momentum * buf[i] : buf[i];
+        }
+        w[i] -= set.lr * d;
+    }
+}
+
+static void rmsprop_plain(const tg_opt_config *c, step_settings set, float *w, float *g, float *sq, float *buf,
+                          float *avg, float grad_scale, bool zero_grad, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i < hi; i++) {
+        float d = grad_scale * g[i] + set.wd * w[i];
+        if (zero_grad)
+            g[i] = 0.0f;
+        sq[i] = c->alpha * sq[i] + (1.0f - c->alpha) * (d * d);
+        float var = sq[i];
+        if (avg) {
+            avg[i] = c->alpha * avg[i] + (1.0f - c->alpha) * d;
+            var = sq[i] - avg[i] * avg[i];
+            var = var > 0.0f ? var : 0.0f;
+        }
+        float denom = sqrtf(var) + c->eps;
+        if (buf) {
+            buf[i] = c->momentum * buf[i] + d / denom;
+            w[i] -= set.lr * buf[i];
+        } else {
+            w[i] -= set.lr * d / denom;
+        }
+    }
+}
+
+enum { RULE_N = 10007, RULE_ARRAYS = 5 }; /* w, g and up to three state arrays */
+
+/* Two identical sets of RULE_ARRAYS arrays of RULE_N floats: values of many scales, every
+ * seventh gradient zero, the state arrays >= 0 where they are means of squares (index 2). */
+static void rule_arrays(tg_param *p, float *state[2][3], uint64_t seed)
+{
+    tg_rng rng;
+    tg_rng_seed(&rng, seed, 9);
+    for (int copy = 0; copy < 2; copy++)
+        cr_assert_eq(tg_param_init(&p[copy], "w", 1, (size_t[]){RULE_N}, NULL), TG_OK);
+    for (int k = 0; k < 3; k++)
+        for (int copy = 0; copy < 2; copy++)
+            cr_assert_not_null(state[copy][k] = calloc(RULE_N, sizeof(float)));
+    for (size_t i = 0; i < RULE_N; i++) {
+        double scale = ldexp(1.0, (int)(tg_rng_uniform(&rng) * 30.0) - 20);
+        float x[RULE_ARRAYS];
+        for (int a = 0; a < RULE_ARRAYS; a++)
+            x[a] = (float)((tg_rng_uniform(&rng) - 0.5) * scale);
+        x[1] = i % 7 == 0 ? 0.0f : x[1];
+        x[2] = x[2] * x[2] + x[3] * x[3]; /* square_avg >= avg²: a centered variance > 0 mostly */
+        for (int copy = 0; copy < 2; copy++) {
+            p[copy].value.data[i] = x[0], p[copy].grad.data[i] = x[1];
+            state[copy][0][i] = x[2], state[copy][1][i] = x[3], state[copy][2][i] = x[4];
+        }
+    }
+}
+
+static void rule_arrays_agree(tg_param *p, float *state[2][3], const char *what)
+{
+    cr_assert(same_bits(p[0].value.data, p[1].value.data, RULE_N), "%s: weights differ", what);
+    cr_assert(same_bits(p[0].grad.data, p[1].grad.data, RULE_N), "%s: gradients differ", what);
+    for (int k = 0; k < 3; k++)
+        cr_assert(same_bits(state[0][k], state[1][k], RULE_N), "%s: state array %d differs", what, k);
+    for (int copy = 0; copy < 2; copy++) {
+        tg_param_free(&p[copy]);
+        for (int k = 0; k < 3; k++)
+            free(state[copy][k]);
+    }
+}
+
+/* Every variant of each rule (SGD: plain, momentum, Nesterov; RMSprop: momentum and centering
+ * on or off; each with and without zeroing), weight decay and a gradient scale on, over a run
+ * that starts at an odd element and is no multiple of a vector: the same bits as the plain
+ * loops, and nothing outside the run touched. */
+Test(optim, sgd_and_rmsprop_loops_match_their_plain_twins)
+{
+    const size_t lo = 5, hi = RULE_N - 2;
+    const step_settings set = {.lr = 0.01f, .wd = 0.02f};
+    const float grad_scale = 0.75f;
+    for (int variant = 0; variant < 12; variant++) {
+        bool zero = variant & 1;
+        tg_param p[2];
+        float *state[2][3];
+        char what[64];
+        rule_arrays(p, state, 40 + (uint64_t)variant);
+        tg_opt_config c = tg_opt_config_default(variant < 6 ? TG_OPT_SGD : TG_OPT_RMSPROP);
+        c.momentum = 0.9f;
+        if (variant < 6) { /* 0-1 plain, 2-3 momentum, 4-5 Nesterov */
+            bool momentum = variant >= 2;
+            c.nesterov = variant >= 4;
+            tg_tensor buf = {.data = state[1][0]};
+            sgd_plain(&c, set, p[0].value.data, p[0].grad.data, momentum ? state[0][0] : NULL, grad_scale, zero, lo, hi);
+            tg_sgd_update(&c, set, &p[1], momentum ? &buf : NULL, grad_scale, zero, lo, hi);
+            snprintf(what, sizeof what, "sgd momentum %d nesterov %d zero %d", momentum, c.nesterov, zero);
+        } else { /* 6-7 plain, 8-9 momentum, 10-11 momentum and centered; centered alone below */
+            bool momentum = variant >= 8, centered = variant >= 10;
+            float *buf[2] = {momentum ? state[0][1] : NULL, momentum ? state[1][1] : NULL};
+            float *avg[2] = {centered ? state[0][2] : NULL, centered ? state[1][2] : NULL};
+            rmsprop_plain(&c, set, p[0].value.data, p[0].grad.data, state[0][0], buf[0], avg[0], grad_scale, zero, lo,
+                          hi);
+            tg_rmsprop_update(&c, set, &p[1], state[1][0], buf[1], avg[1], grad_scale, zero, lo, hi);
+            snprintf(what, sizeof what, "rmsprop momentum %d centered %d zero %d", momentum, centered, zero);
+        }
+        rule_arrays_agree(p, state, what);
+    }
+    for (int zero = 0; zero < 2; zero++) { /* RMSprop centered without momentum */
+        tg_param p[2];
+        float *state[2][3];
+        rule_arrays(p, state, 60 + (uint64_t)zero);
+        tg_opt_config c = tg_opt_config_default(TG_OPT_RMSPROP);
+        rmsprop_plain(&c, set, p[0].value.data, p[0].grad.data, state[0][0], NULL, state[0][2], grad_scale, zero == 1,
+                      lo, hi);
+        tg_rmsprop_update(&c, set, &p[1], state[1][0], NULL, state[1][2], grad_scale, zero == 1, lo, hi);
+        rule_arrays_agree(p, state, zero ? "rmsprop centered zero 1" : "rmsprop centered zero 0");
+    }
 }
