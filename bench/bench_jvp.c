@@ -13,6 +13,7 @@
 #include "tensor/rng.h"
 
 #include "bench_args.h"
+#include "bench_median.h"
 
 enum { D = 784, H = 64, ROUTES = 3 };
 
@@ -31,12 +32,6 @@ static tg_node *step_loss(tg_tape *t, cae *m, int route)
     tg_node *p = route == 1 ? tg_jacobian_penalty(t, h, W, tg_activation_of(TG_ACT_SIGMOID))
                             : tg_contractive_hutchinson(t, h, x, 1, 17);
     return tg_add(t, recon, tg_scale(t, p, 0.1f));
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv)
@@ -67,8 +62,7 @@ int main(int argc, char **argv)
             if (r >= 0)
                 seconds[r] = tg_now_seconds() - start;
         }
-        qsort(seconds, (size_t)repeats, sizeof seconds[0], by_value);
-        median[route] = seconds[repeats / 2];
+        median[route] = bench_median(seconds, (size_t)repeats);
         printf("bench=jvp route=%s batch=%zu threads=%d seconds=%.6f ratio=%.2f\n", name[route], batch,
                tg_get_threads(), median[route], median[route] / median[0]);
     }

@@ -35,6 +35,7 @@
 #include "tensor/parallel.h"
 
 #include "bench_args.h"
+#include "bench_median.h"
 
 enum { BATCH = 64, MAX_BATCH_LABELS = BATCH };
 
@@ -101,12 +102,6 @@ static double epoch(model *m, tg_tape *tape, const tg_dataset *data, tg_batcher 
     return tg_now_seconds() - start;
 }
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median epoch time of a fresh model trained `epochs` epochs on `threads` threads. */
 static double median_epoch(const tg_dataset *data, int threads, int epochs)
 {
@@ -121,11 +116,10 @@ static double median_epoch(const tg_dataset *data, int threads, int epochs)
     double seconds[64];
     for (int e = 0; e < epochs; e++)
         seconds[e] = epoch(&m, tape, data, &batches, (uint64_t)e + 1);
-    qsort(seconds, (size_t)epochs, sizeof seconds[0], compare_doubles);
     tg_batcher_free(&batches);
     tg_tape_free(tape);
     model_free(&m);
-    return seconds[epochs / 2];
+    return bench_median(seconds, (size_t)epochs);
 }
 
 /* A child that spins on the last core this process may use, until killed. */

@@ -32,6 +32,7 @@
 #include "tensor/vmath.h"
 
 #include "bench_args.h"
+#include "bench_median.h"
 
 enum { N_PARAMS = 4, MAX_STATES = 3, ROUNDS = 9, STEPS_PER_ROUND = 200, MAX_SIDE = 4096 };
 
@@ -154,12 +155,6 @@ TG_VECTORIZE static void floor_run(bench *b, int i, size_t lo, size_t hi, long s
 
 /* ---- timing ---- */
 
-static int compare_doubles(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median over ROUNDS of the mean time of one step (seconds): the optimizer's, or the floor's. */
 static double median_step_s(bench *b, bool floor)
 {
@@ -181,8 +176,7 @@ static double median_step_s(bench *b, bool floor)
         }
         rounds[r] = timed / STEPS_PER_ROUND;
     }
-    qsort(rounds, ROUNDS, sizeof rounds[0], compare_doubles);
-    return rounds[ROUNDS / 2];
+    return bench_median(rounds, ROUNDS);
 }
 
 #define USAGE "usage: bench_optim [--optimizer sgd|adam|adamw|rmsprop] [--input D (1..%d)] [--hidden H (1..%d)] " \
