@@ -217,12 +217,17 @@ static void loops_where_the_team_loses(void *ctx)
 enum { PROBE_CHUNKS = 4 };
 
 /* Under an emulator (tests/emulated.h) a spinning helper and a sleeping one cost about the same,
- * so which mode is faster is not clear enough for the chooser to be judged. */
-
-Test(parallel, caller_goes_alone_when_the_team_is_slower)
+ * so which mode is faster is not clear enough for the chooser to be judged: the tests that judge
+ * it skip there. */
+static void skip_under_an_emulator(void)
 {
     if (tg_test_emulated())
         cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
+}
+
+Test(parallel, caller_goes_alone_when_the_team_is_slower)
+{
+    skip_under_an_emulator();
     in_team(2, loops_where_the_team_loses);
     cr_assert_eq(g_tally.team_size, 2);
     /* On the team every one of the 100 loops gives the helper a chunk.  Alone, none does, but for
@@ -264,8 +269,7 @@ static void loops_where_the_helper_slows_down(void *ctx)
 
 Test(parallel, caller_goes_alone_when_the_helper_slows_down_later)
 {
-    if (tg_test_emulated())
-        cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
+    skip_under_an_emulator();
     in_team(2, loops_where_the_helper_slows_down);
     /* On a busy machine (the suite's other tests, a sanitizer's overhead) the helper may get no
      * time in the first half, the caller rightly goes alone from the start, and there is no switch
@@ -316,8 +320,7 @@ static void loops_where_the_helper_stalls(void *ctx)
 
 Test(parallel, caller_goes_alone_at_once_when_a_helper_stalls)
 {
-    if (tg_test_emulated())
-        cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
+    skip_under_an_emulator();
     in_team(2, loops_where_the_helper_stalls);
     /* On a busy machine the helper may get too little time to take part, or the library may have
      * counted a loop this test cannot call a clear stall and gone alone before two clear ones. */
@@ -421,8 +424,7 @@ static void sleepy_loops_of_loops(void *ctx)
 
 Test(parallel, team_kept_when_loop_bodies_run_loops)
 {
-    if (tg_test_emulated())
-        cr_skip("under an emulator the team's and the caller's timings are not what they are natively");
+    skip_under_an_emulator();
     /* A machine that holds a thread back (another process on its core) may rightly send the
      * caller alone: such a run is tried again, three times in all.  With the miscount the caller
      * went alone on every run of a quiet machine, mostly with no chunk late (two runs of three
