@@ -236,11 +236,8 @@ int main(int argc, char **argv)
     int status = parse_args(argc, argv, &o);
     if (status >= 0)
         return status;
-    tg_simd_path path = o.path;
+    const tg_simd_path path = o.path == TG_PATH_AUTO ? tg_simd_active() : o.path;
     const int threads = o.threads;
-    const char *images_dir = o.images_dir;
-    if (path == TG_PATH_AUTO)
-        path = tg_simd_active();
     if (!tg_simd_supported(path)) {
         fprintf(stderr, "bench_matmul: path %s is not supported by this build or processor\n",
                 tg_simd_name(path));
@@ -250,14 +247,14 @@ int main(int argc, char **argv)
 
     const size_t D = 784, H = 64;
     tg_dataset images = {0};
-    if (images_dir) {
+    if (o.images_dir) {
         tg_error err = {0};
-        if (tg_dataset_load(&images, images_dir, "train", false, 0, &err) != TG_OK) {
+        if (tg_dataset_load(&images, o.images_dir, "train", false, 0, &err) != TG_OK) {
             fprintf(stderr, "bench_matmul: --images: %s\n", err.msg);
             return 2;
         }
         if (images.rows * images.cols != D) {
-            fprintf(stderr, "bench_matmul: --images: %s holds %zux%zu images, not 28x28\n", images_dir, images.rows,
+            fprintf(stderr, "bench_matmul: --images: %s holds %zux%zu images, not 28x28\n", o.images_dir, images.rows,
                     images.cols);
             tg_dataset_free(&images);
             return 2;
@@ -277,7 +274,7 @@ int main(int argc, char **argv)
         for (int z = 0; z < o.nzeros && !rc; z++) /* the products whose A is the images: x·W1, xᵀ·g */
             rc = report_sparse(path, threads, B, D, H, "NN", o.zeros[z], NULL) ||
                  report_sparse(path, threads, D, B, H, "TN", o.zeros[z], NULL);
-        if (images_dir && !rc) { /* the same two products on a batch of real images: x [B,784] */
+        if (o.images_dir && !rc) { /* the same two products on a batch of real images: x [B,784] */
             double share = 0.0;
             float *x = image_batch(&images, B, &share);
             rc = !x ? cannot_allocate(B, D, H)
