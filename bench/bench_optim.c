@@ -71,7 +71,7 @@ static void bench_free(bench *b)
         tg_param_free(&b->param[i]);
 }
 
-/* ---- work split as the optimizer splits it: chunk c is run c / N_PARAMS of parameter c % N_PARAMS ---- */
+/* ---- work split as the optimizer splits it (tg_optim_chunk_run) ---- */
 
 typedef void (*run_fn)(bench *b, int param, size_t lo, size_t hi, long step);
 
@@ -85,9 +85,9 @@ static void run_chunks(size_t c0, size_t c1, void *ctx)
 {
     runs_job *job = ctx;
     for (size_t c = c0; c < c1; c++) {
-        int i = (int)(c % N_PARAMS);
+        int i;
         size_t lo, hi;
-        tg_optim_run_bounds(job->b->param[i].value.size, job->b->parts, c / N_PARAMS, &lo, &hi);
+        tg_optim_chunk_run(job->b->optim, job->b->parts, c, &i, &lo, &hi);
         if (lo < hi)
             job->fn(job->b, i, lo, hi, job->step);
     }

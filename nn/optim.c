@@ -392,8 +392,11 @@ static float clip_scale(const tg_optimizer *o)
 
 size_t tg_optim_parts(size_t elements) { return elements >= OPTIM_PARALLEL_MIN ? (size_t)tg_get_threads() : 1; }
 
-void tg_optim_run_bounds(size_t n, size_t parts, size_t part, size_t *lo, size_t *hi)
+void tg_optim_chunk_run(const tg_optimizer *o, size_t parts, size_t chunk, int *param, size_t *lo, size_t *hi)
 {
+    const size_t n_params = (size_t)o->n_params, part = chunk / n_params;
+    *param = (int)(chunk % n_params);
+    const size_t n = o->params[*param]->value.size;
     *lo = n * part / parts / OPTIM_RUN_ALIGN * OPTIM_RUN_ALIGN;
     *hi = part + 1 == parts ? n : n * (part + 1) / parts / OPTIM_RUN_ALIGN * OPTIM_RUN_ALIGN;
 }
@@ -420,11 +423,10 @@ typedef void (*run_fn)(step_job *job, int param, size_t lo, size_t hi);
 
 static void for_runs(size_t c0, size_t c1, step_job *job, run_fn fn)
 {
-    const size_t n_params = (size_t)job->o->n_params;
     for (size_t c = c0; c < c1; c++) {
-        int param = (int)(c % n_params);
+        int param;
         size_t lo, hi;
-        tg_optim_run_bounds(job->o->params[param]->value.size, job->parts, c / n_params, &lo, &hi);
+        tg_optim_chunk_run(job->o, job->parts, c, &param, &lo, &hi);
         if (lo < hi)
             fn(job, param, lo, hi);
     }

@@ -26,10 +26,11 @@ typedef struct {
 adam_factors tg_adam_factors_for(tg_opt_kind kind, step_settings set, double bc1, double bc2);
 
 /* How a step splits its work (optim.c): each parameter into tg_optim_parts(elements in all)
- * runs, the thread count or 1 for a small model; run `part` of a parameter of n elements is
- * [lo, hi), starting on a 64-byte boundary. */
+ * runs, the thread count or 1 for a small model, and one parallel loop over parts·n_params
+ * chunks; chunk c is elements [lo, hi) of parameter *param (run c / n_params of parameter
+ * c % n_params, starting on a 64-byte boundary; possibly empty). */
 size_t tg_optim_parts(size_t elements);
-void tg_optim_run_bounds(size_t n, size_t parts, size_t part, size_t *lo, size_t *hi);
+void tg_optim_chunk_run(const tg_optimizer *o, size_t parts, size_t chunk, int *param, size_t *lo, size_t *hi);
 
 /* Elements [lo, hi) of parameter p (w, g and the state tensors: [n], flat), with the gradient
  * scaled by grad_scale (clipping) and, with zero_grad, set to zero once read. */
