@@ -131,7 +131,7 @@ void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tens
 }
 
 typedef struct rmsprop_args {
-    float *restrict w, *restrict g, *restrict sq, *restrict buf, *restrict avg; /* [n] each; see below */
+    float *restrict w, *restrict g, *restrict sq, *restrict buf, *restrict avg; /* [n] each (optim_rules.h) */
     float lr, wd, alpha, eps, mu, grad_scale;
 } rmsprop_args;
 
@@ -162,24 +162,59 @@ static inline __attribute__((always_inline)) void rmsprop_run(const rmsprop_args
     }
 }
 
-/* RMSprop on elements [lo, hi) of one parameter: w, g, sq (square_avg) and, when not NULL, buf
- * (momentum) and avg (grad_avg, centered): [n] (flat).  Bound by the divider like Adam, but one
- * build (AVX2 at most): the optimizer the CAE and the examples train with is Adam. */
-TG_VECTORIZE_DIVIDES void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *restrict sq,
-                                            float *restrict buf, float *restrict avg, float grad_scale, bool zero_grad,
-                                            size_t lo, size_t hi)
+/* RMSprop's eight variants (momentum, centered, zero_grad: bits 2, 1, 0 of `variant`), each its
+ * own loop with its flags constant, so that each vectorizes. */
+static inline __attribute__((always_inline)) void rmsprop_variant(const rmsprop_args *a, int variant, size_t lo,
+                                                                  size_t hi)
+{
+    switch (variant) {
+    case 0: rmsprop_run(a, false, false, false, lo, hi); break;
+    case 1: rmsprop_run(a, false, false, true, lo, hi); break;
+    case 2: rmsprop_run(a, false, true, false, lo, hi); break;
+    case 3: rmsprop_run(a, false, true, true, lo, hi); break;
+    case 4: rmsprop_run(a, true, false, false, lo, hi); break;
+    case 5: rmsprop_run(a, true, false, true, lo, hi); break;
+    case 6: rmsprop_run(a, true, true, false, lo, hi); break;
+    default: rmsprop_run(a, true, true, true, lo, hi); break;
+    }
+}
+
+/* Built twice like Adam's update, and for the same reason: the divider bounds it. */
+TG_VECTORIZE_DIVIDES static void rmsprop_update256(const rmsprop_args *a, int variant, size_t lo, size_t hi)
+{
+    rmsprop_variant(a, variant, lo, hi);
+}
+
+#if TG_HAVE_DIVIDES512
+TG_VECTORIZE_DIVIDES512 static void rmsprop_update512(const rmsprop_args *a, int variant, size_t lo, size_t hi)
+{
+    rmsprop_variant(a, variant, lo, hi);
+}
+#endif
+
+bool tg_rmsprop_update_built_for(int bits, const tg_opt_config *c, step_settings set, tg_param *p, float *sq,
+                                 float *buf, float *avg, float grad_scale, bool zero_grad, size_t lo, size_t hi)
 {
     const rmsprop_args a = {p->value.data, p->grad.data, sq, buf, avg, set.lr, set.wd, c->alpha, c->eps, c->momentum,
                             grad_scale};
-    const int variant = (buf != NULL) * 4 + (avg != NULL) * 2 + zero_grad; /* momentum, centered, zero_grad */
-    switch (variant) {
-    case 0: rmsprop_run(&a, false, false, false, lo, hi); break;
-    case 1: rmsprop_run(&a, false, false, true, lo, hi); break;
-    case 2: rmsprop_run(&a, false, true, false, lo, hi); break;
-    case 3: rmsprop_run(&a, false, true, true, lo, hi); break;
-    case 4: rmsprop_run(&a, true, false, false, lo, hi); break;
-    case 5: rmsprop_run(&a, true, false, true, lo, hi); break;
-    case 6: rmsprop_run(&a, true, true, false, lo, hi); break;
-    default: rmsprop_run(&a, true, true, true, lo, hi); break;
+    const int variant = (buf != NULL) * 4 + (avg != NULL) * 2 + zero_grad;
+    if (bits == 256) {
+        rmsprop_update256(&a, variant, lo, hi);
+        return true;
     }
+#if TG_HAVE_DIVIDES512
+    if (bits == 512 && __builtin_cpu_supports("avx512f")) {
+        rmsprop_update512(&a, variant, lo, hi);
+        return true;
+    }
+#endif
+    return false;
+}
+
+void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *sq, float *buf, float *avg,
+                       float grad_scale, bool zero_grad, size_t lo, size_t hi)
+{
+    if (!(tg_divides512_here() &&
+          tg_rmsprop_update_built_for(512, c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi)))
+        tg_rmsprop_update_built_for(256, c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
 }

@@ -43,7 +43,11 @@ void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tens
  * here.  tg_adam_update picks by tg_divides512_here(); the tests compare the two. */
 bool tg_adam_update_built_for(int bits, const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
                               float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi);
+/* RMSprop: w, g, sq (square_avg) and, when not NULL, buf (momentum) and avg (grad_avg, centered),
+ * [n] each; built for 256 and 512 bits and picked like Adam's update. */
 void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *sq, float *buf, float *avg,
                        float grad_scale, bool zero_grad, size_t lo, size_t hi);
+bool tg_rmsprop_update_built_for(int bits, const tg_opt_config *c, step_settings set, tg_param *p, float *sq,
+                                 float *buf, float *avg, float grad_scale, bool zero_grad, size_t lo, size_t hi);
 
 #endif
