@@ -280,9 +280,16 @@ check "--gamma 5 lowers the Hessian term ($h0 -> $hq)" awk -v a="$h0" -v b="$hq"
 "$CAE" bench --data synthetic --epochs 2 --batch 32 --threads 2 >"$WORK/bench.txt" 2>/dev/null
 check "bench exits 0" test $? -eq 0
 check "bench prints one line" test "$(wc -l <"$WORK/bench.txt")" -eq 1
-for key in batch=32 threads=2 best_epoch_s= samples_per_s= matmul_gflops= flop_limit_s= flop_fraction=; do
+for key in batch=32 threads=2 optimizer=adam best_epoch_s= samples_per_s= matmul_gflops= flop_limit_s= flop_fraction=; do
     check "bench prints $key" grep -q " *$key" "$WORK/bench.txt"
 done
+# the optimizer options reach the bench (and are refused there as in train)
+"$CAE" bench --data synthetic --epochs 1 --limit 256 --threads 1 --optimizer sgd --momentum 0.9 >"$WORK/bench_sgd.txt" 2>/dev/null
+check "bench --optimizer sgd times SGD" grep -q " optimizer=sgd " "$WORK/bench_sgd.txt"
+"$CAE" bench --data synthetic --epochs 1 --limit 256 --centered >/dev/null 2>"$WORK/bench_bad.txt"
+check "bench --centered without rmsprop exits 2" test $? -eq 2
+check "bench --centered without rmsprop: one line naming the option" \
+    test "$(grep -c -- "--centered" "$WORK/bench_bad.txt")" -eq 1 -a "$(wc -l <"$WORK/bench_bad.txt")" -eq 1
 # flop_limit_s is the epoch's product flops over the measured rate, and the fraction that over the
 # epoch.  The program computes both from unrounded figures; the test has only the printed ones,
 # so it checks agreement within what the printing allows: a value printed as v whose last digit

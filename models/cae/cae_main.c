@@ -54,8 +54,8 @@ static const tg_cli_option OPTIONS[] = {
     {"--noise", true, CMD_TRAIN | CMD_BENCH,
      "gaussian:SIGMA|mask:P  a denoising AE: the encoder sees x + N(0, SIGMA²) per pixel, or x with each "
      "pixel zeroed with probability P, and reconstructs the clean x; the penalty is taken there (none)"},
-    TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN),
-    TG_CLI_ADAM_EPS_OPTION(CMD_TRAIN),
+    TG_CLI_OPTIMIZER_OPTIONS(CMD_TRAIN | CMD_BENCH),
+    TG_CLI_ADAM_EPS_OPTION(CMD_TRAIN | CMD_BENCH),
     {"--epochs", true, CMD_TRAIN | CMD_BENCH, "N  passes over the data (5; bench: 3)"},
     {"--batch", true, CMD_TRAIN | CMD_BENCH, "N  mini-batch size (32)"},
     {"--steps", true, CMD_TRAIN, "N  stop after N optimizer steps"},
@@ -242,8 +242,9 @@ static int cmd_bench(const tg_cli *c)
     tg_dataset_free(&data);
     if (rc)
         return tg_cli_fail(c, rc, &err);
-    printf("batch=%zu threads=%d hidden=%zu best_epoch_s=%.6g samples_per_s=%.0f", s.run.batch, tg_get_threads(),
-           s.model.hidden, result.best_epoch_s, result.best_epoch_s > 0 ? (double)n / result.best_epoch_s : 0.0);
+    printf("batch=%zu threads=%d hidden=%zu optimizer=%s best_epoch_s=%.6g samples_per_s=%.0f", s.run.batch,
+           tg_get_threads(), s.model.hidden, tg_opt_kind_name(s.run.opt.kind), result.best_epoch_s,
+           result.best_epoch_s > 0 ? (double)n / result.best_epoch_s : 0.0);
     /* How close the epoch came to the time its matrix products alone take at the rate this build
      * reaches on them, measured now (the γ term adds products of its own: no figure then). */
     double gflops = s.model.gamma == 0 ? cae_step_matmul_gflops(s.run.batch, s.model.input, s.model.hidden) : 0.0;
