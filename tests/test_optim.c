@@ -1224,14 +1224,16 @@ static void rule_arrays_agree(tg_param *p, float *state[2][3], const char *what)
     rule_arrays_free(p, state);
 }
 
-/* Every variant of SGD (plain, momentum, Nesterov; each with and without zeroing), weight decay
- * and a gradient scale on, over a run that starts at an odd element and is no multiple of a
- * vector: the same bits as the plain loop, and nothing outside the run touched. */
+/* What both tests below run their rules with: weight decay and a gradient scale on, over a run
+ * [RULE_LO, RULE_HI) that starts at an odd element and is no multiple of a vector. */
+enum { RULE_LO = 5, RULE_HI = RULE_N - 2 };
+static const step_settings RULE_SET = {.lr = 0.01f, .wd = 0.02f};
+static const float RULE_GRAD_SCALE = 0.75f;
+
+/* Every variant of SGD (plain, momentum, Nesterov; each with and without zeroing): the same bits
+ * as the plain loop, and nothing outside the run touched. */
 Test(optim, sgd_loops_match_their_plain_twin)
 {
-    const size_t lo = 5, hi = RULE_N - 2;
-    const step_settings set = {.lr = 0.01f, .wd = 0.02f};
-    const float grad_scale = 0.75f;
     for (int variant = 0; variant < 6; variant++) { /* 0-1 plain, 2-3 momentum, 4-5 Nesterov */
         bool zero = variant & 1, momentum = variant >= 2;
         tg_param p[2];
@@ -1242,8 +1244,9 @@ Test(optim, sgd_loops_match_their_plain_twin)
         c.momentum = 0.9f;
         c.nesterov = variant >= 4;
         tg_tensor buf = {.data = state[1][0]};
-        sgd_plain(&c, set, p[0].value.data, p[0].grad.data, momentum ? state[0][0] : NULL, grad_scale, zero, lo, hi);
-        tg_sgd_update(&c, set, &p[1], momentum ? &buf : NULL, grad_scale, zero, lo, hi);
+        sgd_plain(&c, RULE_SET, p[0].value.data, p[0].grad.data, momentum ? state[0][0] : NULL, RULE_GRAD_SCALE, zero,
+                  RULE_LO, RULE_HI);
+        tg_sgd_update(&c, RULE_SET, &p[1], momentum ? &buf : NULL, RULE_GRAD_SCALE, zero, RULE_LO, RULE_HI);
         snprintf(what, sizeof what, "sgd momentum %d nesterov %d zero %d", momentum, c.nesterov, zero);
         rule_arrays_agree(p, state, what);
     }
@@ -1253,9 +1256,6 @@ Test(optim, sgd_loops_match_their_plain_twin)
  * 512 bits, where the processor runs the second), as for SGD above. */
 Test(optim, rmsprop_builds_match_their_plain_twin)
 {
-    const size_t lo = 5, hi = RULE_N - 2;
-    const step_settings set = {.lr = 0.01f, .wd = 0.02f};
-    const float grad_scale = 0.75f;
     bool ran512 = true;
     for (int bits = 256; bits <= 512; bits += 256)
         for (int variant = 0; variant < 8; variant++) {
@@ -1268,10 +1268,10 @@ Test(optim, rmsprop_builds_match_their_plain_twin)
             c.momentum = 0.9f;
             float *buf[2] = {momentum ? state[0][1] : NULL, momentum ? state[1][1] : NULL};
             float *avg[2] = {centered ? state[0][2] : NULL, centered ? state[1][2] : NULL};
-            rmsprop_plain(&c, set, p[0].value.data, p[0].grad.data, state[0][0], buf[0], avg[0], grad_scale, zero, lo,
-                          hi);
-            bool ran = tg_rmsprop_update_built_for(bits, &c, set, &p[1], state[1][0], buf[1], avg[1], grad_scale, zero,
-                                                   lo, hi);
+            rmsprop_plain(&c, RULE_SET, p[0].value.data, p[0].grad.data, state[0][0], buf[0], avg[0], RULE_GRAD_SCALE,
+                          zero, RULE_LO, RULE_HI);
+            bool ran = tg_rmsprop_update_built_for(bits, &c, RULE_SET, &p[1], state[1][0], buf[1], avg[1],
+                                                   RULE_GRAD_SCALE, zero, RULE_LO, RULE_HI);
             cr_assert(ran || bits == 512, "the 256-bit build must run everywhere");
             ran512 = ran512 && ran;
             snprintf(what, sizeof what, "rmsprop %d bits momentum %d centered %d zero %d", bits, momentum, centered,
