@@ -104,30 +104,44 @@ TG_VECTORIZE_DIVIDES512 static void adam_update512(const tg_opt_config *c, tg_pa
 }
 #endif
 
+/* Whether the build of a divider-bound loop for `bits`-wide vectors can run here: the 256-bit one
+ * always; the 512-bit one where this build has it (a sanitizer build has none) and the processor
+ * runs AVX-512. */
+static bool divides_build_runs(int bits)
+{
+    if (bits == 256)
+        return true;
+#if TG_HAVE_DIVIDES512
+    return bits == 512 && __builtin_cpu_supports("avx512f");
+#else
+    return false;
+#endif
+}
+
+/* The build the optimizers use here: 512 bits where the processor gains from it and the build
+ * can run, else 256 (tg_divides512_here, tensor/cpu.h). */
+static int divides_bits_here(void) { return tg_divides512_here() && divides_build_runs(512) ? 512 : 256; }
+
 /* The same bits from either build: +, −, ×, ÷ and sqrt are exactly rounded in any width. */
 bool tg_adam_update_built_for(int bits, const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
                               float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi)
 {
-    if (bits == 256) {
-        adam_update256(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
-        return true;
-    }
+    if (!divides_build_runs(bits))
+        return false;
 #if TG_HAVE_DIVIDES512
-    if (bits == 512 && __builtin_cpu_supports("avx512f")) {
+    if (bits == 512) {
         adam_update512(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
         return true;
     }
 #endif
-    return false;
+    adam_update256(c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+    return true;
 }
 
-/* The 512-bit build where the processor gains from it and this build has it (a sanitizer build
- * has none), else the 256-bit one. */
 void tg_adam_update(const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t, float grad_scale,
                     adam_factors f, bool zero_grad, size_t lo, size_t hi)
 {
-    if (!(tg_divides512_here() && tg_adam_update_built_for(512, c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi)))
-        tg_adam_update_built_for(256, c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
+    tg_adam_update_built_for(divides_bits_here(), c, p, m_t, v_t, grad_scale, f, zero_grad, lo, hi);
 }
 
 typedef struct rmsprop_args {
@@ -195,26 +209,23 @@ TG_VECTORIZE_DIVIDES512 static void rmsprop_update512(const rmsprop_args *a, int
 bool tg_rmsprop_update_built_for(int bits, const tg_opt_config *c, step_settings set, tg_param *p, float *sq,
                                  float *buf, float *avg, float grad_scale, bool zero_grad, size_t lo, size_t hi)
 {
+    if (!divides_build_runs(bits))
+        return false;
     const rmsprop_args a = {p->value.data, p->grad.data, sq, buf, avg, set.lr, set.wd, c->alpha, c->eps, c->momentum,
                             grad_scale};
     const int variant = (buf != NULL) * 4 + (avg != NULL) * 2 + zero_grad;
-    if (bits == 256) {
-        rmsprop_update256(&a, variant, lo, hi);
-        return true;
-    }
 #if TG_HAVE_DIVIDES512
-    if (bits == 512 && __builtin_cpu_supports("avx512f")) {
+    if (bits == 512) {
         rmsprop_update512(&a, variant, lo, hi);
         return true;
     }
 #endif
-    return false;
+    rmsprop_update256(&a, variant, lo, hi);
+    return true;
 }
 
 void tg_rmsprop_update(const tg_opt_config *c, step_settings set, tg_param *p, float *sq, float *buf, float *avg,
                        float grad_scale, bool zero_grad, size_t lo, size_t hi)
 {
-    if (!(tg_divides512_here() &&
-          tg_rmsprop_update_built_for(512, c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi)))
-        tg_rmsprop_update_built_for(256, c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
+    tg_rmsprop_update_built_for(divides_bits_here(), c, set, p, sq, buf, avg, grad_scale, zero_grad, lo, hi);
 }

@@ -1106,6 +1106,9 @@ static void adam_state_free(adam_state *s)
 
 static bool same_bits(const float *a, const float *b, size_t n) { return memcmp(a, b, n * sizeof *a) == 0; }
 
+/* Why a test of the optimizers' 512-bit builds skips (tensor/vmath.h's TG_HAVE_DIVIDES512). */
+#define NO_512_BIT_BUILD_BECAUSE "(no AVX-512, not GCC on x86-64, or a sanitizer build)"
+
 /* The 512-bit build (Zen 5's) against the 256-bit one, bit for bit, on any processor that can run
  * both: Adam and AdamW, with and without the fused zeroing, over a run that is no multiple of a
  * vector (and starts at an odd element). */
@@ -1132,7 +1135,7 @@ Test(optim, adam_builds_for_256_and_512_bits_agree)
             adam_state_free(&narrow);
             adam_state_free(&wide);
             if (!ran)
-                cr_skip_test("no 512-bit build of Adam's update here (no AVX-512, or not GCC on x86-64)");
+                cr_skip_test("no 512-bit build of Adam's update here " NO_512_BIT_BUILD_BECAUSE);
         }
 }
 
@@ -1182,7 +1185,8 @@ static void rmsprop_plain(const tg_opt_config *c, step_settings set, float *w, f
 enum { RULE_N = 10007, RULE_ARRAYS = 5 }; /* w, g and up to three state arrays */
 
 /* Two identical sets of RULE_ARRAYS arrays of RULE_N floats: values of many scales, every
- * seventh gradient zero, the state arrays >= 0 where they are means of squares (index 2). */
+ * seventh gradient zero.  state[.][0] (a mean of squares: RMSprop's square_avg) is >= 0;
+ * state[.][1] and [2] (a momentum buffer, RMSprop's centered grad_avg) take either sign. */
 static void rule_arrays(tg_param *p, float *state[2][3], uint64_t seed)
 {
     tg_rng rng;
@@ -1198,7 +1202,9 @@ static void rule_arrays(tg_param *p, float *state[2][3], uint64_t seed)
         for (int a = 0; a < RULE_ARRAYS; a++)
             x[a] = (float)((tg_rng_uniform(&rng) - 0.5) * scale);
         x[1] = i % 7 == 0 ? 0.0f : x[1];
-        x[2] = x[2] * x[2] + x[3] * x[3]; /* square_avg >= avg²: a centered variance > 0 mostly */
+        /* square_avg >= 0, drawn apart from grad_avg (x[4]): a centered variance square_avg -
+         * grad_avg² is often negative, so the clamp to 0 is exercised */
+        x[2] = x[2] * x[2] + x[3] * x[3];
         for (int copy = 0; copy < 2; copy++) {
             p[copy].value.data[i] = x[0], p[copy].grad.data[i] = x[1];
             state[copy][0][i] = x[2], state[copy][1][i] = x[3], state[copy][2][i] = x[4];
@@ -1282,5 +1288,5 @@ Test(optim, rmsprop_builds_match_their_plain_twin)
                 rule_arrays_free(p, state);
         }
     if (!ran512)
-        cr_skip_test("no 512-bit build of RMSprop's update here (no AVX-512, or not GCC on x86-64); 256 bits checked");
+        cr_skip_test("no 512-bit build of RMSprop's update here " NO_512_BIT_BUILD_BECAUSE "; 256 bits checked");
 }
