@@ -285,7 +285,7 @@ for key in batch=32 threads=2 optimizer=adam best_epoch_s= samples_per_s= matmul
 done
 # the optimizer options reach the bench (and are refused there as in train)
 "$CAE" bench --data synthetic --epochs 1 --limit 256 --threads 1 --optimizer sgd --momentum 0.9 >"$WORK/bench_sgd.txt" 2>/dev/null
-check "bench --optimizer sgd times SGD" grep -q " optimizer=sgd " "$WORK/bench_sgd.txt"
+check "bench --optimizer sgd times SGD" grep -q " optimizer=sgd$" "$WORK/bench_sgd.txt"
 "$CAE" bench --data synthetic --epochs 1 --limit 256 --centered >/dev/null 2>"$WORK/bench_bad.txt"
 check "bench --centered without rmsprop exits 2" test $? -eq 2
 check "bench --centered without rmsprop: one line naming the option" \
