@@ -122,7 +122,9 @@ static bool divides_build_runs(int bits)
  * can run, else 256 (tg_divides512_here, tensor/cpu.h). */
 static int divides_bits_here(void) { return tg_divides512_here() && divides_build_runs(512) ? 512 : 256; }
 
-/* The same bits from either build: +, −, ×, ÷ and sqrt are exactly rounded in any width. */
+/* The same bits from either build: +, −, ×, ÷ and sqrt are exactly rounded in any width.  (Not
+ * a NaN's payload or sign, which may differ between widths; the step never gives these loops a
+ * NaN: it refuses a non-finite gradient before updating anything.) */
 bool tg_adam_update_built_for(int bits, const tg_opt_config *c, tg_param *p, tg_tensor *m_t, tg_tensor *v_t,
                               float grad_scale, adam_factors f, bool zero_grad, size_t lo, size_t hi)
 {
